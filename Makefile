@@ -1,0 +1,116 @@
+# drover - transparent web-proxy clustering appliance
+#
+#   make              build droverd, droverctl and drover-decap into build/
+#   make test         install missing Debian packages, build, run every test suite
+#   make unit         unit tests only (no root needed)
+#   make e2e          end-to-end namespace tests only (root)
+#   make demo         start the demo lab (root);  make demo-stop  removes it
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=1   ASan + UBSan build in build-san/
+#   make V=1          show the commands
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share/drover
+DESTDIR ?=
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS     ?= -O2 -g
+BUILD      ?= build
+
+DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libcurl sqlite3 jansson \
+	       libsodium libsystemd
+TEST_PKGS   := cmocka
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+BUILD     := build-san
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+override CFLAGS  += -std=gnu11 $(WARNINGS) -MMD -MP -D_GNU_SOURCE -pthread $(SAN_FLAGS) \
+		    -DDROVER_VERSION='"$(VERSION)"' -Iappliance
+override LDFLAGS += -pthread $(SAN_FLAGS)
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DAEMON_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(DAEMON_PKGS) 2>/dev/null)
+TEST_LIBS  := $(shell $(PKG_CONFIG) --libs $(TEST_PKGS) 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libdrover.a
+PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps test unit e2e demo demo-stop install clean format
+
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap: $(BUILD)/%: $(BUILD)/appliance/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+
+deps:
+	$(Q)packaging/deps.sh
+
+unit: $(TEST_BINS)
+	$(Q)tests/run.sh --build $(BUILD) unit
+
+e2e: $(PROGRAMS)
+	$(Q)tests/run.sh --build $(BUILD) e2e
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)tests/run.sh --build $(BUILD) all
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/lab/demo.sh start $(BUILD)
+
+demo-stop:
+	$(Q)tests/lab/demo.sh stop $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules
+	install -m 0755 $(BUILD)/droverd $(BUILD)/drover-decap $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/droverctl $(DESTDIR)$(BINDIR)/
+	install -m 0644 rules/*.conf $(DESTDIR)$(DATADIR)/rules/
+	install -m 0755 rules/*.sh $(DESTDIR)$(DATADIR)/rules/
+
+format:
+	clang-format -i appliance/*.[ch] tests/unit/*.c
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)

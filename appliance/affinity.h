@@ -1,0 +1,70 @@
+/*
+ * affinity.h - client -> proxy affinity table, shared lock-free by packet threads.
+ *
+ * Each entry is one 64-bit word: client address (32 bits), proxy slot
+ * (12 bits), last-seen second (20 bits). Buckets are 8 entries, one cache line.
+ * Packet threads read and write entries with atomic loads, stores and CAS; the
+ * control thread sweeps expired entries often enough (every few seconds) that
+ * the 20-bit clock never wraps on a live entry.
+ */
+#ifndef DROVER_AFFINITY_H
+#define DROVER_AFFINITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AFFINITY_WAYS	     8
+#define AFFINITY_TIMEOUT_MAX 86400
+#define AFFINITY_MIN_CLIENTS 1024
+#define AFFINITY_MAX_CLIENTS (1U << 26)
+
+struct affinity_table {
+	uint64_t *entries;  /* nbuckets * AFFINITY_WAYS words, accessed with __atomic builtins */
+	uint32_t nbuckets;  /* power of two */
+	uint32_t timeout;   /* seconds of idleness after which an entry is dead */
+};
+
+/* Counters a packet thread keeps for the table (single writer each). */
+struct affinity_stats {
+	uint64_t inserts;
+	uint64_t evictions; /* live entries pushed out because their bucket was full */
+};
+
+/*
+ * Allocates room for at least max_clients entries (rounded up to a power of
+ * two of buckets). Returns 0, -EINVAL (max_clients or timeout out of range),
+ * -ENOMEM.
+ */
+int affinity_init(struct affinity_table *t, uint32_t max_clients, uint32_t timeout);
+void affinity_free(struct affinity_table *t);
+
+/*
+ * Looks up client (network byte order; client_hash from hash_client). On a
+ * live hit returns true, stores the slot and refreshes the last-seen second
+ * (written only when it changed). now is seconds from a monotonic clock.
+ */
+bool affinity_lookup(struct affinity_table *t, uint32_t client, uint64_t client_hash,
+		     uint32_t now, uint16_t *slot);
+
+/*
+ * Records client -> slot (1..4095). Reuses the client's entry, else an empty
+ * or expired one, else evicts the least recently seen entry of the bucket.
+ */
+void affinity_insert(struct affinity_table *t, uint32_t client, uint64_t client_hash,
+		     uint16_t slot, uint32_t now, struct affinity_stats *stats);
+
+/* Like affinity_lookup without refreshing; age_out gets seconds since last seen. */
+bool affinity_peek(const struct affinity_table *t, uint32_t client, uint64_t client_hash,
+		   uint32_t now, uint16_t *slot, uint32_t *age_out);
+
+/*
+ * Clears expired entries and counts live ones per slot into active[0..nslots)
+ * (zeroed first; may be NULL). Returns the number of live entries.
+ */
+size_t affinity_sweep(struct affinity_table *t, uint32_t now, uint32_t *active, size_t nslots);
+
+/* Removes every entry (used when the table is resized). */
+void affinity_clear(struct affinity_table *t);
+
+#endif

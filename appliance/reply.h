@@ -1,0 +1,40 @@
+/*
+ * reply.h - packets drover itself sends back to a client: ICMP fragmentation
+ * needed, TCP reset, ICMP unreachable. Pure: no globals, no I/O.
+ */
+#ifndef DROVER_REPLY_H
+#define DROVER_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packet.h"
+
+/* Room for the largest reply: IP + ICMP headers + a 548-byte quote (576 in all). */
+#define REPLY_MAX_LEN 576
+
+/*
+ * ICMP type 3 code 4 (fragmentation needed) for pkt, carrying next-hop MTU
+ * mtu; ICMP header and quote only (the kernel adds the IP header: raw ICMP
+ * socket). The quote is the offending packet's first bytes, at most
+ * REPLY_MAX_LEN - 28. Returns the length written, 0 if cap is too small.
+ */
+size_t reply_frag_needed(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pkt_len,
+			 uint16_t mtu);
+
+/*
+ * ICMP type 3 with the given code for pkt, same layout as reply_frag_needed.
+ */
+size_t reply_icmp_unreachable(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pkt_len,
+			      uint8_t code);
+
+/*
+ * A complete IPv4 + TCP RST answering the TCP packet described by pi (as if
+ * from its destination): if the packet had ACK, seq = its ack; otherwise
+ * seq 0 and ACK of its seq + segment length (+1 for SYN, +1 for FIN).
+ * TTL 64, checksums filled. Returns the length (40), 0 if not TCP with ports
+ * or the packet itself is a RST.
+ */
+size_t reply_tcp_reset(uint8_t *out, size_t cap, const struct packet_info *pi);
+
+#endif

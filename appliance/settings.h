@@ -1,0 +1,104 @@
+/*
+ * settings.h - the typed, validated settings of droverd.
+ *
+ * Every setting has a definition (key, type, range, default, help). Values
+ * travel as text (SQLite, droverctl, JSON) and are parsed here only, so the
+ * rules for what is valid live in one place. Pure: no globals beyond the
+ * constant definition table, no I/O.
+ */
+#ifndef DROVER_SETTINGS_H
+#define DROVER_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SETTINGS_PORTS_MAX   16
+#define SETTINGS_SUBNETS_MAX 64
+#define SETTINGS_QUEUES_MAX  64
+#define SETTINGS_VALUE_MAX   1024
+
+enum setting_type {
+	SETTING_UINT,	  /* decimal in [min, max] */
+	SETTING_BOOL,	  /* true/false (also on/off, yes/no, 1/0 on input) */
+	SETTING_CHOICE,	  /* one of choices[] */
+	SETTING_PORTS,	  /* comma list of 1..65535, at least one, no duplicates */
+	SETTING_SUBNETS,  /* comma list of IPv4 CIDRs, at least one, host bits clear */
+	SETTING_ADDRESS,  /* IPv4 address, or "auto" */
+	SETTING_PRIME,	  /* prime in [min, max] */
+	SETTING_QUEUES,	  /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
+};
+
+struct setting_def {
+	const char *key;
+	enum setting_type type;
+	const char *default_value;
+	uint32_t min, max;	     /* SETTING_UINT, SETTING_PRIME */
+	const char *const *choices;  /* SETTING_CHOICE, NULL-terminated */
+	const char *help;
+};
+
+enum no_proxy_policy {
+	NO_PROXY_BYPASS, /* accept: routed normally, straight to the destination */
+	NO_PROXY_DROP,
+	NO_PROXY_REJECT, /* TCP RST (or ICMP unreachable) to the client */
+};
+
+enum malformed_policy {
+	MALFORMED_ACCEPT,
+	MALFORMED_DROP,
+};
+
+struct cidr {
+	uint32_t addr; /* network byte order, host bits clear */
+	uint8_t len;
+};
+
+struct settings {
+	uint32_t queues;	/* 0 = one per online core */
+	uint32_t queue_base;	/* first NFQUEUE number */
+	uint32_t queue_maxlen;	/* packets the kernel holds per queue */
+	bool fail_open;		/* accept when the queue is full */
+	uint16_t ports[SETTINGS_PORTS_MAX];
+	size_t nports;
+	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets;
+	enum no_proxy_policy no_proxy_policy;
+	enum malformed_policy malformed_policy;
+	uint32_t affinity_timeout;	/* seconds */
+	uint32_t affinity_max_clients;
+	uint32_t maglev_table_size;
+	uint32_t tunnel_source;		/* network byte order; 0 = the route's source */
+	uint32_t frag_needed_rate;	/* ICMP frag-needed per second, per queue */
+};
+
+size_t settings_count(void);
+const struct setting_def *settings_def_at(size_t i);
+const struct setting_def *settings_find(const char *key);
+
+/* Fills s with every default. */
+void settings_defaults(struct settings *s);
+
+/*
+ * Parses value for key into s. On failure returns false, leaves s untouched
+ * and writes a message naming the key and quoting the bad value into err
+ * ("unknown setting `x'", "ports: invalid port `70000'").
+ */
+bool settings_set(struct settings *s, const char *key, const char *value, char *err,
+		  size_t errlen);
+
+/*
+ * Writes the canonical text of key's value in s (what settings_set would
+ * accept back, e.g. "80,443", "10.0.0.0/8", "auto"). Returns false for an
+ * unknown key or a buffer too small.
+ */
+bool settings_format(const struct settings *s, const char *key, char *buf, size_t len);
+
+const char *settings_type_name(enum setting_type type);
+const char *no_proxy_policy_name(enum no_proxy_policy p);
+
+/* Shared parsers, also used for proxy addresses. */
+bool settings_parse_ipv4(const char *text, uint32_t *out);
+bool settings_parse_cidr(const char *text, struct cidr *out);
+
+#endif

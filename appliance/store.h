@@ -1,0 +1,76 @@
+/*
+ * store.h - drover's configuration in SQLite.
+ *
+ * One database file (default /var/lib/drover/drover.db), WAL with
+ * synchronous=FULL so an acknowledged write survives power loss. The schema
+ * is versioned with PRAGMA user_version; each migration runs in its own
+ * transaction; a database newer than this program is refused. Every change
+ * and its audit-log row are written in one transaction.
+ *
+ * Error contract: int functions return 0 or -errno; store_error() then holds
+ * a message fit for the user (naming the field and value where one was bad).
+ */
+#ifndef DROVER_STORE_H
+#define DROVER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy.h"
+#include "settings.h"
+
+#define STORE_SCHEMA_VERSION 2
+#define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
+
+struct store;
+
+struct audit_entry {
+	int64_t id;
+	int64_t time;	   /* unix seconds */
+	char actor[64];	   /* "droverctl", "webui:admin", "droverd" */
+	char action[64];   /* "proxy.add", "setting.set", ... */
+	char detail[512];
+};
+
+/*
+ * Opens (creating when missing, with its directory) and migrates the database.
+ * Returns 0 and *out, or -errno with a message in err (a newer schema gives
+ * -EPROTO: "database schema version 7 is newer than this drover (2)").
+ */
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_error(const struct store *s);
+int store_schema_version(struct store *s, int *version);
+
+/* The keyed-hash secret: loaded, or created from randombytes_buf on first use. */
+int store_hash_key(struct store *s, uint8_t key[16]);
+
+/* *out is malloc'd (free it), ordered by id. */
+int store_proxy_list(struct store *s, struct proxy_config **out, size_t *count);
+int store_proxy_get(struct store *s, int64_t id, struct proxy_config *out);
+/*
+ * Adds p (name, address, weight, admin); sets p->id and p->version = 1.
+ * An empty name becomes "proxy-<id>". -EEXIST when the name or address is
+ * taken, -EINVAL for a bad field.
+ */
+int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor);
+/*
+ * Replaces name, address, weight and admin of proxy p->id. expected_version 0
+ * skips the check; otherwise a different stored version gives -ESTALE.
+ * On success p->version is the new version. -ENOENT, -EEXIST, -EINVAL.
+ */
+int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected_version,
+		       const char *actor);
+int store_proxy_delete(struct store *s, int64_t id, int64_t expected_version, const char *actor);
+
+/* Defaults, overlaid with every stored value (a stored value that no longer parses is logged and skipped). */
+int store_settings_load(struct store *s, struct settings *out);
+/* Validates with settings_set, then stores key=value; -EINVAL (message in store_error) stores nothing. */
+int store_setting_set(struct store *s, const char *key, const char *value, const char *actor);
+
+int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
+/* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */
+int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
+		     size_t *count);
+
+#endif

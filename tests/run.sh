@@ -1,0 +1,106 @@
+#!/bin/bash
+# Runs drover's test suites and ends with one line "N passed, N failed"
+# summing them all. Unit tests are cmocka binaries; end-to-end tests are
+# shell scripts under tests/e2e/ that print "ok - ..." / "not ok - ..." lines.
+#
+#   tests/run.sh [--build DIR] unit|e2e|all [NAME...]
+set -u
+
+build=build
+if [ "${1:-}" = "--build" ]; then
+	build=$2
+	shift 2
+fi
+what=${1:-all}
+shift || true
+filter=("$@")
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+artifacts=$root/tests/artifacts
+mkdir -p "$artifacts"
+
+passed=0
+failed=0
+failed_names=()
+
+selected() {
+	[ ${#filter[@]} -eq 0 ] && return 0
+	local f
+	for f in "${filter[@]}"; do
+		[[ $1 == *"$f"* ]] && return 0
+	done
+	return 1
+}
+
+run_unit() {
+	local bin name out rc p f
+	for bin in "$root/$build"/tests/test_*; do
+		[ -x "$bin" ] || continue
+		[[ $bin == *.d ]] && continue
+		name=$(basename "$bin")
+		selected "$name" || continue
+		echo "=== unit: $name"
+		out=$("$bin" 2>&1)
+		rc=$?
+		echo "$out"
+		p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+		f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+		p=${p:-0}
+		f=${f:-0}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			f=1 # crashed before cmocka could report
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+		[ "$f" -gt 0 ] && failed_names+=("$name")
+	done
+}
+
+run_e2e() {
+	local script name log rc p f
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "e2e: needs root (network namespaces); skipped" >&2
+		failed=$((failed + 1))
+		failed_names+=("e2e-needs-root")
+		return
+	fi
+	for script in "$here"/e2e/*.sh; do
+		[ -f "$script" ] || continue
+		name=$(basename "$script" .sh)
+		selected "$name" || continue
+		echo "=== e2e: $name"
+		log=$artifacts/$name.log
+		DROVER_BUILD="$root/$build" DROVER_ARTIFACTS="$artifacts" \
+			timeout --kill-after=10 900 bash "$script" 2>&1 | tee "$log"
+		rc=${PIPESTATUS[0]}
+		p=$(grep -c '^ok ' "$log")
+		f=$(grep -c '^not ok ' "$log")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "not ok - $name exited with status $rc"
+			f=1
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+		[ "$f" -gt 0 ] && failed_names+=("$name")
+	done
+}
+
+case $what in
+unit) run_unit ;;
+e2e) run_e2e ;;
+all)
+	run_unit
+	run_e2e
+	;;
+*)
+	echo "usage: $0 [--build DIR] unit|e2e|all [NAME...]" >&2
+	exit 2
+	;;
+esac
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+	echo "failing suites: ${failed_names[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
