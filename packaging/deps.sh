@@ -6,7 +6,7 @@ set -eu
 PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev
-iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc"
+iptables iproute2 ethtool curl jq sqlite3 squid nginx-light procps psmisc"
 
 missing=""
 for p in $PACKAGES; do

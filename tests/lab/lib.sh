@@ -204,6 +204,7 @@ lab_up_origin() {
 		    default_type application/octet-stream;
 		    server {
 		        listen $LAB_ORIGIN:80;
+		        listen $LAB_ORIGIN:8080;
 		        root $dir/www;
 		        location /upload/ {
 		            dav_methods PUT;
