@@ -797,6 +797,29 @@ static int store_version_check(struct store *s, const struct proxy_config *store
 	return 0;
 }
 
+/* Appends one ", "-separated change to buf; a full buffer just truncates the description. */
+static void store_diff_add(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void store_diff_add(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used > 0 && *used < len) {
+		n = snprintf(buf + *used, len - *used, ", ");
+		if (n > 0)
+			*used += (size_t)n;
+	}
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}
+
 /* Describes what an update changes, e.g. "weight 100 -> 50, admin enabled -> drain". */
 static void store_proxy_diff(const struct proxy_config *old, const struct proxy_config *new,
 			     char *buf, size_t len)
@@ -805,30 +828,16 @@ static void store_proxy_diff(const struct proxy_config *old, const struct proxy_
 	size_t used = 0;
 
 	buf[0] = '\0';
-#define STORE_DIFF(...)                                                                            \
-	do {                                                                                       \
-		if (used < len) {                                                                  \
-			int n = snprintf(buf + used, len - used, "%s", used ? ", " : "");          \
-			if (n > 0)                                                                 \
-				used += (size_t)n;                                                 \
-		}                                                                                  \
-		if (used < len) {                                                                  \
-			int n = snprintf(buf + used, len - used, __VA_ARGS__);                     \
-			if (n > 0)                                                                 \
-				used += (size_t)n;                                                 \
-		}                                                                                  \
-	} while (0)
 	if (strcmp(old->name, new->name) != 0)
-		STORE_DIFF("name %s -> %s", old->name, new->name);
+		store_diff_add(buf, len, &used, "name %s -> %s", old->name, new->name);
 	if (old->address != new->address)
-		STORE_DIFF("address %s -> %s", store_ipv4_text(old->address, a),
-			   store_ipv4_text(new->address, b));
+		store_diff_add(buf, len, &used, "address %s -> %s",
+			       store_ipv4_text(old->address, a), store_ipv4_text(new->address, b));
 	if (old->weight != new->weight)
-		STORE_DIFF("weight %u -> %u", old->weight, new->weight);
+		store_diff_add(buf, len, &used, "weight %u -> %u", old->weight, new->weight);
 	if (old->admin != new->admin)
-		STORE_DIFF("admin %s -> %s", proxy_admin_name(old->admin),
-			   proxy_admin_name(new->admin));
-#undef STORE_DIFF
+		store_diff_add(buf, len, &used, "admin %s -> %s", proxy_admin_name(old->admin),
+			       proxy_admin_name(new->admin));
 	if (used == 0)
 		snprintf(buf, len, "no field changed");
 }
