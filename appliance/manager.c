@@ -73,6 +73,10 @@ static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
 	pool_slot_release_missing(&m->slots, ids, n);
 	for (size_t i = 0; i < n; i++) {
 		slots[i] = pool_slot_get(&m->slots, list[i].id);
+		if (slots[i] != 0 && m->baseline_owner[slots[i]] != list[i].id) {
+			m->baseline_owner[slots[i]] = list[i].id;
+			datapath_slot_counters(&m->dp, slots[i], &m->baseline[slots[i]]);
+		}
 		if (slots[i] == 0)
 			log_warnx("no free slot for proxy %" PRId64 " (%s): it takes no clients",
 				  list[i].id, list[i].name);
@@ -410,4 +414,14 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 		return MANAGER_LOOKUP_NONE;
 	*proxy = manager_proxy_by_slot(m, slot);
 	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
+}
+
+void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out)
+{
+	const struct datapath_slot_counters *base = &m->baseline[slot];
+
+	datapath_slot_counters(&m->dp, slot, out);
+	out->hits -= base->hits;
+	out->packets -= base->packets;
+	out->bytes -= base->bytes;
 }

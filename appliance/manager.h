@@ -40,6 +40,10 @@ struct manager {
 	size_t nproxies;
 	struct pool_slots slots;
 
+	/* Counters are per slot and slots are reused: a proxy counts from its slot's baseline. */
+	int64_t baseline_owner[PROXY_SLOTS_MAX];
+	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
+
 	struct datapath dp;
 	struct affinity_table *affinity;
 	uint64_t generation;
@@ -76,6 +80,9 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 
 /* The ruleset droverd would install, for --print-rules and for operators who manage rules themselves. */
 int manager_render_rules(const struct manager *m, char *buf, size_t len);
+
+/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
+void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out);
 
 unsigned manager_effective_queues(const struct settings *s);
 
