@@ -77,8 +77,8 @@ static enum packet_error packet_parse_icmp(const uint8_t *l4, size_t l4len, stru
 	const uint8_t *q;
 	size_t qlen, qihl;
 
-	if (l4len < 2)
-		return PACKET_OK;
+	if (l4len < ICMP_HLEN)
+		return PACKET_ERR_L4_TRUNCATED;
 	out->icmp_type = l4[0];
 	out->icmp_code = l4[1];
 	if (!packet_icmp_is_error(l4[0]))
