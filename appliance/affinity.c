@@ -159,6 +159,12 @@ static int affinity_choose(const struct affinity_table *t, uint64_t *b, uint32_t
 	return oldest;
 }
 
+/*
+ * stats->inserts counts entries created for a client not already present;
+ * refreshing a client's own entry is not counted. Two threads inserting the
+ * same new client at the same instant may both succeed in different ways;
+ * the duplicate is harmless (both carry the same decision) and ages out.
+ */
 void affinity_insert(struct affinity_table *t, uint32_t client, uint64_t client_hash, uint16_t slot,
 		     uint32_t now, struct affinity_stats *stats)
 {

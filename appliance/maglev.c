@@ -84,6 +84,14 @@ static void maglev_place(uint16_t *entries, uint32_t size, struct maglev_member 
  * and takes a turn per whole one earned (integer credit, so shares are exact
  * ratios rather than rounded fractions); the heaviest member takes one turn
  * every round, so each round fills at least one entry.
+ *
+ * Disruption is near-minimal, not minimal: when a backend joins or leaves,
+ * the turns of the others shift and a fraction of a percent of the table
+ * moves between backends that stayed. A scheme that moves only the joining
+ * or leaving backend's entries must rank backends per entry (rendezvous
+ * hashing), and its shares then vary by a few percent at this table size.
+ * Established clients do not notice either way: the affinity table keeps
+ * them on their proxy.
  */
 int maglev_build(struct maglev_table *t, uint32_t size, const struct maglev_backend *backends,
 		 size_t count, const uint8_t key[HASH_KEY_BYTES])
