@@ -89,7 +89,8 @@ static void maglev_place(uint16_t *entries, uint32_t size, struct maglev_member 
  * the turns of the others shift and a fraction of a percent of the table
  * moves between backends that stayed. A scheme that moves only the joining
  * or leaving backend's entries must rank backends per entry (rendezvous
- * hashing), and its shares then vary by a few percent at this table size.
+ * hashing), and its shares are then binomial: about 3% off fair at N = 10
+ * and 10% at N = 100 for M = 65537, against Maglev's 0.1%.
  * Established clients do not notice either way: the affinity table keeps
  * them on their proxy.
  */
