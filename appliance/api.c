@@ -356,21 +356,26 @@ static json_t *api_settings_list(struct api_call *c)
 	return r;
 }
 
-static json_t *api_settings_get(struct api_call *c)
+static json_t *api_setting_one(struct api_call *c, const char *key)
 {
-	static const char *const allowed[] = {"key", NULL};
-	json_t *fail = api_check_fields(c->req, allowed);
-	const struct setting_def *d;
-	const char *key = NULL;
+	const struct setting_def *d = settings_find(key);
 
-	if (fail != NULL || !api_get_string(c->req, "key", true, &key, &fail))
-		return fail;
-	d = settings_find(key);
 	if (d == NULL)
 		return api_error("key", "unknown setting `%s'", key);
 	json_t *r = api_ok();
 	json_object_set_new(r, "setting", api_setting_json(&c->m->settings, d));
 	return r;
+}
+
+static json_t *api_settings_get(struct api_call *c)
+{
+	static const char *const allowed[] = {"key", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *key = NULL;
+
+	if (fail != NULL || !api_get_string(c->req, "key", true, &key, &fail))
+		return fail;
+	return api_setting_one(c, key);
 }
 
 static json_t *api_settings_set(struct api_call *c)
@@ -393,7 +398,7 @@ static json_t *api_settings_set(struct api_call *c)
 	}
 	if (ret < 0)
 		return api_failed(ret, c->err);
-	return api_settings_get(c);
+	return api_setting_one(c, key);
 }
 
 static json_t *api_rules(struct api_call *c)

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "encap.h"
+#include "log.h"
 
 uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
 {
@@ -111,6 +112,9 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, siz
 		t->id = p->id;
 		t->address = p->address;
 		routed = pool_route(p->address, &source, &mtu) == 0;
+		if (!routed)
+			log_warnx("proxy %s (%s): no route to it; it takes no clients", p->name,
+				  inet_ntoa((struct in_addr){p->address}));
 		t->source = s->tunnel_source != 0 ? s->tunnel_source : source;
 		t->tunnel_mtu = routed ? (uint16_t)(mtu - ENCAP_OUTER_LEN) : 0;
 		if (!routed || !members[i].healthy || p->admin == PROXY_ADMIN_DISABLED)
