@@ -288,6 +288,16 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 		dp_count(t, DP_NOT_WEB);
 		return NF_ACCEPT;
 	}
+	/*
+	 * A client's ICMP error about a proxied connection (it quotes web-port ->
+	 * client) belongs to the proxy that really sent the packet, not to the
+	 * server whose address that proxy answered with: PMTU discovery needs it.
+	 */
+	if (pi.icmp_error && !(pi.quoted_protocol == IPPROTO_TCP && pi.quoted_has_ports &&
+			       pool_port_is_web(snap, pi.quoted_sport))) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
 
 	uint32_t client = packet_client(&pi);
 	uint64_t hash = hash_client(snap->hash_key, client);

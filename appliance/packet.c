@@ -12,6 +12,7 @@
 #define ICMP_HLEN	 8
 #define PROTO_ICMP	 1
 #define PROTO_TCP	 6
+#define PROTO_UDP	 17
 #define ICMP_UNREACHABLE 3
 #define ICMP_QUENCH	 4
 #define ICMP_TIME_EXCEED 11
@@ -94,6 +95,12 @@ static enum packet_error packet_parse_icmp(const uint8_t *l4, size_t l4len, stru
 	out->quoted_src = packet_addr(q + 12);
 	out->quoted_dst = packet_addr(q + 16);
 	out->quoted_protocol = q[9];
+	/* RFC 792 quotes at least 8 bytes past the header: enough for both ports. */
+	if ((q[9] == PROTO_TCP || q[9] == PROTO_UDP) && qlen >= qihl + 4) {
+		out->quoted_has_ports = true;
+		out->quoted_sport = packet_be16(q + qihl);
+		out->quoted_dport = packet_be16(q + qihl + 2);
+	}
 	return PACKET_OK;
 }
 

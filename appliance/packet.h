@@ -51,6 +51,9 @@ struct packet_info {
 	uint32_t quoted_src;	/* network byte order */
 	uint32_t quoted_dst;
 	uint8_t quoted_protocol;
+	bool quoted_has_ports;	/* the quote holds a TCP/UDP port pair */
+	uint16_t quoted_sport;	/* host order */
+	uint16_t quoted_dport;
 };
 
 /*

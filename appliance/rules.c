@@ -75,6 +75,9 @@ int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *pro
 		}
 		rules_put(&b, "-A %s -s %s -p tcp -f", RULES_CHAIN, net);
 		rules_put_target(&b, s, nqueues);
+		rules_put(&b, "-A %s -s %s -p icmp --icmp-type destination-unreachable", RULES_CHAIN,
+			  net);
+		rules_put_target(&b, s, nqueues);
 	}
 	rules_put(&b, "COMMIT\n");
 	if (b.overflow)

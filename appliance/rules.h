@@ -4,7 +4,8 @@
  * Everything lives in one chain, DROVER, jumped to from the top of FORWARD.
  * Proxies' own traffic returns first (it must be routed, never queued); then
  * TCP to the web ports from the client subnets, and TCP fragments from them
- * (non-first fragments carry no ports), go to queues base..base+n-1 with
+ * (non-first fragments carry no ports), and ICMP unreachable errors from
+ * them (a client's frag-needed about a proxy's reply), go to queues base..base+n-1 with
  * --queue-balance. --queue-bypass (when fail_open) lets traffic flow when no
  * droverd is listening. Only forwarded packets pass FORWARD, so the
  * appliance's own traffic is never queued.

@@ -463,6 +463,10 @@ static void test_icmp_error(void **state)
 	assert_int_equal(pi.src, htonl(0xc6120001U));
 	assert_int_equal(packet_client(&pi), htonl(CLIENT_ADDR));
 	assert_false(pi.has_ports);
+	/* the quoted TCP header's ports: the server's port is the quote's source */
+	assert_true(pi.quoted_has_ports);
+	assert_int_equal(pi.quoted_sport, (icmp_error_packet[48] << 8) | icmp_error_packet[49]);
+	assert_int_equal(pi.quoted_dport, (icmp_error_packet[50] << 8) | icmp_error_packet[51]);
 
 	/* every error type quotes; time exceeded, source quench, parameter problem */
 	for (uint8_t type = 0; type < 20; type++) {

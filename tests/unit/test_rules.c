@@ -42,6 +42,8 @@ static void test_two_queues_two_proxies(void **state)
 		"--queue-balance 0:1 --queue-bypass\n"
 		"-A DROVER -s 198.18.1.0/24 -p tcp -f -j NFQUEUE --queue-balance 0:1 "
 		"--queue-bypass\n"
+		"-A DROVER -s 198.18.1.0/24 -p icmp --icmp-type destination-unreachable -j NFQUEUE "
+		"--queue-balance 0:1 --queue-bypass\n"
 		"COMMIT\n");
 }
 
@@ -62,6 +64,8 @@ static void test_one_queue_fail_closed(void **state)
 				 "-A DROVER -s 10.1.0.0/16 -p tcp -m multiport --dports 8080 -j "
 				 "NFQUEUE --queue-num 7\n"
 				 "-A DROVER -s 10.1.0.0/16 -p tcp -f -j NFQUEUE --queue-num 7\n"
+				 "-A DROVER -s 10.1.0.0/16 -p icmp --icmp-type destination-unreachable "
+				 "-j NFQUEUE --queue-num 7\n"
 				 "COMMIT\n");
 }
 
