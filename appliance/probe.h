@@ -31,11 +31,11 @@ enum probe_kind {
 struct probe_config {
 	enum probe_kind kind;
 	uint32_t interval_ms;
-	uint32_t timeout_ms;	      /* whole probe, connect included */
-	uint16_t port;		      /* proxy port probed (explicit-proxy port for http-proxy) */
+	uint32_t timeout_ms; /* whole probe, connect included */
+	uint16_t port;	     /* proxy port probed (explicit-proxy port for http-proxy) */
 	uint16_t status_min, status_max; /* expected HTTP status range, inclusive */
-	char url[PROBE_URL_MAX];      /* http-proxy: the canary URL; http: the path, e.g. "/" */
-	char host[PROBE_HOST_MAX];    /* optional Host header; empty = curl's default */
+	char url[PROBE_URL_MAX];	 /* http-proxy: the canary URL; http: the path, e.g. "/" */
+	char host[PROBE_HOST_MAX];	 /* optional Host header; empty = curl's default */
 };
 
 struct probe_target {
@@ -47,7 +47,19 @@ struct probe_target {
 typedef void (*probe_result_fn)(void *arg, int64_t id, enum check_result result,
 				uint32_t duration_ms);
 
-/* NULL on failure (curl_multi_init or libevent allocation). */
+/*
+ * curl_global_init for the probes: call it once at start-up, before any
+ * thread is started and before prober_new (curl's global set-up is not
+ * thread-safe). Returns 0 or -EIO. probe_global_cleanup undoes it at exit.
+ */
+int probe_global_init(void);
+void probe_global_cleanup(void);
+
+/*
+ * NULL on failure (curl_multi_init or libevent allocation). fn is called from
+ * base's loop, once per finished probe; it may call prober_set_targets but
+ * not prober_free.
+ */
 struct prober *prober_new(struct event_base *base, probe_result_fn fn, void *arg);
 
 /*
@@ -58,8 +70,14 @@ struct prober *prober_new(struct event_base *base, probe_result_fn fn, void *arg
  */
 int prober_set_targets(struct prober *p, const struct probe_target *targets, size_t n);
 
-/* Probes in flight right now, and rounds started (for tests and metrics). */
+/*
+ * Probes in flight right now; probes started, and probes skipped because the
+ * target's previous probe was still running, since prober_new (for tests
+ * and metrics).
+ */
 size_t prober_in_flight(const struct prober *p);
+uint64_t prober_started(const struct prober *p);
+uint64_t prober_skipped(const struct prober *p);
 
 void prober_free(struct prober *p);
 
