@@ -135,8 +135,9 @@ static enum check_result probe_status_result(const struct probe_config *c, long 
  * decides between the L4 and L7 names:
  * - a timeout before connecting is L4TOUT, after it L7TOUT;
  * - a peer that accepted and then sent no answer, garbage, or a reset
- *   (GOT_NOTHING, WEIRD_SERVER_REPLY, RECV_ERROR, SEND_ERROR, TLS errors
- *   towards an https canary) is L7RSP: the proxy is there but not serving;
+ *   (GOT_NOTHING, WEIRD_SERVER_REPLY, UNSUPPORTED_PROTOCOL for a reply with
+ *   no status line, RECV_ERROR, SEND_ERROR, TLS errors towards an https
+ *   canary) is L7RSP: the proxy is there but not serving;
  * - an https canary whose CONNECT the proxy refused is L7STS on the
  *   CONNECT status;
  * - errors in setting up the transfer (memory, bad URL) are SOCKERR, as
@@ -163,6 +164,15 @@ static enum check_result probe_classify(const struct prober_target *t, CURLcode 
 		return connected ? CHECK_L7TOUT : CHECK_L4TOUT;
 	case CURLE_COULDNT_CONNECT:
 		return CHECK_L4CON;
+	default:
+		break;
+	}
+	if (connect_status != 0 && (connect_status < 200 || connect_status > 299))
+		return CHECK_L7STS;
+	/* Includes UNSUPPORTED_PROTOCOL: curl's name for an answer without an HTTP status line. */
+	if (connected)
+		return CHECK_L7RSP;
+	switch (code) {
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_FAILED_INIT:
 	case CURLE_URL_MALFORMAT:
@@ -172,11 +182,8 @@ static enum check_result probe_classify(const struct prober_target *t, CURLcode 
 	case CURLE_COULDNT_RESOLVE_HOST:
 		return CHECK_SOCKERR;
 	default:
-		break;
+		return CHECK_L4CON;
 	}
-	if (connect_status != 0 && (connect_status < 200 || connect_status > 299))
-		return CHECK_L7STS;
-	return connected ? CHECK_L7RSP : CHECK_L4CON;
 }
 
 static void prober_timeout_cb(evutil_socket_t fd, short what, void *arg);
