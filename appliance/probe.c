@@ -415,11 +415,9 @@ static void prober_target_schedule(struct prober_target *t, uint64_t now_ms)
 	evtimer_add(t->tick, &tv);
 }
 
-static uint32_t prober_target_interval(const struct prober_target *t)
+static uint32_t probe_interval(const struct probe_config *c)
 {
-	uint32_t interval = t->target.config.interval_ms;
-
-	return interval < PROBE_INTERVAL_MIN_MS ? PROBE_INTERVAL_MIN_MS : interval;
+	return c->interval_ms < PROBE_INTERVAL_MIN_MS ? PROBE_INTERVAL_MIN_MS : c->interval_ms;
 }
 
 /*
@@ -432,9 +430,8 @@ static void prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct prober_target *t = arg;
 	struct prober *p = t->prober;
-	uint32_t interval = prober_target_interval(t);
+	uint32_t interval = probe_interval(&t->target.config);
 	uint64_t now_ms = probe_now_ms();
-	bool failed = false;
 
 	(void)fd;
 	(void)what;
@@ -447,9 +444,8 @@ static void prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 		p->skipped++;
 		return;
 	}
-	failed = prober_target_start(t) < 0;
 	/* A probe that could not start counts against the proxy, as HAProxy's SOCKERR does. */
-	if (failed)
+	if (prober_target_start(t) < 0)
 		p->fn(p->arg, t->target.id, CHECK_SOCKERR, 0);
 }
 
@@ -549,11 +545,9 @@ int prober_set_targets(struct prober *p, const struct probe_target *targets, siz
 			}
 		}
 		if (next[i] == NULL) {
-			uint64_t interval = targets[i].config.interval_ms < PROBE_INTERVAL_MIN_MS
-						? PROBE_INTERVAL_MIN_MS
-						: targets[i].config.interval_ms;
+			uint64_t offset = i * probe_interval(&targets[i].config) / n;
 
-			next[i] = prober_target_new(p, &targets[i], now_ms + i * interval / n);
+			next[i] = prober_target_new(p, &targets[i], now_ms + offset);
 			if (next[i] == NULL)
 				goto fail;
 		}
