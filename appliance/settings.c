@@ -32,6 +32,13 @@ static const char *const settings_no_proxy_choices[] = {
     NULL,
 };
 
+static const char *const settings_probe_kind_choices[] = {
+    "http-proxy",
+    "http",
+    "tcp",
+    NULL,
+};
+
 static const char *const settings_malformed_choices[] = {
     [MALFORMED_ACCEPT] = "accept",
     [MALFORMED_DROP] = "drop",
@@ -158,11 +165,106 @@ static const struct settings_entry settings_table[] = {
 		.help = "ICMP fragmentation-needed replies per second per queue (0 = none)"},
 	.offset = SETTINGS_FIELD(frag_needed_rate),
     },
+    {
+	.def = {.key = "probe_kind",
+		.type = SETTING_CHOICE,
+		.default_value = "http-proxy",
+		.choices = settings_probe_kind_choices,
+		.help = "health probe: http-proxy (fetch probe_url through the proxy), http "
+			"(GET probe_path on the proxy) or tcp (connect only)"},
+	.offset = SETTINGS_FIELD(probe_kind),
+    },
+    {
+	.def = {.key = "probe_interval_ms",
+		.type = SETTING_UINT,
+		.default_value = "2000",
+		.min = 100,
+		.max = 3600000,
+		.help = "milliseconds between two probes of a proxy"},
+	.offset = SETTINGS_FIELD(probe_interval_ms),
+    },
+    {
+	.def = {.key = "probe_timeout_ms",
+		.type = SETTING_UINT,
+		.default_value = "1000",
+		.min = 50,
+		.max = 60000,
+		.help = "milliseconds a probe may take, connect included (at most the interval)"},
+	.offset = SETTINGS_FIELD(probe_timeout_ms),
+    },
+    {
+	.def = {.key = "probe_rise",
+		.type = SETTING_UINT,
+		.default_value = "2",
+		.min = 1,
+		.max = 100,
+		.help = "consecutive good probes before a down proxy is up"},
+	.offset = SETTINGS_FIELD(probe_rise),
+    },
+    {
+	.def = {.key = "probe_fall",
+		.type = SETTING_UINT,
+		.default_value = "3",
+		.min = 1,
+		.max = 100,
+		.help = "consecutive failed probes before an up proxy is down"},
+	.offset = SETTINGS_FIELD(probe_fall),
+    },
+    {
+	.def = {.key = "probe_port",
+		.type = SETTING_UINT,
+		.default_value = "3128",
+		.min = 1,
+		.max = 65535,
+		.help = "proxy port probed: its explicit-proxy port for http-proxy, or the "
+			"port for http and tcp"},
+	.offset = SETTINGS_FIELD(probe_port),
+    },
+    {
+	.def = {.key = "probe_status",
+		.type = SETTING_STATUS_RANGE,
+		.default_value = "200-399",
+		.help = "HTTP statuses that count as healthy, e.g. 200 or 200-399"},
+	.offset = SETTINGS_FIELD(probe_status),
+    },
+    {
+	.def = {.key = "probe_url",
+		.type = SETTING_URL,
+		.default_value = "http://example.com/",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "canary URL the http-proxy probe fetches through each proxy"},
+	.offset = SETTINGS_FIELD(probe_url),
+    },
+    {
+	.def = {.key = "probe_path",
+		.type = SETTING_PATH,
+		.default_value = "/",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "path the http probe requests from the proxy itself"},
+	.offset = SETTINGS_FIELD(probe_path),
+    },
+    {
+	.def = {.key = "probe_host",
+		.type = SETTING_HOSTNAME,
+		.default_value = "",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "Host header for probes; empty = taken from the URL"},
+	.offset = SETTINGS_FIELD(probe_host),
+    },
+    {
+	.def = {.key = "assume_up_at_start",
+		.type = SETTING_BOOL,
+		.default_value = "false",
+		.help = "count proxies as up before their first probes (else they wait for "
+			"probe_rise good probes)"},
+	.offset = SETTINGS_FIELD(assume_up_at_start),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */
 struct settings_value {
-	uint32_t number; /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES */
+	uint32_t number; /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
+	const char *text; /* URL, PATH, HOSTNAME: the caller's string, checked */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;
 	struct cidr subnets[SETTINGS_SUBNETS_MAX];
@@ -431,6 +533,76 @@ static bool settings_unicast(uint32_t addr)
 	return h != 0 && h != UINT32_MAX && (h >> 24) != 127 && (h >> 28) != 0xe;
 }
 
+static bool settings_parse_status(const struct setting_def *def, const char *value,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	char first[8];
+	const char *dash = strchr(value, '-');
+	uint32_t lo, hi;
+	size_t n = dash ? (size_t)(dash - value) : strlen(value);
+
+	if (n == 0 || n >= sizeof(first))
+		goto bad;
+	memcpy(first, value, n);
+	first[n] = '\0';
+	if (!settings_parse_u32(first, &lo))
+		goto bad;
+	hi = lo;
+	if (dash != NULL && !settings_parse_u32(dash + 1, &hi))
+		goto bad;
+	if (lo < 100 || hi > 599 || lo > hi)
+		goto bad;
+	v->number = lo << 16 | hi;
+	return true;
+bad:
+	settings_error(err, errlen, "%s: invalid status range `%s' (e.g. 200 or 200-399)", def->key,
+		       value);
+	return false;
+}
+
+/* Text settings end up in probe requests: printable ASCII only, no blanks, bounded. */
+static bool settings_parse_text(const struct setting_def *def, const char *value,
+				struct settings_value *v, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+	const char *what;
+
+	if (len > def->max) {
+		settings_error(err, errlen, "%s: longer than %u characters", def->key, def->max);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		bool ok = c > ' ' && c < 0x7f;
+		if (def->type == SETTING_HOSTNAME)
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
+		if (!ok) {
+			settings_error(err, errlen, "%s: invalid character in `%s'", def->key,
+				       value);
+			return false;
+		}
+	}
+	switch (def->type) {
+	case SETTING_URL:
+		what = "an http:// or https:// URL";
+		if ((strncmp(value, "http://", 7) == 0 && len > 7) ||
+		    (strncmp(value, "https://", 8) == 0 && len > 8))
+			break;
+		settings_error(err, errlen, "%s: `%s' is not %s", def->key, value, what);
+		return false;
+	case SETTING_PATH:
+		if (value[0] == '/')
+			break;
+		settings_error(err, errlen, "%s: `%s' does not start with /", def->key, value);
+		return false;
+	default:
+		break;
+	}
+	v->text = value;
+	return true;
+}
+
 static bool settings_parse_value(const struct setting_def *def, const char *value,
 				 struct settings_value *v, char *err, size_t errlen)
 {
@@ -494,6 +666,12 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 		return settings_parse_list(def, value, settings_port_item, v, err, errlen);
 	case SETTING_SUBNETS:
 		return settings_parse_list(def, value, settings_subnet_item, v, err, errlen);
+	case SETTING_STATUS_RANGE:
+		return settings_parse_status(def, value, v, err, errlen);
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+		return settings_parse_text(def, value, v, err, errlen);
 	}
 	settings_error(err, errlen, "%s: unsupported type", def->key);
 	return false;
@@ -531,6 +709,16 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 		memcpy(s->client_subnets, v->subnets, sizeof(s->client_subnets));
 		s->nsubnets = v->nsubnets;
 		break;
+	case SETTING_STATUS_RANGE:
+		memcpy(field, &v->number, sizeof(uint32_t));
+		break;
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+		/* Zero-filled so two settings structs still compare byte for byte. */
+		memset(field, 0, e->def.max + 1);
+		memcpy(field, v->text, strlen(v->text));
+		break;
 	}
 }
 
@@ -543,7 +731,7 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		settings_error(err, errlen, "unknown setting `%s'", key ? key : "");
 		return false;
 	}
-	if (value == NULL || value[0] == '\0') {
+	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME)) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
@@ -655,6 +843,15 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 				return false;
 		}
 		return s->nsubnets > 0;
+	case SETTING_STATUS_RANGE:
+		memcpy(&number, field, sizeof(number));
+		if ((number >> 16) == (number & 0xffff))
+			return settings_append(buf, len, &used, "%u", number >> 16);
+		return settings_append(buf, len, &used, "%u-%u", number >> 16, number & 0xffff);
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
 }
@@ -678,6 +875,14 @@ const char *settings_type_name(enum setting_type type)
 		return "prime";
 	case SETTING_QUEUES:
 		return "queues";
+	case SETTING_STATUS_RANGE:
+		return "status-range";
+	case SETTING_URL:
+		return "url";
+	case SETTING_PATH:
+		return "path";
+	case SETTING_HOSTNAME:
+		return "hostname";
 	}
 	return "unknown";
 }

@@ -17,6 +17,7 @@
 #define SETTINGS_SUBNETS_MAX 64
 #define SETTINGS_QUEUES_MAX  64
 #define SETTINGS_VALUE_MAX   1024
+#define SETTINGS_TEXT_MAX    512
 
 enum setting_type {
 	SETTING_UINT,	  /* decimal in [min, max] */
@@ -27,6 +28,10 @@ enum setting_type {
 	SETTING_ADDRESS,  /* IPv4 address, or "auto" */
 	SETTING_PRIME,	  /* prime in [min, max] */
 	SETTING_QUEUES,	  /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
+	SETTING_STATUS_RANGE, /* HTTP status "200" or "200-399", 100..599 */
+	SETTING_URL,	  /* http:// or https:// URL, printable, no blanks, < max chars */
+	SETTING_PATH,	  /* starts with '/', printable, no blanks, < max chars */
+	SETTING_HOSTNAME, /* host[:port] of letters, digits, '.', '-', ':'; may be empty */
 };
 
 struct setting_def {
@@ -70,6 +75,19 @@ struct settings {
 	uint32_t maglev_table_size;
 	uint32_t tunnel_source;		/* network byte order; 0 = the route's source */
 	uint32_t frag_needed_rate;	/* ICMP frag-needed per second, per queue */
+
+	/* Health probes (see probe.h). */
+	unsigned int probe_kind;	/* enum probe_kind */
+	uint32_t probe_interval_ms;
+	uint32_t probe_timeout_ms;
+	uint32_t probe_rise;
+	uint32_t probe_fall;
+	uint32_t probe_port;
+	uint32_t probe_status;		/* min << 16 | max */
+	char probe_url[SETTINGS_TEXT_MAX];
+	char probe_path[SETTINGS_TEXT_MAX];
+	char probe_host[SETTINGS_TEXT_MAX];
+	bool assume_up_at_start;
 };
 
 size_t settings_count(void);

@@ -291,6 +291,48 @@ static void test_parsers(void **state)
 	assert_string_equal(settings_type_name(SETTING_PRIME), "prime");
 }
 
+static void test_probe_settings(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_int_equal(s.probe_kind, 0); /* http-proxy */
+	assert_int_equal(s.probe_interval_ms, 2000);
+	assert_int_equal(s.probe_timeout_ms, 1000);
+	assert_int_equal(s.probe_rise, 2);
+	assert_int_equal(s.probe_fall, 3);
+	assert_int_equal(s.probe_status, 200U << 16 | 399U);
+	assert_string_equal(s.probe_host, "");
+	assert_false(s.assume_up_at_start);
+
+	expect_canonical("probe_status", "204", "204");
+	expect_canonical("probe_status", "200-499", "200-499");
+	expect_canonical("probe_url", "https://canary.example/ok?x=1", "https://canary.example/ok?x=1");
+	expect_canonical("probe_path", "/healthz", "/healthz");
+	expect_canonical("probe_host", "canary.example:8080", "canary.example:8080");
+	expect_canonical("probe_host", "", "");
+	expect_canonical("probe_kind", "tcp", "tcp");
+
+	expect_refused("probe_status", "99", "99");
+	expect_refused("probe_status", "400-200", "400-200");
+	expect_refused("probe_status", "200-", "200-");
+	expect_refused("probe_status", "2xx", "2xx");
+	expect_refused("probe_url", "ftp://x/", "ftp://x/");
+	expect_refused("probe_url", "http://", "http://");
+	expect_refused("probe_url", "http://a b/", "http://a b/");
+	expect_refused("probe_path", "healthz", "healthz");
+	expect_refused("probe_host", "bad host", "bad host");
+	expect_refused("probe_kind", "icmp", "icmp");
+	expect_refused("probe_interval_ms", "99", "99");
+
+	/* an empty value is only meaningful for the Host header */
+	settings_defaults(&s);
+	assert_false(settings_set(&s, "probe_url", "", err, sizeof(err)));
+	assert_true(settings_set(&s, "probe_host", "", err, sizeof(err)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
 	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
 	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_probe_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
