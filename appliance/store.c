@@ -66,6 +66,10 @@ static const char *const store_migrations[] = {
     " action TEXT NOT NULL,"
     " detail TEXT NOT NULL);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB);",
+
+    /* v3: a proxy may override the pool's probe kind; NULL follows the pool. */
+    "ALTER TABLE proxies ADD COLUMN probe TEXT"
+    " CHECK(probe IS NULL OR probe IN ('http-proxy','http','tcp'));",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -551,6 +555,10 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 			     PROXY_WEIGHT_MAX);
 		return -EINVAL;
 	}
+	if (strcmp(proxy_probe_name(p->probe), "unknown") == 0) {
+		store_seterr(s, "probe: invalid probe kind %u", (unsigned int)p->probe);
+		return -EINVAL;
+	}
 	if ((unsigned int)p->admin > PROXY_ADMIN_DISABLED) {
 		store_seterr(s, "admin: invalid state %d (enabled, drain or disabled)",
 			     (int)p->admin);
@@ -559,7 +567,7 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 	return 0;
 }
 
-#define STORE_PROXY_COLUMNS "id, name, address, weight, admin, version"
+#define STORE_PROXY_COLUMNS "id, name, address, weight, admin, version, probe"
 
 /* Reads one row selected with STORE_PROXY_COLUMNS; a row that does not parse is -EIO. */
 static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_config *p)
@@ -568,8 +576,15 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	const char *address = (const char *)sqlite3_column_text(stmt, 2);
 	const char *admin = (const char *)sqlite3_column_text(stmt, 4);
 	sqlite3_int64 weight = sqlite3_column_int64(stmt, 3);
+	const char *probe = (const char *)sqlite3_column_text(stmt, 6);
 
 	memset(p, 0, sizeof(*p));
+	if (probe != NULL && (!proxy_probe_parse(probe, &p->probe) ||
+			      p->probe == PROXY_PROBE_DEFAULT)) {
+		store_seterr(s, "database: stored proxy %lld has an unknown probe kind",
+			     (long long)sqlite3_column_int64(stmt, 0));
+		return -EIO;
+	}
 	p->id = sqlite3_column_int64(stmt, 0);
 	p->version = sqlite3_column_int64(stmt, 5);
 	if (name == NULL || strlen(name) > PROXY_NAME_MAX || address == NULL ||
@@ -581,6 +596,14 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	memcpy(p->name, name, strlen(name) + 1);
 	p->weight = (uint32_t)weight;
 	return 0;
+}
+
+/* The probe column: NULL follows the pool's kind. */
+static int store_bind_probe(sqlite3_stmt *stmt, int col, uint8_t probe)
+{
+	if (probe == PROXY_PROBE_DEFAULT)
+		return sqlite3_bind_null(stmt, col);
+	return sqlite3_bind_text(stmt, col, proxy_probe_name(probe), -1, SQLITE_STATIC);
 }
 
 /* Reads proxy id into p: 0, -ENOENT, or another -errno. */
@@ -745,7 +768,7 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 	ret =
 	    store_prepare(s,
 			  "INSERT INTO proxies (name, address, weight, admin, version, created_at,"
-			  " updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+			  " updated_at, probe) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
 			  &stmt);
 	if (ret < 0)
 		goto fail;
@@ -754,7 +777,8 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		   sqlite3_bind_text(stmt, 2, address, -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
-		   sqlite3_bind_int64(stmt, 5, now) | sqlite3_bind_int64(stmt, 6, now));
+		   sqlite3_bind_int64(stmt, 5, now) | sqlite3_bind_int64(stmt, 6, now) |
+		   store_bind_probe(stmt, 7, p->probe));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add proxy");
 	sqlite3_finalize(stmt);
@@ -838,6 +862,9 @@ static void store_proxy_diff(const struct proxy_config *old, const struct proxy_
 	if (old->admin != new->admin)
 		store_diff_add(buf, len, &used, "admin %s -> %s", proxy_admin_name(old->admin),
 			       proxy_admin_name(new->admin));
+	if (old->probe != new->probe)
+		store_diff_add(buf, len, &used, "probe %s -> %s", proxy_probe_name(old->probe),
+			       proxy_probe_name(new->probe));
 	if (used == 0)
 		snprintf(buf, len, "no field changed");
 }
@@ -868,7 +895,7 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		goto fail;
 	ret = store_prepare(s,
 			    "UPDATE proxies SET name = ?, address = ?, weight = ?, admin = ?,"
-			    " version = version + 1, updated_at = ? WHERE id = ?",
+			    " version = version + 1, updated_at = ?, probe = ? WHERE id = ?",
 			    &stmt);
 	if (ret < 0)
 		goto fail;
@@ -878,7 +905,7 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL)) |
-		   sqlite3_bind_int64(stmt, 6, p->id));
+		   store_bind_probe(stmt, 6, p->probe) | sqlite3_bind_int64(stmt, 7, p->id));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "update proxy");
 	sqlite3_finalize(stmt);

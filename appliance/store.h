@@ -19,7 +19,7 @@
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;

@@ -143,7 +143,7 @@ static void test_fresh_database(void **state)
 
 	assert_int_equal(store_schema_version(w->store, &version), 0);
 	assert_int_equal(version, STORE_SCHEMA_VERSION);
-	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	raw_text(w->path, "PRAGMA journal_mode", mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
 	assert_int_equal(stat(w->path, &st), 0);
@@ -496,8 +496,8 @@ static void test_migrate_from_v1(void **state)
 	make_v1_database(path);
 	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
 	assert_int_equal(store_schema_version(st, &version), 0);
-	assert_int_equal(version, 2);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(version, STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 
 	assert_int_equal(store_proxy_list(st, &list, &n), 0);
 	assert_int_equal(n, 2);
@@ -543,7 +543,10 @@ static void test_newer_schema_refused(void **state)
 
 	assert_int_equal(store_open(path, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	if (strstr(err, "database schema version 99 is newer than this drover (2)") == NULL)
+	char want[96];
+	snprintf(want, sizeof(want), "database schema version 99 is newer than this drover (%d)",
+		 STORE_SCHEMA_VERSION);
+	if (strstr(err, want) == NULL)
 		fail_msg("unexpected message: %s", err);
 	assert_int_equal(raw_int(path, "PRAGMA user_version"), 99);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), 1);
@@ -603,6 +606,40 @@ static void test_two_connections(void **state)
 	store_close(other);
 }
 
+/* v3: a proxy's own probe kind is stored, read back, audited, and NULL means the pool's. */
+static void test_proxy_probe_override(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED}, got;
+	struct audit_entry *entries = NULL;
+	size_t n = 0;
+	char text[32];
+
+	inet_pton(AF_INET, "198.18.1.20", &p.address);
+	snprintf(p.name, sizeof(p.name), "squid-probe");
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_int_equal(got.probe, PROXY_PROBE_DEFAULT);
+	raw_text(w->path, "SELECT coalesce(probe, 'null') FROM proxies", text, sizeof(text));
+	assert_string_equal(text, "null");
+
+	assert_true(proxy_probe_parse("tcp", &p.probe));
+	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+	raw_text(w->path, "SELECT probe FROM proxies", text, sizeof(text));
+	assert_string_equal(text, "tcp");
+	assert_int_equal(store_audit_list(w->store, 0, 1, &entries, &n), 0);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(entries[0].detail, "probe default -> tcp"));
+	free(entries);
+
+	p.probe = 9;
+	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), -EINVAL);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -623,6 +660,7 @@ int main(void)
 	    WORLD_TEST(test_newer_schema_refused),
 	    WORLD_TEST(test_open_failures),
 	    WORLD_TEST(test_two_connections),
+	    WORLD_TEST(test_proxy_probe_override),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */
