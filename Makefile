@@ -113,4 +113,4 @@ format:
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 
 #include "packet.h"
@@ -121,18 +122,45 @@ static json_t *api_address(uint32_t addr)
 	return json_string(text);
 }
 
+static uint64_t api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static json_t *api_proxy_json(struct manager *m, const struct proxy_config *p, uint16_t slot)
 {
 	struct datapath_slot_counters c = {0};
+	const struct health *h = slot ? &m->state[slot].health : NULL;
+	json_t *o;
 
 	if (slot != 0)
 		manager_proxy_counters(m, slot, &c);
-	return json_pack("{s:I, s:s, s:o, s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:i}", "id",
-			 (json_int_t)p->id, "name", p->name, "address", api_address(p->address),
-			 "weight", (int)p->weight, "admin", proxy_admin_name(p->admin), "version",
-			 (json_int_t)p->version, "slot", (int)slot, "hits", (json_int_t)c.hits,
-			 "packets", (json_int_t)c.packets, "bytes", (json_int_t)c.bytes,
-			 "active_clients", (int)(slot ? m->slots.active[slot] : 0));
+	o = json_pack("{s:I, s:s, s:o, s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:i}", "id",
+		      (json_int_t)p->id, "name", p->name, "address", api_address(p->address),
+		      "weight", (int)p->weight, "admin", proxy_admin_name(p->admin), "version",
+		      (json_int_t)p->version, "slot", (int)slot, "hits", (json_int_t)c.hits,
+		      "packets", (json_int_t)c.packets, "bytes", (json_int_t)c.bytes,
+		      "active_clients", (int)(slot ? m->slots.active[slot] : 0));
+	json_object_set_new(o, "probe", json_string(probe_kind_name(manager_probe_kind(m, p))));
+	json_object_set_new(o, "probe_override", json_boolean(p->probe != PROXY_PROBE_DEFAULT));
+	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
+		/* Disabled proxies are not probed: their last result would be stale. */
+		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
+		return o;
+	}
+	json_object_set_new(o, "health", json_string(health_state_name(h->state)));
+	json_object_set_new(o, "up", json_boolean(health_is_up(h)));
+	json_object_set_new(o, "last_check", json_string(check_result_name(h->last_result)));
+	json_object_set_new(o, "last_check_ms", json_integer(h->last_duration_ms));
+	json_object_set_new(o, "since_change_s",
+			    json_integer((json_int_t)((api_now_ms() - h->last_change_ms) / 1000)));
+	json_object_set_new(o, "checks", json_integer((json_int_t)h->checks));
+	json_object_set_new(o, "failed_checks", json_integer((json_int_t)h->failed_checks));
+	json_object_set_new(o, "state_changes", json_integer((json_int_t)h->changes));
+	return o;
 }
 
 static json_t *api_proxy_list(struct api_call *c)
@@ -181,10 +209,11 @@ static json_t *api_proxy_get(struct api_call *c)
 /* Reads the optional proxy fields into p; false with *fail set on a bad one. */
 static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t **fail)
 {
-	const char *address = NULL, *name = NULL, *admin = NULL;
+	const char *address = NULL, *name = NULL, *admin = NULL, *probe = NULL;
 	int64_t weight = p->weight;
 
-	if (!api_get_string(c->req, "address", false, &address, fail) ||
+	if (!api_get_string(c->req, "probe", false, &probe, fail) ||
+	    !api_get_string(c->req, "address", false, &address, fail) ||
 	    !api_get_string(c->req, "name", false, &name, fail) ||
 	    !api_get_string(c->req, "admin", false, &admin, fail) ||
 	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail))
@@ -206,13 +235,18 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 		*fail = api_error("admin", "admin: `%s' is not enabled, drain or disabled", admin);
 		return false;
 	}
+	if (probe != NULL && !proxy_probe_parse(probe, &p->probe)) {
+		*fail = api_error("probe", "probe: `%s' is not default, http-proxy, http or tcp",
+				  probe);
+		return false;
+	}
 	p->weight = (uint32_t)weight;
 	return true;
 }
 
 static json_t *api_proxy_add(struct api_call *c)
 {
-	static const char *const allowed[] = {"address", "name", "weight", "admin", NULL};
+	static const char *const allowed[] = {"address", "name", "weight", "admin", "probe", NULL};
 	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const char *address = NULL;
@@ -229,8 +263,8 @@ static json_t *api_proxy_add(struct api_call *c)
 
 static json_t *api_proxy_set(struct api_call *c)
 {
-	static const char *const allowed[] = {"id", "address", "name", "weight", "admin",
-					      "version", NULL};
+	static const char *const allowed[] = {"id",    "address", "name",  "weight",
+					      "admin", "probe",	  "version", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *cur;
 	struct proxy_config p;

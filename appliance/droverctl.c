@@ -32,7 +32,9 @@ static void usage(FILE *out)
 	      "  proxy list\n"
 	      "  proxy show ID\n"
 	      "  proxy add ADDRESS [--name NAME] [--weight W] [--admin enabled|drain|disabled]\n"
-	      "  proxy set ID [--name NAME] [--address ADDRESS] [--weight W] [--version V]\n"
+	      "            [--probe default|http-proxy|http|tcp]\n"
+	      "  proxy set ID [--name NAME] [--address ADDRESS] [--weight W] [--probe KIND]\n"
+	      "            [--version V]\n"
 	      "  proxy enable|drain|disable ID\n"
 	      "  proxy del ID [--version V]\n"
 	      "  lookup CLIENT_IP           which proxy serves this client, and why\n"
@@ -171,16 +173,38 @@ static long long num(json_t *obj, const char *key)
 	return (long long)json_integer_value(json_object_get(obj, key));
 }
 
+/* "45s", "12m", "3h", "2d": time since a change, at a glance. */
+static void format_duration(char *buf, size_t len, long long s)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llds", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%lldh", s / 3600);
+	else
+		snprintf(buf, len, "%lldd", s / 86400);
+}
+
 static void print_proxy_table(json_t *proxies)
 {
 	size_t i;
 	json_t *p;
 
-	printf("%-4s %-20s %-15s %6s %-8s %8s %10s %12s %14s\n", "ID", "NAME", "ADDRESS",
-	       "WEIGHT", "ADMIN", "ACTIVE", "HITS", "PACKETS", "BYTES");
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s\n", "ID",
+	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
+	       "ACTIVE", "HITS", "PACKETS", "BYTES");
 	json_array_foreach(proxies, i, p) {
-		printf("%-4lld %-20s %-15s %6lld %-8s %8lld %10lld %12lld %14lld\n", num(p, "id"),
-		       str(p, "name"), str(p, "address"), num(p, "weight"), str(p, "admin"),
+		char check[96] = "-", since[32] = "-";
+		if (json_object_get(p, "last_check") != NULL && str(p, "last_check")[0] != '\0')
+			snprintf(check, sizeof(check), "%s/%s %lldms", str(p, "probe"),
+				 str(p, "last_check"), num(p, "last_check_ms"));
+		if (json_object_get(p, "since_change_s") != NULL)
+			format_duration(since, sizeof(since), num(p, "since_change_s"));
+		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
+		       "%14lld\n",
+		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
+		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
 		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"),
 		       num(p, "bytes"));
 	}
@@ -200,6 +224,8 @@ static void print_proxy(json_t *resp)
 	json_object_foreach(p, key, v) {
 		if (json_is_string(v))
 			printf("%-15s %s\n", key, json_string_value(v));
+		else if (json_is_boolean(v))
+			printf("%-15s %s\n", key, json_is_true(v) ? "yes" : "no");
 		else
 			printf("%-15s %lld\n", key, (long long)json_integer_value(v));
 	}
@@ -298,6 +324,8 @@ static void proxy_options(json_t *req, int argc, char **argv, bool allow_address
 		else if (strcmp(opt, "--weight") == 0)
 			json_object_set_new(req, "weight",
 					    json_integer(parse_int("weight", val, 0, INT_MAX)));
+		else if (strcmp(opt, "--probe") == 0)
+			json_object_set_new(req, "probe", json_string(val));
 		else if (strcmp(opt, "--admin") == 0)
 			json_object_set_new(req, "admin", json_string(val));
 		else if (strcmp(opt, "--address") == 0 && allow_address)

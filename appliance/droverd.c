@@ -173,6 +173,10 @@ int main(int argc, char **argv)
 	d.base = event_base_new();
 	if (d.base == NULL)
 		fatalx("cannot create the event loop");
+	/* curl's global set-up is not thread-safe: before any packet thread starts. */
+	if (probe_global_init() < 0)
+		fatalx("cannot initialise libcurl");
+	opt.base = d.base;
 	if (manager_start(&d.m, &opt, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		manager_stop(&d.m);
@@ -219,6 +223,7 @@ int main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(d.base);
+	probe_global_cleanup();
 	log_info("stopped");
 	return 0;
 }

@@ -37,6 +37,14 @@ static uint32_t manager_now(void)
 	return (uint32_t)ts.tv_sec;
 }
 
+static uint64_t manager_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static struct queue_options manager_queue_options(const struct settings *s)
 {
 	return (struct queue_options){
@@ -44,6 +52,30 @@ static struct queue_options manager_queue_options(const struct settings *s)
 		.fail_open = s->fail_open,
 		.recv_timeout_ms = MANAGER_RECV_TIMEOUT_MS,
 	};
+}
+
+/*
+ * Keeps a slot's runtime state in step with its proxy: a new owner starts
+ * its counters from here and its health from scratch; so does a proxy that
+ * moved to another address or comes back from disabled (it was not probed).
+ */
+static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct proxy_config *p)
+{
+	struct manager_slot_state *st = &m->state[slot];
+	bool fresh = m->baseline_owner[slot] != p->id;
+
+	if (fresh) {
+		m->baseline_owner[slot] = p->id;
+		datapath_slot_counters(&m->dp, slot, &m->baseline[slot]);
+	}
+	if (fresh || st->address != p->address ||
+	    (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED)) {
+		health_init(&st->health, m->settings.assume_up_at_start, manager_now_ms());
+		st->address = p->address;
+	}
+	if (p->admin != PROXY_ADMIN_DRAIN)
+		st->drain_done = false;
+	st->admin = p->admin;
 }
 
 /* Re-reads the proxy list from the store and gives every proxy its slot. */
@@ -74,10 +106,8 @@ static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
 	pool_slot_release_missing(&m->slots, ids, n);
 	for (size_t i = 0; i < n; i++) {
 		slots[i] = pool_slot_get(&m->slots, list[i].id);
-		if (slots[i] != 0 && m->baseline_owner[slots[i]] != list[i].id) {
-			m->baseline_owner[slots[i]] = list[i].id;
-			datapath_slot_counters(&m->dp, slots[i], &m->baseline[slots[i]]);
-		}
+		if (slots[i] != 0)
+			manager_slot_refresh(m, slots[i], &list[i]);
 		if (slots[i] == 0)
 			log_warnx("no free slot for proxy %" PRId64 " (%s): it takes no clients",
 				  list[i].id, list[i].name);
@@ -127,7 +157,7 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 		members[n++] = (struct pool_member){
 			.config = &m->proxies[i],
 			.slot = m->slot_of[i],
-			.healthy = true,
+			.healthy = health_is_up(&m->state[m->slot_of[i]].health),
 		};
 	}
 	snap = pool_snapshot_build(members, n, &m->settings, m->hash_key, m->affinity,
@@ -137,6 +167,81 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 		return -ENOMEM;
 	datapath_publish(&m->dp, snap, old_affinity);
 	return 0;
+}
+
+enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
+{
+	if (p->probe != PROXY_PROBE_DEFAULT)
+		return (enum probe_kind)(p->probe - 1);
+	return (enum probe_kind)m->settings.probe_kind;
+}
+
+/* Gives the prober every proxy that is not disabled, with the probe settings in force. */
+static int manager_update_probes(struct manager *m)
+{
+	struct probe_target *targets = calloc(m->nproxies ? m->nproxies : 1, sizeof(*targets));
+	const struct settings *s = &m->settings;
+	size_t n = 0;
+	int ret;
+
+	if (targets == NULL)
+		return -ENOMEM;
+	if (m->prober == NULL) {
+		free(targets);
+		return 0;
+	}
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct proxy_config *p = &m->proxies[i];
+		struct probe_target *t = &targets[n];
+
+		if (p->admin == PROXY_ADMIN_DISABLED || m->slot_of[i] == 0)
+			continue;
+		t->id = p->id;
+		t->address = p->address;
+		t->config.kind = manager_probe_kind(m, p);
+		t->config.interval_ms = s->probe_interval_ms;
+		t->config.timeout_ms = s->probe_timeout_ms;
+		t->config.port = (uint16_t)s->probe_port;
+		t->config.status_min = (uint16_t)(s->probe_status >> 16);
+		t->config.status_max = (uint16_t)(s->probe_status & 0xffff);
+		snprintf(t->config.url, sizeof(t->config.url), "%s",
+			 t->config.kind == PROBE_HTTP ? s->probe_path : s->probe_url);
+		snprintf(t->config.host, sizeof(t->config.host), "%s", s->probe_host);
+		n++;
+	}
+	ret = prober_set_targets(m->prober, targets, n);
+	free(targets);
+	return ret;
+}
+
+/* A probe finished: count it, and when the proxy's up/down flips, act on it once. */
+static void manager_on_probe(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
+{
+	struct manager *m = arg;
+	const struct proxy_config *p;
+	struct manager_slot_state *st;
+	uint16_t slot = 0;
+	char detail[256], err[MANAGER_ERR_MAX];
+
+	p = manager_proxy_find(m, id, &slot);
+	if (p == NULL || slot == 0)
+		return;
+	st = &m->state[slot];
+	if (!health_record(&st->health, result, duration_ms, m->settings.probe_rise,
+			   m->settings.probe_fall, manager_now_ms()))
+		return;
+	bool up = health_is_up(&st->health);
+	snprintf(detail, sizeof(detail), "proxy %" PRId64 " %s is %s: %s %s in %u ms%s", p->id,
+		 p->name, up ? "up" : "down", probe_kind_name(manager_probe_kind(m, p)),
+		 check_result_name(result), duration_ms,
+		 up ? "" : (m->slots.active[slot] ? ", its clients move to other proxies" : ""));
+	if (up)
+		log_info("%s", detail);
+	else
+		log_warnx("%s", detail);
+	store_audit_add(m->store, "droverd", up ? "proxy.up" : "proxy.down", detail);
+	if (manager_publish(m, NULL, err, sizeof(err)) < 0)
+		log_warnx("cannot apply the health change: %s", err);
 }
 
 int manager_render_rules(const struct manager *m, char *buf, size_t len)
@@ -191,6 +296,14 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 	if (ret < 0)
 		return ret;
 
+	if (opt->base != NULL) {
+		m->prober = prober_new(opt->base, manager_on_probe, m);
+		if (m->prober == NULL || manager_update_probes(m) < 0) {
+			snprintf(err, errlen, "cannot start the health probes");
+			return -ENOMEM;
+		}
+	}
+
 	qopt = manager_queue_options(&m->settings);
 	m->queues = manager_effective_queues(&m->settings);
 	ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base, m->queues, &qopt, err,
@@ -216,6 +329,10 @@ void manager_stop(struct manager *m)
 		m->rules_installed = false;
 		usleep(50 * 1000);
 	}
+	if (m->prober != NULL) {
+		prober_free(m->prober);
+		m->prober = NULL;
+	}
 	datapath_stop(&m->dp);
 	if (m->affinity != NULL) {
 		affinity_free(m->affinity);
@@ -237,6 +354,21 @@ void manager_tick(struct manager *m)
 {
 	datapath_reclaim(&m->dp);
 	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct proxy_config *p = &m->proxies[i];
+		struct manager_slot_state *st = &m->state[m->slot_of[i]];
+		char detail[160];
+
+		if (m->slot_of[i] == 0 || p->admin != PROXY_ADMIN_DRAIN || st->drain_done ||
+		    m->slots.active[m->slot_of[i]] != 0)
+			continue;
+		st->drain_done = true;
+		snprintf(detail, sizeof(detail),
+			 "drain of proxy %" PRId64 " %s complete: no active clients left", p->id,
+			 p->name);
+		log_info("%s", detail);
+		store_audit_add(m->store, "droverd", "proxy.drained", detail);
+	}
 }
 
 /* After a proxy change: reload, publish, and re-exclude proxies in the rules. */
@@ -246,6 +378,10 @@ static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 
 	if (ret == 0)
 		ret = manager_publish(m, NULL, err, errlen);
+	if (ret == 0 && manager_update_probes(m) < 0) {
+		snprintf(err, errlen, "out of memory updating the probes");
+		ret = -ENOMEM;
+	}
 	if (ret == 0)
 		ret = manager_apply_rules(m, err, errlen);
 	if (ret < 0)
@@ -366,6 +502,8 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 			m->queues = want;
 		return ret;
 	}
+	if (strncmp(key, "probe_", 6) == 0)
+		return manager_update_probes(m);
 	if (strcmp(key, "ports") == 0 || strcmp(key, "client_subnets") == 0 ||
 	    strcmp(key, "fail_open") == 0)
 		return manager_apply_rules(m, err, errlen);
@@ -381,6 +519,12 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	/* Validate first: a refused value is neither stored nor applied. */
 	if (!settings_set(&next, key, value, err, errlen))
 		return -EINVAL;
+	if (next.probe_timeout_ms > next.probe_interval_ms) {
+		snprintf(err, errlen,
+			 "%s: probe_timeout_ms (%u) must not exceed probe_interval_ms (%u)", key,
+			 next.probe_timeout_ms, next.probe_interval_ms);
+		return -EINVAL;
+	}
 	ret = store_setting_set(m->store, key, value, actor);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "datapath.h"
+#include "health.h"
+#include "probe.h"
 #include "pool.h"
 #include "proxy.h"
 #include "settings.h"
@@ -23,9 +25,20 @@
 
 #define MANAGER_ERR_MAX 512
 
+struct event_base;
+
 struct manager_options {
 	const char *db_path;
 	bool manage_rules;
+	struct event_base *base; /* the control loop: probes run on it */
+};
+
+/* Runtime state of a slot's proxy that is not stored. */
+struct manager_slot_state {
+	struct health health;
+	uint32_t address;	/* the address the health belongs to */
+	enum proxy_admin admin; /* admin state at the last reload */
+	bool drain_done;	/* the drain's completion was recorded */
 };
 
 struct manager {
@@ -44,6 +57,9 @@ struct manager {
 	int64_t baseline_owner[PROXY_SLOTS_MAX];
 	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
 
+	struct manager_slot_state state[PROXY_SLOTS_MAX];
+	struct prober *prober;
+
 	struct datapath dp;
 	struct affinity_table *affinity;
 	uint64_t generation;
@@ -53,7 +69,7 @@ struct manager {
 int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen);
 void manager_stop(struct manager *m);
 
-/* Periodic work: affinity sweep and active-client counts, snapshot reclaim. */
+/* Periodic work: affinity sweep and active-client counts, drain completion, snapshot reclaim. */
 void manager_tick(struct manager *m);
 
 /* Proxy operations, stored then applied live. actor names who asked, for the audit log. */
@@ -80,6 +96,9 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 
 /* The ruleset droverd would install, for --print-rules and for operators who manage rules themselves. */
 int manager_render_rules(const struct manager *m, char *buf, size_t len);
+
+/* The probe kind in force for p: its own, or the pool's. */
+enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p);
 
 /* A proxy's own counters (hits, packets, bytes) since it got its slot. */
 void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out);

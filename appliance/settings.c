@@ -247,7 +247,7 @@ static const struct settings_entry settings_table[] = {
 	.def = {.key = "probe_host",
 		.type = SETTING_HOSTNAME,
 		.default_value = "",
-		.max = SETTINGS_TEXT_MAX - 1,
+		.max = SETTINGS_HOST_MAX - 1,
 		.help = "Host header for probes; empty = taken from the URL"},
 	.offset = SETTINGS_FIELD(probe_host),
     },

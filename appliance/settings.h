@@ -18,6 +18,7 @@
 #define SETTINGS_QUEUES_MAX  64
 #define SETTINGS_VALUE_MAX   1024
 #define SETTINGS_TEXT_MAX    512
+#define SETTINGS_HOST_MAX    256
 
 enum setting_type {
 	SETTING_UINT,	  /* decimal in [min, max] */
@@ -86,7 +87,7 @@ struct settings {
 	uint32_t probe_status;		/* min << 16 | max */
 	char probe_url[SETTINGS_TEXT_MAX];
 	char probe_path[SETTINGS_TEXT_MAX];
-	char probe_host[SETTINGS_TEXT_MAX];
+	char probe_host[SETTINGS_HOST_MAX];
 	bool assume_up_at_start;
 };
 
