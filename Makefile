@@ -76,7 +76,7 @@ all: $(PROGRAMS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -89,7 +89,7 @@ $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap: $(BUILD)/%: $(BUILD)/
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 deps:
 	$(Q)packaging/deps.sh
