@@ -9,7 +9,8 @@ PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev
 iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc
-debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd man-db util-linux"
+debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
+man-db util-linux"
 
 missing=""
 for p in $PACKAGES; do

@@ -9,13 +9,15 @@
 #   netns "drover-pkg-N" ───────▶ droverd $DROVER_OPTS as user drover with
 #   (empty, made here)            CAP_NET_ADMIN+CAP_NET_RAW, like the unit
 #                                 droverctl over /run/drover/drover.sock
+#   systemd-nspawn -b ──────────▶ drover.service under systemd itself:
+#   (--private-network)           READY, user, capabilities, watchdog, stop
 #                                 reinstall keeps the db, purge removes it
 #
 # The debootstrap download is cached as a tarball in $DROVER_TEST_CACHE
 # (default /var/cache/drover-test), and the .debs apt fetches into the root
 # in a directory beside it, so reruns need the network only for
 # `apt-get update`. Measured here: first run about 15 s of download plus 10 s
-# of unpacking; later runs about 10 s for the root.
+# of unpacking; later runs about 10 s for the root, about 35 s in all.
 #
 # Names of users are looked up inside the root (stat runs there): its uids
 # need not match this host's.
@@ -237,6 +239,91 @@ check "droverd stops cleanly on SIGTERM (status $rc)" test "$rc" -eq 0
 check "the chain is gone after stop" \
 	sh -c "! ip netns exec '$netns' chroot '$root' iptables -S 2>/dev/null | grep -q DROVER"
 ip netns del "$netns"
+
+# --- the real unit under systemd --------------------------------------------
+# Boot the root with systemd-nspawn (its own network namespace), let
+# systemd start drover.service with all its sandboxing, and have a one-shot
+# unit record what it sees, then power off. Skipped without systemd-nspawn.
+if command -v systemd-nspawn >/dev/null 2>&1; then
+	cat >"$root/usr/local/sbin/drover-unit-check" <<'CHECK'
+#!/bin/sh
+# Runs inside the booted test root; one "name=value" line per fact.
+out=/root/unit-check.txt
+for _ in $(seq 50); do
+	[ "$(systemctl is-active drover)" = active ] && break
+	sleep 0.2
+done
+{
+	echo "active=$(systemctl is-active drover)"
+	pid=$(systemctl show -p MainPID --value drover)
+	echo "uid=$(awk '/^Uid:/ {print $2}' /proc/$pid/status)"
+	echo "user=$(id -u drover)"
+	echo "capeff=$(awk '/^CapEff:/ {print $2}' /proc/$pid/status)"
+	echo "capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/$pid/status)"
+	echo "nonewprivs=$(awk '/^NoNewPrivs:/ {print $2}' /proc/$pid/status)"
+	iptables -S FORWARD | grep -q -- '-j DROVER' && echo "chain=yes"
+	droverctl proxy list >/dev/null && echo "droverctl=yes"
+	w1=$(systemctl show -p WatchdogTimestampMonotonic --value drover)
+	# Longer than WatchdogSec: an idle daemon must keep the watchdog fed.
+	sleep 12
+	w2=$(systemctl show -p WatchdogTimestampMonotonic --value drover)
+	[ "$w2" != "$w1" ] && [ "$w2" != 0 ] && echo "watchdog=fed"
+	echo "restarts=$(systemctl show -p NRestarts --value drover)"
+	echo "active_later=$(systemctl is-active drover)"
+	systemctl stop drover
+	echo "result=$(systemctl show -p Result --value drover)"
+	iptables -S | grep -q DROVER || echo "chain_after_stop=gone"
+	echo "done=yes"
+} >$out 2>&1
+systemctl poweroff
+CHECK
+	chmod 0755 "$root/usr/local/sbin/drover-unit-check"
+	cat >"$root/etc/systemd/system/drover-unit-check.service" <<'UNIT'
+[Unit]
+Description=drover package test: check drover.service
+After=drover.service
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/drover-unit-check
+[Install]
+WantedBy=multi-user.target
+UNIT
+	in_root systemctl enable -q drover drover-unit-check.service
+	# nspawn brings its own /proc; this test's mount would shadow it.
+	umount "$root/proc"
+	t0=$(date +%s)
+	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --register=no \
+		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
+	# nspawn leaves this behind when it cannot register with a host manager.
+	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"
+	rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
+	mount -t proc proc "$root/proc"
+	facts=$(cat "$root/root/unit-check.txt" 2>/dev/null || true)
+	fact() { sed -n "s/^$1=//p" <<<"$facts"; }
+	sed 's/^/# unit check: /' <<<"$facts"
+	if [ "$(fact done)" = yes ]; then
+		ok "booted the root with systemd-nspawn, checked drover.service ($(($(date +%s) - t0)) s)"
+	else
+		tail -30 "$work/nspawn.log" | sed 's/^/# /'
+		not_ok "the booted root did not finish its check of drover.service"
+	fi
+	check "systemd starts drover.service (Type=notify: READY=1 arrived)" test "$(fact active)" = active
+	check "droverd runs as drover under systemd" test -n "$(fact uid)" -a "$(fact uid)" = "$(fact user)"
+	# CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
+	check "droverd has exactly CAP_NET_ADMIN and CAP_NET_RAW (eff $(fact capeff), bnd $(fact capbnd))" \
+		test "$(fact capeff)" = 0000000000003000 -a "$(fact capbnd)" = 0000000000003000
+	check "NoNewPrivileges is set" test "$(fact nonewprivs)" = 1
+	check "the sandboxed service installed its chain" test "$(fact chain)" = yes
+	check "droverctl reaches the service's socket" test "$(fact droverctl)" = yes
+	check "the watchdog is fed while idle, no restarts (restarts=$(fact restarts))" \
+		test "$(fact watchdog)" = fed -a "$(fact restarts)" = 0 -a "$(fact active_later)" = active
+	check "systemctl stop ends with result $(fact result), chain removed" \
+		test "$(fact result)" = success -a "$(fact chain_after_stop)" = gone
+	in_root systemctl disable -q drover drover-unit-check.service
+	rm -f "$root/etc/systemd/system/drover-unit-check.service" "$root/usr/local/sbin/drover-unit-check"
+else
+	echo "# systemd-nspawn not found (package systemd-container): drover.service not booted"
+fi
 
 # --- upgrade keeps the database, purge removes it --------------------------
 if apt_get install --reinstall "$pkgfile" >>"$work/apt.log" 2>&1; then
