@@ -1,12 +1,16 @@
 #!/bin/sh
 # Installs the Debian packages drover needs to build, test and run its demo
-# lab, when any is missing. Quiet and quick when everything is there.
+# lab, and to build and test its Debian package (debhelper, lintian,
+# debootstrap for the install test, systemd for systemd-analyze), when any is
+# missing. Quiet and quick when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev
-iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc"
+iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc
+debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
+man-db util-linux"
 
 missing=""
 for p in $PACKAGES; do
