@@ -5,8 +5,9 @@ set -eu
 
 PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
-libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev
-iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc"
+libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev libssl-dev
+iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc
+python3 chromium nodejs npm"
 
 missing=""
 for p in $PACKAGES; do

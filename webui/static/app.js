@@ -376,7 +376,7 @@ async function refreshChart() {
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     root.append(svg('line', { class: 'gridline', x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v) }));
-    root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', text: v % 1 ? v.toFixed(1) : v }));
+    root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', text: v % 1 ? String(+v.toFixed(2)) : v }));
   }
   for (let m = 60; m >= 0; m -= 15) {
     root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + m + 'm' : 'now' }));
