@@ -31,8 +31,8 @@ PKG_CONFIG ?= pkg-config
 CFLAGS     ?= -O2 -g
 BUILD      ?= build
 
-DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libcurl sqlite3 jansson \
-	       libsodium libsystemd
+DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libevent_openssl openssl \
+	       libcurl sqlite3 jansson libsodium libsystemd
 TEST_PKGS   := cmocka
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -48,7 +48,7 @@ endif
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 override CFLAGS  += -std=gnu11 $(WARNINGS) -MMD -MP -D_GNU_SOURCE -pthread $(SAN_FLAGS) \
-		    -DDROVER_VERSION='"$(VERSION)"' -Iappliance
+		    -DDROVER_VERSION='"$(VERSION)"' -Iappliance -Iwebui
 override LDFLAGS += -pthread $(SAN_FLAGS)
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DAEMON_PKGS) 2>/dev/null)
@@ -62,8 +62,12 @@ Q := @
 endif
 
 MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
-LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The web UI: its server code goes into the library; embed.c is a build-time
+# tool that compiles webui/static/* into a C file (no xxd needed).
+WEBUI_SRCS := $(filter-out webui/embed.c,$(wildcard webui/*.c))
+ASSETS     := $(sort $(wildcard webui/static/*))
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c)) $(WEBUI_SRCS)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o
 LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
@@ -77,6 +81,20 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/embed: webui/embed.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(BUILD)/webui/assets.c: $(BUILD)/embed $(ASSETS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  EMBED   $@")
+	$(Q)$(BUILD)/embed $@ $(ASSETS)
+
+$(BUILD)/webui/assets.o: $(BUILD)/webui/assets.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -130,9 +148,9 @@ deb:
 	$(Q)packaging/build-deb.sh
 
 format:
-	clang-format -i appliance/*.[ch] tests/unit/*.c
+	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c
 
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "manager.h"
 #include "rules.h"
+#include "account.h"
+#include "webui.h"
 
 /* How often the affinity table is swept and retired snapshots reclaimed. */
 #define DROVERD_TICK_MS 1000
@@ -22,6 +24,7 @@ struct droverd {
 	struct manager m;
 	struct event_base *base;
 	struct control *control;
+	struct webui *webui;
 	struct event *tick;
 	struct event *watchdog;
 	uint64_t last_progress;
@@ -35,6 +38,10 @@ static void droverd_usage(FILE *out)
 		"  --socket PATH      droverctl socket (default %s)\n"
 		"  --manage-rules     install the iptables chain and sysctls at start, remove at stop\n"
 		"  --print-rules      print the iptables-restore ruleset for the stored config and exit\n"
+		"  --admin-password-file FILE\n"
+		"                     first start: the web UI admin's initial password (first line);\n"
+		"                     without it one is generated into initial-admin-password\n"
+		"                     next to the database\n"
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
 		"  --version          print the version and exit\n",
 		STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'},
 		{"manage-rules", no_argument, NULL, 'r'},
 		{"print-rules", no_argument, NULL, 'p'},
+		{"admin-password-file", required_argument, NULL, 'a'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -121,6 +129,7 @@ int main(int argc, char **argv)
 	};
 	struct manager_options opt = {.db_path = STORE_DEFAULT_PATH};
 	const char *socket_path = CONTROL_DEFAULT_SOCKET;
+	const char *admin_password_file = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	bool print_rules = false;
 	struct droverd d;
@@ -142,6 +151,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			print_rules = true;
+			break;
+		case 'a':
+			admin_password_file = optarg;
 			break;
 		case 'l':
 			if (!log_parse_level(optarg, &level)) {
@@ -191,6 +203,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/*
+	 * The web UI is for people: if it cannot start (port taken, bad
+	 * certificate), traffic keeps flowing and droverctl still works.
+	 */
+	if (account_init(d.m.store, opt.db_path, admin_password_file, err, sizeof(err)) < 0) {
+		log_warnx("web UI disabled: %s", err);
+	} else {
+		d.webui = webui_start(d.base, &d.m, opt.db_path, err, sizeof(err));
+		if (d.webui == NULL)
+			log_warnx("web UI disabled: %s", err);
+	}
+
 	sigterm = evsignal_new(d.base, SIGTERM, droverd_on_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, droverd_on_signal, &d);
 	evsignal_add(sigterm, NULL);
@@ -215,6 +239,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	sd_notify(0, "STOPPING=1");
+	webui_stop(d.webui);
 	control_close(d.control);
 	manager_stop(&d.m);
 	event_free(d.tick);

@@ -21,6 +21,7 @@
 /* CHOICE fields are stored through an unsigned int; every such enum must fit. */
 _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
 
 /* The text a caller types for "let droverd decide" (queues, tunnel_source). */
 #define SETTINGS_AUTO "auto"
@@ -36,6 +37,13 @@ static const char *const settings_probe_kind_choices[] = {
     "http-proxy",
     "http",
     "tcp",
+    NULL,
+};
+
+static const char *const settings_metrics_access_choices[] = {
+    [METRICS_ACCESS_LOCAL] = "local",
+    [METRICS_ACCESS_OPEN] = "open",
+    [METRICS_ACCESS_AUTH] = "auth",
     NULL,
 };
 
@@ -259,6 +267,58 @@ static const struct settings_entry settings_table[] = {
 			"probe_rise good probes)"},
 	.offset = SETTINGS_FIELD(assume_up_at_start),
     },
+    {
+	.def = {.key = "http_listen",
+		.type = SETTING_LISTEN,
+		.default_value = "127.0.0.1:8080",
+		.max = SETTINGS_LISTEN_MAX - 1,
+		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
+			"interface); applied at the next start"},
+	.offset = SETTINGS_FIELD(http_listen),
+    },
+    {
+	.def = {.key = "https",
+		.type = SETTING_BOOL,
+		.default_value = "false",
+		.help = "serve the web UI over TLS (a self-signed certificate is made when "
+			"tls_cert is empty); applied at the next start"},
+	.offset = SETTINGS_FIELD(https),
+    },
+    {
+	.def = {.key = "tls_cert",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM certificate (chain) for https; empty = generated next to the "
+			"database"},
+	.offset = SETTINGS_FIELD(tls_cert),
+    },
+    {
+	.def = {.key = "tls_key",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM private key of tls_cert"},
+	.offset = SETTINGS_FIELD(tls_key),
+    },
+    {
+	.def = {.key = "metrics_access",
+		.type = SETTING_CHOICE,
+		.default_value = "local",
+		.choices = settings_metrics_access_choices,
+		.help = "who may read /metrics: local (loopback freely, others signed in), "
+			"open, or auth (a session or API token always)"},
+	.offset = SETTINGS_FIELD(metrics_access),
+    },
+    {
+	.def = {.key = "session_idle_seconds",
+		.type = SETTING_UINT,
+		.default_value = "1800",
+		.min = 60,
+		.max = 86400,
+		.help = "a web UI session ends after this many idle seconds"},
+	.offset = SETTINGS_FIELD(session_idle_seconds),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */
@@ -386,6 +446,26 @@ static enum settings_cidr_error settings_cidr_parse(const char *text, struct cid
 bool settings_parse_cidr(const char *text, struct cidr *out)
 {
 	return text != NULL && settings_cidr_parse(text, out) == SETTINGS_CIDR_OK;
+}
+
+bool settings_parse_listen(const char *text, uint32_t *addr, uint16_t *port)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon;
+	uint32_t p;
+
+	if (text == NULL)
+		return false;
+	colon = strrchr(text, ':');
+	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
+		return false;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	if (!settings_parse_ipv4(host, addr) || !settings_parse_u32(colon + 1, &p) || p == 0 ||
+	    p > UINT16_MAX)
+		return false;
+	*port = (uint16_t)p;
+	return true;
 }
 
 static bool settings_is_prime(uint32_t n)
@@ -596,6 +676,21 @@ static bool settings_parse_text(const struct setting_def *def, const char *value
 			break;
 		settings_error(err, errlen, "%s: `%s' does not start with /", def->key, value);
 		return false;
+	case SETTING_FILE:
+		if (value[0] == '\0' || value[0] == '/')
+			break;
+		settings_error(err, errlen, "%s: `%s' is not an absolute path", def->key, value);
+		return false;
+	case SETTING_LISTEN: {
+		uint32_t addr;
+		uint16_t port;
+
+		if (settings_parse_listen(value, &addr, &port))
+			break;
+		settings_error(err, errlen, "%s: `%s' is not address:port (e.g. 127.0.0.1:8080)",
+			       def->key, value);
+		return false;
+	}
 	default:
 		break;
 	}
@@ -671,6 +766,8 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 	case SETTING_URL:
 	case SETTING_PATH:
 	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
 		return settings_parse_text(def, value, v, err, errlen);
 	}
 	settings_error(err, errlen, "%s: unsupported type", def->key);
@@ -715,6 +812,8 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 	case SETTING_URL:
 	case SETTING_PATH:
 	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
 		/* Zero-filled so two settings structs still compare byte for byte. */
 		memset(field, 0, e->def.max + 1);
 		memcpy(field, v->text, strlen(v->text));
@@ -731,7 +830,8 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		settings_error(err, errlen, "unknown setting `%s'", key ? key : "");
 		return false;
 	}
-	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME)) {
+	if (value == NULL ||
+	    (value[0] == '\0' && e->def.type != SETTING_HOSTNAME && e->def.type != SETTING_FILE)) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
@@ -851,6 +951,8 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 	case SETTING_URL:
 	case SETTING_PATH:
 	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
 		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
@@ -883,6 +985,10 @@ const char *settings_type_name(enum setting_type type)
 		return "path";
 	case SETTING_HOSTNAME:
 		return "hostname";
+	case SETTING_LISTEN:
+		return "listen";
+	case SETTING_FILE:
+		return "file";
 	}
 	return "unknown";
 }

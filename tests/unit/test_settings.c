@@ -333,6 +333,39 @@ static void test_probe_settings(void **state)
 	assert_true(settings_set(&s, "probe_host", "", err, sizeof(err)));
 }
 
+static void test_web_settings(void **state)
+{
+	struct settings s;
+	uint32_t addr;
+	uint16_t port;
+
+	(void)state;
+	settings_defaults(&s);
+	assert_string_equal(s.http_listen, "127.0.0.1:8080");
+	assert_false(s.https);
+	assert_string_equal(s.tls_cert, "");
+	assert_int_equal(s.metrics_access, METRICS_ACCESS_LOCAL);
+	assert_int_equal(s.session_idle_seconds, 1800);
+
+	expect_canonical("http_listen", "0.0.0.0:443", "0.0.0.0:443");
+	expect_canonical("tls_cert", "/etc/drover/web.pem", "/etc/drover/web.pem");
+	expect_canonical("tls_key", "", "");
+	expect_canonical("metrics_access", "open", "open");
+	expect_refused("http_listen", "localhost:8080", "localhost:8080");
+	expect_refused("http_listen", "127.0.0.1:0", "127.0.0.1:0");
+	expect_refused("http_listen", "127.0.0.1:65536", "127.0.0.1:65536");
+	expect_refused("http_listen", "127.0.0.1", "127.0.0.1");
+	expect_refused("tls_cert", "web.pem", "web.pem");
+	expect_refused("metrics_access", "everyone", "everyone");
+	expect_refused("session_idle_seconds", "59", "59");
+
+	assert_true(settings_parse_listen("10.1.2.3:8443", &addr, &port));
+	assert_int_equal(port, 8443);
+	assert_int_equal(addr, htonl(0x0a010203));
+	assert_false(settings_parse_listen("10.1.2.3:08443", &addr, &port));
+	assert_false(settings_parse_listen(":80", &addr, &port));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,7 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
 	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
 	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_probe_settings),
+	    cmocka_unit_test(test_probe_settings),	cmocka_unit_test(test_web_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -640,6 +640,53 @@ static void test_proxy_probe_override(void **state)
 	assert_string_equal(proxy_probe_name(got.probe), "tcp");
 }
 
+/* v4: users with their password hash, API tokens kept only as hashes. */
+static void test_users_and_tokens(void **state)
+{
+	struct world *w = *state;
+	struct store_user u = {.must_change = true}, got;
+	struct store_token t, *list = NULL;
+	uint8_t hash[STORE_TOKEN_HASH], other[STORE_TOKEN_HASH];
+	int64_t id = 0;
+	size_t n = 0;
+
+	snprintf(u.name, sizeof(u.name), "admin");
+	snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$fake");
+	assert_int_equal(store_user_get(w->store, "admin", &got), -ENOENT);
+	assert_int_equal(store_user_add(w->store, &u, "test"), 0);
+	assert_true(u.id > 0);
+	assert_int_equal(store_user_add(w->store, &u, "test"), -EEXIST);
+	assert_int_equal(store_user_get(w->store, "admin", &got), 0);
+	assert_string_equal(got.password_hash, "$argon2id$v=19$fake");
+	assert_true(got.must_change);
+	assert_int_equal(store_user_set_password(w->store, "admin", "$argon2id$new", false, "test"),
+			 0);
+	assert_int_equal(store_user_get(w->store, "admin", &got), 0);
+	assert_string_equal(got.password_hash, "$argon2id$new");
+	assert_false(got.must_change);
+	assert_int_equal(store_user_set_password(w->store, "nobody", "$x", false, "test"), -ENOENT);
+	snprintf(u.name, sizeof(u.name), "bad name");
+	assert_int_equal(store_user_add(w->store, &u, "test"), -EINVAL);
+
+	memset(hash, 7, sizeof(hash));
+	memset(other, 8, sizeof(other));
+	assert_int_equal(store_token_add(w->store, "admin", "backup-script", hash, "test", &id), 0);
+	assert_true(id > 0);
+	assert_int_equal(store_token_add(w->store, "nobody", "x", other, "test", &id), -ENOENT);
+	assert_int_equal(store_token_find(w->store, other, &t), -ENOENT);
+	assert_int_equal(store_token_find(w->store, hash, &t), 0);
+	assert_string_equal(t.user, "admin");
+	assert_string_equal(t.name, "backup-script");
+	assert_int_equal(store_token_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, t.id);
+	free(list);
+	assert_int_equal(store_token_delete(w->store, t.id, "test"), 0);
+	assert_int_equal(store_token_delete(w->store, t.id, "test"), -ENOENT);
+	assert_int_equal(store_token_find(w->store, hash, &t), -ENOENT);
+	assert_int_equal(count_rows(w, "api_tokens"), 0);
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -661,6 +708,7 @@ int main(void)
 	    WORLD_TEST(test_open_failures),
 	    WORLD_TEST(test_two_connections),
 	    WORLD_TEST(test_proxy_probe_override),
+	    WORLD_TEST(test_users_and_tokens),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */
