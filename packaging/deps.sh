@@ -8,7 +8,7 @@ set -eu
 PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev libssl-dev
-iptables iproute2 ethtool curl sqlite3 squid nginx-light procps psmisc bc
+iptables iproute2 ethtool curl jq sqlite3 squid nginx-light procps psmisc bc
 debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
 man-db util-linux python3 chromium"
 # Node.js may come from another packaging of it (which provides npm itself):

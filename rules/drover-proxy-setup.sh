@@ -1,0 +1,356 @@
+#!/bin/bash
+# drover-proxy-setup.sh - prepares a proxy (Squid in intercept mode) to receive
+# client traffic from a drover appliance, and undoes it.
+#
+# The appliance sends each client packet, untouched, inside an IPIP header.
+# This host must:
+#   1. decapsulate it: the kernel's tunl0 (--mode kernel, needs the ipip
+#      module) or drover-decap writing into a TUN device (--mode decap);
+#   2. accept it although its source (the client) is not routed via the tunnel
+#      device: rp_filter 0 on all, default and the tunnel device (the kernel
+#      uses the larger of "all" and the device's value);
+#   3. hand it to Squid: a nat chain DROVER-INTERCEPT, jumped to from
+#      PREROUTING for packets arriving on the tunnel device, REDIRECTs the
+#      intercepted ports to Squid's intercept port (REDIRECT rewrites to the
+#      device's primary address, hence --tunnel-address);
+#   4. answer the clients directly with segments that fit: the appliance adds
+#      20 bytes, so the clients must send at most MTU - 20 (tunnel MTU), i.e.
+#      an MSS of MTU - 60. Squid's SYN-ACK advertises the route's advmss, so
+#      the route(s) back to the clients get advmss = (MTU - 20) - 40.
+#
+#   drover-proxy-setup.sh --appliance IP[,IP] --clients CIDR[,CIDR]
+#       [--mode kernel|decap] [--tunnel-address IP] [--intercept-port 3129]
+#       [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
+#       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH] [up|down]
+#
+# Both "up" and "down" may be repeated: up replaces what an earlier up set,
+# down removes only what is there. rp_filter is left at 0 by down (its earlier
+# value is not known). Exit status: 0 done, 1 a step failed, 2 bad arguments.
+set -u
+
+prog=drover-proxy-setup.sh
+chain=DROVER-INTERCEPT
+# Routes this script had to create (no route for exactly the client CIDR
+# existed) carry this protocol number, so "down" deletes only those.
+rtproto=201
+
+appliances=
+clients=
+mode=kernel
+tunnel_address=
+intercept_port=3129
+ports=80,443
+mtu=1500
+dev=
+decap_bin=
+pidfile=
+decap_log=
+action=up
+
+usage() {
+	sed -n '/^#   drover-proxy-setup.sh/,/\[up|down\]/p' "$0" | sed 's/^#//'
+}
+
+die_usage() {
+	echo "$prog: $*" >&2
+	echo "Try \`$prog --help'." >&2
+	exit 2
+}
+
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+# valid_ipv4 A.B.C.D: dotted quad, each part 0..255, no leading zeros.
+valid_ipv4() {
+	local IFS=. part parts
+	[[ $1 =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+	read -r -a parts <<<"$1"
+	for part in "${parts[@]}"; do
+		[[ $part =~ ^(0|[1-9][0-9]*)$ ]] && [ "$part" -le 255 ] || return 1
+	done
+}
+
+# valid_cidr A.B.C.D/N
+valid_cidr() {
+	[[ $1 == */* ]] || return 1
+	valid_ipv4 "${1%/*}" || return 1
+	[[ ${1#*/} =~ ^([0-9]|[12][0-9]|3[0-2])$ ]]
+}
+
+valid_port() {
+	[[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && [ "$1" -le 65535 ]
+}
+
+need_value() {
+	[ $# -ge 2 ] && [ -n "$2" ] || die_usage "option \`$1' needs a value"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--appliance | --clients | --mode | --tunnel-address | --intercept-port | --ports | \
+		--mtu | --dev | --decap-bin | --pidfile | --decap-log)
+		need_value "$@"
+		opt=${1#--}
+		val=$2
+		shift 2
+		case $opt in
+		appliance) appliances=$val ;;
+		clients) clients=$val ;;
+		mode) mode=$val ;;
+		tunnel-address) tunnel_address=$val ;;
+		intercept-port) intercept_port=$val ;;
+		ports) ports=$val ;;
+		mtu) mtu=$val ;;
+		dev) dev=$val ;;
+		decap-bin) decap_bin=$val ;;
+		pidfile) pidfile=$val ;;
+		decap-log) decap_log=$val ;;
+		esac
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	up | down)
+		action=$1
+		shift
+		;;
+	*) die_usage "unknown argument \`$1'" ;;
+	esac
+done
+
+case $mode in
+kernel) : "${dev:=tunl0}" ;;
+decap) : "${dev:=drover0}" ;;
+*) die_usage "invalid mode \`$mode' (kernel or decap)" ;;
+esac
+[[ $dev =~ ^[A-Za-z0-9_.-]{1,15}$ ]] || die_usage "invalid device name \`$dev'"
+[ "$mode" = kernel ] && [ "$dev" != tunl0 ] &&
+	die_usage "--mode kernel uses tunl0, not \`$dev'"
+: "${pidfile:=/run/drover-decap-$dev.pid}"
+: "${decap_log:=/run/drover-decap-$dev.log}"
+
+[ -n "$clients" ] || die_usage "--clients CIDR[,CIDR] is required"
+IFS=, read -r -a client_list <<<"$clients"
+for c in "${client_list[@]}"; do
+	valid_cidr "$c" || die_usage "invalid client range \`$c' (want A.B.C.D/N)"
+done
+
+appliance_list=()
+if [ -n "$appliances" ]; then
+	IFS=, read -r -a appliance_list <<<"$appliances"
+	for a in "${appliance_list[@]}"; do
+		valid_ipv4 "$a" || die_usage "invalid appliance address \`$a'"
+	done
+fi
+
+[[ $mtu =~ ^[0-9]{1,5}$ ]] && [ "$mtu" -ge 576 ] && [ "$mtu" -le 65535 ] ||
+	die_usage "invalid MTU \`$mtu' (576..65535)"
+tunnel_mtu=$((mtu - 20))
+advmss=$((tunnel_mtu - 40))
+
+valid_port "$intercept_port" || die_usage "invalid intercept port \`$intercept_port'"
+
+# --ports: comma list of PORT or PORT:TARGET (TARGET defaults to the intercept port).
+redirects=()
+IFS=, read -r -a port_list <<<"$ports"
+[ ${#port_list[@]} -gt 0 ] || die_usage "invalid port list \`$ports'"
+for p in "${port_list[@]}"; do
+	src=${p%%:*}
+	dst=$intercept_port
+	[[ $p == *:* ]] && dst=${p#*:}
+	valid_port "$src" && valid_port "$dst" || die_usage "invalid port \`$p' in \`$ports'"
+	redirects+=("$src:$dst")
+done
+
+if [ "$action" = up ]; then
+	[ ${#appliance_list[@]} -gt 0 ] || die_usage "--appliance IP is required"
+	[ -n "$tunnel_address" ] ||
+		die_usage "--tunnel-address IP is required (REDIRECT needs an address on $dev)"
+	valid_ipv4 "$tunnel_address" || die_usage "invalid tunnel address \`$tunnel_address'"
+fi
+
+run() {
+	"$@" || die "failed: $*"
+}
+
+# decap_pid: prints the pid in the pidfile when that process is a live drover-decap.
+decap_pid() {
+	local pid comm
+	[ -r "$pidfile" ] || return 1
+	read -r pid <"$pidfile" || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+	[ "$comm" = drover-decap ] || return 1
+	echo "$pid"
+}
+
+tunnel_up_kernel() {
+	if ! ip link show tunl0 >/dev/null 2>&1; then
+		modprobe ipip 2>/dev/null
+		ip link show tunl0 >/dev/null 2>&1 ||
+			die "no tunl0: this kernel has no ipip support; use --mode decap"
+	fi
+	run ip link set tunl0 mtu "$tunnel_mtu" up
+	run ip addr replace "$tunnel_address/32" dev tunl0
+}
+
+tunnel_up_decap() {
+	local bin pid i
+	bin=${decap_bin:-$(command -v drover-decap)} ||
+		die "drover-decap not found in PATH; give --decap-bin PATH"
+	[ -x "$bin" ] || die "\`$bin' is not executable"
+	local args=(--dev "$dev" --address "$tunnel_address" --mtu "$tunnel_mtu") a
+	for a in "${appliance_list[@]}"; do
+		args+=(--from "$a")
+	done
+	if pid=$(decap_pid); then
+		# Already running with the same arguments: nothing to do; else restart.
+		if [ "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -d' ' -f2-)" = "${args[*]} " ] &&
+			ip link show "$dev" >/dev/null 2>&1; then
+			return 0
+		fi
+		tunnel_down_decap
+	fi
+	ip link show "$dev" >/dev/null 2>&1 && die "device \`$dev' exists and is not ours"
+	setsid "$bin" "${args[@]}" </dev/null >>"$decap_log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$pidfile" || die "cannot write pidfile \`$pidfile'"
+	for i in $(seq 50); do
+		ip link show "$dev" 2>/dev/null | grep -q ',UP' && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	rm -f "$pidfile"
+	kill "$pid" 2>/dev/null
+	die "drover-decap did not bring up \`$dev'; see $decap_log: $(tail -n 3 "$decap_log" 2>/dev/null)"
+}
+
+tunnel_down_decap() {
+	local pid i
+	pid=$(decap_pid) || {
+		rm -f "$pidfile"
+		return 0
+	}
+	kill "$pid"
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && die "drover-decap (pid $pid) did not exit"
+	rm -f "$pidfile"
+}
+
+tunnel_down_kernel() {
+	ip link show tunl0 >/dev/null 2>&1 || return 0
+	if [ -n "$tunnel_address" ]; then
+		ip addr del "$tunnel_address/32" dev tunl0 2>/dev/null
+	fi
+	ip link set tunl0 down
+}
+
+rp_filter_off() {
+	local c
+	for c in all default "$dev"; do
+		run sysctl -qw "net.ipv4.conf.$c.rp_filter=0"
+	done
+}
+
+intercept_up() {
+	local r c
+	iptables -t nat -N "$chain" 2>/dev/null || run iptables -t nat -F "$chain"
+	for c in "${client_list[@]}"; do
+		for r in "${redirects[@]}"; do
+			run iptables -t nat -A "$chain" -s "$c" -p tcp --dport "${r%%:*}" \
+				-j REDIRECT --to-ports "${r#*:}"
+		done
+	done
+	iptables -t nat -C PREROUTING -i "$dev" -j "$chain" 2>/dev/null ||
+		run iptables -t nat -I PREROUTING -i "$dev" -j "$chain"
+}
+
+intercept_down() {
+	local line
+	# Remove every jump to the chain, whatever device it names.
+	iptables -t nat -S PREROUTING 2>/dev/null | grep -- "-j $chain\$" | while read -r line; do
+		# shellcheck disable=SC2086 # the rule text is iptables' own words
+		iptables -t nat ${line/-A /-D }
+	done
+	iptables -t nat -F "$chain" 2>/dev/null
+	iptables -t nat -X "$chain" 2>/dev/null
+	return 0
+}
+
+# route_args CIDR: the current route for exactly CIDR in the main table,
+# as words "ip route replace" accepts, without advmss; empty when none.
+route_args() {
+	local words out=() i w
+	read -r -a words <<<"$(ip -4 -o route show exact "$1" table main | head -n 1)"
+	for ((i = 0; i < ${#words[@]}; i++)); do
+		w=${words[i]}
+		case $w in
+		advmss) i=$((i + 1)) ;;
+		linkdown | dead | offload | trap | rt_offload | rt_trap | pervasive | notify | '\') ;;
+		*) out+=("$w") ;;
+		esac
+	done
+	echo "${out[*]}"
+}
+
+routes_up() {
+	local c args nh via devn
+	for c in "${client_list[@]}"; do
+		args=$(route_args "$c")
+		if [ -z "$args" ]; then
+			# Clients reached through a wider route: pin CIDR to the same nexthop.
+			nh=$(ip -4 -o route get "${c%/*}" 2>/dev/null) ||
+				die "no route to the clients \`$c'"
+			via=$(sed -n 's/.* via \([0-9.]*\).*/\1/p' <<<"$nh")
+			devn=$(sed -n 's/.* dev \([^ ]*\).*/\1/p' <<<"$nh")
+			[ -n "$devn" ] || die "no route to the clients \`$c'"
+			args="$c ${via:+via $via }dev $devn proto $rtproto"
+		fi
+		# shellcheck disable=SC2086 # args are ip(8)'s own words
+		run ip route replace $args advmss "$advmss"
+	done
+}
+
+routes_down() {
+	local c args
+	for c in "${client_list[@]}"; do
+		args=$(route_args "$c")
+		[ -n "$args" ] || continue
+		if [[ " $args " == *" proto $rtproto "* ]]; then
+			# shellcheck disable=SC2086
+			ip route del $args 2>/dev/null
+		elif ip -4 -o route show exact "$c" table main | grep -q ' advmss '; then
+			# shellcheck disable=SC2086
+			run ip route replace $args
+		fi
+	done
+}
+
+case $action in
+up)
+	if [ "$mode" = kernel ]; then
+		tunnel_up_kernel
+	else
+		tunnel_up_decap
+	fi
+	rp_filter_off
+	intercept_up
+	routes_up
+	;;
+down)
+	intercept_down
+	routes_down
+	if [ "$mode" = kernel ]; then
+		tunnel_down_kernel
+	else
+		tunnel_down_decap
+	fi
+	;;
+esac
+exit 0

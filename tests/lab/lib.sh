@@ -1,0 +1,391 @@
+# tests/lab/lib.sh - builds and removes a drover world in network namespaces.
+# Sourced by the end-to-end tests and the demo; needs root.
+#
+#                     client LAN 198.18.1.0/24 (bridge br0 in $LAB-sw)
+#   +-----------------+--------------+--------------+------ ... ----+
+#   |                 |              |              |               |
+#   $LAB-cli          $LAB-app       $LAB-px1       $LAB-px2  ...   $LAB-pxN
+#   eth0              lan0           eth0           eth0            eth0
+#   .128 .. .177      198.18.1.1     198.18.1.11    198.18.1.12     198.18.1.(10+N)
+#   (LAB_CLIENTS      droverd        drover-decap -> TUN drover0 198.19.255.1/32
+#    addresses)       (NFQUEUE,      REDIRECT :80,:443 -> Squid :3129 (intercept)
+#   default via .1    IPIP out       Squid :3128 (plain); default via .1
+#                     lan0)          replies to clients go straight over the LAN
+#                     wan0
+#                     198.18.64.1/24
+#                       |
+#                     $LAB-org eth0 198.18.64.10/24: nginx :80
+#                     (route to 198.18.1.0/24 via 198.18.64.1)
+#
+# Client web traffic: cli -> app (default route) -> droverd wraps it in IPIP
+# -> pxN eth0 -> drover-decap -> drover0 -> REDIRECT -> Squid -> (via app)
+# -> nginx; Squid's answer goes pxN -> cli directly, never through app.
+#
+# Settings (set before sourcing or before lab_up):
+#   LAB            name prefix of the namespaces (default drt)
+#   LAB_STATE      state directory: configs, logs, pids (default /tmp/$LAB-lab)
+#   LAB_CLIENTS    number of client addresses, from 198.18.1.128 (default 50, max 120)
+#   LAB_PROXIES    number of Squid proxies (default 3, max 9)
+#   DROVER_BUILD   directory with droverd, droverctl, drover-decap (default build)
+#
+# Everything lab_up makes is recorded under $LAB_STATE, so lab_down removes it
+# all even after a partial lab_up, and kills only processes it started.
+
+LAB=${LAB:-drt}
+LAB_STATE=${LAB_STATE:-/tmp/$LAB-lab}
+LAB_CLIENTS=${LAB_CLIENTS:-50}
+LAB_PROXIES=${LAB_PROXIES:-3}
+LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DROVER_BUILD=${DROVER_BUILD:-$LAB_ROOT/build}
+
+LAB_LAN_PREFIX=198.18.1
+LAB_APPLIANCE=198.18.1.1
+LAB_APPLIANCE_WAN=198.18.64.1
+LAB_ORIGIN=198.18.64.10
+LAB_TUNNEL_ADDRESS=198.19.255.1
+LAB_CLIENT_FIRST=128
+LAB_CLIENT_RANGE=198.18.1.128/25
+LAB_MARKER=drover-origin-marker-7f3a
+# Recorded in every file the lab owns, so lab_down never removes a stranger's directory.
+LAB_STAMP=.drover-lab
+
+lab_log() {
+	echo "# lab: $*" >&2
+}
+
+lab_ns() {
+	echo "$LAB-$1"
+}
+
+lab_proxy_address() {
+	echo "$LAB_LAN_PREFIX.$((10 + $1))"
+}
+
+# lab_client_address I: the I-th client address (0-based).
+lab_client_address() {
+	echo "$LAB_LAN_PREFIX.$((LAB_CLIENT_FIRST + $1))"
+}
+
+lab_client_addresses() {
+	local i
+	for ((i = 0; i < LAB_CLIENTS; i++)); do
+		lab_client_address "$i"
+	done
+}
+
+lab_exec() {
+	local ns=$1
+	shift
+	ip netns exec "$(lab_ns "$ns")" "$@"
+}
+
+# lab_record LABEL PID COMM: remembers a process lab_down may kill, with the
+# name it will have (so a recycled pid is never killed). Background the real
+# command with "ip netns exec ... &", never a shell function, so that $! is
+# the process itself (ip netns exec replaces itself with the command).
+lab_record() {
+	echo "$1 $2 $3" >>"$LAB_STATE/pids"
+}
+
+# lab_add_ns NAME: creates namespace $LAB-NAME and records it.
+lab_add_ns() {
+	local ns
+	ns=$(lab_ns "$1")
+	echo "$ns" >>"$LAB_STATE/netns"
+	ip netns add "$ns" || return 1
+	ip -n "$ns" link set lo up
+}
+
+# lab_wait TIMEOUT_S CMD...: polls CMD every 0.1 s until it succeeds.
+lab_wait() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $deadline ] && return 1
+		sleep 0.1
+	done
+}
+
+lab_listening() {
+	lab_exec "$1" ss -Hltn "sport = :$2" | grep -q .
+}
+
+# lab_port_to_switch NS: veth eth0 (or $2) in $LAB-NS, its peer p-NS on br0.
+lab_port_to_switch() {
+	local ns=$1 dev=${2:-eth0}
+	ip link add "$dev" netns "$(lab_ns "$ns")" type veth peer name "p-$ns" netns "$(lab_ns sw)" ||
+		return 1
+	ip -n "$(lab_ns sw)" link set "p-$ns" master br0 up &&
+		ip -n "$(lab_ns "$ns")" link set "$dev" up
+}
+
+lab_check_tools() {
+	local t
+	for t in ip iptables squid nginx curl ss sha256sum ethtool; do
+		command -v "$t" >/dev/null || {
+			lab_log "missing tool: $t"
+			return 1
+		}
+	done
+	[ -x "$DROVER_BUILD/drover-decap" ] || {
+		lab_log "no $DROVER_BUILD/drover-decap (make build/drover-decap)"
+		return 1
+	}
+	[ "$LAB_CLIENTS" -ge 1 ] && [ "$LAB_CLIENTS" -le 120 ] &&
+		[ "$LAB_PROXIES" -ge 1 ] && [ "$LAB_PROXIES" -le 9 ]
+}
+
+lab_up_network() {
+	local i ns a
+	lab_add_ns sw || return 1
+	ip -n "$(lab_ns sw)" link add br0 type bridge || return 1
+	ip -n "$(lab_ns sw)" link set br0 up
+
+	# Appliance.
+	lab_add_ns app || return 1
+	lab_port_to_switch app lan0 || return 1
+	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE/24" dev lan0
+	lab_exec app sysctl -q -p "$LAB_ROOT/rules/99-drover.conf" >/dev/null || return 1
+
+	# Origin, behind the appliance's WAN side.
+	lab_add_ns org || return 1
+	ip link add wan0 netns "$(lab_ns app)" type veth peer name eth0 netns "$(lab_ns org)" ||
+		return 1
+	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE_WAN/24" dev wan0
+	ip -n "$(lab_ns app)" link set wan0 up
+	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN/24" dev eth0
+	ip -n "$(lab_ns org)" link set eth0 up
+	ip -n "$(lab_ns org)" route add "$LAB_LAN_PREFIX.0/24" via "$LAB_APPLIANCE_WAN"
+
+	# Clients: one namespace, many addresses (curl --interface picks one).
+	lab_add_ns cli || return 1
+	lab_port_to_switch cli || return 1
+	for a in $(lab_client_addresses); do
+		ip -n "$(lab_ns cli)" addr add "$a/24" dev eth0 || return 1
+	done
+	ip -n "$(lab_ns cli)" route add default via "$LAB_APPLIANCE"
+	# A real client's NIC puts complete checksums on the wire; a veth would
+	# leave them to "offload", which no longer happens once the packet is
+	# wrapped and crosses another host.
+	lab_exec cli ethtool -K eth0 tx off >/dev/null 2>&1
+
+	# Proxies.
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		ns=px$i
+		lab_add_ns "$ns" || return 1
+		lab_port_to_switch "$ns" || return 1
+		ip -n "$(lab_ns "$ns")" addr add "$(lab_proxy_address "$i")/24" dev eth0
+		ip -n "$(lab_ns "$ns")" route add default via "$LAB_APPLIANCE"
+	done
+}
+
+lab_up_origin() {
+	local dir=$LAB_STATE/origin pid
+	mkdir -p "$dir/www/upload" "$dir/tmp" || return 1
+	printf '<html><body>%s</body></html>\n' "$LAB_MARKER" >"$dir/www/index.html"
+	head -c $((4 << 20)) /dev/urandom >"$dir/www/big.bin"
+	sha256sum <"$dir/www/big.bin" | cut -d' ' -f1 >"$dir/big.sha256"
+	# nginx workers run as nobody: they write uploads and request bodies.
+	chown nobody:nogroup "$dir/www/upload" "$dir/tmp"
+	cat >"$dir/nginx.conf" <<-EOF
+		daemon off;
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $dir/error.log warn;
+		user nobody nogroup;
+		events { worker_connections 1024; }
+		http {
+		    access_log $dir/access.log;
+		    client_body_temp_path $dir/tmp/body;
+		    proxy_temp_path $dir/tmp/proxy;
+		    fastcgi_temp_path $dir/tmp/fastcgi;
+		    uwsgi_temp_path $dir/tmp/uwsgi;
+		    scgi_temp_path $dir/tmp/scgi;
+		    default_type application/octet-stream;
+		    server {
+		        listen $LAB_ORIGIN:80;
+		        listen $LAB_ORIGIN:8080;
+		        root $dir/www;
+		        location /upload/ {
+		            dav_methods PUT;
+		            client_max_body_size 64m;
+		        }
+		    }
+		}
+	EOF
+	ip netns exec "$(lab_ns org)" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+		</dev/null >>"$dir/nginx.out" 2>&1 &
+	pid=$!
+	lab_record nginx "$pid" nginx
+	lab_wait 10 lab_listening org 80 || {
+		lab_log "nginx did not start: $(tail -n 5 "$dir/error.log" "$dir/nginx.out" 2>/dev/null)"
+		return 1
+	}
+}
+
+# lab_up_proxy I: drover-decap + intercept rules + Squid in $LAB-pxI.
+lab_up_proxy() {
+	local i=$1 ns=px$1 dir=$LAB_STATE/px$1 addr pid
+	addr=$(lab_proxy_address "$i")
+	mkdir -p "$dir/squid" || return 1
+	lab_exec "$ns" "$LAB_ROOT/rules/drover-proxy-setup.sh" --mode decap \
+		--decap-bin "$DROVER_BUILD/drover-decap" --appliance "$LAB_APPLIANCE" \
+		--clients "$LAB_LAN_PREFIX.0/24" --tunnel-address "$LAB_TUNNEL_ADDRESS" \
+		--intercept-port 3129 --ports 80,443 --mtu 1500 --dev drover0 \
+		--pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up || return 1
+	cat >"$dir/squid.conf" <<-EOF
+		http_port $addr:3128
+		http_port 3129 intercept
+		acl lab_clients src $LAB_LAN_PREFIX.0/24
+		http_access allow lab_clients
+		http_access allow localhost
+		http_access deny all
+		cache deny all
+		cache_mem 8 MB
+		dns_nameservers 127.0.0.1
+		visible_hostname squid$i
+		access_log stdio:$dir/squid/access.log squid
+		cache_log $dir/squid/cache.log
+		cache_store_log none
+		pid_filename $dir/squid/squid.pid
+		coredump_dir $dir/squid
+		netdb_filename none
+		icp_port 0
+		htcp_port 0
+		cache_effective_user proxy
+		shutdown_lifetime 1 seconds
+		forwarded_for on
+	EOF
+	# Squid drops to user proxy before it opens its logs.
+	chown -R proxy:proxy "$dir/squid"
+	ip netns exec "$(lab_ns "$ns")" squid -N -n "${LAB}squid$i" -f "$dir/squid.conf" \
+		</dev/null >>"$dir/squid.out" 2>&1 &
+	pid=$!
+	lab_record "squid$i" "$pid" squid
+	lab_wait 20 lab_listening "$ns" 3129 || {
+		lab_log "squid$i did not start: $(tail -n 5 "$dir/squid/cache.log" "$dir/squid.out" 2>/dev/null)"
+		return 1
+	}
+}
+
+# lab_up: the whole world except droverd. Returns non-zero at the first failure
+# (call lab_down to clean up what was made).
+lab_up() {
+	local i
+	lab_check_tools || return 1
+	if [ -e "$LAB_STATE" ] && [ ! -e "$LAB_STATE/$LAB_STAMP" ]; then
+		lab_log "$LAB_STATE exists and is not a lab state directory"
+		return 1
+	fi
+	mkdir -p "$LAB_STATE" && touch "$LAB_STATE/$LAB_STAMP" || return 1
+	# Squid (user proxy) and nginx (nobody) must reach their files.
+	chmod 0755 "$LAB_STATE"
+	lab_up_network || return 1
+	lab_up_origin || return 1
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		lab_up_proxy "$i" || return 1
+	done
+}
+
+lab_droverctl() {
+	lab_exec app "$DROVER_BUILD/droverctl" --socket "$LAB_STATE/drover.sock" "$@"
+}
+
+# lab_start_droverd: runs droverd in the appliance namespace and registers
+# the client subnet and every proxy.
+lab_start_droverd() {
+	local pid i
+	[ -x "$DROVER_BUILD/droverd" ] && [ -x "$DROVER_BUILD/droverctl" ] || {
+		lab_log "no droverd/droverctl in $DROVER_BUILD"
+		return 1
+	}
+	ip netns exec "$(lab_ns app)" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover.db" \
+		--socket "$LAB_STATE/drover.sock" --manage-rules --log-level info \
+		</dev/null >>"$LAB_STATE/droverd.log" 2>&1 &
+	pid=$!
+	lab_record droverd "$pid" droverd
+	echo "$pid" >"$LAB_STATE/droverd.pid"
+	lab_wait 10 test -S "$LAB_STATE/drover.sock" || {
+		lab_log "droverd did not open its socket: $(tail -n 5 "$LAB_STATE/droverd.log")"
+		return 1
+	}
+	lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null || return 1
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		lab_droverctl proxy add "$(lab_proxy_address "$i")" --name "squid$i" >/dev/null ||
+			return 1
+	done
+}
+
+# lab_kill PID COMM: SIGTERM, then SIGKILL after 5 s; only if PID is still COMM.
+# (A process killed right after it was started may still be "ip", before
+# ip netns exec replaced itself with COMM.)
+lab_kill() {
+	local pid=$1 comm=$2 i now
+	now=$(cat "/proc/$pid/comm" 2>/dev/null)
+	[ "$now" = "$comm" ] || [ "$now" = ip ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		[ -e "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+lab_stop_droverd() {
+	local label pid comm
+	[ -r "$LAB_STATE/pids" ] || return 0
+	while read -r label pid comm; do
+		[ "$label" = droverd ] && lab_kill "$pid" "$comm"
+	done <"$LAB_STATE/pids"
+}
+
+# lab_down: kills the recorded processes (newest first), deletes the
+# namespaces and the state directory. Safe to call at any point, and twice.
+lab_down() {
+	local label pid comm ns i
+	if [ -r "$LAB_STATE/pids" ]; then
+		tac "$LAB_STATE/pids" | while read -r label pid comm; do
+			lab_kill "$pid" "$comm"
+		done
+	fi
+	# drover-decap was started by drover-proxy-setup.sh, which wrote its pid.
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		if [ -r "$LAB_STATE/px$i/decap.pid" ]; then
+			read -r pid <"$LAB_STATE/px$i/decap.pid" && lab_kill "$pid" drover-decap
+		fi
+	done
+	for ns in $( (cat "$LAB_STATE/netns" 2>/dev/null; ip netns list | cut -d' ' -f1) |
+		grep -E "^$LAB-(sw|cli|app|org|px[0-9]+)\$" | sort -u); do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ -e "$LAB_STATE/$LAB_STAMP" ]; then
+		rm -rf "$LAB_STATE"
+	fi
+}
+
+# lab_client_curl ADDR URL [CURL_ARGS...]: curl from client address ADDR.
+lab_client_curl() {
+	local addr=$1
+	shift
+	lab_exec cli curl --interface "$addr" -sS --connect-timeout 10 --max-time 60 "$@"
+}
+
+# lab_squid_clients N: the distinct client addresses in proxy N's access log.
+lab_squid_clients() {
+	awk '{ print $3 }' "$LAB_STATE/px$1/squid/access.log" 2>/dev/null | sort -u
+}
+
+# lab_squid_requests N [CLIENT]: requests proxy N logged (from CLIENT only).
+lab_squid_requests() {
+	awk -v c="${2:-}" 'c == "" || $3 == c { n++ } END { print n + 0 }' \
+		"$LAB_STATE/px$1/squid/access.log" 2>/dev/null
+}
+
+# lab_decap_counters N: asks proxy N's drover-decap for its counters line.
+lab_decap_counters() {
+	local pid log=$LAB_STATE/px$1/decap.log
+	read -r pid <"$LAB_STATE/px$1/decap.pid" || return 1
+	kill -USR1 "$pid" || return 1
+	sleep 0.2
+	grep 'received=' "$log" | tail -n 1
+}
