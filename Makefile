@@ -6,6 +6,7 @@
 #   make e2e          end-to-end namespace tests only (root)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make deb          Debian package in build/deb/ (packaging/debian)
 #   make SANITIZE=1   ASan + UBSan build in build-san/
 #   make V=1          show the commands
 
@@ -13,6 +14,16 @@ PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/drover
+MANDIR  ?= $(PREFIX)/share/man
+# /usr installs configuration in /etc, anything else under its own prefix.
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR ?= /etc
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+endif
+# Where this system's systemd looks (Debian 12: /lib/systemd/system).
+UNITDIR     ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+TMPFILESDIR ?= $(or $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null),/usr/lib/tmpfiles.d)
 DESTDIR ?=
 
 CC         ?= cc
@@ -20,8 +31,8 @@ PKG_CONFIG ?= pkg-config
 CFLAGS     ?= -O2 -g
 BUILD      ?= build
 
-DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libcurl sqlite3 jansson \
-	       libsodium libsystemd
+DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libevent_openssl openssl \
+	       libcurl sqlite3 jansson libsodium libsystemd
 TEST_PKGS   := cmocka
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -37,7 +48,7 @@ endif
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 override CFLAGS  += -std=gnu11 $(WARNINGS) -MMD -MP -D_GNU_SOURCE -pthread $(SAN_FLAGS) \
-		    -DDROVER_VERSION='"$(VERSION)"' -Iappliance
+		    -DDROVER_VERSION='"$(VERSION)"' -Iappliance -Iwebui
 override LDFLAGS += -pthread $(SAN_FLAGS)
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DAEMON_PKGS) 2>/dev/null)
@@ -51,21 +62,39 @@ Q := @
 endif
 
 MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
-LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# The web UI: its server code goes into the library; embed.c is a build-time
+# tool that compiles webui/static/* into a C file (no xxd needed).
+WEBUI_SRCS := $(filter-out webui/embed.c,$(wildcard webui/*.c))
+ASSETS     := $(sort $(wildcard webui/static/*))
+LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c)) $(WEBUI_SRCS)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o
 LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit e2e demo demo-stop install clean format
+.PHONY: all deps test unit e2e demo demo-stop install deb clean format
 
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/embed: webui/embed.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(BUILD)/webui/assets.c: $(BUILD)/embed $(ASSETS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  EMBED   $@")
+	$(Q)$(BUILD)/embed $@ $(ASSETS)
+
+$(BUILD)/webui/assets.o: $(BUILD)/webui/assets.c
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -78,7 +107,7 @@ $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap: $(BUILD)/%: $(BUILD)/
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 deps:
 	$(Q)packaging/deps.sh
@@ -101,16 +130,27 @@ demo-stop:
 	$(Q)tests/lab/demo.sh stop $(BUILD)
 
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/sysctl.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/drover-decap $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/droverctl $(DESTDIR)$(BINDIR)/
-	install -m 0644 rules/*.conf $(DESTDIR)$(DATADIR)/rules/
+	install -m 0644 rules/*.conf $(DESTDIR)$(SYSCONFDIR)/sysctl.d/
 	install -m 0755 rules/*.sh $(DESTDIR)$(DATADIR)/rules/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/systemd/drover.service.in >$(DESTDIR)$(UNITDIR)/drover.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/drover.service
+	install -m 0644 packaging/systemd/drover.tmpfiles $(DESTDIR)$(TMPFILESDIR)/drover.conf
+	install -m 0644 packaging/drover.default $(DESTDIR)$(SYSCONFDIR)/default/drover
+
+deb:
+	$(Q)packaging/build-deb.sh
 
 format:
-	clang-format -i appliance/*.[ch] tests/unit/*.c
+	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c
 
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)

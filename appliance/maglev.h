@@ -33,7 +33,7 @@ bool maglev_size_valid(uint32_t m);
  * about size * w / sum(w) entries, placed by its permutation (offset, skip
  * from the keyed hash of its identity). The same backends and key always give
  * the same table, whatever their order in the array. Returns 0, -EINVAL for a
- * bad size or a slot of 0, -ENOMEM.
+ * bad size or a slot outside 1..4095, -ENOMEM.
  */
 int maglev_build(struct maglev_table *t, uint32_t size, const struct maglev_backend *backends,
 		 size_t count, const uint8_t key[HASH_KEY_BYTES]);

@@ -14,7 +14,7 @@ enum packet_error {
 	PACKET_ERR_IHL,		  /* IHL < 5, or the header runs past the buffer */
 	PACKET_ERR_TOTAL_LENGTH,  /* total length < IHL or disagrees with the buffer */
 	PACKET_ERR_FRAGMENT,	  /* fragment offset/length impossible (offset+len > 65535) */
-	PACKET_ERR_L4_TRUNCATED,  /* TCP (or quoted ICMP) header cut short in an unfragmented packet */
+	PACKET_ERR_L4_TRUNCATED,  /* TCP or ICMP header (or ICMP quote) cut short */
 	PACKET_ERR_TCP_OFFSET,	  /* TCP data offset < 5 or past the end of the packet */
 	PACKET_ERR_COUNT,
 };
@@ -51,6 +51,9 @@ struct packet_info {
 	uint32_t quoted_src;	/* network byte order */
 	uint32_t quoted_dst;
 	uint8_t quoted_protocol;
+	bool quoted_has_ports;	/* the quote holds a TCP/UDP port pair */
+	uint16_t quoted_sport;	/* host order */
+	uint16_t quoted_dport;
 };
 
 /*

@@ -42,3 +42,24 @@ bool proxy_name_valid(const char *name)
 	}
 	return true;
 }
+
+/* Index 0 is "use the pool's kind"; the others follow enum probe_kind, shifted by one. */
+static const char *const proxy_probe_names[] = {"default", "http-proxy", "http", "tcp"};
+
+const char *proxy_probe_name(uint8_t probe)
+{
+	if (probe >= sizeof(proxy_probe_names) / sizeof(proxy_probe_names[0]))
+		return "unknown";
+	return proxy_probe_names[probe];
+}
+
+bool proxy_probe_parse(const char *text, uint8_t *out)
+{
+	for (size_t i = 0; i < sizeof(proxy_probe_names) / sizeof(proxy_probe_names[0]); i++) {
+		if (strcmp(text, proxy_probe_names[i]) == 0) {
+			*out = (uint8_t)i;
+			return true;
+		}
+	}
+	return false;
+}

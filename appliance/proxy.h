@@ -23,11 +23,17 @@ struct proxy_config {
 	uint32_t weight;  /* 0..PROXY_WEIGHT_MAX; 0 takes no new clients, like drain */
 	enum proxy_admin admin;
 	int64_t version; /* bumped on every stored change; stale writes are refused */
+	uint8_t probe;	 /* PROXY_PROBE_DEFAULT, or 1 + enum probe_kind to override the pool's */
 };
+
+#define PROXY_PROBE_DEFAULT 0
 
 const char *proxy_admin_name(enum proxy_admin admin);
 bool proxy_admin_parse(const char *text, enum proxy_admin *out);
 /* Accepts a name of 1..PROXY_NAME_MAX characters from [A-Za-z0-9._-]. */
 bool proxy_name_valid(const char *name);
+/* "default", "http-proxy", "http", "tcp". */
+const char *proxy_probe_name(uint8_t probe);
+bool proxy_probe_parse(const char *text, uint8_t *out);
 
 #endif

@@ -17,6 +17,10 @@
 #define SETTINGS_SUBNETS_MAX 64
 #define SETTINGS_QUEUES_MAX  64
 #define SETTINGS_VALUE_MAX   1024
+#define SETTINGS_TEXT_MAX    512
+#define SETTINGS_HOST_MAX    256
+#define SETTINGS_LISTEN_MAX  32
+#define SETTINGS_FILE_MAX    256
 
 enum setting_type {
 	SETTING_UINT,	  /* decimal in [min, max] */
@@ -27,6 +31,12 @@ enum setting_type {
 	SETTING_ADDRESS,  /* IPv4 address, or "auto" */
 	SETTING_PRIME,	  /* prime in [min, max] */
 	SETTING_QUEUES,	  /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
+	SETTING_STATUS_RANGE, /* HTTP status "200" or "200-399", 100..599 */
+	SETTING_URL,	  /* http:// or https:// URL, printable, no blanks, < max chars */
+	SETTING_PATH,	  /* starts with '/', printable, no blanks, < max chars */
+	SETTING_HOSTNAME, /* host[:port] of letters, digits, '.', '-', ':'; may be empty */
+	SETTING_LISTEN,	  /* IPv4 address:port, e.g. 127.0.0.1:8080 */
+	SETTING_FILE,	  /* absolute file path, printable, no blanks; may be empty */
 };
 
 struct setting_def {
@@ -47,6 +57,13 @@ enum no_proxy_policy {
 enum malformed_policy {
 	MALFORMED_ACCEPT,
 	MALFORMED_DROP,
+};
+
+/* Who may read /metrics. */
+enum metrics_access {
+	METRICS_ACCESS_LOCAL, /* loopback clients freely, others with a session or token */
+	METRICS_ACCESS_OPEN,  /* anyone who reaches the web server */
+	METRICS_ACCESS_AUTH,  /* a session or an API token, from anywhere */
 };
 
 struct cidr {
@@ -70,6 +87,27 @@ struct settings {
 	uint32_t maglev_table_size;
 	uint32_t tunnel_source;		/* network byte order; 0 = the route's source */
 	uint32_t frag_needed_rate;	/* ICMP frag-needed per second, per queue */
+
+	/* Health probes (see probe.h). */
+	unsigned int probe_kind;	/* enum probe_kind */
+	uint32_t probe_interval_ms;
+	uint32_t probe_timeout_ms;
+	uint32_t probe_rise;
+	uint32_t probe_fall;
+	uint32_t probe_port;
+	uint32_t probe_status;		/* min << 16 | max */
+	char probe_url[SETTINGS_TEXT_MAX];
+	char probe_path[SETTINGS_TEXT_MAX];
+	char probe_host[SETTINGS_HOST_MAX];
+	bool assume_up_at_start;
+
+	/* Web UI and /metrics (webui/). Listener and TLS changes apply at the next start. */
+	char http_listen[SETTINGS_LISTEN_MAX];
+	bool https;
+	char tls_cert[SETTINGS_FILE_MAX]; /* empty: generated under the database's directory */
+	char tls_key[SETTINGS_FILE_MAX];
+	unsigned int metrics_access; /* enum metrics_access */
+	uint32_t session_idle_seconds;
 };
 
 size_t settings_count(void);
@@ -100,5 +138,7 @@ const char *no_proxy_policy_name(enum no_proxy_policy p);
 /* Shared parsers, also used for proxy addresses. */
 bool settings_parse_ipv4(const char *text, uint32_t *out);
 bool settings_parse_cidr(const char *text, struct cidr *out);
+/* "a.b.c.d:port" with a port of 1..65535; addr in network byte order. */
+bool settings_parse_listen(const char *text, uint32_t *addr, uint16_t *port);
 
 #endif

@@ -13,13 +13,14 @@
 #ifndef DROVER_STORE_H
 #define DROVER_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 4
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;
@@ -67,6 +68,47 @@ int store_proxy_delete(struct store *s, int64_t id, int64_t expected_version, co
 int store_settings_load(struct store *s, struct settings *out);
 /* Validates with settings_set, then stores key=value; -EINVAL (message in store_error) stores nothing. */
 int store_setting_set(struct store *s, const char *key, const char *value, const char *actor);
+
+/* Web UI accounts (v4). password_hash is a libsodium crypto_pwhash_str string. */
+#define STORE_USER_NAME_MAX 63
+#define STORE_PWHASH_MAX    128 /* crypto_pwhash_STRBYTES */
+#define STORE_TOKEN_HASH    32	/* bytes of crypto_generichash of an API token */
+
+struct store_user {
+	int64_t id;
+	char name[STORE_USER_NAME_MAX + 1];
+	char password_hash[STORE_PWHASH_MAX];
+	bool must_change; /* the password was generated or given at install: change it first */
+};
+
+struct store_token {
+	int64_t id;
+	char user[STORE_USER_NAME_MAX + 1];
+	char name[STORE_USER_NAME_MAX + 1];
+	int64_t created_at; /* unix seconds */
+};
+
+/* -ENOENT when there is no such user. */
+int store_user_get(struct store *s, const char *name, struct store_user *out);
+/* Adds u (name, password_hash, must_change) and sets u->id; -EEXIST when the name is taken. */
+int store_user_add(struct store *s, struct store_user *u, const char *actor);
+/* Replaces the password of user name; -ENOENT when there is none. */
+int store_user_set_password(struct store *s, const char *name, const char *password_hash,
+			    bool must_change, const char *actor);
+
+/*
+ * API tokens are stored only as a hash: store_token_add keeps hash for user
+ * (named name for people) and sets *id; store_token_find gives the token
+ * whose hash matches, -ENOENT otherwise.
+ */
+int store_token_add(struct store *s, const char *user, const char *name,
+		    const uint8_t hash[STORE_TOKEN_HASH], const char *actor, int64_t *id);
+int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH],
+		     struct store_token *out);
+/* Every token, oldest first; *out malloc'd. */
+int store_token_list(struct store *s, struct store_token **out, size_t *count);
+/* -ENOENT when there is no such token. */
+int store_token_delete(struct store *s, int64_t id, const char *actor);
 
 int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
 /* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */

@@ -210,6 +210,11 @@ lab_up_origin() {
 		            dav_methods PUT;
 		            client_max_body_size 64m;
 		        }
+		        # Long downloads for the lifecycle tests: 4 MB take about 4 s.
+		        location /slow/ {
+		            alias $dir/www/;
+		            limit_rate 1m;
+		        }
 		    }
 		}
 	EOF
@@ -310,10 +315,28 @@ lab_start_droverd() {
 		return 1
 	}
 	lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null || return 1
+	# Probes fetch the origin's page through each Squid's plain port, once a
+	# second, so the world is ready (every proxy up) within a few seconds.
+	lab_droverctl settings set probe_url "http://$LAB_ORIGIN/" >/dev/null &&
+		lab_droverctl settings set probe_port 3128 >/dev/null &&
+		lab_droverctl settings set probe_timeout_ms 500 >/dev/null &&
+		lab_droverctl settings set probe_interval_ms 1000 >/dev/null || return 1
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
 		lab_droverctl proxy add "$(lab_proxy_address "$i")" --name "squid$i" >/dev/null ||
 			return 1
 	done
+	lab_wait 20 lab_all_up || {
+		lab_log "not every proxy came up: $(lab_droverctl proxy list)"
+		return 1
+	}
+}
+
+# lab_all_up: every proxy droverd knows passes its probes.
+lab_all_up() {
+	lab_droverctl --json proxy list |
+		python3 -c 'import json, sys
+p = json.load(sys.stdin)["proxies"]
+sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)'
 }
 
 # lab_kill PID COMM: SIGTERM, then SIGKILL after 5 s; only if PID is still COMM.
@@ -370,15 +393,17 @@ lab_client_curl() {
 	lab_exec cli curl --interface "$addr" -sS --connect-timeout 10 --max-time 60 "$@"
 }
 
-# lab_squid_clients N: the distinct client addresses in proxy N's access log.
+# lab_squid_clients N: the distinct client addresses in proxy N's access log
+# (droverd's health probes come from the appliance and are not clients).
 lab_squid_clients() {
-	awk '{ print $3 }' "$LAB_STATE/px$1/squid/access.log" 2>/dev/null | sort -u
+	awk -v a="$LAB_APPLIANCE" '$3 != a { print $3 }' "$LAB_STATE/px$1/squid/access.log" \
+		2>/dev/null | sort -u
 }
 
-# lab_squid_requests N [CLIENT]: requests proxy N logged (from CLIENT only).
+# lab_squid_requests N [CLIENT]: client requests proxy N logged (from CLIENT only).
 lab_squid_requests() {
-	awk -v c="${2:-}" 'c == "" || $3 == c { n++ } END { print n + 0 }' \
-		"$LAB_STATE/px$1/squid/access.log" 2>/dev/null
+	awk -v c="${2:-}" -v a="$LAB_APPLIANCE" '$3 != a && (c == "" || $3 == c) { n++ }
+		END { print n + 0 }' "$LAB_STATE/px$1/squid/access.log" 2>/dev/null
 }
 
 # lab_decap_counters N: asks proxy N's drover-decap for its counters line.

@@ -1,0 +1,509 @@
+/* api.c - JSON operations over the manager, shared by droverctl and the web UI. */
+#include "api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "packet.h"
+#include "rules.h"
+
+#define API_AUDIT_PAGE_MAX 500
+
+struct api_call {
+	struct manager *m;
+	json_t *req;
+	const char *actor;
+	char err[MANAGER_ERR_MAX];
+};
+
+static json_t *api_error(const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static json_t *api_error(const char *field, const char *fmt, ...)
+{
+	char msg[MANAGER_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *r = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+	if (field != NULL)
+		json_object_set_new(r, "field", json_string(field));
+	return r;
+}
+
+static json_t *api_ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* Maps a manager/store errno to the status a client can act on. */
+static json_t *api_failed(int ret, const char *msg)
+{
+	json_t *r = api_error(NULL, "%s", msg);
+	const char *kind = ret == -ESTALE ? "conflict" :
+			   ret == -ENOENT ? "not_found" :
+			   ret == -EEXIST ? "exists" :
+			   ret == -EINVAL ? "invalid" : "internal";
+	json_object_set_new(r, "kind", json_string(kind));
+	return r;
+}
+
+/* Refuses any argument not in allowed (NULL-terminated); "cmd" is always allowed. */
+static json_t *api_check_fields(json_t *req, const char *const *allowed)
+{
+	const char *key;
+	json_t *value;
+
+	json_object_foreach(req, key, value) {
+		bool known = strcmp(key, "cmd") == 0;
+		for (size_t i = 0; allowed[i] != NULL && !known; i++)
+			known = strcmp(key, allowed[i]) == 0;
+		if (!known)
+			return api_error(key, "unknown field `%s'", key);
+	}
+	return NULL;
+}
+
+static bool api_get_int(json_t *req, const char *key, bool required, int64_t min, int64_t max,
+			int64_t *out, json_t **fail)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL) {
+		if (required)
+			*fail = api_error(key, "missing field `%s'", key);
+		return !required;
+	}
+	if (!json_is_integer(v)) {
+		*fail = api_error(key, "%s: expected an integer", key);
+		return false;
+	}
+	if (json_integer_value(v) < min || json_integer_value(v) > max) {
+		*fail = api_error(key, "%s: %" JSON_INTEGER_FORMAT " is out of range (%" PRId64
+				       "..%" PRId64 ")",
+				  key, json_integer_value(v), min, max);
+		return false;
+	}
+	*out = json_integer_value(v);
+	return true;
+}
+
+static bool api_get_string(json_t *req, const char *key, bool required, const char **out,
+			   json_t **fail)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL) {
+		if (required)
+			*fail = api_error(key, "missing field `%s'", key);
+		return !required;
+	}
+	if (!json_is_string(v)) {
+		*fail = api_error(key, "%s: expected a string", key);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+static json_t *api_address(uint32_t addr)
+{
+	char text[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &addr, text, sizeof(text));
+	return json_string(text);
+}
+
+static uint64_t api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static json_t *api_proxy_json(struct manager *m, const struct proxy_config *p, uint16_t slot)
+{
+	struct datapath_slot_counters c = {0};
+	const struct health *h = slot ? &m->state[slot].health : NULL;
+	json_t *o;
+
+	if (slot != 0)
+		manager_proxy_counters(m, slot, &c);
+	o = json_pack("{s:I, s:s, s:o, s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:i}", "id",
+		      (json_int_t)p->id, "name", p->name, "address", api_address(p->address),
+		      "weight", (int)p->weight, "admin", proxy_admin_name(p->admin), "version",
+		      (json_int_t)p->version, "slot", (int)slot, "hits", (json_int_t)c.hits,
+		      "packets", (json_int_t)c.packets, "bytes", (json_int_t)c.bytes,
+		      "active_clients", (int)(slot ? m->slots.active[slot] : 0));
+	json_object_set_new(o, "probe", json_string(probe_kind_name(manager_probe_kind(m, p))));
+	json_object_set_new(o, "probe_override", json_boolean(p->probe != PROXY_PROBE_DEFAULT));
+	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
+		/* Disabled proxies are not probed: their last result would be stale. */
+		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
+		return o;
+	}
+	json_object_set_new(o, "health", json_string(health_state_name(h->state)));
+	json_object_set_new(o, "up", json_boolean(health_is_up(h)));
+	json_object_set_new(o, "last_check", json_string(check_result_name(h->last_result)));
+	json_object_set_new(o, "last_check_ms", json_integer(h->last_duration_ms));
+	json_object_set_new(o, "since_change_s",
+			    json_integer((json_int_t)((api_now_ms() - h->last_change_ms) / 1000)));
+	json_object_set_new(o, "checks", json_integer((json_int_t)h->checks));
+	json_object_set_new(o, "failed_checks", json_integer((json_int_t)h->failed_checks));
+	json_object_set_new(o, "state_changes", json_integer((json_int_t)h->changes));
+	return o;
+}
+
+static json_t *api_proxy_list(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	json_t *list;
+
+	if (fail != NULL)
+		return fail;
+	list = json_array();
+	for (size_t i = 0; i < c->m->nproxies; i++)
+		json_array_append_new(list,
+				      api_proxy_json(c->m, &c->m->proxies[i], c->m->slot_of[i]));
+	json_t *r = api_ok();
+	json_object_set_new(r, "proxies", list);
+	return r;
+}
+
+static json_t *api_proxy_one(struct api_call *c, int64_t id)
+{
+	uint16_t slot = 0;
+	const struct proxy_config *p = manager_proxy_find(c->m, id, &slot);
+	json_t *r;
+
+	if (p == NULL) {
+		snprintf(c->err, sizeof(c->err), "no proxy with id %" PRId64, id);
+		return api_failed(-ENOENT, c->err);
+	}
+	r = api_ok();
+	json_object_set_new(r, "proxy", api_proxy_json(c->m, p, slot));
+	return r;
+}
+
+static json_t *api_proxy_get(struct api_call *c)
+{
+	static const char *const allowed[] = {"id", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	int64_t id = 0;
+
+	if (fail != NULL || !api_get_int(c->req, "id", true, 1, INT64_MAX, &id, &fail))
+		return fail;
+	return api_proxy_one(c, id);
+}
+
+/* Reads the optional proxy fields into p; false with *fail set on a bad one. */
+static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t **fail)
+{
+	const char *address = NULL, *name = NULL, *admin = NULL, *probe = NULL;
+	int64_t weight = p->weight;
+
+	if (!api_get_string(c->req, "probe", false, &probe, fail) ||
+	    !api_get_string(c->req, "address", false, &address, fail) ||
+	    !api_get_string(c->req, "name", false, &name, fail) ||
+	    !api_get_string(c->req, "admin", false, &admin, fail) ||
+	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail))
+		return false;
+	if (address != NULL && !settings_parse_ipv4(address, &p->address)) {
+		*fail = api_error("address", "address: invalid IPv4 address `%s'", address);
+		return false;
+	}
+	if (name != NULL) {
+		if (strlen(name) > PROXY_NAME_MAX || (name[0] != '\0' && !proxy_name_valid(name))) {
+			*fail = api_error("name",
+					  "name: `%s' is not 1..%d characters of A-Z a-z 0-9 . _ -",
+					  name, PROXY_NAME_MAX);
+			return false;
+		}
+		snprintf(p->name, sizeof(p->name), "%s", name);
+	}
+	if (admin != NULL && !proxy_admin_parse(admin, &p->admin)) {
+		*fail = api_error("admin", "admin: `%s' is not enabled, drain or disabled", admin);
+		return false;
+	}
+	if (probe != NULL && !proxy_probe_parse(probe, &p->probe)) {
+		*fail = api_error("probe", "probe: `%s' is not default, http-proxy, http or tcp",
+				  probe);
+		return false;
+	}
+	p->weight = (uint32_t)weight;
+	return true;
+}
+
+static json_t *api_proxy_add(struct api_call *c)
+{
+	static const char *const allowed[] = {"address", "name", "weight", "admin", "probe", NULL};
+	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *address = NULL;
+	int ret;
+
+	if (fail != NULL || !api_get_string(c->req, "address", true, &address, &fail) ||
+	    !api_proxy_fields(c, &p, &fail))
+		return fail;
+	ret = manager_proxy_add(c->m, &p, c->actor, c->err, sizeof(c->err));
+	if (ret < 0 && p.id == 0)
+		return api_failed(ret, c->err);
+	return api_proxy_one(c, p.id);
+}
+
+static json_t *api_proxy_set(struct api_call *c)
+{
+	static const char *const allowed[] = {"id",    "address", "name",  "weight",
+					      "admin", "probe",	  "version", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const struct proxy_config *cur;
+	struct proxy_config p;
+	int64_t id = 0, version = 0;
+	int ret;
+
+	if (fail != NULL || !api_get_int(c->req, "id", true, 1, INT64_MAX, &id, &fail) ||
+	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail))
+		return fail;
+	cur = manager_proxy_find(c->m, id, NULL);
+	if (cur == NULL)
+		return api_proxy_one(c, id);
+	p = *cur;
+	if (!api_proxy_fields(c, &p, &fail))
+		return fail;
+	if (p.name[0] == '\0')
+		return api_error("name", "name: must not be empty");
+	ret = manager_proxy_update(c->m, &p, version, c->actor, c->err, sizeof(c->err));
+	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT || ret == -EEXIST || ret == -EINVAL))
+		return api_failed(ret, c->err);
+	return api_proxy_one(c, id);
+}
+
+static json_t *api_proxy_del(struct api_call *c)
+{
+	static const char *const allowed[] = {"id", "version", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	int64_t id = 0, version = 0;
+	int ret;
+
+	if (fail != NULL || !api_get_int(c->req, "id", true, 1, INT64_MAX, &id, &fail) ||
+	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail))
+		return fail;
+	ret = manager_proxy_delete(c->m, id, version, c->actor, c->err, sizeof(c->err));
+	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT))
+		return api_failed(ret, c->err);
+	return api_ok();
+}
+
+static json_t *api_lookup(struct api_call *c)
+{
+	static const char *const allowed[] = {"client", NULL};
+	static const char *const reasons[] = {
+		[MANAGER_LOOKUP_NONE] = "none",
+		[MANAGER_LOOKUP_AFFINITY] = "affinity",
+		[MANAGER_LOOKUP_TABLE] = "table",
+	};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const struct proxy_config *p;
+	const char *text = NULL;
+	uint32_t client, idle;
+	enum manager_lookup_reason why;
+
+	if (fail != NULL || !api_get_string(c->req, "client", true, &text, &fail))
+		return fail;
+	if (!settings_parse_ipv4(text, &client))
+		return api_error("client", "client: invalid IPv4 address `%s'", text);
+	why = manager_lookup(c->m, client, &p, &idle);
+	json_t *r = api_ok();
+	json_object_set_new(r, "client", api_address(client));
+	json_object_set_new(r, "reason", json_string(reasons[why]));
+	if (p != NULL) {
+		json_object_set_new(r, "proxy",
+				    json_pack("{s:I, s:s, s:o}", "id", (json_int_t)p->id, "name",
+					      p->name, "address", api_address(p->address)));
+	} else {
+		json_object_set_new(r, "proxy", json_null());
+	}
+	if (why == MANAGER_LOOKUP_AFFINITY)
+		json_object_set_new(r, "idle_seconds", json_integer(idle));
+	return r;
+}
+
+static json_t *api_stats(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	uint64_t counters[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT], qd, ud;
+	json_t *global, *reasons, *r;
+
+	if (fail != NULL)
+		return fail;
+	datapath_counters(&c->m->dp, counters, malformed);
+	datapath_kernel_drops(&c->m->dp, &qd, &ud);
+	global = json_object();
+	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++)
+		json_object_set_new(global, datapath_counter_name(i), json_integer((json_int_t)counters[i]));
+	reasons = json_object();
+	for (unsigned e = 1; e < PACKET_ERR_COUNT; e++)
+		json_object_set_new(reasons, packet_error_name(e), json_integer((json_int_t)malformed[e]));
+	json_object_set_new(global, "malformed_by_reason", reasons);
+	json_object_set_new(global, "kernel_queue_full_drops", json_integer((json_int_t)qd));
+	json_object_set_new(global, "kernel_socket_full_drops", json_integer((json_int_t)ud));
+	json_object_set_new(global, "queues", json_integer(c->m->queues));
+	r = api_proxy_list(c);
+	json_object_set_new(r, "global", global);
+	return r;
+}
+
+static json_t *api_setting_json(const struct settings *s, const struct setting_def *d)
+{
+	char value[SETTINGS_VALUE_MAX];
+
+	if (!settings_format(s, d->key, value, sizeof(value)))
+		value[0] = '\0';
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", d->key, "value", value, "default",
+			 d->default_value, "type", settings_type_name(d->type), "help", d->help);
+}
+
+static json_t *api_settings_list(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	json_t *list;
+
+	if (fail != NULL)
+		return fail;
+	list = json_array();
+	for (size_t i = 0; i < settings_count(); i++)
+		json_array_append_new(list, api_setting_json(&c->m->settings, settings_def_at(i)));
+	json_t *r = api_ok();
+	json_object_set_new(r, "settings", list);
+	return r;
+}
+
+static json_t *api_setting_one(struct api_call *c, const char *key)
+{
+	const struct setting_def *d = settings_find(key);
+
+	if (d == NULL)
+		return api_error("key", "unknown setting `%s'", key);
+	json_t *r = api_ok();
+	json_object_set_new(r, "setting", api_setting_json(&c->m->settings, d));
+	return r;
+}
+
+static json_t *api_settings_get(struct api_call *c)
+{
+	static const char *const allowed[] = {"key", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *key = NULL;
+
+	if (fail != NULL || !api_get_string(c->req, "key", true, &key, &fail))
+		return fail;
+	return api_setting_one(c, key);
+}
+
+static json_t *api_settings_set(struct api_call *c)
+{
+	static const char *const allowed[] = {"key", "value", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *key = NULL, *value = NULL;
+	int ret;
+
+	if (fail != NULL || !api_get_string(c->req, "key", true, &key, &fail) ||
+	    !api_get_string(c->req, "value", true, &value, &fail))
+		return fail;
+	if (settings_find(key) == NULL)
+		return api_error("key", "unknown setting `%s'", key);
+	ret = manager_setting_set(c->m, key, value, c->actor, c->err, sizeof(c->err));
+	if (ret == -EINVAL) {
+		json_t *r = api_failed(ret, c->err);
+		json_object_set_new(r, "field", json_string(key));
+		return r;
+	}
+	if (ret < 0)
+		return api_failed(ret, c->err);
+	return api_setting_one(c, key);
+}
+
+static json_t *api_rules(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	char doc[16384];
+
+	if (fail != NULL)
+		return fail;
+	if (manager_render_rules(c->m, doc, sizeof(doc)) < 0)
+		return api_error(NULL, "the ruleset is too large to show");
+	json_t *r = api_ok();
+	json_object_set_new(r, "rules", json_string(doc));
+	json_object_set_new(r, "managed", json_boolean(c->m->manage_rules));
+	return r;
+}
+
+static json_t *api_audit(struct api_call *c)
+{
+	static const char *const allowed[] = {"before", "limit", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	int64_t before = 0, limit = 50;
+	struct audit_entry *entries = NULL;
+	size_t n = 0;
+
+	if (fail != NULL || !api_get_int(c->req, "before", false, 0, INT64_MAX, &before, &fail) ||
+	    !api_get_int(c->req, "limit", false, 1, API_AUDIT_PAGE_MAX, &limit, &fail))
+		return fail;
+	if (store_audit_list(c->m->store, before, (size_t)limit, &entries, &n) < 0)
+		return api_error(NULL, "%s", store_error(c->m->store));
+	json_t *list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:I, s:I, s:s, s:s, s:s}", "id",
+						      (json_int_t)entries[i].id, "time",
+						      (json_int_t)entries[i].time, "actor",
+						      entries[i].actor, "action", entries[i].action,
+						      "detail", entries[i].detail));
+	free(entries);
+	json_t *r = api_ok();
+	json_object_set_new(r, "entries", list);
+	return r;
+}
+
+struct api_command {
+	const char *name;
+	json_t *(*handler)(struct api_call *c);
+};
+
+static const struct api_command api_commands[] = {
+	{"proxy.list", api_proxy_list},	  {"proxy.get", api_proxy_get},
+	{"proxy.add", api_proxy_add},	  {"proxy.set", api_proxy_set},
+	{"proxy.del", api_proxy_del},	  {"lookup", api_lookup},
+	{"stats", api_stats},		  {"settings.list", api_settings_list},
+	{"settings.get", api_settings_get}, {"settings.set", api_settings_set},
+	{"rules", api_rules},		  {"audit", api_audit},
+};
+
+json_t *api_handle(struct manager *m, json_t *request, const char *actor)
+{
+	struct api_call call = {.m = m, .req = request, .actor = actor};
+	const char *cmd;
+
+	if (!json_is_object(request))
+		return api_error(NULL, "a request must be a JSON object");
+	cmd = json_string_value(json_object_get(request, "cmd"));
+	if (cmd == NULL)
+		return api_error("cmd", "missing field `cmd'");
+	for (size_t i = 0; i < sizeof(api_commands) / sizeof(api_commands[0]); i++) {
+		if (strcmp(cmd, api_commands[i].name) == 0)
+			return api_commands[i].handler(&call);
+	}
+	return api_error("cmd", "unknown command `%s'", cmd);
+}

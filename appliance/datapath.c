@@ -1,0 +1,662 @@
+/* datapath.c - packet threads: NFQUEUE bursts in, IPIP copies and batched verdicts out. */
+#include "datapath.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#include "encap.h"
+#include "reply.h"
+
+#define DP_BURST	 32
+#define DP_RXBUF	 (65536 + 1024) /* a full IPv4 packet plus netlink framing */
+#define DP_TX_MAX	 256
+#define DP_OFFLINE	 UINT64_MAX
+#define DP_RECV_TIMEOUT_MS 200
+/* ICMP administratively prohibited: what "reject" answers to a packet without TCP ports. */
+#define DP_ICMP_CODE_ADMIN_PROHIBITED 13
+
+struct datapath_thread {
+	struct datapath *dp;
+	struct queue_socket q;
+	pthread_t tid;
+	bool started;
+	int raw_fd;  /* IPPROTO_RAW: we write the whole IP header (IPIP, RST) */
+	int icmp_fd; /* IPPROTO_ICMP: the kernel adds the IP header and picks our source */
+	bool stop;   /* __atomic */
+	uint64_t qs; /* __atomic: epoch seen at the last quiescent point, or DP_OFFLINE */
+	uint64_t loops;
+	uint16_t ip_id;
+	time_t icmp_window;
+	uint32_t icmp_in_window;
+	uint32_t now;
+
+	uint64_t counters[DP_COUNTER_COUNT];
+	uint64_t malformed[PACKET_ERR_COUNT];
+	struct datapath_slot_counters slots[PROXY_SLOTS_MAX];
+
+	struct queue_verdicts verdicts;
+	struct mmsghdr rx_msgs[DP_BURST];
+	struct iovec rx_iov[DP_BURST];
+	uint8_t *rx_buf;
+
+	unsigned ntx;
+	struct mmsghdr tx_msgs[DP_TX_MAX];
+	struct iovec tx_iov[DP_TX_MAX][2];
+	struct sockaddr_in tx_addr[DP_TX_MAX];
+	uint8_t tx_hdr[DP_TX_MAX][ENCAP_OUTER_LEN];
+	struct encap_frag frags[ENCAP_MAX_FRAGS];
+	uint8_t reply[REPLY_MAX_LEN];
+};
+
+static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
+	[DP_PACKETS] = "packets",
+	[DP_BYTES] = "bytes",
+	[DP_MALFORMED] = "malformed",
+	[DP_NOT_WEB] = "not_web",
+	[DP_ENCAPSULATED] = "encapsulated",
+	[DP_OUTER_FRAGMENTS] = "outer_fragments",
+	[DP_FRAG_NEEDED_SENT] = "frag_needed_sent",
+	[DP_FRAG_NEEDED_LIMITED] = "frag_needed_rate_limited",
+	[DP_BYPASSED] = "bypassed",
+	[DP_NO_PROXY_DROPPED] = "no_proxy_dropped",
+	[DP_REJECTED] = "rejected",
+	[DP_TX_ERRORS] = "tx_errors",
+	[DP_RECV_ERRORS] = "recv_errors",
+	[DP_ENOBUFS] = "enobufs",
+	[DP_VERDICT_BATCHES] = "verdict_batches",
+	[DP_VERDICT_SINGLES] = "verdict_singles",
+	[DP_VERDICT_ERRORS] = "verdict_errors",
+	[DP_AFFINITY_HITS] = "affinity_hits",
+	[DP_AFFINITY_MOVES] = "affinity_moves",
+	[DP_AFFINITY_EVICTIONS] = "affinity_evictions",
+	[DP_BURSTS] = "bursts",
+};
+
+const char *datapath_counter_name(enum datapath_counter c)
+{
+	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
+}
+
+/* Single writer (the thread); the control thread reads with relaxed loads. */
+static inline void dp_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+static inline void dp_count(struct datapath_thread *t, enum datapath_counter c)
+{
+	dp_add(&t->counters[c], 1);
+}
+
+static uint32_t dp_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* Sends every queued outer packet; a refused one is counted and skipped. */
+static void dp_tx_flush(struct datapath_thread *t)
+{
+	unsigned done = 0;
+
+	while (done < t->ntx) {
+		int n = sendmmsg(t->raw_fd, t->tx_msgs + done, t->ntx - done, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* The first message of the rest failed; skip it. */
+			dp_count(t, DP_TX_ERRORS);
+			done++;
+			continue;
+		}
+		done += (unsigned)n;
+	}
+	t->ntx = 0;
+}
+
+static void dp_tx_queue(struct datapath_thread *t, uint32_t dst, const void *payload, size_t len)
+{
+	unsigned i;
+
+	if (t->ntx == DP_TX_MAX)
+		dp_tx_flush(t);
+	i = t->ntx++;
+	t->tx_addr[i] = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = dst};
+	t->tx_iov[i][0] = (struct iovec){.iov_base = t->tx_hdr[i], .iov_len = ENCAP_OUTER_LEN};
+	t->tx_iov[i][1] = (struct iovec){.iov_base = (void *)payload, .iov_len = len};
+	t->tx_msgs[i].msg_hdr = (struct msghdr){
+		.msg_name = &t->tx_addr[i],
+		.msg_namelen = sizeof(t->tx_addr[i]),
+		.msg_iov = t->tx_iov[i],
+		.msg_iovlen = 2,
+	};
+}
+
+static bool dp_icmp_allowed(struct datapath_thread *t, uint32_t rate)
+{
+	time_t sec = (time_t)t->now;
+
+	if (sec != t->icmp_window) {
+		t->icmp_window = sec;
+		t->icmp_in_window = 0;
+	}
+	if (t->icmp_in_window >= rate) {
+		dp_count(t, DP_FRAG_NEEDED_LIMITED);
+		return false;
+	}
+	t->icmp_in_window++;
+	return true;
+}
+
+static void dp_send_icmp(struct datapath_thread *t, uint32_t client, size_t len)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = client};
+
+	if (sendto(t->icmp_fd, t->reply, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		dp_count(t, DP_TX_ERRORS);
+}
+
+/* The client's packet does not fit the tunnel: fragment the outer packet, or tell the client. */
+static int dp_too_big(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const struct pool_target *target, const struct packet_info *pi,
+		      const uint8_t *pkt, size_t len)
+{
+	if (pi->df) {
+		if (dp_icmp_allowed(t, snap->frag_needed_rate)) {
+			size_t n = reply_frag_needed(t->reply, sizeof(t->reply), pkt, len,
+						     target->tunnel_mtu);
+			if (n > 0) {
+				dp_send_icmp(t, pi->src, n);
+				dp_count(t, DP_FRAG_NEEDED_SENT);
+			}
+		}
+		return NF_DROP;
+	}
+	size_t nfrags = encap_ipip_fragments(t->frags, ENCAP_MAX_FRAGS, target->source,
+					     target->address, pkt, (uint16_t)len, t->ip_id++,
+					     (uint16_t)(target->tunnel_mtu + ENCAP_OUTER_LEN));
+	if (nfrags == 0) {
+		dp_count(t, DP_TX_ERRORS);
+		return NF_DROP;
+	}
+	for (size_t i = 0; i < nfrags; i++) {
+		dp_tx_queue(t, target->address, pkt + t->frags[i].offset, t->frags[i].len);
+		memcpy(t->tx_hdr[t->ntx - 1], t->frags[i].hdr, ENCAP_OUTER_LEN);
+	}
+	dp_add(&t->counters[DP_OUTER_FRAGMENTS], nfrags);
+	dp_count(t, DP_ENCAPSULATED);
+	return NF_DROP;
+}
+
+static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *snap,
+		       const struct packet_info *pi, const uint8_t *pkt, size_t len)
+{
+	size_t n;
+
+	switch (snap->no_proxy) {
+	case NO_PROXY_DROP:
+		dp_count(t, DP_NO_PROXY_DROPPED);
+		return NF_DROP;
+	case NO_PROXY_REJECT:
+		dp_count(t, DP_REJECTED);
+		if (pi->has_ports && (pi->tcp_flags & TCP_FLAG_RST) == 0) {
+			n = reply_tcp_reset(t->reply, sizeof(t->reply), pi);
+			if (n > 0) {
+				struct sockaddr_in to = {.sin_family = AF_INET,
+							 .sin_addr.s_addr = pi->src};
+				if (sendto(t->raw_fd, t->reply, n, 0, (struct sockaddr *)&to,
+					   sizeof(to)) < 0)
+					dp_count(t, DP_TX_ERRORS);
+			}
+		} else if (!pi->icmp_error) {
+			n = reply_icmp_unreachable(t->reply, sizeof(t->reply), pkt, len,
+						   DP_ICMP_CODE_ADMIN_PROHIBITED);
+			if (n > 0)
+				dp_send_icmp(t, pi->src, n);
+		}
+		return NF_DROP;
+	case NO_PROXY_BYPASS:
+	default:
+		dp_count(t, DP_BYPASSED);
+		return NF_ACCEPT;
+	}
+}
+
+/*
+ * The proxy for a client: its affinity entry while that proxy still keeps
+ * clients, else the Maglev table's choice, remembered. 0 when none.
+ */
+static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot *snap,
+			  uint32_t client, uint64_t hash)
+{
+	struct affinity_stats stats = {0};
+	uint16_t slot;
+	bool moved = false;
+
+	if (affinity_lookup(snap->affinity, client, hash, t->now, &slot)) {
+		if (slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+			dp_count(t, DP_AFFINITY_HITS);
+			return slot;
+		}
+		moved = true;
+	}
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return 0;
+	affinity_insert(snap->affinity, client, hash, slot, t->now, &stats);
+	if (stats.evictions)
+		dp_add(&t->counters[DP_AFFINITY_EVICTIONS], stats.evictions);
+	if (moved)
+		dp_count(t, DP_AFFINITY_MOVES);
+	return slot;
+}
+
+/* Decides one packet; returns its verdict. */
+static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
+		     const uint8_t *pkt, size_t len)
+{
+	struct packet_info pi;
+	enum packet_error err;
+
+	dp_count(t, DP_PACKETS);
+	dp_add(&t->counters[DP_BYTES], len);
+	err = packet_parse(pkt, len, &pi);
+	if (err != PACKET_OK) {
+		dp_count(t, DP_MALFORMED);
+		dp_add(&t->malformed[err], 1);
+		return snap->malformed == MALFORMED_DROP ? NF_DROP : NF_ACCEPT;
+	}
+	if (pi.protocol != IPPROTO_TCP && !pi.icmp_error) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+	/* A non-first fragment has no ports: it follows its client, like the rest. */
+	if (pi.has_ports && !pool_port_is_web(snap, pi.dport)) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+	/*
+	 * A client's ICMP error about a proxied connection (it quotes web-port ->
+	 * client) belongs to the proxy that really sent the packet, not to the
+	 * server whose address that proxy answered with: PMTU discovery needs it.
+	 */
+	if (pi.icmp_error && !(pi.quoted_protocol == IPPROTO_TCP && pi.quoted_has_ports &&
+			       pool_port_is_web(snap, pi.quoted_sport))) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+
+	uint32_t client = packet_client(&pi);
+	uint64_t hash = hash_client(snap->hash_key, client);
+	uint16_t slot = dp_choose(t, snap, client, hash);
+	if (slot == 0)
+		return dp_no_proxy(t, snap, &pi, pkt, len);
+
+	const struct pool_target *target = &snap->targets[slot];
+	struct datapath_slot_counters *sc = &t->slots[slot];
+	dp_add(&sc->packets, 1);
+	dp_add(&sc->bytes, len);
+	if (pi.has_ports && (pi.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		dp_add(&sc->hits, 1);
+
+	if (len > target->tunnel_mtu)
+		return dp_too_big(t, snap, target, &pi, pkt, len);
+
+	dp_tx_queue(t, target->address, pkt, len);
+	encap_ipip_header(t->tx_hdr[t->ntx - 1], target->source, target->address, pkt,
+			  (uint16_t)len, t->ip_id++);
+	dp_count(t, DP_ENCAPSULATED);
+	return NF_DROP;
+}
+
+struct dp_burst {
+	struct datapath_thread *t;
+	const struct pool_snapshot *snap;
+};
+
+static void dp_verdict(struct datapath_thread *t, uint32_t id, int verdict)
+{
+	if (queue_verdict_add(&t->verdicts, t->q.num, id, verdict) == -ENOSPC) {
+		/* Copies go out before the verdicts that drop their originals. */
+		dp_tx_flush(t);
+		if (queue_verdict_flush(&t->q, &t->verdicts) < 0)
+			dp_count(t, DP_VERDICT_ERRORS);
+		queue_verdict_add(&t->verdicts, t->q.num, id, verdict);
+	}
+	if (verdict != NF_DROP)
+		dp_count(t, DP_VERDICT_SINGLES);
+}
+
+static int dp_on_message(const struct nlmsghdr *nlh, void *data)
+{
+	struct dp_burst *b = data;
+	struct datapath_thread *t = b->t;
+	struct nlattr *attr[NFQA_MAX + 1] = {0};
+	struct nfqnl_msg_packet_hdr *ph;
+	uint32_t id;
+
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(*ph)) {
+		dp_count(t, DP_RECV_ERRORS);
+		return MNL_CB_OK;
+	}
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	id = ntohl(ph->packet_id);
+
+	/* No payload, or no pool published yet: nothing may be lost, let the kernel route it. */
+	if (attr[NFQA_PAYLOAD] == NULL || b->snap == NULL) {
+		dp_verdict(t, id, NF_ACCEPT);
+		return MNL_CB_OK;
+	}
+	const uint8_t *pkt = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+	size_t len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+
+	/* A copy cut short by the copy range cannot be re-sent whole: let the kernel route it. */
+	if (attr[NFQA_CAP_LEN] != NULL && ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > len) {
+		dp_count(t, DP_NOT_WEB);
+		dp_verdict(t, id, NF_ACCEPT);
+		return MNL_CB_OK;
+	}
+	dp_verdict(t, id, dp_handle(t, b->snap, pkt, len));
+	return MNL_CB_OK;
+}
+
+static void *dp_thread_main(void *arg)
+{
+	struct datapath_thread *t = arg;
+	struct datapath *dp = t->dp;
+	struct dp_burst burst = {.t = t};
+	int n;
+
+	for (unsigned i = 0; i < DP_BURST; i++) {
+		t->rx_iov[i] = (struct iovec){.iov_base = t->rx_buf + (size_t)i * DP_RXBUF,
+					      .iov_len = DP_RXBUF};
+		t->rx_msgs[i].msg_hdr = (struct msghdr){.msg_iov = &t->rx_iov[i], .msg_iovlen = 1};
+	}
+	queue_verdict_init(&t->verdicts);
+
+	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+		/* Blocked in recv we hold no snapshot: the control thread need not wait for us. */
+		__atomic_store_n(&t->qs, DP_OFFLINE, __ATOMIC_SEQ_CST);
+		n = recvmmsg(t->q.fd, t->rx_msgs, DP_BURST, MSG_WAITFORONE, NULL);
+		__atomic_store_n(&t->qs, __atomic_load_n(&dp->epoch, __ATOMIC_SEQ_CST),
+				 __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->loops, t->loops + 1, __ATOMIC_RELAXED);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			if (errno == ENOBUFS)
+				dp_count(t, DP_ENOBUFS);
+			else
+				dp_count(t, DP_RECV_ERRORS);
+			continue;
+		}
+		burst.snap = __atomic_load_n(&dp->current, __ATOMIC_SEQ_CST);
+		t->now = dp_now();
+		dp_count(t, DP_BURSTS);
+		for (int i = 0; i < n; i++) {
+			if (mnl_cb_run(t->rx_buf + (size_t)i * DP_RXBUF, t->rx_msgs[i].msg_len, 0,
+				       t->q.portid, dp_on_message, &burst) < 0)
+				dp_count(t, DP_RECV_ERRORS);
+		}
+		/* The socket ran dry (or the burst is full): copies out, then verdicts. */
+		dp_tx_flush(t);
+		int sent = queue_verdict_flush(&t->q, &t->verdicts);
+		if (sent < 0)
+			dp_count(t, DP_VERDICT_ERRORS);
+		else if (sent > 0)
+			dp_count(t, DP_VERDICT_BATCHES);
+	}
+	__atomic_store_n(&t->qs, DP_OFFLINE, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void dp_thread_free(struct datapath_thread *t)
+{
+	if (t == NULL)
+		return;
+	queue_close(&t->q);
+	if (t->raw_fd >= 0)
+		close(t->raw_fd);
+	if (t->icmp_fd >= 0)
+		close(t->icmp_fd);
+	free(t->rx_buf);
+	free(t);
+}
+
+static struct datapath_thread *dp_thread_new(struct datapath *dp, uint16_t num,
+					     const struct queue_options *opt, int *err)
+{
+	struct datapath_thread *t = calloc(1, sizeof(*t));
+	int sndbuf = 8 << 20;
+
+	if (t == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->dp = dp;
+	t->raw_fd = t->icmp_fd = -1;
+	t->qs = DP_OFFLINE;
+	t->ip_id = (uint16_t)(num * 7919U);
+	t->rx_buf = malloc((size_t)DP_BURST * DP_RXBUF);
+	if (t->rx_buf == NULL) {
+		*err = -ENOMEM;
+		goto fail;
+	}
+	t->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	t->icmp_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+	if (t->raw_fd < 0 || t->icmp_fd < 0) {
+		*err = -errno;
+		goto fail;
+	}
+	setsockopt(t->raw_fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
+	/* We never read the ICMP socket: keep its receive queue from filling with traffic. */
+	int zero = 0;
+	setsockopt(t->icmp_fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof(zero));
+	shutdown(t->icmp_fd, SHUT_RD);
+	*err = queue_open(&t->q, num, opt);
+	if (*err < 0)
+		goto fail;
+	return t;
+fail:
+	dp_thread_free(t);
+	return NULL;
+}
+
+static void dp_thread_stop(struct datapath_thread *t)
+{
+	if (t->started) {
+		__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
+		pthread_join(t->tid, NULL);
+		t->started = false;
+	}
+}
+
+void datapath_init(struct datapath *dp)
+{
+	memset(dp, 0, sizeof(*dp));
+}
+
+int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
+			const struct queue_options *opt, char *err, size_t errlen)
+{
+	unsigned old = dp->nthreads;
+	int ret;
+
+	if (count == 0 || count > SETTINGS_QUEUES_MAX || (unsigned)base + count > 65536) {
+		snprintf(err, errlen, "queues: %u queues from %u is out of range", count, base);
+		return -EINVAL;
+	}
+	/* A different base means different queue numbers: start over. */
+	if (old > 0 && dp->threads[0]->q.num != base) {
+		for (unsigned i = 0; i < old; i++) {
+			dp_thread_stop(dp->threads[i]);
+			dp_thread_free(dp->threads[i]);
+			dp->threads[i] = NULL;
+		}
+		dp->nthreads = old = 0;
+	}
+	for (unsigned i = old; i < count; i++) {
+		dp->threads[i] = dp_thread_new(dp, (uint16_t)(base + i), opt, &ret);
+		if (dp->threads[i] == NULL)
+			goto fail;
+		ret = -pthread_create(&dp->threads[i]->tid, NULL, dp_thread_main, dp->threads[i]);
+		if (ret < 0) {
+			dp_thread_free(dp->threads[i]);
+			dp->threads[i] = NULL;
+			goto fail;
+		}
+		dp->threads[i]->started = true;
+		char name[16];
+		snprintf(name, sizeof(name), "drover-q%u", base + i);
+		pthread_setname_np(dp->threads[i]->tid, name);
+	}
+	for (unsigned i = count; i < old; i++) {
+		dp_thread_stop(dp->threads[i]);
+		dp_thread_free(dp->threads[i]);
+		dp->threads[i] = NULL;
+	}
+	dp->nthreads = count;
+	dp->qopt = *opt;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot bind NFQUEUE %u: %s%s", base + dp->nthreads, strerror(-ret),
+		 ret == -EBUSY || ret == -EEXIST ? " (another process holds it)" :
+		 ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+	for (unsigned i = old; i < count; i++) {
+		if (dp->threads[i] != NULL) {
+			dp_thread_stop(dp->threads[i]);
+			dp_thread_free(dp->threads[i]);
+			dp->threads[i] = NULL;
+		}
+	}
+	dp->nthreads = old;
+	return ret;
+}
+
+void datapath_configure(struct datapath *dp, const struct queue_options *opt)
+{
+	for (unsigned i = 0; i < dp->nthreads; i++)
+		queue_configure(&dp->threads[i]->q, opt);
+	dp->qopt = *opt;
+}
+
+void datapath_publish(struct datapath *dp, struct pool_snapshot *snap,
+		      struct affinity_table *old_affinity)
+{
+	struct pool_snapshot *old = __atomic_exchange_n(&dp->current, snap, __ATOMIC_SEQ_CST);
+	uint64_t epoch = __atomic_add_fetch(&dp->epoch, 1, __ATOMIC_SEQ_CST);
+
+	if (old == NULL && old_affinity == NULL)
+		return;
+	/* Full: wait here for the threads; they pass a quiescent point every burst or 200 ms. */
+	while (dp->nretired == sizeof(dp->retired) / sizeof(dp->retired[0])) {
+		datapath_reclaim(dp);
+		if (dp->nretired == sizeof(dp->retired) / sizeof(dp->retired[0]))
+			usleep(1000);
+	}
+	dp->retired[dp->nretired++] = (struct datapath_retired){old, old_affinity, epoch};
+}
+
+void datapath_reclaim(struct datapath *dp)
+{
+	unsigned kept = 0;
+
+	for (unsigned r = 0; r < dp->nretired; r++) {
+		bool safe = true;
+		for (unsigned i = 0; i < dp->nthreads && safe; i++) {
+			uint64_t qs = __atomic_load_n(&dp->threads[i]->qs, __ATOMIC_SEQ_CST);
+			safe = qs == DP_OFFLINE || qs >= dp->retired[r].epoch;
+		}
+		if (safe) {
+			pool_snapshot_free(dp->retired[r].snap);
+			if (dp->retired[r].affinity != NULL) {
+				affinity_free(dp->retired[r].affinity);
+				free(dp->retired[r].affinity);
+			}
+		} else {
+			dp->retired[kept++] = dp->retired[r];
+		}
+	}
+	dp->nretired = kept;
+}
+
+void datapath_stop(struct datapath *dp)
+{
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		dp_thread_stop(dp->threads[i]);
+		dp_thread_free(dp->threads[i]);
+		dp->threads[i] = NULL;
+	}
+	dp->nthreads = 0;
+	datapath_reclaim(dp);
+	pool_snapshot_free(dp->current);
+	dp->current = NULL;
+}
+
+void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT],
+		       uint64_t malformed[PACKET_ERR_COUNT])
+{
+	memset(out, 0, sizeof(uint64_t) * DP_COUNTER_COUNT);
+	if (malformed != NULL)
+		memset(malformed, 0, sizeof(uint64_t) * PACKET_ERR_COUNT);
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		const struct datapath_thread *t = dp->threads[i];
+		for (unsigned c = 0; c < DP_COUNTER_COUNT; c++)
+			out[c] += __atomic_load_n(&t->counters[c], __ATOMIC_RELAXED);
+		for (unsigned e = 0; malformed != NULL && e < PACKET_ERR_COUNT; e++)
+			malformed[e] += __atomic_load_n(&t->malformed[e], __ATOMIC_RELAXED);
+	}
+}
+
+void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
+			    struct datapath_slot_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (slot >= PROXY_SLOTS_MAX)
+		return;
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		const struct datapath_slot_counters *s = &dp->threads[i]->slots[slot];
+		out->hits += __atomic_load_n(&s->hits, __ATOMIC_RELAXED);
+		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
+		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	}
+}
+
+void datapath_kernel_drops(const struct datapath *dp, uint64_t *queue_dropped,
+			   uint64_t *user_dropped)
+{
+	*queue_dropped = *user_dropped = 0;
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		uint64_t qd, ud;
+		if (queue_kernel_drops(dp->threads[i]->q.num, &qd, &ud) == 0) {
+			*queue_dropped += qd;
+			*user_dropped += ud;
+		}
+	}
+}
+
+uint64_t datapath_min_progress(const struct datapath *dp)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		uint64_t l = __atomic_load_n(&dp->threads[i]->loops, __ATOMIC_RELAXED);
+		if (l < min)
+			min = l;
+	}
+	return dp->nthreads ? min : 0;
+}

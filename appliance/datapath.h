@@ -1,0 +1,109 @@
+/*
+ * datapath.h - the packet threads: one per NFQUEUE, each receiving bursts,
+ * choosing a proxy, sending IPIP copies in batches and answering with
+ * batched verdicts.
+ *
+ * The packet path never allocates, locks or logs: it counts. It reads the
+ * pool through the snapshot published with datapath_publish; snapshots
+ * replaced are freed only once every thread has passed a quiescent point
+ * (datapath_reclaim).
+ */
+#ifndef DROVER_DATAPATH_H
+#define DROVER_DATAPATH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "packet.h"
+#include "pool.h"
+#include "queue.h"
+
+enum datapath_counter {
+	DP_PACKETS,		/* packets received from the queues */
+	DP_BYTES,
+	DP_MALFORMED,		/* sum of the per-reason counters */
+	DP_NOT_WEB,		/* queued but not for a web port: accepted */
+	DP_ENCAPSULATED,	/* packets sent to a proxy */
+	DP_OUTER_FRAGMENTS,	/* outer fragments sent for DF-clear packets too big for the tunnel */
+	DP_FRAG_NEEDED_SENT,	/* ICMP fragmentation needed sent to clients */
+	DP_FRAG_NEEDED_LIMITED, /* ... suppressed by the rate limit */
+	DP_BYPASSED,		/* no proxy: accepted and routed normally */
+	DP_NO_PROXY_DROPPED,
+	DP_REJECTED,		/* no proxy: RST / ICMP unreachable sent */
+	DP_TX_ERRORS,		/* sendmmsg/sendto refused a packet */
+	DP_RECV_ERRORS,
+	DP_ENOBUFS,		/* recv reported ENOBUFS (the kernel's own drops: datapath_kernel_drops) */
+	DP_VERDICT_BATCHES,
+	DP_VERDICT_SINGLES,
+	DP_VERDICT_ERRORS,
+	DP_AFFINITY_HITS,
+	DP_AFFINITY_MOVES,	/* affinity entry pointed at a proxy that no longer keeps clients */
+	DP_AFFINITY_EVICTIONS,
+	DP_BURSTS,
+	DP_COUNTER_COUNT,
+};
+
+struct datapath_slot_counters {
+	uint64_t hits;	  /* new TCP connections: SYN without ACK */
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+struct datapath_thread; /* private */
+
+struct datapath {
+	struct pool_snapshot *current;	/* published with __atomic, read once per burst */
+	uint64_t epoch;			/* bumped on every publish */
+	struct datapath_thread *threads[SETTINGS_QUEUES_MAX];
+	unsigned nthreads;
+	struct queue_options qopt;
+	/* Snapshots waiting for every thread to move past them. */
+	struct datapath_retired {
+		struct pool_snapshot *snap;
+		struct affinity_table *affinity; /* also freed, when a resize replaced it */
+		uint64_t epoch;
+	} retired[64];
+	unsigned nretired;
+};
+
+void datapath_init(struct datapath *dp);
+
+/*
+ * Binds queues [base, base + count) that are not bound yet and starts their
+ * threads; stops and unbinds the threads of queues beyond count. Returns 0 or
+ * -errno (nothing new left running when a bind fails); err says which queue.
+ */
+int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
+			const struct queue_options *opt, char *err, size_t errlen);
+
+/* Applies new queue options (maxlen, fail-open) to every bound queue. */
+void datapath_configure(struct datapath *dp, const struct queue_options *opt);
+
+/*
+ * Makes snap current for every thread. The previous snapshot (and
+ * old_affinity, when not NULL) is freed by a later datapath_reclaim.
+ */
+void datapath_publish(struct datapath *dp, struct pool_snapshot *snap,
+		      struct affinity_table *old_affinity);
+
+/* Frees retired snapshots no thread can still see. Call from a timer. */
+void datapath_reclaim(struct datapath *dp);
+
+/* Stops every thread, unbinds, frees every snapshot. */
+void datapath_stop(struct datapath *dp);
+
+/* Sums of every thread's counters (a consistent-enough read of monotonic counters). */
+void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT],
+		       uint64_t malformed[PACKET_ERR_COUNT]);
+void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
+			    struct datapath_slot_counters *out);
+/* Kernel-side drops summed over bound queues: queue full, netlink socket full. */
+void datapath_kernel_drops(const struct datapath *dp, uint64_t *queue_dropped,
+			   uint64_t *user_dropped);
+/* Bursts handled by the slowest-moving thread: for the watchdog. */
+uint64_t datapath_min_progress(const struct datapath *dp);
+
+const char *datapath_counter_name(enum datapath_counter c);
+
+#endif

@@ -1,0 +1,474 @@
+/* droverctl.c - command-line control of a running droverd over its Unix socket. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <jansson.h>
+
+#include "control.h"
+
+enum droverctl_exit {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1, /* droverd answered with an error */
+	EXIT_USAGE = 2,
+	EXIT_NO_DAEMON = 3,
+};
+
+static const char *socket_path = CONTROL_DEFAULT_SOCKET;
+static bool json_output;
+
+static void usage(FILE *out)
+{
+	fputs("usage: droverctl [--socket PATH] [--json] COMMAND\n"
+	      "  proxy list\n"
+	      "  proxy show ID\n"
+	      "  proxy add ADDRESS [--name NAME] [--weight W] [--admin enabled|drain|disabled]\n"
+	      "            [--probe default|http-proxy|http|tcp]\n"
+	      "  proxy set ID [--name NAME] [--address ADDRESS] [--weight W] [--probe KIND]\n"
+	      "            [--version V]\n"
+	      "  proxy enable|drain|disable ID\n"
+	      "  proxy del ID [--version V]\n"
+	      "  lookup CLIENT_IP           which proxy serves this client, and why\n"
+	      "  stats                      datapath and per-proxy counters\n"
+	      "  settings [list]\n"
+	      "  settings get KEY\n"
+	      "  settings set KEY VALUE\n"
+	      "  rules                      the iptables ruleset for the current config\n"
+	      "  audit [--limit N] [--before ID]\n",
+	      out);
+}
+
+static __attribute__((noreturn, format(printf, 1, 2))) void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("droverctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Strict decimal: digits only, within [min, max]. */
+static json_int_t parse_int(const char *what, const char *text, json_int_t min, json_int_t max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	if (text[0] < '0' || text[0] > '9')
+		die_usage("invalid %s `%s'", what, text);
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		die_usage("invalid %s `%s'", what, text);
+	return v;
+}
+
+/* Sends one request line, reads one response line. */
+static json_t *call(json_t *req)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char *text = json_dumps(req, JSON_COMPACT);
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	json_error_t jerr;
+	json_t *resp;
+	int fd;
+
+	json_decref(req);
+	if (text == NULL || buf == NULL) {
+		fprintf(stderr, "droverctl: out of memory\n");
+		exit(EXIT_REFUSED);
+	}
+	if (strlen(socket_path) >= sizeof(sun.sun_path))
+		die_usage("socket path `%s' is too long", socket_path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "droverctl: cannot reach droverd at %s: %s\n", socket_path,
+			strerror(errno));
+		exit(EXIT_NO_DAEMON);
+	}
+	size_t tlen = strlen(text);
+	text[tlen] = '\n';
+	for (size_t off = 0; off < tlen + 1;) {
+		ssize_t n = write(fd, text + off, tlen + 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "droverctl: write to %s: %s\n", socket_path,
+				strerror(errno));
+			exit(EXIT_NO_DAEMON);
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	for (;;) {
+		if (len + 1 >= cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (buf == NULL) {
+				fprintf(stderr, "droverctl: out of memory\n");
+				exit(EXIT_REFUSED);
+			}
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf + len - (size_t)n, '\n', (size_t)n) != NULL)
+			break;
+	}
+	close(fd);
+	resp = json_loadb(buf, len, 0, &jerr);
+	free(buf);
+	if (resp == NULL) {
+		fprintf(stderr, "droverctl: droverd sent no valid answer\n");
+		exit(EXIT_NO_DAEMON);
+	}
+	return resp;
+}
+
+/* Prints the response as JSON, or hands it to the text printer; exits 1 on an error answer. */
+static int finish(json_t *resp, void (*print)(json_t *resp))
+{
+	bool ok = json_is_true(json_object_get(resp, "ok"));
+
+	if (json_output) {
+		char *text = json_dumps(resp, JSON_INDENT(2));
+		if (text != NULL) {
+			puts(text);
+			free(text);
+		}
+	} else if (!ok) {
+		fprintf(stderr, "droverctl: %s\n",
+			json_string_value(json_object_get(resp, "error")) ?: "request failed");
+	} else if (print != NULL) {
+		print(resp);
+	}
+	json_decref(resp);
+	return ok ? EXIT_OK : EXIT_REFUSED;
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+static long long num(json_t *obj, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(obj, key));
+}
+
+/* "45s", "12m", "3h", "2d": time since a change, at a glance. */
+static void format_duration(char *buf, size_t len, long long s)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llds", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%lldm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%lldh", s / 3600);
+	else
+		snprintf(buf, len, "%lldd", s / 86400);
+}
+
+static void print_proxy_table(json_t *proxies)
+{
+	size_t i;
+	json_t *p;
+
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s\n", "ID",
+	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
+	       "ACTIVE", "HITS", "PACKETS", "BYTES");
+	json_array_foreach(proxies, i, p) {
+		char check[96] = "-", since[32] = "-";
+		if (json_object_get(p, "last_check") != NULL && str(p, "last_check")[0] != '\0')
+			snprintf(check, sizeof(check), "%s/%s %lldms", str(p, "probe"),
+				 str(p, "last_check"), num(p, "last_check_ms"));
+		if (json_object_get(p, "since_change_s") != NULL)
+			format_duration(since, sizeof(since), num(p, "since_change_s"));
+		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
+		       "%14lld\n",
+		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
+		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
+		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"),
+		       num(p, "bytes"));
+	}
+}
+
+static void print_proxies(json_t *resp)
+{
+	print_proxy_table(json_object_get(resp, "proxies"));
+}
+
+static void print_proxy(json_t *resp)
+{
+	json_t *p = json_object_get(resp, "proxy");
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(p, key, v) {
+		if (json_is_string(v))
+			printf("%-15s %s\n", key, json_string_value(v));
+		else if (json_is_boolean(v))
+			printf("%-15s %s\n", key, json_is_true(v) ? "yes" : "no");
+		else
+			printf("%-15s %lld\n", key, (long long)json_integer_value(v));
+	}
+}
+
+static void print_stats(json_t *resp)
+{
+	json_t *g = json_object_get(resp, "global");
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(g, key, v) {
+		if (json_is_integer(v))
+			printf("%-28s %lld\n", key, (long long)json_integer_value(v));
+	}
+	json_t *reasons = json_object_get(g, "malformed_by_reason");
+	json_object_foreach(reasons, key, v) {
+		if (json_integer_value(v) != 0)
+			printf("  malformed %-18s %lld\n", key, (long long)json_integer_value(v));
+	}
+	printf("\n");
+	print_proxy_table(json_object_get(resp, "proxies"));
+}
+
+static void print_lookup(json_t *resp)
+{
+	json_t *p = json_object_get(resp, "proxy");
+	const char *reason = str(resp, "reason");
+
+	if (!json_is_object(p)) {
+		printf("%s -> no proxy (policy no_proxy_policy applies)\n", str(resp, "client"));
+		return;
+	}
+	printf("%s -> %s (%s, id %lld): ", str(resp, "client"), str(p, "name"), str(p, "address"),
+	       num(p, "id"));
+	if (strcmp(reason, "affinity") == 0)
+		printf("active client, affinity entry idle %lld s\n", num(resp, "idle_seconds"));
+	else
+		printf("new or idle client, Maglev table\n");
+}
+
+static void print_settings(json_t *resp)
+{
+	json_t *list = json_object_get(resp, "settings");
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(list, i, s) {
+		bool is_default = strcmp(str(s, "value"), str(s, "default")) == 0;
+		printf("%-22s %-40s %s\n", str(s, "key"), str(s, "value"),
+		       is_default ? "" : "(changed)");
+	}
+}
+
+static void print_setting(json_t *resp)
+{
+	json_t *s = json_object_get(resp, "setting");
+	printf("%s\n", str(s, "value"));
+}
+
+static void print_rules(json_t *resp)
+{
+	fputs(str(resp, "rules"), stdout);
+}
+
+static void print_audit(json_t *resp)
+{
+	json_t *list = json_object_get(resp, "entries");
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e) {
+		time_t t = (time_t)num(e, "time");
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		printf("%-6lld %s %-12s %-14s %s\n", num(e, "id"), when, str(e, "actor"),
+		       str(e, "action"), str(e, "detail"));
+	}
+}
+
+static json_int_t parse_id(const char *text)
+{
+	return parse_int("proxy id", text, 1, INT64_MAX);
+}
+
+/* Parses "--opt VALUE" pairs of proxy add/set into req. */
+static void proxy_options(json_t *req, int argc, char **argv, bool allow_address)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *opt = argv[i];
+		if (i + 1 >= argc)
+			die_usage("option `%s' needs a value", opt);
+		const char *val = argv[++i];
+		if (strcmp(opt, "--name") == 0)
+			json_object_set_new(req, "name", json_string(val));
+		else if (strcmp(opt, "--weight") == 0)
+			json_object_set_new(req, "weight",
+					    json_integer(parse_int("weight", val, 0, INT_MAX)));
+		else if (strcmp(opt, "--probe") == 0)
+			json_object_set_new(req, "probe", json_string(val));
+		else if (strcmp(opt, "--admin") == 0)
+			json_object_set_new(req, "admin", json_string(val));
+		else if (strcmp(opt, "--address") == 0 && allow_address)
+			json_object_set_new(req, "address", json_string(val));
+		else if (strcmp(opt, "--version") == 0)
+			json_object_set_new(req, "version",
+					    json_integer(parse_int("version", val, 1, INT64_MAX)));
+		else
+			die_usage("unknown option `%s'", opt);
+	}
+}
+
+static int cmd_proxy(int argc, char **argv)
+{
+	json_t *req;
+	const char *sub;
+
+	if (argc < 1)
+		die_usage("proxy: missing subcommand (list, show, add, set, enable, drain, "
+			  "disable, del)");
+	sub = argv[0];
+	if (strcmp(sub, "list") == 0) {
+		if (argc != 1)
+			die_usage("proxy list takes no arguments");
+		return finish(call(json_pack("{s:s}", "cmd", "proxy.list")), print_proxies);
+	}
+	if (argc < 2)
+		die_usage("proxy %s: missing %s", sub, strcmp(sub, "add") == 0 ? "ADDRESS" : "ID");
+	if (strcmp(sub, "show") == 0 && argc == 2)
+		return finish(call(json_pack("{s:s, s:I}", "cmd", "proxy.get", "id",
+					     parse_id(argv[1]))),
+			      print_proxy);
+	if (strcmp(sub, "add") == 0) {
+		req = json_pack("{s:s, s:s}", "cmd", "proxy.add", "address", argv[1]);
+		proxy_options(req, argc - 2, argv + 2, false);
+		return finish(call(req), print_proxy);
+	}
+	if (strcmp(sub, "set") == 0) {
+		req = json_pack("{s:s, s:I}", "cmd", "proxy.set", "id", parse_id(argv[1]));
+		proxy_options(req, argc - 2, argv + 2, true);
+		if (json_object_size(req) == 2)
+			die_usage("proxy set: nothing to change (--name, --address, --weight)");
+		return finish(call(req), print_proxy);
+	}
+	if ((strcmp(sub, "enable") == 0 || strcmp(sub, "drain") == 0 ||
+	     strcmp(sub, "disable") == 0) && argc == 2) {
+		const char *admin = strcmp(sub, "enable") == 0 ? "enabled" :
+				    strcmp(sub, "drain") == 0  ? "drain" : "disabled";
+		return finish(call(json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id",
+					     parse_id(argv[1]), "admin", admin)),
+			      print_proxy);
+	}
+	if (strcmp(sub, "del") == 0) {
+		req = json_pack("{s:s, s:I}", "cmd", "proxy.del", "id", parse_id(argv[1]));
+		for (int i = 2; i < argc; i += 2) {
+			if (strcmp(argv[i], "--version") != 0 || i + 1 >= argc)
+				die_usage("proxy del: unexpected `%s'", argv[i]);
+			json_object_set_new(req, "version",
+					    json_integer(parse_int("version", argv[i + 1], 1,
+								   INT64_MAX)));
+		}
+		return finish(call(req), NULL);
+	}
+	die_usage("proxy: unknown subcommand or arguments `%s'", sub);
+}
+
+static int cmd_settings(int argc, char **argv)
+{
+	if (argc == 0 || (argc == 1 && strcmp(argv[0], "list") == 0))
+		return finish(call(json_pack("{s:s}", "cmd", "settings.list")), print_settings);
+	if (strcmp(argv[0], "get") == 0 && argc == 2)
+		return finish(call(json_pack("{s:s, s:s}", "cmd", "settings.get", "key", argv[1])),
+			      print_setting);
+	if (strcmp(argv[0], "set") == 0 && argc == 3)
+		return finish(call(json_pack("{s:s, s:s, s:s}", "cmd", "settings.set", "key",
+					     argv[1], "value", argv[2])),
+			      print_setting);
+	die_usage("settings: expected `list', `get KEY' or `set KEY VALUE'");
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "audit");
+
+	for (int i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			die_usage("audit: option `%s' needs a value", argv[i]);
+		if (strcmp(argv[i], "--limit") == 0)
+			json_object_set_new(req, "limit",
+					    json_integer(parse_int("limit", argv[i + 1], 1, 500)));
+		else if (strcmp(argv[i], "--before") == 0)
+			json_object_set_new(req, "before",
+					    json_integer(parse_int("id", argv[i + 1], 1,
+								   INT64_MAX)));
+		else
+			die_usage("audit: unknown option `%s'", argv[i]);
+	}
+	return finish(call(req), print_audit);
+}
+
+int main(int argc, char **argv)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	int nargs = 0;
+
+	if (args == NULL)
+		return EXIT_REFUSED;
+	/* Global options may stand anywhere on the line. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json_output = true;
+		} else if (strcmp(argv[i], "--socket") == 0) {
+			if (i + 1 >= argc)
+				die_usage("--socket needs a path");
+			socket_path = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else {
+			args[nargs++] = argv[i];
+		}
+	}
+	if (nargs == 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = args[0];
+	int ret;
+	if (strcmp(cmd, "proxy") == 0)
+		ret = cmd_proxy(nargs - 1, args + 1);
+	else if (strcmp(cmd, "settings") == 0)
+		ret = cmd_settings(nargs - 1, args + 1);
+	else if (strcmp(cmd, "lookup") == 0 && nargs == 2)
+		ret = finish(call(json_pack("{s:s, s:s}", "cmd", "lookup", "client", args[1])),
+			     print_lookup);
+	else if (strcmp(cmd, "stats") == 0 && nargs == 1)
+		ret = finish(call(json_pack("{s:s}", "cmd", "stats")), print_stats);
+	else if (strcmp(cmd, "rules") == 0 && nargs == 1)
+		ret = finish(call(json_pack("{s:s}", "cmd", "rules")), print_rules);
+	else if (strcmp(cmd, "audit") == 0)
+		ret = cmd_audit(nargs - 1, args + 1);
+	else
+		die_usage("unknown command or wrong arguments: `%s' (see droverctl --help)", cmd);
+	free(args);
+	return ret;
+}

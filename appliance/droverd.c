@@ -1,0 +1,254 @@
+/* droverd.c - the drover daemon: NFQUEUE packet threads plus a libevent control loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "control.h"
+#include "log.h"
+#include "manager.h"
+#include "rules.h"
+#include "account.h"
+#include "webui.h"
+
+/* How often the affinity table is swept and retired snapshots reclaimed. */
+#define DROVERD_TICK_MS 1000
+
+struct droverd {
+	struct manager m;
+	struct event_base *base;
+	struct control *control;
+	struct webui *webui;
+	struct event *tick;
+	struct event *watchdog;
+	uint64_t last_progress;
+};
+
+static void droverd_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: droverd [options]\n"
+		"  --db PATH          configuration database (default %s)\n"
+		"  --socket PATH      droverctl socket (default %s)\n"
+		"  --manage-rules     install the iptables chain and sysctls at start, remove at stop\n"
+		"  --print-rules      print the iptables-restore ruleset for the stored config and exit\n"
+		"  --admin-password-file FILE\n"
+		"                     first start: the web UI admin's initial password (first line);\n"
+		"                     without it one is generated into initial-admin-password\n"
+		"                     next to the database\n"
+		"  --log-level LEVEL  error, warning, info (default) or debug\n"
+		"  --version          print the version and exit\n",
+		STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
+}
+
+static void droverd_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct droverd *d = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(d->base);
+}
+
+static void droverd_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct droverd *d = arg;
+
+	(void)fd;
+	(void)what;
+	manager_tick(&d->m);
+}
+
+/* Pings systemd only while every packet thread keeps going round its loop. */
+static void droverd_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct droverd *d = arg;
+	uint64_t progress = datapath_min_progress(&d->m.dp);
+
+	(void)fd;
+	(void)what;
+	if (progress != d->last_progress)
+		sd_notify(0, "WATCHDOG=1");
+	else
+		log_warnx("a packet thread made no progress: withholding the watchdog ping");
+	d->last_progress = progress;
+}
+
+static int droverd_print_rules(const char *db)
+{
+	struct manager m;
+	struct settings s;
+	struct proxy_config *proxies = NULL;
+	uint32_t *addrs;
+	size_t n = 0;
+	char err[MANAGER_ERR_MAX], doc[16384];
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	ret = store_open(db, &m.store, err, sizeof(err));
+	if (ret < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	if (store_settings_load(m.store, &s) < 0 || store_proxy_list(m.store, &proxies, &n) < 0) {
+		log_warnx("%s", store_error(m.store));
+		store_close(m.store);
+		return 1;
+	}
+	addrs = calloc(n ? n : 1, sizeof(*addrs));
+	for (size_t i = 0; addrs != NULL && i < n; i++)
+		addrs[i] = proxies[i].address;
+	ret = addrs ? rules_render(&s, manager_effective_queues(&s), addrs, n, doc, sizeof(doc))
+		    : -ENOMEM;
+	if (ret >= 0)
+		fputs(doc, stdout);
+	free(addrs);
+	free(proxies);
+	store_close(m.store);
+	return ret >= 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"db", required_argument, NULL, 'd'},
+		{"socket", required_argument, NULL, 's'},
+		{"manage-rules", no_argument, NULL, 'r'},
+		{"print-rules", no_argument, NULL, 'p'},
+		{"admin-password-file", required_argument, NULL, 'a'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct manager_options opt = {.db_path = STORE_DEFAULT_PATH};
+	const char *socket_path = CONTROL_DEFAULT_SOCKET;
+	const char *admin_password_file = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	bool print_rules = false;
+	struct droverd d;
+	struct event *sigterm, *sigint;
+	char err[MANAGER_ERR_MAX];
+	uint64_t watchdog_usec = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			opt.db_path = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'r':
+			opt.manage_rules = true;
+			break;
+		case 'p':
+			print_rules = true;
+			break;
+		case 'a':
+			admin_password_file = optarg;
+			break;
+		case 'l':
+			if (!log_parse_level(optarg, &level)) {
+				fprintf(stderr, "droverd: invalid log level `%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("droverd %s\n", DROVER_VERSION);
+			return 0;
+		case 'h':
+			droverd_usage(stdout);
+			return 0;
+		default:
+			droverd_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "droverd: unexpected argument `%s'\n", argv[optind]);
+		return 2;
+	}
+	log_init("droverd", level);
+	if (print_rules)
+		return droverd_print_rules(opt.db_path);
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&d, 0, sizeof(d));
+	d.base = event_base_new();
+	if (d.base == NULL)
+		fatalx("cannot create the event loop");
+	/* curl's global set-up is not thread-safe: before any packet thread starts. */
+	if (probe_global_init() < 0)
+		fatalx("cannot initialise libcurl");
+	opt.base = d.base;
+	if (manager_start(&d.m, &opt, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		manager_stop(&d.m);
+		event_base_free(d.base);
+		return 1;
+	}
+	d.control = control_open(d.base, &d.m, socket_path, err, sizeof(err));
+	if (d.control == NULL) {
+		log_warnx("%s", err);
+		manager_stop(&d.m);
+		event_base_free(d.base);
+		return 1;
+	}
+
+	/*
+	 * The web UI is for people: if it cannot start (port taken, bad
+	 * certificate), traffic keeps flowing and droverctl still works.
+	 */
+	if (account_init(d.m.store, opt.db_path, admin_password_file, err, sizeof(err)) < 0) {
+		log_warnx("web UI disabled: %s", err);
+	} else {
+		d.webui = webui_start(d.base, &d.m, opt.db_path, err, sizeof(err));
+		if (d.webui == NULL)
+			log_warnx("web UI disabled: %s", err);
+	}
+
+	sigterm = evsignal_new(d.base, SIGTERM, droverd_on_signal, &d);
+	sigint = evsignal_new(d.base, SIGINT, droverd_on_signal, &d);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	d.tick = event_new(d.base, -1, EV_PERSIST, droverd_on_tick, &d);
+	struct timeval tick = {DROVERD_TICK_MS / 1000, (DROVERD_TICK_MS % 1000) * 1000};
+	event_add(d.tick, &tick);
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) {
+		struct timeval half = {(time_t)(watchdog_usec / 2000000),
+				       (suseconds_t)(watchdog_usec / 2 % 1000000)};
+		d.watchdog = event_new(d.base, -1, EV_PERSIST, droverd_on_watchdog, &d);
+		event_add(d.watchdog, &half);
+	}
+
+	log_info("drover %s: %u queue%s from %u, %zu prox%s, rules %s, socket %s", DROVER_VERSION,
+		 d.m.queues, d.m.queues == 1 ? "" : "s", d.m.settings.queue_base, d.m.nproxies,
+		 d.m.nproxies == 1 ? "y" : "ies", opt.manage_rules ? "managed" : "external",
+		 socket_path);
+	/* Queues are bound and rules are in place: only now are we ready. */
+	sd_notify(0, "READY=1");
+
+	event_base_dispatch(d.base);
+
+	sd_notify(0, "STOPPING=1");
+	webui_stop(d.webui);
+	control_close(d.control);
+	manager_stop(&d.m);
+	event_free(d.tick);
+	if (d.watchdog != NULL)
+		event_free(d.watchdog);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(d.base);
+	probe_global_cleanup();
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,572 @@
+/* manager.c - droverd's control plane: store -> snapshot -> datapath and rules. */
+#include "manager.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "log.h"
+#include "rules.h"
+
+#define MANAGER_RECV_TIMEOUT_MS 200
+
+unsigned manager_effective_queues(const struct settings *s)
+{
+	long cpus;
+
+	if (s->queues != 0)
+		return s->queues;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		cpus = 1;
+	if (cpus > SETTINGS_QUEUES_MAX)
+		cpus = SETTINGS_QUEUES_MAX;
+	return (unsigned)cpus;
+}
+
+static uint32_t manager_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+static uint64_t manager_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct queue_options manager_queue_options(const struct settings *s)
+{
+	return (struct queue_options){
+		.maxlen = s->queue_maxlen,
+		.fail_open = s->fail_open,
+		.recv_timeout_ms = MANAGER_RECV_TIMEOUT_MS,
+	};
+}
+
+/*
+ * Keeps a slot's runtime state in step with its proxy: a new owner starts
+ * its counters from here and its health from scratch; so does a proxy that
+ * moved to another address or comes back from disabled (it was not probed).
+ */
+static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct proxy_config *p)
+{
+	struct manager_slot_state *st = &m->state[slot];
+	bool fresh = m->baseline_owner[slot] != p->id;
+
+	if (fresh) {
+		m->baseline_owner[slot] = p->id;
+		datapath_slot_counters(&m->dp, slot, &m->baseline[slot]);
+	}
+	if (fresh || st->address != p->address ||
+	    (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED)) {
+		health_init(&st->health, m->settings.assume_up_at_start, manager_now_ms());
+		st->address = p->address;
+	}
+	if (p->admin != PROXY_ADMIN_DRAIN)
+		st->drain_done = false;
+	st->admin = p->admin;
+}
+
+/* Re-reads the proxy list from the store and gives every proxy its slot. */
+static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
+{
+	struct proxy_config *list = NULL;
+	uint16_t *slots = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = store_proxy_list(m->store, &list, &n);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read proxies: %s", store_error(m->store));
+		return ret;
+	}
+	slots = calloc(n ? n : 1, sizeof(*slots));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (slots == NULL || ids == NULL) {
+		free(list);
+		free(slots);
+		free(ids);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = list[i].id;
+	pool_slot_release_missing(&m->slots, ids, n);
+	for (size_t i = 0; i < n; i++) {
+		slots[i] = pool_slot_get(&m->slots, list[i].id);
+		if (slots[i] != 0)
+			manager_slot_refresh(m, slots[i], &list[i]);
+		if (slots[i] == 0)
+			log_warnx("no free slot for proxy %" PRId64 " (%s): it takes no clients",
+				  list[i].id, list[i].name);
+	}
+	free(ids);
+	free(m->proxies);
+	free(m->slot_of);
+	m->proxies = list;
+	m->slot_of = slots;
+	m->nproxies = n;
+	return 0;
+}
+
+static int manager_apply_rules(struct manager *m, char *err, size_t errlen)
+{
+	char doc[16384];
+	int ret;
+
+	if (!m->manage_rules)
+		return 0;
+	ret = manager_render_rules(m, doc, sizeof(doc));
+	if (ret < 0) {
+		snprintf(err, errlen, "the ruleset does not fit in %zu bytes", sizeof(doc));
+		return ret;
+	}
+	ret = rules_apply(doc, err, errlen);
+	if (ret == 0)
+		m->rules_installed = true;
+	return ret;
+}
+
+/* Builds and publishes a snapshot of the current proxies and settings. */
+static int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
+			   size_t errlen)
+{
+	struct pool_member *members = calloc(m->nproxies ? m->nproxies : 1, sizeof(*members));
+	struct pool_snapshot *snap;
+	size_t n = 0;
+
+	if (members == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m->nproxies; i++) {
+		if (m->slot_of[i] == 0)
+			continue;
+		members[n++] = (struct pool_member){
+			.config = &m->proxies[i],
+			.slot = m->slot_of[i],
+			.healthy = health_is_up(&m->state[m->slot_of[i]].health),
+		};
+	}
+	snap = pool_snapshot_build(members, n, &m->settings, m->hash_key, m->affinity,
+				   ++m->generation, err, errlen);
+	free(members);
+	if (snap == NULL)
+		return -ENOMEM;
+	datapath_publish(&m->dp, snap, old_affinity);
+	return 0;
+}
+
+enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
+{
+	if (p->probe != PROXY_PROBE_DEFAULT)
+		return (enum probe_kind)(p->probe - 1);
+	return (enum probe_kind)m->settings.probe_kind;
+}
+
+/* Gives the prober every proxy that is not disabled, with the probe settings in force. */
+static int manager_update_probes(struct manager *m)
+{
+	struct probe_target *targets = calloc(m->nproxies ? m->nproxies : 1, sizeof(*targets));
+	const struct settings *s = &m->settings;
+	size_t n = 0;
+	int ret;
+
+	if (targets == NULL)
+		return -ENOMEM;
+	if (m->prober == NULL) {
+		free(targets);
+		return 0;
+	}
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct proxy_config *p = &m->proxies[i];
+		struct probe_target *t = &targets[n];
+
+		if (p->admin == PROXY_ADMIN_DISABLED || m->slot_of[i] == 0)
+			continue;
+		t->id = p->id;
+		t->address = p->address;
+		t->config.kind = manager_probe_kind(m, p);
+		t->config.interval_ms = s->probe_interval_ms;
+		t->config.timeout_ms = s->probe_timeout_ms;
+		t->config.port = (uint16_t)s->probe_port;
+		t->config.status_min = (uint16_t)(s->probe_status >> 16);
+		t->config.status_max = (uint16_t)(s->probe_status & 0xffff);
+		snprintf(t->config.url, sizeof(t->config.url), "%s",
+			 t->config.kind == PROBE_HTTP ? s->probe_path : s->probe_url);
+		snprintf(t->config.host, sizeof(t->config.host), "%s", s->probe_host);
+		n++;
+	}
+	ret = prober_set_targets(m->prober, targets, n);
+	free(targets);
+	return ret;
+}
+
+/* A probe finished: count it, and when the proxy's up/down flips, act on it once. */
+static void manager_on_probe(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
+{
+	struct manager *m = arg;
+	const struct proxy_config *p;
+	struct manager_slot_state *st;
+	uint16_t slot = 0;
+	char detail[256], err[MANAGER_ERR_MAX];
+
+	p = manager_proxy_find(m, id, &slot);
+	if (p == NULL || slot == 0)
+		return;
+	st = &m->state[slot];
+	if (!health_record(&st->health, result, duration_ms, m->settings.probe_rise,
+			   m->settings.probe_fall, manager_now_ms()))
+		return;
+	bool up = health_is_up(&st->health);
+	snprintf(detail, sizeof(detail), "proxy %" PRId64 " %s is %s: %s %s in %u ms%s", p->id,
+		 p->name, up ? "up" : "down", probe_kind_name(manager_probe_kind(m, p)),
+		 check_result_name(result), duration_ms,
+		 up ? "" : (m->slots.active[slot] ? ", its clients move to other proxies" : ""));
+	if (up)
+		log_info("%s", detail);
+	else
+		log_warnx("%s", detail);
+	store_audit_add(m->store, "droverd", up ? "proxy.up" : "proxy.down", detail);
+	if (manager_publish(m, NULL, err, sizeof(err)) < 0)
+		log_warnx("cannot apply the health change: %s", err);
+}
+
+int manager_render_rules(const struct manager *m, char *buf, size_t len)
+{
+	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
+	int ret;
+
+	if (addrs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nproxies; i++)
+		addrs[i] = m->proxies[i].address;
+	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs,
+			   m->nproxies, buf, len);
+	free(addrs);
+	return ret;
+}
+
+int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen)
+{
+	struct queue_options qopt;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	datapath_init(&m->dp);
+	m->manage_rules = opt->manage_rules;
+	ret = store_open(opt->db_path, &m->store, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = store_settings_load(m->store, &m->settings);
+	if (ret == 0)
+		ret = store_hash_key(m->store, m->hash_key);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", store_error(m->store));
+		return ret;
+	}
+	ret = manager_load_proxies(m, err, errlen);
+	if (ret < 0)
+		return ret;
+
+	m->affinity = calloc(1, sizeof(*m->affinity));
+	if (m->affinity == NULL)
+		return -ENOMEM;
+	ret = affinity_init(m->affinity, m->settings.affinity_max_clients,
+			    m->settings.affinity_timeout);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot allocate the affinity table for %u clients",
+			 m->settings.affinity_max_clients);
+		return ret;
+	}
+	/* The first snapshot is in place before any packet can arrive. */
+	ret = manager_publish(m, NULL, err, errlen);
+	if (ret < 0)
+		return ret;
+
+	if (opt->base != NULL) {
+		m->prober = prober_new(opt->base, manager_on_probe, m);
+		if (m->prober == NULL || manager_update_probes(m) < 0) {
+			snprintf(err, errlen, "cannot start the health probes");
+			return -ENOMEM;
+		}
+	}
+
+	qopt = manager_queue_options(&m->settings);
+	m->queues = manager_effective_queues(&m->settings);
+	ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base, m->queues, &qopt, err,
+				  errlen);
+	if (ret < 0)
+		return ret;
+
+	if (m->manage_rules) {
+		ret = rules_sysctls(err, errlen);
+		if (ret == 0)
+			ret = manager_apply_rules(m, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void manager_stop(struct manager *m)
+{
+	/* Rules first: no new packet is queued, then the queues drain and close. */
+	if (m->rules_installed) {
+		rules_remove();
+		m->rules_installed = false;
+		usleep(50 * 1000);
+	}
+	if (m->prober != NULL) {
+		prober_free(m->prober);
+		m->prober = NULL;
+	}
+	datapath_stop(&m->dp);
+	if (m->affinity != NULL) {
+		affinity_free(m->affinity);
+		free(m->affinity);
+		m->affinity = NULL;
+	}
+	free(m->proxies);
+	free(m->slot_of);
+	m->proxies = NULL;
+	m->slot_of = NULL;
+	m->nproxies = 0;
+	if (m->store != NULL) {
+		store_close(m->store);
+		m->store = NULL;
+	}
+}
+
+void manager_tick(struct manager *m)
+{
+	datapath_reclaim(&m->dp);
+	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct proxy_config *p = &m->proxies[i];
+		struct manager_slot_state *st = &m->state[m->slot_of[i]];
+		char detail[160];
+
+		if (m->slot_of[i] == 0 || p->admin != PROXY_ADMIN_DRAIN || st->drain_done ||
+		    m->slots.active[m->slot_of[i]] != 0)
+			continue;
+		st->drain_done = true;
+		snprintf(detail, sizeof(detail),
+			 "drain of proxy %" PRId64 " %s complete: no active clients left", p->id,
+			 p->name);
+		log_info("%s", detail);
+		store_audit_add(m->store, "droverd", "proxy.drained", detail);
+	}
+}
+
+/* After a proxy change: reload, publish, and re-exclude proxies in the rules. */
+static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
+{
+	int ret = manager_load_proxies(m, err, errlen);
+
+	if (ret == 0)
+		ret = manager_publish(m, NULL, err, errlen);
+	if (ret == 0 && manager_update_probes(m) < 0) {
+		snprintf(err, errlen, "out of memory updating the probes");
+		ret = -ENOMEM;
+	}
+	if (ret == 0)
+		ret = manager_apply_rules(m, err, errlen);
+	if (ret < 0)
+		log_warnx("a stored proxy change could not be applied: %s", err);
+	return ret;
+}
+
+static int manager_store_error(struct manager *m, int ret, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", store_error(m->store));
+	return ret;
+}
+
+int manager_proxy_add(struct manager *m, struct proxy_config *p, const char *actor, char *err,
+		      size_t errlen)
+{
+	int ret = store_proxy_add(m->store, p, actor);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	log_info("proxy %" PRId64 " %s added by %s", p->id, p->name, actor);
+	return manager_proxies_changed(m, err, errlen);
+}
+
+int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expected_version,
+			 const char *actor, char *err, size_t errlen)
+{
+	int ret = store_proxy_update(m->store, p, expected_version, actor);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	log_info("proxy %" PRId64 " %s changed by %s: weight %u, %s", p->id, p->name, actor,
+		 p->weight, proxy_admin_name(p->admin));
+	return manager_proxies_changed(m, err, errlen);
+}
+
+int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version,
+			 const char *actor, char *err, size_t errlen)
+{
+	int ret = store_proxy_delete(m->store, id, expected_version, actor);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	log_info("proxy %" PRId64 " deleted by %s", id, actor);
+	return manager_proxies_changed(m, err, errlen);
+}
+
+const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t id, uint16_t *slot)
+{
+	for (size_t i = 0; i < m->nproxies; i++) {
+		if (m->proxies[i].id == id) {
+			if (slot != NULL)
+				*slot = m->slot_of[i];
+			return &m->proxies[i];
+		}
+	}
+	return NULL;
+}
+
+static const struct proxy_config *manager_proxy_by_slot(const struct manager *m, uint16_t slot)
+{
+	for (size_t i = 0; i < m->nproxies; i++) {
+		if (m->slot_of[i] == slot)
+			return &m->proxies[i];
+	}
+	return NULL;
+}
+
+/* Live changes that need more than a new snapshot. */
+static int manager_apply_setting(struct manager *m, const struct settings *old, const char *key,
+				 char *err, size_t errlen)
+{
+	struct affinity_table *old_affinity = NULL;
+	struct queue_options qopt = manager_queue_options(&m->settings);
+	int ret;
+
+	if (strcmp(key, "affinity_max_clients") == 0) {
+		struct affinity_table *t = calloc(1, sizeof(*t));
+		if (t == NULL || affinity_init(t, m->settings.affinity_max_clients,
+					       m->settings.affinity_timeout) < 0) {
+			free(t);
+			snprintf(err, errlen, "cannot allocate the affinity table");
+			return -ENOMEM;
+		}
+		/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
+		old_affinity = m->affinity;
+		m->affinity = t;
+	} else if (strcmp(key, "affinity_timeout") == 0) {
+		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
+				 __ATOMIC_RELAXED);
+	} else if (strcmp(key, "queue_maxlen") == 0 || strcmp(key, "fail_open") == 0) {
+		datapath_configure(&m->dp, &qopt);
+	}
+	ret = manager_publish(m, old_affinity, err, errlen);
+	if (ret < 0)
+		return ret;
+
+	if (strcmp(key, "queues") == 0 || strcmp(key, "queue_base") == 0) {
+		unsigned want = manager_effective_queues(&m->settings);
+		/*
+		 * Growing: bind the new queues before the rules send packets there.
+		 * Shrinking: move the rules first, then let the spare threads go.
+		 */
+		if (want >= m->queues && m->settings.queue_base == old->queue_base) {
+			ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base, want,
+						  &qopt, err, errlen);
+			if (ret == 0)
+				ret = manager_apply_rules(m, err, errlen);
+		} else {
+			ret = manager_apply_rules(m, err, errlen);
+			if (ret == 0) {
+				usleep(50 * 1000);
+				ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base,
+							  want, &qopt, err, errlen);
+			}
+		}
+		if (ret == 0)
+			m->queues = want;
+		return ret;
+	}
+	if (strncmp(key, "probe_", 6) == 0)
+		return manager_update_probes(m);
+	if (strcmp(key, "ports") == 0 || strcmp(key, "client_subnets") == 0 ||
+	    strcmp(key, "fail_open") == 0)
+		return manager_apply_rules(m, err, errlen);
+	return 0;
+}
+
+int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
+			char *err, size_t errlen)
+{
+	struct settings next = m->settings, old = m->settings;
+	int ret;
+
+	/* Validate first: a refused value is neither stored nor applied. */
+	if (!settings_set(&next, key, value, err, errlen))
+		return -EINVAL;
+	if (next.probe_timeout_ms > next.probe_interval_ms) {
+		snprintf(err, errlen,
+			 "%s: probe_timeout_ms (%u) must not exceed probe_interval_ms (%u)", key,
+			 next.probe_timeout_ms, next.probe_interval_ms);
+		return -EINVAL;
+	}
+	ret = store_setting_set(m->store, key, value, actor);
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	m->settings = next;
+	log_info("setting %s = %s by %s", key, value, actor);
+	ret = manager_apply_setting(m, &old, key, err, errlen);
+	if (ret < 0)
+		log_warnx("setting %s was stored but not applied: %s", key, err);
+	return ret;
+}
+
+enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
+					  const struct proxy_config **proxy, uint32_t *idle)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+	uint64_t hash = hash_client(m->hash_key, client);
+	uint16_t slot;
+
+	*proxy = NULL;
+	*idle = 0;
+	if (snap == NULL)
+		return MANAGER_LOOKUP_NONE;
+	if (affinity_peek(m->affinity, client, hash, manager_now(), &slot, idle) &&
+	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		*proxy = manager_proxy_by_slot(m, slot);
+		if (*proxy != NULL)
+			return MANAGER_LOOKUP_AFFINITY;
+	}
+	*idle = 0;
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return MANAGER_LOOKUP_NONE;
+	*proxy = manager_proxy_by_slot(m, slot);
+	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
+}
+
+void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out)
+{
+	const struct datapath_slot_counters *base = &m->baseline[slot];
+
+	datapath_slot_counters(&m->dp, slot, out);
+	out->hits -= base->hits;
+	out->packets -= base->packets;
+	out->bytes -= base->bytes;
+}

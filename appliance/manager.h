@@ -1,0 +1,108 @@
+/*
+ * manager.h - droverd's control plane: owns the store, the settings, the
+ * proxy list and their slots, and turns every change into a new snapshot for
+ * the datapath (and new rules when droverd manages them). Runs on the
+ * control thread only.
+ *
+ * Error contract: int functions return 0 or -errno with a user-facing
+ * message in err; the store is written before anything is applied, so a
+ * refused change leaves no trace.
+ */
+#ifndef DROVER_MANAGER_H
+#define DROVER_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datapath.h"
+#include "health.h"
+#include "probe.h"
+#include "pool.h"
+#include "proxy.h"
+#include "settings.h"
+#include "store.h"
+
+#define MANAGER_ERR_MAX 512
+
+struct event_base;
+
+struct manager_options {
+	const char *db_path;
+	bool manage_rules;
+	struct event_base *base; /* the control loop: probes run on it */
+};
+
+/* Runtime state of a slot's proxy that is not stored. */
+struct manager_slot_state {
+	struct health health;
+	uint32_t address;	/* the address the health belongs to */
+	enum proxy_admin admin; /* admin state at the last reload */
+	bool drain_done;	/* the drain's completion was recorded */
+};
+
+struct manager {
+	struct store *store;
+	struct settings settings;
+	uint8_t hash_key[HASH_KEY_BYTES];
+	bool manage_rules;
+	bool rules_installed;
+
+	struct proxy_config *proxies; /* ordered by id */
+	uint16_t *slot_of;	      /* slot of proxies[i] */
+	size_t nproxies;
+	struct pool_slots slots;
+
+	/* Counters are per slot and slots are reused: a proxy counts from its slot's baseline. */
+	int64_t baseline_owner[PROXY_SLOTS_MAX];
+	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
+
+	struct manager_slot_state state[PROXY_SLOTS_MAX];
+	struct prober *prober;
+
+	struct datapath dp;
+	struct affinity_table *affinity;
+	uint64_t generation;
+	unsigned queues; /* queues bound now */
+};
+
+int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen);
+void manager_stop(struct manager *m);
+
+/* Periodic work: affinity sweep and active-client counts, drain completion, snapshot reclaim. */
+void manager_tick(struct manager *m);
+
+/* Proxy operations, stored then applied live. actor names who asked, for the audit log. */
+int manager_proxy_add(struct manager *m, struct proxy_config *p, const char *actor, char *err,
+		      size_t errlen);
+int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expected_version,
+			 const char *actor, char *err, size_t errlen);
+int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version,
+			 const char *actor, char *err, size_t errlen);
+const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t id, uint16_t *slot);
+
+int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
+			char *err, size_t errlen);
+
+enum manager_lookup_reason {
+	MANAGER_LOOKUP_NONE,	 /* no proxy would take the client */
+	MANAGER_LOOKUP_AFFINITY, /* an active client: its affinity entry */
+	MANAGER_LOOKUP_TABLE,	 /* a new or idle client: the Maglev table */
+};
+
+/* Which proxy serves client (network byte order), and why. *proxy NULL when none. */
+enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
+					  const struct proxy_config **proxy, uint32_t *idle);
+
+/* The ruleset droverd would install, for --print-rules and for operators who manage rules themselves. */
+int manager_render_rules(const struct manager *m, char *buf, size_t len);
+
+/* The probe kind in force for p: its own, or the pool's. */
+enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p);
+
+/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
+void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out);
+
+unsigned manager_effective_queues(const struct settings *s);
+
+#endif

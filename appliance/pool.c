@@ -1,0 +1,162 @@
+/* pool.c - proxy slots and the snapshots the packet threads read. */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "encap.h"
+#include "log.h"
+
+uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
+{
+	for (uint16_t s = 1; s < PROXY_SLOTS_MAX; s++) {
+		if (slots->owner[s] == id)
+			return s;
+	}
+	for (unsigned tries = 0; tries < PROXY_SLOTS_MAX; tries++) {
+		uint16_t s = (uint16_t)(slots->next % PROXY_SLOTS_MAX);
+		slots->next = (uint16_t)(s + 1);
+		if (s == 0)
+			continue;
+		if (slots->owner[s] == 0 && slots->active[s] == 0) {
+			slots->owner[s] = id;
+			return s;
+		}
+	}
+	return 0;
+}
+
+void pool_slot_release_missing(struct pool_slots *slots, const int64_t *ids, size_t n)
+{
+	for (uint16_t s = 1; s < PROXY_SLOTS_MAX; s++) {
+		bool present = false;
+		if (slots->owner[s] == 0)
+			continue;
+		for (size_t i = 0; i < n && !present; i++)
+			present = ids[i] == slots->owner[s];
+		if (!present)
+			slots->owner[s] = 0;
+	}
+}
+
+int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
+{
+	/* A connected UDP socket makes the kernel do the route lookup for us; nothing is sent. */
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
+				 .sin_addr.s_addr = dst};
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	int fd, ret = 0, val;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	*source = me.sin_addr.s_addr;
+	len = sizeof(val);
+	if (getsockopt(fd, IPPROTO_IP, IP_MTU, &val, &len) < 0 || val < 68 || val > 65535)
+		val = 1500;
+	*mtu = (uint16_t)val;
+out:
+	close(fd);
+	return ret;
+}
+
+static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
+{
+	memset(snap->port_map, 0, sizeof(snap->port_map));
+	for (size_t i = 0; i < s->nports; i++)
+		snap->port_map[s->ports[i] >> 3] |= (uint8_t)(1U << (s->ports[i] & 7));
+}
+
+struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, size_t n,
+					  const struct settings *s,
+					  const uint8_t key[HASH_KEY_BYTES],
+					  struct affinity_table *affinity, uint64_t generation,
+					  char *err, size_t errlen)
+{
+	struct pool_snapshot *snap = calloc(1, sizeof(*snap));
+	struct maglev_backend *backends = calloc(n ? n : 1, sizeof(*backends));
+	size_t nbackends = 0;
+	uint16_t maxslot = 0;
+	int ret;
+
+	if (snap == NULL || backends == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (members[i].slot > maxslot)
+			maxslot = members[i].slot;
+	}
+	snap->nslots = (uint16_t)(maxslot + 1);
+	snap->targets = calloc(snap->nslots, sizeof(*snap->targets));
+	if (snap->targets == NULL)
+		goto nomem;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct proxy_config *p = members[i].config;
+		struct pool_target *t = &snap->targets[members[i].slot];
+		uint32_t source = 0;
+		uint16_t mtu = 0;
+		bool routed;
+
+		t->id = p->id;
+		t->address = p->address;
+		routed = pool_route(p->address, &source, &mtu) == 0;
+		if (!routed)
+			log_warnx("proxy %s (%s): no route to it; it takes no clients", p->name,
+				  inet_ntoa((struct in_addr){p->address}));
+		t->source = s->tunnel_source != 0 ? s->tunnel_source : source;
+		t->tunnel_mtu = routed ? (uint16_t)(mtu - ENCAP_OUTER_LEN) : 0;
+		if (!routed || !members[i].healthy || p->admin == PROXY_ADMIN_DISABLED)
+			continue;
+		t->flags |= POOL_TARGET_KEEPS;
+		if (p->admin == PROXY_ADMIN_ENABLED && p->weight > 0) {
+			t->flags |= POOL_TARGET_TAKES;
+			backends[nbackends++] = (struct maglev_backend){
+				.identity = p->address,
+				.weight = p->weight,
+				.slot = members[i].slot,
+			};
+		}
+	}
+	ret = maglev_build(&snap->table, s->maglev_table_size, backends, nbackends, key);
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot build the Maglev table (size %u): %s",
+			 s->maglev_table_size, strerror(-ret));
+		goto fail;
+	}
+	memcpy(snap->hash_key, key, HASH_KEY_BYTES);
+	pool_set_ports(snap, s);
+	snap->affinity = affinity;
+	snap->no_proxy = s->no_proxy_policy;
+	snap->malformed = s->malformed_policy;
+	snap->frag_needed_rate = s->frag_needed_rate;
+	snap->generation = generation;
+	free(backends);
+	return snap;
+nomem:
+	snprintf(err, errlen, "out of memory building the pool snapshot");
+fail:
+	free(backends);
+	pool_snapshot_free(snap);
+	return NULL;
+}
+
+void pool_snapshot_free(struct pool_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	maglev_free(&s->table);
+	free(s->targets);
+	free(s);
+}

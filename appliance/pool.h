@@ -1,0 +1,101 @@
+/*
+ * pool.h - what the packet threads see of the proxy pool: an immutable
+ * snapshot built by the control thread and published by pointer swap.
+ *
+ * Slots: every proxy gets a small number (1..PROXY_SLOTS_MAX-1) that stays
+ * its own while it exists. Maglev entries, affinity entries and per-slot
+ * counters all speak in slots, so they survive renames and reloads.
+ */
+#ifndef DROVER_POOL_H
+#define DROVER_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "affinity.h"
+#include "hash.h"
+#include "maglev.h"
+#include "proxy.h"
+#include "settings.h"
+
+enum pool_target_flags {
+	/* Clients already on this proxy may stay (enabled or drain, and healthy). */
+	POOL_TARGET_KEEPS = 1U << 0,
+	/* New clients may be given this proxy (in the Maglev table). */
+	POOL_TARGET_TAKES = 1U << 1,
+};
+
+struct pool_target {
+	uint32_t address;     /* proxy, network byte order */
+	uint32_t source;      /* outer source address, network byte order */
+	uint16_t tunnel_mtu;  /* largest inner packet that fits: path MTU - 20 */
+	uint16_t flags;	      /* enum pool_target_flags */
+	int64_t id;	      /* proxy id in the store */
+};
+
+struct pool_snapshot {
+	struct maglev_table table;
+	struct affinity_table *affinity;  /* shared across snapshots; replaced only on resize */
+	uint16_t nslots;		  /* targets[0..nslots) valid; slot 0 is never used */
+	struct pool_target *targets;
+	uint8_t hash_key[HASH_KEY_BYTES];
+	uint8_t port_map[65536 / 8];	  /* web ports, by destination port bit */
+	enum no_proxy_policy no_proxy;
+	enum malformed_policy malformed;
+	uint32_t frag_needed_rate;
+	uint64_t generation;
+};
+
+static inline bool pool_port_is_web(const struct pool_snapshot *s, uint16_t port)
+{
+	return (s->port_map[port >> 3] >> (port & 7)) & 1;
+}
+
+/* ---- control side: slots and snapshot building (never called by packet threads) ---- */
+
+#include <stddef.h>
+
+struct pool_slots {
+	int64_t owner[PROXY_SLOTS_MAX];	  /* proxy id holding the slot, 0 = free */
+	uint32_t active[PROXY_SLOTS_MAX]; /* live affinity entries at the last sweep */
+	uint16_t next;			  /* where the search for a free slot starts */
+};
+
+/*
+ * The slot of proxy id, allocating one when it has none. Free slots are
+ * handed out round-robin and only once no affinity entry names them, so a
+ * new proxy never inherits a deleted one's clients. 0 when all are taken.
+ */
+uint16_t pool_slot_get(struct pool_slots *slots, int64_t id);
+/* Frees the slots of proxies no longer in ids[0..n). */
+void pool_slot_release_missing(struct pool_slots *slots, const int64_t *ids, size_t n);
+
+/* Health as the snapshot builder sees it; probes fill it in, until then every proxy is up. */
+struct pool_member {
+	const struct proxy_config *config;
+	uint16_t slot;
+	bool healthy;
+};
+
+/*
+ * Builds a snapshot: the Maglev table over members that take new clients
+ * (enabled, healthy, weight > 0, reachable), per-slot targets with the outer
+ * source and tunnel MTU from the route to each proxy, and the settings the
+ * packet path needs. Returns NULL with err filled on failure (-ENOMEM, bad
+ * table size).
+ */
+struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, size_t n,
+					  const struct settings *s,
+					  const uint8_t key[HASH_KEY_BYTES],
+					  struct affinity_table *affinity, uint64_t generation,
+					  char *err, size_t errlen);
+
+/*
+ * The source address and path MTU the kernel would use towards dst.
+ * Returns 0, or -errno (-ENETUNREACH when there is no route).
+ */
+int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu);
+
+void pool_snapshot_free(struct pool_snapshot *s);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * probe.h - health probes of every proxy with libcurl's multi interface,
+ * driven by droverd's libevent loop (CURLMOPT_SOCKETFUNCTION and
+ * CURLMOPT_TIMERFUNCTION): no blocking call, no thread per probe.
+ *
+ * Each target is probed once per interval; the probes of a round are spread
+ * evenly over the interval rather than fired at once. Results are reported
+ * through the callback with a named result and the probe's duration.
+ */
+#ifndef DROVER_PROBE_H
+#define DROVER_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health.h"
+
+struct event_base;
+struct prober;
+
+enum probe_kind {
+	PROBE_HTTP_PROXY, /* fetch the canary URL *through* the proxy, as an explicit proxy */
+	PROBE_HTTP,	  /* GET http://proxy:port/path on the proxy itself */
+	PROBE_TCP,	  /* connect only */
+};
+
+#define PROBE_URL_MAX  512
+#define PROBE_HOST_MAX 256
+
+struct probe_config {
+	enum probe_kind kind;
+	uint32_t interval_ms;
+	uint32_t timeout_ms; /* whole probe, connect included */
+	uint16_t port;	     /* proxy port probed (explicit-proxy port for http-proxy) */
+	uint16_t status_min, status_max; /* expected HTTP status range, inclusive */
+	char url[PROBE_URL_MAX];	 /* http-proxy: the canary URL; http: the path, e.g. "/" */
+	char host[PROBE_HOST_MAX];	 /* optional Host header; empty = curl's default */
+};
+
+struct probe_target {
+	int64_t id;
+	uint32_t address; /* network byte order */
+	struct probe_config config;
+};
+
+typedef void (*probe_result_fn)(void *arg, int64_t id, enum check_result result,
+				uint32_t duration_ms);
+
+/*
+ * curl_global_init for the probes: call it once at start-up, before any
+ * thread is started and before prober_new (curl's global set-up is not
+ * thread-safe). Returns 0 or -EIO. probe_global_cleanup undoes it at exit.
+ */
+int probe_global_init(void);
+void probe_global_cleanup(void);
+
+/*
+ * NULL on failure (curl_multi_init or libevent allocation). fn is called from
+ * base's loop, once per finished probe; it may call prober_set_targets but
+ * not prober_free.
+ */
+struct prober *prober_new(struct event_base *base, probe_result_fn fn, void *arg);
+
+/*
+ * Replaces the target list. Targets whose id, address and config are
+ * unchanged keep their schedule and any probe in flight; removed targets'
+ * probes are cancelled (their results never reported); new ones start within
+ * one interval. Returns 0 or -ENOMEM.
+ */
+int prober_set_targets(struct prober *p, const struct probe_target *targets, size_t n);
+
+/*
+ * Probes in flight right now; probes started, and probes skipped because the
+ * target's previous probe was still running, since prober_new (for tests
+ * and metrics).
+ */
+size_t prober_in_flight(const struct prober *p);
+uint64_t prober_started(const struct prober *p);
+uint64_t prober_skipped(const struct prober *p);
+
+void prober_free(struct prober *p);
+
+const char *probe_kind_name(enum probe_kind k); /* "http-proxy", "http", "tcp" */
+bool probe_kind_parse(const char *text, enum probe_kind *out);
+
+#endif

@@ -1,0 +1,1001 @@
+/*
+ * settings.c - definitions, strict parsers and canonical formatting of
+ * droverd's settings.
+ *
+ * Values arrive as text from the database, droverctl and the web UI, so the
+ * parsers here are the only gate: they refuse anything they would not print
+ * back themselves (signs, trailing junk, leading zeros, empty list items),
+ * which keeps "what is stored" and "what is in force" the same thing.
+ */
+#include "settings.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SETTINGS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* CHOICE fields are stored through an unsigned int; every such enum must fit. */
+_Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
+
+/* The text a caller types for "let droverd decide" (queues, tunnel_source). */
+#define SETTINGS_AUTO "auto"
+
+static const char *const settings_no_proxy_choices[] = {
+    [NO_PROXY_BYPASS] = "bypass",
+    [NO_PROXY_DROP] = "drop",
+    [NO_PROXY_REJECT] = "reject",
+    NULL,
+};
+
+static const char *const settings_probe_kind_choices[] = {
+    "http-proxy",
+    "http",
+    "tcp",
+    NULL,
+};
+
+static const char *const settings_metrics_access_choices[] = {
+    [METRICS_ACCESS_LOCAL] = "local",
+    [METRICS_ACCESS_OPEN] = "open",
+    [METRICS_ACCESS_AUTH] = "auth",
+    NULL,
+};
+
+static const char *const settings_malformed_choices[] = {
+    [MALFORMED_ACCEPT] = "accept",
+    [MALFORMED_DROP] = "drop",
+    NULL,
+};
+
+/*
+ * A public definition plus where its value lives in struct settings. The
+ * offset stays private so the header's struct setting_def is plain data a
+ * UI can list without knowing the layout.
+ */
+struct settings_entry {
+	struct setting_def def;
+	size_t offset; /* unused for PORTS and SUBNETS, which have two fields each */
+};
+
+#define SETTINGS_FIELD(name) offsetof(struct settings, name)
+
+static const struct settings_entry settings_table[] = {
+    {
+	.def = {.key = "queues",
+		.type = SETTING_QUEUES,
+		.default_value = SETTINGS_AUTO,
+		.min = 1,
+		.max = SETTINGS_QUEUES_MAX,
+		.help = "NFQUEUE queues, one thread each; \"auto\" = one per online core"},
+	.offset = SETTINGS_FIELD(queues),
+    },
+    {
+	.def = {.key = "queue_base",
+		.type = SETTING_UINT,
+		.default_value = "0",
+		.min = 0,
+		.max = 65000,
+		.help = "first NFQUEUE number; must match the firewall rules"},
+	.offset = SETTINGS_FIELD(queue_base),
+    },
+    {
+	.def = {.key = "queue_maxlen",
+		.type = SETTING_UINT,
+		.default_value = "4096",
+		.min = 64,
+		.max = 1048576,
+		.help = "packets the kernel holds per queue before fail_open applies"},
+	.offset = SETTINGS_FIELD(queue_maxlen),
+    },
+    {
+	.def = {.key = "fail_open",
+		.type = SETTING_BOOL,
+		.default_value = "true",
+		.help = "when a queue is full, let packets through unproxied instead of "
+			"dropping them"},
+	.offset = SETTINGS_FIELD(fail_open),
+    },
+    {
+	.def = {.key = "ports",
+		.type = SETTING_PORTS,
+		.default_value = "80,443",
+		.help = "TCP destination ports sent to the proxies, e.g. 80,443"},
+    },
+    {
+	.def = {.key = "client_subnets",
+		.type = SETTING_SUBNETS,
+		.default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+		.help = "source networks whose web traffic is proxied (CIDR list)"},
+    },
+    {
+	.def = {.key = "no_proxy_policy",
+		.type = SETTING_CHOICE,
+		.default_value = "bypass",
+		.choices = settings_no_proxy_choices,
+		.help = "with no usable proxy: bypass (go direct), drop, or reject (RST)"},
+	.offset = SETTINGS_FIELD(no_proxy_policy),
+    },
+    {
+	.def = {.key = "malformed_policy",
+		.type = SETTING_CHOICE,
+		.default_value = "accept",
+		.choices = settings_malformed_choices,
+		.help = "packets drover cannot parse: accept (unproxied) or drop"},
+	.offset = SETTINGS_FIELD(malformed_policy),
+    },
+    {
+	.def = {.key = "affinity_timeout",
+		.type = SETTING_UINT,
+		.default_value = "300",
+		.min = 1,
+		.max = 86400,
+		.help = "seconds an idle client stays pinned to its proxy"},
+	.offset = SETTINGS_FIELD(affinity_timeout),
+    },
+    {
+	.def = {.key = "affinity_max_clients",
+		.type = SETTING_UINT,
+		.default_value = "1048576",
+		.min = 1024,
+		.max = 67108864,
+		.help = "clients remembered in the affinity table (memory grows with it)"},
+	.offset = SETTINGS_FIELD(affinity_max_clients),
+    },
+    {
+	.def = {.key = "maglev_table_size",
+		.type = SETTING_PRIME,
+		.default_value = "65537",
+		.min = 251,
+		.max = 1000003,
+		.help = "Maglev lookup table size, a prime well above 100 x proxies"},
+	.offset = SETTINGS_FIELD(maglev_table_size),
+    },
+    {
+	.def = {.key = "tunnel_source",
+		.type = SETTING_ADDRESS,
+		.default_value = SETTINGS_AUTO,
+		.help = "outer source address of tunnelled packets; \"auto\" = the "
+			"route's source"},
+	.offset = SETTINGS_FIELD(tunnel_source),
+    },
+    {
+	.def = {.key = "frag_needed_rate",
+		.type = SETTING_UINT,
+		.default_value = "100",
+		.min = 0,
+		.max = 100000,
+		.help = "ICMP fragmentation-needed replies per second per queue (0 = none)"},
+	.offset = SETTINGS_FIELD(frag_needed_rate),
+    },
+    {
+	.def = {.key = "probe_kind",
+		.type = SETTING_CHOICE,
+		.default_value = "http-proxy",
+		.choices = settings_probe_kind_choices,
+		.help = "health probe: http-proxy (fetch probe_url through the proxy), http "
+			"(GET probe_path on the proxy) or tcp (connect only)"},
+	.offset = SETTINGS_FIELD(probe_kind),
+    },
+    {
+	.def = {.key = "probe_interval_ms",
+		.type = SETTING_UINT,
+		.default_value = "2000",
+		.min = 100,
+		.max = 3600000,
+		.help = "milliseconds between two probes of a proxy"},
+	.offset = SETTINGS_FIELD(probe_interval_ms),
+    },
+    {
+	.def = {.key = "probe_timeout_ms",
+		.type = SETTING_UINT,
+		.default_value = "1000",
+		.min = 50,
+		.max = 60000,
+		.help = "milliseconds a probe may take, connect included (at most the interval)"},
+	.offset = SETTINGS_FIELD(probe_timeout_ms),
+    },
+    {
+	.def = {.key = "probe_rise",
+		.type = SETTING_UINT,
+		.default_value = "2",
+		.min = 1,
+		.max = 100,
+		.help = "consecutive good probes before a down proxy is up"},
+	.offset = SETTINGS_FIELD(probe_rise),
+    },
+    {
+	.def = {.key = "probe_fall",
+		.type = SETTING_UINT,
+		.default_value = "3",
+		.min = 1,
+		.max = 100,
+		.help = "consecutive failed probes before an up proxy is down"},
+	.offset = SETTINGS_FIELD(probe_fall),
+    },
+    {
+	.def = {.key = "probe_port",
+		.type = SETTING_UINT,
+		.default_value = "3128",
+		.min = 1,
+		.max = 65535,
+		.help = "proxy port probed: its explicit-proxy port for http-proxy, or the "
+			"port for http and tcp"},
+	.offset = SETTINGS_FIELD(probe_port),
+    },
+    {
+	.def = {.key = "probe_status",
+		.type = SETTING_STATUS_RANGE,
+		.default_value = "200-399",
+		.help = "HTTP statuses that count as healthy, e.g. 200 or 200-399"},
+	.offset = SETTINGS_FIELD(probe_status),
+    },
+    {
+	.def = {.key = "probe_url",
+		.type = SETTING_URL,
+		.default_value = "http://example.com/",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "canary URL the http-proxy probe fetches through each proxy"},
+	.offset = SETTINGS_FIELD(probe_url),
+    },
+    {
+	.def = {.key = "probe_path",
+		.type = SETTING_PATH,
+		.default_value = "/",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "path the http probe requests from the proxy itself"},
+	.offset = SETTINGS_FIELD(probe_path),
+    },
+    {
+	.def = {.key = "probe_host",
+		.type = SETTING_HOSTNAME,
+		.default_value = "",
+		.max = SETTINGS_HOST_MAX - 1,
+		.help = "Host header for probes; empty = taken from the URL"},
+	.offset = SETTINGS_FIELD(probe_host),
+    },
+    {
+	.def = {.key = "assume_up_at_start",
+		.type = SETTING_BOOL,
+		.default_value = "false",
+		.help = "count proxies as up before their first probes (else they wait for "
+			"probe_rise good probes)"},
+	.offset = SETTINGS_FIELD(assume_up_at_start),
+    },
+    {
+	.def = {.key = "http_listen",
+		.type = SETTING_LISTEN,
+		.default_value = "127.0.0.1:8080",
+		.max = SETTINGS_LISTEN_MAX - 1,
+		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
+			"interface); applied at the next start"},
+	.offset = SETTINGS_FIELD(http_listen),
+    },
+    {
+	.def = {.key = "https",
+		.type = SETTING_BOOL,
+		.default_value = "false",
+		.help = "serve the web UI over TLS (a self-signed certificate is made when "
+			"tls_cert is empty); applied at the next start"},
+	.offset = SETTINGS_FIELD(https),
+    },
+    {
+	.def = {.key = "tls_cert",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM certificate (chain) for https; empty = generated next to the "
+			"database"},
+	.offset = SETTINGS_FIELD(tls_cert),
+    },
+    {
+	.def = {.key = "tls_key",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM private key of tls_cert"},
+	.offset = SETTINGS_FIELD(tls_key),
+    },
+    {
+	.def = {.key = "metrics_access",
+		.type = SETTING_CHOICE,
+		.default_value = "local",
+		.choices = settings_metrics_access_choices,
+		.help = "who may read /metrics: local (loopback freely, others signed in), "
+			"open, or auth (a session or API token always)"},
+	.offset = SETTINGS_FIELD(metrics_access),
+    },
+    {
+	.def = {.key = "session_idle_seconds",
+		.type = SETTING_UINT,
+		.default_value = "1800",
+		.min = 60,
+		.max = 86400,
+		.help = "a web UI session ends after this many idle seconds"},
+	.offset = SETTINGS_FIELD(session_idle_seconds),
+    },
+};
+
+/* One parsed value, held apart from struct settings until it is known good. */
+struct settings_value {
+	uint32_t number; /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
+	const char *text; /* URL, PATH, HOSTNAME: the caller's string, checked */
+	uint16_t ports[SETTINGS_PORTS_MAX];
+	size_t nports;
+	struct cidr subnets[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets;
+};
+
+size_t settings_count(void)
+{
+	return SETTINGS_ARRAY_SIZE(settings_table);
+}
+
+const struct setting_def *settings_def_at(size_t i)
+{
+	if (i >= SETTINGS_ARRAY_SIZE(settings_table))
+		return NULL;
+	return &settings_table[i].def;
+}
+
+static const struct settings_entry *settings_entry_find(const char *key)
+{
+	if (key == NULL)
+		return NULL;
+	for (size_t i = 0; i < SETTINGS_ARRAY_SIZE(settings_table); i++) {
+		if (strcmp(settings_table[i].def.key, key) == 0)
+			return &settings_table[i];
+	}
+	return NULL;
+}
+
+const struct setting_def *settings_find(const char *key)
+{
+	const struct settings_entry *e = settings_entry_find(key);
+
+	return e ? &e->def : NULL;
+}
+
+static void settings_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void settings_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Plain decimal only: strtoul alone would take leading blanks, a sign
+ * ("-1" wraps to a huge value) and "0x"/octal with other bases, so the first
+ * character must be a digit and a leading zero is refused unless the whole
+ * number is "0" (it would not format back the same).
+ */
+static bool settings_parse_u32(const char *text, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return false;
+	if (text[0] == '0' && text[1] != '\0')
+		return false;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool settings_parse_ipv4(const char *text, uint32_t *out)
+{
+	struct in_addr a;
+
+	/* inet_pton, unlike inet_aton, takes exactly four decimal parts without leading zeros. */
+	if (text == NULL || inet_pton(AF_INET, text, &a) != 1)
+		return false;
+	*out = a.s_addr;
+	return true;
+}
+
+enum settings_cidr_error {
+	SETTINGS_CIDR_OK,
+	SETTINGS_CIDR_SYNTAX,	 /* no '/' or not an address */
+	SETTINGS_CIDR_LENGTH,	 /* prefix length not 0..32 */
+	SETTINGS_CIDR_HOST_BITS, /* address has bits set beyond the prefix */
+};
+
+static uint32_t settings_prefix_mask(uint8_t len)
+{
+	return len == 0 ? 0 : htonl(UINT32_MAX << (32 - len));
+}
+
+static enum settings_cidr_error settings_cidr_parse(const char *text, struct cidr *out)
+{
+	char addr[INET_ADDRSTRLEN];
+	const char *slash;
+	uint32_t a, len;
+
+	slash = strchr(text, '/');
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(addr))
+		return SETTINGS_CIDR_SYNTAX;
+	memcpy(addr, text, (size_t)(slash - text));
+	addr[slash - text] = '\0';
+	if (!settings_parse_ipv4(addr, &a))
+		return SETTINGS_CIDR_SYNTAX;
+	if (!settings_parse_u32(slash + 1, &len) || len > 32)
+		return SETTINGS_CIDR_LENGTH;
+	if ((a & ~settings_prefix_mask((uint8_t)len)) != 0)
+		return SETTINGS_CIDR_HOST_BITS;
+	out->addr = a;
+	out->len = (uint8_t)len;
+	return SETTINGS_CIDR_OK;
+}
+
+bool settings_parse_cidr(const char *text, struct cidr *out)
+{
+	return text != NULL && settings_cidr_parse(text, out) == SETTINGS_CIDR_OK;
+}
+
+bool settings_parse_listen(const char *text, uint32_t *addr, uint16_t *port)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon;
+	uint32_t p;
+
+	if (text == NULL)
+		return false;
+	colon = strrchr(text, ':');
+	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
+		return false;
+	memcpy(host, text, (size_t)(colon - text));
+	host[colon - text] = '\0';
+	if (!settings_parse_ipv4(host, addr) || !settings_parse_u32(colon + 1, &p) || p == 0 ||
+	    p > UINT16_MAX)
+		return false;
+	*port = (uint16_t)p;
+	return true;
+}
+
+static bool settings_is_prime(uint32_t n)
+{
+	if (n < 2)
+		return false;
+	if (n % 2 == 0)
+		return n == 2;
+	for (uint32_t d = 3; d <= n / d; d += 2) {
+		if (n % d == 0)
+			return false;
+	}
+	return true;
+}
+
+static bool settings_parse_bool(const char *text, uint32_t *out)
+{
+	static const char *const truths[] = {"true", "on", "yes", "1"};
+	static const char *const falsehoods[] = {"false", "off", "no", "0"};
+
+	for (size_t i = 0; i < SETTINGS_ARRAY_SIZE(truths); i++) {
+		if (strcmp(text, truths[i]) == 0) {
+			*out = 1;
+			return true;
+		}
+		if (strcmp(text, falsehoods[i]) == 0) {
+			*out = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool settings_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Splits a comma list into trimmed items, calling item() for each. Blanks
+ * around commas are tolerated because people type "80, 443"; an empty item
+ * ("80,,443", a trailing comma) is refused as a likely typo.
+ */
+typedef bool (*settings_item_fn)(const struct setting_def *def, const char *item,
+				 struct settings_value *v, char *err, size_t errlen);
+
+static bool settings_parse_list(const struct setting_def *def, const char *value,
+				settings_item_fn item, struct settings_value *v, char *err,
+				size_t errlen)
+{
+	char buf[SETTINGS_VALUE_MAX];
+	char *p, *next;
+
+	/* The caller bounded value below SETTINGS_VALUE_MAX, so it fits. */
+	strcpy(buf, value);
+	for (p = buf; p != NULL; p = next) {
+		char *end;
+
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		while (settings_is_blank(*p))
+			p++;
+		end = p + strlen(p);
+		while (end > p && settings_is_blank(end[-1]))
+			*--end = '\0';
+		if (*p == '\0') {
+			settings_error(err, errlen, "%s: empty item in `%s'", def->key, value);
+			return false;
+		}
+		if (!item(def, p, v, err, errlen))
+			return false;
+	}
+	return true;
+}
+
+static bool settings_port_item(const struct setting_def *def, const char *item,
+			       struct settings_value *v, char *err, size_t errlen)
+{
+	uint32_t port;
+
+	if (!settings_parse_u32(item, &port) || port == 0 || port > UINT16_MAX) {
+		settings_error(err, errlen, "%s: invalid port `%s' (1..65535)", def->key, item);
+		return false;
+	}
+	for (size_t i = 0; i < v->nports; i++) {
+		if (v->ports[i] == port) {
+			settings_error(err, errlen, "%s: duplicate port `%s'", def->key, item);
+			return false;
+		}
+	}
+	if (v->nports == SETTINGS_PORTS_MAX) {
+		settings_error(err, errlen, "%s: too many ports at `%s' (at most %d)", def->key,
+			       item, SETTINGS_PORTS_MAX);
+		return false;
+	}
+	v->ports[v->nports++] = (uint16_t)port;
+	return true;
+}
+
+static bool settings_subnet_item(const struct setting_def *def, const char *item,
+				 struct settings_value *v, char *err, size_t errlen)
+{
+	struct cidr c;
+
+	switch (settings_cidr_parse(item, &c)) {
+	case SETTINGS_CIDR_OK:
+		break;
+	case SETTINGS_CIDR_SYNTAX:
+		settings_error(err, errlen, "%s: invalid subnet `%s' (want a.b.c.d/len)", def->key,
+			       item);
+		return false;
+	case SETTINGS_CIDR_LENGTH:
+		settings_error(err, errlen, "%s: invalid prefix length in `%s' (0..32)", def->key,
+			       item);
+		return false;
+	case SETTINGS_CIDR_HOST_BITS:
+		settings_error(err, errlen, "%s: `%s' has host bits set", def->key, item);
+		return false;
+	}
+	for (size_t i = 0; i < v->nsubnets; i++) {
+		if (v->subnets[i].addr == c.addr && v->subnets[i].len == c.len) {
+			settings_error(err, errlen, "%s: duplicate subnet `%s'", def->key, item);
+			return false;
+		}
+	}
+	if (v->nsubnets == SETTINGS_SUBNETS_MAX) {
+		settings_error(err, errlen, "%s: too many subnets at `%s' (at most %d)", def->key,
+			       item, SETTINGS_SUBNETS_MAX);
+		return false;
+	}
+	/* Field by field: v was zeroed, so the padding stays zero and snapshots compare with
+	 * memcmp. */
+	v->subnets[v->nsubnets].addr = c.addr;
+	v->subnets[v->nsubnets].len = c.len;
+	v->nsubnets++;
+	return true;
+}
+
+/* A tunnel source must be one of this host's unicast addresses. */
+static bool settings_unicast(uint32_t addr)
+{
+	uint32_t h = ntohl(addr);
+
+	return h != 0 && h != UINT32_MAX && (h >> 24) != 127 && (h >> 28) != 0xe;
+}
+
+static bool settings_parse_status(const struct setting_def *def, const char *value,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	char first[8];
+	const char *dash = strchr(value, '-');
+	uint32_t lo, hi;
+	size_t n = dash ? (size_t)(dash - value) : strlen(value);
+
+	if (n == 0 || n >= sizeof(first))
+		goto bad;
+	memcpy(first, value, n);
+	first[n] = '\0';
+	if (!settings_parse_u32(first, &lo))
+		goto bad;
+	hi = lo;
+	if (dash != NULL && !settings_parse_u32(dash + 1, &hi))
+		goto bad;
+	if (lo < 100 || hi > 599 || lo > hi)
+		goto bad;
+	v->number = lo << 16 | hi;
+	return true;
+bad:
+	settings_error(err, errlen, "%s: invalid status range `%s' (e.g. 200 or 200-399)", def->key,
+		       value);
+	return false;
+}
+
+/* Text settings end up in probe requests: printable ASCII only, no blanks, bounded. */
+static bool settings_parse_text(const struct setting_def *def, const char *value,
+				struct settings_value *v, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+	const char *what;
+
+	if (len > def->max) {
+		settings_error(err, errlen, "%s: longer than %u characters", def->key, def->max);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		bool ok = c > ' ' && c < 0x7f;
+		if (def->type == SETTING_HOSTNAME)
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
+		if (!ok) {
+			settings_error(err, errlen, "%s: invalid character in `%s'", def->key,
+				       value);
+			return false;
+		}
+	}
+	switch (def->type) {
+	case SETTING_URL:
+		what = "an http:// or https:// URL";
+		if ((strncmp(value, "http://", 7) == 0 && len > 7) ||
+		    (strncmp(value, "https://", 8) == 0 && len > 8))
+			break;
+		settings_error(err, errlen, "%s: `%s' is not %s", def->key, value, what);
+		return false;
+	case SETTING_PATH:
+		if (value[0] == '/')
+			break;
+		settings_error(err, errlen, "%s: `%s' does not start with /", def->key, value);
+		return false;
+	case SETTING_FILE:
+		if (value[0] == '\0' || value[0] == '/')
+			break;
+		settings_error(err, errlen, "%s: `%s' is not an absolute path", def->key, value);
+		return false;
+	case SETTING_LISTEN: {
+		uint32_t addr;
+		uint16_t port;
+
+		if (settings_parse_listen(value, &addr, &port))
+			break;
+		settings_error(err, errlen, "%s: `%s' is not address:port (e.g. 127.0.0.1:8080)",
+			       def->key, value);
+		return false;
+	}
+	default:
+		break;
+	}
+	v->text = value;
+	return true;
+}
+
+static bool settings_parse_value(const struct setting_def *def, const char *value,
+				 struct settings_value *v, char *err, size_t errlen)
+{
+	switch (def->type) {
+	case SETTING_QUEUES:
+		if (strcmp(value, SETTINGS_AUTO) == 0) {
+			v->number = 0;
+			return true;
+		}
+		__attribute__((fallthrough)); /* otherwise a number, like UINT */
+	case SETTING_UINT:
+		if (!settings_parse_u32(value, &v->number) || v->number < def->min ||
+		    v->number > def->max) {
+			settings_error(err, errlen, "%s: invalid value `%s' (%u..%u%s)", def->key,
+				       value, def->min, def->max,
+				       def->type == SETTING_QUEUES ? " or auto" : "");
+			return false;
+		}
+		return true;
+	case SETTING_PRIME:
+		if (!settings_parse_u32(value, &v->number) || v->number < def->min ||
+		    v->number > def->max) {
+			settings_error(err, errlen, "%s: invalid value `%s' (a prime in %u..%u)",
+				       def->key, value, def->min, def->max);
+			return false;
+		}
+		if (!settings_is_prime(v->number)) {
+			settings_error(err, errlen, "%s: `%s' is not prime", def->key, value);
+			return false;
+		}
+		return true;
+	case SETTING_BOOL:
+		if (!settings_parse_bool(value, &v->number)) {
+			settings_error(err, errlen, "%s: invalid value `%s' (true or false)",
+				       def->key, value);
+			return false;
+		}
+		return true;
+	case SETTING_CHOICE:
+		for (uint32_t i = 0; def->choices[i] != NULL; i++) {
+			if (strcmp(value, def->choices[i]) == 0) {
+				v->number = i;
+				return true;
+			}
+		}
+		settings_error(err, errlen, "%s: invalid choice `%s'", def->key, value);
+		return false;
+	case SETTING_ADDRESS:
+		if (strcmp(value, SETTINGS_AUTO) == 0) {
+			v->number = 0;
+			return true;
+		}
+		if (!settings_parse_ipv4(value, &v->number) || !settings_unicast(v->number)) {
+			settings_error(err, errlen,
+				       "%s: invalid address `%s' (a unicast IPv4 address or auto)",
+				       def->key, value);
+			return false;
+		}
+		return true;
+	case SETTING_PORTS:
+		return settings_parse_list(def, value, settings_port_item, v, err, errlen);
+	case SETTING_SUBNETS:
+		return settings_parse_list(def, value, settings_subnet_item, v, err, errlen);
+	case SETTING_STATUS_RANGE:
+		return settings_parse_status(def, value, v, err, errlen);
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
+		return settings_parse_text(def, value, v, err, errlen);
+	}
+	settings_error(err, errlen, "%s: unsupported type", def->key);
+	return false;
+}
+
+static void settings_store_value(struct settings *s, const struct settings_entry *e,
+				 const struct settings_value *v)
+{
+	char *field = (char *)s + e->offset;
+
+	switch (e->def.type) {
+	case SETTING_UINT:
+	case SETTING_PRIME:
+	case SETTING_QUEUES:
+	case SETTING_ADDRESS:
+		memcpy(field, &v->number, sizeof(uint32_t));
+		break;
+	case SETTING_BOOL: {
+		bool b = v->number != 0;
+
+		memcpy(field, &b, sizeof(b));
+		break;
+	}
+	case SETTING_CHOICE: {
+		unsigned int u = v->number;
+
+		memcpy(field, &u, sizeof(u));
+		break;
+	}
+	case SETTING_PORTS:
+		memcpy(s->ports, v->ports, sizeof(s->ports));
+		s->nports = v->nports;
+		break;
+	case SETTING_SUBNETS:
+		memcpy(s->client_subnets, v->subnets, sizeof(s->client_subnets));
+		s->nsubnets = v->nsubnets;
+		break;
+	case SETTING_STATUS_RANGE:
+		memcpy(field, &v->number, sizeof(uint32_t));
+		break;
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
+		/* Zero-filled so two settings structs still compare byte for byte. */
+		memset(field, 0, e->def.max + 1);
+		memcpy(field, v->text, strlen(v->text));
+		break;
+	}
+}
+
+bool settings_set(struct settings *s, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct settings_entry *e = settings_entry_find(key);
+	struct settings_value v;
+
+	if (e == NULL) {
+		settings_error(err, errlen, "unknown setting `%s'", key ? key : "");
+		return false;
+	}
+	if (value == NULL ||
+	    (value[0] == '\0' && e->def.type != SETTING_HOSTNAME && e->def.type != SETTING_FILE)) {
+		settings_error(err, errlen, "%s: empty value", e->def.key);
+		return false;
+	}
+	if (strnlen(value, SETTINGS_VALUE_MAX) >= SETTINGS_VALUE_MAX) {
+		settings_error(err, errlen, "%s: value longer than %d characters", e->def.key,
+			       SETTINGS_VALUE_MAX - 1);
+		return false;
+	}
+	memset(&v, 0, sizeof(v));
+	if (!settings_parse_value(&e->def, value, &v, err, errlen))
+		return false;
+	settings_store_value(s, e, &v);
+	return true;
+}
+
+void settings_defaults(struct settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < SETTINGS_ARRAY_SIZE(settings_table); i++) {
+		const struct setting_def *def = &settings_table[i].def;
+
+		/* The table is constant; a default that does not parse is a build bug. */
+		if (!settings_set(s, def->key, def->default_value, NULL, 0))
+			abort();
+	}
+}
+
+/* Appends to buf at *used; false when it does not fit. */
+static bool settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *used)
+		return false;
+	*used += (size_t)n;
+	return true;
+}
+
+static bool settings_append_ipv4(char *buf, size_t len, size_t *used, uint32_t addr)
+{
+	char text[INET_ADDRSTRLEN];
+	struct in_addr a = {.s_addr = addr};
+
+	if (inet_ntop(AF_INET, &a, text, sizeof(text)) == NULL)
+		return false;
+	return settings_append(buf, len, used, "%s", text);
+}
+
+bool settings_format(const struct settings *s, const char *key, char *buf, size_t len)
+{
+	const struct settings_entry *e = settings_entry_find(key);
+	const char *field;
+	uint32_t number;
+	unsigned int choice;
+	bool b;
+	size_t used = 0;
+
+	if (e == NULL || buf == NULL || len == 0)
+		return false;
+	buf[0] = '\0';
+	field = (const char *)s + e->offset;
+	switch (e->def.type) {
+	case SETTING_UINT:
+	case SETTING_PRIME:
+		memcpy(&number, field, sizeof(number));
+		return settings_append(buf, len, &used, "%u", number);
+	case SETTING_QUEUES:
+		memcpy(&number, field, sizeof(number));
+		if (number == 0)
+			return settings_append(buf, len, &used, "%s", SETTINGS_AUTO);
+		return settings_append(buf, len, &used, "%u", number);
+	case SETTING_ADDRESS:
+		memcpy(&number, field, sizeof(number));
+		if (number == 0)
+			return settings_append(buf, len, &used, "%s", SETTINGS_AUTO);
+		return settings_append_ipv4(buf, len, &used, number);
+	case SETTING_BOOL:
+		memcpy(&b, field, sizeof(b));
+		return settings_append(buf, len, &used, "%s", b ? "true" : "false");
+	case SETTING_CHOICE:
+		memcpy(&choice, field, sizeof(choice));
+		for (unsigned int i = 0; e->def.choices[i] != NULL; i++) {
+			if (i == choice)
+				return settings_append(buf, len, &used, "%s", e->def.choices[i]);
+		}
+		return false;
+	case SETTING_PORTS:
+		for (size_t i = 0; i < s->nports; i++) {
+			if (!settings_append(buf, len, &used, "%s%u", i ? "," : "",
+					     (unsigned int)s->ports[i]))
+				return false;
+		}
+		return s->nports > 0;
+	case SETTING_SUBNETS:
+		for (size_t i = 0; i < s->nsubnets; i++) {
+			if ((i && !settings_append(buf, len, &used, ",")) ||
+			    !settings_append_ipv4(buf, len, &used, s->client_subnets[i].addr) ||
+			    !settings_append(buf, len, &used, "/%u",
+					     (unsigned int)s->client_subnets[i].len))
+				return false;
+		}
+		return s->nsubnets > 0;
+	case SETTING_STATUS_RANGE:
+		memcpy(&number, field, sizeof(number));
+		if ((number >> 16) == (number & 0xffff))
+			return settings_append(buf, len, &used, "%u", number >> 16);
+		return settings_append(buf, len, &used, "%u-%u", number >> 16, number & 0xffff);
+	case SETTING_URL:
+	case SETTING_PATH:
+	case SETTING_HOSTNAME:
+	case SETTING_LISTEN:
+	case SETTING_FILE:
+		return settings_append(buf, len, &used, "%s", field);
+	}
+	return false;
+}
+
+const char *settings_type_name(enum setting_type type)
+{
+	switch (type) {
+	case SETTING_UINT:
+		return "uint";
+	case SETTING_BOOL:
+		return "bool";
+	case SETTING_CHOICE:
+		return "choice";
+	case SETTING_PORTS:
+		return "ports";
+	case SETTING_SUBNETS:
+		return "subnets";
+	case SETTING_ADDRESS:
+		return "address";
+	case SETTING_PRIME:
+		return "prime";
+	case SETTING_QUEUES:
+		return "queues";
+	case SETTING_STATUS_RANGE:
+		return "status-range";
+	case SETTING_URL:
+		return "url";
+	case SETTING_PATH:
+		return "path";
+	case SETTING_HOSTNAME:
+		return "hostname";
+	case SETTING_LISTEN:
+		return "listen";
+	case SETTING_FILE:
+		return "file";
+	}
+	return "unknown";
+}
+
+const char *no_proxy_policy_name(enum no_proxy_policy p)
+{
+	if ((unsigned int)p >= SETTINGS_ARRAY_SIZE(settings_no_proxy_choices) - 1)
+		return "unknown";
+	return settings_no_proxy_choices[p];
+}

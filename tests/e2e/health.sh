@@ -1,0 +1,269 @@
+#!/bin/bash
+# tests/e2e/health.sh - probes and pool lifecycle with real Squid and nginx.
+#
+# The lab of tests/lab/lib.sh with four Squids, of which droverd starts with
+# three. Probes: http-proxy (the origin's page fetched through each Squid's
+# port 3128), interval 1 s, timeout 500 ms, rise 2, fall 3.
+#   1. Kill one Squid: marked down within interval x fall + timeout (measured);
+#      its clients are served by the others by then; no other client moves.
+#   2. Restart it: up again after rise probes; new clients reach it.
+#   3. Add the fourth proxy while ten rate-limited downloads run: all ten
+#      complete intact; new clients reach the new proxy.
+#   4. Drain a proxy while a download runs through it: it completes; no new
+#      client is sent to it; the drain's completion is audited.
+#   5. A proxy that accepts TCP but never answers HTTP: down with L7TOUT for
+#      http-proxy and http probes, up for tcp probes.
+# Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+LAB=${LAB:-dhl}
+LAB_STATE=/tmp/drover-e2e-health.$$
+LAB_CLIENTS=60
+LAB_PROXIES=4
+# shellcheck source=../lab/lib.sh
+. "$here/../lab/lib.sh"
+
+INTERVAL_MS=1000
+TIMEOUT_MS=500
+RISE=2
+FALL=3
+URL=http://$LAB_ORIGIN/
+
+pass() { echo "ok - $1"; }
+fail() { echo "not ok - $1${2:+ ($2)}"; }
+check() { # check STATUS WHAT [FIGURES]
+	if [ "$1" -eq 0 ]; then
+		pass "$2"
+		[ -n "${3:-}" ] && echo "#   $3"
+	else
+		fail "$2" "${3:-}"
+	fi
+	return 0
+}
+
+trap lab_down EXIT
+trap 'exit 1' INT TERM
+
+now_ms() { date +%s%3N; }
+
+ctl_json() { lab_droverctl --json "$@"; }
+
+# proxy_field ID FIELD: one field of one proxy from `proxy show --json`.
+proxy_field() {
+	ctl_json proxy show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['proxy'].get('$2'))"
+}
+
+# served_by CLIENT: the name of the proxy droverctl says serves CLIENT (or None).
+served_by() {
+	ctl_json lookup "$1" | python3 -c "import json,sys; p=json.load(sys.stdin)['proxy']; print(p['name'] if p else 'None')"
+}
+
+# wait_health ID STATE TIMEOUT_S: polls every 50 ms; prints the ms it took.
+wait_health() {
+	local start deadline
+	start=$(now_ms)
+	deadline=$((start + $3 * 1000))
+	while [ "$(now_ms)" -lt $deadline ]; do
+		if [ "$(proxy_field "$1" health)" = "$2" ]; then
+			echo $(($(now_ms) - start))
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# fetch CLIENT: one request; succeeds when the origin's page came back.
+fetch() {
+	lab_client_curl "$1" "$URL" 2>/dev/null | grep -q "$LAB_MARKER"
+}
+
+squid_pid() {
+	awk -v l="squid$1" '$1 == l { p = $2 } END { print p }' "$LAB_STATE/pids"
+}
+
+# --- world -----------------------------------------------------------------
+if ! lab_up; then
+	fail "lab world builds"
+	exit 1
+fi
+# droverd with the first three proxies only; the fourth is added in step 3.
+LAB_PROXIES_ALL=$LAB_PROXIES
+LAB_PROXIES=3
+if ! lab_start_droverd; then
+	fail "droverd starts" "$(tail -n 3 "$LAB_STATE/droverd.log" | tr '\n' ' ')"
+	exit 1
+fi
+LAB_PROXIES=$LAB_PROXIES_ALL
+for kv in probe_kind=http-proxy probe_url=$URL probe_port=3128 probe_timeout_ms=$TIMEOUT_MS \
+	probe_interval_ms=$INTERVAL_MS probe_rise=$RISE probe_fall=$FALL; do
+	lab_droverctl settings set "${kv%%=*}" "${kv#*=}" >/dev/null || fail "setting $kv"
+done
+up=0
+for id in 1 2 3; do
+	wait_health $id up 15 >/dev/null && up=$((up + 1))
+done
+check $([ $up -eq 3 ]; echo $?) "three Squids pass their http-proxy probes and come up" "$up of 3 up"
+
+# Clients 0..39 are "old" (used from the start); 40..59 stay unused until a
+# step needs clients the affinity table has never seen.
+declare -A before
+for ((i = 0; i < 40; i++)); do
+	c=$(lab_client_address $i)
+	fetch "$c"
+	before[$c]=$(served_by "$c")
+done
+
+# --- 1. kill one Squid --------------------------------------------------------
+victim=2
+victim_clients=()
+for c in "${!before[@]}"; do
+	[ "${before[$c]}" = "squid$victim" ] && victim_clients+=("$c")
+done
+kill_ms=$(now_ms)
+kill -KILL "$(squid_pid $victim)"
+if took=$(wait_health $victim down 15); then
+	bound=$((INTERVAL_MS * FALL + TIMEOUT_MS))
+	check $([ "$took" -le $bound ]; echo $?) "killed squid$victim marked down within interval x fall + timeout" \
+		"detected after $took ms; bound $bound ms; last check $(proxy_field $victim last_check)"
+else
+	fail "killed squid$victim marked down" "still $(proxy_field $victim health) after 15 s"
+fi
+moved_ok=0
+for c in "${victim_clients[@]}"; do
+	if fetch "$c" && [ "$(served_by "$c")" != "squid$victim" ]; then
+		moved_ok=$((moved_ok + 1))
+	fi
+done
+served_ms=$(($(now_ms) - kill_ms))
+check $([ $moved_ok -eq ${#victim_clients[@]} ] && [ ${#victim_clients[@]} -gt 0 ]; echo $?) \
+	"all clients of the dead Squid are served by the others" \
+	"$moved_ok of ${#victim_clients[@]} served again, all within $served_ms ms of the kill"
+stayed=0
+others=0
+for c in "${!before[@]}"; do
+	[ "${before[$c]}" = "squid$victim" ] && continue
+	others=$((others + 1))
+	[ "$(served_by "$c")" = "${before[$c]}" ] && stayed=$((stayed + 1))
+done
+check $([ $stayed -eq $others ]; echo $?) "no client of another proxy moved" "$stayed of $others kept their proxy"
+
+# --- 2. restart it -------------------------------------------------------------
+dir=$LAB_STATE/px$victim
+up_start=$(now_ms)
+ip netns exec "$(lab_ns px$victim)" squid -N -n "${LAB}squid$victim" -f "$dir/squid.conf" \
+	</dev/null >>"$dir/squid.out" 2>&1 &
+lab_record "squid$victim" $! squid
+if took=$(wait_health $victim up 20); then
+	check 0 "restarted squid$victim is up again after $RISE good probes" "up $took ms after restart (rise $RISE x interval $INTERVAL_MS ms)"
+else
+	fail "restarted squid$victim comes back up" "$(proxy_field $victim health)"
+fi
+reached=0
+for ((i = 40; i < 50; i++)); do
+	c=$(lab_client_address $i)
+	if [ "$(served_by "$c")" = "squid$victim" ] && fetch "$c" &&
+		[ "$(lab_squid_requests $victim "$c")" -ge 1 ]; then
+		reached=$((reached + 1))
+	fi
+done
+check $([ $reached -ge 1 ]; echo $?) "new clients reach the restarted Squid" "$reached of 10 fresh clients landed on squid$victim"
+
+# --- 3. add a fourth proxy under ten long downloads ----------------------------
+want=$(cat "$LAB_STATE/origin/big.sha256")
+for ((i = 0; i < 10; i++)); do
+	c=$(lab_client_address $i)
+	( lab_client_curl "$c" "http://$LAB_ORIGIN/slow/big.bin" --max-time 60 |
+		sha256sum | cut -d' ' -f1 >"$LAB_STATE/dl.$i" ) &
+done
+sleep 1
+lab_droverctl proxy add "$(lab_proxy_address 4)" --name squid4 >/dev/null
+wait_health 4 up 20 >/dev/null
+wait
+intact=0
+for ((i = 0; i < 10; i++)); do
+	[ "$(cat "$LAB_STATE/dl.$i" 2>/dev/null)" = "$want" ] && intact=$((intact + 1))
+done
+check $([ $intact -eq 10 ]; echo $?) "ten downloads running while a proxy was added all completed intact" "$intact of 10"
+reached=0
+for ((i = 50; i < 60; i++)); do
+	c=$(lab_client_address $i)
+	if [ "$(served_by "$c")" = squid4 ] && fetch "$c" && [ "$(lab_squid_requests 4 "$c")" -ge 1 ]; then
+		reached=$((reached + 1))
+	fi
+done
+check $([ $reached -ge 1 ]; echo $?) "new clients reach the added proxy" "$reached of 10 fresh clients landed on squid4"
+
+# --- 4. drain a proxy under a download -----------------------------------------
+lab_droverctl settings set affinity_timeout 4 >/dev/null
+drain=1
+dl_client=""
+for ((i = 0; i < 40; i++)); do
+	c=$(lab_client_address $i)
+	[ "$(served_by "$c")" = "squid$drain" ] && dl_client=$c && break
+done
+( lab_client_curl "$dl_client" "http://$LAB_ORIGIN/slow/big.bin" --max-time 60 |
+	sha256sum | cut -d' ' -f1 >"$LAB_STATE/dl.drain" ) &
+dlpid=$!
+sleep 1
+lab_droverctl proxy drain $drain >/dev/null
+active=$(proxy_field $drain active_clients)
+before_log=$(lab_squid_requests $drain)
+wait $dlpid
+check $([ "$(cat "$LAB_STATE/dl.drain")" = "$want" ]; echo $?) \
+	"a download through a draining proxy completes intact" "client $dl_client; $active active client(s) when the drain began"
+sent=0
+for ((i = 0; i < 60; i++)); do
+	c=$(lab_client_address $i)
+	[ "$c" = "$dl_client" ] && continue
+	[ "$(served_by "$c")" = "squid$drain" ] && sent=$((sent + 1))
+done
+# Every client but the one downloading is idle for longer than the timeout by now.
+sleep 5
+for ((i = 40; i < 60; i++)); do
+	fetch "$(lab_client_address $i)"
+done
+after_log=$(lab_squid_requests $drain)
+check $([ $sent -eq 0 ] && [ "$after_log" -eq "$before_log" ]; echo $?) "no new client is sent to the draining proxy" \
+	"$sent clients mapped to it; its log grew by $((after_log - before_log)) requests besides the download"
+drained=0
+for ((t = 0; t < 100; t++)); do
+	lab_droverctl audit --limit 20 | grep -q "drain of proxy $drain .* complete" && drained=1 && break
+	sleep 0.1
+done
+check $([ $drained -eq 1 ]; echo $?) "the audit log records when the drain completed" \
+	"$(lab_droverctl audit --limit 20 | grep -m1 'drain of proxy' | cut -c1-100)"
+
+# --- 5. accepts TCP, never answers HTTP ----------------------------------------
+mute=3
+kill -KILL "$(squid_pid $mute)"
+cat >"$LAB_STATE/mute.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 3128))
+s.listen(128)
+conns = []
+while True:
+    c, _ = s.accept()
+    conns.append(c)  # hold it open, say nothing
+PY
+ip netns exec "$(lab_ns px$mute)" python3 "$LAB_STATE/mute.py" "$(lab_proxy_address $mute)" &
+mutepid=$!
+for kind in http-proxy http tcp; do
+	lab_droverctl proxy set $mute --probe $kind >/dev/null
+	if [ $kind = tcp ]; then
+		took=$(wait_health $mute up 15) && res=up || res=$(proxy_field $mute health)
+		check $([ "$res" = up ]; echo $?) "a mute proxy stays up for tcp probes" \
+			"$(proxy_field $mute last_check) after $took ms"
+	else
+		wait_health $mute down 15 >/dev/null
+		check $([ "$(proxy_field $mute health)" = down ] && [ "$(proxy_field $mute last_check)" = L7TOUT ]; echo $?) \
+			"a mute proxy is marked down by $kind probes with L7TOUT" \
+			"$(proxy_field $mute health) / $(proxy_field $mute last_check) $(proxy_field $mute last_check_ms) ms"
+	fi
+done
+kill $mutepid 2>/dev/null
+pkill -P $mutepid 2>/dev/null
+lab_droverctl proxy list | sed 's/^/#   /'

@@ -1,0 +1,512 @@
+#!/usr/bin/env python3
+"""API checks of droverd's web server, run by webui_api.sh inside its namespace.
+
+Prints one "ok - ..." or "not ok - ..." line per check. Arguments: the base
+URL, the state directory (holding the admin password file) and the phase
+("main" for the HTTP run, "https" for the TLS run).
+"""
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import stat
+import sys
+import time
+
+BASE_HOST = "127.0.0.1"
+PORT = int(os.environ.get("WEBUI_PORT", "8080"))
+STATE = sys.argv[1]
+PHASE = sys.argv[2] if len(sys.argv) > 2 else "main"
+HTTPS = PHASE == "https"
+ORIGIN = ("https" if HTTPS else "http") + "://%s:%d" % (BASE_HOST, PORT)
+
+failures = 0
+
+
+def check(cond, name, detail=""):
+    global failures
+    if cond:
+        print("ok - " + name)
+    else:
+        failures += 1
+        print("not ok - " + name + (": " + str(detail) if detail else ""))
+    sys.stdout.flush()
+    return cond
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return "HTTP %d %s" % (self.status, self.body[:300])
+
+
+def connect(source="127.0.0.1", timeout=15):
+    if HTTPS:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(BASE_HOST, PORT, timeout=timeout, context=ctx,
+                                           source_address=(source, 0))
+    return http.client.HTTPConnection(BASE_HOST, PORT, timeout=timeout,
+                                      source_address=(source, 0))
+
+
+def request(method, path, body=None, headers=None, source="127.0.0.1", raw=None,
+            content_type="application/json"):
+    conn = connect(source)
+    h = dict(headers or {})
+    data = None
+    if raw is not None:
+        data = raw
+    elif body is not None:
+        data = json.dumps(body).encode()
+    if data is not None and content_type and "Content-Type" not in h:
+        h["Content-Type"] = content_type
+    try:
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        out = Reply(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
+    except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+        out = Reply(0, [], "connection failed: %s" % e)
+    conn.close()
+    return out
+
+
+class Session:
+    """A browser-like client: the session cookie plus the CSRF token."""
+
+    def __init__(self):
+        self.cookie = None
+        self.csrf = None
+
+    def login(self, user, password, source="127.0.0.1"):
+        r = request("POST", "/api/v1/login", {"username": user, "password": password},
+                    headers={"Origin": ORIGIN}, source=source)
+        if r.status == 200:
+            self.take_cookie(r)
+            self.csrf = r.json.get("csrf")
+        return r
+
+    def take_cookie(self, r):
+        c = r.header("Set-Cookie")
+        if c:
+            self.cookie = c.split(";")[0]
+
+    def call(self, method, path, body=None, csrf=True, origin=True, headers=None, **kw):
+        h = dict(headers or {})
+        if self.cookie:
+            h["Cookie"] = self.cookie
+        if csrf and self.csrf and method not in ("GET", "HEAD"):
+            h["X-CSRF-Token"] = self.csrf
+        if origin and method not in ("GET", "HEAD"):
+            h.setdefault("Origin", ORIGIN)
+        return request(method, path, body, headers=h, **kw)
+
+
+def check_security_headers(r, what):
+    csp = r.header("Content-Security-Policy") or ""
+    check("default-src 'self'" in csp and "frame-ancestors 'none'" in csp and
+          "unsafe-inline" not in csp, what + ": CSP default-src 'self', frame-ancestors 'none'", csp)
+    check(r.header("X-Content-Type-Options") == "nosniff", what + ": X-Content-Type-Options nosniff")
+    check(r.header("Referrer-Policy") is not None, what + ": Referrer-Policy set")
+
+
+METRIC_LINE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*"'
+    r'(,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*)?\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$')
+
+
+def parse_metrics(text):
+    """A strict reader of the text format 0.0.4: returns ({series: value}, [problems])."""
+    problems = []
+    types = {}
+    values = {}
+    seen_families = []
+    current = None
+    if not text.endswith("\n"):
+        problems.append("does not end with a newline")
+    for line in text.split("\n")[:-1]:
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            parts = line.split(" ")
+            if len(parts) != 4 or parts[3] not in ("counter", "gauge", "histogram", "summary",
+                                                   "untyped"):
+                problems.append("bad TYPE line: " + line)
+                continue
+            if parts[2] in types:
+                problems.append("TYPE given twice for " + parts[2])
+            types[parts[2]] = parts[3]
+            if parts[2] in seen_families:
+                problems.append("family split: " + parts[2])
+            seen_families.append(parts[2])
+            current = parts[2]
+            continue
+        if line.startswith("#") or line == "":
+            problems.append("stray line: %r" % line)
+            continue
+        m = METRIC_LINE.match(line)
+        if not m:
+            problems.append("malformed sample: %r" % line)
+            continue
+        name = m.group(1)
+        if name != current:
+            problems.append("sample %s outside its family %s" % (name, current))
+        series = name + (m.group(2) or "")
+        if series in values:
+            problems.append("duplicate series " + series)
+        values[series] = float(m.group(7))
+        if re.search(r'="\d+\.\d+\.\d+\.\d+"', m.group(2) or ""):
+            problems.append("an address as a label value: " + series)
+    for name, t in types.items():
+        if t == "counter" and not name.endswith("_total"):
+            problems.append("counter without _total: " + name)
+    return values, types, problems
+
+
+def main():
+    password = open(os.path.join(STATE, "admin-password")).read().strip()
+    new_password = "a much better password 42"
+    if HTTPS:
+        return https_phase(new_password)
+
+    # --- static pages and headers
+    r = request("GET", "/")
+    check(r.status == 200 and "<!doctype html>" in r.body and "text/html" in r.header("Content-Type"),
+          "GET / serves the page", r)
+    check_security_headers(r, "page")
+    check("<script>" not in r.body and "style=" not in r.body, "page has no inline script or style")
+    js = request("GET", "/app.js")
+    check(js.status == 200 and js.header("Content-Type").startswith("text/javascript"),
+          "app.js served as text/javascript", js.header("Content-Type"))
+    css = request("GET", "/style.css")
+    check(css.status == 200 and css.header("Content-Type").startswith("text/css"),
+          "style.css served as text/css")
+    etag = js.header("ETag")
+    r = request("GET", "/app.js", headers={"If-None-Match": etag or "x"})
+    check(r.status == 304 and js.header("Cache-Control") == "no-cache",
+          "assets carry an ETag and revalidate with 304", r)
+    r = request("GET", "/nope.js")
+    check(r.status == 404 and r.json and r.json["ok"] is False, "unknown asset is a JSON 404", r)
+    check_security_headers(r, "error reply")
+    r = request("GET", "/api/v1/nothing")
+    check(r.status == 404, "unknown API path is 404", r)
+    r = request("POST", "/api/v1/stats", {}, headers={"Origin": ORIGIN})
+    check(r.status == 405 and "GET" in (r.header("Allow") or ""), "wrong method is 405 with Allow", r)
+    r = request("GET", "/api/v1/logout")
+    check(r.status == 405, "no state change on GET (GET /logout is 405)", r)
+
+    # --- everything needs a signed-in user
+    for path in ["/api/v1/proxies", "/api/v1/proxies/1", "/api/v1/stats", "/api/v1/settings",
+                 "/api/v1/settings/ports", "/api/v1/lookup?client=10.0.0.1", "/api/v1/audit",
+                 "/api/v1/history", "/api/v1/rules", "/api/v1/tokens"]:
+        r = request("GET", path)
+        check(r.status == 401 and r.json["kind"] == "unauthorized", "auth required: GET " + path, r)
+    r = request("POST", "/api/v1/proxies", {"address": "198.18.9.9"}, headers={"Origin": ORIGIN})
+    check(r.status == 401, "auth required: POST /api/v1/proxies", r)
+    r = request("GET", "/api/v1/session")
+    check(r.status == 200 and r.json["signed_in"] is False, "session endpoint says signed out")
+
+    # --- login, first password change
+    s = Session()
+    r = s.login("admin", "wrong password!")
+    check(r.status == 401, "wrong password refused with 401", r)
+    r = s.login("nobody", password)
+    check(r.status == 401, "unknown user refused with 401", r)
+    r = s.login("admin", password)
+    check(r.status == 200 and r.json["must_change_password"] is True,
+          "initial password signs in and must be changed", r)
+    cookie = r.header("Set-Cookie") or ""
+    check("HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie and
+          "Secure" not in cookie, "session cookie is HttpOnly; SameSite=Strict (no Secure over HTTP)",
+          cookie)
+    first_cookie = s.cookie
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 403 and r.json["kind"] == "password_change_required",
+          "API refused until the initial password is changed", r)
+    s2 = Session()
+    s2.login("admin", password)
+    check(s2.cookie != first_cookie, "each login gets a new session id")
+    planted = Session()
+    planted.cookie = "drover_session=" + "ab" * 32
+    r = planted.call("GET", "/api/v1/proxies")
+    check(r.status == 401, "an invented session id is not honoured", r)
+    r = s.call("POST", "/api/v1/account/password", {"current": password, "new": "short"})
+    check(r.status == 400 and r.json.get("field") == "new", "too short new password names field new", r)
+    r = s.call("POST", "/api/v1/account/password", {"current": "not it at all", "new": new_password})
+    check(r.status == 400 and r.json.get("field") == "current", "wrong current password names field current", r)
+    r = s.call("POST", "/api/v1/account/password", {"current": password, "new": new_password},
+               csrf=False)
+    check(r.status == 403, "password change without CSRF token is 403", r)
+    r = s.call("POST", "/api/v1/account/password", {"current": password, "new": new_password})
+    check(r.status == 200 and r.json["must_change_password"] is False, "password changed", r)
+    old_cookie = s.cookie
+    s.take_cookie(r)
+    s.csrf = r.json["csrf"]
+    check(s.cookie != old_cookie, "password change rotates the session id")
+    r = request("GET", "/api/v1/proxies", headers={"Cookie": old_cookie})
+    check(r.status == 401, "the session id from before the change is dead", r)
+    r = s2.call("GET", "/api/v1/proxies")
+    check(r.status == 401, "other sessions of the user end at a password change", r)
+    r = Session().login("admin", password)
+    check(r.status == 401, "the initial password no longer works", r)
+    r = s.call("GET", "/api/v1/session")
+    check(r.status == 200 and r.json["user"] == "admin" and len(r.json["csrf"]) == 64,
+          "session endpoint gives the user and CSRF token", r)
+
+    # --- CSRF and origin
+    body = {"address": "198.18.1.11", "name": "squid-a"}
+    r = s.call("POST", "/api/v1/proxies", body, csrf=False)
+    check(r.status == 403, "POST without X-CSRF-Token is 403", r)
+    r = s.call("POST", "/api/v1/proxies", body, headers={"X-CSRF-Token": "0" * 64}, csrf=False)
+    check(r.status == 403, "POST with a wrong X-CSRF-Token is 403", r)
+    r = s.call("POST", "/api/v1/proxies", body, headers={"Origin": "http://evil.example"})
+    check(r.status == 403 and "origin" in r.json["error"], "POST from a foreign Origin is 403", r)
+    r = s.call("POST", "/api/v1/proxies", body, headers={"Sec-Fetch-Site": "cross-site"})
+    check(r.status == 403, "POST marked Sec-Fetch-Site: cross-site is 403", r)
+    r = s.call("POST", "/api/v1/proxies", raw=b"address=198.18.1.11",
+               content_type="application/x-www-form-urlencoded")
+    check(r.status == 415, "a form-encoded body is refused (415)", r)
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 200 and r.json["proxies"] == [], "refused writes left nothing behind", r)
+
+    # --- proxies
+    r = s.call("POST", "/api/v1/proxies", body)
+    check(r.status == 201 and r.json["proxy"]["name"] == "squid-a", "create proxy (201)", r)
+    a = r.json["proxy"]
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.12", "name": "squid-b", "weight": 50})
+    check(r.status == 201, "create a second proxy", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.11", "name": "squid-c"})
+    check(r.status == 409 and r.json["kind"] == "exists", "duplicate address is 409 exists", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.300"})
+    check(r.status == 400 and r.json["field"] == "address", "bad address is 400 naming address", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.13", "colour": "red"})
+    check(r.status == 400 and r.json["field"] == "colour", "unknown field is 400 naming it", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.13", "weight": "heavy"})
+    check(r.status == 400 and r.json["field"] == "weight", "wrong type is 400 naming the field", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.13", "cmd": "proxy.del"})
+    check(r.status == 400 and r.json["field"] == "cmd", "a body cannot choose the command", r)
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 200 and [p["name"] for p in r.json["proxies"]] == ["squid-a", "squid-b"],
+          "list proxies", r)
+    r = s.call("GET", "/api/v1/proxies/%d" % a["id"])
+    check(r.status == 200 and r.json["proxy"]["address"] == "198.18.1.11", "get one proxy", r)
+    r = s.call("GET", "/api/v1/proxies/999")
+    check(r.status == 404 and r.json["kind"] == "not_found", "missing proxy is 404", r)
+    r = s.call("GET", "/api/v1/proxies/01")
+    check(r.status == 404, "malformed id is 404", r)
+    r = s.call("PUT", "/api/v1/proxies/%d" % a["id"], {"admin": "drain"})
+    check(r.status == 400 and r.json["field"] == "version", "update without version is 400", r)
+    r = s.call("PUT", "/api/v1/proxies/%d" % a["id"], {"admin": "drain", "weight": 70,
+                                                      "version": a["version"]})
+    check(r.status == 200 and r.json["proxy"]["admin"] == "drain" and
+          r.json["proxy"]["version"] == a["version"] + 1, "update with version bumps it", r)
+    r = s.call("PUT", "/api/v1/proxies/%d" % a["id"], {"admin": "enabled", "version": a["version"]})
+    check(r.status == 409 and r.json["kind"] == "conflict", "stale version is 409 conflict", r)
+    r = s.call("PATCH", "/api/v1/proxies/%d" % a["id"], {"admin": "sideways", "version": a["version"] + 1})
+    check(r.status == 400 and r.json["field"] == "admin", "bad admin state names field admin", r)
+    r = s.call("DELETE", "/api/v1/proxies/%d" % a["id"])
+    check(r.status == 400 and r.json["field"] == "version", "delete without version is 400", r)
+    r = s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (a["id"], a["version"]))
+    check(r.status == 409, "delete with a stale version is 409", r)
+    r = s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (a["id"], a["version"] + 1))
+    check(r.status == 200, "delete with the current version", r)
+    r = s.call("GET", "/api/v1/proxies/%d" % a["id"])
+    check(r.status == 404, "deleted proxy is gone", r)
+
+    # --- bad bodies, limits, no crash
+    r = s.call("POST", "/api/v1/proxies", raw=b'{"address": ')
+    check(r.status == 400 and "invalid JSON" in r.json["error"], "invalid JSON is 400", r)
+    r = s.call("POST", "/api/v1/proxies", raw=b"[" * 20000 + b"]" * 20000)
+    check(r.status in (400, 413), "deeply nested JSON is refused", r)
+    r = s.call("POST", "/api/v1/proxies", raw=b'{"address": "' + b"x" * 200000 + b'"}')
+    check(r.status == 413, "huge body is 413", r)
+    r = s.call("POST", "/api/v1/proxies", raw=b'["198.18.1.20"]')
+    check(r.status == 400, "a JSON array body is 400", r)
+    r = s.call("POST", "/api/v1/proxies", raw=b'{"address": "198.18.1.20", "address": "198.18.1.21"}')
+    check(r.status == 400, "duplicate keys are 400", r)
+    r = request("GET", "/", headers={"X-Big": "y" * 20000})
+    check(r.status in (400, 413, 431), "oversized headers are refused", r)
+    r = s.call("GET", "/api/v1/stats")
+    check(r.status == 200, "server alive after the bad requests", r)
+
+    # --- slow client does not stall others
+    slow = socket.create_connection((BASE_HOST, PORT))
+    slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.time()
+    r = s.call("GET", "/api/v1/stats")
+    check(r.status == 200 and time.time() - t0 < 2, "a slow client does not stall others", r)
+    slow.settimeout(20)
+    try:
+        data = slow.recv(4096)
+        closed = True
+    except socket.timeout:
+        data, closed = b"", False
+    elapsed = time.time() - t0
+    check(closed and elapsed < 16, "a stalled request is cut off after the timeout (%.1fs, %r)" %
+          (elapsed, data[:40]))
+    slow.close()
+
+    # --- the other endpoints
+    r = s.call("GET", "/api/v1/stats")
+    check(r.status == 200 and "global" in r.json and "enobufs" in r.json["global"], "stats", r)
+    r = s.call("GET", "/api/v1/history")
+    check(r.status == 200 and r.json["interval"] == 10 and isinstance(r.json["series"], list),
+          "history", r)
+    r = s.call("GET", "/api/v1/rules")
+    check(r.status == 200 and "DROVER" in r.json["rules"], "rules", r)
+    r = s.call("GET", "/api/v1/settings")
+    check(r.status == 200 and any(x["key"] == "http_listen" for x in r.json["settings"]),
+          "settings list includes the web settings", r)
+    r = s.call("GET", "/api/v1/settings/ports")
+    check(r.status == 200 and r.json["setting"]["value"] == "80,443", "settings get", r)
+    r = s.call("PUT", "/api/v1/settings/affinity_timeout", {"value": "600"})
+    check(r.status == 200 and r.json["setting"]["value"] == "600", "settings set", r)
+    r = s.call("PUT", "/api/v1/settings/ports", {"value": "80,70000"})
+    check(r.status == 400 and r.json["field"] == "ports" and "70000" in r.json["error"],
+          "invalid setting is 400 naming it and its value", r)
+    r = s.call("PUT", "/api/v1/settings/no_such_thing", {"value": "1"})
+    check(r.status == 400 and r.json["field"] == "key", "unknown setting is 400", r)
+    r = s.call("PUT", "/api/v1/settings/ports", {"value": 80})
+    check(r.status == 400 and r.json["field"] == "value", "setting value of the wrong type is 400", r)
+    r = s.call("PUT", "/api/v1/settings/ports", {"value": "80", "force": True})
+    check(r.status == 400 and r.json["field"] == "force", "unknown field in a settings write is 400", r)
+    r = s.call("GET", "/api/v1/lookup?client=198.18.0.5")
+    check(r.status == 200 and r.json["reason"] in ("table", "affinity", "none") and
+          "proxy" in r.json, "lookup names the proxy (or none) and the reason", r)
+    r = s.call("GET", "/api/v1/lookup?client=300.1.1.1")
+    check(r.status == 400 and r.json["field"] == "client", "bad lookup address names client", r)
+    r = s.call("GET", "/api/v1/lookup?client=198.18.0.5&x=1")
+    check(r.status == 400 and r.json["field"] == "x", "unknown query parameter is 400", r)
+    r = s.call("GET", "/api/v1/audit?limit=2")
+    check(r.status == 200 and len(r.json["entries"]) == 2, "audit page of 2", r)
+    before = r.json["entries"][-1]["id"]
+    r2 = s.call("GET", "/api/v1/audit?limit=2&before=%d" % before)
+    check(r2.status == 200 and all(e["id"] < before for e in r2.json["entries"]),
+          "audit paging with before", r2)
+    r = s.call("GET", "/api/v1/audit?limit=0")
+    check(r.status == 400 and r.json["field"] == "limit", "audit limit 0 is 400", r)
+    r = s.call("GET", "/api/v1/audit?limit=abc")
+    check(r.status == 400 and r.json["field"] == "limit", "audit limit abc is 400", r)
+    r = s.call("GET", "/api/v1/audit?limit=50")
+    actors = {e["actor"] for e in r.json["entries"]}
+    check("webui:admin" in actors, "audit names the web UI user as actor", actors)
+
+    # --- API tokens
+    r = s.call("POST", "/api/v1/tokens", {"name": "bad name"})
+    check(r.status == 400 and r.json["field"] == "name", "bad token name is 400", r)
+    r = s.call("POST", "/api/v1/tokens", {"name": "ci-script"})
+    check(r.status == 201 and r.json["token"].startswith("drv_"), "create API token (shown once)", r)
+    token, token_id = r.json["token"], r.json["id"]
+    r = s.call("GET", "/api/v1/tokens")
+    check(r.status == 200 and r.json["tokens"][0]["name"] == "ci-script" and token not in r.body,
+          "token list does not show the token", r)
+    bearer = {"Authorization": "Bearer " + token}
+    r = request("GET", "/api/v1/proxies", headers=bearer)
+    check(r.status == 200, "Bearer token reads the API", r)
+    r = request("POST", "/api/v1/proxies", {"address": "198.18.1.13", "name": "squid-c"},
+                headers=bearer)
+    check(r.status == 201, "Bearer token writes without a CSRF token", r)
+    r = request("POST", "/api/v1/proxies", {"address": "198.18.1.14"},
+                headers=dict(bearer, Origin="http://evil.example"))
+    check(r.status == 403, "Bearer write from a foreign Origin is 403", r)
+    r = request("GET", "/api/v1/proxies", headers={"Authorization": "Bearer drv_" + "0" * 64})
+    check(r.status == 401, "unknown token is 401", r)
+
+    # --- metrics
+    r = request("GET", "/metrics")
+    check(r.status == 200 and "version=0.0.4" in (r.header("Content-Type") or ""),
+          "/metrics open on localhost, text format 0.0.4", r)
+    values, types, problems = parse_metrics(r.body)
+    check(not problems, "/metrics parses strictly", problems[:5])
+    for name in ["drover_build_info", "drover_proxy_hits_total", "drover_proxy_packets_total",
+                 "drover_proxy_bytes_total", "drover_proxy_active_clients", "drover_proxy_up",
+                 "drover_proxy_check_duration_seconds", "drover_proxy_state_changes_total",
+                 "drover_datapath_malformed_total", "drover_datapath_bypassed_total",
+                 "drover_datapath_enobufs_total", "drover_kernel_queue_full_drops_total"]:
+        check(name in types, "/metrics has " + name)
+    check('drover_proxy_hits_total{proxy="squid-b"}' in values, "per-proxy series are labelled by name")
+    time.sleep(1.5)
+    values2, _, _ = parse_metrics(request("GET", "/metrics").body)
+    went_back = [k for k, v in values.items()
+                 if types.get(k.split("{")[0]) == "counter" and k in values2 and values2[k] < v]
+    check(not went_back, "counters never decrease between scrapes", went_back)
+    r = s.call("PUT", "/api/v1/settings/metrics_access", {"value": "auth"})
+    r = request("GET", "/metrics")
+    check(r.status == 401, "metrics_access=auth: anonymous scrape is 401", r)
+    r = request("GET", "/metrics", headers=bearer)
+    check(r.status == 200, "metrics_access=auth: Bearer scrape works", r)
+    s.call("PUT", "/api/v1/settings/metrics_access", {"value": "local"})
+    r = s.call("DELETE", "/api/v1/tokens/%d" % token_id)
+    check(r.status == 200, "revoke API token", r)
+    r = request("GET", "/api/v1/proxies", headers=bearer)
+    check(r.status == 401, "revoked token is refused", r)
+
+    # --- login throttling, from a second loopback address
+    statuses = [Session().login("admin", "guess number %d" % i, source="127.0.0.2").status
+                for i in range(6)]
+    check(statuses[:5] == [401] * 5 and statuses[5] == 429,
+          "login throttled after 5 failures from one address", statuses)
+    r = Session().login("admin", new_password, source="127.0.0.2")
+    check(r.status == 429 and r.header("Retry-After") is not None,
+          "throttled address is refused even with the right password, with Retry-After", r)
+    r = Session().login("admin", new_password, source="127.0.0.1")
+    check(r.status == 200, "other addresses can still sign in", r)
+
+    # --- logout
+    r = s.call("POST", "/api/v1/logout")
+    check(r.status == 200 and "Max-Age=0" in (r.header("Set-Cookie") or ""), "logout clears the cookie", r)
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 401, "the session is gone after logout", r)
+
+    open(os.path.join(STATE, "admin-password"), "w").write(new_password + "\n")
+    return failures
+
+
+def https_phase(password):
+    key = [f for f in os.listdir(STATE) if f == "webui-key.pem"]
+    check(key and os.path.exists(os.path.join(STATE, "webui-cert.pem")),
+          "https: a self-signed certificate was made next to the database")
+    if key:
+        mode = stat.S_IMODE(os.stat(os.path.join(STATE, "webui-key.pem")).st_mode)
+        check(mode == 0o600, "https: the generated key is mode 0600", oct(mode))
+    r = request("GET", "/")
+    check(r.status == 200 and r.header("Strict-Transport-Security") is not None,
+          "https: page served over TLS with HSTS", r)
+    s = Session()
+    r = s.login("admin", password)
+    cookie = r.header("Set-Cookie") or ""
+    check(r.status == 200 and "Secure" in cookie and "HttpOnly" in cookie,
+          "https: session cookie is Secure", cookie)
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 200, "https: API works", r)
+    plain = socket.create_connection((BASE_HOST, PORT))
+    plain.settimeout(5)
+    plain.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    try:
+        data = plain.recv(100)
+    except (socket.timeout, ConnectionError):
+        data = b""
+    check(not data.startswith(b"HTTP/1.1 200"), "https: plain HTTP gets no page")
+    plain.close()
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main() else 0)

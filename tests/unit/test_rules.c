@@ -1,0 +1,113 @@
+/* test_rules.c - the iptables ruleset droverd installs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rules.h"
+
+static void set(struct settings *s, const char *key, const char *value)
+{
+	char err[256];
+
+	if (!settings_set(s, key, value, err, sizeof(err)))
+		fail_msg("%s", err);
+}
+
+static void test_two_queues_two_proxies(void **state)
+{
+	struct settings s;
+	uint32_t proxies[2];
+	char buf[4096];
+
+	(void)state;
+	settings_defaults(&s);
+	set(&s, "client_subnets", "198.18.1.0/24");
+	inet_pton(AF_INET, "198.18.1.11", &proxies[0]);
+	inet_pton(AF_INET, "198.18.1.12", &proxies[1]);
+	assert_true(rules_render(&s, 2, proxies, 2, buf, sizeof(buf)) > 0);
+	assert_string_equal(
+		buf,
+		"*filter\n"
+		":DROVER - [0:0]\n"
+		"-A DROVER -s 198.18.1.11/32 -j RETURN\n"
+		"-A DROVER -s 198.18.1.12/32 -j RETURN\n"
+		"-A DROVER -s 198.18.1.0/24 -p tcp -m multiport --dports 80,443 -j NFQUEUE "
+		"--queue-balance 0:1 --queue-bypass\n"
+		"-A DROVER -s 198.18.1.0/24 -p tcp -f -j NFQUEUE --queue-balance 0:1 "
+		"--queue-bypass\n"
+		"-A DROVER -s 198.18.1.0/24 -p icmp --icmp-type destination-unreachable -j NFQUEUE "
+		"--queue-balance 0:1 --queue-bypass\n"
+		"COMMIT\n");
+}
+
+static void test_one_queue_fail_closed(void **state)
+{
+	struct settings s;
+	char buf[4096];
+
+	(void)state;
+	settings_defaults(&s);
+	set(&s, "client_subnets", "10.1.0.0/16");
+	set(&s, "fail_open", "false");
+	set(&s, "queue_base", "7");
+	set(&s, "ports", "8080");
+	assert_true(rules_render(&s, 1, NULL, 0, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "*filter\n"
+				 ":DROVER - [0:0]\n"
+				 "-A DROVER -s 10.1.0.0/16 -p tcp -m multiport --dports 8080 -j "
+				 "NFQUEUE --queue-num 7\n"
+				 "-A DROVER -s 10.1.0.0/16 -p tcp -f -j NFQUEUE --queue-num 7\n"
+				 "-A DROVER -s 10.1.0.0/16 -p icmp --icmp-type destination-unreachable "
+				 "-j NFQUEUE --queue-num 7\n"
+				 "COMMIT\n");
+}
+
+/* multiport takes 15 ports at most: sixteen need two rules per subnet. */
+static void test_many_ports_split(void **state)
+{
+	struct settings s;
+	char buf[8192];
+	const char *p;
+	int rules = 0;
+
+	(void)state;
+	settings_defaults(&s);
+	set(&s, "ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16");
+	assert_true(rules_render(&s, 4, NULL, 0, buf, sizeof(buf)) > 0);
+	for (p = buf; (p = strstr(p, "--dports")) != NULL; p++)
+		rules++;
+	/* three default subnets, two multiport rules each */
+	assert_int_equal(rules, 6);
+	assert_non_null(strstr(buf, "--dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15 -j"));
+	assert_non_null(strstr(buf, "--dports 16 -j"));
+	assert_non_null(strstr(buf, "--queue-balance 0:3"));
+}
+
+static void test_too_small_buffer(void **state)
+{
+	struct settings s;
+	char buf[64];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_int_equal(rules_render(&s, 1, NULL, 0, buf, sizeof(buf)), -ENOSPC);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_queues_two_proxies),
+		cmocka_unit_test(test_one_queue_fail_closed),
+		cmocka_unit_test(test_many_ports_split),
+		cmocka_unit_test(test_too_small_buffer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

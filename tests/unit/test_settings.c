@@ -1,0 +1,382 @@
+/* test_settings.c - settings definitions, strict parsing and canonical formatting. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "settings.h"
+
+/* Refused input for key: the message must name the key, quote the bad part, and s stay as it was.
+ */
+static void expect_refused(const char *key, const char *value, const char *quoted)
+{
+	struct settings s, before;
+	char err[256] = "";
+	char want[256];
+
+	settings_defaults(&s);
+	before = s;
+	assert_false(settings_set(&s, key, value, err, sizeof(err)));
+	assert_memory_equal(&s, &before, sizeof(s));
+	if (settings_find(key) != NULL) {
+		snprintf(want, sizeof(want), "%s: ", key);
+		assert_true(strncmp(err, want, strlen(want)) == 0);
+	}
+	snprintf(want, sizeof(want), "`%s'", quoted);
+	if (strstr(err, want) == NULL)
+		fail_msg("message \"%s\" does not quote %s", err, want);
+}
+
+static void expect_canonical(const char *key, const char *value, const char *canonical)
+{
+	struct settings s;
+	char err[256] = "", buf[SETTINGS_VALUE_MAX];
+
+	settings_defaults(&s);
+	if (!settings_set(&s, key, value, err, sizeof(err)))
+		fail_msg("%s=%s refused: %s", key, value, err);
+	assert_true(settings_format(&s, key, buf, sizeof(buf)));
+	assert_string_equal(buf, canonical);
+}
+
+static void test_defaults_round_trip(void **state)
+{
+	struct settings s, again;
+	char buf[SETTINGS_VALUE_MAX], err[256];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_true(settings_count() >= 13);
+	for (size_t i = 0; i < settings_count(); i++) {
+		const struct setting_def *def = settings_def_at(i);
+
+		assert_non_null(def);
+		assert_ptr_equal(settings_find(def->key), def);
+		assert_non_null(def->help);
+		assert_true(strlen(def->help) > 10);
+		assert_true(settings_format(&s, def->key, buf, sizeof(buf)));
+		assert_string_equal(buf, def->default_value);
+		again = s;
+		assert_true(settings_set(&again, def->key, buf, err, sizeof(err)));
+		assert_memory_equal(&again, &s, sizeof(s));
+	}
+	assert_null(settings_def_at(settings_count()));
+	assert_null(settings_find("foo"));
+}
+
+static void test_default_values(void **state)
+{
+	struct settings s;
+
+	(void)state;
+	settings_defaults(&s);
+	assert_int_equal(s.queues, 0);
+	assert_int_equal(s.queue_base, 0);
+	assert_int_equal(s.queue_maxlen, 4096);
+	assert_true(s.fail_open);
+	assert_int_equal(s.nports, 2);
+	assert_int_equal(s.ports[0], 80);
+	assert_int_equal(s.ports[1], 443);
+	assert_int_equal(s.nsubnets, 3);
+	assert_int_equal(s.client_subnets[0].addr, htonl(0x0a000000));
+	assert_int_equal(s.client_subnets[0].len, 8);
+	assert_int_equal(s.client_subnets[1].addr, htonl(0xac100000));
+	assert_int_equal(s.client_subnets[1].len, 12);
+	assert_int_equal(s.client_subnets[2].len, 16);
+	assert_int_equal(s.no_proxy_policy, NO_PROXY_BYPASS);
+	assert_int_equal(s.malformed_policy, MALFORMED_ACCEPT);
+	assert_int_equal(s.affinity_timeout, 300);
+	assert_int_equal(s.affinity_max_clients, 1048576);
+	assert_int_equal(s.maglev_table_size, 65537);
+	assert_int_equal(s.tunnel_source, 0);
+	assert_int_equal(s.frag_needed_rate, 100);
+}
+
+static void test_accepted_values(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	expect_canonical("ports", " 8080 , 80\t,3128 ", "8080,80,3128");
+	expect_canonical("ports", "65535", "65535");
+	expect_canonical("client_subnets", "0.0.0.0/0", "0.0.0.0/0");
+	expect_canonical("client_subnets", "192.168.1.5/32, 10.0.0.0/8",
+			 "192.168.1.5/32,10.0.0.0/8");
+	expect_canonical("queues", "8", "8");
+	expect_canonical("queues", "auto", "auto");
+	expect_canonical("queue_base", "0", "0");
+	expect_canonical("queue_base", "65000", "65000");
+	expect_canonical("fail_open", "off", "false");
+	expect_canonical("fail_open", "yes", "true");
+	expect_canonical("fail_open", "0", "false");
+	expect_canonical("no_proxy_policy", "reject", "reject");
+	expect_canonical("malformed_policy", "drop", "drop");
+	expect_canonical("maglev_table_size", "251", "251");
+	expect_canonical("maglev_table_size", "1000003", "1000003");
+	expect_canonical("tunnel_source", "198.18.0.1", "198.18.0.1");
+	expect_canonical("frag_needed_rate", "0", "0");
+
+	settings_defaults(&s);
+	assert_true(settings_set(&s, "no_proxy_policy", "drop", err, sizeof(err)));
+	assert_int_equal(s.no_proxy_policy, NO_PROXY_DROP);
+	assert_string_equal(no_proxy_policy_name(s.no_proxy_policy), "drop");
+	assert_true(settings_set(&s, "tunnel_source", "198.18.0.1", err, sizeof(err)));
+	assert_int_equal(s.tunnel_source, htonl(0xc6120001));
+	assert_true(
+	    settings_set(&s, "ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", err, sizeof(err)));
+	assert_int_equal(s.nports, SETTINGS_PORTS_MAX);
+}
+
+static void test_unknown_key(void **state)
+{
+	struct settings s;
+	char err[256], buf[64];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_false(settings_set(&s, "foo", "1", err, sizeof(err)));
+	assert_string_equal(err, "unknown setting `foo'");
+	assert_false(settings_format(&s, "foo", buf, sizeof(buf)));
+}
+
+static void test_bad_ports(void **state)
+{
+	(void)state;
+	expect_refused("ports", "0", "0");
+	expect_refused("ports", "70000", "70000");
+	expect_refused("ports", "80,,443", "80,,443");
+	expect_refused("ports", "80,", "80,");
+	expect_refused("ports", "80x", "80x");
+	expect_refused("ports", "+80", "+80");
+	expect_refused("ports", "-80", "-80");
+	expect_refused("ports", "080", "080");
+	expect_refused("ports", "0x50", "0x50");
+	expect_refused("ports", "80,443,80", "80");
+	expect_refused("ports", "99999999999999999999999", "99999999999999999999999");
+	expect_refused("ports", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "17");
+}
+
+static void test_port_message(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_false(settings_set(&s, "ports", "80,70000", err, sizeof(err)));
+	assert_non_null(strstr(err, "ports: invalid port `70000'"));
+	assert_false(settings_set(&s, "ports", "80, 443 ,80", err, sizeof(err)));
+	assert_string_equal(err, "ports: duplicate port `80'");
+}
+
+static void test_bad_subnets(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	expect_refused("client_subnets", "10.0.0.1/8", "10.0.0.1/8");
+	expect_refused("client_subnets", "10.0.0.0/33", "10.0.0.0/33");
+	expect_refused("client_subnets", "10.0.0.0/-1", "10.0.0.0/-1");
+	expect_refused("client_subnets", "10.0.0.0/08", "10.0.0.0/08");
+	expect_refused("client_subnets", "10.0.0.0", "10.0.0.0");
+	expect_refused("client_subnets", "10.0.0/8", "10.0.0/8");
+	expect_refused("client_subnets", "256.0.0.0/8", "256.0.0.0/8");
+	expect_refused("client_subnets", "010.0.0.0/8", "010.0.0.0/8");
+	expect_refused("client_subnets", "10.0.0.0/8x", "10.0.0.0/8x");
+	expect_refused("client_subnets", "10.0.0.0/8,10.0.0.0/8", "10.0.0.0/8");
+	expect_refused("client_subnets", "10.0.0.0/8,,", "10.0.0.0/8,,");
+
+	settings_defaults(&s);
+	assert_false(
+	    settings_set(&s, "client_subnets", "192.168.0.0/16, 10.0.0.1/8", err, sizeof(err)));
+	assert_string_equal(err, "client_subnets: `10.0.0.1/8' has host bits set");
+}
+
+static void test_bad_numbers(void **state)
+{
+	(void)state;
+	expect_refused("queue_maxlen", "63", "63");
+	expect_refused("queue_maxlen", "1048577", "1048577");
+	expect_refused("queue_maxlen", "4096 ", "4096 ");
+	expect_refused("queue_maxlen", " 4096", " 4096");
+	expect_refused("queue_base", "65001", "65001");
+	expect_refused("queue_base", "-1", "-1");
+	expect_refused("queue_base", "4294967296", "4294967296");
+	expect_refused("affinity_timeout", "0", "0");
+	expect_refused("affinity_timeout", "1e3", "1e3");
+	expect_refused("affinity_max_clients", "1023", "1023");
+	expect_refused("frag_needed_rate", "100001", "100001");
+	expect_refused("queues", "0", "0");
+	expect_refused("queues", "65", "65");
+	expect_refused("queues", "Auto", "Auto");
+	expect_refused("maglev_table_size", "65536", "65536");
+	expect_refused("maglev_table_size", "1000001", "1000001");
+	expect_refused("maglev_table_size", "241", "241");
+	expect_refused("maglev_table_size", "1000033", "1000033");
+}
+
+static void test_bad_words(void **state)
+{
+	(void)state;
+	expect_refused("fail_open", "maybe", "maybe");
+	expect_refused("fail_open", "true ", "true ");
+	expect_refused("fail_open", "2", "2");
+	expect_refused("no_proxy_policy", "bounce", "bounce");
+	expect_refused("no_proxy_policy", "bypass,drop", "bypass,drop");
+	expect_refused("malformed_policy", "reject", "reject");
+	expect_refused("tunnel_source", "1.2.3", "1.2.3");
+	expect_refused("tunnel_source", "1.2.3.4.5", "1.2.3.4.5");
+	expect_refused("tunnel_source", "0.0.0.0", "0.0.0.0");
+	expect_refused("tunnel_source", "127.0.0.1", "127.0.0.1");
+	expect_refused("tunnel_source", "224.0.0.1", "224.0.0.1");
+	expect_refused("tunnel_source", "255.255.255.255", "255.255.255.255");
+}
+
+static void test_empty_and_too_long(void **state)
+{
+	struct settings s, before;
+	char value[SETTINGS_VALUE_MAX + 8], err[256];
+
+	(void)state;
+	settings_defaults(&s);
+	before = s;
+	assert_false(settings_set(&s, "ports", "", err, sizeof(err)));
+	assert_string_equal(err, "ports: empty value");
+	assert_false(settings_set(&s, "queues", NULL, err, sizeof(err)));
+	assert_memory_equal(&s, &before, sizeof(s));
+
+	memset(value, '1', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	settings_defaults(&s);
+	before = s;
+	assert_false(settings_set(&s, "ports", value, err, sizeof(err)));
+	assert_true(strncmp(err, "ports: ", 7) == 0);
+	assert_memory_equal(&s, &before, sizeof(s));
+}
+
+static void test_format_small_buffer(void **state)
+{
+	struct settings s;
+	char buf[8];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_false(settings_format(&s, "client_subnets", buf, sizeof(buf)));
+	assert_false(settings_format(&s, "ports", buf, 6));
+	assert_true(settings_format(&s, "ports", buf, 7));
+	assert_string_equal(buf, "80,443");
+}
+
+static void test_parsers(void **state)
+{
+	uint32_t a;
+	struct cidr c;
+
+	(void)state;
+	assert_true(settings_parse_ipv4("198.18.1.11", &a));
+	assert_int_equal(a, htonl(0xc612010b));
+	assert_false(settings_parse_ipv4("198.18.1.11 ", &a));
+	assert_false(settings_parse_ipv4("", &a));
+	assert_true(settings_parse_cidr("172.16.0.0/12", &c));
+	assert_int_equal(c.addr, htonl(0xac100000));
+	assert_int_equal(c.len, 12);
+	assert_false(settings_parse_cidr("172.17.0.0/12", &c));
+	assert_string_equal(settings_type_name(SETTING_PRIME), "prime");
+}
+
+static void test_probe_settings(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	settings_defaults(&s);
+	assert_int_equal(s.probe_kind, 0); /* http-proxy */
+	assert_int_equal(s.probe_interval_ms, 2000);
+	assert_int_equal(s.probe_timeout_ms, 1000);
+	assert_int_equal(s.probe_rise, 2);
+	assert_int_equal(s.probe_fall, 3);
+	assert_int_equal(s.probe_status, 200U << 16 | 399U);
+	assert_string_equal(s.probe_host, "");
+	assert_false(s.assume_up_at_start);
+
+	expect_canonical("probe_status", "204", "204");
+	expect_canonical("probe_status", "200-499", "200-499");
+	expect_canonical("probe_url", "https://canary.example/ok?x=1", "https://canary.example/ok?x=1");
+	expect_canonical("probe_path", "/healthz", "/healthz");
+	expect_canonical("probe_host", "canary.example:8080", "canary.example:8080");
+	expect_canonical("probe_host", "", "");
+	expect_canonical("probe_kind", "tcp", "tcp");
+
+	expect_refused("probe_status", "99", "99");
+	expect_refused("probe_status", "400-200", "400-200");
+	expect_refused("probe_status", "200-", "200-");
+	expect_refused("probe_status", "2xx", "2xx");
+	expect_refused("probe_url", "ftp://x/", "ftp://x/");
+	expect_refused("probe_url", "http://", "http://");
+	expect_refused("probe_url", "http://a b/", "http://a b/");
+	expect_refused("probe_path", "healthz", "healthz");
+	expect_refused("probe_host", "bad host", "bad host");
+	expect_refused("probe_kind", "icmp", "icmp");
+	expect_refused("probe_interval_ms", "99", "99");
+
+	/* an empty value is only meaningful for the Host header */
+	settings_defaults(&s);
+	assert_false(settings_set(&s, "probe_url", "", err, sizeof(err)));
+	assert_true(settings_set(&s, "probe_host", "", err, sizeof(err)));
+}
+
+static void test_web_settings(void **state)
+{
+	struct settings s;
+	uint32_t addr;
+	uint16_t port;
+
+	(void)state;
+	settings_defaults(&s);
+	assert_string_equal(s.http_listen, "127.0.0.1:8080");
+	assert_false(s.https);
+	assert_string_equal(s.tls_cert, "");
+	assert_int_equal(s.metrics_access, METRICS_ACCESS_LOCAL);
+	assert_int_equal(s.session_idle_seconds, 1800);
+
+	expect_canonical("http_listen", "0.0.0.0:443", "0.0.0.0:443");
+	expect_canonical("tls_cert", "/etc/drover/web.pem", "/etc/drover/web.pem");
+	expect_canonical("tls_key", "", "");
+	expect_canonical("metrics_access", "open", "open");
+	expect_refused("http_listen", "localhost:8080", "localhost:8080");
+	expect_refused("http_listen", "127.0.0.1:0", "127.0.0.1:0");
+	expect_refused("http_listen", "127.0.0.1:65536", "127.0.0.1:65536");
+	expect_refused("http_listen", "127.0.0.1", "127.0.0.1");
+	expect_refused("tls_cert", "web.pem", "web.pem");
+	expect_refused("metrics_access", "everyone", "everyone");
+	expect_refused("session_idle_seconds", "59", "59");
+
+	assert_true(settings_parse_listen("10.1.2.3:8443", &addr, &port));
+	assert_int_equal(port, 8443);
+	assert_int_equal(addr, htonl(0x0a010203));
+	assert_false(settings_parse_listen("10.1.2.3:08443", &addr, &port));
+	assert_false(settings_parse_listen(":80", &addr, &port));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults_round_trip), cmocka_unit_test(test_default_values),
+	    cmocka_unit_test(test_accepted_values),	cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_bad_ports),		cmocka_unit_test(test_port_message),
+	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
+	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
+	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_probe_settings),	cmocka_unit_test(test_web_settings),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,717 @@
+/* test_store.c - the SQLite store: schema, migrations, proxies, settings, audit, hash key. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+/* Each test gets its own directory; the database lives in a subdirectory store_open must create. */
+struct world {
+	char dir[64];
+	char path[128];
+	struct store *store;
+};
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int world_setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	char err[256];
+
+	assert_non_null(w);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-store.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(w->path, sizeof(w->path), "%s/state/drover.db", w->dir);
+	if (store_open(w->path, &w->store, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	*state = w;
+	return 0;
+}
+
+static int world_teardown(void **state)
+{
+	struct world *w = *state;
+
+	store_close(w->store);
+	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(w);
+	return 0;
+}
+
+/* A second, raw connection: sees only what was committed. */
+static sqlite3 *raw_open(const char *path)
+{
+	sqlite3 *db;
+
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+	    SQLITE_OK);
+	return db;
+}
+
+static void raw_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char copy[256];
+
+		snprintf(copy, sizeof(copy), "%s", msg ? msg : "?");
+		sqlite3_free(msg);
+		fail_msg("%s: %s", sql, copy);
+	}
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = raw_open(path);
+	sqlite3_stmt *stmt;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+static void raw_text(const char *path, const char *sql, char *buf, size_t len)
+{
+	sqlite3 *db = raw_open(path);
+	sqlite3_stmt *stmt;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+static int64_t count_rows(struct world *w, const char *table)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	return raw_int(w->path, sql);
+}
+
+static struct proxy_config make_proxy(const char *name, const char *address, uint32_t weight,
+				      enum proxy_admin admin)
+{
+	struct proxy_config p;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	assert_true(settings_parse_ipv4(address, &p.address));
+	p.weight = weight;
+	p.admin = admin;
+	return p;
+}
+
+static void assert_error_contains(struct store *s, const char *want)
+{
+	if (strstr(store_error(s), want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", store_error(s), want);
+}
+
+static void test_fresh_database(void **state)
+{
+	struct world *w = *state;
+	char mode[16], dir[160];
+	struct stat st;
+	int version;
+
+	assert_int_equal(store_schema_version(w->store, &version), 0);
+	assert_int_equal(version, STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	raw_text(w->path, "PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+	assert_int_equal(stat(w->path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	snprintf(dir, sizeof(dir), "%s/state", w->dir);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(count_rows(w, "proxies"), 0);
+	assert_int_equal(count_rows(w, "audit"), 0);
+}
+
+static void test_proxy_round_trip(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 50, PROXY_ADMIN_DRAIN);
+	struct proxy_config got, *list;
+	size_t n;
+
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+	assert_true(a.id > 0 && b.id > a.id);
+	assert_int_equal(a.version, 1);
+
+	assert_int_equal(store_proxy_get(w->store, b.id, &got), 0);
+	assert_string_equal(got.name, "squid-b");
+	assert_int_equal(got.address, b.address);
+	assert_int_equal(got.weight, 50);
+	assert_int_equal(got.admin, PROXY_ADMIN_DRAIN);
+	assert_int_equal(got.version, 1);
+	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM proxies WHERE address = "
+					  "'198.18.1.12' AND created_at > 0"),
+			 1);
+
+	assert_int_equal(store_proxy_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, a.id);
+	assert_string_equal(list[0].name, "squid-a");
+	assert_int_equal(list[1].id, b.id);
+	free(list);
+
+	b.weight = 0;
+	b.admin = PROXY_ADMIN_DISABLED;
+	snprintf(b.name, sizeof(b.name), "squid-b2");
+	assert_int_equal(store_proxy_update(w->store, &b, 1, "test"), 0);
+	assert_int_equal(b.version, 2);
+	assert_int_equal(store_proxy_get(w->store, b.id, &got), 0);
+	assert_string_equal(got.name, "squid-b2");
+	assert_int_equal(got.weight, 0);
+	assert_int_equal(got.admin, PROXY_ADMIN_DISABLED);
+	assert_int_equal(got.version, 2);
+
+	/* Version 0 skips the check but still bumps it. */
+	assert_int_equal(store_proxy_update(w->store, &b, 0, "test"), 0);
+	assert_int_equal(b.version, 3);
+
+	assert_int_equal(store_proxy_delete(w->store, a.id, 1, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), -ENOENT);
+	assert_int_equal(store_proxy_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, b.id);
+	free(list);
+}
+
+static void test_missing_proxy(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = make_proxy("ghost", "198.18.1.20", 1, PROXY_ADMIN_ENABLED);
+
+	p.id = 42;
+	assert_int_equal(store_proxy_get(w->store, 42, &p), -ENOENT);
+	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), -ENOENT);
+	assert_error_contains(w->store, "no proxy 42");
+	assert_int_equal(store_proxy_delete(w->store, 42, 0, "test"), -ENOENT);
+	assert_int_equal(count_rows(w, "audit"), 0);
+}
+
+static void test_proxy_duplicates(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config dup;
+
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+
+	dup = make_proxy("squid-a", "198.18.1.99", 100, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(w->store, &dup, "test"), -EEXIST);
+	assert_error_contains(w->store, "name: `squid-a' is already used by proxy");
+	dup = make_proxy("squid-c", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(w->store, &dup, "test"), -EEXIST);
+	assert_error_contains(w->store, "address: `198.18.1.11' is already used by proxy");
+	assert_int_equal(count_rows(w, "proxies"), 2);
+
+	/* An update may not take another proxy's name or address either. */
+	b.address = a.address;
+	assert_int_equal(store_proxy_update(w->store, &b, 1, "test"), -EEXIST);
+	assert_error_contains(w->store, "address");
+	assert_int_equal(raw_int(w->path, "SELECT version FROM proxies WHERE name = 'squid-b'"), 1);
+	assert_int_equal(count_rows(w, "audit"), 2);
+}
+
+static void test_proxy_bad_fields(void **state)
+{
+	struct world *w = *state;
+	static const char *const bad_addresses[] = {"0.0.0.0", "127.0.0.1", "224.0.0.5",
+						    "255.255.255.255"};
+	struct proxy_config p;
+
+	p = make_proxy("bad name", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), -EINVAL);
+	assert_error_contains(w->store, "name: ");
+	assert_error_contains(w->store, "`bad name'");
+
+	for (size_t i = 0; i < sizeof(bad_addresses) / sizeof(bad_addresses[0]); i++) {
+		p = make_proxy("squid-a", bad_addresses[i], 100, PROXY_ADMIN_ENABLED);
+		assert_int_equal(store_proxy_add(w->store, &p, "test"), -EINVAL);
+		assert_error_contains(w->store, "address: ");
+		assert_error_contains(w->store, bad_addresses[i]);
+	}
+
+	p = make_proxy("squid-a", "198.18.1.11", PROXY_WEIGHT_MAX + 1, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), -EINVAL);
+	assert_error_contains(w->store, "weight: ");
+
+	p = make_proxy("squid-a", "198.18.1.11", 100, (enum proxy_admin)7);
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), -EINVAL);
+	assert_error_contains(w->store, "admin: ");
+
+	assert_int_equal(count_rows(w, "proxies"), 0);
+	assert_int_equal(count_rows(w, "audit"), 0);
+
+	/* An update needs a name: the default applies to new proxies only. */
+	p = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	p.name[0] = '\0';
+	assert_int_equal(store_proxy_update(w->store, &p, 1, "test"), -EINVAL);
+	assert_error_contains(w->store, "name: ");
+	p = make_proxy("squid-a", "198.18.1.11", 1001, PROXY_ADMIN_ENABLED);
+	p.id = 1;
+	assert_int_equal(store_proxy_update(w->store, &p, 1, "test"), -EINVAL);
+	assert_int_equal(raw_int(w->path, "SELECT weight FROM proxies"), 100);
+	assert_int_equal(count_rows(w, "audit"), 1);
+}
+
+static void test_proxy_default_name(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config squatter =
+	    make_proxy("proxy-3", "198.18.1.12", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config c = make_proxy("", "198.18.1.13", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config got;
+
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(a.id, 1);
+	assert_string_equal(a.name, "proxy-1");
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_string_equal(got.name, "proxy-1");
+
+	/* Someone named proxy 2 "proxy-3"; the next nameless proxy (id 3) cannot take it. */
+	assert_int_equal(store_proxy_add(w->store, &squatter, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &c, "test"), -EEXIST);
+	assert_error_contains(w->store, "proxy-3");
+	assert_string_equal(c.name, "");
+	assert_int_equal(count_rows(w, "proxies"), 2);
+	assert_int_equal(count_rows(w, "audit"), 2);
+}
+
+static void test_stale_version(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config mine;
+
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	p.weight = 10;
+	assert_int_equal(store_proxy_update(w->store, &p, 1, "webui:admin"), 0);
+	p.weight = 20;
+	assert_int_equal(store_proxy_update(w->store, &p, 2, "webui:admin"), 0);
+	p.weight = 30;
+	assert_int_equal(store_proxy_update(w->store, &p, 3, "webui:admin"), 0);
+	assert_int_equal(p.version, 4);
+
+	mine = p;
+	mine.weight = 99;
+	assert_int_equal(store_proxy_update(w->store, &mine, 3, "droverctl"), -ESTALE);
+	assert_error_contains(w->store,
+			      "proxy 1 was changed by someone else (version 4, you sent 3)");
+	assert_int_equal(store_proxy_delete(w->store, p.id, 2, "droverctl"), -ESTALE);
+	assert_int_equal(raw_int(w->path, "SELECT weight FROM proxies"), 30);
+	assert_int_equal(raw_int(w->path, "SELECT version FROM proxies"), 4);
+	assert_int_equal(count_rows(w, "audit"), 4);
+	assert_int_equal(store_proxy_delete(w->store, p.id, 4, "droverctl"), 0);
+	assert_int_equal(count_rows(w, "proxies"), 0);
+}
+
+static void test_audit_rows(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct audit_entry *log;
+	size_t n;
+
+	assert_int_equal(store_proxy_add(w->store, &p, "droverctl"), 0);
+	p.weight = 50;
+	p.admin = PROXY_ADMIN_DRAIN;
+	assert_int_equal(store_proxy_update(w->store, &p, 1, "webui:admin"), 0);
+	assert_int_equal(store_setting_set(w->store, "ports", "80", "droverctl"), 0);
+	assert_int_equal(store_setting_set(w->store, "ports", "80, 443", "droverctl"), 0);
+	assert_int_equal(store_proxy_delete(w->store, p.id, 2, NULL), 0);
+	assert_int_equal(store_audit_add(w->store, "droverd", "daemon.start", "started"), 0);
+
+	assert_int_equal(store_audit_list(w->store, 0, 100, &log, &n), 0);
+	assert_int_equal(n, 6);
+	assert_string_equal(log[0].action, "daemon.start");
+	assert_string_equal(log[1].action, "proxy.delete");
+	assert_string_equal(log[1].actor, "unknown");
+	assert_string_equal(log[1].detail, "deleted proxy 1 squid-a 198.18.1.11");
+	assert_string_equal(log[2].detail, "set ports = 80,443 (was 80)");
+	assert_string_equal(log[3].detail, "set ports = 80 (was 80,443, the default)");
+	assert_string_equal(log[4].action, "proxy.update");
+	assert_string_equal(log[4].actor, "webui:admin");
+	assert_string_equal(log[4].detail,
+			    "updated proxy 1 squid-a: weight 100 -> 50, admin enabled -> drain");
+	assert_string_equal(log[5].action, "proxy.add");
+	assert_string_equal(log[5].detail, "added proxy 1 squid-a 198.18.1.11 weight 100 enabled");
+	assert_true(log[5].time > 0);
+	assert_true(log[0].id > log[1].id);
+
+	/* Paging: entries older than the third, two at a time. */
+	{
+		struct audit_entry *page;
+		size_t m;
+
+		assert_int_equal(store_audit_list(w->store, log[2].id, 2, &page, &m), 0);
+		assert_int_equal(m, 2);
+		assert_int_equal(page[0].id, log[3].id);
+		assert_int_equal(page[1].id, log[4].id);
+		free(page);
+	}
+	free(log);
+}
+
+static void test_settings_round_trip(void **state)
+{
+	struct world *w = *state;
+	struct settings s, defaults;
+	char buf[SETTINGS_VALUE_MAX];
+
+	assert_int_equal(store_settings_load(w->store, &s), 0);
+	settings_defaults(&defaults);
+	assert_memory_equal(&s, &defaults, sizeof(s));
+
+	assert_int_equal(store_setting_set(w->store, "ports", " 8080 ,3128", "test"), 0);
+	assert_int_equal(store_setting_set(w->store, "no_proxy_policy", "reject", "test"), 0);
+	assert_int_equal(store_setting_set(w->store, "queues", "4", "test"), 0);
+	assert_int_equal(store_settings_load(w->store, &s), 0);
+	assert_int_equal(s.nports, 2);
+	assert_int_equal(s.ports[0], 8080);
+	assert_int_equal(s.ports[1], 3128);
+	assert_int_equal(s.no_proxy_policy, NO_PROXY_REJECT);
+	assert_int_equal(s.queues, 4);
+	assert_true(settings_format(&s, "ports", buf, sizeof(buf)));
+	assert_string_equal(buf, "8080,3128");
+	raw_text(w->path, "SELECT value FROM settings WHERE key = 'ports'", buf, sizeof(buf));
+	assert_string_equal(buf, "8080,3128");
+	assert_int_equal(count_rows(w, "audit"), 3);
+}
+
+static void test_settings_refused(void **state)
+{
+	struct world *w = *state;
+	struct settings s;
+
+	assert_int_equal(store_setting_set(w->store, "ports", "70000", "test"), -EINVAL);
+	assert_string_equal(store_error(w->store), "ports: invalid port `70000' (1..65535)");
+	assert_int_equal(store_setting_set(w->store, "foo", "1", "test"), -EINVAL);
+	assert_string_equal(store_error(w->store), "unknown setting `foo'");
+	assert_int_equal(store_setting_set(w->store, "client_subnets", "10.0.0.1/8", "test"),
+			 -EINVAL);
+	assert_error_contains(w->store, "host bits");
+	assert_int_equal(count_rows(w, "settings"), 0);
+	assert_int_equal(count_rows(w, "audit"), 0);
+
+	/* A stored value that no longer parses is skipped; the rest still loads. */
+	{
+		sqlite3 *db = raw_open(w->path);
+
+		raw_exec(db, "INSERT INTO settings VALUES ('ports', '80,,443'), ('gone', 'x'),"
+			     " ('affinity_timeout', '60')");
+		sqlite3_close(db);
+	}
+	assert_int_equal(store_settings_load(w->store, &s), 0);
+	assert_int_equal(s.nports, 2);
+	assert_int_equal(s.ports[1], 443);
+	assert_int_equal(s.affinity_timeout, 60);
+}
+
+static void test_hash_key(void **state)
+{
+	struct world *w = *state;
+	uint8_t first[16], again[16], zero[16] = {0};
+	char err[256];
+
+	assert_int_equal(store_hash_key(w->store, first), 0);
+	assert_memory_not_equal(first, zero, sizeof(first));
+	assert_int_equal(store_hash_key(w->store, again), 0);
+	assert_memory_equal(first, again, sizeof(first));
+	store_close(w->store);
+	w->store = NULL;
+	assert_int_equal(store_open(w->path, &w->store, err, sizeof(err)), 0);
+	memset(again, 0, sizeof(again));
+	assert_int_equal(store_hash_key(w->store, again), 0);
+	assert_memory_equal(first, again, sizeof(first));
+	assert_int_equal(count_rows(w, "meta"), 1);
+}
+
+/* Builds a database as drover's first schema left it, by hand. */
+static void make_v1_database(const char *path)
+{
+	sqlite3 *db = raw_open(path);
+
+	raw_exec(db, "CREATE TABLE proxies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+		     " address TEXT NOT NULL UNIQUE, weight INTEGER NOT NULL,"
+		     " admin TEXT NOT NULL CHECK(admin IN ('enabled','drain','disabled')));"
+		     "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+		     "INSERT INTO proxies VALUES (1, 'squid-a', '198.18.1.11', 100, 'enabled');"
+		     "INSERT INTO proxies VALUES (4, 'squid-b', '198.18.1.12', 30, 'drain');"
+		     "INSERT INTO settings VALUES ('ports', '8080');"
+		     "INSERT INTO settings VALUES ('fail_open', 'false');"
+		     "PRAGMA user_version = 1;");
+	sqlite3_close(db);
+}
+
+static void test_migrate_from_v1(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config *list, p;
+	struct settings s;
+	struct store *st;
+	char path[160], err[256];
+	size_t n;
+	int version;
+
+	(void)w;
+	snprintf(path, sizeof(path), "%s/v1.db", w->dir);
+	make_v1_database(path);
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(store_schema_version(st, &version), 0);
+	assert_int_equal(version, STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+
+	assert_int_equal(store_proxy_list(st, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].id, 1);
+	assert_string_equal(list[0].name, "squid-a");
+	assert_int_equal(list[0].weight, 100);
+	assert_int_equal(list[0].version, 1);
+	assert_int_equal(list[1].id, 4);
+	assert_string_equal(list[1].name, "squid-b");
+	assert_int_equal(list[1].admin, PROXY_ADMIN_DRAIN);
+	assert_int_equal(list[1].version, 1);
+	free(list);
+
+	assert_int_equal(store_settings_load(st, &s), 0);
+	assert_int_equal(s.nports, 1);
+	assert_int_equal(s.ports[0], 8080);
+	assert_false(s.fail_open);
+
+	/* The v2 parts work on migrated data. */
+	p = make_proxy("squid-c", "198.18.1.13", 1, PROXY_ADMIN_ENABLED);
+	assert_int_equal(store_proxy_add(st, &p, "test"), 0);
+	assert_int_equal(p.id, 5);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM audit"), 1);
+	store_close(st);
+
+	/* Opening again is a no-op. */
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM proxies"), 3);
+	store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct world *w = *state;
+	struct store *st = NULL;
+	char path[160], err[256], mode[16];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/future.db", w->dir);
+	db = raw_open(path);
+	raw_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 99;");
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path, &st, err, sizeof(err)), -EPROTO);
+	assert_null(st);
+	char want[96];
+	snprintf(want, sizeof(want), "database schema version 99 is newer than this drover (%d)",
+		 STORE_SCHEMA_VERSION);
+	if (strstr(err, want) == NULL)
+		fail_msg("unexpected message: %s", err);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 99);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master"), 1);
+	raw_text(path, "PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "delete");
+}
+
+static void test_open_failures(void **state)
+{
+	struct world *w = *state;
+	struct store *st = NULL;
+	char path[160], err[256];
+	FILE *f;
+
+	/* Not a database at all. */
+	snprintf(path, sizeof(path), "%s/junk.db", w->dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("this is not an SQLite database, just text that is long enough to matter\n", f);
+	fclose(f);
+	assert_true(store_open(path, &st, err, sizeof(err)) < 0);
+	assert_null(st);
+	assert_non_null(strstr(err, path));
+
+	/* The parent exists but is a file. */
+	snprintf(path, sizeof(path), "%s/junk.db/drover.db", w->dir);
+	assert_true(store_open(path, &st, err, sizeof(err)) < 0);
+	assert_null(st);
+}
+
+/* droverctl and droverd share the file: two connections both write, and the -wal file stays
+ * private. */
+static void test_two_connections(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 100, PROXY_ADMIN_ENABLED);
+	struct proxy_config *list;
+	struct store *other;
+	char err[256], wal[160];
+	struct stat st;
+	size_t n;
+
+	assert_int_equal(store_open(w->path, &other, err, sizeof(err)), 0);
+	assert_int_equal(store_proxy_add(w->store, &a, "droverd"), 0);
+	assert_int_equal(store_proxy_add(other, &b, "droverctl"), 0);
+	assert_int_equal(store_proxy_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 2);
+	free(list);
+	a.weight = 5;
+	assert_int_equal(store_proxy_update(other, &a, 1, "droverctl"), 0);
+	a.weight = 6;
+	assert_int_equal(store_proxy_update(w->store, &a, 1, "droverd"), -ESTALE);
+	snprintf(wal, sizeof(wal), "%s-wal", w->path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	store_close(other);
+}
+
+/* v3: a proxy's own probe kind is stored, read back, audited, and NULL means the pool's. */
+static void test_proxy_probe_override(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED}, got;
+	struct audit_entry *entries = NULL;
+	size_t n = 0;
+	char text[32];
+
+	inet_pton(AF_INET, "198.18.1.20", &p.address);
+	snprintf(p.name, sizeof(p.name), "squid-probe");
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_int_equal(got.probe, PROXY_PROBE_DEFAULT);
+	raw_text(w->path, "SELECT coalesce(probe, 'null') FROM proxies", text, sizeof(text));
+	assert_string_equal(text, "null");
+
+	assert_true(proxy_probe_parse("tcp", &p.probe));
+	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+	raw_text(w->path, "SELECT probe FROM proxies", text, sizeof(text));
+	assert_string_equal(text, "tcp");
+	assert_int_equal(store_audit_list(w->store, 0, 1, &entries, &n), 0);
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(entries[0].detail, "probe default -> tcp"));
+	free(entries);
+
+	p.probe = 9;
+	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), -EINVAL);
+	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
+	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+}
+
+/* v4: users with their password hash, API tokens kept only as hashes. */
+static void test_users_and_tokens(void **state)
+{
+	struct world *w = *state;
+	struct store_user u = {.must_change = true}, got;
+	struct store_token t, *list = NULL;
+	uint8_t hash[STORE_TOKEN_HASH], other[STORE_TOKEN_HASH];
+	int64_t id = 0;
+	size_t n = 0;
+
+	snprintf(u.name, sizeof(u.name), "admin");
+	snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$fake");
+	assert_int_equal(store_user_get(w->store, "admin", &got), -ENOENT);
+	assert_int_equal(store_user_add(w->store, &u, "test"), 0);
+	assert_true(u.id > 0);
+	assert_int_equal(store_user_add(w->store, &u, "test"), -EEXIST);
+	assert_int_equal(store_user_get(w->store, "admin", &got), 0);
+	assert_string_equal(got.password_hash, "$argon2id$v=19$fake");
+	assert_true(got.must_change);
+	assert_int_equal(store_user_set_password(w->store, "admin", "$argon2id$new", false, "test"),
+			 0);
+	assert_int_equal(store_user_get(w->store, "admin", &got), 0);
+	assert_string_equal(got.password_hash, "$argon2id$new");
+	assert_false(got.must_change);
+	assert_int_equal(store_user_set_password(w->store, "nobody", "$x", false, "test"), -ENOENT);
+	snprintf(u.name, sizeof(u.name), "bad name");
+	assert_int_equal(store_user_add(w->store, &u, "test"), -EINVAL);
+
+	memset(hash, 7, sizeof(hash));
+	memset(other, 8, sizeof(other));
+	assert_int_equal(store_token_add(w->store, "admin", "backup-script", hash, "test", &id), 0);
+	assert_true(id > 0);
+	assert_int_equal(store_token_add(w->store, "nobody", "x", other, "test", &id), -ENOENT);
+	assert_int_equal(store_token_find(w->store, other, &t), -ENOENT);
+	assert_int_equal(store_token_find(w->store, hash, &t), 0);
+	assert_string_equal(t.user, "admin");
+	assert_string_equal(t.name, "backup-script");
+	assert_int_equal(store_token_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].id, t.id);
+	free(list);
+	assert_int_equal(store_token_delete(w->store, t.id, "test"), 0);
+	assert_int_equal(store_token_delete(w->store, t.id, "test"), -ENOENT);
+	assert_int_equal(store_token_find(w->store, hash, &t), -ENOENT);
+	assert_int_equal(count_rows(w, "api_tokens"), 0);
+}
+
+#define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    WORLD_TEST(test_fresh_database),
+	    WORLD_TEST(test_proxy_round_trip),
+	    WORLD_TEST(test_missing_proxy),
+	    WORLD_TEST(test_proxy_duplicates),
+	    WORLD_TEST(test_proxy_bad_fields),
+	    WORLD_TEST(test_proxy_default_name),
+	    WORLD_TEST(test_stale_version),
+	    WORLD_TEST(test_audit_rows),
+	    WORLD_TEST(test_settings_round_trip),
+	    WORLD_TEST(test_settings_refused),
+	    WORLD_TEST(test_hash_key),
+	    WORLD_TEST(test_migrate_from_v1),
+	    WORLD_TEST(test_newer_schema_refused),
+	    WORLD_TEST(test_open_failures),
+	    WORLD_TEST(test_two_connections),
+	    WORLD_TEST(test_proxy_probe_override),
+	    WORLD_TEST(test_users_and_tokens),
+	};
+
+	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */
+	umask(022);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

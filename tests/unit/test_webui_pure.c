@@ -1,0 +1,289 @@
+/* test_webui_pure.c - the web server's pure parts: routes, cookies, CSRF compare, sessions, throttling, metrics, history. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "history.h"
+#include "metrics.h"
+#include "route.h"
+#include "session.h"
+#include "throttle.h"
+
+static void test_routes(void **state)
+{
+	struct route_match m;
+
+	(void)state;
+	assert_true(route_match(ROUTE_GET, "/api/v1/proxies", &m));
+	assert_int_equal(m.id, ROUTE_PROXIES);
+	assert_true(m.flags & ROUTE_AUTH);
+	assert_false(m.flags & ROUTE_WRITE);
+	assert_true(route_match(ROUTE_POST, "/api/v1/proxies", &m));
+	assert_int_equal(m.id, ROUTE_PROXY_ADD);
+	assert_true(m.flags & ROUTE_WRITE);
+	assert_true(route_match(ROUTE_PUT, "/api/v1/proxies/42", &m));
+	assert_int_equal(m.id, ROUTE_PROXY_SET);
+	assert_int_equal(m.object, 42);
+	assert_true(route_match(ROUTE_DELETE, "/api/v1/proxies/7", &m));
+	assert_int_equal(m.id, ROUTE_PROXY_DEL);
+	assert_true(route_match(ROUTE_PUT, "/api/v1/settings/probe_url", &m));
+	assert_int_equal(m.id, ROUTE_SETTING_SET);
+	assert_string_equal(m.key, "probe_url");
+	assert_true(route_match(ROUTE_HEAD, "/metrics", &m));
+	assert_int_equal(m.id, ROUTE_METRICS);
+	assert_true(route_match(ROUTE_GET, "/", &m));
+	assert_int_equal(m.id, ROUTE_ASSET);
+	assert_true(route_match(ROUTE_GET, "/app.js", &m));
+	assert_int_equal(m.id, ROUTE_ASSET);
+
+	/* Existing path, other method: 405 with what it takes. */
+	assert_false(route_match(ROUTE_POST, "/api/v1/stats", &m));
+	assert_true(m.allowed & ROUTE_GET);
+	assert_false(route_match(ROUTE_GET, "/api/v1/logout", &m));
+	assert_int_equal(m.allowed, ROUTE_POST);
+	assert_false(route_match(ROUTE_POST, "/app.js", &m));
+	assert_true(m.allowed & ROUTE_GET);
+
+	/* No such path: 404. */
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/0", &m));
+	assert_int_equal(m.allowed, 0);
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/01", &m));
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/-1", &m));
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/1/", &m));
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/99999999999999999999", &m));
+	assert_false(route_match(ROUTE_GET, "/api/v1/settings/Ports", &m));
+	assert_false(route_match(ROUTE_GET, "/api/v1/proxiesX", &m));
+	assert_false(route_match(ROUTE_GET, "/static/../etc/passwd", &m));
+	assert_int_equal(m.allowed, 0);
+	assert_false(route_match(ROUTE_GET, "/..js", &m));
+	assert_false(route_match(ROUTE_GET, "", &m));
+	assert_false(route_match(ROUTE_GET, NULL, &m));
+
+	/* Sign-in and the password change stay reachable while the password must change. */
+	assert_true(route_match(ROUTE_POST, "/api/v1/account/password", &m));
+	assert_true(m.flags & ROUTE_PWCHANGE_OK);
+	assert_true(route_match(ROUTE_POST, "/api/v1/proxies", &m));
+	assert_false(m.flags & ROUTE_PWCHANGE_OK);
+}
+
+static void test_cookies(void **state)
+{
+	char v[80];
+
+	(void)state;
+	assert_true(session_cookie_value("drover_session=abc", "drover_session", v, sizeof(v)));
+	assert_string_equal(v, "abc");
+	assert_true(session_cookie_value("a=1; drover_session=xyz ; b=2", "drover_session", v,
+					 sizeof(v)));
+	assert_string_equal(v, "xyz");
+	assert_true(session_cookie_value("x_drover_session=no; drover_session=yes", "drover_session",
+					 v, sizeof(v)));
+	assert_string_equal(v, "yes");
+	assert_false(session_cookie_value("drover_sessionx=1", "drover_session", v, sizeof(v)));
+	assert_false(session_cookie_value("drover_session=", "drover_session", v, sizeof(v)));
+	assert_false(session_cookie_value("", "drover_session", v, sizeof(v)));
+	assert_false(session_cookie_value(NULL, "drover_session", v, sizeof(v)));
+	assert_false(session_cookie_value("drover_session=0123456789", "drover_session", v, 5));
+}
+
+static void test_token_equal(void **state)
+{
+	(void)state;
+	assert_true(session_token_equal("abcd", "abcd"));
+	assert_false(session_token_equal("abcd", "abce"));
+	assert_false(session_token_equal("abcd", "abc"));
+	assert_false(session_token_equal("", ""));
+	assert_false(session_token_equal(NULL, "abcd"));
+	assert_false(session_token_equal("abcd", NULL));
+}
+
+static void test_sessions(void **state)
+{
+	struct session_table *t = calloc(1, sizeof(*t));
+	struct session *a, *b;
+	char id[SESSION_ID_HEX + 1];
+
+	(void)state;
+	assert_non_null(t);
+	a = session_create(t, "admin", 100);
+	assert_int_equal(strlen(a->id), SESSION_ID_HEX);
+	assert_int_equal(strlen(a->csrf), SESSION_ID_HEX);
+	assert_string_not_equal(a->id, a->csrf);
+	memcpy(id, a->id, sizeof(id));
+	b = session_create(t, "admin", 100);
+	assert_string_not_equal(b->id, id);
+	assert_ptr_equal(session_find(t, id, 150, 60), a);
+	/* Idle longer than allowed: gone, and stays gone. */
+	assert_null(session_find(t, id, 211, 60));
+	assert_null(session_find(t, id, 212, 6000));
+	assert_null(session_find(t, "short", 100, 60));
+	/* Even a busy session ends after its lifetime. */
+	a = session_create(t, "admin", 1000);
+	memcpy(id, a->id, sizeof(id));
+	for (uint64_t now = 1000; now < 1000 + SESSION_LIFETIME_SECS; now += 1000)
+		assert_non_null(session_find(t, id, now, 1800));
+	assert_null(session_find(t, id, 1001 + SESSION_LIFETIME_SECS, 1800));
+	/* A password change ends all of the user's sessions. */
+	a = session_create(t, "admin", 5000);
+	memcpy(id, a->id, sizeof(id));
+	session_close_user(t, "admin");
+	assert_null(session_find(t, id, 5000, 60));
+	/* A full table evicts the least recently seen. */
+	for (int i = 0; i < SESSION_MAX + 5; i++)
+		assert_non_null(session_create(t, "u", 6000 + (uint64_t)i));
+	free(t);
+}
+
+static void test_throttle(void **state)
+{
+	struct throttle *t = calloc(1, sizeof(*t));
+	uint32_t wait;
+
+	(void)state;
+	assert_non_null(t);
+	for (int i = 0; i < THROTTLE_FREE_FAILURES - 1; i++) {
+		assert_true(throttle_allow(t, "10.0.0.1", 100, &wait));
+		throttle_failure(t, "10.0.0.1", 100);
+	}
+	assert_true(throttle_allow(t, "10.0.0.1", 100, &wait));
+	throttle_failure(t, "10.0.0.1", 100);
+	assert_false(throttle_allow(t, "10.0.0.1", 101, &wait));
+	assert_int_equal(wait, THROTTLE_FIRST_WAIT - 1);
+	assert_true(throttle_allow(t, "10.0.0.2", 101, &wait));
+	assert_true(throttle_allow(t, "10.0.0.1", 100 + THROTTLE_FIRST_WAIT, &wait));
+	/* The next failure doubles the wait. */
+	throttle_failure(t, "10.0.0.1", 130);
+	assert_false(throttle_allow(t, "10.0.0.1", 130 + THROTTLE_FIRST_WAIT, &wait));
+	assert_true(throttle_allow(t, "10.0.0.1", 130 + 2 * THROTTLE_FIRST_WAIT, &wait));
+	/* Many more never wait longer than the cap. */
+	for (int i = 0; i < 40; i++)
+		throttle_failure(t, "10.0.0.1", 200);
+	assert_false(throttle_allow(t, "10.0.0.1", 200, &wait));
+	assert_int_equal(wait, THROTTLE_MAX_WAIT_SECS);
+	throttle_success(t, "10.0.0.1");
+	assert_true(throttle_allow(t, "10.0.0.1", 200, &wait));
+	/* An empty address never matches a free entry. */
+	assert_true(throttle_allow(t, "", 200, &wait));
+	/* Address churn fills the table without failing. */
+	for (int i = 0; i < THROTTLE_ENTRIES * 2; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 256, i % 256);
+		throttle_failure(t, addr, 300);
+	}
+	free(t);
+}
+
+static json_t *stats_fixture(json_int_t hits)
+{
+	return json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:I, s:{s:I}}, s:[{s:I, s:s, s:I, s:I, s:I, "
+			 "s:i, s:i, s:s, s:b, s:i, s:I, s:I, s:I}]}",
+			 "ok", 1, "global", "packets", (json_int_t)10, "bytes", (json_int_t)1000,
+			 "enobufs", (json_int_t)0, "kernel_queue_full_drops", (json_int_t)2, "queues",
+			 (json_int_t)2, "malformed_by_reason", "truncated", (json_int_t)3, "proxies",
+			 "id", (json_int_t)1, "name", "squid-\"a\"", "hits", hits, "packets",
+			 (json_int_t)5, "bytes", (json_int_t)700, "active_clients", 4, "weight", 100,
+			 "admin", "drain", "up", 1, "last_check_ms", 12, "state_changes",
+			 (json_int_t)1, "checks", (json_int_t)9, "failed_checks", (json_int_t)0);
+}
+
+static void test_metrics(void **state)
+{
+	json_t *stats = stats_fixture(42);
+	char *text = metrics_render(stats, "1.2.3");
+
+	(void)state;
+	assert_non_null(text);
+	assert_non_null(strstr(text, "drover_build_info{version=\"1.2.3\"} 1\n"));
+	assert_non_null(strstr(text, "# TYPE drover_proxy_hits_total counter\n"));
+	assert_non_null(strstr(text, "drover_proxy_hits_total{proxy=\"squid-\\\"a\\\"\"} 42\n"));
+	assert_non_null(strstr(text, "drover_proxy_active_clients{proxy=\"squid-\\\"a\\\"\"} 4\n"));
+	assert_non_null(strstr(text, "drover_proxy_up{proxy=\"squid-\\\"a\\\"\"} 1\n"));
+	assert_non_null(
+	    strstr(text, "drover_proxy_check_duration_seconds{proxy=\"squid-\\\"a\\\"\"} 0.012\n"));
+	assert_non_null(strstr(
+	    text, "drover_proxy_admin_state{proxy=\"squid-\\\"a\\\"\",state=\"drain\"} 1\n"));
+	assert_non_null(strstr(text, "drover_datapath_packets_total 10\n"));
+	assert_non_null(strstr(text, "drover_kernel_queue_full_drops_total 2\n"));
+	assert_non_null(
+	    strstr(text, "drover_datapath_malformed_by_reason_total{reason=\"truncated\"} 3\n"));
+	assert_non_null(strstr(text, "drover_queues 2\n"));
+	assert_null(strstr(text, "drover_datapath_queues_total"));
+	/* Every counter family ends in _total. */
+	for (const char *p = strstr(text, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
+		const char *end = strchr(p, '\n');
+		const char *sp = memchr(p + 7, ' ', (size_t)(end - p - 7));
+
+		if (strncmp(sp + 1, "counter", 7) == 0)
+			assert_memory_equal(sp - 6, "_total", 6);
+	}
+	free(text);
+	json_decref(stats);
+
+	/* An empty pool still renders the families. */
+	stats = json_pack("{s:{}, s:[]}", "global", "proxies");
+	text = metrics_render(stats, "x");
+	assert_non_null(strstr(text, "# TYPE drover_proxy_up gauge"));
+	free(text);
+	json_decref(stats);
+}
+
+static void test_history(void **state)
+{
+	struct history *h = calloc(1, sizeof(*h));
+	json_t *j, *series, *points;
+
+	(void)state;
+	assert_non_null(h);
+	j = history_json(h);
+	assert_int_equal(json_array_size(json_object_get(j, "series")), 0);
+	json_decref(j);
+	for (int i = 0; i < HISTORY_SAMPLES + 10; i++) {
+		json_t *stats = stats_fixture((json_int_t)i * 50);
+
+		assert_int_equal(history_record(h, 1000 + i * 10, json_object_get(stats, "proxies")), 0);
+		json_decref(stats);
+	}
+	assert_int_equal(h->count, HISTORY_SAMPLES);
+	j = history_json(h);
+	series = json_object_get(j, "series");
+	assert_int_equal(json_array_size(series), 1);
+	points = json_object_get(json_array_get(series, 0), "points");
+	assert_int_equal(json_array_size(points), HISTORY_SAMPLES - 1);
+	/* 50 hits per 10 s sample: 5 per second; the oldest point is the ring's second sample. */
+	assert_true(json_real_value(json_array_get(json_array_get(points, 0), 1)) == 5.0);
+	assert_int_equal(json_integer_value(json_array_get(json_array_get(points, 0), 0)),
+			 1000 + 11 * 10);
+	json_decref(j);
+
+	/* A counter that went back (re-added proxy) gives no point, not a negative rate. */
+	json_t *stats = stats_fixture(0);
+	assert_int_equal(history_record(h, 999999, json_object_get(stats, "proxies")), 0);
+	json_decref(stats);
+	j = history_json(h);
+	points = json_object_get(json_array_get(json_object_get(j, "series"), 0), "points");
+	assert_int_equal(json_array_size(points), HISTORY_SAMPLES - 2);
+	json_decref(j);
+	history_free(h);
+	free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_routes),   cmocka_unit_test(test_cookies),
+	    cmocka_unit_test(test_token_equal), cmocka_unit_test(test_sessions),
+	    cmocka_unit_test(test_throttle), cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_history),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

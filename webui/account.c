@@ -1,0 +1,226 @@
+/* account.c - the admin account, password hashing and API tokens. */
+#include "account.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define ACCOUNT_GENERATED_LEN 20
+#define ACCOUNT_FILE_MODE     0600
+
+/* Letters and digits without look-alikes (0/O, 1/l/I), so a person can copy it by hand. */
+static const char account_alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+static void account_generate(char *out, size_t len)
+{
+	size_t n = sizeof(account_alphabet) - 1;
+
+	for (size_t i = 0; i + 1 < len; i++)
+		out[i] = account_alphabet[randombytes_uniform((uint32_t)n)];
+	out[len - 1] = '\0';
+}
+
+static int account_hash(const char *password, char hash[STORE_PWHASH_MAX])
+{
+	_Static_assert(STORE_PWHASH_MAX == crypto_pwhash_STRBYTES, "hash string size");
+	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+		return -ENOMEM; /* libsodium's only failure here: it could not get the memory */
+	return 0;
+}
+
+/* Reads the first line of path into buf, without its line end. */
+static int account_read_file(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot read the admin password file `%s': %s", path,
+			 strerror(e));
+		return -e;
+	}
+	if (fgets(buf, (int)len, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Writes the generated password where only root can read it. */
+static int account_write_initial(const char *db_path, const char *password, char *file,
+				 size_t filelen, char *err, size_t errlen)
+{
+	const char *slash = strrchr(db_path, '/');
+	int fd;
+
+	if (slash == NULL)
+		snprintf(file, filelen, "%s", ACCOUNT_INITIAL_FILE);
+	else
+		snprintf(file, filelen, "%.*s/%s", (int)(slash - db_path), db_path,
+			 ACCOUNT_INITIAL_FILE);
+	unlink(file);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, ACCOUNT_FILE_MODE);
+	if (fd < 0 || fchmod(fd, ACCOUNT_FILE_MODE) < 0 ||
+	    dprintf(fd, "%s\n", password) != (int)strlen(password) + 1) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot write `%s': %s", file, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+int account_init(struct store *st, const char *db_path, const char *password_file, char *err,
+		 size_t errlen)
+{
+	struct store_user u = {.must_change = true};
+	char password[ACCOUNT_PASSWORD_MAX + 2], file[PATH_MAX];
+	const char *problem;
+	int ret;
+
+	ret = store_user_get(st, ACCOUNT_ADMIN, &u);
+	if (ret == 0) {
+		if (password_file != NULL)
+			log_info("web UI: the admin account exists; %s is not used", password_file);
+		return 0;
+	}
+	if (ret != -ENOENT) {
+		snprintf(err, errlen, "%s", store_error(st));
+		return ret;
+	}
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "cannot initialise libsodium");
+		return -EIO;
+	}
+	if (password_file != NULL) {
+		ret = account_read_file(password_file, password, sizeof(password), err, errlen);
+		if (ret < 0)
+			return ret;
+		problem = account_password_problem(password);
+		if (problem != NULL) {
+			snprintf(err, errlen, "%s: %s", password_file, problem);
+			sodium_memzero(password, sizeof(password));
+			return -EINVAL;
+		}
+	} else {
+		account_generate(password, ACCOUNT_GENERATED_LEN + 1);
+		ret = account_write_initial(db_path, password, file, sizeof(file), err, errlen);
+		if (ret < 0) {
+			sodium_memzero(password, sizeof(password));
+			return ret;
+		}
+	}
+	snprintf(u.name, sizeof(u.name), "%s", ACCOUNT_ADMIN);
+	u.must_change = true;
+	ret = account_hash(password, u.password_hash);
+	sodium_memzero(password, sizeof(password));
+	if (ret == 0)
+		ret = store_user_add(st, &u, "droverd");
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot create the admin account: %s",
+			 ret == -ENOMEM ? "out of memory" : store_error(st));
+		return ret;
+	}
+	if (password_file != NULL)
+		log_info("web UI: admin account created with the password from %s", password_file);
+	else
+		log_info("web UI: admin account created; its first password is in %s", file);
+	return 0;
+}
+
+bool account_verify(struct store *st, const char *user, const char *password,
+		    struct store_user *out)
+{
+	/* Checked against a fixed hash when the user is unknown, so timing does not tell. */
+	static char dummy[STORE_PWHASH_MAX];
+	size_t len = strlen(password);
+
+	if (len > ACCOUNT_PASSWORD_MAX)
+		return false;
+	if (store_user_get(st, user, out) < 0) {
+		if (dummy[0] == '\0' && account_hash("not a password at all", dummy) < 0)
+			return false;
+		/* The outcome does not matter, only the time it takes. */
+		if (crypto_pwhash_str_verify(dummy, password, len) == 0)
+			return false;
+		return false;
+	}
+	return crypto_pwhash_str_verify(out->password_hash, password, len) == 0;
+}
+
+const char *account_password_problem(const char *password)
+{
+	size_t len = strlen(password);
+
+	if (len < ACCOUNT_PASSWORD_MIN)
+		return "password: must be at least 10 characters";
+	if (len > ACCOUNT_PASSWORD_MAX)
+		return "password: must be at most 256 characters";
+	return NULL;
+}
+
+int account_set_password(struct store *st, const char *user, const char *password,
+			 const char *actor, char *err, size_t errlen)
+{
+	char hash[STORE_PWHASH_MAX];
+	const char *problem = account_password_problem(password);
+	int ret;
+
+	if (problem != NULL) {
+		snprintf(err, errlen, "%s", problem);
+		return -EINVAL;
+	}
+	ret = account_hash(password, hash);
+	if (ret < 0) {
+		snprintf(err, errlen, "out of memory hashing the password");
+		return ret;
+	}
+	ret = store_user_set_password(st, user, hash, false, actor);
+	if (ret < 0)
+		snprintf(err, errlen, "%s", store_error(st));
+	return ret;
+}
+
+static void account_token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH])
+{
+	crypto_generichash(hash, STORE_TOKEN_HASH, (const unsigned char *)token, strlen(token), NULL,
+			   0);
+}
+
+int account_token_create(struct store *st, const char *user, const char *name, const char *actor,
+			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id)
+{
+	unsigned char raw[32];
+	uint8_t hash[STORE_TOKEN_HASH];
+
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(token, ACCOUNT_TOKEN_PREFIX, 4);
+	sodium_bin2hex(token + 4, ACCOUNT_TOKEN_TEXT - 4, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	account_token_hash(token, hash);
+	return store_token_add(st, user, name, hash, actor, id);
+}
+
+bool account_token_check(struct store *st, const char *token, struct store_token *out)
+{
+	uint8_t hash[STORE_TOKEN_HASH];
+
+	if (strlen(token) != ACCOUNT_TOKEN_TEXT - 1 || strncmp(token, ACCOUNT_TOKEN_PREFIX, 4) != 0)
+		return false;
+	account_token_hash(token, hash);
+	return store_token_find(st, hash, out) == 0;
+}

@@ -1,0 +1,163 @@
+/* metrics.c - the Prometheus text format from the API's stats reply. */
+#include "metrics.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Label values: backslash, double quote and newline escaped as the format demands. */
+static void metrics_label(FILE *out, const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*p, out);
+	}
+}
+
+static void metrics_family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static json_int_t metrics_int(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+/* Metric names take [a-zA-Z0-9_]; the counter names already do, this keeps it so. */
+static bool metrics_name_ok(const char *name)
+{
+	if (name[0] == '\0')
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	}
+	return true;
+}
+
+struct metrics_proxy_metric {
+	const char *name;
+	const char *type;
+	const char *key; /* in the stats reply's proxy object */
+	const char *help;
+};
+
+static const struct metrics_proxy_metric metrics_proxy_table[] = {
+	{"drover_proxy_hits_total", "counter", "hits", "Clients sent to the proxy (new flows)."},
+	{"drover_proxy_packets_total", "counter", "packets", "Packets tunnelled to the proxy."},
+	{"drover_proxy_bytes_total", "counter", "bytes", "Bytes tunnelled to the proxy."},
+	{"drover_proxy_active_clients", "gauge", "active_clients",
+	 "Clients pinned to the proxy in the affinity table."},
+	{"drover_proxy_weight", "gauge", "weight", "Configured Maglev weight."},
+	{"drover_proxy_state_changes_total", "counter", "state_changes",
+	 "Health state changes (up/down) of the proxy."},
+	{"drover_proxy_checks_total", "counter", "checks", "Health probes run."},
+	{"drover_proxy_failed_checks_total", "counter", "failed_checks", "Health probes failed."},
+};
+
+static void metrics_proxies(FILE *out, json_t *proxies)
+{
+	json_t *p;
+	size_t i;
+
+	for (size_t m = 0; m < sizeof(metrics_proxy_table) / sizeof(metrics_proxy_table[0]); m++) {
+		const struct metrics_proxy_metric *d = &metrics_proxy_table[m];
+
+		metrics_family(out, d->name, d->type, d->help);
+		json_array_foreach(proxies, i, p) {
+			fprintf(out, "%s{proxy=\"", d->name);
+			metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+			fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n", metrics_int(p, d->key));
+		}
+	}
+	metrics_family(out, "drover_proxy_up", "gauge",
+		       "1 when the proxy passes its health checks and takes clients.");
+	json_array_foreach(proxies, i, p) {
+		fputs("drover_proxy_up{proxy=\"", out);
+		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+		fprintf(out, "\"} %d\n", json_is_true(json_object_get(p, "up")) ? 1 : 0);
+	}
+	metrics_family(out, "drover_proxy_admin_state", "gauge",
+		       "1 for the proxy's admin state (enabled, drain, disabled).");
+	json_array_foreach(proxies, i, p) {
+		static const char *const states[] = {"enabled", "drain", "disabled"};
+		const char *admin = json_string_value(json_object_get(p, "admin")) ?: "";
+
+		for (size_t s = 0; s < 3; s++) {
+			fputs("drover_proxy_admin_state{proxy=\"", out);
+			metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+			fprintf(out, "\",state=\"%s\"} %d\n", states[s], strcmp(admin, states[s]) == 0);
+		}
+	}
+	metrics_family(out, "drover_proxy_check_duration_seconds", "gauge",
+		       "Duration of the last health probe.");
+	json_array_foreach(proxies, i, p) {
+		if (json_object_get(p, "last_check_ms") == NULL)
+			continue; /* never probed: no duration to report */
+		fputs("drover_proxy_check_duration_seconds{proxy=\"", out);
+		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+		fprintf(out, "\"} %.3f\n", (double)metrics_int(p, "last_check_ms") / 1000.0);
+	}
+}
+
+static void metrics_global(FILE *out, json_t *global)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(global, key, v) {
+		char name[128];
+
+		if (!json_is_integer(v) || !metrics_name_ok(key) || strcmp(key, "queues") == 0)
+			continue;
+		if (strncmp(key, "kernel_", 7) == 0)
+			snprintf(name, sizeof(name), "drover_%s_total", key);
+		else
+			snprintf(name, sizeof(name), "drover_datapath_%s_total", key);
+		metrics_family(out, name, "counter",
+			       strncmp(key, "kernel_", 7) == 0
+				   ? "Packets the kernel dropped before droverd read them."
+				   : "Datapath counter, summed over the packet threads.");
+		fprintf(out, "%s %" JSON_INTEGER_FORMAT "\n", name, json_integer_value(v));
+	}
+	metrics_family(out, "drover_datapath_malformed_by_reason_total", "counter",
+		       "Packets that failed parsing, by reason.");
+	json_object_foreach(json_object_get(global, "malformed_by_reason"), key, v) {
+		fputs("drover_datapath_malformed_by_reason_total{reason=\"", out);
+		metrics_label(out, key);
+		fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n",
+			json_is_integer(v) ? json_integer_value(v) : 0);
+	}
+	metrics_family(out, "drover_queues", "gauge", "NFQUEUE queues bound now.");
+	fprintf(out, "drover_queues %" JSON_INTEGER_FORMAT "\n", metrics_int(global, "queues"));
+}
+
+char *metrics_render(json_t *stats, const char *version)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (out == NULL)
+		return NULL;
+	metrics_family(out, "drover_build_info", "gauge", "Version of the running droverd.");
+	fputs("drover_build_info{version=\"", out);
+	metrics_label(out, version);
+	fputs("\"} 1\n", out);
+	metrics_global(out, json_object_get(stats, "global"));
+	metrics_proxies(out, json_object_get(stats, "proxies"));
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
