@@ -181,7 +181,10 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 	logged=$(lab_squid_requests "$i")
 	hits_fig+="squid$i hits=${hits:-none} logged=$logged "
 	[ "${hits:-none}" = "$logged" ] || hits_bad=1
+	logged_total=$((${logged_total:-0} + logged))
 done
+# Equal zeros would prove nothing.
+[ "${logged_total:-0}" -gt 0 ] || hits_bad=1
 check "$hits_bad" "droverctl stats hits per proxy equal the connections each Squid logged" \
 	"${hits_fig% }"
 
@@ -190,9 +193,18 @@ check "$hits_bad" "droverctl stats hits per proxy equal the connections each Squ
 lab_client_curl "$addr" "http://$LAB_ORIGIN:8080/" -o /dev/null
 dsr=$(forward_count drover-e2e-dsr)
 control=$(forward_count drover-e2e-control)
-check "$([ "$dsr" -eq 0 ] && [ "$control" -gt 0 ]; echo $?)" \
+check "$([ "$dsr" -eq 0 ] && [ "$control" -gt 0 ] && [ "$logged_total" -gt 0 ]; echo $?)" \
 	"proxied replies reach the clients without crossing the appliance" \
 	"origin:80->clients via appliance=$dsr packets, control origin:8080->clients=$control packets"
+
+# 8. The proxies' advmss (tunnel MTU - 40) kept every client segment small
+# enough to be wrapped whole: the 2 MB upload needed no outer fragment and no
+# "fragmentation needed" back to the client.
+frags=$(jq -r '"\(.global.outer_fragments) \(.global.frag_needed_sent)"' <<<"$stats" 2>/dev/null)
+read -r outer_frags frag_needed <<<"${frags:-x x}"
+check "$([ "$outer_frags" = 0 ] && [ "$frag_needed" = 0 ]; echo $?)" \
+	"client segments fit the tunnel without fragments (advmss on the proxies)" \
+	"outer_fragments=$outer_frags frag_needed_sent=$frag_needed"
 
 # Figures worth keeping with the log.
 echo "# droverd stats: $(jq -c '.global' <<<"$stats" 2>/dev/null)"
@@ -200,7 +212,7 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 	echo "# decap px$i: $(lab_decap_counters "$i" | sed 's/^drover-decap: //')"
 done
 
-# 8. Teardown leaves nothing behind.
+# 9. Teardown leaves nothing behind.
 recorded=$(awk '{ print $2 }' "$LAB_STATE/pids" 2>/dev/null)
 for ((i = 1; i <= LAB_PROXIES; i++)); do
 	recorded+=" $(cat "$LAB_STATE/px$i/decap.pid" 2>/dev/null)"
