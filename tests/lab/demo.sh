@@ -1,0 +1,102 @@
+#!/bin/bash
+# tests/lab/demo.sh - a running drover world to look at and play with.
+#
+#   tests/lab/demo.sh start BUILD_DIR     (make demo)
+#   tests/lab/demo.sh stop [BUILD_DIR]    (make demo-stop)
+#
+# Namespaces drdemo-*, state in /run/drover-demo: 20 client addresses making
+# a steady trickle of real requests, 3 Squids, an nginx origin and droverd
+# (see tests/lab/lib.sh for the topology). "start" on a running demo stops it
+# first; "stop" removes every namespace, process and file the demo made.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+action=${1:-}
+build=${2:-build}
+
+LAB=drdemo
+LAB_STATE=${DEMO_STATE:-/run/drover-demo}
+LAB_CLIENTS=${DEMO_CLIENTS:-20}
+LAB_PROXIES=${DEMO_PROXIES:-3}
+# The trickle stops by itself after this many seconds.
+DEMO_DURATION=${DEMO_DURATION:-7200}
+DROVER_BUILD=$(cd "$build" 2>/dev/null && pwd) || DROVER_BUILD=$build
+if [ "$action" = start ] && [ ! -x "$DROVER_BUILD/droverd" ]; then
+	echo "demo: no droverd in \`$build' (run make first)" >&2
+	exit 2
+fi
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+# demo_trickle: one request about every 0.3 s, round-robin over the client
+# addresses; now and then the 4 MB file, so the byte counters move. Runs in
+# the background until DEMO_DURATION or SIGTERM.
+demo_trickle() {
+	local addrs i=0 n=0 ok=0 url cpid end=$((SECONDS + DEMO_DURATION))
+	read -r -a addrs <<<"$(lab_client_addresses | tr '\n' ' ')"
+	trap '[ -n "${cpid:-}" ] && kill "$cpid" 2>/dev/null; exit 0' TERM INT
+	while [ $SECONDS -lt $end ]; do
+		url=http://$LAB_ORIGIN/
+		[ $((n % 25)) -eq 24 ] && url=http://$LAB_ORIGIN/big.bin
+		ip netns exec "$(lab_ns cli)" curl --interface "${addrs[i]}" -sS -o /dev/null \
+			--connect-timeout 5 --max-time 30 "$url" &
+		cpid=$!
+		wait "$cpid" && ok=$((ok + 1))
+		cpid=
+		n=$((n + 1))
+		i=$(((i + 1) % ${#addrs[@]}))
+		[ $((n % 100)) -eq 0 ] && echo "$(date +%T) requests=$n ok=$ok"
+		sleep 0.3
+	done
+}
+
+demo_stop() {
+	if [ -e "$LAB_STATE" ] || ip netns list | grep -q "^$LAB-"; then
+		lab_down
+		echo "demo: stopped; namespaces $LAB-*, processes and $LAB_STATE removed"
+	else
+		echo "demo: not running"
+	fi
+}
+
+demo_start() {
+	local pid ctl
+	demo_stop >/dev/null
+	# A failed start leaves nothing behind.
+	trap 'lab_down; exit 1' INT TERM
+	if ! lab_up || ! lab_start_droverd; then
+		echo "demo: start failed; removing what was made" >&2
+		lab_down
+		exit 1
+	fi
+	demo_trickle </dev/null >>"$LAB_STATE/trickle.log" 2>&1 &
+	pid=$!
+	lab_record trickle "$pid" "$(cat "/proc/$pid/comm")"
+	trap - INT TERM
+
+	ctl="$DROVER_BUILD/droverctl --socket $LAB_STATE/drover.sock"
+	cat <<-EOF
+		drover demo is running: $LAB_CLIENTS client addresses, $LAB_PROXIES Squids, nginx origin, droverd
+		  state directory  $LAB_STATE (droverd.log, pxN/squid/access.log, pxN/decap.log, trickle.log)
+		  namespaces       $(ip netns list | cut -d' ' -f1 | grep "^$LAB-" | sort | tr '\n' ' ')
+
+		Try:
+		  $ctl proxy list
+		  $ctl --json stats
+		  $ctl lookup $(lab_client_address 2)
+		  $ctl proxy drain 1        # then watch clients move in the Squid logs
+		  ip netns exec $LAB-cli curl --interface $(lab_client_address 0) http://$LAB_ORIGIN/
+		  tail -f $LAB_STATE/px1/squid/access.log
+
+		Stop it with: make demo-stop   (or $0 stop)
+	EOF
+}
+
+case $action in
+start) demo_start ;;
+stop) demo_stop ;;
+*)
+	echo "usage: $0 start|stop [BUILD_DIR]" >&2
+	exit 2
+	;;
+esac
