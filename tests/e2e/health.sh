@@ -172,15 +172,17 @@ check $([ $reached -ge 1 ]; echo $?) "new clients reach the restarted Squid" "$r
 
 # --- 3. add a fourth proxy under ten long downloads ----------------------------
 want=$(cat "$LAB_STATE/origin/big.sha256")
+downloads=()
 for ((i = 0; i < 10; i++)); do
 	c=$(lab_client_address $i)
 	( lab_client_curl "$c" "http://$LAB_ORIGIN/slow/big.bin" --max-time 60 |
 		sha256sum | cut -d' ' -f1 >"$LAB_STATE/dl.$i" ) &
+	downloads+=($!)
 done
 sleep 1
 lab_droverctl proxy add "$(lab_proxy_address 4)" --name squid4 >/dev/null
 wait_health 4 up 20 >/dev/null
-wait
+wait "${downloads[@]}"
 intact=0
 for ((i = 0; i < 10; i++)); do
 	[ "$(cat "$LAB_STATE/dl.$i" 2>/dev/null)" = "$want" ] && intact=$((intact + 1))
