@@ -65,7 +65,8 @@ MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
 # The web UI: its server code goes into the library; embed.c is a build-time
 # tool that compiles webui/static/* into a C file (no xxd needed).
 WEBUI_SRCS := $(filter-out webui/embed.c,$(wildcard webui/*.c))
-ASSETS     := $(sort $(wildcard webui/static/*))
+# The proxy set-up script rides along: droverctl proxy setup-script embeds it.
+ASSETS     := $(sort $(wildcard webui/static/*)) rules/drover-proxy-setup.sh
 LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c)) $(WEBUI_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o
 LIB       := $(BUILD)/libdrover.a

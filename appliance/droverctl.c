@@ -37,6 +37,8 @@ static void usage(FILE *out)
 	      "            [--version V]\n"
 	      "  proxy enable|drain|disable ID\n"
 	      "  proxy del ID [--version V]\n"
+	      "  proxy setup-script ID [--mode kernel|decap] [--tunnel-address IP]\n"
+	      "            [--intercept-port PORT]   shell script that prepares that proxy\n"
 	      "  lookup CLIENT_IP           which proxy serves this client, and why\n"
 	      "  stats                      datapath and per-proxy counters\n"
 	      "  settings [list]\n"
@@ -286,6 +288,11 @@ static void print_setting(json_t *resp)
 	printf("%s\n", str(s, "value"));
 }
 
+static void print_script(json_t *resp)
+{
+	fputs(str(resp, "script"), stdout);
+}
+
 static void print_rules(json_t *resp)
 {
 	fputs(str(resp, "rules"), stdout);
@@ -377,6 +384,24 @@ static int cmd_proxy(int argc, char **argv)
 		return finish(call(json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id",
 					     parse_id(argv[1]), "admin", admin)),
 			      print_proxy);
+	}
+	if (strcmp(sub, "setup-script") == 0) {
+		req = json_pack("{s:s, s:I}", "cmd", "proxy.setup_script", "id", parse_id(argv[1]));
+		for (int i = 2; i < argc; i += 2) {
+			if (i + 1 >= argc)
+				die_usage("proxy setup-script: option `%s' needs a value", argv[i]);
+			if (strcmp(argv[i], "--mode") == 0)
+				json_object_set_new(req, "mode", json_string(argv[i + 1]));
+			else if (strcmp(argv[i], "--tunnel-address") == 0)
+				json_object_set_new(req, "tunnel_address", json_string(argv[i + 1]));
+			else if (strcmp(argv[i], "--intercept-port") == 0)
+				json_object_set_new(req, "intercept_port",
+						    json_integer(parse_int("port", argv[i + 1], 1,
+									   65535)));
+			else
+				die_usage("proxy setup-script: unknown option `%s'", argv[i]);
+		}
+		return finish(call(req), print_script);
 	}
 	if (strcmp(sub, "del") == 0) {
 		req = json_pack("{s:s, s:I}", "cmd", "proxy.del", "id", parse_id(argv[1]));

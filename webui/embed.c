@@ -24,6 +24,7 @@ static const struct embed_type embed_types[] = {
 	{".ico", "image/x-icon"},
 	{".json", "application/json"},
 	{".txt", "text/plain; charset=utf-8"},
+	{".sh", "text/x-shellscript; charset=utf-8"},
 };
 
 static const char *embed_type_of(const char *name)

@@ -183,7 +183,7 @@ for ((i = 0; i < 10; i++)); do
 	downloads+=($!)
 done
 sleep 1
-lab_droverctl proxy add "$(lab_proxy_address 4)" --name squid4 >/dev/null
+lab_add_proxy 4
 wait_health 4 up 20 >/dev/null
 wait "${downloads[@]}"
 intact=0

@@ -228,16 +228,12 @@ lab_up_origin() {
 	}
 }
 
-# lab_up_proxy I: drover-decap + intercept rules + Squid in $LAB-pxI.
+# lab_up_proxy I: Squid in $LAB-pxI. Its tunnel and intercept rules come
+# later, from the script droverd generates for it (lab_add_proxy).
 lab_up_proxy() {
 	local i=$1 ns=px$1 dir=$LAB_STATE/px$1 addr pid
 	addr=$(lab_proxy_address "$i")
 	mkdir -p "$dir/squid" || return 1
-	lab_exec "$ns" "$LAB_ROOT/rules/drover-proxy-setup.sh" --mode decap \
-		--decap-bin "$DROVER_BUILD/drover-decap" --appliance "$LAB_APPLIANCE" \
-		--clients "$LAB_LAN_PREFIX.0/24" --tunnel-address "$LAB_TUNNEL_ADDRESS" \
-		--intercept-port 3129 --ports 80,443 --mtu 1500 --dev drover0 \
-		--pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up || return 1
 	cat >"$dir/squid.conf" <<-EOF
 		http_port $addr:3128
 		http_port 3129 intercept
@@ -322,11 +318,26 @@ lab_start_droverd() {
 		lab_droverctl settings set probe_timeout_ms 500 >/dev/null &&
 		lab_droverctl settings set probe_interval_ms 1000 >/dev/null || return 1
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
-		lab_droverctl proxy add "$(lab_proxy_address "$i")" --name "squid$i" >/dev/null ||
-			return 1
+		lab_add_proxy "$i" || return 1
 	done
 	lab_wait 20 lab_all_up || {
 		lab_log "not every proxy came up: $(lab_droverctl proxy list)"
+		return 1
+	}
+}
+
+# lab_add_proxy I: registers proxy I with droverd, then prepares the proxy
+# with the set-up script droverd generates for it (drover-decap here: this
+# kernel has no ipip module).
+lab_add_proxy() {
+	local i=$1 dir=$LAB_STATE/px$1 id
+	id=$(lab_droverctl --json proxy add "$(lab_proxy_address "$i")" --name "squid$i" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["proxy"]["id"])') || return 1
+	lab_droverctl proxy setup-script "$id" --mode decap --tunnel-address "$LAB_TUNNEL_ADDRESS" \
+		>"$dir/setup.sh" || return 1
+	lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up || {
+		lab_log "the generated set-up script failed on px$i"
 		return 1
 	}
 }
