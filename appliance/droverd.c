@@ -25,6 +25,8 @@ struct droverd {
 	struct event_base *base;
 	struct control *control;
 	struct webui *webui;
+	bool webui_enabled; /* the admin account is ready: the UI may (re)start */
+	const char *db_path;
 	struct event *tick;
 	struct event *watchdog;
 	uint64_t last_progress;
@@ -45,6 +47,39 @@ static void droverd_usage(FILE *out)
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
 		"  --version          print the version and exit\n",
 		STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
+}
+
+/* Restarts the web UI with the settings now in force (they changed a moment ago). */
+static void droverd_restart_webui(evutil_socket_t fd, short what, void *arg)
+{
+	struct droverd *d = arg;
+	char err[MANAGER_ERR_MAX];
+
+	(void)fd;
+	(void)what;
+	webui_stop(d->webui);
+	d->webui = webui_start(d->base, &d->m, d->db_path, err, sizeof(err));
+	if (d->webui == NULL)
+		log_warnx("web UI disabled: %s (fix the setting with droverctl)", err);
+}
+
+/*
+ * The web UI's own settings take effect live: the server is restarted a
+ * moment later, so that the request that changed them gets its answer first.
+ * Sessions do not survive it; whoever moved the UI signs in again.
+ */
+static void droverd_on_setting(void *arg, const char *key)
+{
+	static const char *const web_keys[] = {"http_listen", "https", "tls_cert", "tls_key"};
+	struct droverd *d = arg;
+	struct timeval soon = {0, 300 * 1000};
+
+	for (size_t i = 0; i < sizeof(web_keys) / sizeof(web_keys[0]); i++) {
+		if (strcmp(key, web_keys[i]) == 0 && d->webui_enabled) {
+			event_base_once(d->base, -1, EV_TIMEOUT, droverd_restart_webui, d, &soon);
+			return;
+		}
+	}
 }
 
 static void droverd_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -210,10 +245,14 @@ int main(int argc, char **argv)
 	if (account_init(d.m.store, opt.db_path, admin_password_file, err, sizeof(err)) < 0) {
 		log_warnx("web UI disabled: %s", err);
 	} else {
+		d.webui_enabled = true;
 		d.webui = webui_start(d.base, &d.m, opt.db_path, err, sizeof(err));
 		if (d.webui == NULL)
 			log_warnx("web UI disabled: %s", err);
 	}
+	d.db_path = opt.db_path;
+	d.m.setting_hook = droverd_on_setting;
+	d.m.setting_hook_arg = &d;
 
 	sigterm = evsignal_new(d.base, SIGTERM, droverd_on_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, droverd_on_signal, &d);

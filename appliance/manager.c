@@ -533,6 +533,8 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	ret = manager_apply_setting(m, &old, key, err, errlen);
 	if (ret < 0)
 		log_warnx("setting %s was stored but not applied: %s", key, err);
+	else if (m->setting_hook != NULL)
+		m->setting_hook(m->setting_hook_arg, key);
 	return ret;
 }
 

@@ -57,6 +57,10 @@ struct manager {
 	int64_t baseline_owner[PROXY_SLOTS_MAX];
 	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
 
+	/* Called after a setting was stored and applied, for parts outside the manager. */
+	void (*setting_hook)(void *arg, const char *key);
+	void *setting_hook_arg;
+
 	struct manager_slot_state state[PROXY_SLOTS_MAX];
 	struct prober *prober;
 

@@ -273,7 +273,7 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "127.0.0.1:8080",
 		.max = SETTINGS_LISTEN_MAX - 1,
 		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
-			"interface); applied at the next start"},
+			"interface); applied within a second, signing everyone out"},
 	.offset = SETTINGS_FIELD(http_listen),
     },
     {
@@ -281,7 +281,7 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_BOOL,
 		.default_value = "false",
 		.help = "serve the web UI over TLS (a self-signed certificate is made when "
-			"tls_cert is empty); applied at the next start"},
+			"tls_cert is empty); applied within a second"},
 	.offset = SETTINGS_FIELD(https),
     },
     {

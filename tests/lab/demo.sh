@@ -18,6 +18,9 @@ LAB=drdemo
 LAB_STATE=${DEMO_STATE:-/run/drover-demo}
 LAB_CLIENTS=${DEMO_CLIENTS:-20}
 LAB_PROXIES=${DEMO_PROXIES:-3}
+# The host end and the appliance end of the management link to the web UI.
+DEMO_HOST_ADDR=198.18.250.1
+DEMO_UI_ADDR=198.18.250.2
 # The trickle stops by itself after this many seconds.
 DEMO_DURATION=${DEMO_DURATION:-7200}
 DROVER_BUILD=$(cd "$build" 2>/dev/null && pwd) || DROVER_BUILD=$build
@@ -69,6 +72,19 @@ demo_start() {
 		lab_down
 		exit 1
 	fi
+	# The web UI, reachable from this host: a veth from here into the
+	# appliance namespace (it goes when the namespace does).
+	if ! ip link add "$LAB-mgmt" type veth peer name mgmt0 netns "$(lab_ns app)" ||
+		! ip addr add "$DEMO_HOST_ADDR/30" dev "$LAB-mgmt" ||
+		! ip link set "$LAB-mgmt" up ||
+		! ip -n "$(lab_ns app)" addr add "$DEMO_UI_ADDR/30" dev mgmt0 ||
+		! ip -n "$(lab_ns app)" link set mgmt0 up ||
+		! lab_droverctl settings set http_listen "$DEMO_UI_ADDR:8080" >/dev/null ||
+		! lab_wait 5 curl -sf -o /dev/null "http://$DEMO_UI_ADDR:8080/"; then
+		echo "demo: the web UI did not come up; removing what was made" >&2
+		lab_down
+		exit 1
+	fi
 	demo_trickle </dev/null >>"$LAB_STATE/trickle.log" 2>&1 &
 	pid=$!
 	lab_record trickle "$pid" "$(cat "/proc/$pid/comm")"
@@ -77,6 +93,10 @@ demo_start() {
 	ctl="$DROVER_BUILD/droverctl --socket $LAB_STATE/drover.sock"
 	cat <<-EOF
 		drover demo is running: $LAB_CLIENTS client addresses, $LAB_PROXIES Squids, nginx origin, droverd
+
+		  web UI           http://$DEMO_UI_ADDR:8080/
+		  user / password  admin / $(cat "$LAB_STATE/initial-admin-password" 2>/dev/null) (you choose a new one at first sign-in)
+
 		  state directory  $LAB_STATE (droverd.log, pxN/squid/access.log, pxN/decap.log, trickle.log)
 		  namespaces       $(ip netns list | cut -d' ' -f1 | grep "^$LAB-" | sort | tr '\n' ' ')
 
