@@ -30,6 +30,7 @@ static const struct route_entry route_table[] = {
 	{ROUTE_READ, "/api/v1/proxies/{id}", ROUTE_PROXY_GET, ROUTE_API},
 	{ROUTE_PUT | ROUTE_PATCH, "/api/v1/proxies/{id}", ROUTE_PROXY_SET, ROUTE_WRITE_API},
 	{ROUTE_DELETE, "/api/v1/proxies/{id}", ROUTE_PROXY_DEL, ROUTE_WRITE_API},
+	{ROUTE_READ, "/api/v1/proxies/{id}/setup-script", ROUTE_PROXY_SCRIPT, ROUTE_API},
 	{ROUTE_READ, "/api/v1/stats", ROUTE_STATS, ROUTE_API},
 	{ROUTE_READ, "/api/v1/history", ROUTE_HISTORY, ROUTE_API},
 	{ROUTE_READ, "/api/v1/settings", ROUTE_SETTINGS, ROUTE_API},

@@ -555,6 +555,43 @@ static void webui_query_command(struct webui_call *c, const char *cmd,
 	webui_run(c, request, 200);
 }
 
+/*
+ * The proxy's set-up script as a file to save (?mode=kernel|decap): the
+ * same text droverctl proxy setup-script prints.
+ */
+static void webui_proxy_script(struct webui_call *c)
+{
+	static const char *const allowed[] = {"mode", NULL};
+	json_t *request, *reply;
+	struct evbuffer *buf;
+	const char *mode, *text, *name;
+	char disposition[160];
+
+	if (!webui_query_known(c, allowed))
+		return;
+	request = webui_command(c, "proxy.setup_script", false);
+	mode = evhttp_find_header(&c->query, "mode");
+	if (mode != NULL)
+		json_object_set_new(request, "mode", json_string(mode));
+	reply = api_handle(c->w->m, request, c->actor);
+	json_decref(request);
+	text = json_string_value(json_object_get(reply, "script"));
+	name = json_string_value(json_object_get(reply, "filename"));
+	if (text == NULL || name == NULL || (buf = evbuffer_new()) == NULL) {
+		webui_send_api(c, reply, 200);
+		return;
+	}
+	webui_headers(c, "text/x-shellscript; charset=utf-8");
+	snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s\"", name);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Disposition",
+			  disposition);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-store");
+	evbuffer_add(buf, text, strlen(text));
+	evhttp_send_reply(c->req, 200, "OK", buf);
+	evbuffer_free(buf);
+	json_decref(reply);
+}
+
 static bool webui_is_loopback(const char *peer)
 {
 	return strncmp(peer, "127.", 4) == 0 || strcmp(peer, "::1") == 0 ||
@@ -669,6 +706,9 @@ static void webui_dispatch(struct webui_call *c)
 		return;
 	case ROUTE_PROXY_SET:
 		webui_proxy_write(c, "proxy.set");
+		return;
+	case ROUTE_PROXY_SCRIPT:
+		webui_proxy_script(c);
 		return;
 	case ROUTE_PROXY_DEL:
 		webui_proxy_write(c, "proxy.del");

@@ -311,6 +311,15 @@ def main():
     check(r.status == 404 and r.json["kind"] == "not_found", "missing proxy is 404", r)
     r = s.call("GET", "/api/v1/proxies/01")
     check(r.status == 404, "malformed id is 404", r)
+    r = s.call("GET", "/api/v1/proxies/%d/setup-script?mode=decap" % a["id"])
+    check(r.status == 200 and (r.header("Content-Type") or "").startswith("text/x-shellscript") and
+          "attachment" in (r.header("Content-Disposition") or "") and
+          "--appliance 198.18.1.1 " in r.body and "--mode decap" in r.body and
+          r.body.startswith("#!/bin/bash"), "proxy set-up script downloads as a file", r)
+    r = s.call("GET", "/api/v1/proxies/%d/setup-script?mode=sideways" % a["id"])
+    check(r.status == 400 and r.json["field"] == "mode", "set-up script refuses a bad mode", r)
+    r = request("GET", "/api/v1/proxies/%d/setup-script" % a["id"])
+    check(r.status == 401, "set-up script needs sign-in", r)
     r = s.call("PUT", "/api/v1/proxies/%d" % a["id"], {"admin": "drain"})
     check(r.status == 400 and r.json["field"] == "version", "update without version is 400", r)
     r = s.call("PUT", "/api/v1/proxies/%d" % a["id"], {"admin": "drain", "weight": 70,

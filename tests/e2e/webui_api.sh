@@ -52,6 +52,12 @@ stop_droverd() {
 
 ip netns add "$ns" || { echo "not ok - cannot create namespace $ns"; exit 1; }
 ip -n "$ns" link set lo up
+# A link towards the proxies' addresses, so droverd can tell the tunnel source
+# for their set-up scripts (nothing is ever sent over it).
+ip -n "$ns" link add lan0 type veth peer name lan1
+ip -n "$ns" addr add 198.18.1.1/24 dev lan0
+ip -n "$ns" link set lan0 up
+ip -n "$ns" link set lan1 up
 echo "initial password 1" >"$tmp/first-password"
 cp "$tmp/first-password" "$tmp/admin-password"
 start_droverd || exit 1

@@ -448,6 +448,9 @@ function poolRow(p) {
     el('td', {}, el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'small', text: 'Edit', 'data-action': 'edit', onclick: () => openEditor(p) }),
       act('Enable', 'enabled'), act('Drain', 'drain'), act('Disable', 'disabled'),
+      el('a', { class: 'button small', text: 'Set-up script', 'data-action': 'script',
+        href: '/api/v1/proxies/' + p.id + '/setup-script', download: 'drover-setup-' + p.name + '.sh',
+        title: 'Shell script that prepares this proxy: tunnel, rp_filter, intercept rule, advmss' }),
       el('button', { type: 'button', class: 'small', text: 'Delete', 'data-action': 'delete', onclick: () => deleteProxy(p) }))));
 }
 
