@@ -8,6 +8,11 @@
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make deb          Debian package in build/deb/ (packaging/debian)
 #   make SANITIZE=1   ASan + UBSan build in build-san/
+#   make fuzz         libFuzzer (clang, ASan + UBSan) harnesses in build-fuzz/, each run
+#                     FUZZ_SECONDS (default 600), one after another, at nice 19
+#   make fuzz-replay  the harnesses as plain programs that replay their seed corpora
+#   make soak         SOAK_SECONDS (default 1800) of traffic, flapping proxies and
+#                     config changes; RSS, descriptors and counters checked (root)
 #   make V=1          show the commands
 
 PREFIX  ?= /usr/local
@@ -44,6 +49,13 @@ ifeq ($(SANITIZE),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 BUILD     := build-san
 endif
+# The libFuzzer build: everything instrumented for coverage, harnesses linked with the fuzzer.
+ifeq ($(FUZZ),1)
+CC        := clang
+SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	     -fno-sanitize-recover=undefined
+BUILD     := build-fuzz
+endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
@@ -73,8 +85,17 @@ LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Fuzz harnesses: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/fuzz_NAME/.
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 600
+SOAK_SECONDS ?= 1800
+# The API and control harnesses run a manager without NFQUEUE: queue binding is stubbed.
+FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues
 
-.PHONY: all deps test unit e2e demo demo-stop install deb clean format
+.PHONY: all deps test unit e2e demo demo-stop install deb clean format fuzz fuzz-build \
+	fuzz-replay soak
 
 all: $(PROGRAMS)
 
@@ -110,6 +131,32 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
+# The replay build: each harness with a plain main() that runs every file given once.
+$(BUILD)/fuzz/replay_%: tests/fuzz/%.c $(BUILD)/tests/fuzz/replay.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(BUILD)/tests/fuzz/replay.o $(LIB) \
+		$(LDFLAGS) $(FUZZ_WRAP) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -MF $@.d -o $@ $< $(LIB) \
+		$(LDFLAGS) -fsanitize=fuzzer $(FUZZ_WRAP) $(PKG_LIBS) $(LDLIBS)
+
+.SECONDARY: $(BUILD)/tests/fuzz/replay.o
+
+fuzz-replay: $(REPLAY_BINS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	$(Q)tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+soak: all
+	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) DROVER_BUILD=$(CURDIR)/$(BUILD) tests/soak/soak.sh
+
 deps:
 	$(Q)packaging/deps.sh
 
@@ -120,7 +167,7 @@ e2e: $(PROGRAMS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(REPLAY_BINS)
 	$(Q)tests/run.sh --build $(BUILD) all
 
 demo: deps
@@ -149,9 +196,10 @@ deb:
 	$(Q)packaging/build-deb.sh
 
 format:
-	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c
+	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d) \
+	$(FUZZ_BINS:=.d) $(REPLAY_BINS:=.d)
