@@ -1,0 +1,208 @@
+/*
+ * fuzz_manager.h - a droverd manager for the API and control harnesses:
+ * a real store (SQLite in a temporary directory, on tmpfs when there is one)
+ * and the real control plane, but no NFQUEUE, no rules, no probes. Each input
+ * starts from the same freshly made database, so a crash replays alone.
+ *
+ * The harness links with -Wl,--wrap=datapath_set_queues: queue binding is
+ * replaced by __wrap_datapath_set_queues below, which checks its arguments as
+ * the real one does and binds nothing.
+ */
+#ifndef DROVER_FUZZ_MANAGER_H
+#define DROVER_FUZZ_MANAGER_H
+
+#undef NDEBUG
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datapath.h"
+#include "log.h"
+#include "manager.h"
+
+int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
+			       const struct queue_options *opt, char *err, size_t errlen);
+
+int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
+			       const struct queue_options *opt, char *err, size_t errlen)
+{
+	if (count == 0 || count > SETTINGS_QUEUES_MAX || (unsigned)base + count > 65536) {
+		snprintf(err, errlen, "queues: %u queues from %u is out of range", count, base);
+		return -EINVAL;
+	}
+	dp->qopt = *opt;
+	return 0;
+}
+
+struct fuzz_manager {
+	const char *tmp;     /* tmpfs when there is one: SQLite's fsyncs cost nothing there */
+	uint8_t *template;   /* the template database's bytes */
+	size_t template_len;
+	char dir[64];	     /* this input's directory, removed with it */
+	char db[96];
+	struct manager m;
+	bool running;
+};
+
+static struct fuzz_manager *fuzz_manager_world;
+
+static void fuzz_manager_remove(struct fuzz_manager *f)
+{
+	char path[128];
+
+	if (f->dir[0] == '\0')
+		return;
+	unlink(f->db);
+	snprintf(path, sizeof(path), "%s-wal", f->db);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", f->db);
+	unlink(path);
+	rmdir(f->dir);
+	f->dir[0] = '\0';
+}
+
+static void fuzz_manager_start(struct fuzz_manager *f)
+{
+	struct manager_options opt = {.db_path = f->db, .manage_rules = false, .base = NULL};
+	char err[MANAGER_ERR_MAX];
+
+	if (manager_start(&f->m, &opt, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fuzz: manager_start on %s: %s\n", f->db, err);
+		abort();
+	}
+	f->running = true;
+}
+
+/* Stops the manager, closing the store, and removes its files: nothing outlives the input. */
+static void fuzz_manager_done(void)
+{
+	struct fuzz_manager *f = fuzz_manager_world;
+
+	if (f == NULL)
+		return;
+	if (f->running) {
+		manager_stop(&f->m);
+		f->running = false;
+	}
+	fuzz_manager_remove(f);
+}
+
+/* A new directory for one database. */
+static void fuzz_manager_mkdir(struct fuzz_manager *f)
+{
+	snprintf(f->dir, sizeof(f->dir), "%s/drover-fuzz.XXXXXX", f->tmp);
+	if (mkdtemp(f->dir) == NULL)
+		abort();
+	snprintf(f->db, sizeof(f->db), "%s/drover.db", f->dir);
+}
+
+static void fuzz_manager_write(const char *path, const uint8_t *bytes, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, bytes, len) != (ssize_t)len)
+		abort();
+	close(fd);
+}
+
+static void fuzz_manager_read(struct fuzz_manager *f)
+{
+	int fd = open(f->db, O_RDONLY | O_CLOEXEC);
+	off_t len = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+
+	if (len <= 0 || (f->template = malloc((size_t)len)) == NULL ||
+	    pread(fd, f->template, (size_t)len, 0) != len)
+		abort();
+	f->template_len = (size_t)len;
+	close(fd);
+}
+
+/*
+ * The template: a new database with a small affinity table and Maglev table
+ * (inputs may ask for larger ones), made once per process and kept in memory.
+ */
+static struct fuzz_manager *fuzz_manager_init(void)
+{
+	static const char *const small[][2] = {
+		{"affinity_max_clients", "1024"},
+		{"maglev_table_size", "251"},
+	};
+	struct fuzz_manager *f = calloc(1, sizeof(*f));
+	char err[MANAGER_ERR_MAX];
+
+	if (f == NULL)
+		abort();
+	log_init("fuzz", LOG_LEVEL_ERROR);
+	f->tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	fuzz_manager_world = f;
+	atexit(fuzz_manager_done);
+	fuzz_manager_mkdir(f);
+	fuzz_manager_start(f);
+	for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+		if (manager_setting_set(&f->m, small[i][0], small[i][1], "fuzz", err,
+					sizeof(err)) < 0)
+			abort();
+	}
+	manager_stop(&f->m);
+	f->running = false;
+	/* Closed by its last connection, the database is one file: no -wal left. */
+	fuzz_manager_read(f);
+	fuzz_manager_remove(f);
+	return f;
+}
+
+/* A manager over a fresh copy of the template database. */
+static struct manager *fuzz_manager_fresh(void)
+{
+	struct fuzz_manager *f = fuzz_manager_world ? fuzz_manager_world : fuzz_manager_init();
+
+	fuzz_manager_done();
+	fuzz_manager_mkdir(f);
+	fuzz_manager_write(f->db, f->template, f->template_len);
+	fuzz_manager_start(f);
+	return &f->m;
+}
+
+/*
+ * What every answer must look like: an object with a boolean "ok"; a refusal
+ * carries an "error" message. It must also serialise (droverctl and the web
+ * UI send it as text).
+ */
+static void fuzz_check_response(json_t *resp)
+{
+	json_t *ok;
+	char *text;
+
+	assert(json_is_object(resp));
+	ok = json_object_get(resp, "ok");
+	assert(json_is_boolean(ok));
+	if (json_is_false(ok))
+		assert(json_is_string(json_object_get(resp, "error")));
+	text = json_dumps(resp, JSON_COMPACT);
+	assert(text != NULL);
+	free(text);
+}
+
+/* The control plane's own invariants after a request. */
+static void fuzz_check_manager(const struct manager *m)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+
+	assert(snap != NULL);
+	for (size_t i = 0; i < m->nproxies; i++) {
+		uint16_t slot = m->slot_of[i];
+		assert(slot < PROXY_SLOTS_MAX);
+		assert(slot == 0 || m->slots.owner[slot] == m->proxies[i].id);
+		if (slot != 0 && slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_TAKES))
+			assert(snap->targets[slot].id == m->proxies[i].id);
+	}
+	/* Every entry names a slot of the snapshot (big tables are left out: too slow per input). */
+	for (uint32_t e = 0; snap->table.size <= MAGLEV_DEFAULT_SIZE && e < snap->table.size; e++)
+		assert(snap->table.entries[e] < snap->nslots || snap->table.entries[e] == MAGLEV_EMPTY);
+}
+
+#endif
