@@ -27,6 +27,9 @@
 #   LAB_CLIENTS    number of client addresses, from 198.18.1.128 (default 50, max 120)
 #   LAB_PROXIES    number of Squid proxies (default 3, max 9)
 #   DROVER_BUILD   directory with droverd, droverctl, drover-decap (default build)
+#   DROVER_WRAP    command droverd runs under, e.g. "valgrind --leak-check=full"
+#                  (empty: droverd itself); start-up and stop then get more time
+#   LAB_KILL_WAIT_S seconds a process gets to exit after TERM before KILL (default 5)
 #
 # Everything lab_up makes is recorded under $LAB_STATE, so lab_down removes it
 # all even after a partial lab_up, and kills only processes it started.
@@ -295,21 +298,27 @@ lab_droverctl() {
 # lab_start_droverd: runs droverd in the appliance namespace and registers
 # the client subnet and every proxy.
 lab_start_droverd() {
-	local pid i
+	local pid i start_s=10 wrap=()
 	[ -x "$DROVER_BUILD/droverd" ] && [ -x "$DROVER_BUILD/droverctl" ] || {
 		lab_log "no droverd/droverctl in $DROVER_BUILD"
 		return 1
 	}
-	ip netns exec "$(lab_ns app)" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover.db" \
+	if [ -n "${DROVER_WRAP:-}" ]; then
+		read -r -a wrap <<<"$DROVER_WRAP"
+		start_s=60
+	fi
+	ip netns exec "$(lab_ns app)" "${wrap[@]}" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover.db" \
 		--socket "$LAB_STATE/drover.sock" --manage-rules --log-level info \
 		</dev/null >>"$LAB_STATE/droverd.log" 2>&1 &
 	pid=$!
 	lab_record droverd "$pid" droverd
 	echo "$pid" >"$LAB_STATE/droverd.pid"
-	lab_wait 10 test -S "$LAB_STATE/drover.sock" || {
+	lab_wait "$start_s" test -S "$LAB_STATE/drover.sock" || {
 		lab_log "droverd did not open its socket: $(tail -n 5 "$LAB_STATE/droverd.log")"
 		return 1
 	}
+	# A wrapper (valgrind) runs under its own process name: record that one too.
+	[ ${#wrap[@]} -gt 0 ] && lab_record droverd "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
 	lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null || return 1
 	# Probes fetch the origin's page through each Squid's plain port, once a
 	# second, so the world is ready (every proxy up) within a few seconds.
@@ -358,7 +367,7 @@ lab_kill() {
 	now=$(cat "/proc/$pid/comm" 2>/dev/null)
 	[ "$now" = "$comm" ] || [ "$now" = ip ] || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
+	for ((i = 0; i < ${LAB_KILL_WAIT_S:-5} * 10; i++)); do
 		[ -e "/proc/$pid" ] || return 0
 		sleep 0.1
 	done
