@@ -1,7 +1,8 @@
 # drover - transparent web-proxy clustering appliance
 #
 #   make              build droverd, droverctl and drover-decap into build/
-#   make test         install missing Debian packages, build, run every test suite
+#   make test         install missing Debian packages, build, run every test suite, then
+#                     the unit tests, foundation e2e and corpus replays under ASan + UBSan
 #   make unit         unit tests only (no root needed)
 #   make e2e          end-to-end namespace tests only (root)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
@@ -94,7 +95,7 @@ SOAK_SECONDS ?= 1800
 # The API and control harnesses run a manager without NFQUEUE: queue binding is stubbed.
 FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues
 
-.PHONY: all deps test unit e2e demo demo-stop install deb clean format fuzz fuzz-build \
+.PHONY: all deps test test-bins unit e2e demo demo-stop install deb clean format fuzz fuzz-build \
 	fuzz-replay soak
 
 all: $(PROGRAMS)
@@ -166,9 +167,24 @@ unit: $(TEST_BINS)
 e2e: $(PROGRAMS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
 
+# make test also builds with ASan + UBSan (build-san/) and runs the unit
+# tests, the foundation e2e and the corpus replays from there, in the same
+# tally (TEST_SANITIZE=0 leaves that out).
+TEST_SANITIZE ?= 1
+ifeq ($(SANITIZE),1)
+TEST_SANITIZE := 0
+endif
+
+test-bins: all $(TEST_BINS) $(REPLAY_BINS)
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(REPLAY_BINS)
+	$(Q)$(MAKE) --no-print-directory test-bins
+ifeq ($(TEST_SANITIZE),1)
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 test-bins
+	$(Q)DROVER_SAN_BUILD=build-san tests/run.sh --build $(BUILD) all
+else
 	$(Q)tests/run.sh --build $(BUILD) all
+endif
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

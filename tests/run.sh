@@ -4,6 +4,11 @@
 # shell scripts under tests/e2e/ that print "ok - ..." / "not ok - ..." lines.
 #
 #   tests/run.sh [--build DIR] unit|e2e|all [NAME...]
+#
+# With DROVER_SAN_BUILD=DIR (an ASan + UBSan build, make SANITIZE=1), "all"
+# also runs the unit tests and the end-to-end tests named in DROVER_SAN_E2E
+# (default: foundation fuzz_replay) from that build, in the same tally; their
+# suites are named "san:NAME".
 set -u
 
 build=build
@@ -23,6 +28,9 @@ mkdir -p "$artifacts"
 passed=0
 failed=0
 failed_names=()
+prefix=
+# A sanitizer report names where it happened.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 selected() {
 	[ ${#filter[@]} -eq 0 ] && return 0
@@ -40,7 +48,7 @@ run_unit() {
 		[[ $bin == *.d ]] && continue
 		name=$(basename "$bin")
 		selected "$name" || continue
-		echo "=== unit: $name"
+		echo "=== unit: $prefix$name"
 		out=$("$bin" 2>&1)
 		rc=$?
 		echo "$out"
@@ -53,7 +61,7 @@ run_unit() {
 		fi
 		passed=$((passed + p))
 		failed=$((failed + f))
-		[ "$f" -gt 0 ] && failed_names+=("$name")
+		[ "$f" -gt 0 ] && failed_names+=("$prefix$name")
 	done
 }
 
@@ -69,8 +77,8 @@ run_e2e() {
 		[ -f "$script" ] || continue
 		name=$(basename "$script" .sh)
 		selected "$name" || continue
-		echo "=== e2e: $name"
-		log=$artifacts/$name.log
+		echo "=== e2e: $prefix$name"
+		log=$artifacts/${prefix/:/-}$name.log
 		DROVER_BUILD="$root/$build" DROVER_ARTIFACTS="$artifacts" \
 			timeout --kill-after=10 900 bash "$script" 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
@@ -82,8 +90,23 @@ run_e2e() {
 		fi
 		passed=$((passed + p))
 		failed=$((failed + f))
-		[ "$f" -gt 0 ] && failed_names+=("$name")
+		[ "$f" -gt 0 ] && failed_names+=("$prefix$name")
 	done
+}
+
+# The sanitizer pass: the same suites from the ASan + UBSan build.
+run_sanitized() {
+	local saved_build=$build
+	# Only for a full run: a run of chosen suites stays what was asked for.
+	[ -n "${DROVER_SAN_BUILD:-}" ] && [ ${#filter[@]} -eq 0 ] || return 0
+	build=$DROVER_SAN_BUILD
+	prefix=san:
+	run_unit
+	read -r -a filter <<<"${DROVER_SAN_E2E:-foundation fuzz_replay}"
+	run_e2e
+	build=$saved_build
+	filter=()
+	prefix=
 }
 
 case $what in
@@ -92,6 +115,7 @@ e2e) run_e2e ;;
 all)
 	run_unit
 	run_e2e
+	run_sanitized
 	;;
 *)
 	echo "usage: $0 [--build DIR] unit|e2e|all [NAME...]" >&2

@@ -12,6 +12,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 artifacts=${DROVER_ARTIFACTS:-/tmp}
+mkdir -p "$artifacts"
 logdir=$(mktemp -d /tmp/drover-valgrind.XXXXXX)
 child=
 
