@@ -58,7 +58,8 @@ static int queue_flags(struct queue_socket *q, const struct queue_options *opt)
 
 int queue_open(struct queue_socket *q, uint16_t num, const struct queue_options *opt)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	/* Zeroed: nfq_nlmsg_cfg_put_cmd leaves the command's padding byte as it finds it. */
+	char buf[MNL_SOCKET_BUFFER_SIZE] = {0};
 	struct nlmsghdr *nlh;
 	int one = 1, size = (int)QUEUE_RCVBUF_BYTES, err;
 	struct timeval tv;

@@ -53,7 +53,8 @@ if ! grep -q 'HEAP SUMMARY' "$log"; then
 fi
 echo "ok - droverd stopped cleanly under valgrind"
 
-errors=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$log" | tail -1)
+# One log per process: droverd's, and one per child it forked to run a program.
+errors=$(awk '/ERROR SUMMARY:/ { n += $4; seen = 1 } END { print seen ? n : "" }' "$log")
 in_use=$(sed -n 's/.*in use at exit: \(.*\)$/\1/p' "$log" | tail -1)
 leaks=$(grep -E '(definitely|indirectly|possibly) lost:|still reachable:' "$log" |
 	sed 's/^==[0-9]*== *//' | tr -s ' ' | paste -sd ';' -)
