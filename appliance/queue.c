@@ -58,13 +58,14 @@ static int queue_flags(struct queue_socket *q, const struct queue_options *opt)
 
 int queue_open(struct queue_socket *q, uint16_t num, const struct queue_options *opt)
 {
-	/* Zeroed: nfq_nlmsg_cfg_put_cmd leaves the command's padding byte as it finds it. */
-	char buf[MNL_SOCKET_BUFFER_SIZE] = {0};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	int one = 1, size = (int)QUEUE_RCVBUF_BYTES, err;
 	struct timeval tv;
 
 	memset(q, 0, sizeof(*q));
+	/* nfq_nlmsg_cfg_put_cmd leaves the command's padding byte as it finds it. */
+	memset(buf, 0, sizeof(buf));
 	q->num = num;
 	q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (q->nl == NULL)

@@ -33,8 +33,9 @@ export DROVER_WRAP="valgrind --tool=memcheck --leak-check=full --show-leak-kinds
 --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 \
 --log-file=$logdir/droverd.%p.log"
 export LAB_KILL_WAIT_S=120
-LAB=drvg bash "$here/foundation.sh" 2>&1 |
-	sed -u -e 's/^ok - /ok - valgrind: /' -e 's/^not ok - /not ok - valgrind: /' &
+# $! is foundation.sh itself, so a TERM here reaches it and it tears its lab down.
+LAB=drvg bash "$here/foundation.sh" > >(sed -u -e 's/^ok - /ok - valgrind: /' \
+	-e 's/^not ok - /not ok - valgrind: /') 2>&1 &
 child=$!
 wait "$child"
 child=
