@@ -12,6 +12,7 @@
 #   make fuzz         libFuzzer (clang, ASan + UBSan) harnesses in build-fuzz/, each run
 #                     FUZZ_SECONDS (default 600), one after another, at nice 19
 #   make fuzz-replay  the harnesses as plain programs that replay their seed corpora
+#   make fuzz-coverage line coverage reached by the seeds plus what make fuzz found
 #   make soak         SOAK_SECONDS (default 1800) of traffic, flapping proxies and
 #                     config changes; RSS, descriptors and counters checked (root)
 #   make V=1          show the commands
@@ -57,6 +58,12 @@ SAN_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 	     -fno-sanitize-recover=undefined
 BUILD     := build-fuzz
 endif
+# Line coverage of the fuzz corpora (make fuzz-coverage): clang's source-based coverage.
+ifeq ($(COVERAGE),1)
+CC        := clang
+SAN_FLAGS := -fprofile-instr-generate -fcoverage-mapping
+BUILD     := build-cov
+endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
@@ -96,7 +103,7 @@ SOAK_SECONDS ?= 1800
 FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues
 
 .PHONY: all deps test test-bins unit e2e demo demo-stop install deb clean format fuzz fuzz-build \
-	fuzz-replay soak
+	fuzz-replay fuzz-coverage soak
 
 all: $(PROGRAMS)
 
@@ -154,6 +161,10 @@ fuzz-build: $(FUZZ_BINS)
 fuzz:
 	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
 	$(Q)tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-coverage:
+	$(Q)$(MAKE) --no-print-directory COVERAGE=1 fuzz-replay
+	$(Q)tests/fuzz/coverage.sh build-cov build-fuzz $(FUZZ_NAMES)
 
 soak: all
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) DROVER_BUILD=$(CURDIR)/$(BUILD) tests/soak/soak.sh
@@ -215,7 +226,7 @@ format:
 	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-cov
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d) \
 	$(FUZZ_BINS:=.d) $(REPLAY_BINS:=.d)
