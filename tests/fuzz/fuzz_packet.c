@@ -1,6 +1,7 @@
 /*
  * fuzz_packet.c - the packet path without sockets: parse, choose a proxy from
- * a fixed pool snapshot, encapsulate or fragment, build the replies.
+ * a fixed pool snapshot, encapsulate or fragment, build the replies; and the
+ * fragment and reply builders on their own.
  *
  * dp_handle is static, so the datapath is included whole; no queue is bound
  * and the send descriptors are -1 (a reply "sent" fails and is counted).
@@ -128,15 +129,44 @@ static void fuzz_check_icmp(const uint8_t *out, size_t n, const uint8_t *pkt, si
 	assert(memcmp(out + 8, pkt, n - 8 < len ? n - 8 : len) == 0);
 }
 
-/* The reply builders on their own, for every packet that parses. */
-static void fuzz_replies(const uint8_t *pkt, size_t len, uint16_t mtu)
+/*
+ * Outer fragmentation on its own, DF or not, with room for every fragment
+ * and for only a few: either nothing, or headers that tile the inner packet.
+ */
+static void fuzz_fragments(struct fuzz_world *w, const uint8_t *pkt, size_t len, uint16_t mtu,
+			   size_t max)
+{
+	struct encap_frag *frags = w->thread->frags;
+	size_t n = encap_ipip_fragments(frags, max, 1, 2, pkt, (uint16_t)len, 7, mtu);
+	size_t next = 0;
+
+	assert(n <= max);
+	for (size_t i = 0; i < n; i++) {
+		uint16_t total = (uint16_t)(frags[i].hdr[2] << 8 | frags[i].hdr[3]);
+		uint16_t frag = (uint16_t)(frags[i].hdr[6] << 8 | frags[i].hdr[7]);
+
+		assert(encap_checksum(frags[i].hdr, ENCAP_OUTER_LEN) == 0);
+		assert(frags[i].offset == next && (size_t)(frag & 0x1fff) * 8 == next);
+		assert(total == frags[i].len + ENCAP_OUTER_LEN && total <= mtu);
+		assert(((frag & 0x2000) != 0) == (i + 1 < n));
+		next += frags[i].len;
+	}
+	assert(n == 0 || next == len);
+}
+
+/* The builders on their own, for every packet that parses. */
+static void fuzz_builders(struct fuzz_world *w, const uint8_t *pkt, size_t len, uint16_t mtu)
 {
 	uint8_t out[REPLY_MAX_LEN];
 	struct packet_info pi;
+	enum packet_error err = packet_parse(pkt, len, &pi);
 	size_t n;
 
-	if (packet_parse(pkt, len, &pi) != PACKET_OK)
+	assert(packet_error_name(err) != NULL);
+	if (err != PACKET_OK)
 		return;
+	fuzz_fragments(w, pkt, len, (uint16_t)(mtu + ENCAP_OUTER_LEN), ENCAP_MAX_FRAGS);
+	fuzz_fragments(w, pkt, len, (uint16_t)(mtu + ENCAP_OUTER_LEN), 2);
 	assert(pi.total_len == len && pi.ihl >= 20 && pi.ihl <= len);
 	n = reply_frag_needed(out, sizeof(out), pkt, len, mtu);
 	fuzz_check_icmp(out, n, pkt, len);
@@ -224,6 +254,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		t->ntx = 0;
 	}
-	fuzz_replies(pkt, len, mtu);
+	fuzz_builders(w, pkt, len, mtu);
 	return 0;
 }
