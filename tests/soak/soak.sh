@@ -53,10 +53,14 @@ check() { # check STATUS WHAT [FIGURES]
 workers=()
 cleanup() {
 	local pid
+	# Only the workers: a bare wait would also wait for the lab's daemons.
 	for pid in "${workers[@]}"; do
 		kill "$pid" 2>/dev/null
 	done
-	wait 2>/dev/null
+	for pid in "${workers[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	workers=()
 	lab_down
 }
 trap cleanup EXIT
