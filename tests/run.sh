@@ -101,6 +101,8 @@ run_sanitized() {
 	[ -n "${DROVER_SAN_BUILD:-}" ] && [ ${#filter[@]} -eq 0 ] || return 0
 	build=$DROVER_SAN_BUILD
 	prefix=san:
+	# Its own namespace names: a lab of the first pass may still be going away.
+	local -x LAB=${DROVER_SAN_LAB:-drs}
 	run_unit
 	read -r -a filter <<<"${DROVER_SAN_E2E:-foundation fuzz_replay}"
 	run_e2e
