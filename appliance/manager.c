@@ -538,6 +538,81 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	return ret;
 }
 
+int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *err, size_t errlen)
+{
+	int ret = store_backup(m->store, path, bytes);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	log_info("configuration backed up to %s (%" PRId64 " bytes)", path, *bytes);
+	return 0;
+}
+
+int manager_restore(struct manager *m, const char *path, const char *actor,
+		    struct manager_restore_result *res, char *err, size_t errlen)
+{
+	struct store_restore_info info;
+	struct settings restored, cur;
+	int ret, first_err = 0;
+
+	memset(res, 0, sizeof(*res));
+	ret = store_restore(m->store, path, actor, &info);
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	res->file_version = info.file_version;
+	log_info("configuration restored from %s by %s (schema version %d)", path, actor,
+		 info.file_version);
+	ret = store_settings_load(m->store, &restored);
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+
+	/*
+	 * One key at a time, each applied against the settings just before it,
+	 * exactly as a run of `settings set' would: queue and rule changes are
+	 * made in the order that keeps packets flowing.
+	 */
+	cur = m->settings;
+	for (size_t i = 0; i < settings_count(); i++) {
+		const struct setting_def *d = settings_def_at(i);
+		char was[SETTINGS_VALUE_MAX], now[SETTINGS_VALUE_MAX], e[MANAGER_ERR_MAX];
+		struct settings next = cur;
+
+		if (!settings_format(&cur, d->key, was, sizeof(was)) ||
+		    !settings_format(&restored, d->key, now, sizeof(now)) || strcmp(was, now) == 0)
+			continue;
+		if (!settings_set(&next, d->key, now, e, sizeof(e)))
+			continue;
+		m->settings = next;
+		res->settings_changed++;
+		ret = manager_apply_setting(m, &cur, d->key, e, sizeof(e));
+		if (ret < 0) {
+			log_warnx("restored setting %s = %s was not applied: %s", d->key, now, e);
+			if (first_err == 0) {
+				first_err = ret;
+				snprintf(err, errlen, "restored setting %s not applied: %s", d->key,
+					 e);
+			}
+		} else if (m->setting_hook != NULL) {
+			m->setting_hook(m->setting_hook_arg, d->key);
+		}
+		cur = next;
+	}
+	m->settings = restored;
+
+	ret = manager_proxies_changed(m, err, errlen);
+	if (ret < 0 && first_err == 0)
+		first_err = ret;
+	res->proxies = m->nproxies;
+	if (info.hash_key_changed) {
+		res->restart_needed = true;
+		snprintf(res->restart_reason, sizeof(res->restart_reason),
+			 "the restored hash key takes effect at the next restart (clients keep "
+			 "their proxies until then)");
+		log_warnx("restore: %s", res->restart_reason);
+	}
+	return first_err;
+}
+
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 					  const struct proxy_config **proxy, uint32_t *idle)
 {
