@@ -4,6 +4,7 @@
 #   make test         install missing Debian packages, build, run every test suite
 #   make unit         unit tests only (no root needed)
 #   make e2e          end-to-end namespace tests only (root)
+#   make crashloop    the 200-kill configuration crash loop alone (CRASH_ITERATIONS=N)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make deb          Debian package in build/deb/ (packaging/debian)
@@ -74,7 +75,7 @@ PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test unit e2e demo demo-stop install deb clean format
+.PHONY: all deps test unit e2e crashloop demo demo-stop install deb clean format
 
 all: $(PROGRAMS)
 
@@ -118,6 +119,9 @@ unit: $(TEST_BINS)
 
 e2e: $(PROGRAMS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
+
+crashloop: $(PROGRAMS)
+	$(Q)CRASH_ITERATIONS=$(or $(CRASH_ITERATIONS),200) tests/run.sh --build $(BUILD) e2e config_crash
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)

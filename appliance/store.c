@@ -1590,6 +1590,9 @@ static bool store_integrity_ok(sqlite3 *db, char *problem, size_t len)
 		const char *text = (const char *)sqlite3_column_text(stmt, 0);
 		ok = text != NULL && strcmp(text, "ok") == 0;
 		snprintf(problem, len, "%s", text ? text : "no answer");
+		for (char *c = problem; *c != '\0'; c++)
+			if (*c == '\n')
+				*c = ' ';
 	} else {
 		snprintf(problem, len, "%s", sqlite3_errmsg(db));
 	}
