@@ -64,6 +64,16 @@ struct manager {
 	struct manager_slot_state state[PROXY_SLOTS_MAX];
 	struct prober *prober;
 
+	/*
+	 * Start-up: no proxy takes clients until every proxy has had its first
+	 * verdict (up after rise probes, or a failed probe), or settle_deadline_ms
+	 * passes. Proxies coming up one by one would otherwise pin every client
+	 * that arrives meanwhile to the first one up, and a restarted droverd
+	 * would not give clients back the proxies they had.
+	 */
+	bool settling;
+	uint64_t settle_deadline_ms;
+
 	struct datapath dp;
 	struct affinity_table *affinity;
 	uint64_t generation;
