@@ -467,6 +467,29 @@ static void store_copy_text(char *dst, size_t len, const unsigned char *src)
 	snprintf(dst, len, "%s", src ? (const char *)src : "");
 }
 
+/*
+ * Makes room for one more element in a growing result array: doubles *cap
+ * when n has reached it. Returns 0, or -ENOMEM with the message set (the
+ * array is left as it was, for the caller to free).
+ */
+static int store_grow(struct store *s, void **array, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *grown;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	grown = realloc(*array, ncap * size);
+	if (grown == NULL) {
+		store_seterr(s, "out of memory");
+		return -ENOMEM;
+	}
+	*array = grown;
+	*cap = ncap;
+	return 0;
+}
+
 int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
 		     size_t *count)
 {
@@ -490,18 +513,9 @@ int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct au
 	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct audit_entry *e;
 
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct audit_entry *grown = realloc(entries, ncap * sizeof(*entries));
-
-			if (grown == NULL) {
-				store_seterr(s, "out of memory");
-				ret = -ENOMEM;
-				break;
-			}
-			entries = grown;
-			cap = ncap;
-		}
+		ret = store_grow(s, (void **)&entries, &cap, n, sizeof(*entries));
+		if (ret < 0)
+			break;
 		e = &entries[n++];
 		e->id = sqlite3_column_int64(stmt, 0);
 		e->time = sqlite3_column_int64(stmt, 1);
@@ -668,18 +682,9 @@ int store_proxy_list(struct store *s, struct proxy_config **out, size_t *count)
 	if (ret < 0)
 		return ret;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct proxy_config *grown = realloc(list, ncap * sizeof(*list));
-
-			if (grown == NULL) {
-				store_seterr(s, "out of memory");
-				ret = -ENOMEM;
-				break;
-			}
-			list = grown;
-			cap = ncap;
-		}
+		ret = store_grow(s, (void **)&list, &cap, n, sizeof(*list));
+		if (ret < 0)
+			break;
 		ret = store_proxy_row(s, stmt, &list[n]);
 		if (ret < 0)
 			break;
@@ -1395,18 +1400,9 @@ int store_token_list(struct store *s, struct store_token **out, size_t *count)
 	if (ret < 0)
 		return ret;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			struct store_token *grown = realloc(tokens, ncap * sizeof(*tokens));
-
-			if (grown == NULL) {
-				store_seterr(s, "out of memory");
-				ret = -ENOMEM;
-				break;
-			}
-			tokens = grown;
-			cap = ncap;
-		}
+		ret = store_grow(s, (void **)&tokens, &cap, n, sizeof(*tokens));
+		if (ret < 0)
+			break;
 		store_token_row(stmt, &tokens[n++]);
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
