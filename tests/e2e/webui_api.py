@@ -190,6 +190,9 @@ def check_slow_clients(s, prefix):
         # trickles its headers a little faster than the idle timeout
         "trickle": ([b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n",
                      b"X-C: 3\r\n", b"X-D: 4\r\n", b"X-E: 5\r\n", b"X-F: 6\r\n"], 2),
+        # a whole request with half of the next one behind it: the second's
+        # deadline runs from when the first is answered
+        "pipelined": ([b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\n" + line], 0),
         # one whole request, then silence on the kept-alive connection
         "idle": ([b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\n"], 0),
     }
@@ -226,6 +229,12 @@ def check_slow_clients(s, prefix):
             if HTTPS:
                 check(reply.header("Strict-Transport-Security") is not None,
                       prefix + "408 carries HSTS")
+    data, closed = results["pipelined"]
+    _, _, rest = data.partition(b"\r\n\r\n")
+    check(data.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in rest and closed is not None and
+          REQUEST_SECS - 1 < closed < REQUEST_SECS + 2,
+          prefix + "a pipelined request left half-sent gets 408 after the first one's 200 "
+          "(%s s)" % ("%.1f" % closed if closed is not None else "never"), data[:300])
     data, closed = results["idle"]
     status, _, _ = parse_raw_reply(data)
     check(status == 200 and data.count(b"HTTP/1.1 ") == 1 and closed is not None and
