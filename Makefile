@@ -5,6 +5,7 @@
 #                     the unit tests, foundation e2e and corpus replays under ASan + UBSan
 #   make unit         unit tests only (no root needed)
 #   make e2e          end-to-end namespace tests only (root)
+#   make crashloop    the 200-kill configuration crash loop alone (CRASH_ITERATIONS=N)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make deb          Debian package in build/deb/ (packaging/debian)
@@ -102,8 +103,8 @@ SOAK_SECONDS ?= 1800
 # The API and control harnesses run a manager without NFQUEUE: queue binding is stubbed.
 FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues
 
-.PHONY: all deps test test-bins unit e2e demo demo-stop install deb clean format fuzz fuzz-build \
-	fuzz-replay fuzz-coverage soak
+.PHONY: all deps test test-bins unit e2e crashloop demo demo-stop install deb clean format \
+	fuzz fuzz-build fuzz-replay fuzz-coverage soak
 
 all: $(PROGRAMS)
 
@@ -177,6 +178,9 @@ unit: $(TEST_BINS)
 
 e2e: $(PROGRAMS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
+
+crashloop: $(PROGRAMS)
+	$(Q)CRASH_ITERATIONS=$(or $(CRASH_ITERATIONS),200) tests/run.sh --build $(BUILD) e2e config_crash
 
 # make test also builds with ASan + UBSan (build-san/) and runs the unit
 # tests, the foundation e2e and the corpus replays from there, in the same
