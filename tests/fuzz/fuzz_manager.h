@@ -6,19 +6,25 @@
  *
  * The harness links with -Wl,--wrap=datapath_set_queues: queue binding is
  * replaced by __wrap_datapath_set_queues below, which checks its arguments as
- * the real one does and binds nothing.
+ * the real one does and binds nothing. It also links with
+ * -Wl,--wrap=api_handle: every request passes __wrap_api_handle, which moves
+ * any absolute "path" (backup, restore) into the input's own directory, so
+ * an input never writes or reads a file of this machine.
  */
 #ifndef DROVER_FUZZ_MANAGER_H
 #define DROVER_FUZZ_MANAGER_H
 
 #undef NDEBUG
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "datapath.h"
 #include "log.h"
@@ -38,6 +44,9 @@ int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned coun
 	return 0;
 }
 
+json_t *__real_api_handle(struct manager *m, json_t *request, const char *actor);
+json_t *__wrap_api_handle(struct manager *m, json_t *request, const char *actor);
+
 struct fuzz_manager {
 	const char *tmp;     /* tmpfs when there is one: SQLite's fsyncs cost nothing there */
 	uint8_t *template;   /* the template database's bytes */
@@ -50,6 +59,24 @@ struct fuzz_manager {
 
 static struct fuzz_manager *fuzz_manager_world;
 
+static void fuzz_manager_clear_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+}
+
 static void fuzz_manager_remove(struct fuzz_manager *f)
 {
 	char path[128];
@@ -61,6 +88,8 @@ static void fuzz_manager_remove(struct fuzz_manager *f)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s-shm", f->db);
 	unlink(path);
+	/* Backups the input made, and whatever their writing left (temporaries). */
+	fuzz_manager_clear_dir(f->dir);
 	rmdir(f->dir);
 	f->dir[0] = '\0';
 }
@@ -165,6 +194,28 @@ static struct manager *fuzz_manager_fresh(void)
 	fuzz_manager_write(f->db, f->template, f->template_len);
 	fuzz_manager_start(f);
 	return &f->m;
+}
+
+/*
+ * An absolute path becomes one of four files in the input's directory,
+ * chosen by a hash of the path, so a backup and a restore naming the same
+ * path meet. Relative paths and other types are left for the API to refuse.
+ */
+json_t *__wrap_api_handle(struct manager *m, json_t *request, const char *actor)
+{
+	json_t *path = json_object_get(request, "path");
+	const char *text = json_string_value(path);
+
+	if (text != NULL && text[0] == '/' && fuzz_manager_world != NULL) {
+		char inside[160];
+		unsigned h = 5381;
+
+		for (const char *p = text; *p != '\0'; p++)
+			h = h * 33 + (unsigned char)*p;
+		snprintf(inside, sizeof(inside), "%s/file-%u", fuzz_manager_world->dir, h % 4);
+		json_string_set(path, inside);
+	}
+	return __real_api_handle(m, request, actor);
 }
 
 /*
