@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_api_route(const char *line, size_t len)
 {
-	static const unsigned methods[] = {ROUTE_GET,	ROUTE_HEAD,  ROUTE_POST,
-					   ROUTE_PUT,	ROUTE_PATCH, ROUTE_DELETE};
+	static const unsigned methods[] = {ROUTE_GET, ROUTE_HEAD,  ROUTE_POST,
+					   ROUTE_PUT, ROUTE_PATCH, ROUTE_DELETE};
 	struct route_match rm;
 	char path[512];
 

@@ -48,10 +48,10 @@ json_t *__real_api_handle(struct manager *m, json_t *request, const char *actor)
 json_t *__wrap_api_handle(struct manager *m, json_t *request, const char *actor);
 
 struct fuzz_manager {
-	const char *tmp;     /* tmpfs when there is one: SQLite's fsyncs cost nothing there */
-	uint8_t *template;   /* the template database's bytes */
+	const char *tmp;   /* tmpfs when there is one: SQLite's fsyncs cost nothing there */
+	uint8_t *template; /* the template database's bytes */
 	size_t template_len;
-	char dir[64];	     /* this input's directory, removed with it */
+	char dir[64]; /* this input's directory, removed with it */
 	char db[96];
 	struct manager m;
 	bool running;
@@ -157,8 +157,8 @@ static void fuzz_manager_read(struct fuzz_manager *f)
 static struct fuzz_manager *fuzz_manager_init(void)
 {
 	static const char *const small[][2] = {
-		{"affinity_max_clients", "1024"},
-		{"maglev_table_size", "251"},
+	    {"affinity_max_clients", "1024"},
+	    {"maglev_table_size", "251"},
 	};
 	struct fuzz_manager *f = calloc(1, sizeof(*f));
 	char err[MANAGER_ERR_MAX];
@@ -172,8 +172,8 @@ static struct fuzz_manager *fuzz_manager_init(void)
 	fuzz_manager_mkdir(f);
 	fuzz_manager_start(f);
 	for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
-		if (manager_setting_set(&f->m, small[i][0], small[i][1], "fuzz", err,
-					sizeof(err)) < 0)
+		if (manager_setting_set(&f->m, small[i][0], small[i][1], "fuzz", err, sizeof(err)) <
+		    0)
 			abort();
 	}
 	manager_stop(&f->m);
@@ -248,12 +248,15 @@ static void fuzz_check_manager(const struct manager *m)
 		uint16_t slot = m->slot_of[i];
 		assert(slot < PROXY_SLOTS_MAX);
 		assert(slot == 0 || m->slots.owner[slot] == m->proxies[i].id);
-		if (slot != 0 && slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_TAKES))
+		if (slot != 0 && slot < snap->nslots &&
+		    (snap->targets[slot].flags & POOL_TARGET_TAKES))
 			assert(snap->targets[slot].id == m->proxies[i].id);
 	}
-	/* Every entry names a slot of the snapshot (big tables are left out: too slow per input). */
+	/* Every entry names a slot of the snapshot (big tables are left out: too slow per input).
+	 */
 	for (uint32_t e = 0; snap->table.size <= MAGLEV_DEFAULT_SIZE && e < snap->table.size; e++)
-		assert(snap->table.entries[e] < snap->nslots || snap->table.entries[e] == MAGLEV_EMPTY);
+		assert(snap->table.entries[e] < snap->nslots ||
+		       snap->table.entries[e] == MAGLEV_EMPTY);
 }
 
 #endif

@@ -19,13 +19,13 @@
 #undef NDEBUG
 #include <assert.h>
 
-#define FUZZ_KNOBS	    4
-#define FUZZ_TABLE_SIZE	    251
-#define FUZZ_NSLOTS	    5
-#define FUZZ_NOW	    100000
-#define FUZZ_AFFINITY_IDLE  300
-#define FUZZ_MTU_MIN	    48	  /* path MTU 68 minus the outer header */
-#define FUZZ_MTU_MAX	    65515 /* path MTU 65535 minus the outer header */
+#define FUZZ_KNOBS	   4
+#define FUZZ_TABLE_SIZE	   251
+#define FUZZ_NSLOTS	   5
+#define FUZZ_NOW	   100000
+#define FUZZ_AFFINITY_IDLE 300
+#define FUZZ_MTU_MIN	   48	 /* path MTU 68 minus the outer header */
+#define FUZZ_MTU_MAX	   65515 /* path MTU 65535 minus the outer header */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,8 +58,8 @@ static void fuzz_snapshot_init(struct pool_snapshot *s, struct fuzz_world *w,
 static struct fuzz_world *fuzz_world_new(void)
 {
 	static const struct maglev_backend backends[] = {
-		{.identity = 0xc6130001U, .weight = 100, .slot = 1},
-		{.identity = 0xc6130002U, .weight = 200, .slot = 2},
+	    {.identity = 0xc6130001U, .weight = 100, .slot = 1},
+	    {.identity = 0xc6130002U, .weight = 200, .slot = 2},
 	};
 	struct fuzz_world *w = calloc(1, sizeof(*w));
 
@@ -70,9 +70,9 @@ static struct fuzz_world *fuzz_world_new(void)
 		abort();
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++) {
 		w->targets[slot] = (struct pool_target){
-			.address = htonl(0xc6130000U + slot),
-			.source = htonl(0xc6120001U),
-			.id = slot,
+		    .address = htonl(0xc6130000U + slot),
+		    .source = htonl(0xc6120001U),
+		    .id = slot,
 		};
 	}
 	w->targets[1].flags = w->targets[2].flags = POOL_TARGET_KEEPS | POOL_TARGET_TAKES;
@@ -210,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->malformed = (data[0] & 0x04) ? MALFORMED_DROP : MALFORMED_ACCEPT;
 	s->frag_needed_rate = data[3] >> 4;
 	uint16_t mtu = (uint16_t)(FUZZ_MTU_MIN + (uint16_t)(data[1] << 8 | data[2]) %
-							(FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
+						     (FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++)
 		w->targets[slot].tunnel_mtu = mtu;
 	snap = s;

@@ -24,7 +24,8 @@ static void fuzz_settings_line(struct settings *s, char *line)
 {
 	char *eq = strchr(line, '=');
 	const char *key = line, *value = "";
-	char err[256], shorterr[FUZZ_ERR_SHORT], canon[SETTINGS_VALUE_MAX], again[SETTINGS_VALUE_MAX];
+	char err[256], shorterr[FUZZ_ERR_SHORT], canon[SETTINGS_VALUE_MAX],
+	    again[SETTINGS_VALUE_MAX];
 	struct settings before = *s, copy;
 	struct cidr c;
 	uint32_t addr;
