@@ -5,6 +5,8 @@
 #   make unit         unit tests only (no root needed)
 #   make e2e          end-to-end namespace tests only (root)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
+#   make bench        packet-rate benchmark, drover against kernel forwarding (root;
+#                     BENCH_ARGS="--quick" for a short run); results in build/bench/
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make deb          Debian package in build/deb/ (packaging/debian)
 #   make SANITIZE=1   ASan + UBSan build in build-san/
@@ -73,8 +75,11 @@ LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(BUILD)/bench/drover-bench-gen $(BUILD)/bench/drover-bench-sink \
+	      $(BUILD)/bench/drover-bench-micro
+BENCH_ARGS ?=
 
-.PHONY: all deps test unit e2e demo demo-stop install deb clean format
+.PHONY: all deps test unit e2e bench demo demo-stop install deb clean format
 
 all: $(PROGRAMS)
 
@@ -110,17 +115,31 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
+# The bench's generator and sink stand alone; the micro-benchmarks link the library.
+$(BUILD)/bench/drover-bench-%: tests/bench/%.c tests/bench/bench.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MF $@.d -o $@ $< $(LDFLAGS)
+
+$(BUILD)/bench/drover-bench-micro: tests/bench/micro.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(LDLIBS)
+
 deps:
 	$(Q)packaging/deps.sh
 
 unit: $(TEST_BINS)
 	$(Q)tests/run.sh --build $(BUILD) unit
 
-e2e: $(PROGRAMS)
+e2e: $(PROGRAMS) $(BENCH_BINS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
 
+bench: deps $(PROGRAMS) $(BENCH_BINS)
+	$(Q)tests/bench/bench.sh --build $(BUILD) $(BENCH_ARGS)
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS)
 	$(Q)tests/run.sh --build $(BUILD) all
 
 demo: deps
@@ -154,4 +173,5 @@ format:
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d) \
+	 $(BENCH_BINS:=.d)
