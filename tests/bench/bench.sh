@@ -16,10 +16,14 @@
 #
 #   tests/bench/bench.sh [--build DIR] [--out DIR] [--quick] [--sizes "64 1400"]
 #                        [--duration S] [--reps N] [--proxies N] [--queues N]
+#                        [--profile RATE]
 #
 # Writes OUT/results.md (the table), OUT/delivered.png (delivered vs offered
 # load, when gnuplot is installed), OUT/sweep-SIZE.dat, OUT/runs.log (every
 # run), OUT/micro.txt. --quick is the smoke-test scale: well under a minute.
+# --profile RATE only records droverd with perf during one A trial of 64-byte
+# packets at RATE pps and writes OUT/profile-droverd.txt (symbols, then
+# shared objects).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +36,7 @@ duration=2
 reps=3
 proxies=2
 queues=2
+profile_rate=
 search_steps=7
 # A trial "passes" (RFC 2544) when at most this fraction of packets is lost and
 # the generator offered at least gen_keepup of the load asked for.
@@ -48,8 +53,9 @@ while [ $# -gt 0 ]; do
 	--reps) reps=$2; shift 2 ;;
 	--proxies) proxies=$2; shift 2 ;;
 	--queues) queues=$2; shift 2 ;;
+	--profile) profile_rate=$2; shift 2 ;;
 	*) echo "usage: $0 [--build DIR] [--out DIR] [--quick] [--sizes LIST] [--duration S]" \
-		"[--reps N] [--proxies N] [--queues N]" >&2; exit 2 ;;
+		"[--reps N] [--proxies N] [--queues N] [--profile RATE]" >&2; exit 2 ;;
 	esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
@@ -213,7 +219,18 @@ set_mode() { # set_mode A|B [QUEUES]
 }
 
 droverd_cpu_ns() {
-	cat /proc/"$dpid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
+	cat /proc/"$dpid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+droverd_switches() {
+	cat /proc/"$dpid"/task/*/status 2>/dev/null |
+		awk '/ctxt_switches/ { s += $2 } END { printf "%.0f\n", s }'
+}
+
+# Packets the kernel dropped at droverd's queues: "QUEUE_FULL SOCKET_FULL".
+queue_drops() {
+	in_ns app cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+		awk '{ q += $6; u += $7 } END { printf "%.0f %.0f\n", q, u }'
 }
 
 px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the counters
@@ -221,14 +238,14 @@ px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the coun
 	for ((i = 1; i <= proxies; i++)); do
 		in_ns "px$i" iptables -t raw -L PREROUTING -v -x -n -Z
 	done | awk '$3 == "DROP" && $4 == "4" { a += $1 } $3 == "DROP" && $4 == "0" { b += $1 }
-		END { print a + 0, b + 0 }'
+		END { printf "%.0f %.0f\n", a, b }'
 }
 
 # run MODE SIZE RATE [BURST [QUEUES [LATENCY_TAG]]]: one trial; sets the R_* variables and
 # appends a line to runs.log.
 run_id=0
 run() {
-	local m=$1 size=$2 rate=$3 burst=${4:-32} q=${5:-$queues} lat=${6:-} line c0 c1 counts i
+	local m=$1 size=$2 rate=$3 burst=${4:-32} q=${5:-$queues} lat=${6:-} line c0 c1 s0 s1 q0 q1 counts i c
 	local sinks=()
 	run_id=$((run_id + 1))
 	set_mode "$m" "$q" || return 1
@@ -248,10 +265,14 @@ run() {
 		done
 	fi
 	c0=$(droverd_cpu_ns)
+	s0=$(droverd_switches)
+	q0=$(queue_drops)
 	line=$(in_ns gen "$gen" --rate "$rate" --duration "$duration" --size "$size" \
 		--burst "$burst" --run "$run_id")
 	sleep 0.15 # the queues and the veths drain
 	c1=$(droverd_cpu_ns)
+	s1=$(droverd_switches)
+	q1=$(queue_drops)
 	counts=$(px_counts)
 	for i in "${sinks[@]}"; do
 		kill -TERM "$i" 2>/dev/null
@@ -277,9 +298,10 @@ run() {
 	if ge "$loss_tol" "$R_LOSS" && ge "$R_OFFERED" "$(calc "$rate * $gen_keepup")"; then
 		R_PASS=1
 	fi
-	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s gen_cpu_s=%s\n' \
+	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s\n' \
 		"$run_id" "$size" "$m" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
-		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$R_GENCPU" >>"$runs"
+		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$((s1 - s0))" \
+		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" >>"$runs"
 }
 
 # ---- the measurements of one packet size ----
@@ -393,6 +415,26 @@ run A 64 20000
 run B 64 20000
 # What this bench can offer at all: the generator flat out (plain forwarding).
 run B 64 3000000
+if [ -n "$profile_rate" ]; then
+	command -v perf >/dev/null || { log "perf is not installed (apt-get install linux-perf)"; exit 1; }
+	perf record -q -F 1999 -g -p "$dpid" -o "$state/perf.data" >/dev/null 2>&1 &
+	perf_pid=$!
+	pids+=($perf_pid)
+	sleep 0.5
+	run A 64 "$profile_rate"
+	kill -INT "$perf_pid"
+	wait "$perf_pid"
+	{
+		echo "# droverd during one A trial: $(tail -n 1 "$runs")"
+		perf report -i "$state/perf.data" --stdio --no-children --sort sym --percent-limit 0.7 2>/dev/null |
+			grep -v '^$' | grep -E '^ +[0-9]|^#' | head -n 60
+		echo "# by shared object"
+		perf report -i "$state/perf.data" --stdio --no-children --sort dso 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 15
+	} >"$out/profile-droverd.txt"
+	cat "$out/profile-droverd.txt"
+	exit 0
+fi
 gen_max64=$(calc "int($R_OFFERED * 0.98)")
 run B 1400 3000000
 gen_max1400=$(calc "int($R_OFFERED * 0.98)")
