@@ -4,6 +4,7 @@
 #   make test         install missing Debian packages, build, run every test suite
 #   make unit         unit tests only (no root needed)
 #   make e2e          end-to-end namespace tests only (root)
+#   make crashloop    the 200-kill configuration crash loop alone (CRASH_ITERATIONS=N)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
 #   make bench        packet-rate benchmark, drover against kernel forwarding (root;
 #                     BENCH_ARGS="--quick" for a short run); results in build/bench/
@@ -79,7 +80,7 @@ BENCH_BINS := $(BUILD)/bench/drover-bench-gen $(BUILD)/bench/drover-bench-sink \
 	      $(BUILD)/bench/drover-bench-micro
 BENCH_ARGS ?=
 
-.PHONY: all deps test unit e2e bench demo demo-stop install deb clean format
+.PHONY: all deps test unit e2e bench crashloop demo demo-stop install deb clean format
 
 all: $(PROGRAMS)
 
@@ -137,6 +138,9 @@ e2e: $(PROGRAMS) $(BENCH_BINS)
 
 bench: deps $(PROGRAMS) $(BENCH_BINS)
 	$(Q)tests/bench/bench.sh --build $(BUILD) $(BENCH_ARGS)
+
+crashloop: $(PROGRAMS)
+	$(Q)CRASH_ITERATIONS=$(or $(CRASH_ITERATIONS),200) tests/run.sh --build $(BUILD) e2e config_crash
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(BENCH_BINS)

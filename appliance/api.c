@@ -555,6 +555,59 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	return r;
 }
 
+static json_t *api_backup(struct api_call *c)
+{
+	static const char *const allowed[] = {"path", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *path = NULL;
+	int64_t bytes = 0;
+	int ret;
+
+	if (fail != NULL || !api_get_string(c->req, "path", true, &path, &fail))
+		return fail;
+	if (path[0] != '/')
+		return api_error("path", "path: `%s' is not an absolute path", path);
+	ret = manager_backup(c->m, path, &bytes, c->err, sizeof(c->err));
+	if (ret < 0)
+		return api_failed(ret, c->err);
+	json_t *r = api_ok();
+	json_object_set_new(r, "path", json_string(path));
+	json_object_set_new(r, "bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(r, "schema_version", json_integer(STORE_SCHEMA_VERSION));
+	return r;
+}
+
+static json_t *api_restore(struct api_call *c)
+{
+	static const char *const allowed[] = {"path", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	struct manager_restore_result res;
+	const char *path = NULL;
+	int ret;
+
+	if (fail != NULL || !api_get_string(c->req, "path", true, &path, &fail))
+		return fail;
+	if (path[0] != '/')
+		return api_error("path", "path: `%s' is not an absolute path", path);
+	ret = manager_restore(c->m, path, c->actor, &res, c->err, sizeof(c->err));
+	if (ret < 0 && res.file_version == 0) {
+		/* Refused: nothing was changed. */
+		json_t *r = api_failed(ret, c->err);
+		json_object_set_new(r, "field", json_string("path"));
+		return r;
+	}
+	json_t *r = ret < 0 ? api_error(NULL, "restored, but not all of it is applied: %s", c->err)
+			    : api_ok();
+	json_object_set_new(r, "restored", json_true());
+	json_object_set_new(r, "file_schema_version", json_integer(res.file_version));
+	json_object_set_new(r, "settings_changed", json_integer(res.settings_changed));
+	json_object_set_new(r, "proxies", json_integer((json_int_t)res.proxies));
+	json_object_set_new(r, "restart_needed", json_boolean(res.restart_needed));
+	if (res.restart_needed)
+		json_object_set_new(r, "restart_reason", json_string(res.restart_reason));
+	return r;
+}
+
 struct api_command {
 	const char *name;
 	json_t *(*handler)(struct api_call *c);
@@ -568,6 +621,7 @@ static const struct api_command api_commands[] = {
 	{"settings.get", api_settings_get}, {"settings.set", api_settings_set},
 	{"rules", api_rules},		  {"audit", api_audit},
 	{"proxy.setup_script", api_proxy_setup_script},
+	{"backup", api_backup},		  {"restore", api_restore},
 };
 
 json_t *api_handle(struct manager *m, json_t *request, const char *actor)

@@ -45,7 +45,9 @@ static void usage(FILE *out)
 	      "  settings get KEY\n"
 	      "  settings set KEY VALUE\n"
 	      "  rules                      the iptables ruleset for the current config\n"
-	      "  audit [--limit N] [--before ID]\n",
+	      "  audit [--limit N] [--before ID]\n"
+	      "  backup FILE                a consistent copy of the configuration database\n"
+	      "  restore FILE               check FILE, replace the configuration with it, apply it\n",
 	      out);
 }
 
@@ -313,6 +315,58 @@ static void print_audit(json_t *resp)
 	}
 }
 
+static void print_backup(json_t *resp)
+{
+	printf("backed up to %s (%lld bytes, schema version %lld)\n", str(resp, "path"),
+	       num(resp, "bytes"), num(resp, "schema_version"));
+}
+
+static void print_restore(json_t *resp)
+{
+	printf("restored (file schema version %lld): %lld setting%s changed, %lld prox%s; "
+	       "applied live\n",
+	       num(resp, "file_schema_version"), num(resp, "settings_changed"),
+	       num(resp, "settings_changed") == 1 ? "" : "s", num(resp, "proxies"),
+	       num(resp, "proxies") == 1 ? "y" : "ies");
+	if (json_is_true(json_object_get(resp, "restart_needed")))
+		printf("restart needed: %s\n", str(resp, "restart_reason"));
+}
+
+/*
+ * droverd opens FILE itself, from its own working directory: a relative name
+ * is made absolute here. Returns a malloc'd path.
+ */
+static char *absolute_path(const char *file)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (file[0] == '\0')
+		die_usage("empty file name");
+	if (file[0] == '/')
+		return strdup(file);
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		die_usage("cannot tell the current directory: %s", strerror(errno));
+	if (asprintf(&out, "%s/%s", cwd, file) < 0)
+		return NULL;
+	return out;
+}
+
+/* backup FILE / restore FILE. */
+static int cmd_backup_restore(const char *cmd, const char *file)
+{
+	char *path = absolute_path(file);
+	int ret;
+
+	if (path == NULL) {
+		fprintf(stderr, "droverctl: out of memory\n");
+		return EXIT_REFUSED;
+	}
+	ret = finish(call(json_pack("{s:s, s:s}", "cmd", cmd, "path", path)),
+		     strcmp(cmd, "backup") == 0 ? print_backup : print_restore);
+	free(path);
+	return ret;
+}
+
 static json_int_t parse_id(const char *text)
 {
 	return parse_int("proxy id", text, 1, INT64_MAX);
@@ -492,6 +546,8 @@ int main(int argc, char **argv)
 		ret = finish(call(json_pack("{s:s}", "cmd", "rules")), print_rules);
 	else if (strcmp(cmd, "audit") == 0)
 		ret = cmd_audit(nargs - 1, args + 1);
+	else if ((strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) && nargs == 2)
+		ret = cmd_backup_restore(cmd, args[1]);
 	else
 		die_usage("unknown command or wrong arguments: `%s' (see droverctl --help)", cmd);
 	free(args);

@@ -1,5 +1,6 @@
 /* droverd.c - the drover daemon: NFQUEUE packet threads plus a libevent control loop. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "privilege.h"
 #include "rules.h"
 #include "account.h"
 #include "webui.h"
@@ -44,6 +46,9 @@ static void droverd_usage(FILE *out)
 		"                     first start: the web UI admin's initial password (first line);\n"
 		"                     without it one is generated into initial-admin-password\n"
 		"                     next to the database\n"
+		"  --user USER        run as USER with only CAP_NET_ADMIN and CAP_NET_RAW\n"
+		"                     (started as root; the database's and the socket's\n"
+		"                     directories must be USER's, or are created for it)\n"
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
 		"  --version          print the version and exit\n",
 		STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
@@ -149,6 +154,37 @@ static int droverd_print_rules(const char *db)
 	return ret >= 0 ? 0 : 1;
 }
 
+/* The directory part of path ("." when there is none), into buf. */
+static const char *droverd_dirname(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(buf, len, ".");
+	else if (slash == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+	return buf;
+}
+
+static int droverd_drop_privileges(const char *user, const char *db_path, const char *socket_path)
+{
+	char db_dir[PATH_MAX], socket_dir[PATH_MAX], err[MANAGER_ERR_MAX];
+	const char *dirs[2];
+	size_t n = 0;
+	int ret;
+
+	dirs[n++] = droverd_dirname(db_path, db_dir, sizeof(db_dir));
+	droverd_dirname(socket_path, socket_dir, sizeof(socket_dir));
+	if (strcmp(db_dir, socket_dir) != 0)
+		dirs[n++] = socket_dir;
+	ret = privilege_drop(user, dirs, n, err, sizeof(err));
+	if (ret < 0)
+		log_warnx("cannot run as %s: %s", user, err);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -158,6 +194,7 @@ int main(int argc, char **argv)
 		{"print-rules", no_argument, NULL, 'p'},
 		{"admin-password-file", required_argument, NULL, 'a'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"user", required_argument, NULL, 'u'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -165,6 +202,7 @@ int main(int argc, char **argv)
 	struct manager_options opt = {.db_path = STORE_DEFAULT_PATH};
 	const char *socket_path = CONTROL_DEFAULT_SOCKET;
 	const char *admin_password_file = NULL;
+	const char *user = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
 	bool print_rules = false;
 	struct droverd d;
@@ -190,6 +228,9 @@ int main(int argc, char **argv)
 		case 'a':
 			admin_password_file = optarg;
 			break;
+		case 'u':
+			user = optarg;
+			break;
 		case 'l':
 			if (!log_parse_level(optarg, &level)) {
 				fprintf(stderr, "droverd: invalid log level `%s'\n", optarg);
@@ -214,6 +255,14 @@ int main(int argc, char **argv)
 	log_init("droverd", level);
 	if (print_rules)
 		return droverd_print_rules(opt.db_path);
+	/*
+	 * Before anything is opened and before any thread exists (capabilities
+	 * are per thread): queues, sockets, the database and the rules are then
+	 * all set up by the unprivileged user with its two capabilities, the
+	 * same way as under systemd's User= and AmbientCapabilities=.
+	 */
+	if (user != NULL && droverd_drop_privileges(user, opt.db_path, socket_path) < 0)
+		return 1;
 
 	signal(SIGPIPE, SIG_IGN);
 	memset(&d, 0, sizeof(d));

@@ -157,7 +157,7 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 		members[n++] = (struct pool_member){
 			.config = &m->proxies[i],
 			.slot = m->slot_of[i],
-			.healthy = health_is_up(&m->state[m->slot_of[i]].health),
+			.healthy = !m->settling && health_is_up(&m->state[m->slot_of[i]].health),
 		};
 	}
 	snap = pool_snapshot_build(members, n, &m->settings, m->hash_key, m->affinity,
@@ -214,6 +214,39 @@ static int manager_update_probes(struct manager *m)
 	return ret;
 }
 
+/* Every probed proxy has its first verdict: up, or failed at least once. */
+static bool manager_settled(const struct manager *m)
+{
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct health *h = &m->state[m->slot_of[i]].health;
+
+		if (m->slot_of[i] == 0 || m->proxies[i].admin == PROXY_ADMIN_DISABLED)
+			continue;
+		if (!health_is_up(h) && h->failed_checks == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Ends the start-up settling when every proxy has its verdict, or the deadline passed. */
+static void manager_settle_check(struct manager *m)
+{
+	char err[MANAGER_ERR_MAX];
+	size_t up = 0;
+	bool timed_out = manager_now_ms() >= m->settle_deadline_ms;
+
+	if (!m->settling || (!timed_out && !manager_settled(m)))
+		return;
+	m->settling = false;
+	for (size_t i = 0; i < m->nproxies; i++)
+		if (m->slot_of[i] != 0 && health_is_up(&m->state[m->slot_of[i]].health))
+			up++;
+	log_info("start-up probes %s: %zu of %zu prox%s up, taking clients",
+		 timed_out ? "timed out" : "done", up, m->nproxies, m->nproxies == 1 ? "y" : "ies");
+	if (manager_publish(m, NULL, err, sizeof(err)) < 0)
+		log_warnx("cannot apply the start-up probes: %s", err);
+}
+
 /* A probe finished: count it, and when the proxy's up/down flips, act on it once. */
 static void manager_on_probe(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
 {
@@ -228,8 +261,10 @@ static void manager_on_probe(void *arg, int64_t id, enum check_result result, ui
 		return;
 	st = &m->state[slot];
 	if (!health_record(&st->health, result, duration_ms, m->settings.probe_rise,
-			   m->settings.probe_fall, manager_now_ms()))
+			   m->settings.probe_fall, manager_now_ms())) {
+		manager_settle_check(m);
 		return;
+	}
 	bool up = health_is_up(&st->health);
 	snprintf(detail, sizeof(detail), "proxy %" PRId64 " %s is %s: %s %s in %u ms%s", p->id,
 		 p->name, up ? "up" : "down", probe_kind_name(manager_probe_kind(m, p)),
@@ -242,6 +277,7 @@ static void manager_on_probe(void *arg, int64_t id, enum check_result result, ui
 	store_audit_add(m->store, "droverd", up ? "proxy.up" : "proxy.down", detail);
 	if (manager_publish(m, NULL, err, sizeof(err)) < 0)
 		log_warnx("cannot apply the health change: %s", err);
+	manager_settle_check(m);
 }
 
 int manager_render_rules(const struct manager *m, char *buf, size_t len)
@@ -280,6 +316,12 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 	ret = manager_load_proxies(m, err, errlen);
 	if (ret < 0)
 		return ret;
+
+	/* Probed proxies take clients together, once each has its first verdict. */
+	m->settling = opt->base != NULL && !m->settings.assume_up_at_start;
+	m->settle_deadline_ms = manager_now_ms() + (uint64_t)(m->settings.probe_rise + 1) *
+							   m->settings.probe_interval_ms +
+				m->settings.probe_timeout_ms;
 
 	m->affinity = calloc(1, sizeof(*m->affinity));
 	if (m->affinity == NULL)
@@ -352,6 +394,7 @@ void manager_stop(struct manager *m)
 
 void manager_tick(struct manager *m)
 {
+	manager_settle_check(m);
 	datapath_reclaim(&m->dp);
 	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
 	for (size_t i = 0; i < m->nproxies; i++) {
@@ -536,6 +579,81 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	else if (m->setting_hook != NULL)
 		m->setting_hook(m->setting_hook_arg, key);
 	return ret;
+}
+
+int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *err, size_t errlen)
+{
+	int ret = store_backup(m->store, path, bytes);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	log_info("configuration backed up to %s (%" PRId64 " bytes)", path, *bytes);
+	return 0;
+}
+
+int manager_restore(struct manager *m, const char *path, const char *actor,
+		    struct manager_restore_result *res, char *err, size_t errlen)
+{
+	struct store_restore_info info;
+	struct settings restored, cur;
+	int ret, first_err = 0;
+
+	memset(res, 0, sizeof(*res));
+	ret = store_restore(m->store, path, actor, &info);
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	res->file_version = info.file_version;
+	log_info("configuration restored from %s by %s (schema version %d)", path, actor,
+		 info.file_version);
+	ret = store_settings_load(m->store, &restored);
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+
+	/*
+	 * One key at a time, each applied against the settings just before it,
+	 * exactly as a run of `settings set' would: queue and rule changes are
+	 * made in the order that keeps packets flowing.
+	 */
+	cur = m->settings;
+	for (size_t i = 0; i < settings_count(); i++) {
+		const struct setting_def *d = settings_def_at(i);
+		char was[SETTINGS_VALUE_MAX], now[SETTINGS_VALUE_MAX], e[MANAGER_ERR_MAX];
+		struct settings next = cur;
+
+		if (!settings_format(&cur, d->key, was, sizeof(was)) ||
+		    !settings_format(&restored, d->key, now, sizeof(now)) || strcmp(was, now) == 0)
+			continue;
+		if (!settings_set(&next, d->key, now, e, sizeof(e)))
+			continue;
+		m->settings = next;
+		res->settings_changed++;
+		ret = manager_apply_setting(m, &cur, d->key, e, sizeof(e));
+		if (ret < 0) {
+			log_warnx("restored setting %s = %s was not applied: %s", d->key, now, e);
+			if (first_err == 0) {
+				first_err = ret;
+				snprintf(err, errlen, "restored setting %s not applied: %s", d->key,
+					 e);
+			}
+		} else if (m->setting_hook != NULL) {
+			m->setting_hook(m->setting_hook_arg, d->key);
+		}
+		cur = next;
+	}
+	m->settings = restored;
+
+	ret = manager_proxies_changed(m, err, errlen);
+	if (ret < 0 && first_err == 0)
+		first_err = ret;
+	res->proxies = m->nproxies;
+	if (info.hash_key_changed) {
+		res->restart_needed = true;
+		snprintf(res->restart_reason, sizeof(res->restart_reason),
+			 "the restored hash key takes effect at the next restart (clients keep "
+			 "their proxies until then)");
+		log_warnx("restore: %s", res->restart_reason);
+	}
+	return first_err;
 }
 
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,

@@ -64,6 +64,16 @@ struct manager {
 	struct manager_slot_state state[PROXY_SLOTS_MAX];
 	struct prober *prober;
 
+	/*
+	 * Start-up: no proxy takes clients until every proxy has had its first
+	 * verdict (up after rise probes, or a failed probe), or settle_deadline_ms
+	 * passes. Proxies coming up one by one would otherwise pin every client
+	 * that arrives meanwhile to the first one up, and a restarted droverd
+	 * would not give clients back the proxies they had.
+	 */
+	bool settling;
+	uint64_t settle_deadline_ms;
+
 	struct datapath dp;
 	struct affinity_table *affinity;
 	uint64_t generation;
@@ -93,6 +103,27 @@ enum manager_lookup_reason {
 	MANAGER_LOOKUP_AFFINITY, /* an active client: its affinity entry */
 	MANAGER_LOOKUP_TABLE,	 /* a new or idle client: the Maglev table */
 };
+
+/* A consistent copy of the configuration database in path (absolute); see store_backup. */
+int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *err, size_t errlen);
+
+struct manager_restore_result {
+	int file_version;	     /* schema version of the restored file */
+	unsigned settings_changed;   /* settings whose value changed, applied live */
+	size_t proxies;		     /* proxies in force now */
+	bool restart_needed;	     /* something stored differs from what runs until a restart */
+	char restart_reason[160];
+};
+
+/*
+ * Replaces the configuration with the backup in path (absolute), checked as
+ * store_restore describes, then applies it live: every changed setting as
+ * `settings set' would, and the proxy list. The one thing not applied live is
+ * a different hash key (it would move every client at once): the running key
+ * stays until the next restart, and the result says so.
+ */
+int manager_restore(struct manager *m, const char *path, const char *actor,
+		    struct manager_restore_result *res, char *err, size_t errlen);
 
 /* Which proxy serves client (network byte order), and why. *proxy NULL when none. */
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,

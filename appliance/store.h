@@ -111,6 +111,31 @@ int store_token_list(struct store *s, struct store_token **out, size_t *count);
 int store_token_delete(struct store *s, int64_t id, const char *actor);
 
 int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
+
+/*
+ * Writes a consistent copy of the database to path with SQLite's backup API
+ * (one read transaction, so writes before it are all in and writes after it
+ * none). The copy is made in a temporary file beside path (mode 0600, rollback
+ * journal, fsync'd) and renamed over path, so path never holds half a copy.
+ * Sets *bytes to the size written. -errno with the reason in store_error.
+ */
+int store_backup(struct store *s, const char *path, int64_t *bytes);
+
+struct store_restore_info {
+	int file_version; /* schema version of the file before migration */
+	bool hash_key_changed;
+};
+
+/*
+ * Replaces the whole database with the copy in path, through the backup API,
+ * in one write transaction: readers see the old or the new contents, never a
+ * mix. The file is checked first and refused with nothing changed when
+ * PRAGMA integrity_check is not clean, when it is not a drover database, or
+ * when its schema is newer than this drover (-EPROTO); an older one is
+ * migrated (in memory) before it goes in. An audit row records the restore.
+ */
+int store_restore(struct store *s, const char *path, const char *actor,
+		  struct store_restore_info *info);
 /* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */
 int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
 		     size_t *count);

@@ -29,6 +29,7 @@
 #include "account.h"
 #include "api.h"
 #include "assets.h"
+#include "deadline.h"
 #include "history.h"
 #include "log.h"
 #include "metrics.h"
@@ -59,6 +60,7 @@ struct webui {
 	struct throttle throttle;
 	struct history history;
 	struct event *sampler;
+	struct deadline_set deadlines;
 };
 
 /* One request on its way through the checks. */
@@ -84,18 +86,24 @@ static uint64_t webui_now(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-static void webui_headers(struct webui_call *c, const char *content_type)
+/* The headers every response carries, evhttp's or written by hand. */
+static void webui_security_headers(struct webui *w, struct evkeyvalq *h)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-
 	evhttp_add_header(h, "Content-Security-Policy", WEBUI_CSP);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
 	evhttp_add_header(h, "X-Frame-Options", "DENY");
 	evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
 	evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
-	if (c->w->https)
+	if (w->https)
 		evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+}
+
+static void webui_headers(struct webui_call *c, const char *content_type)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+
+	webui_security_headers(c->w, h);
 	if (content_type != NULL)
 		evhttp_add_header(h, "Content-Type", content_type);
 }
@@ -908,6 +916,7 @@ static void webui_on_request(struct evhttp_request *req, void *arg)
 	const char *path, *query;
 
 	TAILQ_INIT(&c.query);
+	deadline_request_done(&c.w->deadlines, req);
 	/* libevent hands over requests it refused while reading (too large, malformed). */
 	if (evhttp_request_get_uri(req) == NULL) {
 		int code = evhttp_request_get_response_code(req);
@@ -981,14 +990,67 @@ static void webui_on_sample(evutil_socket_t fd, short what, void *arg)
 	json_decref(reply);
 }
 
-static struct bufferevent *webui_on_tls_connection(struct event_base *base, void *arg)
+/*
+ * The 408 for a request that did not arrive in time. Written by hand, as
+ * evhttp has no request object to answer with; the connection closes after
+ * it, as the rest of the request may still be on its way.
+ */
+static void webui_on_late(struct evbuffer *out, void *arg)
 {
-	SSL *ssl = SSL_new(arg);
+	struct webui *w = arg;
+	struct evkeyvalq headers;
+	struct evkeyval *kv;
+	char length[24], msg[96];
+	char *text;
+	json_t *j;
 
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					      BEV_OPT_CLOSE_ON_FREE);
+	snprintf(msg, sizeof(msg), "the request did not arrive whole within %d seconds",
+		 WEBUI_REQUEST_SECS);
+	j = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "kind", "timeout");
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	TAILQ_INIT(&headers);
+	webui_security_headers(w, &headers);
+	evhttp_add_header(&headers, "Content-Type", WEBUI_JSON_TYPE);
+	evhttp_add_header(&headers, "Cache-Control", "no-store");
+	evhttp_add_header(&headers, "Connection", "close");
+	snprintf(length, sizeof(length), "%zu", text ? strlen(text) + 1 : 0);
+	evhttp_add_header(&headers, "Content-Length", length);
+	evbuffer_add_printf(out, "HTTP/1.1 408 %s\r\n", webui_reason(408));
+	TAILQ_FOREACH(kv, &headers, next)
+	{
+		evbuffer_add_printf(out, "%s: %s\r\n", kv->key, kv->value);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	if (text != NULL)
+		evbuffer_add_printf(out, "%s\n", text);
+	free(text);
+	evhttp_clear_headers(&headers);
+}
+
+/*
+ * Every connection gets a bufferevent of ours, over TLS when https is on,
+ * so that its requests can be timed (deadline.h). An unwatched one (out of
+ * memory) is still served, only without the 408.
+ */
+static struct bufferevent *webui_on_connection(struct event_base *base, void *arg)
+{
+	struct webui *w = arg;
+	struct bufferevent *bev;
+
+	if (w->ssl != NULL) {
+		SSL *ssl = SSL_new(w->ssl);
+
+		if (ssl == NULL)
+			return NULL;
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (bev != NULL && deadline_watch(&w->deadlines, base, bev) < 0)
+		log_warnx("web UI: out of memory timing a connection's requests");
+	return bev;
 }
 
 struct webui *webui_start(struct event_base *base, struct manager *m, const char *db_path,
@@ -1018,6 +1080,7 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 	}
 	w->m = m;
 	w->https = s->https;
+	deadline_init(&w->deadlines, WEBUI_REQUEST_SECS, webui_on_late, w);
 	slash = strrchr(db_path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db_path) : 1,
 		 slash ? db_path : ".");
@@ -1033,13 +1096,13 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 	}
 	evhttp_set_max_headers_size(w->http, WEBUI_MAX_HEADERS);
 	evhttp_set_max_body_size(w->http, WEBUI_MAX_BODY);
-	evhttp_set_timeout(w->http, WEBUI_TIMEOUT_SECS);
+	/* Longer than a request's deadline, so that a slow request meets the 408 first. */
+	evhttp_set_timeout(w->http, WEBUI_IDLE_SECS);
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 						EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
 						EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(w->http, webui_on_request, w);
-	if (w->ssl != NULL)
-		evhttp_set_bevcb(w->http, webui_on_tls_connection, w->ssl);
+	evhttp_set_bevcb(w->http, webui_on_connection, w);
 	w->bound = evhttp_bind_socket_with_handle(w->http, host, port);
 	if (w->bound == NULL) {
 		snprintf(err, errlen, "web UI: cannot listen on %s: %s", s->http_listen,
@@ -1067,6 +1130,7 @@ void webui_stop(struct webui *w)
 		event_free(w->sampler);
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	deadline_clear(&w->deadlines);
 	if (w->ssl != NULL)
 		SSL_CTX_free(w->ssl);
 	history_free(&w->history);

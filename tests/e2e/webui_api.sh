@@ -69,11 +69,12 @@ ip netns exec "$ns" "$build/droverctl" --socket "$tmp/drover.sock" settings set 
 stop_droverd
 start_droverd || exit 1
 ip netns exec "$ns" python3 "$here/webui_api.py" "$tmp" https || rc=1
+# Stopped first, so that what the sanitizers find at exit (leaks) is read too.
+stop_droverd
 if grep -qi "AddressSanitizer\|runtime error" "$tmp/droverd.log"; then
 	echo "not ok - sanitizer reports in the droverd log"
 	sed 's/^/# /' "$tmp/droverd.log" | head -40
 else
 	echo "ok - no sanitizer reports"
 fi
-stop_droverd
 exit $rc

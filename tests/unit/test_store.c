@@ -687,6 +687,44 @@ static void test_users_and_tokens(void **state)
 	assert_int_equal(count_rows(w, "api_tokens"), 0);
 }
 
+/* Backup, change, restore: the backup's contents return, the audit log keeps its history. */
+static void test_backup_restore(void **state)
+{
+	struct world *w = *state;
+	struct store_restore_info info;
+	struct settings s;
+	char backup[192], newer[192];
+	int64_t bytes = 0;
+	sqlite3 *db;
+
+	snprintf(backup, sizeof(backup), "%s/backup.db", w->dir);
+	snprintf(newer, sizeof(newer), "%s/newer.db", w->dir);
+	assert_int_equal(store_setting_set(w->store, "affinity_timeout", "111", "test"), 0);
+	assert_int_equal(store_backup(w->store, "relative.db", &bytes), -EINVAL);
+	assert_int_equal(store_backup(w->store, backup, &bytes), 0);
+	assert_true(bytes > 0);
+	assert_int_equal(raw_int(backup, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_setting_set(w->store, "affinity_timeout", "222", "test"), 0);
+
+	assert_int_equal(store_restore(w->store, backup, "test", &info), 0);
+	assert_int_equal(info.file_version, STORE_SCHEMA_VERSION);
+	assert_false(info.hash_key_changed);
+	assert_int_equal(store_settings_load(w->store, &s), 0);
+	assert_int_equal(s.affinity_timeout, 111);
+	/* Both writes and the restore itself stay in the log. */
+	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'setting.set'"), 2);
+	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'config.restore'"), 1);
+
+	assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
+	raw_exec(db, "CREATE TABLE proxies (x); CREATE TABLE settings (key, value);"
+		     "PRAGMA user_version = 99;");
+	sqlite3_close(db);
+	assert_int_equal(store_restore(w->store, newer, "test", &info), -EPROTO);
+	assert_error_contains(w->store, "newer than this drover");
+	assert_int_equal(store_settings_load(w->store, &s), 0);
+	assert_int_equal(s.affinity_timeout, 111);
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -709,6 +747,7 @@ int main(void)
 	    WORLD_TEST(test_two_connections),
 	    WORLD_TEST(test_proxy_probe_override),
 	    WORLD_TEST(test_users_and_tokens),
+	    WORLD_TEST(test_backup_restore),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */

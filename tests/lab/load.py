@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""tests/lab/load.py - web requests from many client addresses, one line per request.
+
+Run inside the lab's client namespace:
+  load.py --origin IP --seconds S --timeout T [--pause P] ADDR...
+Each address gets its own thread making one HTTP/1.0 request after another
+(a new connection each time) and prints, as each ends:
+  START_MS END_MS ADDR RESULT
+where RESULT is the Squid that answered (its Via header: "squid2"), "direct"
+(the origin answered with no proxy in between), or "fail:KIND" (timeout,
+refused, reset, error). Times are wall-clock milliseconds.
+"""
+import argparse
+import socket
+import sys
+import threading
+import time
+
+MARKER = b"drover-origin-marker-7f3a"
+
+
+def one(addr, origin, timeout):
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.bind((addr, 0))
+        s.connect((origin, 80))
+        s.sendall(b"GET / HTTP/1.0\r\nHost: " + origin.encode() + b"\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        return "fail:timeout"
+    except ConnectionRefusedError:
+        return "fail:refused"
+    except ConnectionResetError:
+        return "fail:reset"
+    except OSError as e:
+        return "fail:error-%s" % (e.errno,)
+    finally:
+        s.close()
+    if MARKER not in data:
+        return "fail:badbody"
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    for line in head.split("\r\n"):
+        if line.startswith("via:"):
+            for word in line.split():
+                if word.startswith("squid") and not word.startswith("squid/"):
+                    return word
+            return "proxy"
+    return "direct"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--origin", required=True)
+    ap.add_argument("--seconds", type=float, required=True)
+    ap.add_argument("--timeout", type=float, default=2.0)
+    ap.add_argument("--pause", type=float, default=0.05)
+    ap.add_argument("addrs", nargs="+")
+    a = ap.parse_args()
+    lock = threading.Lock()
+    end = time.time() + a.seconds
+
+    def worker(addr):
+        while time.time() < end:
+            t0 = time.time()
+            res = one(addr, a.origin, a.timeout)
+            t1 = time.time()
+            with lock:
+                sys.stdout.write("%d %d %s %s\n" % (t0 * 1000, t1 * 1000, addr, res))
+                sys.stdout.flush()
+            time.sleep(a.pause)
+
+    threads = [threading.Thread(target=worker, args=(x,), daemon=True) for x in a.addrs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
