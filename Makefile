@@ -7,6 +7,8 @@
 #   make e2e          end-to-end namespace tests only (root)
 #   make crashloop    the 200-kill configuration crash loop alone (CRASH_ITERATIONS=N)
 #   make demo         start the demo lab (root);  make demo-stop  removes it
+#   make bench        packet-rate benchmark, drover against kernel forwarding (root;
+#                     BENCH_ARGS="--quick" for a short run); results in build/bench/
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make deb          Debian package in build/deb/ (packaging/debian)
 #   make SANITIZE=1   ASan + UBSan build in build-san/
@@ -94,6 +96,9 @@ LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(BUILD)/bench/drover-bench-gen $(BUILD)/bench/drover-bench-sink \
+	      $(BUILD)/bench/drover-bench-micro
+BENCH_ARGS ?=
 # Fuzz harnesses: tests/fuzz/fuzz_NAME.c, seeds in tests/fuzz/corpus/fuzz_NAME/.
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
@@ -104,8 +109,8 @@ SOAK_SECONDS ?= 1800
 # stubbed) and keep backup/restore paths inside their temporary directory.
 FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues -Wl,--wrap=api_handle
 
-.PHONY: all deps test test-bins unit e2e crashloop demo demo-stop install deb clean format \
-	fuzz fuzz-build fuzz-replay fuzz-coverage soak
+.PHONY: all deps test test-bins unit e2e bench crashloop demo demo-stop install deb clean \
+	format fuzz fuzz-build fuzz-replay fuzz-coverage soak
 
 all: $(PROGRAMS)
 
@@ -171,14 +176,28 @@ fuzz-coverage:
 soak: all
 	$(Q)SOAK_SECONDS=$(SOAK_SECONDS) DROVER_BUILD=$(CURDIR)/$(BUILD) tests/soak/soak.sh
 
+# The bench's generator and sink stand alone; the micro-benchmarks link the library.
+$(BUILD)/bench/drover-bench-%: tests/bench/%.c tests/bench/bench.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MF $@.d -o $@ $< $(LDFLAGS)
+
+$(BUILD)/bench/drover-bench-micro: tests/bench/micro.c $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(LDLIBS)
+
 deps:
 	$(Q)packaging/deps.sh
 
 unit: $(TEST_BINS)
 	$(Q)tests/run.sh --build $(BUILD) unit
 
-e2e: $(PROGRAMS)
+e2e: $(PROGRAMS) $(BENCH_BINS)
 	$(Q)tests/run.sh --build $(BUILD) e2e
+
+bench: deps $(PROGRAMS) $(BENCH_BINS)
+	$(Q)tests/bench/bench.sh --build $(BUILD) $(BENCH_ARGS)
 
 crashloop: $(PROGRAMS)
 	$(Q)CRASH_ITERATIONS=$(or $(CRASH_ITERATIONS),200) tests/run.sh --build $(BUILD) e2e config_crash
@@ -194,7 +213,7 @@ endif
 test-bins: all $(TEST_BINS) $(REPLAY_BINS)
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)$(MAKE) --no-print-directory test-bins $(BENCH_BINS)
 ifeq ($(TEST_SANITIZE),1)
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 test-bins
 	$(Q)DROVER_SAN_BUILD=build-san tests/run.sh --build $(BUILD) all
@@ -234,4 +253,4 @@ clean:
 	rm -rf build build-san build-fuzz build-cov
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d) \
-	$(FUZZ_BINS:=.d) $(REPLAY_BINS:=.d)
+	$(FUZZ_BINS:=.d) $(REPLAY_BINS:=.d) $(BENCH_BINS:=.d)

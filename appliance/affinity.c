@@ -4,8 +4,17 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define AFFINITY_CACHE_LINE 64
+/*
+ * Tables of at least this size are aligned to it and asked for transparent
+ * huge pages: a client's bucket is one random cache line, and with 4 KiB
+ * pages nearly every lookup in the default 8 MiB table also misses the TLB,
+ * which under virtualisation (two-level page walks) cost more than the rest
+ * of the lookup (measured with perf: affinity_lookup 8% of droverd's time).
+ */
+#define AFFINITY_HUGE_PAGE (2U << 20)
 #define AFFINITY_CLOCK_BITS 20
 #define AFFINITY_CLOCK_MASK ((1U << AFFINITY_CLOCK_BITS) - 1)
 #define AFFINITY_SLOT_BITS  12
@@ -65,9 +74,14 @@ int affinity_init(struct affinity_table *t, uint32_t max_clients, uint32_t timeo
 	while (nbuckets < want)
 		nbuckets <<= 1;
 	bytes = (size_t)nbuckets * AFFINITY_WAYS * sizeof(uint64_t);
-	t->entries = aligned_alloc(AFFINITY_CACHE_LINE, bytes);
+	/* bytes is a power of two: when it is at least a huge page it is a multiple of one. */
+	size_t align = bytes >= AFFINITY_HUGE_PAGE ? AFFINITY_HUGE_PAGE : AFFINITY_CACHE_LINE;
+	t->entries = aligned_alloc(align, bytes);
 	if (t->entries == NULL)
 		return -ENOMEM;
+	/* A hint: without huge pages the table works the same, only slower. */
+	if (align == AFFINITY_HUGE_PAGE)
+		madvise(t->entries, bytes, MADV_HUGEPAGE);
 	memset(t->entries, 0, bytes);
 	t->nbuckets = nbuckets;
 	t->timeout = timeout;

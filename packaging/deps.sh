@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages drover needs to build, test and run its demo
 # lab, and to build and test its Debian package (debhelper, lintian,
-# debootstrap for the install test, systemd for systemd-analyze; valgrind and
-# clang with libFuzzer for the memory tests and make fuzz), when any is
-# missing. Quiet and quick when everything is there.
+# debootstrap for the install test, systemd for systemd-analyze, gnuplot for
+# the bench's plot; valgrind and clang with libFuzzer for the memory tests and
+# make fuzz), when any is missing. Quiet and quick when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config
@@ -11,7 +11,7 @@ libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-d
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev libssl-dev
 iptables iproute2 ethtool curl jq sqlite3 squid nginx-light procps psmisc bc
 debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
-man-db util-linux python3 chromium
+man-db util-linux python3 chromium gnuplot-nox
 valgrind clang libclang-rt-dev"
 # Node.js may come from another packaging of it (which provides npm itself):
 # ask Debian for nodejs and npm only when there is no npm at all.

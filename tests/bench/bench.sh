@@ -1,0 +1,554 @@
+#!/bin/bash
+# bench.sh - packet rates through drover (A) against plain kernel forwarding
+# (B) on the same namespace topology, alternating A B A B in one run.
+#
+#   $P-gen                      $P-app                         $P-px1 .. $P-pxN
+#   eth0 198.18.30.2 ──veth── gen0 198.18.30.1                eth0 198.18.(60+i).2
+#   drover-bench-gen            droverd (A: FORWARD → NFQUEUE,  raw PREROUTING counts and
+#   sources 198.18.32.0/20      IPIP copy to a proxy)          drops: proto 4 (A), dst
+#   (4,094 clients) → dst       ── px<i> 198.18.(60+i).1 ──    198.19.0.0/16 (B); a TCP
+#   198.19.0.0/16 :80           B: the same packets routed,    listener on 3128 for
+#                               ECMP over the proxies          droverd's health probes
+#
+# A and B differ only in one iptables rule in $P-app: with it, the packets go
+# to droverd's queues; without it, the kernel forwards them. droverd keeps
+# running (idle) during B. Everything stays inside the namespaces made here.
+#
+#   tests/bench/bench.sh [--build DIR] [--out DIR] [--quick] [--sizes "64 1400"]
+#                        [--duration S] [--reps N] [--proxies N] [--queues N]
+#                        [--profile RATE]
+#
+# Writes OUT/results.md (the table), OUT/delivered.png (delivered vs offered
+# load, when gnuplot is installed), OUT/sweep-SIZE.dat, OUT/runs.log (every
+# run), OUT/micro.txt. --quick is the smoke-test scale: well under a minute.
+# --profile RATE only records droverd with perf during one A trial of 64-byte
+# packets at RATE pps and writes OUT/profile-droverd.txt (symbols, then
+# shared objects).
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$root/build
+out=
+quick=0
+sizes="64 1400"
+duration=2
+reps=3
+proxies=2
+queues=2
+profile_rate=
+search_steps=7
+# A trial "passes" (RFC 2544) when at most this fraction of packets is lost and
+# the generator offered at least gen_keepup of the load asked for.
+loss_tol=0.001
+gen_keepup=0.95
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--build) build=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--quick) quick=1; shift ;;
+	--sizes) sizes=$2; shift 2 ;;
+	--duration) duration=$2; shift 2 ;;
+	--reps) reps=$2; shift 2 ;;
+	--proxies) proxies=$2; shift 2 ;;
+	--queues) queues=$2; shift 2 ;;
+	--profile) profile_rate=$2; shift 2 ;;
+	*) echo "usage: $0 [--build DIR] [--out DIR] [--quick] [--sizes LIST] [--duration S]" \
+		"[--reps N] [--proxies N] [--queues N] [--profile RATE]" >&2; exit 2 ;;
+	esac
+done
+case $build in /*) ;; *) build=$root/$build ;; esac
+out=${out:-$build/bench}
+if [ "$quick" -eq 1 ]; then
+	duration=0.2
+	reps=1
+	search_steps=4
+fi
+[ "$proxies" -ge 2 ] && [ "$proxies" -le 8 ] || { echo "bench: --proxies 2..8" >&2; exit 2; }
+[ "$queues" -ge 1 ] && [ "$queues" -le 2 ] || { echo "bench: --queues 1..2" >&2; exit 2; }
+
+gen=$build/bench/drover-bench-gen
+sink=$build/bench/drover-bench-sink
+micro=$build/bench/drover-bench-micro
+for f in "$build/droverd" "$build/droverctl" "$gen" "$sink" "$micro"; do
+	[ -x "$f" ] || { echo "bench: no $f (make bench builds it)" >&2; exit 1; }
+done
+for t in ip iptables python3 awk; do
+	command -v "$t" >/dev/null || { echo "bench: missing tool $t" >&2; exit 1; }
+done
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
+
+P=dbn$$
+state=$(mktemp -d /tmp/drover-bench.XXXXXX)
+pids=()
+namespaces=()
+mkdir -p "$out" || exit 1
+runs=$out/runs.log
+: >"$runs"
+
+log() { echo "# bench: $*" >&2; }
+
+cleanup() {
+	local p ns
+	trap - EXIT TERM INT
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	sleep 0.3
+	for p in "${pids[@]}"; do
+		kill -9 "$p" 2>/dev/null
+	done
+	for ns in "${namespaces[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$state"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+in_ns() { # in_ns NAME CMD...
+	local ns=$1
+	shift
+	ip netns exec "$P-$ns" "$@"
+}
+
+add_ns() {
+	namespaces+=("$P-$1")
+	ip netns add "$P-$1" && ip -n "$P-$1" link set lo up
+}
+
+# ---- float helpers (awk) ----
+calc() { awk "BEGIN { printf \"%.10g\", ($*) }"; }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN { printf f, v }'; }
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
+		else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+# ---- the world ----
+build_world() {
+	local i ecmp=
+	add_ns gen && add_ns app || return 1
+	ip link add eth0 netns "$P-gen" type veth peer name gen0 netns "$P-app" || return 1
+	ip -n "$P-gen" addr add 198.18.30.2/24 dev eth0
+	ip -n "$P-gen" link set eth0 up
+	ip -n "$P-gen" route add 198.19.0.0/16 via 198.18.30.1
+	ip -n "$P-app" addr add 198.18.30.1/24 dev gen0
+	ip -n "$P-app" link set gen0 up
+	ip -n "$P-app" route add 198.18.32.0/20 via 198.18.30.2
+	in_ns app sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0
+	for ((i = 1; i <= proxies; i++)); do
+		add_ns "px$i" || return 1
+		ip link add eth0 netns "$P-px$i" type veth peer name "px$i" netns "$P-app" || return 1
+		ip -n "$P-app" addr add "198.18.$((60 + i)).1/24" dev "px$i"
+		ip -n "$P-app" link set "px$i" up
+		ip -n "$P-px$i" addr add "198.18.$((60 + i)).2/24" dev eth0
+		ip -n "$P-px$i" link set eth0 up
+		ip -n "$P-px$i" route add default via "198.18.$((60 + i)).1"
+		# Count, then drop before routing: nothing answers, nothing comes back.
+		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -p 4 -j DROP || return 1
+		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -d 198.19.0.0/16 -j DROP
+		# Backgrounded as "ip netns exec", not through in_ns: $! must be the
+		# process itself (ip execs it), not a subshell around it.
+		ip netns exec "$P-px$i" python3 -c 'import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 3128))
+s.listen(128)
+while True:
+    c, _ = s.accept()
+    c.close()' &
+		pids+=($!)
+		ecmp="$ecmp nexthop via 198.18.$((60 + i)).2"
+	done
+	# B: the kernel spreads the destinations over the proxies (L3 hash).
+	ip -n "$P-app" route add 198.19.0.0/16 $ecmp || return 1
+}
+
+ctl() { in_ns app "$build/droverctl" --socket "$state/drover.sock" "$@"; }
+
+start_droverd() {
+	local i
+	ip netns exec "$P-app" "$build/droverd" --db "$state/drover.db" --socket "$state/drover.sock" \
+		--log-level info </dev/null >"$state/droverd.log" 2>&1 &
+	dpid=$!
+	pids+=($dpid)
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$state/drover.sock" ] && break
+		sleep 0.1
+	done
+	ctl settings set client_subnets 198.18.32.0/20 >/dev/null &&
+		ctl settings set ports 80 >/dev/null &&
+		ctl settings set assume_up_at_start true >/dev/null &&
+		ctl settings set probe_kind tcp >/dev/null &&
+		ctl settings set probe_port 3128 >/dev/null &&
+		ctl settings set fail_open false >/dev/null &&
+		ctl settings set queues "$queues" >/dev/null || return 1
+	for ((i = 1; i <= proxies; i++)); do
+		ctl proxy add "198.18.$((60 + i)).2" --name "px$i" >/dev/null || return 1
+	done
+	for ((i = 0; i < 100; i++)); do
+		ctl --json proxy list | python3 -c 'import json, sys
+p = json.load(sys.stdin)["proxies"]
+sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- A / B ----
+mode=
+set_mode() { # set_mode A|B [QUEUES]
+	local q=${2:-$queues} target
+	[ "$mode" = "$1/$q" ] && return 0
+	in_ns app iptables -F FORWARD
+	if [ "$1" = A ]; then
+		if [ "$q" -eq 1 ]; then
+			target="--queue-num 0"
+		else
+			target="--queue-balance 0:$((q - 1))"
+		fi
+		in_ns app iptables -A FORWARD -s 198.18.32.0/20 -p tcp --dport 80 \
+			-j NFQUEUE $target --queue-bypass || return 1
+	fi
+	mode=$1/$q
+}
+
+droverd_cpu_ns() {
+	cat /proc/"$dpid"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+droverd_switches() {
+	cat /proc/"$dpid"/task/*/status 2>/dev/null |
+		awk '/ctxt_switches/ { s += $2 } END { printf "%.0f\n", s }'
+}
+
+# Packets the kernel dropped at droverd's queues: "QUEUE_FULL SOCKET_FULL".
+queue_drops() {
+	in_ns app cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null |
+		awk '{ q += $6; u += $7 } END { printf "%.0f %.0f\n", q, u }'
+}
+
+px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the counters
+	local i
+	for ((i = 1; i <= proxies; i++)); do
+		in_ns "px$i" iptables -t raw -L PREROUTING -v -x -n -Z
+	done | awk '$3 == "DROP" && $4 == "4" { a += $1 } $3 == "DROP" && $4 == "0" { b += $1 }
+		END { printf "%.0f %.0f\n", a, b }'
+}
+
+# run MODE SIZE RATE [BURST [QUEUES [LATENCY_TAG]]]: one trial; sets the R_* variables and
+# appends a line to runs.log.
+run_id=0
+run() {
+	local m=$1 size=$2 rate=$3 burst=${4:-32} q=${5:-$queues} lat=${6:-} line c0 c1 s0 s1 q0 q1 counts i c
+	local sinks=()
+	run_id=$((run_id + 1))
+	set_mode "$m" "$q" || return 1
+	px_counts >/dev/null
+	if [ -n "$lat" ]; then
+		for ((i = 1; i <= proxies; i++)); do
+			ip netns exec "$P-px$i" "$sink" --dev eth0 --run "$run_id" --max-seconds 60 \
+				--out "$state/lat-$lat-$run_id-$i.bin" >"$state/sink-$i.out" 2>&1 &
+			sinks+=($!)
+			pids+=($!)
+		done
+		for ((i = 1; i <= proxies; i++)); do
+			for ((c = 0; c < 50; c++)); do
+				grep -q ready "$state/sink-$i.out" && break
+				sleep 0.05
+			done
+		done
+	fi
+	c0=$(droverd_cpu_ns)
+	s0=$(droverd_switches)
+	q0=$(queue_drops)
+	line=$(in_ns gen "$gen" --rate "$rate" --duration "$duration" --size "$size" \
+		--burst "$burst" --run "$run_id")
+	sleep 0.15 # the queues and the veths drain
+	c1=$(droverd_cpu_ns)
+	s1=$(droverd_switches)
+	q1=$(queue_drops)
+	counts=$(px_counts)
+	for i in "${sinks[@]}"; do
+		kill -TERM "$i" 2>/dev/null
+		wait "$i" 2>/dev/null
+	done
+	R_SENT=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
+	R_ELAPSED=$(echo "$line" | sed -n 's/.*elapsed=\([0-9.]*\).*/\1/p')
+	R_OFFERED=$(echo "$line" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')
+	R_GENCPU=$(echo "$line" | sed -n 's/.*cpu=\([0-9.]*\).*/\1/p')
+	if [ "$m" = A ]; then
+		R_DELIVERED=${counts% *}
+	else
+		R_DELIVERED=${counts#* }
+	fi
+	R_SENT=${R_SENT:-0}
+	R_ELAPSED=${R_ELAPSED:-1}
+	R_OFFERED=${R_OFFERED:-0}
+	R_GENCPU=${R_GENCPU:-0}
+	R_RATE=$(calc "$R_DELIVERED / $R_ELAPSED")
+	R_LOSS=$(calc "$R_SENT > 0 ? ($R_SENT - $R_DELIVERED) / $R_SENT : 1")
+	R_CPU_NS=$((c1 - c0))
+	R_PASS=0
+	if ge "$loss_tol" "$R_LOSS" && ge "$R_OFFERED" "$(calc "$rate * $gen_keepup")"; then
+		R_PASS=1
+	fi
+	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s\n' \
+		"$run_id" "$size" "$m" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
+		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$((s1 - s0))" \
+		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" >>"$runs"
+}
+
+# ---- the measurements of one packet size ----
+# search SIZE: binary search for each path's highest passing rate, A and B
+# trials alternating. Sets ZL_A and ZL_B.
+search() {
+	local size=$1 step m lo hi lo_A=0 lo_B=0 hi_A=$gen_max hi_B=$gen_max mid
+	for ((step = 0; step < search_steps; step++)); do
+		for m in A B; do
+			eval "lo=\$lo_$m hi=\$hi_$m"
+			# Converged (passed at the top, or within 2%): no more trials for this path.
+			[ "$step" -gt 0 ] && ge "$lo" "$(calc "$hi * 0.98")" && continue
+			# The first trial is at the top: a path that passes there needs no search.
+			if [ "$step" -eq 0 ]; then mid=$hi; else mid=$(calc "int(($lo + $hi) / 2)"); fi
+			run "$m" "$size" "$mid"
+			if [ "$R_PASS" -eq 1 ]; then lo=$mid; else hi=$mid; fi
+			[ "$step" -eq 0 ] && [ "$R_PASS" -eq 1 ] && hi=$mid
+			eval "lo_$m=\$lo hi_$m=\$hi"
+			log "size $size search $m: $mid pps -> loss $(fmt "$R_LOSS" %.4f)" \
+				"offered $R_OFFERED pass=$R_PASS"
+		done
+	done
+	ZL_A=$lo_A
+	ZL_B=$lo_B
+}
+
+# sweep SIZE: delivered vs offered at fractions of kernel forwarding's
+# zero-loss rate, each load A B alternating reps times; medians to sweep-SIZE.dat.
+sweep() {
+	local size=$1 f rate r m dat=$out/sweep-$size.dat fractions
+	if [ "$quick" -eq 1 ]; then fractions="0.25 1.0 1.5"; else
+		fractions="0.1 0.25 0.5 0.75 0.9 1.0 1.25 1.5"; fi
+	echo "# target_pps offered_A delivered_A offered_B delivered_B ratio cpu_us_per_pkt_A gen_cpu_us_per_pkt_A gen_cpu_us_per_pkt_B loss_A loss_B" >"$dat"
+	for f in $fractions; do
+		rate=$(calc "int($ZL_B * $f)")
+		ge "$rate" 1000 || rate=1000
+		ge "$gen_max" "$rate" || continue
+		local oa=() da=() ob=() db=() ca=() ga=() gb=() la=() lb=()
+		for ((r = 0; r < reps; r++)); do
+			for m in A B; do
+				run "$m" "$size" "$rate"
+				if [ "$m" = A ]; then
+					oa+=("$R_OFFERED"); da+=("$R_RATE"); la+=("$R_LOSS")
+					ca+=("$(calc "$R_DELIVERED > 0 ? $R_CPU_NS / 1000 / $R_DELIVERED : 0")")
+					ga+=("$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")")
+				else
+					ob+=("$R_OFFERED"); db+=("$R_RATE"); lb+=("$R_LOSS")
+					gb+=("$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")")
+				fi
+			done
+		done
+		local mda mdb
+		mda=$(median "${da[@]}")
+		mdb=$(median "${db[@]}")
+		echo "$rate $(median "${oa[@]}") $mda $(median "${ob[@]}") $mdb" \
+			"$(calc "$mdb > 0 ? $mda / $mdb : 0")" "$(median "${ca[@]}")" \
+			"$(median "${ga[@]}")" "$(median "${gb[@]}")" \
+			"$(median "${la[@]}")" "$(median "${lb[@]}")" >>"$dat"
+		log "size $size load $rate: A $mda B $mdb delivered pps"
+	done
+}
+
+# latency SIZE RATE: A and B alternating at RATE with one packet per send, so
+# each packet carries its own send time; the sinks' samples merged per path.
+latency() {
+	local size=$1 rate=$2 r m
+	for ((r = 0; r < reps; r++)); do
+		for m in A B; do
+			run "$m" "$size" "$rate" 1 "$queues" "$size-$m"
+		done
+	done
+	for m in A B; do
+		python3 - "$state"/lat-"$size-$m"-*.bin <<'PY' >"$state/lat-$size-$m.txt"
+import array, sys
+a = array.array("I")
+for f in sys.argv[1:]:
+    with open(f, "rb") as fh:
+        a.frombytes(fh.read())
+s = sorted(a)
+q = lambda p: s[min(len(s) - 1, int(p * len(s)))] / 1000.0 if s else float("nan")
+print(len(s), "%.1f" % q(0.5), "%.1f" % q(0.99))
+PY
+	done
+	read -r LAT_NA LAT_A50 LAT_A99 <"$state/lat-$size-A.txt"
+	read -r LAT_NB LAT_B50 LAT_B99 <"$state/lat-$size-B.txt"
+}
+
+# queue_compare SIZE RATE: delivered with 1 and with 2 queues, alternating.
+queue_compare() {
+	local size=$1 rate=$2 r q d1=() d2=()
+	for ((r = 0; r < reps; r++)); do
+		for q in 1 2; do
+			ctl settings set queues "$q" >/dev/null || return 1
+			sleep 0.3
+			run A "$size" "$rate" 32 "$q"
+			if [ "$q" -eq 1 ]; then d1+=("$R_RATE"); else d2+=("$R_RATE"); fi
+		done
+	done
+	ctl settings set queues "$queues" >/dev/null
+	QC_1=$(median "${d1[@]}")
+	QC_2=$(median "${d2[@]}")
+}
+
+# ---- main ----
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load before: $load_before"
+ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -n 6 >"$state/load-before.txt"
+build_world || { log "cannot build the namespaces"; exit 1; }
+start_droverd || { log "droverd did not come up: $(tail -n 5 "$state/droverd.log")"; exit 1; }
+
+# Warm-up: neighbours resolved, droverd's affinity table filled, caches warm.
+run A 64 20000
+run B 64 20000
+# What this bench can offer at all: the generator flat out (plain forwarding).
+run B 64 3000000
+if [ -n "$profile_rate" ]; then
+	command -v perf >/dev/null || { log "perf is not installed (apt-get install linux-perf)"; exit 1; }
+	perf record -q -F 1999 -g -p "$dpid" -o "$state/perf.data" >/dev/null 2>&1 &
+	perf_pid=$!
+	pids+=($perf_pid)
+	sleep 0.5
+	run A 64 "$profile_rate"
+	kill -INT "$perf_pid"
+	wait "$perf_pid"
+	{
+		echo "# droverd during one A trial: $(tail -n 1 "$runs")"
+		perf report -i "$state/perf.data" --stdio --no-children --sort sym --percent-limit 0.7 2>/dev/null |
+			grep -v '^$' | grep -E '^ +[0-9]|^#' | head -n 60
+		echo "# by shared object"
+		perf report -i "$state/perf.data" --stdio --no-children --sort dso 2>/dev/null |
+			grep -E '^ +[0-9]' | head -n 15
+	} >"$out/profile-droverd.txt"
+	cat "$out/profile-droverd.txt"
+	exit 0
+fi
+gen_max64=$(calc "int($R_OFFERED * 0.98)")
+run B 1400 3000000
+gen_max1400=$(calc "int($R_OFFERED * 0.98)")
+log "generator ceiling: 64 B $gen_max64 pps, 1400 B $gen_max1400 pps"
+
+results=$state/results.rows
+: >"$results"
+for size in $sizes; do
+	if [ "$size" -ge 1000 ]; then gen_max=$gen_max1400; else gen_max=$gen_max64; fi
+	search "$size"
+	log "size $size zero-loss: A $ZL_A B $ZL_B pps"
+	sweep "$size"
+	half=$(calc "int($ZL_A / 2)")
+	ge "$half" 1000 || half=1000
+	latency "$size" "$half"
+	# CPU per packet: from the sweep's A runs at the highest load drover still carried without loss.
+	cpu=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $7 } END { print c + 0 }' "$out/sweep-$size.dat")
+	[ "$cpu" = 0 ] && cpu=$(awk '!/^#/ { print $7; exit }' "$out/sweep-$size.dat")
+	gcpu_a=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $8 } END { print c + 0 }' "$out/sweep-$size.dat")
+	gcpu_b=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $9 } END { print c + 0 }' "$out/sweep-$size.dat")
+	maxa=$(awk '!/^#/ && $3 > m { m = $3 } END { print m + 0 }' "$out/sweep-$size.dat")
+	maxb=$(awk '!/^#/ && $5 > m { m = $5 } END { print m + 0 }' "$out/sweep-$size.dat")
+	minratio=$(awk -v zl="$ZL_B" '!/^#/ && $1 <= zl { if (m == "" || $6 < m) m = $6 } END { print m + 0 }' "$out/sweep-$size.dat")
+	echo "$size $ZL_A $ZL_B $gen_max $maxa $maxb $minratio $cpu $gcpu_a $gcpu_b $half $LAT_A50 $LAT_A99 $LAT_B50 $LAT_B99 $LAT_NA $LAT_NB" >>"$results"
+done
+
+if [ "$queues" -eq 2 ]; then
+	first=${sizes%% *}
+	read -r _ _ zlb _ <"$results"
+	queue_compare "$first" "$zlb"
+fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+log "load after: $load_after"
+ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -n 6 >"$state/load-after.txt"
+
+if [ "$quick" -eq 1 ]; then "$micro" --quick; else "$micro"; fi >"$out/micro.txt"
+
+# ---- the plot ----
+plot=
+if command -v gnuplot >/dev/null; then
+	plot=$out/delivered.png
+	{
+		echo "set terminal png size 1200,520"
+		echo "set output '$plot'"
+		echo "set multiplot layout 1,$(echo "$sizes" | wc -w)"
+		echo "set key top left"
+		echo "set grid"
+		echo "set xlabel 'offered load asked of the generator (kpps)'"
+		echo "set ylabel 'delivered (kpps)'"
+		for size in $sizes; do
+			echo "set title '$size-byte packets: drover (A) vs kernel forwarding (B)'"
+			echo "plot '$out/sweep-$size.dat' using (\$1/1000):(\$3/1000) with linespoints title 'A drover', \\"
+			echo "     '' using (\$1/1000):(\$5/1000) with linespoints title 'B kernel forwarding', \\"
+			echo "     x with lines dashtype 2 title 'delivered = offered'"
+		done
+		echo "unset multiplot"
+	} >"$state/plot.gp"
+	gnuplot "$state/plot.gp" 2>"$state/gnuplot.err" || { log "gnuplot: $(cat "$state/gnuplot.err")"; plot=; }
+fi
+
+# ---- the table ----
+{
+	echo "# drover bench results"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r);" \
+		"$proxies proxies, $queues queue(s), trials of $duration s, $reps repetition(s)" \
+		"per point (medians), A and B alternating in one run."
+	echo "Zero-loss: at most $(calc "$loss_tol * 100")% lost, generator at ≥ $(calc "$gen_keepup * 100")%" \
+		"of the asked rate; $search_steps binary-search steps from the generator's ceiling" \
+		"(64 B: $gen_max64 pps, 1400 B: $gen_max1400 pps)."
+	echo "Load average (1, 5, 15 min) before: $load_before; after: $load_after. Every trial is in runs.log."
+	echo
+	echo "| size | path | zero-loss rate (pps) | max delivered (pps) | A/B at zero-loss | min A/B up to B's zero-loss | CPU µs/pkt | latency p50 / p99 (µs) at half A's zero-loss |"
+	echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	while read -r size zla zlb gmax maxa maxb minratio cpu gcpua gcpub half la50 la99 lb50 lb99 na nb; do
+		echo "| $size | A drover | $zla | $(fmt "$maxa" %.0f) | $(fmt "$(calc "$zlb > 0 ? $zla / $zlb : 0")" %.2f) | $(fmt "$minratio" %.2f) | droverd $(fmt "$cpu" %.2f) + sender $(fmt "$gcpua" %.2f) | $la50 / $la99 (n=$na, $half pps) |"
+		zlb_text=$zlb
+		ge "$zlb" "$(calc "$gmax * 0.98")" && zlb_text="≥ $zlb (generator ceiling)"
+		echo "| $size | B kernel | $zlb_text | $(fmt "$maxb" %.0f) | | | sender $(fmt "$gcpub" %.2f) | $lb50 / $lb99 (n=$nb) |"
+		echo "| $size | added by drover | | | | | | $(calc "$la50 - $lb50") / $(calc "$la99 - $lb99") |"
+	done <"$results"
+	echo
+	echo "CPU µs/pkt: droverd's own threads (/proc/PID/task/*/schedstat) per packet delivered, and"
+	echo "the generator's user+system time per packet sent (with kernel forwarding that is the whole"
+	echo "trip, done in the sender's context), at the sweep's highest load at or below A's zero-loss rate."
+	echo
+	for size in $sizes; do
+		echo "Delivered vs offered, $size-byte packets (medians; sweep-$size.dat):"
+		echo
+		echo "| offered (pps) | A delivered | B delivered | A/B | A loss | B loss | droverd µs/pkt |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		awk '!/^#/ { printf "| %d | %.0f | %.0f | %.2f | %.2f%% | %.2f%% | %.2f |\n", $1, $3, $5, $6, $10 * 100, $11 * 100, $7 }' \
+			"$out/sweep-$size.dat"
+		echo
+	done
+	if [ -n "${QC_1:-}" ]; then
+		echo "1 vs 2 queues (A, ${sizes%% *}-byte packets offered at B's zero-loss rate): delivered" \
+			"$(fmt "$QC_1" %.0f) pps with 1 queue, $(fmt "$QC_2" %.0f) pps with 2."
+		echo
+	fi
+	echo "Micro-benchmarks (drover-bench-micro, medians; M = 65537):"
+	echo
+	echo "| what | value |"
+	echo "| --- | ---: |"
+	awk '{ printf "| %s | %s %s |\n", $1, $2, $3 }' "$out/micro.txt"
+	echo
+	echo "Plot: ${plot:-(gnuplot not installed)}"
+	echo
+	echo "Busiest processes before the run:"
+	echo
+	echo '```'
+	cat "$state/load-before.txt"
+	echo '```'
+} >"$out/results.md"
+cat "$out/results.md"

@@ -1,0 +1,87 @@
+#!/bin/bash
+# bench_smoke.sh - the packet-rate bench (tests/bench/bench.sh) at its
+# smallest scale, so it cannot rot: it must build its namespaces, run both
+# paths, and write a results table with sane numbers and a plot. No
+# performance target is asserted here (timed assertions on a shared machine
+# are flaky); `make bench` is where the targets are measured.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${DROVER_BUILD:-$root/build}
+artifacts=${DROVER_ARTIFACTS:-$root/tests/artifacts}
+out=$(mktemp -d /tmp/drover-bench-smoke.XXXXXX)
+bench_pid=
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+check() { # check DESCRIPTION CONDITION...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+cleanup() {
+	trap - EXIT TERM INT
+	[ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null && wait "$bench_pid" 2>/dev/null
+	rm -rf "$out"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+before=$(ip netns list | grep -c '^dbn' || true)
+start=$SECONDS
+timeout --kill-after=5 120 "$root/tests/bench/bench.sh" --build "$build" --out "$out" --quick \
+	>"$out/stdout" 2>"$out/stderr" &
+bench_pid=$!
+wait "$bench_pid"
+rc=$?
+bench_pid=
+took=$((SECONDS - start))
+cp "$out/stderr" "$artifacts/bench_smoke.log" 2>/dev/null
+[ -f "$out/results.md" ] && cp "$out/results.md" "$artifacts/bench_smoke_results.md"
+
+check "bench --quick exits 0 ($rc) in under 60 s (${took} s)" [ "$rc" -eq 0 -a "$took" -lt 60 ]
+check "results table written" [ -s "$out/results.md" ]
+
+# Table rows: "| SIZE | A drover | ZL | MAX | ..." and "| SIZE | B kernel | ZL | MAX | ...".
+row_ok() { # row_ok SIZE PATH: zero-loss and max delivered are positive numbers
+	awk -F'|' -v s="$1" -v p="$2" '
+		$2 + 0 == s && index($3, p) {
+			# "N" or "≥ N (generator ceiling)": the first number counts.
+			if (match($4, /[0-9]+/)) z = substr($4, RSTART, RLENGTH) + 0
+			gsub(/ /, "", $5)
+			if (z > 0 && $5 ~ /^[0-9]+$/ && $5 > 0) found = 1 }
+		END { exit !found }' "$out/results.md"
+}
+for size in 64 1400; do
+	for path in "A drover" "B kernel"; do
+		check "$size-byte $path row has a zero-loss rate and a delivered rate > 0" \
+			row_ok "$size" "$path"
+	done
+done
+
+# Every trial of both paths delivered something, and never more than was sent.
+check "every trial delivered 0 < n <= sent" awk '
+	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+	v["delivered"] + 0 <= 0 || v["delivered"] + 0 > v["sent"] + 0 { bad = 1 }
+	END { exit bad || NR < 10 }' "$out/runs.log"
+both_paths() { grep -q ' mode=A ' "$out/runs.log" && grep -q ' mode=B ' "$out/runs.log"; }
+check "both paths ran" both_paths
+check "latency percentiles measured for both paths" \
+	awk -F'|' '$3 ~ /drover|kernel/ && $9 ~ /[0-9.]+ \/ [0-9.]+ \(n=[1-9]/ { n++ } END { exit n < 4 }' \
+	"$out/results.md"
+check "droverd CPU per packet measured (> 0)" \
+	awk -F'|' '$3 ~ /A drover/ { split($8, w, " "); if (w[2] + 0 > 0) n++ } END { exit n < 2 }' \
+	"$out/results.md"
+check "micro-benchmarks report Maglev lookup and build, affinity insert and entry size" \
+	awk '$2 + 0 > 0 { k[$1] = 1 } END { exit !(k["maglev_lookup_ns_n1000"] &&
+		k["maglev_build_ms_n1000"] && k["affinity_insert_ns"] &&
+		k["affinity_bytes_per_entry"]) }' "$out/micro.txt"
+if command -v gnuplot >/dev/null; then
+	check "plot is a PNG" sh -c "head -c 8 '$out/delivered.png' | grep -q PNG"
+else
+	ok "plot check skipped: gnuplot not installed"
+fi
+check "no bench namespace left behind" [ "$(ip netns list | grep -c '^dbn' || true)" -eq "$before" ]
