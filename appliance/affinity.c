@@ -14,7 +14,7 @@
  * which under virtualisation (two-level page walks) cost more than the rest
  * of the lookup (measured with perf: affinity_lookup 8% of droverd's time).
  */
-#define AFFINITY_HUGE_PAGE (2U << 20)
+#define AFFINITY_HUGE_PAGE  (2U << 20)
 #define AFFINITY_CLOCK_BITS 20
 #define AFFINITY_CLOCK_MASK ((1U << AFFINITY_CLOCK_BITS) - 1)
 #define AFFINITY_SLOT_BITS  12

@@ -20,9 +20,9 @@
 #define AFFINITY_MAX_CLIENTS (1U << 26)
 
 struct affinity_table {
-	uint64_t *entries;  /* nbuckets * AFFINITY_WAYS words, accessed with __atomic builtins */
-	uint32_t nbuckets;  /* power of two */
-	uint32_t timeout;   /* seconds of idleness after which an entry is dead */
+	uint64_t *entries; /* nbuckets * AFFINITY_WAYS words, accessed with __atomic builtins */
+	uint32_t nbuckets; /* power of two */
+	uint32_t timeout;  /* seconds of idleness after which an entry is dead */
 };
 
 /* Counters a packet thread keeps for the table (single writer each). */
@@ -44,15 +44,15 @@ void affinity_free(struct affinity_table *t);
  * live hit returns true, stores the slot and refreshes the last-seen second
  * (written only when it changed). now is seconds from a monotonic clock.
  */
-bool affinity_lookup(struct affinity_table *t, uint32_t client, uint64_t client_hash,
-		     uint32_t now, uint16_t *slot);
+bool affinity_lookup(struct affinity_table *t, uint32_t client, uint64_t client_hash, uint32_t now,
+		     uint16_t *slot);
 
 /*
  * Records client -> slot (1..4095). Reuses the client's entry, else an empty
  * or expired one, else evicts the least recently seen entry of the bucket.
  */
-void affinity_insert(struct affinity_table *t, uint32_t client, uint64_t client_hash,
-		     uint16_t slot, uint32_t now, struct affinity_stats *stats);
+void affinity_insert(struct affinity_table *t, uint32_t client, uint64_t client_hash, uint16_t slot,
+		     uint32_t now, struct affinity_stats *stats);
 
 /* Like affinity_lookup without refreshing; age_out gets seconds since last seen. */
 bool affinity_peek(const struct affinity_table *t, uint32_t client, uint64_t client_hash,

@@ -53,7 +53,8 @@ static void control_on_read(struct bufferevent *bev, void *arg)
 		json_t *resp;
 
 		if (req == NULL)
-			resp = json_pack("{s:b, s:s}", "ok", 0, "error", "request is not valid JSON");
+			resp =
+			    json_pack("{s:b, s:s}", "ok", 0, "error", "request is not valid JSON");
 		else
 			resp = api_handle(c->m, req, "droverctl");
 		json_decref(req);

@@ -16,7 +16,8 @@ struct control;
 /* A request line longer than this is refused and the connection closed. */
 #define CONTROL_LINE_MAX (64 * 1024)
 
-/* Creates the socket's directory (0750) when missing, replaces a stale socket. NULL + err on failure. */
+/* Creates the socket's directory (0750) when missing, replaces a stale socket. NULL + err on
+ * failure. */
 struct control *control_open(struct event_base *base, struct manager *m, const char *path,
 			     char *err, size_t errlen);
 void control_close(struct control *c);

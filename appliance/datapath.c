@@ -18,10 +18,10 @@
 #include "encap.h"
 #include "reply.h"
 
-#define DP_BURST	 32
-#define DP_RXBUF	 (65536 + 1024) /* a full IPv4 packet plus netlink framing */
-#define DP_TX_MAX	 256
-#define DP_OFFLINE	 UINT64_MAX
+#define DP_BURST	   32
+#define DP_RXBUF	   (65536 + 1024) /* a full IPv4 packet plus netlink framing */
+#define DP_TX_MAX	   256
+#define DP_OFFLINE	   UINT64_MAX
 #define DP_RECV_TIMEOUT_MS 200
 /* ICMP administratively prohibited: what "reject" answers to a packet without TCP ports. */
 #define DP_ICMP_CODE_ADMIN_PROHIBITED 13
@@ -60,27 +60,27 @@ struct datapath_thread {
 };
 
 static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
-	[DP_PACKETS] = "packets",
-	[DP_BYTES] = "bytes",
-	[DP_MALFORMED] = "malformed",
-	[DP_NOT_WEB] = "not_web",
-	[DP_ENCAPSULATED] = "encapsulated",
-	[DP_OUTER_FRAGMENTS] = "outer_fragments",
-	[DP_FRAG_NEEDED_SENT] = "frag_needed_sent",
-	[DP_FRAG_NEEDED_LIMITED] = "frag_needed_rate_limited",
-	[DP_BYPASSED] = "bypassed",
-	[DP_NO_PROXY_DROPPED] = "no_proxy_dropped",
-	[DP_REJECTED] = "rejected",
-	[DP_TX_ERRORS] = "tx_errors",
-	[DP_RECV_ERRORS] = "recv_errors",
-	[DP_ENOBUFS] = "enobufs",
-	[DP_VERDICT_BATCHES] = "verdict_batches",
-	[DP_VERDICT_SINGLES] = "verdict_singles",
-	[DP_VERDICT_ERRORS] = "verdict_errors",
-	[DP_AFFINITY_HITS] = "affinity_hits",
-	[DP_AFFINITY_MOVES] = "affinity_moves",
-	[DP_AFFINITY_EVICTIONS] = "affinity_evictions",
-	[DP_BURSTS] = "bursts",
+    [DP_PACKETS] = "packets",
+    [DP_BYTES] = "bytes",
+    [DP_MALFORMED] = "malformed",
+    [DP_NOT_WEB] = "not_web",
+    [DP_ENCAPSULATED] = "encapsulated",
+    [DP_OUTER_FRAGMENTS] = "outer_fragments",
+    [DP_FRAG_NEEDED_SENT] = "frag_needed_sent",
+    [DP_FRAG_NEEDED_LIMITED] = "frag_needed_rate_limited",
+    [DP_BYPASSED] = "bypassed",
+    [DP_NO_PROXY_DROPPED] = "no_proxy_dropped",
+    [DP_REJECTED] = "rejected",
+    [DP_TX_ERRORS] = "tx_errors",
+    [DP_RECV_ERRORS] = "recv_errors",
+    [DP_ENOBUFS] = "enobufs",
+    [DP_VERDICT_BATCHES] = "verdict_batches",
+    [DP_VERDICT_SINGLES] = "verdict_singles",
+    [DP_VERDICT_ERRORS] = "verdict_errors",
+    [DP_AFFINITY_HITS] = "affinity_hits",
+    [DP_AFFINITY_MOVES] = "affinity_moves",
+    [DP_AFFINITY_EVICTIONS] = "affinity_evictions",
+    [DP_BURSTS] = "bursts",
 };
 
 const char *datapath_counter_name(enum datapath_counter c)
@@ -138,10 +138,10 @@ static void dp_tx_queue(struct datapath_thread *t, uint32_t dst, const void *pay
 	t->tx_iov[i][0] = (struct iovec){.iov_base = t->tx_hdr[i], .iov_len = ENCAP_OUTER_LEN};
 	t->tx_iov[i][1] = (struct iovec){.iov_base = (void *)payload, .iov_len = len};
 	t->tx_msgs[i].msg_hdr = (struct msghdr){
-		.msg_name = &t->tx_addr[i],
-		.msg_namelen = sizeof(t->tx_addr[i]),
-		.msg_iov = t->tx_iov[i],
-		.msg_iovlen = 2,
+	    .msg_name = &t->tx_addr[i],
+	    .msg_namelen = sizeof(t->tx_addr[i]),
+	    .msg_iov = t->tx_iov[i],
+	    .msg_iovlen = 2,
 	};
 }
 
@@ -534,8 +534,9 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot bind NFQUEUE %u: %s%s", base + dp->nthreads, strerror(-ret),
-		 ret == -EBUSY || ret == -EEXIST ? " (another process holds it)" :
-		 ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+		 ret == -EBUSY || ret == -EEXIST ? " (another process holds it)"
+		 : ret == -EPERM		 ? " (needs CAP_NET_ADMIN)"
+						 : "");
 	for (unsigned i = old; i < count; i++) {
 		if (dp->threads[i] != NULL) {
 			dp_thread_stop(dp->threads[i]);

@@ -20,32 +20,32 @@
 #include "queue.h"
 
 enum datapath_counter {
-	DP_PACKETS,		/* packets received from the queues */
+	DP_PACKETS, /* packets received from the queues */
 	DP_BYTES,
-	DP_MALFORMED,		/* sum of the per-reason counters */
-	DP_NOT_WEB,		/* queued but not for a web port: accepted */
-	DP_ENCAPSULATED,	/* packets sent to a proxy */
-	DP_OUTER_FRAGMENTS,	/* outer fragments sent for DF-clear packets too big for the tunnel */
-	DP_FRAG_NEEDED_SENT,	/* ICMP fragmentation needed sent to clients */
+	DP_MALFORMED,	     /* sum of the per-reason counters */
+	DP_NOT_WEB,	     /* queued but not for a web port: accepted */
+	DP_ENCAPSULATED,     /* packets sent to a proxy */
+	DP_OUTER_FRAGMENTS,  /* outer fragments sent for DF-clear packets too big for the tunnel */
+	DP_FRAG_NEEDED_SENT, /* ICMP fragmentation needed sent to clients */
 	DP_FRAG_NEEDED_LIMITED, /* ... suppressed by the rate limit */
 	DP_BYPASSED,		/* no proxy: accepted and routed normally */
 	DP_NO_PROXY_DROPPED,
-	DP_REJECTED,		/* no proxy: RST / ICMP unreachable sent */
-	DP_TX_ERRORS,		/* sendmmsg/sendto refused a packet */
+	DP_REJECTED,  /* no proxy: RST / ICMP unreachable sent */
+	DP_TX_ERRORS, /* sendmmsg/sendto refused a packet */
 	DP_RECV_ERRORS,
-	DP_ENOBUFS,		/* recv reported ENOBUFS (the kernel's own drops: datapath_kernel_drops) */
+	DP_ENOBUFS, /* recv reported ENOBUFS (the kernel's own drops: datapath_kernel_drops) */
 	DP_VERDICT_BATCHES,
 	DP_VERDICT_SINGLES,
 	DP_VERDICT_ERRORS,
 	DP_AFFINITY_HITS,
-	DP_AFFINITY_MOVES,	/* affinity entry pointed at a proxy that no longer keeps clients */
+	DP_AFFINITY_MOVES, /* affinity entry pointed at a proxy that no longer keeps clients */
 	DP_AFFINITY_EVICTIONS,
 	DP_BURSTS,
 	DP_COUNTER_COUNT,
 };
 
 struct datapath_slot_counters {
-	uint64_t hits;	  /* new TCP connections: SYN without ACK */
+	uint64_t hits; /* new TCP connections: SYN without ACK */
 	uint64_t packets;
 	uint64_t bytes;
 };
@@ -53,8 +53,8 @@ struct datapath_slot_counters {
 struct datapath_thread; /* private */
 
 struct datapath {
-	struct pool_snapshot *current;	/* published with __atomic, read once per burst */
-	uint64_t epoch;			/* bumped on every publish */
+	struct pool_snapshot *current; /* published with __atomic, read once per burst */
+	uint64_t epoch;		       /* bumped on every publish */
 	struct datapath_thread *threads[SETTINGS_QUEUES_MAX];
 	unsigned nthreads;
 	struct queue_options qopt;

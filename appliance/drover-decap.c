@@ -38,49 +38,49 @@
 
 #include "log.h"
 
-#define DECAP_PROG		"drover-decap"
-#define DECAP_MAX_FROM		64
-#define DECAP_BURST_DEFAULT	32
-#define DECAP_BURST_MAX		256
+#define DECAP_PROG	    "drover-decap"
+#define DECAP_MAX_FROM	    64
+#define DECAP_BURST_DEFAULT 32
+#define DECAP_BURST_MAX	    256
 /* A reassembled datagram is at most 65535 bytes; one more shows truncation. */
-#define DECAP_BUF_SIZE		65536
-#define DECAP_MTU_MIN		68
-#define DECAP_MTU_MAX		65515	/* 65535 less the outer header */
-#define IPV4_HDR_MIN		20
-#define IPPROTO_IPIP_OUTER	4
+#define DECAP_BUF_SIZE	   65536
+#define DECAP_MTU_MIN	   68
+#define DECAP_MTU_MAX	   65515 /* 65535 less the outer header */
+#define IPV4_HDR_MIN	   20
+#define IPPROTO_IPIP_OUTER 4
 
 /* Why a received datagram was not written to the TUN device. */
 enum decap_drop {
-	DECAP_DROP_TRUNCATED,		/* larger than the receive buffer */
-	DECAP_DROP_OUTER_SHORT,		/* shorter than an IPv4 header */
-	DECAP_DROP_OUTER_VERSION,	/* outer header is not IPv4 */
-	DECAP_DROP_OUTER_IHL,		/* IHL < 5 or past the datagram */
-	DECAP_DROP_OUTER_LENGTH,	/* total length disagrees with what arrived */
-	DECAP_DROP_OUTER_PROTOCOL,	/* not protocol 4 */
-	DECAP_DROP_SENDER,		/* outer source not in the --from list */
-	DECAP_DROP_INNER_SHORT,		/* no room for an inner IPv4 header */
-	DECAP_DROP_INNER_VERSION,	/* inner header is not IPv4 */
-	DECAP_DROP_INNER_IHL,		/* inner IHL < 5 or past the datagram */
-	DECAP_DROP_INNER_LENGTH,	/* inner total length != bytes remaining */
-	DECAP_DROP_INNER_CHECKSUM,	/* inner header checksum wrong */
-	DECAP_DROP_TUN_WRITE,		/* the TUN device refused the packet */
+	DECAP_DROP_TRUNCATED,	   /* larger than the receive buffer */
+	DECAP_DROP_OUTER_SHORT,	   /* shorter than an IPv4 header */
+	DECAP_DROP_OUTER_VERSION,  /* outer header is not IPv4 */
+	DECAP_DROP_OUTER_IHL,	   /* IHL < 5 or past the datagram */
+	DECAP_DROP_OUTER_LENGTH,   /* total length disagrees with what arrived */
+	DECAP_DROP_OUTER_PROTOCOL, /* not protocol 4 */
+	DECAP_DROP_SENDER,	   /* outer source not in the --from list */
+	DECAP_DROP_INNER_SHORT,	   /* no room for an inner IPv4 header */
+	DECAP_DROP_INNER_VERSION,  /* inner header is not IPv4 */
+	DECAP_DROP_INNER_IHL,	   /* inner IHL < 5 or past the datagram */
+	DECAP_DROP_INNER_LENGTH,   /* inner total length != bytes remaining */
+	DECAP_DROP_INNER_CHECKSUM, /* inner header checksum wrong */
+	DECAP_DROP_TUN_WRITE,	   /* the TUN device refused the packet */
 	DECAP_DROP_COUNT,
 };
 
 static const char *const decap_drop_names[DECAP_DROP_COUNT] = {
-	[DECAP_DROP_TRUNCATED] = "truncated",
-	[DECAP_DROP_OUTER_SHORT] = "outer_short",
-	[DECAP_DROP_OUTER_VERSION] = "outer_version",
-	[DECAP_DROP_OUTER_IHL] = "outer_ihl",
-	[DECAP_DROP_OUTER_LENGTH] = "outer_length",
-	[DECAP_DROP_OUTER_PROTOCOL] = "outer_protocol",
-	[DECAP_DROP_SENDER] = "sender",
-	[DECAP_DROP_INNER_SHORT] = "inner_short",
-	[DECAP_DROP_INNER_VERSION] = "inner_version",
-	[DECAP_DROP_INNER_IHL] = "inner_ihl",
-	[DECAP_DROP_INNER_LENGTH] = "inner_length",
-	[DECAP_DROP_INNER_CHECKSUM] = "inner_checksum",
-	[DECAP_DROP_TUN_WRITE] = "tun_write",
+    [DECAP_DROP_TRUNCATED] = "truncated",
+    [DECAP_DROP_OUTER_SHORT] = "outer_short",
+    [DECAP_DROP_OUTER_VERSION] = "outer_version",
+    [DECAP_DROP_OUTER_IHL] = "outer_ihl",
+    [DECAP_DROP_OUTER_LENGTH] = "outer_length",
+    [DECAP_DROP_OUTER_PROTOCOL] = "outer_protocol",
+    [DECAP_DROP_SENDER] = "sender",
+    [DECAP_DROP_INNER_SHORT] = "inner_short",
+    [DECAP_DROP_INNER_VERSION] = "inner_version",
+    [DECAP_DROP_INNER_IHL] = "inner_ihl",
+    [DECAP_DROP_INNER_LENGTH] = "inner_length",
+    [DECAP_DROP_INNER_CHECKSUM] = "inner_checksum",
+    [DECAP_DROP_TUN_WRITE] = "tun_write",
 };
 
 /* What the command line asked for; plain data. */
@@ -89,9 +89,9 @@ struct decap_config {
 	bool has_address;
 	struct in_addr address;
 	unsigned int prefix_len;
-	uint32_t from[DECAP_MAX_FROM];	/* network byte order */
+	uint32_t from[DECAP_MAX_FROM]; /* network byte order */
 	size_t from_count;
-	unsigned int mtu;		/* 0: leave the device default */
+	unsigned int mtu; /* 0: leave the device default */
 	unsigned int burst;
 };
 
@@ -235,8 +235,7 @@ static void decap_usage(FILE *out)
 		DECAP_PROG);
 }
 
-static bool decap_parse_uint(const char *s, unsigned long min, unsigned long max,
-			     unsigned int *out)
+static bool decap_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned int *out)
 {
 	char *end;
 	unsigned long v;
@@ -273,15 +272,15 @@ static bool decap_parse_address(const char *s, struct in_addr *addr, unsigned in
 static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 {
 	static const struct option options[] = {
-		{ "dev", required_argument, NULL, 'd' },
-		{ "address", required_argument, NULL, 'a' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "mtu", required_argument, NULL, 'm' },
-		{ "burst", required_argument, NULL, 'b' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"dev", required_argument, NULL, 'd'},
+	    {"address", required_argument, NULL, 'a'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"mtu", required_argument, NULL, 'm'},
+	    {"burst", required_argument, NULL, 'b'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum log_level level = LOG_LEVEL_INFO;
 	struct in_addr from;
@@ -531,8 +530,7 @@ int main(int argc, char **argv)
 				continue;
 			fatal("ppoll");
 		}
-		while (!decap_stop_signal &&
-		       decap_burst(&cfg, raw, tun, msgs, bufs, &counters))
+		while (!decap_stop_signal && decap_burst(&cfg, raw, tun, msgs, bufs, &counters))
 			;
 	}
 

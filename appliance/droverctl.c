@@ -47,7 +47,8 @@ static void usage(FILE *out)
 	      "  rules                      the iptables ruleset for the current config\n"
 	      "  audit [--limit N] [--before ID]\n"
 	      "  backup FILE                a consistent copy of the configuration database\n"
-	      "  restore FILE               check FILE, replace the configuration with it, apply it\n",
+	      "  restore FILE               check FILE, replace the configuration with it, apply "
+	      "it\n",
 	      out);
 }
 
@@ -195,10 +196,11 @@ static void print_proxy_table(json_t *proxies)
 	size_t i;
 	json_t *p;
 
-	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s\n", "ID",
-	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
-	       "ACTIVE", "HITS", "PACKETS", "BYTES");
-	json_array_foreach(proxies, i, p) {
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s\n", "ID", "NAME",
+	       "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS", "ACTIVE",
+	       "HITS", "PACKETS", "BYTES");
+	json_array_foreach(proxies, i, p)
+	{
 		char check[96] = "-", since[32] = "-";
 		if (json_object_get(p, "last_check") != NULL && str(p, "last_check")[0] != '\0')
 			snprintf(check, sizeof(check), "%s/%s %lldms", str(p, "probe"),
@@ -225,7 +227,8 @@ static void print_proxy(json_t *resp)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(p, key, v) {
+	json_object_foreach(p, key, v)
+	{
 		if (json_is_string(v))
 			printf("%-15s %s\n", key, json_string_value(v));
 		else if (json_is_boolean(v))
@@ -241,12 +244,14 @@ static void print_stats(json_t *resp)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(g, key, v) {
+	json_object_foreach(g, key, v)
+	{
 		if (json_is_integer(v))
 			printf("%-28s %lld\n", key, (long long)json_integer_value(v));
 	}
 	json_t *reasons = json_object_get(g, "malformed_by_reason");
-	json_object_foreach(reasons, key, v) {
+	json_object_foreach(reasons, key, v)
+	{
 		if (json_integer_value(v) != 0)
 			printf("  malformed %-18s %lld\n", key, (long long)json_integer_value(v));
 	}
@@ -277,7 +282,8 @@ static void print_settings(json_t *resp)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(list, i, s) {
+	json_array_foreach(list, i, s)
+	{
 		bool is_default = strcmp(str(s, "value"), str(s, "default")) == 0;
 		printf("%-22s %-40s %s\n", str(s, "key"), str(s, "value"),
 		       is_default ? "" : "(changed)");
@@ -306,7 +312,8 @@ static void print_audit(json_t *resp)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		time_t t = (time_t)num(e, "time");
 		char when[32];
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
@@ -416,9 +423,9 @@ static int cmd_proxy(int argc, char **argv)
 	if (argc < 2)
 		die_usage("proxy %s: missing %s", sub, strcmp(sub, "add") == 0 ? "ADDRESS" : "ID");
 	if (strcmp(sub, "show") == 0 && argc == 2)
-		return finish(call(json_pack("{s:s, s:I}", "cmd", "proxy.get", "id",
-					     parse_id(argv[1]))),
-			      print_proxy);
+		return finish(
+		    call(json_pack("{s:s, s:I}", "cmd", "proxy.get", "id", parse_id(argv[1]))),
+		    print_proxy);
 	if (strcmp(sub, "add") == 0) {
 		req = json_pack("{s:s, s:s}", "cmd", "proxy.add", "address", argv[1]);
 		proxy_options(req, argc - 2, argv + 2, false);
@@ -432,9 +439,11 @@ static int cmd_proxy(int argc, char **argv)
 		return finish(call(req), print_proxy);
 	}
 	if ((strcmp(sub, "enable") == 0 || strcmp(sub, "drain") == 0 ||
-	     strcmp(sub, "disable") == 0) && argc == 2) {
-		const char *admin = strcmp(sub, "enable") == 0 ? "enabled" :
-				    strcmp(sub, "drain") == 0  ? "drain" : "disabled";
+	     strcmp(sub, "disable") == 0) &&
+	    argc == 2) {
+		const char *admin = strcmp(sub, "enable") == 0	? "enabled"
+				    : strcmp(sub, "drain") == 0 ? "drain"
+								: "disabled";
 		return finish(call(json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id",
 					     parse_id(argv[1]), "admin", admin)),
 			      print_proxy);
@@ -447,11 +456,12 @@ static int cmd_proxy(int argc, char **argv)
 			if (strcmp(argv[i], "--mode") == 0)
 				json_object_set_new(req, "mode", json_string(argv[i + 1]));
 			else if (strcmp(argv[i], "--tunnel-address") == 0)
-				json_object_set_new(req, "tunnel_address", json_string(argv[i + 1]));
+				json_object_set_new(req, "tunnel_address",
+						    json_string(argv[i + 1]));
 			else if (strcmp(argv[i], "--intercept-port") == 0)
-				json_object_set_new(req, "intercept_port",
-						    json_integer(parse_int("port", argv[i + 1], 1,
-									   65535)));
+				json_object_set_new(
+				    req, "intercept_port",
+				    json_integer(parse_int("port", argv[i + 1], 1, 65535)));
 			else
 				die_usage("proxy setup-script: unknown option `%s'", argv[i]);
 		}
@@ -462,9 +472,9 @@ static int cmd_proxy(int argc, char **argv)
 		for (int i = 2; i < argc; i += 2) {
 			if (strcmp(argv[i], "--version") != 0 || i + 1 >= argc)
 				die_usage("proxy del: unexpected `%s'", argv[i]);
-			json_object_set_new(req, "version",
-					    json_integer(parse_int("version", argv[i + 1], 1,
-								   INT64_MAX)));
+			json_object_set_new(
+			    req, "version",
+			    json_integer(parse_int("version", argv[i + 1], 1, INT64_MAX)));
 		}
 		return finish(call(req), NULL);
 	}
@@ -496,9 +506,9 @@ static int cmd_audit(int argc, char **argv)
 			json_object_set_new(req, "limit",
 					    json_integer(parse_int("limit", argv[i + 1], 1, 500)));
 		else if (strcmp(argv[i], "--before") == 0)
-			json_object_set_new(req, "before",
-					    json_integer(parse_int("id", argv[i + 1], 1,
-								   INT64_MAX)));
+			json_object_set_new(
+			    req, "before",
+			    json_integer(parse_int("id", argv[i + 1], 1, INT64_MAX)));
 		else
 			die_usage("audit: unknown option `%s'", argv[i]);
 	}

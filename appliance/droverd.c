@@ -36,22 +36,24 @@ struct droverd {
 
 static void droverd_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: droverd [options]\n"
-		"  --db PATH          configuration database (default %s)\n"
-		"  --socket PATH      droverctl socket (default %s)\n"
-		"  --manage-rules     install the iptables chain and sysctls at start, remove at stop\n"
-		"  --print-rules      print the iptables-restore ruleset for the stored config and exit\n"
-		"  --admin-password-file FILE\n"
-		"                     first start: the web UI admin's initial password (first line);\n"
-		"                     without it one is generated into initial-admin-password\n"
-		"                     next to the database\n"
-		"  --user USER        run as USER with only CAP_NET_ADMIN and CAP_NET_RAW\n"
-		"                     (started as root; the database's and the socket's\n"
-		"                     directories must be USER's, or are created for it)\n"
-		"  --log-level LEVEL  error, warning, info (default) or debug\n"
-		"  --version          print the version and exit\n",
-		STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
+	fprintf(
+	    out,
+	    "usage: droverd [options]\n"
+	    "  --db PATH          configuration database (default %s)\n"
+	    "  --socket PATH      droverctl socket (default %s)\n"
+	    "  --manage-rules     install the iptables chain and sysctls at start, remove at stop\n"
+	    "  --print-rules      print the iptables-restore ruleset for the stored config and "
+	    "exit\n"
+	    "  --admin-password-file FILE\n"
+	    "                     first start: the web UI admin's initial password (first line);\n"
+	    "                     without it one is generated into initial-admin-password\n"
+	    "                     next to the database\n"
+	    "  --user USER        run as USER with only CAP_NET_ADMIN and CAP_NET_RAW\n"
+	    "                     (started as root; the database's and the socket's\n"
+	    "                     directories must be USER's, or are created for it)\n"
+	    "  --log-level LEVEL  error, warning, info (default) or debug\n"
+	    "  --version          print the version and exit\n",
+	    STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
 }
 
 /* Restarts the web UI with the settings now in force (they changed a moment ago). */
@@ -188,16 +190,16 @@ static int droverd_drop_privileges(const char *user, const char *db_path, const 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"db", required_argument, NULL, 'd'},
-		{"socket", required_argument, NULL, 's'},
-		{"manage-rules", no_argument, NULL, 'r'},
-		{"print-rules", no_argument, NULL, 'p'},
-		{"admin-password-file", required_argument, NULL, 'a'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"user", required_argument, NULL, 'u'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"manage-rules", no_argument, NULL, 'r'},
+	    {"print-rules", no_argument, NULL, 'p'},
+	    {"admin-password-file", required_argument, NULL, 'a'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct manager_options opt = {.db_path = STORE_DEFAULT_PATH};
 	const char *socket_path = CONTROL_DEFAULT_SOCKET;

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENCAP_OUTER_LEN 20
-#define ENCAP_TTL	64
+#define ENCAP_OUTER_LEN	 20
+#define ENCAP_TTL	 64
 #define IPPROTO_IPIP_NUM 4
 /* 65535 / smallest sensible fragment payload (576 - 20, rounded to 8) */
 #define ENCAP_MAX_FRAGS 128

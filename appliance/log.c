@@ -13,17 +13,17 @@ static enum log_level log_max = LOG_LEVEL_INFO;
 
 /* sd-daemon(3) priority prefixes, understood by journald on stderr. */
 static const char *const log_prefix[] = {
-	[LOG_LEVEL_ERROR] = "<3>",
-	[LOG_LEVEL_WARNING] = "<4>",
-	[LOG_LEVEL_INFO] = "<6>",
-	[LOG_LEVEL_DEBUG] = "<7>",
+    [LOG_LEVEL_ERROR] = "<3>",
+    [LOG_LEVEL_WARNING] = "<4>",
+    [LOG_LEVEL_INFO] = "<6>",
+    [LOG_LEVEL_DEBUG] = "<7>",
 };
 
 static const char *const log_names[] = {
-	[LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_WARNING] = "warning",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_WARNING] = "warning",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void log_init(const char *progname, enum log_level level)

@@ -48,9 +48,9 @@ static uint64_t manager_now_ms(void)
 static struct queue_options manager_queue_options(const struct settings *s)
 {
 	return (struct queue_options){
-		.maxlen = s->queue_maxlen,
-		.fail_open = s->fail_open,
-		.recv_timeout_ms = MANAGER_RECV_TIMEOUT_MS,
+	    .maxlen = s->queue_maxlen,
+	    .fail_open = s->fail_open,
+	    .recv_timeout_ms = MANAGER_RECV_TIMEOUT_MS,
 	};
 }
 
@@ -155,9 +155,9 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 		if (m->slot_of[i] == 0)
 			continue;
 		members[n++] = (struct pool_member){
-			.config = &m->proxies[i],
-			.slot = m->slot_of[i],
-			.healthy = !m->settling && health_is_up(&m->state[m->slot_of[i]].health),
+		    .config = &m->proxies[i],
+		    .slot = m->slot_of[i],
+		    .healthy = !m->settling && health_is_up(&m->state[m->slot_of[i]].health),
 		};
 	}
 	snap = pool_snapshot_build(members, n, &m->settings, m->hash_key, m->affinity,
@@ -289,8 +289,8 @@ int manager_render_rules(const struct manager *m, char *buf, size_t len)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->nproxies; i++)
 		addrs[i] = m->proxies[i].address;
-	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs,
-			   m->nproxies, buf, len);
+	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
+			   buf, len);
 	free(addrs);
 	return ret;
 }
@@ -319,9 +319,10 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 
 	/* Probed proxies take clients together, once each has its first verdict. */
 	m->settling = opt->base != NULL && !m->settings.assume_up_at_start;
-	m->settle_deadline_ms = manager_now_ms() + (uint64_t)(m->settings.probe_rise + 1) *
-							   m->settings.probe_interval_ms +
-				m->settings.probe_timeout_ms;
+	m->settle_deadline_ms =
+	    manager_now_ms() +
+	    (uint64_t)(m->settings.probe_rise + 1) * m->settings.probe_interval_ms +
+	    m->settings.probe_timeout_ms;
 
 	m->affinity = calloc(1, sizeof(*m->affinity));
 	if (m->affinity == NULL)
@@ -461,8 +462,8 @@ int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expe
 	return manager_proxies_changed(m, err, errlen);
 }
 
-int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version,
-			 const char *actor, char *err, size_t errlen)
+int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version, const char *actor,
+			 char *err, size_t errlen)
 {
 	int ret = store_proxy_delete(m->store, id, expected_version, actor);
 

@@ -91,8 +91,8 @@ int manager_proxy_add(struct manager *m, struct proxy_config *p, const char *act
 		      size_t errlen);
 int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expected_version,
 			 const char *actor, char *err, size_t errlen);
-int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version,
-			 const char *actor, char *err, size_t errlen);
+int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version, const char *actor,
+			 char *err, size_t errlen);
 const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t id, uint16_t *slot);
 
 int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
@@ -108,10 +108,10 @@ enum manager_lookup_reason {
 int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *err, size_t errlen);
 
 struct manager_restore_result {
-	int file_version;	     /* schema version of the restored file */
-	unsigned settings_changed;   /* settings whose value changed, applied live */
-	size_t proxies;		     /* proxies in force now */
-	bool restart_needed;	     /* something stored differs from what runs until a restart */
+	int file_version;	   /* schema version of the restored file */
+	unsigned settings_changed; /* settings whose value changed, applied live */
+	size_t proxies;		   /* proxies in force now */
+	bool restart_needed;	   /* something stored differs from what runs until a restart */
 	char restart_reason[160];
 };
 
@@ -129,7 +129,8 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 					  const struct proxy_config **proxy, uint32_t *idle);
 
-/* The ruleset droverd would install, for --print-rules and for operators who manage rules themselves. */
+/* The ruleset droverd would install, for --print-rules and for operators who manage rules
+ * themselves. */
 int manager_render_rules(const struct manager *m, char *buf, size_t len);
 
 /* The probe kind in force for p: its own, or the pool's. */

@@ -9,13 +9,13 @@
 /* Why a packet could not be parsed. Each has its own counter in the datapath. */
 enum packet_error {
 	PACKET_OK = 0,
-	PACKET_ERR_TRUNCATED,	  /* shorter than a minimal IPv4 header */
-	PACKET_ERR_VERSION,	  /* not IPv4 */
-	PACKET_ERR_IHL,		  /* IHL < 5, or the header runs past the buffer */
-	PACKET_ERR_TOTAL_LENGTH,  /* total length < IHL or disagrees with the buffer */
-	PACKET_ERR_FRAGMENT,	  /* fragment offset/length impossible (offset+len > 65535) */
-	PACKET_ERR_L4_TRUNCATED,  /* TCP or ICMP header (or ICMP quote) cut short */
-	PACKET_ERR_TCP_OFFSET,	  /* TCP data offset < 5 or past the end of the packet */
+	PACKET_ERR_TRUNCATED,	 /* shorter than a minimal IPv4 header */
+	PACKET_ERR_VERSION,	 /* not IPv4 */
+	PACKET_ERR_IHL,		 /* IHL < 5, or the header runs past the buffer */
+	PACKET_ERR_TOTAL_LENGTH, /* total length < IHL or disagrees with the buffer */
+	PACKET_ERR_FRAGMENT,	 /* fragment offset/length impossible (offset+len > 65535) */
+	PACKET_ERR_L4_TRUNCATED, /* TCP or ICMP header (or ICMP quote) cut short */
+	PACKET_ERR_TCP_OFFSET,	 /* TCP data offset < 5 or past the end of the packet */
 	PACKET_ERR_COUNT,
 };
 
@@ -25,34 +25,34 @@ enum packet_error {
 #define TCP_FLAG_ACK 0x10
 
 struct packet_info {
-	uint32_t src;		/* network byte order */
-	uint32_t dst;		/* network byte order */
-	uint16_t total_len;	/* host order; equals the buffer length once parsed */
-	uint16_t ip_id;		/* host order */
-	uint16_t frag_offset;	/* in bytes, host order */
-	uint8_t ihl;		/* IP header length in bytes (20..60) */
+	uint32_t src;	      /* network byte order */
+	uint32_t dst;	      /* network byte order */
+	uint16_t total_len;   /* host order; equals the buffer length once parsed */
+	uint16_t ip_id;	      /* host order */
+	uint16_t frag_offset; /* in bytes, host order */
+	uint8_t ihl;	      /* IP header length in bytes (20..60) */
 	uint8_t protocol;
 	uint8_t tos;
 	uint8_t ttl;
 	bool df;
 	bool more_fragments;
-	bool is_fragment;	/* MF set or offset != 0 */
-	bool has_ports;		/* a TCP header is present: whole packet or first fragment */
-	uint16_t sport;		/* host order, valid when has_ports */
+	bool is_fragment; /* MF set or offset != 0 */
+	bool has_ports;	  /* a TCP header is present: whole packet or first fragment */
+	uint16_t sport;	  /* host order, valid when has_ports */
 	uint16_t dport;
 	uint8_t tcp_flags;
-	uint8_t tcp_hlen;	/* TCP header length in bytes, valid when has_ports */
-	uint32_t tcp_seq;	/* host order */
+	uint8_t tcp_hlen; /* TCP header length in bytes, valid when has_ports */
+	uint32_t tcp_seq; /* host order */
 	uint32_t tcp_ack;
 	/* ICMP errors (types 3, 4, 11, 12) quoting a packet: the quoted addresses. */
 	bool icmp_error;
 	uint8_t icmp_type;
 	uint8_t icmp_code;
-	uint32_t quoted_src;	/* network byte order */
+	uint32_t quoted_src; /* network byte order */
 	uint32_t quoted_dst;
 	uint8_t quoted_protocol;
-	bool quoted_has_ports;	/* the quote holds a TCP/UDP port pair */
-	uint16_t quoted_sport;	/* host order */
+	bool quoted_has_ports; /* the quote holds a TCP/UDP port pair */
+	uint16_t quoted_sport; /* host order */
 	uint16_t quoted_dport;
 };
 

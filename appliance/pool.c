@@ -48,8 +48,8 @@ void pool_slot_release_missing(struct pool_slots *slots, const int64_t *ids, siz
 int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
 {
 	/* A connected UDP socket makes the kernel do the route lookup for us; nothing is sent. */
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9),
-				 .sin_addr.s_addr = dst};
+	struct sockaddr_in to = {
+	    .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = dst};
 	struct sockaddr_in me;
 	socklen_t len = sizeof(me);
 	int fd, ret = 0, val;
@@ -123,9 +123,9 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, siz
 		if (p->admin == PROXY_ADMIN_ENABLED && p->weight > 0) {
 			t->flags |= POOL_TARGET_TAKES;
 			backends[nbackends++] = (struct maglev_backend){
-				.identity = p->address,
-				.weight = p->weight,
-				.slot = members[i].slot,
+			    .identity = p->address,
+			    .weight = p->weight,
+			    .slot = members[i].slot,
 			};
 		}
 	}

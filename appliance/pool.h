@@ -26,20 +26,20 @@ enum pool_target_flags {
 };
 
 struct pool_target {
-	uint32_t address;     /* proxy, network byte order */
-	uint32_t source;      /* outer source address, network byte order */
-	uint16_t tunnel_mtu;  /* largest inner packet that fits: path MTU - 20 */
-	uint16_t flags;	      /* enum pool_target_flags */
-	int64_t id;	      /* proxy id in the store */
+	uint32_t address;    /* proxy, network byte order */
+	uint32_t source;     /* outer source address, network byte order */
+	uint16_t tunnel_mtu; /* largest inner packet that fits: path MTU - 20 */
+	uint16_t flags;	     /* enum pool_target_flags */
+	int64_t id;	     /* proxy id in the store */
 };
 
 struct pool_snapshot {
 	struct maglev_table table;
-	struct affinity_table *affinity;  /* shared across snapshots; replaced only on resize */
-	uint16_t nslots;		  /* targets[0..nslots) valid; slot 0 is never used */
+	struct affinity_table *affinity; /* shared across snapshots; replaced only on resize */
+	uint16_t nslots;		 /* targets[0..nslots) valid; slot 0 is never used */
 	struct pool_target *targets;
 	uint8_t hash_key[HASH_KEY_BYTES];
-	uint8_t port_map[65536 / 8];	  /* web ports, by destination port bit */
+	uint8_t port_map[65536 / 8]; /* web ports, by destination port bit */
 	enum no_proxy_policy no_proxy;
 	enum malformed_policy malformed;
 	uint32_t frag_needed_rate;

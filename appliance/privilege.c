@@ -32,9 +32,9 @@ static int privilege_capset(uint64_t effective, uint64_t permitted, uint64_t inh
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct data[2] = {
-		{(uint32_t)effective, (uint32_t)permitted, (uint32_t)inheritable},
-		{(uint32_t)(effective >> 32), (uint32_t)(permitted >> 32),
-		 (uint32_t)(inheritable >> 32)},
+	    {(uint32_t)effective, (uint32_t)permitted, (uint32_t)inheritable},
+	    {(uint32_t)(effective >> 32), (uint32_t)(permitted >> 32),
+	     (uint32_t)(inheritable >> 32)},
 	};
 
 	return (int)syscall(SYS_capset, &hdr, data);
@@ -99,8 +99,8 @@ static bool privilege_lookup(const char *user, uid_t *uid, gid_t *gid, char *err
 }
 
 /* Root-owned regular files in dir go to the user; symlinks and others are left alone. */
-static int privilege_hand_over_files(int dirfd, const char *dir, uid_t uid, gid_t gid,
-				     char *err, size_t errlen)
+static int privilege_hand_over_files(int dirfd, const char *dir, uid_t uid, gid_t gid, char *err,
+				     size_t errlen)
 {
 	int fd = dup(dirfd);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -131,8 +131,7 @@ static int privilege_hand_over_files(int dirfd, const char *dir, uid_t uid, gid_
 }
 
 /* Makes dir droverd's: created for the user when missing, else it must be the user's. */
-static int privilege_prepare_dir(const char *dir, uid_t uid, gid_t gid, char *err,
-				 size_t errlen)
+static int privilege_prepare_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	struct stat st;
 	int fd, ret;
@@ -188,8 +187,9 @@ int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char
 	if (geteuid() == uid && getuid() == uid)
 		return 0; /* already that user: systemd did it, with ambient capabilities */
 	if (geteuid() != 0) {
-		snprintf(err, errlen, "--user %s needs droverd to start as root (it runs as uid %u)",
-			 user, (unsigned)geteuid());
+		snprintf(err, errlen,
+			 "--user %s needs droverd to start as root (it runs as uid %u)", user,
+			 (unsigned)geteuid());
 		return -EPERM;
 	}
 	for (size_t i = 0; i < ndirs; i++) {

@@ -4,9 +4,9 @@
 #include <string.h>
 
 static const char *const proxy_admin_names[] = {
-	[PROXY_ADMIN_ENABLED] = "enabled",
-	[PROXY_ADMIN_DRAIN] = "drain",
-	[PROXY_ADMIN_DISABLED] = "disabled",
+    [PROXY_ADMIN_ENABLED] = "enabled",
+    [PROXY_ADMIN_DRAIN] = "drain",
+    [PROXY_ADMIN_DISABLED] = "disabled",
 };
 
 const char *proxy_admin_name(enum proxy_admin admin)
@@ -35,8 +35,8 @@ bool proxy_name_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 		if (!ok)
 			return false;
 	}

@@ -36,7 +36,8 @@ static int queue_request(struct queue_socket *q, struct nlmsghdr *nlh)
 			return errno == 0 ? -EPROTO : -errno;
 		if (ret == MNL_CB_STOP)
 			return 0;
-		/* A queued packet can arrive before the ack only once bound; config runs before that. */
+		/* A queued packet can arrive before the ack only once bound; config runs before
+		 * that. */
 	}
 }
 

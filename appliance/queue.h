@@ -25,8 +25,8 @@ struct queue_socket {
 };
 
 struct queue_options {
-	uint32_t maxlen;   /* packets the kernel holds before dropping (or accepting) */
-	bool fail_open;	   /* NFQA_CFG_F_FAIL_OPEN: accept when the queue is full */
+	uint32_t maxlen;     /* packets the kernel holds before dropping (or accepting) */
+	bool fail_open;	     /* NFQA_CFG_F_FAIL_OPEN: accept when the queue is full */
 	int recv_timeout_ms; /* SO_RCVTIMEO, so a blocked thread notices it must stop */
 };
 
@@ -60,7 +60,8 @@ struct queue_verdicts {
 };
 
 void queue_verdict_init(struct queue_verdicts *v);
-/* Records a verdict; NF_DROP joins the batch. Returns -ENOSPC when the buffer must be flushed first. */
+/* Records a verdict; NF_DROP joins the batch. Returns -ENOSPC when the buffer must be flushed
+ * first. */
 int queue_verdict_add(struct queue_verdicts *v, uint16_t queue_num, uint32_t id, int verdict);
 /* Sends what was recorded. Returns the number of batch verdicts sent (0/1), or -errno. */
 int queue_verdict_flush(struct queue_socket *q, struct queue_verdicts *v);

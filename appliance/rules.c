@@ -22,8 +22,8 @@ struct rules_buf {
 	bool overflow;
 };
 
-static void __attribute__((format(printf, 2, 3))) rules_put(struct rules_buf *b, const char *fmt,
-							     ...)
+static void __attribute__((format(printf, 2, 3)))
+rules_put(struct rules_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -68,15 +68,16 @@ int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *pro
 			size_t last = first + RULES_MULTIPORT_MAX;
 			if (last > s->nports)
 				last = s->nports;
-			rules_put(&b, "-A %s -s %s -p tcp -m multiport --dports ", RULES_CHAIN, net);
+			rules_put(&b, "-A %s -s %s -p tcp -m multiport --dports ", RULES_CHAIN,
+				  net);
 			for (size_t p = first; p < last; p++)
 				rules_put(&b, "%s%u", p == first ? "" : ",", s->ports[p]);
 			rules_put_target(&b, s, nqueues);
 		}
 		rules_put(&b, "-A %s -s %s -p tcp -f", RULES_CHAIN, net);
 		rules_put_target(&b, s, nqueues);
-		rules_put(&b, "-A %s -s %s -p icmp --icmp-type destination-unreachable", RULES_CHAIN,
-			  net);
+		rules_put(&b, "-A %s -s %s -p icmp --icmp-type destination-unreachable",
+			  RULES_CHAIN, net);
 		rules_put_target(&b, s, nqueues);
 	}
 	rules_put(&b, "COMMIT\n");
@@ -161,10 +162,10 @@ fail_pipes:
 int rules_apply(const char *doc, char *err, size_t errlen)
 {
 	static const char *const restore[] = {"iptables-restore", "--noflush", "--wait", NULL};
-	static const char *const check[] = {"iptables", "-w", "-C", "FORWARD", "-j", RULES_CHAIN,
-					    NULL};
-	static const char *const insert[] = {"iptables", "-w", "-I", "FORWARD", "1", "-j",
-					     RULES_CHAIN, NULL};
+	static const char *const check[] = {"iptables", "-w",	     "-C", "FORWARD",
+					    "-j",	RULES_CHAIN, NULL};
+	static const char *const insert[] = {"iptables", "-w", "-I",	    "FORWARD",
+					     "1",	 "-j", RULES_CHAIN, NULL};
 	char out[512];
 	int ret;
 
@@ -184,8 +185,8 @@ int rules_apply(const char *doc, char *err, size_t errlen)
 
 void rules_remove(void)
 {
-	static const char *const del[] = {"iptables", "-w", "-D", "FORWARD", "-j", RULES_CHAIN,
-					  NULL};
+	static const char *const del[] = {"iptables", "-w",	   "-D", "FORWARD",
+					  "-j",	      RULES_CHAIN, NULL};
 	static const char *const flush[] = {"iptables", "-w", "-F", RULES_CHAIN, NULL};
 	static const char *const drop[] = {"iptables", "-w", "-X", RULES_CHAIN, NULL};
 	char out[256];
@@ -218,9 +219,9 @@ static int rules_write_sysctl(const char *path, const char *value, char *err, si
 int rules_sysctls(char *err, size_t errlen)
 {
 	static const char *const settings[][2] = {
-		{"/proc/sys/net/ipv4/ip_forward", "1"},
-		{"/proc/sys/net/ipv4/conf/all/send_redirects", "0"},
-		{"/proc/sys/net/ipv4/conf/default/send_redirects", "0"},
+	    {"/proc/sys/net/ipv4/ip_forward", "1"},
+	    {"/proc/sys/net/ipv4/conf/all/send_redirects", "0"},
+	    {"/proc/sys/net/ipv4/conf/default/send_redirects", "0"},
 	};
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		int ret = rules_write_sysctl(settings[i][0], settings[i][1], err, errlen);

@@ -29,7 +29,8 @@
 int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
 		 size_t nproxies, char *buf, size_t len);
 
-/* Loads the document atomically and makes sure FORWARD jumps to the chain. 0 or -errno; err says why. */
+/* Loads the document atomically and makes sure FORWARD jumps to the chain. 0 or -errno; err says
+ * why. */
 int rules_apply(const char *doc, char *err, size_t errlen);
 /* Removes the jump and the chain; quiet when they are already gone. */
 void rules_remove(void);

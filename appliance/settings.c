@@ -323,7 +323,7 @@ static const struct settings_entry settings_table[] = {
 
 /* One parsed value, held apart from struct settings until it is known good. */
 struct settings_value {
-	uint32_t number; /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
+	uint32_t number;  /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
 	const char *text; /* URL, PATH, HOSTNAME: the caller's string, checked */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;

@@ -23,28 +23,28 @@
 #define SETTINGS_FILE_MAX    256
 
 enum setting_type {
-	SETTING_UINT,	  /* decimal in [min, max] */
-	SETTING_BOOL,	  /* true/false (also on/off, yes/no, 1/0 on input) */
-	SETTING_CHOICE,	  /* one of choices[] */
-	SETTING_PORTS,	  /* comma list of 1..65535, at least one, no duplicates */
-	SETTING_SUBNETS,  /* comma list of IPv4 CIDRs, at least one, host bits clear */
-	SETTING_ADDRESS,  /* IPv4 address, or "auto" */
-	SETTING_PRIME,	  /* prime in [min, max] */
-	SETTING_QUEUES,	  /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
+	SETTING_UINT,	      /* decimal in [min, max] */
+	SETTING_BOOL,	      /* true/false (also on/off, yes/no, 1/0 on input) */
+	SETTING_CHOICE,	      /* one of choices[] */
+	SETTING_PORTS,	      /* comma list of 1..65535, at least one, no duplicates */
+	SETTING_SUBNETS,      /* comma list of IPv4 CIDRs, at least one, host bits clear */
+	SETTING_ADDRESS,      /* IPv4 address, or "auto" */
+	SETTING_PRIME,	      /* prime in [min, max] */
+	SETTING_QUEUES,	      /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
 	SETTING_STATUS_RANGE, /* HTTP status "200" or "200-399", 100..599 */
-	SETTING_URL,	  /* http:// or https:// URL, printable, no blanks, < max chars */
-	SETTING_PATH,	  /* starts with '/', printable, no blanks, < max chars */
-	SETTING_HOSTNAME, /* host[:port] of letters, digits, '.', '-', ':'; may be empty */
-	SETTING_LISTEN,	  /* IPv4 address:port, e.g. 127.0.0.1:8080 */
-	SETTING_FILE,	  /* absolute file path, printable, no blanks; may be empty */
+	SETTING_URL,	      /* http:// or https:// URL, printable, no blanks, < max chars */
+	SETTING_PATH,	      /* starts with '/', printable, no blanks, < max chars */
+	SETTING_HOSTNAME,     /* host[:port] of letters, digits, '.', '-', ':'; may be empty */
+	SETTING_LISTEN,	      /* IPv4 address:port, e.g. 127.0.0.1:8080 */
+	SETTING_FILE,	      /* absolute file path, printable, no blanks; may be empty */
 };
 
 struct setting_def {
 	const char *key;
 	enum setting_type type;
 	const char *default_value;
-	uint32_t min, max;	     /* SETTING_UINT, SETTING_PRIME */
-	const char *const *choices;  /* SETTING_CHOICE, NULL-terminated */
+	uint32_t min, max;	    /* SETTING_UINT, SETTING_PRIME */
+	const char *const *choices; /* SETTING_CHOICE, NULL-terminated */
 	const char *help;
 };
 
@@ -72,30 +72,30 @@ struct cidr {
 };
 
 struct settings {
-	uint32_t queues;	/* 0 = one per online core */
-	uint32_t queue_base;	/* first NFQUEUE number */
-	uint32_t queue_maxlen;	/* packets the kernel holds per queue */
-	bool fail_open;		/* accept when the queue is full */
+	uint32_t queues;       /* 0 = one per online core */
+	uint32_t queue_base;   /* first NFQUEUE number */
+	uint32_t queue_maxlen; /* packets the kernel holds per queue */
+	bool fail_open;	       /* accept when the queue is full */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;
 	enum no_proxy_policy no_proxy_policy;
 	enum malformed_policy malformed_policy;
-	uint32_t affinity_timeout;	/* seconds */
+	uint32_t affinity_timeout; /* seconds */
 	uint32_t affinity_max_clients;
 	uint32_t maglev_table_size;
-	uint32_t tunnel_source;		/* network byte order; 0 = the route's source */
-	uint32_t frag_needed_rate;	/* ICMP frag-needed per second, per queue */
+	uint32_t tunnel_source;	   /* network byte order; 0 = the route's source */
+	uint32_t frag_needed_rate; /* ICMP frag-needed per second, per queue */
 
 	/* Health probes (see probe.h). */
-	unsigned int probe_kind;	/* enum probe_kind */
+	unsigned int probe_kind; /* enum probe_kind */
 	uint32_t probe_interval_ms;
 	uint32_t probe_timeout_ms;
 	uint32_t probe_rise;
 	uint32_t probe_fall;
 	uint32_t probe_port;
-	uint32_t probe_status;		/* min << 16 | max */
+	uint32_t probe_status; /* min << 16 | max */
 	char probe_url[SETTINGS_TEXT_MAX];
 	char probe_path[SETTINGS_TEXT_MAX];
 	char probe_host[SETTINGS_HOST_MAX];
@@ -122,8 +122,7 @@ void settings_defaults(struct settings *s);
  * and writes a message naming the key and quoting the bad value into err
  * ("unknown setting `x'", "ports: invalid port `70000'").
  */
-bool settings_set(struct settings *s, const char *key, const char *value, char *err,
-		  size_t errlen);
+bool settings_set(struct settings *s, const char *key, const char *value, char *err, size_t errlen);
 
 /*
  * Writes the canonical text of key's value in s (what settings_set would

@@ -612,8 +612,8 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	const char *probe = (const char *)sqlite3_column_text(stmt, 6);
 
 	memset(p, 0, sizeof(*p));
-	if (probe != NULL && (!proxy_probe_parse(probe, &p->probe) ||
-			      p->probe == PROXY_PROBE_DEFAULT)) {
+	if (probe != NULL &&
+	    (!proxy_probe_parse(probe, &p->probe) || p->probe == PROXY_PROBE_DEFAULT)) {
 		store_seterr(s, "database: stored proxy %lld has an unknown probe kind",
 			     (long long)sqlite3_column_int64(stmt, 0));
 		return -EIO;
@@ -1175,8 +1175,8 @@ int store_user_get(struct store *s, const char *name, struct store_user *out)
 	sqlite3_stmt *stmt;
 	int rc, ret;
 
-	ret = store_prepare(s, "SELECT id, name, password_hash, must_change FROM users WHERE name = ?",
-			    &stmt);
+	ret = store_prepare(
+	    s, "SELECT id, name, password_hash, must_change FROM users WHERE name = ?", &stmt);
 	if (ret < 0)
 		return ret;
 	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT));
@@ -1234,12 +1234,11 @@ int store_user_add(struct store *s, struct store_user *u, const char *actor)
 			    &stmt);
 	if (ret < 0)
 		goto fail;
-	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, u->name, -1, SQLITE_TRANSIENT) |
-				      sqlite3_bind_text(stmt, 2, u->password_hash, -1,
-							SQLITE_TRANSIENT) |
-				      sqlite3_bind_int(stmt, 3, u->must_change) |
-				      sqlite3_bind_int64(stmt, 4, now) |
-				      sqlite3_bind_int64(stmt, 5, now));
+	ret = store_bind_check(
+	    s, sqlite3_bind_text(stmt, 1, u->name, -1, SQLITE_TRANSIENT) |
+		   sqlite3_bind_text(stmt, 2, u->password_hash, -1, SQLITE_TRANSIENT) |
+		   sqlite3_bind_int(stmt, 3, u->must_change) | sqlite3_bind_int64(stmt, 4, now) |
+		   sqlite3_bind_int64(stmt, 5, now));
 	if (ret == 0) {
 		ret = store_step_done(s, stmt, "add user");
 		if (ret == -EEXIST)
@@ -1278,11 +1277,10 @@ int store_user_set_password(struct store *s, const char *name, const char *passw
 			    &stmt);
 	if (ret < 0)
 		goto fail;
-	ret = store_bind_check(
-	    s, sqlite3_bind_text(stmt, 1, password_hash, -1, SQLITE_TRANSIENT) |
-		   sqlite3_bind_int(stmt, 2, must_change) |
-		   sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
-		   sqlite3_bind_text(stmt, 4, name, -1, SQLITE_TRANSIENT));
+	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, password_hash, -1, SQLITE_TRANSIENT) |
+				      sqlite3_bind_int(stmt, 2, must_change) |
+				      sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
+				      sqlite3_bind_text(stmt, 4, name, -1, SQLITE_TRANSIENT));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "set password");
 	sqlite3_finalize(stmt);
@@ -1323,11 +1321,11 @@ int store_token_add(struct store *s, const char *user, const char *name,
 			    &stmt);
 	if (ret < 0)
 		goto fail;
-	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT) |
-				      sqlite3_bind_blob(stmt, 2, hash, STORE_TOKEN_HASH,
-							SQLITE_TRANSIENT) |
-				      sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
-				      sqlite3_bind_text(stmt, 4, user, -1, SQLITE_TRANSIENT));
+	ret = store_bind_check(
+	    s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT) |
+		   sqlite3_bind_blob(stmt, 2, hash, STORE_TOKEN_HASH, SQLITE_TRANSIENT) |
+		   sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
+		   sqlite3_bind_text(stmt, 4, user, -1, SQLITE_TRANSIENT));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add API token");
 	sqlite3_finalize(stmt);
@@ -1359,10 +1357,10 @@ static void store_token_row(sqlite3_stmt *stmt, struct store_token *t)
 }
 
 #define STORE_TOKEN_SELECT                                                                         \
-	"SELECT t.id, u.name, t.name, t.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id"
+	"SELECT t.id, u.name, t.name, t.created_at FROM api_tokens t JOIN users u ON u.id = "      \
+	"t.user_id"
 
-int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH],
-		     struct store_token *out)
+int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH], struct store_token *out)
 {
 	sqlite3_stmt *stmt;
 	int rc, ret;
@@ -1370,8 +1368,8 @@ int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH],
 	ret = store_prepare(s, STORE_TOKEN_SELECT " WHERE t.token_hash = ?", &stmt);
 	if (ret < 0)
 		return ret;
-	ret = store_bind_check(s, sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH,
-						    SQLITE_TRANSIENT));
+	ret = store_bind_check(
+	    s, sqlite3_bind_blob(stmt, 1, hash, STORE_TOKEN_HASH, SQLITE_TRANSIENT));
 	if (ret == 0) {
 		rc = sqlite3_step(stmt);
 		if (rc == SQLITE_ROW) {

@@ -27,9 +27,9 @@ struct store;
 
 struct audit_entry {
 	int64_t id;
-	int64_t time;	   /* unix seconds */
-	char actor[64];	   /* "droverctl", "webui:admin", "droverd" */
-	char action[64];   /* "proxy.add", "setting.set", ... */
+	int64_t time;	 /* unix seconds */
+	char actor[64];	 /* "droverctl", "webui:admin", "droverd" */
+	char action[64]; /* "proxy.add", "setting.set", ... */
 	char detail[512];
 };
 
@@ -64,9 +64,11 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		       const char *actor);
 int store_proxy_delete(struct store *s, int64_t id, int64_t expected_version, const char *actor);
 
-/* Defaults, overlaid with every stored value (a stored value that no longer parses is logged and skipped). */
+/* Defaults, overlaid with every stored value (a stored value that no longer parses is logged and
+ * skipped). */
 int store_settings_load(struct store *s, struct settings *out);
-/* Validates with settings_set, then stores key=value; -EINVAL (message in store_error) stores nothing. */
+/* Validates with settings_set, then stores key=value; -EINVAL (message in store_error) stores
+ * nothing. */
 int store_setting_set(struct store *s, const char *key, const char *value, const char *actor);
 
 /* Web UI accounts (v4). password_hash is a libsodium crypto_pwhash_str string. */

@@ -197,8 +197,8 @@ int account_set_password(struct store *st, const char *user, const char *passwor
 
 static void account_token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH])
 {
-	crypto_generichash(hash, STORE_TOKEN_HASH, (const unsigned char *)token, strlen(token), NULL,
-			   0);
+	crypto_generichash(hash, STORE_TOKEN_HASH, (const unsigned char *)token, strlen(token),
+			   NULL, 0);
 }
 
 int account_token_create(struct store *st, const char *user, const char *name, const char *actor,

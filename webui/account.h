@@ -16,12 +16,12 @@
 
 #include "store.h"
 
-#define ACCOUNT_ADMIN		"admin"
-#define ACCOUNT_PASSWORD_MIN	10
-#define ACCOUNT_PASSWORD_MAX	256
-#define ACCOUNT_TOKEN_PREFIX	"drv_"
-#define ACCOUNT_TOKEN_TEXT	(4 + 64 + 1)
-#define ACCOUNT_INITIAL_FILE	"initial-admin-password"
+#define ACCOUNT_ADMIN	     "admin"
+#define ACCOUNT_PASSWORD_MIN 10
+#define ACCOUNT_PASSWORD_MAX 256
+#define ACCOUNT_TOKEN_PREFIX "drv_"
+#define ACCOUNT_TOKEN_TEXT   (4 + 64 + 1)
+#define ACCOUNT_INITIAL_FILE "initial-admin-password"
 
 /*
  * Makes sure the admin account exists. On first start its password is the

@@ -16,15 +16,15 @@ struct embed_type {
 };
 
 static const struct embed_type embed_types[] = {
-	{".html", "text/html; charset=utf-8"},
-	{".css", "text/css; charset=utf-8"},
-	{".js", "text/javascript; charset=utf-8"},
-	{".svg", "image/svg+xml"},
-	{".png", "image/png"},
-	{".ico", "image/x-icon"},
-	{".json", "application/json"},
-	{".txt", "text/plain; charset=utf-8"},
-	{".sh", "text/x-shellscript; charset=utf-8"},
+    {".html", "text/html; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+    {".json", "application/json"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".sh", "text/x-shellscript; charset=utf-8"},
 };
 
 static const char *embed_type_of(const char *name)
@@ -120,16 +120,16 @@ int main(int argc, char **argv)
 
 		base = base ? base + 1 : argv[i];
 		fprintf(out, "\t{\"/%s\", \"%s\", embed_%d, %zu, \"\\\"%016llx\\\"\"},\n", base,
-			embed_type_of(argv[i]), i, len,
-			(unsigned long long)embed_fnv(data, len));
+			embed_type_of(argv[i]), i, len, (unsigned long long)embed_fnv(data, len));
 		free(data);
 	}
-	fprintf(out, "};\n\n"
-		     "const struct asset *assets_find(const char *path)\n{\n"
-		     "\tif (strcmp(path, \"/\") == 0)\n\t\tpath = \"/index.html\";\n"
-		     "\tfor (size_t i = 0; i < sizeof(embed_table) / sizeof(embed_table[0]); i++) {\n"
-		     "\t\tif (strcmp(embed_table[i].path, path) == 0)\n"
-		     "\t\t\treturn &embed_table[i];\n\t}\n\treturn NULL;\n}\n");
+	fprintf(out,
+		"};\n\n"
+		"const struct asset *assets_find(const char *path)\n{\n"
+		"\tif (strcmp(path, \"/\") == 0)\n\t\tpath = \"/index.html\";\n"
+		"\tfor (size_t i = 0; i < sizeof(embed_table) / sizeof(embed_table[0]); i++) {\n"
+		"\t\tif (strcmp(embed_table[i].path, path) == 0)\n"
+		"\t\t\treturn &embed_table[i];\n\t}\n\treturn NULL;\n}\n");
 	if (fclose(out) != 0) {
 		perror(argv[1]);
 		return 1;

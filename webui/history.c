@@ -15,7 +15,8 @@ int history_record(struct history *h, int64_t time, json_t *proxies)
 
 	if (points == NULL)
 		return -ENOMEM;
-	json_array_foreach(proxies, i, p) {
+	json_array_foreach(proxies, i, p)
+	{
 		json_t *hits = json_object_get(p, "hits");
 
 		points[i].id = json_integer_value(json_object_get(p, "id"));
@@ -71,15 +72,14 @@ json_t *history_json(const struct history *h)
 				if (pa == NULL || pb == NULL || pb->hits < pa->hits ||
 				    b->time <= a->time)
 					continue;
-				json_array_append_new(
-				    points, json_pack("[I, f]", (json_int_t)b->time,
-						      (double)(pb->hits - pa->hits) /
-							  (double)(b->time - a->time)));
+				json_array_append_new(points,
+						      json_pack("[I, f]", (json_int_t)b->time,
+								(double)(pb->hits - pa->hits) /
+								    (double)(b->time - a->time)));
 			}
-			json_array_append_new(series,
-					      json_pack("{s:I, s:s, s:o}", "id",
-							(json_int_t)want->id, "name", want->name,
-							"points", points));
+			json_array_append_new(series, json_pack("{s:I, s:s, s:o}", "id",
+								(json_int_t)want->id, "name",
+								want->name, "points", points));
 		}
 	}
 	return json_pack("{s:i, s:i, s:o}", "interval", HISTORY_INTERVAL_SECS, "samples",

@@ -31,7 +31,8 @@ struct history {
 	size_t count; /* samples held */
 };
 
-/* Records proxies (the "proxies" array of a stats reply) at time; -ENOMEM keeps the ring as it was. */
+/* Records proxies (the "proxies" array of a stats reply) at time; -ENOMEM keeps the ring as it was.
+ */
 int history_record(struct history *h, int64_t time, json_t *proxies);
 /*
  * {"interval": 10, "series": [{"id", "name", "points": [[time, hits per second], ...]}]}:

@@ -52,16 +52,16 @@ struct metrics_proxy_metric {
 };
 
 static const struct metrics_proxy_metric metrics_proxy_table[] = {
-	{"drover_proxy_hits_total", "counter", "hits", "Clients sent to the proxy (new flows)."},
-	{"drover_proxy_packets_total", "counter", "packets", "Packets tunnelled to the proxy."},
-	{"drover_proxy_bytes_total", "counter", "bytes", "Bytes tunnelled to the proxy."},
-	{"drover_proxy_active_clients", "gauge", "active_clients",
-	 "Clients pinned to the proxy in the affinity table."},
-	{"drover_proxy_weight", "gauge", "weight", "Configured Maglev weight."},
-	{"drover_proxy_state_changes_total", "counter", "state_changes",
-	 "Health state changes (up/down) of the proxy."},
-	{"drover_proxy_checks_total", "counter", "checks", "Health probes run."},
-	{"drover_proxy_failed_checks_total", "counter", "failed_checks", "Health probes failed."},
+    {"drover_proxy_hits_total", "counter", "hits", "Clients sent to the proxy (new flows)."},
+    {"drover_proxy_packets_total", "counter", "packets", "Packets tunnelled to the proxy."},
+    {"drover_proxy_bytes_total", "counter", "bytes", "Bytes tunnelled to the proxy."},
+    {"drover_proxy_active_clients", "gauge", "active_clients",
+     "Clients pinned to the proxy in the affinity table."},
+    {"drover_proxy_weight", "gauge", "weight", "Configured Maglev weight."},
+    {"drover_proxy_state_changes_total", "counter", "state_changes",
+     "Health state changes (up/down) of the proxy."},
+    {"drover_proxy_checks_total", "counter", "checks", "Health probes run."},
+    {"drover_proxy_failed_checks_total", "counter", "failed_checks", "Health probes failed."},
 };
 
 static void metrics_proxies(FILE *out, json_t *proxies)
@@ -73,7 +73,8 @@ static void metrics_proxies(FILE *out, json_t *proxies)
 		const struct metrics_proxy_metric *d = &metrics_proxy_table[m];
 
 		metrics_family(out, d->name, d->type, d->help);
-		json_array_foreach(proxies, i, p) {
+		json_array_foreach(proxies, i, p)
+		{
 			fprintf(out, "%s{proxy=\"", d->name);
 			metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
 			fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n", metrics_int(p, d->key));
@@ -81,26 +82,30 @@ static void metrics_proxies(FILE *out, json_t *proxies)
 	}
 	metrics_family(out, "drover_proxy_up", "gauge",
 		       "1 when the proxy passes its health checks and takes clients.");
-	json_array_foreach(proxies, i, p) {
+	json_array_foreach(proxies, i, p)
+	{
 		fputs("drover_proxy_up{proxy=\"", out);
 		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
 		fprintf(out, "\"} %d\n", json_is_true(json_object_get(p, "up")) ? 1 : 0);
 	}
 	metrics_family(out, "drover_proxy_admin_state", "gauge",
 		       "1 for the proxy's admin state (enabled, drain, disabled).");
-	json_array_foreach(proxies, i, p) {
+	json_array_foreach(proxies, i, p)
+	{
 		static const char *const states[] = {"enabled", "drain", "disabled"};
 		const char *admin = json_string_value(json_object_get(p, "admin")) ?: "";
 
 		for (size_t s = 0; s < 3; s++) {
 			fputs("drover_proxy_admin_state{proxy=\"", out);
 			metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
-			fprintf(out, "\",state=\"%s\"} %d\n", states[s], strcmp(admin, states[s]) == 0);
+			fprintf(out, "\",state=\"%s\"} %d\n", states[s],
+				strcmp(admin, states[s]) == 0);
 		}
 	}
 	metrics_family(out, "drover_proxy_check_duration_seconds", "gauge",
 		       "Duration of the last health probe.");
-	json_array_foreach(proxies, i, p) {
+	json_array_foreach(proxies, i, p)
+	{
 		if (json_object_get(p, "last_check_ms") == NULL)
 			continue; /* never probed: no duration to report */
 		fputs("drover_proxy_check_duration_seconds{proxy=\"", out);
@@ -114,7 +119,8 @@ static void metrics_global(FILE *out, json_t *global)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(global, key, v) {
+	json_object_foreach(global, key, v)
+	{
 		char name[128];
 
 		if (!json_is_integer(v) || !metrics_name_ok(key) || strcmp(key, "queues") == 0)
@@ -131,7 +137,8 @@ static void metrics_global(FILE *out, json_t *global)
 	}
 	metrics_family(out, "drover_datapath_malformed_by_reason_total", "counter",
 		       "Packets that failed parsing, by reason.");
-	json_object_foreach(json_object_get(global, "malformed_by_reason"), key, v) {
+	json_object_foreach(json_object_get(global, "malformed_by_reason"), key, v)
+	{
 		fputs("drover_datapath_malformed_by_reason_total{reason=\"", out);
 		metrics_label(out, key);
 		fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n",

@@ -12,33 +12,33 @@ struct route_entry {
 	unsigned flags;
 };
 
-#define ROUTE_READ  (ROUTE_GET | ROUTE_HEAD)
-#define ROUTE_API   ROUTE_AUTH
+#define ROUTE_READ	(ROUTE_GET | ROUTE_HEAD)
+#define ROUTE_API	ROUTE_AUTH
 #define ROUTE_WRITE_API (ROUTE_AUTH | ROUTE_WRITE)
 
 static const struct route_entry route_table[] = {
-	{ROUTE_READ, "/metrics", ROUTE_METRICS, 0},
-	{ROUTE_POST, "/api/v1/login", ROUTE_LOGIN, ROUTE_WRITE | ROUTE_PWCHANGE_OK},
-	{ROUTE_POST, "/api/v1/logout", ROUTE_LOGOUT, ROUTE_WRITE_API | ROUTE_PWCHANGE_OK},
-	{ROUTE_READ, "/api/v1/session", ROUTE_SESSION, ROUTE_PWCHANGE_OK},
-	{ROUTE_POST, "/api/v1/account/password", ROUTE_PASSWORD, ROUTE_WRITE_API | ROUTE_PWCHANGE_OK},
-	{ROUTE_READ, "/api/v1/tokens", ROUTE_TOKENS, ROUTE_API},
-	{ROUTE_POST, "/api/v1/tokens", ROUTE_TOKEN_ADD, ROUTE_WRITE_API},
-	{ROUTE_DELETE, "/api/v1/tokens/{id}", ROUTE_TOKEN_DEL, ROUTE_WRITE_API},
-	{ROUTE_READ, "/api/v1/proxies", ROUTE_PROXIES, ROUTE_API},
-	{ROUTE_POST, "/api/v1/proxies", ROUTE_PROXY_ADD, ROUTE_WRITE_API},
-	{ROUTE_READ, "/api/v1/proxies/{id}", ROUTE_PROXY_GET, ROUTE_API},
-	{ROUTE_PUT | ROUTE_PATCH, "/api/v1/proxies/{id}", ROUTE_PROXY_SET, ROUTE_WRITE_API},
-	{ROUTE_DELETE, "/api/v1/proxies/{id}", ROUTE_PROXY_DEL, ROUTE_WRITE_API},
-	{ROUTE_READ, "/api/v1/proxies/{id}/setup-script", ROUTE_PROXY_SCRIPT, ROUTE_API},
-	{ROUTE_READ, "/api/v1/stats", ROUTE_STATS, ROUTE_API},
-	{ROUTE_READ, "/api/v1/history", ROUTE_HISTORY, ROUTE_API},
-	{ROUTE_READ, "/api/v1/settings", ROUTE_SETTINGS, ROUTE_API},
-	{ROUTE_READ, "/api/v1/settings/{key}", ROUTE_SETTING_GET, ROUTE_API},
-	{ROUTE_PUT, "/api/v1/settings/{key}", ROUTE_SETTING_SET, ROUTE_WRITE_API},
-	{ROUTE_READ, "/api/v1/lookup", ROUTE_LOOKUP, ROUTE_API},
-	{ROUTE_READ, "/api/v1/audit", ROUTE_AUDIT, ROUTE_API},
-	{ROUTE_READ, "/api/v1/rules", ROUTE_RULES, ROUTE_API},
+    {ROUTE_READ, "/metrics", ROUTE_METRICS, 0},
+    {ROUTE_POST, "/api/v1/login", ROUTE_LOGIN, ROUTE_WRITE | ROUTE_PWCHANGE_OK},
+    {ROUTE_POST, "/api/v1/logout", ROUTE_LOGOUT, ROUTE_WRITE_API | ROUTE_PWCHANGE_OK},
+    {ROUTE_READ, "/api/v1/session", ROUTE_SESSION, ROUTE_PWCHANGE_OK},
+    {ROUTE_POST, "/api/v1/account/password", ROUTE_PASSWORD, ROUTE_WRITE_API | ROUTE_PWCHANGE_OK},
+    {ROUTE_READ, "/api/v1/tokens", ROUTE_TOKENS, ROUTE_API},
+    {ROUTE_POST, "/api/v1/tokens", ROUTE_TOKEN_ADD, ROUTE_WRITE_API},
+    {ROUTE_DELETE, "/api/v1/tokens/{id}", ROUTE_TOKEN_DEL, ROUTE_WRITE_API},
+    {ROUTE_READ, "/api/v1/proxies", ROUTE_PROXIES, ROUTE_API},
+    {ROUTE_POST, "/api/v1/proxies", ROUTE_PROXY_ADD, ROUTE_WRITE_API},
+    {ROUTE_READ, "/api/v1/proxies/{id}", ROUTE_PROXY_GET, ROUTE_API},
+    {ROUTE_PUT | ROUTE_PATCH, "/api/v1/proxies/{id}", ROUTE_PROXY_SET, ROUTE_WRITE_API},
+    {ROUTE_DELETE, "/api/v1/proxies/{id}", ROUTE_PROXY_DEL, ROUTE_WRITE_API},
+    {ROUTE_READ, "/api/v1/proxies/{id}/setup-script", ROUTE_PROXY_SCRIPT, ROUTE_API},
+    {ROUTE_READ, "/api/v1/stats", ROUTE_STATS, ROUTE_API},
+    {ROUTE_READ, "/api/v1/history", ROUTE_HISTORY, ROUTE_API},
+    {ROUTE_READ, "/api/v1/settings", ROUTE_SETTINGS, ROUTE_API},
+    {ROUTE_READ, "/api/v1/settings/{key}", ROUTE_SETTING_GET, ROUTE_API},
+    {ROUTE_PUT, "/api/v1/settings/{key}", ROUTE_SETTING_SET, ROUTE_WRITE_API},
+    {ROUTE_READ, "/api/v1/lookup", ROUTE_LOOKUP, ROUTE_API},
+    {ROUTE_READ, "/api/v1/audit", ROUTE_AUDIT, ROUTE_API},
+    {ROUTE_READ, "/api/v1/rules", ROUTE_RULES, ROUTE_API},
 };
 
 /* Parses one path segment as a decimal id in 1..INT64_MAX, without sign or leading zero. */

@@ -56,10 +56,10 @@ enum route_flag {
 
 struct route_match {
 	enum route_id id;
-	unsigned flags;	 /* enum route_flag */
-	int64_t object;	 /* the {id} of the path, when it has one */
+	unsigned flags;		 /* enum route_flag */
+	int64_t object;		 /* the {id} of the path, when it has one */
 	char key[ROUTE_KEY_MAX]; /* the {key} of the path, when it has one */
-	unsigned allowed; /* for a 405: the methods this path takes (enum route_method) */
+	unsigned allowed;	 /* for a 405: the methods this path takes (enum route_method) */
 };
 
 /*

@@ -59,8 +59,8 @@ void throttle_failure(struct throttle *t, const char *addr, uint64_t now)
 	e->failures++;
 	if (e->failures >= THROTTLE_FREE_FAILURES) {
 		uint32_t shift = e->failures - THROTTLE_FREE_FAILURES;
-		uint64_t wait = shift >= 6 ? THROTTLE_MAX_WAIT_SECS
-					   : (uint64_t)THROTTLE_FIRST_WAIT << shift;
+		uint64_t wait =
+		    shift >= 6 ? THROTTLE_MAX_WAIT_SECS : (uint64_t)THROTTLE_FIRST_WAIT << shift;
 
 		if (wait > THROTTLE_MAX_WAIT_SECS)
 			wait = THROTTLE_MAX_WAIT_SECS;

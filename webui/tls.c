@@ -75,7 +75,8 @@ static int tls_generate(const char *cert_path, const char *key_path, char *err, 
 	name = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"drover", -1, -1,
 				   0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1, -1,
+				   0);
 	X509_set_issuer_name(x, name);
 	if (!X509_sign(x, pkey, EVP_sha256())) {
 		tls_error(err, errlen, "cannot sign the certificate");

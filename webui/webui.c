@@ -234,7 +234,8 @@ static json_t *webui_command(struct webui_call *c, const char *cmd, bool take_bo
 	json_t *value;
 
 	if (take_body && c->body != NULL) {
-		json_object_foreach(c->body, key, value) {
+		json_object_foreach(c->body, key, value)
+		{
 			if (strcmp(key, "cmd") == 0 || strcmp(key, "id") == 0) {
 				webui_send_error(c, 400, "invalid", key, "unknown field `%s'", key);
 				json_decref(request);
@@ -294,16 +295,14 @@ static void webui_set_cookie(struct webui_call *c, const char *value, bool expir
 	char cookie[256];
 
 	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s",
-		 SESSION_COOKIE, value, c->w->https ? "; Secure" : "",
-		 expire ? "; Max-Age=0" : "");
+		 SESSION_COOKIE, value, c->w->https ? "; Secure" : "", expire ? "; Max-Age=0" : "");
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
 }
 
 static json_t *webui_session_json(struct webui_call *c, struct session *s)
 {
 	json_t *j = json_pack("{s:b, s:b, s:s, s:s, s:b, s:b}", "ok", 1, "signed_in", 1, "user",
-			      c->user, "via",
-			      s ? "session" : "token", "must_change_password",
+			      c->user, "via", s ? "session" : "token", "must_change_password",
 			      s ? s->must_change : 0, "https", c->w->https);
 
 	if (s != NULL)
@@ -333,7 +332,8 @@ static bool webui_body_only(struct webui_call *c, const char *const *allowed)
 
 	if (c->body == NULL)
 		return true;
-	json_object_foreach(c->body, key, value) {
+	json_object_foreach(c->body, key, value)
+	{
 		bool known = false;
 
 		for (size_t i = 0; allowed[i] != NULL && !known; i++)
@@ -413,13 +413,14 @@ static void webui_password(struct webui_call *c)
 	    !webui_body_string(c, "new", &fresh))
 		return;
 	if (!throttle_allow(&c->w->throttle, c->peer, webui_now(), &wait)) {
-		webui_send_error(c, 429, "throttled", NULL, "too many failed tries: wait %u seconds",
-				 wait);
+		webui_send_error(c, 429, "throttled", NULL,
+				 "too many failed tries: wait %u seconds", wait);
 		return;
 	}
 	if (!account_verify(c->w->m->store, c->user, current, &u)) {
 		throttle_failure(&c->w->throttle, c->peer, webui_now());
-		webui_send_error(c, 400, "invalid", "current", "current: not your current password");
+		webui_send_error(c, 400, "invalid", "current",
+				 "current: not your current password");
 		return;
 	}
 	problem = account_password_problem(fresh);
@@ -454,10 +455,10 @@ static void webui_tokens(struct webui_call *c)
 	}
 	list = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:I}", "id",
-						      (json_int_t)tokens[i].id, "name",
-						      tokens[i].name, "user", tokens[i].user,
-						      "created_at", (json_int_t)tokens[i].created_at));
+		json_array_append_new(
+		    list, json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)tokens[i].id, "name",
+				    tokens[i].name, "user", tokens[i].user, "created_at",
+				    (json_int_t)tokens[i].created_at));
 	free(tokens);
 	j = json_pack("{s:b, s:o}", "ok", 1, "tokens", list);
 	webui_send_json(c, 200, j);
@@ -538,8 +539,8 @@ static void webui_setting_set(struct webui_call *c)
 	webui_run(c, request, 200);
 }
 
-static void webui_query_command(struct webui_call *c, const char *cmd,
-				const char *const *allowed, bool integers)
+static void webui_query_command(struct webui_call *c, const char *cmd, const char *const *allowed,
+				bool integers)
 {
 	json_t *request;
 
@@ -686,8 +687,9 @@ static void webui_dispatch(struct webui_call *c)
 	case ROUTE_SESSION:
 		/* Answered even when signed out, so the page can ask without an error. */
 		if (c->session == NULL && !c->token)
-			webui_send_json(c, 200, json_pack("{s:b, s:b, s:s}", "ok", 1, "signed_in", 0,
-							  "version", DROVER_VERSION));
+			webui_send_json(c, 200,
+					json_pack("{s:b, s:b, s:s}", "ok", 1, "signed_in", 0,
+						  "version", DROVER_VERSION));
 		else
 			webui_send_json(c, 200, webui_session_json(c, c->session));
 		return;

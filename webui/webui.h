@@ -15,10 +15,10 @@
 
 #include "manager.h"
 
-#define WEBUI_MAX_HEADERS   8192  /* bytes of request line and headers */
-#define WEBUI_MAX_BODY	    65536 /* bytes of a request body */
-#define WEBUI_REQUEST_SECS  10	  /* a request not whole this long after its first byte: 408 */
-#define WEBUI_IDLE_SECS	    12	  /* idle this long between requests, or not reading: closed */
+#define WEBUI_MAX_HEADERS  8192	 /* bytes of request line and headers */
+#define WEBUI_MAX_BODY	   65536 /* bytes of a request body */
+#define WEBUI_REQUEST_SECS 10	 /* a request not whole this long after its first byte: 408 */
+#define WEBUI_IDLE_SECS	   12	 /* idle this long between requests, or not reading: closed */
 
 struct webui;
 struct event_base;

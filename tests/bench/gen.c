@@ -125,10 +125,10 @@ static void gen_template(uint8_t *pkt, const struct gen_options *o)
 	l4[2] = (uint8_t)(o->dport >> 8);
 	l4[3] = (uint8_t)o->dport;
 	if (o->proto == IPPROTO_TCP) {
-		l4[4] = 0x10;	  /* sequence number: any */
-		l4[12] = 5 << 4;  /* data offset */
-		l4[13] = 0x10;	  /* ACK: an established flow's packet */
-		l4[14] = 0xff;	  /* window */
+		l4[4] = 0x10;	 /* sequence number: any */
+		l4[12] = 5 << 4; /* data offset */
+		l4[13] = 0x10;	 /* ACK: an established flow's packet */
+		l4[14] = 0xff;	 /* window */
 	} else {
 		uint16_t ulen = (uint16_t)(o->size - sizeof(*ip));
 		l4[4] = (uint8_t)(ulen >> 8);
@@ -162,8 +162,10 @@ static int gen_run(const struct gen_options *o)
 		gen_template(bufs[i], o);
 		iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = o->size};
 		to[i] = (struct sockaddr_in){.sin_family = AF_INET};
-		msgs[i].msg_hdr = (struct msghdr){
-		    .msg_name = &to[i], .msg_namelen = sizeof(to[i]), .msg_iov = &iov[i], .msg_iovlen = 1};
+		msgs[i].msg_hdr = (struct msghdr){.msg_name = &to[i],
+						  .msg_namelen = sizeof(to[i]),
+						  .msg_iov = &iov[i],
+						  .msg_iovlen = 1};
 	}
 
 	t0 = gen_now_ns(CLOCK_MONOTONIC);
@@ -240,9 +242,15 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'r': o.rate = atof(optarg); break;
-		case 'd': o.duration = atof(optarg); break;
-		case 's': o.size = (unsigned)atoi(optarg); break;
+		case 'r':
+			o.rate = atof(optarg);
+			break;
+		case 'd':
+			o.duration = atof(optarg);
+			break;
+		case 's':
+			o.size = (unsigned)atoi(optarg);
+			break;
 		case 'p':
 			if (strcmp(optarg, "tcp") == 0)
 				o.proto = IPPROTO_TCP;
@@ -253,8 +261,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'S': src = optarg; break;
-		case 'D': dst = optarg; break;
+		case 'S':
+			src = optarg;
+			break;
+		case 'D':
+			dst = optarg;
+			break;
 		case 'P':
 			if (sscanf(optarg, "%u", &v) != 1 || v == 0 || v > 65535) {
 				fprintf(stderr, "gen: bad port `%s'\n", optarg);
@@ -262,17 +274,25 @@ int main(int argc, char **argv)
 			}
 			o.dport = (uint16_t)v;
 			break;
-		case 'b': o.burst = (unsigned)atoi(optarg); break;
-		case 'R': o.run = (uint32_t)strtoul(optarg, NULL, 10); break;
-		default: gen_usage(); return 2;
+		case 'b':
+			o.burst = (unsigned)atoi(optarg);
+			break;
+		case 'R':
+			o.run = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		default:
+			gen_usage();
+			return 2;
 		}
 	}
 	unsigned minsize = 20 + (o.proto == IPPROTO_TCP ? BENCH_TCP_HLEN : BENCH_UDP_HLEN) +
 			   (unsigned)sizeof(struct bench_stamp);
 	if (o.rate <= 0 || o.duration <= 0 || o.duration > 600 || o.size < minsize ||
 	    o.size > GEN_SIZE_MAX || o.burst < 1 || o.burst > GEN_BURST_MAX) {
-		fprintf(stderr, "gen: need rate > 0, 0 < duration <= 600, %u <= size <= %u, "
-				"1 <= burst <= %u\n", minsize, GEN_SIZE_MAX, GEN_BURST_MAX);
+		fprintf(stderr,
+			"gen: need rate > 0, 0 < duration <= 600, %u <= size <= %u, "
+			"1 <= burst <= %u\n",
+			minsize, GEN_SIZE_MAX, GEN_BURST_MAX);
 		gen_usage();
 		return 2;
 	}

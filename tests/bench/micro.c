@@ -22,8 +22,8 @@
 #include "maglev.h"
 #include "packet.h"
 
-#define MICRO_KEYS	(1U << 16)
-#define MICRO_CLIENTS	(1U << 20) /* the default affinity_max_clients */
+#define MICRO_KEYS    (1U << 16)
+#define MICRO_CLIENTS (1U << 20) /* the default affinity_max_clients */
 
 static volatile uint64_t micro_sink;
 static unsigned micro_reps = 5;
@@ -163,7 +163,8 @@ static void micro_affinity(void)
 		}
 		t0 = micro_now_ns();
 		for (unsigned i = 0; i < n; i++)
-			affinity_insert(&t, clients[i], hashes[i], (uint16_t)(1 + i % 100), 1000, &st);
+			affinity_insert(&t, clients[i], hashes[i], (uint16_t)(1 + i % 100), 1000,
+					&st);
 		vi[r] = (double)(micro_now_ns() - t0) / n;
 
 		t0 = micro_now_ns();
@@ -174,7 +175,8 @@ static void micro_affinity(void)
 		/* Misses: addresses never inserted (even, the inserted ones are odd). */
 		t0 = micro_now_ns();
 		for (unsigned i = 0; i < n; i++)
-			acc += affinity_lookup(&t, clients[i] & ~1U, hashes[n - 1 - i], 1000, &slot);
+			acc +=
+			    affinity_lookup(&t, clients[i] & ~1U, hashes[n - 1 - i], 1000, &slot);
 		vm[r] = (double)(micro_now_ns() - t0) / n;
 		micro_sink += acc + st.inserts;
 		if (r + 1 == micro_reps)
@@ -213,9 +215,9 @@ static void micro_decision(void)
 	pkt[3] = sizeof(pkt);
 	pkt[8] = 64;
 	pkt[9] = 6;
-	pkt[23] = 80;	     /* dport */
-	pkt[32] = 5 << 4;    /* data offset */
-	pkt[33] = 0x10;	     /* ACK */
+	pkt[23] = 80;	  /* dport */
+	pkt[32] = 5 << 4; /* data offset */
+	pkt[33] = 0x10;	  /* ACK */
 	for (unsigned r = 0; r < micro_reps; r++) {
 		uint64_t acc = 0, t0 = micro_now_ns();
 		for (unsigned i = 0; i < n; i++) {

@@ -93,10 +93,18 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': dev = optarg; break;
-		case 'r': run = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'o': out = optarg; break;
-		case 'm': max_seconds = atof(optarg); break;
+		case 'd':
+			dev = optarg;
+			break;
+		case 'r':
+			run = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'm':
+			max_seconds = atof(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: drover-bench-sink --dev DEV --run ID --out FILE "
 					"[--max-seconds S]\n");
@@ -160,7 +168,8 @@ int main(int argc, char **argv)
 			}
 			for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != NULL;
 			     cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm))
-				if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS)
+				if (cm->cmsg_level == SOL_SOCKET &&
+				    cm->cmsg_type == SCM_TIMESTAMPNS)
 					ts = (struct timespec *)CMSG_DATA(cm);
 			if (ts == NULL || nsamples == SINK_MAX_SAMPLES)
 				continue;

@@ -175,11 +175,9 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_sender),
-		cmocka_unit_test(test_reasons),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_good),    cmocka_unit_test(test_sender),
+	    cmocka_unit_test(test_reasons), cmocka_unit_test(test_truncations),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

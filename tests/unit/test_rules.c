@@ -33,18 +33,18 @@ static void test_two_queues_two_proxies(void **state)
 	inet_pton(AF_INET, "198.18.1.12", &proxies[1]);
 	assert_true(rules_render(&s, 2, proxies, 2, buf, sizeof(buf)) > 0);
 	assert_string_equal(
-		buf,
-		"*filter\n"
-		":DROVER - [0:0]\n"
-		"-A DROVER -s 198.18.1.11/32 -j RETURN\n"
-		"-A DROVER -s 198.18.1.12/32 -j RETURN\n"
-		"-A DROVER -s 198.18.1.0/24 -p tcp -m multiport --dports 80,443 -j NFQUEUE "
-		"--queue-balance 0:1 --queue-bypass\n"
-		"-A DROVER -s 198.18.1.0/24 -p tcp -f -j NFQUEUE --queue-balance 0:1 "
-		"--queue-bypass\n"
-		"-A DROVER -s 198.18.1.0/24 -p icmp --icmp-type destination-unreachable -j NFQUEUE "
-		"--queue-balance 0:1 --queue-bypass\n"
-		"COMMIT\n");
+	    buf,
+	    "*filter\n"
+	    ":DROVER - [0:0]\n"
+	    "-A DROVER -s 198.18.1.11/32 -j RETURN\n"
+	    "-A DROVER -s 198.18.1.12/32 -j RETURN\n"
+	    "-A DROVER -s 198.18.1.0/24 -p tcp -m multiport --dports 80,443 -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "-A DROVER -s 198.18.1.0/24 -p tcp -f -j NFQUEUE --queue-balance 0:1 "
+	    "--queue-bypass\n"
+	    "-A DROVER -s 198.18.1.0/24 -p icmp --icmp-type destination-unreachable -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "COMMIT\n");
 }
 
 static void test_one_queue_fail_closed(void **state)
@@ -59,14 +59,15 @@ static void test_one_queue_fail_closed(void **state)
 	set(&s, "queue_base", "7");
 	set(&s, "ports", "8080");
 	assert_true(rules_render(&s, 1, NULL, 0, buf, sizeof(buf)) > 0);
-	assert_string_equal(buf, "*filter\n"
-				 ":DROVER - [0:0]\n"
-				 "-A DROVER -s 10.1.0.0/16 -p tcp -m multiport --dports 8080 -j "
-				 "NFQUEUE --queue-num 7\n"
-				 "-A DROVER -s 10.1.0.0/16 -p tcp -f -j NFQUEUE --queue-num 7\n"
-				 "-A DROVER -s 10.1.0.0/16 -p icmp --icmp-type destination-unreachable "
-				 "-j NFQUEUE --queue-num 7\n"
-				 "COMMIT\n");
+	assert_string_equal(buf,
+			    "*filter\n"
+			    ":DROVER - [0:0]\n"
+			    "-A DROVER -s 10.1.0.0/16 -p tcp -m multiport --dports 8080 -j "
+			    "NFQUEUE --queue-num 7\n"
+			    "-A DROVER -s 10.1.0.0/16 -p tcp -f -j NFQUEUE --queue-num 7\n"
+			    "-A DROVER -s 10.1.0.0/16 -p icmp --icmp-type destination-unreachable "
+			    "-j NFQUEUE --queue-num 7\n"
+			    "COMMIT\n");
 }
 
 /* multiport takes 15 ports at most: sixteen need two rules per subnet. */
@@ -103,10 +104,10 @@ static void test_too_small_buffer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_two_queues_two_proxies),
-		cmocka_unit_test(test_one_queue_fail_closed),
-		cmocka_unit_test(test_many_ports_split),
-		cmocka_unit_test(test_too_small_buffer),
+	    cmocka_unit_test(test_two_queues_two_proxies),
+	    cmocka_unit_test(test_one_queue_fail_closed),
+	    cmocka_unit_test(test_many_ports_split),
+	    cmocka_unit_test(test_too_small_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -309,7 +309,8 @@ static void test_probe_settings(void **state)
 
 	expect_canonical("probe_status", "204", "204");
 	expect_canonical("probe_status", "200-499", "200-499");
-	expect_canonical("probe_url", "https://canary.example/ok?x=1", "https://canary.example/ok?x=1");
+	expect_canonical("probe_url", "https://canary.example/ok?x=1",
+			 "https://canary.example/ok?x=1");
 	expect_canonical("probe_path", "/healthz", "/healthz");
 	expect_canonical("probe_host", "canary.example:8080", "canary.example:8080");
 	expect_canonical("probe_host", "", "");

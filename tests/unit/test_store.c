@@ -712,8 +712,10 @@ static void test_backup_restore(void **state)
 	assert_int_equal(store_settings_load(w->store, &s), 0);
 	assert_int_equal(s.affinity_timeout, 111);
 	/* Both writes and the restore itself stay in the log. */
-	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'setting.set'"), 2);
-	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'config.restore'"), 1);
+	assert_int_equal(
+	    raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'setting.set'"), 2);
+	assert_int_equal(
+	    raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'config.restore'"), 1);
 
 	assert_int_equal(sqlite3_open(newer, &db), SQLITE_OK);
 	raw_exec(db, "CREATE TABLE proxies (x); CREATE TABLE settings (key, value);"

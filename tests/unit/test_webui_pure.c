@@ -1,4 +1,5 @@
-/* test_webui_pure.c - the web server's pure parts: routes, cookies, CSRF compare, sessions, throttling, metrics, history. */
+/* test_webui_pure.c - the web server's pure parts: routes, cookies, CSRF compare, sessions,
+ * throttling, metrics, history. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -79,11 +80,11 @@ static void test_cookies(void **state)
 	(void)state;
 	assert_true(session_cookie_value("drover_session=abc", "drover_session", v, sizeof(v)));
 	assert_string_equal(v, "abc");
-	assert_true(session_cookie_value("a=1; drover_session=xyz ; b=2", "drover_session", v,
-					 sizeof(v)));
+	assert_true(
+	    session_cookie_value("a=1; drover_session=xyz ; b=2", "drover_session", v, sizeof(v)));
 	assert_string_equal(v, "xyz");
-	assert_true(session_cookie_value("x_drover_session=no; drover_session=yes", "drover_session",
-					 v, sizeof(v)));
+	assert_true(session_cookie_value("x_drover_session=no; drover_session=yes",
+					 "drover_session", v, sizeof(v)));
 	assert_string_equal(v, "yes");
 	assert_false(session_cookie_value("drover_sessionx=1", "drover_session", v, sizeof(v)));
 	assert_false(session_cookie_value("drover_session=", "drover_session", v, sizeof(v)));
@@ -185,12 +186,13 @@ static json_t *stats_fixture(json_int_t hits)
 	return json_pack("{s:b, s:{s:I, s:I, s:I, s:I, s:I, s:{s:I}}, s:[{s:I, s:s, s:I, s:I, s:I, "
 			 "s:i, s:i, s:s, s:b, s:i, s:I, s:I, s:I}]}",
 			 "ok", 1, "global", "packets", (json_int_t)10, "bytes", (json_int_t)1000,
-			 "enobufs", (json_int_t)0, "kernel_queue_full_drops", (json_int_t)2, "queues",
-			 (json_int_t)2, "malformed_by_reason", "truncated", (json_int_t)3, "proxies",
-			 "id", (json_int_t)1, "name", "squid-\"a\"", "hits", hits, "packets",
-			 (json_int_t)5, "bytes", (json_int_t)700, "active_clients", 4, "weight", 100,
-			 "admin", "drain", "up", 1, "last_check_ms", 12, "state_changes",
-			 (json_int_t)1, "checks", (json_int_t)9, "failed_checks", (json_int_t)0);
+			 "enobufs", (json_int_t)0, "kernel_queue_full_drops", (json_int_t)2,
+			 "queues", (json_int_t)2, "malformed_by_reason", "truncated", (json_int_t)3,
+			 "proxies", "id", (json_int_t)1, "name", "squid-\"a\"", "hits", hits,
+			 "packets", (json_int_t)5, "bytes", (json_int_t)700, "active_clients", 4,
+			 "weight", 100, "admin", "drain", "up", 1, "last_check_ms", 12,
+			 "state_changes", (json_int_t)1, "checks", (json_int_t)9, "failed_checks",
+			 (json_int_t)0);
 }
 
 static void test_metrics(void **state)
@@ -247,7 +249,8 @@ static void test_history(void **state)
 	for (int i = 0; i < HISTORY_SAMPLES + 10; i++) {
 		json_t *stats = stats_fixture((json_int_t)i * 50);
 
-		assert_int_equal(history_record(h, 1000 + i * 10, json_object_get(stats, "proxies")), 0);
+		assert_int_equal(
+		    history_record(h, 1000 + i * 10, json_object_get(stats, "proxies")), 0);
 		json_decref(stats);
 	}
 	assert_int_equal(h->count, HISTORY_SAMPLES);
@@ -277,9 +280,9 @@ static void test_history(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_routes),   cmocka_unit_test(test_cookies),
+	    cmocka_unit_test(test_routes),	cmocka_unit_test(test_cookies),
 	    cmocka_unit_test(test_token_equal), cmocka_unit_test(test_sessions),
-	    cmocka_unit_test(test_throttle), cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_throttle),	cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_history),
 	};
 
