@@ -102,30 +102,45 @@ void affinity_free(struct affinity_table *t)
  * replaced, and it is skipped when the second has not changed, so a busy
  * client costs no cache-line write per packet.
  */
-bool affinity_lookup(struct affinity_table *t, uint32_t client, uint64_t client_hash, uint32_t now,
-		     uint16_t *slot)
+/*
+ * The way holding client's live entry in bucket b, with the word read there
+ * in *entry; -1 when the client has no live entry.
+ */
+static inline int affinity_find(const struct affinity_table *t, const uint64_t *b, uint32_t client,
+				uint32_t now, uint64_t *entry)
 {
-	uint64_t *b = affinity_bucket(t, client_hash);
-
 	if (client == 0)
-		return false;
+		return -1;
 	for (int i = 0; i < AFFINITY_WAYS; i++) {
 		uint64_t e = __atomic_load_n(&b[i], __ATOMIC_RELAXED);
 
 		if (affinity_client(e) != client)
 			continue;
 		if (!affinity_live(t, e, now))
-			return false;
-		*slot = affinity_slot(e);
-		if (((uint32_t)e & AFFINITY_CLOCK_MASK) != (now & AFFINITY_CLOCK_MASK)) {
-			uint64_t fresh = affinity_pack(client, *slot, now);
-
-			__atomic_compare_exchange_n(&b[i], &e, fresh, false, __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED);
-		}
-		return true;
+			return -1;
+		*entry = e;
+		return i;
 	}
-	return false;
+	return -1;
+}
+
+bool affinity_lookup(struct affinity_table *t, uint32_t client, uint64_t client_hash, uint32_t now,
+		     uint16_t *slot)
+{
+	uint64_t *b = affinity_bucket(t, client_hash);
+	uint64_t e;
+	int way = affinity_find(t, b, client, now, &e);
+
+	if (way < 0)
+		return false;
+	*slot = affinity_slot(e);
+	if (((uint32_t)e & AFFINITY_CLOCK_MASK) != (now & AFFINITY_CLOCK_MASK)) {
+		uint64_t fresh = affinity_pack(client, *slot, now);
+
+		__atomic_compare_exchange_n(&b[way], &e, fresh, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
+	return true;
 }
 
 /*
@@ -206,23 +221,14 @@ void affinity_insert(struct affinity_table *t, uint32_t client, uint64_t client_
 bool affinity_peek(const struct affinity_table *t, uint32_t client, uint64_t client_hash,
 		   uint32_t now, uint16_t *slot, uint32_t *age_out)
 {
-	const uint64_t *b = affinity_bucket(t, client_hash);
+	uint64_t e;
 
-	if (client == 0)
+	if (affinity_find(t, affinity_bucket(t, client_hash), client, now, &e) < 0)
 		return false;
-	for (int i = 0; i < AFFINITY_WAYS; i++) {
-		uint64_t e = __atomic_load_n(&b[i], __ATOMIC_RELAXED);
-
-		if (affinity_client(e) != client)
-			continue;
-		if (!affinity_live(t, e, now))
-			return false;
-		*slot = affinity_slot(e);
-		if (age_out != NULL)
-			*age_out = affinity_age(e, now);
-		return true;
-	}
-	return false;
+	*slot = affinity_slot(e);
+	if (age_out != NULL)
+		*age_out = affinity_age(e, now);
+	return true;
 }
 
 /*
