@@ -13,13 +13,8 @@ artifacts=${DROVER_ARTIFACTS:-$root/tests/artifacts}
 out=$(mktemp -d /tmp/drover-bench-smoke.XXXXXX)
 bench_pid=
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; }
-check() { # check DESCRIPTION CONDITION...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 cleanup() {
 	trap - EXIT TERM INT
@@ -42,8 +37,8 @@ took=$((SECONDS - start))
 cp "$out/stderr" "$artifacts/bench_smoke.log" 2>/dev/null
 [ -f "$out/results.md" ] && cp "$out/results.md" "$artifacts/bench_smoke_results.md"
 
-check "bench --quick exits 0 ($rc) in under 60 s (${took} s)" [ "$rc" -eq 0 -a "$took" -lt 60 ]
-check "results table written" [ -s "$out/results.md" ]
+check_cmd "bench --quick exits 0 ($rc) in under 60 s (${took} s)" [ "$rc" -eq 0 -a "$took" -lt 60 ]
+check_cmd "results table written" [ -s "$out/results.md" ]
 
 # Table rows: "| SIZE | A drover | ZL | MAX | ..." and "| SIZE | B kernel | ZL | MAX | ...".
 row_ok() { # row_ok SIZE PATH: zero-loss and max delivered are positive numbers
@@ -57,31 +52,31 @@ row_ok() { # row_ok SIZE PATH: zero-loss and max delivered are positive numbers
 }
 for size in 64 1400; do
 	for path in "A drover" "B kernel"; do
-		check "$size-byte $path row has a zero-loss rate and a delivered rate > 0" \
+		check_cmd "$size-byte $path row has a zero-loss rate and a delivered rate > 0" \
 			row_ok "$size" "$path"
 	done
 done
 
 # Every trial of both paths delivered something, and never more than was sent.
-check "every trial delivered 0 < n <= sent" awk '
+check_cmd "every trial delivered 0 < n <= sent" awk '
 	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
 	v["delivered"] + 0 <= 0 || v["delivered"] + 0 > v["sent"] + 0 { bad = 1 }
 	END { exit bad || NR < 10 }' "$out/runs.log"
 both_paths() { grep -q ' mode=A ' "$out/runs.log" && grep -q ' mode=B ' "$out/runs.log"; }
-check "both paths ran" both_paths
-check "latency percentiles measured for both paths" \
+check_cmd "both paths ran" both_paths
+check_cmd "latency percentiles measured for both paths" \
 	awk -F'|' '$3 ~ /drover|kernel/ && $9 ~ /[0-9.]+ \/ [0-9.]+ \(n=[1-9]/ { n++ } END { exit n < 4 }' \
 	"$out/results.md"
-check "droverd CPU per packet measured (> 0)" \
+check_cmd "droverd CPU per packet measured (> 0)" \
 	awk -F'|' '$3 ~ /A drover/ { split($8, w, " "); if (w[2] + 0 > 0) n++ } END { exit n < 2 }' \
 	"$out/results.md"
-check "micro-benchmarks report Maglev lookup and build, affinity insert and entry size" \
+check_cmd "micro-benchmarks report Maglev lookup and build, affinity insert and entry size" \
 	awk '$2 + 0 > 0 { k[$1] = 1 } END { exit !(k["maglev_lookup_ns_n1000"] &&
 		k["maglev_build_ms_n1000"] && k["affinity_insert_ns"] &&
 		k["affinity_bytes_per_entry"]) }' "$out/micro.txt"
 if command -v gnuplot >/dev/null; then
-	check "plot is a PNG" sh -c "head -c 8 '$out/delivered.png' | grep -q PNG"
+	check_cmd "plot is a PNG" sh -c "head -c 8 '$out/delivered.png' | grep -q PNG"
 else
-	ok "plot check skipped: gnuplot not installed"
+	pass "plot check skipped: gnuplot not installed"
 fi
-check "no bench namespace left behind" [ "$(ip netns list | grep -c '^dbn' || true)" -eq "$before" ]
+check_cmd "no bench namespace left behind" [ "$(ip netns list | grep -c '^dbn' || true)" -eq "$before" ]

@@ -32,17 +32,8 @@ SOCK=$STATE/drover.sock
 DPID=
 WPID=
 
-pass() { echo "ok - $1"; }
-fail() { echo "not ok - $1${2:+ ($2)}"; }
-check() { # check STATUS WHAT [FIGURES]
-	if [ "$1" -eq 0 ]; then
-		pass "$2"
-		[ -n "${3:-}" ] && echo "#   $3"
-	else
-		fail "$2" "${3:-}"
-	fi
-	return 0
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 cleanup() {
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null

@@ -37,17 +37,8 @@ LOAD=$here/../lab/load.py
 STAT=$here/../lab/loadstat.py
 STORM=$here/../lab/storm.py
 
-pass() { echo "ok - $1"; }
-fail() { echo "not ok - $1${2:+ ($2)}"; }
-check() { # check STATUS WHAT [FIGURES]
-	if [ "$1" -eq 0 ]; then
-		pass "$2"
-		[ -n "${3:-}" ] && echo "#   $3"
-	else
-		fail "$2" "${3:-}"
-	fi
-	return 0
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 LOADPID=
 cleanup() {

@@ -23,24 +23,8 @@ REQUESTS_PER_CLIENT=3
 # shellcheck source=../lab/lib.sh
 . "$here/../lab/lib.sh"
 
-failures=0
-pass() {
-	echo "ok - $1"
-}
-fail() {
-	echo "not ok - $1${2:+ ($2)}"
-	failures=$((failures + 1))
-}
-# check CONDITION_STATUS WHAT FIGURES
-check() {
-	if [ "$1" -eq 0 ]; then
-		pass "$2"
-		[ -n "${3:-}" ] && echo "#   $3"
-	else
-		fail "$2" "${3:-}"
-	fi
-	return 0
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 cleanup() {
 	lab_down

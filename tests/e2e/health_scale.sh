@@ -26,13 +26,8 @@ ROUNDS=${SCALE_ROUNDS:-5}
 INTERVAL_MS=2000
 pids=()
 
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; }
-check() { # check DESCRIPTION CONDITION...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 cleanup() {
 	local p
@@ -125,7 +120,7 @@ ctl settings set no_proxy_policy drop >/dev/null
 t0=$(date +%s.%N)
 for ((i = 0; i < TARGETS; i++)); do
 	ctl proxy add "$(target_address $i)" --name "t$i" >/dev/null || {
-		not_ok "adding target $i"
+		fail "adding target $i"
 		exit 1
 	}
 done
@@ -210,14 +205,14 @@ echo "# packet counter samples: $samples, stalls (no advance in 250 ms): $stalls
 	echo "samples=$samples stalls=$stalls"
 } >"$artifacts/health_scale.txt"
 
-check "every one of $TARGETS targets probed in the window ($probed)" [ "$probed" -eq "$TARGETS" ]
+check_cmd "every one of $TARGETS targets probed in the window ($probed)" [ "$probed" -eq "$TARGETS" ]
 # ROUNDS intervals hold ROUNDS probes, give or take the one on the window's edge.
-check "every target probed each round ($minc..$maxc probes in $ROUNDS rounds)" \
+check_cmd "every target probed each round ($minc..$maxc probes in $ROUNDS rounds)" \
 	[ "$minc" -ge $((ROUNDS - 1)) -a "$maxc" -le $((ROUNDS + 1)) ]
-check "probe interval jitter p99 under a quarter of the interval, 500 ms (${j99} ms)" \
+check_cmd "probe interval jitter p99 under a quarter of the interval, 500 ms (${j99} ms)" \
 	[ "$(echo "$j99 < 500" | bc)" -eq 1 ]
-check "droverd below 50% of a core while probing $TARGETS targets (${cpu}%)" \
+check_cmd "droverd below 50% of a core while probing $TARGETS targets (${cpu}%)" \
 	[ "$(echo "$cpu < 50" | bc)" -eq 1 ]
-check "packet threads advanced in every 250 ms sample ($stalls stalls in $samples)" \
+check_cmd "packet threads advanced in every 250 ms sample ($stalls stalls in $samples)" \
 	[ "$stalls" -eq 0 -a "$samples" -gt 10 ]
 grep -q "proxy" "$state/droverd.log" && cp "$state/droverd.log" "$artifacts/health_scale_droverd.log"

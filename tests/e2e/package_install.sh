@@ -39,16 +39,8 @@ cache=${DROVER_TEST_CACHE:-/var/cache/drover-test}
 started=$(date +%s)
 failures=0
 
-ok() { echo "ok - $*"; }
-not_ok() {
-	echo "not ok - $*"
-	failures=$((failures + 1))
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 bail() {
 	echo "not ok - $*"
 	exit 1
@@ -92,7 +84,7 @@ if [ -n "${DROVER_DEB:-}" ]; then
 else
 	t0=$(date +%s)
 	if make -C "$repo" --no-print-directory deb >"$work/build.log" 2>&1; then
-		ok "make deb builds the package ($(($(date +%s) - t0)) s)"
+		pass "make deb builds the package ($(($(date +%s) - t0)) s)"
 	else
 		tail -30 "$work/build.log"
 		bail "make deb failed (log above)"
@@ -101,8 +93,8 @@ else
 fi
 [ -f "$deb" ] || bail "no package at $deb"
 case $(basename "$deb") in
-drover_"$version"_"$(dpkg --print-architecture)".deb) ok "package is named $(basename "$deb")" ;;
-*) not_ok "package name $(basename "$deb") is not drover_${version}_$(dpkg --print-architecture).deb" ;;
+drover_"$version"_"$(dpkg --print-architecture)".deb) pass "package is named $(basename "$deb")" ;;
+*) fail "package name $(basename "$deb") is not drover_${version}_$(dpkg --print-architecture).deb" ;;
 esac
 
 # --- a clean root ----------------------------------------------------------
@@ -135,7 +127,7 @@ debootstrap --variant=minbase --unpack-tarball="$tarball" "$suite" "$root" "$mir
 	tail -20 "$work/debootstrap.log"
 	bail "debootstrap from $tarball failed"
 }
-ok "clean $suite root from $mirror ($(($(date +%s) - t0)) s)"
+pass "clean $suite root from $mirror ($(($(date +%s) - t0)) s)"
 
 mount -t proc proc "$root/proc"
 mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
@@ -157,7 +149,7 @@ t0=$(date +%s)
 if apt_get update >"$work/apt.log" 2>&1 &&
 	apt_get install systemd man-db >>"$work/apt.log" 2>&1 &&
 	apt_get install "$pkgfile" >>"$work/apt.log" 2>&1; then
-	ok "apt-get install ./$(basename "$deb") with its dependencies ($(($(date +%s) - t0)) s)"
+	pass "apt-get install ./$(basename "$deb") with its dependencies ($(($(date +%s) - t0)) s)"
 else
 	tail -30 "$work/apt.log"
 	bail "apt-get install failed"
@@ -165,37 +157,37 @@ fi
 
 # --- what the package put in place -----------------------------------------
 for f in /usr/sbin/droverd /usr/bin/droverctl /usr/sbin/drover-decap; do
-	check "$f installed, executable" test -x "$root$f"
+	check_cmd "$f installed, executable" test -x "$root$f"
 done
 for f in /lib/systemd/system/drover.service /usr/lib/tmpfiles.d/drover.conf \
 	/etc/default/drover /etc/sysctl.d/99-drover.conf \
 	/usr/share/man/man8/droverd.8.gz /usr/share/man/man8/droverctl.8.gz \
 	/usr/share/drover/rules/drover-proxy-setup.sh; do
-	check "$f installed" test -f "$root$f"
+	check_cmd "$f installed" test -f "$root$f"
 done
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}' drover)
 for f in /etc/default/drover /etc/sysctl.d/99-drover.conf; do
-	check "$f is a conffile" grep -q "^ $f " <<<"$conffiles"
+	check_cmd "$f is a conffile" grep -q "^ $f " <<<"$conffiles"
 done
 
 user=$(in_root getent passwd drover || true)
-check "system user drover exists" test -n "$user"
+check_cmd "system user drover exists" test -n "$user"
 uid=$(cut -d: -f3 <<<"$user")
-check "drover is a system user (uid ${uid:-none} < 1000) without a login shell" \
+check_cmd "drover is a system user (uid ${uid:-none} < 1000) without a login shell" \
 	test "${uid:-1000}" -lt 1000 -a "$(cut -d: -f7 <<<"$user")" = /usr/sbin/nologin
-check "/var/lib/drover is drover:drover 0750" \
+check_cmd "/var/lib/drover is drover:drover 0750" \
 	test "$(in_root stat -c '%U:%G %a' /var/lib/drover)" = "drover:drover 750"
-check "/run/xtables.lock made by tmpfiles.d is root:drover 0640" \
+check_cmd "/run/xtables.lock made by tmpfiles.d is root:drover 0640" \
 	test "$(in_root stat -c '%U:%G %a' /run/xtables.lock 2>/dev/null)" = "root:drover 640"
 
 out=$(in_root droverd --version 2>&1 || true)
-check "droverd --version prints 'droverd $version' (got '$out')" test "$out" = "droverd $version"
-check "man droverd and man droverctl render" \
+check_cmd "droverd --version prints 'droverd $version' (got '$out')" test "$out" = "droverd $version"
+check_cmd "man droverd and man droverctl render" \
 	sh -c "chroot '$root' man -P cat droverd >/dev/null 2>&1 && chroot '$root' man -P cat droverctl >/dev/null 2>&1"
 verify_rc=0
 in_root systemd-analyze verify drover.service >"$work/verify.log" 2>&1 || verify_rc=$?
 sed 's/^/# systemd-analyze: /' "$work/verify.log"
-check "systemd-analyze verify drover.service" test "$verify_rc" -eq 0 -a ! -s "$work/verify.log"
+check_cmd "systemd-analyze verify drover.service" test "$verify_rc" -eq 0 -a ! -s "$work/verify.log"
 
 # --- droverd on the packaged defaults, the way the unit runs it ------------
 # As in drover.service: user drover, only CAP_NET_ADMIN and CAP_NET_RAW,
@@ -216,27 +208,27 @@ for _ in $(seq 50); do
 	sleep 0.2
 done
 if [ -S "$root/run/drover/drover.sock" ]; then
-	ok "droverd starts as drover on the packaged defaults and makes /run/drover/drover.sock"
+	pass "droverd starts as drover on the packaged defaults and makes /run/drover/drover.sock"
 else
 	sed 's/^/# /' "$work/droverd.log"
 	bail "droverd did not start"
 fi
-check "the database was created at /var/lib/drover/drover.db, owned by drover" \
+check_cmd "the database was created at /var/lib/drover/drover.db, owned by drover" \
 	test "$(in_root stat -c %U /var/lib/drover/drover.db 2>/dev/null)" = drover
-check "control socket is 0600" test "$(stat -c %a "$root/run/drover/drover.sock")" = 600
-check "droverctl proxy list works" sh -c "chroot '$root' droverctl proxy list >/dev/null"
-check "droverctl proxy add stores a proxy" \
+check_cmd "control socket is 0600" test "$(stat -c %a "$root/run/drover/drover.sock")" = 600
+check_cmd "droverctl proxy list works" sh -c "chroot '$root' droverctl proxy list >/dev/null"
+check_cmd "droverctl proxy add stores a proxy" \
 	sh -c "chroot '$root' droverctl proxy add 198.18.0.10 --name pkg-test >/dev/null"
-check "the proxy is listed" sh -c "chroot '$root' droverctl proxy list | grep -q pkg-test"
-check "--manage-rules installed the DROVER chain in the namespace" \
+check_cmd "the proxy is listed" sh -c "chroot '$root' droverctl proxy list | grep -q pkg-test"
+check_cmd "--manage-rules installed the DROVER chain in the namespace" \
 	sh -c "ip netns exec '$netns' chroot '$root' iptables -S FORWARD | grep -q -- '-j DROVER'"
 
 kill -TERM "$daemon_pid"
 rc=0
 wait "$daemon_pid" || rc=$?
 daemon_pid=
-check "droverd stops cleanly on SIGTERM (status $rc)" test "$rc" -eq 0
-check "the chain is gone after stop" \
+check_cmd "droverd stops cleanly on SIGTERM (status $rc)" test "$rc" -eq 0
+check_cmd "the chain is gone after stop" \
 	sh -c "! ip netns exec '$netns' chroot '$root' iptables -S 2>/dev/null | grep -q DROVER"
 ip netns del "$netns"
 
@@ -302,22 +294,22 @@ UNIT
 	fact() { sed -n "s/^$1=//p" <<<"$facts"; }
 	sed 's/^/# unit check: /' <<<"$facts"
 	if [ "$(fact done)" = yes ]; then
-		ok "booted the root with systemd-nspawn, checked drover.service ($(($(date +%s) - t0)) s)"
+		pass "booted the root with systemd-nspawn, checked drover.service ($(($(date +%s) - t0)) s)"
 	else
 		tail -30 "$work/nspawn.log" | sed 's/^/# /'
-		not_ok "the booted root did not finish its check of drover.service"
+		fail "the booted root did not finish its check of drover.service"
 	fi
-	check "systemd starts drover.service (Type=notify: READY=1 arrived)" test "$(fact active)" = active
-	check "droverd runs as drover under systemd" test -n "$(fact uid)" -a "$(fact uid)" = "$(fact user)"
+	check_cmd "systemd starts drover.service (Type=notify: READY=1 arrived)" test "$(fact active)" = active
+	check_cmd "droverd runs as drover under systemd" test -n "$(fact uid)" -a "$(fact uid)" = "$(fact user)"
 	# CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
-	check "droverd has exactly CAP_NET_ADMIN and CAP_NET_RAW (eff $(fact capeff), bnd $(fact capbnd))" \
+	check_cmd "droverd has exactly CAP_NET_ADMIN and CAP_NET_RAW (eff $(fact capeff), bnd $(fact capbnd))" \
 		test "$(fact capeff)" = 0000000000003000 -a "$(fact capbnd)" = 0000000000003000
-	check "NoNewPrivileges is set" test "$(fact nonewprivs)" = 1
-	check "the sandboxed service installed its chain" test "$(fact chain)" = yes
-	check "droverctl reaches the service's socket" test "$(fact droverctl)" = yes
-	check "the watchdog is fed while idle, no restarts (restarts=$(fact restarts))" \
+	check_cmd "NoNewPrivileges is set" test "$(fact nonewprivs)" = 1
+	check_cmd "the sandboxed service installed its chain" test "$(fact chain)" = yes
+	check_cmd "droverctl reaches the service's socket" test "$(fact droverctl)" = yes
+	check_cmd "the watchdog is fed while idle, no restarts (restarts=$(fact restarts))" \
 		test "$(fact watchdog)" = fed -a "$(fact restarts)" = 0 -a "$(fact active_later)" = active
-	check "systemctl stop ends with result $(fact result), chain removed" \
+	check_cmd "systemctl stop ends with result $(fact result), chain removed" \
 		test "$(fact result)" = success -a "$(fact chain_after_stop)" = gone
 	in_root systemctl disable -q drover drover-unit-check.service
 	rm -f "$root/etc/systemd/system/drover-unit-check.service" "$root/usr/local/sbin/drover-unit-check"
@@ -327,25 +319,25 @@ fi
 
 # --- upgrade keeps the database, purge removes it --------------------------
 if apt_get install --reinstall "$pkgfile" >>"$work/apt.log" 2>&1; then
-	ok "reinstall (upgrade path of the maintainer scripts) succeeds"
+	pass "reinstall (upgrade path of the maintainer scripts) succeeds"
 else
-	not_ok "reinstall failed"
+	fail "reinstall failed"
 fi
-check "the database survives the reinstall" test -f "$root/var/lib/drover/drover.db"
+check_cmd "the database survives the reinstall" test -f "$root/var/lib/drover/drover.db"
 # Read as drover: a root-owned -wal file would lock the daemon out.
-check "the proxy is still in the database after it" \
+check_cmd "the proxy is still in the database after it" \
 	sh -c "chroot '$root' setpriv --reuid drover --regid drover --init-groups \
 		droverd --print-rules | grep -q 198.18.0.10"
-check "/var/lib/drover is still 0750 after it" test "$(stat -c %a "$root/var/lib/drover")" = 750
+check_cmd "/var/lib/drover is still 0750 after it" test "$(stat -c %a "$root/var/lib/drover")" = 750
 
-apt_get remove drover >>"$work/apt.log" 2>&1 || not_ok "apt-get remove drover failed"
-check "remove keeps the database and the conffiles" \
+apt_get remove drover >>"$work/apt.log" 2>&1 || fail "apt-get remove drover failed"
+check_cmd "remove keeps the database and the conffiles" \
 	test -f "$root/var/lib/drover/drover.db" -a -f "$root/etc/default/drover"
-apt_get purge drover >>"$work/apt.log" 2>&1 || not_ok "apt-get purge drover failed"
-check "purge removes /var/lib/drover" test ! -e "$root/var/lib/drover"
-check "purge removes the conffiles" \
+apt_get purge drover >>"$work/apt.log" 2>&1 || fail "apt-get purge drover failed"
+check_cmd "purge removes /var/lib/drover" test ! -e "$root/var/lib/drover"
+check_cmd "purge removes the conffiles" \
 	test ! -e "$root/etc/default/drover" -a ! -e "$root/etc/sysctl.d/99-drover.conf"
-check "dpkg no longer knows the package after purge" \
+check_cmd "dpkg no longer knows the package after purge" \
 	test -z "$(in_root dpkg-query -W -f='${db:Status-Abbrev}' drover 2>/dev/null || true)"
 
 echo "# package_install: $(($(date +%s) - started)) s in all"

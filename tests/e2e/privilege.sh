@@ -22,17 +22,8 @@ USER_NAME=drover
 MADE_USER=0
 DPID=
 
-pass() { echo "ok - $1"; }
-fail() { echo "not ok - $1${2:+ ($2)}"; }
-check() { # check STATUS WHAT [FIGURES]
-	if [ "$1" -eq 0 ]; then
-		pass "$2"
-		[ -n "${3:-}" ] && echo "#   $3"
-	else
-		fail "$2" "${3:-}"
-	fi
-	return 0
-}
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
 
 cleanup() {
 	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
