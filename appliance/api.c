@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include "assets.h"
+#include "encap.h"
 #include "packet.h"
 #include "rules.h"
 
@@ -498,8 +499,9 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	const struct proxy_config *p;
 	char subnets[SETTINGS_VALUE_MAX], ports[SETTINGS_VALUE_MAX], source[INET_ADDRSTRLEN];
 	char proxy[INET_ADDRSTRLEN], head[4096];
-	uint32_t src = 0, dummy;
-	uint16_t mtu = 1500;
+	const struct pool_target *target;
+	uint32_t dummy;
+	uint16_t slot = 0, mtu;
 	const char *body_text;
 	size_t skip = 0;
 
@@ -513,19 +515,20 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	if (!settings_parse_ipv4(tunnel, &dummy))
 		return api_error("tunnel_address", "tunnel_address: invalid IPv4 address `%s'",
 				 tunnel);
-	p = manager_proxy_find(c->m, id, NULL);
+	p = manager_proxy_find(c->m, id, &slot);
 	if (p == NULL)
 		return api_proxy_one(c, id);
 	if (body == NULL)
 		return api_error(NULL, "this droverd was built without the proxy set-up script");
-	if (pool_route(p->address, &src, &mtu) < 0)
+	/* The same source and MTU the packet threads use for this proxy. */
+	target = manager_proxy_target(c->m, slot);
+	if (target == NULL || target->tunnel_mtu == 0)
 		return api_error(NULL, "no route to proxy %s: cannot tell its tunnel source",
 				 p->name);
-	if (c->m->settings.tunnel_source != 0)
-		src = c->m->settings.tunnel_source;
+	mtu = (uint16_t)(target->tunnel_mtu + ENCAP_OUTER_LEN);
 	settings_format(&c->m->settings, "client_subnets", subnets, sizeof(subnets));
 	settings_format(&c->m->settings, "ports", ports, sizeof(ports));
-	inet_ntop(AF_INET, &src, source, sizeof(source));
+	inet_ntop(AF_INET, &target->source, source, sizeof(source));
 	inet_ntop(AF_INET, &p->address, proxy, sizeof(proxy));
 	snprintf(
 	    head, sizeof(head),

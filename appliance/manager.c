@@ -169,6 +169,16 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 	return 0;
 }
 
+const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot)
+{
+	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
+	const struct pool_snapshot *snap = m->dp.current;
+
+	if (snap == NULL || slot == 0 || slot >= snap->nslots)
+		return NULL;
+	return &snap->targets[slot];
+}
+
 enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
 {
 	if (p->probe != PROXY_PROBE_DEFAULT)

@@ -133,6 +133,12 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
  * themselves. */
 int manager_render_rules(const struct manager *m, char *buf, size_t len);
 
+/*
+ * The packet path's view of the proxy in slot: its outer source and tunnel
+ * MTU as the current snapshot has them. NULL when the slot is not in it.
+ */
+const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot);
+
 /* The probe kind in force for p: its own, or the pool's. */
 enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p);
 
