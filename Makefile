@@ -42,7 +42,7 @@ CFLAGS     ?= -O2 -g
 BUILD      ?= build
 
 DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libevent_openssl openssl \
-	       libcurl sqlite3 jansson libsodium libsystemd
+	       libcurl sqlite3 jansson libsodium libsystemd libbpf
 TEST_PKGS   := cmocka
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -118,6 +118,22 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# The kernel fast path: a BPF object, compiled by clang and linked into droverd as a
+# libbpf skeleton (bpftool gen skeleton), so there is no file to install or lose.
+BPF_CLANG ?= clang
+$(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) \
+		-Iappliance -c -o $@ $<
+
+$(BUILD)/fastpath.skel.h: $(BUILD)/fastpath.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)bpftool gen skeleton $< name fastpath_bpf >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/appliance/fastpath.o: $(BUILD)/fastpath.skel.h
+$(BUILD)/appliance/fastpath.o: override CFLAGS += -I$(BUILD)
 
 $(BUILD)/embed: webui/embed.c
 	@mkdir -p $(dir $@)

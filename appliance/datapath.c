@@ -16,6 +16,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "encap.h"
+#include "fastpath.h"
 #include "reply.h"
 
 #define DP_BURST	   32
@@ -23,6 +24,8 @@
 #define DP_TX_MAX	   256
 #define DP_OFFLINE	   UINT64_MAX
 #define DP_RECV_TIMEOUT_MS 200
+/* Clients recorded for the fast path in the last second, per thread (a power of two). */
+#define DP_LEARN_CACHE 1024
 /* ICMP administratively prohibited: what "reject" answers to a packet without TCP ports. */
 #define DP_ICMP_CODE_ADMIN_PROHIBITED 13
 
@@ -44,6 +47,15 @@ struct datapath_thread {
 	uint64_t counters[DP_COUNTER_COUNT];
 	uint64_t malformed[PACKET_ERR_COUNT];
 	struct datapath_slot_counters slots[PROXY_SLOTS_MAX];
+	/*
+	 * The fast path takes a client's packets once it is recorded; packets
+	 * still reach us before that (already queued) or when the kernel
+	 * declines them. Recording once a second per client bounds the syscalls.
+	 */
+	struct dp_learned {
+		uint32_t client;
+		uint32_t second;
+	} learned[DP_LEARN_CACHE];
 
 	struct queue_verdicts verdicts;
 	struct mmsghdr rx_msgs[DP_BURST];
@@ -81,10 +93,17 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_AFFINITY_MOVES] = "affinity_moves",
     [DP_AFFINITY_EVICTIONS] = "affinity_evictions",
     [DP_BURSTS] = "bursts",
+    [DP_FAST_LEARNED] = "fast_learned",
+    [DP_FAST_LEARN_ERRORS] = "fast_learn_errors",
 };
+
+_Static_assert(DP_FAST_ENCAP_ERRORS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
+	       "the datapath lists every fast path counter");
 
 const char *datapath_counter_name(enum datapath_counter c)
 {
+	if (c >= DP_FAST_PACKETS && c <= DP_FAST_ENCAP_ERRORS)
+		return fastpath_counter_name(c - DP_FAST_PACKETS);
 	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
 }
 
@@ -264,6 +283,22 @@ static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot 
 	return slot;
 }
 
+/* Records client -> slot for the kernel fast path, at most once a second per client. */
+static void dp_learn(struct datapath_thread *t, const struct pool_snapshot *snap, uint32_t client,
+		     uint64_t hash, uint16_t slot)
+{
+	struct dp_learned *l = &t->learned[hash & (DP_LEARN_CACHE - 1)];
+
+	if (l->client == client && l->second == t->now)
+		return;
+	l->client = client;
+	l->second = t->now;
+	if (fastpath_learn(snap->fast, client, slot, snap->targets[slot].fast_gen) == 0)
+		dp_count(t, DP_FAST_LEARNED);
+	else
+		dp_count(t, DP_FAST_LEARN_ERRORS);
+}
+
 /* Decides one packet; returns its verdict. */
 static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
 		     const uint8_t *pkt, size_t len)
@@ -314,6 +349,10 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 
 	if (len > target->tunnel_mtu)
 		return dp_too_big(t, snap, target, &pi, pkt, len);
+	/* What the kernel can carry itself: a whole TCP packet without IP options. */
+	if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports && !pi.is_fragment &&
+	    pi.ihl == 20)
+		dp_learn(t, snap, client, hash, slot);
 
 	dp_tx_queue(t, target->address, pkt, len);
 	encap_ipip_header(t->tx_hdr[t->ntx - 1], target->source, target->address, pkt,
@@ -621,6 +660,8 @@ void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT]
 		for (unsigned e = 0; malformed != NULL && e < PACKET_ERR_COUNT; e++)
 			malformed[e] += __atomic_load_n(&t->malformed[e], __ATOMIC_RELAXED);
 	}
+	if (dp->fast != NULL)
+		fastpath_counters(dp->fast, out + DP_FAST_PACKETS);
 }
 
 void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
@@ -634,6 +675,13 @@ void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
 		out->hits += __atomic_load_n(&s->hits, __ATOMIC_RELAXED);
 		out->packets += __atomic_load_n(&s->packets, __ATOMIC_RELAXED);
 		out->bytes += __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+	}
+	if (dp->fast != NULL) {
+		struct fastpath_slot_totals f;
+		fastpath_slot_totals(dp->fast, slot, &f);
+		out->hits += f.hits;
+		out->packets += f.packets;
+		out->bytes += f.bytes;
 	}
 }
 

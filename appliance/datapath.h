@@ -41,6 +41,17 @@ enum datapath_counter {
 	DP_AFFINITY_MOVES, /* affinity entry pointed at a proxy that no longer keeps clients */
 	DP_AFFINITY_EVICTIONS,
 	DP_BURSTS,
+	DP_FAST_LEARNED,      /* clients recorded for the kernel fast path */
+	DP_FAST_LEARN_ERRORS, /* ... refused by the kernel */
+	/* The kernel fast path's own counters, in enum fastpath_counter order. */
+	DP_FAST_PACKETS,
+	DP_FAST_BYTES,
+	DP_FAST_DECLINED_STALE,
+	DP_FAST_DECLINED_IDLE,
+	DP_FAST_DECLINED_NO_HEARTBEAT,
+	DP_FAST_DECLINED_TOO_BIG,
+	DP_FAST_DECLINED_NOT_FORWARDED,
+	DP_FAST_ENCAP_ERRORS,
 	DP_COUNTER_COUNT,
 };
 
@@ -58,6 +69,8 @@ struct datapath {
 	struct datapath_thread *threads[SETTINGS_QUEUES_MAX];
 	unsigned nthreads;
 	struct queue_options qopt;
+	/* The kernel fast path once opened (stays until stop): its traffic joins the counters. */
+	struct fastpath *fast;
 	/* Snapshots waiting for every thread to move past them. */
 	struct datapath_retired {
 		struct pool_snapshot *snap;

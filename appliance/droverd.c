@@ -275,6 +275,7 @@ int main(int argc, char **argv)
 	if (probe_global_init() < 0)
 		fatalx("cannot initialise libcurl");
 	opt.base = d.base;
+	opt.fast_path = true;
 	if (manager_start(&d.m, &opt, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		manager_stop(&d.m);

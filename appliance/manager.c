@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "fastpath.h"
 #include "log.h"
 #include "rules.h"
 
@@ -165,6 +166,12 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 	free(members);
 	if (snap == NULL)
 		return -ENOMEM;
+	/* The kernel's slots first: a thread on the new snapshot records clients at their gens. */
+	if (fastpath_attached(m->fast)) {
+		fastpath_publish(m->fast, snap, m->settings.ports, m->settings.nports,
+				 m->settings.affinity_timeout);
+		snap->fast = m->fast;
+	}
 	datapath_publish(&m->dp, snap, old_affinity);
 	return 0;
 }
@@ -305,6 +312,39 @@ int manager_render_rules(const struct manager *m, char *buf, size_t len)
 	return ret;
 }
 
+/*
+ * Loads and attaches the kernel fast path when the setting asks for it, or
+ * takes it off the interfaces. A fast path that cannot run is not an error:
+ * every packet then takes the NFQUEUE path, and the reason is logged once and
+ * shown in the stats. Publish afterwards.
+ */
+static void manager_fast_path_apply(struct manager *m)
+{
+	if (!m->settings.fast_path || !m->fast_path_allowed) {
+		if (fastpath_attached(m->fast)) {
+			fastpath_detach_all(m->fast);
+			log_info("fast path off: every web packet goes through NFQUEUE");
+		}
+		m->fast_path_error[0] = '\0';
+		return;
+	}
+	if (m->fast == NULL) {
+		m->fast = fastpath_open(m->settings.affinity_max_clients, m->fast_path_error,
+					sizeof(m->fast_path_error));
+		if (m->fast == NULL) {
+			log_warnx("fast path unavailable, every web packet goes through NFQUEUE: %s",
+				  m->fast_path_error);
+			return;
+		}
+		m->dp.fast = m->fast;
+	}
+	if (!fastpath_attached(m->fast)) {
+		unsigned n = fastpath_attach_all(m->fast);
+		log_info("fast path on: attached to %u interface%s", n, n == 1 ? "" : "s");
+	}
+	m->fast_path_error[0] = '\0';
+}
+
 int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen)
 {
 	struct queue_options qopt;
@@ -313,6 +353,7 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 	memset(m, 0, sizeof(*m));
 	datapath_init(&m->dp);
 	m->manage_rules = opt->manage_rules;
+	m->fast_path_allowed = opt->fast_path;
 	ret = store_open(opt->db_path, &m->store, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -344,6 +385,7 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 			 m->settings.affinity_max_clients);
 		return ret;
 	}
+	manager_fast_path_apply(m);
 	/* The first snapshot is in place before any packet can arrive. */
 	ret = manager_publish(m, NULL, err, errlen);
 	if (ret < 0)
@@ -376,7 +418,13 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 
 void manager_stop(struct manager *m)
 {
-	/* Rules first: no new packet is queued, then the queues drain and close. */
+	/*
+	 * The fast path first: its clients' packets go back to the queues, still
+	 * answered; then the rules: no new packet is queued, then the queues drain
+	 * and close.
+	 */
+	if (m->fast != NULL)
+		fastpath_detach_all(m->fast);
 	if (m->rules_installed) {
 		rules_remove();
 		m->rules_installed = false;
@@ -387,6 +435,10 @@ void manager_stop(struct manager *m)
 		m->prober = NULL;
 	}
 	datapath_stop(&m->dp);
+	/* The threads are gone: nothing records clients any more. */
+	fastpath_close(m->fast);
+	m->fast = NULL;
+	m->dp.fast = NULL;
 	if (m->affinity != NULL) {
 		affinity_free(m->affinity);
 		free(m->affinity);
@@ -407,6 +459,10 @@ void manager_tick(struct manager *m)
 {
 	manager_settle_check(m);
 	datapath_reclaim(&m->dp);
+	if (fastpath_attached(m->fast)) {
+		fastpath_attach_all(m->fast); /* interfaces that appeared since */
+		fastpath_tick(m->fast, m->affinity, m->hash_key);
+	}
 	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
 	for (size_t i = 0; i < m->nproxies; i++) {
 		const struct proxy_config *p = &m->proxies[i];
@@ -430,6 +486,9 @@ static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 {
 	int ret = manager_load_proxies(m, err, errlen);
 
+	/* A proxy is never a client: an address that became one must not be carried as one. */
+	for (size_t i = 0; ret == 0 && fastpath_attached(m->fast) && i < m->nproxies; i++)
+		fastpath_forget(m->fast, m->proxies[i].address);
 	if (ret == 0)
 		ret = manager_publish(m, NULL, err, errlen);
 	if (ret == 0 && manager_update_probes(m) < 0) {
@@ -528,6 +587,11 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 				 __ATOMIC_RELAXED);
 	} else if (strcmp(key, "queue_maxlen") == 0 || strcmp(key, "fail_open") == 0) {
 		datapath_configure(&m->dp, &qopt);
+	} else if (strcmp(key, "fast_path") == 0) {
+		manager_fast_path_apply(m);
+	} else if (strcmp(key, "client_subnets") == 0 && fastpath_attached(m->fast)) {
+		/* Records made under the old subnets may name clients that are no longer ours. */
+		fastpath_forget_all(m->fast);
 	}
 	ret = manager_publish(m, old_affinity, err, errlen);
 	if (ret < 0)

@@ -18,6 +18,8 @@
 #include "proxy.h"
 #include "settings.h"
 
+struct fastpath;
+
 enum pool_target_flags {
 	/* Clients already on this proxy may stay (enabled or drain, and healthy). */
 	POOL_TARGET_KEEPS = 1U << 0,
@@ -30,6 +32,7 @@ struct pool_target {
 	uint32_t source;     /* outer source address, network byte order */
 	uint16_t tunnel_mtu; /* largest inner packet that fits: path MTU - 20 */
 	uint16_t flags;	     /* enum pool_target_flags */
+	uint32_t fast_gen;   /* the slot's generation in the kernel fast path */
 	int64_t id;	     /* proxy id in the store */
 };
 
@@ -44,6 +47,7 @@ struct pool_snapshot {
 	enum malformed_policy malformed;
 	uint32_t frag_needed_rate;
 	uint64_t generation;
+	struct fastpath *fast; /* where packet threads record placed clients; NULL: off */
 };
 
 static inline bool pool_port_is_web(const struct pool_snapshot *s, uint16_t port)

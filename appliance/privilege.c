@@ -1,4 +1,4 @@
-/* privilege.c - drop root for an unprivileged user with two capabilities. */
+/* privilege.c - drop root for an unprivileged user with three capabilities. */
 #include "privilege.h"
 
 #include <dirent.h>
@@ -198,7 +198,7 @@ int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char
 			return ret;
 	}
 
-	/* Everything below the bounding set's two goes while we still hold CAP_SETPCAP. */
+	/* Everything but the bounding set's three goes while we still hold CAP_SETPCAP. */
 	last = privilege_last_cap();
 	for (int cap = 0; cap <= last; cap++) {
 		if ((PRIVILEGE_KEEP_MASK >> cap) & 1)
@@ -217,11 +217,13 @@ int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char
 	}
 	/* setresuid left the permitted set (KEEPCAPS) and cleared the effective one. */
 	if (privilege_capset(PRIVILEGE_KEEP_MASK, PRIVILEGE_KEEP_MASK, PRIVILEGE_KEEP_MASK) < 0) {
-		snprintf(err, errlen, "cannot keep CAP_NET_ADMIN and CAP_NET_RAW: %s",
+		snprintf(err, errlen, "cannot keep CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF: %s",
 			 strerror(errno));
 		return -errno;
 	}
-	for (int cap = 12; cap <= 13; cap++) {
+	for (int cap = 0; cap < 64; cap++) {
+		if (((PRIVILEGE_KEEP_MASK >> cap) & 1) == 0)
+			continue;
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
 			snprintf(err, errlen, "cannot make capability %d ambient: %s", cap,
 				 strerror(errno));
@@ -233,14 +235,14 @@ int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char
 		return -errno;
 	}
 
-	/* Check what we got rather than trust it: no way back to root, exactly two capabilities. */
+	/* Check what we got rather than trust it: no way back to root, exactly three capabilities. */
 	if (setuid(0) == 0 || privilege_current(&eff, &prm, &amb) < 0 ||
 	    eff != PRIVILEGE_KEEP_MASK || prm != PRIVILEGE_KEEP_MASK ||
 	    amb != PRIVILEGE_KEEP_MASK) {
 		snprintf(err, errlen, "privileges not as expected after the drop");
 		return -EPERM;
 	}
-	log_info("running as %s (uid %u gid %u) with CAP_NET_ADMIN and CAP_NET_RAW only", user,
+	log_info("running as %s (uid %u gid %u) with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF only", user,
 		 (unsigned)uid, (unsigned)gid);
 	return 0;
 }

@@ -1,11 +1,13 @@
 /*
  * privilege.h - droverd's least privilege: run as an unprivileged user that
- * keeps CAP_NET_ADMIN and CAP_NET_RAW and nothing else.
+ * keeps CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF and nothing else.
  *
- * Those two are all droverd needs after start: CAP_NET_ADMIN to bind NFQUEUE
- * queues and send verdicts (nfnetlink checks it on every message, in the
- * sending thread), to run iptables-restore and to write /proc/sys/net;
- * CAP_NET_RAW for the raw IPIP and ICMP sockets. They are kept in the
+ * Those three are all droverd needs after start: CAP_NET_ADMIN to bind
+ * NFQUEUE queues and send verdicts (nfnetlink checks it on every message, in
+ * the sending thread), to run iptables-restore, to write /proc/sys/net and to
+ * attach the fast path to interfaces; CAP_NET_RAW for the raw IPIP and ICMP
+ * sockets; CAP_BPF to load the fast path (fastpath.h), also when it is
+ * switched on at run time. They are kept in the
  * effective, permitted, inheritable and ambient sets, so the packet threads
  * (created later) and the iptables children (not set-uid) have them too; the
  * bounding set is cut down to them, and no_new_privs is set.
@@ -18,8 +20,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The capability bits droverd keeps (CAP_NET_ADMIN, CAP_NET_RAW). */
-#define PRIVILEGE_KEEP_MASK ((UINT64_C(1) << 12) | (UINT64_C(1) << 13))
+/* The capability bits droverd keeps (CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_BPF 39). */
+#define PRIVILEGE_KEEP_MASK ((UINT64_C(1) << 12) | (UINT64_C(1) << 13) | (UINT64_C(1) << 39))
 
 /*
  * Becomes user (name or numeric id) with its primary group, keeping only

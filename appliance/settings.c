@@ -102,6 +102,15 @@ static const struct settings_entry settings_table[] = {
 	.offset = SETTINGS_FIELD(fail_open),
     },
     {
+	.def = {.key = "fast_path",
+		.type = SETTING_BOOL,
+		.default_value = "true",
+		.help = "send the later packets of clients already placed on a proxy from the "
+			"kernel (tc BPF) instead of through NFQUEUE; off: every web packet "
+			"goes through droverd"},
+	.offset = SETTINGS_FIELD(fast_path),
+    },
+    {
 	.def = {.key = "ports",
 		.type = SETTING_PORTS,
 		.default_value = "80,443",

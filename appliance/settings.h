@@ -76,6 +76,7 @@ struct settings {
 	uint32_t queue_base;   /* first NFQUEUE number */
 	uint32_t queue_maxlen; /* packets the kernel holds per queue */
 	bool fail_open;	       /* accept when the queue is full */
+	bool fast_path;	       /* placed clients' packets wrapped in the kernel (fastpath.h) */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];

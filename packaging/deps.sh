@@ -12,7 +12,7 @@ libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev libssl-dev
 iptables iproute2 ethtool curl jq sqlite3 squid nginx-light procps psmisc bc
 debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
 man-db util-linux python3 chromium gnuplot-nox
-valgrind clang libclang-rt-dev"
+valgrind clang libclang-rt-dev libbpf-dev bpftool"
 # Node.js may come from another packaging of it (which provides npm itself):
 # ask Debian for nodejs and npm only when there is no npm at all.
 if ! command -v npm >/dev/null 2>&1; then

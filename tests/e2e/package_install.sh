@@ -7,7 +7,7 @@
 #   make deb  ──── .deb ───────▶  apt-get install ./drover_*.deb
 #                                 files, user, /var/lib/drover, conffiles
 #   netns "drover-pkg-N" ───────▶ droverd $DROVER_OPTS as user drover with
-#   (empty, made here)            CAP_NET_ADMIN+CAP_NET_RAW, like the unit
+#   (empty, made here)            CAP_NET_ADMIN+CAP_NET_RAW+CAP_BPF, like the unit
 #                                 droverctl over /run/drover/drover.sock
 #   systemd-nspawn -b ──────────▶ drover.service under systemd itself:
 #   (--private-network)           READY, user, capabilities, watchdog, stop
@@ -190,12 +190,12 @@ sed 's/^/# systemd-analyze: /' "$work/verify.log"
 check_cmd "systemd-analyze verify drover.service" test "$verify_rc" -eq 0 -a ! -s "$work/verify.log"
 
 # --- droverd on the packaged defaults, the way the unit runs it ------------
-# As in drover.service: user drover, only CAP_NET_ADMIN and CAP_NET_RAW,
+# As in drover.service: user drover, only CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF,
 # options from /etc/default/drover, the runtime directory made for it.
 ip netns add "$netns"
 ip -n "$netns" link set lo up
 install -d -o "$uid" -g "$(in_root getent group drover | cut -d: -f3)" -m 0750 "$root/run/drover"
-caps=-all,+net_admin,+net_raw
+caps=-all,+net_admin,+net_raw,+bpf
 ip netns exec "$netns" chroot "$root" setpriv --reuid drover --regid drover --init-groups \
 	--inh-caps "$caps" --ambient-caps "$caps" --bounding-set "$caps" --no-new-privs \
 	/bin/sh -c '. /etc/default/drover && exec /usr/sbin/droverd $DROVER_OPTS' \
@@ -301,9 +301,9 @@ UNIT
 	fi
 	check_cmd "systemd starts drover.service (Type=notify: READY=1 arrived)" test "$(fact active)" = active
 	check_cmd "droverd runs as drover under systemd" test -n "$(fact uid)" -a "$(fact uid)" = "$(fact user)"
-	# CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
-	check_cmd "droverd has exactly CAP_NET_ADMIN and CAP_NET_RAW (eff $(fact capeff), bnd $(fact capbnd))" \
-		test "$(fact capeff)" = 0000000000003000 -a "$(fact capbnd)" = 0000000000003000
+	# CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13, CAP_BPF bit 39.
+	check_cmd "droverd has exactly CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF (eff $(fact capeff), bnd $(fact capbnd))" \
+		test "$(fact capeff)" = 0000008000003000 -a "$(fact capbnd)" = 0000008000003000
 	check_cmd "NoNewPrivileges is set" test "$(fact nonewprivs)" = 1
 	check_cmd "the sandboxed service installed its chain" test "$(fact chain)" = yes
 	check_cmd "droverctl reaches the service's socket" test "$(fact droverctl)" = yes

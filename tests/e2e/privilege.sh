@@ -3,9 +3,9 @@
 #
 # droverd is started as root with --user drover --manage-rules in a bare
 # network namespace, and must then run as drover with CAP_NET_ADMIN and
-# CAP_NET_RAW only (every thread; bounding and ambient sets too;
+# CAP_NET_RAW and CAP_BPF only (every thread; bounding and ambient sets too;
 # no_new_privs), still bind its queues, install and re-install its iptables
-# chain (iptables-restore children inherit the two capabilities), write a
+# chain (iptables-restore children inherit the three capabilities), write a
 # backup; its socket, database and password file must be 0600 in 0750
 # directories owned by drover. A state directory owned by someone else is
 # refused. The user drover is created (and removed afterwards) when missing.
@@ -57,14 +57,14 @@ for t in /proc/$DPID/task/*; do
 	threads=$((threads + 1))
 	st=$(cat "$t/status")
 	grep -qE "^Uid:\s+$uid\s+$uid\s+$uid\s+$uid$" <<<"$st" &&
-		grep -qE '^CapEff:\s+0000000000003000$' <<<"$st" &&
-		grep -qE '^CapPrm:\s+0000000000003000$' <<<"$st" &&
-		grep -qE '^CapBnd:\s+0000000000003000$' <<<"$st" &&
-		grep -qE '^CapAmb:\s+0000000000003000$' <<<"$st" &&
+		grep -qE '^CapEff:\s+0000008000003000$' <<<"$st" &&
+		grep -qE '^CapPrm:\s+0000008000003000$' <<<"$st" &&
+		grep -qE '^CapBnd:\s+0000008000003000$' <<<"$st" &&
+		grep -qE '^CapAmb:\s+0000008000003000$' <<<"$st" &&
 		grep -qE '^NoNewPrivs:\s+1$' <<<"$st" || bad_threads=$((bad_threads + 1))
 done
 check "$( [ $threads -ge 2 ] && [ $bad_threads -eq 0 ]; echo $?)" \
-	"droverd --user runs as $USER_NAME with only CAP_NET_ADMIN and CAP_NET_RAW, in every thread" \
+	"droverd --user runs as $USER_NAME with only CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF, in every thread" \
 	"$threads threads; $(grep -E '^(Uid|Groups|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$DPID/status | tr -s '\t' ' ' | tr '\n' ';')"
 
 queues=$(ip netns exec "$NS" cat /proc/net/netfilter/nfnetlink_queue 2>/dev/null | wc -l)

@@ -1,0 +1,226 @@
+/*
+ * fastpath.bpf.c - droverd's kernel fast path, a tc ingress program.
+ *
+ * For a web packet of a client droverd has already placed (clients map), it
+ * does in the kernel what the NFQUEUE path does in droverd: prepend an outer
+ * IPv4 header (protocol 4, TTL 64, TOS and DF from the inner packet) from
+ * the slot's tunnel source to its proxy, and send it towards the proxy. The
+ * inner packet is not changed. Every packet it does not take goes on
+ * unchanged (TC_ACT_OK) to the iptables rules and NFQUEUE, so the fast path
+ * can only ever make a decision droverd already made.
+ *
+ * Built with clang -target bpf; loaded and fed by fastpath.c.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "fastpath_abi.h"
+
+#define FP_AF_INET	  2
+#define FP_IP_DF	  0x4000
+#define FP_IP_MF	  0x2000
+#define FP_IP_OFFSET	  0x1fff
+#define FP_OUTER_TTL	  64
+#define FP_SEEN_GRANULE	  1000000000ULL /* refresh seen_ns at most once a second */
+#define FP_TCP_FLAG_SYN	  0x02
+#define FP_TCP_FLAG_ACK	  0x10
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024); /* set by the loader: affinity_max_clients */
+	__type(key, __u32);
+	__type(value, struct fastpath_client);
+} clients SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FASTPATH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fastpath_slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fastpath_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FASTPATH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fastpath_slot_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FASTPATH_COUNTER_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void fp_count(__u32 which, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += n;
+}
+
+static __always_inline int fp_slow(__u32 why)
+{
+	fp_count(why, 1);
+	return TC_ACT_OK;
+}
+
+static __always_inline __u16 fp_csum_fold(__u64 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* The kernel would forward this packet (not local, routable, forwarding on). */
+static __always_inline int fp_forwarded(struct __sk_buff *skb, const struct iphdr *ip,
+					const struct tcphdr *tcp, __u16 tot_len)
+{
+	struct bpf_fib_lookup fib = {
+	    .family = FP_AF_INET,
+	    .tos = ip->tos,
+	    .l4_protocol = IPPROTO_TCP,
+	    .sport = tcp->source,
+	    .dport = tcp->dest,
+	    .tot_len = tot_len,
+	    .ipv4_src = ip->saddr,
+	    .ipv4_dst = ip->daddr,
+	    .ifindex = skb->ingress_ifindex,
+	};
+	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+
+	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
+	       rc == BPF_FIB_LKUP_RET_FRAG_NEEDED;
+}
+
+SEC("tc")
+int drover_fastpath(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	__u32 zero = 0;
+
+	if ((void *)(tcp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    skb->pkt_type != PACKET_HOST)
+		return TC_ACT_OK;
+	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP ||
+	    (ip->frag_off & bpf_htons(FP_IP_MF | FP_IP_OFFSET)))
+		return TC_ACT_OK;
+
+	struct fastpath_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return TC_ACT_OK;
+	__u16 dport = bpf_ntohs(tcp->dest);
+	if (!((cfg->ports[(dport >> 3) & (FASTPATH_PORT_MAP - 1)] >> (dport & 7)) & 1))
+		return TC_ACT_OK;
+
+	__u32 client = ip->saddr;
+	struct fastpath_client *c = bpf_map_lookup_elem(&clients, &client);
+	if (!c)
+		return TC_ACT_OK;
+
+	__u64 now = bpf_ktime_get_ns();
+	if (now > cfg->alive_until_ns)
+		return fp_slow(FASTPATH_NO_HEARTBEAT);
+	if (now - c->seen_ns > cfg->idle_ns)
+		return fp_slow(FASTPATH_IDLE);
+	__u32 slot = c->slot;
+	struct fastpath_slot *s = bpf_map_lookup_elem(&slots, &slot);
+	if (!s || s->address == 0 || s->gen != c->gen)
+		return fp_slow(FASTPATH_STALE);
+
+	/* A GRO/GSO packet is cut into segments of gso_size payload on the way out. */
+	__u16 tot_len = bpf_ntohs(ip->tot_len);
+	__u32 wire_len = tot_len;
+	if (skb->gso_size)
+		wire_len = sizeof(*ip) + tcp->doff * 4 + skb->gso_size;
+	if (wire_len > s->mtu || tot_len < sizeof(*ip) + sizeof(*tcp) ||
+	    (__u32)tot_len + sizeof(*eth) > skb->len)
+		return fp_slow(FASTPATH_TOO_BIG);
+	if (!fp_forwarded(skb, ip, tcp, tot_len))
+		return fp_slow(FASTPATH_NOT_FORWARDED);
+
+	/* Where the outer packet goes: the route to the proxy, as the kernel sees it now. */
+	struct bpf_fib_lookup out = {
+	    .family = FP_AF_INET,
+	    .l4_protocol = IPPROTO_IPIP,
+	    .tot_len = wire_len + sizeof(struct iphdr),
+	    .ipv4_src = s->source,
+	    .ipv4_dst = s->address,
+	    .ifindex = skb->ingress_ifindex,
+	};
+	long rc = bpf_fib_lookup(skb, &out, sizeof(out), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return fp_slow(FASTPATH_TOO_BIG);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return fp_slow(FASTPATH_NOT_FORWARDED);
+
+	/* Everything the outer header needs, read before the packet moves. */
+	__u8 tos = ip->tos;
+	__u16 df = ip->frag_off & bpf_htons(FP_IP_DF);
+	__u16 id = ip->id;
+	__u8 flags = ((__u8 *)tcp)[13];
+	__u32 address = s->address, source = s->source;
+
+	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+		return fp_slow(FASTPATH_ENCAP_ERROR);
+	data = (void *)(long)skb->data;
+	end = (void *)(long)skb->data_end;
+	eth = data;
+	struct iphdr *outer = data + sizeof(struct ethhdr);
+	if ((void *)(outer + 1) > end)
+		return TC_ACT_SHOT; /* cannot happen: the room was just made */
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = tos;
+	outer->tot_len = bpf_htons(tot_len + sizeof(struct iphdr));
+	outer->id = id;
+	outer->frag_off = df;
+	outer->ttl = FP_OUTER_TTL;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = source;
+	outer->daddr = address;
+	outer->check = fp_csum_fold(bpf_csum_diff(0, 0, (__be32 *)outer, sizeof(*outer), 0));
+
+	if (now - c->seen_ns > FP_SEEN_GRANULE)
+		c->seen_ns = now;
+	struct fastpath_slot_stats *st = bpf_map_lookup_elem(&stats, &slot);
+	if (st) {
+		st->packets++;
+		st->bytes += tot_len;
+		if ((flags & (FP_TCP_FLAG_SYN | FP_TCP_FLAG_ACK)) == FP_TCP_FLAG_SYN)
+			st->hits++;
+	}
+	fp_count(FASTPATH_SENT, 1);
+	fp_count(FASTPATH_SENT_BYTES, tot_len);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(out.ifindex, NULL, 0, 0);
+	__builtin_memcpy(eth->h_dest, out.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, out.smac, ETH_ALEN);
+	return bpf_redirect(out.ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,403 @@
+/* fastpath.c - load, attach and feed the kernel fast path (fastpath.bpf.c). */
+#include "fastpath.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "fastpath.skel.h"
+#include "log.h"
+#include "pool.h"
+
+/* Kernels before 6.6 have no tcx links: a classic clsact filter is used instead. */
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#endif
+/* The kernel's own "not supported" (ENOTSUPP), which some link types return. */
+#define FASTPATH_ENOTSUPP 524
+#define FASTPATH_IFACES_MAX 256
+/* The classic filter's handle and priority: ours to find again after a crash. */
+#define FASTPATH_TC_HANDLE 0xd7
+#define FASTPATH_TC_PRIO   0xd7
+/* How long the kernel keeps going without a heartbeat (renewed every second). */
+#define FASTPATH_HEARTBEAT_NS (3ULL * 1000000000ULL)
+#define FASTPATH_BATCH	      4096
+#define NS_PER_S	      1000000000ULL
+
+struct fastpath_iface {
+	int ifindex;
+	int link_fd; /* tcx link, or -1 for a classic filter */
+};
+
+struct fastpath {
+	struct fastpath_bpf *skel;
+	int clients_fd, slots_fd, config_fd, stats_fd, counters_fd;
+	int ncpus;
+	bool use_tcx; /* cleared when the kernel refuses tcx links */
+	struct fastpath_iface ifaces[FASTPATH_IFACES_MAX];
+	unsigned nifaces;
+	bool attached;
+	struct fastpath_config config;
+	struct fastpath_slot slots[FASTPATH_SLOTS]; /* what the kernel holds */
+	uint64_t nclients;
+	/* Batch buffers for the tick's walk over the clients map. */
+	uint32_t keys[FASTPATH_BATCH];
+	struct fastpath_client values[FASTPATH_BATCH];
+	uint32_t doomed[FASTPATH_BATCH];
+};
+
+static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
+    [FASTPATH_SENT] = "fast_packets",
+    [FASTPATH_SENT_BYTES] = "fast_bytes",
+    [FASTPATH_STALE] = "fast_declined_stale",
+    [FASTPATH_IDLE] = "fast_declined_idle",
+    [FASTPATH_NO_HEARTBEAT] = "fast_declined_no_heartbeat",
+    [FASTPATH_TOO_BIG] = "fast_declined_too_big",
+    [FASTPATH_NOT_FORWARDED] = "fast_declined_not_forwarded",
+    [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
+};
+
+const char *fastpath_counter_name(enum fastpath_counter c)
+{
+	return (unsigned)c < FASTPATH_COUNTER_COUNT ? fastpath_counter_names[c] : "unknown";
+}
+
+static uint64_t fastpath_now_ns(void)
+{
+	struct timespec ts;
+
+	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static int fastpath_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	if (line[0] != '\0')
+		log_debug("libbpf: %s", line);
+	return 0;
+}
+
+struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
+{
+	struct fastpath *fp = calloc(1, sizeof(*fp));
+	int ret;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	libbpf_set_print(fastpath_libbpf_print);
+	fp->use_tcx = true;
+	fp->ncpus = libbpf_num_possible_cpus();
+	fp->skel = fastpath_bpf__open();
+	if (fp->skel == NULL || fp->ncpus <= 0) {
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	bpf_map__set_max_entries(fp->skel->maps.clients,
+				 max_clients < AFFINITY_MIN_CLIENTS ? AFFINITY_MIN_CLIENTS : max_clients);
+	ret = fastpath_bpf__load(fp->skel);
+	if (ret < 0) {
+		snprintf(err, errlen, "the kernel refused the BPF program: %s%s", strerror(-ret),
+			 ret == -EPERM ? " (needs CAP_BPF and CAP_NET_ADMIN)" : "");
+		goto fail;
+	}
+	fp->clients_fd = bpf_map__fd(fp->skel->maps.clients);
+	fp->slots_fd = bpf_map__fd(fp->skel->maps.slots);
+	fp->config_fd = bpf_map__fd(fp->skel->maps.config);
+	fp->stats_fd = bpf_map__fd(fp->skel->maps.stats);
+	fp->counters_fd = bpf_map__fd(fp->skel->maps.counters);
+	return fp;
+fail:
+	fastpath_bpf__destroy(fp->skel);
+	free(fp);
+	return NULL;
+}
+
+/* Removes a classic filter left on ifindex (ours, or one a killed droverd left behind). */
+static void fastpath_tc_detach(int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FASTPATH_TC_HANDLE,
+			    .priority = FASTPATH_TC_PRIO);
+
+	bpf_tc_detach(&hook, &opts);
+}
+
+static int fastpath_attach_one(struct fastpath *fp, int ifindex, int *link_fd)
+{
+	int prog_fd = bpf_program__fd(fp->skel->progs.drover_fastpath);
+
+	if (fp->use_tcx) {
+		int fd = bpf_link_create(prog_fd, ifindex, BPF_TCX_INGRESS, NULL);
+		if (fd >= 0) {
+			/* A filter a killed droverd left behind would run first: take it away. */
+			fastpath_tc_detach(ifindex);
+			*link_fd = fd;
+			return 0;
+		}
+		if (errno != EINVAL && errno != EOPNOTSUPP && errno != FASTPATH_ENOTSUPP)
+			return -errno;
+		log_info("fast path: this kernel has no tcx links; using a clsact filter");
+		fp->use_tcx = false;
+	}
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = FASTPATH_TC_HANDLE,
+			    .priority = FASTPATH_TC_PRIO, .prog_fd = prog_fd,
+			    .flags = BPF_TC_F_REPLACE);
+	int ret = bpf_tc_hook_create(&hook);
+	if (ret < 0 && ret != -EEXIST)
+		return ret;
+	ret = bpf_tc_attach(&hook, &opts);
+	if (ret < 0)
+		return ret;
+	*link_fd = -1;
+	return 0;
+}
+
+static void fastpath_detach_one(struct fastpath_iface *i)
+{
+	if (i->link_fd >= 0)
+		close(i->link_fd);
+	else
+		fastpath_tc_detach(i->ifindex);
+}
+
+unsigned fastpath_attach_all(struct fastpath *fp)
+{
+	struct if_nameindex *names = if_nameindex();
+	unsigned kept = 0;
+
+	if (names == NULL)
+		return fp->nifaces;
+	/* Interfaces that went away took their filters with them. */
+	for (unsigned i = 0; i < fp->nifaces; i++) {
+		bool present = false;
+		for (struct if_nameindex *n = names; n->if_index != 0 && !present; n++)
+			present = (int)n->if_index == fp->ifaces[i].ifindex;
+		if (present)
+			fp->ifaces[kept++] = fp->ifaces[i];
+		else if (fp->ifaces[i].link_fd >= 0)
+			close(fp->ifaces[i].link_fd);
+	}
+	fp->nifaces = kept;
+	for (struct if_nameindex *n = names; n->if_index != 0; n++) {
+		bool have = false;
+		int link_fd = -1, ret;
+
+		if (strcmp(n->if_name, "lo") == 0)
+			continue;
+		for (unsigned i = 0; i < fp->nifaces && !have; i++)
+			have = fp->ifaces[i].ifindex == (int)n->if_index;
+		if (have || fp->nifaces == FASTPATH_IFACES_MAX)
+			continue;
+		ret = fastpath_attach_one(fp, (int)n->if_index, &link_fd);
+		if (ret < 0) {
+			log_warnx("fast path: cannot attach to %s: %s; its packets take the "
+				  "NFQUEUE path",
+				  n->if_name, strerror(-ret));
+			continue;
+		}
+		log_debug("fast path: attached to %s", n->if_name);
+		fp->ifaces[fp->nifaces++] = (struct fastpath_iface){(int)n->if_index, link_fd};
+	}
+	if_freenameindex(names);
+	fp->attached = true;
+	return fp->nifaces;
+}
+
+void fastpath_detach_all(struct fastpath *fp)
+{
+	for (unsigned i = 0; i < fp->nifaces; i++)
+		fastpath_detach_one(&fp->ifaces[i]);
+	fp->nifaces = 0;
+	fp->attached = false;
+}
+
+bool fastpath_attached(const struct fastpath *fp)
+{
+	return fp != NULL && fp->attached;
+}
+
+void fastpath_close(struct fastpath *fp)
+{
+	if (fp == NULL)
+		return;
+	fastpath_detach_all(fp);
+	fastpath_bpf__destroy(fp->skel);
+	free(fp);
+}
+
+static void fastpath_write_config(struct fastpath *fp)
+{
+	uint32_t zero = 0;
+
+	fp->config.alive_until_ns = fastpath_now_ns() + FASTPATH_HEARTBEAT_NS;
+	if (bpf_map_update_elem(fp->config_fd, &zero, &fp->config, BPF_ANY) < 0)
+		log_warnx("fast path: cannot write its settings: %s", strerror(errno));
+}
+
+void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uint16_t *ports,
+		      size_t nports, uint32_t idle_seconds)
+{
+	for (uint32_t slot = 1; slot < FASTPATH_SLOTS; slot++) {
+		struct fastpath_slot *have = &fp->slots[slot], want = {.gen = have->gen};
+		if (slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+			const struct pool_target *t = &snap->targets[slot];
+			want.address = t->address;
+			want.source = t->source;
+			want.mtu = t->tunnel_mtu;
+		}
+		/* Clients placed on what the slot was are not clients of what it is now. */
+		if (have->address != 0 && (want.address != have->address ||
+					   want.source != have->source))
+			want.gen++;
+		if (memcmp(&want, have, sizeof(want)) != 0) {
+			if (bpf_map_update_elem(fp->slots_fd, &slot, &want, BPF_ANY) < 0) {
+				log_warnx("fast path: cannot write slot %u: %s", slot,
+					  strerror(errno));
+				/* Not written: keep the kernel's copy out of use. */
+				want.gen++;
+				want.address = 0;
+			}
+			*have = want;
+		}
+		if (slot < snap->nslots)
+			snap->targets[slot].fast_gen = have->gen;
+	}
+	memset(fp->config.ports, 0, sizeof(fp->config.ports));
+	for (size_t i = 0; i < nports; i++)
+		fp->config.ports[ports[i] >> 3] |= (uint8_t)(1U << (ports[i] & 7));
+	fp->config.idle_ns = (uint64_t)idle_seconds * NS_PER_S;
+	fastpath_write_config(fp);
+}
+
+void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
+		   const uint8_t key[HASH_KEY_BYTES])
+{
+	uint64_t now_ns = fastpath_now_ns();
+	uint32_t now_s = (uint32_t)(now_ns / NS_PER_S);
+	uint32_t batch = 0, ndoomed;
+	uint64_t live = 0;
+	bool more = true, first = true;
+
+	fastpath_write_config(fp);
+	while (more) {
+		uint32_t count = FASTPATH_BATCH;
+		int ret = bpf_map_lookup_batch(fp->clients_fd, first ? NULL : &batch, &batch,
+					       fp->keys, fp->values, &count, NULL);
+		first = false;
+		if (ret < 0 && errno != ENOENT) {
+			log_warnx("fast path: cannot read its clients: %s", strerror(errno));
+			break;
+		}
+		more = ret == 0;
+		ndoomed = 0;
+		for (uint32_t i = 0; i < count; i++) {
+			const struct fastpath_client *c = &fp->values[i];
+			uint64_t seen_s = c->seen_ns / NS_PER_S;
+			bool current = c->slot < FASTPATH_SLOTS && fp->slots[c->slot].address != 0 &&
+				       fp->slots[c->slot].gen == c->gen;
+			if (!current || now_ns - c->seen_ns > fp->config.idle_ns) {
+				fp->doomed[ndoomed++] = fp->keys[i];
+				continue;
+			}
+			live++;
+			/* Keep droverd's own table as fresh as the kernel's record. */
+			uint64_t hash = hash_client(key, fp->keys[i]);
+			uint16_t slot;
+			uint32_t age;
+			if (affinity_peek(affinity, fp->keys[i], hash, now_s, &slot, &age) &&
+			    slot == c->slot && now_s - age >= seen_s)
+				continue;
+			affinity_insert(affinity, fp->keys[i], hash, c->slot, (uint32_t)seen_s,
+					NULL);
+		}
+		if (ndoomed > 0) {
+			uint32_t n = ndoomed;
+			if (bpf_map_delete_batch(fp->clients_fd, fp->doomed, &n, NULL) < 0) {
+				for (uint32_t i = 0; i < ndoomed; i++)
+					bpf_map_delete_elem(fp->clients_fd, &fp->doomed[i]);
+			}
+		}
+	}
+	fp->nclients = live;
+}
+
+void fastpath_forget(struct fastpath *fp, uint32_t client)
+{
+	bpf_map_delete_elem(fp->clients_fd, &client);
+}
+
+void fastpath_forget_all(struct fastpath *fp)
+{
+	uint32_t k, next;
+	bool first = true;
+
+	/* Deleting while walking: always ask for the first key again. */
+	while (bpf_map_get_next_key(fp->clients_fd, first ? NULL : &k, &next) == 0) {
+		bpf_map_delete_elem(fp->clients_fd, &next);
+		k = next;
+		first = true;
+	}
+	fp->nclients = 0;
+}
+
+int fastpath_learn(struct fastpath *fp, uint32_t client, uint16_t slot, uint32_t gen)
+{
+	struct fastpath_client c = {
+	    .slot = slot,
+	    .gen = gen,
+	    .seen_ns = fastpath_now_ns(),
+	};
+
+	return bpf_map_update_elem(fp->clients_fd, &client, &c, BPF_ANY) < 0 ? -errno : 0;
+}
+
+void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,
+			  struct fastpath_slot_totals *out)
+{
+	struct fastpath_slot_stats per_cpu[fp->ncpus];
+	uint32_t key = slot;
+
+	memset(out, 0, sizeof(*out));
+	if (slot >= FASTPATH_SLOTS || bpf_map_lookup_elem(fp->stats_fd, &key, per_cpu) < 0)
+		return;
+	for (int i = 0; i < fp->ncpus; i++) {
+		out->hits += per_cpu[i].hits;
+		out->packets += per_cpu[i].packets;
+		out->bytes += per_cpu[i].bytes;
+	}
+}
+
+void fastpath_counters(const struct fastpath *fp, uint64_t out[FASTPATH_COUNTER_COUNT])
+{
+	uint64_t per_cpu[fp->ncpus];
+
+	for (uint32_t c = 0; c < FASTPATH_COUNTER_COUNT; c++) {
+		out[c] = 0;
+		if (bpf_map_lookup_elem(fp->counters_fd, &c, per_cpu) < 0)
+			continue;
+		for (int i = 0; i < fp->ncpus; i++)
+			out[c] += per_cpu[i];
+	}
+}
+
+uint64_t fastpath_clients(const struct fastpath *fp)
+{
+	return fp->nclients;
+}

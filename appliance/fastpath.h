@@ -1,0 +1,93 @@
+/*
+ * fastpath.h - droverd's kernel fast path: a tc ingress BPF program that
+ * wraps and sends the packets of clients droverd has already placed, so
+ * only a client's first packet (and anything unusual) makes the trip
+ * through NFQUEUE to user space. See fastpath_abi.h for the contract.
+ *
+ * The control thread opens it, attaches it to the interfaces, publishes the
+ * slots with every snapshot and calls fastpath_tick every second (heartbeat,
+ * expiry, affinity refresh). Packet threads only call fastpath_learn.
+ */
+#ifndef DROVER_FASTPATH_H
+#define DROVER_FASTPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "affinity.h"
+#include "fastpath_abi.h"
+#include "hash.h"
+
+struct fastpath; /* private */
+
+struct pool_snapshot;
+
+/* Per-slot traffic the kernel carried, summed over CPUs (same units as the NFQUEUE path's). */
+struct fastpath_slot_totals {
+	uint64_t hits;
+	uint64_t packets;
+	uint64_t bytes;
+};
+
+/*
+ * Loads the program and its maps, sized for max_clients clients. Returns
+ * NULL and a reason in err (no BPF support, missing CAP_BPF, verifier).
+ * Nothing is attached yet.
+ */
+struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen);
+
+/* Detaches from every interface and frees everything. NULL is fine. */
+void fastpath_close(struct fastpath *fp);
+
+/*
+ * Attaches to every interface but loopback that has none yet, and forgets
+ * interfaces that went away. Returns the number attached now. Detaching is
+ * fastpath_detach_all (the fast path switched off).
+ */
+unsigned fastpath_attach_all(struct fastpath *fp);
+void fastpath_detach_all(struct fastpath *fp);
+bool fastpath_attached(const struct fastpath *fp);
+
+/*
+ * Writes the slots of snap (address, tunnel source and MTU of every slot
+ * that keeps clients) into the kernel and stamps each target's fast_gen.
+ * A slot that stops keeping clients, or whose proxy address or source
+ * changes, gets a new generation: the kernel stops using its clients' records
+ * at once and their next packets go to droverd for a new decision. Also
+ * writes the web ports and the affinity timeout. Call before publishing snap.
+ */
+void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uint16_t *ports,
+		      size_t nports, uint32_t idle_seconds);
+
+/*
+ * Every second: renews the heartbeat (the kernel falls back to NFQUEUE for
+ * everything when droverd stops renewing it), removes records that are idle
+ * or stale, and refreshes the affinity entries of clients the kernel has
+ * carried, so active-client counts, lookups and drains see them.
+ */
+void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
+		   const uint8_t key[HASH_KEY_BYTES]);
+
+/* Forgets a client (an address that became a proxy, which is never a client). */
+void fastpath_forget(struct fastpath *fp, uint32_t client);
+
+/* Removes every client record (web ports or client subnets changed). */
+void fastpath_forget_all(struct fastpath *fp);
+
+/*
+ * Packet threads: the kernel may carry client's next packets to slot, at
+ * the slot's generation gen (from the snapshot the decision was made on).
+ * A syscall: call it for packets the kernel could have carried, which
+ * happen only before the record exists. Returns 0 or -errno.
+ */
+int fastpath_learn(struct fastpath *fp, uint32_t client, uint16_t slot, uint32_t gen);
+
+void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,
+			  struct fastpath_slot_totals *out);
+void fastpath_counters(const struct fastpath *fp, uint64_t out[FASTPATH_COUNTER_COUNT]);
+const char *fastpath_counter_name(enum fastpath_counter c);
+/* Client records in the kernel at the last tick. */
+uint64_t fastpath_clients(const struct fastpath *fp);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * fastpath_abi.h - what droverd and its kernel fast path (fastpath.bpf.c)
+ * share: the layout of the BPF maps' values. Kernel types only, so both
+ * the BPF program and user space include it.
+ *
+ * The decision stays in droverd: a client's first packet goes through
+ * NFQUEUE, droverd picks the proxy and records "client -> slot" in the
+ * clients map. Later packets of that client are wrapped and sent in the
+ * kernel while the record is current: its slot generation still matches the
+ * slot's (a proxy going down or away bumps it), it has been seen within the
+ * affinity timeout, and droverd has renewed its heartbeat. Anything else
+ * (another protocol, IP options, fragments, too big for the tunnel, not
+ * forwarded) is left to the NFQUEUE path unchanged.
+ */
+#ifndef DROVER_FASTPATH_ABI_H
+#define DROVER_FASTPATH_ABI_H
+
+#include <linux/types.h>
+
+#define FASTPATH_SLOTS	  4096 /* PROXY_SLOTS_MAX */
+#define FASTPATH_PORT_MAP (65536 / 8)
+
+/* clients map: key = client IPv4 address (network byte order). */
+struct fastpath_client {
+	__u16 slot;
+	__u16 reserved;
+	__u32 gen;     /* the slot's generation when the client was given it */
+	__u64 seen_ns; /* CLOCK_MONOTONIC; refreshed at most once a second */
+};
+
+/* slots map: index = slot. address 0: the slot keeps no clients. */
+struct fastpath_slot {
+	__u32 address; /* proxy, network byte order */
+	__u32 source;  /* outer source, network byte order */
+	__u32 gen;
+	__u16 mtu; /* largest inner packet that fits the tunnel */
+	__u16 reserved;
+};
+
+struct fastpath_config {
+	__u64 alive_until_ns; /* droverd's heartbeat: past it, everything takes the NFQUEUE path */
+	__u64 idle_ns;	      /* affinity timeout */
+	__u8 ports[FASTPATH_PORT_MAP]; /* web ports, by destination port bit */
+};
+
+/* stats map (per CPU): index = slot. */
+struct fastpath_slot_stats {
+	__u64 hits; /* SYN without ACK */
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* counters map (per CPU): why a web packet of a known client stayed on the NFQUEUE path. */
+enum fastpath_counter {
+	FASTPATH_SENT,	       /* wrapped and sent by the kernel */
+	FASTPATH_SENT_BYTES,   /* their inner bytes */
+	FASTPATH_STALE,	       /* the client's slot changed generation or keeps no clients */
+	FASTPATH_IDLE,	       /* not seen within the affinity timeout */
+	FASTPATH_NO_HEARTBEAT, /* droverd stopped renewing the heartbeat */
+	FASTPATH_TOO_BIG,      /* longer than the tunnel takes */
+	FASTPATH_NOT_FORWARDED, /* local, unroutable, or forwarding off: not ours */
+	FASTPATH_ENCAP_ERROR,	/* the kernel refused to grow the packet */
+	FASTPATH_COUNTER_COUNT,
+};
+
+#endif
