@@ -90,7 +90,7 @@ MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
 WEBUI_SRCS := $(filter-out webui/embed.c,$(wildcard webui/*.c))
 # The proxy set-up script rides along: droverctl proxy setup-script embeds it.
 ASSETS     := $(sort $(wildcard webui/static/*)) rules/drover-proxy-setup.sh
-LIB_SRCS  := $(filter-out $(MAINS),$(wildcard appliance/*.c)) $(WEBUI_SRCS)
+LIB_SRCS  := $(filter-out $(MAINS) %.bpf.c,$(wildcard appliance/*.c)) $(WEBUI_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o
 LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap

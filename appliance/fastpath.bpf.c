@@ -103,7 +103,7 @@ static __always_inline int fp_forwarded(struct __sk_buff *skb, const struct iphd
 	    .tot_len = tot_len,
 	    .ipv4_src = ip->saddr,
 	    .ipv4_dst = ip->daddr,
-	    .ifindex = skb->ingress_ifindex,
+	    .ifindex = skb->ifindex, /* at tc ingress: the receiving device */
 	};
 	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 
@@ -168,7 +168,7 @@ int drover_fastpath(struct __sk_buff *skb)
 	    .tot_len = wire_len + sizeof(struct iphdr),
 	    .ipv4_src = s->source,
 	    .ipv4_dst = s->address,
-	    .ifindex = skb->ingress_ifindex,
+	    .ifindex = skb->ifindex, /* at tc ingress: the receiving device */
 	};
 	long rc = bpf_fib_lookup(skb, &out, sizeof(out), 0);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)

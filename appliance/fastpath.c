@@ -401,3 +401,8 @@ uint64_t fastpath_clients(const struct fastpath *fp)
 {
 	return fp->nclients;
 }
+
+int fastpath_program_fd(const struct fastpath *fp)
+{
+	return bpf_program__fd(fp->skel->progs.drover_fastpath);
+}

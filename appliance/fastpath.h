@@ -90,4 +90,7 @@ const char *fastpath_counter_name(enum fastpath_counter c);
 /* Client records in the kernel at the last tick. */
 uint64_t fastpath_clients(const struct fastpath *fp);
 
+/* The loaded program, for BPF_PROG_TEST_RUN in the unit tests. */
+int fastpath_program_fd(const struct fastpath *fp);
+
 #endif

@@ -1,0 +1,197 @@
+#!/bin/bash
+# tests/e2e/fastpath.sh - the kernel fast path with real Squid and nginx.
+#
+# The lab of tests/lab/lib.sh (20 clients, 3 Squids, probes 1 s / 500 ms),
+# with an extra web server on the appliance itself (198.18.1.1:80).
+#   1. Three requests from each client: every one answered by the origin
+#      through a Squid; only the clients' first packets reach NFQUEUE, the
+#      rest are sent by the kernel (fast_packets), and per-proxy hits still
+#      equal the connections Squid logged.
+#   2. A known client talking to the appliance's own address on a web port
+#      is answered by the appliance, not sent to a proxy.
+#   3. fast_path off, live: every packet goes through NFQUEUE again and the
+#      answers keep coming; on again: the kernel takes over again.
+#   4. A Squid killed: its clients' records go stale at once (the slot's
+#      generation), they are re-placed by droverd and answered by the others.
+#   5. SIGKILL of droverd: the kernel stops carrying at once (the program
+#      goes with droverd's link), nothing is carried without a decider:
+#      with fail_open the requests are answered directly.
+#   6. A client idle past affinity_timeout loses its record.
+# Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+LAB=${LAB:-dfp}
+LAB_STATE=/tmp/drover-e2e-fastpath.$$
+LAB_CLIENTS=20
+LAB_PROXIES=3
+# shellcheck source=../lab/lib.sh
+. "$here/../lab/lib.sh"
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
+
+URL=http://$LAB_ORIGIN/
+
+trap 'lab_down; [ -n "${own_pid:-}" ] && kill "$own_pid" 2>/dev/null' EXIT
+trap 'exit 1' INT TERM
+
+# stat NAME: one global counter from droverd's stats.
+stat() {
+	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['$1'])"
+}
+
+# fetch CLIENT: one request; succeeds when the origin's page came back.
+fetch() {
+	lab_client_curl "$1" "$URL" 2>/dev/null | grep -q "$LAB_MARKER"
+}
+
+# fetch_all ROUNDS: ROUNDS requests from every client; prints "ok failed".
+fetch_all() {
+	local r a ok=0 bad=0
+	for ((r = 0; r < $1; r++)); do
+		for a in $(lab_client_addresses); do
+			if fetch "$a"; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+		done
+	done
+	echo "$ok $bad"
+}
+
+# health ID: the health droverd shows for proxy ID.
+health() {
+	lab_droverctl --json proxy show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['proxy'].get('health'))"
+}
+
+health_is() { [ "$(health "$1")" = "$2" ]; }
+
+squid_pid() {
+	awk -v l="squid$1" '$1 == l { p = $2 } END { print p }' "$LAB_STATE/pids"
+}
+
+if ! lab_up || ! lab_start_droverd; then
+	fail "lab world with droverd builds"
+	exit 1
+fi
+pass "lab world with droverd builds ($LAB_CLIENTS clients, $LAB_PROXIES Squids)"
+grep -q "fast path on: attached to" "$LAB_STATE/droverd.log"
+check $? "droverd loads the fast path and attaches it" \
+	"$(grep -m1 'fast path' "$LAB_STATE/droverd.log")"
+
+# --- 1. first packets through NFQUEUE, the rest through the kernel -----------
+q0=$(stat packets)
+f0=$(stat fast_packets)
+read -r ok bad <<<"$(fetch_all 3)"
+q1=$(stat packets)
+f1=$(stat fast_packets)
+learned=$(stat fast_learned)
+total=$((LAB_CLIENTS * 3))
+queued=$((q1 - q0))
+fast=$((f1 - f0))
+# Each request is about 6 client packets (SYN, ACK, request, ACKs, FIN): with
+# the fast path, only the first packet of each client (plus the few already
+# queued behind it) should reach droverd.
+[ "$ok" -eq "$total" ] && [ "$fast" -gt $((total * 4)) ] && [ "$queued" -le $((LAB_CLIENTS * 3)) ]
+check $? "$total requests answered through the Squids; the kernel sent the clients' later packets" \
+	"answered $ok of $total; packets through NFQUEUE $queued, sent by the kernel $fast; clients recorded $learned"
+
+hits_ok=1
+detail=
+for i in 1 2 3; do
+	h=$(lab_droverctl --json proxy show "$i" | python3 -c "import json,sys; print(json.load(sys.stdin)['proxy']['hits'])")
+	s=$(lab_squid_requests "$i")
+	detail="$detail squid$i hits=$h logged=$s;"
+	[ "$h" -eq "$s" ] || hits_ok=0
+done
+[ "$hits_ok" -eq 1 ]
+check $? "per-proxy hits count the connections the kernel sent too (= Squid's log)" "$detail"
+
+# --- 2. the appliance's own address is not proxied ---------------------------
+mkdir -p "$LAB_STATE/own"
+echo "appliance-own-page" >"$LAB_STATE/own/index.html"
+lab_exec app python3 -m http.server 80 --bind "$LAB_APPLIANCE" --directory "$LAB_STATE/own" \
+	>/dev/null 2>&1 &
+own_pid=$!
+lab_wait 5 lab_listening app 80
+client=$(lab_client_address 0)
+nf0=$(stat fast_declined_not_forwarded)
+body=$(lab_client_curl "$client" "http://$LAB_APPLIANCE/" 2>/dev/null)
+nf1=$(stat fast_declined_not_forwarded)
+[ "$body" = appliance-own-page ] && [ "$nf1" -gt "$nf0" ]
+check $? "a known client's request to the appliance's own address is answered by the appliance" \
+	"body '$body'; declined as not forwarded: +$((nf1 - nf0))"
+kill "$own_pid" 2>/dev/null
+wait "$own_pid" 2>/dev/null
+own_pid=
+
+# --- 3. off and on, live ------------------------------------------------------
+lab_droverctl settings set fast_path false >/dev/null
+q0=$(stat packets)
+f0=$(stat fast_packets)
+read -r ok bad <<<"$(fetch_all 1)"
+q1=$(stat packets)
+f1=$(stat fast_packets)
+[ "$ok" -eq "$LAB_CLIENTS" ] && [ "$f1" -eq "$f0" ] && [ "$((q1 - q0))" -ge $((LAB_CLIENTS * 4)) ]
+check $? "fast_path off: every packet goes through NFQUEUE, every request answered" \
+	"answered $ok of $LAB_CLIENTS; through NFQUEUE $((q1 - q0)), by the kernel $((f1 - f0))"
+lab_droverctl settings set fast_path true >/dev/null
+read -r ok bad <<<"$(fetch_all 1)"
+f2=$(stat fast_packets)
+[ "$ok" -eq "$LAB_CLIENTS" ] && [ "$f2" -gt "$f1" ]
+check $? "fast_path on again: the kernel carries the clients again" \
+	"answered $ok of $LAB_CLIENTS; by the kernel +$((f2 - f1))"
+
+# --- 4. a proxy dies: its clients are re-placed --------------------------------
+victim=1
+mine=$(for a in $(lab_client_addresses); do
+	p=$(lab_droverctl --json lookup "$a" | python3 -c "import json,sys; p=json.load(sys.stdin)['proxy']; print(p['name'] if p else '')")
+	[ "$p" = "squid$victim" ] && echo "$a"
+done)
+n_mine=$(echo "$mine" | grep -c .)
+kill -KILL "$(squid_pid $victim)"
+st0=$(stat fast_declined_stale)
+lab_wait 10 health_is "$victim" down
+ok=0
+for a in $mine; do fetch "$a" && ok=$((ok + 1)); done
+st1=$(stat fast_declined_stale)
+[ "$n_mine" -gt 0 ] && [ "$ok" -eq "$n_mine" ] && [ "$st1" -gt "$st0" ]
+check $? "a dead proxy's clients are re-placed by droverd and answered by the others" \
+	"$ok of $n_mine clients of squid$victim answered after it went down; records found stale: +$((st1 - st0))"
+
+# --- 5. droverd killed: nothing is carried without it ---------------------------
+lab_droverctl settings set fail_open true >/dev/null
+pid=$(cat "$LAB_STATE/droverd.pid")
+kill -KILL "$pid"
+sleep 0.3
+client=$(lab_client_address 1)
+before=$(lab_squid_requests 2)$(lab_squid_requests 3)
+fetch "$client"
+r=$?
+after=$(lab_squid_requests 2)$(lab_squid_requests 3)
+[ "$r" -eq 0 ] && [ "$before" = "$after" ]
+check $? "after SIGKILL nothing is carried to a proxy without droverd; a known client is answered directly (fail_open)" \
+	"request answered: $([ $r -eq 0 ] && echo yes || echo no); Squid logs unchanged: $([ "$before" = "$after" ] && echo yes || echo no)"
+
+# --- 6. idle expiry -------------------------------------------------------------
+lab_start_droverd_again() {
+	ip netns exec "$(lab_ns app)" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover.db" \
+		--socket "$LAB_STATE/drover.sock" --manage-rules --log-level info \
+		</dev/null >>"$LAB_STATE/droverd.log" 2>&1 &
+	pid=$!
+	lab_record droverd "$pid" droverd
+	echo "$pid" >"$LAB_STATE/droverd.pid"
+	lab_wait 10 test -S "$LAB_STATE/drover.sock"
+}
+rm -f "$LAB_STATE/drover.sock"
+lab_start_droverd_again && lab_wait 15 health_is 2 up && lab_wait 15 health_is 3 up
+lab_droverctl settings set affinity_timeout 3 >/dev/null
+client=$(lab_client_address 2)
+fetch "$client"
+fetch "$client"
+c0=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
+sleep 6
+c1=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
+idle=$(lab_droverctl --json lookup "$client" | python3 -c "import json,sys; print(json.load(sys.stdin)['reason'])")
+[ "$c0" -ge 1 ] && [ "$c1" -eq 0 ] && [ "$idle" != affinity ]
+check $? "a client idle past affinity_timeout loses its record (and its affinity)" \
+	"records before $c0, after 6 s idle $c1; lookup reason now $idle"
+
+exit $((failures > 0))
