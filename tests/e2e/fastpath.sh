@@ -186,6 +186,7 @@ lab_droverctl settings set affinity_timeout 3 >/dev/null
 client=$(lab_client_address 2)
 fetch "$client"
 fetch "$client"
+sleep 1.5 # the record count is taken once a second
 c0=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
 sleep 6
 c1=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
