@@ -94,17 +94,19 @@ static __always_inline __u16 fp_csum_fold(__u64 sum)
 static __always_inline int fp_forwarded(struct __sk_buff *skb, const struct iphdr *ip,
 					const struct tcphdr *tcp, __u16 tot_len)
 {
-	struct bpf_fib_lookup fib = {
-	    .family = FP_AF_INET,
-	    .tos = ip->tos,
-	    .l4_protocol = IPPROTO_TCP,
-	    .sport = tcp->source,
-	    .dport = tcp->dest,
-	    .tot_len = tot_len,
-	    .ipv4_src = ip->saddr,
-	    .ipv4_dst = ip->daddr,
-	    .ifindex = skb->ifindex, /* at tc ingress: the receiving device */
-	};
+	struct bpf_fib_lookup fib;
+
+	/* Every byte set: without CAP_PERFMON the verifier refuses uninitialised padding. */
+	__builtin_memset(&fib, 0, sizeof(fib));
+	fib.family = FP_AF_INET;
+	fib.tos = ip->tos;
+	fib.l4_protocol = IPPROTO_TCP;
+	fib.sport = tcp->source;
+	fib.dport = tcp->dest;
+	fib.tot_len = tot_len;
+	fib.ipv4_src = ip->saddr;
+	fib.ipv4_dst = ip->daddr;
+	fib.ifindex = skb->ifindex; /* at tc ingress: the receiving device */
 	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 
 	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH ||
@@ -162,14 +164,14 @@ int drover_fastpath(struct __sk_buff *skb)
 		return fp_slow(FASTPATH_NOT_FORWARDED);
 
 	/* Where the outer packet goes: the route to the proxy, as the kernel sees it now. */
-	struct bpf_fib_lookup out = {
-	    .family = FP_AF_INET,
-	    .l4_protocol = IPPROTO_IPIP,
-	    .tot_len = wire_len + sizeof(struct iphdr),
-	    .ipv4_src = s->source,
-	    .ipv4_dst = s->address,
-	    .ifindex = skb->ifindex, /* at tc ingress: the receiving device */
-	};
+	struct bpf_fib_lookup out;
+	__builtin_memset(&out, 0, sizeof(out));
+	out.family = FP_AF_INET;
+	out.l4_protocol = IPPROTO_IPIP;
+	out.tot_len = wire_len + sizeof(struct iphdr);
+	out.ipv4_src = s->source;
+	out.ipv4_dst = s->address;
+	out.ifindex = skb->ifindex;
 	long rc = bpf_fib_lookup(skb, &out, sizeof(out), 0);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return fp_slow(FASTPATH_TOO_BIG);

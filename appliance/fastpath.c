@@ -80,14 +80,15 @@ static uint64_t fastpath_now_ns(void)
 
 static int fastpath_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[512];
+	char *text, *save = NULL;
 
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || vasprintf(&text, fmt, ap) < 0)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	if (line[0] != '\0')
-		log_debug("libbpf: %s", line);
+	/* The verifier's log comes as one message of many lines. */
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		log_debug("%s", line);
+	free(text);
 	return 0;
 }
 

@@ -76,6 +76,10 @@ check "$( [ "$queues" -ge 1 ] && [ "$chain1" -ge 1 ] && [ "$chain2" -ge 1 ] && [
 	"unprivileged droverd binds its queues, installs and re-installs its rules, writes a backup" \
 	"queues bound=$queues; NFQUEUE rules=$chain1; after a ports change, rules with 80,443,8080=$chain2"
 
+# The fast path is loaded by the unprivileged process (CAP_BPF), not before the drop.
+fast=$(ctl --json stats | python3 -c 'import json, sys; print(json.load(sys.stdin)["global"]["fast_path"])')
+check "$( [ "$fast" = on ]; echo $?)" "unprivileged droverd loads its fast path (CAP_BPF)" "fast_path: $fast"
+
 modes=
 bad=0
 for spec in "lib 750" "run 750" "lib/drover.db 600" "lib/drover.db-wal 600" "lib/initial-admin-password 600" \
