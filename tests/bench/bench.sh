@@ -1,18 +1,28 @@
 #!/bin/bash
-# bench.sh - packet rates through drover (A) against plain kernel forwarding
-# (B) on the same namespace topology, alternating A B A B in one run.
+# bench.sh - packet rates through drover against plain kernel forwarding on
+# the same namespace topology, three paths alternating A N B A N B in one run:
+#
+#   A  drover as shipped: the FORWARD → NFQUEUE rule and fast_path true. A
+#      client's first packet goes through NFQUEUE to droverd, which records
+#      the client; its later packets are wrapped in the kernel (tc BPF at
+#      gen0's ingress) and sent to the proxy.
+#   N  drover with fast_path false: every packet through NFQUEUE and droverd.
+#   B  plain kernel forwarding: no NFQUEUE rule, fast_path false.
 #
 #   $P-gen                      $P-app                         $P-px1 .. $P-pxN
 #   eth0 198.18.30.2 ──veth── gen0 198.18.30.1                eth0 198.18.(60+i).2
-#   drover-bench-gen            droverd (A: FORWARD → NFQUEUE,  raw PREROUTING counts and
-#   sources 198.18.32.0/20      IPIP copy to a proxy)          drops: proto 4 (A), dst
-#   (4,094 clients) → dst       ── px<i> 198.18.(60+i).1 ──    198.19.0.0/16 (B); a TCP
-#   198.19.0.0/16 :80           B: the same packets routed,    listener on 3128 for
-#                               ECMP over the proxies          droverd's health probes
+#   drover-bench-gen            droverd (A, N: FORWARD →       raw PREROUTING counts and
+#   sources 198.18.32.0/20      NFQUEUE, IPIP copy to a proxy; drops: proto 4 (A, N),
+#   (4,094 clients) → dst       A: tc BPF wraps known clients) dst 198.19.0.0/16 (B); a
+#   198.19.0.0/16 :80           ── px<i> 198.18.(60+i).1 ──    TCP listener on 3128 for
+#                               B: the same packets routed,    droverd's health probes
+#                               ECMP over the proxies
 #
-# A and B differ only in one iptables rule in $P-app: with it, the packets go
-# to droverd's queues; without it, the kernel forwards them. droverd keeps
-# running (idle) during B. Everything stays inside the namespaces made here.
+# The paths differ only in one iptables rule in $P-app and in droverd's
+# fast_path setting, both switched between trials. droverd keeps running
+# (idle) during B; its fast path is off then, so the kernel does not wrap the
+# packets of clients it learned in A. Everything stays inside the namespaces
+# made here.
 #
 #   tests/bench/bench.sh [--build DIR] [--out DIR] [--quick] [--sizes "64 1400"]
 #                        [--duration S] [--reps N] [--proxies N] [--queues N]
@@ -21,9 +31,10 @@
 # Writes OUT/results.md (the table), OUT/delivered.png (delivered vs offered
 # load, when gnuplot is installed), OUT/sweep-SIZE.dat, OUT/runs.log (every
 # run), OUT/micro.txt. --quick is the smoke-test scale: well under a minute.
-# --profile RATE only records droverd with perf during one A trial of 64-byte
-# packets at RATE pps and writes OUT/profile-droverd.txt (symbols, then
-# shared objects).
+# --profile RATE only records droverd with perf during one N trial of 64-byte
+# packets at RATE pps, then runs one A trial at the same rate for the sender's
+# CPU per packet, and writes OUT/profile-droverd.txt (symbols, then shared
+# objects).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -171,6 +182,14 @@ while True:
 
 ctl() { in_ns app "$build/droverctl" --socket "$state/drover.sock" "$@"; }
 
+# global_stats KEY...: droverd's global counters (ctl --json stats) named, on
+# one line in that order; nothing when droverd does not answer.
+global_stats() {
+	ctl --json stats 2>/dev/null | python3 -c 'import json, sys
+g = json.load(sys.stdin).get("global", {})
+print(" ".join(str(g.get(k, 0)) for k in sys.argv[1:]))' "$@" 2>/dev/null
+}
+
 start_droverd() {
 	local i
 	ip netns exec "$P-app" "$build/droverd" --db "$state/drover.db" --socket "$state/drover.sock" \
@@ -200,22 +219,39 @@ sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)' && return 0
 	return 1
 }
 
-# ---- A / B ----
-mode=
-set_mode() { # set_mode A|B [QUEUES]
-	local q=${2:-$queues} target
-	[ "$mode" = "$1/$q" ] && return 0
-	in_ns app iptables -F FORWARD
-	if [ "$1" = A ]; then
-		if [ "$q" -eq 1 ]; then
-			target="--queue-num 0"
-		else
-			target="--queue-balance 0:$((q - 1))"
+# ---- A / N / B ----
+# What is in place now: the FORWARD rule ("none" or its queue count) and
+# droverd's fast_path setting; empty until first set.
+rule=
+fast=
+set_mode() { # set_mode A|N|B [QUEUES]
+	local q=${2:-$queues} want_rule want_fast target
+	case $1 in
+	A) want_rule=$q want_fast=true ;;
+	N) want_rule=$q want_fast=false ;;
+	B) want_rule=none want_fast=false ;;
+	*) log "no path $1"; return 1 ;;
+	esac
+	if [ "$rule" != "$want_rule" ]; then
+		rule=
+		in_ns app iptables -F FORWARD || return 1
+		if [ "$want_rule" != none ]; then
+			if [ "$q" -eq 1 ]; then
+				target="--queue-num 0"
+			else
+				target="--queue-balance 0:$((q - 1))"
+			fi
+			in_ns app iptables -A FORWARD -s 198.18.32.0/20 -p tcp --dport 80 \
+				-j NFQUEUE $target --queue-bypass || return 1
 		fi
-		in_ns app iptables -A FORWARD -s 198.18.32.0/20 -p tcp --dport 80 \
-			-j NFQUEUE $target --queue-bypass || return 1
+		rule=$want_rule
 	fi
-	mode=$1/$q
+	if [ "$fast" != "$want_fast" ]; then
+		fast=
+		ctl settings set fast_path "$want_fast" >/dev/null || return 1
+		sleep 0.2 # the program attached to (or detached from) the interfaces
+		fast=$want_fast
+	fi
 }
 
 droverd_cpu_ns() {
@@ -242,10 +278,25 @@ px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the coun
 }
 
 # run MODE SIZE RATE [BURST [QUEUES [LATENCY_TAG]]]: one trial; sets the R_* variables and
-# appends a line to runs.log.
+# appends a line to runs.log. R_FAST: packets the fast path wrapped during the
+# trial, R_NFQ: packets droverd received from its queues (droverd's counters,
+# read after each trial; stats_fast and stats_nfq hold the last reading).
 run_id=0
+stats_fast=0
+stats_nfq=0
+fast_leaks=0
+# stats_baseline: takes droverd's counters as they are now for the next
+# trial's deltas (droverd drops a queue thread's counters with the thread
+# when the queue count shrinks).
+stats_baseline() {
+	local f n
+	read -r f n < <(global_stats fast_packets packets)
+	stats_fast=${f:-$stats_fast}
+	stats_nfq=${n:-$stats_nfq}
+}
 run() {
 	local m=$1 size=$2 rate=$3 burst=${4:-32} q=${5:-$queues} lat=${6:-} line c0 c1 s0 s1 q0 q1 counts i c
+	local f1 n1
 	local sinks=()
 	run_id=$((run_id + 1))
 	set_mode "$m" "$q" || return 1
@@ -278,11 +329,23 @@ run() {
 		kill -TERM "$i" 2>/dev/null
 		wait "$i" 2>/dev/null
 	done
+	read -r f1 n1 < <(global_stats fast_packets packets)
+	f1=${f1:-$stats_fast}
+	n1=${n1:-$stats_nfq}
+	R_FAST=$((f1 - stats_fast))
+	R_NFQ=$((n1 - stats_nfq))
+	stats_fast=$f1
+	stats_nfq=$n1
+	if [ "$m" != A ] && [ "$R_FAST" -ne 0 ]; then
+		fast_leaks=$((fast_leaks + 1))
+		log "WARNING: the fast path wrapped $R_FAST packets during a $m trial (run $run_id):" \
+			"that trial did not measure path $m"
+	fi
 	R_SENT=$(echo "$line" | sed -n 's/.*sent=\([0-9]*\).*/\1/p')
 	R_ELAPSED=$(echo "$line" | sed -n 's/.*elapsed=\([0-9.]*\).*/\1/p')
 	R_OFFERED=$(echo "$line" | sed -n 's/.* rate=\([0-9]*\).*/\1/p')
 	R_GENCPU=$(echo "$line" | sed -n 's/.*cpu=\([0-9.]*\).*/\1/p')
-	if [ "$m" = A ]; then
+	if [ "$m" != B ]; then
 		R_DELIVERED=${counts% *}
 	else
 		R_DELIVERED=${counts#* }
@@ -298,19 +361,19 @@ run() {
 	if ge "$loss_tol" "$R_LOSS" && ge "$R_OFFERED" "$(calc "$rate * $gen_keepup")"; then
 		R_PASS=1
 	fi
-	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s\n' \
+	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s fast_packets=%s nfq_packets=%s\n' \
 		"$run_id" "$size" "$m" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
 		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$((s1 - s0))" \
-		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" >>"$runs"
+		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" "$R_FAST" "$R_NFQ" >>"$runs"
 }
 
 # ---- the measurements of one packet size ----
-# search SIZE: binary search for each path's highest passing rate, A and B
-# trials alternating. Sets ZL_A and ZL_B.
+# search SIZE: binary search for each path's highest passing rate, A, N and
+# B trials alternating. Sets ZL_A, ZL_N and ZL_B.
 search() {
-	local size=$1 step m lo hi lo_A=0 lo_B=0 hi_A=$gen_max hi_B=$gen_max mid
+	local size=$1 step m lo hi lo_A=0 lo_N=0 lo_B=0 hi_A=$gen_max hi_N=$gen_max hi_B=$gen_max mid
 	for ((step = 0; step < search_steps; step++)); do
-		for m in A B; do
+		for m in A N B; do
 			eval "lo=\$lo_$m hi=\$hi_$m"
 			# Converged (passed at the top, or within 2%): no more trials for this path.
 			[ "$step" -gt 0 ] && ge "$lo" "$(calc "$hi * 0.98")" && continue
@@ -325,55 +388,61 @@ search() {
 		done
 	done
 	ZL_A=$lo_A
+	ZL_N=$lo_N
 	ZL_B=$lo_B
 }
 
 # sweep SIZE: delivered vs offered at fractions of kernel forwarding's
-# zero-loss rate, each load A B alternating reps times; medians to sweep-SIZE.dat.
+# zero-loss rate, each load A N B alternating reps times; medians to
+# sweep-SIZE.dat. Columns 1-11 are A against B, 12-17 add N (its ratio is N/B).
 sweep() {
 	local size=$1 f rate r m dat=$out/sweep-$size.dat fractions
 	if [ "$quick" -eq 1 ]; then fractions="0.25 1.0 1.5"; else
 		fractions="0.1 0.25 0.5 0.75 0.9 1.0 1.25 1.5"; fi
-	echo "# target_pps offered_A delivered_A offered_B delivered_B ratio cpu_us_per_pkt_A gen_cpu_us_per_pkt_A gen_cpu_us_per_pkt_B loss_A loss_B" >"$dat"
+	echo "# target_pps offered_A delivered_A offered_B delivered_B ratio cpu_us_per_pkt_A gen_cpu_us_per_pkt_A gen_cpu_us_per_pkt_B loss_A loss_B" \
+		"offered_N delivered_N ratio_N cpu_us_per_pkt_N gen_cpu_us_per_pkt_N loss_N" >"$dat"
 	for f in $fractions; do
 		rate=$(calc "int($ZL_B * $f)")
 		ge "$rate" 1000 || rate=1000
 		ge "$gen_max" "$rate" || continue
-		local oa=() da=() ob=() db=() ca=() ga=() gb=() la=() lb=()
+		local oa=() da=() ca=() ga=() la=() on=() dn=() cn=() gn=() ln=() ob=() db=() gb=() lb=()
+		local cpu gcpu
 		for ((r = 0; r < reps; r++)); do
-			for m in A B; do
+			for m in A N B; do
 				run "$m" "$size" "$rate"
-				if [ "$m" = A ]; then
-					oa+=("$R_OFFERED"); da+=("$R_RATE"); la+=("$R_LOSS")
-					ca+=("$(calc "$R_DELIVERED > 0 ? $R_CPU_NS / 1000 / $R_DELIVERED : 0")")
-					ga+=("$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")")
-				else
-					ob+=("$R_OFFERED"); db+=("$R_RATE"); lb+=("$R_LOSS")
-					gb+=("$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")")
-				fi
+				cpu=$(calc "$R_DELIVERED > 0 ? $R_CPU_NS / 1000 / $R_DELIVERED : 0")
+				gcpu=$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")
+				case $m in
+				A) oa+=("$R_OFFERED"); da+=("$R_RATE"); la+=("$R_LOSS"); ca+=("$cpu"); ga+=("$gcpu") ;;
+				N) on+=("$R_OFFERED"); dn+=("$R_RATE"); ln+=("$R_LOSS"); cn+=("$cpu"); gn+=("$gcpu") ;;
+				B) ob+=("$R_OFFERED"); db+=("$R_RATE"); lb+=("$R_LOSS"); gb+=("$gcpu") ;;
+				esac
 			done
 		done
-		local mda mdb
+		local mda mdn mdb
 		mda=$(median "${da[@]}")
+		mdn=$(median "${dn[@]}")
 		mdb=$(median "${db[@]}")
 		echo "$rate $(median "${oa[@]}") $mda $(median "${ob[@]}") $mdb" \
 			"$(calc "$mdb > 0 ? $mda / $mdb : 0")" "$(median "${ca[@]}")" \
 			"$(median "${ga[@]}")" "$(median "${gb[@]}")" \
-			"$(median "${la[@]}")" "$(median "${lb[@]}")" >>"$dat"
-		log "size $size load $rate: A $mda B $mdb delivered pps"
+			"$(median "${la[@]}")" "$(median "${lb[@]}")" \
+			"$(median "${on[@]}") $mdn $(calc "$mdb > 0 ? $mdn / $mdb : 0")" \
+			"$(median "${cn[@]}")" "$(median "${gn[@]}")" "$(median "${ln[@]}")" >>"$dat"
+		log "size $size load $rate: A $mda N $mdn B $mdb delivered pps"
 	done
 }
 
-# latency SIZE RATE: A and B alternating at RATE with one packet per send, so
-# each packet carries its own send time; the sinks' samples merged per path.
+# latency SIZE RATE: A, N and B alternating at RATE with one packet per send,
+# so each packet carries its own send time; the sinks' samples merged per path.
 latency() {
 	local size=$1 rate=$2 r m
 	for ((r = 0; r < reps; r++)); do
-		for m in A B; do
+		for m in A N B; do
 			run "$m" "$size" "$rate" 1 "$queues" "$size-$m"
 		done
 	done
-	for m in A B; do
+	for m in A N B; do
 		python3 - "$state"/lat-"$size-$m"-*.bin <<'PY' >"$state/lat-$size-$m.txt"
 import array, sys
 a = array.array("I")
@@ -386,21 +455,26 @@ print(len(s), "%.1f" % q(0.5), "%.1f" % q(0.99))
 PY
 	done
 	read -r LAT_NA LAT_A50 LAT_A99 <"$state/lat-$size-A.txt"
+	read -r LAT_NN LAT_N50 LAT_N99 <"$state/lat-$size-N.txt"
 	read -r LAT_NB LAT_B50 LAT_B99 <"$state/lat-$size-B.txt"
 }
 
-# queue_compare SIZE RATE: delivered with 1 and with 2 queues, alternating.
+# queue_compare SIZE RATE: delivered with 1 and with 2 queues, alternating, on
+# path N (every packet through the queues: where their number matters).
 queue_compare() {
 	local size=$1 rate=$2 r q d1=() d2=()
 	for ((r = 0; r < reps; r++)); do
 		for q in 1 2; do
 			ctl settings set queues "$q" >/dev/null || return 1
 			sleep 0.3
-			run A "$size" "$rate" 32 "$q"
+			stats_baseline
+			run N "$size" "$rate" 32 "$q"
 			if [ "$q" -eq 1 ]; then d1+=("$R_RATE"); else d2+=("$R_RATE"); fi
 		done
 	done
 	ctl settings set queues "$queues" >/dev/null
+	sleep 0.3
+	stats_baseline
 	QC_1=$(median "${d1[@]}")
 	QC_2=$(median "${d2[@]}")
 }
@@ -411,23 +485,59 @@ log "load before: $load_before"
 ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -n 6 >"$state/load-before.txt"
 build_world || { log "cannot build the namespaces"; exit 1; }
 start_droverd || { log "droverd did not come up: $(tail -n 5 "$state/droverd.log")"; exit 1; }
+stats_baseline
 
 # Warm-up: neighbours resolved, droverd's affinity table filled, caches warm.
-run A 64 20000
+# A first and with at least two packets per client (4,094 of them): every
+# client's first packet goes through NFQUEUE and droverd records it, so the
+# fast path knows them all before anything is measured.
+warm=20000
+ge "$(calc "$warm * $duration")" 8188 || warm=$(calc "int(8188 / $duration) + 1")
+run A 64 "$warm"
+run N 64 20000
 run B 64 20000
+read -r warm_fast warm_learned warm_nfq < <(global_stats fast_packets fast_learned packets)
+fast_why=
+if [ "${warm_fast:-0}" -gt 0 ]; then
+	fast_ok=1
+	log "fast path running: after the warm-up fast_packets $warm_fast, fast_learned $warm_learned," \
+		"packets through NFQUEUE $warm_nfq"
+else
+	fast_ok=0
+	fast_why=$(sed -n 's/.*\(fast path unavailable.*\)/\1/p' "$state/droverd.log" | tail -n 1)
+	log "****************************************************************"
+	log "WARNING: the kernel fast path is NOT running: fast_packets ${warm_fast:-unknown} after the warm-up."
+	log "droverd: ${fast_why:-no reason in its log}"
+	log "Path A below is NFQUEUE with fast_path true, NOT the fast path:"
+	log "A's figures say nothing about the fast path."
+	log "****************************************************************"
+fi
+measured_from=$((run_id + 1))
 # What this bench can offer at all: the generator flat out (plain forwarding).
 run B 64 3000000
 if [ -n "$profile_rate" ]; then
 	command -v perf >/dev/null || { log "perf is not installed (apt-get install linux-perf)"; exit 1; }
+	set_mode N || exit 1
 	perf record -q -F 1999 -g -p "$dpid" -o "$state/perf.data" >/dev/null 2>&1 &
 	perf_pid=$!
 	pids+=($perf_pid)
 	sleep 0.5
-	run A 64 "$profile_rate"
+	run N 64 "$profile_rate"
 	kill -INT "$perf_pid"
 	wait "$perf_pid"
+	n_line=$(tail -n 1 "$runs")
+	n_gcpu=$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")
+	# The fast path at the same rate, not profiled: its cost is in the sender's context.
+	run A 64 "$profile_rate"
+	a_line=$(tail -n 1 "$runs")
+	a_gcpu=$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")
 	{
-		echo "# droverd during one A trial: $(tail -n 1 "$runs")"
+		echo "# droverd during one N trial (fast_path false, every packet through NFQUEUE): $n_line"
+		echo "# then one A trial (fast path) at the same rate, not profiled: $a_line"
+		echo "# sender CPU per packet sent (gen_cpu, with the kernel's work in its context):" \
+			"N $(fmt "$n_gcpu" %.2f) µs, A $(fmt "$a_gcpu" %.2f) µs"
+		[ "$fast_ok" -eq 1 ] ||
+			echo "# WARNING: the fast path was NOT running (${fast_why:-droverd logged no reason}): A was NFQUEUE"
 		perf report -i "$state/perf.data" --stdio --no-children --sort sym --percent-limit 0.7 2>/dev/null |
 			grep -v '^$' | grep -E '^ +[0-9]|^#' | head -n 60
 		echo "# by shared object"
@@ -446,28 +556,67 @@ results=$state/results.rows
 : >"$results"
 for size in $sizes; do
 	if [ "$size" -ge 1000 ]; then gen_max=$gen_max1400; else gen_max=$gen_max64; fi
+	dat=$out/sweep-$size.dat
 	search "$size"
-	log "size $size zero-loss: A $ZL_A B $ZL_B pps"
+	log "size $size zero-loss: A $ZL_A N $ZL_N B $ZL_B pps"
 	sweep "$size"
-	half=$(calc "int($ZL_A / 2)")
+	# Latency and CPU per packet compare the paths at one load all of them
+	# carried without loss: half of, and at most, the lowest zero-loss rate.
+	zl_min=$(printf '%s\n' "$ZL_A" "$ZL_N" "$ZL_B" | sort -g | head -n 1)
+	half=$(calc "int($zl_min / 2)")
 	ge "$half" 1000 || half=1000
 	latency "$size" "$half"
-	# CPU per packet: from the sweep's A runs at the highest load drover still carried without loss.
-	cpu=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $7 } END { print c + 0 }' "$out/sweep-$size.dat")
-	[ "$cpu" = 0 ] && cpu=$(awk '!/^#/ { print $7; exit }' "$out/sweep-$size.dat")
-	gcpu_a=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $8 } END { print c + 0 }' "$out/sweep-$size.dat")
-	gcpu_b=$(awk -v zl="$ZL_A" '!/^#/ && $1 <= zl { c = $9 } END { print c + 0 }' "$out/sweep-$size.dat")
-	maxa=$(awk '!/^#/ && $3 > m { m = $3 } END { print m + 0 }' "$out/sweep-$size.dat")
-	maxb=$(awk '!/^#/ && $5 > m { m = $5 } END { print m + 0 }' "$out/sweep-$size.dat")
-	minratio=$(awk -v zl="$ZL_B" '!/^#/ && $1 <= zl { if (m == "" || $6 < m) m = $6 } END { print m + 0 }' "$out/sweep-$size.dat")
-	echo "$size $ZL_A $ZL_B $gen_max $maxa $maxb $minratio $cpu $gcpu_a $gcpu_b $half $LAT_A50 $LAT_A99 $LAT_B50 $LAT_B99 $LAT_NA $LAT_NB" >>"$results"
+	# CPU per packet: the sweep's highest load at or below zl_min (else its lowest).
+	read -r cpu_load cpu_a gcpu_a cpu_n gcpu_n gcpu_b < <(awk -v zl="$zl_min" '
+		!/^#/ { if (first == "") first = $0; if ($1 <= zl) pick = $0 }
+		END { $0 = pick != "" ? pick : first; print $1 + 0, $7 + 0, $8 + 0, $15 + 0, $16 + 0, $9 + 0 }' "$dat")
+	maxa=$(awk '!/^#/ && $3 > m { m = $3 } END { print m + 0 }' "$dat")
+	maxn=$(awk '!/^#/ && $13 > m { m = $13 } END { print m + 0 }' "$dat")
+	maxb=$(awk '!/^#/ && $5 > m { m = $5 } END { print m + 0 }' "$dat")
+	minratio_a=$(awk -v zl="$ZL_B" '!/^#/ && $1 <= zl { if (m == "" || $6 < m) m = $6 } END { print m + 0 }' "$dat")
+	minratio_n=$(awk -v zl="$ZL_B" '!/^#/ && $1 <= zl { if (m == "" || $14 < m) m = $14 } END { print m + 0 }' "$dat")
+	echo "$size $ZL_A $ZL_N $ZL_B $gen_max $maxa $maxn $maxb $minratio_a $minratio_n" \
+		"$cpu_load $cpu_a $gcpu_a $cpu_n $gcpu_n $gcpu_b $half" \
+		"$LAT_A50 $LAT_A99 $LAT_N50 $LAT_N99 $LAT_B50 $LAT_B99 $LAT_NA $LAT_NN $LAT_NB" >>"$results"
 done
+
+# The fast path's counters in droverd's stats once every path and size is
+# measured; read before the queue comparison, which shrinks the queue count
+# (droverd's per-thread counters, packets and fast_learned among them, lose
+# the removed thread's counts).
+fast_keys=(fast_packets fast_bytes fast_learned fast_learn_errors packets fast_declined_stale
+	fast_declined_idle fast_declined_no_heartbeat fast_declined_too_big fast_declined_not_forwarded
+	fast_encap_errors)
+fast_end=()
+read -r -a fast_end < <(global_stats "${fast_keys[@]}")
+fast_text=
+for i in "${!fast_keys[@]}"; do
+	fast_text="$fast_text ${fast_keys[$i]}=${fast_end[$i]:-?}"
+done
+log "droverd's counters at the end of the measurements:$fast_text"
 
 if [ "$queues" -eq 2 ]; then
 	first=${sizes%% *}
-	read -r _ _ zlb _ <"$results"
+	read -r _ _ _ zlb _ <"$results"
 	queue_compare "$first" "$zlb"
 fi
+
+# Each path's measured trials (after the warm-up): packets sent, delivered,
+# wrapped by the fast path, and received by droverd from its queues.
+awk -v from="$measured_from" '$1 >= from {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		p = v["mode"]; n[p]++; sent[p] += v["sent"]; dl[p] += v["delivered"]
+		fast[p] += v["fast_packets"]; nfq[p] += v["nfq_packets"] }
+	END { split("A N B", order, " ")
+		for (i = 1; i <= 3; i++) { p = order[i]
+			printf "%s %d %.0f %.0f %.0f %.0f\n", p, n[p], sent[p], dl[p], fast[p], nfq[p] } }' \
+	"$runs" >"$state/paths.txt"
+while read -r p n sent dl f nfq; do
+	log "path $p: $n trials, $sent sent, $dl delivered, $f wrapped by the fast path, $nfq through NFQUEUE"
+done <"$state/paths.txt"
+[ "$fast_leaks" -eq 0 ] ||
+	log "WARNING: the fast path wrapped packets in $fast_leaks N or B trial(s) (see runs.log)"
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load after: $load_after"
 ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -n 6 >"$state/load-after.txt"
@@ -487,8 +636,9 @@ if command -v gnuplot >/dev/null; then
 		echo "set xlabel 'offered load asked of the generator (kpps)'"
 		echo "set ylabel 'delivered (kpps)'"
 		for size in $sizes; do
-			echo "set title '$size-byte packets: drover (A) vs kernel forwarding (B)'"
-			echo "plot '$out/sweep-$size.dat' using (\$1/1000):(\$3/1000) with linespoints title 'A drover', \\"
+			echo "set title '$size-byte packets: A drover fast path, N NFQUEUE only, B kernel'"
+			echo "plot '$out/sweep-$size.dat' using (\$1/1000):(\$3/1000) with linespoints title 'A drover (fast path)', \\"
+			echo "     '' using (\$1/1000):(\$13/1000) with linespoints title 'N drover, NFQUEUE only', \\"
 			echo "     '' using (\$1/1000):(\$5/1000) with linespoints title 'B kernel forwarding', \\"
 			echo "     x with lines dashtype 2 title 'delivered = offered'"
 		done
@@ -498,42 +648,97 @@ if command -v gnuplot >/dev/null; then
 fi
 
 # ---- the table ----
+a_label="A drover (fast path)"
+[ "$fast_ok" -eq 1 ] || a_label="A drover (fast path NOT running)"
+# zl_text ZL GEN_MAX: a zero-loss rate, marked when it is the generator's ceiling.
+zl_text() {
+	if ge "$1" "$(calc "$2 * 0.98")"; then echo "≥ $1 (generator ceiling)"; else echo "$1"; fi
+}
 {
 	echo "# drover bench results"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r);" \
 		"$proxies proxies, $queues queue(s), trials of $duration s, $reps repetition(s)" \
-		"per point (medians), A and B alternating in one run."
+		"per point (medians), A, N and B alternating in one run."
+	echo "A: drover as shipped, the FORWARD → NFQUEUE rule and \`fast_path true\` (a client's first"
+	echo "packet through droverd, the later ones wrapped by the tc BPF program in the kernel);"
+	echo "N: drover with \`fast_path false\` (every packet through NFQUEUE and droverd);"
+	echo "B: plain kernel forwarding (no NFQUEUE rule, \`fast_path false\`)."
+	echo
+	if [ "$fast_ok" -eq 1 ]; then
+		echo "Fast path running: after the warm-up, fast_packets $warm_fast, fast_learned $warm_learned."
+	else
+		echo "**WARNING: the kernel fast path was NOT running**: fast_packets ${warm_fast:-unknown} after the"
+		echo "warm-up (droverd: ${fast_why:-no reason in its log})."
+		echo "Path A below is NFQUEUE with \`fast_path true\`, **not** the fast path: its figures say"
+		echo "nothing about the fast path."
+	fi
+	if [ "$fast_leaks" -ne 0 ]; then
+		echo
+		echo "**WARNING: the fast path wrapped packets during $fast_leaks N or B trial(s)** (runs.log," \
+			"fast_packets): those trials did not measure the path they are listed under."
+	fi
+	echo
 	echo "Zero-loss: at most $(calc "$loss_tol * 100")% lost, generator at ≥ $(calc "$gen_keepup * 100")%" \
 		"of the asked rate; $search_steps binary-search steps from the generator's ceiling" \
 		"(64 B: $gen_max64 pps, 1400 B: $gen_max1400 pps)."
 	echo "Load average (1, 5, 15 min) before: $load_before; after: $load_after. Every trial is in runs.log."
 	echo
-	echo "| size | path | zero-loss rate (pps) | max delivered (pps) | A/B at zero-loss | min A/B up to B's zero-loss | CPU µs/pkt | latency p50 / p99 (µs) at half A's zero-loss |"
+	echo "| size | path | zero-loss rate (pps) | max delivered (pps) | path/B at zero-loss | min path/B up to B's zero-loss | CPU µs/pkt | latency p50 / p99 (µs) at half the lowest zero-loss rate |"
 	echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-	while read -r size zla zlb gmax maxa maxb minratio cpu gcpua gcpub half la50 la99 lb50 lb99 na nb; do
-		echo "| $size | A drover | $zla | $(fmt "$maxa" %.0f) | $(fmt "$(calc "$zlb > 0 ? $zla / $zlb : 0")" %.2f) | $(fmt "$minratio" %.2f) | droverd $(fmt "$cpu" %.2f) + sender $(fmt "$gcpua" %.2f) | $la50 / $la99 (n=$na, $half pps) |"
-		zlb_text=$zlb
-		ge "$zlb" "$(calc "$gmax * 0.98")" && zlb_text="≥ $zlb (generator ceiling)"
-		echo "| $size | B kernel | $zlb_text | $(fmt "$maxb" %.0f) | | | sender $(fmt "$gcpub" %.2f) | $lb50 / $lb99 (n=$nb) |"
-		echo "| $size | added by drover | | | | | | $(calc "$la50 - $lb50") / $(calc "$la99 - $lb99") |"
+	while read -r size zla zln zlb gmax maxa maxn maxb minra minrn _ cpua gcpua cpun gcpun gcpub half \
+		la50 la99 ln50 ln99 lb50 lb99 na nn nb; do
+		echo "| $size | $a_label | $(zl_text "$zla" "$gmax") | $(fmt "$maxa" %.0f) |" \
+			"$(fmt "$(calc "$zlb > 0 ? $zla / $zlb : 0")" %.2f) | $(fmt "$minra" %.2f) |" \
+			"droverd $(fmt "$cpua" %.3f) + sender $(fmt "$gcpua" %.2f) | $la50 / $la99 (n=$na, $half pps) |"
+		echo "| $size | N drover, NFQUEUE only | $(zl_text "$zln" "$gmax") | $(fmt "$maxn" %.0f) |" \
+			"$(fmt "$(calc "$zlb > 0 ? $zln / $zlb : 0")" %.2f) | $(fmt "$minrn" %.2f) |" \
+			"droverd $(fmt "$cpun" %.3f) + sender $(fmt "$gcpun" %.2f) | $ln50 / $ln99 (n=$nn) |"
+		echo "| $size | B kernel | $(zl_text "$zlb" "$gmax") | $(fmt "$maxb" %.0f) | | |" \
+			"sender $(fmt "$gcpub" %.2f) | $lb50 / $lb99 (n=$nb) |"
+		echo "| $size | added by drover (A − B) | | | | | | $(calc "$la50 - $lb50") / $(calc "$la99 - $lb99") |"
+		echo "| $size | added by drover (N − B) | | | | | | $(calc "$ln50 - $lb50") / $(calc "$ln99 - $lb99") |"
 	done <"$results"
 	echo
 	echo "CPU µs/pkt: droverd's own threads (/proc/PID/task/*/schedstat) per packet delivered, and"
-	echo "the generator's user+system time per packet sent (with kernel forwarding that is the whole"
-	echo "trip, done in the sender's context), at the sweep's highest load at or below A's zero-loss rate."
+	echo "the generator's user+system time per packet sent (gen_cpu), at the sweep's highest load at"
+	echo "or below the lowest of the three zero-loss rates ($(awk '{ printf "%s%s B: %s pps", (NR > 1 ? "; " : ""), $1, $11 }' "$results"))."
+	echo "gen_cpu includes the kernel's work done in the sender's context (with veths, the receive"
+	echo "side's softirq): with B the whole trip, with A also the tc BPF program and its IPIP wrapping,"
+	echo "with N the way up to the queue (droverd's send is in droverd's time)."
+	echo "With the fast path (A) droverd sees only each client's first packets, so droverd's CPU per"
+	echo "packet covers only those; the sender's CPU per packet is the cost to compare between A, N and B."
+	echo
+	echo "Fast path counters (droverd's \`stats\` at the end of the measurements, before the 1 vs 2 queue"
+	echo "comparison; cumulative, warm-up included):"
+	echo
+	echo "| counter | value |"
+	echo "| --- | ---: |"
+	for i in "${!fast_keys[@]}"; do
+		k=${fast_keys[$i]}
+		[ "$k" = packets ] && k="packets (through NFQUEUE)"
+		echo "| $k | ${fast_end[$i]:-?} |"
+	done
+	echo
+	echo "Per path, the measured trials (warm-up excluded; runs.log's fast_packets and nfq_packets):"
+	echo
+	echo "| path | trials | sent | delivered | wrapped by the fast path | through NFQUEUE |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	awk '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$state/paths.txt"
 	echo
 	for size in $sizes; do
 		echo "Delivered vs offered, $size-byte packets (medians; sweep-$size.dat):"
 		echo
-		echo "| offered (pps) | A delivered | B delivered | A/B | A loss | B loss | droverd µs/pkt |"
-		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-		awk '!/^#/ { printf "| %d | %.0f | %.0f | %.2f | %.2f%% | %.2f%% | %.2f |\n", $1, $3, $5, $6, $10 * 100, $11 * 100, $7 }' \
+		echo "| offered (pps) | A delivered | N delivered | B delivered | A/B | N/B | A loss | N loss | B loss | droverd µs/pkt A / N | sender µs/pkt A / N / B |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		awk '!/^#/ { printf "| %d | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f%% | %.2f%% | %.2f%% | %.3f / %.3f | %.2f / %.2f / %.2f |\n",
+			$1, $3, $13, $5, $6, $14, $10 * 100, $17 * 100, $11 * 100, $7, $15, $8, $16, $9 }' \
 			"$out/sweep-$size.dat"
 		echo
 	done
 	if [ -n "${QC_1:-}" ]; then
-		echo "1 vs 2 queues (A, ${sizes%% *}-byte packets offered at B's zero-loss rate): delivered" \
+		echo "1 vs 2 queues (path N, fast path off so every packet goes through the queues;" \
+			"${sizes%% *}-byte packets offered at B's zero-loss rate): delivered" \
 			"$(fmt "$QC_1" %.0f) pps with 1 queue, $(fmt "$QC_2" %.0f) pps with 2."
 		echo
 	fi
