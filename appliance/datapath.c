@@ -515,6 +515,20 @@ fail:
 	return NULL;
 }
 
+/* Keeps what a thread counted once it is gone (fewer queues, another base, stop). */
+static void dp_thread_retire(struct datapath *dp, struct datapath_thread *t)
+{
+	for (unsigned c = 0; c < DP_COUNTER_COUNT; c++)
+		dp->gone_counters[c] += t->counters[c];
+	for (unsigned e = 0; e < PACKET_ERR_COUNT; e++)
+		dp->gone_malformed[e] += t->malformed[e];
+	for (unsigned s = 0; s < PROXY_SLOTS_MAX; s++) {
+		dp->gone_slots[s].hits += t->slots[s].hits;
+		dp->gone_slots[s].packets += t->slots[s].packets;
+		dp->gone_slots[s].bytes += t->slots[s].bytes;
+	}
+}
+
 static void dp_thread_stop(struct datapath_thread *t)
 {
 	if (t->started) {
@@ -543,6 +557,7 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	if (old > 0 && dp->threads[0]->q.num != base) {
 		for (unsigned i = 0; i < old; i++) {
 			dp_thread_stop(dp->threads[i]);
+			dp_thread_retire(dp, dp->threads[i]);
 			dp_thread_free(dp->threads[i]);
 			dp->threads[i] = NULL;
 		}
@@ -565,6 +580,7 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	}
 	for (unsigned i = count; i < old; i++) {
 		dp_thread_stop(dp->threads[i]);
+		dp_thread_retire(dp, dp->threads[i]);
 		dp_thread_free(dp->threads[i]);
 		dp->threads[i] = NULL;
 	}
@@ -579,6 +595,7 @@ fail:
 	for (unsigned i = old; i < count; i++) {
 		if (dp->threads[i] != NULL) {
 			dp_thread_stop(dp->threads[i]);
+			dp_thread_retire(dp, dp->threads[i]);
 			dp_thread_free(dp->threads[i]);
 			dp->threads[i] = NULL;
 		}
@@ -638,6 +655,7 @@ void datapath_stop(struct datapath *dp)
 {
 	for (unsigned i = 0; i < dp->nthreads; i++) {
 		dp_thread_stop(dp->threads[i]);
+		dp_thread_retire(dp, dp->threads[i]);
 		dp_thread_free(dp->threads[i]);
 		dp->threads[i] = NULL;
 	}
@@ -650,9 +668,9 @@ void datapath_stop(struct datapath *dp)
 void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT],
 		       uint64_t malformed[PACKET_ERR_COUNT])
 {
-	memset(out, 0, sizeof(uint64_t) * DP_COUNTER_COUNT);
+	memcpy(out, dp->gone_counters, sizeof(uint64_t) * DP_COUNTER_COUNT);
 	if (malformed != NULL)
-		memset(malformed, 0, sizeof(uint64_t) * PACKET_ERR_COUNT);
+		memcpy(malformed, dp->gone_malformed, sizeof(uint64_t) * PACKET_ERR_COUNT);
 	for (unsigned i = 0; i < dp->nthreads; i++) {
 		const struct datapath_thread *t = dp->threads[i];
 		for (unsigned c = 0; c < DP_COUNTER_COUNT; c++)
@@ -670,6 +688,7 @@ void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
 	memset(out, 0, sizeof(*out));
 	if (slot >= PROXY_SLOTS_MAX)
 		return;
+	*out = dp->gone_slots[slot];
 	for (unsigned i = 0; i < dp->nthreads; i++) {
 		const struct datapath_slot_counters *s = &dp->threads[i]->slots[slot];
 		out->hits += __atomic_load_n(&s->hits, __ATOMIC_RELAXED);

@@ -71,6 +71,10 @@ struct datapath {
 	struct queue_options qopt;
 	/* The kernel fast path once opened (stays until stop): its traffic joins the counters. */
 	struct fastpath *fast;
+	/* What threads stopped since start had counted: counters never go back. */
+	uint64_t gone_counters[DP_COUNTER_COUNT];
+	uint64_t gone_malformed[PACKET_ERR_COUNT];
+	struct datapath_slot_counters gone_slots[PROXY_SLOTS_MAX];
 	/* Snapshots waiting for every thread to move past them. */
 	struct datapath_retired {
 		struct pool_snapshot *snap;

@@ -166,11 +166,17 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 	free(members);
 	if (snap == NULL)
 		return -ENOMEM;
-	/* The kernel's slots first: a thread on the new snapshot records clients at their gens. */
-	if (fastpath_attached(m->fast)) {
+	/*
+	 * The kernel's slots first: a thread on the new snapshot records clients
+	 * at their generations. Kept current while detached too, so that
+	 * switching the fast path back on never finds a proxy that went down
+	 * meanwhile still in the kernel's slots.
+	 */
+	if (m->fast != NULL) {
 		fastpath_publish(m->fast, snap, m->settings.ports, m->settings.nports,
 				 m->settings.affinity_timeout);
-		snap->fast = m->fast;
+		if (fastpath_attached(m->fast))
+			snap->fast = m->fast;
 	}
 	datapath_publish(&m->dp, snap, old_affinity);
 	return 0;
@@ -582,6 +588,9 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 		/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
 		old_affinity = m->affinity;
 		m->affinity = t;
+		if (m->fast != NULL)
+			log_info("the fast path keeps room for its present number of clients until "
+				 "the next start; clients beyond it take the NFQUEUE path");
 	} else if (strcmp(key, "affinity_timeout") == 0) {
 		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
 				 __ATOMIC_RELAXED);

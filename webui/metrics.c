@@ -123,7 +123,9 @@ static void metrics_global(FILE *out, json_t *global)
 	{
 		char name[128];
 
-		if (!json_is_integer(v) || !metrics_name_ok(key) || strcmp(key, "queues") == 0)
+		/* Gauges, below; everything else here only ever grows. */
+		if (!json_is_integer(v) || !metrics_name_ok(key) || strcmp(key, "queues") == 0 ||
+		    strcmp(key, "fast_clients") == 0)
 			continue;
 		if (strncmp(key, "kernel_", 7) == 0)
 			snprintf(name, sizeof(name), "drover_%s_total", key);
@@ -146,6 +148,14 @@ static void metrics_global(FILE *out, json_t *global)
 	}
 	metrics_family(out, "drover_queues", "gauge", "NFQUEUE queues bound now.");
 	fprintf(out, "drover_queues %" JSON_INTEGER_FORMAT "\n", metrics_int(global, "queues"));
+	const char *fast = json_string_value(json_object_get(global, "fast_path"));
+	metrics_family(out, "drover_fast_path_up", "gauge",
+		       "1 while the kernel fast path is attached, else 0.");
+	fprintf(out, "drover_fast_path_up %d\n", fast != NULL && strcmp(fast, "on") == 0);
+	metrics_family(out, "drover_fast_path_clients", "gauge",
+		       "Clients the kernel fast path held records for at the last tick.");
+	fprintf(out, "drover_fast_path_clients %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(global, "fast_clients"));
 }
 
 char *metrics_render(json_t *stats, const char *version)

@@ -104,6 +104,17 @@ done
 [ "$hits_ok" -eq 1 ]
 check $? "per-proxy hits count the connections the kernel sent too (= Squid's log)" "$detail"
 
+# Counters are kept when a packet thread goes away (fewer queues).
+p0=$(stat packets)
+l0=$(stat fast_learned)
+lab_droverctl settings set queues 1 >/dev/null
+p1=$(stat packets)
+l1=$(stat fast_learned)
+lab_droverctl settings set queues 2 >/dev/null
+[ "$p1" -ge "$p0" ] && [ "$l1" -ge "$l0" ] && [ "$p0" -gt 0 ]
+check $? "counters do not go back when the queues go from 2 to 1" \
+	"packets $p0 -> $p1, fast_learned $l0 -> $l1"
+
 # --- 2. the appliance's own address is not proxied ---------------------------
 mkdir -p "$LAB_STATE/own"
 echo "appliance-own-page" >"$LAB_STATE/own/index.html"

@@ -255,6 +255,7 @@ done
 	echo "nonewprivs=$(awk '/^NoNewPrivs:/ {print $2}' /proc/$pid/status)"
 	iptables -S FORWARD | grep -q -- '-j DROVER' && echo "chain=yes"
 	droverctl proxy list >/dev/null && echo "droverctl=yes"
+	echo "fastpath=$(droverctl --json stats | tr -d ' ' | grep -o '"fast_path":"[^"]*"' | cut -d'"' -f4)"
 	w1=$(systemctl show -p WatchdogTimestampMonotonic --value drover)
 	# Longer than WatchdogSec: an idle daemon must keep the watchdog fed.
 	sleep 12
@@ -284,7 +285,7 @@ UNIT
 	# nspawn brings its own /proc; this test's mount would shadow it.
 	umount "$root/proc"
 	t0=$(date +%s)
-	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --register=no \
+	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --register=no \
 		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
 	# nspawn leaves this behind when it cannot register with a host manager.
 	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"
@@ -307,6 +308,8 @@ UNIT
 	check_cmd "NoNewPrivileges is set" test "$(fact nonewprivs)" = 1
 	check_cmd "the sandboxed service installed its chain" test "$(fact chain)" = yes
 	check_cmd "droverctl reaches the service's socket" test "$(fact droverctl)" = yes
+	check_cmd "the sandboxed service loads its fast path (fast_path: $(fact fastpath))" \
+		test "$(fact fastpath)" = on
 	check_cmd "the watchdog is fed while idle, no restarts (restarts=$(fact restarts))" \
 		test "$(fact watchdog)" = fed -a "$(fact restarts)" = 0 -a "$(fact active_later)" = active
 	check_cmd "systemctl stop ends with result $(fact result), chain removed" \

@@ -291,6 +291,9 @@ function renderTiles(stats, rates) {
     ['Hits/s', totalRate.toFixed(1)],
     ['Active clients', fmtNum(active)],
     ['Packets', fmtNum(g.packets)],
+    // The kernel fast path: packets it sent, or why it is not running.
+    ['Fast path', g.fast_path === 'on' ? fmtNum(g.fast_packets) : (g.fast_path || 'off'),
+      g.fast_path !== undefined && g.fast_path !== 'on' && g.fast_path !== 'off'],
     ['Bytes', fmtBytes(g.bytes)],
     ['Tunnelled', fmtNum(g.encapsulated)],
     ['Bypassed', fmtNum(g.bypassed)],
@@ -306,7 +309,7 @@ function renderTiles(stats, rates) {
 function renderDatapath(g) {
   const rows = [];
   for (const [k, v] of Object.entries(g || {})) {
-    if (typeof v === 'object') continue;
+    if (typeof v !== 'number') continue;
     rows.push(el('tr', {}, el('td', { text: k.replace(/_/g, ' ') }), el('td', { class: 'num', text: fmtNum(v) })));
   }
   for (const [k, v] of Object.entries((g && g.malformed_by_reason) || {})) {
