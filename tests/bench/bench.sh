@@ -106,7 +106,16 @@ cleanup() {
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null
 	done
-	sleep 0.3
+	# droverd needs a few hundred ms to stop (its threads' receive timeout): up to 3 s.
+	local i
+	for ((i = 0; i < 30; i++)); do
+		local alive=0
+		for p in "${pids[@]}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.1
+	done
 	for p in "${pids[@]}"; do
 		kill -9 "$p" 2>/dev/null
 	done

@@ -334,7 +334,7 @@ static void micro_fastpath(void)
 		}
 		vp[r] = (double)total / runs;
 	}
-	printf("fastpath_program_ns %.1f ns\n", micro_median(vp, micro_reps));
+	printf("fastpath_program_single_run_ns %.1f ns\n", micro_median(vp, micro_reps));
 	printf("fastpath_learn_ns %.0f ns\n", micro_median(vl, micro_reps));
 	printf("fastpath_tick_ms_100k_clients %.1f ms\n", micro_median(vt, micro_reps));
 out:
