@@ -367,12 +367,13 @@ static json_t *api_stats(struct api_call *c)
 	json_object_set_new(global, "kernel_socket_full_drops", json_integer((json_int_t)ud));
 	json_object_set_new(global, "queues", json_integer(c->m->queues));
 	/* "on", "off", or why it should be on and is not. */
-	const char *fast = fastpath_attached(c->m->fast) ? "on"
+	const char *fast = fastpath_attached(c->m->fast)      ? "on"
 			   : c->m->fast_path_error[0] != '\0' ? c->m->fast_path_error
 							      : "off";
 	json_object_set_new(global, "fast_path", json_string(fast));
-	json_object_set_new(global, "fast_clients",
-			    json_integer(c->m->fast ? (json_int_t)fastpath_clients(c->m->fast) : 0));
+	json_object_set_new(
+	    global, "fast_clients",
+	    json_integer(c->m->fast ? (json_int_t)fastpath_clients(c->m->fast) : 0));
 	r = api_proxy_list(c);
 	json_object_set_new(r, "global", global);
 	return r;

@@ -24,14 +24,14 @@
 
 #include "fastpath_abi.h"
 
-#define FP_AF_INET	  2
-#define FP_IP_DF	  0x4000
-#define FP_IP_MF	  0x2000
-#define FP_IP_OFFSET	  0x1fff
-#define FP_OUTER_TTL	  64
-#define FP_SEEN_GRANULE	  1000000000ULL /* refresh seen_ns at most once a second */
-#define FP_TCP_FLAG_SYN	  0x02
-#define FP_TCP_FLAG_ACK	  0x10
+#define FP_AF_INET	2
+#define FP_IP_DF	0x4000
+#define FP_IP_MF	0x2000
+#define FP_IP_OFFSET	0x1fff
+#define FP_OUTER_TTL	64
+#define FP_SEEN_GRANULE 1000000000ULL /* refresh seen_ns at most once a second */
+#define FP_TCP_FLAG_SYN 0x02
+#define FP_TCP_FLAG_ACK 0x10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -21,7 +21,7 @@
 #define BPF_TCX_INGRESS 46
 #endif
 /* The kernel's own "not supported" (ENOTSUPP), which some link types return. */
-#define FASTPATH_ENOTSUPP 524
+#define FASTPATH_ENOTSUPP   524
 #define FASTPATH_IFACES_MAX 256
 /* The classic filter's handle and priority: ours to find again after a crash. */
 #define FASTPATH_TC_HANDLE 0xd7
@@ -109,8 +109,9 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
 		goto fail;
 	}
-	bpf_map__set_max_entries(fp->skel->maps.clients,
-				 max_clients < AFFINITY_MIN_CLIENTS ? AFFINITY_MIN_CLIENTS : max_clients);
+	bpf_map__set_max_entries(fp->skel->maps.clients, max_clients < AFFINITY_MIN_CLIENTS
+							     ? AFFINITY_MIN_CLIENTS
+							     : max_clients);
 	ret = fastpath_bpf__load(fp->skel);
 	if (ret < 0) {
 		snprintf(err, errlen, "the kernel refused the BPF program: %s%s", strerror(-ret),
@@ -264,8 +265,8 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uin
 			want.mtu = t->tunnel_mtu;
 		}
 		/* Clients placed on what the slot was are not clients of what it is now. */
-		if (have->address != 0 && (want.address != have->address ||
-					   want.source != have->source))
+		if (have->address != 0 &&
+		    (want.address != have->address || want.source != have->source))
 			want.gen++;
 		if (memcmp(&want, have, sizeof(want)) != 0) {
 			if (bpf_map_update_elem(fp->slots_fd, &slot, &want, BPF_ANY) < 0) {
@@ -311,7 +312,8 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		for (uint32_t i = 0; i < count; i++) {
 			const struct fastpath_client *c = &fp->values[i];
 			uint64_t seen_s = c->seen_ns / NS_PER_S;
-			bool current = c->slot < FASTPATH_SLOTS && fp->slots[c->slot].address != 0 &&
+			bool current = c->slot < FASTPATH_SLOTS &&
+				       fp->slots[c->slot].address != 0 &&
 				       fp->slots[c->slot].gen == c->gen;
 			if (!current || now_ns - c->seen_ns > fp->config.idle_ns) {
 				fp->doomed[ndoomed++] = fp->keys[i];

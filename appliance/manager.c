@@ -338,8 +338,9 @@ static void manager_fast_path_apply(struct manager *m)
 		m->fast = fastpath_open(m->settings.affinity_max_clients, m->fast_path_error,
 					sizeof(m->fast_path_error));
 		if (m->fast == NULL) {
-			log_warnx("fast path unavailable, every web packet goes through NFQUEUE: %s",
-				  m->fast_path_error);
+			log_warnx(
+			    "fast path unavailable, every web packet goes through NFQUEUE: %s",
+			    m->fast_path_error);
 			return;
 		}
 		m->dp.fast = m->fast;

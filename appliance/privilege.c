@@ -235,14 +235,15 @@ int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char
 		return -errno;
 	}
 
-	/* Check what we got rather than trust it: no way back to root, exactly three capabilities. */
+	/* Check what we got rather than trust it: no way back to root, exactly three capabilities.
+	 */
 	if (setuid(0) == 0 || privilege_current(&eff, &prm, &amb) < 0 ||
 	    eff != PRIVILEGE_KEEP_MASK || prm != PRIVILEGE_KEEP_MASK ||
 	    amb != PRIVILEGE_KEEP_MASK) {
 		snprintf(err, errlen, "privileges not as expected after the drop");
 		return -EPERM;
 	}
-	log_info("running as %s (uid %u gid %u) with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF only", user,
-		 (unsigned)uid, (unsigned)gid);
+	log_info("running as %s (uid %u gid %u) with CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF only",
+		 user, (unsigned)uid, (unsigned)gid);
 	return 0;
 }

@@ -28,11 +28,11 @@
 #include "fastpath.h"
 #include "pool.h"
 
-#define ETH_LEN	  14
-#define IP_LEN	  20
-#define TCP_LEN	  20
-#define DEV_MAC	  "02:00:00:00:00:01"
-#define PROXY_MAC "02:00:00:00:00:02"
+#define ETH_LEN	   14
+#define IP_LEN	   20
+#define TCP_LEN	   20
+#define DEV_MAC	   "02:00:00:00:00:01"
+#define PROXY_MAC  "02:00:00:00:00:02"
 #define TUNNEL_MTU 1480
 
 static const uint8_t dev_mac[6] = {2, 0, 0, 0, 0, 1};
@@ -108,8 +108,9 @@ struct run_result {
 static void run(const struct fastpath *fp, const uint8_t *frame, size_t len, struct run_result *r)
 {
 	struct __sk_buff ctx = {.ifindex = (uint32_t)dev_ifindex};
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = (uint32_t)len,
-			    .data_out = r->out, .data_size_out = sizeof(r->out), .ctx_in = &ctx,
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
+			    .data_size_in = (uint32_t)len, .data_out = r->out,
+			    .data_size_out = sizeof(r->out), .ctx_in = &ctx,
 			    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
 	assert_int_equal(bpf_prog_test_run_opts(fastpath_program_fd(fp), &opts), 0);
@@ -227,10 +228,10 @@ static void test_known_client_is_wrapped_and_redirected(void **state)
 	assert_int_equal(r.out[13], 0x00);
 	const uint8_t *outer = r.out + ETH_LEN;
 	const uint8_t expect[IP_LEN] = {
-	    0x45, 0x28, 0x00, 120, /* inner TOS; 100 + 20 bytes */
+	    0x45, 0x28, 0x00, 120,  /* inner TOS; 100 + 20 bytes */
 	    0x12, 0x34, 0x40, 0x00, /* inner id; DF copied */
-	    64,	  4,	0,    0,   /* TTL 64, protocol 4; checksum below */
-	    10,	  9,	0,    1,   10, 9, 0, 2,
+	    64,	  4,	0,    0,    /* TTL 64, protocol 4; checksum below */
+	    10,	  9,	0,    1,    10, 9, 0, 2,
 	};
 	assert_memory_equal(outer, expect, 10);
 	assert_memory_equal(outer + 12, expect + 12, 8);
@@ -341,8 +342,8 @@ static void test_tick_refreshes_affinity_and_drops_stale_records(void **state)
 	assert_int_equal(fastpath_learn(fp, stale_client, 1, gen + 100), 0);
 	fastpath_tick(fp, &t, key);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	assert_true(affinity_peek(&t, client, hash_client(key, client), (uint32_t)now.tv_sec, &slot,
-				  &age));
+	assert_true(
+	    affinity_peek(&t, client, hash_client(key, client), (uint32_t)now.tv_sec, &slot, &age));
 	assert_int_equal(slot, 1);
 	assert_true(age <= 1);
 	assert_false(affinity_peek(&t, stale_client, hash_client(key, stale_client),
