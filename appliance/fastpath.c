@@ -29,6 +29,13 @@
 /* How long the kernel keeps going without a heartbeat (renewed every second). */
 #define FASTPATH_HEARTBEAT_NS (3ULL * 1000000000ULL)
 #define FASTPATH_BATCH	      4096
+/*
+ * The walk over the records costs about 0.3 us per record: with many
+ * clients it runs less often, one second per this many records, at most
+ * every FASTPATH_WALK_MAX_S and at least twice per affinity timeout.
+ */
+#define FASTPATH_WALK_PER_S 100000
+#define FASTPATH_WALK_MAX_S 10
 #define NS_PER_S	      1000000000ULL
 
 struct fastpath_iface {
@@ -47,6 +54,7 @@ struct fastpath {
 	struct fastpath_config config;
 	struct fastpath_slot slots[FASTPATH_SLOTS]; /* what the kernel holds */
 	uint64_t nclients;
+	uint64_t last_walk_ns;
 	/* Batch buffers for the tick's walk over the clients map. */
 	uint32_t keys[FASTPATH_BATCH];
 	struct fastpath_client values[FASTPATH_BATCH];
@@ -102,7 +110,9 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 		return NULL;
 	}
 	libbpf_set_print(fastpath_libbpf_print);
-	fp->use_tcx = true;
+	/* The clsact filter can be asked for: it is what kernels before 6.6 get. */
+	const char *attach = getenv("DROVER_FAST_PATH_ATTACH");
+	fp->use_tcx = attach == NULL || strcmp(attach, "clsact") != 0;
 	fp->ncpus = libbpf_num_possible_cpus();
 	fp->skel = fastpath_bpf__open();
 	if (fp->skel == NULL || fp->ncpus <= 0) {
@@ -298,6 +308,15 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 	bool more = true, first = true;
 
 	fastpath_write_config(fp);
+	uint64_t every_s = fp->nclients / FASTPATH_WALK_PER_S;
+	uint64_t half_idle_s = fp->config.idle_ns / NS_PER_S / 2;
+	if (every_s > FASTPATH_WALK_MAX_S)
+		every_s = FASTPATH_WALK_MAX_S;
+	if (every_s > half_idle_s)
+		every_s = half_idle_s;
+	if (fp->last_walk_ns != 0 && now_ns - fp->last_walk_ns + NS_PER_S / 10 < every_s * NS_PER_S)
+		return;
+	fp->last_walk_ns = now_ns;
 	while (more) {
 		uint32_t count = FASTPATH_BATCH;
 		int ret = bpf_map_lookup_batch(fp->clients_fd, first ? NULL : &batch, &batch,
@@ -348,15 +367,12 @@ void fastpath_forget(struct fastpath *fp, uint32_t client)
 
 void fastpath_forget_all(struct fastpath *fp)
 {
-	uint32_t k, next;
-	bool first = true;
+	/* 0.0.0.0 is never a client: the kernel answers with the first key. */
+	uint32_t none = 0, next;
 
 	/* Deleting while walking: always ask for the first key again. */
-	while (bpf_map_get_next_key(fp->clients_fd, first ? NULL : &k, &next) == 0) {
+	while (bpf_map_get_next_key(fp->clients_fd, &none, &next) == 0)
 		bpf_map_delete_elem(fp->clients_fd, &next);
-		k = next;
-		first = true;
-	}
 	fp->nclients = 0;
 }
 
@@ -377,6 +393,8 @@ void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,
 	struct fastpath_slot_stats per_cpu[fp->ncpus];
 	uint32_t key = slot;
 
+	/* Written by the kernel; zeroed first so that memory checkers see it defined. */
+	memset(per_cpu, 0, sizeof(per_cpu));
 	memset(out, 0, sizeof(*out));
 	if (slot >= FASTPATH_SLOTS || bpf_map_lookup_elem(fp->stats_fd, &key, per_cpu) < 0)
 		return;
@@ -393,6 +411,7 @@ void fastpath_counters(const struct fastpath *fp, uint64_t out[FASTPATH_COUNTER_
 
 	for (uint32_t c = 0; c < FASTPATH_COUNTER_COUNT; c++) {
 		out[c] = 0;
+		memset(per_cpu, 0, sizeof(per_cpu));
 		if (bpf_map_lookup_elem(fp->counters_fd, &c, per_cpu) < 0)
 			continue;
 		for (int i = 0; i < fp->ncpus; i++)
@@ -408,4 +427,9 @@ uint64_t fastpath_clients(const struct fastpath *fp)
 int fastpath_program_fd(const struct fastpath *fp)
 {
 	return bpf_program__fd(fp->skel->progs.drover_fastpath);
+}
+
+const char *fastpath_attach_kind(const struct fastpath *fp)
+{
+	return fp->use_tcx ? "tcx link" : "clsact filter";
 }

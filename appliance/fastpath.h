@@ -62,8 +62,10 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uin
 
 /*
  * Every second: renews the heartbeat (the kernel falls back to NFQUEUE for
- * everything when droverd stops renewing it), removes records that are idle
- * or stale, and refreshes the affinity entries of clients the kernel has
+ * everything when droverd stops renewing it). Every second too, or every
+ * few seconds once there are hundreds of thousands of clients (at most 10 s,
+ * at least twice per affinity timeout): removes records that are idle or
+ * stale, and refreshes the affinity entries of clients the kernel has
  * carried, so active-client counts, lookups and drains see them.
  */
 void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
@@ -89,6 +91,14 @@ void fastpath_counters(const struct fastpath *fp, uint64_t out[FASTPATH_COUNTER_
 const char *fastpath_counter_name(enum fastpath_counter c);
 /* Client records in the kernel at the last tick. */
 uint64_t fastpath_clients(const struct fastpath *fp);
+
+/*
+ * How it attaches: "tcx link" (kernel 6.6 and later; the program goes with
+ * droverd's process) or "clsact filter" (older kernels, or the environment
+ * variable DROVER_FAST_PATH_ATTACH=clsact; left behind by a crash, it stops
+ * being used when the heartbeat runs out, and the next start replaces it).
+ */
+const char *fastpath_attach_kind(const struct fastpath *fp);
 
 /* The loaded program, for BPF_PROG_TEST_RUN in the unit tests. */
 int fastpath_program_fd(const struct fastpath *fp);

@@ -347,7 +347,8 @@ static void manager_fast_path_apply(struct manager *m)
 	}
 	if (!fastpath_attached(m->fast)) {
 		unsigned n = fastpath_attach_all(m->fast);
-		log_info("fast path on: attached to %u interface%s", n, n == 1 ? "" : "s");
+		log_info("fast path on: attached to %u interface%s (%s)", n, n == 1 ? "" : "s",
+			 fastpath_attach_kind(m->fast));
 	}
 	m->fast_path_error[0] = '\0';
 }

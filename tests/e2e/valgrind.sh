@@ -31,6 +31,7 @@ fi
 # droverd gets up to two minutes to stop: valgrind's leak check runs at exit.
 export DROVER_WRAP="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=all \
 --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 --num-callers=30 \
+--suppressions=$here/valgrind-libbpf.supp \
 --log-file=$logdir/droverd.%p.log"
 export LAB_KILL_WAIT_S=120
 # $! is foundation.sh itself, so a TERM here reaches it and it tears its lab down.
