@@ -285,7 +285,8 @@ UNIT
 	# nspawn brings its own /proc; this test's mount would shadow it.
 	umount "$root/proc"
 	t0=$(date +%s)
-	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --register=no \
+	# A container gets neither CAP_BPF nor bpf(2) by default; a host has both.
+	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf --register=no \
 		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
 	# nspawn leaves this behind when it cannot register with a host manager.
 	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"
