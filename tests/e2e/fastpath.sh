@@ -10,7 +10,9 @@
 #   2. A known client talking to the appliance's own address on a web port
 #      is answered by the appliance, not sent to a proxy.
 #   3. fast_path off, live: every packet goes through NFQUEUE again and the
-#      answers keep coming; on again: the kernel takes over again.
+#      answers keep coming; on again: the kernel takes over again. Merged
+#      (GRO/TSO) upload packets are wrapped whole and the upload arrives
+#      intact.
 #   4. A Squid killed: its clients' records go stale at once (the slot's
 #      generation), they are re-placed by droverd and answered by the others.
 #   5. SIGKILL of droverd: the kernel stops carrying (at once: the program
@@ -153,6 +155,33 @@ f2=$(stat fast_packets)
 [ "$ok" -eq "$LAB_CLIENTS" ] && [ "$f2" -gt "$f1" ]
 check $? "fast_path on again: the kernel carries the clients again" \
 	"answered $ok of $LAB_CLIENTS; by the kernel +$((f2 - f1))"
+
+# --- 3b. merged (GRO/TSO) packets ---------------------------------------------
+# A real NIC merges a client's upload segments (GRO) before tc sees them: the
+# kernel must wrap the merged packet and cut it again on the way out. Here the
+# client's own TSO makes the same kind of packet (64 KB, segment size set,
+# checksum left to offload); with no checksum offload on lan0 the segments'
+# checksums are completed in software, as a real NIC completes them in
+# hardware.
+lab_exec cli ethtool -K eth0 tx on tso on >/dev/null 2>&1
+lab_exec app ethtool -K lan0 tx off >/dev/null 2>&1
+client=$(lab_client_address 3)
+fetch "$client"
+f0=$(stat fast_packets)
+b0=$(stat fast_bytes)
+head -c $((2 << 20)) /dev/urandom >"$LAB_STATE/upload.bin"
+want=$(sha256sum <"$LAB_STATE/upload.bin" | cut -d' ' -f1)
+code=$(lab_client_curl "$client" "http://$LAB_ORIGIN/upload/gro.bin" -T "$LAB_STATE/upload.bin" \
+	-o /dev/null -w '%{http_code}')
+got=$(sha256sum <"$LAB_STATE/origin/www/upload/gro.bin" 2>/dev/null | cut -d' ' -f1)
+f1=$(stat fast_packets)
+b1=$(stat fast_bytes)
+avg=$(((b1 - b0) / (f1 - f0 > 0 ? f1 - f0 : 1)))
+[ "$got" = "$want" ] && [[ $code == 20[14] ]] && [ "$avg" -gt 1500 ]
+check $? "the kernel wraps merged (GSO) upload packets whole and the 2 MB upload arrives intact" \
+	"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); fast path +$((f1 - f0)) packets, $avg bytes each on average"
+lab_exec cli ethtool -K eth0 tx off >/dev/null 2>&1
+lab_exec app ethtool -K lan0 tx on >/dev/null 2>&1
 
 # --- 4. a proxy dies: its clients are re-placed --------------------------------
 victim=1
