@@ -46,6 +46,7 @@ enum datapath_counter {
 	/* The kernel fast path's own counters, in enum fastpath_counter order. */
 	DP_FAST_PACKETS,
 	DP_FAST_BYTES,
+	DP_FAST_MERGED,
 	DP_FAST_DECLINED_STALE,
 	DP_FAST_DECLINED_IDLE,
 	DP_FAST_DECLINED_NO_HEARTBEAT,

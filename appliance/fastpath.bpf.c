@@ -184,6 +184,8 @@ int drover_fastpath(struct __sk_buff *skb)
 	__u16 id = ip->id;
 	__u8 flags = ((__u8 *)tcp)[13];
 	__u32 address = s->address, source = s->source;
+	/* Counted as the segments the proxy receives, as on the NFQUEUE path. */
+	__u32 segments = skb->gso_segs > 1 ? skb->gso_segs : 1;
 
 	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
@@ -211,12 +213,14 @@ int drover_fastpath(struct __sk_buff *skb)
 		c->seen_ns = now;
 	struct fastpath_slot_stats *st = bpf_map_lookup_elem(&stats, &slot);
 	if (st) {
-		st->packets++;
+		st->packets += segments;
 		st->bytes += tot_len;
 		if ((flags & (FP_TCP_FLAG_SYN | FP_TCP_FLAG_ACK)) == FP_TCP_FLAG_SYN)
 			st->hits++;
 	}
-	fp_count(FASTPATH_SENT, 1);
+	fp_count(FASTPATH_SENT, segments);
+	if (skb->gso_size)
+		fp_count(FASTPATH_MERGED, 1);
 	fp_count(FASTPATH_SENT_BYTES, tot_len);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(out.ifindex, NULL, 0, 0);

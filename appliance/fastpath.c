@@ -36,7 +36,7 @@
  */
 #define FASTPATH_WALK_PER_S 100000
 #define FASTPATH_WALK_MAX_S 10
-#define NS_PER_S	      1000000000ULL
+#define NS_PER_S	    1000000000ULL
 
 struct fastpath_iface {
 	int ifindex;
@@ -64,6 +64,7 @@ struct fastpath {
 static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_SENT] = "fast_packets",
     [FASTPATH_SENT_BYTES] = "fast_bytes",
+    [FASTPATH_MERGED] = "fast_merged",
     [FASTPATH_STALE] = "fast_declined_stale",
     [FASTPATH_IDLE] = "fast_declined_idle",
     [FASTPATH_NO_HEARTBEAT] = "fast_declined_no_heartbeat",

@@ -52,10 +52,11 @@ struct fastpath_slot_stats {
 
 /* counters map (per CPU): why a web packet of a known client stayed on the NFQUEUE path. */
 enum fastpath_counter {
-	FASTPATH_SENT,		/* wrapped and sent by the kernel */
-	FASTPATH_SENT_BYTES,	/* their inner bytes */
-	FASTPATH_STALE,		/* the client's slot changed generation or keeps no clients */
-	FASTPATH_IDLE,		/* not seen within the affinity timeout */
+	FASTPATH_SENT,	     /* wrapped and sent by the kernel (merged ones as their segments) */
+	FASTPATH_SENT_BYTES, /* their inner bytes */
+	FASTPATH_MERGED,     /* GRO/GSO packets among them, wrapped whole and cut on the way out */
+	FASTPATH_STALE,	     /* the client's slot changed generation or keeps no clients */
+	FASTPATH_IDLE,	     /* not seen within the affinity timeout */
 	FASTPATH_NO_HEARTBEAT,	/* droverd stopped renewing the heartbeat */
 	FASTPATH_TOO_BIG,	/* longer than the tunnel takes */
 	FASTPATH_NOT_FORWARDED, /* local, unroutable, or forwarding off: not ours */
