@@ -248,6 +248,8 @@ static void print_stats(json_t *resp)
 	{
 		if (json_is_integer(v))
 			printf("%-28s %lld\n", key, (long long)json_integer_value(v));
+		else if (json_is_string(v))
+			printf("%-28s %s\n", key, json_string_value(v));
 	}
 	json_t *reasons = json_object_get(g, "malformed_by_reason");
 	json_object_foreach(reasons, key, v)

@@ -303,10 +303,6 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES])
 {
 	uint64_t now_ns = fastpath_now_ns();
-	uint32_t now_s = (uint32_t)(now_ns / NS_PER_S);
-	uint32_t batch = 0, ndoomed;
-	uint64_t live = 0;
-	bool more = true, first = true;
 
 	fastpath_write_config(fp);
 	uint64_t every_s = fp->nclients / FASTPATH_WALK_PER_S;
@@ -317,6 +313,18 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		every_s = half_idle_s;
 	if (fp->last_walk_ns != 0 && now_ns - fp->last_walk_ns + NS_PER_S / 10 < every_s * NS_PER_S)
 		return;
+	fastpath_walk(fp, affinity, key);
+}
+
+void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
+		   const uint8_t key[HASH_KEY_BYTES])
+{
+	uint64_t now_ns = fastpath_now_ns();
+	uint32_t now_s = (uint32_t)(now_ns / NS_PER_S);
+	uint32_t batch = 0, ndoomed;
+	uint64_t live = 0;
+	bool more = true, first = true;
+
 	fp->last_walk_ns = now_ns;
 	while (more) {
 		uint32_t count = FASTPATH_BATCH;
@@ -368,12 +376,19 @@ void fastpath_forget(struct fastpath *fp, uint32_t client)
 
 void fastpath_forget_all(struct fastpath *fp)
 {
-	/* 0.0.0.0 is never a client: the kernel answers with the first key. */
-	uint32_t none = 0, next;
+	/* 0.0.0.0 is never a client: asked for the key after it, the kernel gives the first. */
+	uint32_t prev = 0, next;
+	bool have_prev = false;
 
-	/* Deleting while walking: always ask for the first key again. */
-	while (bpf_map_get_next_key(fp->clients_fd, &none, &next) == 0)
-		bpf_map_delete_elem(fp->clients_fd, &next);
+	/* Each key is deleted once the next one is known, so the walk goes on from it. */
+	while (bpf_map_get_next_key(fp->clients_fd, &prev, &next) == 0) {
+		if (have_prev)
+			bpf_map_delete_elem(fp->clients_fd, &prev);
+		prev = next;
+		have_prev = true;
+	}
+	if (have_prev)
+		bpf_map_delete_elem(fp->clients_fd, &prev);
 	fp->nclients = 0;
 }
 

@@ -71,6 +71,10 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uin
 void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES]);
 
+/* The walk over the records that fastpath_tick makes when it is due, now. */
+void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
+		   const uint8_t key[HASH_KEY_BYTES]);
+
 /* Forgets a client (an address that became a proxy, which is never a client). */
 void fastpath_forget(struct fastpath *fp, uint32_t client);
 

@@ -308,7 +308,7 @@ static void micro_fastpath(void)
 			fastpath_learn(fp, htonl(0x0A400000U + i), 1, targets[1].fast_gen);
 		vl[r] = (double)(micro_now_ns() - t0) / nclients;
 		t0 = micro_now_ns();
-		fastpath_tick(fp, &at, key);
+		fastpath_walk(fp, &at, key);
 		vt[r] = (double)(micro_now_ns() - t0) / 1e6;
 
 		/*
@@ -336,7 +336,7 @@ static void micro_fastpath(void)
 	}
 	printf("fastpath_program_single_run_ns %.1f ns\n", micro_median(vp, micro_reps));
 	printf("fastpath_learn_ns %.0f ns\n", micro_median(vl, micro_reps));
-	printf("fastpath_tick_ms_100k_clients %.1f ms\n", micro_median(vt, micro_reps));
+	printf("fastpath_walk_ms_100k_clients %.1f ms\n", micro_median(vt, micro_reps));
 out:
 	fastpath_close(fp);
 	affinity_free(&at);

@@ -167,7 +167,7 @@ static int group_setup(void **state)
 		return 0;
 	}
 	dev_ifindex = (int)if_nametoindex("d0");
-	*fp = fastpath_open(4096, err, sizeof(err));
+	*fp = fastpath_open(1U << 18, err, sizeof(err));
 	if (*fp == NULL)
 		snprintf(setup_error, sizeof(setup_error), "%s", err);
 	return 0;
@@ -413,6 +413,31 @@ static void test_tick_refreshes_affinity_and_drops_stale_records(void **state)
 	affinity_free(&t);
 }
 
+/* With many clients the walk is spread out: a tick within the second does not walk. */
+static void test_walk_runs_less_often_with_many_clients(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	struct affinity_table t;
+	uint8_t key[HASH_KEY_BYTES] = {4, 5, 6};
+	uint32_t gen;
+	const uint32_t n = 100000;
+
+	assert_int_equal(affinity_init(&t, 4 * n, 300), 0);
+	publish(fp, true, &gen);
+	fastpath_forget_all(fp);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(fastpath_learn(fp, htonl(0x0A500000U + i), 1, gen), 0);
+	fastpath_walk(fp, &t, key);
+	assert_int_equal(fastpath_clients(fp), n);
+	assert_int_equal(fastpath_learn(fp, htonl(0x0A500000U + n), 1, gen), 0);
+	fastpath_tick(fp, &t, key); /* not due: 100,000 records are walked once a second */
+	assert_int_equal(fastpath_clients(fp), n);
+	fastpath_walk(fp, &t, key);
+	assert_int_equal(fastpath_clients(fp), n + 1);
+	fastpath_forget_all(fp);
+	affinity_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_merged_packets_are_measured_by_their_segments),
 	    cmocka_unit_test(test_a_proxy_going_down_makes_its_records_stale),
 	    cmocka_unit_test(test_tick_refreshes_affinity_and_drops_stale_records),
+	    cmocka_unit_test(test_walk_runs_less_often_with_many_clients),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
