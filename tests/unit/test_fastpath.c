@@ -105,20 +105,10 @@ struct run_result {
 	uint32_t out_len;
 };
 
-static void run(const struct fastpath *fp, const uint8_t *frame, size_t len, struct run_result *r)
-{
-	struct __sk_buff ctx = {.ifindex = (uint32_t)dev_ifindex};
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
-			    .data_size_in = (uint32_t)len, .data_out = r->out,
-			    .data_size_out = sizeof(r->out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-
-	assert_int_equal(bpf_prog_test_run_opts(fastpath_program_fd(fp), &opts), 0);
-	r->retval = opts.retval;
-	r->out_len = opts.data_size_out;
-}
-
-/* Like run, for a merged (GRO/GSO) packet of segments of gso_size payload bytes. */
+/*
+ * Runs the program once on frame as received on d0; gso_size and gso_segs
+ * non-zero make it a merged (GRO/GSO) packet of segments of gso_size payload bytes.
+ */
 static void run_merged(const struct fastpath *fp, const uint8_t *frame, size_t len,
 		       uint32_t gso_size, uint32_t gso_segs, struct run_result *r)
 {
@@ -132,6 +122,11 @@ static void run_merged(const struct fastpath *fp, const uint8_t *frame, size_t l
 	assert_int_equal(bpf_prog_test_run_opts(fastpath_program_fd(fp), &opts), 0);
 	r->retval = opts.retval;
 	r->out_len = opts.data_size_out;
+}
+
+static void run(const struct fastpath *fp, const uint8_t *frame, size_t len, struct run_result *r)
+{
+	run_merged(fp, frame, len, 0, 0, r);
 }
 
 static int sh(const char *cmd)
