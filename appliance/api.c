@@ -367,13 +367,13 @@ static json_t *api_stats(struct api_call *c)
 	json_object_set_new(global, "kernel_socket_full_drops", json_integer((json_int_t)ud));
 	json_object_set_new(global, "queues", json_integer(c->m->queues));
 	/* "on", "off", or why it should be on and is not. */
-	const char *fast = fastpath_attached(c->m->fast)      ? "on"
+	const struct fastpath *fp = c->m->dp.fast;
+	const char *fast = fastpath_attached(fp)	      ? "on"
 			   : c->m->fast_path_error[0] != '\0' ? c->m->fast_path_error
 							      : "off";
 	json_object_set_new(global, "fast_path", json_string(fast));
-	json_object_set_new(
-	    global, "fast_clients",
-	    json_integer(c->m->fast ? (json_int_t)fastpath_clients(c->m->fast) : 0));
+	json_object_set_new(global, "fast_clients",
+			    json_integer(fp != NULL ? (json_int_t)fastpath_clients(fp) : 0));
 	r = api_proxy_list(c);
 	json_object_set_new(r, "global", global);
 	return r;
@@ -571,18 +571,31 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	return r;
 }
 
-static json_t *api_backup(struct api_call *c)
+/* The request's only field, "path": an absolute file path. NULL with *fail set otherwise. */
+static const char *api_path_only(struct api_call *c, json_t **fail)
 {
 	static const char *const allowed[] = {"path", NULL};
-	json_t *fail = api_check_fields(c->req, allowed);
 	const char *path = NULL;
+
+	*fail = api_check_fields(c->req, allowed);
+	if (*fail != NULL || !api_get_string(c->req, "path", true, &path, fail))
+		return NULL;
+	if (path[0] != '/') {
+		*fail = api_error("path", "path: `%s' is not an absolute path", path);
+		return NULL;
+	}
+	return path;
+}
+
+static json_t *api_backup(struct api_call *c)
+{
+	json_t *fail;
+	const char *path = api_path_only(c, &fail);
 	int64_t bytes = 0;
 	int ret;
 
-	if (fail != NULL || !api_get_string(c->req, "path", true, &path, &fail))
+	if (path == NULL)
 		return fail;
-	if (path[0] != '/')
-		return api_error("path", "path: `%s' is not an absolute path", path);
 	ret = manager_backup(c->m, path, &bytes, c->err, sizeof(c->err));
 	if (ret < 0)
 		return api_failed(ret, c->err);
@@ -595,16 +608,13 @@ static json_t *api_backup(struct api_call *c)
 
 static json_t *api_restore(struct api_call *c)
 {
-	static const char *const allowed[] = {"path", NULL};
-	json_t *fail = api_check_fields(c->req, allowed);
+	json_t *fail;
+	const char *path = api_path_only(c, &fail);
 	struct manager_restore_result res;
-	const char *path = NULL;
 	int ret;
 
-	if (fail != NULL || !api_get_string(c->req, "path", true, &path, &fail))
+	if (path == NULL)
 		return fail;
-	if (path[0] != '/')
-		return api_error("path", "path: `%s' is not an absolute path", path);
 	ret = manager_restore(c->m, path, c->actor, &res, c->err, sizeof(c->err));
 	if (ret < 0 && res.file_version == 0) {
 		/* Refused: nothing was changed. */

@@ -515,9 +515,24 @@ fail:
 	return NULL;
 }
 
-/* Keeps what a thread counted once it is gone (fewer queues, another base, stop). */
-static void dp_thread_retire(struct datapath *dp, struct datapath_thread *t)
+static void dp_thread_stop(struct datapath_thread *t)
 {
+	if (t->started) {
+		__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
+		pthread_join(t->tid, NULL);
+		t->started = false;
+	}
+}
+
+/*
+ * Stops thread i and frees it, keeping what it counted (fewer queues,
+ * another base, stop): the counters never go back.
+ */
+static void dp_thread_remove(struct datapath *dp, unsigned i)
+{
+	struct datapath_thread *t = dp->threads[i];
+
+	dp_thread_stop(t);
 	for (unsigned c = 0; c < DP_COUNTER_COUNT; c++)
 		dp->gone_counters[c] += t->counters[c];
 	for (unsigned e = 0; e < PACKET_ERR_COUNT; e++)
@@ -527,15 +542,8 @@ static void dp_thread_retire(struct datapath *dp, struct datapath_thread *t)
 		dp->gone_slots[s].packets += t->slots[s].packets;
 		dp->gone_slots[s].bytes += t->slots[s].bytes;
 	}
-}
-
-static void dp_thread_stop(struct datapath_thread *t)
-{
-	if (t->started) {
-		__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
-		pthread_join(t->tid, NULL);
-		t->started = false;
-	}
+	dp_thread_free(t);
+	dp->threads[i] = NULL;
 }
 
 void datapath_init(struct datapath *dp)
@@ -555,12 +563,8 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	}
 	/* A different base means different queue numbers: start over. */
 	if (old > 0 && dp->threads[0]->q.num != base) {
-		for (unsigned i = 0; i < old; i++) {
-			dp_thread_stop(dp->threads[i]);
-			dp_thread_retire(dp, dp->threads[i]);
-			dp_thread_free(dp->threads[i]);
-			dp->threads[i] = NULL;
-		}
+		for (unsigned i = 0; i < old; i++)
+			dp_thread_remove(dp, i);
 		dp->nthreads = old = 0;
 	}
 	for (unsigned i = old; i < count; i++) {
@@ -578,12 +582,8 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 		snprintf(name, sizeof(name), "drover-q%u", base + i);
 		pthread_setname_np(dp->threads[i]->tid, name);
 	}
-	for (unsigned i = count; i < old; i++) {
-		dp_thread_stop(dp->threads[i]);
-		dp_thread_retire(dp, dp->threads[i]);
-		dp_thread_free(dp->threads[i]);
-		dp->threads[i] = NULL;
-	}
+	for (unsigned i = count; i < old; i++)
+		dp_thread_remove(dp, i);
 	dp->nthreads = count;
 	dp->qopt = *opt;
 	return 0;
@@ -593,12 +593,8 @@ fail:
 		 : ret == -EPERM		 ? " (needs CAP_NET_ADMIN)"
 						 : "");
 	for (unsigned i = old; i < count; i++) {
-		if (dp->threads[i] != NULL) {
-			dp_thread_stop(dp->threads[i]);
-			dp_thread_retire(dp, dp->threads[i]);
-			dp_thread_free(dp->threads[i]);
-			dp->threads[i] = NULL;
-		}
+		if (dp->threads[i] != NULL)
+			dp_thread_remove(dp, i);
 	}
 	dp->nthreads = old;
 	return ret;
@@ -653,12 +649,8 @@ void datapath_reclaim(struct datapath *dp)
 
 void datapath_stop(struct datapath *dp)
 {
-	for (unsigned i = 0; i < dp->nthreads; i++) {
-		dp_thread_stop(dp->threads[i]);
-		dp_thread_retire(dp, dp->threads[i]);
-		dp_thread_free(dp->threads[i]);
-		dp->threads[i] = NULL;
-	}
+	for (unsigned i = 0; i < dp->nthreads; i++)
+		dp_thread_remove(dp, i);
 	dp->nthreads = 0;
 	datapath_reclaim(dp);
 	pool_snapshot_free(dp->current);

@@ -264,8 +264,12 @@ static void fastpath_write_config(struct fastpath *fp)
 		log_warnx("fast path: cannot write its settings: %s", strerror(errno));
 }
 
-void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uint16_t *ports,
-		      size_t nports, uint32_t idle_seconds)
+_Static_assert(FASTPATH_SLOTS == PROXY_SLOTS_MAX, "the kernel has a slot for every proxy slot");
+_Static_assert(sizeof(((struct fastpath_config *)0)->ports) ==
+		   sizeof(((struct pool_snapshot *)0)->port_map),
+	       "the kernel's web-port map is the snapshot's");
+
+void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 {
 	for (uint32_t slot = 1; slot < FASTPATH_SLOTS; slot++) {
 		struct fastpath_slot *have = &fp->slots[slot], want = {.gen = have->gen};
@@ -292,10 +296,9 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uin
 		if (slot < snap->nslots)
 			snap->targets[slot].fast_gen = have->gen;
 	}
-	memset(fp->config.ports, 0, sizeof(fp->config.ports));
-	for (size_t i = 0; i < nports; i++)
-		fp->config.ports[ports[i] >> 3] |= (uint8_t)(1U << (ports[i] & 7));
-	fp->config.idle_ns = (uint64_t)idle_seconds * NS_PER_S;
+	memcpy(fp->config.ports, snap->port_map, sizeof(fp->config.ports));
+	fp->config.idle_ns =
+	    (uint64_t)__atomic_load_n(&snap->affinity->timeout, __ATOMIC_RELAXED) * NS_PER_S;
 	fastpath_write_config(fp);
 }
 

@@ -55,10 +55,10 @@ bool fastpath_attached(const struct fastpath *fp);
  * A slot that stops keeping clients, or whose proxy address or source
  * changes, gets a new generation: the kernel stops using its clients' records
  * at once and their next packets go to droverd for a new decision. Also
- * writes the web ports and the affinity timeout. Call before publishing snap.
+ * writes snap's web ports and its affinity table's timeout. Call before
+ * publishing snap.
  */
-void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap, const uint16_t *ports,
-		      size_t nports, uint32_t idle_seconds);
+void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap);
 
 /*
  * Every second: renews the heartbeat (the kernel falls back to NFQUEUE for

@@ -172,11 +172,10 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 	 * switching the fast path back on never finds a proxy that went down
 	 * meanwhile still in the kernel's slots.
 	 */
-	if (m->fast != NULL) {
-		fastpath_publish(m->fast, snap, m->settings.ports, m->settings.nports,
-				 m->settings.affinity_timeout);
-		if (fastpath_attached(m->fast))
-			snap->fast = m->fast;
+	if (m->dp.fast != NULL) {
+		fastpath_publish(m->dp.fast, snap);
+		if (fastpath_attached(m->dp.fast))
+			snap->fast = m->dp.fast;
 	}
 	datapath_publish(&m->dp, snap, old_affinity);
 	return 0;
@@ -327,28 +326,27 @@ int manager_render_rules(const struct manager *m, char *buf, size_t len)
 static void manager_fast_path_apply(struct manager *m)
 {
 	if (!m->settings.fast_path || !m->fast_path_allowed) {
-		if (fastpath_attached(m->fast)) {
-			fastpath_detach_all(m->fast);
+		if (fastpath_attached(m->dp.fast)) {
+			fastpath_detach_all(m->dp.fast);
 			log_info("fast path off: every web packet goes through NFQUEUE");
 		}
 		m->fast_path_error[0] = '\0';
 		return;
 	}
-	if (m->fast == NULL) {
-		m->fast = fastpath_open(m->settings.affinity_max_clients, m->fast_path_error,
-					sizeof(m->fast_path_error));
-		if (m->fast == NULL) {
+	if (m->dp.fast == NULL) {
+		m->dp.fast = fastpath_open(m->settings.affinity_max_clients, m->fast_path_error,
+					   sizeof(m->fast_path_error));
+		if (m->dp.fast == NULL) {
 			log_warnx(
 			    "fast path unavailable, every web packet goes through NFQUEUE: %s",
 			    m->fast_path_error);
 			return;
 		}
-		m->dp.fast = m->fast;
 	}
-	if (!fastpath_attached(m->fast)) {
-		unsigned n = fastpath_attach_all(m->fast);
+	if (!fastpath_attached(m->dp.fast)) {
+		unsigned n = fastpath_attach_all(m->dp.fast);
 		log_info("fast path on: attached to %u interface%s (%s)", n, n == 1 ? "" : "s",
-			 fastpath_attach_kind(m->fast));
+			 fastpath_attach_kind(m->dp.fast));
 	}
 	m->fast_path_error[0] = '\0';
 }
@@ -431,8 +429,8 @@ void manager_stop(struct manager *m)
 	 * answered; then the rules: no new packet is queued, then the queues drain
 	 * and close.
 	 */
-	if (m->fast != NULL)
-		fastpath_detach_all(m->fast);
+	if (m->dp.fast != NULL)
+		fastpath_detach_all(m->dp.fast);
 	if (m->rules_installed) {
 		rules_remove();
 		m->rules_installed = false;
@@ -444,8 +442,7 @@ void manager_stop(struct manager *m)
 	}
 	datapath_stop(&m->dp);
 	/* The threads are gone: nothing records clients any more. */
-	fastpath_close(m->fast);
-	m->fast = NULL;
+	fastpath_close(m->dp.fast);
 	m->dp.fast = NULL;
 	if (m->affinity != NULL) {
 		affinity_free(m->affinity);
@@ -467,9 +464,9 @@ void manager_tick(struct manager *m)
 {
 	manager_settle_check(m);
 	datapath_reclaim(&m->dp);
-	if (fastpath_attached(m->fast)) {
-		fastpath_attach_all(m->fast); /* interfaces that appeared since */
-		fastpath_tick(m->fast, m->affinity, m->hash_key);
+	if (fastpath_attached(m->dp.fast)) {
+		fastpath_attach_all(m->dp.fast); /* interfaces that appeared since */
+		fastpath_tick(m->dp.fast, m->affinity, m->hash_key);
 	}
 	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
 	for (size_t i = 0; i < m->nproxies; i++) {
@@ -495,8 +492,10 @@ static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 	int ret = manager_load_proxies(m, err, errlen);
 
 	/* A proxy is never a client: an address that became one must not be carried as one. */
-	for (size_t i = 0; ret == 0 && fastpath_attached(m->fast) && i < m->nproxies; i++)
-		fastpath_forget(m->fast, m->proxies[i].address);
+	if (ret == 0 && fastpath_attached(m->dp.fast)) {
+		for (size_t i = 0; i < m->nproxies; i++)
+			fastpath_forget(m->dp.fast, m->proxies[i].address);
+	}
 	if (ret == 0)
 		ret = manager_publish(m, NULL, err, errlen);
 	if (ret == 0 && manager_update_probes(m) < 0) {
@@ -572,8 +571,8 @@ static const struct proxy_config *manager_proxy_by_slot(const struct manager *m,
 }
 
 /* Live changes that need more than a new snapshot. */
-static int manager_apply_setting(struct manager *m, const struct settings *old, const char *key,
-				 char *err, size_t errlen)
+static int manager_apply_setting_live(struct manager *m, const struct settings *old,
+				      const char *key, char *err, size_t errlen)
 {
 	struct affinity_table *old_affinity = NULL;
 	struct queue_options qopt = manager_queue_options(&m->settings);
@@ -590,7 +589,7 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 		/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
 		old_affinity = m->affinity;
 		m->affinity = t;
-		if (m->fast != NULL)
+		if (m->dp.fast != NULL)
 			log_info("the fast path keeps room for its present number of clients until "
 				 "the next start; clients beyond it take the NFQUEUE path");
 	} else if (strcmp(key, "affinity_timeout") == 0) {
@@ -600,9 +599,9 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 		datapath_configure(&m->dp, &qopt);
 	} else if (strcmp(key, "fast_path") == 0) {
 		manager_fast_path_apply(m);
-	} else if (strcmp(key, "client_subnets") == 0 && fastpath_attached(m->fast)) {
+	} else if (strcmp(key, "client_subnets") == 0 && fastpath_attached(m->dp.fast)) {
 		/* Records made under the old subnets may name clients that are no longer ours. */
-		fastpath_forget_all(m->fast);
+		fastpath_forget_all(m->dp.fast);
 	}
 	ret = manager_publish(m, old_affinity, err, errlen);
 	if (ret < 0)
@@ -639,6 +638,17 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 	return 0;
 }
 
+/* Applies a stored setting, then tells the parts outside the manager (setting_hook). */
+static int manager_apply_setting(struct manager *m, const struct settings *old, const char *key,
+				 char *err, size_t errlen)
+{
+	int ret = manager_apply_setting_live(m, old, key, err, errlen);
+
+	if (ret == 0 && m->setting_hook != NULL)
+		m->setting_hook(m->setting_hook_arg, key);
+	return ret;
+}
+
 int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
 			char *err, size_t errlen)
 {
@@ -662,8 +672,6 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	ret = manager_apply_setting(m, &old, key, err, errlen);
 	if (ret < 0)
 		log_warnx("setting %s was stored but not applied: %s", key, err);
-	else if (m->setting_hook != NULL)
-		m->setting_hook(m->setting_hook_arg, key);
 	return ret;
 }
 
@@ -721,8 +729,6 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 				snprintf(err, errlen, "restored setting %s not applied: %s", d->key,
 					 e);
 			}
-		} else if (m->setting_hook != NULL) {
-			m->setting_hook(m->setting_hook_arg, d->key);
 		}
 		cur = next;
 	}

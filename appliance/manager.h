@@ -31,7 +31,7 @@ struct manager_options {
 	const char *db_path;
 	bool manage_rules;
 	struct event_base *base; /* the control loop: probes run on it */
-	bool fast_path;		 /* may load the kernel fast path (droverd; not the tests' harnesses) */
+	bool fast_path; /* may load the kernel fast path (droverd; not the tests' harnesses) */
 };
 
 /* Runtime state of a slot's proxy that is not stored. */
@@ -77,8 +77,7 @@ struct manager {
 
 	struct datapath dp;
 	bool fast_path_allowed;
-	struct fastpath *fast; /* opened while fast_path is on; kept until stop once opened */
-	char fast_path_error[160]; /* why the fast path is not running, when it should */
+	char fast_path_error[160]; /* why the fast path (dp.fast) is not running, when it should */
 	struct affinity_table *affinity;
 	uint64_t generation;
 	unsigned queues; /* queues bound now */

@@ -279,7 +279,6 @@ static void micro_fastpath(void)
 	struct affinity_table at;
 	struct pool_target targets[2] = {0};
 	struct pool_snapshot snap = {.nslots = 2, .targets = targets};
-	const uint16_t ports[] = {80};
 	uint8_t key[HASH_KEY_BYTES], frame[78], out[128];
 	double vl[16], vt[16], vp[16];
 	char err[256];
@@ -301,7 +300,9 @@ static void micro_fastpath(void)
 	inet_pton(AF_INET, "10.9.0.1", &targets[1].source);
 	targets[1].tunnel_mtu = 1480;
 	targets[1].flags = POOL_TARGET_KEEPS | POOL_TARGET_TAKES;
-	fastpath_publish(fp, &snap, ports, 1, 300);
+	snap.affinity = &at;
+	snap.port_map[80 >> 3] |= 1U << (80 & 7);
+	fastpath_publish(fp, &snap);
 	for (unsigned r = 0; r < micro_reps; r++) {
 		uint64_t t0 = micro_now_ns();
 		for (unsigned i = 0; i < nclients; i++)

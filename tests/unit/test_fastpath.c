@@ -194,9 +194,17 @@ static struct fastpath *need_fastpath(void **state)
 /* Publishes slot 1 -> 10.9.0.2 (source 10.9.0.1), keeping clients or not. */
 static void publish(struct fastpath *fp, bool keeps, uint32_t *gen)
 {
+	static struct pool_snapshot snap; /* 8 KiB of port map: not on the stack */
 	struct pool_target targets[2] = {0};
-	struct pool_snapshot snap = {.nslots = 2, .targets = targets};
+	struct affinity_table affinity = {.timeout = 300};
 	const uint16_t ports[] = {80, 443};
+
+	memset(&snap, 0, sizeof(snap));
+	snap.nslots = 2;
+	snap.targets = targets;
+	snap.affinity = &affinity;
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		snap.port_map[ports[i] >> 3] |= (uint8_t)(1U << (ports[i] & 7));
 
 	targets[1] = (struct pool_target){
 	    .address = ip("10.9.0.2"),
@@ -204,7 +212,7 @@ static void publish(struct fastpath *fp, bool keeps, uint32_t *gen)
 	    .tunnel_mtu = TUNNEL_MTU,
 	    .flags = keeps ? POOL_TARGET_KEEPS | POOL_TARGET_TAKES : 0,
 	};
-	fastpath_publish(fp, &snap, ports, 2, 300);
+	fastpath_publish(fp, &snap);
 	*gen = targets[1].fast_gen;
 }
 
