@@ -782,3 +782,13 @@ void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_sl
 	out->packets -= base->packets;
 	out->bytes -= base->bytes;
 }
+
+const struct settings *manager_settings(const struct manager *m)
+{
+	return &m->settings;
+}
+
+struct store *manager_store(struct manager *m)
+{
+	return m->store;
+}

@@ -150,4 +150,13 @@ void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_sl
 
 unsigned manager_effective_queues(const struct settings *s);
 
+/* The settings in force. Valid until the next change on the control thread. */
+const struct settings *manager_settings(const struct manager *m);
+
+/*
+ * The configuration store, for the modules that own a part of it outside the
+ * manager (accounts, tokens, the audit log). Control thread only.
+ */
+struct store *manager_store(struct manager *m);
+
 #endif
