@@ -7,8 +7,15 @@
  * transaction; a database newer than this program is refused. Every change
  * and its audit-log row are written in one transaction.
  *
+ * The functions live in one file per concept, named as the sections below:
+ * store.c (the database), store_audit.c, store_proxy.c, store_setting.c,
+ * store_hash_key.c, store_account.c, store_backup.c.
+ *
  * Error contract: int functions return 0 or -errno; store_error() then holds
  * a message fit for the user (naming the field and value where one was bad).
+ * Each change runs under the write lock (BEGIN IMMEDIATE) together with the
+ * checks it depends on, because droverctl and the web UI may write to the
+ * same file at once.
  */
 #ifndef DROVER_STORE_H
 #define DROVER_STORE_H
@@ -25,6 +32,23 @@
 
 struct store;
 
+/* ---- The database (store.c) ---- */
+
+/*
+ * Opens (creating when missing, with its directory) and migrates the database.
+ * Returns 0 and *out, or -errno with a message in err (a newer schema gives
+ * -EPROTO: "database schema version 7 is newer than this drover (2)").
+ */
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+/* Closes the database and frees s; NULL is ignored. */
+void store_close(struct store *s);
+/* The message of the last failed call; valid until the next call on s. */
+const char *store_error(const struct store *s);
+/* Reads the schema version of the open file (PRAGMA user_version) into *version. */
+int store_schema_version(struct store *s, int *version);
+
+/* ---- Audit log (store_audit.c) ---- */
+
 struct audit_entry {
 	int64_t id;
 	int64_t time;	 /* unix seconds */
@@ -34,20 +58,19 @@ struct audit_entry {
 };
 
 /*
- * Opens (creating when missing, with its directory) and migrates the database.
- * Returns 0 and *out, or -errno with a message in err (a newer schema gives
- * -EPROTO: "database schema version 7 is newer than this drover (2)").
+ * Appends one row for something done outside the store (a restart, a login).
+ * action and detail are required (-EINVAL); an empty actor is "unknown".
  */
-int store_open(const char *path, struct store **out, char *err, size_t errlen);
-void store_close(struct store *s);
-const char *store_error(const struct store *s);
-int store_schema_version(struct store *s, int *version);
+int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
+/* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */
+int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
+		     size_t *count);
 
-/* The keyed-hash secret: loaded, or created from randombytes_buf on first use. */
-int store_hash_key(struct store *s, uint8_t key[16]);
+/* ---- Proxies (store_proxy.c) ---- */
 
-/* *out is malloc'd (free it), ordered by id. */
+/* *out is malloc'd (free it), ordered by id. -EIO when a stored row is damaged. */
 int store_proxy_list(struct store *s, struct proxy_config **out, size_t *count);
+/* Reads proxy id into *out; -ENOENT when there is none. */
 int store_proxy_get(struct store *s, int64_t id, struct proxy_config *out);
 /*
  * Adds p (name, address, weight, admin); sets p->id and p->version = 1.
@@ -62,7 +85,10 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor);
  */
 int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected_version,
 		       const char *actor);
+/* Deletes proxy id; expected_version as for store_proxy_update. -ENOENT, -ESTALE. */
 int store_proxy_delete(struct store *s, int64_t id, int64_t expected_version, const char *actor);
+
+/* ---- Settings (store_setting.c) ---- */
 
 /* Defaults, overlaid with every stored value (a stored value that no longer parses is logged and
  * skipped). */
@@ -71,7 +97,16 @@ int store_settings_load(struct store *s, struct settings *out);
  * nothing. */
 int store_setting_set(struct store *s, const char *key, const char *value, const char *actor);
 
-/* Web UI accounts (v4). password_hash is a libsodium crypto_pwhash_str string. */
+/* ---- Hash key (store_hash_key.c) ---- */
+
+#define STORE_HASH_KEY_LEN 16 /* bytes of the keyed-hash secret */
+
+/* The keyed-hash secret: loaded, or created from randombytes_buf on first use. */
+int store_hash_key(struct store *s, uint8_t key[STORE_HASH_KEY_LEN]);
+
+/* ---- Web UI accounts and API tokens, schema v4 (store_account.c) ---- */
+
+/* password_hash is a libsodium crypto_pwhash_str string. */
 #define STORE_USER_NAME_MAX 63
 #define STORE_PWHASH_MAX    128 /* crypto_pwhash_STRBYTES */
 #define STORE_TOKEN_HASH    32	/* bytes of crypto_generichash of an API token */
@@ -112,7 +147,7 @@ int store_token_list(struct store *s, struct store_token **out, size_t *count);
 /* -ENOENT when there is no such token. */
 int store_token_delete(struct store *s, int64_t id, const char *actor);
 
-int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
+/* ---- Backup and restore (store_backup.c) ---- */
 
 /*
  * Writes a consistent copy of the database to path with SQLite's backup API
@@ -138,8 +173,5 @@ struct store_restore_info {
  */
 int store_restore(struct store *s, const char *path, const char *actor,
 		  struct store_restore_info *info);
-/* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */
-int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
-		     size_t *count);
 
 #endif
