@@ -105,9 +105,9 @@ FUZZ_BINS    := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 SOAK_SECONDS ?= 1800
-# The API and control harnesses run a manager without NFQUEUE (queue binding is
-# stubbed) and keep backup/restore paths inside their temporary directory.
-FUZZ_WRAP    := -Wl,--wrap=datapath_set_queues -Wl,--wrap=api_handle
+# The API and control harnesses keep backup/restore paths inside their temporary
+# directory (they run their manager without NFQUEUE by its bind_queues option).
+FUZZ_WRAP    := -Wl,--wrap=api_handle
 
 .PHONY: all deps test test-bins unit e2e bench crashloop demo demo-stop install deb clean \
 	format fuzz fuzz-build fuzz-replay fuzz-coverage soak

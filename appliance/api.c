@@ -12,9 +12,6 @@
 
 #include "assets.h"
 #include "encap.h"
-#include "fastpath.h"
-#include "packet.h"
-#include "rules.h"
 
 #define API_AUDIT_PAGE_MAX 500
 
@@ -135,21 +132,19 @@ static uint64_t api_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static json_t *api_proxy_json(struct manager *m, const struct proxy_config *p, uint16_t slot)
+static json_t *api_proxy_json(const struct manager_proxy_view *v)
 {
-	struct datapath_slot_counters c = {0};
-	const struct health *h = slot ? &m->state[slot].health : NULL;
+	const struct proxy_config *p = &v->config;
+	const struct health *h = v->slot ? &v->health : NULL;
 	json_t *o;
 
-	if (slot != 0)
-		manager_proxy_counters(m, slot, &c);
-	o = json_pack("{s:I, s:s, s:o, s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:i}", "id",
-		      (json_int_t)p->id, "name", p->name, "address", api_address(p->address),
-		      "weight", (int)p->weight, "admin", proxy_admin_name(p->admin), "version",
-		      (json_int_t)p->version, "slot", (int)slot, "hits", (json_int_t)c.hits,
-		      "packets", (json_int_t)c.packets, "bytes", (json_int_t)c.bytes,
-		      "active_clients", (int)(slot ? m->slots.active[slot] : 0));
-	json_object_set_new(o, "probe", json_string(probe_kind_name(manager_probe_kind(m, p))));
+	o = json_pack(
+	    "{s:I, s:s, s:o, s:i, s:s, s:I, s:i, s:I, s:I, s:I, s:i}", "id", (json_int_t)p->id,
+	    "name", p->name, "address", api_address(p->address), "weight", (int)p->weight, "admin",
+	    proxy_admin_name(p->admin), "version", (json_int_t)p->version, "slot", (int)v->slot,
+	    "hits", (json_int_t)v->counters.hits, "packets", (json_int_t)v->counters.packets,
+	    "bytes", (json_int_t)v->counters.bytes, "active_clients", (int)v->active_clients);
+	json_object_set_new(o, "probe", json_string(probe_kind_name(v->probe)));
 	json_object_set_new(o, "probe_override", json_boolean(p->probe != PROXY_PROBE_DEFAULT));
 	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
 		/* Disabled proxies are not probed: their last result would be stale. */
@@ -172,14 +167,16 @@ static json_t *api_proxy_list(struct api_call *c)
 {
 	static const char *const allowed[] = {NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
+	struct manager_proxy_view v;
 	json_t *list;
 
 	if (fail != NULL)
 		return fail;
 	list = json_array();
-	for (size_t i = 0; i < c->m->nproxies; i++)
-		json_array_append_new(list,
-				      api_proxy_json(c->m, &c->m->proxies[i], c->m->slot_of[i]));
+	for (size_t i = 0; i < manager_proxy_count(c->m); i++) {
+		manager_proxy_view_at(c->m, i, &v);
+		json_array_append_new(list, api_proxy_json(&v));
+	}
 	json_t *r = api_ok();
 	json_object_set_new(r, "proxies", list);
 	return r;
@@ -187,16 +184,15 @@ static json_t *api_proxy_list(struct api_call *c)
 
 static json_t *api_proxy_one(struct api_call *c, int64_t id)
 {
-	uint16_t slot = 0;
-	const struct proxy_config *p = manager_proxy_find(c->m, id, &slot);
+	struct manager_proxy_view v;
 	json_t *r;
 
-	if (p == NULL) {
+	if (manager_proxy_view(c->m, id, &v) < 0) {
 		snprintf(c->err, sizeof(c->err), "no proxy with id %" PRId64, id);
 		return api_failed(-ENOENT, c->err);
 	}
 	r = api_ok();
-	json_object_set_new(r, "proxy", api_proxy_json(c->m, p, slot));
+	json_object_set_new(r, "proxy", api_proxy_json(&v));
 	return r;
 }
 
@@ -347,33 +343,32 @@ static json_t *api_stats(struct api_call *c)
 {
 	static const char *const allowed[] = {NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
-	uint64_t counters[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT], qd, ud;
+	struct manager_stats st;
 	json_t *global, *reasons, *r;
 
 	if (fail != NULL)
 		return fail;
-	datapath_counters(&c->m->dp, counters, malformed);
-	datapath_kernel_drops(&c->m->dp, &qd, &ud);
+	manager_stats(c->m, &st);
 	global = json_object();
 	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++)
-		json_object_set_new(global, datapath_counter_name(i),
-				    json_integer((json_int_t)counters[i]));
+		json_object_set_new(global, st.counters[i].name,
+				    json_integer((json_int_t)st.counters[i].value));
 	reasons = json_object();
-	for (unsigned e = 1; e < PACKET_ERR_COUNT; e++)
-		json_object_set_new(reasons, packet_error_name(e),
-				    json_integer((json_int_t)malformed[e]));
+	for (unsigned e = 0; e < MANAGER_MALFORMED_REASONS; e++)
+		json_object_set_new(reasons, st.malformed[e].name,
+				    json_integer((json_int_t)st.malformed[e].value));
 	json_object_set_new(global, "malformed_by_reason", reasons);
-	json_object_set_new(global, "kernel_queue_full_drops", json_integer((json_int_t)qd));
-	json_object_set_new(global, "kernel_socket_full_drops", json_integer((json_int_t)ud));
-	json_object_set_new(global, "queues", json_integer(c->m->queues));
+	json_object_set_new(global, "kernel_queue_full_drops",
+			    json_integer((json_int_t)st.kernel_queue_full_drops));
+	json_object_set_new(global, "kernel_socket_full_drops",
+			    json_integer((json_int_t)st.kernel_socket_full_drops));
+	json_object_set_new(global, "queues", json_integer(st.queues));
 	/* "on", "off", or why it should be on and is not. */
-	const struct fastpath *fp = c->m->dp.fast;
-	const char *fast = fastpath_attached(fp)	      ? "on"
-			   : c->m->fast_path_error[0] != '\0' ? c->m->fast_path_error
-							      : "off";
+	const char *fast = st.fast_path_on		   ? "on"
+			   : st.fast_path_error[0] != '\0' ? st.fast_path_error
+							   : "off";
 	json_object_set_new(global, "fast_path", json_string(fast));
-	json_object_set_new(global, "fast_clients",
-			    json_integer(fp != NULL ? (json_int_t)fastpath_clients(fp) : 0));
+	json_object_set_new(global, "fast_clients", json_integer((json_int_t)st.fast_clients));
 	r = api_proxy_list(c);
 	json_object_set_new(r, "global", global);
 	return r;
@@ -399,7 +394,8 @@ static json_t *api_settings_list(struct api_call *c)
 		return fail;
 	list = json_array();
 	for (size_t i = 0; i < settings_count(); i++)
-		json_array_append_new(list, api_setting_json(&c->m->settings, settings_def_at(i)));
+		json_array_append_new(list,
+				      api_setting_json(manager_settings(c->m), settings_def_at(i)));
 	json_t *r = api_ok();
 	json_object_set_new(r, "settings", list);
 	return r;
@@ -412,7 +408,7 @@ static json_t *api_setting_one(struct api_call *c, const char *key)
 	if (d == NULL)
 		return api_error("key", "unknown setting `%s'", key);
 	json_t *r = api_ok();
-	json_object_set_new(r, "setting", api_setting_json(&c->m->settings, d));
+	json_object_set_new(r, "setting", api_setting_json(manager_settings(c->m), d));
 	return r;
 }
 
@@ -462,7 +458,7 @@ static json_t *api_rules(struct api_call *c)
 		return api_error(NULL, "the ruleset is too large to show");
 	json_t *r = api_ok();
 	json_object_set_new(r, "rules", json_string(doc));
-	json_object_set_new(r, "managed", json_boolean(c->m->manage_rules));
+	json_object_set_new(r, "managed", json_boolean(manager_rules_managed(c->m)));
 	return r;
 }
 
@@ -477,8 +473,9 @@ static json_t *api_audit(struct api_call *c)
 	if (fail != NULL || !api_get_int(c->req, "before", false, 0, INT64_MAX, &before, &fail) ||
 	    !api_get_int(c->req, "limit", false, 1, API_AUDIT_PAGE_MAX, &limit, &fail))
 		return fail;
-	if (store_audit_list(c->m->store, before, (size_t)limit, &entries, &n) < 0)
-		return api_error(NULL, "%s", store_error(c->m->store));
+	if (manager_audit_page(c->m, before, (size_t)limit, &entries, &n, c->err, sizeof(c->err)) <
+	    0)
+		return api_error(NULL, "%s", c->err);
 	json_t *list = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(
@@ -535,8 +532,8 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 		return api_error(NULL, "no route to proxy %s: cannot tell its tunnel source",
 				 p->name);
 	mtu = (uint16_t)(target->tunnel_mtu + ENCAP_OUTER_LEN);
-	settings_format(&c->m->settings, "client_subnets", subnets, sizeof(subnets));
-	settings_format(&c->m->settings, "ports", ports, sizeof(ports));
+	settings_format(manager_settings(c->m), "client_subnets", subnets, sizeof(subnets));
+	settings_format(manager_settings(c->m), "ports", ports, sizeof(ports));
 	inet_ntop(AF_INET, &target->source, source, sizeof(source));
 	inet_ntop(AF_INET, &p->address, proxy, sizeof(proxy));
 	snprintf(

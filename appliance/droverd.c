@@ -23,7 +23,7 @@
 #define DROVERD_TICK_MS 1000
 
 struct droverd {
-	struct manager m;
+	struct manager *m;
 	struct event_base *base;
 	struct control *control;
 	struct webui *webui;
@@ -65,7 +65,7 @@ static void droverd_restart_webui(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	webui_stop(d->webui);
-	d->webui = webui_start(d->base, &d->m, d->db_path, err, sizeof(err));
+	d->webui = webui_start(d->base, d->m, d->db_path, err, sizeof(err));
 	if (d->webui == NULL)
 		log_warnx("web UI disabled: %s (fix the setting with droverctl)", err);
 }
@@ -104,14 +104,14 @@ static void droverd_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	manager_tick(&d->m);
+	manager_tick(d->m);
 }
 
 /* Pings systemd only while every packet thread keeps going round its loop. */
 static void droverd_on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	struct droverd *d = arg;
-	uint64_t progress = datapath_min_progress(&d->m.dp);
+	uint64_t progress = manager_progress(d->m);
 
 	(void)fd;
 	(void)what;
@@ -124,7 +124,7 @@ static void droverd_on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 static int droverd_print_rules(const char *db)
 {
-	struct manager m;
+	struct store *store;
 	struct settings s;
 	struct proxy_config *proxies = NULL;
 	uint32_t *addrs;
@@ -132,15 +132,14 @@ static int droverd_print_rules(const char *db)
 	char err[MANAGER_ERR_MAX], doc[16384];
 	int ret;
 
-	memset(&m, 0, sizeof(m));
-	ret = store_open(db, &m.store, err, sizeof(err));
+	ret = store_open(db, &store, err, sizeof(err));
 	if (ret < 0) {
 		log_warnx("%s", err);
 		return 1;
 	}
-	if (store_settings_load(m.store, &s) < 0 || store_proxy_list(m.store, &proxies, &n) < 0) {
-		log_warnx("%s", store_error(m.store));
-		store_close(m.store);
+	if (store_settings_load(store, &s) < 0 || store_proxy_list(store, &proxies, &n) < 0) {
+		log_warnx("%s", store_error(store));
+		store_close(store);
 		return 1;
 	}
 	addrs = calloc(n ? n : 1, sizeof(*addrs));
@@ -152,7 +151,7 @@ static int droverd_print_rules(const char *db)
 		fputs(doc, stdout);
 	free(addrs);
 	free(proxies);
-	store_close(m.store);
+	store_close(store);
 	return ret >= 0 ? 0 : 1;
 }
 
@@ -208,6 +207,8 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_LEVEL_INFO;
 	bool print_rules = false;
 	struct droverd d;
+	struct manager_stats stats;
+	size_t nproxies;
 	struct event *sigterm, *sigint;
 	char err[MANAGER_ERR_MAX];
 	uint64_t watchdog_usec = 0;
@@ -276,16 +277,19 @@ int main(int argc, char **argv)
 		fatalx("cannot initialise libcurl");
 	opt.base = d.base;
 	opt.fast_path = true;
-	if (manager_start(&d.m, &opt, err, sizeof(err)) < 0) {
+	opt.bind_queues = true;
+	opt.setting_hook = droverd_on_setting;
+	opt.setting_hook_arg = &d;
+	d.m = manager_start(&opt, err, sizeof(err));
+	if (d.m == NULL) {
 		log_warnx("%s", err);
-		manager_stop(&d.m);
 		event_base_free(d.base);
 		return 1;
 	}
-	d.control = control_open(d.base, &d.m, socket_path, err, sizeof(err));
+	d.control = control_open(d.base, d.m, socket_path, err, sizeof(err));
 	if (d.control == NULL) {
 		log_warnx("%s", err);
-		manager_stop(&d.m);
+		manager_stop(d.m);
 		event_base_free(d.base);
 		return 1;
 	}
@@ -294,17 +298,16 @@ int main(int argc, char **argv)
 	 * The web UI is for people: if it cannot start (port taken, bad
 	 * certificate), traffic keeps flowing and droverctl still works.
 	 */
-	if (account_init(d.m.store, opt.db_path, admin_password_file, err, sizeof(err)) < 0) {
+	if (account_init(manager_store(d.m), opt.db_path, admin_password_file, err, sizeof(err)) <
+	    0) {
 		log_warnx("web UI disabled: %s", err);
 	} else {
 		d.webui_enabled = true;
-		d.webui = webui_start(d.base, &d.m, opt.db_path, err, sizeof(err));
+		d.webui = webui_start(d.base, d.m, opt.db_path, err, sizeof(err));
 		if (d.webui == NULL)
 			log_warnx("web UI disabled: %s", err);
 	}
 	d.db_path = opt.db_path;
-	d.m.setting_hook = droverd_on_setting;
-	d.m.setting_hook_arg = &d;
 
 	sigterm = evsignal_new(d.base, SIGTERM, droverd_on_signal, &d);
 	sigint = evsignal_new(d.base, SIGINT, droverd_on_signal, &d);
@@ -320,9 +323,11 @@ int main(int argc, char **argv)
 		event_add(d.watchdog, &half);
 	}
 
+	manager_stats(d.m, &stats);
+	nproxies = manager_proxy_count(d.m);
 	log_info("drover %s: %u queue%s from %u, %zu prox%s, rules %s, socket %s", DROVER_VERSION,
-		 d.m.queues, d.m.queues == 1 ? "" : "s", d.m.settings.queue_base, d.m.nproxies,
-		 d.m.nproxies == 1 ? "y" : "ies", opt.manage_rules ? "managed" : "external",
+		 stats.queues, stats.queues == 1 ? "" : "s", manager_settings(d.m)->queue_base,
+		 nproxies, nproxies == 1 ? "y" : "ies", opt.manage_rules ? "managed" : "external",
 		 socket_path);
 	/* Queues are bound and rules are in place: only now are we ready. */
 	sd_notify(0, "READY=1");
@@ -332,7 +337,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	webui_stop(d.webui);
 	control_close(d.control);
-	manager_stop(&d.m);
+	manager_stop(d.m);
 	event_free(d.tick);
 	if (d.watchdog != NULL)
 		event_free(d.watchdog);

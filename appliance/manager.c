@@ -1,5 +1,5 @@
 /* manager.c - droverd's control plane: store -> snapshot -> datapath and rules. */
-#include "manager.h"
+#include "manager_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -53,6 +53,18 @@ static struct queue_options manager_queue_options(const struct settings *s)
 	    .fail_open = s->fail_open,
 	    .recv_timeout_ms = MANAGER_RECV_TIMEOUT_MS,
 	};
+}
+
+/*
+ * Binds queues [base, base + count) as datapath_set_queues does; a manager
+ * started without bind_queues binds none and only counts them.
+ */
+static int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
+			      const struct queue_options *qopt, char *err, size_t errlen)
+{
+	if (!m->bind_queues)
+		return 0;
+	return datapath_set_queues(&m->dp, base, count, qopt, err, errlen);
 }
 
 /*
@@ -191,7 +203,8 @@ const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t
 	return &snap->targets[slot];
 }
 
-enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
+/* The probe kind in force for p: its own, or the pool's. */
+static enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
 {
 	if (p->probe != PROXY_PROBE_DEFAULT)
 		return (enum probe_kind)(p->probe - 1);
@@ -351,15 +364,19 @@ static void manager_fast_path_apply(struct manager *m)
 	m->fast_path_error[0] = '\0';
 }
 
-int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen)
+/* manager_start's work on a zeroed m; on failure manager_stop undoes what was done. */
+static int manager_open(struct manager *m, const struct manager_options *opt, char *err,
+			size_t errlen)
 {
 	struct queue_options qopt;
 	int ret;
 
-	memset(m, 0, sizeof(*m));
 	datapath_init(&m->dp);
 	m->manage_rules = opt->manage_rules;
 	m->fast_path_allowed = opt->fast_path;
+	m->bind_queues = opt->bind_queues;
+	m->setting_hook = opt->setting_hook;
+	m->setting_hook_arg = opt->setting_hook_arg;
 	ret = store_open(opt->db_path, &m->store, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -407,8 +424,8 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 
 	qopt = manager_queue_options(&m->settings);
 	m->queues = manager_effective_queues(&m->settings);
-	ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base, m->queues, &qopt, err,
-				  errlen);
+	ret =
+	    manager_set_queues(m, (uint16_t)m->settings.queue_base, m->queues, &qopt, err, errlen);
 	if (ret < 0)
 		return ret;
 
@@ -422,8 +439,25 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 	return 0;
 }
 
+struct manager *manager_start(const struct manager_options *opt, char *err, size_t errlen)
+{
+	struct manager *m = calloc(1, sizeof(*m));
+
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (manager_open(m, opt, err, errlen) < 0) {
+		manager_stop(m);
+		return NULL;
+	}
+	return m;
+}
+
 void manager_stop(struct manager *m)
 {
+	if (m == NULL)
+		return;
 	/*
 	 * The fast path first: its clients' packets go back to the queues, still
 	 * answered; then the rules: no new packet is queued, then the queues drain
@@ -458,6 +492,7 @@ void manager_stop(struct manager *m)
 		store_close(m->store);
 		m->store = NULL;
 	}
+	free(m);
 }
 
 void manager_tick(struct manager *m)
@@ -614,16 +649,16 @@ static int manager_apply_setting_live(struct manager *m, const struct settings *
 		 * Shrinking: move the rules first, then let the spare threads go.
 		 */
 		if (want >= m->queues && m->settings.queue_base == old->queue_base) {
-			ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base, want,
-						  &qopt, err, errlen);
+			ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want, &qopt,
+						 err, errlen);
 			if (ret == 0)
 				ret = manager_apply_rules(m, err, errlen);
 		} else {
 			ret = manager_apply_rules(m, err, errlen);
 			if (ret == 0) {
 				usleep(50 * 1000);
-				ret = datapath_set_queues(&m->dp, (uint16_t)m->settings.queue_base,
-							  want, &qopt, err, errlen);
+				ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want,
+							 &qopt, err, errlen);
 			}
 		}
 		if (ret == 0)
@@ -773,7 +808,9 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
 }
 
-void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out)
+/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
+static void manager_proxy_counters(const struct manager *m, uint16_t slot,
+				   struct datapath_slot_counters *out)
 {
 	const struct datapath_slot_counters *base = &m->baseline[slot];
 
@@ -791,4 +828,81 @@ const struct settings *manager_settings(const struct manager *m)
 struct store *manager_store(struct manager *m)
 {
 	return m->store;
+}
+
+size_t manager_proxy_count(const struct manager *m)
+{
+	return m->nproxies;
+}
+
+void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_proxy_view *out)
+{
+	const struct proxy_config *p = &m->proxies[i];
+	uint16_t slot = m->slot_of[i];
+
+	memset(out, 0, sizeof(*out));
+	out->config = *p;
+	out->slot = slot;
+	out->probe = manager_probe_kind(m, p);
+	if (slot == 0)
+		return;
+	out->health = m->state[slot].health;
+	out->active_clients = m->slots.active[slot];
+	manager_proxy_counters(m, slot, &out->counters);
+}
+
+int manager_proxy_view(const struct manager *m, int64_t id, struct manager_proxy_view *out)
+{
+	for (size_t i = 0; i < m->nproxies; i++) {
+		if (m->proxies[i].id == id) {
+			manager_proxy_view_at(m, i, out);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void manager_stats(const struct manager *m, struct manager_stats *out)
+{
+	uint64_t counters[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT];
+
+	memset(out, 0, sizeof(*out));
+	datapath_counters(&m->dp, counters, malformed);
+	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++)
+		out->counters[i] = (struct manager_counter){datapath_counter_name(i), counters[i]};
+	for (unsigned e = PACKET_OK + 1; e < PACKET_ERR_COUNT; e++)
+		out->malformed[e - 1] =
+		    (struct manager_counter){packet_error_name(e), malformed[e]};
+	datapath_kernel_drops(&m->dp, &out->kernel_queue_full_drops,
+			      &out->kernel_socket_full_drops);
+	out->queues = m->queues;
+	out->fast_path_on = fastpath_attached(m->dp.fast);
+	snprintf(out->fast_path_error, sizeof(out->fast_path_error), "%s", m->fast_path_error);
+	out->fast_clients = m->dp.fast != NULL ? fastpath_clients(m->dp.fast) : 0;
+}
+
+int manager_audit_page(struct manager *m, int64_t before, size_t limit,
+		       struct audit_entry **entries, size_t *n, char *err, size_t errlen)
+{
+	int ret = store_audit_list(m->store, before, limit, entries, n);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	return 0;
+}
+
+bool manager_rules_managed(const struct manager *m)
+{
+	return m->manage_rules;
+}
+
+const struct pool_snapshot *manager_snapshot(const struct manager *m)
+{
+	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
+	return m->dp.current;
+}
+
+uint64_t manager_progress(const struct manager *m)
+{
+	return datapath_min_progress(&m->dp);
 }

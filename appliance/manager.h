@@ -27,63 +27,34 @@
 
 struct event_base;
 
+struct manager; /* the manager's own: outside manager.c only pointers to it are held */
+
 struct manager_options {
 	const char *db_path;
 	bool manage_rules;
 	struct event_base *base; /* the control loop: probes run on it */
 	bool fast_path; /* may load the kernel fast path (droverd; not the tests' harnesses) */
-};
-
-/* Runtime state of a slot's proxy that is not stored. */
-struct manager_slot_state {
-	struct health health;
-	uint32_t address;	/* the address the health belongs to */
-	enum proxy_admin admin; /* admin state at the last reload */
-	bool drain_done;	/* the drain's completion was recorded */
-};
-
-struct manager {
-	struct store *store;
-	struct settings settings;
-	uint8_t hash_key[HASH_KEY_BYTES];
-	bool manage_rules;
-	bool rules_installed;
-
-	struct proxy_config *proxies; /* ordered by id */
-	uint16_t *slot_of;	      /* slot of proxies[i] */
-	size_t nproxies;
-	struct pool_slots slots;
-
-	/* Counters are per slot and slots are reused: a proxy counts from its slot's baseline. */
-	int64_t baseline_owner[PROXY_SLOTS_MAX];
-	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
-
+	/*
+	 * Binds the NFQUEUE queues and runs a packet thread on each (droverd).
+	 * Without it the manager does everything else the same way (store,
+	 * snapshots, settings, rules text) with no queue bound: the unit tests
+	 * and the fuzz harnesses run it so, without root.
+	 */
+	bool bind_queues;
 	/* Called after a setting was stored and applied, for parts outside the manager. */
 	void (*setting_hook)(void *arg, const char *key);
 	void *setting_hook_arg;
-
-	struct manager_slot_state state[PROXY_SLOTS_MAX];
-	struct prober *prober;
-
-	/*
-	 * Start-up: no proxy takes clients until every proxy has had its first
-	 * verdict (up after rise probes, or a failed probe), or settle_deadline_ms
-	 * passes. Proxies coming up one by one would otherwise pin every client
-	 * that arrives meanwhile to the first one up, and a restarted droverd
-	 * would not give clients back the proxies they had.
-	 */
-	bool settling;
-	uint64_t settle_deadline_ms;
-
-	struct datapath dp;
-	bool fast_path_allowed;
-	char fast_path_error[160]; /* why the fast path (dp.fast) is not running, when it should */
-	struct affinity_table *affinity;
-	uint64_t generation;
-	unsigned queues; /* queues bound now */
 };
 
-int manager_start(struct manager *m, const struct manager_options *opt, char *err, size_t errlen);
+/*
+ * Opens the store in opt->db_path, loads the settings and proxies, publishes
+ * the first snapshot, then (as opt asks) starts the probes, binds the queues
+ * and installs the rules. Returns the manager, or NULL with a message in err
+ * (nothing is left running or open then).
+ */
+struct manager *manager_start(const struct manager_options *opt, char *err, size_t errlen);
+
+/* Takes the rules off, stops the packet threads and probes, closes the store, frees m. */
 void manager_stop(struct manager *m);
 
 /* Periodic work: affinity sweep and active-client counts, drain completion, snapshot reclaim. */
@@ -142,12 +113,6 @@ int manager_render_rules(const struct manager *m, char *buf, size_t len);
  */
 const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot);
 
-/* The probe kind in force for p: its own, or the pool's. */
-enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p);
-
-/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
-void manager_proxy_counters(struct manager *m, uint16_t slot, struct datapath_slot_counters *out);
-
 unsigned manager_effective_queues(const struct settings *s);
 
 /* The settings in force. Valid until the next change on the control thread. */
@@ -158,5 +123,81 @@ const struct settings *manager_settings(const struct manager *m);
  * manager (accounts, tokens, the audit log). Control thread only.
  */
 struct store *manager_store(struct manager *m);
+
+/* ---- the read side: what the API layer shows, copied out (control thread only) ---- */
+
+/* One proxy: its stored configuration and what runs for it now. */
+struct manager_proxy_view {
+	struct proxy_config config;
+	uint16_t slot;		 /* 0: it has no slot and takes no clients */
+	enum probe_kind probe;	 /* the probe kind in force: its own, or the pool's */
+	struct health health;	 /* valid with a slot; stale while disabled (not probed) */
+	uint32_t active_clients; /* live affinity entries at the last sweep */
+	struct datapath_slot_counters counters; /* hits, packets, bytes since it got its slot */
+};
+
+/* Number of proxies in force; views 0..count-1 are in id order. */
+size_t manager_proxy_count(const struct manager *m);
+
+/* Fills *out with the proxy at index i (< manager_proxy_count). */
+void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_proxy_view *out);
+
+/* Fills *out with proxy id. Returns 0, or -ENOENT when there is no such proxy. */
+int manager_proxy_view(const struct manager *m, int64_t id, struct manager_proxy_view *out);
+
+/* A counter with the name the API and the metrics show it under. */
+struct manager_counter {
+	const char *name;
+	uint64_t value;
+};
+
+/* Malformed packets are counted by reason; PACKET_OK is none. */
+#define MANAGER_MALFORMED_REASONS (PACKET_ERR_COUNT - 1)
+#define MANAGER_FAST_PATH_ERR_MAX 160
+
+/* The appliance's own counters and state, as droverctl stats shows them. */
+struct manager_stats {
+	struct manager_counter counters[DP_COUNTER_COUNT]; /* packet threads and fast path */
+	struct manager_counter malformed[MANAGER_MALFORMED_REASONS];
+	uint64_t kernel_queue_full_drops;  /* the kernel's drops: queue full */
+	uint64_t kernel_socket_full_drops; /* ... netlink socket full */
+	unsigned queues;		   /* queues bound now */
+	bool fast_path_on;		   /* the kernel fast path is attached */
+	/* Why the fast path is not running although the setting asks for it; "" otherwise. */
+	char fast_path_error[MANAGER_FAST_PATH_ERR_MAX];
+	uint64_t fast_clients; /* clients the kernel fast path carries (0 when never loaded) */
+};
+
+/* Fills *out with the counters summed over every packet thread, and the state beside them. */
+void manager_stats(const struct manager *m, struct manager_stats *out);
+
+/*
+ * A page of the audit log, newest first: up to limit entries older than
+ * entry id before (0: from the newest). *entries is malloc'd (free it).
+ * Returns 0, or -errno with a message in err.
+ */
+int manager_audit_page(struct manager *m, int64_t before, size_t limit,
+		       struct audit_entry **entries, size_t *n, char *err, size_t errlen);
+
+/* True when droverd installs and removes the firewall rules itself (--manage-rules). */
+bool manager_rules_managed(const struct manager *m);
+
+/*
+ * The snapshot the packet threads read now; NULL before the first publish.
+ * Valid until the next change on the control thread.
+ */
+const struct pool_snapshot *manager_snapshot(const struct manager *m);
+
+/* Bursts handled by the slowest-moving packet thread (0 with none): for the watchdog. */
+uint64_t manager_progress(const struct manager *m);
+
+/*
+ * Transitional: until the web UI reads the store and the settings through
+ * manager_store() and manager_settings() alone, its own translation unit
+ * (which includes webui.h first) still sees the definition. Nothing else does.
+ */
+#ifdef DROVER_WEBUI_H
+#include "manager_internal.h"
+#endif
 
 #endif

@@ -1,13 +1,12 @@
 /*
  * fuzz_manager.h - a droverd manager for the API and control harnesses:
  * a real store (SQLite in a temporary directory, on tmpfs when there is one)
- * and the real control plane, but no NFQUEUE, no rules, no probes. Each input
- * starts from the same freshly made database, so a crash replays alone.
+ * and the real control plane, but no NFQUEUE (the manager is started without
+ * bind_queues), no rules, no probes. Each input starts from the same freshly
+ * made database, so a crash replays alone.
  *
- * The harness links with -Wl,--wrap=datapath_set_queues: queue binding is
- * replaced by __wrap_datapath_set_queues below, which checks its arguments as
- * the real one does and binds nothing. It also links with
- * -Wl,--wrap=api_handle: every request passes __wrap_api_handle, which moves
+ * The harness links with -Wl,--wrap=api_handle: every request passes
+ * __wrap_api_handle, which moves
  * any absolute "path" (backup, restore) into the input's own directory, so
  * an input never writes or reads a file of this machine.
  */
@@ -26,23 +25,8 @@
 
 #include <jansson.h>
 
-#include "datapath.h"
 #include "log.h"
 #include "manager.h"
-
-int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
-			       const struct queue_options *opt, char *err, size_t errlen);
-
-int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
-			       const struct queue_options *opt, char *err, size_t errlen)
-{
-	if (count == 0 || count > SETTINGS_QUEUES_MAX || (unsigned)base + count > 65536) {
-		snprintf(err, errlen, "queues: %u queues from %u is out of range", count, base);
-		return -EINVAL;
-	}
-	dp->qopt = *opt;
-	return 0;
-}
 
 json_t *__real_api_handle(struct manager *m, json_t *request, const char *actor);
 json_t *__wrap_api_handle(struct manager *m, json_t *request, const char *actor);
@@ -53,8 +37,7 @@ struct fuzz_manager {
 	size_t template_len;
 	char dir[64]; /* this input's directory, removed with it */
 	char db[96];
-	struct manager m;
-	bool running;
+	struct manager *m; /* NULL when not running */
 };
 
 static struct fuzz_manager *fuzz_manager_world;
@@ -96,14 +79,15 @@ static void fuzz_manager_remove(struct fuzz_manager *f)
 
 static void fuzz_manager_start(struct fuzz_manager *f)
 {
-	struct manager_options opt = {.db_path = f->db, .manage_rules = false, .base = NULL};
+	struct manager_options opt = {
+	    .db_path = f->db, .manage_rules = false, .base = NULL, .bind_queues = false};
 	char err[MANAGER_ERR_MAX];
 
-	if (manager_start(&f->m, &opt, err, sizeof(err)) < 0) {
+	f->m = manager_start(&opt, err, sizeof(err));
+	if (f->m == NULL) {
 		fprintf(stderr, "fuzz: manager_start on %s: %s\n", f->db, err);
 		abort();
 	}
-	f->running = true;
 }
 
 /* Stops the manager, closing the store, and removes its files: nothing outlives the input. */
@@ -113,10 +97,8 @@ static void fuzz_manager_done(void)
 
 	if (f == NULL)
 		return;
-	if (f->running) {
-		manager_stop(&f->m);
-		f->running = false;
-	}
+	manager_stop(f->m);
+	f->m = NULL;
 	fuzz_manager_remove(f);
 }
 
@@ -172,12 +154,12 @@ static struct fuzz_manager *fuzz_manager_init(void)
 	fuzz_manager_mkdir(f);
 	fuzz_manager_start(f);
 	for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
-		if (manager_setting_set(&f->m, small[i][0], small[i][1], "fuzz", err, sizeof(err)) <
+		if (manager_setting_set(f->m, small[i][0], small[i][1], "fuzz", err, sizeof(err)) <
 		    0)
 			abort();
 	}
-	manager_stop(&f->m);
-	f->running = false;
+	manager_stop(f->m);
+	f->m = NULL;
 	/* Closed by its last connection, the database is one file: no -wal left. */
 	fuzz_manager_read(f);
 	fuzz_manager_remove(f);
@@ -193,7 +175,7 @@ static struct manager *fuzz_manager_fresh(void)
 	fuzz_manager_mkdir(f);
 	fuzz_manager_write(f->db, f->template, f->template_len);
 	fuzz_manager_start(f);
-	return &f->m;
+	return f->m;
 }
 
 /*
@@ -238,19 +220,29 @@ static void fuzz_check_response(json_t *resp)
 	free(text);
 }
 
-/* The control plane's own invariants after a request. */
+/*
+ * The control plane's own invariants after a request, seen through its face:
+ * no two proxies share a slot, and a slot that takes new clients in the
+ * snapshot belongs to the proxy that holds it.
+ */
 static void fuzz_check_manager(const struct manager *m)
 {
-	const struct pool_snapshot *snap = m->dp.current;
+	const struct pool_snapshot *snap = manager_snapshot(m);
+	size_t n = manager_proxy_count(m);
+	int64_t owner[PROXY_SLOTS_MAX] = {0};
 
 	assert(snap != NULL);
-	for (size_t i = 0; i < m->nproxies; i++) {
-		uint16_t slot = m->slot_of[i];
-		assert(slot < PROXY_SLOTS_MAX);
-		assert(slot == 0 || m->slots.owner[slot] == m->proxies[i].id);
-		if (slot != 0 && slot < snap->nslots &&
-		    (snap->targets[slot].flags & POOL_TARGET_TAKES))
-			assert(snap->targets[slot].id == m->proxies[i].id);
+	for (size_t i = 0; i < n; i++) {
+		struct manager_proxy_view v;
+
+		manager_proxy_view_at(m, i, &v);
+		assert(v.slot < PROXY_SLOTS_MAX);
+		if (v.slot == 0)
+			continue;
+		assert(owner[v.slot] == 0);
+		owner[v.slot] = v.config.id;
+		if (v.slot < snap->nslots && (snap->targets[v.slot].flags & POOL_TARGET_TAKES))
+			assert(snap->targets[v.slot].id == v.config.id);
 	}
 	/* Every entry names a slot of the snapshot (big tables are left out: too slow per input).
 	 */

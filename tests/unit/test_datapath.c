@@ -1,0 +1,497 @@
+/*
+ * test_datapath.c - the packet threads' decisions and bookkeeping without
+ * NFQUEUE: dp_handle (static, so the datapath is included whole) on a
+ * thread that has no queue and whose send descriptors are -1 (a reply
+ * "sent" fails and is counted as a transmit error); outer packets are
+ * checked where they wait to be sent. Then the counters summed over
+ * threads, kept when threads go, and snapshots freed only once no thread
+ * can see them. Time is the thread's own clock, set by the test.
+ */
+#include "../../appliance/datapath.c"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define TEST_TABLE_SIZE 251
+#define TEST_NSLOTS	5
+#define TEST_NOW	100000
+#define TEST_IDLE	300
+#define TEST_MTU	1000 /* tunnel MTU of every proxy: inner packets up to this size */
+#define TEST_SPORT	40000
+
+/* Slots 1 and 2 take clients, 3 drains (keeps its own), 4 is down. */
+struct world {
+	struct datapath_thread *t;
+	struct affinity_table affinity;
+	struct pool_target targets[TEST_NSLOTS];
+	struct pool_snapshot snap;
+	struct pool_snapshot empty; /* no proxy takes anyone */
+	uint8_t pkt[2048];
+};
+
+static const uint8_t test_key[HASH_KEY_BYTES] = "drover-dp-test";
+
+static uint32_t addr(const char *text)
+{
+	uint32_t a;
+
+	assert_int_equal(inet_pton(AF_INET, text, &a), 1);
+	return a;
+}
+
+static void snapshot_init(struct world *w, struct pool_snapshot *s,
+			  const struct maglev_backend *backends, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(maglev_build(&s->table, TEST_TABLE_SIZE, backends, n, test_key), 0);
+	memcpy(s->hash_key, test_key, sizeof(s->hash_key));
+	s->affinity = &w->affinity;
+	s->nslots = TEST_NSLOTS;
+	s->targets = w->targets;
+	s->port_map[80 >> 3] |= 1U << (80 & 7);
+	s->port_map[443 >> 3] |= 1U << (443 & 7);
+	s->frag_needed_rate = 1;
+}
+
+static int world_setup(void **state)
+{
+	static const struct maglev_backend backends[] = {
+	    {.identity = 0xc6336401U, .weight = 100, .slot = 1},
+	    {.identity = 0xc6336402U, .weight = 100, .slot = 2},
+	};
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	w->t = calloc(1, sizeof(*w->t));
+	assert_non_null(w->t);
+	w->t->raw_fd = w->t->icmp_fd = -1;
+	w->t->now = TEST_NOW;
+	assert_int_equal(affinity_init(&w->affinity, AFFINITY_MIN_CLIENTS, TEST_IDLE), 0);
+	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++) {
+		char proxy[INET_ADDRSTRLEN];
+
+		snprintf(proxy, sizeof(proxy), "198.51.100.%u", slot);
+		w->targets[slot] = (struct pool_target){
+		    .address = addr(proxy),
+		    .source = addr("192.0.2.2"),
+		    .tunnel_mtu = TEST_MTU,
+		    .id = slot,
+		};
+	}
+	w->targets[1].flags = w->targets[2].flags = POOL_TARGET_KEEPS | POOL_TARGET_TAKES;
+	w->targets[3].flags = POOL_TARGET_KEEPS;
+	snapshot_init(w, &w->snap, backends, 2);
+	snapshot_init(w, &w->empty, NULL, 0);
+	*state = w;
+	return 0;
+}
+
+static int world_teardown(void **state)
+{
+	struct world *w = *state;
+
+	maglev_free(&w->snap.table);
+	maglev_free(&w->empty.table);
+	affinity_free(&w->affinity);
+	free(w->t);
+	free(w);
+	return 0;
+}
+
+/* An IPv4 TCP packet of len bytes from client:40000 to dst:dport into w->pkt. */
+static size_t tcp_packet(struct world *w, size_t len, const char *client, const char *dst,
+			 uint16_t dport, uint8_t flags, bool df)
+{
+	uint8_t *p = w->pkt;
+
+	assert_true(len >= 40 && len <= sizeof(w->pkt));
+	memset(p, 0, len);
+	p[0] = 0x45;
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	p[6] = df ? 0x40 : 0x00;
+	p[8] = 64;
+	p[9] = IPPROTO_TCP;
+	*(uint32_t *)(void *)(p + 12) = addr(client);
+	*(uint32_t *)(void *)(p + 16) = addr(dst);
+	p[20] = (uint8_t)(TEST_SPORT >> 8);
+	p[21] = (uint8_t)(TEST_SPORT & 0xff);
+	p[22] = (uint8_t)(dport >> 8);
+	p[23] = (uint8_t)dport;
+	p[32] = 5 << 4;
+	p[33] = flags;
+	return len;
+}
+
+/*
+ * The client's ICMP "fragmentation needed" towards server, quoting the
+ * server's packet server:sport -> client:40000, into w->pkt.
+ */
+static size_t icmp_quoting(struct world *w, const char *client, const char *server, uint16_t sport)
+{
+	uint8_t *p = w->pkt, *q = w->pkt + 28;
+	size_t len = 20 + 8 + 20 + 8;
+
+	memset(p, 0, len);
+	p[0] = 0x45;
+	p[3] = (uint8_t)len;
+	p[8] = 64;
+	p[9] = IPPROTO_ICMP;
+	*(uint32_t *)(void *)(p + 12) = addr(client);
+	*(uint32_t *)(void *)(p + 16) = addr(server);
+	p[20] = 3; /* destination unreachable */
+	p[21] = 4; /* fragmentation needed */
+	q[0] = 0x45;
+	q[3] = 40;
+	q[8] = 64;
+	q[9] = IPPROTO_TCP;
+	*(uint32_t *)(void *)(q + 12) = addr(server);
+	*(uint32_t *)(void *)(q + 16) = addr(client);
+	q[20] = (uint8_t)(sport >> 8);
+	q[21] = (uint8_t)sport;
+	q[22] = (uint8_t)(TEST_SPORT >> 8);
+	q[23] = (uint8_t)(TEST_SPORT & 0xff);
+	return len;
+}
+
+/* The slot an outer packet waiting to be sent goes to, checking its header. */
+static uint16_t sent_to(const struct world *w, unsigned i, size_t inner_len)
+{
+	const struct datapath_thread *t = w->t;
+	const uint8_t *hdr = t->tx_hdr[i];
+
+	assert_true(i < t->ntx);
+	assert_int_equal(encap_checksum(hdr, ENCAP_OUTER_LEN), 0);
+	assert_int_equal(hdr[0], 0x45);
+	assert_int_equal(hdr[9], IPPROTO_IPIP_NUM);
+	assert_int_equal(hdr[2] << 8 | hdr[3], ENCAP_OUTER_LEN + t->tx_iov[i][1].iov_len);
+	assert_true(t->tx_iov[i][1].iov_len <= inner_len);
+	assert_memory_equal(hdr + 12, &w->targets[1].source, 4);
+	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++) {
+		if (t->tx_addr[i].sin_addr.s_addr == w->targets[slot].address) {
+			assert_memory_equal(hdr + 16, &w->targets[slot].address, 4);
+			return slot;
+		}
+	}
+	fail_msg("outer packet %u to an address no proxy has", i);
+	return 0;
+}
+
+static uint64_t count(const struct world *w, enum datapath_counter c)
+{
+	return w->t->counters[c];
+}
+
+static void test_counter_names(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++) {
+		const char *name = datapath_counter_name(i);
+
+		assert_non_null(name);
+		assert_true(name[0] != '\0');
+		for (unsigned j = 0; j < i; j++)
+			assert_string_not_equal(name, datapath_counter_name(j));
+	}
+	assert_string_equal(datapath_counter_name(DP_ENCAPSULATED), "encapsulated");
+	assert_string_equal(datapath_counter_name(DP_FAST_PACKETS),
+			    fastpath_counter_name(FASTPATH_SENT));
+	assert_string_equal(datapath_counter_name(DP_COUNTER_COUNT), "unknown");
+}
+
+static void test_not_web_accepted(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 22, TCP_FLAG_SYN, true);
+
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	w->pkt[9] = IPPROTO_UDP;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	/* An ICMP error about something else than a web connection is not ours either. */
+	len = icmp_quoting(w, "198.18.0.10", "203.0.113.80", 22);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_WEB), 3);
+	assert_int_equal(count(w, DP_PACKETS), 3);
+	assert_int_equal(count(w, DP_BYTES), 60 + 60 + len);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+	assert_int_equal(w->t->ntx, 0);
+}
+
+static void test_malformed_by_policy(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+
+	w->pkt[0] = 0x65; /* IPv6's version in an IPv4 header */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	w->snap.malformed = MALFORMED_DROP;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, 10), NF_DROP);
+	assert_int_equal(count(w, DP_MALFORMED), 2);
+	assert_int_equal(w->t->malformed[PACKET_ERR_VERSION], 1);
+	assert_int_equal(w->t->malformed[PACKET_ERR_TRUNCATED], 1);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+}
+
+/* A new client goes where the table says, and stays there: its next packets hit affinity. */
+static void test_encapsulates_and_remembers(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+	uint64_t hash = hash_client(test_key, addr("198.18.0.10"));
+	uint16_t slot = maglev_lookup(&w->snap.table, hash);
+	const struct datapath_slot_counters *sc = &w->t->slots[slot];
+
+	assert_true(slot == 1 || slot == 2);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent_to(w, 0, len), slot);
+	assert_ptr_equal(w->t->tx_iov[0][1].iov_base, w->pkt);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 0);
+	assert_int_equal(sc->hits, 1);
+	assert_int_equal(sc->packets, 1);
+	assert_int_equal(sc->bytes, len);
+
+	w->t->ntx = 0;
+	w->pkt[33] = TCP_FLAG_ACK;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent_to(w, 0, len), slot);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+	assert_int_equal(sc->hits, 1); /* only a SYN without ACK is a new connection */
+	assert_int_equal(sc->packets, 2);
+	assert_int_equal(sc->bytes, 2 * len);
+}
+
+/* A draining proxy keeps its clients; one that keeps none loses them to the table. */
+static void test_affinity_keeps_and_moves(void **state)
+{
+	struct world *w = *state;
+	uint32_t kept = addr("198.18.0.20"), moved = addr("198.18.0.21");
+	size_t len;
+
+	affinity_insert(&w->affinity, kept, hash_client(test_key, kept), 3, TEST_NOW, NULL);
+	affinity_insert(&w->affinity, moved, hash_client(test_key, moved), 4, TEST_NOW, NULL);
+	len = tcp_packet(w, 60, "198.18.0.20", "203.0.113.80", 443, TCP_FLAG_ACK, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent_to(w, 0, len), 3);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+
+	w->t->ntx = 0;
+	len = tcp_packet(w, 60, "198.18.0.21", "203.0.113.80", 443, TCP_FLAG_ACK, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	uint16_t slot = sent_to(w, 0, len);
+	assert_true(slot == 1 || slot == 2);
+	assert_int_equal(count(w, DP_AFFINITY_MOVES), 1);
+	assert_int_equal(w->t->slots[4].packets, 0);
+}
+
+/* A client's ICMP error about a proxied connection goes to the client's proxy. */
+static void test_icmp_error_follows_client(void **state)
+{
+	struct world *w = *state;
+	uint32_t client = addr("198.18.0.30");
+	size_t len;
+
+	affinity_insert(&w->affinity, client, hash_client(test_key, client), 2, TEST_NOW, NULL);
+	len = icmp_quoting(w, "198.18.0.30", "203.0.113.80", 80);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent_to(w, 0, len), 2);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+}
+
+static void test_no_proxy_policies(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+
+	w->empty.no_proxy = NO_PROXY_BYPASS;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_BYPASSED), 1);
+	w->empty.no_proxy = NO_PROXY_DROP;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_NO_PROXY_DROPPED), 1);
+	/* Reject answers with a RST; its socket is -1 here, so the sending fails and counts. */
+	w->empty.no_proxy = NO_PROXY_REJECT;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECTED), 1);
+	assert_int_equal(count(w, DP_TX_ERRORS), 1);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+	assert_int_equal(w->t->ntx, 0);
+}
+
+/*
+ * Too big for the tunnel with DF: the client is told (frag needed), at most
+ * frag_needed_rate times a second; without DF the outer packet is fragmented.
+ */
+static void test_too_big(void **state)
+{
+	struct world *w = *state;
+	size_t len =
+	    tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_ACK, true);
+
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 1);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 1);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_LIMITED), 1);
+	w->t->now++; /* the next second */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 2);
+	assert_int_equal(w->t->ntx, 0);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+
+	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_ACK, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+	assert_int_equal(w->t->ntx, 2);
+	assert_int_equal(count(w, DP_OUTER_FRAGMENTS), 2);
+	assert_int_equal(sent_to(w, 0, len), sent_to(w, 1, len));
+	assert_int_equal(w->t->tx_iov[0][1].iov_len + w->t->tx_iov[1][1].iov_len, len);
+}
+
+/* A thread with no queue, as datapath_set_queues would have made it, for the bookkeeping. */
+static struct datapath_thread *fake_thread(struct datapath *dp, unsigned i)
+{
+	struct datapath_thread *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	t->dp = dp;
+	t->raw_fd = t->icmp_fd = -1;
+	t->qs = DP_OFFLINE;
+	dp->threads[i] = t;
+	dp->nthreads = i + 1;
+	return t;
+}
+
+/* Counters are summed over threads and survive the threads that counted them. */
+static void test_counters_outlive_threads(void **state)
+{
+	struct datapath dp;
+	uint64_t out[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT];
+	struct datapath_slot_counters sc;
+	struct datapath_thread *a, *b;
+
+	(void)state;
+	datapath_init(&dp);
+	a = fake_thread(&dp, 0);
+	b = fake_thread(&dp, 1);
+	a->counters[DP_PACKETS] = 5;
+	b->counters[DP_PACKETS] = 7;
+	a->malformed[PACKET_ERR_IHL] = 2;
+	a->slots[3] = (struct datapath_slot_counters){.hits = 1, .packets = 2, .bytes = 100};
+	b->slots[3] = (struct datapath_slot_counters){.hits = 0, .packets = 3, .bytes = 50};
+	a->loops = 9;
+	b->loops = 4;
+	assert_int_equal(datapath_min_progress(&dp), 4);
+
+	datapath_counters(&dp, out, malformed);
+	assert_int_equal(out[DP_PACKETS], 12);
+	assert_int_equal(malformed[PACKET_ERR_IHL], 2);
+	datapath_slot_counters(&dp, 3, &sc);
+	assert_int_equal(sc.hits, 1);
+	assert_int_equal(sc.packets, 5);
+	assert_int_equal(sc.bytes, 150);
+	datapath_slot_counters(&dp, PROXY_SLOTS_MAX, &sc);
+	assert_int_equal(sc.packets, 0);
+
+	datapath_stop(&dp);
+	assert_int_equal(dp.nthreads, 0);
+	assert_int_equal(datapath_min_progress(&dp), 0);
+	datapath_counters(&dp, out, NULL);
+	assert_int_equal(out[DP_PACKETS], 12);
+	datapath_slot_counters(&dp, 3, &sc);
+	assert_int_equal(sc.packets, 5);
+	assert_int_equal(sc.bytes, 150);
+}
+
+static struct pool_snapshot *empty_snapshot(uint64_t generation)
+{
+	struct settings s;
+	char err[256];
+	struct pool_snapshot *snap;
+
+	settings_defaults(&s);
+	s.maglev_table_size = TEST_TABLE_SIZE;
+	snap = pool_snapshot_build(NULL, 0, &s, test_key, NULL, generation, err, sizeof(err));
+	if (snap == NULL)
+		fail_msg("%s", err);
+	return snap;
+}
+
+/* A replaced snapshot is freed only once every thread has moved past it (or sleeps in recv). */
+static void test_publish_and_reclaim(void **state)
+{
+	struct datapath dp;
+	struct datapath_thread *t;
+	struct affinity_table *old = calloc(1, sizeof(*old));
+
+	(void)state;
+	assert_non_null(old);
+	assert_int_equal(affinity_init(old, AFFINITY_MIN_CLIENTS, TEST_IDLE), 0);
+	datapath_init(&dp);
+	t = fake_thread(&dp, 0);
+	t->qs = 0; /* busy, on the snapshot of before the first publish */
+
+	datapath_publish(&dp, empty_snapshot(1), NULL);
+	assert_int_equal(dp.nretired, 0);
+	assert_int_equal(dp.current->generation, 1);
+	datapath_publish(&dp, empty_snapshot(2), old);
+	assert_int_equal(dp.current->generation, 2);
+	assert_int_equal(dp.nretired, 1);
+	datapath_reclaim(&dp);
+	assert_int_equal(dp.nretired, 1); /* the thread may still read generation 1 */
+
+	t->qs = dp.epoch; /* a quiescent point after the last publish */
+	datapath_reclaim(&dp);
+	assert_int_equal(dp.nretired, 0);
+
+	datapath_publish(&dp, empty_snapshot(3), NULL);
+	assert_int_equal(dp.nretired, 1);
+	t->qs = DP_OFFLINE; /* blocked in recv: holds nothing */
+	datapath_reclaim(&dp);
+	assert_int_equal(dp.nretired, 0);
+	datapath_stop(&dp);
+	assert_null(dp.current);
+}
+
+/* Queue numbers out of range are refused before anything is bound. */
+static void test_set_queues_refuses_range(void **state)
+{
+	const struct queue_options opt = {.maxlen = 1024, .fail_open = true};
+	struct datapath dp;
+	char err[256] = "";
+
+	(void)state;
+	datapath_init(&dp);
+	assert_int_equal(datapath_set_queues(&dp, 0, 0, &opt, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "out of range"));
+	assert_int_equal(
+	    datapath_set_queues(&dp, 0, SETTINGS_QUEUES_MAX + 1, &opt, err, sizeof(err)), -EINVAL);
+	assert_int_equal(datapath_set_queues(&dp, 65535, 2, &opt, err, sizeof(err)), -EINVAL);
+	assert_int_equal(dp.nthreads, 0);
+	datapath_stop(&dp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_counter_names),
+	    cmocka_unit_test_setup_teardown(test_not_web_accepted, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_by_policy, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_encapsulates_and_remembers, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_affinity_keeps_and_moves, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_icmp_error_follows_client, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_proxy_policies, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_too_big, world_setup, world_teardown),
+	    cmocka_unit_test(test_counters_outlive_threads),
+	    cmocka_unit_test(test_publish_and_reclaim),
+	    cmocka_unit_test(test_set_queues_refuses_range),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

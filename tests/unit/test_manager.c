@@ -1,0 +1,578 @@
+/*
+ * test_manager.c - the control plane through its face: a manager on a
+ * temporary database, started without binding queues (no NFQUEUE, no root),
+ * without rules and without probes. Proxies are on documentation addresses
+ * (198.51.100.0/24); what needs a route to them (a tunnel MTU, a place in
+ * the Maglev table) is skipped on a host without one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manager.h"
+
+#define TEST_ACTOR "test"
+
+struct world {
+	char dir[64];
+	char db[128];
+	struct manager *m;
+	unsigned hook_calls;
+	char hook_key[64]; /* the key of the last call */
+};
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void on_setting(void *arg, const char *key)
+{
+	struct world *w = arg;
+
+	w->hook_calls++;
+	snprintf(w->hook_key, sizeof(w->hook_key), "%s", key);
+}
+
+static struct manager *start(struct world *w)
+{
+	struct manager_options opt = {
+	    .db_path = w->db,
+	    .bind_queues = false,
+	    .setting_hook = on_setting,
+	    .setting_hook_arg = w,
+	};
+	char err[MANAGER_ERR_MAX];
+	struct manager *m = manager_start(&opt, err, sizeof(err));
+
+	if (m == NULL)
+		fail_msg("manager_start: %s", err);
+	return m;
+}
+
+/* Small tables, written before the manager opens the database: starts stay cheap. */
+static void seed_database(const char *path)
+{
+	static const char *const small[][2] = {
+	    {"affinity_max_clients", "1024"},
+	    {"maglev_table_size", "251"},
+	};
+	struct store *store;
+	char err[256];
+
+	if (store_open(path, &store, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++)
+		assert_int_equal(store_setting_set(store, small[i][0], small[i][1], TEST_ACTOR), 0);
+	store_close(store);
+}
+
+static int world_setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	log_init("test_manager", LOG_LEVEL_ERROR);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-manager.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(w->db, sizeof(w->db), "%s/drover.db", w->dir);
+	seed_database(w->db);
+	w->m = start(w);
+	*state = w;
+	return 0;
+}
+
+static int world_teardown(void **state)
+{
+	struct world *w = *state;
+
+	manager_stop(w->m);
+	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(w);
+	return 0;
+}
+
+static void restart(struct world *w)
+{
+	manager_stop(w->m);
+	w->m = start(w);
+}
+
+static uint32_t addr(const char *text)
+{
+	uint32_t a;
+
+	assert_int_equal(inet_pton(AF_INET, text, &a), 1);
+	return a;
+}
+
+static int64_t add(struct world *w, const char *name, const char *address, uint32_t weight)
+{
+	struct proxy_config p = {.weight = weight, .admin = PROXY_ADMIN_ENABLED};
+	char err[MANAGER_ERR_MAX];
+
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	p.address = addr(address);
+	if (manager_proxy_add(w->m, &p, TEST_ACTOR, err, sizeof(err)) != 0)
+		fail_msg("manager_proxy_add %s: %s", name, err);
+	assert_true(p.id > 0);
+	return p.id;
+}
+
+static void set(struct world *w, const char *key, const char *value)
+{
+	char err[MANAGER_ERR_MAX];
+
+	if (manager_setting_set(w->m, key, value, TEST_ACTOR, err, sizeof(err)) != 0)
+		fail_msg("manager_setting_set %s=%s: %s", key, value, err);
+}
+
+/* Proxies take clients only with a route to them; without one, the test is skipped. */
+static void need_route(const char *address)
+{
+	uint32_t source;
+	uint16_t mtu;
+
+	if (pool_route(addr(address), &source, &mtu) != 0) {
+		print_message("no route to %s on this host\n", address);
+		skip();
+	}
+}
+
+static struct manager_proxy_view view(struct world *w, int64_t id)
+{
+	struct manager_proxy_view v;
+
+	assert_int_equal(manager_proxy_view(w->m, id, &v), 0);
+	return v;
+}
+
+/* Entries in the audit log, and the newest one's action in newest (when not NULL). */
+static size_t audit_count(struct world *w, char *newest, size_t len)
+{
+	struct audit_entry *entries = NULL;
+	char err[MANAGER_ERR_MAX];
+	size_t n = 0;
+
+	if (manager_audit_page(w->m, 0, 500, &entries, &n, err, sizeof(err)) != 0)
+		fail_msg("manager_audit_page: %s", err);
+	if (newest != NULL)
+		snprintf(newest, len, "%s", n > 0 ? entries[0].action : "");
+	free(entries);
+	return n;
+}
+
+static void test_start_empty(void **state)
+{
+	struct world *w = *state;
+	struct manager_stats st;
+	const struct pool_snapshot *snap = manager_snapshot(w->m);
+
+	assert_int_equal(manager_proxy_count(w->m), 0);
+	assert_non_null(snap);
+	assert_int_equal(snap->table.size, 251);
+	manager_stats(w->m, &st);
+	/* Not bound, but counted as the settings ask: rules and stats speak of them. */
+	assert_int_equal(st.queues, manager_effective_queues(manager_settings(w->m)));
+	assert_false(st.fast_path_on);
+	assert_string_equal(st.fast_path_error, "");
+	assert_int_equal(st.fast_clients, 0);
+	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++) {
+		assert_non_null(st.counters[i].name);
+		assert_int_equal(st.counters[i].value, 0);
+	}
+	assert_string_equal(st.counters[DP_PACKETS].name, "packets");
+	for (unsigned e = 0; e < MANAGER_MALFORMED_REASONS; e++) {
+		assert_non_null(st.malformed[e].name);
+		assert_int_equal(st.malformed[e].value, 0);
+	}
+	assert_int_equal(st.kernel_queue_full_drops + st.kernel_socket_full_drops, 0);
+	assert_false(manager_rules_managed(w->m));
+	assert_int_equal(manager_progress(w->m), 0);
+	assert_non_null(manager_store(w->m));
+}
+
+static void test_start_refused_without_database(void **state)
+{
+	struct manager_options opt = {.db_path = "/proc/drover-nowhere/drover.db"};
+	char err[MANAGER_ERR_MAX] = "";
+
+	(void)state;
+	assert_null(manager_start(&opt, err, sizeof(err)));
+	assert_true(err[0] != '\0');
+}
+
+static void test_proxy_add_view(void **state)
+{
+	struct world *w = *state;
+	int64_t id = add(w, "alpha", "198.51.100.11", 100);
+	struct manager_proxy_view v = view(w, id), at;
+	const struct pool_target *target;
+	char action[64];
+
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_string_equal(v.config.name, "alpha");
+	assert_int_equal(v.config.address, addr("198.51.100.11"));
+	assert_int_equal(v.config.version, 1);
+	assert_true(v.slot > 0 && v.slot < PROXY_SLOTS_MAX);
+	assert_int_equal(v.probe, PROBE_HTTP_PROXY);
+	assert_int_equal(v.active_clients, 0);
+	assert_int_equal(v.counters.hits + v.counters.packets + v.counters.bytes, 0);
+	/* Not probed, not assumed up: down, and nothing in the table. */
+	assert_false(health_is_up(&v.health));
+	manager_proxy_view_at(w->m, 0, &at);
+	assert_int_equal(at.config.id, id);
+	assert_int_equal(at.slot, v.slot);
+	target = manager_proxy_target(w->m, v.slot);
+	assert_non_null(target);
+	assert_int_equal(target->id, id);
+	assert_int_equal(target->flags, 0);
+	need_route("198.51.100.11");
+	assert_true(target->tunnel_mtu > 0);
+	assert_int_equal(audit_count(w, action, sizeof(action)), 3);
+	assert_string_equal(action, "proxy.add");
+	assert_int_equal(manager_proxy_view(w->m, id + 1, &v), -ENOENT);
+}
+
+static void test_proxy_add_refused_leaves_no_trace(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
+	char err[MANAGER_ERR_MAX] = "";
+	size_t before;
+
+	add(w, "alpha", "198.51.100.11", 100);
+	before = audit_count(w, NULL, 0);
+	snprintf(p.name, sizeof(p.name), "beta");
+	p.address = addr("198.51.100.11"); /* alpha's */
+	assert_int_equal(manager_proxy_add(w->m, &p, TEST_ACTOR, err, sizeof(err)), -EEXIST);
+	assert_true(err[0] != '\0');
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_int_equal(audit_count(w, NULL, 0), before);
+	restart(w);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+}
+
+static void test_proxy_update_and_stale_version(void **state)
+{
+	struct world *w = *state;
+	int64_t id = add(w, "alpha", "198.51.100.11", 100);
+	struct manager_proxy_view v = view(w, id);
+	struct proxy_config p = v.config;
+	char err[MANAGER_ERR_MAX];
+	uint16_t slot = v.slot;
+
+	p.weight = 250;
+	p.probe = 1 + PROBE_TCP;
+	assert_int_equal(manager_proxy_update(w->m, &p, 1, TEST_ACTOR, err, sizeof(err)), 0);
+	v = view(w, id);
+	assert_int_equal(v.config.weight, 250);
+	assert_int_equal(v.config.version, 2);
+	assert_int_equal(v.probe, PROBE_TCP);
+	assert_int_equal(v.slot, slot); /* a proxy keeps its slot while it exists */
+
+	/* Someone else's change in between: version 1 is stale now. */
+	p = v.config;
+	p.weight = 7;
+	assert_int_equal(manager_proxy_update(w->m, &p, 1, TEST_ACTOR, err, sizeof(err)), -ESTALE);
+	assert_int_equal(view(w, id).config.weight, 250);
+	assert_int_equal(manager_proxy_delete(w->m, id, 1, TEST_ACTOR, err, sizeof(err)), -ESTALE);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+}
+
+static void test_proxy_delete(void **state)
+{
+	struct world *w = *state;
+	int64_t a = add(w, "alpha", "198.51.100.11", 100);
+	int64_t b = add(w, "beta", "198.51.100.12", 100);
+	uint16_t slot_a = view(w, a).slot;
+	struct manager_proxy_view v;
+	char err[MANAGER_ERR_MAX], action[64];
+
+	assert_int_equal(manager_proxy_delete(w->m, a, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_int_equal(manager_proxy_view(w->m, a, &v), -ENOENT);
+	assert_non_null(manager_proxy_target(w->m, view(w, b).slot));
+	audit_count(w, action, sizeof(action));
+	assert_string_equal(action, "proxy.delete");
+	assert_int_equal(manager_proxy_delete(w->m, a, 0, TEST_ACTOR, err, sizeof(err)), -ENOENT);
+
+	/* A new proxy does not inherit the deleted one's slot (nor its clients). */
+	int64_t c = add(w, "gamma", "198.51.100.13", 100);
+	assert_int_not_equal(view(w, c).slot, slot_a);
+	assert_int_equal(view(w, c).counters.packets, 0);
+}
+
+static void test_setting_set(void **state)
+{
+	struct world *w = *state;
+	char err[MANAGER_ERR_MAX] = "", action[64];
+	size_t before;
+
+	set(w, "no_proxy_policy", "drop");
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+	assert_int_equal(manager_snapshot(w->m)->no_proxy, NO_PROXY_DROP);
+	assert_int_equal(w->hook_calls, 1);
+	assert_string_equal(w->hook_key, "no_proxy_policy");
+	audit_count(w, action, sizeof(action));
+	assert_string_equal(action, "setting.set");
+
+	before = audit_count(w, NULL, 0);
+	assert_int_equal(
+	    manager_setting_set(w->m, "no_proxy_policy", "maybe", TEST_ACTOR, err, sizeof(err)),
+	    -EINVAL);
+	assert_non_null(strstr(err, "no_proxy_policy"));
+	/* The timeout may not exceed the interval: refused before it is stored. */
+	assert_int_equal(
+	    manager_setting_set(w->m, "probe_timeout_ms", "999999", TEST_ACTOR, err, sizeof(err)),
+	    -EINVAL);
+	assert_int_equal(audit_count(w, NULL, 0), before);
+	assert_int_equal(w->hook_calls, 1);
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+
+	restart(w);
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+}
+
+static void test_queues_without_binding(void **state)
+{
+	struct world *w = *state;
+	struct manager_stats st;
+	char rules[16384];
+
+	set(w, "queues", "3");
+	manager_stats(w->m, &st);
+	assert_int_equal(st.queues, 3);
+	set(w, "queue_base", "10");
+	set(w, "queues", "1");
+	manager_stats(w->m, &st);
+	assert_int_equal(st.queues, 1);
+	assert_true(manager_render_rules(w->m, rules, sizeof(rules)) > 0);
+	assert_non_null(strstr(rules, "--queue-num 10"));
+}
+
+static void test_render_rules_exclude_proxies(void **state)
+{
+	struct world *w = *state;
+	char rules[16384];
+
+	add(w, "alpha", "198.51.100.11", 100);
+	add(w, "beta", "198.51.100.12", 100);
+	assert_true(manager_render_rules(w->m, rules, sizeof(rules)) > 0);
+	assert_non_null(strstr(rules, "-A DROVER -s 198.51.100.11/32 -j RETURN"));
+	assert_non_null(strstr(rules, "-A DROVER -s 198.51.100.12/32 -j RETURN"));
+}
+
+static void test_lookup(void **state)
+{
+	struct world *w = *state;
+	const struct proxy_config *p;
+	uint32_t idle;
+	int64_t a, b;
+
+	/* No proxy at all. */
+	assert_int_equal(manager_lookup(w->m, addr("198.18.0.10"), &p, &idle), MANAGER_LOOKUP_NONE);
+	assert_null(p);
+
+	need_route("198.51.100.11");
+	need_route("198.51.100.12");
+	set(w, "assume_up_at_start", "true");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	b = add(w, "beta", "198.51.100.12", 100);
+	struct manager_proxy_view v = view(w, a);
+	assert_true(health_is_up(&v.health));
+	for (unsigned i = 1; i < 64; i++) {
+		char client[INET_ADDRSTRLEN];
+
+		snprintf(client, sizeof(client), "198.18.0.%u", i);
+		assert_int_equal(manager_lookup(w->m, addr(client), &p, &idle),
+				 MANAGER_LOOKUP_TABLE);
+		assert_non_null(p);
+		assert_true(p->id == a || p->id == b);
+		assert_int_equal(idle, 0);
+	}
+	/* A disabled proxy takes no one: every client goes to the other. */
+	struct proxy_config off = view(w, a).config;
+	char err[MANAGER_ERR_MAX];
+	off.admin = PROXY_ADMIN_DISABLED;
+	assert_int_equal(manager_proxy_update(w->m, &off, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	for (unsigned i = 1; i < 64; i++) {
+		char client[INET_ADDRSTRLEN];
+
+		snprintf(client, sizeof(client), "198.18.1.%u", i);
+		assert_int_equal(manager_lookup(w->m, addr(client), &p, &idle),
+				 MANAGER_LOOKUP_TABLE);
+		assert_int_equal(p->id, b);
+	}
+}
+
+/* Health starts down when not assumed up, and nothing probes here: no one is chosen. */
+static void test_lookup_waits_for_health(void **state)
+{
+	struct world *w = *state;
+	const struct proxy_config *p;
+	uint32_t idle;
+
+	add(w, "alpha", "198.51.100.11", 100);
+	assert_int_equal(manager_lookup(w->m, addr("198.18.0.10"), &p, &idle), MANAGER_LOOKUP_NONE);
+	assert_null(p);
+}
+
+static void test_drain_completes_once(void **state)
+{
+	struct world *w = *state;
+	int64_t id = add(w, "alpha", "198.51.100.11", 100);
+	struct proxy_config p = view(w, id).config;
+	const struct pool_target *target;
+	char err[MANAGER_ERR_MAX], action[64];
+	size_t before;
+
+	set(w, "assume_up_at_start", "true");
+	/* Moved away and back: its health starts again, as assumed up. */
+	p.admin = PROXY_ADMIN_DISABLED;
+	assert_int_equal(manager_proxy_update(w->m, &p, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	p = view(w, id).config;
+	p.admin = PROXY_ADMIN_DRAIN;
+	assert_int_equal(manager_proxy_update(w->m, &p, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	target = manager_proxy_target(w->m, view(w, id).slot);
+	assert_non_null(target);
+	/* Draining: keeps its clients, takes no new ones. */
+	if (target->tunnel_mtu != 0)
+		assert_int_equal(target->flags, POOL_TARGET_KEEPS);
+	else
+		assert_int_equal(target->flags, 0); /* no route from this host */
+
+	before = audit_count(w, NULL, 0);
+	manager_tick(w->m);
+	assert_int_equal(audit_count(w, action, sizeof(action)), before + 1);
+	assert_string_equal(action, "proxy.drained");
+	manager_tick(w->m);
+	assert_int_equal(audit_count(w, NULL, 0), before + 1);
+}
+
+static void test_backup_restore(void **state)
+{
+	struct world *w = *state;
+	struct manager_restore_result res;
+	char path[160], err[MANAGER_ERR_MAX];
+	int64_t bytes = 0;
+
+	add(w, "alpha", "198.51.100.11", 100);
+	snprintf(path, sizeof(path), "%s/backup.db", w->dir);
+	assert_int_equal(manager_backup(w->m, path, &bytes, err, sizeof(err)), 0);
+	assert_true(bytes > 0);
+
+	add(w, "beta", "198.51.100.12", 100);
+	set(w, "no_proxy_policy", "reject");
+	w->hook_calls = 0;
+	if (manager_restore(w->m, path, TEST_ACTOR, &res, err, sizeof(err)) != 0)
+		fail_msg("manager_restore: %s", err);
+	assert_int_equal(res.file_version, STORE_SCHEMA_VERSION);
+	assert_int_equal(res.settings_changed, 1);
+	assert_int_equal(w->hook_calls, 1);
+	assert_string_equal(w->hook_key, "no_proxy_policy");
+	assert_int_equal(res.proxies, 1);
+	assert_false(res.restart_needed);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_BYPASS);
+	assert_int_equal(manager_snapshot(w->m)->no_proxy, NO_PROXY_BYPASS);
+}
+
+static void test_restore_refused_leaves_no_trace(void **state)
+{
+	struct world *w = *state;
+	static const char junk[] = "this is not a database";
+	struct manager_restore_result res;
+	char path[160], err[MANAGER_ERR_MAX] = "";
+	size_t before;
+	int fd;
+
+	add(w, "alpha", "198.51.100.11", 100);
+	set(w, "no_proxy_policy", "drop");
+	before = audit_count(w, NULL, 0);
+	snprintf(path, sizeof(path), "%s/junk.db", w->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fd);
+
+	assert_true(manager_restore(w->m, path, TEST_ACTOR, &res, err, sizeof(err)) < 0);
+	assert_int_equal(res.file_version, 0);
+	assert_true(err[0] != '\0');
+	/* A missing file and a relative path are refused alike. */
+	assert_true(manager_restore(w->m, "/proc/drover-nowhere.db", TEST_ACTOR, &res, err,
+				    sizeof(err)) < 0);
+	assert_true(manager_restore(w->m, "backup.db", TEST_ACTOR, &res, err, sizeof(err)) < 0);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+	assert_int_equal(audit_count(w, NULL, 0), before);
+	restart(w);
+	assert_int_equal(manager_proxy_count(w->m), 1);
+	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+}
+
+static void test_audit_pages(void **state)
+{
+	struct world *w = *state;
+	struct audit_entry *page = NULL, *next = NULL;
+	char err[MANAGER_ERR_MAX];
+	size_t n = 0, m = 0;
+
+	add(w, "alpha", "198.51.100.11", 100);
+	add(w, "beta", "198.51.100.12", 100);
+	add(w, "gamma", "198.51.100.13", 100);
+	assert_int_equal(manager_audit_page(w->m, 0, 2, &page, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_true(page[0].id > page[1].id);
+	assert_int_equal(manager_audit_page(w->m, page[1].id, 2, &next, &m, err, sizeof(err)), 0);
+	assert_int_equal(m, 2);
+	assert_true(next[0].id < page[1].id);
+	assert_string_equal(next[0].action, "proxy.add");
+	free(page);
+	free(next);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_start_empty, world_setup, world_teardown),
+	    cmocka_unit_test(test_start_refused_without_database),
+	    cmocka_unit_test_setup_teardown(test_proxy_add_view, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_add_refused_leaves_no_trace, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_update_and_stale_version, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_proxy_delete, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_setting_set, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_queues_without_binding, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_render_rules_exclude_proxies, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup_waits_for_health, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_completes_once, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_backup_restore, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_refused_leaves_no_trace, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_pages, world_setup, world_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
