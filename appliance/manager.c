@@ -173,22 +173,21 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 		    .healthy = !m->settling && health_is_up(&m->state[m->slot_of[i]].health),
 		};
 	}
-	snap = pool_snapshot_build(members, n, &m->settings, m->hash_key, m->affinity,
-				   ++m->generation, err, errlen);
+	snap = pool_snapshot_build(
+	    &(struct pool_build){
+		.members = members,
+		.nmembers = n,
+		.settings = &m->settings,
+		.hash_key = m->hash_key,
+		.affinity = m->affinity,
+		.generation = ++m->generation,
+		.fast = m->dp.fast,
+		.fast_attached = fastpath_attached(m->dp.fast),
+	    },
+	    err, errlen);
 	free(members);
 	if (snap == NULL)
 		return -ENOMEM;
-	/*
-	 * The kernel's slots first: a thread on the new snapshot records clients
-	 * at their generations. Kept current while detached too, so that
-	 * switching the fast path back on never finds a proxy that went down
-	 * meanwhile still in the kernel's slots.
-	 */
-	if (m->dp.fast != NULL) {
-		fastpath_publish(m->dp.fast, snap);
-		if (fastpath_attached(m->dp.fast))
-			snap->fast = m->dp.fast;
-	}
 	datapath_publish(&m->dp, snap, old_affinity);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "encap.h"
+#include "fastpath.h"
 #include "log.h"
 
 uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
@@ -79,21 +80,20 @@ static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
 		snap->port_map[s->ports[i] >> 3] |= (uint8_t)(1U << (s->ports[i] & 7));
 }
 
-struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, size_t n,
-					  const struct settings *s,
-					  const uint8_t key[HASH_KEY_BYTES],
-					  struct affinity_table *affinity, uint64_t generation,
-					  char *err, size_t errlen)
+struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err, size_t errlen)
 {
 	struct pool_snapshot *snap = calloc(1, sizeof(*snap));
-	struct maglev_backend *backends = calloc(n ? n : 1, sizeof(*backends));
+	struct maglev_backend *backends =
+	    calloc(in->nmembers ? in->nmembers : 1, sizeof(*backends));
 	size_t nbackends = 0;
 	uint16_t maxslot = 0;
+	const struct pool_member *members = in->members;
+	const struct settings *s = in->settings;
 	int ret;
 
 	if (snap == NULL || backends == NULL)
 		goto nomem;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < in->nmembers; i++) {
 		if (members[i].slot > maxslot)
 			maxslot = members[i].slot;
 	}
@@ -102,7 +102,7 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, siz
 	if (snap->targets == NULL)
 		goto nomem;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < in->nmembers; i++) {
 		const struct proxy_config *p = members[i].config;
 		struct pool_target *t = &snap->targets[members[i].slot];
 		uint32_t source = 0;
@@ -129,19 +129,26 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, siz
 			};
 		}
 	}
-	ret = maglev_build(&snap->table, s->maglev_table_size, backends, nbackends, key);
+	ret = maglev_build(&snap->table, s->maglev_table_size, backends, nbackends, in->hash_key);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot build the Maglev table (size %u): %s",
 			 s->maglev_table_size, strerror(-ret));
 		goto fail;
 	}
-	memcpy(snap->hash_key, key, HASH_KEY_BYTES);
+	memcpy(snap->hash_key, in->hash_key, HASH_KEY_BYTES);
 	pool_set_ports(snap, s);
-	snap->affinity = affinity;
+	snap->affinity = in->affinity;
 	snap->no_proxy = s->no_proxy_policy;
 	snap->malformed = s->malformed_policy;
 	snap->frag_needed_rate = s->frag_needed_rate;
-	snap->generation = generation;
+	snap->generation = in->generation;
+	/* The kernel's slots last: a thread on this snapshot records clients at their generations.
+	 */
+	if (in->fast != NULL) {
+		fastpath_publish(in->fast, snap);
+		if (in->fast_attached)
+			snap->fast = in->fast;
+	}
 	free(backends);
 	return snap;
 nomem:

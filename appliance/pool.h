@@ -81,18 +81,33 @@ struct pool_member {
 	bool healthy;
 };
 
+/* Everything a snapshot is made of. */
+struct pool_build {
+	const struct pool_member *members;
+	size_t nmembers;
+	const struct settings *settings;
+	const uint8_t *hash_key;	 /* HASH_KEY_BYTES */
+	struct affinity_table *affinity; /* shared with the previous snapshot unless resized */
+	uint64_t generation;
+	/*
+	 * The kernel fast path, or NULL. Its slots are kept current with every
+	 * snapshot, attached or not, so that switching it back on never finds a
+	 * proxy that went down meanwhile still in the kernel's slots; packet
+	 * threads record placed clients in it only when fast_attached.
+	 */
+	struct fastpath *fast;
+	bool fast_attached;
+};
+
 /*
- * Builds a snapshot: the Maglev table over members that take new clients
- * (enabled, healthy, weight > 0, reachable), per-slot targets with the outer
- * source and tunnel MTU from the route to each proxy, and the settings the
- * packet path needs. Returns NULL with err filled on failure (-ENOMEM, bad
- * table size).
+ * Builds a snapshot, the one place that does: the Maglev table over members
+ * that take new clients (enabled, healthy, weight > 0, reachable), per-slot
+ * targets with the outer source and tunnel MTU from the route to each proxy,
+ * the settings the packet path needs, and the kernel fast path's slot
+ * generations. Returns NULL with err filled on failure (-ENOMEM, bad table
+ * size); the fast path is then left as it was.
  */
-struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, size_t n,
-					  const struct settings *s,
-					  const uint8_t key[HASH_KEY_BYTES],
-					  struct affinity_table *affinity, uint64_t generation,
-					  char *err, size_t errlen);
+struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err, size_t errlen);
 
 /*
  * The source address and path MTU the kernel would use towards dst.

@@ -414,7 +414,13 @@ static struct pool_snapshot *empty_snapshot(uint64_t generation)
 
 	settings_defaults(&s);
 	s.maglev_table_size = TEST_TABLE_SIZE;
-	snap = pool_snapshot_build(NULL, 0, &s, test_key, NULL, generation, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = NULL,
+							.nmembers = 0,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = generation},
+				   err, sizeof(err));
 	if (snap == NULL)
 		fail_msg("%s", err);
 	return snap;

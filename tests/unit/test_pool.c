@@ -166,7 +166,13 @@ static void test_snapshot_flags_and_table(void **state)
 	need_route("198.51.100.1");
 	settings_defaults(&s);
 	set(&s, "maglev_table_size", "251");
-	snap = pool_snapshot_build(members, 6, &s, test_key, NULL, 42, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = members,
+							.nmembers = 6,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 42},
+				   err, sizeof(err));
 	assert_non_null(snap);
 	assert_int_equal(snap->nslots, 10);
 	assert_int_equal(snap->targets[3].flags, POOL_TARGET_KEEPS | POOL_TARGET_TAKES);
@@ -214,7 +220,13 @@ static void test_snapshot_copies_settings(void **state)
 	set(&s, "no_proxy_policy", "reject");
 	set(&s, "malformed_policy", "drop");
 	set(&s, "frag_needed_rate", "17");
-	snap = pool_snapshot_build(NULL, 0, &s, test_key, &affinity, 1, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = NULL,
+							.nmembers = 0,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = &affinity,
+							.generation = 1},
+				   err, sizeof(err));
 	assert_non_null(snap);
 	assert_true(pool_port_is_web(snap, 8080));
 	assert_true(pool_port_is_web(snap, 3128));
@@ -250,14 +262,26 @@ static void test_snapshot_source_and_mtu(void **state)
 	assert_int_equal(pool_route(p.address, &source, &mtu), 0);
 	settings_defaults(&s);
 	set(&s, "maglev_table_size", "251");
-	snap = pool_snapshot_build(&m, 1, &s, test_key, NULL, 1, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 1},
+				   err, sizeof(err));
 	assert_non_null(snap);
 	assert_int_equal(snap->targets[1].source, source);
 	assert_int_equal(snap->targets[1].tunnel_mtu, mtu - ENCAP_OUTER_LEN);
 	pool_snapshot_free(snap);
 
 	set(&s, "tunnel_source", "192.0.2.77");
-	snap = pool_snapshot_build(&m, 1, &s, test_key, NULL, 2, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 2},
+				   err, sizeof(err));
 	assert_non_null(snap);
 	assert_int_equal(snap->targets[1].source, addr("192.0.2.77"));
 	pool_snapshot_free(snap);
@@ -279,7 +303,13 @@ static void test_snapshot_unrouted_proxy(void **state)
 	assert_true(pool_route(p.address, &source, &mtu) < 0);
 	settings_defaults(&s);
 	set(&s, "maglev_table_size", "251");
-	snap = pool_snapshot_build(&m, 1, &s, test_key, NULL, 1, err, sizeof(err));
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 1},
+				   err, sizeof(err));
 	assert_non_null(snap);
 	assert_int_equal(snap->targets[1].id, 1);
 	assert_int_equal(snap->targets[1].flags, 0);
@@ -297,7 +327,13 @@ static void test_snapshot_bad_table_size(void **state)
 	(void)state;
 	settings_defaults(&s);
 	s.maglev_table_size = 252; /* not prime: the settings parser never lets it through */
-	assert_null(pool_snapshot_build(NULL, 0, &s, test_key, NULL, 1, err, sizeof(err)));
+	assert_null(pool_snapshot_build(&(struct pool_build){.members = NULL,
+							     .nmembers = 0,
+							     .settings = &s,
+							     .hash_key = test_key,
+							     .affinity = NULL,
+							     .generation = 1},
+					err, sizeof(err)));
 	assert_non_null(strstr(err, "252"));
 }
 
