@@ -103,28 +103,46 @@ bool webui_http_query_int(struct webui_call *c, const char *name, json_t *reques
  * origin, CSRF token, changed password). False with the refusal sent.
  */
 bool webui_auth_admit(struct webui_call *c);
+
+/*
+ * The route handlers (webui_route.h), listed in the table of
+ * webui_route.c. Each one answers the request, success or refusal; the
+ * route's demands have been met before it runs.
+ */
+
+/* Sign-in (a new session and cookie), sign-out, who is signed in. */
 webui_route_handler webui_auth_login;
 webui_route_handler webui_auth_logout;
 webui_route_handler webui_auth_session;
+/* The password change: sessions only; every session of the user ends but the caller's. */
 webui_route_handler webui_auth_password;
+/* API tokens: the list, a new one (its text shown once), a revocation. */
 webui_route_handler webui_auth_tokens;
 webui_route_handler webui_auth_token_add;
 webui_route_handler webui_auth_token_del;
 
-/* webui_api.c */
+/* webui_api.c: each runs the route's API command as the caller */
 
+/* A read; the route's query parameters become arguments, as text or as whole numbers. */
 webui_route_handler webui_api_query;
 webui_route_handler webui_api_query_numbers;
+/* A creation from the body's fields: 201. */
 webui_route_handler webui_api_create;
+/* A change from the body's fields and the route's query parameters: "version" required. */
 webui_route_handler webui_api_change;
+/* A read or a write ({"value"}) of the path's {key}. */
 webui_route_handler webui_api_read_key;
 webui_route_handler webui_api_write_key;
+/* The proxy set-up script as a file to save. */
 webui_route_handler webui_api_script;
+/* The dashboard's hit history (no API command: the server samples it). */
 webui_route_handler webui_api_history;
+/* /metrics: the route's command rendered for Prometheus, behind metrics_access. */
 webui_route_handler webui_api_metrics;
 
 /* webui_asset.c */
 
+/* A static file by its path, revalidated by ETag. */
 webui_route_handler webui_asset_serve;
 
 #endif
