@@ -1,4 +1,4 @@
-/* account.c - the admin account, password hashing and API tokens. */
+/* account.c - the admin account, password hashing, API tokens and their audit lines. */
 #include "account.h"
 
 #include <errno.h>
@@ -6,11 +6,15 @@
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "store.h"
+
+_Static_assert(ACCOUNT_NAME_MAX == STORE_USER_NAME_MAX + 1, "user and token names");
 
 #define ACCOUNT_GENERATED_LEN 20
 #define ACCOUNT_FILE_MODE     0600
@@ -143,15 +147,17 @@ int account_init(struct store *st, const char *db_path, const char *password_fil
 }
 
 bool account_verify(struct store *st, const char *user, const char *password,
-		    struct store_user *out)
+		    struct account_user *out)
 {
 	/* Checked against a fixed hash when the user is unknown, so timing does not tell. */
 	static char dummy[STORE_PWHASH_MAX];
 	size_t len = strlen(password);
+	struct store_user u;
+	bool ok;
 
 	if (len > ACCOUNT_PASSWORD_MAX)
 		return false;
-	if (store_user_get(st, user, out) < 0) {
+	if (store_user_get(st, user, &u) < 0) {
 		if (dummy[0] == '\0' && account_hash("not a password at all", dummy) < 0)
 			return false;
 		/* The outcome does not matter, only the time it takes. */
@@ -159,7 +165,13 @@ bool account_verify(struct store *st, const char *user, const char *password,
 			return false;
 		return false;
 	}
-	return crypto_pwhash_str_verify(out->password_hash, password, len) == 0;
+	ok = crypto_pwhash_str_verify(u.password_hash, password, len) == 0;
+	if (ok) {
+		snprintf(out->name, sizeof(out->name), "%s", u.name);
+		out->must_change = u.must_change;
+	}
+	sodium_memzero(&u, sizeof(u));
+	return ok;
 }
 
 const char *account_password_problem(const char *password)
@@ -202,25 +214,84 @@ static void account_token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH]
 }
 
 int account_token_create(struct store *st, const char *user, const char *name, const char *actor,
-			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id)
+			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err, size_t errlen)
 {
 	unsigned char raw[32];
 	uint8_t hash[STORE_TOKEN_HASH];
+	int ret;
 
 	randombytes_buf(raw, sizeof(raw));
 	memcpy(token, ACCOUNT_TOKEN_PREFIX, 4);
 	sodium_bin2hex(token + 4, ACCOUNT_TOKEN_TEXT - 4, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	account_token_hash(token, hash);
-	return store_token_add(st, user, name, hash, actor, id);
+	ret = store_token_add(st, user, name, hash, actor, id);
+	if (ret < 0)
+		snprintf(err, errlen, "%s", store_error(st));
+	return ret;
 }
 
-bool account_token_check(struct store *st, const char *token, struct store_token *out)
+/* The people's view of a stored token. */
+static void account_token_copy(const struct store_token *from, struct account_token *to)
+{
+	to->id = from->id;
+	snprintf(to->user, sizeof(to->user), "%s", from->user);
+	snprintf(to->name, sizeof(to->name), "%s", from->name);
+	to->created_at = from->created_at;
+}
+
+bool account_token_check(struct store *st, const char *token, struct account_token *out)
 {
 	uint8_t hash[STORE_TOKEN_HASH];
+	struct store_token t;
 
 	if (strlen(token) != ACCOUNT_TOKEN_TEXT - 1 || strncmp(token, ACCOUNT_TOKEN_PREFIX, 4) != 0)
 		return false;
 	account_token_hash(token, hash);
-	return store_token_find(st, hash, out) == 0;
+	if (store_token_find(st, hash, &t) < 0)
+		return false;
+	account_token_copy(&t, out);
+	return true;
+}
+
+int account_token_list(struct store *st, struct account_token **out, size_t *count, char *err,
+		       size_t errlen)
+{
+	struct store_token *stored = NULL;
+	struct account_token *list;
+	size_t n = 0;
+	int ret;
+
+	ret = store_token_list(st, &stored, &n);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", store_error(st));
+		return ret;
+	}
+	/* One more than asked, so that no tokens is not mistaken for out of memory. */
+	list = calloc(n + 1, sizeof(*list));
+	if (list == NULL) {
+		free(stored);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		account_token_copy(&stored[i], &list[i]);
+	free(stored);
+	*out = list;
+	*count = n;
+	return 0;
+}
+
+int account_token_delete(struct store *st, int64_t id, const char *actor, char *err, size_t errlen)
+{
+	int ret = store_token_delete(st, id, actor);
+
+	if (ret < 0)
+		snprintf(err, errlen, "%s", store_error(st));
+	return ret;
+}
+
+int account_audit(struct store *st, const char *actor, const char *action, const char *detail)
+{
+	return store_audit_add(st, actor, action, detail);
 }

@@ -1,6 +1,8 @@
 /*
  * account.h - the web UI's accounts: the admin created at first start,
- * Argon2id password checks and changes, and API tokens.
+ * Argon2id password checks and changes, API tokens, and the audit lines the
+ * web UI writes about them. The one door from the web UI to the store: the
+ * rest of webui/ sees only the types below, never the store's.
  *
  * Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id) at the
  * interactive limits, which costs tens of milliseconds on the control loop
@@ -14,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+struct store;
 
 #define ACCOUNT_ADMIN	     "admin"
 #define ACCOUNT_PASSWORD_MIN 10
@@ -22,6 +24,21 @@
 #define ACCOUNT_TOKEN_PREFIX "drv_"
 #define ACCOUNT_TOKEN_TEXT   (4 + 64 + 1)
 #define ACCOUNT_INITIAL_FILE "initial-admin-password"
+#define ACCOUNT_NAME_MAX     64 /* bytes of a user or token name, with its NUL */
+
+/* A user, as much of it as a sign-in needs. */
+struct account_user {
+	char name[ACCOUNT_NAME_MAX];
+	bool must_change; /* the password was generated or given at install: change it first */
+};
+
+/* An API token as people see it: never its text or hash. */
+struct account_token {
+	int64_t id;
+	char user[ACCOUNT_NAME_MAX];
+	char name[ACCOUNT_NAME_MAX];
+	int64_t created_at; /* unix seconds */
+};
 
 /*
  * Makes sure the admin account exists. On first start its password is the
@@ -34,7 +51,7 @@ int account_init(struct store *st, const char *db_path, const char *password_fil
 
 /* True when user exists and password is theirs; *out then holds the user. */
 bool account_verify(struct store *st, const char *user, const char *password,
-		    struct store_user *out);
+		    struct account_user *out);
 
 /* Why password is unfit (a message naming the field), or NULL when it is fine. */
 const char *account_password_problem(const char *password);
@@ -43,10 +60,25 @@ const char *account_password_problem(const char *password);
 int account_set_password(struct store *st, const char *user, const char *password,
 			 const char *actor, char *err, size_t errlen);
 
-/* Makes a token for user; the text goes to token (shown once) and only its hash is stored. */
+/*
+ * Makes a token for user; the text goes to token (shown once) and only its
+ * hash is stored, with *id. -EINVAL when name is unfit; any failure leaves a
+ * message naming the field in err.
+ */
 int account_token_create(struct store *st, const char *user, const char *name, const char *actor,
-			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id);
+			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err, size_t errlen);
 /* True when token is a live API token; *out names it and its user. */
-bool account_token_check(struct store *st, const char *token, struct store_token *out);
+bool account_token_check(struct store *st, const char *token, struct account_token *out);
+/* Every token, oldest first, in *out (malloc'd: free it). -errno with a message in err. */
+int account_token_list(struct store *st, struct account_token **out, size_t *count, char *err,
+		       size_t errlen);
+/* Revokes token id as actor. -ENOENT when there is none; -errno with a message in err. */
+int account_token_delete(struct store *st, int64_t id, const char *actor, char *err, size_t errlen);
+
+/*
+ * Writes an audit line (a sign-in, a failed one) as actor. Returns 0 or
+ * -errno; a line that cannot be written never refuses what it describes.
+ */
+int account_audit(struct store *st, const char *actor, const char *action, const char *detail);
 
 #endif

@@ -13,8 +13,6 @@
 
 #include <stddef.h>
 
-#include "manager.h"
-
 #define WEBUI_MAX_HEADERS  8192	 /* bytes of request line and headers */
 #define WEBUI_MAX_BODY	   65536 /* bytes of a request body */
 #define WEBUI_REQUEST_SECS 10	 /* a request not whole this long after its first byte: 408 */
@@ -22,14 +20,17 @@
 
 struct webui;
 struct event_base;
+struct manager;
 
 /*
- * Starts the server on base for m. db_path locates the files the server
- * keeps next to the database (generated certificate). Returns NULL with a
- * message in err when it cannot listen or load its certificate.
+ * Starts the server on base for m, with the settings in force. db_path
+ * locates the files the server keeps next to the database (generated
+ * certificate). Returns NULL with a message in err when it cannot listen or
+ * load its certificate.
  */
 struct webui *webui_start(struct event_base *base, struct manager *m, const char *db_path,
 			  char *err, size_t errlen);
+/* Closes the listener and every connection and frees w; NULL is accepted. */
 void webui_stop(struct webui *w);
 
 #endif

@@ -22,7 +22,7 @@ sources() {
 	case $1 in
 	fuzz_packet) echo appliance/packet.c appliance/encap.c appliance/reply.c appliance/datapath.c ;;
 	fuzz_settings) echo appliance/settings.c ;;
-	fuzz_api) echo appliance/api.c appliance/manager.c appliance/settings.c webui/route.c ;;
+	fuzz_api) echo appliance/api.c appliance/manager.c appliance/settings.c webui/webui_route.c ;;
 	fuzz_control) echo appliance/control.c appliance/api.c ;;
 	esac
 }

@@ -14,7 +14,7 @@
 
 #include "api.h"
 #include "fuzz_manager.h"
-#include "route.h"
+#include "webui_route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +22,7 @@ static void fuzz_api_route(const char *line, size_t len)
 {
 	static const unsigned methods[] = {ROUTE_GET, ROUTE_HEAD,  ROUTE_POST,
 					   ROUTE_PUT, ROUTE_PATCH, ROUTE_DELETE};
-	struct route_match rm;
+	struct webui_route_match rm;
 	char path[512];
 
 	if (len >= sizeof(path))
@@ -30,10 +30,10 @@ static void fuzz_api_route(const char *line, size_t len)
 	memcpy(path, line, len);
 	path[len] = '\0';
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		if (route_match(methods[i], path, &rm))
-			assert(rm.id != ROUTE_NONE && (rm.allowed & methods[i]) != 0);
+		if (webui_route_match(methods[i], path, &rm))
+			assert(rm.route != NULL && (rm.allowed & methods[i]) != 0);
 		else
-			assert(rm.id == ROUTE_NONE);
+			assert(rm.route == NULL);
 	}
 }
 

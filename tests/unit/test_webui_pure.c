@@ -12,65 +12,135 @@
 
 #include "history.h"
 #include "metrics.h"
-#include "route.h"
+#include "webui_route.h"
 #include "session.h"
 #include "throttle.h"
 
+/* The route a method and path reach, checked by its pattern and API command. */
+static const struct webui_route *route_of(unsigned method, const char *path,
+					  struct webui_route_match *m)
+{
+	assert_true(webui_route_match(method, path, m));
+	assert_non_null(m->route);
+	return m->route;
+}
+
 static void test_routes(void **state)
 {
-	struct route_match m;
+	struct webui_route_match m;
+	const struct webui_route *r;
 
 	(void)state;
-	assert_true(route_match(ROUTE_GET, "/api/v1/proxies", &m));
-	assert_int_equal(m.id, ROUTE_PROXIES);
-	assert_true(m.flags & ROUTE_AUTH);
-	assert_false(m.flags & ROUTE_WRITE);
-	assert_true(route_match(ROUTE_POST, "/api/v1/proxies", &m));
-	assert_int_equal(m.id, ROUTE_PROXY_ADD);
-	assert_true(m.flags & ROUTE_WRITE);
-	assert_true(route_match(ROUTE_PUT, "/api/v1/proxies/42", &m));
-	assert_int_equal(m.id, ROUTE_PROXY_SET);
+	r = route_of(ROUTE_GET, "/api/v1/proxies", &m);
+	assert_string_equal(r->command, "proxy.list");
+	assert_true(r->flags & ROUTE_AUTH);
+	assert_false(r->flags & (ROUTE_SAME_ORIGIN | ROUTE_CSRF));
+	r = route_of(ROUTE_POST, "/api/v1/proxies", &m);
+	assert_string_equal(r->command, "proxy.add");
+	assert_true(r->flags & ROUTE_SAME_ORIGIN);
+	assert_true(r->flags & ROUTE_CSRF);
+	r = route_of(ROUTE_PUT, "/api/v1/proxies/42", &m);
+	assert_string_equal(r->command, "proxy.set");
 	assert_int_equal(m.object, 42);
-	assert_true(route_match(ROUTE_DELETE, "/api/v1/proxies/7", &m));
-	assert_int_equal(m.id, ROUTE_PROXY_DEL);
-	assert_true(route_match(ROUTE_PUT, "/api/v1/settings/probe_url", &m));
-	assert_int_equal(m.id, ROUTE_SETTING_SET);
+	r = route_of(ROUTE_PATCH, "/api/v1/proxies/42", &m);
+	assert_string_equal(r->command, "proxy.set");
+	r = route_of(ROUTE_DELETE, "/api/v1/proxies/7", &m);
+	assert_string_equal(r->command, "proxy.del");
+	assert_string_equal(r->params[0], "version");
+	assert_null(r->params[1]);
+	r = route_of(ROUTE_PUT, "/api/v1/settings/probe_url", &m);
+	assert_string_equal(r->command, "settings.set");
 	assert_string_equal(m.key, "probe_url");
-	assert_true(route_match(ROUTE_HEAD, "/metrics", &m));
-	assert_int_equal(m.id, ROUTE_METRICS);
-	assert_true(route_match(ROUTE_GET, "/", &m));
-	assert_int_equal(m.id, ROUTE_ASSET);
-	assert_true(route_match(ROUTE_GET, "/app.js", &m));
-	assert_int_equal(m.id, ROUTE_ASSET);
+	r = route_of(ROUTE_HEAD, "/metrics", &m);
+	assert_string_equal(r->pattern, "/metrics");
+	assert_string_equal(r->command, "stats");
+	assert_false(r->flags & ROUTE_AUTH);
+	r = route_of(ROUTE_GET, "/", &m);
+	assert_true(r->flags & ROUTE_STATIC);
+	r = route_of(ROUTE_GET, "/app.js", &m);
+	assert_true(r->flags & ROUTE_STATIC);
+	assert_null(r->command);
+
+	/* Sign-in comes from our own pages, but there is no session yet to hold a CSRF token. */
+	r = route_of(ROUTE_POST, "/api/v1/login", &m);
+	assert_true(r->flags & ROUTE_SAME_ORIGIN);
+	assert_false(r->flags & (ROUTE_CSRF | ROUTE_AUTH));
+	r = route_of(ROUTE_DELETE, "/api/v1/tokens/3", &m);
+	assert_null(r->command);
+	assert_int_equal(m.object, 3);
 
 	/* Existing path, other method: 405 with what it takes. */
-	assert_false(route_match(ROUTE_POST, "/api/v1/stats", &m));
+	assert_false(webui_route_match(ROUTE_POST, "/api/v1/stats", &m));
+	assert_null(m.route);
 	assert_true(m.allowed & ROUTE_GET);
-	assert_false(route_match(ROUTE_GET, "/api/v1/logout", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/logout", &m));
 	assert_int_equal(m.allowed, ROUTE_POST);
-	assert_false(route_match(ROUTE_POST, "/app.js", &m));
-	assert_true(m.allowed & ROUTE_GET);
+	assert_false(webui_route_match(ROUTE_POST, "/app.js", &m));
+	assert_int_equal(m.allowed, ROUTE_GET | ROUTE_HEAD);
+	assert_false(webui_route_match(ROUTE_POST, "/api/v1/proxies/5", &m));
+	assert_int_equal(m.allowed,
+			 ROUTE_GET | ROUTE_HEAD | ROUTE_PUT | ROUTE_PATCH | ROUTE_DELETE);
 
 	/* No such path: 404. */
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/0", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxies/0", &m));
 	assert_int_equal(m.allowed, 0);
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/01", &m));
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/-1", &m));
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/1/", &m));
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxies/99999999999999999999", &m));
-	assert_false(route_match(ROUTE_GET, "/api/v1/settings/Ports", &m));
-	assert_false(route_match(ROUTE_GET, "/api/v1/proxiesX", &m));
-	assert_false(route_match(ROUTE_GET, "/static/../etc/passwd", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxies/01", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxies/-1", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxies/1/", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxies/99999999999999999999", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/settings/Ports", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/api/v1/proxiesX", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/static/../etc/passwd", &m));
 	assert_int_equal(m.allowed, 0);
-	assert_false(route_match(ROUTE_GET, "/..js", &m));
-	assert_false(route_match(ROUTE_GET, "", &m));
-	assert_false(route_match(ROUTE_GET, NULL, &m));
+	assert_false(webui_route_match(ROUTE_GET, "/..js", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/a..b.js", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/static/app.js", &m));
+	assert_false(webui_route_match(ROUTE_GET, "/favicon", &m));
+	assert_false(webui_route_match(ROUTE_GET, "", &m));
+	assert_false(webui_route_match(ROUTE_GET, NULL, &m));
+	assert_null(m.route);
 
 	/* Sign-in and the password change stay reachable while the password must change. */
-	assert_true(route_match(ROUTE_POST, "/api/v1/account/password", &m));
-	assert_true(m.flags & ROUTE_PWCHANGE_OK);
-	assert_true(route_match(ROUTE_POST, "/api/v1/proxies", &m));
-	assert_false(m.flags & ROUTE_PWCHANGE_OK);
+	r = route_of(ROUTE_POST, "/api/v1/account/password", &m);
+	assert_true(r->flags & ROUTE_PWCHANGE_OK);
+	r = route_of(ROUTE_POST, "/api/v1/proxies", &m);
+	assert_false(r->flags & ROUTE_PWCHANGE_OK);
+	r = route_of(ROUTE_GET, "/metrics", &m);
+	assert_true(r->flags & ROUTE_PWCHANGE_OK);
+}
+
+/* Every entry of the table is whole, and every write is guarded. */
+static void test_route_table(void **state)
+{
+	size_t n = 0;
+	const struct webui_route *t = webui_route_table(&n);
+
+	(void)state;
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		struct webui_route_match m;
+		bool writes = (t[i].methods & ~(unsigned)(ROUTE_GET | ROUTE_HEAD)) != 0;
+
+		assert_non_null(t[i].handler);
+		assert_true(t[i].methods != 0);
+		assert_int_equal(t[i].pattern[0], '/');
+		/* A write comes from our own pages; one by a signed-in caller also needs the
+		 * CSRF token. */
+		if (writes)
+			assert_true(t[i].flags & ROUTE_SAME_ORIGIN);
+		if (writes && (t[i].flags & ROUTE_AUTH))
+			assert_true(t[i].flags & ROUTE_CSRF);
+		/* A static file is never an API route, nor asks for anything. */
+		if (t[i].flags & ROUTE_STATIC)
+			assert_true(t[i].command == NULL && t[i].flags == ROUTE_STATIC);
+		/* A literal pattern reaches its own entry (or an earlier one of that path). */
+		if (strchr(t[i].pattern, '{') == NULL) {
+			unsigned method = t[i].methods & -t[i].methods;
+
+			assert_true(webui_route_match(method, t[i].pattern, &m));
+			assert_string_equal(m.route->pattern, t[i].pattern);
+		}
+	}
 }
 
 static void test_cookies(void **state)
@@ -280,10 +350,10 @@ static void test_history(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_routes),	cmocka_unit_test(test_cookies),
-	    cmocka_unit_test(test_token_equal), cmocka_unit_test(test_sessions),
-	    cmocka_unit_test(test_throttle),	cmocka_unit_test(test_metrics),
-	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_routes),   cmocka_unit_test(test_route_table),
+	    cmocka_unit_test(test_cookies),  cmocka_unit_test(test_token_equal),
+	    cmocka_unit_test(test_sessions), cmocka_unit_test(test_throttle),
+	    cmocka_unit_test(test_metrics),  cmocka_unit_test(test_history),
 	};
 
 	if (sodium_init() < 0)

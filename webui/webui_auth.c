@@ -1,0 +1,356 @@
+/*
+ * webui_auth.c - who is asking and whether they may: the Bearer token or
+ * session cookie of a request, the same-origin and CSRF checks of a state
+ * change, sign-in (throttled per peer), sign-out, the password change, and
+ * the API token routes. Accounts, tokens and their audit lines go through
+ * account.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "account.h"
+#include "log.h"
+#include "manager.h"
+#include "webui_private.h"
+
+#define WEBUI_AUTH_BEARER	  "Bearer "
+#define WEBUI_AUTH_COOKIE_MAX	  256 /* bytes of a Set-Cookie value */
+#define WEBUI_AUTH_DETAIL_MAX	  160 /* bytes of an audit line */
+#define WEBUI_AUTH_ORIGIN_MAX	  300 /* bytes of the Origin this server expects */
+#define WEBUI_AUTH_SHOWN_USER_MAX 64  /* characters of a typed user name an audit line quotes */
+
+/* Sessions and the sign-in throttle count monotonic seconds. */
+static uint64_t webui_auth_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* The store, for account.h only: webui never reads it itself. */
+static struct store *webui_auth_store(const struct webui_call *c)
+{
+	return manager_store(c->w->m);
+}
+
+/*
+ * Who is asking: a Bearer token, else the session cookie. A request that
+ * presents a bad token is not quietly treated as anonymous: it is refused.
+ */
+static bool webui_auth_identify(struct webui_call *c)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+	const char *auth = evhttp_find_header(in, "Authorization");
+	size_t bearer = strlen(WEBUI_AUTH_BEARER);
+	char id[SESSION_ID_HEX + 1];
+
+	if (auth != NULL) {
+		struct account_token t;
+
+		if (strncasecmp(auth, WEBUI_AUTH_BEARER, bearer) != 0 ||
+		    !account_token_check(webui_auth_store(c), auth + bearer, &t)) {
+			webui_http_send_error(c, 401, "unauthorized", NULL, "invalid API token");
+			return false;
+		}
+		c->token = true;
+		snprintf(c->user, sizeof(c->user), "%s", t.user);
+		snprintf(c->actor, sizeof(c->actor), "token:%s", t.name);
+		return true;
+	}
+	if (session_cookie_value(evhttp_find_header(in, "Cookie"), SESSION_COOKIE, id, sizeof(id)))
+		c->session = session_find(&c->w->sessions, id, webui_auth_now(),
+					  manager_settings(c->w->m)->session_idle_seconds);
+	if (c->session != NULL) {
+		snprintf(c->user, sizeof(c->user), "%s", c->session->user);
+		snprintf(c->actor, sizeof(c->actor), "webui:%s", c->session->user);
+	}
+	return true;
+}
+
+/*
+ * A state change must come from our own pages: the Origin (sent by browsers
+ * on every POST, PUT, PATCH and DELETE) must be this server, and the fetch
+ * must not be cross-site.
+ */
+static bool webui_auth_same_origin(struct webui_call *c)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	const char *host = evhttp_find_header(in, "Host");
+	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+	char want[WEBUI_AUTH_ORIGIN_MAX];
+
+	if (origin != NULL) {
+		snprintf(want, sizeof(want), "%s://%s", c->w->https ? "https" : "http",
+			 host ? host : "");
+		if (host == NULL || strcmp(origin, want) != 0) {
+			webui_http_send_error(c, 403, "forbidden", NULL,
+					      "foreign origin `%s' refused", origin);
+			return false;
+		}
+	}
+	if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+		webui_http_send_error(c, 403, "forbidden", NULL, "cross-site request refused");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A browser session must echo its CSRF token. API tokens are not sent by
+ * browsers on their own, so they need none.
+ */
+static bool webui_auth_csrf(struct webui_call *c)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+
+	if (c->session != NULL &&
+	    !session_token_equal(evhttp_find_header(in, "X-CSRF-Token"), c->session->csrf)) {
+		webui_http_send_error(c, 403, "forbidden", NULL, "missing or wrong X-CSRF-Token");
+		return false;
+	}
+	return true;
+}
+
+bool webui_auth_admit(struct webui_call *c)
+{
+	unsigned flags = c->route.route->flags;
+
+	if (!webui_auth_identify(c))
+		return false;
+	if ((flags & ROUTE_AUTH) && c->session == NULL && !c->token) {
+		webui_http_send_error(c, 401, "unauthorized", NULL, "sign in first");
+		return false;
+	}
+	if ((flags & ROUTE_SAME_ORIGIN) && !webui_auth_same_origin(c))
+		return false;
+	if ((flags & ROUTE_CSRF) && !webui_auth_csrf(c))
+		return false;
+	if (c->session != NULL && c->session->must_change && !(flags & ROUTE_PWCHANGE_OK)) {
+		webui_http_send_error(c, 403, "password_change_required", NULL,
+				      "change the initial password first");
+		return false;
+	}
+	return true;
+}
+
+static void webui_auth_set_cookie(struct webui_call *c, const char *value, bool expire)
+{
+	char cookie[WEBUI_AUTH_COOKIE_MAX];
+
+	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s",
+		 SESSION_COOKIE, value, c->w->https ? "; Secure" : "", expire ? "; Max-Age=0" : "");
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Set-Cookie", cookie);
+}
+
+/* The signed-in caller as the page sees it; s is NULL for an API token. */
+static json_t *webui_auth_session_json(struct webui_call *c, struct session *s)
+{
+	json_t *j = json_pack("{s:b, s:b, s:s, s:s, s:b, s:b}", "ok", 1, "signed_in", 1, "user",
+			      c->user, "via", s ? "session" : "token", "must_change_password",
+			      s ? s->must_change : 0, "https", c->w->https);
+
+	if (s != NULL)
+		json_object_set_new(j, "csrf", json_string(s->csrf));
+	json_object_set_new(j, "version", json_string(DROVER_VERSION));
+	return j;
+}
+
+/*
+ * POST /api/v1/login {"username", "password"}: a new session (and cookie)
+ * at every sign-in; 401 for a wrong pair, 429 while the peer is throttled.
+ */
+void webui_auth_login(struct webui_call *c)
+{
+	static const char *const allowed[] = {"username", "password", NULL};
+	const char *user, *password;
+	struct account_user u;
+	struct session *s;
+	uint32_t wait;
+	char detail[WEBUI_AUTH_DETAIL_MAX];
+
+	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "username", &user) ||
+	    !webui_http_body_string(c, "password", &password))
+		return;
+	if (!throttle_allow(&c->w->throttle, c->peer, webui_auth_now(), &wait)) {
+		char after[16];
+
+		snprintf(after, sizeof(after), "%u", wait);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", after);
+		webui_http_send_error(c, 429, "throttled", NULL,
+				      "too many failed sign-ins from %s: try again in %u seconds",
+				      c->peer, wait);
+		return;
+	}
+	if (!account_verify(webui_auth_store(c), user, password, &u)) {
+		throttle_failure(&c->w->throttle, c->peer, webui_auth_now());
+		snprintf(detail, sizeof(detail), "failed sign-in as %.*s from %s",
+			 WEBUI_AUTH_SHOWN_USER_MAX, user, c->peer);
+		account_audit(webui_auth_store(c), "webui", "login.failed", detail);
+		log_info("web UI: %s", detail);
+		webui_http_send_error(c, 401, "unauthorized", NULL, "wrong user name or password");
+		return;
+	}
+	throttle_success(&c->w->throttle, c->peer);
+	/* A new id at every sign-in: an id planted before it is worth nothing after. */
+	s = session_create(&c->w->sessions, u.name, webui_auth_now());
+	s->must_change = u.must_change;
+	snprintf(c->user, sizeof(c->user), "%s", u.name);
+	snprintf(detail, sizeof(detail), "%s signed in from %s", u.name, c->peer);
+	account_audit(webui_auth_store(c), "webui", "login", detail);
+	webui_auth_set_cookie(c, s->id, false);
+	webui_http_send_json(c, 200, webui_auth_session_json(c, s));
+}
+
+/* POST /api/v1/logout: ends the session, if any, and expires its cookie. */
+void webui_auth_logout(struct webui_call *c)
+{
+	if (c->session != NULL)
+		session_close(c->session);
+	webui_auth_set_cookie(c, "", true);
+	webui_http_send_json(c, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/*
+ * GET /api/v1/session: who is signed in, with the CSRF token of a session.
+ * Answered even when signed out, so the page can ask without an error.
+ */
+void webui_auth_session(struct webui_call *c)
+{
+	if (c->session == NULL && !c->token)
+		webui_http_send_json(c, 200,
+				     json_pack("{s:b, s:b, s:s}", "ok", 1, "signed_in", 0,
+					       "version", DROVER_VERSION));
+	else
+		webui_http_send_json(c, 200, webui_auth_session_json(c, c->session));
+}
+
+/*
+ * POST /api/v1/account/password {"current", "new"}: a session only (not a
+ * token). Every session of the user ends; the caller's goes on under a new id.
+ */
+void webui_auth_password(struct webui_call *c)
+{
+	static const char *const allowed[] = {"current", "new", NULL};
+	static const char field_prefix[] = "password: ";
+	const char *current, *fresh, *problem;
+	struct account_user u;
+	struct session *s;
+	char err[WEBUI_ERROR_MAX];
+	uint32_t wait;
+
+	if (c->session == NULL) {
+		webui_http_send_error(c, 403, "forbidden", NULL,
+				      "sign in with the password to change it (not with a token)");
+		return;
+	}
+	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "current", &current) ||
+	    !webui_http_body_string(c, "new", &fresh))
+		return;
+	if (!throttle_allow(&c->w->throttle, c->peer, webui_auth_now(), &wait)) {
+		webui_http_send_error(c, 429, "throttled", NULL,
+				      "too many failed tries: wait %u seconds", wait);
+		return;
+	}
+	if (!account_verify(webui_auth_store(c), c->user, current, &u)) {
+		throttle_failure(&c->w->throttle, c->peer, webui_auth_now());
+		webui_http_send_error(c, 400, "invalid", "current",
+				      "current: not your current password");
+		return;
+	}
+	problem = account_password_problem(fresh);
+	if (problem == NULL && strcmp(current, fresh) == 0)
+		problem = "new: must differ from the current password";
+	if (problem != NULL) {
+		/* account.h names the field "password"; here it is "new". */
+		if (strncmp(problem, field_prefix, sizeof(field_prefix) - 1) == 0)
+			problem += sizeof(field_prefix) - 1;
+		webui_http_send_error(c, 400, "invalid", "new", "new %s", problem);
+		return;
+	}
+	if (account_set_password(webui_auth_store(c), c->user, fresh, c->actor, err, sizeof(err)) <
+	    0) {
+		webui_http_send_error(c, 500, "internal", NULL, "%s", err);
+		return;
+	}
+	/* Every other session of this user ends; this one continues under a new id. */
+	session_close_user(&c->w->sessions, c->user);
+	c->session = NULL;
+	s = session_create(&c->w->sessions, c->user, webui_auth_now());
+	webui_auth_set_cookie(c, s->id, false);
+	webui_http_send_json(c, 200, webui_auth_session_json(c, s));
+}
+
+/* GET /api/v1/tokens: every API token, without its text. */
+void webui_auth_tokens(struct webui_call *c)
+{
+	struct account_token *tokens = NULL;
+	size_t n = 0;
+	char err[WEBUI_ERROR_MAX];
+	json_t *list;
+
+	if (account_token_list(webui_auth_store(c), &tokens, &n, err, sizeof(err)) < 0) {
+		webui_http_send_error(c, 500, "internal", NULL, "%s", err);
+		return;
+	}
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+		    list, json_pack("{s:I, s:s, s:s, s:I}", "id", (json_int_t)tokens[i].id, "name",
+				    tokens[i].name, "user", tokens[i].user, "created_at",
+				    (json_int_t)tokens[i].created_at));
+	free(tokens);
+	webui_http_send_json(c, 200, json_pack("{s:b, s:o}", "ok", 1, "tokens", list));
+}
+
+/* POST /api/v1/tokens {"name"}: 201 with the token's text, shown this once. */
+void webui_auth_token_add(struct webui_call *c)
+{
+	static const char *const allowed[] = {"name", NULL};
+	char token[ACCOUNT_TOKEN_TEXT];
+	const char *name;
+	char err[WEBUI_ERROR_MAX];
+	int64_t id = 0;
+	int ret;
+
+	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "name", &name))
+		return;
+	ret = account_token_create(webui_auth_store(c), c->user, name, c->actor, token, &id, err,
+				   sizeof(err));
+	if (ret == -EINVAL) {
+		webui_http_send_error(c, 400, "invalid", "name", "%s", err);
+		return;
+	}
+	if (ret < 0) {
+		webui_http_send_error(c, 500, "internal", NULL, "%s", err);
+		return;
+	}
+	webui_http_send_json(c, 201,
+			     json_pack("{s:b, s:I, s:s, s:s}", "ok", 1, "id", (json_int_t)id,
+				       "name", name, "token", token));
+	sodium_memzero(token, sizeof(token));
+}
+
+/* DELETE /api/v1/tokens/{id}: 404 when there is no such token. */
+void webui_auth_token_del(struct webui_call *c)
+{
+	char err[WEBUI_ERROR_MAX];
+	int ret =
+	    account_token_delete(webui_auth_store(c), c->route.object, c->actor, err, sizeof(err));
+
+	if (ret == -ENOENT)
+		webui_http_send_error(c, 404, "not_found", "id", "%s", err);
+	else if (ret < 0)
+		webui_http_send_error(c, 500, "internal", NULL, "%s", err);
+	else
+		webui_http_send_json(c, 200, json_pack("{s:b}", "ok", 1));
+}

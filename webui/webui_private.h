@@ -1,0 +1,148 @@
+/*
+ * webui_private.h - what the web server's own files (webui_*.c) share: the
+ * server and the request under way, and the functions each file offers the
+ * others. Nothing outside webui_*.c includes it.
+ *
+ *   webui.c        start and stop: listener, TLS, connection timing, hit sampler
+ *   webui_http.c   a request from arrival to answer: limits, body and query,
+ *                  responses, error documents, security headers, the 408
+ *   webui_auth.c   who is asking and may they: sign-in and out, sessions,
+ *                  password change, same origin and CSRF, API tokens
+ *   webui_api.c    the routes that run an API command (api.h), and /metrics
+ *   webui_asset.c  the static files
+ *   webui_route.c  the table that maps a request onto one of the above
+ *
+ * Everything here runs on the control loop.
+ */
+#ifndef DROVER_WEBUI_PRIVATE_H
+#define DROVER_WEBUI_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "deadline.h"
+#include "history.h"
+#include "session.h"
+#include "throttle.h"
+#include "webui_route.h"
+
+#define WEBUI_JSON_TYPE "application/json; charset=utf-8"
+#define WEBUI_ACTOR_MAX 96
+#define WEBUI_PEER_MAX	64
+#define WEBUI_ERROR_MAX 512 /* bytes of an error message, as the store's */
+
+struct manager;
+struct evbuffer;
+
+struct webui {
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct manager *m; /* read through manager_settings and manager_store only */
+	SSL_CTX *ssl;
+	bool https;
+	struct session_table sessions;
+	struct throttle throttle;
+	struct history history;
+	struct event *sampler;
+	struct deadline_set deadlines;
+};
+
+/* One request on its way through the checks. */
+struct webui_call {
+	struct webui *w;
+	struct evhttp_request *req;
+	unsigned method; /* enum route_method */
+	const char *path;
+	struct webui_route_match route;
+	struct evkeyvalq query;
+	char peer[WEBUI_PEER_MAX];
+	struct session *session; /* signed in by cookie */
+	bool token;		 /* signed in by API token */
+	char user[SESSION_USER_MAX];
+	char actor[WEBUI_ACTOR_MAX];
+	json_t *body; /* the request's JSON object, when it has a body */
+};
+
+/* webui_http.c */
+
+/* evhttp's request callback: every request the server takes arrives here. */
+void webui_http_on_request(struct evhttp_request *req, void *arg);
+/* The deadline's refusal (deadline.h): a 408 written by hand into out; arg is the server. */
+void webui_http_on_late(struct evbuffer *out, void *arg);
+/* The security headers and, unless NULL, the Content-Type of an answer. */
+void webui_http_headers(struct webui_call *c, const char *content_type);
+/* Sends j (consumed) with status; JSON answers are never cached. */
+void webui_http_send_json(struct webui_call *c, int status, json_t *j);
+/* Sends {"ok": false, "error": message, "kind": kind, "field": field (unless NULL)}. */
+void webui_http_send_error(struct webui_call *c, int status, const char *kind, const char *field,
+			   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* A string field of the body in *out; false (400 sent) when missing or not a string. */
+bool webui_http_body_string(struct webui_call *c, const char *key, const char **out);
+/* True when the body has no field outside allowed (NULL-terminated); else false, 400 sent. */
+bool webui_http_body_only(struct webui_call *c, const char *const *allowed);
+/*
+ * True when every query parameter is one of allowed (NULL-terminated; NULL
+ * takes none); else false, 400 sent: a typo should not be silently ignored.
+ */
+bool webui_http_query_known(struct webui_call *c, const char *const *allowed);
+/*
+ * Copies query parameter name, a decimal whole number, into request; true
+ * when it is absent too. False (400 sent) when it is malformed.
+ */
+bool webui_http_query_int(struct webui_call *c, const char *name, json_t *request);
+
+/* webui_auth.c */
+
+/*
+ * Identifies the caller and applies the route's demands (sign-in, same
+ * origin, CSRF token, changed password). False with the refusal sent.
+ */
+bool webui_auth_admit(struct webui_call *c);
+
+/*
+ * The route handlers (webui_route.h), listed in the table of
+ * webui_route.c. Each one answers the request, success or refusal; the
+ * route's demands have been met before it runs.
+ */
+
+/* Sign-in (a new session and cookie), sign-out, who is signed in. */
+webui_route_handler webui_auth_login;
+webui_route_handler webui_auth_logout;
+webui_route_handler webui_auth_session;
+/* The password change: sessions only; every session of the user ends but the caller's. */
+webui_route_handler webui_auth_password;
+/* API tokens: the list, a new one (its text shown once), a revocation. */
+webui_route_handler webui_auth_tokens;
+webui_route_handler webui_auth_token_add;
+webui_route_handler webui_auth_token_del;
+
+/* webui_api.c: each runs the route's API command as the caller */
+
+/* A read; the route's query parameters become arguments, as text or as whole numbers. */
+webui_route_handler webui_api_query;
+webui_route_handler webui_api_query_numbers;
+/* A creation from the body's fields: 201. */
+webui_route_handler webui_api_create;
+/* A change from the body's fields and the route's query parameters: "version" required. */
+webui_route_handler webui_api_change;
+/* A read or a write ({"value"}) of the path's {key}. */
+webui_route_handler webui_api_read_key;
+webui_route_handler webui_api_write_key;
+/* The proxy set-up script as a file to save. */
+webui_route_handler webui_api_script;
+/* The dashboard's hit history (no API command: the server samples it). */
+webui_route_handler webui_api_history;
+/* /metrics: the route's command rendered for Prometheus, behind metrics_access. */
+webui_route_handler webui_api_metrics;
+
+/* webui_asset.c */
+
+/* A static file by its path, revalidated by ETag. */
+webui_route_handler webui_asset_serve;
+
+#endif
