@@ -191,13 +191,4 @@ const struct pool_snapshot *manager_snapshot(const struct manager *m);
 /* Bursts handled by the slowest-moving packet thread (0 with none): for the watchdog. */
 uint64_t manager_progress(const struct manager *m);
 
-/*
- * Transitional: until the web UI reads the store and the settings through
- * manager_store() and manager_settings() alone, its own translation unit
- * (which includes webui.h first) still sees the definition. Nothing else does.
- */
-#ifdef DROVER_WEBUI_H
-#include "manager_internal.h"
-#endif
-
 #endif
