@@ -152,21 +152,20 @@ static void assert_refused(const struct setup_script_config *config, const char 
 
 static void test_refusals(void **state)
 {
-	static const char *const names[] = {"",
-					    "squid a",
-					    "squid\nrm -rf /",
-					    "$(id)",
-					    "a'b",
-					    "0123456789012345678901234567890123456789"
-					    "012345678901234567890123"};
+	static const char *const names[] = {"", "squid a", "squid\nrm -rf /", "$(id)", "a'b"};
 	static const char *const subnets[] = {"", "10.0.0.0/8 192.168.0.0/16", "10.0.0.0/8;reboot",
 					      "$(id)", "10.0.0.0/8\n"};
 	static const char *const ports[] = {"", "80 443", "80;reboot", "`id`", "http"};
+	char too_long[PROXY_NAME_MAX + 2];
 	struct setup_script_config c;
 
 	(void)state;
 	c = good_config();
 	c.proxy_name = NULL;
+	assert_refused(&c, "name");
+	memset(too_long, 'x', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	c.proxy_name = too_long;
 	assert_refused(&c, "name");
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		c = good_config();
