@@ -132,11 +132,13 @@ $(BUILD)/%.o: %.c
 
 # The kernel fast path: a BPF object, compiled by clang and linked into droverd as a
 # libbpf skeleton (bpftool gen skeleton), so there is no file to install or lose.
+# The headers' multiarch directory is the host compiler's triple: clang's (the fuzz
+# and coverage builds) names no directory under /usr/include.
 BPF_CLANG ?= clang
 $(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
-	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) \
+	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(HOST_CC) -dumpmachine) \
 		-Iappliance -c -o $@ $<
 
 $(BUILD)/fastpath.skel.h: $(BUILD)/fastpath.bpf.o
