@@ -40,6 +40,12 @@ CC         ?= cc
 PKG_CONFIG ?= pkg-config
 CFLAGS     ?= -O2 -g
 BUILD      ?= build
+# Build-time tools (tools/) run on this host during the build: they take the
+# compiler and flags as given, before the sanitizer, fuzzer and coverage
+# switches below, which are meant for drover's own code.
+HOST_CC      := $(CC)
+HOST_CFLAGS  := $(CFLAGS)
+HOST_LDFLAGS := $(LDFLAGS)
 
 DAEMON_PKGS := libnetfilter_queue libmnl libevent libevent_pthreads libevent_openssl openssl \
 	       libcurl sqlite3 jansson libsodium libsystemd libbpf
@@ -84,14 +90,19 @@ else
 Q := @
 endif
 
-MAINS     := appliance/droverd.c appliance/droverctl.c appliance/drover-decap.c
-# The web UI: its server code goes into the library; embed.c is a build-time
-# tool that compiles webui/static/* into a C file (no xxd needed).
-WEBUI_SRCS := $(filter-out webui/embed.c,$(wildcard webui/*.c))
-# The proxy set-up script rides along: droverctl proxy setup-script embeds it.
-ASSETS     := $(sort $(wildcard webui/static/*)) rules/drover-proxy-setup.sh
+# appliance/: droverd, droverctl and the library they share; webui/: the web UI's
+# server code, also in the library; proxy/: what runs on the proxies (drover-decap,
+# drover-proxy-setup.sh); tools/: programs run on this host at build time.
+MAINS     := appliance/droverd.c appliance/droverctl.c
+WEBUI_SRCS := $(wildcard webui/*.c)
+# tools/embed compiles webui/static/* into the web UI's asset table, and the proxy
+# set-up script into the text appliance/setup_script.c renders (no xxd needed).
+EMBED      := $(BUILD)/tools/embed
+ASSETS     := $(sort $(wildcard webui/static/*))
+SETUP_SCRIPT := proxy/drover-proxy-setup.sh
 LIB_SRCS  := $(filter-out $(MAINS) %.bpf.c,$(wildcard appliance/*.c)) $(WEBUI_SRCS)
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/webui/assets.o \
+	     $(BUILD)/appliance/setup_script_body.o
 LIB       := $(BUILD)/libdrover.a
 PROGRAMS  := $(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
@@ -121,11 +132,13 @@ $(BUILD)/%.o: %.c
 
 # The kernel fast path: a BPF object, compiled by clang and linked into droverd as a
 # libbpf skeleton (bpftool gen skeleton), so there is no file to install or lose.
+# The headers' multiarch directory is the host compiler's triple: clang's (the fuzz
+# and coverage builds) names no directory under /usr/include.
 BPF_CLANG ?= clang
 $(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
-	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) \
+	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(HOST_CC) -dumpmachine) \
 		-Iappliance -c -o $@ $<
 
 $(BUILD)/fastpath.skel.h: $(BUILD)/fastpath.bpf.o
@@ -135,25 +148,34 @@ $(BUILD)/fastpath.skel.h: $(BUILD)/fastpath.bpf.o
 $(BUILD)/appliance/fastpath.o: $(BUILD)/fastpath.skel.h
 $(BUILD)/appliance/fastpath.o: override CFLAGS += -I$(BUILD)
 
-$(BUILD)/embed: webui/embed.c
+$(EMBED): tools/embed.c
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+	@$(if $(Q),echo "  HOSTCC  $<")
+	$(Q)$(HOST_CC) $(HOST_CFLAGS) -std=gnu11 $(WARNINGS) -MMD -MP -o $@ $< $(HOST_LDFLAGS)
 
-$(BUILD)/webui/assets.c: $(BUILD)/embed $(ASSETS)
+$(BUILD)/webui/assets.c: $(EMBED) $(ASSETS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  EMBED   $@")
-	$(Q)$(BUILD)/embed $@ $(ASSETS)
+	$(Q)$(EMBED) $@ $(ASSETS)
 
-$(BUILD)/webui/assets.o: $(BUILD)/webui/assets.c
+$(BUILD)/appliance/setup_script_body.c: $(EMBED) $(SETUP_SCRIPT)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  EMBED   $@")
+	$(Q)$(EMBED) --text setup_script_body $@ $(SETUP_SCRIPT)
+
+$(BUILD)/webui/assets.o $(BUILD)/appliance/setup_script_body.o: %.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/droverd $(BUILD)/droverctl $(BUILD)/drover-decap: $(BUILD)/%: $(BUILD)/appliance/%.o $(LIB)
+$(BUILD)/droverd $(BUILD)/droverctl: $(BUILD)/%: $(BUILD)/appliance/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/drover-decap: $(BUILD)/proxy/drover-decap.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
@@ -250,8 +272,8 @@ install: all
 		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/sysctl.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/drover-decap $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/droverctl $(DESTDIR)$(BINDIR)/
-	install -m 0644 rules/*.conf $(DESTDIR)$(SYSCONFDIR)/sysctl.d/
-	install -m 0755 rules/*.sh $(DESTDIR)$(DATADIR)/rules/
+	install -m 0644 rules/99-drover.conf $(DESTDIR)$(SYSCONFDIR)/sysctl.d/
+	install -m 0755 $(SETUP_SCRIPT) $(DESTDIR)$(DATADIR)/rules/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/systemd/drover.service.in >$(DESTDIR)$(UNITDIR)/drover.service
@@ -263,10 +285,12 @@ deb:
 	$(Q)packaging/build-deb.sh
 
 format:
-	clang-format -i appliance/*.[ch] webui/*.[ch] tests/unit/*.c tests/fuzz/*.c
+	clang-format -i appliance/*.[ch] webui/*.[ch] proxy/*.c tools/*.c tests/unit/*.c \
+		tests/fuzz/*.c
 
 clean:
 	rm -rf build build-san build-fuzz build-cov
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/embed.d $(PROGRAMS:$(BUILD)/%=$(BUILD)/appliance/%.d) $(TEST_BINS:=.d) \
+-include $(LIB_OBJS:.o=.d) $(EMBED).d $(MAINS:%.c=$(BUILD)/%.d) $(BUILD)/proxy/drover-decap.d \
+	$(TEST_BINS:=.d) \
 	$(FUZZ_BINS:=.d) $(REPLAY_BINS:=.d) $(BENCH_BINS:=.d)

@@ -1,6 +1,6 @@
 /*
  * assets.h - the web UI's static files, compiled into droverd. The table is
- * generated at build time from webui/static/ by webui/embed.c.
+ * generated at build time from webui/static/ by tools/embed.c.
  */
 #ifndef DROVER_ASSETS_H
 #define DROVER_ASSETS_H

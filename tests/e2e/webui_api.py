@@ -331,6 +331,8 @@ def main():
     r = request("GET", "/nope.js")
     check(r.status == 404 and r.json and r.json["ok"] is False, "unknown asset is a JSON 404", r)
     check_security_headers(r, "error reply")
+    r = request("GET", "/drover-proxy-setup.sh")
+    check(r.status == 404, "the proxy set-up script is no static file (it comes from the API)", r)
     r = request("GET", "/api/v1/nothing")
     check(r.status == 404, "unknown API path is 404", r)
     r = request("POST", "/api/v1/stats", {}, headers={"Origin": ORIGIN})

@@ -9,7 +9,7 @@
 /* The daemon's start-up functions come along unused. */
 #pragma GCC diagnostic ignored "-Wunused-function"
 #define DECAP_NO_MAIN
-#include "../../appliance/drover-decap.c"
+#include "../../proxy/drover-decap.c"
 
 #define APPLIANCE 0xc6120101U /* 198.18.1.1 */
 #define PROXY	  0xc612010bU /* 198.18.1.11 */
