@@ -267,13 +267,13 @@ demo-stop:
 	$(Q)tests/lab/demo.sh stop $(BUILD)
 
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/rules \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/proxy \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/sysctl.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/drover-decap $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/droverctl $(DESTDIR)$(BINDIR)/
 	install -m 0644 rules/99-drover.conf $(DESTDIR)$(SYSCONFDIR)/sysctl.d/
-	install -m 0755 $(SETUP_SCRIPT) $(DESTDIR)$(DATADIR)/rules/
+	install -m 0755 $(SETUP_SCRIPT) $(DESTDIR)$(DATADIR)/proxy/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/systemd/drover.service.in >$(DESTDIR)$(UNITDIR)/drover.service
