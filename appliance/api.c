@@ -10,6 +10,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "clock.h"
 #include "encap.h"
 #include "setup_script.h"
 
@@ -124,14 +125,6 @@ static json_t *api_address(uint32_t addr)
 	return json_string(text);
 }
 
-static uint64_t api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static json_t *api_proxy_json(const struct manager_proxy_view *v)
 {
 	const struct proxy_config *p = &v->config;
@@ -155,8 +148,9 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 	json_object_set_new(o, "up", json_boolean(health_is_up(h)));
 	json_object_set_new(o, "last_check", json_string(check_result_name(h->last_result)));
 	json_object_set_new(o, "last_check_ms", json_integer(h->last_duration_ms));
-	json_object_set_new(o, "since_change_s",
-			    json_integer((json_int_t)((api_now_ms() - h->last_change_ms) / 1000)));
+	json_object_set_new(
+	    o, "since_change_s",
+	    json_integer((json_int_t)((clock_now_ms() - h->last_change_ms) / 1000)));
 	json_object_set_new(o, "checks", json_integer((json_int_t)h->checks));
 	json_object_set_new(o, "failed_checks", json_integer((json_int_t)h->failed_checks));
 	json_object_set_new(o, "state_changes", json_integer((json_int_t)h->changes));

@@ -15,6 +15,7 @@
 #include <linux/netfilter.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include "clock.h"
 #include "encap.h"
 #include "fastpath.h"
 #include "reply.h"
@@ -116,14 +117,6 @@ static inline void dp_add(uint64_t *counter, uint64_t n)
 static inline void dp_count(struct datapath_thread *t, enum datapath_counter c)
 {
 	dp_add(&t->counters[c], 1);
-}
-
-static uint32_t dp_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)ts.tv_sec;
 }
 
 /* Sends every queued outer packet; a refused one is counted and skipped. */
@@ -444,7 +437,7 @@ static void *dp_thread_main(void *arg)
 			continue;
 		}
 		burst.snap = __atomic_load_n(&dp->current, __ATOMIC_SEQ_CST);
-		t->now = dp_now();
+		t->now = clock_now_s();
 		dp_count(t, DP_BURSTS);
 		for (int i = 0; i < n; i++) {
 			if (mnl_cb_run(t->rx_buf + (size_t)i * DP_RXBUF, t->rx_msgs[i].msg_len, 0,

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "clock.h"
 #include "fastpath.skel.h"
 #include "log.h"
 #include "pool.h"
@@ -36,7 +37,6 @@
  */
 #define FASTPATH_WALK_PER_S 100000
 #define FASTPATH_WALK_MAX_S 10
-#define NS_PER_S	    1000000000ULL
 
 struct fastpath_iface {
 	int ifindex;
@@ -76,15 +76,6 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
 const char *fastpath_counter_name(enum fastpath_counter c)
 {
 	return (unsigned)c < FASTPATH_COUNTER_COUNT ? fastpath_counter_names[c] : "unknown";
-}
-
-static uint64_t fastpath_now_ns(void)
-{
-	struct timespec ts;
-
-	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
 static int fastpath_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -259,7 +250,7 @@ static void fastpath_write_config(struct fastpath *fp)
 {
 	uint32_t zero = 0;
 
-	fp->config.alive_until_ns = fastpath_now_ns() + FASTPATH_HEARTBEAT_NS;
+	fp->config.alive_until_ns = clock_now_ns() + FASTPATH_HEARTBEAT_NS;
 	if (bpf_map_update_elem(fp->config_fd, &zero, &fp->config, BPF_ANY) < 0)
 		log_warnx("fast path: cannot write its settings: %s", strerror(errno));
 }
@@ -298,23 +289,24 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 	}
 	memcpy(fp->config.ports, snap->port_map, sizeof(fp->config.ports));
 	fp->config.idle_ns =
-	    (uint64_t)__atomic_load_n(&snap->affinity->timeout, __ATOMIC_RELAXED) * NS_PER_S;
+	    (uint64_t)__atomic_load_n(&snap->affinity->timeout, __ATOMIC_RELAXED) * CLOCK_NS_PER_S;
 	fastpath_write_config(fp);
 }
 
 void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES])
 {
-	uint64_t now_ns = fastpath_now_ns();
+	uint64_t now_ns = clock_now_ns();
 
 	fastpath_write_config(fp);
 	uint64_t every_s = fp->nclients / FASTPATH_WALK_PER_S;
-	uint64_t half_idle_s = fp->config.idle_ns / NS_PER_S / 2;
+	uint64_t half_idle_s = fp->config.idle_ns / CLOCK_NS_PER_S / 2;
 	if (every_s > FASTPATH_WALK_MAX_S)
 		every_s = FASTPATH_WALK_MAX_S;
 	if (every_s > half_idle_s)
 		every_s = half_idle_s;
-	if (fp->last_walk_ns != 0 && now_ns - fp->last_walk_ns + NS_PER_S / 10 < every_s * NS_PER_S)
+	if (fp->last_walk_ns != 0 &&
+	    now_ns - fp->last_walk_ns + CLOCK_NS_PER_S / 10 < every_s * CLOCK_NS_PER_S)
 		return;
 	fastpath_walk(fp, affinity, key);
 }
@@ -322,8 +314,8 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES])
 {
-	uint64_t now_ns = fastpath_now_ns();
-	uint32_t now_s = (uint32_t)(now_ns / NS_PER_S);
+	uint64_t now_ns = clock_now_ns();
+	uint32_t now_s = (uint32_t)(now_ns / CLOCK_NS_PER_S);
 	uint32_t batch = 0, ndoomed;
 	uint64_t live = 0;
 	bool more = true, first = true;
@@ -342,7 +334,7 @@ void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		ndoomed = 0;
 		for (uint32_t i = 0; i < count; i++) {
 			const struct fastpath_client *c = &fp->values[i];
-			uint64_t seen_s = c->seen_ns / NS_PER_S;
+			uint64_t seen_s = c->seen_ns / CLOCK_NS_PER_S;
 			bool current = c->slot < FASTPATH_SLOTS &&
 				       fp->slots[c->slot].address != 0 &&
 				       fp->slots[c->slot].gen == c->gen;
@@ -400,7 +392,7 @@ int fastpath_learn(struct fastpath *fp, uint32_t client, uint16_t slot, uint32_t
 	struct fastpath_client c = {
 	    .slot = slot,
 	    .gen = gen,
-	    .seen_ns = fastpath_now_ns(),
+	    .seen_ns = clock_now_ns(),
 	};
 
 	return bpf_map_update_elem(fp->clients_fd, &client, &c, BPF_ANY) < 0 ? -errno : 0;

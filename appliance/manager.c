@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "clock.h"
 #include "fastpath.h"
 #include "log.h"
 #include "rules.h"
@@ -81,22 +82,6 @@ unsigned manager_effective_queues(const struct settings *s)
 	return (unsigned)cpus;
 }
 
-static uint32_t manager_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)ts.tv_sec;
-}
-
-static uint64_t manager_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct queue_options manager_queue_options(const struct settings *s)
 {
 	return (struct queue_options){
@@ -134,7 +119,7 @@ static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct 
 	}
 	if (fresh || st->address != p->address ||
 	    (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED)) {
-		health_init(&st->health, m->settings.assume_up_at_start, manager_now_ms());
+		health_init(&st->health, m->settings.assume_up_at_start, clock_now_ms());
 		st->address = p->address;
 	}
 	if (p->admin != PROXY_ADMIN_DRAIN)
@@ -318,7 +303,7 @@ static void manager_settle_check(struct manager *m)
 {
 	char err[MANAGER_ERR_MAX];
 	size_t up = 0;
-	bool timed_out = manager_now_ms() >= m->settle_deadline_ms;
+	bool timed_out = clock_now_ms() >= m->settle_deadline_ms;
 
 	if (!m->settling || (!timed_out && !manager_settled(m)))
 		return;
@@ -346,7 +331,7 @@ static void manager_on_probe(void *arg, int64_t id, enum check_result result, ui
 		return;
 	st = &m->state[slot];
 	if (!health_record(&st->health, result, duration_ms, m->settings.probe_rise,
-			   m->settings.probe_fall, manager_now_ms())) {
+			   m->settings.probe_fall, clock_now_ms())) {
 		manager_settle_check(m);
 		return;
 	}
@@ -444,7 +429,7 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 	/* Probed proxies take clients together, once each has its first verdict. */
 	m->settling = opt->base != NULL && !m->settings.assume_up_at_start;
 	m->settle_deadline_ms =
-	    manager_now_ms() +
+	    clock_now_ms() +
 	    (uint64_t)(m->settings.probe_rise + 1) * m->settings.probe_interval_ms +
 	    m->settings.probe_timeout_ms;
 
@@ -553,7 +538,7 @@ void manager_tick(struct manager *m)
 		fastpath_attach_all(m->dp.fast); /* interfaces that appeared since */
 		fastpath_tick(m->dp.fast, m->affinity, m->hash_key);
 	}
-	affinity_sweep(m->affinity, manager_now(), m->slots.active, PROXY_SLOTS_MAX);
+	affinity_sweep(m->affinity, clock_now_s(), m->slots.active, PROXY_SLOTS_MAX);
 	for (size_t i = 0; i < m->nproxies; i++) {
 		const struct proxy_config *p = &m->proxies[i];
 		struct manager_slot_state *st = &m->state[m->slot_of[i]];
@@ -844,7 +829,7 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 	*idle = 0;
 	if (snap == NULL)
 		return MANAGER_LOOKUP_NONE;
-	if (affinity_peek(m->affinity, client, hash, manager_now(), &slot, idle) &&
+	if (affinity_peek(m->affinity, client, hash, clock_now_s(), &slot, idle) &&
 	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
 		*proxy = manager_proxy_by_slot(m, slot);
 		if (*proxy != NULL)

@@ -13,6 +13,7 @@
  * libevent timer); we hand readiness back with curl_multi_socket_action and
  * collect finished transfers with curl_multi_info_read.
  */
+#include "clock.h"
 #include "probe.h"
 
 #include <arpa/inet.h>
@@ -67,14 +68,6 @@ struct prober_socket {
 	curl_socket_t fd;
 	struct event *ev;
 };
-
-static uint64_t probe_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int probe_global_init(void)
 {
@@ -220,7 +213,7 @@ static void prober_collect(struct prober *p)
 		if (t == NULL || t->easy != msg->easy_handle)
 			continue;
 		result = probe_classify(t, msg->data.result);
-		elapsed = probe_now_ms() - t->started_ms;
+		elapsed = clock_now_ms() - t->started_ms;
 		id = t->target.id;
 		prober_target_stop(t);
 		/*
@@ -398,7 +391,7 @@ static int prober_target_start(struct prober_target *t)
 		t->headers = NULL;
 		return err;
 	}
-	t->started_ms = probe_now_ms();
+	t->started_ms = clock_now_ms();
 	p->in_flight++;
 	p->started++;
 	return 0;
@@ -431,7 +424,7 @@ static void prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct prober_target *t = arg;
 	struct prober *p = t->prober;
 	uint32_t interval = probe_interval(&t->target.config);
-	uint64_t now_ms = probe_now_ms();
+	uint64_t now_ms = clock_now_ms();
 
 	(void)fd;
 	(void)what;
@@ -524,7 +517,7 @@ fail:
 int prober_set_targets(struct prober *p, const struct probe_target *targets, size_t n)
 {
 	struct prober_target **next = NULL;
-	uint64_t now_ms = probe_now_ms();
+	uint64_t now_ms = clock_now_ms();
 	size_t i, j;
 
 	if (n > 0) {

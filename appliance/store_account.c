@@ -6,6 +6,7 @@
  * file never sees a password or a token. Names follow the proxy-name rules
  * because they end up in the audit log and in actor strings.
  */
+#include "clock.h"
 #include "store_private.h"
 
 #include <errno.h>
@@ -72,7 +73,7 @@ int store_user_add(struct store *s, struct store_user *u, const char *actor)
 {
 	sqlite3_stmt *stmt;
 	char detail[128];
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall_s();
 	int ret;
 
 	ret = store_user_check(s, u->name, u->password_hash);
@@ -132,7 +133,7 @@ int store_user_set_password(struct store *s, const char *name, const char *passw
 		goto fail;
 	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, password_hash, -1, SQLITE_TRANSIENT) |
 				      sqlite3_bind_int(stmt, 2, must_change) |
-				      sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
+				      sqlite3_bind_int64(stmt, 3, (sqlite3_int64)clock_wall_s()) |
 				      sqlite3_bind_text(stmt, 4, name, -1, SQLITE_TRANSIENT));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "set password");
@@ -175,7 +176,7 @@ int store_token_add(struct store *s, const char *user, const char *name,
 	ret = store_bind_check(
 	    s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_blob(stmt, 2, hash, STORE_TOKEN_HASH, SQLITE_TRANSIENT) |
-		   sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)) |
+		   sqlite3_bind_int64(stmt, 3, (sqlite3_int64)clock_wall_s()) |
 		   sqlite3_bind_text(stmt, 4, user, -1, SQLITE_TRANSIENT));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add API token");

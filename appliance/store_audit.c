@@ -6,6 +6,7 @@
  * rolled back nor misses one that was committed. A restore keeps the live
  * log (store_backup.c): the log is history, not configuration.
  */
+#include "clock.h"
 #include "store_private.h"
 
 #include <errno.h>
@@ -29,7 +30,7 @@ int store_audit_write(struct store *s, const char *actor, const char *action, co
 	if (ret < 0)
 		return ret;
 	ret = store_bind_check(
-	    s, sqlite3_bind_int64(stmt, 1, (sqlite3_int64)time(NULL)) |
+	    s, sqlite3_bind_int64(stmt, 1, (sqlite3_int64)clock_wall_s()) |
 		   sqlite3_bind_text(stmt, 2, store_audit_actor(actor), -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_text(stmt, 3, action, -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_text(stmt, 4, detail, -1, SQLITE_TRANSIENT));

@@ -8,6 +8,7 @@
  * refuses the write (-ESTALE): two administrators never overwrite each other
  * unseen.
  */
+#include "clock.h"
 #include "store_private.h"
 
 #include <arpa/inet.h>
@@ -250,7 +251,7 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 	char address[INET_ADDRSTRLEN], detail[256];
 	sqlite3_stmt *stmt = NULL;
 	bool unnamed = p->name[0] == '\0';
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall_s();
 	int ret;
 
 	ret = store_proxy_check(s, p, true);
@@ -407,7 +408,7 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		   sqlite3_bind_text(stmt, 2, address, -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
-		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL)) |
+		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)clock_wall_s()) |
 		   store_proxy_bind_probe(stmt, 6, p->probe) | sqlite3_bind_int64(stmt, 7, p->id));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "update proxy");

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "clock.h"
 #include "api.h"
 #include "log.h"
 #include "manager.h"
@@ -37,7 +38,7 @@ static void webui_on_sample(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	json_decref(request);
-	if (history_record(&w->history, (int64_t)time(NULL), json_object_get(reply, "proxies")) < 0)
+	if (history_record(&w->history, clock_wall_s(), json_object_get(reply, "proxies")) < 0)
 		log_warnx("web UI: out of memory recording hit history");
 	json_decref(reply);
 }

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "account.h"
+#include "clock.h"
 #include "log.h"
 #include "manager.h"
 #include "webui_private.h"
@@ -26,15 +27,6 @@
 #define WEBUI_AUTH_DETAIL_MAX	  160 /* bytes of an audit line */
 #define WEBUI_AUTH_ORIGIN_MAX	  300 /* bytes of the Origin this server expects */
 #define WEBUI_AUTH_SHOWN_USER_MAX 64  /* characters of a typed user name an audit line quotes */
-
-/* Sessions and the sign-in throttle count monotonic seconds. */
-static uint64_t webui_auth_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
 
 /* The store, for account.h only: webui never reads it itself. */
 static struct store *webui_auth_store(const struct webui_call *c)
@@ -67,7 +59,7 @@ static bool webui_auth_identify(struct webui_call *c)
 		return true;
 	}
 	if (session_cookie_value(evhttp_find_header(in, "Cookie"), SESSION_COOKIE, id, sizeof(id)))
-		c->session = session_find(&c->w->sessions, id, webui_auth_now(),
+		c->session = session_find(&c->w->sessions, id, (uint64_t)clock_now_s(),
 					  manager_settings(c->w->m)->session_idle_seconds);
 	if (c->session != NULL) {
 		snprintf(c->user, sizeof(c->user), "%s", c->session->user);
@@ -181,7 +173,7 @@ void webui_auth_login(struct webui_call *c)
 	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "username", &user) ||
 	    !webui_http_body_string(c, "password", &password))
 		return;
-	if (!throttle_allow(&c->w->throttle, c->peer, webui_auth_now(), &wait)) {
+	if (!throttle_allow(&c->w->throttle, c->peer, (uint64_t)clock_now_s(), &wait)) {
 		char after[16];
 
 		snprintf(after, sizeof(after), "%u", wait);
@@ -192,7 +184,7 @@ void webui_auth_login(struct webui_call *c)
 		return;
 	}
 	if (!account_verify(webui_auth_store(c), user, password, &u)) {
-		throttle_failure(&c->w->throttle, c->peer, webui_auth_now());
+		throttle_failure(&c->w->throttle, c->peer, (uint64_t)clock_now_s());
 		snprintf(detail, sizeof(detail), "failed sign-in as %.*s from %s",
 			 WEBUI_AUTH_SHOWN_USER_MAX, user, c->peer);
 		account_audit(webui_auth_store(c), "webui", "login.failed", detail);
@@ -202,7 +194,7 @@ void webui_auth_login(struct webui_call *c)
 	}
 	throttle_success(&c->w->throttle, c->peer);
 	/* A new id at every sign-in: an id planted before it is worth nothing after. */
-	s = session_create(&c->w->sessions, u.name, webui_auth_now());
+	s = session_create(&c->w->sessions, u.name, (uint64_t)clock_now_s());
 	s->must_change = u.must_change;
 	snprintf(c->user, sizeof(c->user), "%s", u.name);
 	snprintf(detail, sizeof(detail), "%s signed in from %s", u.name, c->peer);
@@ -256,13 +248,13 @@ void webui_auth_password(struct webui_call *c)
 	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "current", &current) ||
 	    !webui_http_body_string(c, "new", &fresh))
 		return;
-	if (!throttle_allow(&c->w->throttle, c->peer, webui_auth_now(), &wait)) {
+	if (!throttle_allow(&c->w->throttle, c->peer, (uint64_t)clock_now_s(), &wait)) {
 		webui_http_send_error(c, 429, "throttled", NULL,
 				      "too many failed tries: wait %u seconds", wait);
 		return;
 	}
 	if (!account_verify(webui_auth_store(c), c->user, current, &u)) {
-		throttle_failure(&c->w->throttle, c->peer, webui_auth_now());
+		throttle_failure(&c->w->throttle, c->peer, (uint64_t)clock_now_s());
 		webui_http_send_error(c, 400, "invalid", "current",
 				      "current: not your current password");
 		return;
@@ -285,7 +277,7 @@ void webui_auth_password(struct webui_call *c)
 	/* Every other session of this user ends; this one continues under a new id. */
 	session_close_user(&c->w->sessions, c->user);
 	c->session = NULL;
-	s = session_create(&c->w->sessions, c->user, webui_auth_now());
+	s = session_create(&c->w->sessions, c->user, (uint64_t)clock_now_s());
 	webui_auth_set_cookie(c, s->id, false);
 	webui_http_send_json(c, 200, webui_auth_session_json(c, s));
 }
