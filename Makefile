@@ -122,7 +122,7 @@ $(BUILD)/%.o: %.c
 # The kernel fast path: a BPF object, compiled by clang and linked into droverd as a
 # libbpf skeleton (bpftool gen skeleton), so there is no file to install or lose.
 BPF_CLANG ?= clang
-$(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h
+$(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h appliance/wire.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(CC) -dumpmachine) \

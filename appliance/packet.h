@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
 /* Why a packet could not be parsed. Each has its own counter in the datapath. */
 enum packet_error {
 	PACKET_OK = 0,
@@ -18,11 +20,6 @@ enum packet_error {
 	PACKET_ERR_TCP_OFFSET,	 /* TCP data offset < 5 or past the end of the packet */
 	PACKET_ERR_COUNT,
 };
-
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_RST 0x04
-#define TCP_FLAG_ACK 0x10
 
 struct packet_info {
 	uint32_t src;	      /* network byte order */
@@ -40,9 +37,9 @@ struct packet_info {
 	bool has_ports;	  /* a TCP header is present: whole packet or first fragment */
 	uint16_t sport;	  /* host order, valid when has_ports */
 	uint16_t dport;
-	uint8_t tcp_flags;
-	uint8_t tcp_hlen; /* TCP header length in bytes, valid when has_ports */
-	uint32_t tcp_seq; /* host order */
+	uint8_t tcp_flags; /* enum wire_tcp_flag bits */
+	uint8_t tcp_hlen;  /* TCP header length in bytes, valid when has_ports */
+	uint32_t tcp_seq;  /* host order */
 	uint32_t tcp_ack;
 	/* ICMP errors (types 3, 4, 11, 12) quoting a packet: the quoted addresses. */
 	bool icmp_error;
