@@ -584,7 +584,6 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	for (unsigned i = count; i < old; i++)
 		dp_thread_remove(dp, i);
 	dp->nthreads = count;
-	dp->qopt = *opt;
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot bind NFQUEUE %u: %s%s", base + dp->nthreads, strerror(-ret),
@@ -603,7 +602,6 @@ void datapath_configure(struct datapath *dp, const struct queue_options *opt)
 {
 	for (unsigned i = 0; i < dp->nthreads; i++)
 		queue_configure(&dp->threads[i]->q, opt);
-	dp->qopt = *opt;
 }
 
 void datapath_publish(struct datapath *dp, struct pool_snapshot *snap,

@@ -102,7 +102,6 @@ enum packet_error packet_parse(const uint8_t *buf, size_t len, struct packet_inf
 	if (out->total_len < out->ihl || out->total_len != len)
 		return PACKET_ERR_TOTAL_LENGTH;
 
-	out->tos = buf[1];
 	out->ip_id = wire_get16(buf + 4);
 	frag = wire_get16(buf + 6);
 	out->df = (frag & WIRE_IP_DF) != 0;

@@ -29,7 +29,6 @@ struct packet_info {
 	uint16_t frag_offset; /* in bytes, host order */
 	uint8_t ihl;	      /* IP header length in bytes (20..60) */
 	uint8_t protocol;
-	uint8_t tos;
 	uint8_t ttl;
 	bool df;
 	bool more_fragments;

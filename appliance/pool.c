@@ -46,7 +46,11 @@ void pool_slot_release_missing(struct pool_slots *slots, const int64_t *ids, siz
 	}
 }
 
-int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
+/*
+ * The source address and path MTU the kernel would use towards dst.
+ * Returns 0, or -errno (-ENETUNREACH when there is no route).
+ */
+static int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
 {
 	/* A connected UDP socket makes the kernel do the route lookup for us; nothing is sent. */
 	struct sockaddr_in to = {

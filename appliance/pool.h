@@ -94,12 +94,6 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_member *members, siz
 					  struct affinity_table *affinity, uint64_t generation,
 					  char *err, size_t errlen);
 
-/*
- * The source address and path MTU the kernel would use towards dst.
- * Returns 0, or -errno (-ENETUNREACH when there is no route).
- */
-int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu);
-
 void pool_snapshot_free(struct pool_snapshot *s);
 
 #endif

@@ -40,7 +40,8 @@ int __wrap_datapath_set_queues(struct datapath *dp, uint16_t base, unsigned coun
 		snprintf(err, errlen, "queues: %u queues from %u is out of range", count, base);
 		return -EINVAL;
 	}
-	dp->qopt = *opt;
+	(void)dp;
+	(void)opt;
 	return 0;
 }
 
