@@ -21,8 +21,8 @@ enum wire_ipv4 {
 	WIRE_IPV4_LEN_MAX = 65535,
 	WIRE_IPV4_MTU_MIN = 68, /* every IPv4 link carries 68 bytes unfragmented */
 	WIRE_IPV4_TTL = 64,	/* of the packets drover writes: outer headers, resets */
-	WIRE_IPV4_FRAG_UNIT =
-	    8, /* fragment offsets count it; fragments but the last carry multiples */
+	/* Fragment offsets count 8-byte units; every fragment but the last carries a multiple. */
+	WIRE_IPV4_FRAG_UNIT = 8,
 };
 
 /* The flags and fragment offset word, bytes 6-7 of the IPv4 header. */
