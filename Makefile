@@ -135,7 +135,7 @@ $(BUILD)/%.o: %.c
 # The headers' multiarch directory is the host compiler's triple: clang's (the fuzz
 # and coverage builds) names no directory under /usr/include.
 BPF_CLANG ?= clang
-$(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h
+$(BUILD)/fastpath.bpf.o: appliance/fastpath.bpf.c appliance/fastpath_abi.h appliance/wire.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
 	$(Q)$(BPF_CLANG) -O2 -g -Wall -target bpf -I/usr/include/$(shell $(HOST_CC) -dumpmachine) \

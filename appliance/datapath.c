@@ -19,16 +19,14 @@
 #include "encap.h"
 #include "fastpath.h"
 #include "reply.h"
+#include "wire.h"
 
-#define DP_BURST	   32
-#define DP_RXBUF	   (65536 + 1024) /* a full IPv4 packet plus netlink framing */
-#define DP_TX_MAX	   256
-#define DP_OFFLINE	   UINT64_MAX
-#define DP_RECV_TIMEOUT_MS 200
+#define DP_BURST   32
+#define DP_RXBUF   (65536 + 1024) /* a full IPv4 packet plus netlink framing */
+#define DP_TX_MAX  256
+#define DP_OFFLINE UINT64_MAX
 /* Clients recorded for the fast path in the last second, per thread (a power of two). */
 #define DP_LEARN_CACHE 1024
-/* ICMP administratively prohibited: what "reject" answers to a packet without TCP ports. */
-#define DP_ICMP_CODE_ADMIN_PROHIBITED 13
 
 struct datapath_thread {
 	struct datapath *dp;
@@ -224,7 +222,7 @@ static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *sn
 		return NF_DROP;
 	case NO_PROXY_REJECT:
 		dp_count(t, DP_REJECTED);
-		if (pi->has_ports && (pi->tcp_flags & TCP_FLAG_RST) == 0) {
+		if (pi->has_ports && (pi->tcp_flags & WIRE_TCP_RST) == 0) {
 			n = reply_tcp_reset(t->reply, sizeof(t->reply), pi);
 			if (n > 0) {
 				struct sockaddr_in to = {.sin_family = AF_INET,
@@ -234,8 +232,9 @@ static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *sn
 					dp_count(t, DP_TX_ERRORS);
 			}
 		} else if (!pi->icmp_error) {
+			/* Without TCP ports to reset: ICMP administratively prohibited. */
 			n = reply_icmp_unreachable(t->reply, sizeof(t->reply), pkt, len,
-						   DP_ICMP_CODE_ADMIN_PROHIBITED);
+						   WIRE_ICMP_ADMIN_PROHIBITED);
 			if (n > 0)
 				dp_send_icmp(t, pi->src, n);
 		}
@@ -337,14 +336,14 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	struct datapath_slot_counters *sc = &t->slots[slot];
 	dp_add(&sc->packets, 1);
 	dp_add(&sc->bytes, len);
-	if (pi.has_ports && (pi.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
 		dp_add(&sc->hits, 1);
 
 	if (len > target->tunnel_mtu)
 		return dp_too_big(t, snap, target, &pi, pkt, len);
 	/* What the kernel can carry itself: a whole TCP packet without IP options. */
 	if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports && !pi.is_fragment &&
-	    pi.ihl == 20)
+	    pi.ihl == WIRE_IPV4_HLEN_MIN)
 		dp_learn(t, snap, client, hash, slot);
 
 	dp_tx_queue(t, target->address, pkt, len);
@@ -578,7 +577,6 @@ int datapath_set_queues(struct datapath *dp, uint16_t base, unsigned count,
 	for (unsigned i = count; i < old; i++)
 		dp_thread_remove(dp, i);
 	dp->nthreads = count;
-	dp->qopt = *opt;
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot bind NFQUEUE %u: %s%s", base + dp->nthreads, strerror(-ret),
@@ -597,7 +595,6 @@ void datapath_configure(struct datapath *dp, const struct queue_options *opt)
 {
 	for (unsigned i = 0; i < dp->nthreads; i++)
 		queue_configure(&dp->threads[i]->q, opt);
-	dp->qopt = *opt;
 }
 
 void datapath_publish(struct datapath *dp, struct pool_snapshot *snap,

@@ -69,7 +69,6 @@ struct datapath {
 	uint64_t epoch;		       /* bumped on every publish */
 	struct datapath_thread *threads[SETTINGS_QUEUES_MAX];
 	unsigned nthreads;
-	struct queue_options qopt;
 	/* The kernel fast path once opened (stays until stop): its traffic joins the counters. */
 	struct fastpath *fast;
 	/* What threads stopped since start had counted: counters never go back. */

@@ -2,54 +2,23 @@
 #include "encap.h"
 
 #include <string.h>
-
-#define ENCAP_MIN_MTU  68 /* RFC 791: every IPv4 link carries 68 bytes unfragmented */
-#define ENCAP_IP_DF    0x4000
-#define ENCAP_IP_MF    0x2000
-#define ENCAP_VERS_IHL 0x45
-
-static inline void encap_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/*
- * Sums big-endian 16-bit words (an odd last byte is the high half of a word)
- * and returns the one's complement of the folded sum in host order: store it
- * big-endian. Summed over a header that already holds its checksum, the
- * result is 0, which is how receivers verify it.
- */
-uint16_t encap_checksum(const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t sum = 0;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		sum += (uint32_t)p[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
+#include <netinet/in.h>
 
 static void encap_fill(uint8_t hdr[ENCAP_OUTER_LEN], uint32_t src, uint32_t dst, uint8_t tos,
 		       uint16_t total_len, uint16_t id, uint16_t frag)
 {
-	hdr[0] = ENCAP_VERS_IHL;
+	hdr[0] = WIRE_IPV4_VERS_IHL;
 	hdr[1] = tos;
-	encap_put16(hdr + 2, total_len);
-	encap_put16(hdr + 4, id);
-	encap_put16(hdr + 6, frag);
-	hdr[8] = ENCAP_TTL;
-	hdr[9] = IPPROTO_IPIP_NUM;
+	wire_put16(hdr + 2, total_len);
+	wire_put16(hdr + 4, id);
+	wire_put16(hdr + 6, frag);
+	hdr[8] = WIRE_IPV4_TTL;
+	hdr[9] = IPPROTO_IPIP;
 	hdr[10] = 0;
 	hdr[11] = 0;
 	memcpy(hdr + 12, &src, sizeof(src));
 	memcpy(hdr + 16, &dst, sizeof(dst));
-	encap_put16(hdr + 10, encap_checksum(hdr, ENCAP_OUTER_LEN));
+	wire_put16(hdr + 10, wire_checksum(hdr, ENCAP_OUTER_LEN));
 }
 
 /*
@@ -60,7 +29,7 @@ static void encap_fill(uint8_t hdr[ENCAP_OUTER_LEN], uint32_t src, uint32_t dst,
 void encap_ipip_header(uint8_t hdr[ENCAP_OUTER_LEN], uint32_t src, uint32_t dst,
 		       const uint8_t *inner, uint16_t inner_len, uint16_t id)
 {
-	uint16_t frag = (inner[6] & 0x40) ? ENCAP_IP_DF : 0;
+	uint16_t frag = wire_get16(inner + 6) & WIRE_IP_DF;
 
 	encap_fill(hdr, src, dst, inner[1], (uint16_t)(inner_len + ENCAP_OUTER_LEN), id, frag);
 }
@@ -76,7 +45,7 @@ size_t encap_ipip_fragments(struct encap_frag *frags, size_t max, uint32_t src, 
 {
 	size_t per, n, off;
 
-	if (mtu < ENCAP_MIN_MTU || max == 0 || inner_len > 65535 - ENCAP_OUTER_LEN)
+	if (mtu < WIRE_IPV4_MTU_MIN || max == 0 || inner_len > WIRE_IPV4_LEN_MAX - ENCAP_OUTER_LEN)
 		return 0;
 	if ((size_t)inner_len + ENCAP_OUTER_LEN <= mtu) {
 		encap_ipip_header(frags[0].hdr, src, dst, inner, inner_len, id);
@@ -84,9 +53,9 @@ size_t encap_ipip_fragments(struct encap_frag *frags, size_t max, uint32_t src, 
 		frags[0].len = inner_len;
 		return 1;
 	}
-	if (inner[6] & 0x40)
+	if (wire_get16(inner + 6) & WIRE_IP_DF)
 		return 0;
-	per = (size_t)(mtu - ENCAP_OUTER_LEN) & ~(size_t)7;
+	per = (size_t)(mtu - ENCAP_OUTER_LEN) & ~(size_t)(WIRE_IPV4_FRAG_UNIT - 1);
 	n = (inner_len + per - 1) / per;
 	if (n > max)
 		return 0;
@@ -96,9 +65,9 @@ size_t encap_ipip_fragments(struct encap_frag *frags, size_t max, uint32_t src, 
 
 		off = i * per;
 		len = inner_len - off < per ? inner_len - off : per;
-		frag = (uint16_t)(off / 8);
+		frag = (uint16_t)(off / WIRE_IPV4_FRAG_UNIT);
 		if (i + 1 < n)
-			frag |= ENCAP_IP_MF;
+			frag |= WIRE_IP_MF;
 		encap_fill(frags[i].hdr, src, dst, inner[1], (uint16_t)(len + ENCAP_OUTER_LEN), id,
 			   frag);
 		frags[i].offset = (uint16_t)off;

@@ -5,9 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ENCAP_OUTER_LEN	 20
-#define ENCAP_TTL	 64
-#define IPPROTO_IPIP_NUM 4
+#include "wire.h"
+
+/* The outer header carries no options. */
+#define ENCAP_OUTER_LEN WIRE_IPV4_HLEN_MIN
 /* 65535 / smallest sensible fragment payload (576 - 20, rounded to 8) */
 #define ENCAP_MAX_FRAGS 128
 
@@ -20,7 +21,7 @@ struct encap_frag {
 
 /*
  * Writes the 20-byte outer IPv4 header for an inner packet of inner_len bytes:
- * protocol 4, TTL 64, TOS and DF copied from the inner header (inner must hold
+ * protocol 4 (IPIP), TTL WIRE_IPV4_TTL, TOS and DF copied from the inner header (inner must hold
  * at least 20 bytes), the given id, checksum filled. src/dst network byte order.
  */
 void encap_ipip_header(uint8_t hdr[ENCAP_OUTER_LEN], uint32_t src, uint32_t dst,
@@ -34,8 +35,5 @@ void encap_ipip_header(uint8_t hdr[ENCAP_OUTER_LEN], uint32_t src, uint32_t dst,
  */
 size_t encap_ipip_fragments(struct encap_frag *frags, size_t max, uint32_t src, uint32_t dst,
 			    const uint8_t *inner, uint16_t inner_len, uint16_t id, uint16_t mtu);
-
-/* Internet checksum of buf[0..len), folded, ready to store. */
-uint16_t encap_checksum(const void *buf, size_t len);
 
 #endif

@@ -23,15 +23,10 @@
 #include <bpf/bpf_helpers.h>
 
 #include "fastpath_abi.h"
+#include "wire.h"
 
 #define FP_AF_INET	2
-#define FP_IP_DF	0x4000
-#define FP_IP_MF	0x2000
-#define FP_IP_OFFSET	0x1fff
-#define FP_OUTER_TTL	64
 #define FP_SEEN_GRANULE 1000000000ULL /* refresh seen_ns at most once a second */
-#define FP_TCP_FLAG_SYN 0x02
-#define FP_TCP_FLAG_ACK 0x10
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -126,8 +121,8 @@ int drover_fastpath(struct __sk_buff *skb)
 	if ((void *)(tcp + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    skb->pkt_type != PACKET_HOST)
 		return TC_ACT_OK;
-	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_TCP ||
-	    (ip->frag_off & bpf_htons(FP_IP_MF | FP_IP_OFFSET)))
+	if (ip->version != WIRE_IPV4_VERSION || ip->ihl != 5 || ip->protocol != IPPROTO_TCP ||
+	    (ip->frag_off & bpf_htons(WIRE_IP_MF | WIRE_IP_OFFSET_MASK)))
 		return TC_ACT_OK;
 
 	struct fastpath_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -180,7 +175,7 @@ int drover_fastpath(struct __sk_buff *skb)
 
 	/* Everything the outer header needs, read before the packet moves. */
 	__u8 tos = ip->tos;
-	__u16 df = ip->frag_off & bpf_htons(FP_IP_DF);
+	__u16 df = ip->frag_off & bpf_htons(WIRE_IP_DF);
 	__u16 id = ip->id;
 	__u8 flags = ((__u8 *)tcp)[13];
 	__u32 address = s->address, source = s->source;
@@ -202,7 +197,7 @@ int drover_fastpath(struct __sk_buff *skb)
 	outer->tot_len = bpf_htons(tot_len + sizeof(struct iphdr));
 	outer->id = id;
 	outer->frag_off = df;
-	outer->ttl = FP_OUTER_TTL;
+	outer->ttl = WIRE_IPV4_TTL;
 	outer->protocol = IPPROTO_IPIP;
 	outer->check = 0;
 	outer->saddr = source;
@@ -215,7 +210,7 @@ int drover_fastpath(struct __sk_buff *skb)
 	if (st) {
 		st->packets += segments;
 		st->bytes += tot_len;
-		if ((flags & (FP_TCP_FLAG_SYN | FP_TCP_FLAG_ACK)) == FP_TCP_FLAG_SYN)
+		if ((flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
 			st->hits++;
 	}
 	fp_count(FASTPATH_SENT, segments);

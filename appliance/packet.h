@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire.h"
+
 /* Why a packet could not be parsed. Each has its own counter in the datapath. */
 enum packet_error {
 	PACKET_OK = 0,
@@ -19,11 +21,6 @@ enum packet_error {
 	PACKET_ERR_COUNT,
 };
 
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_RST 0x04
-#define TCP_FLAG_ACK 0x10
-
 struct packet_info {
 	uint32_t src;	      /* network byte order */
 	uint32_t dst;	      /* network byte order */
@@ -32,7 +29,6 @@ struct packet_info {
 	uint16_t frag_offset; /* in bytes, host order */
 	uint8_t ihl;	      /* IP header length in bytes (20..60) */
 	uint8_t protocol;
-	uint8_t tos;
 	uint8_t ttl;
 	bool df;
 	bool more_fragments;
@@ -40,9 +36,9 @@ struct packet_info {
 	bool has_ports;	  /* a TCP header is present: whole packet or first fragment */
 	uint16_t sport;	  /* host order, valid when has_ports */
 	uint16_t dport;
-	uint8_t tcp_flags;
-	uint8_t tcp_hlen; /* TCP header length in bytes, valid when has_ports */
-	uint32_t tcp_seq; /* host order */
+	uint8_t tcp_flags; /* enum wire_tcp_flag bits */
+	uint8_t tcp_hlen;  /* TCP header length in bytes, valid when has_ports */
+	uint32_t tcp_seq;  /* host order */
 	uint32_t tcp_ack;
 	/* ICMP errors (types 3, 4, 11, 12) quoting a packet: the quoted addresses. */
 	bool icmp_error;

@@ -13,6 +13,7 @@
 #include "encap.h"
 #include "fastpath.h"
 #include "log.h"
+#include "wire.h"
 
 uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
 {
@@ -65,7 +66,8 @@ int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
 	}
 	*source = me.sin_addr.s_addr;
 	len = sizeof(val);
-	if (getsockopt(fd, IPPROTO_IP, IP_MTU, &val, &len) < 0 || val < 68 || val > 65535)
+	if (getsockopt(fd, IPPROTO_IP, IP_MTU, &val, &len) < 0 || val < WIRE_IPV4_MTU_MIN ||
+	    val > WIRE_IPV4_LEN_MAX)
 		val = 1500;
 	*mtu = (uint16_t)val;
 out:

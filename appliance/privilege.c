@@ -40,7 +40,8 @@ static int privilege_capset(uint64_t effective, uint64_t permitted, uint64_t inh
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
-int privilege_current(uint64_t *effective, uint64_t *permitted, uint64_t *ambient_or_zero)
+/* The capability sets of the calling thread. */
+static int privilege_current(uint64_t *effective, uint64_t *permitted, uint64_t *ambient_or_zero)
 {
 	struct __user_cap_data_struct data[2];
 
@@ -177,7 +178,7 @@ static int privilege_prepare_dir(const char *dir, uid_t uid, gid_t gid, char *er
 int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char *err,
 		   size_t errlen)
 {
-	uint64_t eff, prm, amb;
+	uint64_t eff = 0, prm = 0, amb = 0; /* set by privilege_current */
 	uid_t uid;
 	gid_t gid;
 	int last, ret;

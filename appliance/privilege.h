@@ -36,7 +36,4 @@
 int privilege_drop(const char *user, const char *const *dirs, size_t ndirs, char *err,
 		   size_t errlen);
 
-/* The capability sets of the calling thread, for logs and tests. */
-int privilege_current(uint64_t *effective, uint64_t *permitted, uint64_t *ambient_or_zero);
-
 #endif

@@ -64,8 +64,6 @@ struct prober_target {
 
 /* One socket curl asked us to watch. */
 struct prober_socket {
-	struct prober *prober;
-	curl_socket_t fd;
 	struct event *ev;
 };
 
@@ -272,8 +270,6 @@ static int prober_socket_cb(CURL *easy, curl_socket_t fd, int action, void *arg,
 		s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			return -1;
-		s->prober = p;
-		s->fd = fd;
 		curl_multi_assign(p->multi, fd, s);
 	} else {
 		event_free(s->ev);

@@ -2,32 +2,16 @@
 #include "reply.h"
 
 #include <string.h>
+#include <netinet/in.h>
 
-#include "encap.h"
+#include "wire.h"
 
-#define REPLY_ICMP_HLEN	       8
-#define REPLY_IP_HLEN	       20
-#define REPLY_TCP_HLEN	       20
-#define REPLY_QUOTE_MAX	       (REPLY_MAX_LEN - REPLY_IP_HLEN - REPLY_ICMP_HLEN)
-#define REPLY_ICMP_UNREACHABLE 3
-#define REPLY_ICMP_FRAG_NEEDED 4
-#define REPLY_PROTO_TCP	       6
-#define REPLY_TTL	       64
-#define REPLY_IP_DF	       0x4000
-
-static inline void reply_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void reply_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+/* Replies carry no IP or TCP options. */
+#define REPLY_IP_HLEN	WIRE_IPV4_HLEN_MIN
+#define REPLY_TCP_HLEN	WIRE_TCP_HLEN_MIN
+#define REPLY_QUOTE_MAX (REPLY_MAX_LEN - REPLY_IP_HLEN - WIRE_ICMP_HLEN)
+/* Addresses, a zero byte, the protocol and the TCP length (RFC 9293 3.1). */
+#define REPLY_PSEUDO_HLEN 12
 
 /*
  * Quotes as much of the offending packet as fits a 576-byte datagram
@@ -38,23 +22,23 @@ static size_t reply_icmp(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pk
 			 uint16_t mtu)
 {
 	size_t quote = pkt_len < REPLY_QUOTE_MAX ? pkt_len : REPLY_QUOTE_MAX;
-	size_t len = REPLY_ICMP_HLEN + quote;
+	size_t len = WIRE_ICMP_HLEN + quote;
 
 	if (cap < len)
 		return 0;
-	out[0] = REPLY_ICMP_UNREACHABLE;
+	out[0] = WIRE_ICMP_UNREACHABLE;
 	out[1] = code;
-	reply_put16(out + 2, 0);
-	reply_put16(out + 4, 0);
-	reply_put16(out + 6, mtu);
-	memcpy(out + REPLY_ICMP_HLEN, pkt, quote);
-	reply_put16(out + 2, encap_checksum(out, len));
+	wire_put16(out + 2, 0);
+	wire_put16(out + 4, 0);
+	wire_put16(out + 6, mtu);
+	memcpy(out + WIRE_ICMP_HLEN, pkt, quote);
+	wire_put16(out + 2, wire_checksum(out, len));
 	return len;
 }
 
 size_t reply_frag_needed(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pkt_len, uint16_t mtu)
 {
-	return reply_icmp(out, cap, pkt, pkt_len, REPLY_ICMP_FRAG_NEEDED, mtu);
+	return reply_icmp(out, cap, pkt, pkt_len, WIRE_ICMP_FRAG_NEEDED, mtu);
 }
 
 /* The MTU field is only meaningful for code 4 (RFC 1191); other codes leave it 0. */
@@ -75,49 +59,49 @@ size_t reply_tcp_reset(uint8_t *out, size_t cap, const struct packet_info *pi)
 {
 	const size_t len = REPLY_IP_HLEN + REPLY_TCP_HLEN;
 	uint8_t *tcp = out + REPLY_IP_HLEN;
-	uint8_t pseudo[12 + REPLY_TCP_HLEN];
+	uint8_t pseudo[REPLY_PSEUDO_HLEN + REPLY_TCP_HLEN];
 	uint32_t seq = 0, ack = 0;
-	uint8_t flags = TCP_FLAG_RST;
+	uint8_t flags = WIRE_TCP_RST;
 
-	if (cap < len || pi->protocol != REPLY_PROTO_TCP || !pi->has_ports || pi->is_fragment ||
-	    (pi->tcp_flags & TCP_FLAG_RST))
+	if (cap < len || pi->protocol != IPPROTO_TCP || !pi->has_ports || pi->is_fragment ||
+	    (pi->tcp_flags & WIRE_TCP_RST))
 		return 0;
-	if (pi->tcp_flags & TCP_FLAG_ACK) {
+	if (pi->tcp_flags & WIRE_TCP_ACK) {
 		seq = pi->tcp_ack;
 	} else {
 		uint32_t seglen = (uint32_t)(pi->total_len - pi->ihl - pi->tcp_hlen);
 
-		if (pi->tcp_flags & TCP_FLAG_SYN)
+		if (pi->tcp_flags & WIRE_TCP_SYN)
 			seglen++;
-		if (pi->tcp_flags & TCP_FLAG_FIN)
+		if (pi->tcp_flags & WIRE_TCP_FIN)
 			seglen++;
 		ack = pi->tcp_seq + seglen;
-		flags |= TCP_FLAG_ACK;
+		flags |= WIRE_TCP_ACK;
 	}
 
 	memset(out, 0, len);
-	out[0] = 0x45;
-	reply_put16(out + 2, (uint16_t)len);
-	reply_put16(out + 6, REPLY_IP_DF);
-	out[8] = REPLY_TTL;
-	out[9] = REPLY_PROTO_TCP;
+	out[0] = WIRE_IPV4_VERS_IHL;
+	wire_put16(out + 2, (uint16_t)len);
+	wire_put16(out + 6, WIRE_IP_DF);
+	out[8] = WIRE_IPV4_TTL;
+	out[9] = IPPROTO_TCP;
 	memcpy(out + 12, &pi->dst, 4);
 	memcpy(out + 16, &pi->src, 4);
-	reply_put16(out + 10, encap_checksum(out, REPLY_IP_HLEN));
+	wire_put16(out + 10, wire_checksum(out, REPLY_IP_HLEN));
 
-	reply_put16(tcp, pi->dport);
-	reply_put16(tcp + 2, pi->sport);
-	reply_put32(tcp + 4, seq);
-	reply_put32(tcp + 8, ack);
+	wire_put16(tcp, pi->dport);
+	wire_put16(tcp + 2, pi->sport);
+	wire_put32(tcp + 4, seq);
+	wire_put32(tcp + 8, ack);
 	tcp[12] = (REPLY_TCP_HLEN / 4) << 4;
 	tcp[13] = flags;
 
 	/* The TCP checksum covers a pseudo-header of addresses, protocol and length. */
 	memcpy(pseudo, out + 12, 8);
 	pseudo[8] = 0;
-	pseudo[9] = REPLY_PROTO_TCP;
-	reply_put16(pseudo + 10, REPLY_TCP_HLEN);
-	memcpy(pseudo + 12, tcp, REPLY_TCP_HLEN);
-	reply_put16(tcp + 16, encap_checksum(pseudo, sizeof(pseudo)));
+	pseudo[9] = IPPROTO_TCP;
+	wire_put16(pseudo + 10, REPLY_TCP_HLEN);
+	memcpy(pseudo + REPLY_PSEUDO_HLEN, tcp, REPLY_TCP_HLEN);
+	wire_put16(tcp + 16, wire_checksum(pseudo, sizeof(pseudo)));
 	return len;
 }

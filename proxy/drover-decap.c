@@ -37,17 +37,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "wire.h"
 
 #define DECAP_PROG	    "drover-decap"
 #define DECAP_MAX_FROM	    64
 #define DECAP_BURST_DEFAULT 32
 #define DECAP_BURST_MAX	    256
 /* A reassembled datagram is at most 65535 bytes; one more shows truncation. */
-#define DECAP_BUF_SIZE	   65536
-#define DECAP_MTU_MIN	   68
-#define DECAP_MTU_MAX	   65515 /* 65535 less the outer header */
-#define IPV4_HDR_MIN	   20
-#define IPPROTO_IPIP_OUTER 4
+#define DECAP_BUF_SIZE 65536
+#define DECAP_MTU_MIN  WIRE_IPV4_MTU_MIN
+#define DECAP_MTU_MAX  (WIRE_IPV4_LEN_MAX - WIRE_IPV4_HLEN_MIN) /* less the outer header */
 
 /* Why a received datagram was not written to the TUN device. */
 enum decap_drop {
@@ -105,23 +104,6 @@ struct decap_counters {
 static volatile sig_atomic_t decap_stop_signal;
 static volatile sig_atomic_t decap_report_pending;
 
-static inline uint16_t decap_read16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-/* One's-complement sum over an IPv4 header; 0 when the checksum is right. */
-static uint16_t decap_header_checksum(const uint8_t *hdr, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += decap_read16(hdr + i);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 static bool decap_sender_allowed(const struct decap_config *cfg, uint32_t src)
 {
 	if (cfg->from_count == 0)
@@ -145,16 +127,16 @@ static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t
 	size_t outer_ihl, inner_ihl, remain;
 	uint32_t src;
 
-	if (len < IPV4_HDR_MIN)
+	if (len < WIRE_IPV4_HLEN_MIN)
 		return DECAP_DROP_OUTER_SHORT;
-	if ((buf[0] >> 4) != 4)
+	if (wire_ip_version(buf) != WIRE_IPV4_VERSION)
 		return DECAP_DROP_OUTER_VERSION;
-	outer_ihl = (size_t)(buf[0] & 0x0f) * 4;
-	if (outer_ihl < IPV4_HDR_MIN || outer_ihl > len)
+	outer_ihl = wire_ip_hlen(buf);
+	if (outer_ihl < WIRE_IPV4_HLEN_MIN || outer_ihl > len)
 		return DECAP_DROP_OUTER_IHL;
-	if (decap_read16(buf + 2) != len)
+	if (wire_get16(buf + 2) != len)
 		return DECAP_DROP_OUTER_LENGTH;
-	if (buf[9] != IPPROTO_IPIP_OUTER)
+	if (buf[9] != IPPROTO_IPIP)
 		return DECAP_DROP_OUTER_PROTOCOL;
 	memcpy(&src, buf + 12, sizeof(src));
 	if (!decap_sender_allowed(cfg, src))
@@ -162,16 +144,16 @@ static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t
 
 	remain = len - outer_ihl;
 	buf += outer_ihl;
-	if (remain < IPV4_HDR_MIN)
+	if (remain < WIRE_IPV4_HLEN_MIN)
 		return DECAP_DROP_INNER_SHORT;
-	if ((buf[0] >> 4) != 4)
+	if (wire_ip_version(buf) != WIRE_IPV4_VERSION)
 		return DECAP_DROP_INNER_VERSION;
-	inner_ihl = (size_t)(buf[0] & 0x0f) * 4;
-	if (inner_ihl < IPV4_HDR_MIN || inner_ihl > remain)
+	inner_ihl = wire_ip_hlen(buf);
+	if (inner_ihl < WIRE_IPV4_HLEN_MIN || inner_ihl > remain)
 		return DECAP_DROP_INNER_IHL;
-	if (decap_read16(buf + 2) != remain)
+	if (wire_get16(buf + 2) != remain)
 		return DECAP_DROP_INNER_LENGTH;
-	if (decap_header_checksum(buf, inner_ihl) != 0)
+	if (wire_checksum(buf, inner_ihl) != 0)
 		return DECAP_DROP_INNER_CHECKSUM;
 
 	*inner_off = outer_ihl;

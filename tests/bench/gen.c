@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "bench.h"
+#include "wire.h"
 
 #define GEN_BURST_MAX 256
 #define GEN_SIZE_MAX  1500
@@ -101,8 +102,7 @@ static void gen_fill(uint8_t *pkt, const struct gen_options *o, uint64_t i, uint
 
 	ip->saddr = htonl(src);
 	ip->daddr = htonl(dst);
-	l4[0] = (uint8_t)(sport >> 8);
-	l4[1] = (uint8_t)sport;
+	wire_put16(l4, sport);
 	st->seq = i;
 	st->sent_ns = now_ns;
 }
@@ -122,8 +122,7 @@ static void gen_template(uint8_t *pkt, const struct gen_options *o)
 	ip->frag_off = htons(IP_DF);
 	ip->ttl = 64;
 	ip->protocol = o->proto;
-	l4[2] = (uint8_t)(o->dport >> 8);
-	l4[3] = (uint8_t)o->dport;
+	wire_put16(l4 + 2, o->dport);
 	if (o->proto == IPPROTO_TCP) {
 		l4[4] = 0x10;	 /* sequence number: any */
 		l4[12] = 5 << 4; /* data offset */
@@ -131,8 +130,7 @@ static void gen_template(uint8_t *pkt, const struct gen_options *o)
 		l4[14] = 0xff;	 /* window */
 	} else {
 		uint16_t ulen = (uint16_t)(o->size - sizeof(*ip));
-		l4[4] = (uint8_t)(ulen >> 8);
-		l4[5] = (uint8_t)ulen;
+		wire_put16(l4 + 4, ulen);
 		/* Checksum 0: none, valid for UDP over IPv4. */
 	}
 	st->magic = htonl(BENCH_MAGIC);

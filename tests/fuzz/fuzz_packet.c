@@ -89,10 +89,10 @@ static void fuzz_check_outer(const struct datapath_thread *t, unsigned i, const 
 	const uint8_t *hdr = t->tx_hdr[i];
 	const uint8_t *payload = t->tx_iov[i][1].iov_base;
 	size_t plen = t->tx_iov[i][1].iov_len;
-	uint16_t total = (uint16_t)(hdr[2] << 8 | hdr[3]);
+	uint16_t total = wire_get16(hdr + 2);
 
-	assert(encap_checksum(hdr, ENCAP_OUTER_LEN) == 0);
-	assert(hdr[0] == 0x45 && hdr[9] == IPPROTO_IPIP_NUM);
+	assert(wire_checksum(hdr, ENCAP_OUTER_LEN) == 0);
+	assert(hdr[0] == WIRE_IPV4_VERS_IHL && hdr[9] == IPPROTO_IPIP);
 	assert(total == ENCAP_OUTER_LEN + plen);
 	assert(payload >= pkt && payload + plen <= pkt + len);
 	assert(total <= target->tunnel_mtu + ENCAP_OUTER_LEN);
@@ -106,9 +106,9 @@ static void fuzz_check_tiling(const struct datapath_thread *t, const uint8_t *pk
 
 	for (unsigned i = 0; i < t->ntx; i++) {
 		const uint8_t *hdr = t->tx_hdr[i];
-		uint16_t frag = (uint16_t)(hdr[6] << 8 | hdr[7]);
-		size_t offset = (size_t)(frag & 0x1fff) * 8;
-		bool mf = (frag & 0x2000) != 0;
+		uint16_t frag = wire_get16(hdr + 6);
+		size_t offset = (size_t)(frag & WIRE_IP_OFFSET_MASK) * WIRE_IPV4_FRAG_UNIT;
+		bool mf = (frag & WIRE_IP_MF) != 0;
 
 		assert((const uint8_t *)t->tx_iov[i][1].iov_base == pkt + next);
 		assert(offset == next);
@@ -124,8 +124,8 @@ static void fuzz_check_icmp(const uint8_t *out, size_t n, const uint8_t *pkt, si
 	if (n == 0)
 		return;
 	assert(n >= 8 && n <= REPLY_MAX_LEN);
-	assert(encap_checksum(out, n) == 0);
-	assert(out[0] == 3);
+	assert(wire_checksum(out, n) == 0);
+	assert(out[0] == WIRE_ICMP_UNREACHABLE);
 	assert(memcmp(out + 8, pkt, n - 8 < len ? n - 8 : len) == 0);
 }
 
@@ -142,13 +142,14 @@ static void fuzz_fragments(struct fuzz_world *w, const uint8_t *pkt, size_t len,
 
 	assert(n <= max);
 	for (size_t i = 0; i < n; i++) {
-		uint16_t total = (uint16_t)(frags[i].hdr[2] << 8 | frags[i].hdr[3]);
-		uint16_t frag = (uint16_t)(frags[i].hdr[6] << 8 | frags[i].hdr[7]);
+		uint16_t total = wire_get16(frags[i].hdr + 2);
+		uint16_t frag = wire_get16(frags[i].hdr + 6);
 
-		assert(encap_checksum(frags[i].hdr, ENCAP_OUTER_LEN) == 0);
-		assert(frags[i].offset == next && (size_t)(frag & 0x1fff) * 8 == next);
+		assert(wire_checksum(frags[i].hdr, ENCAP_OUTER_LEN) == 0);
+		assert(frags[i].offset == next &&
+		       (size_t)(frag & WIRE_IP_OFFSET_MASK) * WIRE_IPV4_FRAG_UNIT == next);
 		assert(total == frags[i].len + ENCAP_OUTER_LEN && total <= mtu);
-		assert(((frag & 0x2000) != 0) == (i + 1 < n));
+		assert(((frag & WIRE_IP_MF) != 0) == (i + 1 < n));
 		next += frags[i].len;
 	}
 	assert(n == 0 || next == len);
@@ -170,16 +171,16 @@ static void fuzz_builders(struct fuzz_world *w, const uint8_t *pkt, size_t len, 
 	assert(pi.total_len == len && pi.ihl >= 20 && pi.ihl <= len);
 	n = reply_frag_needed(out, sizeof(out), pkt, len, mtu);
 	fuzz_check_icmp(out, n, pkt, len);
-	n = reply_icmp_unreachable(out, sizeof(out), pkt, len, DP_ICMP_CODE_ADMIN_PROHIBITED);
+	n = reply_icmp_unreachable(out, sizeof(out), pkt, len, WIRE_ICMP_ADMIN_PROHIBITED);
 	fuzz_check_icmp(out, n, pkt, len);
 	/* Too small a buffer is refused, never overrun. */
 	assert(reply_frag_needed(out, 8, pkt, len, mtu) == 0);
 	n = reply_tcp_reset(out, sizeof(out), &pi);
 	if (n > 0) {
 		assert(n == 40);
-		assert(encap_checksum(out, 20) == 0);
+		assert(wire_checksum(out, 20) == 0);
 		assert(memcmp(out + 12, &pi.dst, 4) == 0 && memcmp(out + 16, &pi.src, 4) == 0);
-		assert(out[33] & TCP_FLAG_RST);
+		assert(out[33] & WIRE_TCP_RST);
 	}
 	assert(reply_tcp_reset(out, 39, &pi) == 0);
 }
@@ -209,8 +210,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->no_proxy = (enum no_proxy_policy)(data[0] & 0x03);
 	s->malformed = (data[0] & 0x04) ? MALFORMED_DROP : MALFORMED_ACCEPT;
 	s->frag_needed_rate = data[3] >> 4;
-	uint16_t mtu = (uint16_t)(FUZZ_MTU_MIN + (uint16_t)(data[1] << 8 | data[2]) %
-						     (FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
+	uint16_t mtu =
+	    (uint16_t)(FUZZ_MTU_MIN + wire_get16(data + 1) % (FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++)
 		w->targets[slot].tunnel_mtu = mtu;
 	snap = s;

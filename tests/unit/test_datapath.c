@@ -164,9 +164,9 @@ static uint16_t sent_to(const struct world *w, unsigned i, size_t inner_len)
 	const uint8_t *hdr = t->tx_hdr[i];
 
 	assert_true(i < t->ntx);
-	assert_int_equal(encap_checksum(hdr, ENCAP_OUTER_LEN), 0);
+	assert_int_equal(wire_checksum(hdr, ENCAP_OUTER_LEN), 0);
 	assert_int_equal(hdr[0], 0x45);
-	assert_int_equal(hdr[9], IPPROTO_IPIP_NUM);
+	assert_int_equal(hdr[9], IPPROTO_IPIP);
 	assert_int_equal(hdr[2] << 8 | hdr[3], ENCAP_OUTER_LEN + t->tx_iov[i][1].iov_len);
 	assert_true(t->tx_iov[i][1].iov_len <= inner_len);
 	assert_memory_equal(hdr + 12, &w->targets[1].source, 4);
@@ -205,7 +205,7 @@ static void test_counter_names(void **state)
 static void test_not_web_accepted(void **state)
 {
 	struct world *w = *state;
-	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 22, TCP_FLAG_SYN, true);
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 22, WIRE_TCP_SYN, true);
 
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
 	w->pkt[9] = IPPROTO_UDP;
@@ -223,7 +223,7 @@ static void test_not_web_accepted(void **state)
 static void test_malformed_by_policy(void **state)
 {
 	struct world *w = *state;
-	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_SYN, true);
 
 	w->pkt[0] = 0x65; /* IPv6's version in an IPv4 header */
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
@@ -239,7 +239,7 @@ static void test_malformed_by_policy(void **state)
 static void test_encapsulates_and_remembers(void **state)
 {
 	struct world *w = *state;
-	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_SYN, true);
 	uint64_t hash = hash_client(test_key, addr("198.18.0.10"));
 	uint16_t slot = maglev_lookup(&w->snap.table, hash);
 	const struct datapath_slot_counters *sc = &w->t->slots[slot];
@@ -255,7 +255,7 @@ static void test_encapsulates_and_remembers(void **state)
 	assert_int_equal(sc->bytes, len);
 
 	w->t->ntx = 0;
-	w->pkt[33] = TCP_FLAG_ACK;
+	w->pkt[33] = WIRE_TCP_ACK;
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	assert_int_equal(sent_to(w, 0, len), slot);
 	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
@@ -273,13 +273,13 @@ static void test_affinity_keeps_and_moves(void **state)
 
 	affinity_insert(&w->affinity, kept, hash_client(test_key, kept), 3, TEST_NOW, NULL);
 	affinity_insert(&w->affinity, moved, hash_client(test_key, moved), 4, TEST_NOW, NULL);
-	len = tcp_packet(w, 60, "198.18.0.20", "203.0.113.80", 443, TCP_FLAG_ACK, true);
+	len = tcp_packet(w, 60, "198.18.0.20", "203.0.113.80", 443, WIRE_TCP_ACK, true);
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	assert_int_equal(sent_to(w, 0, len), 3);
 	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
 
 	w->t->ntx = 0;
-	len = tcp_packet(w, 60, "198.18.0.21", "203.0.113.80", 443, TCP_FLAG_ACK, true);
+	len = tcp_packet(w, 60, "198.18.0.21", "203.0.113.80", 443, WIRE_TCP_ACK, true);
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	uint16_t slot = sent_to(w, 0, len);
 	assert_true(slot == 1 || slot == 2);
@@ -304,7 +304,7 @@ static void test_icmp_error_follows_client(void **state)
 static void test_no_proxy_policies(void **state)
 {
 	struct world *w = *state;
-	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_SYN, true);
+	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_SYN, true);
 
 	w->empty.no_proxy = NO_PROXY_BYPASS;
 	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_ACCEPT);
@@ -329,7 +329,7 @@ static void test_too_big(void **state)
 {
 	struct world *w = *state;
 	size_t len =
-	    tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_ACK, true);
+	    tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_ACK, true);
 
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 1);
@@ -342,7 +342,7 @@ static void test_too_big(void **state)
 	assert_int_equal(w->t->ntx, 0);
 	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
 
-	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, TCP_FLAG_ACK, false);
+	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_ACK, false);
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
 	assert_int_equal(w->t->ntx, 2);

@@ -16,14 +16,6 @@
 #define CLIENT	  0xc6120182U /* 198.18.1.130 */
 #define ORIGIN	  0xc612400aU /* 198.18.64.10 */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* An IPv4 header of ihl bytes (options zero) with a correct checksum. */
 static void ip_header(uint8_t *p, size_t ihl, size_t total, uint8_t proto, uint32_t src,
 		      uint32_t dst)
@@ -32,15 +24,13 @@ static void ip_header(uint8_t *p, size_t ihl, size_t total, uint8_t proto, uint3
 
 	memset(p, 0, ihl);
 	p[0] = (uint8_t)(0x40 | (ihl / 4));
-	p[2] = (uint8_t)(total >> 8);
-	p[3] = (uint8_t)total;
+	wire_put16(p + 2, (uint16_t)total);
 	p[8] = 64;
 	p[9] = proto;
-	put32(p + 12, src);
-	put32(p + 16, dst);
-	sum = decap_header_checksum(p, ihl);
-	p[10] = (uint8_t)(sum >> 8);
-	p[11] = (uint8_t)sum;
+	wire_put32(p + 12, src);
+	wire_put32(p + 16, dst);
+	sum = wire_checksum(p, ihl);
+	wire_put16(p + 10, sum);
 }
 
 /* Outer (outer_ihl) + inner (24-byte header with options) + payload bytes. */
@@ -48,7 +38,7 @@ static size_t datagram(uint8_t *buf, size_t outer_ihl, size_t payload)
 {
 	size_t inner = 24 + payload;
 
-	ip_header(buf, outer_ihl, outer_ihl + inner, IPPROTO_IPIP_OUTER, APPLIANCE, PROXY);
+	ip_header(buf, outer_ihl, outer_ihl + inner, IPPROTO_IPIP, APPLIANCE, PROXY);
 	ip_header(buf + outer_ihl, 24, inner, IPPROTO_TCP, CLIENT, ORIGIN);
 	for (size_t i = 0; i < payload; i++)
 		buf[outer_ihl + 24 + i] = (uint8_t)i;
@@ -125,7 +115,7 @@ static void test_reasons(void **state)
 	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_OUTER_PROTOCOL);
 
 	/* Only an outer header: nothing inside. */
-	ip_header(buf, 20, 30, IPPROTO_IPIP_OUTER, APPLIANCE, PROXY);
+	ip_header(buf, 20, 30, IPPROTO_IPIP, APPLIANCE, PROXY);
 	assert_int_equal(decap_check(&cfg, buf, 30, &off, &len), DECAP_DROP_INNER_SHORT);
 
 	memcpy(buf, good, n);

@@ -27,6 +27,7 @@
 
 #include "fastpath.h"
 #include "pool.h"
+#include "wire.h"
 
 #define ETH_LEN	   14
 #define IP_LEN	   20
@@ -48,17 +49,6 @@ static uint32_t ip(const char *text)
 	return a.s_addr;
 }
 
-static uint16_t csum(const uint8_t *p, size_t len)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /*
  * An Ethernet frame to the device's MAC carrying a TCP packet of ip_len
  * bytes from client to dst:dport; flags and frag_off as given.
@@ -73,25 +63,18 @@ static size_t make_frame(uint8_t *buf, const char *client, const char *dst, uint
 	memcpy(buf, dev_mac, 6);
 	memcpy(buf + 6, "\x02\x00\x00\x00\x00\x09", 6);
 	buf[12] = 0x08;
-	iph[0] = 0x45;
+	iph[0] = WIRE_IPV4_VERS_IHL;
 	iph[1] = 0x28; /* TOS */
-	iph[2] = (uint8_t)(ip_len >> 8);
-	iph[3] = (uint8_t)ip_len;
-	iph[4] = 0x12;
-	iph[5] = 0x34;
-	iph[6] = (uint8_t)(frag_off >> 8);
-	iph[7] = (uint8_t)frag_off;
+	wire_put16(iph + 2, ip_len);
+	wire_put16(iph + 4, 0x1234);
+	wire_put16(iph + 6, frag_off);
 	iph[8] = 61;
 	iph[9] = 6;
 	memcpy(iph + 12, &s, 4);
 	memcpy(iph + 16, &d, 4);
-	uint16_t c = csum(iph, IP_LEN);
-	iph[10] = (uint8_t)(c >> 8);
-	iph[11] = (uint8_t)c;
-	tcp[0] = 0xc3;
-	tcp[1] = 0x50;
-	tcp[2] = (uint8_t)(dport >> 8);
-	tcp[3] = (uint8_t)dport;
+	wire_put16(iph + 10, wire_checksum(iph, IP_LEN));
+	wire_put16(tcp, 0xc350);
+	wire_put16(tcp + 2, dport);
 	tcp[12] = 5 << 4;
 	tcp[13] = flags;
 	for (size_t i = IP_LEN + TCP_LEN; i < ip_len; i++)
@@ -234,7 +217,8 @@ static void test_known_client_is_wrapped_and_redirected(void **state)
 
 	publish(fp, true, &gen);
 	assert_int_equal(fastpath_learn(fp, ip("198.18.5.7"), 1, gen), 0);
-	size_t len = make_frame(frame, "198.18.5.7", "203.0.113.80", 80, 100, 0x4000, 0x02);
+	size_t len =
+	    make_frame(frame, "198.18.5.7", "203.0.113.80", 80, 100, WIRE_IP_DF, WIRE_TCP_SYN);
 	fastpath_slot_totals(fp, 1, &before);
 	run(fp, frame, len, &r);
 
@@ -254,7 +238,7 @@ static void test_known_client_is_wrapped_and_redirected(void **state)
 	};
 	assert_memory_equal(outer, expect, 10);
 	assert_memory_equal(outer + 12, expect + 12, 8);
-	assert_int_equal(csum(outer, IP_LEN), 0);
+	assert_int_equal(wire_checksum(outer, IP_LEN), 0);
 	/* The inner packet, byte for byte. */
 	assert_memory_equal(outer + IP_LEN, frame + ETH_LEN, len - ETH_LEN);
 
@@ -334,7 +318,8 @@ static void test_merged_packets_are_measured_by_their_segments(void **state)
 	publish(fp, true, &gen);
 	assert_int_equal(fastpath_learn(fp, ip("198.18.5.13"), 1, gen), 0);
 	/* 1,960 bytes: two segments of 960 payload bytes (1,000-byte segments). */
-	size_t len = make_frame(frame, "198.18.5.13", "203.0.113.80", 80, 1960, 0x4000, 0x10);
+	size_t len =
+	    make_frame(frame, "198.18.5.13", "203.0.113.80", 80, 1960, WIRE_IP_DF, WIRE_TCP_ACK);
 
 	/* Segments of 1,460 payload bytes would be 1,500 bytes: more than the tunnel takes. */
 	uint64_t big = counter(fp, FASTPATH_TOO_BIG);

@@ -113,16 +113,16 @@ static void test_valid_syn(void **state)
 	assert_int_equal(pi.tcp_seq, 0x01020304);
 	assert_int_equal(pi.tcp_ack, 0);
 	assert_int_equal(pi.tcp_hlen, 24);
-	assert_int_equal(pi.tcp_flags, TCP_FLAG_SYN);
-	assert_true(pi.tcp_flags & TCP_FLAG_SYN);
-	assert_false(pi.tcp_flags & TCP_FLAG_ACK);
+	assert_int_equal(pi.tcp_flags, WIRE_TCP_SYN);
+	assert_true(pi.tcp_flags & WIRE_TCP_SYN);
+	assert_false(pi.tcp_flags & WIRE_TCP_ACK);
 	assert_false(pi.icmp_error);
 }
 
 static void test_tcp_flags(void **state)
 {
-	const uint8_t combos[] = {TCP_FLAG_SYN | TCP_FLAG_ACK, TCP_FLAG_ACK, TCP_FLAG_RST,
-				  TCP_FLAG_FIN | TCP_FLAG_ACK, TCP_FLAG_RST | TCP_FLAG_ACK};
+	const uint8_t combos[] = {WIRE_TCP_SYN | WIRE_TCP_ACK, WIRE_TCP_ACK, WIRE_TCP_RST,
+				  WIRE_TCP_FIN | WIRE_TCP_ACK, WIRE_TCP_RST | WIRE_TCP_ACK};
 	uint8_t p[sizeof(syn_packet)];
 	struct packet_info pi;
 

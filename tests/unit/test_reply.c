@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encap.h"
 #include "packet.h"
 #include "reply.h"
+#include "wire.h"
 
 /* client 198.18.0.10:40000 -> web server 203.0.113.80:80, SYN, seq 0x01020304, MSS option */
 static const uint8_t syn_packet[] = {
@@ -18,16 +18,6 @@ static const uint8_t syn_packet[] = {
     10,	  203,	0,    113,  80,	  0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x00, 0x00,
     0x00, 0x00, 0x60, 0x02, 0xfa, 0xf0, 0x00, 0x00, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4,
 };
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
 
 static void parse(const uint8_t *p, size_t len, struct packet_info *pi)
 {
@@ -39,14 +29,14 @@ static void check_checksums(const uint8_t *rst)
 {
 	uint8_t pseudo[12 + 20];
 
-	assert_int_equal(encap_checksum(rst, 20), 0);
+	assert_int_equal(wire_checksum(rst, 20), 0);
 	memcpy(pseudo, rst + 12, 8);
 	pseudo[8] = 0;
 	pseudo[9] = 6;
 	pseudo[10] = 0;
 	pseudo[11] = 20;
 	memcpy(pseudo + 12, rst + 20, 20);
-	assert_int_equal(encap_checksum(pseudo, sizeof(pseudo)), 0);
+	assert_int_equal(wire_checksum(pseudo, sizeof(pseudo)), 0);
 }
 
 /*
@@ -64,7 +54,7 @@ static void test_frag_needed_golden(void **state)
 	assert_int_equal(len, 8 + sizeof(syn_packet));
 	assert_memory_equal(out, header, sizeof(header));
 	assert_memory_equal(out + 8, syn_packet, sizeof(syn_packet));
-	assert_int_equal(encap_checksum(out, len), 0);
+	assert_int_equal(wire_checksum(out, len), 0);
 }
 
 static void test_frag_needed_long_quote(void **state)
@@ -83,9 +73,9 @@ static void test_frag_needed_long_quote(void **state)
 	assert_int_equal(len, REPLY_MAX_LEN - 20);
 	assert_int_equal(out[0], 3);
 	assert_int_equal(out[1], 4);
-	assert_int_equal(get16(out + 6), 1480);
+	assert_int_equal(wire_get16(out + 6), 1480);
 	assert_memory_equal(out + 8, big, len - 8);
-	assert_int_equal(encap_checksum(out, len), 0);
+	assert_int_equal(wire_checksum(out, len), 0);
 	/* not enough room: nothing written */
 	assert_int_equal(reply_frag_needed(out, len - 1, big, 1500, 1480), 0);
 	free(big);
@@ -102,13 +92,13 @@ static void test_unreachable(void **state)
 	assert_int_equal(len, 8 + sizeof(syn_packet));
 	assert_int_equal(out[0], 3);
 	assert_int_equal(out[1], 13);
-	assert_int_equal(get32(out + 4), 0);
+	assert_int_equal(wire_get32(out + 4), 0);
 	assert_memory_equal(out + 8, syn_packet, sizeof(syn_packet));
-	assert_int_equal(encap_checksum(out, len), 0);
+	assert_int_equal(wire_checksum(out, len), 0);
 	/* an odd-length quote still checksums right */
 	len = reply_icmp_unreachable(out, sizeof(out), syn_packet, 29, 1);
 	assert_int_equal(len, 37);
-	assert_int_equal(encap_checksum(out, len), 0);
+	assert_int_equal(wire_checksum(out, len), 0);
 }
 
 /* Expected bytes computed independently (script) from RFC 791/793 when writing the test. */
@@ -137,7 +127,7 @@ static void test_rst_for_syn(void **state)
 	assert_int_equal(back.sport, pi.dport);
 	assert_int_equal(back.dport, pi.sport);
 	assert_int_equal(back.tcp_ack, pi.tcp_seq + 1);
-	assert_int_equal(back.tcp_flags, TCP_FLAG_RST | TCP_FLAG_ACK);
+	assert_int_equal(back.tcp_flags, WIRE_TCP_RST | WIRE_TCP_ACK);
 	assert_int_equal(back.ttl, 64);
 }
 
@@ -156,14 +146,14 @@ static void test_rst_for_ack(void **state)
 	p[20 + 9] = 0xff;
 	p[20 + 10] = 0xff;
 	p[20 + 11] = 0xf0;
-	p[20 + 13] = TCP_FLAG_ACK | 0x08; /* PSH */
+	p[20 + 13] = WIRE_TCP_ACK | 0x08; /* PSH */
 	parse(p, sizeof(p), &pi);
 	assert_int_equal(reply_tcp_reset(out, sizeof(out), &pi), 40);
 	check_checksums(out);
 	parse(out, 40, &back);
 	assert_int_equal(back.tcp_seq, 0xfffffff0);
 	assert_int_equal(back.tcp_ack, 0);
-	assert_int_equal(back.tcp_flags, TCP_FLAG_RST);
+	assert_int_equal(back.tcp_flags, WIRE_TCP_RST);
 	assert_int_equal(back.sport, 80);
 	assert_int_equal(back.dport, 40000);
 }
@@ -181,7 +171,7 @@ static void test_rst_counts_data_and_fin(void **state)
 	p[3] = sizeof(p);
 	p[24] = p[25] = p[26] = 0xff;
 	p[27] = 0xfe;
-	p[20 + 13] = TCP_FLAG_SYN | TCP_FLAG_FIN;
+	p[20 + 13] = WIRE_TCP_SYN | WIRE_TCP_FIN;
 	parse(p, sizeof(p), &pi);
 	assert_int_equal(reply_tcp_reset(out, sizeof(out), &pi), 40);
 	check_checksums(out);
@@ -199,10 +189,10 @@ static void test_no_rst(void **state)
 	(void)state;
 	/* never answer a RST, with or without ACK */
 	memcpy(p, syn_packet, sizeof(p));
-	p[33] = TCP_FLAG_RST;
+	p[33] = WIRE_TCP_RST;
 	parse(p, sizeof(p), &pi);
 	assert_int_equal(reply_tcp_reset(out, sizeof(out), &pi), 0);
-	p[33] = TCP_FLAG_RST | TCP_FLAG_ACK;
+	p[33] = WIRE_TCP_RST | WIRE_TCP_ACK;
 	parse(p, sizeof(p), &pi);
 	assert_int_equal(reply_tcp_reset(out, sizeof(out), &pi), 0);
 	/* not TCP */
