@@ -162,6 +162,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
 
+# Runs a manager without NFQUEUE: queue binding is replaced by the test's own.
+$(BUILD)/tests/test_manager_settings: override LDFLAGS += -Wl,--wrap=datapath_set_queues
+
 # The replay build: each harness with a plain main() that runs every file given once.
 $(BUILD)/fuzz/replay_%: tests/fuzz/%.c $(BUILD)/tests/fuzz/replay.o $(LIB)
 	@mkdir -p $(dir $@)
