@@ -357,9 +357,10 @@ static void manager_fast_path_apply(struct manager *m)
  * Stored settings that break a rule between settings (settings_check) are
  * treated as a stored value that no longer parses is: logged, naming the
  * keys, and their defaults used. Such a database was edited by hand or
- * restored by an older drover; refusing to start would stop the traffic.
+ * restored by an older drover; refusing to start over a probe timing would
+ * take the whole appliance down.
  */
-static void manager_settings_checked(struct settings *s)
+static void manager_check_stored_settings(struct settings *s)
 {
 	char why[MANAGER_ERR_MAX];
 
@@ -388,7 +389,7 @@ int manager_start(struct manager *m, const struct manager_options *opt, char *er
 		snprintf(err, errlen, "%s", store_error(m->store));
 		return ret;
 	}
-	manager_settings_checked(&m->settings);
+	manager_check_stored_settings(&m->settings);
 	ret = manager_load_proxies(m, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -786,6 +787,7 @@ static int manager_copy_file(int src, int dst)
  * (it would switch the caller's file to WAL and migrate it), and
  * store_restore commits as it copies. Returns 0 with *out, or -errno when
  * the file cannot be read so; store_restore then judges the file itself.
+ * (A store function reading the settings of a backup would replace this.)
  */
 static int manager_backup_settings(const char *path, struct settings *out)
 {
@@ -857,7 +859,7 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	/* When the file could not be read beforehand: as at start. */
-	manager_settings_checked(&restored);
+	manager_check_stored_settings(&restored);
 
 	/*
 	 * One key at a time, each applied against the settings just before it,
