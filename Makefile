@@ -117,7 +117,7 @@ REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 SOAK_SECONDS ?= 1800
 # The API and control harnesses keep backup/restore paths inside their temporary
-# directory (they run their manager without NFQUEUE by its bind_queues option).
+# directory (they run their manager without NFQUEUE through its queue_binder seam).
 FUZZ_WRAP    := -Wl,--wrap=api_handle
 
 .PHONY: all deps test test-bins unit e2e bench crashloop demo demo-stop install deb clean \
@@ -183,6 +183,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) $(TEST_LIBS) $(LDLIBS)
+
+# Runs a manager without NFQUEUE: queue binding is replaced by the test's own.
 
 # The replay build: each harness with a plain main() that runs every file given once.
 $(BUILD)/fuzz/replay_%: tests/fuzz/%.c $(BUILD)/tests/fuzz/replay.o $(LIB)

@@ -71,22 +71,18 @@ static void droverd_restart_webui(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The web UI's own settings take effect live: the server is restarted a
- * moment later, so that the request that changed them gets its answer first.
- * Sessions do not survive it; whoever moved the UI signs in again.
+ * The web UI's listener settings (SETTING_APPLY_WEB_LISTENER) take effect
+ * live: the server is restarted a moment later, so that the request that changed them gets its
+ * answer first. Sessions do not survive it; whoever moved the UI signs in again.
  */
 static void droverd_on_setting(void *arg, const char *key)
 {
-	static const char *const web_keys[] = {"http_listen", "https", "tls_cert", "tls_key"};
+	const struct setting_def *def = settings_find(key);
 	struct droverd *d = arg;
 	struct timeval soon = {0, 300 * 1000};
 
-	for (size_t i = 0; i < sizeof(web_keys) / sizeof(web_keys[0]); i++) {
-		if (strcmp(key, web_keys[i]) == 0 && d->webui_enabled) {
-			event_base_once(d->base, -1, EV_TIMEOUT, droverd_restart_webui, d, &soon);
-			return;
-		}
-	}
+	if (def != NULL && (def->apply & SETTING_APPLY_WEB_LISTENER) && d->webui_enabled)
+		event_base_once(d->base, -1, EV_TIMEOUT, droverd_restart_webui, d, &soon);
 }
 
 static void droverd_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -277,7 +273,6 @@ int main(int argc, char **argv)
 		fatalx("cannot initialise libcurl");
 	opt.base = d.base;
 	opt.fast_path = true;
-	opt.bind_queues = true;
 	opt.setting_hook = droverd_on_setting;
 	opt.setting_hook_arg = &d;
 	d.m = manager_start(&opt, err, sizeof(err));

@@ -2,6 +2,8 @@
 #include "manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,9 @@ struct manager {
 	uint8_t hash_key[HASH_KEY_BYTES];
 	bool manage_rules;
 	bool rules_installed;
-	bool bind_queues; /* manager_options.bind_queues */
+	/* manager_options.queue_binder: NULL binds NFQUEUE queues */
+	int (*queue_binder)(void *arg, uint16_t base, unsigned count, char *err, size_t errlen);
+	void *queue_binder_arg;
 
 	struct proxy_config *proxies; /* ordered by id */
 	uint16_t *slot_of;	      /* slot of proxies[i] */
@@ -91,16 +95,17 @@ static struct queue_options manager_queue_options(const struct settings *s)
 	};
 }
 
-/*
- * Binds queues [base, base + count) as datapath_set_queues does; a manager
- * started without bind_queues binds none and only counts them.
- */
+/* Binds queues [base, base + count) as datapath_set_queues does, or hands them to the seam. */
 static int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
 			      const struct queue_options *qopt, char *err, size_t errlen)
 {
-	if (!m->bind_queues)
-		return 0;
-	return datapath_set_queues(&m->dp, base, count, qopt, err, errlen);
+	if (m->queue_binder == NULL)
+		return datapath_set_queues(&m->dp, base, count, qopt, err, errlen);
+	if (count == 0 || count > SETTINGS_QUEUES_MAX || (unsigned)base + count > 65536) {
+		snprintf(err, errlen, "queues: %u queues from %u is out of range", count, base);
+		return -EINVAL;
+	}
+	return m->queue_binder(m->queue_binder_arg, base, count, err, errlen);
 }
 
 /*
@@ -399,6 +404,23 @@ static void manager_fast_path_apply(struct manager *m)
 	m->fast_path_error[0] = '\0';
 }
 
+/*
+ * Stored settings that break a rule between settings (settings_check) are
+ * treated as a stored value that no longer parses is: logged, naming the
+ * keys, and their defaults used. Such a database was edited by hand or
+ * restored by an older drover; refusing to start over a probe timing would
+ * take the whole appliance down.
+ */
+static void manager_check_stored_settings(struct settings *s)
+{
+	char why[MANAGER_ERR_MAX];
+
+	if (settings_check(s, why, sizeof(why)) == 0)
+		return;
+	settings_check_reset(s, why, sizeof(why));
+	log_warnx("database: ignoring stored settings: %s", why);
+}
+
 /* manager_start's work on a zeroed m; on failure manager_stop undoes what was done. */
 static int manager_open(struct manager *m, const struct manager_options *opt, char *err,
 			size_t errlen)
@@ -409,7 +431,8 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 	datapath_init(&m->dp);
 	m->manage_rules = opt->manage_rules;
 	m->fast_path_allowed = opt->fast_path;
-	m->bind_queues = opt->bind_queues;
+	m->queue_binder = opt->queue_binder;
+	m->queue_binder_arg = opt->queue_binder_arg;
 	m->setting_hook = opt->setting_hook;
 	m->setting_hook_arg = opt->setting_hook_arg;
 	ret = store_open(opt->db_path, &m->store, err, errlen);
@@ -422,6 +445,7 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 		snprintf(err, errlen, "%s", store_error(m->store));
 		return ret;
 	}
+	manager_check_stored_settings(&m->settings);
 	ret = manager_load_proxies(m, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -640,70 +664,117 @@ static const struct proxy_config *manager_proxy_by_slot(const struct manager *m,
 	return NULL;
 }
 
-/* Live changes that need more than a new snapshot. */
-static int manager_apply_setting_live(struct manager *m, const struct settings *old,
-				      const char *key, char *err, size_t errlen)
+/* A new affinity table of the size now set; *old is the one to retire with the next snapshot. */
+static int manager_affinity_resize(struct manager *m, struct affinity_table **old, char *err,
+				   size_t errlen)
 {
-	struct affinity_table *old_affinity = NULL;
+	struct affinity_table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL ||
+	    affinity_init(t, m->settings.affinity_max_clients, m->settings.affinity_timeout) < 0) {
+		free(t);
+		snprintf(err, errlen, "cannot allocate the affinity table");
+		return -ENOMEM;
+	}
+	/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
+	*old = m->affinity;
+	m->affinity = t;
+	if (m->dp.fast != NULL)
+		log_info("the fast path keeps room for its present number of clients until "
+			 "the next start; clients beyond it take the NFQUEUE path");
+	return 0;
+}
+
+/*
+ * Rebinds the queues as the settings now say, and moves the rules (which
+ * name the queues) with them in the order that keeps packets flowing.
+ */
+static int manager_queues_rebind(struct manager *m, const struct settings *old, char *err,
+				 size_t errlen)
+{
 	struct queue_options qopt = manager_queue_options(&m->settings);
+	unsigned want = manager_effective_queues(&m->settings);
 	int ret;
 
-	if (strcmp(key, "affinity_max_clients") == 0) {
-		struct affinity_table *t = calloc(1, sizeof(*t));
-		if (t == NULL || affinity_init(t, m->settings.affinity_max_clients,
-					       m->settings.affinity_timeout) < 0) {
-			free(t);
-			snprintf(err, errlen, "cannot allocate the affinity table");
-			return -ENOMEM;
-		}
-		/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
-		old_affinity = m->affinity;
-		m->affinity = t;
-		if (m->dp.fast != NULL)
-			log_info("the fast path keeps room for its present number of clients until "
-				 "the next start; clients beyond it take the NFQUEUE path");
-	} else if (strcmp(key, "affinity_timeout") == 0) {
-		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
-				 __ATOMIC_RELAXED);
-	} else if (strcmp(key, "queue_maxlen") == 0 || strcmp(key, "fail_open") == 0) {
-		datapath_configure(&m->dp, &qopt);
-	} else if (strcmp(key, "fast_path") == 0) {
-		manager_fast_path_apply(m);
-	} else if (strcmp(key, "client_subnets") == 0 && fastpath_attached(m->dp.fast)) {
-		/* Records made under the old subnets may name clients that are no longer ours. */
-		fastpath_forget_all(m->dp.fast);
-	}
-	ret = manager_publish(m, old_affinity, err, errlen);
-	if (ret < 0)
-		return ret;
-
-	if (strcmp(key, "queues") == 0 || strcmp(key, "queue_base") == 0) {
-		unsigned want = manager_effective_queues(&m->settings);
-		/*
-		 * Growing: bind the new queues before the rules send packets there.
-		 * Shrinking: move the rules first, then let the spare threads go.
-		 */
-		if (want >= m->queues && m->settings.queue_base == old->queue_base) {
+	/*
+	 * Growing: bind the new queues before the rules send packets there.
+	 * Shrinking: move the rules first, then let the spare threads go.
+	 */
+	if (want >= m->queues && m->settings.queue_base == old->queue_base) {
+		ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want, &qopt, err,
+					 errlen);
+		if (ret == 0)
+			ret = manager_apply_rules(m, err, errlen);
+	} else {
+		ret = manager_apply_rules(m, err, errlen);
+		if (ret == 0) {
+			usleep(50 * 1000);
 			ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want, &qopt,
 						 err, errlen);
-			if (ret == 0)
-				ret = manager_apply_rules(m, err, errlen);
-		} else {
-			ret = manager_apply_rules(m, err, errlen);
-			if (ret == 0) {
-				usleep(50 * 1000);
-				ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want,
-							 &qopt, err, errlen);
-			}
 		}
-		if (ret == 0)
-			m->queues = want;
-		return ret;
 	}
-	if (strncmp(key, "probe_", 6) == 0)
-		return manager_update_probes(m);
-	if (strcmp(key, "ports") == 0 || strcmp(key, "client_subnets") == 0 ||
-	    strcmp(key, "fail_open") == 0)
+	if (ret == 0)
+		m->queues = want;
+	return ret;
+}
+
+/*
+ * The live apply of a changed setting, m->settings already holding the new
+ * value and old the one before. Driven by the apply flags of its definition
+ * (enum setting_apply): each step whose flag is set runs, always in this
+ * order, and the first that fails ends the apply.
+ *   1. AFFINITY_RESIZE   a new affinity table (retired by step 6)
+ *   2. AFFINITY_TIMEOUT  the timeout of the table in place
+ *   3. QUEUE_OPTIONS     length and fail-open of the bound queues
+ *   4. FAST_PATH         load and attach, or detach, the kernel fast path
+ *   5. FAST_PATH_FORGET  the kernel forgets its client records
+ *   6. SNAPSHOT          a new snapshot, built on all of the above
+ *   7. QUEUES            rebind the queues, the rules moving with them (a
+ *                        setting with QUEUES has RULES too: the rules name the queues)
+ *   8. PROBES            the prober gets the probe settings
+ *   9. RULES             the re-rendered rules (unless step 7 moved them)
+ * WEB_LISTENER is not the manager's: setting_hook's owner acts on it.
+ */
+static int manager_apply_setting_live(struct manager *m, const struct settings *old, unsigned flags,
+				      char *err, size_t errlen)
+{
+	struct affinity_table *old_affinity = NULL;
+	int ret;
+
+	if (flags & SETTING_APPLY_AFFINITY_RESIZE) {
+		ret = manager_affinity_resize(m, &old_affinity, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	if (flags & SETTING_APPLY_AFFINITY_TIMEOUT)
+		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
+				 __ATOMIC_RELAXED);
+	if (flags & SETTING_APPLY_QUEUE_OPTIONS) {
+		struct queue_options qopt = manager_queue_options(&m->settings);
+
+		datapath_configure(&m->dp, &qopt);
+	}
+	if (flags & SETTING_APPLY_FAST_PATH)
+		manager_fast_path_apply(m);
+	/* Records made under the old settings may name clients that are no longer ours. */
+	if ((flags & SETTING_APPLY_FAST_PATH_FORGET) && fastpath_attached(m->dp.fast))
+		fastpath_forget_all(m->dp.fast);
+	if (flags & SETTING_APPLY_SNAPSHOT) {
+		ret = manager_publish(m, old_affinity, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	if (flags & SETTING_APPLY_QUEUES) {
+		ret = manager_queues_rebind(m, old, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	if ((flags & SETTING_APPLY_PROBES) && manager_update_probes(m) < 0) {
+		snprintf(err, errlen, "out of memory updating the probes");
+		return -ENOMEM;
+	}
+	/* With QUEUES the rules moved already, in the queue step's order. */
+	if ((flags & SETTING_APPLY_RULES) && !(flags & SETTING_APPLY_QUEUES))
 		return manager_apply_rules(m, err, errlen);
 	return 0;
 }
@@ -712,7 +783,8 @@ static int manager_apply_setting_live(struct manager *m, const struct settings *
 static int manager_apply_setting(struct manager *m, const struct settings *old, const char *key,
 				 char *err, size_t errlen)
 {
-	int ret = manager_apply_setting_live(m, old, key, err, errlen);
+	const struct setting_def *def = settings_find(key);
+	int ret = manager_apply_setting_live(m, old, def != NULL ? def->apply : 0, err, errlen);
 
 	if (ret == 0 && m->setting_hook != NULL)
 		m->setting_hook(m->setting_hook_arg, key);
@@ -723,16 +795,16 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 			char *err, size_t errlen)
 {
 	struct settings next = m->settings, old = m->settings;
+	char why[MANAGER_ERR_MAX];
 	int ret;
 
 	/* Validate first: a refused value is neither stored nor applied. */
 	if (!settings_set(&next, key, value, err, errlen))
 		return -EINVAL;
-	if (next.probe_timeout_ms > next.probe_interval_ms) {
-		snprintf(err, errlen,
-			 "%s: probe_timeout_ms (%u) must not exceed probe_interval_ms (%u)", key,
-			 next.probe_timeout_ms, next.probe_interval_ms);
-		return -EINVAL;
+	ret = settings_check(&next, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return ret;
 	}
 	ret = store_setting_set(m->store, key, value, actor);
 	if (ret < 0)
@@ -755,14 +827,102 @@ int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *er
 	return 0;
 }
 
+/* Copies everything from src to dst. */
+static int manager_copy_file(int src, int dst)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = read(src, buf, sizeof(buf));
+
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(dst, buf + done, (size_t)(n - done));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			done += w;
+		}
+	}
+}
+
+/*
+ * The settings a backup file holds, read before anything is replaced, from
+ * a private copy of the file: the store opens a database read-write only
+ * (it would switch the caller's file to WAL and migrate it), and
+ * store_restore commits as it copies. Returns 0 with *out, or -errno when
+ * the file cannot be read so; store_restore then judges the file itself.
+ * (A store function reading the settings of a backup would replace this.)
+ */
+static int manager_backup_settings(const char *path, struct settings *out)
+{
+	static const char *const sidecars[] = {"", "-wal", "-shm", "-journal"};
+	const char *dir = secure_getenv("TMPDIR");
+	char tmp[PATH_MAX], err[MANAGER_ERR_MAX];
+	struct store *copy;
+	int src, dst, ret;
+
+	src = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (src < 0)
+		return -errno;
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	if (snprintf(tmp, sizeof(tmp), "%s/drover-restore.XXXXXX", dir) >= (int)sizeof(tmp)) {
+		close(src);
+		return -ENAMETOOLONG;
+	}
+	dst = mkostemp(tmp, O_CLOEXEC);
+	if (dst < 0) {
+		ret = -errno;
+		close(src);
+		log_warnx("restore: cannot check the settings of `%s' beforehand: %s: %s", path,
+			  tmp, strerror(-ret));
+		return ret;
+	}
+	ret = manager_copy_file(src, dst);
+	close(src);
+	if (close(dst) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = store_open(tmp, &copy, err, sizeof(err));
+	if (ret == 0) {
+		ret = store_settings_load(copy, out);
+		store_close(copy);
+	}
+	for (size_t i = 0; i < sizeof(sidecars) / sizeof(sidecars[0]); i++) {
+		char name[PATH_MAX + 16];
+
+		snprintf(name, sizeof(name), "%s%s", tmp, sidecars[i]);
+		unlink(name);
+	}
+	return ret;
+}
+
 int manager_restore(struct manager *m, const char *path, const char *actor,
 		    struct manager_restore_result *res, char *err, size_t errlen)
 {
 	struct store_restore_info info;
 	struct settings restored, cur;
+	char why[MANAGER_ERR_MAX];
 	int ret, first_err = 0;
 
 	memset(res, 0, sizeof(*res));
+	/* Settings that do not go together are refused before anything is replaced. */
+	if (path != NULL && path[0] == '/' && manager_backup_settings(path, &restored) == 0 &&
+	    settings_check(&restored, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "restore: `%s' holds settings that do not go together: %s",
+			 path, why);
+		return -EINVAL;
+	}
 	ret = store_restore(m->store, path, actor, &info);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
@@ -772,6 +932,8 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	ret = store_settings_load(m->store, &restored);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
+	/* When the file could not be read beforehand: as at start. */
+	manager_check_stored_settings(&restored);
 
 	/*
 	 * One key at a time, each applied against the settings just before it,

@@ -35,12 +35,15 @@ struct manager_options {
 	struct event_base *base; /* the control loop: probes run on it */
 	bool fast_path; /* may load the kernel fast path (droverd; not the tests' harnesses) */
 	/*
-	 * Binds the NFQUEUE queues and runs a packet thread on each (droverd).
-	 * Without it the manager does everything else the same way (store,
-	 * snapshots, settings, rules text) with no queue bound: the unit tests
-	 * and the fuzz harnesses run it so, without root.
+	 * The seam for running a manager without NFQUEUE (unit tests, fuzz
+	 * harnesses, no root needed). NULL, as droverd leaves it: queues
+	 * [base, base + count) are bound and a packet thread runs on each. Set:
+	 * called instead, after the same range check; the manager does
+	 * everything else the same way (store, snapshots, settings, rules text).
+	 * Returns 0 or -errno with a message in err.
 	 */
-	bool bind_queues;
+	int (*queue_binder)(void *arg, uint16_t base, unsigned count, char *err, size_t errlen);
+	void *queue_binder_arg;
 	/* Called after a setting was stored and applied, for parts outside the manager. */
 	void (*setting_hook)(void *arg, const char *key);
 	void *setting_hook_arg;

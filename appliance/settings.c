@@ -72,7 +72,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = SETTINGS_AUTO,
 		.min = 1,
 		.max = SETTINGS_QUEUES_MAX,
-		.help = "NFQUEUE queues, one thread each; \"auto\" = one per online core"},
+		.help = "NFQUEUE queues, one thread each; \"auto\" = one per online core",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
 	.offset = SETTINGS_FIELD(queues),
     },
     {
@@ -81,7 +82,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "0",
 		.min = 0,
 		.max = 65000,
-		.help = "first NFQUEUE number; must match the firewall rules"},
+		.help = "first NFQUEUE number; must match the firewall rules",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
 	.offset = SETTINGS_FIELD(queue_base),
     },
     {
@@ -90,7 +92,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "4096",
 		.min = 64,
 		.max = 1048576,
-		.help = "packets the kernel holds per queue before fail_open applies"},
+		.help = "packets the kernel holds per queue before fail_open applies",
+		.apply = SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(queue_maxlen),
     },
     {
@@ -98,7 +101,9 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_BOOL,
 		.default_value = "true",
 		.help = "when a queue is full, let packets through unproxied instead of "
-			"dropping them"},
+			"dropping them",
+		.apply =
+		    SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT | SETTING_APPLY_RULES},
 	.offset = SETTINGS_FIELD(fail_open),
     },
     {
@@ -107,27 +112,32 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "true",
 		.help = "send the later packets of clients already placed on a proxy from the "
 			"kernel (tc BPF) instead of through NFQUEUE; off: every web packet "
-			"goes through droverd"},
+			"goes through droverd",
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(fast_path),
     },
     {
 	.def = {.key = "ports",
 		.type = SETTING_PORTS,
 		.default_value = "80,443",
-		.help = "TCP destination ports sent to the proxies, e.g. 80,443"},
+		.help = "TCP destination ports sent to the proxies, e.g. 80,443",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_RULES},
     },
     {
 	.def = {.key = "client_subnets",
 		.type = SETTING_SUBNETS,
 		.default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
-		.help = "source networks whose web traffic is proxied (CIDR list)"},
+		.help = "source networks whose web traffic is proxied (CIDR list)",
+		.apply =
+		    SETTING_APPLY_FAST_PATH_FORGET | SETTING_APPLY_SNAPSHOT | SETTING_APPLY_RULES},
     },
     {
 	.def = {.key = "no_proxy_policy",
 		.type = SETTING_CHOICE,
 		.default_value = "bypass",
 		.choices = settings_no_proxy_choices,
-		.help = "with no usable proxy: bypass (go direct), drop, or reject (RST)"},
+		.help = "with no usable proxy: bypass (go direct), drop, or reject (RST)",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(no_proxy_policy),
     },
     {
@@ -135,7 +145,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_CHOICE,
 		.default_value = "accept",
 		.choices = settings_malformed_choices,
-		.help = "packets drover cannot parse: accept (unproxied) or drop"},
+		.help = "packets drover cannot parse: accept (unproxied) or drop",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(malformed_policy),
     },
     {
@@ -144,7 +155,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "300",
 		.min = 1,
 		.max = 86400,
-		.help = "seconds an idle client stays pinned to its proxy"},
+		.help = "seconds an idle client stays pinned to its proxy",
+		.apply = SETTING_APPLY_AFFINITY_TIMEOUT | SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(affinity_timeout),
     },
     {
@@ -153,7 +165,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "1048576",
 		.min = 1024,
 		.max = 67108864,
-		.help = "clients remembered in the affinity table (memory grows with it)"},
+		.help = "clients remembered in the affinity table (memory grows with it)",
+		.apply = SETTING_APPLY_AFFINITY_RESIZE | SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(affinity_max_clients),
     },
     {
@@ -162,7 +175,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "65537",
 		.min = 251,
 		.max = 1000003,
-		.help = "Maglev lookup table size, a prime well above 100 x proxies"},
+		.help = "Maglev lookup table size, a prime well above 100 x proxies",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(maglev_table_size),
     },
     {
@@ -170,7 +184,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_ADDRESS,
 		.default_value = SETTINGS_AUTO,
 		.help = "outer source address of tunnelled packets; \"auto\" = the "
-			"route's source"},
+			"route's source",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(tunnel_source),
     },
     {
@@ -179,7 +194,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "100",
 		.min = 0,
 		.max = 100000,
-		.help = "ICMP fragmentation-needed replies per second per queue (0 = none)"},
+		.help = "ICMP fragmentation-needed replies per second per queue (0 = none)",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(frag_needed_rate),
     },
     {
@@ -188,7 +204,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "http-proxy",
 		.choices = settings_probe_kind_choices,
 		.help = "health probe: http-proxy (fetch probe_url through the proxy), http "
-			"(GET probe_path on the proxy) or tcp (connect only)"},
+			"(GET probe_path on the proxy) or tcp (connect only)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_kind),
     },
     {
@@ -197,7 +214,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "2000",
 		.min = 100,
 		.max = 3600000,
-		.help = "milliseconds between two probes of a proxy"},
+		.help = "milliseconds between two probes of a proxy",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_interval_ms),
     },
     {
@@ -206,7 +224,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "1000",
 		.min = 50,
 		.max = 60000,
-		.help = "milliseconds a probe may take, connect included (at most the interval)"},
+		.help = "milliseconds a probe may take, connect included (at most the interval)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_timeout_ms),
     },
     {
@@ -215,7 +234,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "2",
 		.min = 1,
 		.max = 100,
-		.help = "consecutive good probes before a down proxy is up"},
+		.help = "consecutive good probes before a down proxy is up",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_rise),
     },
     {
@@ -224,7 +244,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "3",
 		.min = 1,
 		.max = 100,
-		.help = "consecutive failed probes before an up proxy is down"},
+		.help = "consecutive failed probes before an up proxy is down",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_fall),
     },
     {
@@ -234,14 +255,16 @@ static const struct settings_entry settings_table[] = {
 		.min = 1,
 		.max = 65535,
 		.help = "proxy port probed: its explicit-proxy port for http-proxy, or the "
-			"port for http and tcp"},
+			"port for http and tcp",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_port),
     },
     {
 	.def = {.key = "probe_status",
 		.type = SETTING_STATUS_RANGE,
 		.default_value = "200-399",
-		.help = "HTTP statuses that count as healthy, e.g. 200 or 200-399"},
+		.help = "HTTP statuses that count as healthy, e.g. 200 or 200-399",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_status),
     },
     {
@@ -249,7 +272,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_URL,
 		.default_value = "http://example.com/",
 		.max = SETTINGS_TEXT_MAX - 1,
-		.help = "canary URL the http-proxy probe fetches through each proxy"},
+		.help = "canary URL the http-proxy probe fetches through each proxy",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_url),
     },
     {
@@ -257,7 +281,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_PATH,
 		.default_value = "/",
 		.max = SETTINGS_TEXT_MAX - 1,
-		.help = "path the http probe requests from the proxy itself"},
+		.help = "path the http probe requests from the proxy itself",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_path),
     },
     {
@@ -265,7 +290,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_HOSTNAME,
 		.default_value = "",
 		.max = SETTINGS_HOST_MAX - 1,
-		.help = "Host header for probes; empty = taken from the URL"},
+		.help = "Host header for probes; empty = taken from the URL",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
 	.offset = SETTINGS_FIELD(probe_host),
     },
     {
@@ -273,7 +299,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_BOOL,
 		.default_value = "false",
 		.help = "count proxies as up before their first probes (else they wait for "
-			"probe_rise good probes)"},
+			"probe_rise good probes)",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(assume_up_at_start),
     },
     {
@@ -282,7 +309,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "127.0.0.1:8080",
 		.max = SETTINGS_LISTEN_MAX - 1,
 		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
-			"interface); applied within a second, signing everyone out"},
+			"interface); applied within a second, signing everyone out",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
 	.offset = SETTINGS_FIELD(http_listen),
     },
     {
@@ -290,7 +318,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_BOOL,
 		.default_value = "false",
 		.help = "serve the web UI over TLS (a self-signed certificate is made when "
-			"tls_cert is empty); applied within a second"},
+			"tls_cert is empty); applied within a second",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
 	.offset = SETTINGS_FIELD(https),
     },
     {
@@ -299,7 +328,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "",
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM certificate (chain) for https; empty = generated next to the "
-			"database"},
+			"database",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
 	.offset = SETTINGS_FIELD(tls_cert),
     },
     {
@@ -307,7 +337,8 @@ static const struct settings_entry settings_table[] = {
 		.type = SETTING_FILE,
 		.default_value = "",
 		.max = SETTINGS_FILE_MAX - 1,
-		.help = "PEM private key of tls_cert"},
+		.help = "PEM private key of tls_cert",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
 	.offset = SETTINGS_FIELD(tls_key),
     },
     {
@@ -316,7 +347,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "local",
 		.choices = settings_metrics_access_choices,
 		.help = "who may read /metrics: local (loopback freely, others signed in), "
-			"open, or auth (a session or API token always)"},
+			"open, or auth (a session or API token always)",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(metrics_access),
     },
     {
@@ -325,7 +357,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "1800",
 		.min = 60,
 		.max = 86400,
-		.help = "a web UI session ends after this many idle seconds"},
+		.help = "a web UI session ends after this many idle seconds",
+		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(session_idle_seconds),
     },
 };
@@ -866,6 +899,85 @@ void settings_defaults(struct settings *s)
 		if (!settings_set(s, def->key, def->default_value, NULL, 0))
 			abort();
 	}
+}
+
+/*
+ * A rule between two SETTING_UINT settings that each hold on their own: the
+ * value of key must not exceed the value of limit. Kept as data so that
+ * settings_check and settings_check_reset read the same list.
+ */
+struct settings_rule {
+	const char *key;
+	const char *limit;
+};
+
+static const struct settings_rule settings_rules[] = {
+    /* A probe that may outlast its interval would still run when the next one is due. */
+    {.key = "probe_timeout_ms", .limit = "probe_interval_ms"},
+};
+
+/* The value of a SETTING_UINT key; the rules name such keys only (tested). */
+static uint32_t settings_uint(const struct settings *s, const char *key)
+{
+	const struct settings_entry *e = settings_entry_find(key);
+	uint32_t v;
+
+	if (e == NULL || e->def.type != SETTING_UINT)
+		abort(); /* a rule naming another kind of key is a build bug */
+	memcpy(&v, (const char *)s + e->offset, sizeof(v));
+	return v;
+}
+
+/* True when s keeps rule r; otherwise writes why into err. */
+static bool settings_rule_holds(const struct settings *s, const struct settings_rule *r, char *err,
+				size_t errlen)
+{
+	uint32_t value = settings_uint(s, r->key), limit = settings_uint(s, r->limit);
+
+	if (value <= limit)
+		return true;
+	settings_error(err, errlen, "%s (%u) must not exceed %s (%u)", r->key, value, r->limit,
+		       limit);
+	return false;
+}
+
+int settings_check(const struct settings *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < SETTINGS_ARRAY_SIZE(settings_rules); i++) {
+		if (!settings_rule_holds(s, &settings_rules[i], err, errlen))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+size_t settings_check_reset(struct settings *s, char *err, size_t errlen)
+{
+	size_t broken = 0;
+
+	/*
+	 * A broken rule has a key away from its default, since the defaults keep
+	 * every rule (tested): each round puts one more key back, so this ends.
+	 */
+	for (size_t i = 0; i < SETTINGS_ARRAY_SIZE(settings_rules);) {
+		const struct setting_def *key = settings_find(settings_rules[i].key);
+		const struct setting_def *limit = settings_find(settings_rules[i].limit);
+		char why[SETTINGS_TEXT_MAX];
+
+		if (settings_rule_holds(s, &settings_rules[i], why, sizeof(why))) {
+			i++;
+			continue;
+		}
+		if (broken++ == 0)
+			settings_error(err, errlen, "%s: %s and %s take their defaults (%s, %s)",
+				       why, key->key, limit->key, key->default_value,
+				       limit->default_value);
+		if (!settings_set(s, key->key, key->default_value, NULL, 0) ||
+		    !settings_set(s, limit->key, limit->default_value, NULL, 0))
+			abort(); /* the table is constant: a default that does not parse is a build
+				    bug */
+		i = 0;		 /* a key put back may be another rule's: look at them all again */
+	}
+	return broken;
 }
 
 /* Appends to buf at *used; false when it does not fit. */

@@ -39,6 +39,35 @@ enum setting_type {
 	SETTING_FILE,	      /* absolute file path, printable, no blanks; may be empty */
 };
 
+/*
+ * How a changed setting takes effect while droverd runs: the parts of the
+ * running appliance that must be redone. The manager runs its steps in the
+ * one order documented above manager_apply_setting_live (manager.c); the
+ * web listener is droverd's. A step a setting does not name is left alone.
+ */
+enum setting_apply {
+	/* A new affinity table of the new size (needs SNAPSHOT, which retires the old one). */
+	SETTING_APPLY_AFFINITY_RESIZE = 1U << 0,
+	/* The idle timeout of the table in place. */
+	SETTING_APPLY_AFFINITY_TIMEOUT = 1U << 1,
+	/* Length and fail-open of the bound queues. */
+	SETTING_APPLY_QUEUE_OPTIONS = 1U << 2,
+	/* Load and attach, or detach, the kernel fast path (needs SNAPSHOT). */
+	SETTING_APPLY_FAST_PATH = 1U << 3,
+	/* The kernel forgets its client records. */
+	SETTING_APPLY_FAST_PATH_FORGET = 1U << 4,
+	/* Publish a new datapath snapshot. */
+	SETTING_APPLY_SNAPSHOT = 1U << 5,
+	/* Rebind the NFQUEUE queues (needs RULES: the rules name the queues and move with them). */
+	SETTING_APPLY_QUEUES = 1U << 6,
+	/* Hand the prober the probe settings. */
+	SETTING_APPLY_PROBES = 1U << 7,
+	/* Re-render and install the iptables rules. */
+	SETTING_APPLY_RULES = 1U << 8,
+	/* Restart the web UI's listener (droverd's, through the manager's setting hook). */
+	SETTING_APPLY_WEB_LISTENER = 1U << 9,
+};
+
 struct setting_def {
 	const char *key;
 	enum setting_type type;
@@ -46,6 +75,7 @@ struct setting_def {
 	uint32_t min, max;	    /* SETTING_UINT, SETTING_PRIME */
 	const char *const *choices; /* SETTING_CHOICE, NULL-terminated */
 	const char *help;
+	unsigned apply; /* enum setting_apply bits: how a change takes effect live */
 };
 
 enum no_proxy_policy {
@@ -102,7 +132,7 @@ struct settings {
 	char probe_host[SETTINGS_HOST_MAX];
 	bool assume_up_at_start;
 
-	/* Web UI and /metrics (webui/). Listener and TLS changes apply at the next start. */
+	/* Web UI and /metrics (webui/). Listener and TLS changes restart the listener. */
 	char http_listen[SETTINGS_LISTEN_MAX];
 	bool https;
 	char tls_cert[SETTINGS_FILE_MAX]; /* empty: generated under the database's directory */
@@ -124,6 +154,24 @@ void settings_defaults(struct settings *s);
  * ("unknown setting `x'", "ports: invalid port `70000'").
  */
 bool settings_set(struct settings *s, const char *key, const char *value, char *err, size_t errlen);
+
+/*
+ * The rules between settings that each hold on their own (probe_timeout_ms
+ * at most probe_interval_ms). `settings set', the load at start and a restore
+ * all check a whole struct settings here. Returns 0, or -EINVAL with a
+ * message naming the keys and their values in err.
+ */
+int settings_check(const struct settings *s, char *err, size_t errlen);
+
+/*
+ * For stored settings that fail settings_check (a database edited by hand, or
+ * a restore by an older drover, which did not check): gives every key of
+ * each broken rule its default, as the load does for a stored value that no
+ * longer parses, so that s then passes. Returns how many rules were broken
+ * (0: s untouched); err then names the first rule, its values and the keys
+ * reset.
+ */
+size_t settings_check_reset(struct settings *s, char *err, size_t errlen);
 
 /*
  * Writes the canonical text of key's value in s (what settings_set would

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -367,16 +368,210 @@ static void test_web_settings(void **state)
 	assert_false(settings_parse_listen(":80", &addr, &port));
 }
 
+/* Shorter names for the tables below. */
+enum {
+	A_RESIZE = SETTING_APPLY_AFFINITY_RESIZE,
+	A_TIMEOUT = SETTING_APPLY_AFFINITY_TIMEOUT,
+	A_QOPT = SETTING_APPLY_QUEUE_OPTIONS,
+	A_FAST = SETTING_APPLY_FAST_PATH,
+	A_FORGET = SETTING_APPLY_FAST_PATH_FORGET,
+	A_SNAP = SETTING_APPLY_SNAPSHOT,
+	A_QUEUES = SETTING_APPLY_QUEUES,
+	A_PROBES = SETTING_APPLY_PROBES,
+	A_RULES = SETTING_APPLY_RULES,
+	A_WEB = SETTING_APPLY_WEB_LISTENER,
+};
+
+/* What each key does when it changes live: the contract, one row per key. */
+static const struct {
+	const char *key;
+	unsigned apply;
+} apply_table[] = {
+    {"queues", A_SNAP | A_QUEUES | A_RULES},
+    {"queue_base", A_SNAP | A_QUEUES | A_RULES},
+    {"queue_maxlen", A_QOPT | A_SNAP},
+    {"fail_open", A_QOPT | A_SNAP | A_RULES},
+    {"fast_path", A_FAST | A_SNAP},
+    {"ports", A_SNAP | A_RULES},
+    {"client_subnets", A_FORGET | A_SNAP | A_RULES},
+    {"no_proxy_policy", A_SNAP},
+    {"malformed_policy", A_SNAP},
+    {"affinity_timeout", A_TIMEOUT | A_SNAP},
+    {"affinity_max_clients", A_RESIZE | A_SNAP},
+    {"maglev_table_size", A_SNAP},
+    {"tunnel_source", A_SNAP},
+    {"frag_needed_rate", A_SNAP},
+    {"probe_kind", A_SNAP | A_PROBES},
+    {"probe_interval_ms", A_SNAP | A_PROBES},
+    {"probe_timeout_ms", A_SNAP | A_PROBES},
+    {"probe_rise", A_SNAP | A_PROBES},
+    {"probe_fall", A_SNAP | A_PROBES},
+    {"probe_port", A_SNAP | A_PROBES},
+    {"probe_status", A_SNAP | A_PROBES},
+    {"probe_url", A_SNAP | A_PROBES},
+    {"probe_path", A_SNAP | A_PROBES},
+    {"probe_host", A_SNAP | A_PROBES},
+    {"assume_up_at_start", A_SNAP},
+    {"http_listen", A_SNAP | A_WEB},
+    {"https", A_SNAP | A_WEB},
+    {"tls_cert", A_SNAP | A_WEB},
+    {"tls_key", A_SNAP | A_WEB},
+    {"metrics_access", A_SNAP},
+    {"session_idle_seconds", A_SNAP},
+};
+
+/*
+ * The steps the live apply ran before it was driven by flags, written out
+ * as it was: an if-else chain before the snapshot, the snapshot for every
+ * key, then queues (which moved the rules), probes or rules; and droverd's
+ * list of the keys that restart the web listener.
+ */
+static unsigned former_chain(const char *key)
+{
+	static const char *const web_keys[] = {"http_listen", "https", "tls_cert", "tls_key"};
+	unsigned steps = 0;
+
+	if (strcmp(key, "affinity_max_clients") == 0)
+		steps |= A_RESIZE;
+	else if (strcmp(key, "affinity_timeout") == 0)
+		steps |= A_TIMEOUT;
+	else if (strcmp(key, "queue_maxlen") == 0 || strcmp(key, "fail_open") == 0)
+		steps |= A_QOPT;
+	else if (strcmp(key, "fast_path") == 0)
+		steps |= A_FAST;
+	else if (strcmp(key, "client_subnets") == 0) /* when the fast path is attached */
+		steps |= A_FORGET;
+	steps |= A_SNAP;
+	if (strcmp(key, "queues") == 0 || strcmp(key, "queue_base") == 0)
+		steps |= A_QUEUES | A_RULES;
+	else if (strncmp(key, "probe_", 6) == 0)
+		steps |= A_PROBES;
+	else if (strcmp(key, "ports") == 0 || strcmp(key, "client_subnets") == 0 ||
+		 strcmp(key, "fail_open") == 0)
+		steps |= A_RULES;
+	for (size_t i = 0; i < sizeof(web_keys) / sizeof(web_keys[0]); i++)
+		if (strcmp(key, web_keys[i]) == 0)
+			steps |= A_WEB;
+	return steps;
+}
+
+static void test_apply_flags(void **state)
+{
+	size_t rows = sizeof(apply_table) / sizeof(apply_table[0]);
+
+	(void)state;
+	assert_int_equal(rows, settings_count());
+	for (size_t i = 0; i < rows; i++) {
+		const struct setting_def *def = settings_find(apply_table[i].key);
+
+		if (def == NULL)
+			fail_msg("the apply table names `%s', which is no setting",
+				 apply_table[i].key);
+		if (def->apply != apply_table[i].apply)
+			fail_msg("%s: apply flags %#x, the table says %#x", def->key, def->apply,
+				 apply_table[i].apply);
+		if (def->apply != former_chain(def->key))
+			fail_msg("%s: apply flags %#x, the former chain ran %#x", def->key,
+				 def->apply, former_chain(def->key));
+	}
+}
+
+/* The steps that only work together with another are never set alone. */
+static void test_apply_flags_depend(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < settings_count(); i++) {
+		const struct setting_def *def = settings_def_at(i);
+
+		/* Every change so far publishes a snapshot (it carries the settings). */
+		if (!(def->apply & A_SNAP))
+			fail_msg("%s: no snapshot", def->key);
+		if ((def->apply & A_QUEUES) && !(def->apply & A_RULES))
+			fail_msg("%s: queues without rules", def->key);
+		assert_int_equal(def->apply &
+				     ~(unsigned)(A_RESIZE | A_TIMEOUT | A_QOPT | A_FAST | A_FORGET |
+						 A_SNAP | A_QUEUES | A_PROBES | A_RULES | A_WEB),
+				 0);
+	}
+}
+
+static void set_ok(struct settings *s, const char *key, const char *value)
+{
+	char err[256];
+
+	if (!settings_set(s, key, value, err, sizeof(err)))
+		fail_msg("%s=%s refused: %s", key, value, err);
+}
+
+static void test_check(void **state)
+{
+	struct settings s;
+	char err[256] = "";
+
+	(void)state;
+	settings_defaults(&s);
+	assert_int_equal(settings_check(&s, err, sizeof(err)), 0);
+
+	/* Equal is allowed; one millisecond more is not, and both keys are named. */
+	set_ok(&s, "probe_interval_ms", "1000");
+	assert_int_equal(settings_check(&s, err, sizeof(err)), 0);
+	set_ok(&s, "probe_timeout_ms", "1001");
+	assert_int_equal(settings_check(&s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "probe_timeout_ms (1001) must not exceed probe_interval_ms (1000)");
+	/* No buffer: still refused. */
+	assert_int_equal(settings_check(&s, NULL, 0), -EINVAL);
+}
+
+static void test_check_reset(void **state)
+{
+	struct settings s, before;
+	char err[512] = "";
+
+	(void)state;
+	/* A good set is left alone. */
+	settings_defaults(&s);
+	set_ok(&s, "probe_interval_ms", "5000");
+	set_ok(&s, "probe_timeout_ms", "3000");
+	before = s;
+	assert_int_equal(settings_check_reset(&s, err, sizeof(err)), 0);
+	assert_memory_equal(&s, &before, sizeof(s));
+
+	/* A bad one: both keys of the rule go back to their defaults, nothing else moves. */
+	set_ok(&s, "probe_interval_ms", "500");
+	set_ok(&s, "probe_timeout_ms", "600");
+	set_ok(&s, "probe_rise", "7");
+	assert_int_equal(settings_check_reset(&s, err, sizeof(err)), 1);
+	assert_string_equal(err, "probe_timeout_ms (600) must not exceed probe_interval_ms (500): "
+				 "probe_timeout_ms and probe_interval_ms take their defaults "
+				 "(1000, 2000)");
+	assert_int_equal(s.probe_interval_ms, 2000);
+	assert_int_equal(s.probe_timeout_ms, 1000);
+	assert_int_equal(s.probe_rise, 7);
+	assert_int_equal(settings_check(&s, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_round_trip), cmocka_unit_test(test_default_values),
-	    cmocka_unit_test(test_accepted_values),	cmocka_unit_test(test_unknown_key),
-	    cmocka_unit_test(test_bad_ports),		cmocka_unit_test(test_port_message),
-	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
-	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
-	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_probe_settings),	cmocka_unit_test(test_web_settings),
+	    cmocka_unit_test(test_defaults_round_trip),
+	    cmocka_unit_test(test_default_values),
+	    cmocka_unit_test(test_accepted_values),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_bad_ports),
+	    cmocka_unit_test(test_port_message),
+	    cmocka_unit_test(test_bad_subnets),
+	    cmocka_unit_test(test_bad_numbers),
+	    cmocka_unit_test(test_bad_words),
+	    cmocka_unit_test(test_empty_and_too_long),
+	    cmocka_unit_test(test_format_small_buffer),
+	    cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_probe_settings),
+	    cmocka_unit_test(test_web_settings),
+	    cmocka_unit_test(test_apply_flags),
+	    cmocka_unit_test(test_apply_flags_depend),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_check_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,438 @@
+/*
+ * test_manager_settings.c - settings on a running manager: every key applies
+ * live through its apply flags, and the cross-field rules (settings_check)
+ * hold for `settings set', the load at start and a restore.
+ *
+ * The manager runs over a real store in a temporary directory, without
+ * NFQUEUE, rules, probes or the fast path: its queue_binder seam records
+ * the rebinding it is asked for instead of binding queues.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datapath.h"
+#include "log.h"
+#include "manager.h"
+
+/* What the queue step asked for. */
+static struct {
+	unsigned calls;
+	uint16_t base;
+	unsigned count;
+} bound;
+
+static int record_queues(void *arg, uint16_t base, unsigned count, char *err, size_t errlen)
+{
+	(void)arg;
+	(void)err;
+	(void)errlen;
+	bound.calls++;
+	bound.base = base;
+	bound.count = count;
+	return 0;
+}
+
+struct world {
+	char dir[64];
+	char db[128];
+	char tmp[128]; /* TMPDIR: where a restore copies the file it checks */
+	struct manager *m;
+	bool running;
+	char hooked[64]; /* the key setting_hook was last called with */
+	unsigned hook_calls;
+};
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Writes settings (key, value pairs, NULL-terminated) into a new database at path. */
+static void make_db(const char *path, const char *const *pairs)
+{
+	struct store *s;
+	char err[MANAGER_ERR_MAX];
+
+	if (store_open(path, &s, err, sizeof(err)) < 0)
+		fail_msg("store_open %s: %s", path, err);
+	for (size_t i = 0; pairs[i] != NULL; i += 2) {
+		if (store_setting_set(s, pairs[i], pairs[i + 1], "test") < 0)
+			fail_msg("%s=%s: %s", pairs[i], pairs[i + 1], store_error(s));
+	}
+	store_close(s);
+}
+
+static unsigned queues_bound(const struct manager *m)
+{
+	struct manager_stats st;
+
+	manager_stats(m, &st);
+	return st.queues;
+}
+
+static void on_setting(void *arg, const char *key)
+{
+	struct world *w = arg;
+
+	snprintf(w->hooked, sizeof(w->hooked), "%s", key);
+	w->hook_calls++;
+}
+
+static void start(struct world *w)
+{
+	struct manager_options opt = {
+	    .db_path = w->db,
+	    .queue_binder = record_queues,
+	    .setting_hook = on_setting,
+	    .setting_hook_arg = w,
+	};
+	char err[MANAGER_ERR_MAX];
+
+	memset(&bound, 0, sizeof(bound));
+	w->m = manager_start(&opt, err, sizeof(err));
+	if (w->m == NULL)
+		fail_msg("manager_start: %s", err);
+	w->running = true;
+}
+
+/* Small tables keep the test quick, under the sanitizers too. */
+static const char *const small[] = {
+    "affinity_max_clients", "1024", "maglev_table_size", "251", NULL,
+};
+
+static int world_setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	assert_non_null(w);
+	log_init("test", LOG_LEVEL_ERROR);
+	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-manager.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(w->db, sizeof(w->db), "%s/drover.db", w->dir);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp", w->dir);
+	assert_int_equal(mkdir(w->tmp, 0700), 0);
+	assert_int_equal(setenv("TMPDIR", w->tmp, 1), 0);
+	*state = w;
+	return 0;
+}
+
+static int world_teardown(void **state)
+{
+	struct world *w = *state;
+
+	if (w->running)
+		manager_stop(w->m);
+	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	unsetenv("TMPDIR");
+	free(w);
+	return 0;
+}
+
+static void expect_setting(const struct settings *s, const char *key, const char *want)
+{
+	char buf[SETTINGS_VALUE_MAX];
+
+	assert_true(settings_format(s, key, buf, sizeof(buf)));
+	if (strcmp(buf, want) != 0)
+		fail_msg("%s is `%s', expected `%s'", key, buf, want);
+}
+
+/* The value the live store holds for key (its default when none is stored). */
+static void expect_stored_setting(struct world *w, const char *key, const char *want)
+{
+	struct settings s;
+
+	assert_int_equal(store_settings_load(manager_store(w->m), &s), 0);
+	expect_setting(&s, key, want);
+}
+
+static size_t count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+static size_t count_audit(struct world *w, const char *action)
+{
+	struct audit_entry *list = NULL;
+	size_t n = 0, hits = 0;
+
+	assert_int_equal(store_audit_list(manager_store(w->m), 0, 500, &list, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		hits += strcmp(list[i].action, action) == 0;
+	free(list);
+	return hits;
+}
+
+/* Every key, changed live to another valid value: applied, in force, and the hook told. */
+static void test_every_key_applies(void **state)
+{
+	static const char *const values[][2] = {
+	    {"queues", "2"},
+	    {"queue_base", "10"},
+	    {"queue_maxlen", "128"},
+	    {"fail_open", "false"},
+	    {"fast_path", "false"},
+	    {"ports", "80"},
+	    {"client_subnets", "10.0.0.0/8"},
+	    {"no_proxy_policy", "drop"},
+	    {"malformed_policy", "drop"},
+	    {"affinity_timeout", "60"},
+	    {"affinity_max_clients", "2048"},
+	    {"maglev_table_size", "257"},
+	    {"tunnel_source", "198.18.0.1"},
+	    {"frag_needed_rate", "5"},
+	    {"probe_kind", "tcp"},
+	    {"probe_interval_ms", "3000"},
+	    {"probe_timeout_ms", "1500"},
+	    {"probe_rise", "3"},
+	    {"probe_fall", "4"},
+	    {"probe_port", "8080"},
+	    {"probe_status", "200"},
+	    {"probe_url", "http://example.org/"},
+	    {"probe_path", "/health"},
+	    {"probe_host", "example.org"},
+	    {"assume_up_at_start", "true"},
+	    {"http_listen", "127.0.0.1:8081"},
+	    {"https", "true"},
+	    {"tls_cert", "/etc/drover/web.pem"},
+	    {"tls_key", "/etc/drover/web-key.pem"},
+	    {"metrics_access", "open"},
+	    {"session_idle_seconds", "600"},
+	};
+	struct world *w = *state;
+	char err[MANAGER_ERR_MAX];
+
+	make_db(w->db, small);
+	start(w);
+	assert_int_equal(sizeof(values) / sizeof(values[0]), settings_count());
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		const char *key = values[i][0], *value = values[i][1];
+		unsigned calls = bound.calls, hooks = w->hook_calls;
+		uint64_t generation = manager_snapshot(w->m)->generation;
+
+		if (manager_setting_set(w->m, key, value, "test", err, sizeof(err)) < 0)
+			fail_msg("%s=%s: %s", key, value, err);
+		expect_setting(manager_settings(w->m), key, value);
+		expect_stored_setting(w, key, value);
+		assert_int_equal(w->hook_calls, hooks + 1);
+		assert_string_equal(w->hooked, key);
+		/* Every change publishes one snapshot; only the queue keys rebind. */
+		assert_int_equal(manager_snapshot(w->m)->generation, generation + 1);
+		if (settings_find(key)->apply & SETTING_APPLY_QUEUES)
+			assert_int_equal(bound.calls, calls + 1);
+		else
+			assert_int_equal(bound.calls, calls);
+	}
+	/* The rebinding followed the settings. */
+	assert_int_equal(bound.base, 10);
+	assert_int_equal(bound.count, 2);
+	assert_int_equal(queues_bound(w->m), 2);
+}
+
+static void test_set_refuses_combination(void **state)
+{
+	struct world *w = *state;
+	char err[MANAGER_ERR_MAX];
+	unsigned hooks;
+
+	make_db(w->db, small);
+	start(w);
+	hooks = w->hook_calls;
+	assert_int_equal(
+	    manager_setting_set(w->m, "probe_interval_ms", "500", "test", err, sizeof(err)),
+	    -EINVAL);
+	assert_string_equal(err, "probe_interval_ms: probe_timeout_ms (1000) must not exceed "
+				 "probe_interval_ms (500)");
+	assert_int_equal(
+	    manager_setting_set(w->m, "probe_timeout_ms", "2001", "test", err, sizeof(err)),
+	    -EINVAL);
+	assert_string_equal(err, "probe_timeout_ms: probe_timeout_ms (2001) must not exceed "
+				 "probe_interval_ms (2000)");
+	/* Neither stored nor applied. */
+	expect_setting(manager_settings(w->m), "probe_interval_ms", "2000");
+	expect_setting(manager_settings(w->m), "probe_timeout_ms", "1000");
+	expect_stored_setting(w, "probe_interval_ms", "2000");
+	expect_stored_setting(w, "probe_timeout_ms", "1000");
+	assert_int_equal(w->hook_calls, hooks);
+}
+
+/* A stored pair that breaks the rule is treated as a stored value that no longer parses. */
+static void test_start_checks_stored(void **state)
+{
+	static const char *const stored[] = {
+	    "affinity_max_clients", "1024", "probe_interval_ms", "500", "probe_rise", "5", NULL,
+	};
+	struct world *w = *state;
+
+	make_db(w->db, stored);
+	start(w);
+	expect_setting(manager_settings(w->m), "probe_interval_ms", "2000");
+	expect_setting(manager_settings(w->m), "probe_timeout_ms", "1000");
+	expect_setting(manager_settings(w->m), "probe_rise", "5");
+	expect_setting(manager_settings(w->m), "affinity_max_clients", "1024");
+}
+
+static void read_whole(const char *path, char **bytes, long *len)
+{
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	*len = ftell(f);
+	rewind(f);
+	*bytes = malloc((size_t)*len + 1);
+	assert_non_null(*bytes);
+	assert_int_equal(fread(*bytes, 1, (size_t)*len, f), (size_t)*len);
+	fclose(f);
+}
+
+/* A backup whose settings break a rule is refused before anything changes. */
+static void test_restore_refuses_combination(void **state)
+{
+	static const char *const bad[] = {
+	    "affinity_max_clients",
+	    "1024",
+	    "affinity_timeout",
+	    "99",
+	    "probe_interval_ms",
+	    "500",
+	    NULL,
+	};
+	struct world *w = *state;
+	struct manager_restore_result res;
+	char err[MANAGER_ERR_MAX], backup[160], want[MANAGER_ERR_MAX];
+	char *before, *after;
+	long before_len, after_len;
+
+	snprintf(backup, sizeof(backup), "%s/bad.db", w->dir);
+	make_db(backup, bad);
+	make_db(w->db, small);
+	start(w);
+	assert_int_equal(
+	    manager_setting_set(w->m, "affinity_timeout", "77", "test", err, sizeof(err)), 0);
+	read_whole(backup, &before, &before_len);
+
+	assert_int_equal(manager_restore(w->m, backup, "test", &res, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "restore: `%s' holds settings that do not go together: probe_timeout_ms (1000) "
+		 "must not exceed probe_interval_ms (500)",
+		 backup);
+	assert_string_equal(err, want);
+
+	/* No trace: what is in force, what is stored, the audit log, the file, TMPDIR. */
+	expect_setting(manager_settings(w->m), "affinity_timeout", "77");
+	expect_setting(manager_settings(w->m), "probe_interval_ms", "2000");
+	expect_stored_setting(w, "affinity_timeout", "77");
+	expect_stored_setting(w, "probe_interval_ms", "2000");
+	assert_int_equal(count_audit(w, "config.restore"), 0);
+	read_whole(backup, &after, &after_len);
+	assert_int_equal(after_len, before_len);
+	assert_memory_equal(after, before, (size_t)before_len);
+	free(before);
+	free(after);
+	assert_int_equal(count_files(w->tmp), 0);
+}
+
+static void test_restore_good_file(void **state)
+{
+	static const char *const good[] = {
+	    "affinity_max_clients",
+	    "1024",
+	    "affinity_timeout",
+	    "99",
+	    "probe_interval_ms",
+	    "3000",
+	    "probe_timeout_ms",
+	    "2500",
+	    NULL,
+	};
+	struct world *w = *state;
+	struct manager_restore_result res;
+	char err[MANAGER_ERR_MAX], backup[160];
+
+	snprintf(backup, sizeof(backup), "%s/good.db", w->dir);
+	make_db(backup, good);
+	make_db(w->db, small);
+	start(w);
+	if (manager_restore(w->m, backup, "test", &res, err, sizeof(err)) < 0)
+		fail_msg("restore: %s", err);
+	/* maglev_table_size goes back to its default too: the backup does not hold 251. */
+	assert_int_equal(res.settings_changed, 4);
+	expect_setting(manager_settings(w->m), "affinity_timeout", "99");
+	expect_setting(manager_settings(w->m), "probe_interval_ms", "3000");
+	expect_setting(manager_settings(w->m), "probe_timeout_ms", "2500");
+	assert_int_equal(count_audit(w, "config.restore"), 1);
+	assert_int_equal(count_files(w->tmp), 0);
+}
+
+/*
+ * When the file cannot be looked at beforehand (no temporary directory), the
+ * restore goes in and the settings are checked after it, as at start.
+ */
+static void test_restore_checks_after(void **state)
+{
+	static const char *const bad[] = {
+	    "affinity_max_clients",
+	    "1024",
+	    "affinity_timeout",
+	    "99",
+	    "probe_interval_ms",
+	    "500",
+	    NULL,
+	};
+	struct world *w = *state;
+	struct manager_restore_result res;
+	char err[MANAGER_ERR_MAX], backup[160], missing[160];
+
+	snprintf(backup, sizeof(backup), "%s/bad.db", w->dir);
+	snprintf(missing, sizeof(missing), "%s/no-such-directory", w->dir);
+	make_db(backup, bad);
+	make_db(w->db, small);
+	start(w);
+	assert_int_equal(setenv("TMPDIR", missing, 1), 0);
+	if (manager_restore(w->m, backup, "test", &res, err, sizeof(err)) < 0)
+		fail_msg("restore: %s", err);
+	expect_setting(manager_settings(w->m), "affinity_timeout", "99");
+	expect_setting(manager_settings(w->m), "probe_interval_ms", "2000");
+	expect_setting(manager_settings(w->m), "probe_timeout_ms", "1000");
+	assert_int_equal(settings_check(manager_settings(w->m), err, sizeof(err)), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_every_key_applies, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_set_refuses_combination, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_start_checks_stored, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_refuses_combination, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_good_file, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_checks_after, world_setup, world_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
