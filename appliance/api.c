@@ -138,7 +138,7 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 	    "hits", (json_int_t)v->counters.hits, "packets", (json_int_t)v->counters.packets,
 	    "bytes", (json_int_t)v->counters.bytes, "active_clients", (int)v->active_clients);
 	json_object_set_new(o, "probe", json_string(probe_kind_name(v->probe)));
-	json_object_set_new(o, "probe_override", json_boolean(p->probe != PROXY_PROBE_DEFAULT));
+	json_object_set_new(o, "probe_override", json_boolean(p->probe_override));
 	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
 		/* Disabled proxies are not probed: their last result would be stale. */
 		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
@@ -230,7 +230,7 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 		*fail = api_error("admin", "admin: `%s' is not enabled, drain or disabled", admin);
 		return false;
 	}
-	if (probe != NULL && !proxy_probe_parse(probe, &p->probe)) {
+	if (probe != NULL && !proxy_probe_parse(probe, p)) {
 		*fail = api_error("probe", "probe: `%s' is not default, http-proxy, http or tcp",
 				  probe);
 		return false;

@@ -246,8 +246,8 @@ const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t
 /* The probe kind in force for p: its own, or the pool's. */
 static enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
 {
-	if (p->probe != PROXY_PROBE_DEFAULT)
-		return (enum probe_kind)(p->probe - 1);
+	if (p->probe_override)
+		return p->probe;
 	return (enum probe_kind)m->settings.probe_kind;
 }
 

@@ -77,32 +77,6 @@ void probe_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-static const char *const probe_kind_names[] = {
-    [PROBE_HTTP_PROXY] = "http-proxy",
-    [PROBE_HTTP] = "http",
-    [PROBE_TCP] = "tcp",
-};
-
-#define PROBE_KIND_COUNT (sizeof(probe_kind_names) / sizeof(probe_kind_names[0]))
-
-const char *probe_kind_name(enum probe_kind k)
-{
-	if ((unsigned)k >= PROBE_KIND_COUNT)
-		return "unknown";
-	return probe_kind_names[k];
-}
-
-bool probe_kind_parse(const char *text, enum probe_kind *out)
-{
-	for (size_t k = 0; k < PROBE_KIND_COUNT; k++) {
-		if (strcmp(text, probe_kind_names[k]) == 0) {
-			*out = (enum probe_kind)k;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Bodies only cost memory; the status line and a complete transfer are the evidence. */
 static size_t probe_discard(char *data, size_t size, size_t nmemb, void *arg)
 {

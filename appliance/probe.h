@@ -15,15 +15,10 @@
 #include <stdint.h>
 
 #include "health.h"
+#include "probe_kind.h"
 
 struct event_base;
 struct prober;
-
-enum probe_kind {
-	PROBE_HTTP_PROXY, /* fetch the canary URL *through* the proxy, as an explicit proxy */
-	PROBE_HTTP,	  /* GET http://proxy:port/path on the proxy itself */
-	PROBE_TCP,	  /* connect only */
-};
 
 #define PROBE_URL_MAX  512
 #define PROBE_HOST_MAX 256
@@ -80,8 +75,5 @@ uint64_t prober_started(const struct prober *p);
 uint64_t prober_skipped(const struct prober *p);
 
 void prober_free(struct prober *p);
-
-const char *probe_kind_name(enum probe_kind k); /* "http-proxy", "http", "tcp" */
-bool probe_kind_parse(const char *text, enum probe_kind *out);
 
 #endif

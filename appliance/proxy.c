@@ -43,23 +43,28 @@ bool proxy_name_valid(const char *name)
 	return true;
 }
 
-/* Index 0 is "use the pool's kind"; the others follow enum probe_kind, shifted by one. */
-static const char *const proxy_probe_names[] = {"default", "http-proxy", "http", "tcp"};
-
-const char *proxy_probe_name(uint8_t probe)
+const char *proxy_probe_name(const struct proxy_config *p)
 {
-	if (probe >= sizeof(proxy_probe_names) / sizeof(proxy_probe_names[0]))
-		return "unknown";
-	return proxy_probe_names[probe];
+	return p->probe_override ? probe_kind_name(p->probe) : PROXY_PROBE_DEFAULT;
 }
 
-bool proxy_probe_parse(const char *text, uint8_t *out)
+bool proxy_probe_parse(const char *text, struct proxy_config *p)
 {
-	for (size_t i = 0; i < sizeof(proxy_probe_names) / sizeof(proxy_probe_names[0]); i++) {
-		if (strcmp(text, proxy_probe_names[i]) == 0) {
-			*out = (uint8_t)i;
-			return true;
-		}
+	enum probe_kind k;
+
+	if (strcmp(text, PROXY_PROBE_DEFAULT) == 0) {
+		p->probe_override = false;
+		p->probe = PROBE_HTTP_PROXY;
+		return true;
 	}
-	return false;
+	if (!probe_kind_parse(text, &k))
+		return false;
+	p->probe_override = true;
+	p->probe = k;
+	return true;
+}
+
+bool proxy_probe_valid(const struct proxy_config *p)
+{
+	return !p->probe_override || (unsigned)p->probe < PROBE_KIND_COUNT;
 }

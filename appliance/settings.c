@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probe_kind.h"
+
 #define SETTINGS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* CHOICE fields are stored through an unsigned int; every such enum must fit. */
@@ -30,13 +32,6 @@ static const char *const settings_no_proxy_choices[] = {
     [NO_PROXY_BYPASS] = "bypass",
     [NO_PROXY_DROP] = "drop",
     [NO_PROXY_REJECT] = "reject",
-    NULL,
-};
-
-static const char *const settings_probe_kind_choices[] = {
-    "http-proxy",
-    "http",
-    "tcp",
     NULL,
 };
 
@@ -202,7 +197,7 @@ static const struct settings_entry settings_table[] = {
 	.def = {.key = "probe_kind",
 		.type = SETTING_CHOICE,
 		.default_value = "http-proxy",
-		.choices = settings_probe_kind_choices,
+		.choices = probe_kind_names,
 		.help = "health probe: http-proxy (fetch probe_url through the proxy), http "
 			"(GET probe_path on the proxy) or tcp (connect only)",
 		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},

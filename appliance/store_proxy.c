@@ -73,7 +73,7 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 			     PROXY_WEIGHT_MAX);
 		return -EINVAL;
 	}
-	if (strcmp(proxy_probe_name(p->probe), "unknown") == 0) {
+	if (!proxy_probe_valid(p)) {
 		store_seterr(s, "probe: invalid probe kind %u", (unsigned int)p->probe);
 		return -EINVAL;
 	}
@@ -97,8 +97,8 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	const char *probe = (const char *)sqlite3_column_text(stmt, 6);
 
 	memset(p, 0, sizeof(*p));
-	if (probe != NULL &&
-	    (!proxy_probe_parse(probe, &p->probe) || p->probe == PROXY_PROBE_DEFAULT)) {
+	/* NULL follows the pool's kind; a stored override is always a kind's name. */
+	if (probe != NULL && (!proxy_probe_parse(probe, p) || !p->probe_override)) {
 		store_seterr(s, "database: stored proxy %lld has an unknown probe kind",
 			     (long long)sqlite3_column_int64(stmt, 0));
 		return -EIO;
@@ -117,11 +117,11 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 }
 
 /* The probe column: NULL follows the pool's kind. */
-static int store_proxy_bind_probe(sqlite3_stmt *stmt, int col, uint8_t probe)
+static int store_proxy_bind_probe(sqlite3_stmt *stmt, int col, const struct proxy_config *p)
 {
-	if (probe == PROXY_PROBE_DEFAULT)
+	if (!p->probe_override)
 		return sqlite3_bind_null(stmt, col);
-	return sqlite3_bind_text(stmt, col, proxy_probe_name(probe), -1, SQLITE_STATIC);
+	return sqlite3_bind_text(stmt, col, proxy_probe_name(p), -1, SQLITE_STATIC);
 }
 
 int store_proxy_get(struct store *s, int64_t id, struct proxy_config *p)
@@ -281,7 +281,7 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, now) | sqlite3_bind_int64(stmt, 6, now) |
-		   store_proxy_bind_probe(stmt, 7, p->probe));
+		   store_proxy_bind_probe(stmt, 7, p));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add proxy");
 	sqlite3_finalize(stmt);
@@ -366,9 +366,9 @@ static void store_proxy_diff(const struct proxy_config *old, const struct proxy_
 	if (old->admin != new->admin)
 		store_proxy_diff_add(buf, len, &used, "admin %s -> %s",
 				     proxy_admin_name(old->admin), proxy_admin_name(new->admin));
-	if (old->probe != new->probe)
-		store_proxy_diff_add(buf, len, &used, "probe %s -> %s",
-				     proxy_probe_name(old->probe), proxy_probe_name(new->probe));
+	if (strcmp(proxy_probe_name(old), proxy_probe_name(new)) != 0)
+		store_proxy_diff_add(buf, len, &used, "probe %s -> %s", proxy_probe_name(old),
+				     proxy_probe_name(new));
 	if (used == 0)
 		snprintf(buf, len, "no field changed");
 }
@@ -409,7 +409,7 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)clock_wall_s()) |
-		   store_proxy_bind_probe(stmt, 6, p->probe) | sqlite3_bind_int64(stmt, 7, p->id));
+		   store_proxy_bind_probe(stmt, 6, p) | sqlite3_bind_int64(stmt, 7, p->id));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "update proxy");
 	sqlite3_finalize(stmt);

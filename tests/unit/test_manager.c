@@ -290,7 +290,8 @@ static void test_proxy_update_and_stale_version(void **state)
 	uint16_t slot = v.slot;
 
 	p.weight = 250;
-	p.probe = 1 + PROBE_TCP;
+	p.probe_override = true;
+	p.probe = PROBE_TCP;
 	assert_int_equal(manager_proxy_update(w->m, &p, 1, TEST_ACTOR, err, sizeof(err)), 0);
 	v = view(w, id);
 	assert_int_equal(v.config.weight, 250);

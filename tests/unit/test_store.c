@@ -619,14 +619,14 @@ static void test_proxy_probe_override(void **state)
 	snprintf(p.name, sizeof(p.name), "squid-probe");
 	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
 	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
-	assert_int_equal(got.probe, PROXY_PROBE_DEFAULT);
+	assert_false(got.probe_override);
 	raw_text(w->path, "SELECT coalesce(probe, 'null') FROM proxies", text, sizeof(text));
 	assert_string_equal(text, "null");
 
-	assert_true(proxy_probe_parse("tcp", &p.probe));
+	assert_true(proxy_probe_parse("tcp", &p));
 	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), 0);
 	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
-	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+	assert_string_equal(proxy_probe_name(&got), "tcp");
 	raw_text(w->path, "SELECT probe FROM proxies", text, sizeof(text));
 	assert_string_equal(text, "tcp");
 	assert_int_equal(store_audit_list(w->store, 0, 1, &entries, &n), 0);
@@ -634,10 +634,10 @@ static void test_proxy_probe_override(void **state)
 	assert_non_null(strstr(entries[0].detail, "probe default -> tcp"));
 	free(entries);
 
-	p.probe = 9;
+	p.probe = (enum probe_kind)9;
 	assert_int_equal(store_proxy_update(w->store, &p, 0, "test"), -EINVAL);
 	assert_int_equal(store_proxy_get(w->store, p.id, &got), 0);
-	assert_string_equal(proxy_probe_name(got.probe), "tcp");
+	assert_string_equal(proxy_probe_name(&got), "tcp");
 }
 
 /* v4: users with their password hash, API tokens kept only as hashes. */
