@@ -2,7 +2,6 @@
 #include "setup_script.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,20 +45,6 @@ const char *setup_script_mode_name(enum setup_script_mode mode)
 	return setup_script_mode_names[mode];
 }
 
-static void setup_script_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void setup_script_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* A non-empty list made only of chars. */
 static bool setup_script_list_valid(const char *list, const char *chars)
 {
@@ -69,31 +54,30 @@ static bool setup_script_list_valid(const char *list, const char *chars)
 static bool setup_script_check(const struct setup_script_config *config, char *err, size_t errlen)
 {
 	if (config->proxy_name == NULL || !proxy_name_valid(config->proxy_name)) {
-		setup_script_error(err, errlen, "proxy name: missing or invalid");
+		snprintf(err, errlen, "proxy name: missing or invalid");
 		return false;
 	}
 	if (setup_script_mode_name(config->mode) == NULL) {
-		setup_script_error(err, errlen, "mode: %d is not kernel or decap",
-				   (int)config->mode);
+		snprintf(err, errlen, "mode: %d is not kernel or decap", (int)config->mode);
 		return false;
 	}
 	if (config->intercept_port == 0) {
-		setup_script_error(err, errlen, "intercept_port: 0 is not a port");
+		snprintf(err, errlen, "intercept_port: 0 is not a port");
 		return false;
 	}
 	if (config->path_mtu <= SETUP_SCRIPT_HEADERS_LEN) {
-		setup_script_error(err, errlen, "path MTU %u leaves no room for the headers (%d)",
-				   (unsigned int)config->path_mtu, SETUP_SCRIPT_HEADERS_LEN);
+		snprintf(err, errlen, "path MTU %u leaves no room for the headers (%d)",
+			 (unsigned int)config->path_mtu, SETUP_SCRIPT_HEADERS_LEN);
 		return false;
 	}
 	if (!setup_script_list_valid(config->client_subnets, setup_script_subnet_chars)) {
-		setup_script_error(err, errlen, "client_subnets: `%s' is not a list of A.B.C.D/N",
-				   config->client_subnets ? config->client_subnets : "");
+		snprintf(err, errlen, "client_subnets: `%s' is not a list of A.B.C.D/N",
+			 config->client_subnets ? config->client_subnets : "");
 		return false;
 	}
 	if (!setup_script_list_valid(config->ports, setup_script_port_chars)) {
-		setup_script_error(err, errlen, "ports: `%s' is not a list of ports",
-				   config->ports ? config->ports : "");
+		snprintf(err, errlen, "ports: `%s' is not a list of ports",
+			 config->ports ? config->ports : "");
 		return false;
 	}
 	return true;
@@ -155,7 +139,7 @@ int setup_script_render(const struct setup_script_config *config, char **text, s
 	inet_ntop(AF_INET, &config->tunnel_address, a.tunnel, sizeof(a.tunnel));
 	n = setup_script_head(NULL, 0, config, &a);
 	if (n < 0) {
-		setup_script_error(err, errlen, "cannot format the script's header");
+		snprintf(err, errlen, "cannot format the script's header");
 		return -EINVAL;
 	}
 	head_len = (size_t)n;
@@ -163,7 +147,7 @@ int setup_script_render(const struct setup_script_config *config, char **text, s
 	body_len = setup_script_body_len - skip;
 	out = malloc(head_len + body_len + 1);
 	if (out == NULL) {
-		setup_script_error(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	setup_script_head(out, head_len + 1, config, &a);
