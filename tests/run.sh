@@ -3,6 +3,14 @@
 # summing them all. Unit tests are cmocka binaries; end-to-end tests are
 # shell scripts under tests/e2e/ that print "ok - ..." / "not ok - ..." lines.
 #
+# An end-to-end suite must leave no process behind. Each one runs with
+# DROVER_TEST_RUN=<suite>.<pid>.<random> in its environment (inherited by
+# everything it starts, through ip netns exec too) and under a child
+# subreaper (tests/lab/reaper.py), which catches the daemons that overwrite
+# their environment. Whatever of it still runs LEAK_GRACE_S seconds after the
+# suite ended fails the suite ("not ok - NAME left processes behind: ...")
+# and is killed by PID.
+#
 #   tests/run.sh [--build DIR] unit|e2e|all [NAME...]
 #
 # With DROVER_SAN_BUILD=DIR (an ASan + UBSan build, make SANITIZE=1), "all"
@@ -65,6 +73,52 @@ run_unit() {
 	done
 }
 
+# The grace a suite's last processes get to finish exiting (a TERM sent just
+# before the suite ended): generous, so a busy machine is not a leak.
+LEAK_GRACE_S=${LEAK_GRACE_S:-30}
+LEAK_KILL_WAIT_S=5
+
+# leak_check NAME MARKER ORPHANS: fails NAME (one "not ok" line) when any
+# process of the suite is still running after the grace, and kills them.
+leak_check() {
+	local name=$1 marker=$2 orphans=$3 deadline=$((SECONDS + LEAK_GRACE_S)) left pid note cmd i
+	local -a pids=()
+	while :; do
+		left=$(python3 "$here/lab/reaper.py" left "$marker" "$orphans")
+		[ -z "$left" ] && return 0
+		[ $SECONDS -ge $deadline ] && break
+		sleep 0.2
+	done
+	local what=
+	while IFS=$'\t' read -r pid note cmd; do
+		pids+=("$pid")
+		[ "$note" = - ] && note=
+		what+=" $pid ${cmd:0:160}${note:+ ($note)};"
+	done <<<"$left"
+	echo "not ok - $name left processes behind:${what%;}"
+	kill -TERM "${pids[@]}" 2>/dev/null
+	for ((i = 0; i < LEAK_KILL_WAIT_S * 10; i++)); do
+		kill -0 "${pids[@]}" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "${pids[@]}" 2>/dev/null
+	return 0
+}
+
+# run_suite NAME SCRIPT: the suite's output, then its leak check; the suite's status.
+run_suite() {
+	local name=$1 script=$2 marker orphans rc
+	marker=$name.$$.$RANDOM$RANDOM
+	orphans=$(mktemp /tmp/drover-test-orphans.XXXXXX)
+	DROVER_TEST_RUN=$marker DROVER_BUILD="$root/$build" DROVER_ARTIFACTS="$artifacts" \
+		python3 "$here/lab/reaper.py" run "$orphans" \
+		timeout --kill-after=10 900 bash "$script" 2>&1
+	rc=$?
+	leak_check "$name" "$marker" "$orphans"
+	rm -f "$orphans"
+	return $rc
+}
+
 run_e2e() {
 	local script name log rc p f
 	if [ "$(id -u)" -ne 0 ]; then
@@ -79,8 +133,9 @@ run_e2e() {
 		selected "$name" || continue
 		echo "=== e2e: $prefix$name"
 		log=$artifacts/${prefix/:/-}$name.log
-		DROVER_BUILD="$root/$build" DROVER_ARTIFACTS="$artifacts" \
-			timeout --kill-after=10 900 bash "$script" 2>&1 | tee "$log"
+		# The leak check runs inside the pipe: a process left holding the
+		# suite's output would keep tee waiting otherwise.
+		run_suite "$prefix$name" "$script" | tee "$log"
 		rc=${PIPESTATUS[0]}
 		p=$(grep -c '^ok ' "$log")
 		f=$(grep -c '^not ok ' "$log")

@@ -3,8 +3,10 @@
 # smallest scale, so it cannot rot: it must build its namespaces, run its
 # three paths (A drover with the fast path, N drover NFQUEUE only, B kernel),
 # and write a results table with sane numbers and a plot. No
-# performance target is asserted here (timed assertions on a shared machine
-# are flaky); `make bench` is where the targets are measured.
+# performance target is asserted here, nor how long the bench took, nor that
+# any rate was reached (a busy machine is slow, not broken): packets must get
+# through, and every figure must be measured. `make bench` is where the
+# targets are measured.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +30,8 @@ trap 'exit 130' INT
 
 before=$(ip netns list | grep -c '^dbn' || true)
 start=$SECONDS
-timeout --kill-after=5 120 "$root/tests/bench/bench.sh" --build "$build" --out "$out" --quick \
+# Only a hang is cut short; the time it took is a figure.
+timeout --kill-after=5 600 "$root/tests/bench/bench.sh" --build "$build" --out "$out" --quick \
 	>"$out/stdout" 2>"$out/stderr" &
 bench_pid=$!
 wait "$bench_pid"
@@ -38,18 +41,20 @@ took=$((SECONDS - start))
 cp "$out/stderr" "$artifacts/bench_smoke.log" 2>/dev/null
 [ -f "$out/results.md" ] && cp "$out/results.md" "$artifacts/bench_smoke_results.md"
 
-check_cmd "bench --quick exits 0 ($rc) in under 60 s (${took} s)" [ "$rc" -eq 0 -a "$took" -lt 60 ]
+check_cmd "bench --quick exits 0 ($rc; took ${took} s)" [ "$rc" -eq 0 ]
 check_cmd "results table written" [ -s "$out/results.md" ]
 
 # Table rows: "| SIZE | A drover (fast path) | ZL | MAX | ...", "| SIZE | N drover, NFQUEUE only
 # | ZL | MAX | ..." and "| SIZE | B kernel | ZL | MAX | ...".
-row_ok() { # row_ok SIZE PATH: zero-loss and max delivered are positive numbers
+# The zero-loss rate is whatever the search found (0 when no rate it tried
+# passed, as on a busy machine); the delivered rate shows packets got through.
+row_ok() { # row_ok SIZE PATH: a zero-loss rate, and a max delivered > 0
 	awk -F'|' -v s="$1" -v p="$2" '
 		$2 + 0 == s && index($3, p) {
 			# "N" or "≥ N (generator ceiling)": the first number counts.
-			if (match($4, /[0-9]+/)) z = substr($4, RSTART, RLENGTH) + 0
+			z = match($4, /[0-9]+/)
 			gsub(/ /, "", $5)
-			if (z > 0 && $5 ~ /^[0-9]+$/ && $5 > 0) found = 1 }
+			if (z && $5 ~ /^[0-9]+$/ && $5 > 0) found = 1 }
 		END { exit !found }' "$out/results.md"
 }
 for size in 64 1400; do

@@ -31,6 +31,9 @@ DB=$STATE/db/drover.db
 SOCK=$STATE/drover.sock
 DPID=
 WPID=
+# How long droverd may take to answer after a start before it counts as a
+# failed restart: generous, the wait ends as soon as it answers.
+START_WAIT_S=120
 
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
@@ -49,10 +52,11 @@ ctl() { ip netns exec "$NS" "$BUILD/droverctl" --socket "$SOCK" "$@"; }
 
 # start_droverd DB: droverd on DB; waits until it answers.
 start_droverd() {
+	local deadline=$((SECONDS + START_WAIT_S))
 	ip netns exec "$NS" "$BUILD/droverd" --db "$1" --socket "$SOCK" --log-level warning \
 		</dev/null >>"$STATE/droverd.log" 2>&1 &
 	DPID=$!
-	for ((t = 0; t < 200; t++)); do
+	while [ $SECONDS -lt $deadline ]; do
 		ctl settings get affinity_timeout >/dev/null 2>&1 && return 0
 		kill -0 "$DPID" 2>/dev/null || return 1
 		sleep 0.02

@@ -15,10 +15,10 @@
 #      intact.
 #   4. A Squid killed: its clients' records go stale at once (the slot's
 #      generation), they are re-placed by droverd and answered by the others.
-#   5. SIGKILL of droverd: the kernel stops carrying (at once: the program
-#      goes with droverd's tcx link; within 3 s for a clsact filter, whose
-#      heartbeat runs out), nothing is carried without a decider: with
-#      fail_open the requests are answered directly.
+#   5. SIGKILL of droverd: the kernel stops carrying (once droverd is gone:
+#      the program goes with droverd's tcx link; 3 s later for a clsact
+#      filter, whose heartbeat runs out), nothing is carried without a
+#      decider: with fail_open the requests are answered directly.
 #   6. A client idle past affinity_timeout loses its record.
 # DROVER_FAST_PATH_ATTACH=clsact runs it all with the clsact filter kernels
 # before 6.6 get (tests/e2e/fastpath_clsact.sh).
@@ -37,7 +37,7 @@ LAB_PROXIES=3
 
 URL=http://$LAB_ORIGIN/
 
-trap 'lab_down; [ -n "${own_pid:-}" ] && kill "$own_pid" 2>/dev/null' EXIT
+trap lab_down EXIT
 trap 'exit 1' INT TERM
 
 # stat NAME: one global counter from droverd's stats.
@@ -124,10 +124,13 @@ check $? "counters do not go back when the queues go from 2 to 1" \
 # --- 2. the appliance's own address is not proxied ---------------------------
 mkdir -p "$LAB_STATE/own"
 echo "appliance-own-page" >"$LAB_STATE/own/index.html"
-lab_exec app python3 -m http.server 80 --bind "$LAB_APPLIANCE" --directory "$LAB_STATE/own" \
-	>/dev/null 2>&1 &
+# Started directly (not through a shell function) so that $! is the server
+# itself, and recorded so that lab_down stops it whatever happens.
+ip netns exec "$(lab_ns app)" python3 -m http.server 80 --bind "$LAB_APPLIANCE" \
+	--directory "$LAB_STATE/own" </dev/null >/dev/null 2>&1 &
 own_pid=$!
-lab_wait 5 lab_listening app 80
+lab_record own-web "$own_pid" python3
+lab_wait "$LAB_WAIT_S" lab_listening app 80
 client=$(lab_client_address 0)
 nf0=$(stat fast_declined_not_forwarded)
 body=$(lab_client_curl "$client" "http://$LAB_APPLIANCE/" 2>/dev/null)
@@ -135,9 +138,8 @@ nf1=$(stat fast_declined_not_forwarded)
 [ "$body" = appliance-own-page ] && [ "$nf1" -gt "$nf0" ]
 check $? "a known client's request to the appliance's own address is answered by the appliance" \
 	"body '$body'; declined as not forwarded: +$((nf1 - nf0))"
-kill "$own_pid" 2>/dev/null
+lab_kill "$own_pid" python3
 wait "$own_pid" 2>/dev/null
-own_pid=
 
 # --- 3. off and on, live ------------------------------------------------------
 lab_droverctl settings set fast_path false >/dev/null
@@ -195,7 +197,7 @@ done)
 n_mine=$(echo "$mine" | grep -c .)
 kill -KILL "$(squid_pid $victim)"
 st0=$(stat fast_declined_stale)
-lab_wait 10 health_is "$victim" down
+lab_wait "$LAB_WAIT_S" health_is "$victim" down
 ok=0
 for a in $mine; do fetch "$a" && ok=$((ok + 1)); done
 st1=$(stat fast_declined_stale)
@@ -207,8 +209,10 @@ check $? "a dead proxy's clients are re-placed by droverd and answered by the ot
 lab_droverctl settings set fail_open true >/dev/null
 pid=$(cat "$LAB_STATE/droverd.pid")
 kill -KILL "$pid"
-# A tcx link goes with the process; a clsact filter stays until the heartbeat runs out (3 s).
-if [ "$kind" = "clsact filter" ]; then sleep 3.5; else sleep 0.3; fi
+# Reaped: its descriptors are closed, so a tcx link (and its program) is gone.
+wait "$pid" 2>/dev/null
+# A clsact filter stays until the heartbeat droverd last renewed runs out (3 s).
+[ "$kind" = "clsact filter" ] && sleep 3.5
 client=$(lab_client_address 1)
 before=$(lab_squid_requests 2)$(lab_squid_requests 3)
 fetch "$client"
@@ -226,21 +230,27 @@ lab_start_droverd_again() {
 	pid=$!
 	lab_record droverd "$pid" droverd
 	echo "$pid" >"$LAB_STATE/droverd.pid"
-	lab_wait 10 test -S "$LAB_STATE/drover.sock"
+	lab_wait "$LAB_WAIT_S" test -S "$LAB_STATE/drover.sock"
 }
 rm -f "$LAB_STATE/drover.sock"
-lab_start_droverd_again && lab_wait 15 health_is 2 up && lab_wait 15 health_is 3 up
+lab_start_droverd_again && lab_wait "$LAB_WAIT_S" health_is 2 up &&
+	lab_wait "$LAB_WAIT_S" health_is 3 up
 lab_droverctl settings set affinity_timeout 3 >/dev/null
 client=$(lab_client_address 2)
+fast_clients_at_least() { [ "$(stat fast_clients)" -ge "$1" ]; }
+fast_clients_none() { [ "$(stat fast_clients)" -eq 0 ]; }
 fetch "$client"
 fetch "$client"
-sleep 1.5 # the record count is taken once a second
-c0=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
-sleep 6
-c1=$(lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['fast_clients'])")
+# The record count is taken once a second: wait for it to show the client,
+# then for the record to go once the client has been idle past the timeout.
+lab_wait "$LAB_WAIT_S" fast_clients_at_least 1
+c0=$(stat fast_clients)
+idle_start=$SECONDS
+lab_wait "$LAB_WAIT_S" fast_clients_none
+c1=$(stat fast_clients)
 idle=$(lab_droverctl --json lookup "$client" | python3 -c "import json,sys; print(json.load(sys.stdin)['reason'])")
 [ "$c0" -ge 1 ] && [ "$c1" -eq 0 ] && [ "$idle" != affinity ]
 check $? "a client idle past affinity_timeout loses its record (and its affinity)" \
-	"records before $c0, after 6 s idle $c1; lookup reason now $idle"
+	"records before $c0, after $((SECONDS - idle_start)) s idle $c1; lookup reason now $idle"
 
 exit $((failures > 0))

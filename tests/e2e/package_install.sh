@@ -202,7 +202,8 @@ ip netns exec "$netns" chroot "$root" setpriv --reuid drover --regid drover --in
 	>"$work/droverd.log" 2>&1 &
 daemon_pid=$!
 
-for _ in $(seq 50); do
+# Generous: the wait ends as soon as the socket is there.
+for _ in $(seq 600); do
 	[ -S "$root/run/drover/drover.sock" ] && break
 	kill -0 "$daemon_pid" 2>/dev/null || break
 	sleep 0.2
@@ -241,7 +242,7 @@ if command -v systemd-nspawn >/dev/null 2>&1; then
 #!/bin/sh
 # Runs inside the booted test root; one "name=value" line per fact.
 out=/root/unit-check.txt
-for _ in $(seq 50); do
+for _ in $(seq 600); do
 	[ "$(systemctl is-active drover)" = active ] && break
 	sleep 0.2
 done
@@ -286,7 +287,7 @@ UNIT
 	umount "$root/proc"
 	t0=$(date +%s)
 	# A container gets neither CAP_BPF nor bpf(2) by default; a host has both.
-	timeout 120 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf --register=no \
+	timeout 600 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf --register=no \
 		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
 	# nspawn leaves this behind when it cannot register with a host manager.
 	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"

@@ -21,6 +21,9 @@ chmod 0755 "$STATE"
 USER_NAME=drover
 MADE_USER=0
 DPID=
+# How long droverd may take to answer before the checks run: generous, the
+# wait ends as soon as it answers.
+START_WAIT_S=120
 
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
@@ -45,8 +48,9 @@ ctl() { ip netns exec "$NS" "$BUILD/droverctl" --socket "$STATE/run/drover.sock"
 ip netns exec "$NS" "$BUILD/droverd" --user "$USER_NAME" --manage-rules --db "$STATE/lib/drover.db" \
 	--socket "$STATE/run/drover.sock" </dev/null >"$STATE/droverd.log" 2>&1 &
 DPID=$!
-for ((t = 0; t < 100; t++)); do
+for ((t = 0; t < START_WAIT_S * 20; t++)); do
 	ctl settings get ports >/dev/null 2>&1 && break
+	kill -0 "$DPID" 2>/dev/null || break
 	sleep 0.05
 done
 

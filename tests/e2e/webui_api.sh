@@ -19,6 +19,9 @@ build=${DROVER_BUILD:-$here/../../build}
 ns=drover-webui-$$
 tmp=$(mktemp -d /tmp/drover-webui-api.XXXXXX)
 pid=
+# How long droverd may take to start its web UI before the test calls it
+# broken: generous, the wait ends as soon as it is up.
+START_WAIT_S=120
 
 cleanup() {
 	if [ -n "$pid" ]; then
@@ -34,7 +37,7 @@ start_droverd() {
 	ip netns exec "$ns" "$build/droverd" --db "$tmp/drover.db" --socket "$tmp/drover.sock" \
 		--admin-password-file "$tmp/first-password" >>"$tmp/droverd.log" 2>&1 &
 	pid=$!
-	for _ in $(seq 50); do
+	for ((i = 0; i < START_WAIT_S * 10; i++)); do
 		grep -q "web UI on" "$tmp/droverd.log" && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1

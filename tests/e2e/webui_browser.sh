@@ -21,9 +21,15 @@ nsa=drover-wba-$tag
 nsp=drover-wbp-$tag
 tmp=$(mktemp -d /tmp/drover-webui-browser.XXXXXX)
 pids=()
+# How long droverd may take to start its web UI before the test calls it
+# broken: generous, the wait ends as soon as it is up.
+START_WAIT_S=120
 
 cleanup() {
 	local p
+	# The client loop ends its round (and its curls) once the stop file is there.
+	touch "$tmp/stop"
+	[ -n "${traffic:-}" ] && wait "$traffic" 2>/dev/null
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -75,7 +81,7 @@ pids+=($!)
 ip netns exec "$nsa" "$build/droverd" --db "$tmp/drover.db" --socket "$tmp/drover.sock" \
 	--manage-rules >"$tmp/droverd.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
+for ((i = 0; i < START_WAIT_S * 10; i++)); do
 	grep -q "web UI on" "$tmp/droverd.log" && break
 	sleep 0.1
 done
@@ -89,18 +95,19 @@ ctl settings set client_subnets 198.18.0.0/24 &&
 	fail "cannot configure droverd"
 echo "ok - lab with droverd, a client and three proxy addresses"
 
-# Bounded client traffic: each curl sends a SYN (and retries) that droverd tunnels.
+# Client traffic until the test ends: each curl sends a SYN (and retries)
+# that droverd tunnels. The loop is not killed (its curls would outlive it):
+# it stops at the end of a round once the stop file is there.
 (
-	end=$((SECONDS + 240))
-	while [ $SECONDS -lt $end ]; do
+	while [ ! -e "$tmp/stop" ]; do
 		for i in 2 3 4 5; do
-			ip netns exec "$nsc" curl -s -o /dev/null --connect-timeout 1 \
+			ip netns exec "$nsc" curl -s -o /dev/null --connect-timeout 1 --max-time 5 \
 				--interface 198.18.0.$i http://198.18.2.10/ &
 		done
 		wait
 	done
 ) &
-pids+=($!)
+traffic=$!
 
 ip netns exec "$nsa" node "$root/tests/browser/webui.test.mjs" http://127.0.0.1:8080/ \
 	"$(cat "$tmp/initial-admin-password")" "$artifacts"

@@ -28,8 +28,13 @@
 #   LAB_PROXIES    number of Squid proxies (default 3, max 9)
 #   DROVER_BUILD   directory with droverd, droverctl, drover-decap (default build)
 #   DROVER_WRAP    command droverd runs under, e.g. "valgrind --leak-check=full"
-#                  (empty: droverd itself); start-up and stop then get more time
+#                  (empty: droverd itself); give its stop more time with LAB_KILL_WAIT_S
 #   LAB_KILL_WAIT_S seconds a process gets to exit after TERM before KILL (default 5)
+#   LAB_WAIT_S     how long a wait for something that must happen (a daemon
+#                  listening, a proxy up) may take before the test calls it
+#                  missing (default 120). Generous on purpose: the waits end
+#                  as soon as the thing happens, and a busy machine is slow,
+#                  not broken. No test asserts how long anything took.
 #
 # Everything lab_up makes is recorded under $LAB_STATE, so lab_down removes it
 # all even after a partial lab_up, and kills only processes it started.
@@ -38,6 +43,7 @@ LAB=${LAB:-drt}
 LAB_STATE=${LAB_STATE:-/tmp/$LAB-lab}
 LAB_CLIENTS=${LAB_CLIENTS:-50}
 LAB_PROXIES=${LAB_PROXIES:-3}
+LAB_WAIT_S=${LAB_WAIT_S:-120}
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DROVER_BUILD=${DROVER_BUILD:-$LAB_ROOT/build}
 
@@ -225,7 +231,7 @@ lab_up_origin() {
 		</dev/null >>"$dir/nginx.out" 2>&1 &
 	pid=$!
 	lab_record nginx "$pid" nginx
-	lab_wait 10 lab_listening org 80 || {
+	lab_wait "$LAB_WAIT_S" lab_listening org 80 || {
 		lab_log "nginx did not start: $(tail -n 5 "$dir/error.log" "$dir/nginx.out" 2>/dev/null)"
 		return 1
 	}
@@ -266,7 +272,7 @@ lab_up_proxy() {
 		</dev/null >>"$dir/squid.out" 2>&1 &
 	pid=$!
 	lab_record "squid$i" "$pid" squid
-	lab_wait 20 lab_listening "$ns" 3129 || {
+	lab_wait "$LAB_WAIT_S" lab_listening "$ns" 3129 || {
 		lab_log "squid$i did not start: $(tail -n 5 "$dir/squid/cache.log" "$dir/squid.out" 2>/dev/null)"
 		return 1
 	}
@@ -298,14 +304,13 @@ lab_droverctl() {
 # lab_start_droverd: runs droverd in the appliance namespace and registers
 # the client subnet and every proxy.
 lab_start_droverd() {
-	local pid i start_s=10 wrap=()
+	local pid i wrap=()
 	[ -x "$DROVER_BUILD/droverd" ] && [ -x "$DROVER_BUILD/droverctl" ] || {
 		lab_log "no droverd/droverctl in $DROVER_BUILD"
 		return 1
 	}
 	if [ -n "${DROVER_WRAP:-}" ]; then
 		read -r -a wrap <<<"$DROVER_WRAP"
-		start_s=60
 	fi
 	ip netns exec "$(lab_ns app)" "${wrap[@]}" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover.db" \
 		--socket "$LAB_STATE/drover.sock" --manage-rules --log-level info \
@@ -313,7 +318,7 @@ lab_start_droverd() {
 	pid=$!
 	lab_record droverd "$pid" droverd
 	echo "$pid" >"$LAB_STATE/droverd.pid"
-	lab_wait "$start_s" test -S "$LAB_STATE/drover.sock" || {
+	lab_wait "$LAB_WAIT_S" test -S "$LAB_STATE/drover.sock" || {
 		lab_log "droverd did not open its socket: $(tail -n 5 "$LAB_STATE/droverd.log")"
 		return 1
 	}
@@ -329,7 +334,7 @@ lab_start_droverd() {
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
 		lab_add_proxy "$i" || return 1
 	done
-	lab_wait 20 lab_all_up || {
+	lab_wait "$LAB_WAIT_S" lab_all_up || {
 		lab_log "not every proxy came up: $(lab_droverctl proxy list)"
 		return 1
 	}

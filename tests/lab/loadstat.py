@@ -4,13 +4,17 @@
   loadstat.py FILE window FROM_MS TO_MS
       requests that started in [FROM, TO): "total=N ok=N direct=N proxied=N fail=N
       fail_kinds=k:n,... fail_ms_median=N"
+  loadstat.py FILE within FROM_MS TO_MS
+      the same for the requests that started at or after FROM and ended
+      before TO: the ones that lived wholly inside [FROM, TO)
   loadstat.py FILE first KIND FROM_MS
       ms from FROM to the end of the first request of KIND (direct, proxied,
       ok) that started at or after FROM; -1 if none
   loadstat.py FILE same BEFORE_MS AFTER_MS
       for each client, the proxy of its last proxied request ending before
       BEFORE and of its first proxied request starting after AFTER:
-      "clients=N same=N moved=N"
+      "clients=N same=N moved=N missing=N" (missing: clients proxied before
+      BEFORE with no proxied request after AFTER yet)
 """
 import sys
 
@@ -34,9 +38,9 @@ def kind_of(res):
 def main():
     r = rows(sys.argv[1])
     mode = sys.argv[2]
-    if mode == "window":
+    if mode in ("window", "within"):
         a, b = int(sys.argv[3]), int(sys.argv[4])
-        w = [x for x in r if a <= x[0] < b]
+        w = [x for x in r if a <= x[0] < b and (mode == "window" or x[1] < b)]
         kinds, fails_ms = {}, []
         for x in w:
             if kind_of(x[3]) == "fail":
@@ -66,7 +70,8 @@ def main():
                 new[x[2]] = x[3]
         both = [c for c in old if c in new]
         same = sum(1 for c in both if old[c] == new[c])
-        print("clients=%d same=%d moved=%d" % (len(both), same, len(both) - same))
+        print("clients=%d same=%d moved=%d missing=%d" % (len(both), same, len(both) - same,
+                                                          len(old) - len(both)))
 
 
 if __name__ == "__main__":

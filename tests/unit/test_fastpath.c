@@ -35,6 +35,9 @@
 #define DEV_MAC	   "02:00:00:00:00:01"
 #define PROXY_MAC  "02:00:00:00:00:02"
 #define TUNNEL_MTU 1480
+/* fastpath.c walks 100,000 records once a second: a tick less than 0.9 s
+ * after the walk began is not due. */
+#define WALK_NOT_DUE_NS 900000000LL
 
 static const uint8_t dev_mac[6] = {2, 0, 0, 0, 0, 1};
 static const uint8_t proxy_mac[6] = {2, 0, 0, 0, 0, 2};
@@ -374,10 +377,11 @@ static void test_tick_refreshes_affinity_and_drops_stale_records(void **state)
 	uint8_t key[HASH_KEY_BYTES] = {1, 2, 3};
 	uint32_t gen, age, client = ip("198.18.5.11"), stale_client = ip("198.18.5.12");
 	uint16_t slot;
-	struct timespec now;
+	struct timespec learned, now;
 
 	assert_int_equal(affinity_init(&t, 4096, 300), 0);
 	publish(fp, true, &gen);
+	clock_gettime(CLOCK_MONOTONIC, &learned);
 	assert_int_equal(fastpath_learn(fp, client, 1, gen), 0);
 	assert_int_equal(fastpath_learn(fp, stale_client, 1, gen + 100), 0);
 	fastpath_tick(fp, &t, key);
@@ -385,7 +389,8 @@ static void test_tick_refreshes_affinity_and_drops_stale_records(void **state)
 	assert_true(
 	    affinity_peek(&t, client, hash_client(key, client), (uint32_t)now.tv_sec, &slot, &age));
 	assert_int_equal(slot, 1);
-	assert_true(age <= 1);
+	/* Refreshed with the time the kernel saw the client: not older than the learn. */
+	assert_true(age <= (uint32_t)(now.tv_sec - learned.tv_sec));
 	assert_false(affinity_peek(&t, stale_client, hash_client(key, stale_client),
 				   (uint32_t)now.tv_sec, &slot, &age));
 	/* The stale record is gone from the kernel: only the live ones are counted. */
@@ -401,7 +406,12 @@ static void test_tick_refreshes_affinity_and_drops_stale_records(void **state)
 	affinity_free(&t);
 }
 
-/* With many clients the walk is spread out: a tick within the second does not walk. */
+/*
+ * With many clients the walk is spread out: a tick within the second does not
+ * walk. Whether the tick came within the second is measured: when the walk
+ * itself took most of it (a busy machine), the tick is due and that case is
+ * only reported.
+ */
 static void test_walk_runs_less_often_with_many_clients(void **state)
 {
 	struct fastpath *fp = need_fastpath(state);
@@ -409,17 +419,28 @@ static void test_walk_runs_less_often_with_many_clients(void **state)
 	uint8_t key[HASH_KEY_BYTES] = {4, 5, 6};
 	uint32_t gen;
 	const uint32_t n = 100000;
+	struct timespec walked, ticked;
+	int64_t tick_after_ns;
 
 	assert_int_equal(affinity_init(&t, 4 * n, 300), 0);
 	publish(fp, true, &gen);
 	fastpath_forget_all(fp);
 	for (uint32_t i = 0; i < n; i++)
 		assert_int_equal(fastpath_learn(fp, htonl(0x0A500000U + i), 1, gen), 0);
+	clock_gettime(CLOCK_MONOTONIC, &walked);
 	fastpath_walk(fp, &t, key);
 	assert_int_equal(fastpath_clients(fp), n);
 	assert_int_equal(fastpath_learn(fp, htonl(0x0A500000U + n), 1, gen), 0);
 	fastpath_tick(fp, &t, key); /* not due: 100,000 records are walked once a second */
-	assert_int_equal(fastpath_clients(fp), n);
+	clock_gettime(CLOCK_MONOTONIC, &ticked);
+	tick_after_ns = (int64_t)(ticked.tv_sec - walked.tv_sec) * 1000000000LL +
+			(ticked.tv_nsec - walked.tv_nsec);
+	if (tick_after_ns < WALK_NOT_DUE_NS)
+		assert_int_equal(fastpath_clients(fp), n);
+	else
+		print_message(
+		    "fast path: the tick came %lld ms after the walk began: due, not checked\n",
+		    (long long)(tick_after_ns / 1000000));
 	fastpath_walk(fp, &t, key);
 	assert_int_equal(fastpath_clients(fp), n + 1);
 	fastpath_forget_all(fp);
