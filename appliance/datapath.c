@@ -42,6 +42,7 @@ struct datapath_thread {
 	time_t icmp_window;
 	uint32_t icmp_in_window;
 	uint32_t now;
+	uint32_t indev; /* the interface the packet being decided came in on (0: unknown) */
 
 	uint64_t counters[DP_COUNTER_COUNT];
 	uint64_t malformed[PACKET_ERR_COUNT];
@@ -75,6 +76,7 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_BYTES] = "bytes",
     [DP_MALFORMED] = "malformed",
     [DP_NOT_WEB] = "not_web",
+    [DP_NOT_CLIENT] = "not_client",
     [DP_ENCAPSULATED] = "encapsulated",
     [DP_OUTER_FRAGMENTS] = "outer_fragments",
     [DP_FRAG_NEEDED_SENT] = "frag_needed_sent",
@@ -275,17 +277,27 @@ static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot 
 	return slot;
 }
 
-/* Records client -> slot for the kernel fast path, at most once a second per client. */
+/*
+ * Records client -> slot for the kernel fast path, at most once a second per
+ * client, for packets that come in where this one did (a client the
+ * snapshot's rules queue: dp_handle checked).
+ */
 static void dp_learn(struct datapath_thread *t, const struct pool_snapshot *snap, uint32_t client,
 		     uint64_t hash, uint16_t slot)
 {
 	struct dp_learned *l = &t->learned[hash & (DP_LEARN_CACHE - 1)];
+	const struct fastpath_client placed = {
+	    .slot = slot,
+	    .gen = snap->targets[slot].fast_gen,
+	    .ifindex = t->indev,
+	    .scope = snap->fast_scope,
+	};
 
-	if (l->client == client && l->second == t->now)
+	if (t->indev == 0 || (l->client == client && l->second == t->now))
 		return;
 	l->client = client;
 	l->second = t->now;
-	if (fastpath_learn(snap->fast, client, slot, snap->targets[slot].fast_gen) == 0)
+	if (fastpath_learn(snap->fast, client, &placed) == 0)
 		dp_count(t, DP_FAST_LEARNED);
 	else
 		dp_count(t, DP_FAST_LEARN_ERRORS);
@@ -327,6 +339,11 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	}
 
 	uint32_t client = packet_client(&pi);
+	/* Queued under rules being replaced: what the new rules leave alone goes its way. */
+	if (!pool_is_client(snap, client)) {
+		dp_count(t, DP_NOT_CLIENT);
+		return NF_ACCEPT;
+	}
 	uint64_t hash = hash_client(snap->hash_key, client);
 	uint16_t slot = dp_choose(t, snap, client, hash);
 	if (slot == 0)
@@ -401,6 +418,7 @@ static int dp_on_message(const struct nlmsghdr *nlh, void *data)
 		dp_verdict(t, id, NF_ACCEPT);
 		return MNL_CB_OK;
 	}
+	t->indev = queue_packet_indev(attr);
 	dp_verdict(t, id, dp_handle(t, b->snap, pkt, len));
 	return MNL_CB_OK;
 }

@@ -22,9 +22,11 @@
 enum datapath_counter {
 	DP_PACKETS, /* packets received from the queues */
 	DP_BYTES,
-	DP_MALFORMED,	     /* sum of the per-reason counters */
-	DP_NOT_WEB,	     /* queued but not for a web port: accepted */
-	DP_ENCAPSULATED,     /* packets sent to a proxy */
+	DP_MALFORMED,	 /* sum of the per-reason counters */
+	DP_NOT_WEB,	 /* queued but not for a web port: accepted */
+	DP_NOT_CLIENT,	 /* queued while the rules changed, from a proxy or outside client_subnets:
+			    accepted, never recorded for the fast path */
+	DP_ENCAPSULATED, /* packets sent to a proxy */
 	DP_OUTER_FRAGMENTS,  /* outer fragments sent for DF-clear packets too big for the tunnel */
 	DP_FRAG_NEEDED_SENT, /* ICMP fragmentation needed sent to clients */
 	DP_FRAG_NEEDED_LIMITED, /* ... suppressed by the rate limit */
@@ -52,6 +54,8 @@ enum datapath_counter {
 	DP_FAST_DECLINED_NO_HEARTBEAT,
 	DP_FAST_DECLINED_TOO_BIG,
 	DP_FAST_DECLINED_NOT_FORWARDED,
+	DP_FAST_DECLINED_INTERFACE,
+	DP_FAST_DECLINED_TTL,
 	DP_FAST_ENCAP_ERRORS,
 	DP_COUNTER_COUNT,
 };

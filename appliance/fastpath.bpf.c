@@ -2,12 +2,15 @@
  * fastpath.bpf.c - droverd's kernel fast path, a tc ingress program.
  *
  * For a web packet of a client droverd has already placed (clients map), it
- * does in the kernel what the NFQUEUE path does in droverd: prepend an outer
- * IPv4 header (protocol 4, TTL 64, TOS and DF from the inner packet) from
- * the slot's tunnel source to its proxy, and send it towards the proxy. The
- * inner packet is not changed. Every packet it does not take goes on
- * unchanged (TC_ACT_OK) to the iptables rules and NFQUEUE, so the fast path
- * can only ever make a decision droverd already made.
+ * does in the kernel what the kernel's forwarding and the NFQUEUE path do
+ * together: leave a packet whose TTL runs out to the kernel (which answers
+ * time-exceeded), take one hop off the inner TTL, prepend an outer IPv4
+ * header (protocol 4, TTL 64, TOS and DF from the inner packet, an ID of its
+ * own) from the slot's tunnel source to its proxy, and send it towards the
+ * proxy. Nothing else of the inner packet changes. Every packet it does not
+ * take goes on unchanged (TC_ACT_OK) to the kernel, the iptables rules and
+ * NFQUEUE, so the fast path can only ever make a decision droverd already
+ * made, for a client on the interface droverd saw it on.
  *
  * Built with clang -target bpf; loaded and fed by fastpath.c.
  */
@@ -56,6 +59,18 @@ struct {
 	__type(value, struct fastpath_slot_stats);
 } stats SEC(".maps");
 
+/*
+ * The outer header's ID, per CPU: never the inner packet's, whose IDs come
+ * from many clients and would repeat under one (tunnel source, proxy) pair
+ * when the outer packet is fragmented on the way. Seeded at random.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} outer_ids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FASTPATH_COUNTER_COUNT);
@@ -83,6 +98,31 @@ static __always_inline __u16 fp_csum_fold(__u64 sum)
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (__u16)~sum;
+}
+
+/* One hop off the TTL (above 1), the checksum updated as the kernel's ip_decrease_ttl does. */
+static __always_inline void fp_ttl_decrease(struct iphdr *ip)
+{
+	__u32 check = ip->check;
+
+	check += bpf_htons(0x0100);
+	ip->check = (__u16)(check + (check >= 0xFFFF));
+	ip->ttl--;
+}
+
+/* The next outer ID for a packet that becomes segments outer packets (GSO). */
+static __always_inline __u16 fp_outer_id(__u32 segments)
+{
+	__u32 zero = 0;
+	__u32 *next = bpf_map_lookup_elem(&outer_ids, &zero);
+
+	if (!next)
+		return (__u16)bpf_get_prandom_u32();
+	if (*next == 0)
+		*next = bpf_get_prandom_u32() | 1;
+	__u16 id = (__u16)*next;
+	*next += segments;
+	return id;
 }
 
 /* The kernel would forward this packet (not local, routable, forwarding on). */
@@ -140,12 +180,18 @@ int drover_fastpath(struct __sk_buff *skb)
 	__u64 now = bpf_ktime_get_ns();
 	if (now > cfg->alive_until_ns)
 		return fp_slow(FASTPATH_NO_HEARTBEAT);
+	/* Its address from elsewhere is not the client droverd placed (a spoofer's). */
+	if (c->ifindex != skb->ifindex)
+		return fp_slow(FASTPATH_INTERFACE);
 	if (now - c->seen_ns > cfg->idle_ns)
 		return fp_slow(FASTPATH_IDLE);
 	__u32 slot = c->slot;
 	struct fastpath_slot *s = bpf_map_lookup_elem(&slots, &slot);
-	if (!s || s->address == 0 || s->gen != c->gen)
+	if (!s || s->address == 0 || s->gen != c->gen || c->scope != cfg->scope)
 		return fp_slow(FASTPATH_STALE);
+	/* The kernel's forwarding drops it and answers time-exceeded, before NFQUEUE. */
+	if (ip->ttl <= 1)
+		return fp_slow(FASTPATH_TTL);
 
 	/* A GRO/GSO packet is cut into segments of gso_size payload on the way out. */
 	__u16 tot_len = bpf_ntohs(ip->tot_len);
@@ -176,7 +222,6 @@ int drover_fastpath(struct __sk_buff *skb)
 	/* Everything the outer header needs, read before the packet moves. */
 	__u8 tos = ip->tos;
 	__u16 df = ip->frag_off & bpf_htons(WIRE_IP_DF);
-	__u16 id = ip->id;
 	__u8 flags = ((__u8 *)tcp)[13];
 	__u32 address = s->address, source = s->source;
 	/* Counted as the segments the proxy receives, as on the NFQUEUE path. */
@@ -189,13 +234,16 @@ int drover_fastpath(struct __sk_buff *skb)
 	end = (void *)(long)skb->data_end;
 	eth = data;
 	struct iphdr *outer = data + sizeof(struct ethhdr);
-	if ((void *)(outer + 1) > end)
+	struct iphdr *inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > end)
 		return TC_ACT_SHOT; /* cannot happen: the room was just made */
+	/* The hop the kernel's forwarding takes off before NFQUEUE sees a packet. */
+	fp_ttl_decrease(inner);
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = tos;
 	outer->tot_len = bpf_htons(tot_len + sizeof(struct iphdr));
-	outer->id = id;
+	outer->id = bpf_htons(fp_outer_id(segments));
 	outer->frag_off = df;
 	outer->ttl = WIRE_IPV4_TTL;
 	outer->protocol = IPPROTO_IPIP;

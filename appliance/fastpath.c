@@ -37,6 +37,11 @@
  */
 #define FASTPATH_WALK_PER_S 100000
 #define FASTPATH_WALK_MAX_S 10
+/* 64-bit FNV-1a, for the digest of who may be a client. */
+#define FASTPATH_FNV_OFFSET 14695981039346656037ULL
+#define FASTPATH_FNV_PRIME  1099511628211ULL
+/* Between the subnets and the proxies: no list can pass for the other. */
+#define FASTPATH_DIGEST_SEPARATOR 0xffffffffU
 
 struct fastpath_iface {
 	int ifindex;
@@ -53,6 +58,8 @@ struct fastpath {
 	bool attached;
 	struct fastpath_config config;
 	struct fastpath_slot slots[FASTPATH_SLOTS]; /* what the kernel holds */
+	uint64_t scope_digest; /* of the client subnets and proxies config.scope was set for */
+	bool scope_set;
 	uint64_t nclients;
 	uint64_t last_walk_ns;
 	/* Batch buffers for the tick's walk over the clients map. */
@@ -70,6 +77,8 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_NO_HEARTBEAT] = "fast_declined_no_heartbeat",
     [FASTPATH_TOO_BIG] = "fast_declined_too_big",
     [FASTPATH_NOT_FORWARDED] = "fast_declined_not_forwarded",
+    [FASTPATH_INTERFACE] = "fast_declined_interface",
+    [FASTPATH_TTL] = "fast_declined_ttl",
     [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
 };
 
@@ -260,6 +269,35 @@ _Static_assert(sizeof(((struct fastpath_config *)0)->ports) ==
 		   sizeof(((struct pool_snapshot *)0)->port_map),
 	       "the kernel's web-port map is the snapshot's");
 
+/* FNV-1a over the words that decide who may be a client. */
+static uint64_t fastpath_digest_add(uint64_t digest, uint32_t word)
+{
+	for (unsigned i = 0; i < sizeof(word); i++) {
+		digest ^= (word >> (8 * i)) & 0xff;
+		digest *= FASTPATH_FNV_PRIME;
+	}
+	return digest;
+}
+
+/* A new scope when the snapshot's client subnets or proxy addresses differ from the last. */
+static void fastpath_scope_update(struct fastpath *fp, const struct pool_snapshot *snap)
+{
+	uint64_t digest = FASTPATH_FNV_OFFSET;
+
+	for (size_t i = 0; i < snap->nsubnets; i++) {
+		digest = fastpath_digest_add(digest, snap->client_subnets[i].addr);
+		digest = fastpath_digest_add(digest, snap->client_subnets[i].len);
+	}
+	digest = fastpath_digest_add(digest, FASTPATH_DIGEST_SEPARATOR);
+	for (size_t i = 0; i < snap->nproxies; i++)
+		digest = fastpath_digest_add(digest, snap->proxies[i]);
+	if (fp->scope_set && digest == fp->scope_digest)
+		return;
+	fp->scope_digest = digest;
+	fp->scope_set = true;
+	fp->config.scope++;
+}
+
 void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 {
 	for (uint32_t slot = 1; slot < FASTPATH_SLOTS; slot++) {
@@ -290,6 +328,8 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 	memcpy(fp->config.ports, snap->port_map, sizeof(fp->config.ports));
 	fp->config.idle_ns =
 	    (uint64_t)__atomic_load_n(&snap->affinity->timeout, __ATOMIC_RELAXED) * CLOCK_NS_PER_S;
+	fastpath_scope_update(fp, snap);
+	snap->fast_scope = fp->config.scope;
 	fastpath_write_config(fp);
 }
 
@@ -335,9 +375,9 @@ void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		for (uint32_t i = 0; i < count; i++) {
 			const struct fastpath_client *c = &fp->values[i];
 			uint64_t seen_s = c->seen_ns / CLOCK_NS_PER_S;
-			bool current = c->slot < FASTPATH_SLOTS &&
-				       fp->slots[c->slot].address != 0 &&
-				       fp->slots[c->slot].gen == c->gen;
+			bool current =
+			    c->slot < FASTPATH_SLOTS && fp->slots[c->slot].address != 0 &&
+			    fp->slots[c->slot].gen == c->gen && c->scope == fp->config.scope;
 			if (!current || now_ns - c->seen_ns > fp->config.idle_ns) {
 				fp->doomed[ndoomed++] = fp->keys[i];
 				continue;
@@ -387,15 +427,20 @@ void fastpath_forget_all(struct fastpath *fp)
 	fp->nclients = 0;
 }
 
-int fastpath_learn(struct fastpath *fp, uint32_t client, uint16_t slot, uint32_t gen)
+int fastpath_learn(struct fastpath *fp, uint32_t client, const struct fastpath_client *placed)
 {
-	struct fastpath_client c = {
-	    .slot = slot,
-	    .gen = gen,
-	    .seen_ns = clock_now_ns(),
-	};
+	struct fastpath_client c = *placed;
 
+	if (c.ifindex == 0)
+		return -EINVAL;
+	c.seen_ns = clock_now_ns();
 	return bpf_map_update_elem(fp->clients_fd, &client, &c, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int fastpath_client_get(const struct fastpath *fp, uint32_t client, struct fastpath_client *out)
+{
+	memset(out, 0, sizeof(*out));
+	return bpf_map_lookup_elem(fp->clients_fd, &client, out) < 0 ? -errno : 0;
 }
 
 void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,

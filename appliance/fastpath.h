@@ -54,9 +54,11 @@ bool fastpath_attached(const struct fastpath *fp);
  * that keeps clients) into the kernel and stamps each target's fast_gen.
  * A slot that stops keeping clients, or whose proxy address or source
  * changes, gets a new generation: the kernel stops using its clients' records
- * at once and their next packets go to droverd for a new decision. Also
- * writes snap's web ports and its affinity table's timeout. Call before
- * publishing snap.
+ * at once and their next packets go to droverd for a new decision. Likewise
+ * every record made before snap's client subnets or proxy addresses changed
+ * (snap->fast_scope stamped), even one a packet thread still on an older
+ * snapshot writes later. Also writes snap's web ports and its affinity
+ * table's timeout. Call before publishing snap.
  */
 void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap);
 
@@ -65,8 +67,9 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap);
  * everything when droverd stops renewing it). Every second too, or every
  * few seconds once there are hundreds of thousands of clients (at most 10 s,
  * at least twice per affinity timeout): removes records that are idle or
- * stale, and refreshes the affinity entries of clients the kernel has
- * carried, so active-client counts, lookups and drains see them.
+ * stale (another slot generation or scope), and refreshes the affinity
+ * entries of clients the kernel has carried, so active-client counts,
+ * lookups and drains see them.
  */
 void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES]);
@@ -82,12 +85,19 @@ void fastpath_forget(struct fastpath *fp, uint32_t client);
 void fastpath_forget_all(struct fastpath *fp);
 
 /*
- * Packet threads: the kernel may carry client's next packets to slot, at
- * the slot's generation gen (from the snapshot the decision was made on).
+ * Packet threads: the kernel may carry client's next packets that come in
+ * on placed->ifindex to placed->slot, while the slot is at generation
+ * placed->gen and the scope is placed->scope (both from the snapshot the
+ * decision was made on: the target's fast_gen, the snapshot's fast_scope).
+ * The caller has checked that client may be a client (pool_is_client).
  * A syscall: call it for packets the kernel could have carried, which
- * happen only before the record exists. Returns 0 or -errno.
+ * happen only before the record exists. Returns 0 or -errno (-EINVAL
+ * without an interface).
  */
-int fastpath_learn(struct fastpath *fp, uint32_t client, uint16_t slot, uint32_t gen);
+int fastpath_learn(struct fastpath *fp, uint32_t client, const struct fastpath_client *placed);
+
+/* Control thread and tests: the kernel's record of client, or -ENOENT. */
+int fastpath_client_get(const struct fastpath *fp, uint32_t client, struct fastpath_client *out);
 
 void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,
 			  struct fastpath_slot_totals *out);

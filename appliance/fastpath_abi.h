@@ -7,10 +7,13 @@
  * NFQUEUE, droverd picks the proxy and records "client -> slot" in the
  * clients map. Later packets of that client are wrapped and sent in the
  * kernel while the record is current: its slot generation still matches the
- * slot's (a proxy going down or away bumps it), it has been seen within the
- * affinity timeout, and droverd has renewed its heartbeat. Anything else
- * (another protocol, IP options, fragments, too big for the tunnel, not
- * forwarded) is left to the NFQUEUE path unchanged.
+ * slot's (a proxy going down or away bumps it), its scope still matches the
+ * config's (client_subnets or the proxies' addresses changing bumps it), the
+ * packet came in on the interface droverd saw the client's packet arrive on,
+ * it has been seen within the affinity timeout, and droverd has renewed its
+ * heartbeat. Anything else (another protocol, IP options, fragments, TTL 1
+ * or less, too big for the tunnel, not forwarded) is left to the kernel and
+ * the NFQUEUE path unchanged.
  */
 #ifndef DROVER_FASTPATH_ABI_H
 #define DROVER_FASTPATH_ABI_H
@@ -25,6 +28,8 @@ struct fastpath_client {
 	__u16 slot;
 	__u16 reserved;
 	__u32 gen;     /* the slot's generation when the client was given it */
+	__u32 ifindex; /* the interface the client's queued packet came in on */
+	__u32 scope;   /* fastpath_config.scope of the snapshot the client was placed on */
 	__u64 seen_ns; /* CLOCK_MONOTONIC; refreshed at most once a second */
 };
 
@@ -40,6 +45,12 @@ struct fastpath_slot {
 struct fastpath_config {
 	__u64 alive_until_ns; /* droverd's heartbeat: past it, everything takes the NFQUEUE path */
 	__u64 idle_ns;	      /* affinity timeout */
+	/*
+	 * Who may be a client: bumped whenever client_subnets or the proxies'
+	 * addresses change, so records made before are never used again.
+	 */
+	__u32 scope;
+	__u32 reserved;
 	__u8 ports[FASTPATH_PORT_MAP]; /* web ports, by destination port bit */
 };
 
@@ -55,11 +66,14 @@ enum fastpath_counter {
 	FASTPATH_SENT,	     /* wrapped and sent by the kernel (merged ones as their segments) */
 	FASTPATH_SENT_BYTES, /* their inner bytes */
 	FASTPATH_MERGED,     /* GRO/GSO packets among them, wrapped whole and cut on the way out */
-	FASTPATH_STALE,	     /* the client's slot changed generation or keeps no clients */
+	FASTPATH_STALE,	     /* the client's slot changed generation or keeps no clients,
+				or client_subnets or the proxies changed since it was placed */
 	FASTPATH_IDLE,	     /* not seen within the affinity timeout */
 	FASTPATH_NO_HEARTBEAT,	/* droverd stopped renewing the heartbeat */
 	FASTPATH_TOO_BIG,	/* longer than the tunnel takes */
 	FASTPATH_NOT_FORWARDED, /* local, unroutable, or forwarding off: not ours */
+	FASTPATH_INTERFACE,	/* came in on another interface than the client's */
+	FASTPATH_TTL,		/* TTL 1 or less: the kernel answers time-exceeded */
 	FASTPATH_ENCAP_ERROR,	/* the kernel refused to grow the packet */
 	FASTPATH_COUNTER_COUNT,
 };

@@ -580,16 +580,17 @@ void manager_tick(struct manager *m)
 	}
 }
 
-/* After a proxy change: reload, publish, and re-exclude proxies in the rules. */
+/*
+ * After a proxy change: reload, publish, re-exclude proxies in the rules,
+ * then forget any record of a proxy's address (a proxy is never a client).
+ * Forgetting last: its own fetches queued before the rules excluded it are
+ * still decided after the publish, and the new snapshot keeps them from being
+ * recorded or carried again.
+ */
 static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 {
 	int ret = manager_load_proxies(m, err, errlen);
 
-	/* A proxy is never a client: an address that became one must not be carried as one. */
-	if (ret == 0 && fastpath_attached(m->dp.fast)) {
-		for (size_t i = 0; i < m->nproxies; i++)
-			fastpath_forget(m->dp.fast, m->proxies[i].address);
-	}
 	if (ret == 0)
 		ret = manager_publish(m, NULL, err, errlen);
 	if (ret == 0 && manager_update_probes(m) < 0) {
@@ -598,6 +599,10 @@ static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 	}
 	if (ret == 0)
 		ret = manager_apply_rules(m, err, errlen);
+	if (ret == 0 && fastpath_attached(m->dp.fast)) {
+		for (size_t i = 0; i < m->nproxies; i++)
+			fastpath_forget(m->dp.fast, m->proxies[i].address);
+	}
 	if (ret < 0)
 		log_warnx("a stored proxy change could not be applied: %s", err);
 	return ret;
@@ -723,59 +728,99 @@ static int manager_queues_rebind(struct manager *m, const struct settings *old, 
  * value and old the one before. Driven by the apply flags of its definition
  * (enum setting_apply): each step whose flag is set runs, always in this
  * order, and the first that fails ends the apply.
- *   1. AFFINITY_RESIZE   a new affinity table (retired by step 6)
+ *   1. AFFINITY_RESIZE   a new affinity table (retired by step 5)
  *   2. AFFINITY_TIMEOUT  the timeout of the table in place
  *   3. QUEUE_OPTIONS     length and fail-open of the bound queues
  *   4. FAST_PATH         load and attach, or detach, the kernel fast path
- *   5. FAST_PATH_FORGET  the kernel forgets its client records
- *   6. SNAPSHOT          a new snapshot, built on all of the above
- *   7. QUEUES            rebind the queues, the rules moving with them (a
+ *   5. SNAPSHOT          a new snapshot, built on all of the above
+ *   6. QUEUES            rebind the queues, the rules moving with them (a
  *                        setting with QUEUES has RULES too: the rules name the queues)
- *   8. PROBES            the prober gets the probe settings
- *   9. RULES             the re-rendered rules (unless step 7 moved them)
+ *   7. PROBES            the prober gets the probe settings
+ *   8. RULES             the re-rendered rules (unless step 6 moved them)
+ *   9. FAST_PATH_FORGET  the kernel forgets its client records
+ * Forgetting comes last: packets queued before the rules changed are still
+ * decided after it, and would be recorded again. The new snapshot (step 5)
+ * already keeps them from being recorded or carried (pool_is_client, the
+ * fast path's scope); forgetting frees the records at once.
  * WEB_LISTENER is not the manager's: setting_hook's owner acts on it.
  */
+static const enum setting_apply manager_apply_order[MANAGER_APPLY_STEPS] = {
+    SETTING_APPLY_AFFINITY_RESIZE,  SETTING_APPLY_AFFINITY_TIMEOUT,
+    SETTING_APPLY_QUEUE_OPTIONS,    SETTING_APPLY_FAST_PATH,
+    SETTING_APPLY_SNAPSHOT,	    SETTING_APPLY_QUEUES,
+    SETTING_APPLY_PROBES,	    SETTING_APPLY_RULES,
+    SETTING_APPLY_FAST_PATH_FORGET,
+};
+
+size_t manager_apply_plan(unsigned flags, enum setting_apply steps[MANAGER_APPLY_STEPS])
+{
+	size_t n = 0;
+
+	/* With QUEUES the rules move in the queue step's order. */
+	if (flags & SETTING_APPLY_QUEUES)
+		flags &= ~(unsigned)SETTING_APPLY_RULES;
+	for (size_t i = 0; i < MANAGER_APPLY_STEPS; i++) {
+		if (flags & manager_apply_order[i])
+			steps[n++] = manager_apply_order[i];
+	}
+	return n;
+}
+
+static int manager_apply_step(struct manager *m, const struct settings *old,
+			      enum setting_apply step, struct affinity_table **old_affinity,
+			      char *err, size_t errlen)
+{
+	struct queue_options qopt;
+
+	switch (step) {
+	case SETTING_APPLY_AFFINITY_RESIZE:
+		return manager_affinity_resize(m, old_affinity, err, errlen);
+	case SETTING_APPLY_AFFINITY_TIMEOUT:
+		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
+				 __ATOMIC_RELAXED);
+		return 0;
+	case SETTING_APPLY_QUEUE_OPTIONS:
+		qopt = manager_queue_options(&m->settings);
+		datapath_configure(&m->dp, &qopt);
+		return 0;
+	case SETTING_APPLY_FAST_PATH:
+		manager_fast_path_apply(m);
+		return 0;
+	case SETTING_APPLY_SNAPSHOT:
+		return manager_publish(m, *old_affinity, err, errlen);
+	case SETTING_APPLY_QUEUES:
+		return manager_queues_rebind(m, old, err, errlen);
+	case SETTING_APPLY_PROBES:
+		if (manager_update_probes(m) < 0) {
+			snprintf(err, errlen, "out of memory updating the probes");
+			return -ENOMEM;
+		}
+		return 0;
+	case SETTING_APPLY_RULES:
+		return manager_apply_rules(m, err, errlen);
+	case SETTING_APPLY_FAST_PATH_FORGET:
+		/* Records made under the old settings may name clients that are no longer ours. */
+		if (fastpath_attached(m->dp.fast))
+			fastpath_forget_all(m->dp.fast);
+		return 0;
+	case SETTING_APPLY_WEB_LISTENER:
+	default:
+		return 0;
+	}
+}
+
 static int manager_apply_setting_live(struct manager *m, const struct settings *old, unsigned flags,
 				      char *err, size_t errlen)
 {
+	enum setting_apply steps[MANAGER_APPLY_STEPS];
 	struct affinity_table *old_affinity = NULL;
-	int ret;
+	size_t n = manager_apply_plan(flags, steps);
 
-	if (flags & SETTING_APPLY_AFFINITY_RESIZE) {
-		ret = manager_affinity_resize(m, &old_affinity, err, errlen);
+	for (size_t i = 0; i < n; i++) {
+		int ret = manager_apply_step(m, old, steps[i], &old_affinity, err, errlen);
 		if (ret < 0)
 			return ret;
 	}
-	if (flags & SETTING_APPLY_AFFINITY_TIMEOUT)
-		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
-				 __ATOMIC_RELAXED);
-	if (flags & SETTING_APPLY_QUEUE_OPTIONS) {
-		struct queue_options qopt = manager_queue_options(&m->settings);
-
-		datapath_configure(&m->dp, &qopt);
-	}
-	if (flags & SETTING_APPLY_FAST_PATH)
-		manager_fast_path_apply(m);
-	/* Records made under the old settings may name clients that are no longer ours. */
-	if ((flags & SETTING_APPLY_FAST_PATH_FORGET) && fastpath_attached(m->dp.fast))
-		fastpath_forget_all(m->dp.fast);
-	if (flags & SETTING_APPLY_SNAPSHOT) {
-		ret = manager_publish(m, old_affinity, err, errlen);
-		if (ret < 0)
-			return ret;
-	}
-	if (flags & SETTING_APPLY_QUEUES) {
-		ret = manager_queues_rebind(m, old, err, errlen);
-		if (ret < 0)
-			return ret;
-	}
-	if ((flags & SETTING_APPLY_PROBES) && manager_update_probes(m) < 0) {
-		snprintf(err, errlen, "out of memory updating the probes");
-		return -ENOMEM;
-	}
-	/* With QUEUES the rules moved already, in the queue step's order. */
-	if ((flags & SETTING_APPLY_RULES) && !(flags & SETTING_APPLY_QUEUES))
-		return manager_apply_rules(m, err, errlen);
 	return 0;
 }
 

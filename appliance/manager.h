@@ -72,6 +72,17 @@ int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version
 			 char *err, size_t errlen);
 const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t id, uint16_t *slot);
 
+/* The steps of a live setting apply (enum setting_apply, all but WEB_LISTENER). */
+#define MANAGER_APPLY_STEPS 9
+
+/*
+ * The steps a setting with apply flags runs when it changes live, in the
+ * order they run (documented above manager_apply_setting_live): flags
+ * outside the manager's steps are left out, and RULES when QUEUES moves the
+ * rules itself. Returns the number of steps written.
+ */
+size_t manager_apply_plan(unsigned flags, enum setting_apply steps[MANAGER_APPLY_STEPS]);
+
 int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
 			char *err, size_t errlen);
 

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "wire.h"
 
+#define POOL_IPV4_BITS 32 /* an IPv4 address, for prefix masks */
+
 uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
 {
 	for (uint16_t s = 1; s < PROXY_SLOTS_MAX; s++) {
@@ -75,6 +77,27 @@ out:
 	return ret;
 }
 
+static int pool_address_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+bool pool_is_client(const struct pool_snapshot *s, uint32_t addr)
+{
+	bool in_subnet = false;
+
+	for (size_t i = 0; i < s->nsubnets && !in_subnet; i++) {
+		uint8_t len = s->client_subnets[i].len;
+		uint32_t mask = len == 0 ? 0 : htonl(UINT32_MAX << (POOL_IPV4_BITS - len));
+		in_subnet = (addr & mask) == s->client_subnets[i].addr;
+	}
+	return in_subnet &&
+	       (s->nproxies == 0 || bsearch(&addr, s->proxies, s->nproxies, sizeof(*s->proxies),
+					    pool_address_cmp) == NULL);
+}
+
 static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
 {
 	memset(snap->port_map, 0, sizeof(snap->port_map));
@@ -101,7 +124,8 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	}
 	snap->nslots = (uint16_t)(maxslot + 1);
 	snap->targets = calloc(snap->nslots, sizeof(*snap->targets));
-	if (snap->targets == NULL)
+	snap->proxies = calloc(in->nmembers ? in->nmembers : 1, sizeof(*snap->proxies));
+	if (snap->targets == NULL || snap->proxies == NULL)
 		goto nomem;
 
 	for (size_t i = 0; i < in->nmembers; i++) {
@@ -113,6 +137,7 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 
 		t->id = p->id;
 		t->address = p->address;
+		snap->proxies[snap->nproxies++] = p->address;
 		routed = pool_route(p->address, &source, &mtu) == 0;
 		if (!routed)
 			log_warnx("proxy %s (%s): no route to it; it takes no clients", p->name,
@@ -144,6 +169,9 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	snap->malformed = s->malformed_policy;
 	snap->frag_needed_rate = s->frag_needed_rate;
 	snap->generation = in->generation;
+	memcpy(snap->client_subnets, s->client_subnets, sizeof(snap->client_subnets));
+	snap->nsubnets = s->nsubnets;
+	qsort(snap->proxies, snap->nproxies, sizeof(*snap->proxies), pool_address_cmp);
 	/* The kernel's slots last: a thread on this snapshot records clients at their generations.
 	 */
 	if (in->fast != NULL) {
@@ -167,5 +195,6 @@ void pool_snapshot_free(struct pool_snapshot *s)
 		return;
 	maglev_free(&s->table);
 	free(s->targets);
+	free(s->proxies);
 	free(s);
 }

@@ -47,13 +47,27 @@ struct pool_snapshot {
 	enum malformed_policy malformed;
 	uint32_t frag_needed_rate;
 	uint64_t generation;
+	/* Who may be a client: what the rules queue (a source in client_subnets, not a proxy). */
+	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets;
+	uint32_t *proxies; /* every proxy's address, network byte order, ascending */
+	size_t nproxies;
 	struct fastpath *fast; /* where packet threads record placed clients; NULL: off */
+	uint32_t fast_scope;   /* the fast path's scope of who may be a client, for records */
 };
 
 static inline bool pool_port_is_web(const struct pool_snapshot *s, uint16_t port)
 {
 	return (s->port_map[port >> 3] >> (port & 7)) & 1;
 }
+
+/*
+ * Packet threads: whether the rules of this snapshot would queue a packet
+ * from addr (network byte order): in a client subnet and not a proxy's own
+ * address. A packet queued while the rules change (a subnet removed, a
+ * proxy added) may not be; it is neither proxied nor recorded.
+ */
+bool pool_is_client(const struct pool_snapshot *s, uint32_t addr);
 
 /* ---- control side: slots and snapshot building (never called by packet threads) ---- */
 

@@ -219,3 +219,10 @@ int queue_kernel_drops(uint16_t num, uint64_t *queue_dropped, uint64_t *user_dro
 	fclose(f);
 	return ret;
 }
+
+uint32_t queue_packet_indev(struct nlattr *const attr[])
+{
+	if (attr[NFQA_IFINDEX_INDEV] == NULL)
+		return 0;
+	return ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct mnl_socket;
+struct nlattr;
 
 /* Kernel socket buffer for queued packets: bursts must fit while a thread is busy. */
 #define QUEUE_RCVBUF_BYTES (32U << 20)
@@ -65,6 +66,14 @@ void queue_verdict_init(struct queue_verdicts *v);
 int queue_verdict_add(struct queue_verdicts *v, uint16_t queue_num, uint32_t id, int verdict);
 /* Sends what was recorded. Returns the number of batch verdicts sent (0/1), or -errno. */
 int queue_verdict_flush(struct queue_socket *q, struct queue_verdicts *v);
+
+/*
+ * Packet threads: the interface a queued packet came in on
+ * (NFQA_IFINDEX_INDEV), from a packet message's attributes as
+ * nfq_nlmsg_parse fills them (it validates their types); 0 when the message
+ * names none.
+ */
+uint32_t queue_packet_indev(struct nlattr *const attr[]);
 
 /*
  * Reads the kernel's per-queue drop counters from /proc/net/netfilter/nfnetlink_queue:

@@ -305,8 +305,12 @@ static void micro_fastpath(void)
 	fastpath_publish(fp, &snap);
 	for (unsigned r = 0; r < micro_reps; r++) {
 		uint64_t t0 = micro_now_ns();
+		const struct fastpath_client placed = {.slot = 1,
+						       .gen = targets[1].fast_gen,
+						       .ifindex = if_nametoindex("d0"),
+						       .scope = snap.fast_scope};
 		for (unsigned i = 0; i < nclients; i++)
-			fastpath_learn(fp, htonl(0x0A400000U + i), 1, targets[1].fast_gen);
+			fastpath_learn(fp, htonl(0x0A400000U + i), &placed);
 		vl[r] = (double)(micro_now_ns() - t0) / nclients;
 		t0 = micro_now_ns();
 		fastpath_walk(fp, &at, key);

@@ -53,6 +53,9 @@ static void fuzz_snapshot_init(struct pool_snapshot *s, struct fuzz_world *w,
 	s->targets = w->targets;
 	s->port_map[80 >> 3] |= 1U << (80 & 7);
 	s->port_map[443 >> 3] |= 1U << (443 & 7);
+	/* Every source is a client: the packet, not the rules, is what is fuzzed here. */
+	s->nsubnets = 1;
+	s->client_subnets[0] = (struct cidr){.addr = 0, .len = 0};
 }
 
 static struct fuzz_world *fuzz_world_new(void)

@@ -22,11 +22,15 @@
 #define TEST_MTU	1000 /* tunnel MTU of every proxy: inner packets up to this size */
 #define TEST_SPORT	40000
 
-/* Slots 1 and 2 take clients, 3 drains (keeps its own), 4 is down. */
+/*
+ * Slots 1 and 2 take clients, 3 drains (keeps its own), 4 is down. Clients
+ * are 198.18.0.0/15 and 198.51.100.0/24, where the proxies are too.
+ */
 struct world {
 	struct datapath_thread *t;
 	struct affinity_table affinity;
 	struct pool_target targets[TEST_NSLOTS];
+	uint32_t proxies[TEST_NSLOTS - 1]; /* ascending, as pool_snapshot_build leaves them */
 	struct pool_snapshot snap;
 	struct pool_snapshot empty; /* no proxy takes anyone */
 	uint8_t pkt[2048];
@@ -42,6 +46,13 @@ static uint32_t addr(const char *text)
 	return a;
 }
 
+static int address_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void snapshot_init(struct world *w, struct pool_snapshot *s,
 			  const struct maglev_backend *backends, size_t n)
 {
@@ -54,6 +65,11 @@ static void snapshot_init(struct world *w, struct pool_snapshot *s,
 	s->port_map[80 >> 3] |= 1U << (80 & 7);
 	s->port_map[443 >> 3] |= 1U << (443 & 7);
 	s->frag_needed_rate = 1;
+	s->client_subnets[0] = (struct cidr){.addr = addr("198.18.0.0"), .len = 15};
+	s->client_subnets[1] = (struct cidr){.addr = addr("198.51.100.0"), .len = 24};
+	s->nsubnets = 2;
+	s->proxies = w->proxies;
+	s->nproxies = TEST_NSLOTS - 1;
 }
 
 static int world_setup(void **state)
@@ -81,6 +97,9 @@ static int world_setup(void **state)
 		    .id = slot,
 		};
 	}
+	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++)
+		w->proxies[slot - 1] = w->targets[slot].address;
+	qsort(w->proxies, TEST_NSLOTS - 1, sizeof(w->proxies[0]), address_cmp);
 	w->targets[1].flags = w->targets[2].flags = POOL_TARGET_KEEPS | POOL_TARGET_TAKES;
 	w->targets[3].flags = POOL_TARGET_KEEPS;
 	snapshot_init(w, &w->snap, backends, 2);
@@ -366,6 +385,145 @@ static struct datapath_thread *fake_thread(struct datapath *dp, unsigned i)
 }
 
 /* Counters are summed over threads and survive the threads that counted them. */
+/*
+ * The kernel fast path for the tests that record clients (needs CAP_BPF:
+ * skipped otherwise, and says so), with w->snap's slots published.
+ */
+static struct fastpath *fast_open(struct world *w)
+{
+	char err[256];
+	struct fastpath *fp = fastpath_open(AFFINITY_MIN_CLIENTS, err, sizeof(err));
+
+	if (fp == NULL && geteuid() != 0) {
+		fprintf(stderr, "# skipped: %s\n", err);
+		skip();
+	}
+	if (fp == NULL)
+		fail_msg("fast path: %s", err);
+	fastpath_publish(fp, &w->snap);
+	w->snap.fast = fp;
+	return fp;
+}
+
+static bool recorded(const struct fastpath *fp, const char *client)
+{
+	struct fastpath_client rec;
+
+	return fastpath_client_get(fp, addr(client), &rec) == 0;
+}
+
+/*
+ * Finding: a packet queued before the rules caught up (a proxy just added,
+ * whose own port-80 fetch reached the queue; a subnet just removed) was
+ * proxied and recorded for the kernel, which then looped the proxy's
+ * fetches back to a proxy. Only what the rules queue is proxied or
+ * recorded: a client in client_subnets that is no proxy, seen on an interface.
+ */
+static void test_a_proxy_or_outsider_is_never_recorded(void **state)
+{
+	struct world *w = *state;
+	struct fastpath *fp = fast_open(w);
+	struct fastpath_client rec;
+	const uint32_t indev = 7;
+	size_t len;
+
+	w->t->indev = indev;
+	/* A client: proxied and recorded, with the interface it came in on. */
+	len = tcp_packet(w, 60, "198.51.100.77", "203.0.113.80", 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 1);
+	assert_int_equal(fastpath_client_get(fp, addr("198.51.100.77"), &rec), 0);
+	assert_int_equal(rec.ifindex, indev);
+	assert_int_equal(rec.scope, w->snap.fast_scope);
+	assert_int_equal(rec.gen, w->targets[rec.slot].fast_gen);
+
+	/* A proxy's own fetch, inside a client subnet: routed as the new rules do. */
+	w->t->ntx = 0;
+	uint64_t learned = count(w, DP_FAST_LEARNED), encapsulated = count(w, DP_ENCAPSULATED);
+	len = tcp_packet(w, 60, "198.51.100.3", "203.0.113.80", 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	/* A source outside client_subnets. */
+	len = tcp_packet(w, 60, "203.0.113.9", "203.0.113.80", 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(w->t->ntx, 0);
+	assert_int_equal(count(w, DP_ENCAPSULATED), encapsulated);
+	assert_int_equal(count(w, DP_FAST_LEARNED), learned);
+	assert_int_equal(count(w, DP_NOT_CLIENT), 2);
+	assert_false(recorded(fp, "198.51.100.3"));
+	assert_false(recorded(fp, "203.0.113.9"));
+
+	/* A packet that names no interface is proxied but never recorded. */
+	w->t->indev = 0;
+	len = tcp_packet(w, 60, "198.18.0.78", "203.0.113.80", 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_false(recorded(fp, "198.18.0.78"));
+	fastpath_close(fp);
+}
+
+/*
+ * Finding: client_subnets losing a subnet forgot the records before the
+ * rules changed, and packets still queued recorded their clients again.
+ * Here the subnet 198.18.0.0/15 goes: the new snapshot is published, the
+ * rules change, the records are forgotten, and the 50 clients' packets
+ * queued before the rules changed are decided around all that, by a thread
+ * on the new snapshot or one still on the old. No record of the removed
+ * subnet is left for the kernel to use, and none at all after the walk.
+ */
+static void test_a_removed_subnet_keeps_no_record(void **state)
+{
+	struct world *w = *state;
+	struct fastpath *fp = fast_open(w);
+	static struct pool_snapshot shrunk; /* 8 KiB of port map: not on the stack */
+	struct affinity_table walked;
+	enum { CLIENTS = 50 };
+	char client[CLIENTS][INET_ADDRSTRLEN];
+	size_t len;
+
+	w->t->indev = 3;
+	for (unsigned i = 0; i < CLIENTS; i++) {
+		snprintf(client[i], sizeof(client[i]), "198.18.0.%u", 100 + i);
+		len = tcp_packet(w, 60, client[i], "203.0.113.80", 80, WIRE_TCP_SYN, true);
+		assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+		assert_true(recorded(fp, client[i]));
+	}
+	w->t->ntx = 0;
+
+	/* The change: 198.51.100.0/24 alone. */
+	shrunk = w->snap;
+	shrunk.client_subnets[0] = shrunk.client_subnets[1];
+	shrunk.nsubnets = 1;
+	fastpath_publish(fp, &shrunk);
+	assert_int_not_equal(shrunk.fast_scope, w->snap.fast_scope);
+	w->t->now++; /* a second later: the thread's once-a-second cache lets it record again */
+	for (unsigned i = 0; i < CLIENTS; i++) {
+		/* Queued before the rules changed; every fifth decided on the old snapshot. */
+		const struct pool_snapshot *on = i % 5 == 0 ? &w->snap : &shrunk;
+		if (i == CLIENTS / 2)
+			fastpath_forget_all(fp); /* the manager's last step */
+		len = tcp_packet(w, 60, client[i], "203.0.113.80", 80, WIRE_TCP_ACK, true);
+		assert_int_equal(dp_handle(w->t, on, w->pkt, len),
+				 on == &shrunk ? NF_ACCEPT : NF_DROP);
+	}
+
+	unsigned usable = 0, left = 0;
+	for (unsigned i = 0; i < CLIENTS; i++) {
+		struct fastpath_client rec;
+		if (fastpath_client_get(fp, addr(client[i]), &rec) == 0)
+			usable += rec.scope == shrunk.fast_scope;
+	}
+	assert_int_equal(affinity_init(&walked, AFFINITY_MIN_CLIENTS, TEST_IDLE), 0);
+	fastpath_walk(fp, &walked, test_key);
+	for (unsigned i = 0; i < CLIENTS; i++)
+		left += recorded(fp, client[i]);
+	print_message("datapath: records of the removed subnet the kernel may use: %u of %u; "
+		      "left after the walk: %u\n",
+		      usable, CLIENTS, left);
+	assert_int_equal(usable, 0);
+	assert_int_equal(left, 0);
+	affinity_free(&walked);
+	fastpath_close(fp);
+}
+
 static void test_counters_outlive_threads(void **state)
 {
 	struct datapath dp;
@@ -494,6 +652,10 @@ int main(void)
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_no_proxy_policies, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_too_big, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_proxy_or_outsider_is_never_recorded, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_a_removed_subnet_keeps_no_record, world_setup,
+					    world_teardown),
 	    cmocka_unit_test(test_counters_outlive_threads),
 	    cmocka_unit_test(test_publish_and_reclaim),
 	    cmocka_unit_test(test_set_queues_refuses_range),

@@ -421,6 +421,64 @@ static void test_restore_checks_after(void **state)
 	assert_int_equal(settings_check(manager_settings(w->m), err, sizeof(err)), 0);
 }
 
+/*
+ * The order of the live apply's steps, as documented above
+ * manager_apply_setting_live. The fast path forgets its clients after the
+ * rules change: packets queued under the old rules are still decided after
+ * the forget, and would be recorded again if the rules came after it.
+ */
+static const enum setting_apply documented_order[] = {
+    SETTING_APPLY_AFFINITY_RESIZE,  SETTING_APPLY_AFFINITY_TIMEOUT,
+    SETTING_APPLY_QUEUE_OPTIONS,    SETTING_APPLY_FAST_PATH,
+    SETTING_APPLY_SNAPSHOT,	    SETTING_APPLY_QUEUES,
+    SETTING_APPLY_PROBES,	    SETTING_APPLY_RULES,
+    SETTING_APPLY_FAST_PATH_FORGET,
+};
+
+static size_t order_of(enum setting_apply step)
+{
+	for (size_t i = 0; i < sizeof(documented_order) / sizeof(documented_order[0]); i++) {
+		if (documented_order[i] == step)
+			return i;
+	}
+	fail_msg("step %#x is not in the documented order", (unsigned)step);
+	return 0;
+}
+
+static void test_apply_order(void **state)
+{
+	enum setting_apply steps[MANAGER_APPLY_STEPS];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(sizeof(documented_order) / sizeof(documented_order[0]),
+			 MANAGER_APPLY_STEPS);
+	/* client_subnets: the new snapshot, then the rules, then the kernel forgets. */
+	n = manager_apply_plan(settings_find("client_subnets")->apply, steps);
+	assert_int_equal(n, 3);
+	assert_int_equal(steps[0], SETTING_APPLY_SNAPSHOT);
+	assert_int_equal(steps[1], SETTING_APPLY_RULES);
+	assert_int_equal(steps[2], SETTING_APPLY_FAST_PATH_FORGET);
+
+	/* Every key: its own steps, in the documented order; the rules move with the queues. */
+	for (size_t i = 0; i < settings_count(); i++) {
+		const struct setting_def *def = settings_def_at(i);
+		unsigned want = def->apply & ~(unsigned)SETTING_APPLY_WEB_LISTENER, got = 0;
+
+		if (want & SETTING_APPLY_QUEUES)
+			want &= ~(unsigned)SETTING_APPLY_RULES;
+		n = manager_apply_plan(def->apply, steps);
+		for (size_t s = 0; s < n; s++) {
+			if (s > 0 && order_of(steps[s - 1]) >= order_of(steps[s]))
+				fail_msg("%s: step %#x runs before %#x", def->key,
+					 (unsigned)steps[s - 1], (unsigned)steps[s]);
+			got |= steps[s];
+		}
+		if (got != want)
+			fail_msg("%s: steps %#x, flags ask for %#x", def->key, got, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +490,7 @@ int main(void)
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_good_file, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_checks_after, world_setup, world_teardown),
+	    cmocka_unit_test(test_apply_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
