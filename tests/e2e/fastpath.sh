@@ -9,6 +9,12 @@
 #      equal the connections Squid logged.
 #   2. A known client talking to the appliance's own address on a web port
 #      is answered by the appliance, not sent to a proxy.
+#   2b. A host on the WAN side sends web packets with a known client's
+#      address: the kernel does not wrap them to the client's proxy (the
+#      client was seen on lan0), it leaves them to the kernel, whose strict
+#      rp_filter drops them.
+#   2c. client_subnets loses the clients' subnet while they fetch: no record
+#      is left for the kernel to use, and their requests go direct.
 #   3. fast_path off, live: every packet goes through NFQUEUE again and the
 #      answers keep coming; on again: the kernel takes over again. Merged
 #      (GRO/TSO) upload packets are wrapped whole and the upload arrives
@@ -141,6 +147,63 @@ check $? "a known client's request to the appliance's own address is answered by
 lab_kill "$own_pid" python3
 wait "$own_pid" 2>/dev/null
 
+# --- 2b. a known client's address from the WAN side -----------------------------
+# spoof SRC DST COUNT: COUNT TCP SYNs to DST:80 with source SRC, from the origin's network.
+spoof() {
+	lab_exec org python3 - "$1" "$2" "$3" <<'PY'
+import socket, struct, sys
+src, dst, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range(count):
+    tcp = struct.pack("!HHIIBBHHH", 40000 + i, 80, i, 0, 5 << 4, 0x02, 65535, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 0, 0x4000, 64, 6, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    s.sendto(ip + tcp, (dst, 0))
+PY
+}
+client=$(lab_client_address 4)
+fetch "$client"
+rp_was=$(lab_exec app sysctl -n net.ipv4.conf.all.rp_filter)
+lab_exec app sysctl -qw net.ipv4.conf.all.rp_filter=1
+spoofed=200
+f0=$(stat fast_packets)
+i0=$(stat fast_declined_interface)
+q0=$(stat packets)
+spoof "$client" "$LAB_LAN_PREFIX.250" "$spoofed"
+f1=$(stat fast_packets)
+i1=$(stat fast_declined_interface)
+q1=$(stat packets)
+lab_exec app sysctl -qw "net.ipv4.conf.all.rp_filter=$rp_was"
+[ "$f1" -eq "$f0" ] && [ "$((i1 - i0))" -eq "$spoofed" ] && [ "$q1" -eq "$q0" ]
+check $? "a known client's address from the WAN side is not wrapped to its proxy (rp_filter drops it)" \
+	"$spoofed spoofed SYNs: wrapped by the kernel +$((f1 - f0)), declined as another interface +$((i1 - i0)), through NFQUEUE +$((q1 - q0))"
+fetch "$client"
+check $? "the client itself is still carried" ""
+
+# --- 2c. a subnet removed while its clients fetch --------------------------------
+squid_total() { echo $(($(lab_squid_requests 1) + $(lab_squid_requests 2) + $(lab_squid_requests 3))); }
+fast_clients_none() { [ "$(stat fast_clients)" -eq 0 ]; }
+(
+	for ((r = 0; r < 3; r++)); do
+		for a in $(lab_client_addresses); do fetch "$a"; done
+	done
+) &
+loop_pid=$!
+sleep 1
+lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/25" >/dev/null
+wait "$loop_pid"
+# The records counted a second later: none the kernel may use, and the walk takes the rest.
+lab_wait "$LAB_WAIT_S" fast_clients_none
+s0=$(squid_total)
+f0=$(stat fast_packets)
+read -r ok bad <<<"$(fetch_all 1)"
+s1=$(squid_total)
+f1=$(stat fast_packets)
+[ "$ok" -eq "$LAB_CLIENTS" ] && [ "$s1" -eq "$s0" ] && [ "$f1" -eq "$f0" ]
+check $? "after the clients' subnet is removed their requests go direct: nothing reaches a proxy" \
+	"answered $ok of $LAB_CLIENTS; Squid requests +$((s1 - s0)); wrapped by the kernel +$((f1 - f0)); records $(stat fast_clients)"
+lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null
+
 # --- 3. off and on, live ------------------------------------------------------
 lab_droverctl settings set fast_path false >/dev/null
 q0=$(stat packets)
@@ -238,7 +301,6 @@ lab_start_droverd_again && lab_wait "$LAB_WAIT_S" health_is 2 up &&
 lab_droverctl settings set affinity_timeout 3 >/dev/null
 client=$(lab_client_address 2)
 fast_clients_at_least() { [ "$(stat fast_clients)" -ge "$1" ]; }
-fast_clients_none() { [ "$(stat fast_clients)" -eq 0 ]; }
 fetch "$client"
 fetch "$client"
 # The record count is taken once a second: wait for it to show the client,

@@ -319,6 +319,59 @@ static void test_snapshot_unrouted_proxy(void **state)
 	pool_snapshot_free(snap);
 }
 
+/*
+ * Who may be a client, as the rules queue it: a source in client_subnets
+ * that is no proxy's address, whatever state the proxy is in (down,
+ * disabled, without a route).
+ */
+static void test_snapshot_knows_who_may_be_a_client(void **state)
+{
+	struct proxy_config p[] = {
+	    proxy(1, "10.1.0.30", 100, PROXY_ADMIN_ENABLED),
+	    proxy(2, "10.1.0.9", 100, PROXY_ADMIN_DISABLED),
+	    proxy(3, "192.168.7.7", 100, PROXY_ADMIN_ENABLED),
+	};
+	const struct pool_member members[] = {
+	    {&p[0], 1, true}, {&p[1], 2, false}, {&p[2], 3, true}};
+	struct settings s;
+	struct pool_snapshot *snap;
+	char err[256] = "";
+
+	(void)state;
+	settings_defaults(&s);
+	set(&s, "maglev_table_size", "251");
+	set(&s, "client_subnets", "10.1.0.0/24,172.16.0.0/12");
+	snap = pool_snapshot_build(
+	    &(struct pool_build){
+		.members = members, .nmembers = 3, .settings = &s, .hash_key = test_key},
+	    err, sizeof(err));
+	assert_non_null(snap);
+	assert_int_equal(snap->nsubnets, 2);
+	assert_int_equal(snap->nproxies, 3);
+	for (size_t i = 1; i < snap->nproxies; i++)
+		assert_true(snap->proxies[i - 1] < snap->proxies[i]);
+	assert_true(pool_is_client(snap, addr("10.1.0.8")));
+	assert_true(pool_is_client(snap, addr("10.1.0.255")));
+	assert_true(pool_is_client(snap, addr("172.31.255.1")));
+	assert_false(pool_is_client(snap, addr("10.1.0.30"))); /* a proxy */
+	assert_false(pool_is_client(snap, addr("10.1.0.9")));  /* a proxy, disabled and down */
+	assert_false(pool_is_client(snap, addr("10.1.1.8")));  /* outside */
+	assert_false(pool_is_client(snap, addr("192.168.7.7")));
+	assert_false(pool_is_client(snap, addr("172.32.0.1")));
+	pool_snapshot_free(snap);
+
+	/* 0.0.0.0/0 takes every source but the proxies. */
+	set(&s, "client_subnets", "0.0.0.0/0");
+	snap = pool_snapshot_build(
+	    &(struct pool_build){
+		.members = members, .nmembers = 3, .settings = &s, .hash_key = test_key},
+	    err, sizeof(err));
+	assert_non_null(snap);
+	assert_true(pool_is_client(snap, addr("203.0.113.1")));
+	assert_false(pool_is_client(snap, addr("192.168.7.7")));
+	pool_snapshot_free(snap);
+}
+
 static void test_snapshot_bad_table_size(void **state)
 {
 	struct settings s;
@@ -350,6 +403,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_source_and_mtu),
 	    cmocka_unit_test(test_snapshot_unrouted_proxy),
 	    cmocka_unit_test(test_snapshot_bad_table_size),
+	    cmocka_unit_test(test_snapshot_knows_who_may_be_a_client),
 	};
 
 	log_init("test_pool", LOG_LEVEL_ERROR);
