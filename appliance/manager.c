@@ -872,102 +872,19 @@ int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *er
 	return 0;
 }
 
-/* Copies everything from src to dst. */
-static int manager_copy_file(int src, int dst)
-{
-	char buf[16384];
-
-	for (;;) {
-		ssize_t n = read(src, buf, sizeof(buf));
-
-		if (n == 0)
-			return 0;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(dst, buf + done, (size_t)(n - done));
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			done += w;
-		}
-	}
-}
-
-/*
- * The settings a backup file holds, read before anything is replaced, from
- * a private copy of the file: the store opens a database read-write only
- * (it would switch the caller's file to WAL and migrate it), and
- * store_restore commits as it copies. Returns 0 with *out, or -errno when
- * the file cannot be read so; store_restore then judges the file itself.
- * (A store function reading the settings of a backup would replace this.)
- */
-static int manager_backup_settings(const char *path, struct settings *out)
-{
-	static const char *const sidecars[] = {"", "-wal", "-shm", "-journal"};
-	const char *dir = secure_getenv("TMPDIR");
-	char tmp[PATH_MAX], err[MANAGER_ERR_MAX];
-	struct store *copy;
-	int src, dst, ret;
-
-	src = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (src < 0)
-		return -errno;
-	if (dir == NULL || dir[0] != '/')
-		dir = "/tmp";
-	if (snprintf(tmp, sizeof(tmp), "%s/drover-restore.XXXXXX", dir) >= (int)sizeof(tmp)) {
-		close(src);
-		return -ENAMETOOLONG;
-	}
-	dst = mkostemp(tmp, O_CLOEXEC);
-	if (dst < 0) {
-		ret = -errno;
-		close(src);
-		log_warnx("restore: cannot check the settings of `%s' beforehand: %s: %s", path,
-			  tmp, strerror(-ret));
-		return ret;
-	}
-	ret = manager_copy_file(src, dst);
-	close(src);
-	if (close(dst) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0)
-		ret = store_open(tmp, &copy, err, sizeof(err));
-	if (ret == 0) {
-		ret = store_settings_load(copy, out);
-		store_close(copy);
-	}
-	for (size_t i = 0; i < sizeof(sidecars) / sizeof(sidecars[0]); i++) {
-		char name[PATH_MAX + 16];
-
-		snprintf(name, sizeof(name), "%s%s", tmp, sidecars[i]);
-		unlink(name);
-	}
-	return ret;
-}
-
 int manager_restore(struct manager *m, const char *path, const char *actor,
 		    struct manager_restore_result *res, char *err, size_t errlen)
 {
 	struct store_restore_info info;
 	struct settings restored, cur;
-	char why[MANAGER_ERR_MAX];
 	int ret, first_err = 0;
 
 	memset(res, 0, sizeof(*res));
-	/* Settings that do not go together are refused before anything is replaced. */
-	if (path != NULL && path[0] == '/' && manager_backup_settings(path, &restored) == 0 &&
-	    settings_check(&restored, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "restore: `%s' holds settings that do not go together: %s",
-			 path, why);
-		return -EINVAL;
-	}
+	/*
+	 * The store reads the file read-only and checks it whole (its schema,
+	 * every row as a live change would be checked, the settings together)
+	 * before it replaces anything: a refused file leaves no trace.
+	 */
 	ret = store_restore(m->store, path, actor, &info);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
@@ -977,7 +894,7 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	ret = store_settings_load(m->store, &restored);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
-	/* When the file could not be read beforehand: as at start. */
+	/* The store checked them; checked again as at start, should the two ever disagree. */
 	manager_check_stored_settings(&restored);
 
 	/*

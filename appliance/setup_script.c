@@ -102,7 +102,14 @@ struct setup_script_addresses {
 	char tunnel[INET_ADDRSTRLEN];
 };
 
-/* The script's first lines, snprintf-style: the length it needs, or < 0. */
+/*
+ * The script's first lines, snprintf-style: the length it needs, or < 0.
+ * Every value written here is checked by setup_script_check at generation
+ * time, whatever the store or a restored file holds: the proxy name
+ * (proxy_name_valid: [A-Za-z0-9._-]), the subnets and ports (their syntax's
+ * characters only), the mode (a name from our table); the addresses come
+ * from inet_ntop and the numbers from %u. A new value needs its check there.
+ */
 static int setup_script_head(char *buf, size_t size, const struct setup_script_config *config,
 			     const struct setup_script_addresses *a)
 {

@@ -253,6 +253,26 @@ int store_migrate(struct store *s)
 	}
 }
 
+/*
+ * Builds, on an empty database, the schema of version (migrations 0..version
+ * - 1, without user_version or transactions): the reference a file to
+ * restore is compared against. Returns 0 or -errno with the message set.
+ */
+int store_schema_build(struct store *s, int version)
+{
+	if (version < 0 || version > STORE_SCHEMA_VERSION) {
+		store_seterr(s, "database schema version %d is invalid", version);
+		return -EPROTO;
+	}
+	for (int i = 0; i < version; i++) {
+		int ret = store_exec(s, store_migrations[i]);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /* mkdir -p for the database's directory; new directories get STORE_DIR_MODE. */
 static int store_make_parent(struct store *s, const char *path)
 {
@@ -414,6 +434,21 @@ const char *store_error(const struct store *s)
 void store_copy_text(char *dst, size_t len, const unsigned char *src)
 {
 	snprintf(dst, len, "%s", src ? (const char *)src : "");
+}
+
+/*
+ * True when column col of the current row is TEXT without a NUL inside:
+ * what sqlite3_column_text returns is then the whole stored value.
+ */
+bool store_column_is_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *text;
+
+	if (sqlite3_column_type(stmt, col) != SQLITE_TEXT)
+		return false;
+	text = sqlite3_column_text(stmt, col);
+	return text != NULL &&
+	       strlen((const char *)text) == (size_t)sqlite3_column_bytes(stmt, col);
 }
 
 /*

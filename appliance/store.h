@@ -166,10 +166,18 @@ struct store_restore_info {
 /*
  * Replaces the whole database with the copy in path, through the backup API,
  * in one write transaction: readers see the old or the new contents, never a
- * mix. The file is checked first and refused with nothing changed when
- * PRAGMA integrity_check is not clean, when it is not a drover database, or
- * when its schema is newer than this drover (-EPROTO); an older one is
- * migrated (in memory) before it goes in. An audit row records the restore.
+ * mix. The file is untrusted: it is opened read-only with SQLite's defensive
+ * settings (defensive mode, trusted_schema off, no triggers, views or
+ * extensions) and checked whole before anything live is touched. Refused with
+ * nothing changed (database, audit log): -EIO when PRAGMA integrity_check is
+ * not clean; -EPROTO when its schema is newer than this drover; -EINVAL when
+ * its schema is not exactly the one drover made for its version (a trigger,
+ * view, index or table of its own, or one of ours defined differently: the
+ * message names it), or when a row fails the check a live change of it would
+ * pass (store_private.h's *_verify: proxies, settings one by one and
+ * settings_check, accounts, hash key). An older file is migrated (in memory)
+ * before it goes in. Control characters quoted from the file are written
+ * \xHH in the message. An audit row records the restore.
  */
 int store_restore(struct store *s, const char *path, const char *actor,
 		  struct store_restore_info *info);

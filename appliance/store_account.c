@@ -298,3 +298,58 @@ fail:
 	store_rollback(s);
 	return ret;
 }
+
+/*
+ * Every user and token through the checks their live changes make: names
+ * (they end up in actor strings and the audit log), password hashes, and
+ * token hashes of exactly STORE_TOKEN_HASH bytes.
+ */
+int store_account_verify(struct store *s)
+{
+	static const char *const queries[] = {
+	    "SELECT id, name, password_hash FROM users ORDER BY id",
+	    "SELECT id, name, token_hash FROM api_tokens ORDER BY id",
+	};
+	char why[STORE_ERROR_MAX];
+	int ret = 0;
+
+	for (size_t q = 0; ret == 0 && q < sizeof(queries) / sizeof(queries[0]); q++) {
+		const char *what = q == 0 ? "user" : "API token";
+		sqlite3_stmt *stmt;
+		int rc = SQLITE_DONE;
+
+		ret = store_prepare(s, queries[q], &stmt);
+		if (ret < 0)
+			return ret;
+		while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			long long id = (long long)sqlite3_column_int64(stmt, 0);
+			const char *name = store_column_is_text(stmt, 1)
+					       ? (const char *)sqlite3_column_text(stmt, 1)
+					       : NULL;
+
+			if (q == 0)
+				ret = store_user_check(
+				    s, name,
+				    store_column_is_text(stmt, 2)
+					? (const char *)sqlite3_column_text(stmt, 2)
+					: NULL);
+			else
+				ret = store_account_name_check(s, name);
+			if (ret == 0 && q == 1 &&
+			    (sqlite3_column_type(stmt, 2) != SQLITE_BLOB ||
+			     sqlite3_column_bytes(stmt, 2) != STORE_TOKEN_HASH)) {
+				store_seterr(s, "token hash: not %d bytes", STORE_TOKEN_HASH);
+				ret = -EINVAL;
+			}
+			if (ret < 0) {
+				snprintf(why, sizeof(why), "%s", s->error);
+				store_seterr(s, "%s %lld: %s", what, id, why);
+				ret = -EINVAL;
+			}
+		}
+		if (ret == 0 && rc != SQLITE_DONE)
+			ret = store_sqlerr(s, rc, "verify accounts");
+		sqlite3_finalize(stmt);
+	}
+	return ret;
+}

@@ -172,8 +172,323 @@ static bool store_restore_integrity_ok(sqlite3 *db, char *problem, size_t len)
 }
 
 /*
+ * The settings a connection to a file nobody vouches for runs with: no
+ * schema-borne code (triggers, views, functions a schema names that are not
+ * innocuous), no writes to the schema through the back door (defensive
+ * mode), no extensions. Returns SQLITE_OK or the first failure.
+ */
+static int store_restore_harden(sqlite3 *db)
+{
+	static const struct {
+		int op;
+		int value;
+	} config[] = {
+	    {SQLITE_DBCONFIG_DEFENSIVE, 1},
+	    {SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0},
+	    {SQLITE_DBCONFIG_ENABLE_TRIGGER, 0},
+	    {SQLITE_DBCONFIG_ENABLE_VIEW, 0},
+	    {SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(config) / sizeof(config[0]); i++) {
+		int now = -1;
+		int rc = sqlite3_db_config(db, config[i].op, config[i].value, &now);
+
+		if (rc != SQLITE_OK)
+			return rc;
+		if (now != config[i].value)
+			return SQLITE_MISUSE;
+	}
+	/* The same as TRUSTED_SCHEMA off, said again for an SQLite that only knows the pragma. */
+	return sqlite3_exec(db, "PRAGMA trusted_schema=OFF", NULL, NULL, NULL);
+}
+
+/* Opens path (or ":memory:") with store_restore_harden's settings. */
+static int store_restore_open(const char *path, int flags, sqlite3 **db)
+{
+	int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOFOLLOW, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = store_restore_harden(*db);
+	return rc;
+}
+
+/*
+ * Replaces every control character of msg (names and values quoted from the
+ * file may hold any byte) with \xHH, so the message is one line on a
+ * terminal and in the journal.
+ */
+static void store_restore_escape(char *msg, size_t size)
+{
+	char copy[STORE_ERROR_MAX];
+	size_t used = 0;
+
+	snprintf(copy, sizeof(copy), "%s", msg);
+	for (const unsigned char *c = (const unsigned char *)copy; *c != '\0'; c++) {
+		bool plain = *c >= ' ' && *c != 0x7f;
+		int n = plain ? snprintf(msg + used, size - used, "%c", *c)
+			      : snprintf(msg + used, size - used, "\\x%02x", *c);
+
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+	msg[used] = '\0';
+}
+
+/* More schema objects than drover makes many times over: not a file of ours. */
+#define STORE_RESTORE_SCHEMA_MAX 256
+/* What separates the fields of a schema object's description. */
+#define STORE_RESTORE_FIELD_SEP '\x1f'
+
+/* A database's schema objects, each "type SEP name SEP table SEP canonical SQL". */
+struct store_restore_schema {
+	char *objects[STORE_RESTORE_SCHEMA_MAX];
+	size_t n;
+};
+
+static bool store_restore_sql_punct(char c)
+{
+	return c == '(' || c == ')' || c == ',' || c == ';';
+}
+
+/*
+ * Appends sql to out in a canonical spelling: outside quotes, each run of
+ * white space becomes one space, and none is kept at either end or next to
+ * ( ) , ; so that the same statement laid out differently (as SQLite's
+ * ALTER TABLE and older hand-made files do) compares equal, while no two
+ * tokens are ever joined.
+ */
+static void store_restore_sql_canonical(const char *sql, char *out)
+{
+	char quote = '\0';
+	bool space = false;
+	size_t n = 0;
+
+	for (const char *c = sql; *c != '\0'; c++) {
+		if (quote != '\0') {
+			out[n++] = *c;
+			if (*c == quote)
+				quote = '\0';
+			continue;
+		}
+		if (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r' || *c == '\f' ||
+		    *c == '\v') {
+			space = true;
+			continue;
+		}
+		if (space && n > 0 && !store_restore_sql_punct(out[n - 1]) &&
+		    !store_restore_sql_punct(*c))
+			out[n++] = ' ';
+		space = false;
+		if (*c == '\'' || *c == '"' || *c == '`')
+			quote = *c;
+		else if (*c == '[')
+			quote = ']';
+		out[n++] = *c;
+	}
+	out[n] = '\0';
+}
+
+static void store_restore_schema_free(struct store_restore_schema *schema)
+{
+	for (size_t i = 0; i < schema->n; i++)
+		free(schema->objects[i]);
+	schema->n = 0;
+}
+
+/* Reads db's sqlite_master into schema; SQLITE_OK, SQLITE_NOMEM, SQLITE_TOOBIG or db's error. */
+static int store_restore_schema_read(sqlite3 *db, struct store_restore_schema *schema)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	schema->n = 0;
+	rc = sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, sql FROM sqlite_master", -1,
+				&stmt, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *field[4];
+		size_t len = 0, used;
+		char *object;
+
+		if (schema->n == STORE_RESTORE_SCHEMA_MAX) {
+			rc = SQLITE_TOOBIG;
+			break;
+		}
+		for (int i = 0; i < 4; i++) {
+			field[i] = (const char *)sqlite3_column_text(stmt, i) ?: "";
+			len += strlen(field[i]) + 1;
+		}
+		object = malloc(len);
+		if (object == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		used = (size_t)sprintf(object, "%s%c%s%c%s%c", field[0], STORE_RESTORE_FIELD_SEP,
+				       field[1], STORE_RESTORE_FIELD_SEP, field[2],
+				       STORE_RESTORE_FIELD_SEP);
+		store_restore_sql_canonical(field[3], object + used);
+		schema->objects[schema->n++] = object;
+	}
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_DONE)
+		return SQLITE_OK;
+	store_restore_schema_free(schema);
+	return rc;
+}
+
+/* Length of an object's "type SEP name" part: what two objects must share to be one object. */
+static size_t store_restore_schema_key_len(const char *object)
+{
+	const char *sep = strchr(object, STORE_RESTORE_FIELD_SEP);
+
+	sep = sep ? strchr(sep + 1, STORE_RESTORE_FIELD_SEP) : NULL;
+	return sep ? (size_t)(sep - object) : strlen(object);
+}
+
+/*
+ * Finds the first object of from that in does not hold identically. Returns
+ * true and describes it in what ("trigger `x' on audit"), with *differs true
+ * when in holds an object of that type and name spelled otherwise.
+ */
+static bool store_restore_schema_extra(const struct store_restore_schema *from,
+				       const struct store_restore_schema *in, char *what,
+				       size_t len, bool *differs)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		const char *object = from->objects[i];
+		size_t key = store_restore_schema_key_len(object);
+		const char *name, *table;
+		bool same = false;
+
+		*differs = false;
+		for (size_t j = 0; j < in->n && !same; j++) {
+			same = strcmp(object, in->objects[j]) == 0;
+			if (strncmp(object, in->objects[j], key) == 0 &&
+			    in->objects[j][key] == STORE_RESTORE_FIELD_SEP)
+				*differs = true;
+		}
+		if (same)
+			continue;
+		name = strchr(object, STORE_RESTORE_FIELD_SEP) + 1;
+		table = strchr(name, STORE_RESTORE_FIELD_SEP) + 1;
+		snprintf(what, len, "%.*s `%.*s' on %.*s", (int)(name - 1 - object), object,
+			 (int)(table - 1 - name), name,
+			 (int)(strchr(table, STORE_RESTORE_FIELD_SEP) - table), table);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Refuses a file whose schema is not exactly the one drover made for its
+ * version: any trigger, view, index or table drover never creates (a
+ * trigger would come along into the live file and run on our own writes),
+ * or a table of ours with a different definition (other constraints, other
+ * defaults). Message in s.
+ */
+static int store_restore_schema_check(struct store *s, sqlite3 *src, int version, const char *path)
+{
+	struct store_restore_schema want = {0}, have = {0};
+	struct store ref = {0};
+	char what[STORE_ERROR_MAX / 2];
+	bool differs = false;
+	int rc, ret;
+
+	rc = store_restore_open(":memory:", SQLITE_OPEN_READWRITE, &ref.db);
+	if (rc != SQLITE_OK) {
+		store_seterr(s, "restore: cannot build the reference schema: %s",
+			     ref.db ? sqlite3_errmsg(ref.db) : sqlite3_errstr(rc));
+		sqlite3_close(ref.db);
+		return store_errno(rc);
+	}
+	ret = store_schema_build(&ref, version);
+	if (ret == 0 && store_restore_schema_read(ref.db, &want) != SQLITE_OK) {
+		store_seterr(&ref, "%s", sqlite3_errmsg(ref.db));
+		ret = -ENOMEM;
+	}
+	if (ret < 0) {
+		store_seterr(s, "restore: cannot build the reference schema: %s", ref.error);
+		sqlite3_close(ref.db);
+		return ret;
+	}
+	sqlite3_close(ref.db);
+	rc = store_restore_schema_read(src, &have);
+	if (rc != SQLITE_OK) {
+		store_seterr(s, "restore: cannot read the schema of `%s': %s", path,
+			     rc == SQLITE_TOOBIG ? "too many objects" : sqlite3_errstr(rc));
+		store_restore_schema_free(&want);
+		return rc == SQLITE_TOOBIG ? -EINVAL : store_errno(rc);
+	}
+	ret = -EINVAL;
+	if (store_restore_schema_extra(&have, &want, what, sizeof(what), &differs)) {
+		if (differs)
+			store_seterr(
+			    s,
+			    "restore: `%s' is refused: its %s differs from drover's schema "
+			    "(version %d)",
+			    path, what, version);
+		else
+			store_seterr(s,
+				     "restore: `%s' is refused: it holds %s, which is not part of "
+				     "drover's schema (version %d)",
+				     path, what, version);
+	} else if (store_restore_schema_extra(&want, &have, what, sizeof(what), &differs)) {
+		store_seterr(s, "restore: `%s' is not a drover database: it lacks %s", path, what);
+	} else {
+		ret = 0;
+	}
+	store_restore_schema_free(&want);
+	store_restore_schema_free(&have);
+	return ret;
+}
+
+/*
+ * Every row of the migrated copy through the checks a live change of it
+ * makes (store_private.h: the *_verify functions), and its references
+ * whole. The file's audit log is not checked: the live one replaces it.
+ */
+static int store_restore_verify(struct store *s, struct store *mem, const char *path)
+{
+	struct settings settings;
+	sqlite3_stmt *stmt;
+	int ret;
+
+	ret = store_proxy_verify(mem);
+	if (ret == 0)
+		ret = store_settings_verify(mem, &settings);
+	if (ret == 0)
+		ret = store_account_verify(mem);
+	if (ret == 0)
+		ret = store_hash_key_verify(mem);
+	if (ret == 0) {
+		ret = store_prepare(mem, "PRAGMA foreign_key_check", &stmt);
+		if (ret == 0) {
+			int rc = sqlite3_step(stmt);
+
+			if (rc == SQLITE_ROW) {
+				store_seterr(mem, "a row of %s that refers to no row of %s",
+					     (const char *)sqlite3_column_text(stmt, 0) ?: "?",
+					     (const char *)sqlite3_column_text(stmt, 2) ?: "?");
+				ret = -EINVAL;
+			} else if (rc != SQLITE_DONE) {
+				ret = store_sqlerr(mem, rc, "foreign key check");
+			}
+			sqlite3_finalize(stmt);
+		}
+	}
+	if (ret < 0)
+		store_seterr(s, "restore: `%s' is refused: it holds %s", path, mem->error);
+	return ret;
+}
+
+/*
  * Loads path into a private in-memory database, checked and migrated to our
- * schema; *out is that connection (close it). The file itself is only read.
+ * schema; *out is that connection (close it). The file itself is only read,
+ * through a connection that runs nothing the file's schema carries; every
+ * check is made before anything live is touched.
  */
 static int store_restore_load(struct store *s, const char *path, sqlite3 **out, int *version)
 {
@@ -183,13 +498,15 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 	int rc, ret;
 
 	*out = NULL;
-	rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL);
+	rc = store_restore_open(path, SQLITE_OPEN_READONLY, &src);
 	if (rc != SQLITE_OK) {
 		store_seterr(s, "restore: cannot open `%s': %s", path,
 			     src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
 		sqlite3_close(src);
 		return store_errno(rc);
 	}
+	/* The file may attach nothing: it is only ever read through this connection. */
+	sqlite3_limit(src, SQLITE_LIMIT_ATTACHED, 0);
 	if (!store_restore_integrity_ok(src, problem, sizeof(problem))) {
 		store_seterr(s, "restore: `%s' fails the integrity check: %s", path, problem);
 		sqlite3_close(src);
@@ -202,14 +519,17 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 		sqlite3_close(src);
 		return -EPROTO;
 	}
-	if (*version < 1 ||
-	    store_restore_query_int(src, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-					 " AND name IN ('proxies', 'settings')") != 2) {
+	if (*version < 1) {
 		store_seterr(s, "restore: `%s' is not a drover database", path);
 		sqlite3_close(src);
 		return -EINVAL;
 	}
-	rc = sqlite3_open_v2(":memory:", &mem.db, SQLITE_OPEN_READWRITE, NULL);
+	ret = store_restore_schema_check(s, src, *version, path);
+	if (ret < 0) {
+		sqlite3_close(src);
+		return ret;
+	}
+	rc = store_restore_open(":memory:", SQLITE_OPEN_READWRITE, &mem.db);
 	if (rc == SQLITE_OK)
 		rc = store_backup_copy(mem.db, src);
 	sqlite3_close(src);
@@ -223,6 +543,11 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 	if (ret < 0) {
 		store_seterr(s, "restore: migrating `%s' from version %d: %s", path, *version,
 			     mem.error);
+		sqlite3_close(mem.db);
+		return ret;
+	}
+	ret = store_restore_verify(s, &mem, path);
+	if (ret < 0) {
 		sqlite3_close(mem.db);
 		return ret;
 	}
@@ -279,8 +604,10 @@ int store_restore(struct store *s, const char *path, const char *actor,
 		return -EINVAL;
 	}
 	ret = store_restore_load(s, path, &mem, &info->file_version);
-	if (ret < 0)
+	if (ret < 0) {
+		store_restore_escape(s->error, sizeof(s->error));
 		return ret;
+	}
 	ret = store_restore_keep_audit(s, mem);
 	if (ret < 0) {
 		sqlite3_close(mem);

@@ -85,3 +85,39 @@ done:
 	}
 	return store_commit(s);
 }
+
+/* The key, when there is one, has its size; meta holds nothing else (nothing else is written). */
+int store_hash_key_verify(struct store *s)
+{
+	uint8_t key[STORE_HASH_KEY_LEN];
+	sqlite3_stmt *stmt;
+	bool found;
+	int rc, ret;
+
+	ret = store_hash_key_read(s, key, &found);
+	sodium_memzero(key, sizeof(key));
+	if (ret < 0) {
+		if (ret == -EIO)
+			ret = -EINVAL;
+		return ret;
+	}
+	ret = store_prepare(s, "SELECT key FROM meta WHERE key IS NOT ? LIMIT 1", &stmt);
+	if (ret < 0)
+		return ret;
+	ret =
+	    store_bind_check(s, sqlite3_bind_text(stmt, 1, STORE_HASH_KEY_NAME, -1, SQLITE_STATIC));
+	if (ret == 0) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			store_seterr(s, "meta: unknown key `%s'",
+				     store_column_is_text(stmt, 0)
+					 ? (const char *)sqlite3_column_text(stmt, 0)
+					 : "(not text)");
+			ret = -EINVAL;
+		} else if (rc != SQLITE_DONE) {
+			ret = store_sqlerr(s, rc, "verify meta");
+		}
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -44,6 +44,8 @@ int store_step_done(struct store *s, sqlite3_stmt *stmt, const char *what);
 int store_bind_check(struct store *s, int rc);
 /* Copies a text column into dst (len bytes, truncated); NULL becomes "". */
 void store_copy_text(char *dst, size_t len, const unsigned char *src);
+/* True when column col of the current row is TEXT with no NUL inside (all of it is readable). */
+bool store_column_is_text(sqlite3_stmt *stmt, int col);
 /*
  * Makes room for one more element in a growing result array: doubles *cap
  * when n has reached it. Returns 0, or -ENOMEM with the message set (the
@@ -65,6 +67,27 @@ void store_rollback(struct store *s);
  * private in-memory copy as well as open on the live file.
  */
 int store_migrate(struct store *s);
+
+/*
+ * store.c: applies the migrations up to version to an empty database, so it
+ * holds exactly the tables and indexes a drover database of that version
+ * has (restore compares a file's sqlite_master against it).
+ */
+int store_schema_build(struct store *s, int version);
+
+/*
+ * Checks every stored row of one table with the rules a live change is
+ * checked with, for a file to restore (already migrated to our schema).
+ * Each returns 0, or -EINVAL with the message naming the row and field.
+ */
+/* store_proxy.c: name, address, weight, admin, probe, and the column types. */
+int store_proxy_verify(struct store *s);
+/* store_setting.c: each row parses (settings_set) and together they pass settings_check; *out. */
+int store_settings_verify(struct store *s, struct settings *out);
+/* store_account.c: user and token names, password hashes, token hash sizes. */
+int store_account_verify(struct store *s);
+/* store_hash_key.c: the hash key's size; meta holds no other key. */
+int store_hash_key_verify(struct store *s);
 
 /*
  * store_audit.c: writes one audit row, inside the caller's transaction when

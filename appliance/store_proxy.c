@@ -469,3 +469,51 @@ fail:
 	store_rollback(s);
 	return ret;
 }
+
+/*
+ * Every row through the checks store_proxy_add makes, plus the column types
+ * (SQLite would take "5x" as weight 5 and cut a name at a NUL): a row from
+ * a file to restore is treated as a change nobody checked yet.
+ */
+int store_proxy_verify(struct store *s)
+{
+	static const int text_columns[] = {1, 2, 4};
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_DONE, ret;
+
+	ret = store_prepare(s, "SELECT " STORE_PROXY_COLUMNS " FROM proxies ORDER BY id", &stmt);
+	if (ret < 0)
+		return ret;
+	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		long long id = (long long)sqlite3_column_int64(stmt, 0);
+		struct proxy_config p;
+		char why[STORE_ERROR_MAX];
+		bool typed =
+		    sqlite3_column_type(stmt, 3) == SQLITE_INTEGER &&
+		    sqlite3_column_type(stmt, 5) == SQLITE_INTEGER &&
+		    (sqlite3_column_type(stmt, 6) == SQLITE_NULL || store_column_is_text(stmt, 6));
+
+		for (size_t i = 0; i < sizeof(text_columns) / sizeof(text_columns[0]); i++)
+			typed = typed && store_column_is_text(stmt, text_columns[i]);
+		if (!typed) {
+			store_seterr(s, "proxy %lld: a column holds a value of the wrong type", id);
+			ret = -EINVAL;
+			break;
+		}
+		ret = store_proxy_row(s, stmt, &p);
+		/* A value out of its range does not even read: say which fields to look at. */
+		if (ret < 0)
+			store_seterr(s, "name, address, weight, admin or probe out of its range");
+		else
+			ret = store_proxy_check(s, &p, false);
+		if (ret < 0) {
+			snprintf(why, sizeof(why), "%s", s->error);
+			store_seterr(s, "proxy %lld: %s", id, why);
+			ret = -EINVAL;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_sqlerr(s, rc, "verify proxies");
+	sqlite3_finalize(stmt);
+	return ret;
+}

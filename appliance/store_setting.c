@@ -119,3 +119,46 @@ fail:
 	store_rollback(s);
 	return ret;
 }
+
+/*
+ * What store_settings_load reads, with no leniency: a row that does not
+ * parse, or values that break a rule between settings, refuse the file
+ * instead of falling back to a default. For a file to restore, where
+ * refusing costs nothing and a silent default would change what the
+ * operator restored.
+ */
+int store_settings_verify(struct store *s, struct settings *out)
+{
+	char why[STORE_ERROR_MAX];
+	struct settings loaded;
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_DONE, ret;
+
+	settings_defaults(&loaded);
+	ret = store_prepare(s, "SELECT key, value FROM settings ORDER BY key", &stmt);
+	if (ret < 0)
+		return ret;
+	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (!store_column_is_text(stmt, 0) || !store_column_is_text(stmt, 1)) {
+			store_seterr(s, "a setting whose key or value is not text");
+			ret = -EINVAL;
+			break;
+		}
+		if (!settings_set(&loaded, (const char *)sqlite3_column_text(stmt, 0),
+				  (const char *)sqlite3_column_text(stmt, 1), why, sizeof(why))) {
+			store_seterr(s, "a setting that does not parse: %s", why);
+			ret = -EINVAL;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_sqlerr(s, rc, "verify settings");
+	sqlite3_finalize(stmt);
+	if (ret < 0)
+		return ret;
+	if (settings_check(&loaded, why, sizeof(why)) < 0) {
+		store_seterr(s, "settings that do not go together: %s", why);
+		return -EINVAL;
+	}
+	*out = loaded;
+	return 0;
+}

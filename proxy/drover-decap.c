@@ -12,7 +12,14 @@
  * REDIRECT rule can hand it to Squid in intercept mode.
  *
  *   drover-decap --dev NAME [--address A.B.C.D[/N]] [--from APPLIANCE_IP]...
- *                [--mtu N] [--burst N] [--log-level LEVEL]
+ *                [--clients CIDR[,CIDR]]... [--mtu N] [--burst N] [--log-level LEVEL]
+ *
+ * What it accepts is the appliance's traffic and nothing else: the outer
+ * source must be one of the --from addresses (otherwise any host that can
+ * reach the proxy could hand Squid a request with any source it likes), and
+ * the inner source must lie in one of the --clients ranges (the appliance
+ * only wraps its clients' packets). drover-proxy-setup.sh gives both, and
+ * installs the same two checks as iptables rules in front of this program.
  *
  * Counters go to stderr on SIGUSR1 and at exit; SIGTERM and SIGINT end it.
  */
@@ -41,6 +48,7 @@
 
 #define DECAP_PROG	    "drover-decap"
 #define DECAP_MAX_FROM	    64
+#define DECAP_MAX_CLIENTS   64
 #define DECAP_BURST_DEFAULT 32
 #define DECAP_BURST_MAX	    256
 /* A reassembled datagram is at most 65535 bytes; one more shows truncation. */
@@ -62,6 +70,7 @@ enum decap_drop {
 	DECAP_DROP_INNER_IHL,	   /* inner IHL < 5 or past the datagram */
 	DECAP_DROP_INNER_LENGTH,   /* inner total length != bytes remaining */
 	DECAP_DROP_INNER_CHECKSUM, /* inner header checksum wrong */
+	DECAP_DROP_INNER_SOURCE,   /* inner source outside the --clients ranges */
 	DECAP_DROP_TUN_WRITE,	   /* the TUN device refused the packet */
 	DECAP_DROP_COUNT,
 };
@@ -79,6 +88,7 @@ static const char *const decap_drop_names[DECAP_DROP_COUNT] = {
     [DECAP_DROP_INNER_IHL] = "inner_ihl",
     [DECAP_DROP_INNER_LENGTH] = "inner_length",
     [DECAP_DROP_INNER_CHECKSUM] = "inner_checksum",
+    [DECAP_DROP_INNER_SOURCE] = "inner_source",
     [DECAP_DROP_TUN_WRITE] = "tun_write",
 };
 
@@ -90,7 +100,12 @@ struct decap_config {
 	unsigned int prefix_len;
 	uint32_t from[DECAP_MAX_FROM]; /* network byte order */
 	size_t from_count;
-	unsigned int mtu; /* 0: leave the device default */
+	struct decap_range {
+		uint32_t network; /* host byte order, masked */
+		uint32_t mask;	  /* host byte order */
+	} clients[DECAP_MAX_CLIENTS];
+	size_t client_count; /* 0: inner sources not restricted */
+	unsigned int mtu;    /* 0: leave the device default */
 	unsigned int burst;
 };
 
@@ -110,6 +125,20 @@ static bool decap_sender_allowed(const struct decap_config *cfg, uint32_t src)
 		return true;
 	for (size_t i = 0; i < cfg->from_count; i++) {
 		if (cfg->from[i] == src)
+			return true;
+	}
+	return false;
+}
+
+/* src (network byte order) lies in a --clients range, or no range was given. */
+static bool decap_client_allowed(const struct decap_config *cfg, uint32_t src)
+{
+	uint32_t host = ntohl(src);
+
+	if (cfg->client_count == 0)
+		return true;
+	for (size_t i = 0; i < cfg->client_count; i++) {
+		if ((host & cfg->clients[i].mask) == cfg->clients[i].network)
 			return true;
 	}
 	return false;
@@ -155,6 +184,9 @@ static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t
 		return DECAP_DROP_INNER_LENGTH;
 	if (wire_checksum(buf, inner_ihl) != 0)
 		return DECAP_DROP_INNER_CHECKSUM;
+	memcpy(&src, buf + 12, sizeof(src));
+	if (!decap_client_allowed(cfg, src))
+		return DECAP_DROP_INNER_SOURCE;
 
 	*inner_off = outer_ihl;
 	*inner_len = remain;
@@ -207,12 +239,14 @@ static void decap_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: %s --dev NAME [--address A.B.C.D[/N]] [--from APPLIANCE_IP]...\n"
-		"                    [--mtu N] [--burst N] [--log-level LEVEL]\n"
+		"                    [--clients CIDR[,CIDR]]... [--mtu N] [--burst N]\n"
+		"                    [--log-level LEVEL]\n"
 		"\n"
 		"Receives IPIP (protocol 4) datagrams on a raw socket and writes the inner\n"
 		"IPv4 packets, unchanged, into the TUN device NAME, which it creates and\n"
 		"brings up. --address gives the device an address (prefix /32 unless /N).\n"
 		"--from (repeatable) accepts outer sources from those addresses only.\n"
+		"--clients (repeatable) accepts inner sources in those ranges only.\n"
 		"SIGUSR1 prints counters to stderr; SIGTERM/SIGINT exit cleanly.\n",
 		DECAP_PROG);
 }
@@ -251,12 +285,39 @@ static bool decap_parse_address(const char *s, struct in_addr *addr, unsigned in
 	return inet_pton(AF_INET, copy, addr) == 1;
 }
 
+/* Adds each CIDR of a comma list to cfg's client ranges; a bad one is a usage error. */
+static void decap_parse_clients(const char *list, struct decap_config *cfg)
+{
+	char copy[DECAP_MAX_CLIENTS * (INET_ADDRSTRLEN + 4)];
+	char *save = NULL;
+
+	if (list[0] == '\0' || strlen(list) >= sizeof(copy))
+		decap_usage_error("invalid client ranges `%s'", list);
+	strcpy(copy, list);
+	for (char *cidr = strtok_r(copy, ",", &save); cidr != NULL;
+	     cidr = strtok_r(NULL, ",", &save)) {
+		struct in_addr addr;
+		unsigned int prefix_len;
+		uint32_t mask;
+
+		if (strchr(cidr, '/') == NULL || !decap_parse_address(cidr, &addr, &prefix_len))
+			decap_usage_error("invalid client range `%s' (want A.B.C.D/N)", cidr);
+		if (cfg->client_count == DECAP_MAX_CLIENTS)
+			decap_usage_error("too many client ranges (at most %d)", DECAP_MAX_CLIENTS);
+		mask = prefix_len == 0 ? 0 : ~0U << (32 - prefix_len);
+		cfg->clients[cfg->client_count].network = ntohl(addr.s_addr) & mask;
+		cfg->clients[cfg->client_count].mask = mask;
+		cfg->client_count++;
+	}
+}
+
 static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 {
 	static const struct option options[] = {
 	    {"dev", required_argument, NULL, 'd'},
 	    {"address", required_argument, NULL, 'a'},
 	    {"from", required_argument, NULL, 'f'},
+	    {"clients", required_argument, NULL, 'c'},
 	    {"mtu", required_argument, NULL, 'm'},
 	    {"burst", required_argument, NULL, 'b'},
 	    {"log-level", required_argument, NULL, 'l'},
@@ -272,7 +333,7 @@ static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->burst = DECAP_BURST_DEFAULT;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":d:a:f:m:b:l:Vh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":d:a:f:c:m:b:l:Vh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			if (optarg[0] == '\0' || strlen(optarg) >= IFNAMSIZ ||
@@ -292,6 +353,9 @@ static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 				decap_usage_error("too many --from addresses (at most %d)",
 						  DECAP_MAX_FROM);
 			cfg->from[cfg->from_count++] = from.s_addr;
+			break;
+		case 'c':
+			decap_parse_clients(optarg, cfg);
 			break;
 		case 'm':
 			if (!decap_parse_uint(optarg, DECAP_MTU_MIN, DECAP_MTU_MAX, &cfg->mtu))
@@ -497,8 +561,9 @@ int main(int argc, char **argv)
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	memset(&counters, 0, sizeof(counters));
-	log_info("decapsulating into `%s'%s", cfg.dev,
-		 cfg.from_count ? "" : " (outer sources not restricted)");
+	log_info("decapsulating into `%s'%s%s", cfg.dev,
+		 cfg.from_count ? "" : " (outer sources not restricted: give --from)",
+		 cfg.client_count ? "" : " (inner sources not restricted: give --clients)");
 
 	pfd.fd = raw;
 	pfd.events = POLLIN;

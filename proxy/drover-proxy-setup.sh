@@ -6,14 +6,23 @@
 # This host must:
 #   1. decapsulate it: the kernel's tunl0 (--mode kernel, needs the ipip
 #      module) or drover-decap writing into a TUN device (--mode decap);
-#   2. accept it although its source (the client) is not routed via the tunnel
-#      device: rp_filter 0 on all, default and the tunnel device (the kernel
-#      uses the larger of "all" and the device's value);
-#   3. hand it to Squid: a nat chain DROVER-INTERCEPT, jumped to from
+#   2. accept only what the appliance sent, and only client packets: a filter
+#      chain DROVER-IPIP, jumped to from INPUT for protocol 4, drops IPIP whose
+#      outer source is not an appliance (tunl0 would otherwise take IPIP from
+#      any host on the Internet and deliver whatever source it carries); a raw
+#      chain DROVER-TUNNEL, jumped to from PREROUTING for packets arriving on
+#      the tunnel device, drops inner sources outside the --clients ranges.
+#      drover-decap makes the same two checks itself (--from, --clients);
+#   3. accept a client packet although the route back to the client is not the
+#      tunnel device: rp_filter 2 (loose) on the tunnel device only. The kernel
+#      uses the larger of "all" and the device's value, so loose holds whatever
+#      "all" is (0, 1 or 2); "all" and "default" are left alone, so every other
+#      interface keeps the host's own reverse-path policy;
+#   4. hand it to Squid: a nat chain DROVER-INTERCEPT, jumped to from
 #      PREROUTING for packets arriving on the tunnel device, REDIRECTs the
 #      intercepted ports to Squid's intercept port (REDIRECT rewrites to the
 #      device's primary address, hence --tunnel-address);
-#   4. answer the clients directly with segments that fit: the appliance adds
+#   5. answer the clients directly with segments that fit: the appliance adds
 #      20 bytes, so the clients must send at most MTU - 20 (tunnel MTU), i.e.
 #      an MSS of MTU - 60. Squid's SYN-ACK advertises the route's advmss, so
 #      the route(s) back to the clients get advmss = (MTU - 20) - 40.
@@ -24,12 +33,20 @@
 #       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH] [up|down]
 #
 # Both "up" and "down" may be repeated: up replaces what an earlier up set,
-# down removes only what is there. rp_filter is left at 0 by down (its earlier
-# value is not known). Exit status: 0 done, 1 a step failed, 2 bad arguments.
+# down removes only what is there (the chains DROVER-INTERCEPT, DROVER-IPIP
+# and DROVER-TUNNEL and the jumps to them). The tunnel device's rp_filter is
+# left at 2 by down (its earlier value is not known; drover-decap's device
+# goes away with it). Exit status: 0 done, 1 a step failed, 2 bad arguments.
 set -u
 
 prog=drover-proxy-setup.sh
 chain=DROVER-INTERCEPT
+# filter: IPIP from anyone but the appliances is dropped (INPUT -p 4).
+ipip_chain=DROVER-IPIP
+# raw: from the tunnel device, sources outside the client ranges are dropped.
+tunnel_chain=DROVER-TUNNEL
+# Loose reverse-path filtering: the client is reached through eth0, not the tunnel.
+rp_filter_loose=2
 # Routes this script had to create (no route for exactly the client CIDR
 # existed) carry this protocol number, so "down" deletes only those.
 rtproto=201
@@ -206,6 +223,7 @@ tunnel_up_decap() {
 	for a in "${appliance_list[@]}"; do
 		args+=(--from "$a")
 	done
+	args+=(--clients "$clients")
 	if pid=$(decap_pid); then
 		# Already running with the same arguments: nothing to do; else restart.
 		if [ "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -d' ' -f2-)" = "${args[*]} " ] &&
@@ -251,11 +269,56 @@ tunnel_down_kernel() {
 	ip link set tunl0 down
 }
 
-rp_filter_off() {
-	local c
-	for c in all default "$dev"; do
-		run sysctl -qw "net.ipv4.conf.$c.rp_filter=0"
+# Only the tunnel device's value: "all" and "default" stay as the host has them.
+rp_filter_tunnel() {
+	run sysctl -qw "net.ipv4.conf.$dev.rp_filter=$rp_filter_loose"
+}
+
+# filter_chain TABLE CHAIN: creates CHAIN in TABLE, or empties it when it is there.
+filter_chain() {
+	iptables -t "$1" -N "$2" 2>/dev/null || run iptables -t "$1" -F "$2"
+}
+
+# filter_jump TABLE HOOK RULE...: the jump RULE at the top of HOOK, once.
+filter_jump() {
+	local table=$1 hook=$2
+	shift 2
+	iptables -t "$table" -C "$hook" "$@" 2>/dev/null || run iptables -t "$table" -I "$hook" "$@"
+}
+
+# The chains are filled before the jumps go in, so no packet meets a half-built chain.
+filters_up() {
+	local a c
+	filter_chain filter "$ipip_chain"
+	for a in "${appliance_list[@]}"; do
+		run iptables -t filter -A "$ipip_chain" -s "$a/32" -j RETURN
 	done
+	run iptables -t filter -A "$ipip_chain" -j DROP
+	filter_jump filter INPUT -p 4 -j "$ipip_chain"
+
+	filter_chain raw "$tunnel_chain"
+	for c in "${client_list[@]}"; do
+		run iptables -t raw -A "$tunnel_chain" -s "$c" -j RETURN
+	done
+	run iptables -t raw -A "$tunnel_chain" -j DROP
+	filter_jump raw PREROUTING -i "$dev" -j "$tunnel_chain"
+}
+
+# chain_down TABLE HOOK CHAIN: removes every jump from HOOK to CHAIN, then CHAIN.
+chain_down() {
+	local table=$1 hook=$2 name=$3 line
+	iptables -t "$table" -S "$hook" 2>/dev/null | grep -- "-j $name\$" | while read -r line; do
+		# shellcheck disable=SC2086 # the rule text is iptables' own words
+		iptables -t "$table" ${line/-A /-D }
+	done
+	iptables -t "$table" -F "$name" 2>/dev/null
+	iptables -t "$table" -X "$name" 2>/dev/null
+	return 0
+}
+
+filters_down() {
+	chain_down raw PREROUTING "$tunnel_chain"
+	chain_down filter INPUT "$ipip_chain"
 }
 
 intercept_up() {
@@ -271,16 +334,9 @@ intercept_up() {
 		run iptables -t nat -I PREROUTING -i "$dev" -j "$chain"
 }
 
+# Removes every jump to the chain, whatever device it names.
 intercept_down() {
-	local line
-	# Remove every jump to the chain, whatever device it names.
-	iptables -t nat -S PREROUTING 2>/dev/null | grep -- "-j $chain\$" | while read -r line; do
-		# shellcheck disable=SC2086 # the rule text is iptables' own words
-		iptables -t nat ${line/-A /-D }
-	done
-	iptables -t nat -F "$chain" 2>/dev/null
-	iptables -t nat -X "$chain" 2>/dev/null
-	return 0
+	chain_down nat PREROUTING "$chain"
 }
 
 # route_args CIDR: the current route for exactly CIDR in the main table,
@@ -334,12 +390,14 @@ routes_down() {
 
 case $action in
 up)
+	# The filters first: tunl0 takes IPIP from anyone the moment it is up.
+	filters_up
 	if [ "$mode" = kernel ]; then
 		tunnel_up_kernel
 	else
 		tunnel_up_decap
 	fi
-	rp_filter_off
+	rp_filter_tunnel
 	intercept_up
 	routes_up
 	;;
@@ -351,6 +409,7 @@ down)
 	else
 		tunnel_down_decap
 	fi
+	filters_down
 	;;
 esac
 exit 0

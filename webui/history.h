@@ -40,6 +40,13 @@ int history_record(struct history *h, int64_t time, json_t *proxies);
  * that both hold it (a counter that went back, as after re-adding, gives none).
  */
 json_t *history_json(const struct history *h);
+/*
+ * history_json, counting its work in *steps: one per point of every sample
+ * walked and per index slot looked at. Proxies are found through an index
+ * by id, so the work grows with the points held (proxies x samples), not
+ * with proxies x proxies x samples. NULL when out of memory.
+ */
+json_t *history_json_counted(const struct history *h, uint64_t *steps);
 void history_free(struct history *h);
 
 #endif

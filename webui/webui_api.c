@@ -236,7 +236,12 @@ void webui_api_history(struct webui_call *c)
 
 	if (!webui_http_query_known(c, c->route.route->params))
 		return;
+	/* Indexed by proxy (history.h): work grows with the points held, not their square. */
 	h = history_json(&c->w->history);
+	if (h == NULL) {
+		webui_http_send_error(c, 500, "internal", NULL, "out of memory");
+		return;
+	}
 	json_object_set_new(h, "ok", json_true());
 	webui_http_send_json(c, 200, h);
 }

@@ -87,6 +87,41 @@ static void test_sender(void **state)
 	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
 }
 
+/*
+ * Inner sources: only the --clients ranges (parsed as the command line
+ * does), so that even a packet sent from the appliance's own address (or
+ * spoofed as it) cannot hand Squid a request from anywhere else.
+ */
+static void test_inner_source(void **state)
+{
+	struct decap_config cfg = open_config();
+	uint8_t buf[200];
+	size_t off, len, n;
+
+	(void)state;
+	cfg.from[0] = htonl(APPLIANCE);
+	cfg.from_count = 1;
+	decap_parse_clients("10.0.0.0/8,198.18.1.128/25", &cfg);
+	assert_int_equal(cfg.client_count, 2);
+	n = datagram(buf, 20, 10);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+
+	/* 198.18.64.10: an Internet host as the inner source. */
+	ip_header(buf + 20, 24, n - 20, IPPROTO_TCP, ORIGIN, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	/* 198.18.1.127: just below the /25. */
+	ip_header(buf + 20, 24, n - 20, IPPROTO_TCP, 0xc612017fU, ORIGIN);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	/* 10.255.255.255: inside the /8 (the network part is masked once, at parse). */
+	ip_header(buf + 20, 24, n - 20, IPPROTO_TCP, 0x0affffffU, ORIGIN);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+	/* The outer check comes first: another sender is a sender drop whatever it carries. */
+	wire_put32(buf + 12, ORIGIN);
+	wire_put16(buf + 10, 0);
+	wire_put16(buf + 10, wire_checksum(buf, 20));
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_SENDER);
+}
+
 static void test_reasons(void **state)
 {
 	struct decap_config cfg = open_config();
@@ -165,9 +200,9 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_good),    cmocka_unit_test(test_sender),
-	    cmocka_unit_test(test_reasons), cmocka_unit_test(test_truncations),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_good),	 cmocka_unit_test(test_sender),
+	    cmocka_unit_test(test_inner_source), cmocka_unit_test(test_reasons),
+	    cmocka_unit_test(test_truncations),	 cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

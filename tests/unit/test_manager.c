@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,6 +540,71 @@ static void test_restore_refused_leaves_no_trace(void **state)
 	assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
 }
 
+/* A backup of the live configuration at path, then changed by sql behind drover's back. */
+static void tampered_backup(struct world *w, char *path, size_t len, const char *sql)
+{
+	char err[MANAGER_ERR_MAX];
+	int64_t bytes;
+	sqlite3 *db;
+
+	snprintf(path, len, "%s/tampered.db", w->dir);
+	unlink(path);
+	assert_int_equal(manager_backup(w->m, path, &bytes, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * The two restores reproduced against the appliance: a proxy name that
+ * would have run a command in the proxy's set-up script, and a trigger
+ * that would have emptied the audit log on every later write. Both are
+ * refused whole; what runs and what is stored stay as they were, and the
+ * audit log keeps recording.
+ */
+static void test_restore_refuses_tampered_backup(void **state)
+{
+	static const struct {
+		const char *sql;
+		const char *want;
+	} attacks[] = {
+	    {"UPDATE proxies SET name = 'alpha' || char(10) || 'touch /tmp/PWNED_BY_NAME'",
+	     "proxy 1: name: invalid proxy name `alpha\\x0atouch /tmp/PWNED_BY_NAME'"},
+	    {"CREATE TRIGGER quiet AFTER INSERT ON audit BEGIN DELETE FROM audit; END",
+	     "it holds trigger `quiet' on audit, which is not part of drover's schema"},
+	};
+	struct world *w = *state;
+	struct manager_restore_result res;
+	char path[160], err[MANAGER_ERR_MAX];
+	struct manager_proxy_view v;
+	int64_t id;
+	size_t before;
+
+	id = add(w, "alpha", "198.51.100.11", 100);
+	set(w, "no_proxy_policy", "drop");
+	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		tampered_backup(w, path, sizeof(path), attacks[i].sql);
+		before = audit_count(w, NULL, 0);
+		err[0] = '\0';
+		assert_int_equal(manager_restore(w->m, path, TEST_ACTOR, &res, err, sizeof(err)),
+				 -EINVAL);
+		if (strstr(err, attacks[i].want) == NULL || strchr(err, '\n') != NULL)
+			fail_msg("unexpected message: %s", err);
+		assert_int_equal(manager_proxy_count(w->m), 1);
+		v = view(w, id);
+		assert_string_equal(v.config.name, "alpha");
+		assert_int_equal(manager_settings(w->m)->no_proxy_policy, NO_PROXY_DROP);
+		assert_int_equal(audit_count(w, NULL, 0), before);
+		/* The log still records: nothing of the file came along. */
+		set(w, "no_proxy_policy", "reject");
+		set(w, "no_proxy_policy", "drop");
+		assert_int_equal(audit_count(w, NULL, 0), before + 2);
+	}
+	restart(w);
+	v = view(w, id);
+	assert_string_equal(v.config.name, "alpha");
+}
+
 static void test_audit_pages(void **state)
 {
 	struct world *w = *state;
@@ -582,6 +648,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drain_completes_once, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_backup_restore, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_refused_leaves_no_trace, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_refuses_tampered_backup, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_pages, world_setup, world_teardown),
 	};

@@ -47,7 +47,7 @@ static int record_queues(void *arg, uint16_t base, unsigned count, char *err, si
 struct world {
 	char dir[64];
 	char db[128];
-	char tmp[128]; /* TMPDIR: where a restore copies the file it checks */
+	char tmp[128]; /* TMPDIR: a restore must leave nothing there */
 	struct manager *m;
 	bool running;
 	char hooked[64]; /* the key setting_hook was last called with */
@@ -337,7 +337,8 @@ static void test_restore_refuses_combination(void **state)
 
 	assert_int_equal(manager_restore(w->m, backup, "test", &res, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want),
-		 "restore: `%s' holds settings that do not go together: probe_timeout_ms (1000) "
+		 "restore: `%s' is refused: it holds settings that do not go together: "
+		 "probe_timeout_ms (1000) "
 		 "must not exceed probe_interval_ms (500)",
 		 backup);
 	assert_string_equal(err, want);
@@ -389,10 +390,11 @@ static void test_restore_good_file(void **state)
 }
 
 /*
- * When the file cannot be looked at beforehand (no temporary directory), the
- * restore goes in and the settings are checked after it, as at start.
+ * The file is checked where it lies, read-only: no copy is made, so a
+ * missing temporary directory changes nothing, and a bad file is refused
+ * before anything is replaced (it used to go in and be patched after).
  */
-static void test_restore_checks_after(void **state)
+static void test_restore_needs_no_copy(void **state)
 {
 	static const char *const bad[] = {
 	    "affinity_max_clients",
@@ -413,12 +415,12 @@ static void test_restore_checks_after(void **state)
 	make_db(w->db, small);
 	start(w);
 	assert_int_equal(setenv("TMPDIR", missing, 1), 0);
-	if (manager_restore(w->m, backup, "test", &res, err, sizeof(err)) < 0)
-		fail_msg("restore: %s", err);
-	expect_setting(manager_settings(w->m), "affinity_timeout", "99");
-	expect_setting(manager_settings(w->m), "probe_interval_ms", "2000");
-	expect_setting(manager_settings(w->m), "probe_timeout_ms", "1000");
-	assert_int_equal(settings_check(manager_settings(w->m), err, sizeof(err)), 0);
+	assert_int_equal(manager_restore(w->m, backup, "test", &res, err, sizeof(err)), -EINVAL);
+	if (strstr(err, "settings that do not go together") == NULL)
+		fail_msg("unexpected message: %s", err);
+	expect_setting(manager_settings(w->m), "affinity_timeout", "300");
+	expect_stored_setting(w, "probe_interval_ms", "2000");
+	assert_int_equal(count_audit(w, "config.restore"), 0);
 }
 
 /*
@@ -489,7 +491,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restore_refuses_combination, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_good_file, world_setup, world_teardown),
-	    cmocka_unit_test_setup_teardown(test_restore_checks_after, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_needs_no_copy, world_setup,
+					    world_teardown),
 	    cmocka_unit_test(test_apply_order),
 	};
 

@@ -727,6 +727,176 @@ static void test_backup_restore(void **state)
 	assert_int_equal(s.affinity_timeout, 111);
 }
 
+/* What a refused restore must leave exactly as it was: schema, rows, audit log. */
+static void live_fingerprint(struct world *w, char *buf, size_t len)
+{
+	raw_text(
+	    w->path,
+	    "SELECT (SELECT group_concat(type || ' ' || name || ' ' || ifnull(sql, ''), '|')"
+	    " FROM sqlite_master) || '#' ||"
+	    " (SELECT ifnull(group_concat(id || name || address || weight || admin, '|'), '')"
+	    " FROM proxies) || '#' ||"
+	    " (SELECT ifnull(group_concat(key || '=' || value, '|'), '') FROM settings) || '#' ||"
+	    " (SELECT count(*) || ' ' || ifnull(max(id), 0) FROM audit)",
+	    buf, len);
+}
+
+/* A backup of the live database at path, then tampered with by sql on a raw connection. */
+static void make_tampered_backup(struct world *w, char *path, size_t len, const char *name,
+				 const char *sql)
+{
+	int64_t bytes;
+	sqlite3 *db;
+
+	snprintf(path, len, "%s/%s", w->dir, name);
+	assert_int_equal(store_backup(w->store, path, &bytes), 0);
+	db = raw_open(path);
+	raw_exec(db, sql);
+	sqlite3_close(db);
+}
+
+/* The restore of path is refused with want in the message, on one line, and no trace is left. */
+static void expect_refused(struct world *w, const char *path, const char *want)
+{
+	char before[4096], after[4096];
+	struct store_restore_info info;
+
+	live_fingerprint(w, before, sizeof(before));
+	assert_int_equal(store_restore(w->store, path, "test", &info), -EINVAL);
+	assert_error_contains(w->store, want);
+	if (strpbrk(store_error(w->store), "\n\r\x1b") != NULL)
+		fail_msg("the message holds a control character: %s", store_error(w->store));
+	live_fingerprint(w, after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_int_equal(
+	    raw_int(w->path, "SELECT count(*) FROM audit WHERE action = 'config.restore'"), 0);
+}
+
+/*
+ * The reproduced attack: a proxy name with a newline and a shell command.
+ * Restored, it would have reached the proxy's set-up script as a line.
+ */
+static void test_restore_refuses_bad_proxy_name(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config p = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	char backup[192];
+
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	make_tampered_backup(w, backup, sizeof(backup), "name.db",
+			     "UPDATE proxies SET name = 'squid-a' || char(10) ||"
+			     " 'touch /tmp/PWNED_BY_NAME'");
+	expect_refused(w, backup, "proxy 1: name: invalid proxy name `squid-a\\x0atouch");
+}
+
+/*
+ * The other reproduced attack: a trigger that empties the audit log on
+ * every write. It is refused by name; nothing of it reaches the live file,
+ * and the live log keeps recording.
+ */
+static void test_restore_refuses_trigger(void **state)
+{
+	struct world *w = *state;
+	char backup[192];
+	int64_t rows;
+
+	assert_int_equal(store_audit_add(w->store, "test", "test.event", "before"), 0);
+	make_tampered_backup(w, backup, sizeof(backup), "trigger.db",
+			     "CREATE TRIGGER quiet AFTER INSERT ON audit BEGIN DELETE FROM audit;"
+			     " END");
+	expect_refused(w, backup, "it holds trigger `quiet' on audit, which is not part of");
+	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM sqlite_master WHERE type ="
+					  " 'trigger'"),
+			 0);
+	rows = count_rows(w, "audit");
+	assert_int_equal(store_audit_add(w->store, "test", "test.event", "after"), 0);
+	assert_int_equal(count_rows(w, "audit"), rows + 1);
+}
+
+/* Any schema object drover does not make, or makes differently, is refused by name. */
+static void test_restore_refuses_unknown_schema(void **state)
+{
+	static const struct {
+		const char *sql;
+		const char *want;
+	} cases[] = {
+	    {"CREATE VIEW peek AS SELECT * FROM users", "it holds view `peek' on peek"},
+	    {"CREATE TABLE extra (x)", "it holds table `extra' on extra"},
+	    {"CREATE INDEX by_weight ON proxies (weight)", "it holds index `by_weight' on proxies"},
+	    {"DROP TABLE settings; CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)",
+	     "its table `settings' on settings differs from drover's schema"},
+	    {"DROP TABLE api_tokens", "is not a drover database: it lacks table `api_tokens'"},
+	};
+	struct world *w = *state;
+	char backup[192], name[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(name, sizeof(name), "schema%zu.db", i);
+		make_tampered_backup(w, backup, sizeof(backup), name, cases[i].sql);
+		expect_refused(w, backup, cases[i].want);
+	}
+}
+
+/* Every row is checked as a live change of it would be. */
+static void test_restore_refuses_bad_rows(void **state)
+{
+	static const struct {
+		const char *sql;
+		const char *want;
+	} cases[] = {
+	    {"UPDATE proxies SET address = '127.0.0.1'", "proxy 1: address: `127.0.0.1' is a"},
+	    {"UPDATE proxies SET weight = 5000",
+	     "proxy 1: name, address, weight, admin or probe out of"},
+	    {"UPDATE proxies SET weight = '7; id'", "proxy 1: a column holds a value of the wrong"},
+	    {"UPDATE proxies SET name = CAST('squid' || char(0) || 'x' AS TEXT)",
+	     "proxy 1: a column holds a value of the wrong type"},
+	    {"INSERT INTO settings VALUES ('ports', '80;id')", "a setting that does not parse"},
+	    {"INSERT INTO settings VALUES ('no_such_key', '1')", "a setting that does not parse"},
+	    {"INSERT INTO settings VALUES ('probe_interval_ms', '500')",
+	     "settings that do not go together"},
+	    {"INSERT INTO users VALUES (1, 'ad' || char(27) || 'min', 'h', 1, 0, 0)",
+	     "user 1: name: `ad\\x1bmin'"},
+	    {"INSERT INTO users VALUES (1, 'admin', '', 1, 0, 0)", "user 1: password hash"},
+	    {"INSERT INTO users VALUES (1, 'admin', 'h', 1, 0, 0);"
+	     "INSERT INTO api_tokens VALUES (1, 1, 'ci', x'00', 0)",
+	     "API token 1: token hash: not 32 bytes"},
+	    {"INSERT INTO api_tokens VALUES (1, 9, 'ci', zeroblob(32), 0)",
+	     "a row of api_tokens that refers to no row of users"},
+	    {"INSERT INTO meta VALUES ('hash_key', x'0011')", "hash key has the wrong size"},
+	    {"INSERT INTO meta VALUES ('other', 1)", "meta: unknown key `other'"},
+	};
+	struct world *w = *state;
+	struct proxy_config p = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	char backup[192], name[32];
+
+	assert_int_equal(store_proxy_add(w->store, &p, "test"), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(name, sizeof(name), "rows%zu.db", i);
+		make_tampered_backup(w, backup, sizeof(backup), name, cases[i].sql);
+		expect_refused(w, backup, cases[i].want);
+	}
+}
+
+/* An older drover's file (schema v1) is compared with the v1 schema, then migrated and restored. */
+static void test_restore_old_schema(void **state)
+{
+	struct world *w = *state;
+	struct store_restore_info info;
+	struct proxy_config *list;
+	char path[160];
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/v1.db", w->dir);
+	make_v1_database(path);
+	if (store_restore(w->store, path, "test", &info) != 0)
+		fail_msg("restore: %s", store_error(w->store));
+	assert_int_equal(info.file_version, 1);
+	assert_int_equal(store_proxy_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[1].name, "squid-b");
+	free(list);
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -750,6 +920,11 @@ int main(void)
 	    WORLD_TEST(test_proxy_probe_override),
 	    WORLD_TEST(test_users_and_tokens),
 	    WORLD_TEST(test_backup_restore),
+	    WORLD_TEST(test_restore_refuses_bad_proxy_name),
+	    WORLD_TEST(test_restore_refuses_trigger),
+	    WORLD_TEST(test_restore_refuses_unknown_schema),
+	    WORLD_TEST(test_restore_refuses_bad_rows),
+	    WORLD_TEST(test_restore_old_schema),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */
