@@ -10,7 +10,9 @@
 #define DROVER_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 
 #include "affinity.h"
 #include "hash.h"
@@ -45,7 +47,10 @@ struct pool_snapshot {
 	uint8_t port_map[65536 / 8]; /* web ports, by destination port bit */
 	enum no_proxy_policy no_proxy;
 	enum malformed_policy malformed;
-	uint32_t frag_needed_rate;
+	uint32_t frag_needed_rate; /* per client, per thread, per second */
+	uint32_t reject_rate;	   /* RST / ICMP unreachable, per client, per thread, per second */
+	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets;
 	uint64_t generation;
 	struct fastpath *fast; /* where packet threads record placed clients; NULL: off */
 };
@@ -53,6 +58,19 @@ struct pool_snapshot {
 static inline bool pool_port_is_web(const struct pool_snapshot *s, uint16_t port)
 {
 	return (s->port_map[port >> 3] >> (port & 7)) & 1;
+}
+
+/* Whether addr (network byte order) lies in client_subnets. */
+static inline bool pool_is_client(const struct pool_snapshot *s, uint32_t addr)
+{
+	for (size_t i = 0; i < s->nsubnets; i++) {
+		uint8_t len = s->client_subnets[i].len;
+		uint32_t mask = len == 0 ? 0 : htonl(UINT32_MAX << (32 - len));
+
+		if ((addr & mask) == s->client_subnets[i].addr)
+			return true;
+	}
+	return false;
 }
 
 /* ---- control side: slots and snapshot building (never called by packet threads) ---- */
