@@ -27,6 +27,21 @@
 #define DP_OFFLINE UINT64_MAX
 /* Clients recorded for the fast path in the last second, per thread (a power of two). */
 #define DP_LEARN_CACHE 1024
+/* Buckets of clients with a budget of replies each, per thread (a power of two). */
+#define DP_REPLY_SOURCES 1024
+
+/* The replies drover sends clients itself, each with its own budget. */
+enum dp_reply_kind {
+	DP_REPLY_FRAG_NEEDED, /* frag_needed_rate */
+	DP_REPLY_REJECT,      /* reject_rate */
+	DP_REPLY_KINDS,
+};
+
+/* Replies sent to one bucket of clients in the current second of the thread's clock. */
+struct dp_reply_budget {
+	uint32_t second;
+	uint32_t used;
+};
 
 struct datapath_thread {
 	struct datapath *dp;
@@ -39,8 +54,6 @@ struct datapath_thread {
 	uint64_t qs; /* __atomic: epoch seen at the last quiescent point, or DP_OFFLINE */
 	uint64_t loops;
 	uint16_t ip_id;
-	time_t icmp_window;
-	uint32_t icmp_in_window;
 	uint32_t now;
 	uint32_t indev; /* the interface the packet being decided came in on (0: unknown) */
 
@@ -56,6 +69,12 @@ struct datapath_thread {
 		uint32_t client;
 		uint32_t second;
 	} learned[DP_LEARN_CACHE];
+	/*
+	 * Each client's replies are budgeted apart, so that one client sending
+	 * too much spends only its own budget. Clients share a bucket by their
+	 * keyed hash, which nobody can aim at another client's bucket.
+	 */
+	struct dp_reply_budget replies[DP_REPLY_KINDS][DP_REPLY_SOURCES];
 
 	struct queue_verdicts verdicts;
 	struct mmsghdr rx_msgs[DP_BURST];
@@ -77,13 +96,19 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_MALFORMED] = "malformed",
     [DP_NOT_WEB] = "not_web",
     [DP_NOT_CLIENT] = "not_client",
+    [DP_ICMP_NOT_SENDER] = "icmp_error_not_sender",
+    [DP_ICMP_OUTSIDE_SUBNETS] = "icmp_error_outside_subnets",
+    [DP_ICMP_UNPLACED] = "icmp_error_unplaced",
     [DP_ENCAPSULATED] = "encapsulated",
     [DP_OUTER_FRAGMENTS] = "outer_fragments",
     [DP_FRAG_NEEDED_SENT] = "frag_needed_sent",
     [DP_FRAG_NEEDED_LIMITED] = "frag_needed_rate_limited",
+    [DP_NOT_ANSWERED] = "not_answered",
     [DP_BYPASSED] = "bypassed",
     [DP_NO_PROXY_DROPPED] = "no_proxy_dropped",
     [DP_REJECTED] = "rejected",
+    [DP_REJECT_SENT] = "reject_sent",
+    [DP_REJECT_LIMITED] = "reject_rate_limited",
     [DP_TX_ERRORS] = "tx_errors",
     [DP_RECV_ERRORS] = "recv_errors",
     [DP_ENOBUFS] = "enobufs",
@@ -157,19 +182,31 @@ static void dp_tx_queue(struct datapath_thread *t, uint32_t dst, const void *pay
 	};
 }
 
-static bool dp_icmp_allowed(struct datapath_thread *t, uint32_t rate)
+/*
+ * Whether one more reply of this kind may go to client (the source of the
+ * packet answered): rate a second for its bucket of clients, on the thread's
+ * clock. Counts the refusal.
+ */
+static bool dp_reply_allowed(struct datapath_thread *t, const struct pool_snapshot *snap,
+			     enum dp_reply_kind kind, uint32_t client)
 {
-	time_t sec = (time_t)t->now;
+	static const enum datapath_counter limited[DP_REPLY_KINDS] = {
+	    [DP_REPLY_FRAG_NEEDED] = DP_FRAG_NEEDED_LIMITED,
+	    [DP_REPLY_REJECT] = DP_REJECT_LIMITED,
+	};
+	uint32_t rate = kind == DP_REPLY_FRAG_NEEDED ? snap->frag_needed_rate : snap->reject_rate;
+	uint64_t hash = hash_client(snap->hash_key, client);
+	struct dp_reply_budget *b = &t->replies[kind][hash & (DP_REPLY_SOURCES - 1)];
 
-	if (sec != t->icmp_window) {
-		t->icmp_window = sec;
-		t->icmp_in_window = 0;
+	if (b->second != t->now) {
+		b->second = t->now;
+		b->used = 0;
 	}
-	if (t->icmp_in_window >= rate) {
-		dp_count(t, DP_FRAG_NEEDED_LIMITED);
+	if (b->used >= rate) {
+		dp_count(t, limited[kind]);
 		return false;
 	}
-	t->icmp_in_window++;
+	b->used++;
 	return true;
 }
 
@@ -187,7 +224,12 @@ static int dp_too_big(struct datapath_thread *t, const struct pool_snapshot *sna
 		      const uint8_t *pkt, size_t len)
 {
 	if (pi->df) {
-		if (dp_icmp_allowed(t, snap->frag_needed_rate)) {
+		/* An ICMP error or a later fragment is dropped unanswered, as a router would. */
+		if (!reply_may_answer(pi)) {
+			dp_count(t, DP_NOT_ANSWERED);
+			return NF_DROP;
+		}
+		if (dp_reply_allowed(t, snap, DP_REPLY_FRAG_NEEDED, pi->src)) {
 			size_t n = reply_frag_needed(t->reply, sizeof(t->reply), pkt, len,
 						     target->tunnel_mtu);
 			if (n > 0) {
@@ -213,33 +255,49 @@ static int dp_too_big(struct datapath_thread *t, const struct pool_snapshot *sna
 	return NF_DROP;
 }
 
-static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *snap,
-		       const struct packet_info *pi, const uint8_t *pkt, size_t len)
+/*
+ * no_proxy_policy reject: a TCP reset for a whole TCP segment, ICMP
+ * administratively prohibited for the rest (a first fragment), within the
+ * client's budget, and never where RFC 1122 forbids a reply or to a RST.
+ */
+static void dp_reject(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const struct packet_info *pi, const uint8_t *pkt, size_t len)
 {
 	size_t n;
 
+	if (!reply_may_answer(pi) || (pi->has_ports && (pi->tcp_flags & WIRE_TCP_RST))) {
+		dp_count(t, DP_NOT_ANSWERED);
+		return;
+	}
+	if (!dp_reply_allowed(t, snap, DP_REPLY_REJECT, pi->src))
+		return;
+	n = reply_tcp_reset(t->reply, sizeof(t->reply), pi);
+	if (n > 0) {
+		struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = pi->src};
+
+		if (sendto(t->raw_fd, t->reply, n, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+			dp_count(t, DP_TX_ERRORS);
+		dp_count(t, DP_REJECT_SENT);
+		return;
+	}
+	n = reply_icmp_unreachable(t->reply, sizeof(t->reply), pkt, len,
+				   WIRE_ICMP_ADMIN_PROHIBITED);
+	if (n > 0) {
+		dp_send_icmp(t, pi->src, n);
+		dp_count(t, DP_REJECT_SENT);
+	}
+}
+
+static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *snap,
+		       const struct packet_info *pi, const uint8_t *pkt, size_t len)
+{
 	switch (snap->no_proxy) {
 	case NO_PROXY_DROP:
 		dp_count(t, DP_NO_PROXY_DROPPED);
 		return NF_DROP;
 	case NO_PROXY_REJECT:
 		dp_count(t, DP_REJECTED);
-		if (pi->has_ports && (pi->tcp_flags & WIRE_TCP_RST) == 0) {
-			n = reply_tcp_reset(t->reply, sizeof(t->reply), pi);
-			if (n > 0) {
-				struct sockaddr_in to = {.sin_family = AF_INET,
-							 .sin_addr.s_addr = pi->src};
-				if (sendto(t->raw_fd, t->reply, n, 0, (struct sockaddr *)&to,
-					   sizeof(to)) < 0)
-					dp_count(t, DP_TX_ERRORS);
-			}
-		} else if (!pi->icmp_error) {
-			/* Without TCP ports to reset: ICMP administratively prohibited. */
-			n = reply_icmp_unreachable(t->reply, sizeof(t->reply), pkt, len,
-						   WIRE_ICMP_ADMIN_PROHIBITED);
-			if (n > 0)
-				dp_send_icmp(t, pi->src, n);
-		}
+		dp_reject(t, snap, pi, pkt, len);
 		return NF_DROP;
 	case NO_PROXY_BYPASS:
 	default:
@@ -274,6 +332,37 @@ static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot 
 		dp_add(&t->counters[DP_AFFINITY_EVICTIONS], stats.evictions);
 	if (moved)
 		dp_count(t, DP_AFFINITY_MOVES);
+	return slot;
+}
+
+/*
+ * The proxy an ICMP error belongs to: that of the client it speaks for, or 0
+ * when it goes on unproxied (counted by why). Only a client may speak of its
+ * own flows: the quoted packet must be addressed to the error's sender, a
+ * client of client_subnets, already placed on a proxy that still keeps it.
+ * An error only looks the client up: it never places one (no Maglev choice,
+ * no affinity entry, not even a refreshed one), so forged errors can neither
+ * fill the table nor reach a proxy on behalf of somebody else.
+ */
+static uint16_t dp_icmp_error_owner(struct datapath_thread *t, const struct pool_snapshot *snap,
+				    const struct packet_info *pi, uint64_t hash)
+{
+	uint16_t slot;
+
+	if (pi->quoted_dst != pi->src) {
+		dp_count(t, DP_ICMP_NOT_SENDER);
+		return 0;
+	}
+	if (!pool_is_client(snap, pi->src)) {
+		dp_count(t, DP_ICMP_OUTSIDE_SUBNETS);
+		return 0;
+	}
+	if (!affinity_peek(snap->affinity, pi->src, hash, t->now, &slot, NULL) ||
+	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		dp_count(t, DP_ICMP_UNPLACED);
+		return 0;
+	}
+	dp_count(t, DP_AFFINITY_HITS);
 	return slot;
 }
 
@@ -339,15 +428,23 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	}
 
 	uint32_t client = packet_client(&pi);
-	/* Queued under rules being replaced: what the new rules leave alone goes its way. */
-	if (!pool_is_client(snap, client)) {
-		dp_count(t, DP_NOT_CLIENT);
-		return NF_ACCEPT;
-	}
 	uint64_t hash = hash_client(snap->hash_key, client);
-	uint16_t slot = dp_choose(t, snap, client, hash);
-	if (slot == 0)
-		return dp_no_proxy(t, snap, &pi, pkt, len);
+	uint16_t slot;
+	if (pi.icmp_error) {
+		slot = dp_icmp_error_owner(t, snap, &pi, hash);
+		if (slot == 0)
+			return NF_ACCEPT;
+	} else {
+		/* Queued under rules being replaced: what the new rules leave alone goes its way.
+		 */
+		if (!pool_is_client(snap, client)) {
+			dp_count(t, DP_NOT_CLIENT);
+			return NF_ACCEPT;
+		}
+		slot = dp_choose(t, snap, client, hash);
+		if (slot == 0)
+			return dp_no_proxy(t, snap, &pi, pkt, len);
+	}
 
 	const struct pool_target *target = &snap->targets[slot];
 	struct datapath_slot_counters *sc = &t->slots[slot];

@@ -22,18 +22,31 @@
 enum datapath_counter {
 	DP_PACKETS, /* packets received from the queues */
 	DP_BYTES,
-	DP_MALFORMED,	 /* sum of the per-reason counters */
-	DP_NOT_WEB,	 /* queued but not for a web port: accepted */
-	DP_NOT_CLIENT,	 /* queued while the rules changed, from a proxy or outside client_subnets:
-			    accepted, never recorded for the fast path */
-	DP_ENCAPSULATED, /* packets sent to a proxy */
+	DP_MALFORMED, /* sum of the per-reason counters */
+	DP_NOT_WEB,   /* queued but not for a web port: accepted */
+	/* queued while the rules changed, from a proxy or outside client_subnets: accepted,
+	 * never recorded for the fast path */
+	DP_NOT_CLIENT,
+	/*
+	 * A client's ICMP error about a web flow goes to the client's proxy only
+	 * when it speaks of the sender's own flow on a proxy; else it is routed
+	 * normally, counted by why.
+	 */
+	DP_ICMP_NOT_SENDER,	 /* it quotes a flow of another address than its sender */
+	DP_ICMP_OUTSIDE_SUBNETS, /* its sender is not in client_subnets */
+	DP_ICMP_UNPLACED,	 /* its sender has no proxy that keeps it */
+	DP_ENCAPSULATED,	 /* packets sent to a proxy */
 	DP_OUTER_FRAGMENTS,  /* outer fragments sent for DF-clear packets too big for the tunnel */
 	DP_FRAG_NEEDED_SENT, /* ICMP fragmentation needed sent to clients */
-	DP_FRAG_NEEDED_LIMITED, /* ... suppressed by the rate limit */
-	DP_BYPASSED,		/* no proxy: accepted and routed normally */
+	DP_FRAG_NEEDED_LIMITED, /* ... suppressed: that client's budget is spent */
+	/* A reply was due but none may be sent (reply_may_answer, or a RST): dropped silently. */
+	DP_NOT_ANSWERED,
+	DP_BYPASSED, /* no proxy: accepted and routed normally */
 	DP_NO_PROXY_DROPPED,
-	DP_REJECTED,  /* no proxy: RST / ICMP unreachable sent */
-	DP_TX_ERRORS, /* sendmmsg/sendto refused a packet */
+	DP_REJECTED,	   /* no proxy, no_proxy_policy reject: dropped, answered if allowed */
+	DP_REJECT_SENT,	   /* ... RST / ICMP unreachable sent */
+	DP_REJECT_LIMITED, /* ... not answered: that client's budget is spent */
+	DP_TX_ERRORS,	   /* sendmmsg/sendto refused a packet */
 	DP_RECV_ERRORS,
 	DP_ENOBUFS, /* recv reported ENOBUFS (the kernel's own drops: datapath_kernel_drops) */
 	DP_VERDICT_BATCHES,

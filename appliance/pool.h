@@ -10,7 +10,9 @@
 #define DROVER_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 
 #include "affinity.h"
 #include "hash.h"
@@ -45,7 +47,8 @@ struct pool_snapshot {
 	uint8_t port_map[65536 / 8]; /* web ports, by destination port bit */
 	enum no_proxy_policy no_proxy;
 	enum malformed_policy malformed;
-	uint32_t frag_needed_rate;
+	uint32_t frag_needed_rate; /* per client, per thread, per second */
+	uint32_t reject_rate;	   /* RST / ICMP unreachable, per client, per thread, per second */
 	uint64_t generation;
 	/* Who may be a client: what the rules queue (a source in client_subnets, not a proxy). */
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];

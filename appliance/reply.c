@@ -2,9 +2,17 @@
 #include "reply.h"
 
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "wire.h"
+
+/* Address blocks, by their first octet, that name no single host (RFC 1122 3.2.1.3, 3.2.2). */
+enum reply_first_octet {
+	REPLY_NET_THIS = 0,	   /* 0/8: "this network" */
+	REPLY_NET_LOOPBACK = 127,  /* 127/8 */
+	REPLY_NET_MULTICAST = 224, /* 224/4 multicast, then 240/4 reserved and the broadcast */
+};
 
 /* Replies carry no IP or TCP options. */
 #define REPLY_IP_HLEN	WIRE_IPV4_HLEN_MIN
@@ -12,6 +20,22 @@
 #define REPLY_QUOTE_MAX (REPLY_MAX_LEN - REPLY_IP_HLEN - WIRE_ICMP_HLEN)
 /* Addresses, a zero byte, the protocol and the TCP length (RFC 9293 3.1). */
 #define REPLY_PSEUDO_HLEN 12
+
+static uint8_t reply_first_octet(uint32_t addr)
+{
+	return (uint8_t)(ntohl(addr) >> 24);
+}
+
+bool reply_may_answer(const struct packet_info *pi)
+{
+	uint8_t src = reply_first_octet(pi->src);
+
+	if (pi->icmp_error || pi->frag_offset != 0)
+		return false;
+	if (src == REPLY_NET_THIS || src == REPLY_NET_LOOPBACK || src >= REPLY_NET_MULTICAST)
+		return false;
+	return reply_first_octet(pi->dst) < REPLY_NET_MULTICAST;
+}
 
 /*
  * Quotes as much of the offending packet as fits a 576-byte datagram

@@ -5,6 +5,7 @@
 #ifndef DROVER_REPLY_H
 #define DROVER_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,16 @@
 
 /* Room for the largest reply: IP + ICMP headers + a 548-byte quote (576 in all). */
 #define REPLY_MAX_LEN 576
+
+/*
+ * Whether a host may answer the packet pi describes with an ICMP error or a
+ * TCP reset at all (RFC 1122 3.2.2): false for an ICMP error (no error about
+ * an error, so two hosts never trade errors forever), for a fragment other
+ * than the first (it carries no header to quote), for a source that is not
+ * one host (0/8, 127/8, multicast, reserved, broadcast) and for a multicast or
+ * broadcast destination. The budget of replies is the caller's.
+ */
+bool reply_may_answer(const struct packet_info *pi);
 
 /*
  * ICMP type 3 code 4 (fragmentation needed) for pkt, carrying next-hop MTU

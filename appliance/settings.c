@@ -189,9 +189,21 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "100",
 		.min = 0,
 		.max = 100000,
-		.help = "ICMP fragmentation-needed replies per second per queue (0 = none)",
+		.help = "ICMP fragmentation-needed replies per second to one client, per "
+			"queue (0 = none)",
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(frag_needed_rate),
+    },
+    {
+	.def = {.key = "reject_rate",
+		.type = SETTING_UINT,
+		.default_value = "20",
+		.min = 0,
+		.max = 100000,
+		.help = "with no_proxy_policy reject: TCP resets or ICMP unreachables per "
+			"second to one client, per queue (0 = none: reject drops silently)",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(reject_rate),
     },
     {
 	.def = {.key = "probe_kind",

@@ -117,7 +117,8 @@ struct settings {
 	uint32_t affinity_max_clients;
 	uint32_t maglev_table_size;
 	uint32_t tunnel_source;	   /* network byte order; 0 = the route's source */
-	uint32_t frag_needed_rate; /* ICMP frag-needed per second, per queue */
+	uint32_t frag_needed_rate; /* ICMP frag-needed per second to one client, per queue */
+	uint32_t reject_rate;	   /* no_proxy_policy reject: replies per second to one client */
 
 	/* Health probes (see probe.h). */
 	unsigned int probe_kind; /* enum probe_kind */

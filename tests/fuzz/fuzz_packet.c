@@ -12,7 +12,9 @@
  *   knob[0]  bits 0-1 no-proxy policy, bit 2 drop malformed, bit 3 empty pool,
  *            bits 4-6 slot of an affinity entry planted for the client first
  *   knob[1..2] tunnel MTU of the proxies (big-endian, mapped into 48..65515)
- *   knob[3]  bits 0-3 age of the planted entry (x 40 s), bits 4-7 ICMP rate
+ *   knob[3]  bits 0-3 age of the planted entry (x 40 s), bits 4-7 the budgets of
+ *            frag-needed and reject replies
+ * Every source is a client (client_subnets 0.0.0.0/0): the packet chooses.
  */
 #include "../../appliance/datapath.c"
 
@@ -212,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = (data[0] & 0x08) ? &w->empty : &w->full;
 	s->no_proxy = (enum no_proxy_policy)(data[0] & 0x03);
 	s->malformed = (data[0] & 0x04) ? MALFORMED_DROP : MALFORMED_ACCEPT;
-	s->frag_needed_rate = data[3] >> 4;
+	s->frag_needed_rate = s->reject_rate = data[3] >> 4;
 	uint16_t mtu =
 	    (uint16_t)(FUZZ_MTU_MIN + wire_get16(data + 1) % (FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++)
@@ -221,7 +223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	affinity_clear(&w->affinity);
 	t->now = FUZZ_NOW;
-	t->icmp_window = 0;
+	memset(t->replies, 0, sizeof(t->replies));
 	t->ntx = 0;
 	uint16_t planted = (data[0] >> 4) & 0x07;
 	if (planted != 0) {

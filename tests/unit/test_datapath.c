@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
+
 #define TEST_TABLE_SIZE 251
 #define TEST_NSLOTS	5
 #define TEST_NOW	100000
@@ -65,6 +67,7 @@ static void snapshot_init(struct world *w, struct pool_snapshot *s,
 	s->port_map[80 >> 3] |= 1U << (80 & 7);
 	s->port_map[443 >> 3] |= 1U << (443 & 7);
 	s->frag_needed_rate = 1;
+	s->reject_rate = 1;
 	s->client_subnets[0] = (struct cidr){.addr = addr("198.18.0.0"), .len = 15};
 	s->client_subnets[1] = (struct cidr){.addr = addr("198.51.100.0"), .len = 24};
 	s->nsubnets = 2;
@@ -146,34 +149,45 @@ static size_t tcp_packet(struct world *w, size_t len, const char *client, const 
 }
 
 /*
- * The client's ICMP "fragmentation needed" towards server, quoting the
- * server's packet server:sport -> client:40000, into w->pkt.
+ * sender's ICMP "fragmentation needed" towards server, quoting the server's
+ * packet server:sport -> quoted:40000, the whole of len bytes (at least 56),
+ * into w->pkt. Addresses in network byte order.
  */
-static size_t icmp_quoting(struct world *w, const char *client, const char *server, uint16_t sport)
+static size_t icmp_error(struct world *w, uint32_t sender, uint32_t server, uint16_t sport,
+			 uint32_t quoted, size_t len, bool df)
 {
 	uint8_t *p = w->pkt, *q = w->pkt + 28;
-	size_t len = 20 + 8 + 20 + 8;
 
+	assert_true(len >= 20 + 8 + 20 + 8 && len <= sizeof(w->pkt));
 	memset(p, 0, len);
 	p[0] = 0x45;
+	p[2] = (uint8_t)(len >> 8);
 	p[3] = (uint8_t)len;
+	p[6] = df ? 0x40 : 0x00;
 	p[8] = 64;
 	p[9] = IPPROTO_ICMP;
-	*(uint32_t *)(void *)(p + 12) = addr(client);
-	*(uint32_t *)(void *)(p + 16) = addr(server);
+	memcpy(p + 12, &sender, 4);
+	memcpy(p + 16, &server, 4);
 	p[20] = 3; /* destination unreachable */
 	p[21] = 4; /* fragmentation needed */
 	q[0] = 0x45;
 	q[3] = 40;
 	q[8] = 64;
 	q[9] = IPPROTO_TCP;
-	*(uint32_t *)(void *)(q + 12) = addr(server);
-	*(uint32_t *)(void *)(q + 16) = addr(client);
+	memcpy(q + 12, &server, 4);
+	memcpy(q + 16, &quoted, 4);
 	q[20] = (uint8_t)(sport >> 8);
 	q[21] = (uint8_t)sport;
 	q[22] = (uint8_t)(TEST_SPORT >> 8);
 	q[23] = (uint8_t)(TEST_SPORT & 0xff);
 	return len;
+}
+
+/* The client's own ICMP error about the server's packet server:sport -> client:40000. */
+static size_t icmp_quoting(struct world *w, const char *client, const char *server, uint16_t sport)
+{
+	return icmp_error(w, addr(client), addr(server), sport, addr(client), 20 + 8 + 20 + 8,
+			  false);
 }
 
 /* The slot an outer packet waiting to be sent goes to, checking its header. */
@@ -318,6 +332,279 @@ static void test_icmp_error_follows_client(void **state)
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
 	assert_int_equal(sent_to(w, 0, len), 2);
 	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+}
+
+/* Four times the 1,024 entries of the test's affinity table. */
+#define TEST_FORGED	 4096
+#define TEST_ICMP_LEN	 (20 + 8 + 20 + 8)
+#define TEST_SERVER	 "203.0.113.80"
+#define TEST_OUTSIDE_NET 0x64400000U /* 100.64.0.0: outside client_subnets */
+#define TEST_INSIDE_NET	 0xc6120100U /* 198.18.1.0: other clients' addresses */
+#define TEST_SECONDS	 10
+#define TEST_FLOOD	 100 /* an attacker's oversize packets a second */
+#define TEST_FRAG_RATE	 100 /* frag_needed_rate's default */
+#define TEST_REJECT_RATE 20  /* reject_rate's default */
+#define TEST_SYNS	 1000
+
+/* The address the i-th forged error quotes: every other one outside client_subnets. */
+static uint32_t forged_quote(uint32_t i)
+{
+	return htonl((i % 2 ? TEST_OUTSIDE_NET : TEST_INSIDE_NET) + i);
+}
+
+/*
+ * Finding: forged ICMP errors placed clients. A client on the subnet sends
+ * errors quoting "server:80 -> any address": each quoted address became a
+ * client (a Maglev choice, an affinity entry, the error sent to a proxy),
+ * pushing live clients out of the table. An error now only looks up its own
+ * sender: nothing is placed, nothing is sent to a proxy, the live client
+ * stays where it was.
+ */
+static void test_forged_icmp_errors_place_nobody(void **state)
+{
+	struct world *w = *state;
+	uint32_t live = addr("198.18.0.10"), attacker = addr("198.18.0.66");
+	uint32_t server = addr(TEST_SERVER);
+	uint64_t hash = hash_client(test_key, live);
+	uint16_t live_slot, slot = 0;
+	size_t len, outside, entries;
+	uint64_t encapsulated, evictions;
+	bool kept;
+
+	assert_int_equal(w->affinity.nbuckets * AFFINITY_WAYS, 1024);
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	live_slot = sent_to(w, 0, len);
+	w->t->ntx = 0;
+	encapsulated = count(w, DP_ENCAPSULATED);
+	evictions = count(w, DP_AFFINITY_EVICTIONS);
+
+	/* A second later: the live client is now the one its bucket saw least recently. */
+	w->t->now++;
+	for (uint32_t i = 0; i < TEST_FORGED; i++) {
+		len = icmp_error(w, attacker, server, 80, forged_quote(i), TEST_ICMP_LEN, false);
+		dp_handle(w->t, &w->snap, w->pkt, len);
+		w->t->ntx = 0;
+	}
+	/* The table holds the live client and what the errors quoted, nobody else. */
+	entries = affinity_sweep(&w->affinity, w->t->now, NULL, 0);
+	outside = 0;
+	for (uint32_t i = 0; i < TEST_FORGED; i++) {
+		uint32_t quoted = forged_quote(i);
+
+		if (!pool_is_client(&w->snap, quoted) &&
+		    affinity_peek(&w->affinity, quoted, hash_client(test_key, quoted), w->t->now,
+				  &slot, NULL))
+			outside++;
+	}
+	kept = affinity_peek(&w->affinity, live, hash, w->t->now, &slot, NULL) && slot == live_slot;
+	print_message("%u forged ICMP errors into a %u-entry table: %" PRIu64
+		      " sent to a proxy, %zu entries (%zu outside client_subnets), %" PRIu64
+		      " evictions, live client %s\n",
+		      TEST_FORGED, w->affinity.nbuckets * AFFINITY_WAYS,
+		      count(w, DP_ENCAPSULATED) - encapsulated, entries, outside,
+		      count(w, DP_AFFINITY_EVICTIONS) - evictions, kept ? "kept" : "pushed out");
+	assert_int_equal(count(w, DP_ENCAPSULATED), encapsulated);
+	assert_int_equal(entries, 1);
+	assert_int_equal(outside, 0);
+	assert_true(kept);
+	assert_int_equal(count(w, DP_AFFINITY_EVICTIONS), evictions);
+	assert_int_equal(count(w, DP_ICMP_NOT_SENDER), TEST_FORGED);
+
+	/* The live client's own error about its own flow still reaches its proxy. */
+	len = icmp_error(w, live, server, 443, live, TEST_ICMP_LEN, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent_to(w, 0, len), live_slot);
+}
+
+/* An ICMP error that is not a placed client's about its own flow is routed normally. */
+static void test_icmp_error_reasons(void **state)
+{
+	struct world *w = *state;
+	uint32_t server = addr(TEST_SERVER);
+	uint32_t unplaced = addr("198.18.0.40"), outsider = addr("192.0.2.40");
+	uint32_t gone = addr("198.18.0.41");
+	uint16_t slot;
+	size_t len;
+
+	/* A client with no proxy yet: its error places it nowhere. */
+	len = icmp_error(w, unplaced, server, 80, unplaced, TEST_ICMP_LEN, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_UNPLACED), 1);
+	assert_false(affinity_peek(&w->affinity, unplaced, hash_client(test_key, unplaced),
+				   w->t->now, &slot, NULL));
+	/* A client whose proxy keeps no clients (slot 4, down): not moved by an error. */
+	affinity_insert(&w->affinity, gone, hash_client(test_key, gone), 4, TEST_NOW, NULL);
+	len = icmp_error(w, gone, server, 80, gone, TEST_ICMP_LEN, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_UNPLACED), 2);
+	assert_int_equal(count(w, DP_AFFINITY_MOVES), 0);
+	/* A sender outside client_subnets, even one the table knows. */
+	affinity_insert(&w->affinity, outsider, hash_client(test_key, outsider), 1, TEST_NOW, NULL);
+	len = icmp_error(w, outsider, server, 80, outsider, TEST_ICMP_LEN, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_OUTSIDE_SUBNETS), 1);
+	/* A placed client speaking of another placed client's flow. */
+	len = icmp_error(w, unplaced, server, 80, outsider, TEST_ICMP_LEN, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_NOT_SENDER), 1);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+	assert_int_equal(w->t->ntx, 0);
+}
+
+/*
+ * Finding: an ICMP error too big for the tunnel (DF) was answered with an
+ * ICMP error (RFC 1122 forbids it). It is now dropped unanswered, as a
+ * router would; without DF it still goes to the proxy in outer fragments.
+ */
+static void test_icmp_error_too_big_unanswered(void **state)
+{
+	struct world *w = *state;
+	uint32_t client = addr("198.18.0.30"), server = addr(TEST_SERVER);
+	size_t len;
+
+	affinity_insert(&w->affinity, client, hash_client(test_key, client), 2, TEST_NOW, NULL);
+	len = icmp_error(w, client, server, 80, client, TEST_MTU + 100, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	print_message("an oversize DF ICMP error: %" PRIu64 " frag-needed sent, %" PRIu64
+		      " replies handed to a socket\n",
+		      count(w, DP_FRAG_NEEDED_SENT), count(w, DP_TX_ERRORS));
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 0);
+	assert_int_equal(count(w, DP_TX_ERRORS), 0);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+	assert_int_equal(w->t->ntx, 0);
+
+	len = icmp_error(w, client, server, 80, client, TEST_MTU + 100, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 2);
+	assert_int_equal(sent_to(w, 0, len), 2);
+	assert_int_equal(sent_to(w, 1, len), 2);
+}
+
+/* Makes w->pkt (a TCP packet) a fragment at offset units of 8 bytes, the last one. */
+static void make_later_fragment(struct world *w, uint16_t offset)
+{
+	w->pkt[6] = (uint8_t)((w->pkt[6] & 0x40) | (offset >> 8));
+	w->pkt[7] = (uint8_t)offset;
+}
+
+/*
+ * Finding: with no_proxy_policy reject, later fragments (and a client's RST)
+ * were answered with ICMP unreachable, and a later fragment with DF too big
+ * for the tunnel with frag-needed. None of them is answered now.
+ */
+static void test_later_fragment_unanswered(void **state)
+{
+	struct world *w = *state;
+	size_t len;
+
+	w->empty.no_proxy = NO_PROXY_REJECT;
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK, false);
+	make_later_fragment(w, 185);
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_RST, true);
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK, true);
+	make_later_fragment(w, 185);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	print_message("reject: a later fragment and a RST, and an oversize DF later fragment: "
+		      "%" PRIu64 " replies handed to a socket\n",
+		      count(w, DP_TX_ERRORS));
+	assert_int_equal(count(w, DP_REJECTED), 2);
+	assert_int_equal(count(w, DP_TX_ERRORS), 0);
+	assert_int_equal(count(w, DP_REJECT_SENT), 0);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT), 0);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 3);
+
+	/* A first fragment may be answered (it quotes the header): ICMP unreachable. */
+	len = tcp_packet(w, 68, "198.18.0.11", TEST_SERVER, 80, WIRE_TCP_SYN, false);
+	w->pkt[6] = 0x20; /* MF: 48 bytes of payload, a multiple of 8 */
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECT_SENT), 1);
+	assert_int_equal(count(w, DP_TX_ERRORS), 1);
+}
+
+/*
+ * Finding: rejects were not rate limited (1,000 SYNs, 1,000 replies). Each
+ * client now gets at most reject_rate a second; others keep their own.
+ */
+static void test_reject_rate_limited(void **state)
+{
+	struct world *w = *state;
+	size_t len;
+
+	w->empty.no_proxy = NO_PROXY_REJECT;
+	w->empty.reject_rate = TEST_REJECT_RATE;
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_SYN, true);
+	for (unsigned i = 0; i < TEST_SYNS; i++)
+		assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	print_message("reject: %u SYNs in a second from one client, %" PRIu64
+		      " replies handed to a socket (reject_rate %u)\n",
+		      TEST_SYNS, count(w, DP_TX_ERRORS), TEST_REJECT_RATE);
+	assert_int_equal(count(w, DP_REJECTED), TEST_SYNS);
+	assert_int_equal(count(w, DP_TX_ERRORS), TEST_REJECT_RATE);
+	assert_int_equal(count(w, DP_REJECT_SENT), TEST_REJECT_RATE);
+	assert_int_equal(count(w, DP_REJECT_LIMITED), TEST_SYNS - TEST_REJECT_RATE);
+
+	/* Another client in the same second is answered; so is the first, a second later. */
+	len = tcp_packet(w, 60, "198.18.0.11", TEST_SERVER, 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECT_SENT), TEST_REJECT_RATE + 1);
+	w->t->now++;
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECT_SENT), TEST_REJECT_RATE + 2);
+	/* 0: reject drops silently. */
+	w->empty.reject_rate = 0;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECT_SENT), TEST_REJECT_RATE + 2);
+}
+
+/*
+ * Finding: the frag-needed budget was one per queue for everyone, so an
+ * attacker sending 100 oversize packets a second starved real clients of
+ * frag-needed (their uploads stall). Each client now has its own budget.
+ */
+static void test_frag_needed_budget_per_client(void **state)
+{
+	struct world *w = *state;
+	uint32_t client = addr("198.18.0.10"), attacker = addr("198.18.0.66");
+	unsigned answered = 0;
+	uint64_t before, to_attacker = 0;
+	size_t len;
+
+	/* Different buckets of the test's key: one client, one budget. */
+	assert_int_not_equal(hash_client(test_key, client) & (DP_REPLY_SOURCES - 1),
+			     hash_client(test_key, attacker) & (DP_REPLY_SOURCES - 1));
+	w->snap.frag_needed_rate = TEST_FRAG_RATE;
+	for (unsigned second = 0; second < TEST_SECONDS; second++, w->t->now++) {
+		before = count(w, DP_FRAG_NEEDED_SENT);
+		len = tcp_packet(w, TEST_MTU + 100, "198.18.0.66", TEST_SERVER, 80, WIRE_TCP_ACK,
+				 true);
+		for (unsigned i = 0; i < TEST_FLOOD; i++)
+			assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+		to_attacker += count(w, DP_FRAG_NEEDED_SENT) - before;
+		before = count(w, DP_FRAG_NEEDED_SENT);
+		len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK,
+				 true);
+		assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+		answered += (unsigned)(count(w, DP_FRAG_NEEDED_SENT) - before);
+	}
+	print_message("%u s of %u oversize packets a second from an attacker: the real client's "
+		      "frag-needed %u of %u, the attacker's %" PRIu64 "\n",
+		      TEST_SECONDS, TEST_FLOOD, answered, TEST_SECONDS, to_attacker);
+	assert_int_equal(answered, TEST_SECONDS);
+	assert_true(to_attacker <= (uint64_t)TEST_FRAG_RATE * TEST_SECONDS);
+
+	/* A flood above the budget spends only the flooder's own. */
+	before = count(w, DP_FRAG_NEEDED_SENT);
+	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.66", TEST_SERVER, 80, WIRE_TCP_ACK, true);
+	for (unsigned i = 0; i < 3 * TEST_FRAG_RATE; i++)
+		dp_handle(w->t, &w->snap, w->pkt, len);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT) - before, TEST_FRAG_RATE);
+	len = tcp_packet(w, TEST_MTU + 100, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK, true);
+	dp_handle(w->t, &w->snap, w->pkt, len);
+	assert_int_equal(count(w, DP_FRAG_NEEDED_SENT) - before, TEST_FRAG_RATE + 1);
 }
 
 static void test_no_proxy_policies(void **state)
@@ -649,6 +936,16 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_affinity_keeps_and_moves, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_icmp_error_follows_client, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_forged_icmp_errors_place_nobody, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_icmp_error_reasons, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_icmp_error_too_big_unanswered, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_later_fragment_unanswered, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_reject_rate_limited, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_frag_needed_budget_per_client, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_no_proxy_policies, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_too_big, world_setup, world_teardown),

@@ -220,6 +220,8 @@ static void test_snapshot_copies_settings(void **state)
 	set(&s, "no_proxy_policy", "reject");
 	set(&s, "malformed_policy", "drop");
 	set(&s, "frag_needed_rate", "17");
+	set(&s, "reject_rate", "9");
+	set(&s, "client_subnets", "198.18.0.0/15,10.1.2.3/32");
 	snap = pool_snapshot_build(&(struct pool_build){.members = NULL,
 							.nmembers = 0,
 							.settings = &s,
@@ -235,6 +237,11 @@ static void test_snapshot_copies_settings(void **state)
 	assert_int_equal(snap->no_proxy, NO_PROXY_REJECT);
 	assert_int_equal(snap->malformed, MALFORMED_DROP);
 	assert_int_equal(snap->frag_needed_rate, 17);
+	assert_int_equal(snap->reject_rate, 9);
+	assert_true(pool_is_client(snap, htonl(0xc6130101U)));	/* 198.19.1.1 */
+	assert_true(pool_is_client(snap, htonl(0x0a010203U)));	/* 10.1.2.3 */
+	assert_false(pool_is_client(snap, htonl(0xc6140001U))); /* 198.20.0.1 */
+	assert_false(pool_is_client(snap, htonl(0x0a010204U))); /* 10.1.2.4 */
 	assert_memory_equal(snap->hash_key, test_key, HASH_KEY_BYTES);
 	assert_ptr_equal(snap->affinity, &affinity);
 	/* No proxy: one unused slot 0, and a table that names no one. */

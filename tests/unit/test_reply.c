@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +212,55 @@ static void test_no_rst(void **state)
 	assert_int_equal(reply_tcp_reset(out, 39, &pi), 0);
 }
 
+/* syn_packet with its source (byte 12 on) or destination (byte 16 on) first octet replaced. */
+static bool may_answer_with(unsigned at, uint8_t octet)
+{
+	uint8_t p[sizeof(syn_packet)];
+	struct packet_info pi;
+
+	memcpy(p, syn_packet, sizeof(p));
+	p[at] = octet;
+	parse(p, sizeof(p), &pi);
+	return reply_may_answer(&pi);
+}
+
+/* RFC 1122 3.2.2: what no host may answer with an ICMP error (nor drover with a reset). */
+static void test_may_answer(void **state)
+{
+	uint8_t p[sizeof(syn_packet)];
+	struct packet_info pi;
+
+	(void)state;
+	parse(syn_packet, sizeof(syn_packet), &pi);
+	assert_true(reply_may_answer(&pi));
+	/* a first fragment holds the header: it may be answered; a later one may not */
+	memcpy(p, syn_packet, sizeof(p));
+	p[6] = 0x20;
+	p[3] = 20 + 24;
+	parse(p, 20 + 24, &pi);
+	assert_true(reply_may_answer(&pi));
+	p[6] = 0x00;
+	p[7] = 3;
+	parse(p, 20 + 24, &pi);
+	assert_false(reply_may_answer(&pi));
+	/* an ICMP error */
+	parse(syn_packet, sizeof(syn_packet), &pi);
+	pi.icmp_error = true;
+	assert_false(reply_may_answer(&pi));
+	/* sources that are not one host: 0/8, 127/8, multicast, reserved, broadcast */
+	assert_false(may_answer_with(12, 0));
+	assert_false(may_answer_with(12, 127));
+	assert_false(may_answer_with(12, 224));
+	assert_false(may_answer_with(12, 240));
+	assert_false(may_answer_with(12, 255));
+	assert_true(may_answer_with(12, 10));
+	assert_true(may_answer_with(12, 223));
+	/* a multicast or broadcast destination */
+	assert_false(may_answer_with(16, 239));
+	assert_false(may_answer_with(16, 255));
+	assert_true(may_answer_with(16, 8));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_rst_for_ack),
 	    cmocka_unit_test(test_rst_counts_data_and_fin),
 	    cmocka_unit_test(test_no_rst),
+	    cmocka_unit_test(test_may_answer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -401,6 +401,7 @@ static const struct {
     {"maglev_table_size", A_SNAP},
     {"tunnel_source", A_SNAP},
     {"frag_needed_rate", A_SNAP},
+    {"reject_rate", A_SNAP},
     {"probe_kind", A_SNAP | A_PROBES},
     {"probe_interval_ms", A_SNAP | A_PROBES},
     {"probe_timeout_ms", A_SNAP | A_PROBES},
