@@ -1,74 +1,16 @@
 /* manager.c - droverd's control plane: store -> snapshot -> datapath and rules. */
-#include "manager.h"
+#include "manager_private.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include "clock.h"
 #include "fastpath.h"
 #include "log.h"
 #include "rules.h"
-
-/* Runtime state of a slot's proxy that is not stored. */
-struct manager_slot_state {
-	struct health health;
-	uint32_t address;	/* the address the health belongs to */
-	enum proxy_admin admin; /* admin state at the last reload */
-	bool drain_done;	/* the drain's completion was recorded */
-};
-
-struct manager {
-	struct store *store;
-	struct settings settings;
-	uint8_t hash_key[HASH_KEY_BYTES];
-	bool manage_rules;
-	bool rules_installed;
-	/* manager_options.queue_binder: NULL binds NFQUEUE queues */
-	int (*queue_binder)(void *arg, uint16_t base, unsigned count, char *err, size_t errlen);
-	void *queue_binder_arg;
-
-	struct proxy_config *proxies; /* ordered by id */
-	uint16_t *slot_of;	      /* slot of proxies[i] */
-	size_t nproxies;
-	struct pool_slots slots;
-
-	/* Counters are per slot and slots are reused: a proxy counts from its slot's baseline. */
-	int64_t baseline_owner[PROXY_SLOTS_MAX];
-	struct datapath_slot_counters baseline[PROXY_SLOTS_MAX];
-
-	/* Called after a setting was stored and applied, for parts outside the manager. */
-	void (*setting_hook)(void *arg, const char *key);
-	void *setting_hook_arg;
-
-	struct manager_slot_state state[PROXY_SLOTS_MAX];
-	struct prober *prober;
-
-	/*
-	 * Start-up: no proxy takes clients until every proxy has had its first
-	 * verdict (up after rise probes, or a failed probe), or settle_deadline_ms
-	 * passes. Proxies coming up one by one would otherwise pin every client
-	 * that arrives meanwhile to the first one up, and a restarted droverd
-	 * would not give clients back the proxies they had.
-	 */
-	bool settling;
-	uint64_t settle_deadline_ms;
-
-	struct datapath dp;
-	bool fast_path_allowed;
-	/* Why the fast path (dp.fast) is not running, when it should. */
-	char fast_path_error[MANAGER_FAST_PATH_ERR_MAX];
-	struct affinity_table *affinity;
-	uint64_t generation;
-	unsigned queues; /* queues bound now */
-};
 
 #define MANAGER_RECV_TIMEOUT_MS 200
 
@@ -86,7 +28,7 @@ unsigned manager_effective_queues(const struct settings *s)
 	return (unsigned)cpus;
 }
 
-static struct queue_options manager_queue_options(const struct settings *s)
+struct queue_options manager_queue_options(const struct settings *s)
 {
 	return (struct queue_options){
 	    .maxlen = s->queue_maxlen,
@@ -95,9 +37,8 @@ static struct queue_options manager_queue_options(const struct settings *s)
 	};
 }
 
-/* Binds queues [base, base + count) as datapath_set_queues does, or hands them to the seam. */
-static int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
-			      const struct queue_options *qopt, char *err, size_t errlen)
+int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
+		       const struct queue_options *qopt, char *err, size_t errlen)
 {
 	if (m->queue_binder == NULL)
 		return datapath_set_queues(&m->dp, base, count, qopt, err, errlen);
@@ -175,7 +116,7 @@ static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
 	return 0;
 }
 
-static int manager_apply_rules(struct manager *m, char *err, size_t errlen)
+int manager_apply_rules(struct manager *m, char *err, size_t errlen)
 {
 	char doc[16384];
 	int ret;
@@ -193,9 +134,8 @@ static int manager_apply_rules(struct manager *m, char *err, size_t errlen)
 	return ret;
 }
 
-/* Builds and publishes a snapshot of the current proxies and settings. */
-static int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
-			   size_t errlen)
+int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
+		    size_t errlen)
 {
 	struct pool_member *members = calloc(m->nproxies ? m->nproxies : 1, sizeof(*members));
 	struct pool_snapshot *snap;
@@ -233,26 +173,14 @@ static int manager_publish(struct manager *m, struct affinity_table *old_affinit
 	return 0;
 }
 
-const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot)
-{
-	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
-	const struct pool_snapshot *snap = m->dp.current;
-
-	if (snap == NULL || slot == 0 || slot >= snap->nslots)
-		return NULL;
-	return &snap->targets[slot];
-}
-
-/* The probe kind in force for p: its own, or the pool's. */
-static enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
+enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_config *p)
 {
 	if (p->probe_override)
 		return p->probe;
 	return (enum probe_kind)m->settings.probe_kind;
 }
 
-/* Gives the prober every proxy that is not disabled, with the probe settings in force. */
-static int manager_update_probes(struct manager *m)
+int manager_update_probes(struct manager *m)
 {
 	struct probe_target *targets = calloc(m->nproxies ? m->nproxies : 1, sizeof(*targets));
 	const struct settings *s = &m->settings;
@@ -355,28 +283,7 @@ static void manager_on_probe(void *arg, int64_t id, enum check_result result, ui
 	manager_settle_check(m);
 }
 
-int manager_render_rules(const struct manager *m, char *buf, size_t len)
-{
-	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
-	int ret;
-
-	if (addrs == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->nproxies; i++)
-		addrs[i] = m->proxies[i].address;
-	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
-			   buf, len);
-	free(addrs);
-	return ret;
-}
-
-/*
- * Loads and attaches the kernel fast path when the setting asks for it, or
- * takes it off the interfaces. A fast path that cannot run is not an error:
- * every packet then takes the NFQUEUE path, and the reason is logged once and
- * shown in the stats. Publish afterwards.
- */
-static void manager_fast_path_apply(struct manager *m)
+void manager_fast_path_apply(struct manager *m)
 {
 	if (!m->settings.fast_path || !m->fast_path_allowed) {
 		if (fastpath_attached(m->dp.fast)) {
@@ -402,23 +309,6 @@ static void manager_fast_path_apply(struct manager *m)
 			 fastpath_attach_kind(m->dp.fast));
 	}
 	m->fast_path_error[0] = '\0';
-}
-
-/*
- * Stored settings that break a rule between settings (settings_check) are
- * treated as a stored value that no longer parses is: logged, naming the
- * keys, and their defaults used. Such a database was edited by hand or
- * restored by an older drover; refusing to start over a probe timing would
- * take the whole appliance down.
- */
-static void manager_check_stored_settings(struct settings *s)
-{
-	char why[MANAGER_ERR_MAX];
-
-	if (settings_check(s, why, sizeof(why)) == 0)
-		return;
-	settings_check_reset(s, why, sizeof(why));
-	log_warnx("database: ignoring stored settings: %s", why);
 }
 
 /* manager_start's work on a zeroed m; on failure manager_stop undoes what was done. */
@@ -580,14 +470,7 @@ void manager_tick(struct manager *m)
 	}
 }
 
-/*
- * After a proxy change: reload, publish, re-exclude proxies in the rules,
- * then forget any record of a proxy's address (a proxy is never a client).
- * Forgetting last: its own fetches queued before the rules excluded it are
- * still decided after the publish, and the new snapshot keeps them from being
- * recorded or carried again.
- */
-static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
+int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 {
 	int ret = manager_load_proxies(m, err, errlen);
 
@@ -608,7 +491,7 @@ static int manager_proxies_changed(struct manager *m, char *err, size_t errlen)
 	return ret;
 }
 
-static int manager_store_error(struct manager *m, int ret, char *err, size_t errlen)
+int manager_store_error(struct manager *m, int ret, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s", store_error(m->store));
 	return ret;
@@ -660,408 +543,11 @@ const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t i
 	return NULL;
 }
 
-static const struct proxy_config *manager_proxy_by_slot(const struct manager *m, uint16_t slot)
+const struct proxy_config *manager_proxy_by_slot(const struct manager *m, uint16_t slot)
 {
 	for (size_t i = 0; i < m->nproxies; i++) {
 		if (m->slot_of[i] == slot)
 			return &m->proxies[i];
 	}
 	return NULL;
-}
-
-/* A new affinity table of the size now set; *old is the one to retire with the next snapshot. */
-static int manager_affinity_resize(struct manager *m, struct affinity_table **old, char *err,
-				   size_t errlen)
-{
-	struct affinity_table *t = calloc(1, sizeof(*t));
-
-	if (t == NULL ||
-	    affinity_init(t, m->settings.affinity_max_clients, m->settings.affinity_timeout) < 0) {
-		free(t);
-		snprintf(err, errlen, "cannot allocate the affinity table");
-		return -ENOMEM;
-	}
-	/* Clients re-pick from the unchanged table: nearly all keep their proxy. */
-	*old = m->affinity;
-	m->affinity = t;
-	if (m->dp.fast != NULL)
-		log_info("the fast path keeps room for its present number of clients until "
-			 "the next start; clients beyond it take the NFQUEUE path");
-	return 0;
-}
-
-/*
- * Rebinds the queues as the settings now say, and moves the rules (which
- * name the queues) with them in the order that keeps packets flowing.
- */
-static int manager_queues_rebind(struct manager *m, const struct settings *old, char *err,
-				 size_t errlen)
-{
-	struct queue_options qopt = manager_queue_options(&m->settings);
-	unsigned want = manager_effective_queues(&m->settings);
-	int ret;
-
-	/*
-	 * Growing: bind the new queues before the rules send packets there.
-	 * Shrinking: move the rules first, then let the spare threads go.
-	 */
-	if (want >= m->queues && m->settings.queue_base == old->queue_base) {
-		ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want, &qopt, err,
-					 errlen);
-		if (ret == 0)
-			ret = manager_apply_rules(m, err, errlen);
-	} else {
-		ret = manager_apply_rules(m, err, errlen);
-		if (ret == 0) {
-			usleep(50 * 1000);
-			ret = manager_set_queues(m, (uint16_t)m->settings.queue_base, want, &qopt,
-						 err, errlen);
-		}
-	}
-	if (ret == 0)
-		m->queues = want;
-	return ret;
-}
-
-/*
- * The live apply of a changed setting, m->settings already holding the new
- * value and old the one before. Driven by the apply flags of its definition
- * (enum setting_apply): each step whose flag is set runs, always in this
- * order, and the first that fails ends the apply.
- *   1. AFFINITY_RESIZE   a new affinity table (retired by step 5)
- *   2. AFFINITY_TIMEOUT  the timeout of the table in place
- *   3. QUEUE_OPTIONS     length and fail-open of the bound queues
- *   4. FAST_PATH         load and attach, or detach, the kernel fast path
- *   5. SNAPSHOT          a new snapshot, built on all of the above
- *   6. QUEUES            rebind the queues, the rules moving with them (a
- *                        setting with QUEUES has RULES too: the rules name the queues)
- *   7. PROBES            the prober gets the probe settings
- *   8. RULES             the re-rendered rules (unless step 6 moved them)
- *   9. FAST_PATH_FORGET  the kernel forgets its client records
- * Forgetting comes last: packets queued before the rules changed are still
- * decided after it, and would be recorded again. The new snapshot (step 5)
- * already keeps them from being recorded or carried (pool_is_client, the
- * fast path's scope); forgetting frees the records at once.
- * WEB_LISTENER is not the manager's: setting_hook's owner acts on it.
- */
-static const enum setting_apply manager_apply_order[MANAGER_APPLY_STEPS] = {
-    SETTING_APPLY_AFFINITY_RESIZE,  SETTING_APPLY_AFFINITY_TIMEOUT,
-    SETTING_APPLY_QUEUE_OPTIONS,    SETTING_APPLY_FAST_PATH,
-    SETTING_APPLY_SNAPSHOT,	    SETTING_APPLY_QUEUES,
-    SETTING_APPLY_PROBES,	    SETTING_APPLY_RULES,
-    SETTING_APPLY_FAST_PATH_FORGET,
-};
-
-size_t manager_apply_plan(unsigned flags, enum setting_apply steps[MANAGER_APPLY_STEPS])
-{
-	size_t n = 0;
-
-	/* With QUEUES the rules move in the queue step's order. */
-	if (flags & SETTING_APPLY_QUEUES)
-		flags &= ~(unsigned)SETTING_APPLY_RULES;
-	for (size_t i = 0; i < MANAGER_APPLY_STEPS; i++) {
-		if (flags & manager_apply_order[i])
-			steps[n++] = manager_apply_order[i];
-	}
-	return n;
-}
-
-static int manager_apply_step(struct manager *m, const struct settings *old,
-			      enum setting_apply step, struct affinity_table **old_affinity,
-			      char *err, size_t errlen)
-{
-	struct queue_options qopt;
-
-	switch (step) {
-	case SETTING_APPLY_AFFINITY_RESIZE:
-		return manager_affinity_resize(m, old_affinity, err, errlen);
-	case SETTING_APPLY_AFFINITY_TIMEOUT:
-		__atomic_store_n(&m->affinity->timeout, m->settings.affinity_timeout,
-				 __ATOMIC_RELAXED);
-		return 0;
-	case SETTING_APPLY_QUEUE_OPTIONS:
-		qopt = manager_queue_options(&m->settings);
-		datapath_configure(&m->dp, &qopt);
-		return 0;
-	case SETTING_APPLY_FAST_PATH:
-		manager_fast_path_apply(m);
-		return 0;
-	case SETTING_APPLY_SNAPSHOT:
-		return manager_publish(m, *old_affinity, err, errlen);
-	case SETTING_APPLY_QUEUES:
-		return manager_queues_rebind(m, old, err, errlen);
-	case SETTING_APPLY_PROBES:
-		if (manager_update_probes(m) < 0) {
-			snprintf(err, errlen, "out of memory updating the probes");
-			return -ENOMEM;
-		}
-		return 0;
-	case SETTING_APPLY_RULES:
-		return manager_apply_rules(m, err, errlen);
-	case SETTING_APPLY_FAST_PATH_FORGET:
-		/* Records made under the old settings may name clients that are no longer ours. */
-		if (fastpath_attached(m->dp.fast))
-			fastpath_forget_all(m->dp.fast);
-		return 0;
-	case SETTING_APPLY_WEB_LISTENER:
-	default:
-		return 0;
-	}
-}
-
-static int manager_apply_setting_live(struct manager *m, const struct settings *old, unsigned flags,
-				      char *err, size_t errlen)
-{
-	enum setting_apply steps[MANAGER_APPLY_STEPS];
-	struct affinity_table *old_affinity = NULL;
-	size_t n = manager_apply_plan(flags, steps);
-
-	for (size_t i = 0; i < n; i++) {
-		int ret = manager_apply_step(m, old, steps[i], &old_affinity, err, errlen);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* Applies a stored setting, then tells the parts outside the manager (setting_hook). */
-static int manager_apply_setting(struct manager *m, const struct settings *old, const char *key,
-				 char *err, size_t errlen)
-{
-	const struct setting_def *def = settings_find(key);
-	int ret = manager_apply_setting_live(m, old, def != NULL ? def->apply : 0, err, errlen);
-
-	if (ret == 0 && m->setting_hook != NULL)
-		m->setting_hook(m->setting_hook_arg, key);
-	return ret;
-}
-
-int manager_setting_set(struct manager *m, const char *key, const char *value, const char *actor,
-			char *err, size_t errlen)
-{
-	struct settings next = m->settings, old = m->settings;
-	char why[MANAGER_ERR_MAX];
-	int ret;
-
-	/* Validate first: a refused value is neither stored nor applied. */
-	if (!settings_set(&next, key, value, err, errlen))
-		return -EINVAL;
-	ret = settings_check(&next, why, sizeof(why));
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: %s", key, why);
-		return ret;
-	}
-	ret = store_setting_set(m->store, key, value, actor);
-	if (ret < 0)
-		return manager_store_error(m, ret, err, errlen);
-	m->settings = next;
-	log_info("setting %s = %s by %s", key, value, actor);
-	ret = manager_apply_setting(m, &old, key, err, errlen);
-	if (ret < 0)
-		log_warnx("setting %s was stored but not applied: %s", key, err);
-	return ret;
-}
-
-int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *err, size_t errlen)
-{
-	int ret = store_backup(m->store, path, bytes);
-
-	if (ret < 0)
-		return manager_store_error(m, ret, err, errlen);
-	log_info("configuration backed up to %s (%" PRId64 " bytes)", path, *bytes);
-	return 0;
-}
-
-int manager_restore(struct manager *m, const char *path, const char *actor,
-		    struct manager_restore_result *res, char *err, size_t errlen)
-{
-	struct store_restore_info info;
-	struct settings restored, cur;
-	int ret, first_err = 0;
-
-	memset(res, 0, sizeof(*res));
-	/*
-	 * The store reads the file read-only and checks it whole (its schema,
-	 * every row as a live change would be checked, the settings together)
-	 * before it replaces anything: a refused file leaves no trace.
-	 */
-	ret = store_restore(m->store, path, actor, &info);
-	if (ret < 0)
-		return manager_store_error(m, ret, err, errlen);
-	res->file_version = info.file_version;
-	log_info("configuration restored from %s by %s (schema version %d)", path, actor,
-		 info.file_version);
-	ret = store_settings_load(m->store, &restored);
-	if (ret < 0)
-		return manager_store_error(m, ret, err, errlen);
-	/* The store checked them; checked again as at start, should the two ever disagree. */
-	manager_check_stored_settings(&restored);
-
-	/*
-	 * One key at a time, each applied against the settings just before it,
-	 * exactly as a run of `settings set' would: queue and rule changes are
-	 * made in the order that keeps packets flowing.
-	 */
-	cur = m->settings;
-	for (size_t i = 0; i < settings_count(); i++) {
-		const struct setting_def *d = settings_def_at(i);
-		char was[SETTINGS_VALUE_MAX], now[SETTINGS_VALUE_MAX], e[MANAGER_ERR_MAX];
-		struct settings next = cur;
-
-		if (!settings_format(&cur, d->key, was, sizeof(was)) ||
-		    !settings_format(&restored, d->key, now, sizeof(now)) || strcmp(was, now) == 0)
-			continue;
-		if (!settings_set(&next, d->key, now, e, sizeof(e)))
-			continue;
-		m->settings = next;
-		res->settings_changed++;
-		ret = manager_apply_setting(m, &cur, d->key, e, sizeof(e));
-		if (ret < 0) {
-			log_warnx("restored setting %s = %s was not applied: %s", d->key, now, e);
-			if (first_err == 0) {
-				first_err = ret;
-				snprintf(err, errlen, "restored setting %s not applied: %s", d->key,
-					 e);
-			}
-		}
-		cur = next;
-	}
-	m->settings = restored;
-
-	ret = manager_proxies_changed(m, err, errlen);
-	if (ret < 0 && first_err == 0)
-		first_err = ret;
-	res->proxies = m->nproxies;
-	if (info.hash_key_changed) {
-		res->restart_needed = true;
-		snprintf(res->restart_reason, sizeof(res->restart_reason),
-			 "the restored hash key takes effect at the next restart (clients keep "
-			 "their proxies until then)");
-		log_warnx("restore: %s", res->restart_reason);
-	}
-	return first_err;
-}
-
-enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
-					  const struct proxy_config **proxy, uint32_t *idle)
-{
-	const struct pool_snapshot *snap = m->dp.current;
-	uint64_t hash = hash_client(m->hash_key, client);
-	uint16_t slot;
-
-	*proxy = NULL;
-	*idle = 0;
-	if (snap == NULL)
-		return MANAGER_LOOKUP_NONE;
-	if (affinity_peek(m->affinity, client, hash, clock_now_s(), &slot, idle) &&
-	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
-		*proxy = manager_proxy_by_slot(m, slot);
-		if (*proxy != NULL)
-			return MANAGER_LOOKUP_AFFINITY;
-	}
-	*idle = 0;
-	slot = maglev_lookup(&snap->table, hash);
-	if (slot == MAGLEV_EMPTY)
-		return MANAGER_LOOKUP_NONE;
-	*proxy = manager_proxy_by_slot(m, slot);
-	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
-}
-
-/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
-static void manager_proxy_counters(const struct manager *m, uint16_t slot,
-				   struct datapath_slot_counters *out)
-{
-	const struct datapath_slot_counters *base = &m->baseline[slot];
-
-	datapath_slot_counters(&m->dp, slot, out);
-	out->hits -= base->hits;
-	out->packets -= base->packets;
-	out->bytes -= base->bytes;
-}
-
-const struct settings *manager_settings(const struct manager *m)
-{
-	return &m->settings;
-}
-
-struct store *manager_store(struct manager *m)
-{
-	return m->store;
-}
-
-size_t manager_proxy_count(const struct manager *m)
-{
-	return m->nproxies;
-}
-
-void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_proxy_view *out)
-{
-	const struct proxy_config *p = &m->proxies[i];
-	uint16_t slot = m->slot_of[i];
-
-	memset(out, 0, sizeof(*out));
-	out->config = *p;
-	out->slot = slot;
-	out->probe = manager_probe_kind(m, p);
-	if (slot == 0)
-		return;
-	out->health = m->state[slot].health;
-	out->active_clients = m->slots.active[slot];
-	manager_proxy_counters(m, slot, &out->counters);
-}
-
-int manager_proxy_view(const struct manager *m, int64_t id, struct manager_proxy_view *out)
-{
-	for (size_t i = 0; i < m->nproxies; i++) {
-		if (m->proxies[i].id == id) {
-			manager_proxy_view_at(m, i, out);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-void manager_stats(const struct manager *m, struct manager_stats *out)
-{
-	uint64_t counters[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT];
-
-	memset(out, 0, sizeof(*out));
-	datapath_counters(&m->dp, counters, malformed);
-	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++)
-		out->counters[i] = (struct manager_counter){datapath_counter_name(i), counters[i]};
-	for (unsigned e = PACKET_OK + 1; e < PACKET_ERR_COUNT; e++)
-		out->malformed[e - 1] =
-		    (struct manager_counter){packet_error_name(e), malformed[e]};
-	datapath_kernel_drops(&m->dp, &out->kernel_queue_full_drops,
-			      &out->kernel_socket_full_drops);
-	out->queues = m->queues;
-	out->fast_path_on = fastpath_attached(m->dp.fast);
-	snprintf(out->fast_path_error, sizeof(out->fast_path_error), "%s", m->fast_path_error);
-	out->fast_clients = m->dp.fast != NULL ? fastpath_clients(m->dp.fast) : 0;
-}
-
-int manager_audit_page(struct manager *m, int64_t before, size_t limit,
-		       struct audit_entry **entries, size_t *n, char *err, size_t errlen)
-{
-	int ret = store_audit_list(m->store, before, limit, entries, n);
-
-	if (ret < 0)
-		return manager_store_error(m, ret, err, errlen);
-	return 0;
-}
-
-bool manager_rules_managed(const struct manager *m)
-{
-	return m->manage_rules;
-}
-
-const struct pool_snapshot *manager_snapshot(const struct manager *m)
-{
-	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
-	return m->dp.current;
-}
-
-uint64_t manager_progress(const struct manager *m)
-{
-	return datapath_min_progress(&m->dp);
 }

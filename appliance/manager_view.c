@@ -1,0 +1,160 @@
+/* manager_view.c - the manager's read-side face: proxy views, stats, lookups, the audit page. */
+#include "manager_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "fastpath.h"
+#include "rules.h"
+
+const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot)
+{
+	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
+	const struct pool_snapshot *snap = m->dp.current;
+
+	if (snap == NULL || slot == 0 || slot >= snap->nslots)
+		return NULL;
+	return &snap->targets[slot];
+}
+
+int manager_render_rules(const struct manager *m, char *buf, size_t len)
+{
+	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
+	int ret;
+
+	if (addrs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nproxies; i++)
+		addrs[i] = m->proxies[i].address;
+	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
+			   buf, len);
+	free(addrs);
+	return ret;
+}
+
+enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
+					  const struct proxy_config **proxy, uint32_t *idle)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+	uint64_t hash = hash_client(m->hash_key, client);
+	uint16_t slot;
+
+	*proxy = NULL;
+	*idle = 0;
+	if (snap == NULL)
+		return MANAGER_LOOKUP_NONE;
+	if (affinity_peek(m->affinity, client, hash, clock_now_s(), &slot, idle) &&
+	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		*proxy = manager_proxy_by_slot(m, slot);
+		if (*proxy != NULL)
+			return MANAGER_LOOKUP_AFFINITY;
+	}
+	*idle = 0;
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return MANAGER_LOOKUP_NONE;
+	*proxy = manager_proxy_by_slot(m, slot);
+	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
+}
+
+/* A proxy's own counters (hits, packets, bytes) since it got its slot. */
+static void manager_proxy_counters(const struct manager *m, uint16_t slot,
+				   struct datapath_slot_counters *out)
+{
+	const struct datapath_slot_counters *base = &m->baseline[slot];
+
+	datapath_slot_counters(&m->dp, slot, out);
+	out->hits -= base->hits;
+	out->packets -= base->packets;
+	out->bytes -= base->bytes;
+}
+
+const struct settings *manager_settings(const struct manager *m)
+{
+	return &m->settings;
+}
+
+struct store *manager_store(struct manager *m)
+{
+	return m->store;
+}
+
+size_t manager_proxy_count(const struct manager *m)
+{
+	return m->nproxies;
+}
+
+void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_proxy_view *out)
+{
+	const struct proxy_config *p = &m->proxies[i];
+	uint16_t slot = m->slot_of[i];
+
+	memset(out, 0, sizeof(*out));
+	out->config = *p;
+	out->slot = slot;
+	out->probe = manager_probe_kind(m, p);
+	if (slot == 0)
+		return;
+	out->health = m->state[slot].health;
+	out->active_clients = m->slots.active[slot];
+	manager_proxy_counters(m, slot, &out->counters);
+}
+
+int manager_proxy_view(const struct manager *m, int64_t id, struct manager_proxy_view *out)
+{
+	for (size_t i = 0; i < m->nproxies; i++) {
+		if (m->proxies[i].id == id) {
+			manager_proxy_view_at(m, i, out);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void manager_stats(const struct manager *m, struct manager_stats *out)
+{
+	uint64_t counters[DP_COUNTER_COUNT], malformed[PACKET_ERR_COUNT];
+
+	memset(out, 0, sizeof(*out));
+	datapath_counters(&m->dp, counters, malformed);
+	for (unsigned i = 0; i < DP_COUNTER_COUNT; i++)
+		out->counters[i] = (struct manager_counter){datapath_counter_name(i), counters[i]};
+	for (unsigned e = PACKET_OK + 1; e < PACKET_ERR_COUNT; e++)
+		out->malformed[e - 1] =
+		    (struct manager_counter){packet_error_name(e), malformed[e]};
+	datapath_kernel_drops(&m->dp, &out->kernel_queue_full_drops,
+			      &out->kernel_socket_full_drops);
+	out->queues = m->queues;
+	out->fast_path_on = fastpath_attached(m->dp.fast);
+	snprintf(out->fast_path_error, sizeof(out->fast_path_error), "%s", m->fast_path_error);
+	out->fast_clients = m->dp.fast != NULL ? fastpath_clients(m->dp.fast) : 0;
+}
+
+int manager_audit_page(struct manager *m, int64_t before, size_t limit,
+		       struct audit_entry **entries, size_t *n, char *err, size_t errlen)
+{
+	int ret = store_audit_list(m->store, before, limit, entries, n);
+
+	if (ret < 0)
+		return manager_store_error(m, ret, err, errlen);
+	return 0;
+}
+
+bool manager_rules_managed(const struct manager *m)
+{
+	return m->manage_rules;
+}
+
+const struct pool_snapshot *manager_snapshot(const struct manager *m)
+{
+	/* Only the control thread replaces or frees snapshots: reading it here is safe. */
+	return m->dp.current;
+}
+
+uint64_t manager_progress(const struct manager *m)
+{
+	return datapath_min_progress(&m->dp);
+}
