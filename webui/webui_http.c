@@ -77,6 +77,8 @@ static const char *webui_http_reason(int status)
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 429:
 		return "Too Many Requests";
 	case 500:
@@ -348,6 +350,9 @@ void webui_http_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	webui_http_peer(&c);
+	/* Before anything is looked up: a page under a foreign name learns nothing. */
+	if (!webui_auth_host(&c))
+		goto done;
 	c.method = webui_http_method(evhttp_request_get_command(req));
 	uri = evhttp_request_get_evhttp_uri(req);
 	c.path = uri ? evhttp_uri_get_path(uri) : NULL;

@@ -99,6 +99,14 @@ bool webui_http_query_int(struct webui_call *c, const char *name, json_t *reques
 /* webui_auth.c */
 
 /*
+ * DNS rebinding: refuses (421, sent) a request whose Host is not a name of
+ * this appliance (loopback names, the listen address, the address the
+ * connection reached, the web_hosts setting), and (400) one with a
+ * malformed or repeated Host. True when the request may go on.
+ */
+bool webui_auth_host(struct webui_call *c);
+
+/*
  * Identifies the caller and applies the route's demands (sign-in, same
  * origin, CSRF token, changed password). False with the refusal sent.
  */
@@ -116,7 +124,10 @@ webui_route_handler webui_auth_logout;
 webui_route_handler webui_auth_session;
 /* The password change: sessions only; every session of the user ends but the caller's. */
 webui_route_handler webui_auth_password;
-/* API tokens: the list, a new one (its text shown once), a revocation. */
+/*
+ * API tokens: the list (with each one's expiry), a new one (its text shown
+ * once; sessions only, never a token), a revocation.
+ */
 webui_route_handler webui_auth_tokens;
 webui_route_handler webui_auth_token_add;
 webui_route_handler webui_auth_token_del;
