@@ -50,6 +50,9 @@ void webui_http_headers(struct webui_call *c, const char *content_type)
 		evhttp_add_header(h, "Content-Type", content_type);
 }
 
+/* Digits of a Content-Length. */
+#define WEBUI_HTTP_LENGTH_MAX 24
+
 static const char *webui_http_reason(int status)
 {
 	switch (status) {
@@ -88,6 +91,24 @@ static const char *webui_http_reason(int status)
 	}
 }
 
+void webui_http_send_body(struct webui_call *c, int status, struct evbuffer *body)
+{
+	/*
+	 * evhttp writes a HEAD answer's body anyway and drops its length: the
+	 * client would read the body as the start of the next answer. So a HEAD
+	 * answer says the length a GET would have and sends no body.
+	 */
+	if (evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD) {
+		char length[WEBUI_HTTP_LENGTH_MAX];
+
+		snprintf(length, sizeof(length), "%zu", body ? evbuffer_get_length(body) : 0);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Length",
+				  length);
+		body = NULL;
+	}
+	evhttp_send_reply(c->req, status, webui_http_reason(status), body);
+}
+
 void webui_http_send_json(struct webui_call *c, int status, json_t *j)
 {
 	struct evbuffer *buf = evbuffer_new();
@@ -101,7 +122,7 @@ void webui_http_send_json(struct webui_call *c, int status, json_t *j)
 		evbuffer_add(buf, "\n", 1);
 	}
 	free(text);
-	evhttp_send_reply(c->req, status, webui_http_reason(status), buf);
+	webui_http_send_body(c, status, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }
@@ -132,7 +153,7 @@ void webui_http_on_late(struct evbuffer *out, void *arg)
 	const struct webui *w = arg;
 	struct evkeyvalq headers;
 	struct evkeyval *kv;
-	char length[24], msg[96];
+	char length[WEBUI_HTTP_LENGTH_MAX], msg[96];
 	char *text;
 	json_t *j;
 
@@ -350,10 +371,10 @@ void webui_http_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	webui_http_peer(&c);
+	c.method = webui_http_method(evhttp_request_get_command(req));
 	/* Before anything is looked up: a page under a foreign name learns nothing. */
 	if (!webui_auth_host(&c))
 		goto done;
-	c.method = webui_http_method(evhttp_request_get_command(req));
 	uri = evhttp_request_get_evhttp_uri(req);
 	c.path = uri ? evhttp_uri_get_path(uri) : NULL;
 	query = uri ? evhttp_uri_get_query(uri) : NULL;

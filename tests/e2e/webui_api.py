@@ -317,6 +317,37 @@ def parse_metrics(text):
     return values, types, problems
 
 
+def check_http_framing(s):
+    """A HEAD answer tells the length and sends no body, so the answer after
+    it on the same connection is read as itself; methods the routes do not
+    take get a 405 with the security headers."""
+    sock = raw_socket()
+    sock.sendall(b"HEAD /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"\r\n" +
+                 b"GET /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"Connection: close\r\n\r\n")
+    data = b""
+    sock.settimeout(30)
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionError):
+        pass
+    sock.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status, headers, _ = parse_raw_reply(head + b"\r\n\r\n")
+    length = dict((k.lower(), v) for k, v in headers).get("content-length")
+    check(status == 200 and length is not None and int(length) > 0 and
+          rest.startswith(b"HTTP/1.1 200 "),
+          "HEAD gives the length and no body: the next answer follows at once", data[:400])
+    for method in ("OPTIONS", "TRACE"):
+        r = request(method, "/api/v1/proxies")
+        check(r.status == 405 and r.json and r.json["ok"] is False and
+              r.header("Content-Security-Policy") is not None,
+              method + " gets a JSON 405 with the security headers", r)
+
+
 def host_headers(host, origin=None):
     """Headers of a page served from host (a DNS-rebinding attacker's name, or ours)."""
     h = {"Host": host}
@@ -770,6 +801,7 @@ def main():
 
     # --- hardening: the Host allowlist, API token limits
     check_host_allowlist(s)
+    check_http_framing(s)
     s = check_token_hardening(s, new_password)
 
     # --- login throttling, from a second loopback address
