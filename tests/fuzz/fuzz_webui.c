@@ -313,11 +313,11 @@ static bool fuzz_webui_check_answer(const struct fuzz_webui_reply *r, size_t *of
 
 	if (head_end == NULL)
 		return false;
-	/* evhttp answers in the version the request named ("HTTP/0.1", "HTTP/1.12" too). */
+	/* evhttp answers in the version the request named, as sscanf read it ("HTTP/1.-76" too). */
 	assert(end - p > 13 && memcmp(p, "HTTP/", 5) == 0);
-	version = p + 5 + strspn(p + 5, "0123456789");
+	version = p + 5 + strspn(p + 5, "-0123456789");
 	assert(version > p + 5 && *version == '.');
-	version += 1 + strspn(version + 1, "0123456789");
+	version += 1 + strspn(version + 1, "-0123456789");
 	assert(*version == ' ' && version < head_end);
 	status = atoi(version + 1);
 	body = head_end + 4;
