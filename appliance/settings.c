@@ -368,6 +368,17 @@ static const struct settings_entry settings_table[] = {
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(session_idle_seconds),
     },
+    {
+	.def = {.key = "web_hosts",
+		.type = SETTING_HOSTS,
+		.default_value = "",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "names and addresses, comma-separated, under which the web UI is "
+			"reached besides its listen address, the connection's own address and "
+			"localhost (a DNS name, a NAT address); any other Host header is refused",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(web_hosts),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */
@@ -689,6 +700,40 @@ bad:
 	return false;
 }
 
+/*
+ * A SETTING_HOSTS list whose characters are already known good: every item
+ * a name of dot-separated labels (none empty, none starting or ending with
+ * '-'), at most SETTINGS_HOST_NAME_MAX long. Empty is the empty list.
+ */
+static bool settings_hosts_valid(const struct setting_def *def, const char *value, char *err,
+				 size_t errlen)
+{
+	const char *item = value;
+
+	if (value[0] == '\0')
+		return true;
+	for (;;) {
+		size_t len = strcspn(item, ",");
+		bool bad = len == 0 || len > SETTINGS_HOST_NAME_MAX || item[0] == '.' ||
+			   item[len - 1] == '.';
+
+		for (size_t i = 0; !bad && i < len; i++) {
+			bool edge =
+			    i == 0 || i + 1 == len || item[i - 1] == '.' || item[i + 1] == '.';
+
+			bad = (item[i] == '.' && item[i + 1] == '.') || (item[i] == '-' && edge);
+		}
+		if (bad) {
+			settings_error(err, errlen, "%s: `%.*s' is not a host name or address",
+				       def->key, (int)len, item);
+			return false;
+		}
+		if (item[len] == '\0')
+			return true;
+		item += len + 1;
+	}
+}
+
 /* Text settings end up in probe requests: printable ASCII only, no blanks, bounded. */
 static bool settings_parse_text(const struct setting_def *def, const char *value,
 				struct settings_value *v, char *err, size_t errlen)
@@ -703,9 +748,10 @@ static bool settings_parse_text(const struct setting_def *def, const char *value
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)value[i];
 		bool ok = c > ' ' && c < 0x7f;
-		if (def->type == SETTING_HOSTNAME)
+		if (def->type == SETTING_HOSTNAME || def->type == SETTING_HOSTS)
 			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
+			     (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+			     c == (def->type == SETTING_HOSTS ? ',' : ':');
 		if (!ok) {
 			settings_error(err, errlen, "%s: invalid character in `%s'", def->key,
 				       value);
@@ -729,6 +775,10 @@ static bool settings_parse_text(const struct setting_def *def, const char *value
 		if (value[0] == '\0' || value[0] == '/')
 			break;
 		settings_error(err, errlen, "%s: `%s' is not an absolute path", def->key, value);
+		return false;
+	case SETTING_HOSTS:
+		if (settings_hosts_valid(def, value, err, errlen))
+			break;
 		return false;
 	case SETTING_LISTEN: {
 		uint32_t addr;
@@ -817,6 +867,7 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 	case SETTING_HOSTNAME:
 	case SETTING_LISTEN:
 	case SETTING_FILE:
+	case SETTING_HOSTS:
 		return settings_parse_text(def, value, v, err, errlen);
 	}
 	settings_error(err, errlen, "%s: unsupported type", def->key);
@@ -863,6 +914,7 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 	case SETTING_HOSTNAME:
 	case SETTING_LISTEN:
 	case SETTING_FILE:
+	case SETTING_HOSTS:
 		/* Zero-filled so two settings structs still compare byte for byte. */
 		memset(field, 0, e->def.max + 1);
 		memcpy(field, v->text, strlen(v->text));
@@ -879,8 +931,8 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		settings_error(err, errlen, "unknown setting `%s'", key ? key : "");
 		return false;
 	}
-	if (value == NULL ||
-	    (value[0] == '\0' && e->def.type != SETTING_HOSTNAME && e->def.type != SETTING_FILE)) {
+	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME &&
+			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS)) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
@@ -1081,6 +1133,7 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 	case SETTING_HOSTNAME:
 	case SETTING_LISTEN:
 	case SETTING_FILE:
+	case SETTING_HOSTS:
 		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
@@ -1117,6 +1170,8 @@ const char *settings_type_name(enum setting_type type)
 		return "listen";
 	case SETTING_FILE:
 		return "file";
+	case SETTING_HOSTS:
+		return "hosts";
 	}
 	return "unknown";
 }

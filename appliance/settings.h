@@ -22,6 +22,9 @@
 #define SETTINGS_LISTEN_MAX  32
 #define SETTINGS_FILE_MAX    256
 
+/* Characters of a DNS name (RFC 1035): one item of a SETTING_HOSTS list. */
+#define SETTINGS_HOST_NAME_MAX 253
+
 enum setting_type {
 	SETTING_UINT,	      /* decimal in [min, max] */
 	SETTING_BOOL,	      /* true/false (also on/off, yes/no, 1/0 on input) */
@@ -37,6 +40,7 @@ enum setting_type {
 	SETTING_HOSTNAME,     /* host[:port] of letters, digits, '.', '-', ':'; may be empty */
 	SETTING_LISTEN,	      /* IPv4 address:port, e.g. 127.0.0.1:8080 */
 	SETTING_FILE,	      /* absolute file path, printable, no blanks; may be empty */
+	SETTING_HOSTS,	      /* comma list of names or IPv4 addresses, no ports; may be empty */
 };
 
 /*
@@ -140,6 +144,8 @@ struct settings {
 	char tls_key[SETTINGS_FILE_MAX];
 	unsigned int metrics_access; /* enum metrics_access */
 	uint32_t session_idle_seconds;
+	/* Names (or addresses) besides its own under which the web UI answers (webui_auth.c). */
+	char web_hosts[SETTINGS_TEXT_MAX];
 };
 
 size_t settings_count(void);

@@ -81,6 +81,13 @@ static const char *const store_migrations[] = {
     " name TEXT NOT NULL,"
     " token_hash BLOB NOT NULL UNIQUE,"
     " created_at INTEGER NOT NULL);",
+
+    /*
+     * v5: an API token may expire (unix seconds). Tokens made before it
+     * keep NULL, never expiring, as they were issued.
+     */
+    "ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER CHECK(expires_at IS NULL OR"
+    " expires_at > 0);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -429,6 +436,13 @@ void store_close(struct store *s)
 const char *store_error(const struct store *s)
 {
 	return s->error;
+}
+
+const char *store_path(const struct store *s)
+{
+	const char *path = sqlite3_db_filename(s->db, "main");
+
+	return path ? path : "";
 }
 
 void store_copy_text(char *dst, size_t len, const unsigned char *src)

@@ -27,7 +27,7 @@
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;
@@ -44,6 +44,8 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* The message of the last failed call; valid until the next call on s. */
 const char *store_error(const struct store *s);
+/* The database file's absolute path (files kept beside it are found from it); "" in memory. */
+const char *store_path(const struct store *s);
 /* Reads the schema version of the open file (PRAGMA user_version) into *version. */
 int store_schema_version(struct store *s, int *version);
 
@@ -104,7 +106,7 @@ int store_setting_set(struct store *s, const char *key, const char *value, const
 /* The keyed-hash secret: loaded, or created from randombytes_buf on first use. */
 int store_hash_key(struct store *s, uint8_t key[STORE_HASH_KEY_LEN]);
 
-/* ---- Web UI accounts and API tokens, schema v4 (store_account.c) ---- */
+/* ---- Web UI accounts and API tokens, schema v4 and v5 (store_account.c) ---- */
 
 /* password_hash is a libsodium crypto_pwhash_str string. */
 #define STORE_USER_NAME_MAX 63
@@ -123,23 +125,31 @@ struct store_token {
 	char user[STORE_USER_NAME_MAX + 1];
 	char name[STORE_USER_NAME_MAX + 1];
 	int64_t created_at; /* unix seconds */
+	int64_t expires_at; /* unix seconds; 0: never */
 };
 
 /* -ENOENT when there is no such user. */
 int store_user_get(struct store *s, const char *name, struct store_user *out);
 /* Adds u (name, password_hash, must_change) and sets u->id; -EEXIST when the name is taken. */
 int store_user_add(struct store *s, struct store_user *u, const char *actor);
-/* Replaces the password of user name; -ENOENT when there is none. */
+/*
+ * Replaces the password of user name and, in the same transaction, revokes
+ * every API token of theirs: whoever held the old password may have made
+ * them. -ENOENT when there is no such user.
+ */
 int store_user_set_password(struct store *s, const char *name, const char *password_hash,
 			    bool must_change, const char *actor);
 
 /*
  * API tokens are stored only as a hash: store_token_add keeps hash for user
- * (named name for people) and sets *id; store_token_find gives the token
- * whose hash matches, -ENOENT otherwise.
+ * (named name for people), valid until expires_at (unix seconds, 0: never;
+ * -EINVAL when negative), and sets *id; store_token_find gives the token
+ * whose hash matches, expired or not, -ENOENT otherwise: whether an expired
+ * token still counts is the caller's to decide.
  */
 int store_token_add(struct store *s, const char *user, const char *name,
-		    const uint8_t hash[STORE_TOKEN_HASH], const char *actor, int64_t *id);
+		    const uint8_t hash[STORE_TOKEN_HASH], int64_t expires_at, const char *actor,
+		    int64_t *id);
 int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH],
 		     struct store_token *out);
 /* Every token, oldest first; *out malloc'd. */

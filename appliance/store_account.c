@@ -1,5 +1,6 @@
 /*
- * store_account.c - web UI accounts (users) and API tokens, schema v4.
+ * store_account.c - web UI accounts (users) and API tokens, schema v4 (v5: a
+ * token's expiry).
  *
  * Only hashes are kept: a libsodium crypto_pwhash_str string per user and a
  * BLAKE2b hash per API token, made by the caller (webui/account.c); this
@@ -112,11 +113,36 @@ fail:
 	return ret;
 }
 
+/*
+ * Deletes every API token of user name, inside the caller's transaction;
+ * *count says how many there were.
+ */
+static int store_token_revoke_user(struct store *s, const char *name, int *count)
+{
+	sqlite3_stmt *stmt;
+	int ret;
+
+	*count = 0;
+	ret = store_prepare(
+	    s, "DELETE FROM api_tokens WHERE user_id = (SELECT id FROM users WHERE name = ?)",
+	    &stmt);
+	if (ret < 0)
+		return ret;
+	ret = store_bind_check(s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT));
+	if (ret == 0)
+		ret = store_step_done(s, stmt, "revoke API tokens");
+	sqlite3_finalize(stmt);
+	if (ret == 0)
+		*count = sqlite3_changes(s->db);
+	return ret;
+}
+
 int store_user_set_password(struct store *s, const char *name, const char *password_hash,
 			    bool must_change, const char *actor)
 {
 	sqlite3_stmt *stmt;
-	char detail[128];
+	char detail[160];
+	int revoked = 0;
 	int ret;
 
 	ret = store_user_check(s, name, password_hash);
@@ -144,7 +170,14 @@ int store_user_set_password(struct store *s, const char *name, const char *passw
 	}
 	if (ret < 0)
 		goto fail;
-	snprintf(detail, sizeof(detail), "changed the password of %s", name);
+	ret = store_token_revoke_user(s, name, &revoked);
+	if (ret < 0)
+		goto fail;
+	if (revoked > 0)
+		snprintf(detail, sizeof(detail),
+			 "changed the password of %s; revoked their %d API tokens", name, revoked);
+	else
+		snprintf(detail, sizeof(detail), "changed the password of %s", name);
 	ret = store_audit_write(s, actor, "user.password", detail);
 	if (ret < 0)
 		goto fail;
@@ -155,29 +188,37 @@ fail:
 }
 
 int store_token_add(struct store *s, const char *user, const char *name,
-		    const uint8_t hash[STORE_TOKEN_HASH], const char *actor, int64_t *id)
+		    const uint8_t hash[STORE_TOKEN_HASH], int64_t expires_at, const char *actor,
+		    int64_t *id)
 {
 	sqlite3_stmt *stmt;
-	char detail[192];
+	char detail[224];
 	int ret;
 
 	ret = store_account_name_check(s, name);
 	if (ret < 0)
 		return ret;
+	if (expires_at < 0) {
+		store_seterr(s, "expires_at: %lld is not a time", (long long)expires_at);
+		return -EINVAL;
+	}
 	ret = store_begin(s);
 	if (ret < 0)
 		return ret;
-	ret = store_prepare(s,
-			    "INSERT INTO api_tokens (user_id, name, token_hash, created_at)"
-			    " SELECT id, ?, ?, ? FROM users WHERE name = ?",
-			    &stmt);
+	ret = store_prepare(
+	    s,
+	    "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at)"
+	    " SELECT id, ?, ?, ?, ? FROM users WHERE name = ?",
+	    &stmt);
 	if (ret < 0)
 		goto fail;
 	ret = store_bind_check(
 	    s, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT) |
 		   sqlite3_bind_blob(stmt, 2, hash, STORE_TOKEN_HASH, SQLITE_TRANSIENT) |
 		   sqlite3_bind_int64(stmt, 3, (sqlite3_int64)clock_wall_s()) |
-		   sqlite3_bind_text(stmt, 4, user, -1, SQLITE_TRANSIENT));
+		   (expires_at > 0 ? sqlite3_bind_int64(stmt, 4, expires_at)
+				   : sqlite3_bind_null(stmt, 4)) |
+		   sqlite3_bind_text(stmt, 5, user, -1, SQLITE_TRANSIENT));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add API token");
 	sqlite3_finalize(stmt);
@@ -188,8 +229,13 @@ int store_token_add(struct store *s, const char *user, const char *name,
 	if (ret < 0)
 		goto fail;
 	*id = sqlite3_last_insert_rowid(s->db);
-	snprintf(detail, sizeof(detail), "created API token %lld %s for %s", (long long)*id, name,
-		 user);
+	if (expires_at > 0)
+		snprintf(detail, sizeof(detail),
+			 "created API token %lld %s for %s, expiring at %lld", (long long)*id, name,
+			 user, (long long)expires_at);
+	else
+		snprintf(detail, sizeof(detail), "created API token %lld %s for %s", (long long)*id,
+			 name, user);
 	ret = store_audit_write(s, actor, "token.add", detail);
 	if (ret < 0)
 		goto fail;
@@ -206,11 +252,13 @@ static void store_token_row(sqlite3_stmt *stmt, struct store_token *t)
 	store_copy_text(t->user, sizeof(t->user), sqlite3_column_text(stmt, 1));
 	store_copy_text(t->name, sizeof(t->name), sqlite3_column_text(stmt, 2));
 	t->created_at = sqlite3_column_int64(stmt, 3);
+	/* NULL (never) reads as 0. */
+	t->expires_at = sqlite3_column_int64(stmt, 4);
 }
 
 #define STORE_TOKEN_SELECT                                                                         \
-	"SELECT t.id, u.name, t.name, t.created_at FROM api_tokens t JOIN users u ON u.id = "      \
-	"t.user_id"
+	"SELECT t.id, u.name, t.name, t.created_at, t.expires_at FROM api_tokens t JOIN users u "  \
+	"ON u.id = t.user_id"
 
 int store_token_find(struct store *s, const uint8_t hash[STORE_TOKEN_HASH], struct store_token *out)
 {

@@ -61,18 +61,43 @@ static int account_read_file(const char *path, char *buf, size_t len, char *err,
 	return 0;
 }
 
-/* Writes the generated password where only root can read it. */
-static int account_write_initial(const char *db_path, const char *password, char *file,
-				 size_t filelen, char *err, size_t errlen)
+/* Where the generated first password is kept: beside the database at db_path. */
+static void account_initial_path(const char *db_path, char *file, size_t filelen)
 {
 	const char *slash = strrchr(db_path, '/');
-	int fd;
 
 	if (slash == NULL)
 		snprintf(file, filelen, "%s", ACCOUNT_INITIAL_FILE);
 	else
 		snprintf(file, filelen, "%.*s/%s", (int)(slash - db_path), db_path,
 			 ACCOUNT_INITIAL_FILE);
+}
+
+/*
+ * Removes the first password's file once that password is no longer the
+ * admin's: a copy of a dead password only misleads, and a live one left
+ * lying around is a gift. Says so in the log when there was one.
+ */
+static void account_initial_remove(const char *db_path)
+{
+	char file[PATH_MAX];
+
+	if (db_path == NULL || db_path[0] == '\0')
+		return;
+	account_initial_path(db_path, file, sizeof(file));
+	if (unlink(file) == 0)
+		log_info("web UI: the first password was changed; removed %s", file);
+	else if (errno != ENOENT)
+		log_warn("web UI: cannot remove %s", file);
+}
+
+/* Writes the generated password where only root can read it. */
+static int account_write_initial(const char *db_path, const char *password, char *file,
+				 size_t filelen, char *err, size_t errlen)
+{
+	int fd;
+
+	account_initial_path(db_path, file, filelen);
 	unlink(file);
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, ACCOUNT_FILE_MODE);
 	if (fd < 0 || fchmod(fd, ACCOUNT_FILE_MODE) < 0 ||
@@ -100,6 +125,9 @@ int account_init(struct store *st, const char *db_path, const char *password_fil
 	if (ret == 0) {
 		if (password_file != NULL)
 			log_info("web UI: the admin account exists; %s is not used", password_file);
+		if (!u.must_change)
+			account_initial_remove(db_path);
+		sodium_memzero(&u, sizeof(u));
 		return 0;
 	}
 	if (ret != -ENOENT) {
@@ -202,9 +230,13 @@ int account_set_password(struct store *st, const char *user, const char *passwor
 		return ret;
 	}
 	ret = store_user_set_password(st, user, hash, false, actor);
-	if (ret < 0)
+	if (ret < 0) {
 		snprintf(err, errlen, "%s", store_error(st));
-	return ret;
+		return ret;
+	}
+	if (strcmp(user, ACCOUNT_ADMIN) == 0)
+		account_initial_remove(store_path(st));
+	return 0;
 }
 
 static void account_token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH])
@@ -213,8 +245,9 @@ static void account_token_hash(const char *token, uint8_t hash[STORE_TOKEN_HASH]
 			   NULL, 0);
 }
 
-int account_token_create(struct store *st, const char *user, const char *name, const char *actor,
-			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err, size_t errlen)
+int account_token_create(struct store *st, const char *user, const char *name, int64_t expires_at,
+			 const char *actor, char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err,
+			 size_t errlen)
 {
 	unsigned char raw[32];
 	uint8_t hash[STORE_TOKEN_HASH];
@@ -225,7 +258,7 @@ int account_token_create(struct store *st, const char *user, const char *name, c
 	sodium_bin2hex(token + 4, ACCOUNT_TOKEN_TEXT - 4, raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	account_token_hash(token, hash);
-	ret = store_token_add(st, user, name, hash, actor, id);
+	ret = store_token_add(st, user, name, hash, expires_at, actor, id);
 	if (ret < 0)
 		snprintf(err, errlen, "%s", store_error(st));
 	return ret;
@@ -238,20 +271,23 @@ static void account_token_copy(const struct store_token *from, struct account_to
 	snprintf(to->user, sizeof(to->user), "%s", from->user);
 	snprintf(to->name, sizeof(to->name), "%s", from->name);
 	to->created_at = from->created_at;
+	to->expires_at = from->expires_at;
 }
 
-bool account_token_check(struct store *st, const char *token, struct account_token *out)
+int account_token_check(struct store *st, const char *token, int64_t now, struct account_token *out)
 {
 	uint8_t hash[STORE_TOKEN_HASH];
 	struct store_token t;
 
 	if (strlen(token) != ACCOUNT_TOKEN_TEXT - 1 || strncmp(token, ACCOUNT_TOKEN_PREFIX, 4) != 0)
-		return false;
+		return -ENOENT;
 	account_token_hash(token, hash);
 	if (store_token_find(st, hash, &t) < 0)
-		return false;
+		return -ENOENT;
 	account_token_copy(&t, out);
-	return true;
+	if (t.expires_at != 0 && t.expires_at <= now)
+		return -EKEYEXPIRED;
+	return 0;
 }
 
 int account_token_list(struct store *st, struct account_token **out, size_t *count, char *err,

@@ -26,6 +26,9 @@ struct store;
 #define ACCOUNT_INITIAL_FILE "initial-admin-password"
 #define ACCOUNT_NAME_MAX     64 /* bytes of a user or token name, with its NUL */
 
+/* The longest life a token may be given, in days. */
+#define ACCOUNT_TOKEN_DAYS_MAX 3650
+
 /* A user, as much of it as a sign-in needs. */
 struct account_user {
 	char name[ACCOUNT_NAME_MAX];
@@ -38,6 +41,7 @@ struct account_token {
 	char user[ACCOUNT_NAME_MAX];
 	char name[ACCOUNT_NAME_MAX];
 	int64_t created_at; /* unix seconds */
+	int64_t expires_at; /* unix seconds; 0: never */
 };
 
 /*
@@ -45,6 +49,8 @@ struct account_token {
  * first line of password_file when given, else generated and written to
  * <directory of db_path>/initial-admin-password (mode 0600); either way it
  * must be changed at first login. Returns 0 or -errno with a message in err.
+ * An initial-admin-password file left from before the first change (an
+ * older drover kept it) is removed.
  */
 int account_init(struct store *st, const char *db_path, const char *password_file, char *err,
 		 size_t errlen);
@@ -56,19 +62,32 @@ bool account_verify(struct store *st, const char *user, const char *password,
 /* Why password is unfit (a message naming the field), or NULL when it is fine. */
 const char *account_password_problem(const char *password);
 
-/* Hashes and stores a new password; the must-change mark is cleared. */
+/*
+ * Hashes and stores a new password; the must-change mark is cleared and
+ * every API token of user is revoked (store_user_set_password). The
+ * initial-admin-password file beside the database goes with the first
+ * password: it is removed.
+ */
 int account_set_password(struct store *st, const char *user, const char *password,
 			 const char *actor, char *err, size_t errlen);
 
 /*
- * Makes a token for user; the text goes to token (shown once) and only its
- * hash is stored, with *id. -EINVAL when name is unfit; any failure leaves a
- * message naming the field in err.
+ * Makes a token for user, valid until expires_at (unix seconds; 0: never);
+ * the text goes to token (shown once) and only its hash is stored, with *id.
+ * -EINVAL when name is unfit; any failure leaves a message naming the field
+ * in err.
  */
-int account_token_create(struct store *st, const char *user, const char *name, const char *actor,
-			 char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err, size_t errlen);
-/* True when token is a live API token; *out names it and its user. */
-bool account_token_check(struct store *st, const char *token, struct account_token *out);
+int account_token_create(struct store *st, const char *user, const char *name, int64_t expires_at,
+			 const char *actor, char token[ACCOUNT_TOKEN_TEXT], int64_t *id, char *err,
+			 size_t errlen);
+/*
+ * Whether token is a live API token at now (unix seconds): 0 with *out
+ * naming it and its user; -EKEYEXPIRED when it expired (at or before now),
+ * *out naming it too, so the refusal can say which; -ENOENT when it is no
+ * token at all (unknown, revoked, malformed).
+ */
+int account_token_check(struct store *st, const char *token, int64_t now,
+			struct account_token *out);
 /* Every token, oldest first, in *out (malloc'd: free it). -errno with a message in err. */
 int account_token_list(struct store *st, struct account_token **out, size_t *count, char *err,
 		       size_t errlen);

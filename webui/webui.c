@@ -113,9 +113,8 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 	evhttp_set_max_body_size(w->http, WEBUI_MAX_BODY);
 	/* Longer than a request's deadline, so that a slow request meets the 408 first. */
 	evhttp_set_timeout(w->http, WEBUI_IDLE_SECS);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-						EVHTTP_REQ_DELETE);
+	/* Every method evhttp knows reaches the routes, which answer 405 with Allow. */
+	evhttp_set_allowed_methods(w->http, WEBUI_HTTP_METHODS);
 	evhttp_set_gencb(w->http, webui_http_on_request, w);
 	evhttp_set_bevcb(w->http, webui_on_connection, w);
 	w->bound = evhttp_bind_socket_with_handle(w->http, host, port);

@@ -224,7 +224,7 @@ void webui_api_script(struct webui_call *c)
 			  disposition);
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-store");
 	evbuffer_add(buf, text, strlen(text));
-	evhttp_send_reply(c->req, 200, "OK", buf);
+	webui_http_send_body(c, 200, buf);
 	evbuffer_free(buf);
 	json_decref(reply);
 }
@@ -289,7 +289,7 @@ void webui_api_metrics(struct webui_call *c)
 	if (buf != NULL)
 		evbuffer_add(buf, text, strlen(text));
 	free(text);
-	evhttp_send_reply(c->req, 200, "OK", buf);
+	webui_http_send_body(c, 200, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }

@@ -28,13 +28,13 @@ void webui_asset_serve(struct webui_call *c)
 	evhttp_add_header(out, "ETag", a->etag);
 	match = evhttp_find_header(evhttp_request_get_input_headers(c->req), "If-None-Match");
 	if (match != NULL && strcmp(match, a->etag) == 0) {
-		evhttp_send_reply(c->req, 304, "Not Modified", NULL);
+		webui_http_send_body(c, 304, NULL);
 		return;
 	}
 	buf = evbuffer_new();
 	if (buf != NULL)
 		evbuffer_add_reference(buf, a->data, a->len, NULL, NULL);
-	evhttp_send_reply(c->req, 200, "OK", buf);
+	webui_http_send_body(c, 200, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }

@@ -50,6 +50,9 @@ void webui_http_headers(struct webui_call *c, const char *content_type)
 		evhttp_add_header(h, "Content-Type", content_type);
 }
 
+/* Digits of a Content-Length. */
+#define WEBUI_HTTP_LENGTH_MAX 24
+
 static const char *webui_http_reason(int status)
 {
 	switch (status) {
@@ -77,6 +80,8 @@ static const char *webui_http_reason(int status)
 		return "Payload Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 429:
 		return "Too Many Requests";
 	case 500:
@@ -84,6 +89,24 @@ static const char *webui_http_reason(int status)
 	default:
 		return "Error";
 	}
+}
+
+void webui_http_send_body(struct webui_call *c, int status, struct evbuffer *body)
+{
+	/*
+	 * evhttp writes a HEAD answer's body anyway and drops its length: the
+	 * client would read the body as the start of the next answer. So a HEAD
+	 * answer says the length a GET would have and sends no body.
+	 */
+	if (evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD) {
+		char length[WEBUI_HTTP_LENGTH_MAX];
+
+		snprintf(length, sizeof(length), "%zu", body ? evbuffer_get_length(body) : 0);
+		evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Length",
+				  length);
+		body = NULL;
+	}
+	evhttp_send_reply(c->req, status, webui_http_reason(status), body);
 }
 
 void webui_http_send_json(struct webui_call *c, int status, json_t *j)
@@ -99,7 +122,7 @@ void webui_http_send_json(struct webui_call *c, int status, json_t *j)
 		evbuffer_add(buf, "\n", 1);
 	}
 	free(text);
-	evhttp_send_reply(c->req, status, webui_http_reason(status), buf);
+	webui_http_send_body(c, status, buf);
 	if (buf != NULL)
 		evbuffer_free(buf);
 }
@@ -130,7 +153,7 @@ void webui_http_on_late(struct evbuffer *out, void *arg)
 	const struct webui *w = arg;
 	struct evkeyvalq headers;
 	struct evkeyval *kv;
-	char length[24], msg[96];
+	char length[WEBUI_HTTP_LENGTH_MAX], msg[96];
 	char *text;
 	json_t *j;
 
@@ -349,6 +372,9 @@ void webui_http_on_request(struct evhttp_request *req, void *arg)
 	}
 	webui_http_peer(&c);
 	c.method = webui_http_method(evhttp_request_get_command(req));
+	/* Before anything is looked up: a page under a foreign name learns nothing. */
+	if (!webui_auth_host(&c))
+		goto done;
 	uri = evhttp_request_get_evhttp_uri(req);
 	c.path = uri ? evhttp_uri_get_path(uri) : NULL;
 	query = uri ? evhttp_uri_get_query(uri) : NULL;

@@ -35,6 +35,14 @@
 #define WEBUI_ACTOR_MAX 96
 #define WEBUI_PEER_MAX	64
 #define WEBUI_ERROR_MAX 512 /* bytes of an error message, as the store's */
+/*
+ * The methods evhttp hands to the routes: all it knows, so that OPTIONS,
+ * TRACE and CONNECT get the routes' 405 (with the security headers), not
+ * evhttp's bare 501.
+ */
+#define WEBUI_HTTP_METHODS                                                                         \
+	(EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |  \
+	 EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT)
 
 struct manager;
 struct evbuffer;
@@ -76,6 +84,11 @@ void webui_http_on_request(struct evhttp_request *req, void *arg);
 void webui_http_on_late(struct evbuffer *out, void *arg);
 /* The security headers and, unless NULL, the Content-Type of an answer. */
 void webui_http_headers(struct webui_call *c, const char *content_type);
+/*
+ * Sends body (NULL: none; still the caller's) with status, the headers set
+ * before. Every answer goes through here: a HEAD gets the length, not the body.
+ */
+void webui_http_send_body(struct webui_call *c, int status, struct evbuffer *body);
 /* Sends j (consumed) with status; JSON answers are never cached. */
 void webui_http_send_json(struct webui_call *c, int status, json_t *j);
 /* Sends {"ok": false, "error": message, "kind": kind, "field": field (unless NULL)}. */
@@ -99,6 +112,14 @@ bool webui_http_query_int(struct webui_call *c, const char *name, json_t *reques
 /* webui_auth.c */
 
 /*
+ * DNS rebinding: refuses (421, sent) a request whose Host is not a name of
+ * this appliance (loopback names, the listen address, the address the
+ * connection reached, the web_hosts setting), and (400) one with a
+ * malformed or repeated Host. True when the request may go on.
+ */
+bool webui_auth_host(struct webui_call *c);
+
+/*
  * Identifies the caller and applies the route's demands (sign-in, same
  * origin, CSRF token, changed password). False with the refusal sent.
  */
@@ -116,7 +137,10 @@ webui_route_handler webui_auth_logout;
 webui_route_handler webui_auth_session;
 /* The password change: sessions only; every session of the user ends but the caller's. */
 webui_route_handler webui_auth_password;
-/* API tokens: the list, a new one (its text shown once), a revocation. */
+/*
+ * API tokens: the list (with each one's expiry), a new one (its text shown
+ * once; sessions only, never a token), a revocation.
+ */
 webui_route_handler webui_auth_tokens;
 webui_route_handler webui_auth_token_add;
 webui_route_handler webui_auth_token_del;

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import select
+import sqlite3
 import socket
 import ssl
 import stat
@@ -23,6 +24,8 @@ STATE = sys.argv[1]
 PHASE = sys.argv[2] if len(sys.argv) > 2 else "main"
 HTTPS = PHASE == "https"
 ORIGIN = ("https" if HTTPS else "http") + "://%s:%d" % (BASE_HOST, PORT)
+# The Host of the raw requests: the address the server listens on.
+RAW_HOST = ("Host: %s:%d\r\n" % (BASE_HOST, PORT)).encode()
 # The server's limits (webui.h): a request must arrive whole within REQUEST_SECS
 # of its first byte; a connection idle for IDLE_SECS is closed.
 REQUEST_SECS = 10
@@ -184,8 +187,8 @@ def check_slow_clients(s, prefix):
     before) and never stall anyone else; a keep-alive connection idle between
     requests is just closed. How long past the deadline the server took is
     shown, not asserted: a busy machine is slow, not broken."""
-    line = b"GET / HTTP/1.1\r\nHost: x\r\n"
-    post = (b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    line = b"GET / HTTP/1.1\r\n" + RAW_HOST
+    post = (b"POST /api/v1/login HTTP/1.1\r\n" + RAW_HOST + b"Content-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n")
     clients = {
         # stops in the middle of its headers
@@ -193,13 +196,13 @@ def check_slow_clients(s, prefix):
         # announces 100 bytes of body and sends 10
         "body": ([post + b'{"usernam'], 0),
         # trickles its headers a little faster than the idle timeout
-        "trickle": ([b"GET / HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n", b"X-B: 2\r\n",
+        "trickle": ([b"GET / HTTP/1.1\r\n", RAW_HOST, b"X-A: 1\r\n", b"X-B: 2\r\n",
                      b"X-C: 3\r\n", b"X-D: 4\r\n", b"X-E: 5\r\n", b"X-F: 6\r\n"], 2),
         # a whole request with half of the next one behind it: the second's
         # deadline runs from when the first is answered
-        "pipelined": ([b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\n" + line], 0),
+        "pipelined": ([b"GET /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"\r\n" + line], 0),
         # one whole request, then silence on the kept-alive connection
-        "idle": ([b"GET /api/v1/session HTTP/1.1\r\nHost: x\r\n\r\n"], 0),
+        "idle": ([b"GET /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"\r\n"], 0),
     }
     results = {}
     threads = [threading.Thread(target=slow_client, args=(parts, pause, results, name))
@@ -312,6 +315,213 @@ def parse_metrics(text):
         if t == "counter" and not name.endswith("_total"):
             problems.append("counter without _total: " + name)
     return values, types, problems
+
+
+def check_http_framing(s):
+    """A HEAD answer tells the length and sends no body, so the answer after
+    it on the same connection is read as itself; methods the routes do not
+    take get a 405 with the security headers."""
+    sock = raw_socket()
+    sock.sendall(b"HEAD /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"\r\n" +
+                 b"GET /api/v1/session HTTP/1.1\r\n" + RAW_HOST + b"Connection: close\r\n\r\n")
+    data = b""
+    sock.settimeout(30)
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionError):
+        pass
+    sock.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status, headers, _ = parse_raw_reply(head + b"\r\n\r\n")
+    length = dict((k.lower(), v) for k, v in headers).get("content-length")
+    check(status == 200 and length is not None and int(length) > 0 and
+          rest.startswith(b"HTTP/1.1 200 "),
+          "HEAD gives the length and no body: the next answer follows at once", data[:400])
+    for method in ("OPTIONS", "TRACE"):
+        r = request(method, "/api/v1/proxies")
+        check(r.status == 405 and r.json and r.json["ok"] is False and
+              r.header("Content-Security-Policy") is not None,
+              method + " gets a JSON 405 with the security headers", r)
+
+
+def host_headers(host, origin=None):
+    """Headers of a page served from host (a DNS-rebinding attacker's name, or ours)."""
+    h = {"Host": host}
+    if origin:
+        h["Origin"] = ("https" if HTTPS else "http") + "://" + host
+    return h
+
+
+def check_host_allowlist(s):
+    """DNS rebinding: a page of evil.example whose name now resolves to the
+    appliance sends Host (and Origin) evil.example, so an Origin == Host check
+    passes. Only the appliance's own names may reach the server."""
+    evil = "rebind.evil.example:%d" % PORT
+    counts = {"refused": 0, "sent": 0}
+
+    def foreign(method, path, body=None, headers=None, what=""):
+        r = s.call(method, path, body, headers=dict(headers or {}, **host_headers(evil, True)))
+        counts["sent"] += 1
+        if r.status == 421:
+            counts["refused"] += 1
+        check(r.status == 421 and r.json and r.json["kind"] == "misdirected" and
+              "web_hosts" in r.json["error"],
+              "foreign Host refused with 421 naming web_hosts: " + what, r)
+        return r
+
+    foreign("GET", "/", what="GET / (the page)")
+    foreign("GET", "/api/v1/session", what="GET /api/v1/session (the CSRF token)")
+    foreign("GET", "/api/v1/proxies", what="GET /api/v1/proxies with a session")
+    foreign("POST", "/api/v1/proxies", {"address": "198.18.1.40", "name": "rebound"},
+            what="POST /api/v1/proxies with session, CSRF token and Origin == Host")
+    foreign("POST", "/api/v1/login", {"username": "admin", "password": "x" * 12},
+            what="POST /api/v1/login")
+    r = request("GET", "/api/v1/proxies", headers=dict(host_headers("evil.example"),
+                                                       Cookie=s.cookie))
+    counts["sent"] += 1
+    counts["refused"] += r.status == 421
+    check(r.status == 421, "foreign Host without a port refused", r)
+    r = s.call("GET", "/api/v1/proxies")
+    check(r.status == 200 and "rebound" not in r.body, "the rebound write left nothing behind", r)
+    print("# foreign-Host requests refused: %d of %d" % (counts["refused"], counts["sent"]))
+
+    for host in ("127.0.0.1:%d" % PORT, "localhost:%d" % PORT, "LocalHost:%d" % PORT,
+                 "[::1]:%d" % PORT, "localhost", "127.0.0.1"):
+        r = s.call("GET", "/api/v1/proxies", headers=host_headers(host))
+        check(r.status == 200, "own name accepted as Host: " + host, r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.41", "name": "via-localhost"},
+               headers=host_headers("localhost:%d" % PORT, True))
+    check(r.status == 201, "a write through localhost (its Origin matching) is accepted", r)
+    if r.status == 201:
+        s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (r.json["proxy"]["id"],
+                                                            r.json["proxy"]["version"]))
+    # An operator's own name for the appliance: refused until listed in web_hosts.
+    name = "drover-ui.example.net:%d" % PORT
+    r = s.call("GET", "/api/v1/session", headers=host_headers(name))
+    check(r.status == 421, "an unlisted operator name is refused", r)
+    r = s.call("PUT", "/api/v1/settings/web_hosts", {"value": "drover-ui.example.net,10.9.0.5"})
+    check(r.status == 200 and r.json["setting"]["value"] == "drover-ui.example.net,10.9.0.5",
+          "web_hosts takes a list of names and addresses", r)
+    r = s.call("GET", "/api/v1/session", headers=host_headers(name))
+    check(r.status == 200 and r.json["signed_in"] is True, "a name in web_hosts is accepted", r)
+    r = s.call("GET", "/api/v1/session", headers=host_headers("DROVER-UI.example.net."))
+    check(r.status == 200, "names compare without case and a trailing dot", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.42", "name": "via-name"},
+               headers=host_headers(name, True))
+    check(r.status == 201, "a write through a web_hosts name is accepted", r)
+    if r.status == 201:
+        s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (r.json["proxy"]["id"],
+                                                            r.json["proxy"]["version"]))
+    r = s.call("GET", "/api/v1/session", headers=host_headers("10.9.0.5:8443"))
+    check(r.status == 200, "an address in web_hosts is accepted (any port)", r)
+    r = s.call("GET", "/api/v1/session", headers=host_headers("ui.example.net:%d" % PORT))
+    check(r.status == 421, "a name is matched whole, not as a suffix", r)
+    r = s.call("PUT", "/api/v1/settings/web_hosts", {"value": "a b"})
+    check(r.status == 400 and r.json["field"] == "web_hosts", "web_hosts refuses a blank", r)
+    r = s.call("PUT", "/api/v1/settings/web_hosts", {"value": ""})
+    check(r.status == 200, "web_hosts cleared", r)
+    r = s.call("GET", "/api/v1/session", headers=host_headers(name))
+    check(r.status == 421, "a name removed from web_hosts is refused again", r)
+
+    sock = raw_socket()
+    sock.sendall(b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n"
+                 b"Connection: close\r\n\r\n")
+    data = b""
+    sock.settimeout(30)
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionError):
+        pass
+    sock.close()
+    check(parse_raw_reply(data)[0] == 400, "two Host headers are refused (400)", data[:200])
+
+
+def token_db_expire(token_id):
+    """Moves a token's expiry into the past, as the passing of its days would."""
+    db = sqlite3.connect(os.path.join(STATE, "drover.db"), timeout=60)
+    try:
+        db.execute("UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) - 1"
+                   " WHERE id = ?", (token_id,))
+        db.commit()
+    except sqlite3.Error as e:
+        check(False, "move a token's expiry into the past", e)
+    finally:
+        db.close()
+
+
+def check_token_hardening(s, password):
+    """API tokens: an expiry, no minting with a token, revoked with the
+    owner's password. Returns the session (renewed by the password change)."""
+    r = s.call("POST", "/api/v1/tokens", {"name": "forever"})
+    check(r.status == 201 and "expires_at" in r.json and r.json["expires_at"] is None,
+          "token without expires_in_days never expires", r)
+    forever = {"Authorization": "Bearer " + (r.json or {}).get("token", "")}
+    # A stolen token must not be turned into one that outlives its expiry or revocation.
+    minted = 0
+    for name in ("minted", "minted2"):
+        r = request("POST", "/api/v1/tokens", {"name": name}, headers=forever)
+        minted += r.status == 201
+        check(r.status == 403 and r.json and "token" in r.json["error"],
+              "a token cannot create tokens (403)", r)
+    r = s.call("GET", "/api/v1/tokens")
+    check(r.status == 200 and not any(t["name"].startswith("minted") for t in r.json["tokens"]),
+          "no token was minted", r)
+    print("# tokens minted with a token: %d of 2" % minted)
+
+    r = s.call("POST", "/api/v1/tokens", {"name": "nightly", "expires_in_days": 30})
+    check(r.status == 201 and isinstance(r.json.get("expires_at"), int) and
+          abs(r.json["expires_at"] - (time.time() + 30 * 86400)) < 3600,
+          "token created with expires_in_days carries expires_at", r)
+    nightly = r.json.get("token") if r.status == 201 else None
+    nightly_id = r.json.get("id") if r.status == 201 else None
+    for bad in (0, -1, 3651, "30", 1.5):
+        r = s.call("POST", "/api/v1/tokens", {"name": "bad", "expires_in_days": bad})
+        check(r.status == 400 and r.json.get("field") == "expires_in_days",
+              "expires_in_days %r refused naming the field" % (bad,), r)
+    r = s.call("GET", "/api/v1/tokens")
+    listed = {t["name"]: t for t in (r.json or {}).get("tokens", [])}
+    check(r.status == 200 and isinstance(listed.get("nightly", {}).get("expires_at"), int) and
+          listed["nightly"].get("expired") is False and "forever" in listed and
+          listed["forever"].get("expires_at", 0) is None, "token list shows expiry", r)
+    if nightly:
+        bearer = {"Authorization": "Bearer " + nightly}
+        r = request("GET", "/api/v1/proxies", headers=bearer)
+        check(r.status == 200, "a token before its expiry works", r)
+        token_db_expire(nightly_id)
+        r = request("GET", "/api/v1/proxies", headers=bearer)
+        check(r.status == 401 and r.json and "expired" in r.json["error"],
+              "an expired token is refused with 401 saying so", r)
+        r = s.call("GET", "/api/v1/tokens")
+        listed = {t["name"]: t for t in (r.json or {}).get("tokens", [])}
+        check(listed.get("nightly", {}).get("expired") is True, "the list marks it expired", r)
+
+    r = request("GET", "/api/v1/proxies", headers=forever)
+    check(r.status == 200, "the other token works before the password change", r)
+    other = "another password 1234"
+    r = s.call("POST", "/api/v1/account/password", {"current": password, "new": other})
+    check(r.status == 200, "password changed again", r)
+    if r.status == 200:
+        s.take_cookie(r)
+        s.csrf = r.json["csrf"]
+    r = request("GET", "/api/v1/proxies", headers=forever)
+    check(r.status == 401, "the owner's password change revokes their tokens", r)
+    print("# token answer after the owner's password change: HTTP %d" % r.status)
+    r = s.call("GET", "/api/v1/tokens")
+    check(r.status == 200 and r.json["tokens"] == [], "no token is left after it", r)
+    r = s.call("POST", "/api/v1/account/password", {"current": other, "new": password})
+    check(r.status == 200, "password changed back", r)
+    if r.status == 200:
+        s.take_cookie(r)
+        s.csrf = r.json["csrf"]
+    return s
 
 
 def main():
@@ -588,6 +798,11 @@ def main():
     check(r.status == 200, "revoke API token", r)
     r = request("GET", "/api/v1/proxies", headers=bearer)
     check(r.status == 401, "revoked token is refused", r)
+
+    # --- hardening: the Host allowlist, API token limits
+    check_host_allowlist(s)
+    check_http_framing(s)
+    s = check_token_hardening(s, new_password)
 
     # --- login throttling, from a second loopback address
     statuses = [Session().login("admin", "guess number %d" % i, source="127.0.0.2").status

@@ -1,5 +1,5 @@
 /*
- * fuzz_manager.h - a droverd manager for the API and control harnesses:
+ * fuzz_manager.h - a droverd manager for the API, control and web harnesses:
  * a real store (SQLite in a temporary directory, on tmpfs when there is one)
  * and the real control plane, but no NFQUEUE (the manager is started without
  * queue_binder), no rules, no probes. Each input starts from the same freshly
@@ -41,6 +41,12 @@ struct fuzz_manager {
 };
 
 static struct fuzz_manager *fuzz_manager_world;
+
+/*
+ * A harness's own additions to the template database (users, tokens,
+ * settings), made once through the manager before it is saved; NULL: none.
+ */
+static void (*fuzz_manager_prepare)(struct manager *m);
 
 static void fuzz_manager_clear_dir(const char *dir)
 {
@@ -172,6 +178,8 @@ static struct fuzz_manager *fuzz_manager_init(void)
 		    0)
 			abort();
 	}
+	if (fuzz_manager_prepare != NULL)
+		fuzz_manager_prepare(f->m);
 	manager_stop(f->m);
 	f->m = NULL;
 	/* Closed by its last connection, the database is one file: no -wal left. */

@@ -29,7 +29,7 @@ trap 'exit 1' INT TERM
 max_len() {
 	case $1 in
 	fuzz_packet) echo 65539 ;;
-	fuzz_control) echo 70000 ;;
+	fuzz_control | fuzz_webui) echo 70000 ;;
 	*) echo 16384 ;;
 	esac
 }

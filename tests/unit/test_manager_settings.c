@@ -222,6 +222,7 @@ static void test_every_key_applies(void **state)
 	    {"tls_key", "/etc/drover/web-key.pem"},
 	    {"metrics_access", "open"},
 	    {"session_idle_seconds", "600"},
+	    {"web_hosts", "drover.example.net"},
 	};
 	struct world *w = *state;
 	char err[MANAGER_ERR_MAX];

@@ -368,6 +368,41 @@ static void test_web_settings(void **state)
 	assert_false(settings_parse_listen(":80", &addr, &port));
 }
 
+/* web_hosts: names and addresses for the Host check, no ports, nothing a header could smuggle. */
+static void test_web_hosts(void **state)
+{
+	char long_name[SETTINGS_HOST_NAME_MAX + 2];
+	struct settings s;
+
+	/* One name longer than DNS allows is refused; one at the limit is taken. */
+
+	(void)state;
+	settings_defaults(&s);
+	assert_string_equal(s.web_hosts, "");
+	expect_canonical("web_hosts", "", "");
+	expect_canonical("web_hosts", "drover.example.net", "drover.example.net");
+	expect_canonical("web_hosts", "Drover-UI.example.net,203.0.113.5,ui",
+			 "Drover-UI.example.net,203.0.113.5,ui");
+	expect_refused("web_hosts", "a b", "a b");
+	expect_refused("web_hosts", "drover.example.net:8080", "drover.example.net:8080");
+	expect_refused("web_hosts", "a,,b", "");
+	expect_refused("web_hosts", "a,", "");
+	expect_refused("web_hosts", ",a", "");
+	expect_refused("web_hosts", "a..b", "a..b");
+	expect_refused("web_hosts", ".a", ".a");
+	expect_refused("web_hosts", "a.", "a.");
+	expect_refused("web_hosts", "-a.b", "-a.b");
+	expect_refused("web_hosts", "a-.b", "a-.b");
+	expect_refused("web_hosts", "x\r\nSet-Cookie", "x\r\nSet-Cookie");
+	expect_refused("web_hosts", "[::1]", "[::1]");
+	/* One name longer than DNS allows is refused; one at the limit is taken. */
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_false(settings_set(&s, "web_hosts", long_name, NULL, 0));
+	long_name[SETTINGS_HOST_NAME_MAX] = '\0';
+	expect_canonical("web_hosts", long_name, long_name);
+}
+
 /* Shorter names for the tables below. */
 enum {
 	A_RESIZE = SETTING_APPLY_AFFINITY_RESIZE,
@@ -419,6 +454,7 @@ static const struct {
     {"tls_key", A_SNAP | A_WEB},
     {"metrics_access", A_SNAP},
     {"session_idle_seconds", A_SNAP},
+    {"web_hosts", A_SNAP},
 };
 
 /*
@@ -555,23 +591,15 @@ static void test_check_reset(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_round_trip),
-	    cmocka_unit_test(test_default_values),
-	    cmocka_unit_test(test_accepted_values),
-	    cmocka_unit_test(test_unknown_key),
-	    cmocka_unit_test(test_bad_ports),
-	    cmocka_unit_test(test_port_message),
-	    cmocka_unit_test(test_bad_subnets),
-	    cmocka_unit_test(test_bad_numbers),
-	    cmocka_unit_test(test_bad_words),
-	    cmocka_unit_test(test_empty_and_too_long),
-	    cmocka_unit_test(test_format_small_buffer),
-	    cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_probe_settings),
-	    cmocka_unit_test(test_web_settings),
-	    cmocka_unit_test(test_apply_flags),
-	    cmocka_unit_test(test_apply_flags_depend),
-	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_defaults_round_trip), cmocka_unit_test(test_default_values),
+	    cmocka_unit_test(test_accepted_values),	cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_bad_ports),		cmocka_unit_test(test_port_message),
+	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
+	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
+	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_probe_settings),	cmocka_unit_test(test_web_settings),
+	    cmocka_unit_test(test_web_hosts),		cmocka_unit_test(test_apply_flags),
+	    cmocka_unit_test(test_apply_flags_depend),	cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_check_reset),
 	};
 

@@ -1,4 +1,7 @@
-/* test_store.c - the SQLite store: schema, migrations, proxies, settings, audit, hash key. */
+/*
+ * test_store.c - the SQLite store: schema, migrations, proxies, settings, audit, hash key,
+ * accounts and API tokens.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -670,9 +673,10 @@ static void test_users_and_tokens(void **state)
 
 	memset(hash, 7, sizeof(hash));
 	memset(other, 8, sizeof(other));
-	assert_int_equal(store_token_add(w->store, "admin", "backup-script", hash, "test", &id), 0);
+	assert_int_equal(store_token_add(w->store, "admin", "backup-script", hash, 0, "test", &id),
+			 0);
 	assert_true(id > 0);
-	assert_int_equal(store_token_add(w->store, "nobody", "x", other, "test", &id), -ENOENT);
+	assert_int_equal(store_token_add(w->store, "nobody", "x", other, 0, "test", &id), -ENOENT);
 	assert_int_equal(store_token_find(w->store, other, &t), -ENOENT);
 	assert_int_equal(store_token_find(w->store, hash, &t), 0);
 	assert_string_equal(t.user, "admin");
@@ -685,6 +689,99 @@ static void test_users_and_tokens(void **state)
 	assert_int_equal(store_token_delete(w->store, t.id, "test"), -ENOENT);
 	assert_int_equal(store_token_find(w->store, hash, &t), -ENOENT);
 	assert_int_equal(count_rows(w, "api_tokens"), 0);
+}
+
+/* Adds a user with a stand-in hash (the store never checks it is one). */
+static void add_user(struct store *st, const char *name)
+{
+	struct store_user u = {.must_change = false};
+
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	snprintf(u.password_hash, sizeof(u.password_hash), "$argon2id$v=19$%s", name);
+	assert_int_equal(store_user_add(st, &u, "test"), 0);
+}
+
+/*
+ * v5: a token keeps its expiry (NULL for never); a password change revokes
+ * every token of its user, in its own transaction, and no one else's.
+ */
+static void test_token_expiry_and_revocation(void **state)
+{
+	struct world *w = *state;
+	uint8_t a[STORE_TOKEN_HASH], b[STORE_TOKEN_HASH], c[STORE_TOKEN_HASH];
+	struct audit_entry *entries = NULL;
+	struct store_token t;
+	int64_t id = 0;
+	size_t n = 0;
+
+	add_user(w->store, "admin");
+	add_user(w->store, "ops");
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	memset(c, 3, sizeof(c));
+	assert_int_equal(store_token_add(w->store, "admin", "nightly", a, 1900000000, "test", &id),
+			 0);
+	assert_int_equal(store_token_add(w->store, "admin", "forever", b, 0, "test", &id), 0);
+	assert_int_equal(store_token_add(w->store, "ops", "theirs", c, 0, "test", &id), 0);
+	assert_int_equal(store_token_add(w->store, "admin", "bad", c, -5, "test", &id), -EINVAL);
+	assert_error_contains(w->store, "expires_at");
+	assert_int_equal(store_token_find(w->store, a, &t), 0);
+	assert_int_equal(t.expires_at, 1900000000);
+	assert_int_equal(store_token_find(w->store, b, &t), 0);
+	assert_int_equal(t.expires_at, 0);
+	assert_int_equal(
+	    raw_int(w->path, "SELECT count(*) FROM api_tokens WHERE expires_at IS NULL"), 2);
+	assert_int_equal(store_audit_list(w->store, 0, 10, &entries, &n), 0);
+	assert_non_null(strstr(entries[2].detail, "expiring at 1900000000"));
+	free(entries);
+
+	/* The attack: the old password's holder made tokens; the new password ends them. */
+	assert_int_equal(store_user_set_password(w->store, "admin", "$argon2id$new", false, "test"),
+			 0);
+	assert_int_equal(store_token_find(w->store, a, &t), -ENOENT);
+	assert_int_equal(store_token_find(w->store, b, &t), -ENOENT);
+	assert_int_equal(store_token_find(w->store, c, &t), 0);
+	assert_string_equal(t.user, "ops");
+	assert_int_equal(count_rows(w, "api_tokens"), 1);
+	assert_int_equal(store_audit_list(w->store, 0, 1, &entries, &n), 0);
+	assert_non_null(strstr(entries[0].detail, "revoked their 2 API tokens"));
+	free(entries);
+	/* Nothing to revoke: said nothing of tokens. */
+	assert_int_equal(store_user_set_password(w->store, "admin", "$argon2id$newer", false, "t"),
+			 0);
+	assert_int_equal(store_audit_list(w->store, 0, 1, &entries, &n), 0);
+	assert_null(strstr(entries[0].detail, "revoked"));
+	free(entries);
+}
+
+/* A v4 database's tokens come through the v5 migration, never expiring. */
+static void test_migrate_v4_tokens(void **state)
+{
+	struct world *w = *state;
+	uint8_t hash[STORE_TOKEN_HASH];
+	struct store_token t;
+	struct store *st;
+	char err[256];
+	sqlite3 *db;
+
+	store_close(w->store);
+	w->store = NULL;
+	db = raw_open(w->path);
+	/* Back to v4 by hand: the column v5 added goes, a token is made as v4 made them. */
+	raw_exec(db, "ALTER TABLE api_tokens DROP COLUMN expires_at;"
+		     "INSERT INTO users (id, name, password_hash, must_change, created_at, "
+		     "updated_at) VALUES (1, 'admin', '$argon2id$x', 0, 1, 1);"
+		     "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES "
+		     "(1, 'old', zeroblob(32), 1);"
+		     "PRAGMA user_version = 4;");
+	sqlite3_close(db);
+	assert_int_equal(store_open(w->path, &st, err, sizeof(err)), 0);
+	w->store = st;
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	memset(hash, 0, sizeof(hash));
+	assert_int_equal(store_token_find(st, hash, &t), 0);
+	assert_string_equal(t.name, "old");
+	assert_int_equal(t.expires_at, 0);
 }
 
 /* Backup, change, restore: the backup's contents return, the audit log keeps its history. */
@@ -919,6 +1016,8 @@ int main(void)
 	    WORLD_TEST(test_two_connections),
 	    WORLD_TEST(test_proxy_probe_override),
 	    WORLD_TEST(test_users_and_tokens),
+	    WORLD_TEST(test_token_expiry_and_revocation),
+	    WORLD_TEST(test_migrate_v4_tokens),
 	    WORLD_TEST(test_backup_restore),
 	    WORLD_TEST(test_restore_refuses_bad_proxy_name),
 	    WORLD_TEST(test_restore_refuses_trigger),
