@@ -955,9 +955,9 @@ static void test_restore_refuses_bad_rows(void **state)
 	     "user 1: name: `ad\\x1bmin'"},
 	    {"INSERT INTO users VALUES (1, 'admin', '', 1, 0, 0)", "user 1: password hash"},
 	    {"INSERT INTO users VALUES (1, 'admin', 'h', 1, 0, 0);"
-	     "INSERT INTO api_tokens VALUES (1, 1, 'ci', x'00', 0)",
+	     "INSERT INTO api_tokens VALUES (1, 1, 'ci', x'00', 0, NULL)",
 	     "API token 1: token hash: not 32 bytes"},
-	    {"INSERT INTO api_tokens VALUES (1, 9, 'ci', zeroblob(32), 0)",
+	    {"INSERT INTO api_tokens VALUES (1, 9, 'ci', zeroblob(32), 0, NULL)",
 	     "a row of api_tokens that refers to no row of users"},
 	    {"INSERT INTO meta VALUES ('hash_key', x'0011')", "hash key has the wrong size"},
 	    {"INSERT INTO meta VALUES ('other', 1)", "meta: unknown key `other'"},
