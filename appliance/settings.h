@@ -139,6 +139,12 @@ struct settings {
 	char tls_key[SETTINGS_FILE_MAX];
 	unsigned int metrics_access; /* enum metrics_access */
 	uint32_t session_idle_seconds;
+	/* Sign-in throttling (webui/throttle.h) and the audit log's bounds. */
+	uint32_t login_free_failures;	  /* failures of a (source, user) before slowing */
+	uint32_t login_delay_max_seconds; /* the longest spacing of a slowed (source, user) */
+	uint32_t login_global_failures;	  /* failures a minute, all sources: everyone slowed */
+	uint32_t audit_max_entries;
+	uint32_t audit_max_age_days;
 };
 
 size_t settings_count(void);

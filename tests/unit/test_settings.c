@@ -418,6 +418,11 @@ static const struct {
     {"tls_key", A_SNAP | A_WEB},
     {"metrics_access", A_SNAP},
     {"session_idle_seconds", A_SNAP},
+    {"login_free_failures", A_SNAP},
+    {"login_delay_max_seconds", A_SNAP},
+    {"login_global_failures", A_SNAP},
+    {"audit_max_entries", A_SNAP},
+    {"audit_max_age_days", A_SNAP},
 };
 
 /*
