@@ -316,7 +316,7 @@ int account_audit_failure(struct store *st, struct account_fold *f, const char *
 	    now - e->since < ACCOUNT_FOLD_SECS) {
 		e->count++;
 		snprintf(detail, sizeof(detail),
-			 "%u failed sign-ins as %.*s from %s within %d s (the first from %s)",
+			 "%u failed sign-ins as %.*s from %s within %d s (the latest from %s)",
 			 e->count, ACCOUNT_SHOWN_USER_MAX, user, source, ACCOUNT_FOLD_SECS, peer);
 		ret = store_audit_redetail(st, e->row, detail);
 		if (ret != -ENOENT)
