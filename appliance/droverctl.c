@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "log.h"
 
 enum droverctl_exit {
 	EXIT_OK = 0,
@@ -146,6 +147,31 @@ static json_t *call(json_t *req)
 	return resp;
 }
 
+/*
+ * Text from droverd as it may reach a terminal: control characters escaped
+ * (log.h), so that a name someone typed into a form (a failed sign-in's
+ * user name in the audit log) cannot move the cursor, recolour the screen
+ * or forge a line. Kept in a ring of buffers, so that one printf can show
+ * several.
+ */
+#define SHOWN_SLOTS 32
+#define SHOWN_MAX   LOG_ESCAPED_SIZE(1024)
+
+static const char *shown(const char *text)
+{
+	static char ring[SHOWN_SLOTS][SHOWN_MAX];
+	static unsigned next;
+	char *out = ring[next++ % SHOWN_SLOTS];
+
+	return log_escape(text ? text : "", out, SHOWN_MAX);
+}
+
+/* A string field of obj, escaped for the terminal; "" when absent. */
+static const char *str(json_t *obj, const char *key)
+{
+	return shown(json_string_value(json_object_get(obj, key)));
+}
+
 /* Prints the response as JSON, or hands it to the text printer; exits 1 on an error answer. */
 static int finish(json_t *resp, void (*print)(json_t *resp))
 {
@@ -159,18 +185,13 @@ static int finish(json_t *resp, void (*print)(json_t *resp))
 		}
 	} else if (!ok) {
 		fprintf(stderr, "droverctl: %s\n",
-			json_string_value(json_object_get(resp, "error")) ?: "request failed");
+			json_is_string(json_object_get(resp, "error")) ? str(resp, "error")
+								       : "request failed");
 	} else if (print != NULL) {
 		print(resp);
 	}
 	json_decref(resp);
 	return ok ? EXIT_OK : EXIT_REFUSED;
-}
-
-static const char *str(json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s ? s : "";
 }
 
 static long long num(json_t *obj, const char *key)
@@ -230,11 +251,11 @@ static void print_proxy(json_t *resp)
 	json_object_foreach(p, key, v)
 	{
 		if (json_is_string(v))
-			printf("%-15s %s\n", key, json_string_value(v));
+			printf("%-15s %s\n", shown(key), shown(json_string_value(v)));
 		else if (json_is_boolean(v))
-			printf("%-15s %s\n", key, json_is_true(v) ? "yes" : "no");
+			printf("%-15s %s\n", shown(key), json_is_true(v) ? "yes" : "no");
 		else
-			printf("%-15s %lld\n", key, (long long)json_integer_value(v));
+			printf("%-15s %lld\n", shown(key), (long long)json_integer_value(v));
 	}
 }
 
@@ -247,15 +268,16 @@ static void print_stats(json_t *resp)
 	json_object_foreach(g, key, v)
 	{
 		if (json_is_integer(v))
-			printf("%-28s %lld\n", key, (long long)json_integer_value(v));
+			printf("%-28s %lld\n", shown(key), (long long)json_integer_value(v));
 		else if (json_is_string(v))
-			printf("%-28s %s\n", key, json_string_value(v));
+			printf("%-28s %s\n", shown(key), shown(json_string_value(v)));
 	}
 	json_t *reasons = json_object_get(g, "malformed_by_reason");
 	json_object_foreach(reasons, key, v)
 	{
 		if (json_integer_value(v) != 0)
-			printf("  malformed %-18s %lld\n", key, (long long)json_integer_value(v));
+			printf("  malformed %-18s %lld\n", shown(key),
+			       (long long)json_integer_value(v));
 	}
 	printf("\n");
 	print_proxy_table(json_object_get(resp, "proxies"));
@@ -298,14 +320,22 @@ static void print_setting(json_t *resp)
 	printf("%s\n", str(s, "value"));
 }
 
+/* A whole file's text, lines and all: meant for a file or a pipe, printed as it is. */
+static void print_file_text(json_t *resp, const char *key)
+{
+	const char *text = json_string_value(json_object_get(resp, key));
+
+	fputs(text ? text : "", stdout);
+}
+
 static void print_script(json_t *resp)
 {
-	fputs(str(resp, "script"), stdout);
+	print_file_text(resp, "script");
 }
 
 static void print_rules(json_t *resp)
 {
-	fputs(str(resp, "rules"), stdout);
+	print_file_text(resp, "rules");
 }
 
 static void print_audit(json_t *resp)

@@ -13,6 +13,7 @@
 #include "rules.h"
 
 #define MANAGER_RECV_TIMEOUT_MS 200
+#define MANAGER_DAY_SECS	(24 * 3600)
 
 unsigned manager_effective_queues(const struct settings *s)
 {
@@ -453,6 +454,12 @@ void manager_tick(struct manager *m)
 		fastpath_tick(m->dp.fast, m->affinity, m->hash_key);
 	}
 	affinity_sweep(m->affinity, clock_now_s(), m->slots.active, PROXY_SLOTS_MAX);
+	/* The audit log stays within its bounds, whatever writes to it. */
+	if (store_audit_prune(m->store, m->settings.audit_max_entries,
+			      clock_wall_s() -
+				  (int64_t)m->settings.audit_max_age_days * MANAGER_DAY_SECS,
+			      NULL) < 0)
+		log_warnx("cannot prune the audit log: %s", store_error(m->store));
 	for (size_t i = 0; i < m->nproxies; i++) {
 		const struct proxy_config *p = &m->proxies[i];
 		struct manager_slot_state *st = &m->state[m->slot_of[i]];

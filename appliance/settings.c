@@ -379,6 +379,59 @@ static const struct settings_entry settings_table[] = {
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(web_hosts),
     },
+    {
+	.def = {.key = "login_free_failures",
+		.type = SETTING_UINT,
+		.default_value = "5",
+		.min = 1,
+		.max = 100,
+		.help = "failed sign-ins of one user from one source (loopback, an IPv4 /24, an "
+			"IPv6 /64) in 15 minutes before its tries are slowed",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(login_free_failures),
+    },
+    {
+	.def = {.key = "login_delay_max_seconds",
+		.type = SETTING_UINT,
+		.default_value = "30",
+		.min = 1,
+		.max = 900,
+		.help = "the longest wait between two checked tries of a slowed user and source "
+			"(the wait doubles from 1 s with each failure)",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(login_delay_max_seconds),
+    },
+    {
+	.def = {.key = "login_global_failures",
+		.type = SETTING_UINT,
+		.default_value = "100",
+		.min = 1,
+		.max = 1000000,
+		.help = "failed sign-ins a minute, all sources and users together, beyond which "
+			"every sign-in is slowed",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(login_global_failures),
+    },
+    {
+	.def = {.key = "audit_max_entries",
+		.type = SETTING_UINT,
+		.default_value = "100000",
+		.min = 100,
+		.max = 10000000,
+		.help = "the audit log keeps at most this many entries; older ones are removed",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(audit_max_entries),
+    },
+    {
+	.def = {.key = "audit_max_age_days",
+		.type = SETTING_UINT,
+		.default_value = "365",
+		.min = 1,
+		.max = 36500,
+		.help = "audit entries older than this many days are removed",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(audit_max_age_days),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */

@@ -146,6 +146,12 @@ struct settings {
 	uint32_t session_idle_seconds;
 	/* Names (or addresses) besides its own under which the web UI answers (webui_auth.c). */
 	char web_hosts[SETTINGS_TEXT_MAX];
+	/* Sign-in throttling (webui/throttle.h) and the audit log's bounds. */
+	uint32_t login_free_failures;	  /* failures of a (source, user) before slowing */
+	uint32_t login_delay_max_seconds; /* the longest spacing of a slowed (source, user) */
+	uint32_t login_global_failures;	  /* failures a minute, all sources: everyone slowed */
+	uint32_t audit_max_entries;
+	uint32_t audit_max_age_days;
 };
 
 size_t settings_count(void);

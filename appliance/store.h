@@ -62,8 +62,28 @@ struct audit_entry {
 /*
  * Appends one row for something done outside the store (a restart, a login).
  * action and detail are required (-EINVAL); an empty actor is "unknown".
+ * Every row the store writes has its actor and detail passed through
+ * log_escape (log.h): what a sign-in form typed is stored without a raw
+ * control character, and cut to what a struct audit_entry holds.
  */
 int store_audit_add(struct store *s, const char *actor, const char *action, const char *detail);
+/* As store_audit_add, and the new row's id in *id, for a later store_audit_redetail. */
+int store_audit_append(struct store *s, const char *actor, const char *action, const char *detail,
+		       int64_t *id);
+/*
+ * Rewrites the detail of row id (a count of folded failures going up).
+ * -ENOENT when the row is gone (pruned): the caller then appends a new one.
+ */
+int store_audit_redetail(struct store *s, int64_t id, const char *detail);
+/*
+ * Keeps the log bounded: removes the oldest rows beyond max_entries, and
+ * rows older than oldest (unix seconds; 0 = none by age), at most
+ * STORE_AUDIT_PRUNE_BATCH rows a call, so that a call stays cheap enough for
+ * the control loop's tick even after a bound was lowered (the next calls
+ * finish the job). *removed (unless NULL) counts the rows removed.
+ */
+#define STORE_AUDIT_PRUNE_BATCH 5000
+int store_audit_prune(struct store *s, uint32_t max_entries, int64_t oldest, size_t *removed);
 /* Newest first, ids < before_id (0 = from the newest); *out malloc'd. */
 int store_audit_list(struct store *s, int64_t before_id, size_t limit, struct audit_entry **out,
 		     size_t *count);

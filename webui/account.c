@@ -16,8 +16,10 @@
 
 _Static_assert(ACCOUNT_NAME_MAX == STORE_USER_NAME_MAX + 1, "user and token names");
 
-#define ACCOUNT_GENERATED_LEN 20
-#define ACCOUNT_FILE_MODE     0600
+#define ACCOUNT_GENERATED_LEN	 20
+#define ACCOUNT_AUDIT_DETAIL_MAX 256
+#define ACCOUNT_SHOWN_USER_MAX	 64 /* bytes of a typed user name an audit line quotes */
+#define ACCOUNT_FILE_MODE	 0600
 
 /* Letters and digits without look-alikes (0/O, 1/l/I), so a person can copy it by hand. */
 static const char account_alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -174,32 +176,19 @@ int account_init(struct store *st, const char *db_path, const char *password_fil
 	return 0;
 }
 
-bool account_verify(struct store *st, const char *user, const char *password,
-		    struct account_user *out)
+bool account_lookup(struct store *st, const char *user, struct account_user *out, char *hash,
+		    size_t hash_len)
 {
-	/* Checked against a fixed hash when the user is unknown, so timing does not tell. */
-	static char dummy[STORE_PWHASH_MAX];
-	size_t len = strlen(password);
 	struct store_user u;
-	bool ok;
 
-	if (len > ACCOUNT_PASSWORD_MAX)
+	hash[0] = '\0';
+	if (store_user_get(st, user, &u) < 0)
 		return false;
-	if (store_user_get(st, user, &u) < 0) {
-		if (dummy[0] == '\0' && account_hash("not a password at all", dummy) < 0)
-			return false;
-		/* The outcome does not matter, only the time it takes. */
-		if (crypto_pwhash_str_verify(dummy, password, len) == 0)
-			return false;
-		return false;
-	}
-	ok = crypto_pwhash_str_verify(u.password_hash, password, len) == 0;
-	if (ok) {
-		snprintf(out->name, sizeof(out->name), "%s", u.name);
-		out->must_change = u.must_change;
-	}
+	snprintf(hash, hash_len, "%s", u.password_hash);
+	snprintf(out->name, sizeof(out->name), "%s", u.name);
+	out->must_change = u.must_change;
 	sodium_memzero(&u, sizeof(u));
-	return ok;
+	return true;
 }
 
 const char *account_password_problem(const char *password)
@@ -213,23 +202,18 @@ const char *account_password_problem(const char *password)
 	return NULL;
 }
 
-int account_set_password(struct store *st, const char *user, const char *password,
-			 const char *actor, char *err, size_t errlen)
+int account_store_password(struct store *st, const char *user, const char *hash, const char *actor,
+			   char *err, size_t errlen)
 {
-	char hash[STORE_PWHASH_MAX];
-	const char *problem = account_password_problem(password);
+	char copy[STORE_PWHASH_MAX];
 	int ret;
 
-	if (problem != NULL) {
-		snprintf(err, errlen, "%s", problem);
+	if (strlen(hash) >= sizeof(copy)) {
+		snprintf(err, errlen, "password: the hash does not fit");
 		return -EINVAL;
 	}
-	ret = account_hash(password, hash);
-	if (ret < 0) {
-		snprintf(err, errlen, "out of memory hashing the password");
-		return ret;
-	}
-	ret = store_user_set_password(st, user, hash, false, actor);
+	snprintf(copy, sizeof(copy), "%s", hash);
+	ret = store_user_set_password(st, user, copy, false, actor);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", store_error(st));
 		return ret;
@@ -330,4 +314,60 @@ int account_token_delete(struct store *st, int64_t id, const char *actor, char *
 int account_audit(struct store *st, const char *actor, const char *action, const char *detail)
 {
 	return store_audit_add(st, actor, action, detail);
+}
+
+/* The pair's fold entry: its own, else a free one, else the one begun longest ago. */
+static struct account_fold_entry *account_fold_entry(struct account_fold *f, const char *source,
+						     const char *user)
+{
+	struct account_fold_entry *e = NULL;
+
+	for (size_t i = 0; i < ACCOUNT_FOLD_ENTRIES; i++) {
+		struct account_fold_entry *c = &f->entries[i];
+
+		if (c->source[0] != '\0' && strcmp(c->source, source) == 0 &&
+		    strncmp(c->user, user, sizeof(c->user) - 1) == 0)
+			return c;
+	}
+	for (size_t i = 0; i < ACCOUNT_FOLD_ENTRIES; i++) {
+		struct account_fold_entry *c = &f->entries[i];
+
+		if (c->source[0] == '\0')
+			return c;
+		if (e == NULL || c->since < e->since)
+			e = c;
+	}
+	return e;
+}
+
+int account_audit_failure(struct store *st, struct account_fold *f, const char *source,
+			  const char *user, const char *peer, uint64_t now)
+{
+	struct account_fold_entry *e = account_fold_entry(f, source, user);
+	char detail[ACCOUNT_AUDIT_DETAIL_MAX];
+	int ret;
+
+	if (e->source[0] != '\0' && strcmp(e->source, source) == 0 &&
+	    strncmp(e->user, user, sizeof(e->user) - 1) == 0 &&
+	    now - e->since < ACCOUNT_FOLD_SECS) {
+		e->count++;
+		snprintf(detail, sizeof(detail),
+			 "%u failed sign-ins as %.*s from %s within %d s (the latest from %s)",
+			 e->count, ACCOUNT_SHOWN_USER_MAX, user, source, ACCOUNT_FOLD_SECS, peer);
+		ret = store_audit_redetail(st, e->row, detail);
+		if (ret != -ENOENT)
+			return ret;
+		/* Its row was pruned: this failure starts a new one. */
+	}
+	memset(e, 0, sizeof(*e));
+	snprintf(detail, sizeof(detail), "failed sign-in as %.*s from %s", ACCOUNT_SHOWN_USER_MAX,
+		 user, peer);
+	ret = store_audit_append(st, "webui", "login.failed", detail, &e->row);
+	if (ret < 0)
+		return ret;
+	snprintf(e->source, sizeof(e->source), "%s", source);
+	snprintf(e->user, sizeof(e->user), "%s", user);
+	e->since = now;
+	e->count = 1;
+	return 0;
 }

@@ -5,9 +5,12 @@
  * rest of webui/ sees only the types below, never the store's.
  *
  * Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id) at the
- * interactive limits, which costs tens of milliseconds on the control loop
- * and never touches the packet threads. Tokens are "drv_" and 64 hex digits
- * from randombytes_buf; only their BLAKE2b hash is stored.
+ * interactive limits. That costs tens of milliseconds, so while droverd
+ * serves, the hashing itself is hasher.h's, on its worker threads: this
+ * file gives the stored hash to check against and stores a new one. Only
+ * account_init hashes here, once, before the loop serves anyone. Tokens are
+ * "drv_" and 64 hex digits from randombytes_buf; only their BLAKE2b hash is
+ * stored (fast on purpose: a token is long and random, nothing to guess).
  */
 #ifndef DROVER_ACCOUNT_H
 #define DROVER_ACCOUNT_H
@@ -55,21 +58,26 @@ struct account_token {
 int account_init(struct store *st, const char *db_path, const char *password_file, char *err,
 		 size_t errlen);
 
-/* True when user exists and password is theirs; *out then holds the user. */
-bool account_verify(struct store *st, const char *user, const char *password,
-		    struct account_user *out);
+/*
+ * Looks user up for a sign-in: true with *out and their stored hash in hash
+ * (hash_len bytes); false when there is no such user, hash then empty (the
+ * check runs anyway, hasher.h, so that timing does not tell).
+ */
+bool account_lookup(struct store *st, const char *user, struct account_user *out, char *hash,
+		    size_t hash_len);
 
 /* Why password is unfit (a message naming the field), or NULL when it is fine. */
 const char *account_password_problem(const char *password);
 
 /*
- * Hashes and stores a new password; the must-change mark is cleared and
- * every API token of user is revoked (store_user_set_password). The
+ * Stores hash (made by hasher.h from a password account_password_problem
+ * accepted) as user's password; the must-change mark is cleared and every
+ * API token of user is revoked (store_user_set_password). The
  * initial-admin-password file beside the database goes with the first
  * password: it is removed.
  */
-int account_set_password(struct store *st, const char *user, const char *password,
-			 const char *actor, char *err, size_t errlen);
+int account_store_password(struct store *st, const char *user, const char *hash, const char *actor,
+			   char *err, size_t errlen);
 
 /*
  * Makes a token for user, valid until expires_at (unix seconds; 0: never);
@@ -95,9 +103,39 @@ int account_token_list(struct store *st, struct account_token **out, size_t *cou
 int account_token_delete(struct store *st, int64_t id, const char *actor, char *err, size_t errlen);
 
 /*
- * Writes an audit line (a sign-in, a failed one) as actor. Returns 0 or
- * -errno; a line that cannot be written never refuses what it describes.
+ * Writes an audit line (a sign-in) as actor. Returns 0 or -errno; a line
+ * that cannot be written never refuses what it describes.
  */
 int account_audit(struct store *st, const char *actor, const char *action, const char *detail);
+
+#define ACCOUNT_FOLD_ENTRIES 64
+#define ACCOUNT_FOLD_SECS    60
+#define ACCOUNT_SOURCE_MAX   48
+#define ACCOUNT_PEER_MAX     64
+
+/*
+ * Failed sign-ins folded into audit rows: one row per (source, user) and
+ * ACCOUNT_FOLD_SECS, whose detail counts them, instead of a row each.
+ */
+struct account_fold_entry {
+	char source[ACCOUNT_SOURCE_MAX]; /* empty: free */
+	char user[ACCOUNT_NAME_MAX];
+	int64_t row;	/* the audit row that counts them */
+	uint64_t since; /* monotonic seconds of the row's first failure */
+	uint32_t count;
+};
+
+struct account_fold {
+	struct account_fold_entry entries[ACCOUNT_FOLD_ENTRIES];
+};
+
+/*
+ * Records a failed sign-in as user from peer (its source as throttle.h
+ * counts it) at now (monotonic seconds): a new "login.failed" row, or the
+ * count of the pair's row of this minute goes up. The user name is stored
+ * escaped and cut (log.h). Returns 0 or -errno.
+ */
+int account_audit_failure(struct store *st, struct account_fold *f, const char *source,
+			  const char *user, const char *peer, uint64_t now);
 
 #endif

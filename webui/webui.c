@@ -94,7 +94,11 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 		return NULL;
 	}
 	w->m = m;
+	w->base = base;
 	w->https = s->https;
+	LIST_INIT(&w->auth_tries);
+	if (webui_auth_start(w, err, errlen) < 0)
+		goto fail;
 	deadline_init(&w->deadlines, WEBUI_REQUEST_SECS, webui_http_on_late, w);
 	slash = strrchr(db_path, '/');
 	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db_path) : 1,
@@ -142,6 +146,8 @@ void webui_stop(struct webui *w)
 		return;
 	if (w->sampler != NULL)
 		event_free(w->sampler);
+	/* Before evhttp_free, which frees the requests the sign-ins under way answer. */
+	webui_auth_stop(w);
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	deadline_clear(&w->deadlines);

@@ -25,7 +25,11 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include <sys/queue.h>
+
+#include "account.h"
 #include "deadline.h"
+#include "hasher.h"
 #include "history.h"
 #include "session.h"
 #include "throttle.h"
@@ -46,6 +50,8 @@
 
 struct manager;
 struct evbuffer;
+struct event_base;
+struct webui_auth_try;
 
 struct webui {
 	struct evhttp *http;
@@ -53,8 +59,13 @@ struct webui {
 	struct manager *m; /* read through manager_settings and manager_store only */
 	SSL_CTX *ssl;
 	bool https;
+	struct event_base *base;
 	struct session_table sessions;
 	struct throttle throttle;
+	struct hasher *hasher;			/* password checks, off the loop */
+	LIST_HEAD(, webui_auth_try) auth_tries; /* sign-ins and password changes under way */
+	size_t auth_pending;			/* how many */
+	struct account_fold fold;		/* failed sign-ins' audit rows */
 	struct history history;
 	struct event *sampler;
 	struct deadline_set deadlines;
@@ -124,6 +135,11 @@ bool webui_auth_host(struct webui_call *c);
  * origin, CSRF token, changed password). False with the refusal sent.
  */
 bool webui_auth_admit(struct webui_call *c);
+
+/* Starts the password work of the server (hasher.h). Returns 0, or -errno with err. */
+int webui_auth_start(struct webui *w, char *err, size_t errlen);
+/* Drops the sign-ins under way, unanswered, and stops the password work. */
+void webui_auth_stop(struct webui *w);
 
 /*
  * The route handlers (webui_route.h), listed in the table of

@@ -804,16 +804,19 @@ def main():
     check_http_framing(s)
     s = check_token_hardening(s, new_password)
 
-    # --- login throttling, from a second loopback address
-    statuses = [Session().login("admin", "guess number %d" % i, source="127.0.0.2").status
-                for i in range(6)]
-    check(statuses[:5] == [401] * 5 and statuses[5] == 429,
-          "login throttled after 5 failures from one address", statuses)
-    r = Session().login("admin", new_password, source="127.0.0.2")
-    check(r.status == 429 and r.header("Retry-After") is not None,
-          "throttled address is refused even with the right password, with Retry-After", r)
-    r = Session().login("admin", new_password, source="127.0.0.1")
-    check(r.status == 200, "other addresses can still sign in", r)
+
+    # --- login throttling: loopback is one source; slowed, never locked out
+    replies = [Session().login("admin", "guess number %d" % i, source="127.0.0.2")
+               for i in range(6)]
+    statuses = [(r.status, bool(r.json and r.json.get("throttled"))) for r in replies]
+    # (The checks above failed a sign-in of admin from loopback or two already.)
+    check(all(st == 401 for st, _ in statuses) and not statuses[0][1] and statuses[5][1],
+          "sign-in slowed (not refused) after 5 failures of a user from one source", statuses)
+    r = Session().login("admin", new_password, source="127.0.0.3")
+    check(r.status == 200, "the right password still signs in, from any loopback address", r)
+    r = Session().login("admin", "guess again", source="127.0.0.2")
+    check(r.status == 401 and not r.json.get("throttled"),
+          "a sign-in forgives the failures before it", r)
 
     # --- logout
     r = s.call("POST", "/api/v1/logout")

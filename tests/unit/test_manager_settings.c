@@ -223,6 +223,11 @@ static void test_every_key_applies(void **state)
 	    {"metrics_access", "open"},
 	    {"session_idle_seconds", "600"},
 	    {"web_hosts", "drover.example.net"},
+	    {"login_free_failures", "3"},
+	    {"login_delay_max_seconds", "60"},
+	    {"login_global_failures", "500"},
+	    {"audit_max_entries", "5000"},
+	    {"audit_max_age_days", "90"},
 	};
 	struct world *w = *state;
 	char err[MANAGER_ERR_MAX];

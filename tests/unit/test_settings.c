@@ -455,6 +455,11 @@ static const struct {
     {"metrics_access", A_SNAP},
     {"session_idle_seconds", A_SNAP},
     {"web_hosts", A_SNAP},
+    {"login_free_failures", A_SNAP},
+    {"login_delay_max_seconds", A_SNAP},
+    {"login_global_failures", A_SNAP},
+    {"audit_max_entries", A_SNAP},
+    {"audit_max_age_days", A_SNAP},
 };
 
 /*

@@ -1,5 +1,5 @@
 /* test_webui_pure.c - the web server's pure parts: routes, cookies, CSRF compare, sessions,
- * throttling, metrics, history. */
+ * metrics, history (throttling: test_signin.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,7 +16,6 @@
 #include "metrics.h"
 #include "webui_route.h"
 #include "session.h"
-#include "throttle.h"
 
 /* The route a method and path reach, checked by its pattern and API command. */
 static const struct webui_route *route_of(unsigned method, const char *path,
@@ -210,46 +209,6 @@ static void test_sessions(void **state)
 	/* A full table evicts the least recently seen. */
 	for (int i = 0; i < SESSION_MAX + 5; i++)
 		assert_non_null(session_create(t, "u", 6000 + (uint64_t)i));
-	free(t);
-}
-
-static void test_throttle(void **state)
-{
-	struct throttle *t = calloc(1, sizeof(*t));
-	uint32_t wait;
-
-	(void)state;
-	assert_non_null(t);
-	for (int i = 0; i < THROTTLE_FREE_FAILURES - 1; i++) {
-		assert_true(throttle_allow(t, "10.0.0.1", 100, &wait));
-		throttle_failure(t, "10.0.0.1", 100);
-	}
-	assert_true(throttle_allow(t, "10.0.0.1", 100, &wait));
-	throttle_failure(t, "10.0.0.1", 100);
-	assert_false(throttle_allow(t, "10.0.0.1", 101, &wait));
-	assert_int_equal(wait, THROTTLE_FIRST_WAIT - 1);
-	assert_true(throttle_allow(t, "10.0.0.2", 101, &wait));
-	assert_true(throttle_allow(t, "10.0.0.1", 100 + THROTTLE_FIRST_WAIT, &wait));
-	/* The next failure doubles the wait. */
-	throttle_failure(t, "10.0.0.1", 130);
-	assert_false(throttle_allow(t, "10.0.0.1", 130 + THROTTLE_FIRST_WAIT, &wait));
-	assert_true(throttle_allow(t, "10.0.0.1", 130 + 2 * THROTTLE_FIRST_WAIT, &wait));
-	/* Many more never wait longer than the cap. */
-	for (int i = 0; i < 40; i++)
-		throttle_failure(t, "10.0.0.1", 200);
-	assert_false(throttle_allow(t, "10.0.0.1", 200, &wait));
-	assert_int_equal(wait, THROTTLE_MAX_WAIT_SECS);
-	throttle_success(t, "10.0.0.1");
-	assert_true(throttle_allow(t, "10.0.0.1", 200, &wait));
-	/* An empty address never matches a free entry. */
-	assert_true(throttle_allow(t, "", 200, &wait));
-	/* Address churn fills the table without failing. */
-	for (int i = 0; i < THROTTLE_ENTRIES * 2; i++) {
-		char addr[32];
-
-		snprintf(addr, sizeof(addr), "10.1.%d.%d", i / 256, i % 256);
-		throttle_failure(t, addr, 300);
-	}
 	free(t);
 }
 
@@ -511,11 +470,10 @@ static void test_history_indexed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_routes),	    cmocka_unit_test(test_route_table),
-	    cmocka_unit_test(test_cookies),	    cmocka_unit_test(test_token_equal),
-	    cmocka_unit_test(test_sessions),	    cmocka_unit_test(test_throttle),
-	    cmocka_unit_test(test_metrics),	    cmocka_unit_test(test_history),
-	    cmocka_unit_test(test_history_indexed),
+	    cmocka_unit_test(test_routes),   cmocka_unit_test(test_route_table),
+	    cmocka_unit_test(test_cookies),  cmocka_unit_test(test_token_equal),
+	    cmocka_unit_test(test_sessions), cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_history),  cmocka_unit_test(test_history_indexed),
 	};
 
 	if (sodium_init() < 0)
