@@ -68,26 +68,14 @@ static struct bufferevent *webui_on_connection(struct event_base *base, void *ar
 	return bev;
 }
 
-struct webui *webui_start(struct event_base *base, struct manager *m, const char *db_path,
-			  char *err, size_t errlen)
+struct webui *webui_new(struct event_base *base, struct manager *m, char *err, size_t errlen)
 {
-	const struct settings *s = manager_settings(m);
-	struct timeval every = {HISTORY_INTERVAL_SECS, 0};
-	char host[INET_ADDRSTRLEN], dir[PATH_MAX];
-	struct in_addr a;
-	const char *slash;
-	uint16_t port;
 	struct webui *w;
 
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "cannot initialise libsodium");
 		return NULL;
 	}
-	if (!settings_parse_listen(s->http_listen, &a.s_addr, &port)) {
-		snprintf(err, errlen, "http_listen: invalid `%s'", s->http_listen);
-		return NULL;
-	}
-	inet_ntop(AF_INET, &a, host, sizeof(host));
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -95,19 +83,10 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 	}
 	w->m = m;
 	w->base = base;
-	w->https = s->https;
 	LIST_INIT(&w->auth_tries);
 	if (webui_auth_start(w, err, errlen) < 0)
 		goto fail;
 	deadline_init(&w->deadlines, WEBUI_REQUEST_SECS, webui_http_on_late, w);
-	slash = strrchr(db_path, '/');
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db_path) : 1,
-		 slash ? db_path : ".");
-	if (w->https) {
-		w->ssl = tls_context_new(s->tls_cert, s->tls_key, dir, err, errlen);
-		if (w->ssl == NULL)
-			goto fail;
-	}
 	w->http = evhttp_new(base);
 	if (w->http == NULL) {
 		snprintf(err, errlen, "cannot create the web server");
@@ -121,6 +100,40 @@ struct webui *webui_start(struct event_base *base, struct manager *m, const char
 	evhttp_set_allowed_methods(w->http, WEBUI_HTTP_METHODS);
 	evhttp_set_gencb(w->http, webui_http_on_request, w);
 	evhttp_set_bevcb(w->http, webui_on_connection, w);
+	return w;
+fail:
+	webui_stop(w);
+	return NULL;
+}
+
+struct webui *webui_start(struct event_base *base, struct manager *m, const char *db_path,
+			  char *err, size_t errlen)
+{
+	const struct settings *s = manager_settings(m);
+	struct timeval every = {HISTORY_INTERVAL_SECS, 0};
+	char host[INET_ADDRSTRLEN], dir[PATH_MAX];
+	struct in_addr a;
+	const char *slash;
+	uint16_t port;
+	struct webui *w;
+
+	if (!settings_parse_listen(s->http_listen, &a.s_addr, &port)) {
+		snprintf(err, errlen, "http_listen: invalid `%s'", s->http_listen);
+		return NULL;
+	}
+	inet_ntop(AF_INET, &a, host, sizeof(host));
+	w = webui_new(base, m, err, errlen);
+	if (w == NULL)
+		return NULL;
+	w->https = s->https;
+	slash = strrchr(db_path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - db_path) : 1,
+		 slash ? db_path : ".");
+	if (w->https) {
+		w->ssl = tls_context_new(s->tls_cert, s->tls_key, dir, err, errlen);
+		if (w->ssl == NULL)
+			goto fail;
+	}
 	w->bound = evhttp_bind_socket_with_handle(w->http, host, port);
 	if (w->bound == NULL) {
 		snprintf(err, errlen, "web UI: cannot listen on %s: %s", s->http_listen,

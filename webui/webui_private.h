@@ -138,6 +138,14 @@ bool webui_auth_admit(struct webui_call *c);
 
 /* Starts the password work of the server (hasher.h). Returns 0, or -errno with err. */
 int webui_auth_start(struct webui *w, char *err, size_t errlen);
+
+/*
+ * A web server with everything but a listener, TLS and the hit sampler:
+ * sign-in (hasher, throttle), deadlines, and the evhttp with its limits and
+ * callbacks. webui_start builds on it; the fuzz harness accepts on a socket
+ * of its own. NULL with a message in err; webui_stop frees it.
+ */
+struct webui *webui_new(struct event_base *base, struct manager *m, char *err, size_t errlen);
 /* Drops the sign-ins under way, unanswered, and stops the password work. */
 void webui_auth_stop(struct webui *w);
 

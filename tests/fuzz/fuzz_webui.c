@@ -98,27 +98,17 @@ static socklen_t fuzz_webui_address(struct sockaddr_un *sa, const char *suffix)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa->sun_path + 1));
 }
 
-/* The server as webui_start builds it, without its TCP listener and hit sampler. */
+/* The server webui_start builds, accepting on an abstract Unix socket instead of TCP. */
 static struct webui *fuzz_webui_server(struct event_base *base, struct manager *m)
 {
-	struct webui *w = calloc(1, sizeof(*w));
 	struct sockaddr_un sa;
 	socklen_t len = fuzz_webui_address(&sa, "");
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	char err[256];
+	struct webui *w = webui_new(base, m, err, sizeof(err));
 
 	if (w == NULL || fd < 0 || bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 8) < 0)
 		abort();
-	w->m = m;
-	deadline_init(&w->deadlines, WEBUI_REQUEST_SECS, webui_http_on_late, w);
-	w->http = evhttp_new(base);
-	if (w->http == NULL)
-		abort();
-	evhttp_set_max_headers_size(w->http, WEBUI_MAX_HEADERS);
-	evhttp_set_max_body_size(w->http, WEBUI_MAX_BODY);
-	evhttp_set_timeout(w->http, WEBUI_IDLE_SECS);
-	evhttp_set_allowed_methods(w->http, WEBUI_HTTP_METHODS);
-	evhttp_set_gencb(w->http, webui_http_on_request, w);
-	evhttp_set_bevcb(w->http, webui_on_connection, w);
 	w->bound = evhttp_accept_socket_with_handle(w->http, fd);
 	if (w->bound == NULL)
 		abort();
