@@ -130,6 +130,7 @@ struct settings {
 	char probe_url[SETTINGS_TEXT_MAX];
 	char probe_path[SETTINGS_TEXT_MAX];
 	char probe_host[SETTINGS_HOST_MAX];
+	uint32_t probe_max_in_flight; /* probes (one socket each) running at once */
 	bool assume_up_at_start;
 
 	/* Web UI and /metrics (webui/). Listener and TLS changes restart the listener. */
@@ -139,6 +140,8 @@ struct settings {
 	char tls_key[SETTINGS_FILE_MAX];
 	unsigned int metrics_access; /* enum metrics_access */
 	uint32_t session_idle_seconds;
+	uint32_t http_max_connections;		  /* open at once, from everyone */
+	uint32_t http_max_connections_per_source; /* open at once, from one address */
 };
 
 size_t settings_count(void);

@@ -214,6 +214,7 @@ static void test_every_key_applies(void **state)
 	    {"probe_url", "http://example.org/"},
 	    {"probe_path", "/health"},
 	    {"probe_host", "example.org"},
+	    {"probe_max_in_flight", "8"},
 	    {"assume_up_at_start", "true"},
 	    {"http_listen", "127.0.0.1:8081"},
 	    {"https", "true"},
@@ -221,6 +222,8 @@ static void test_every_key_applies(void **state)
 	    {"tls_key", "/etc/drover/web-key.pem"},
 	    {"metrics_access", "open"},
 	    {"session_idle_seconds", "600"},
+	    {"http_max_connections", "128"},
+	    {"http_max_connections_per_source", "8"},
 	};
 	struct world *w = *state;
 	char err[MANAGER_ERR_MAX];

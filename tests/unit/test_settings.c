@@ -411,6 +411,7 @@ static const struct {
     {"probe_url", A_SNAP | A_PROBES},
     {"probe_path", A_SNAP | A_PROBES},
     {"probe_host", A_SNAP | A_PROBES},
+    {"probe_max_in_flight", A_SNAP | A_PROBES},
     {"assume_up_at_start", A_SNAP},
     {"http_listen", A_SNAP | A_WEB},
     {"https", A_SNAP | A_WEB},
@@ -418,6 +419,8 @@ static const struct {
     {"tls_key", A_SNAP | A_WEB},
     {"metrics_access", A_SNAP},
     {"session_idle_seconds", A_SNAP},
+    {"http_max_connections", A_SNAP},
+    {"http_max_connections_per_source", A_SNAP},
 };
 
 /*
