@@ -48,8 +48,9 @@ struct control {
 	struct event *resume; /* re-enables the listener after a pause */
 	struct manager *m;
 	LIST_HEAD(, control_conn) conns;
-	size_t nconns;
-	uid_t self; /* droverd's own user: served besides root */
+	size_t nroot;	/* connections of root */
+	size_t nothers; /* connections of every other user */
+	uid_t self;	/* droverd's own user: served besides root */
 	uint64_t refusals;
 	uint64_t last_refusal_log_s;
 	bool short_logged; /* the current shortage of descriptors has been logged */
@@ -74,7 +75,10 @@ bool control_peer_allowed(uid_t peer, uid_t self)
 static void control_conn_free(struct control_conn *conn)
 {
 	LIST_REMOVE(conn, entry);
-	conn->c->nconns--;
+	if (conn->uid == 0)
+		conn->c->nroot--;
+	else
+		conn->c->nothers--;
 	bufferevent_free(conn->bev);
 	free(conn);
 }
@@ -95,10 +99,15 @@ static json_t *control_not_allowed(const struct control *c, uid_t uid)
 {
 	char msg[160];
 
-	snprintf(msg, sizeof(msg),
-		 "not allowed: the control socket serves root and uid %u (droverd's user), not "
-		 "uid %u",
-		 (unsigned)c->self, (unsigned)uid);
+	if (c->self == 0)
+		snprintf(msg, sizeof(msg),
+			 "not allowed: droverd's control socket serves root only, not uid %u",
+			 (unsigned)uid);
+	else
+		snprintf(msg, sizeof(msg),
+			 "not allowed: droverd's control socket serves root and uid %u (droverd's "
+			 "own user) only, not uid %u",
+			 (unsigned)c->self, (unsigned)uid);
 	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", msg, "kind", "forbidden");
 }
 
@@ -230,11 +239,11 @@ static void control_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 		close(fd);
 		return;
 	}
-	if (c->nconns >= CONTROL_MAX_CONNECTIONS) {
+	if (cred.uid == 0 ? c->nroot >= CONTROL_MAX_ROOT : c->nothers >= CONTROL_MAX_OTHERS) {
 		control_turn_away(c, fd, cred.uid, "too many connections to droverd");
 		return;
 	}
-	if (control_count_uid(c, cred.uid) >= CONTROL_MAX_PER_USER) {
+	if (cred.uid != 0 && control_count_uid(c, cred.uid) >= CONTROL_MAX_PER_USER) {
 		control_turn_away(c, fd, cred.uid, "too many connections from this user");
 		return;
 	}
@@ -253,7 +262,10 @@ static void control_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
 		return;
 	}
 	LIST_INSERT_HEAD(&c->conns, conn, entry);
-	c->nconns++;
+	if (cred.uid == 0)
+		c->nroot++;
+	else
+		c->nothers++;
 	if (!conn->allowed)
 		control_note_refusal(c, cred.uid, "neither root nor droverd's user");
 	bufferevent_setcb(conn->bev, control_on_read, control_on_write, control_on_event, conn);

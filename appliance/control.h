@@ -6,9 +6,11 @@
  * Only root and droverd's own user are served, by the peer's credentials
  * (SO_PEERCRED), whatever the socket's mode: anyone else gets one answer,
  * {"ok": false, "kind": "forbidden", "error": "not allowed: ..."}, and is
- * disconnected. At most CONTROL_MAX_CONNECTIONS are open at once, at most
- * CONTROL_MAX_PER_USER of one user; a connection beyond either is closed at
- * once (after a best-effort {"kind": "busy"} line).
+ * disconnected. At most CONTROL_MAX_ROOT connections of root are open at
+ * once, and apart from them CONTROL_MAX_OTHERS of every other user together,
+ * CONTROL_MAX_PER_USER of any one: other users can never take root's places.
+ * A connection beyond a limit is closed at once (after a best-effort
+ * {"kind": "busy"} line).
  */
 #ifndef DROVER_CONTROL_H
 #define DROVER_CONTROL_H
@@ -23,9 +25,10 @@ struct control;
 
 #define CONTROL_DEFAULT_SOCKET "/run/drover/drover.sock"
 /* A request line longer than this is refused and the connection closed. */
-#define CONTROL_LINE_MAX	(64 * 1024)
-#define CONTROL_MAX_CONNECTIONS 64
-#define CONTROL_MAX_PER_USER	16
+#define CONTROL_LINE_MAX     (64 * 1024)
+#define CONTROL_MAX_ROOT     64
+#define CONTROL_MAX_OTHERS   32
+#define CONTROL_MAX_PER_USER 16
 
 /*
  * Whether a peer running as uid peer may use the socket of a droverd

@@ -77,7 +77,7 @@ static void webui_limit_warn(struct webui *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warnx("web UI: %s (%" PRIu64 " connections turned away so far)", msg, w->turned_away);
+	log_warnx("web UI: %s", msg);
 }
 
 static struct webui_source *webui_source_find(struct webui *w, const char *addr)
@@ -115,16 +115,18 @@ static bool webui_on_bound(struct evhttp_connection *evcon, void *arg)
 	src = webui_source_find(w, addr);
 	if (w->conns > s->http_max_connections) {
 		w->turned_away++;
-		webui_limit_warn(w, "%zu connections open, more than http_max_connections (%u)",
-				 w->conns, s->http_max_connections);
+		webui_limit_warn(w,
+				 "closed a connection from %s: %zu open, more than "
+				 "http_max_connections (%u) (%" PRIu64 " closed so far)",
+				 addr, w->conns, s->http_max_connections, w->turned_away);
 		return false;
 	}
 	if (src != NULL && src->conns >= s->http_max_connections_per_source) {
 		w->turned_away++;
 		webui_limit_warn(w,
 				 "closed a connection from %s: %u open from there already "
-				 "(http_max_connections_per_source)",
-				 addr, src->conns);
+				 "(http_max_connections_per_source) (%" PRIu64 " closed so far)",
+				 addr, src->conns, w->turned_away);
 		return false;
 	}
 	if (src == NULL) {

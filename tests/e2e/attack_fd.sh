@@ -23,9 +23,8 @@
 #      http_max_connections_per_source of them.
 #   3. The control socket opened up to everyone (mode 0666): a user that is
 #      neither root nor droverd's own user is refused with a clear error;
-#      200 idle connections of that user take at most
-#      CONTROL_PEER_CONNECTIONS_MAX of droverd's descriptors, and root's
-#      droverctl still answers.
+#      200 idle connections of that user take at most CONTROL_MAX_PER_USER
+#      (16) of droverd's descriptors, and root's droverctl still answers.
 #   4. Descriptors run out (soft limit lowered below what droverd holds) for
 #      SQUEEZE_S seconds: the probes fail for a local reason (LOCAL), which
 #      neither raises nor lowers a proxy: all stay up, the LOCAL results are
@@ -187,18 +186,18 @@ while [ $((SECONDS - start)) -lt "$HOLD_S" ]; do
 	fetch "$(lab_client_address $((requests % REAL_CLIENTS)))" && answered=$((answered + 1))
 	sleep 0.5
 done
+holding=$(flood_stat "$LAB_STATE/flood.stats" held)
+stop_flood "$flood"
 attempts=$(flood_stat "$LAB_STATE/flood.stats" attempts)
 connected=$(flood_stat "$LAB_STATE/flood.stats" connected)
 closed=$(flood_stat "$LAB_STATE/flood.stats" closed)
-holding=$(flood_stat "$LAB_STATE/flood.stats" held)
-stop_flood "$flood"
 read -r up1 changes1 _ _ <<<"$(proxies_summary)"
 # Squid logs a request once it is done: give the last one time to be written.
 squid_logged() { [ "$(squid_total)" -ge $((squid0 + answered)) ]; }
 lab_wait "$LAB_WAIT_S" squid_logged
 through_squid=$(($(squid_total) - squid0))
 
-figures="attacker: $attempts connects, $connected connected, $closed closed by droverd, $holding held at the end"
+figures="attacker: $attempts connects, $connected connected, $closed closed by droverd, $holding open at the end (droverd's or in its listen queue)"
 check $([ "${attempts:-0}" -ge "$FLOOD" ]; echo $?) "the attacker tried $FLOOD idle connections and reopened the closed ones" "$figures"
 check $([ $max_held -le $WEB_MAX ]; echo $?) \
 	"droverd holds at most http_max_connections ($WEB_MAX) web UI connections" \
@@ -224,9 +223,9 @@ for ((t = 0; t < 10; t++)); do
 	[ "$held" -gt $max_one ] && max_one=$held
 	sleep 0.5
 done
+stop_flood "$flood"
 attempts=$(flood_stat "$LAB_STATE/single.stats" attempts)
 closed=$(flood_stat "$LAB_STATE/single.stats" closed)
-stop_flood "$flood"
 check $([ $max_one -ge 1 ] && [ $max_one -le $WEB_PER_SOURCE ]; echo $?) \
 	"droverd holds at most http_max_connections_per_source ($WEB_PER_SOURCE) connections of one address" \
 	"at most $max_one held of $attempts connects from $one ($closed closed by droverd)"
@@ -241,11 +240,14 @@ check $([ $rc -eq 1 ] && grep -q "not allowed" <<<"$out"; echo $?) \
 	"a user neither root nor droverd's is refused by the control socket, even with mode 0666" \
 	"exit $rc: $(head -n 1 <<<"$out")"
 before=$(droverd_fds)
+# The flood runs as nobody: its counters go where nobody may write.
+mkdir -p "$LAB_STATE/nobody" && chown $NOBODY:$NOBODY "$LAB_STATE/nobody"
 flood=$(ip netns exec "$(lab_ns app)" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-	python3 "$here/../lab/idle_flood.py" --stats "$LAB_STATE/control.stats" --connections 200 \
-	--unix "$sock" </dev/null >>"$LAB_STATE/control.log" 2>&1 & echo $!)
+	python3 "$here/../lab/idle_flood.py" --stats "$LAB_STATE/nobody/control.stats" \
+	--connections 200 --unix "$sock" </dev/null >>"$LAB_STATE/nobody/control.log" 2>&1 &
+	echo $!)
 lab_record control "$flood" python3
-wait_attempts control 200
+wait_attempts nobody/control 200
 sleep 1
 during=$(droverd_fds)
 t0=$(now_ms)
@@ -280,9 +282,12 @@ for ((i = 0; i < 5; i++)); do
 done
 check $([ $n -eq 5 ]; echo $?) "the datapath still proxies afterwards" "$n of 5 answered"
 
-if grep -qi "AddressSanitizer\|runtime error" "$LAB_STATE/droverd.log"; then
-	fail "no sanitizer reports in the droverd log"
-fi
-warnings=$(grep -c "accept" "$LAB_STATE/droverd.log")
-echo "# droverd log lines about accept: $warnings; last: $(grep "accept" "$LAB_STATE/droverd.log" | tail -n 1)"
+# Stopped first, so that what a sanitizer finds at exit (leaks) is in the log too.
+lab_stop_droverd
+check $(! grep -qi "AddressSanitizer\|runtime error" "$LAB_STATE/droverd.log"; echo $?) \
+	"no sanitizer reports in the droverd log"
+# What the attacks cost the log: a few lines, not one per connection or per turn of the loop.
+echo "# droverd's log: $(wc -l <"$LAB_STATE/droverd.log") lines," \
+	"$(grep -c "web UI: \|control socket: " "$LAB_STATE/droverd.log") about the limits"
+grep "web UI: \|control socket: " "$LAB_STATE/droverd.log" | tail -n 6 | sed 's/^/#   /'
 exit $((failures > 0))
