@@ -242,12 +242,14 @@ check $([ $rc -eq 1 ] && grep -q "not allowed" <<<"$out"; echo $?) \
 before=$(droverd_fds)
 # The flood runs as nobody: its counters go where nobody may write.
 mkdir -p "$LAB_STATE/nobody" && chown $NOBODY:$NOBODY "$LAB_STATE/nobody"
+# The system's python3: root's PATH may name one nobody cannot run.
 flood=$(ip netns exec "$(lab_ns app)" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-	python3 "$here/../lab/idle_flood.py" --stats "$LAB_STATE/nobody/control.stats" \
+	/usr/bin/python3 "$here/../lab/idle_flood.py" --stats "$LAB_STATE/nobody/control.stats" \
 	--connections 200 --unix "$sock" </dev/null >>"$LAB_STATE/nobody/control.log" 2>&1 &
 	echo $!)
 lab_record control "$flood" python3
-wait_attempts nobody/control 200
+wait_attempts nobody/control 200 || fail "the control flood runs as nobody" \
+	"$(tail -n 2 "$LAB_STATE/nobody/control.log" 2>/dev/null | tr '\n' ' ')"
 sleep 1
 during=$(droverd_fds)
 t0=$(now_ms)
