@@ -153,6 +153,7 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 	    json_integer((json_int_t)((clock_now_ms() - h->last_change_ms) / 1000)));
 	json_object_set_new(o, "checks", json_integer((json_int_t)h->checks));
 	json_object_set_new(o, "failed_checks", json_integer((json_int_t)h->failed_checks));
+	json_object_set_new(o, "local_checks", json_integer((json_int_t)h->local_checks));
 	json_object_set_new(o, "state_changes", json_integer((json_int_t)h->changes));
 	return o;
 }

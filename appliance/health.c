@@ -14,6 +14,7 @@ static const char *const check_result_names[CHECK_RESULT_COUNT] = {
     [CHECK_NONE] = "",	       [CHECK_L4OK] = "L4OK",	[CHECK_L4TOUT] = "L4TOUT",
     [CHECK_L4CON] = "L4CON",   [CHECK_L7OK] = "L7OK",	[CHECK_L7STS] = "L7STS",
     [CHECK_L7TOUT] = "L7TOUT", [CHECK_L7RSP] = "L7RSP", [CHECK_SOCKERR] = "SOCKERR",
+    [CHECK_LOCAL] = "LOCAL",
 };
 
 void health_init(struct health *h, bool assume_up, uint64_t now_ms)
@@ -27,6 +28,11 @@ void health_init(struct health *h, bool assume_up, uint64_t now_ms)
 bool check_result_ok(enum check_result r)
 {
 	return r == CHECK_L4OK || r == CHECK_L7OK;
+}
+
+bool check_result_local(enum check_result r)
+{
+	return r == CHECK_LOCAL;
 }
 
 /*
@@ -56,11 +62,20 @@ bool health_record(struct health *h, enum check_result result, uint32_t duration
 		rise = 1;
 	if (fall == 0)
 		fall = 1;
+	h->last_result = result;
+	h->last_duration_ms = duration_ms;
+	/*
+	 * Our own shortage must not take a proxy out of service (its clients
+	 * would lose their proxy, or bypass the filters): nor does it count
+	 * as the success that would bring a down proxy back.
+	 */
+	if (check_result_local(result)) {
+		h->local_checks++;
+		return false;
+	}
 	h->checks++;
 	if (!ok)
 		h->failed_checks++;
-	h->last_result = result;
-	h->last_duration_ms = duration_ms;
 
 	if (!was_up) {
 		if (!ok) {

@@ -215,6 +215,7 @@ int manager_update_probes(struct manager *m)
 	}
 	ret = prober_set_targets(m->prober, targets, n);
 	free(targets);
+	prober_set_max_in_flight(m->prober, s->probe_max_in_flight);
 	return ret;
 }
 

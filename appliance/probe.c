@@ -6,7 +6,9 @@
  * fire is offset by the target's position in the list so a round's probes
  * are spread over the interval instead of leaving at once. A fire starts one
  * curl easy transfer unless the previous one is still running: a probe that
- * overruns is left to its own timeout rather than stacked.
+ * overruns is left to its own timeout rather than stacked. At most
+ * max_in_flight transfers run at once (each holds a socket); a fire beyond
+ * that waits in line and starts when a running probe ends.
  *
  * curl tells us which sockets to watch (prober_socket_cb: one libevent
  * event per curl socket) and when to call it back (prober_timer_cb: one
@@ -23,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /*
@@ -46,8 +50,11 @@ struct prober {
 	struct prober_target **targets;
 	size_t n_targets;
 	size_t in_flight;
+	size_t max_in_flight;		     /* 0: no cap */
+	TAILQ_HEAD(, prober_target) waiting; /* due, but no room in flight yet; oldest first */
 	uint64_t started;
 	uint64_t skipped;
+	uint64_t deferred;
 };
 
 /* Runtime state of one target: its schedule and the transfer in flight, if any. */
@@ -59,6 +66,9 @@ struct prober_target {
 	CURL *easy;	      /* non-NULL while a probe is in flight */
 	struct curl_slist *headers;
 	uint64_t started_ms;
+	int local_errno; /* why the probe's socket could not be made, when that was our shortage */
+	bool waiting;	 /* in the prober's waiting line */
+	TAILQ_ENTRY(prober_target) wait_entry;
 	bool keep; /* scratch for prober_set_targets */
 };
 
@@ -85,6 +95,33 @@ static size_t probe_discard(char *data, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+/*
+ * The errors that mean this host ran short (descriptors, socket buffers,
+ * memory), whatever the state of the proxy being probed.
+ */
+static bool probe_errno_local(long err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: makes the probe's socket as curl would, and
+ * remembers a local reason for failing, which curl would report as a
+ * failed connect (L4CON) like a proxy that refuses.
+ */
+static curl_socket_t probe_open_socket(void *arg, curlsocktype purpose,
+				       struct curl_sockaddr *address)
+{
+	struct prober_target *t = arg;
+	curl_socket_t fd;
+
+	(void)purpose;
+	fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+	if (fd == CURL_SOCKET_BAD && probe_errno_local(errno))
+		t->local_errno = errno;
+	return fd;
+}
+
 static enum check_result probe_status_result(const struct probe_config *c, long status)
 {
 	if (status <= 0)
@@ -105,20 +142,27 @@ static enum check_result probe_status_result(const struct probe_config *c, long 
  *   canary) is L7RSP: the proxy is there but not serving;
  * - an https canary whose CONNECT the proxy refused is L7STS on the
  *   CONNECT status;
- * - errors in setting up the transfer (memory, bad URL) are SOCKERR, as
- *   nothing was sent; any other failure before connecting is L4CON.
+ * - errors in setting up the transfer (bad URL) are SOCKERR, as nothing
+ *   was sent; any other failure before connecting is L4CON;
+ * - but a failure before connecting that was this host's own shortage (no
+ *   descriptor, no buffer, no memory) is LOCAL: it says nothing of the
+ *   proxy, and must not take it down.
  */
 static enum check_result probe_classify(const struct prober_target *t, CURLcode code)
 {
 	const struct probe_config *c = &t->target.config;
 	curl_off_t connect_us = 0;
-	long status = 0, connect_status = 0;
+	long status = 0, connect_status = 0, os_errno = 0;
 	bool connected;
 
 	curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(t->easy, CURLINFO_HTTP_CONNECTCODE, &connect_status);
+	curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
 	connected = connect_us > 0;
+	if (code != CURLE_OK && !connected &&
+	    (t->local_errno != 0 || probe_errno_local(os_errno) || code == CURLE_OUT_OF_MEMORY))
+		return CHECK_LOCAL;
 
 	switch (code) {
 	case CURLE_OK:
@@ -138,7 +182,6 @@ static enum check_result probe_classify(const struct prober_target *t, CURLcode 
 	if (connected)
 		return CHECK_L7RSP;
 	switch (code) {
-	case CURLE_OUT_OF_MEMORY:
 	case CURLE_FAILED_INIT:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -153,6 +196,7 @@ static enum check_result probe_classify(const struct prober_target *t, CURLcode 
 
 static void prober_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void prober_event_cb(evutil_socket_t fd, short what, void *arg);
+static void prober_start_waiting(struct prober *p);
 
 /* Drops the transfer in flight, if any, without reporting it. */
 static void prober_target_stop(struct prober_target *t)
@@ -195,6 +239,7 @@ static void prober_collect(struct prober *p)
 		 */
 		p->fn(p->arg, id, result, elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
 	}
+	prober_start_waiting(p);
 }
 
 static void prober_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -330,6 +375,8 @@ static int probe_easy_setup(struct prober_target *t)
 	rc |= curl_easy_setopt(e, CURLOPT_USERAGENT, PROBE_USER_AGENT);
 	rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, probe_discard);
 	rc |= curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)t);
+	rc |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, probe_open_socket);
+	rc |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	if (c->host[0] != '\0' && c->kind != PROBE_TCP) {
 		char header[sizeof("Host: ") + PROBE_HOST_MAX];
 
@@ -348,6 +395,7 @@ static int prober_target_start(struct prober_target *t)
 	struct prober *p = t->prober;
 	int err;
 
+	t->local_errno = 0;
 	t->easy = curl_easy_init();
 	if (t->easy == NULL)
 		return -ENOMEM;
@@ -365,6 +413,45 @@ static int prober_target_start(struct prober_target *t)
 	p->in_flight++;
 	p->started++;
 	return 0;
+}
+
+/*
+ * Starts a probe of t, or reports why it could not start: LOCAL when we
+ * lacked memory, else SOCKERR (a configuration curl refused), which counts
+ * against the proxy as HAProxy's does. The report may free t.
+ */
+static void prober_target_launch(struct prober_target *t)
+{
+	struct prober *p = t->prober;
+	int err = prober_target_start(t);
+
+	if (err < 0)
+		p->fn(p->arg, t->target.id, err == -ENOMEM ? CHECK_LOCAL : CHECK_SOCKERR, 0);
+}
+
+/* Takes t out of the waiting line, if it is in it. */
+static void prober_target_unwait(struct prober_target *t)
+{
+	if (!t->waiting)
+		return;
+	TAILQ_REMOVE(&t->prober->waiting, t, wait_entry);
+	t->waiting = false;
+}
+
+/*
+ * Starts waiting probes, oldest first, while there is room in flight. Each
+ * start may report (and the report may replace the targets), so the line is
+ * read afresh every time.
+ */
+static void prober_start_waiting(struct prober *p)
+{
+	struct prober_target *t;
+
+	while ((t = TAILQ_FIRST(&p->waiting)) != NULL &&
+	       (p->max_in_flight == 0 || p->in_flight < p->max_in_flight)) {
+		prober_target_unwait(t);
+		prober_target_launch(t);
+	}
 }
 
 static void prober_target_schedule(struct prober_target *t, uint64_t now_ms)
@@ -403,13 +490,17 @@ static void prober_tick_cb(evutil_socket_t fd, short what, void *arg)
 	while (t->next_due_ms <= now_ms);
 	prober_target_schedule(t, now_ms);
 
-	if (t->easy != NULL) {
+	if (t->easy != NULL || t->waiting) {
 		p->skipped++;
 		return;
 	}
-	/* A probe that could not start counts against the proxy, as HAProxy's SOCKERR does. */
-	if (prober_target_start(t) < 0)
-		p->fn(p->arg, t->target.id, CHECK_SOCKERR, 0);
+	if (p->max_in_flight != 0 && p->in_flight >= p->max_in_flight) {
+		t->waiting = true;
+		TAILQ_INSERT_TAIL(&p->waiting, t, wait_entry);
+		p->deferred++;
+		return;
+	}
+	prober_target_launch(t);
 }
 
 static struct prober_target *prober_target_new(struct prober *p, const struct probe_target *src,
@@ -435,6 +526,7 @@ static struct prober_target *prober_target_new(struct prober *p, const struct pr
 
 static void prober_target_free(struct prober_target *t)
 {
+	prober_target_unwait(t);
 	prober_target_stop(t);
 	event_free(t->tick);
 	free(t);
@@ -460,6 +552,8 @@ struct prober *prober_new(struct event_base *base, probe_result_fn fn, void *arg
 	p->base = base;
 	p->fn = fn;
 	p->arg = arg;
+	p->max_in_flight = PROBE_MAX_IN_FLIGHT_DEFAULT;
+	TAILQ_INIT(&p->waiting);
 	p->multi = curl_multi_init();
 	p->timeout = evtimer_new(base, prober_timeout_cb, p);
 	if (p->multi == NULL || p->timeout == NULL)
@@ -547,6 +641,30 @@ uint64_t prober_started(const struct prober *p)
 uint64_t prober_skipped(const struct prober *p)
 {
 	return p->skipped;
+}
+
+uint64_t prober_deferred(const struct prober *p)
+{
+	return p->deferred;
+}
+
+size_t prober_waiting(const struct prober *p)
+{
+	const struct prober_target *t;
+	size_t n = 0;
+
+	TAILQ_FOREACH(t, &p->waiting, wait_entry)
+	{
+		n++;
+	}
+	return n;
+}
+
+void prober_set_max_in_flight(struct prober *p, size_t max)
+{
+	p->max_in_flight = max;
+	/* More room: the line need not wait for the next probe to end. */
+	prober_start_waiting(p);
 }
 
 void prober_free(struct prober *p)

@@ -6,6 +6,12 @@
  * Each target is probed once per interval; the probes of a round are spread
  * evenly over the interval rather than fired at once. Results are reported
  * through the callback with a named result and the probe's duration.
+ *
+ * Each probe in flight holds a socket, so their number is capped
+ * (prober_set_max_in_flight); a probe due while the cap is reached waits
+ * its turn. A probe that fails for want of this host's own resources
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM) is reported as CHECK_LOCAL, never as a
+ * failure of the proxy.
  */
 #ifndef DROVER_PROBE_H
 #define DROVER_PROBE_H
@@ -22,6 +28,8 @@ struct prober;
 
 #define PROBE_URL_MAX  512
 #define PROBE_HOST_MAX 256
+/* Probes in flight at once until prober_set_max_in_flight says otherwise. */
+#define PROBE_MAX_IN_FLIGHT_DEFAULT 256
 
 struct probe_config {
 	enum probe_kind kind;
@@ -73,6 +81,17 @@ int prober_set_targets(struct prober *p, const struct probe_target *targets, siz
 size_t prober_in_flight(const struct prober *p);
 uint64_t prober_started(const struct prober *p);
 uint64_t prober_skipped(const struct prober *p);
+/* Probes that had to wait for room in flight, since prober_new; those waiting now. */
+uint64_t prober_deferred(const struct prober *p);
+size_t prober_waiting(const struct prober *p);
+
+/*
+ * At most max probes in flight at once (0: no cap); the default is
+ * PROBE_MAX_IN_FLIGHT_DEFAULT. Probes already running are left to finish;
+ * with more room, waiting probes start at once (their results may be
+ * reported from within this call).
+ */
+void prober_set_max_in_flight(struct prober *p, size_t max);
 
 void prober_free(struct prober *p);
 

@@ -302,6 +302,17 @@ static const struct settings_entry settings_table[] = {
 	.offset = SETTINGS_FIELD(probe_host),
     },
     {
+	.def = {.key = "probe_max_in_flight",
+		.type = SETTING_UINT,
+		.default_value = "256",
+		.min = 1,
+		.max = 16384,
+		.help = "probes running at once (each holds a socket); a probe due beyond "
+			"this waits its turn",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
+	.offset = SETTINGS_FIELD(probe_max_in_flight),
+    },
+    {
 	.def = {.key = "assume_up_at_start",
 		.type = SETTING_BOOL,
 		.default_value = "false",
@@ -431,6 +442,28 @@ static const struct settings_entry settings_table[] = {
 		.help = "audit entries older than this many days are removed",
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(audit_max_age_days),
+    },
+    {
+	.def = {.key = "http_max_connections",
+		.type = SETTING_UINT,
+		.default_value = "256",
+		.min = 1,
+		.max = 16384,
+		.help = "web UI connections open at once; beyond it new ones wait in the "
+			"kernel's queue until one closes",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(http_max_connections),
+    },
+    {
+	.def = {.key = "http_max_connections_per_source",
+		.type = SETTING_UINT,
+		.default_value = "32",
+		.min = 1,
+		.max = 16384,
+		.help = "web UI connections open at once from one client address; beyond "
+			"it new ones are closed at once",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(http_max_connections_per_source),
     },
 };
 
@@ -1026,6 +1059,8 @@ struct settings_rule {
 static const struct settings_rule settings_rules[] = {
     /* A probe that may outlast its interval would still run when the next one is due. */
     {.key = "probe_timeout_ms", .limit = "probe_interval_ms"},
+    /* A single address could otherwise take every place. */
+    {.key = "http_max_connections_per_source", .limit = "http_max_connections"},
 };
 
 /* The value of a SETTING_UINT key; the rules name such keys only (tested). */

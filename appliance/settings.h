@@ -135,6 +135,7 @@ struct settings {
 	char probe_url[SETTINGS_TEXT_MAX];
 	char probe_path[SETTINGS_TEXT_MAX];
 	char probe_host[SETTINGS_HOST_MAX];
+	uint32_t probe_max_in_flight; /* probes (one socket each) running at once */
 	bool assume_up_at_start;
 
 	/* Web UI and /metrics (webui/). Listener and TLS changes restart the listener. */
@@ -152,6 +153,8 @@ struct settings {
 	uint32_t login_global_failures;	  /* failures a minute, all sources: everyone slowed */
 	uint32_t audit_max_entries;
 	uint32_t audit_max_age_days;
+	uint32_t http_max_connections;		  /* open at once, from everyone */
+	uint32_t http_max_connections_per_source; /* open at once, from one address */
 };
 
 size_t settings_count(void);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -40,6 +41,7 @@ struct deadline_conn {
 	struct evbuffer_cb_entry *input_cb;
 	struct event *timer; /* binds first, then times each request */
 	enum deadline_state state;
+	bool admitted; /* the bound hook accepted it */
 };
 
 void deadline_init(struct deadline_set *set, unsigned limit_secs, deadline_refusal_fn refusal,
@@ -50,11 +52,21 @@ void deadline_init(struct deadline_set *set, unsigned limit_secs, deadline_refus
 	set->limit.tv_usec = 0;
 	set->refusal = refusal;
 	set->arg = arg;
+	memset(&set->hooks, 0, sizeof(set->hooks));
+}
+
+void deadline_set_hooks(struct deadline_set *set, const struct deadline_hooks *hooks)
+{
+	set->hooks = *hooks;
 }
 
 /* Frees conn's state; bev stays evhttp's (only an unbound conn holds a reference). */
 static void deadline_forget(struct deadline_conn *conn)
 {
+	const struct deadline_hooks *hooks = &conn->set->hooks;
+
+	if (hooks->closed != NULL)
+		hooks->closed(conn->evcon, conn->admitted, hooks->arg);
 	evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), conn->input_cb);
 	LIST_REMOVE(conn, entry);
 	event_free(conn->timer);
@@ -95,6 +107,13 @@ static void deadline_bind(struct deadline_conn *conn)
 	evhttp_connection_set_closecb(conn->evcon, deadline_on_close, conn);
 	conn->state = DEADLINE_WAITING;
 	bufferevent_decref(conn->bev);
+	conn->admitted = conn->set->hooks.bound == NULL ||
+			 conn->set->hooks.bound(conn->evcon, conn->set->hooks.arg);
+	if (!conn->admitted) {
+		/* Nothing has been read yet: the connection just closes. */
+		evhttp_connection_free(conn->evcon);
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_input(conn->bev)) > 0)
 		deadline_start(conn);
 }

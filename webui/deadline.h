@@ -17,17 +17,31 @@
 #ifndef DROVER_DEADLINE_H
 #define DROVER_DEADLINE_H
 
+#include <stdbool.h>
 #include <sys/queue.h>
 #include <sys/time.h>
 
 struct bufferevent;
 struct evbuffer;
 struct event_base;
+struct evhttp_connection;
 struct evhttp_request;
 struct deadline_conn;
 
 /* Appends a whole 408 response (status line, headers, body) to out. */
 typedef void (*deadline_refusal_fn)(struct evbuffer *out, void *arg);
+
+/*
+ * A watched connection's life, for the server's connection accounting.
+ * bound: evhttp has built its connection (its peer is known); false drops
+ * it at once. closed: the connection is gone (evcon NULL when evhttp never
+ * built it; bound tells whether bound accepted it). Either may be NULL.
+ */
+struct deadline_hooks {
+	bool (*bound)(struct evhttp_connection *evcon, void *arg);
+	void (*closed)(struct evhttp_connection *evcon, bool bound, void *arg);
+	void *arg;
+};
 
 /* The watched connections of one server. */
 struct deadline_set {
@@ -35,11 +49,15 @@ struct deadline_set {
 	struct timeval limit;
 	deadline_refusal_fn refusal;
 	void *arg;
+	struct deadline_hooks hooks;
 };
 
 /* Prepares set: requests get limit_secs; refusal(out, arg) writes the 408. */
 void deadline_init(struct deadline_set *set, unsigned limit_secs, deadline_refusal_fn refusal,
 		   void *arg);
+
+/* Tells hooks of each connection watched from now on (deadline_hooks). */
+void deadline_set_hooks(struct deadline_set *set, const struct deadline_hooks *hooks);
 
 /*
  * Watches bev, just made in the server's bufferevent callback and about to

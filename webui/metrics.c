@@ -62,6 +62,8 @@ static const struct metrics_proxy_metric metrics_proxy_table[] = {
      "Health state changes (up/down) of the proxy."},
     {"drover_proxy_checks_total", "counter", "checks", "Health probes run."},
     {"drover_proxy_failed_checks_total", "counter", "failed_checks", "Health probes failed."},
+    {"drover_proxy_local_checks_total", "counter", "local_checks",
+     "Health probes that failed for want of the appliance's own resources (LOCAL)."},
 };
 
 static void metrics_proxies(FILE *out, json_t *proxies)

@@ -52,6 +52,13 @@ struct manager;
 struct evbuffer;
 struct event_base;
 struct webui_auth_try;
+struct evconnlistener;
+
+/* Open web UI connections from one client address. */
+struct webui_source {
+	char addr[WEBUI_PEER_MAX];
+	unsigned conns;
+};
 
 struct webui {
 	struct evhttp *http;
@@ -69,6 +76,18 @@ struct webui {
 	struct history history;
 	struct event *sampler;
 	struct deadline_set deadlines;
+
+	/* Connection accounting (webui.c): http_max_connections, ..._per_source. */
+	struct evconnlistener *listener; /* evhttp's, paused when full or short */
+	struct event *resume;		 /* ends a pause for want of descriptors */
+	size_t conns;			 /* accepted and not yet closed */
+	struct webui_source *sources;	 /* addresses with connections open */
+	size_t nsources, sources_cap;
+	bool full;	   /* not accepting: http_max_connections open */
+	bool short_paused; /* not accepting: accept() ran out of descriptors */
+	bool short_logged; /* that shortage has been logged */
+	uint64_t turned_away;
+	uint64_t last_turned_away_log_s;
 };
 
 /* One request on its way through the checks. */

@@ -84,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_control_conn conn = {0};
 	struct control c = {0};
+	struct control_conn cc = {.c = &c, .allowed = true};
 	size_t chunk;
 	bool fill;
 
@@ -94,8 +95,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.m = fuzz_manager_fresh();
 	if (bufferevent_pair_new(fuzz_base, 0, conn.pair) < 0)
 		abort();
-	/* As control_on_accept sets up a connection; the client end reads the answers. */
-	bufferevent_setcb(conn.pair[0], control_on_read, NULL, NULL, &c);
+	/* As control_on_accept sets up a root peer's connection; the client end reads the answers.
+	 */
+	cc.bev = conn.pair[0];
+	bufferevent_setcb(conn.pair[0], control_on_read, NULL, NULL, &cc);
 	bufferevent_enable(conn.pair[0], EV_READ | EV_WRITE);
 	bufferevent_enable(conn.pair[1], EV_READ | EV_WRITE);
 

@@ -177,6 +177,50 @@ static void test_zero_rise_fall_read_as_one(void **state)
 	assert_int_equal(h.state, HEALTH_DOWN);
 }
 
+/*
+ * The appliance out of descriptors: any number of LOCAL results leave an up
+ * proxy up and a down one down, and break neither run of results; they are
+ * counted apart and shown as the last result.
+ */
+static void test_local_neither_rises_nor_falls(void **state)
+{
+	struct clocked_health c = {.now_ms = 0};
+
+	(void)state;
+	health_init(&c.h, true, c.now_ms);
+	for (unsigned i = 1; i < FALL; i++)
+		record(&c, CHECK_L4CON);
+	assert_int_equal(c.h.state, HEALTH_GOING_DOWN);
+	for (int i = 0; i < 100; i++) {
+		assert_false(record(&c, CHECK_LOCAL));
+		assert_true(health_is_up(&c.h));
+	}
+	assert_int_equal(c.h.state, HEALTH_GOING_DOWN);
+	assert_int_equal(c.h.failures, FALL - 1);
+	assert_int_equal(c.h.last_result, CHECK_LOCAL);
+	assert_int_equal(c.h.local_checks, 100);
+	assert_int_equal(c.h.checks, FALL - 1);
+	assert_int_equal(c.h.failed_checks, FALL - 1);
+	assert_int_equal(c.h.changes, 0);
+	/* The run of failures goes on where it was: one more takes it down. */
+	assert_true(record(&c, CHECK_L4CON));
+	assert_false(health_is_up(&c.h));
+
+	/* Nor do LOCAL results bring a down proxy up, or break its run of successes. */
+	for (unsigned i = 1; i < RISE; i++)
+		record(&c, CHECK_L7OK);
+	for (int i = 0; i < 100; i++)
+		assert_false(record(&c, CHECK_LOCAL));
+	assert_int_equal(c.h.state, HEALTH_GOING_UP);
+	assert_int_equal(c.h.successes, RISE - 1);
+	assert_true(record(&c, CHECK_L7OK));
+	assert_true(health_is_up(&c.h));
+	assert_int_equal(c.h.local_checks, 200);
+	assert_true(check_result_local(CHECK_LOCAL));
+	assert_false(check_result_local(CHECK_L4CON));
+	assert_false(check_result_ok(CHECK_LOCAL));
+}
+
 static void test_ok_results(void **state)
 {
 	(void)state;
@@ -187,7 +231,7 @@ static void test_ok_results(void **state)
 static void test_names(void **state)
 {
 	static const char *const results[CHECK_RESULT_COUNT] = {
-	    "", "L4OK", "L4TOUT", "L4CON", "L7OK", "L7STS", "L7TOUT", "L7RSP", "SOCKERR",
+	    "", "L4OK", "L4TOUT", "L4CON", "L7OK", "L7STS", "L7TOUT", "L7RSP", "SOCKERR", "LOCAL",
 	};
 
 	(void)state;
@@ -213,6 +257,7 @@ int main(void)
 	    cmocka_unit_test(test_changes_counted_both_ways),
 	    cmocka_unit_test(test_down_stays_down_on_failures),
 	    cmocka_unit_test(test_zero_rise_fall_read_as_one),
+	    cmocka_unit_test(test_local_neither_rises_nor_falls),
 	    cmocka_unit_test(test_ok_results),
 	    cmocka_unit_test(test_names),
 	};

@@ -215,6 +215,7 @@ static void test_every_key_applies(void **state)
 	    {"probe_url", "http://example.org/"},
 	    {"probe_path", "/health"},
 	    {"probe_host", "example.org"},
+	    {"probe_max_in_flight", "8"},
 	    {"assume_up_at_start", "true"},
 	    {"http_listen", "127.0.0.1:8081"},
 	    {"https", "true"},
@@ -228,6 +229,8 @@ static void test_every_key_applies(void **state)
 	    {"login_global_failures", "500"},
 	    {"audit_max_entries", "5000"},
 	    {"audit_max_age_days", "90"},
+	    {"http_max_connections", "128"},
+	    {"http_max_connections_per_source", "8"},
 	};
 	struct world *w = *state;
 	char err[MANAGER_ERR_MAX];

@@ -2,8 +2,9 @@
  * test_probe.c - probes on a real libevent loop against responders the test
  * runs on 127.0.0.1 in the same loop: result names and durations for each
  * way a proxy can answer or fail, the explicit-proxy request line, spreading
- * of a round over the interval, one probe in flight per target, and
- * cancellation when targets are removed.
+ * of a round over the interval, one probe in flight per target, the cap on
+ * probes in flight, LOCAL for a probe this process has no descriptor for,
+ * and cancellation when targets are removed.
  *
  * Nothing here asserts that something was quick: a busy machine stalls the
  * loop. Durations and schedules are checked from below (a timeout is not
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,9 @@
 #define SPREAD_INTERVAL	  1000
 #define SPREAD_ROUNDS	  3
 #define CLOCK_ROUNDING_MS 5 /* millisecond clocks: a start may read a little early */
+#define CAP_TARGETS	  4
+#define CAP_IN_FLIGHT	  2
+#define CAP_INTERVAL_MS	  400
 
 enum responder_mode {
 	RESPOND_STATUS,	 /* answer every request with a fixed status */
@@ -716,6 +721,101 @@ static void test_unchanged_target_kept(void **state)
 	assert_string_equal(check_result_name(w->results[2].result), "L4CON");
 }
 
+/* Every target 1..CAP_TARGETS has at least one result. */
+static bool every_capped_target_reported(const struct world *w)
+{
+	for (int64_t id = 1; id <= CAP_TARGETS; id++) {
+		bool seen = false;
+
+		for (size_t i = 0; i < w->n_results && !seen; i++)
+			seen = w->results[i].id == id;
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * More targets than room in flight, each probe running its whole timeout
+ * against a silent responder: never more than the cap at once, and every
+ * target is probed in its turn (the waiting ones are not starved, and
+ * waiting is no failure: every result is the responder's L7TOUT).
+ */
+static void test_max_in_flight(void **state)
+{
+	struct world *w = *state;
+	struct responder *silent = responder_start(w, RESPOND_SILENT, 0);
+	struct probe_target t[CAP_TARGETS];
+
+	for (int i = 0; i < CAP_TARGETS; i++) {
+		t[i] = make_target(i + 1, PROBE_HTTP, silent->port, "/");
+		t[i].config.interval_ms = CAP_INTERVAL_MS;
+	}
+	prober_set_max_in_flight(w->prober, CAP_IN_FLIGHT);
+	assert_int_equal(prober_set_targets(w->prober, t, CAP_TARGETS), 0);
+	assert_true(run_until(w, every_capped_target_reported, DEADLINE_MS));
+	printf("    %zu results, at most %zu in flight, %llu probes waited for room, %zu "
+	       "waiting now\n",
+	       w->n_results, w->max_in_flight, (unsigned long long)prober_deferred(w->prober),
+	       prober_waiting(w->prober));
+	assert_true(w->max_in_flight <= CAP_IN_FLIGHT);
+	assert_true(prober_in_flight(w->prober) <= CAP_IN_FLIGHT);
+	assert_true(prober_deferred(w->prober) >= CAP_TARGETS - CAP_IN_FLIGHT);
+	for (size_t i = 0; i < w->n_results; i++)
+		assert_string_equal(check_result_name(w->results[i].result), "L7TOUT");
+	/* Freed with probes waiting and in flight: ASan checks the line is emptied. */
+}
+
+/*
+ * This process out of descriptors: the probes cannot make their sockets,
+ * which says nothing of the proxies. LOCAL, for a tcp and an http-proxy
+ * probe alike; with descriptors back, the same targets pass.
+ */
+static void test_no_descriptor_is_local(void **state)
+{
+	struct world *w = *state;
+	struct responder *ok = responder_start(w, RESPOND_STATUS, 200);
+	struct probe_target t[2] = {
+	    make_target(1, PROBE_TCP, ok->port, ""),
+	    make_target(2, PROBE_HTTP_PROXY, ok->port, "http://canary.test/"),
+	};
+	struct rlimit saved, none;
+	int lowest_free;
+
+	for (size_t i = 0; i < 2; i++) {
+		w->solo[i] = prober_new(w->base, on_result, w);
+		assert_non_null(w->solo[i]);
+		w->n_solo = i + 1;
+		assert_int_equal(prober_set_targets(w->solo[i], &t[i], 1), 0);
+	}
+	/* Every descriptor below the limit in use: the next socket() fails with EMFILE. */
+	lowest_free = dup(0);
+	assert_true(lowest_free >= 0);
+	close(lowest_free);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	none = saved;
+	none.rlim_cur = (rlim_t)lowest_free;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+	want_results = 2;
+	assert_true(run_until(w, have_results, DEADLINE_MS));
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	expect(w, 1, CHECK_LOCAL, 0);
+	expect(w, 2, CHECK_LOCAL, 0);
+	assert_int_equal(ok->accepted, 0);
+
+	/* Descriptors back: the next probes of the same targets reach the responder. */
+	w->n_results = 0;
+	for (size_t i = 0; i < 2; i++) {
+		prober_free(w->solo[i]);
+		w->solo[i] = prober_new(w->base, on_result, w);
+		assert_non_null(w->solo[i]);
+		assert_int_equal(prober_set_targets(w->solo[i], &t[i], 1), 0);
+	}
+	assert_true(run_until(w, have_results, DEADLINE_MS));
+	expect(w, 1, CHECK_L4OK, 0);
+	expect(w, 2, CHECK_L7OK, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -733,6 +833,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_free_with_probe_in_flight, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_unchanged_target_kept, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_max_in_flight, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_descriptor_is_local, world_setup,
 					    world_teardown),
 	};
 	int failed;

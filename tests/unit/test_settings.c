@@ -447,6 +447,7 @@ static const struct {
     {"probe_url", A_SNAP | A_PROBES},
     {"probe_path", A_SNAP | A_PROBES},
     {"probe_host", A_SNAP | A_PROBES},
+    {"probe_max_in_flight", A_SNAP | A_PROBES},
     {"assume_up_at_start", A_SNAP},
     {"http_listen", A_SNAP | A_WEB},
     {"https", A_SNAP | A_WEB},
@@ -460,6 +461,8 @@ static const struct {
     {"login_global_failures", A_SNAP},
     {"audit_max_entries", A_SNAP},
     {"audit_max_age_days", A_SNAP},
+    {"http_max_connections", A_SNAP},
+    {"http_max_connections_per_source", A_SNAP},
 };
 
 /*
