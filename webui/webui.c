@@ -297,7 +297,7 @@ struct webui *webui_new(struct event_base *base, struct manager *m, char *err, s
 	evhttp_set_timeout(w->http, WEBUI_IDLE_SECS);
 	/* Every method evhttp knows reaches the routes, which answer 405 with Allow. */
 	evhttp_set_allowed_methods(w->http, WEBUI_HTTP_METHODS);
-	evhttp_set_gencb(w->http, webui_http_on_request, w);
+	evhttp_set_gencb(w->http, webui_request_handle, w);
 	evhttp_set_bevcb(w->http, webui_on_connection, w);
 	return w;
 fail:

@@ -106,10 +106,12 @@ struct webui_call {
 	json_t *body; /* the request's JSON object, when it has a body */
 };
 
-/* webui_http.c */
+/* webui_request.c */
 
 /* evhttp's request callback: every request the server takes arrives here. */
-void webui_http_on_request(struct evhttp_request *req, void *arg);
+void webui_request_handle(struct evhttp_request *req, void *arg);
+
+/* webui_http.c */
 /* The deadline's refusal (deadline.h): a 408 written by hand into out; arg is the server. */
 void webui_http_on_late(struct evbuffer *out, void *arg);
 /* The security headers and, unless NULL, the Content-Type of an answer. */

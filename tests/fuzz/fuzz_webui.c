@@ -1,6 +1,6 @@
 /*
  * fuzz_webui.c - the web UI's HTTP layer: request bytes reach evhttp's parser
- * and webui_http_on_request (the Host check, routes, sign-in, sessions, CSRF,
+ * and webui_request_handle (the Host check, routes, sign-in, sessions, CSRF,
  * API tokens, bodies, the API behind them) as a browser's would, over a
  * connected stream socket. A Unix socket in the abstract namespace: no file,
  * no network, no port; evhttp needs a socket to accept, as it offers no way
@@ -8,7 +8,7 @@
  * its connection callback is static) over the API harness's manager
  * (fuzz_manager.h: real store, no NFQUEUE).
  *
- *   client socket ──(abstract AF_UNIX)── evhttp ── webui_http_on_request
+ *   client socket ──(abstract AF_UNIX)── evhttp ── webui_request_handle
  *                                                   └─ manager + store (tmpfs)
  *
  * The template database holds the admin (password FUZZ_WEBUI_PASSWORD, hashed
