@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -31,22 +33,13 @@ struct world {
 	struct store *store;
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int world_setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	char err[256];
 
 	assert_non_null(w);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-account.XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
+	assert_non_null(scratch_make(w->dir, sizeof(w->dir), "account"));
 	snprintf(w->db, sizeof(w->db), "%s/drover.db", w->dir);
 	snprintf(w->initial, sizeof(w->initial), "%s/%s", w->dir, ACCOUNT_INITIAL_FILE);
 	if (store_open(w->db, &w->store, err, sizeof(err)) != 0)
@@ -60,7 +53,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	store_close(w->store);
-	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(w->dir);
 	free(w);
 	return 0;
 }

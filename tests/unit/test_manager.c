@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,14 +36,6 @@ struct world {
 	unsigned hook_calls;
 	char hook_key[64]; /* the key of the last call */
 };
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void on_setting(void *arg, const char *key)
 {
@@ -101,8 +95,7 @@ static int world_setup(void **state)
 
 	assert_non_null(w);
 	log_init("test_manager", LOG_LEVEL_ERROR);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-manager.XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
+	assert_non_null(scratch_make(w->dir, sizeof(w->dir), "manager"));
 	snprintf(w->db, sizeof(w->db), "%s/drover.db", w->dir);
 	seed_database(w->db);
 	w->m = start(w);
@@ -115,7 +108,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	manager_stop(w->m);
-	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(w->dir);
 	free(w);
 	return 0;
 }

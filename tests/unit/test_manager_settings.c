@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -53,14 +55,6 @@ struct world {
 	char hooked[64]; /* the key setting_hook was last called with */
 	unsigned hook_calls;
 };
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Writes settings (key, value pairs, NULL-terminated) into a new database at path. */
 static void make_db(const char *path, const char *const *pairs)
@@ -121,8 +115,7 @@ static int world_setup(void **state)
 
 	assert_non_null(w);
 	log_init("test", LOG_LEVEL_ERROR);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-manager.XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
+	assert_non_null(scratch_make(w->dir, sizeof(w->dir), "manager"));
 	snprintf(w->db, sizeof(w->db), "%s/drover.db", w->dir);
 	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp", w->dir);
 	assert_int_equal(mkdir(w->tmp, 0700), 0);
@@ -137,7 +130,7 @@ static int world_teardown(void **state)
 
 	if (w->running)
 		manager_stop(w->m);
-	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(w->dir);
 	unsetenv("TMPDIR");
 	free(w);
 	return 0;

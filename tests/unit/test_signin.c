@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <sodium.h>
@@ -407,22 +409,13 @@ struct world {
 	struct store *store;
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int world_setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	char err[256];
 
 	assert_non_null(w);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-signin.XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
+	assert_non_null(scratch_make(w->dir, sizeof(w->dir), "signin"));
 	snprintf(w->path, sizeof(w->path), "%s/drover.db", w->dir);
 	if (store_open(w->path, &w->store, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -435,7 +428,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	store_close(w->store);
-	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(w->dir);
 	free(w);
 	return 0;
 }

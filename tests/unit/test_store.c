@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
@@ -27,22 +29,13 @@ struct world {
 	struct store *store;
 };
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int world_setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	char err[256];
 
 	assert_non_null(w);
-	snprintf(w->dir, sizeof(w->dir), "/tmp/drover-test-store.XXXXXX");
-	assert_non_null(mkdtemp(w->dir));
+	assert_non_null(scratch_make(w->dir, sizeof(w->dir), "store"));
 	snprintf(w->path, sizeof(w->path), "%s/state/drover.db", w->dir);
 	if (store_open(w->path, &w->store, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -55,7 +48,7 @@ static int world_teardown(void **state)
 	struct world *w = *state;
 
 	store_close(w->store);
-	nftw(w->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	scratch_remove(w->dir);
 	free(w);
 	return 0;
 }
