@@ -275,7 +275,7 @@ struct webui *webui_new(struct event_base *base, struct manager *m, char *err, s
 	w->m = m;
 	w->base = base;
 	LIST_INIT(&w->auth_tries);
-	if (webui_auth_start(w, err, errlen) < 0)
+	if (webui_signin_start(w, err, errlen) < 0)
 		goto fail;
 	deadline_init(&w->deadlines, WEBUI_REQUEST_SECS, webui_http_on_late, w);
 	deadline_set_hooks(
@@ -364,7 +364,7 @@ void webui_stop(struct webui *w)
 	if (webui_running == w)
 		webui_running = NULL;
 	/* Before evhttp_free, which frees the requests the sign-ins under way answer. */
-	webui_auth_stop(w);
+	webui_signin_stop(w);
 	/*
 	 * evhttp_free frees the listener first, then closes every connection,
 	 * which runs the closed hook: it must find the count, and no listener.

@@ -3,14 +3,18 @@
  * server and the request under way, and the functions each file offers the
  * others. Nothing outside webui_*.c includes it.
  *
- *   webui.c        start and stop: listener, TLS, connection timing, hit sampler
- *   webui_http.c   a request from arrival to answer: limits, body and query,
- *                  responses, error documents, security headers, the 408
- *   webui_auth.c   who is asking and may they: sign-in and out, sessions,
- *                  password change, same origin and CSRF, API tokens
- *   webui_api.c    the routes that run an API command (api.h), and /metrics
- *   webui_asset.c  the static files
- *   webui_route.c  the table that maps a request onto one of the above
+ *   webui.c         start and stop: listener, TLS, connection limits and timing,
+ *                   hit sampler
+ *   webui_request.c a request from arrival to answer, in order
+ *   webui_http.c    body and query fields, responses, error documents,
+ *                   security headers, the 408
+ *   webui_auth.c    who is asking and may they: Host, token or session,
+ *                   same origin and CSRF
+ *   webui_signin.c  sign-in and out, sessions, the password change
+ *   webui_token.c   the API token routes
+ *   webui_api.c     the routes that run an API command (api.h), and /metrics
+ *   webui_asset.c   the static files
+ *   webui_route.c   the table that maps a request onto one of the above
  *
  * Everything here runs on the control loop.
  */
@@ -51,7 +55,7 @@
 struct manager;
 struct evbuffer;
 struct event_base;
-struct webui_auth_try;
+struct webui_signin_try;
 struct evconnlistener;
 
 /* Open web UI connections from one client address. */
@@ -69,10 +73,10 @@ struct webui {
 	struct event_base *base;
 	struct session_table sessions;
 	struct throttle throttle;
-	struct hasher *hasher;			/* password checks, off the loop */
-	LIST_HEAD(, webui_auth_try) auth_tries; /* sign-ins and password changes under way */
-	size_t auth_pending;			/* how many */
-	struct account_fold fold;		/* failed sign-ins' audit rows */
+	struct hasher *hasher;			  /* password checks, off the loop */
+	LIST_HEAD(, webui_signin_try) auth_tries; /* sign-ins and password changes under way */
+	size_t auth_pending;			  /* how many */
+	struct account_fold fold;		  /* failed sign-ins' audit rows */
 	struct history history;
 	struct event *sampler;
 	struct deadline_set deadlines;
@@ -157,8 +161,10 @@ bool webui_auth_host(struct webui_call *c);
  */
 bool webui_auth_admit(struct webui_call *c);
 
-/* Starts the password work of the server (hasher.h). Returns 0, or -errno with err. */
-int webui_auth_start(struct webui *w, char *err, size_t errlen);
+/* The store, for handing to account.h only: the web UI never reads it itself. */
+struct store *webui_auth_store(const struct webui *w);
+
+/* webui.c */
 
 /*
  * A web server with everything but a listener, TLS and the hit sampler:
@@ -167,8 +173,13 @@ int webui_auth_start(struct webui *w, char *err, size_t errlen);
  * of its own. NULL with a message in err; webui_stop frees it.
  */
 struct webui *webui_new(struct event_base *base, struct manager *m, char *err, size_t errlen);
+
+/* webui_signin.c */
+
+/* Starts the password work of the server (hasher.h). Returns 0, or -errno with err. */
+int webui_signin_start(struct webui *w, char *err, size_t errlen);
 /* Drops the sign-ins under way, unanswered, and stops the password work. */
-void webui_auth_stop(struct webui *w);
+void webui_signin_stop(struct webui *w);
 
 /*
  * The route handlers (webui_route.h), listed in the table of
@@ -177,18 +188,18 @@ void webui_auth_stop(struct webui *w);
  */
 
 /* Sign-in (a new session and cookie), sign-out, who is signed in. */
-webui_route_handler webui_auth_login;
-webui_route_handler webui_auth_logout;
-webui_route_handler webui_auth_session;
+webui_route_handler webui_signin_login;
+webui_route_handler webui_signin_logout;
+webui_route_handler webui_signin_session;
 /* The password change: sessions only; every session of the user ends but the caller's. */
-webui_route_handler webui_auth_password;
+webui_route_handler webui_signin_password;
 /*
  * API tokens: the list (with each one's expiry), a new one (its text shown
  * once; sessions only, never a token), a revocation.
  */
-webui_route_handler webui_auth_tokens;
-webui_route_handler webui_auth_token_add;
-webui_route_handler webui_auth_token_del;
+webui_route_handler webui_token_list;
+webui_route_handler webui_token_add;
+webui_route_handler webui_token_del;
 
 /* webui_api.c: each runs the route's API command as the caller */
 

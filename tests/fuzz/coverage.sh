@@ -24,7 +24,7 @@ sources() {
 	fuzz_settings) echo appliance/settings.c ;;
 	fuzz_api) echo appliance/api.c appliance/manager.c appliance/settings.c webui/webui_route.c ;;
 	fuzz_control) echo appliance/control.c appliance/api.c ;;
-	fuzz_webui) echo webui/webui_http.c webui/webui_auth.c webui/session.c webui/account.c ;;
+	fuzz_webui) echo webui/webui_request.c webui/webui_http.c webui/webui_auth.c webui/webui_signin.c webui/webui_token.c webui/session.c webui/account.c ;;
 	esac
 }
 
