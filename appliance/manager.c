@@ -313,6 +313,31 @@ void manager_fast_path_apply(struct manager *m)
 	m->fast_path_error[0] = '\0';
 }
 
+void manager_check_stored_settings(struct settings *s)
+{
+	char why[MANAGER_ERR_MAX];
+
+	if (settings_check(s, why, sizeof(why)) == 0)
+		return;
+	settings_check_reset(s, why, sizeof(why));
+	log_warnx("database: ignoring stored settings: %s", why);
+}
+
+int manager_render_rules(const struct manager *m, char *buf, size_t len)
+{
+	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
+	int ret;
+
+	if (addrs == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nproxies; i++)
+		addrs[i] = m->proxies[i].address;
+	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
+			   buf, len);
+	free(addrs);
+	return ret;
+}
+
 /* manager_start's work on a zeroed m; on failure manager_stop undoes what was done. */
 static int manager_open(struct manager *m, const struct manager_options *opt, char *err,
 			size_t errlen)

@@ -11,16 +11,6 @@
 #include "fastpath.h"
 #include "log.h"
 
-void manager_check_stored_settings(struct settings *s)
-{
-	char why[MANAGER_ERR_MAX];
-
-	if (settings_check(s, why, sizeof(why)) == 0)
-		return;
-	settings_check_reset(s, why, sizeof(why));
-	log_warnx("database: ignoring stored settings: %s", why);
-}
-
 /* A new affinity table of the size now set; *old is the one to retire with the next snapshot. */
 static int manager_affinity_resize(struct manager *m, struct affinity_table **old, char *err,
 				   size_t errlen)

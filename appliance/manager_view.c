@@ -8,7 +8,6 @@
 
 #include "clock.h"
 #include "fastpath.h"
-#include "rules.h"
 
 const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t slot)
 {
@@ -18,21 +17,6 @@ const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t
 	if (snap == NULL || slot == 0 || slot >= snap->nslots)
 		return NULL;
 	return &snap->targets[slot];
-}
-
-int manager_render_rules(const struct manager *m, char *buf, size_t len)
-{
-	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
-	int ret;
-
-	if (addrs == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->nproxies; i++)
-		addrs[i] = m->proxies[i].address;
-	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
-			   buf, len);
-	free(addrs);
-	return ret;
 }
 
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
