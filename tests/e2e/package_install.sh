@@ -141,7 +141,11 @@ cp "$deb" "$root/tmp/"
 pkgfile=/tmp/$(basename "$deb")
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-apt_get() { in_root apt-get -q -y -o Dpkg::Use-Pty=0 --no-install-recommends "$@"; }
+# The package cache is shared by every run on this machine (bind-mounted): one apt at a time.
+apt_get() {
+	flock "$cache/apt-archives.lock" \
+		chroot "$root" apt-get -q -y -o Dpkg::Use-Pty=0 --no-install-recommends "$@"
+}
 
 t0=$(date +%s)
 # systemd (for systemd-analyze and tmpfiles) and man-db come first, as on
