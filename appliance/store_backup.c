@@ -558,6 +558,10 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 /*
  * The audit log is history, not configuration: the restored copy gets the
  * live log in place of its own, so a restore never erases what happened.
+ * The proxies' last known health is this appliance's view, not the file's
+ * (which may come from another appliance, or from long ago): the copy keeps
+ * the live verdict of each of its proxies with the same id and address, and
+ * none of its own.
  */
 static int store_restore_keep_audit(struct store *s, sqlite3 *mem)
 {
@@ -574,15 +578,22 @@ static int store_restore_keep_audit(struct store *s, sqlite3 *mem)
 		sqlite3_finalize(stmt);
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(mem,
-				  "BEGIN;"
-				  "DELETE FROM main.audit;"
-				  "INSERT INTO main.audit (id, time, actor, action, detail)"
-				  " SELECT id, time, actor, action, detail FROM live.audit;"
-				  "COMMIT;",
-				  NULL, NULL, NULL);
+		rc =
+		    sqlite3_exec(mem,
+				 "BEGIN;"
+				 "DELETE FROM main.audit;"
+				 "INSERT INTO main.audit (id, time, actor, action, detail)"
+				 " SELECT id, time, actor, action, detail FROM live.audit;"
+				 "DELETE FROM main.proxy_health;"
+				 "INSERT INTO main.proxy_health (proxy_id, address, up, changed_at)"
+				 " SELECT h.proxy_id, h.address, h.up, h.changed_at"
+				 " FROM live.proxy_health h JOIN main.proxies p"
+				 " ON p.id = h.proxy_id AND p.address = h.address;"
+				 "COMMIT;",
+				 NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		store_seterr(s, "restore: keeping the audit log: %s", sqlite3_errmsg(mem));
+		store_seterr(s, "restore: keeping the audit log and proxy health: %s",
+			     sqlite3_errmsg(mem));
 		sqlite3_exec(mem, "ROLLBACK", NULL, NULL, NULL);
 	}
 	sqlite3_exec(mem, "DETACH DATABASE live", NULL, NULL, NULL);
