@@ -306,17 +306,17 @@ static void manager_settle_check(struct manager *m)
 }
 
 /*
- * Stores the proxy's verdict when it differs from the one stored: up (also
- * while going down), or down after a failed probe. A proxy going up from
- * down, or not probed yet, has no new verdict. A failed write is retried at
- * the next probe.
+ * Stores the proxy's verdict when it differs from the one stored: up after a
+ * good probe, or down after a failed one. A proxy on its way (going up or
+ * going down), or not probed yet (up only by assume_up_at_start), has no new
+ * verdict. A failed write is retried at the next probe.
  */
 static void manager_health_store(struct manager *m, const struct proxy_config *p,
 				 struct manager_slot_state *st)
 {
 	enum manager_health_stored verdict;
 
-	if (health_is_up(&st->health))
+	if (st->health.state == HEALTH_UP && st->health.checks > 0)
 		verdict = MANAGER_HEALTH_STORED_UP;
 	else if (st->health.state == HEALTH_DOWN && st->health.failed_checks > 0)
 		verdict = MANAGER_HEALTH_STORED_DOWN;

@@ -545,6 +545,22 @@ static void test_health_stored_on_change_only(void **state)
 	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 3);
 }
 
+/* Up only by assume_up_at_start is no verdict: nothing is stored before a good probe. */
+static void test_health_assumed_up_not_stored(void **state)
+{
+	struct world *w = *state;
+	int64_t a;
+
+	set(w, "assume_up_at_start", "true");
+	set(w, "probe_fall", "3");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	probes(w, a, CHECK_LOCAL, 3);
+	probes(w, a, CHECK_L4TOUT, 1); /* going down */
+	assert_int_equal(db_int(w, "SELECT count(*) FROM proxy_health"), 0);
+	probes(w, a, CHECK_L4OK, 1);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM proxy_health WHERE up = 1"), 1);
+}
+
 /*
  * A restart starts from the stored verdicts: the proxy stored up takes clients
  * at once, the one stored down takes none, and a proxy never seen before
@@ -831,6 +847,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lookup_waits_for_health, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_health_stored_on_change_only, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_health_assumed_up_not_stored, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_starts_with_stored_health, world_setup,
 					    world_teardown),
