@@ -563,14 +563,20 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
  * the live verdict of each of its proxies with the same id and address, and
  * none of its own.
  */
-static int store_restore_keep_audit(struct store *s, sqlite3 *mem)
+static int store_restore_keep_local(struct store *s, sqlite3 *mem)
 {
 	const char *live = sqlite3_db_filename(s->db, "main");
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (live == NULL || live[0] == '\0')
-		return 0;
+	if (live == NULL || live[0] == '\0') {
+		/* A live database in memory: nothing to keep, and nothing of the file's either. */
+		rc = sqlite3_exec(mem, "DELETE FROM main.proxy_health", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		store_seterr(s, "restore: proxy health: %s", sqlite3_errmsg(mem));
+		return store_errno(rc);
+	}
 	rc = sqlite3_prepare_v2(mem, "ATTACH DATABASE ? AS live", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, live, -1, SQLITE_STATIC);
@@ -619,7 +625,7 @@ int store_restore(struct store *s, const char *path, const char *actor,
 		store_restore_escape(s->error, sizeof(s->error));
 		return ret;
 	}
-	ret = store_restore_keep_audit(s, mem);
+	ret = store_restore_keep_local(s, mem);
 	if (ret < 0) {
 		sqlite3_close(mem);
 		return ret;

@@ -24,6 +24,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 BUILD=${DROVER_BUILD:-$root/build}
+# The schema version this drover migrates every older database to.
+SCHEMA=$(awk '$1 == "#define" && $2 == "STORE_SCHEMA_VERSION" { print $3 }' "$root/appliance/store.h")
 ITER=${CRASH_ITERATIONS:-200}
 NS=fxc$$
 STATE=$(mktemp -d /tmp/drover-e2e-config-crash.XXXXXX)
@@ -202,10 +204,10 @@ for v in 1 2 3; do
 	ver=$(sqlite3 "$f" 'PRAGMA user_version')
 	key=$(sqlite3 "$f" "SELECT hex(value) FROM meta WHERE key = 'hash_key'")
 	ok=0
-	[ "$got" = "$want" ] && [ "$settings" = "123 reject" ] && [ "$ver" = 4 ] &&
+	[ "$got" = "$want" ] && [ "$settings" = "123 reject" ] && [ "$ver" = "$SCHEMA" ] &&
 		[ "$(integrity "$f")" = ok ] || ok=1
 	[ $v -ge 2 ] && { [ "$audit" = 1 ] && [ "$key" = 00112233445566778899AABBCCDDEEFF ] || ok=1; }
-	check $ok "a version $v database migrates to version 4 and keeps its data" \
+	check $ok "a version $v database migrates to version $SCHEMA and keeps its data" \
 		"user_version=$ver proxies=$got settings='$settings' v2_audit_rows=$audit hash_key=${key:0:8}..."
 done
 
