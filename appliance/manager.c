@@ -50,10 +50,53 @@ int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
 	return m->queue_binder(m->queue_binder_arg, base, count, err, errlen);
 }
 
+/* p's stored verdict, when droverd is starting and one was stored for p at its address. */
+static const struct store_health *manager_start_health(const struct manager *m,
+						       const struct proxy_config *p)
+{
+	for (size_t i = 0; i < m->nstart_health; i++) {
+		const struct store_health *h = &m->start_health[i];
+
+		if (h->proxy_id == p->id && h->address == p->address)
+			return h;
+	}
+	return NULL;
+}
+
+/*
+ * Starts a slot's health: at start-up from the stored verdict when there is
+ * one; otherwise from scratch (or up with assume_up_at_start), and a verdict
+ * stored earlier no longer holds (the proxy is new, moved, or comes back from
+ * disabled, unprobed meanwhile): it is forgotten, so a restart before the
+ * next verdict does not trust it.
+ */
+static void manager_health_start(struct manager *m, struct manager_slot_state *st,
+				 const struct proxy_config *p, bool fresh)
+{
+	const struct store_health *known = manager_start_health(m, p);
+
+	if (fresh)
+		st->stored = MANAGER_HEALTH_STORED_NONE;
+	st->known_at_start = known != NULL;
+	if (known != NULL) {
+		health_init(&st->health, known->up, clock_now_ms());
+		st->stored = known->up ? MANAGER_HEALTH_STORED_UP : MANAGER_HEALTH_STORED_DOWN;
+		return;
+	}
+	health_init(&st->health, m->settings.assume_up_at_start, clock_now_ms());
+	if (m->starting)
+		return; /* a row that did not match is left for the next verdict */
+	if (store_health_forget(m->store, p->id) < 0)
+		log_warnx("cannot forget the health of proxy %" PRId64 ": %s", p->id,
+			  store_error(m->store));
+	st->stored = MANAGER_HEALTH_STORED_NONE;
+}
+
 /*
  * Keeps a slot's runtime state in step with its proxy: a new owner starts
- * its counters from here and its health from scratch; so does a proxy that
- * moved to another address or comes back from disabled (it was not probed).
+ * its counters from here and its health afresh (manager_health_start); so
+ * does a proxy that moved to another address or comes back from disabled
+ * (it was not probed).
  */
 static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct proxy_config *p)
 {
@@ -66,7 +109,7 @@ static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct 
 	}
 	if (fresh || st->address != p->address ||
 	    (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED)) {
-		health_init(&st->health, m->settings.assume_up_at_start, clock_now_ms());
+		manager_health_start(m, st, p, fresh);
 		st->address = p->address;
 	}
 	if (p->admin != PROXY_ADMIN_DRAIN)
@@ -135,6 +178,12 @@ int manager_apply_rules(struct manager *m, char *err, size_t errlen)
 	return ret;
 }
 
+/* Up, and not a proxy never seen before that waits for the others' first verdicts. */
+static bool manager_takes_clients(const struct manager *m, const struct manager_slot_state *st)
+{
+	return health_is_up(&st->health) && (!m->settling || st->known_at_start);
+}
+
 int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
 		    size_t errlen)
 {
@@ -152,7 +201,7 @@ int manager_publish(struct manager *m, struct affinity_table *old_affinity, char
 		members[n++] = (struct pool_member){
 		    .config = &m->proxies[i],
 		    .slot = m->slot_of[i],
-		    .healthy = !m->settling && health_is_up(&m->state[m->slot_of[i]].health),
+		    .healthy = manager_takes_clients(m, &m->state[m->slot_of[i]]),
 		};
 	}
 	snap = pool_snapshot_build(
@@ -219,13 +268,17 @@ int manager_update_probes(struct manager *m)
 	return ret;
 }
 
-/* Every probed proxy has its first verdict: up, or failed at least once. */
+/*
+ * Every probed proxy not known at start has its first verdict: up, or failed
+ * at least once. Those that started from a stored verdict already have one.
+ */
 static bool manager_settled(const struct manager *m)
 {
 	for (size_t i = 0; i < m->nproxies; i++) {
 		const struct health *h = &m->state[m->slot_of[i]].health;
 
-		if (m->slot_of[i] == 0 || m->proxies[i].admin == PROXY_ADMIN_DISABLED)
+		if (m->slot_of[i] == 0 || m->proxies[i].admin == PROXY_ADMIN_DISABLED ||
+		    m->state[m->slot_of[i]].known_at_start)
 			continue;
 		if (!health_is_up(h) && h->failed_checks == 0)
 			return false;
@@ -252,10 +305,42 @@ static void manager_settle_check(struct manager *m)
 		log_warnx("cannot apply the start-up probes: %s", err);
 }
 
-/* A probe finished: count it, and when the proxy's up/down flips, act on it once. */
+/*
+ * Stores the proxy's verdict when it differs from the one stored: up after a
+ * good probe, or down after a failed one. A proxy on its way (going up or
+ * going down), or not probed yet (up only by assume_up_at_start), has no new
+ * verdict. A failed write is retried at the next probe.
+ */
+static void manager_health_store(struct manager *m, const struct proxy_config *p,
+				 struct manager_slot_state *st)
+{
+	enum manager_health_stored verdict;
+
+	if (st->health.state == HEALTH_UP && st->health.checks > 0)
+		verdict = MANAGER_HEALTH_STORED_UP;
+	else if (st->health.state == HEALTH_DOWN && st->health.failed_checks > 0)
+		verdict = MANAGER_HEALTH_STORED_DOWN;
+	else
+		return;
+	if (verdict == st->stored)
+		return;
+	if (store_health_set(m->store, p->id, p->address, verdict == MANAGER_HEALTH_STORED_UP) <
+	    0) {
+		log_warnx("cannot store the health of proxy %" PRId64 " %s: %s", p->id, p->name,
+			  store_error(m->store));
+		return;
+	}
+	st->stored = verdict;
+}
+
 static void manager_on_probe(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
 {
-	struct manager *m = arg;
+	manager_probe_done(arg, id, result, duration_ms);
+}
+
+void manager_probe_done(struct manager *m, int64_t id, enum check_result result,
+			uint32_t duration_ms)
+{
 	const struct proxy_config *p;
 	struct manager_slot_state *st;
 	uint16_t slot = 0;
@@ -267,9 +352,11 @@ static void manager_on_probe(void *arg, int64_t id, enum check_result result, ui
 	st = &m->state[slot];
 	if (!health_record(&st->health, result, duration_ms, m->settings.probe_rise,
 			   m->settings.probe_fall, clock_now_ms())) {
+		manager_health_store(m, p, st);
 		manager_settle_check(m);
 		return;
 	}
+	manager_health_store(m, p, st);
 	bool up = health_is_up(&st->health);
 	snprintf(detail, sizeof(detail), "proxy %" PRId64 " %s is %s: %s %s in %u ms%s", p->id,
 		 p->name, up ? "up" : "down", probe_kind_name(manager_probe_kind(m, p)),
@@ -363,12 +450,26 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 		return ret;
 	}
 	manager_check_stored_settings(&m->settings);
+	/* Proxies start from their last known health; without it, they settle as below. */
+	ret = store_health_list(m->store, &m->start_health, &m->nstart_health);
+	if (ret < 0) {
+		log_warnx("cannot read the proxies' last known health, they start afresh: %s",
+			  store_error(m->store));
+		m->start_health = NULL;
+		m->nstart_health = 0;
+	}
+	m->starting = true;
 	ret = manager_load_proxies(m, err, errlen);
+	m->starting = false;
+	free(m->start_health);
+	m->start_health = NULL;
+	m->nstart_health = 0;
 	if (ret < 0)
 		return ret;
 
-	/* Probed proxies take clients together, once each has its first verdict. */
-	m->settling = opt->base != NULL && !m->settings.assume_up_at_start;
+	/* Probed proxies never seen before take clients together, once each has its first verdict.
+	 */
+	m->settling = opt->base != NULL && !m->settings.assume_up_at_start && !manager_settled(m);
 	m->settle_deadline_ms =
 	    clock_now_ms() +
 	    (uint64_t)(m->settings.probe_rise + 1) * m->settings.probe_interval_ms +

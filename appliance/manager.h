@@ -60,6 +60,16 @@ struct manager *manager_start(const struct manager_options *opt, char *err, size
 /* Takes the rules off, stops the packet threads and probes, closes the store, frees m. */
 void manager_stop(struct manager *m);
 
+/*
+ * What a finished probe of proxy id does (the prober calls it; tests may
+ * drive it): counts it; when the proxy's up/down flips, logs, audits and
+ * publishes once; stores the proxy's verdict when it differs from the one
+ * stored (never per probe); ends the start-up settling when due. An id not
+ * in the pool is ignored. Control loop only.
+ */
+void manager_probe_done(struct manager *m, int64_t id, enum check_result result,
+			uint32_t duration_ms);
+
 /* Periodic work: affinity sweep and active-client counts, drain completion, snapshot reclaim. */
 void manager_tick(struct manager *m);
 

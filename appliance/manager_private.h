@@ -10,12 +10,21 @@
 
 #include "manager.h"
 
-/* Runtime state of a slot's proxy that is not stored. */
+/* What the store holds as a proxy's last known health (store_health_*). */
+enum manager_health_stored {
+	MANAGER_HEALTH_STORED_NONE, /* no verdict stored: never seen, moved, re-enabled */
+	MANAGER_HEALTH_STORED_DOWN,
+	MANAGER_HEALTH_STORED_UP,
+};
+
+/* Runtime state of a slot's proxy (only the last verdict is stored, on change). */
 struct manager_slot_state {
 	struct health health;
-	uint32_t address;	/* the address the health belongs to */
-	enum proxy_admin admin; /* admin state at the last reload */
-	bool drain_done;	/* the drain's completion was recorded */
+	uint32_t address;		   /* the address the health belongs to */
+	enum proxy_admin admin;		   /* admin state at the last reload */
+	bool drain_done;		   /* the drain's completion was recorded */
+	enum manager_health_stored stored; /* what the store holds, so only changes are written */
+	bool known_at_start; /* started from its stored health: it does not wait for settling */
 };
 
 struct manager {
@@ -45,14 +54,21 @@ struct manager {
 	struct prober *prober;
 
 	/*
-	 * Start-up: no proxy takes clients until every proxy has had its first
-	 * verdict (up after rise probes, or a failed probe), or settle_deadline_ms
-	 * passes. Proxies coming up one by one would otherwise pin every client
-	 * that arrives meanwhile to the first one up, and a restarted droverd
-	 * would not give clients back the proxies they had.
+	 * Start-up: a proxy with a stored verdict (store_health_*) starts from
+	 * it and takes clients at once when it was up; the probes then correct
+	 * it with the usual rise and fall. The proxies never seen before take
+	 * no clients until each of them has had its first verdict (up after
+	 * rise probes, or a failed probe), or settle_deadline_ms passes. Proxies
+	 * coming up one by one would otherwise pin every client that arrives
+	 * meanwhile to the first one up, and a restarted droverd would not give
+	 * clients back the proxies they had.
 	 */
 	bool settling;
 	uint64_t settle_deadline_ms;
+	/* During manager_open only: the proxies start from these stored verdicts. */
+	bool starting;
+	struct store_health *start_health;
+	size_t nstart_health;
 
 	struct datapath dp;
 	bool fast_path_allowed;

@@ -316,8 +316,8 @@ static const struct settings_entry settings_table[] = {
 	.def = {.key = "assume_up_at_start",
 		.type = SETTING_BOOL,
 		.default_value = "false",
-		.help = "count proxies as up before their first probes (else they wait for "
-			"probe_rise good probes)",
+		.help = "count proxies with no stored health as up before their first probes "
+			"(else they wait for probe_rise good probes)",
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(assume_up_at_start),
     },

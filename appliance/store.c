@@ -88,6 +88,18 @@ static const char *const store_migrations[] = {
      */
     "ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER CHECK(expires_at IS NULL OR"
     " expires_at > 0);",
+
+    /*
+     * v6: each proxy's last known health on this appliance, so a restarted
+     * droverd starts from it. Not configuration: the address it was seen at
+     * is kept with it (a proxy moved since is not known), a deleted proxy
+     * takes its row along, and a restore keeps this appliance's own rows.
+     */
+    "CREATE TABLE proxy_health ("
+    " proxy_id INTEGER PRIMARY KEY REFERENCES proxies(id) ON DELETE CASCADE,"
+    " address TEXT NOT NULL,"
+    " up INTEGER NOT NULL CHECK(up IN (0, 1)),"
+    " changed_at INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

@@ -9,7 +9,7 @@
  *
  * The functions live in one file per concept, named as the sections below:
  * store.c (the database), store_audit.c, store_proxy.c, store_setting.c,
- * store_hash_key.c, store_account.c, store_backup.c.
+ * store_hash_key.c, store_account.c, store_backup.c, store_health.c.
  *
  * Error contract: int functions return 0 or -errno; store_error() then holds
  * a message fit for the user (naming the field and value where one was bad).
@@ -27,7 +27,7 @@
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;
@@ -177,6 +177,28 @@ int store_token_list(struct store *s, struct store_token **out, size_t *count);
 /* -ENOENT when there is no such token. */
 int store_token_delete(struct store *s, int64_t id, const char *actor);
 
+/* ---- Last known health of each proxy on this appliance (store_health.c) ---- */
+
+/* A proxy's last up/down verdict, and the address it was probed at. */
+struct store_health {
+	int64_t proxy_id;
+	uint32_t address; /* network order */
+	bool up;
+	int64_t changed_at; /* unix seconds */
+};
+
+/*
+ * Records that proxy proxy_id, probed at address, is now up or down. One
+ * small write, meant for a change of verdict only (the caller remembers what
+ * it stored; a probe that changes nothing writes nothing). No audit row: the
+ * caller logs the change itself. -ENOENT when there is no such proxy.
+ */
+int store_health_set(struct store *s, int64_t proxy_id, uint32_t address, bool up);
+/* Forgets proxy_id's verdict (its health starts again from nothing); none stored is fine. */
+int store_health_forget(struct store *s, int64_t proxy_id);
+/* Every stored verdict, by proxy id; *out malloc'd (NULL when none). */
+int store_health_list(struct store *s, struct store_health **out, size_t *count);
+
 /* ---- Backup and restore (store_backup.c) ---- */
 
 /*
@@ -207,7 +229,10 @@ struct store_restore_info {
  * pass (store_private.h's *_verify: proxies, settings one by one and
  * settings_check, accounts, hash key). An older file is migrated (in memory)
  * before it goes in. Control characters quoted from the file are written
- * \xHH in the message. An audit row records the restore.
+ * \xHH in the message. An audit row records the restore. The audit log and
+ * the proxies' last known health belong to this appliance, not to the
+ * configuration: the live ones are kept (health only for a proxy of the file
+ * with the same id and address), the file's are ignored.
  */
 int store_restore(struct store *s, const char *path, const char *actor,
 		  struct store_restore_info *info);

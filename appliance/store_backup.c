@@ -558,15 +558,25 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 /*
  * The audit log is history, not configuration: the restored copy gets the
  * live log in place of its own, so a restore never erases what happened.
+ * The proxies' last known health is this appliance's view, not the file's
+ * (which may come from another appliance, or from long ago): the copy keeps
+ * the live verdict of each of its proxies with the same id and address, and
+ * none of its own.
  */
-static int store_restore_keep_audit(struct store *s, sqlite3 *mem)
+static int store_restore_keep_local(struct store *s, sqlite3 *mem)
 {
 	const char *live = sqlite3_db_filename(s->db, "main");
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (live == NULL || live[0] == '\0')
-		return 0;
+	if (live == NULL || live[0] == '\0') {
+		/* A live database in memory: nothing to keep, and nothing of the file's either. */
+		rc = sqlite3_exec(mem, "DELETE FROM main.proxy_health", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		store_seterr(s, "restore: proxy health: %s", sqlite3_errmsg(mem));
+		return store_errno(rc);
+	}
 	rc = sqlite3_prepare_v2(mem, "ATTACH DATABASE ? AS live", -1, &stmt, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, live, -1, SQLITE_STATIC);
@@ -574,15 +584,22 @@ static int store_restore_keep_audit(struct store *s, sqlite3 *mem)
 		sqlite3_finalize(stmt);
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(mem,
-				  "BEGIN;"
-				  "DELETE FROM main.audit;"
-				  "INSERT INTO main.audit (id, time, actor, action, detail)"
-				  " SELECT id, time, actor, action, detail FROM live.audit;"
-				  "COMMIT;",
-				  NULL, NULL, NULL);
+		rc =
+		    sqlite3_exec(mem,
+				 "BEGIN;"
+				 "DELETE FROM main.audit;"
+				 "INSERT INTO main.audit (id, time, actor, action, detail)"
+				 " SELECT id, time, actor, action, detail FROM live.audit;"
+				 "DELETE FROM main.proxy_health;"
+				 "INSERT INTO main.proxy_health (proxy_id, address, up, changed_at)"
+				 " SELECT h.proxy_id, h.address, h.up, h.changed_at"
+				 " FROM live.proxy_health h JOIN main.proxies p"
+				 " ON p.id = h.proxy_id AND p.address = h.address;"
+				 "COMMIT;",
+				 NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		store_seterr(s, "restore: keeping the audit log: %s", sqlite3_errmsg(mem));
+		store_seterr(s, "restore: keeping the audit log and proxy health: %s",
+			     sqlite3_errmsg(mem));
 		sqlite3_exec(mem, "ROLLBACK", NULL, NULL, NULL);
 	}
 	sqlite3_exec(mem, "DETACH DATABASE live", NULL, NULL, NULL);
@@ -608,7 +625,7 @@ int store_restore(struct store *s, const char *path, const char *actor,
 		store_restore_escape(s->error, sizeof(s->error));
 		return ret;
 	}
-	ret = store_restore_keep_audit(s, mem);
+	ret = store_restore_keep_local(s, mem);
 	if (ret < 0) {
 		sqlite3_close(mem);
 		return ret;

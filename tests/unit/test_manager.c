@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "log.h"
 #include "manager.h"
 
@@ -56,10 +58,12 @@ static int count_queues(void *arg, uint16_t base, unsigned count, char *err, siz
 	return 0;
 }
 
-static struct manager *start(struct world *w)
+/* A manager as droverd runs it, with a control loop for probes (never dispatched here). */
+static struct manager *start_on(struct world *w, struct event_base *base)
 {
 	struct manager_options opt = {
 	    .db_path = w->db,
+	    .base = base,
 	    .queue_binder = count_queues,
 	    .setting_hook = on_setting,
 	    .setting_hook_arg = w,
@@ -70,6 +74,11 @@ static struct manager *start(struct world *w)
 	if (m == NULL)
 		fail_msg("manager_start: %s", err);
 	return m;
+}
+
+static struct manager *start(struct world *w)
+{
+	return start_on(w, NULL);
 }
 
 /* Small tables, written before the manager opens the database: starts stay cheap. */
@@ -440,6 +449,198 @@ static void test_lookup_waits_for_health(void **state)
 	assert_null(p);
 }
 
+/* Rows written to proxy_health, counted by triggers a raw connection adds. */
+static void count_health_writes(struct world *w)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(w->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TABLE health_writes (what TEXT);"
+				      "CREATE TRIGGER hw_i AFTER INSERT ON proxy_health BEGIN"
+				      " INSERT INTO health_writes VALUES ('insert'); END;"
+				      "CREATE TRIGGER hw_u AFTER UPDATE ON proxy_health BEGIN"
+				      " INSERT INTO health_writes VALUES ('update'); END;"
+				      "CREATE TRIGGER hw_d AFTER DELETE ON proxy_health BEGIN"
+				      " INSERT INTO health_writes VALUES ('delete'); END;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t db_int(struct world *w, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(w->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+static void probes(struct world *w, int64_t id, enum check_result r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		manager_probe_done(w->m, id, r, 1);
+}
+
+/* Which of the proxies the clients 198.18.2.1..63 get: a bit per proxy id (1U << id). */
+static unsigned chosen(struct world *w)
+{
+	const struct proxy_config *p;
+	unsigned seen = 0;
+	uint32_t idle;
+
+	for (unsigned i = 1; i < 64; i++) {
+		char client[INET_ADDRSTRLEN];
+
+		snprintf(client, sizeof(client), "198.18.2.%u", i);
+		if (manager_lookup(w->m, addr(client), &p, &idle) != MANAGER_LOOKUP_NONE)
+			seen |= 1U << p->id;
+	}
+	return seen;
+}
+
+/* A proxy's verdict is stored when it changes, never per probe. */
+static void test_health_stored_on_change_only(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config moved;
+	char err[MANAGER_ERR_MAX];
+	int64_t a;
+
+	set(w, "probe_rise", "2");
+	set(w, "probe_fall", "3");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	count_health_writes(w);
+	probes(w, a, CHECK_L4OK, 1); /* going up: no verdict yet */
+	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 0);
+	probes(w, a, CHECK_L4OK, 20);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 1);
+	assert_int_equal(db_int(w, "SELECT up FROM proxy_health"), 1);
+	probes(w, a, CHECK_L4TOUT, 2); /* going down: still up */
+	probes(w, a, CHECK_L4OK, 5);
+	probes(w, a, CHECK_LOCAL, 5);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 1);
+	probes(w, a, CHECK_L4CON, 20);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 2);
+	assert_int_equal(db_int(w, "SELECT up FROM proxy_health"), 0);
+	/* Moved: what was known of the old address is forgotten, once. */
+	moved = view(w, a).config;
+	moved.address = addr("198.51.100.21");
+	assert_int_equal(manager_proxy_update(w->m, &moved, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM proxy_health"), 0);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 3);
+}
+
+/* Up only by assume_up_at_start is no verdict: nothing is stored before a good probe. */
+static void test_health_assumed_up_not_stored(void **state)
+{
+	struct world *w = *state;
+	int64_t a;
+
+	set(w, "assume_up_at_start", "true");
+	set(w, "probe_fall", "3");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	probes(w, a, CHECK_LOCAL, 3);
+	probes(w, a, CHECK_L4TOUT, 1); /* going down */
+	assert_int_equal(db_int(w, "SELECT count(*) FROM proxy_health"), 0);
+	probes(w, a, CHECK_L4OK, 1);
+	assert_int_equal(db_int(w, "SELECT count(*) FROM proxy_health WHERE up = 1"), 1);
+}
+
+/*
+ * A restart starts from the stored verdicts: the proxy stored up takes clients
+ * at once, the one stored down takes none, and a proxy never seen before
+ * waits for its first verdict as before; the probes then correct all of them.
+ */
+static void test_restart_starts_with_stored_health(void **state)
+{
+	struct world *w = *state;
+	struct event_base *base = event_base_new();
+	int64_t a, b, c;
+
+	assert_non_null(base);
+	need_route("198.51.100.11");
+	/* The settling's deadline lies far beyond the test, however slow the machine. */
+	set(w, "probe_interval_ms", "600000");
+	set(w, "probe_rise", "2");
+	set(w, "probe_fall", "2");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	b = add(w, "beta", "198.51.100.12", 100);
+	probes(w, a, CHECK_L4OK, 2);
+	probes(w, b, CHECK_L4CON, 1);
+	manager_stop(w->m);
+	w->m = start_on(w, base);
+	/* Droverd's start: nothing probed yet, clients already go to alpha. */
+	{
+		struct manager_proxy_view va = view(w, a);
+		assert_true(health_is_up(&va.health));
+	}
+	{
+		struct manager_proxy_view vb = view(w, b);
+		assert_false(health_is_up(&vb.health));
+	}
+	assert_int_equal(chosen(w), 1U << a);
+
+	/* A proxy never seen settles: it takes no clients before its first verdict. */
+	c = add(w, "gamma", "198.51.100.13", 100);
+	manager_stop(w->m);
+	w->m = start_on(w, base);
+	assert_int_equal(chosen(w), 1U << a);
+	probes(w, c, CHECK_L4OK, 2);
+	assert_int_equal(chosen(w), (1U << a) | (1U << c));
+	/* Stored up, dead now: it keeps clients until fall probes failed. */
+	probes(w, a, CHECK_L4TOUT, 1);
+	assert_true((chosen(w) & (1U << a)) != 0);
+	probes(w, a, CHECK_L4TOUT, 1);
+	assert_int_equal(chosen(w), 1U << c);
+	/* Stored down, alive now: it takes clients after rise probes. */
+	probes(w, b, CHECK_L4OK, 2);
+	assert_int_equal(chosen(w), (1U << b) | (1U << c));
+	manager_stop(w->m);
+	w->m = start_on(w, base);
+	assert_int_equal(chosen(w), (1U << b) | (1U << c));
+	manager_stop(w->m);
+	w->m = start(w);
+	event_base_free(base);
+}
+
+/* Nothing stored: as before, no proxy takes clients until every one has a verdict. */
+static void test_never_seen_settles(void **state)
+{
+	struct world *w = *state;
+	struct event_base *base = event_base_new();
+	int64_t a, b;
+
+	assert_non_null(base);
+	need_route("198.51.100.11");
+	/* The settling's deadline lies far beyond the test, however slow the machine. */
+	set(w, "probe_interval_ms", "600000");
+	set(w, "probe_rise", "2");
+	a = add(w, "alpha", "198.51.100.11", 100);
+	b = add(w, "beta", "198.51.100.12", 100);
+	manager_stop(w->m);
+	w->m = start_on(w, base);
+	assert_int_equal(chosen(w), 0);
+	probes(w, a, CHECK_L4OK, 2);
+	{
+		struct manager_proxy_view va = view(w, a);
+		assert_true(health_is_up(&va.health));
+	}
+	assert_int_equal(chosen(w), 0); /* beta has no verdict yet */
+	probes(w, b, CHECK_L4CON, 1);
+	assert_int_equal(chosen(w), 1U << a);
+	manager_stop(w->m);
+	w->m = start(w);
+	event_base_free(base);
+}
+
 static void test_drain_completes_once(void **state)
 {
 	struct world *w = *state;
@@ -638,6 +839,13 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_lookup, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup_waits_for_health, world_setup,
 					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_health_stored_on_change_only, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_health_assumed_up_not_stored, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_starts_with_stored_health, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_never_seen_settles, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_completes_once, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_backup_restore, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_refused_leaves_no_trace, world_setup,

@@ -760,8 +760,9 @@ static void test_migrate_v4_tokens(void **state)
 	store_close(w->store);
 	w->store = NULL;
 	db = raw_open(w->path);
-	/* Back to v4 by hand: the column v5 added goes, a token is made as v4 made them. */
-	raw_exec(db, "ALTER TABLE api_tokens DROP COLUMN expires_at;"
+	/* Back to v4 by hand: what v5 and v6 added goes, a token is made as v4 made them. */
+	raw_exec(db, "DROP TABLE proxy_health;"
+		     "ALTER TABLE api_tokens DROP COLUMN expires_at;"
 		     "INSERT INTO users (id, name, password_hash, must_change, created_at, "
 		     "updated_at) VALUES (1, 'admin', '$argon2id$x', 0, 1, 1);"
 		     "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES "
@@ -987,6 +988,81 @@ static void test_restore_old_schema(void **state)
 	free(list);
 }
 
+/* A proxy's last known health: written, read back, forgotten, gone with its proxy; no audit. */
+static void test_health_round_trip(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 10, PROXY_ADMIN_ENABLED);
+	struct store_health *list;
+	int64_t audit;
+	size_t n;
+
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+	assert_int_equal(store_health_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	audit = count_rows(w, "audit");
+	assert_int_equal(store_health_set(w->store, a.id, a.address, true), 0);
+	assert_int_equal(store_health_set(w->store, b.id, b.address, true), 0);
+	assert_int_equal(store_health_set(w->store, b.id, b.address, false), 0);
+	assert_int_equal(store_health_set(w->store, b.id + 100, b.address, true), -ENOENT);
+	assert_int_equal(count_rows(w, "audit"), audit);
+	assert_int_equal(count_rows(w, "proxy_health"), 2);
+
+	assert_int_equal(store_health_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].proxy_id, a.id);
+	assert_int_equal(list[0].address, a.address);
+	assert_true(list[0].up);
+	assert_true(list[0].changed_at > 0);
+	assert_int_equal(list[1].proxy_id, b.id);
+	assert_false(list[1].up);
+	free(list);
+
+	assert_int_equal(store_health_forget(w->store, b.id), 0);
+	assert_int_equal(store_health_forget(w->store, b.id), 0);
+	assert_int_equal(store_proxy_delete(w->store, a.id, 0, "test"), 0);
+	assert_int_equal(count_rows(w, "proxy_health"), 0);
+}
+
+/*
+ * Health belongs to the appliance: a restore keeps the live verdicts of the
+ * file's proxies with the same id and address, and ignores the file's own.
+ */
+static void test_restore_keeps_own_health(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config c = make_proxy("squid-c", "198.18.1.13", 10, PROXY_ADMIN_ENABLED);
+	struct store_restore_info info;
+	struct store_health *list;
+	char backup[192], sql[256];
+	size_t n;
+
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+	assert_int_equal(store_proxy_add(w->store, &c, "test"), 0);
+	assert_int_equal(store_health_set(w->store, a.id, a.address, true), 0);
+	assert_int_equal(store_health_set(w->store, c.id, c.address, true), 0);
+	/* The file says otherwise of a, knows b, and has c at another address. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE proxy_health SET up = 0 WHERE proxy_id = %lld;"
+		 "INSERT INTO proxy_health VALUES (%lld, '198.18.1.12', 1, 1);"
+		 "UPDATE proxies SET address = '198.18.1.99' WHERE id = %lld;",
+		 (long long)a.id, (long long)b.id, (long long)c.id);
+	make_tampered_backup(w, backup, sizeof(backup), "health.db", sql);
+
+	assert_int_equal(store_restore(w->store, backup, "test", &info), 0);
+	assert_int_equal(store_health_list(w->store, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].proxy_id, a.id);
+	assert_true(list[0].up);
+	free(list);
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -1017,6 +1093,8 @@ int main(void)
 	    WORLD_TEST(test_restore_refuses_unknown_schema),
 	    WORLD_TEST(test_restore_refuses_bad_rows),
 	    WORLD_TEST(test_restore_old_schema),
+	    WORLD_TEST(test_health_round_trip),
+	    WORLD_TEST(test_restore_keeps_own_health),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */
