@@ -442,9 +442,11 @@ lab_decap_counters() {
 
 # ---- A second appliance on the same client LAN (tests of identical mapping) ----
 #
-#   $LAB-app2 lan0 198.18.1.2/24 on br0, no WAN side: it only has to wrap
-#   clients' web packets to the proxies (the proxies' own traffic to the
-#   origin still goes through $LAB-app). Its droverd has its own database,
+#   $LAB-app2 lan0 198.18.1.2/24 on br0, no WAN side of its own: it wraps
+#   clients' web packets to the proxies, and forwards what it does not wrap
+#   to $LAB-app (its default route), which reaches the origin. It needs that
+#   route to accept the clients' packets at all: the kernel routes a packet
+#   (to the origin) before the rules see it. Its droverd has its own database,
 #   socket and log under $LAB_STATE (drover2.*).
 
 LAB_APPLIANCE2=198.18.1.2
@@ -453,6 +455,7 @@ lab_up_appliance2() {
 	lab_add_ns app2 || return 1
 	lab_port_to_switch app2 lan0 || return 1
 	ip -n "$(lab_ns app2)" addr add "$LAB_APPLIANCE2/24" dev lan0
+	ip -n "$(lab_ns app2)" route add default via "$LAB_APPLIANCE" || return 1
 	lab_exec app2 sysctl -q -p "$LAB_ROOT/rules/99-drover.conf" >/dev/null
 }
 
