@@ -15,6 +15,8 @@
 #include "setup_script.h"
 
 #define API_AUDIT_PAGE_MAX 500
+/* Clients one lookup may answer for: a /16, enough to compare two appliances in a few calls. */
+#define API_LOOKUP_COUNT_MAX 65536
 
 struct api_call {
 	struct manager *m;
@@ -300,28 +302,65 @@ static json_t *api_proxy_del(struct api_call *c)
 	return api_ok();
 }
 
+static const char *const api_lookup_reasons[] = {
+    [MANAGER_LOOKUP_NONE] = "none",
+    [MANAGER_LOOKUP_AFFINITY] = "affinity",
+    [MANAGER_LOOKUP_TABLE] = "table",
+};
+
+/*
+ * count consecutive clients from first, each as {client, proxy (its address,
+ * or null), reason}: what two appliances compare, in one call.
+ */
+static json_t *api_lookup_range(struct api_call *c, uint32_t first, uint32_t count)
+{
+	json_t *results = json_array();
+	json_t *r;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t client = htonl(ntohl(first) + i);
+		const struct proxy_config *p;
+		uint32_t idle;
+		enum manager_lookup_reason why = manager_lookup(c->m, client, &p, &idle);
+
+		json_array_append_new(
+		    results, json_pack("{s:o, s:o, s:s}", "client", api_address(client), "proxy",
+				       p != NULL ? api_address(p->address) : json_null(), "reason",
+				       api_lookup_reasons[why]));
+	}
+	r = api_ok();
+	json_object_set_new(r, "client", api_address(first));
+	json_object_set_new(r, "count", json_integer(count));
+	json_object_set_new(r, "results", results);
+	return r;
+}
+
 static json_t *api_lookup(struct api_call *c)
 {
-	static const char *const allowed[] = {"client", NULL};
-	static const char *const reasons[] = {
-	    [MANAGER_LOOKUP_NONE] = "none",
-	    [MANAGER_LOOKUP_AFFINITY] = "affinity",
-	    [MANAGER_LOOKUP_TABLE] = "table",
-	};
+	static const char *const allowed[] = {"client", "count", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *p;
 	const char *text = NULL;
 	uint32_t client, idle;
+	int64_t count = 0;
 	enum manager_lookup_reason why;
 
-	if (fail != NULL || !api_get_string(c->req, "client", true, &text, &fail))
+	if (fail != NULL || !api_get_string(c->req, "client", true, &text, &fail) ||
+	    !api_get_int(c->req, "count", false, 1, API_LOOKUP_COUNT_MAX, &count, &fail))
 		return fail;
 	if (!settings_parse_ipv4(text, &client))
 		return api_error("client", "client: invalid IPv4 address `%s'", text);
+	if (count > 0) {
+		if ((uint64_t)ntohl(client) + (uint64_t)count - 1 > UINT32_MAX)
+			return api_error(
+			    "count", "count: %" PRId64 " addresses from %s pass 255.255.255.255",
+			    count, text);
+		return api_lookup_range(c, client, (uint32_t)count);
+	}
 	why = manager_lookup(c->m, client, &p, &idle);
 	json_t *r = api_ok();
 	json_object_set_new(r, "client", api_address(client));
-	json_object_set_new(r, "reason", json_string(reasons[why]));
+	json_object_set_new(r, "reason", json_string(api_lookup_reasons[why]));
 	if (p != NULL) {
 		json_object_set_new(r, "proxy",
 				    json_pack("{s:I, s:s, s:o}", "id", (json_int_t)p->id, "name",
@@ -332,6 +371,30 @@ static json_t *api_lookup(struct api_call *c)
 	if (why == MANAGER_LOOKUP_AFFINITY)
 		json_object_set_new(r, "idle_seconds", json_integer(idle));
 	return r;
+}
+
+/* The hex of n bytes into out (2n + 1 bytes). */
+static void api_hex(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+/* What two appliances compare to know they map every client the same way. */
+static json_t *api_mapping(const struct manager_stats *st)
+{
+	char digest[2 * MAGLEV_DIGEST_BYTES + 1], key_id[2 * POOL_KEY_ID_BYTES + 1];
+
+	api_hex(st->table_digest, sizeof(st->table_digest), digest);
+	api_hex(st->key_id, sizeof(st->key_id), key_id);
+	return json_pack("{s:s, s:s, s:I, s:I, s:I}", "table_digest", digest, "hash_key_id", key_id,
+			 "table_size", (json_int_t)st->table_size, "table_proxies",
+			 (json_int_t)st->table_proxies, "generation", (json_int_t)st->generation);
 }
 
 static json_t *api_stats(struct api_call *c)
@@ -366,6 +429,7 @@ static json_t *api_stats(struct api_call *c)
 	json_object_set_new(global, "fast_clients", json_integer((json_int_t)st.fast_clients));
 	r = api_proxy_list(c);
 	json_object_set_new(r, "global", global);
+	json_object_set_new(r, "mapping", api_mapping(&st));
 	return r;
 }
 

@@ -40,7 +40,9 @@ static void usage(FILE *out)
 	      "  proxy del ID [--version V]\n"
 	      "  proxy setup-script ID [--mode kernel|decap] [--tunnel-address IP]\n"
 	      "            [--intercept-port PORT]   shell script that prepares that proxy\n"
-	      "  lookup CLIENT_IP           which proxy serves this client, and why\n"
+	      "  lookup CLIENT_IP [--count N]\n"
+	      "                             which proxy serves this client (N clients from it),\n"
+	      "                             and why\n"
 	      "  stats                      datapath and per-proxy counters\n"
 	      "  settings [list]\n"
 	      "  settings get KEY\n"
@@ -279,8 +281,29 @@ static void print_stats(json_t *resp)
 			printf("  malformed %-18s %lld\n", shown(key),
 			       (long long)json_integer_value(v));
 	}
+	json_t *mapping = json_object_get(resp, "mapping");
+	printf("%-28s %s\n", "maglev_table_digest", str(mapping, "table_digest"));
+	printf("%-28s %s\n", "hash_key_id", str(mapping, "hash_key_id"));
+	printf("%-28s %lld\n", "maglev_table_size", num(mapping, "table_size"));
+	printf("%-28s %lld\n", "maglev_table_proxies", num(mapping, "table_proxies"));
+	printf("%-28s %lld\n", "generation", num(mapping, "generation"));
 	printf("\n");
 	print_proxy_table(json_object_get(resp, "proxies"));
+}
+
+/* One line per client: address, proxy address (or -), reason. */
+static void print_lookup_range(json_t *resp)
+{
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(resp, "results"), i, r)
+	{
+		json_t *p = json_object_get(r, "proxy");
+
+		printf("%s %s %s\n", str(r, "client"),
+		       json_is_string(p) ? shown(json_string_value(p)) : "-", str(r, "reason"));
+	}
 }
 
 static void print_lookup(json_t *resp)
@@ -582,6 +605,10 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "lookup") == 0 && nargs == 2)
 		ret = finish(call(json_pack("{s:s, s:s}", "cmd", "lookup", "client", args[1])),
 			     print_lookup);
+	else if (strcmp(cmd, "lookup") == 0 && nargs == 4 && strcmp(args[2], "--count") == 0)
+		ret = finish(call(json_pack("{s:s, s:s, s:I}", "cmd", "lookup", "client", args[1],
+					    "count", parse_int("count", args[3], 1, INT32_MAX))),
+			     print_lookup_range);
 	else if (strcmp(cmd, "stats") == 0 && nargs == 1)
 		ret = finish(call(json_pack("{s:s}", "cmd", "stats")), print_stats);
 	else if (strcmp(cmd, "rules") == 0 && nargs == 1)

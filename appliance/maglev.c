@@ -2,6 +2,7 @@
 #include "maglev.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,10 @@ static uint64_t maglev_hash(const uint8_t key[HASH_KEY_BYTES], uint32_t identity
 	return h;
 }
 
-/* Ties on identity (a configuration mistake) are broken by slot so the order stays total. */
+/*
+ * Ties on identity (the store refuses two proxies with one address) are
+ * broken by slot only so that the order stays total.
+ */
 static int maglev_member_cmp(const void *a, const void *b)
 {
 	const struct maglev_member *x = a, *y = b;
@@ -152,6 +156,31 @@ int maglev_build(struct maglev_table *t, uint32_t size, const struct maglev_back
 	}
 	free(members);
 	return 0;
+}
+
+/* Entries hashed per update call: bounds the stack buffer. */
+#define MAGLEV_DIGEST_CHUNK 1024
+
+void maglev_digest(const struct maglev_table *t, const uint32_t *addresses, size_t naddresses,
+		   uint8_t out[MAGLEV_DIGEST_BYTES])
+{
+	crypto_generichash_state st;
+	uint32_t chunk[MAGLEV_DIGEST_CHUNK];
+	uint32_t size_be = htonl(t->size);
+
+	crypto_generichash_init(&st, NULL, 0, MAGLEV_DIGEST_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)&size_be, sizeof(size_be));
+	for (uint32_t i = 0; i < t->size;) {
+		size_t n = 0;
+
+		for (; n < MAGLEV_DIGEST_CHUNK && i < t->size; n++, i++) {
+			uint16_t slot = t->entries[i];
+
+			chunk[n] = slot != MAGLEV_EMPTY && slot < naddresses ? addresses[slot] : 0;
+		}
+		crypto_generichash_update(&st, (const unsigned char *)chunk, n * sizeof(chunk[0]));
+	}
+	crypto_generichash_final(&st, out, MAGLEV_DIGEST_BYTES);
 }
 
 void maglev_free(struct maglev_table *t)

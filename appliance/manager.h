@@ -190,6 +190,12 @@ struct manager_stats {
 	/* Why the fast path is not running although the setting asks for it; "" otherwise. */
 	char fast_path_error[MANAGER_FAST_PATH_ERR_MAX];
 	uint64_t fast_clients; /* clients the kernel fast path carries (0 when never loaded) */
+	/* The mapping, as two appliances compare it (zero before the first snapshot). */
+	uint8_t table_digest[MAGLEV_DIGEST_BYTES];
+	uint8_t key_id[POOL_KEY_ID_BYTES];
+	uint32_t table_size;	/* Maglev table entries */
+	uint32_t table_proxies; /* proxies in the table (taking new clients) */
+	uint64_t generation;	/* snapshots this droverd has built: grows at every change */
 };
 
 /* Fills *out with the counters summed over every packet thread, and the state beside them. */

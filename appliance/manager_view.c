@@ -115,6 +115,15 @@ void manager_stats(const struct manager *m, struct manager_stats *out)
 	out->fast_path_on = fastpath_attached(m->dp.fast);
 	snprintf(out->fast_path_error, sizeof(out->fast_path_error), "%s", m->fast_path_error);
 	out->fast_clients = m->dp.fast != NULL ? fastpath_clients(m->dp.fast) : 0;
+	if (m->dp.current != NULL) {
+		const struct pool_snapshot *snap = m->dp.current;
+
+		memcpy(out->table_digest, snap->table_digest, sizeof(out->table_digest));
+		memcpy(out->key_id, snap->key_id, sizeof(out->key_id));
+		out->table_size = snap->table.size;
+		out->table_proxies = snap->table_proxies;
+		out->generation = snap->generation;
+	}
 }
 
 int manager_audit_page(struct manager *m, int64_t before, size_t limit,

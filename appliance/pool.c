@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "wire.h"
 
 #define POOL_IPV4_BITS 32 /* an IPv4 address, for prefix masks */
+/* Keeps the key's fingerprint apart from every other use of the key. */
+#define POOL_KEY_ID_CONTEXT "drover hash key fingerprint"
 
 uint16_t pool_slot_get(struct pool_slots *slots, int64_t id)
 {
@@ -105,6 +108,30 @@ static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
 		snap->port_map[s->ports[i] >> 3] |= (uint8_t)(1U << (s->ports[i] & 7));
 }
 
+/* A short fingerprint of the hash key: equal keys give equal fingerprints, and it gives nothing
+ * away. */
+static void pool_key_id(const uint8_t key[HASH_KEY_BYTES], uint8_t out[POOL_KEY_ID_BYTES])
+{
+	crypto_generichash(out, POOL_KEY_ID_BYTES, (const unsigned char *)POOL_KEY_ID_CONTEXT,
+			   sizeof(POOL_KEY_ID_CONTEXT) - 1, key, HASH_KEY_BYTES);
+}
+
+/* The table's digest, and the key's fingerprint: what two appliances compare. */
+static void pool_set_mapping_id(struct pool_snapshot *snap, const uint8_t *key)
+{
+	uint32_t *addresses = calloc(snap->nslots, sizeof(*addresses));
+
+	if (addresses != NULL) {
+		for (uint16_t slot = 1; slot < snap->nslots; slot++)
+			addresses[slot] = snap->targets[slot].address;
+	}
+	/* Out of memory: every entry hashes as empty, a digest no healthy peer shows. */
+	maglev_digest(&snap->table, addresses, addresses != NULL ? snap->nslots : 0,
+		      snap->table_digest);
+	free(addresses);
+	pool_key_id(key, snap->key_id);
+}
+
 struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err, size_t errlen)
 {
 	struct pool_snapshot *snap = calloc(1, sizeof(*snap));
@@ -162,7 +189,9 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 			 s->maglev_table_size, strerror(-ret));
 		goto fail;
 	}
+	snap->table_proxies = (uint32_t)nbackends;
 	memcpy(snap->hash_key, in->hash_key, HASH_KEY_BYTES);
+	pool_set_mapping_id(snap, in->hash_key);
 	pool_set_ports(snap, s);
 	snap->affinity = in->affinity;
 	snap->no_proxy = s->no_proxy_policy;

@@ -38,6 +38,9 @@ struct pool_target {
 	int64_t id;	     /* proxy id in the store */
 };
 
+/* Bytes of the hash key's fingerprint (BLAKE2b, personalised: says nothing of the key). */
+#define POOL_KEY_ID_BYTES 8
+
 struct pool_snapshot {
 	struct maglev_table table;
 	struct affinity_table *affinity; /* shared across snapshots; replaced only on resize */
@@ -50,6 +53,15 @@ struct pool_snapshot {
 	uint32_t frag_needed_rate; /* per client, per thread, per second */
 	uint32_t reject_rate;	   /* RST / ICMP unreachable, per client, per thread, per second */
 	uint64_t generation;
+	/*
+	 * What another appliance compares to know it maps clients the same
+	 * way, made here, off the packet path: the table's digest as proxy
+	 * addresses (maglev_digest), a fingerprint of the hash key that never
+	 * reveals it, and how many proxies the table holds.
+	 */
+	uint8_t table_digest[MAGLEV_DIGEST_BYTES];
+	uint8_t key_id[POOL_KEY_ID_BYTES];
+	uint32_t table_proxies;
 	/* Who may be a client: what the rules queue (a source in client_subnets, not a proxy). */
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;

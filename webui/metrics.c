@@ -160,6 +160,38 @@ static void metrics_global(FILE *out, json_t *global)
 		metrics_int(global, "fast_clients"));
 }
 
+/*
+ * The mapping two appliances compare: the table's digest and the hash key's
+ * fingerprint as labels of an info gauge (equal labels on two appliances:
+ * every client goes to the same proxy on both), and the generation.
+ */
+static void metrics_mapping(FILE *out, json_t *mapping)
+{
+	if (!json_is_object(mapping))
+		return;
+	metrics_family(
+	    out, "drover_maglev_table_info", "gauge",
+	    "1, labelled with the Maglev table's digest (as proxy addresses) and the hash "
+	    "key's fingerprint; equal on appliances that map every client alike.");
+	fputs("drover_maglev_table_info{digest=\"", out);
+	metrics_label(out, json_string_value(json_object_get(mapping, "table_digest")) ?: "");
+	fputs("\",hash_key=\"", out);
+	metrics_label(out, json_string_value(json_object_get(mapping, "hash_key_id")) ?: "");
+	fputs("\"} 1\n", out);
+	metrics_family(out, "drover_maglev_table_size", "gauge", "Entries of the Maglev table.");
+	fprintf(out, "drover_maglev_table_size %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(mapping, "table_size"));
+	metrics_family(out, "drover_maglev_table_proxies", "gauge",
+		       "Proxies in the Maglev table (taking new clients).");
+	fprintf(out, "drover_maglev_table_proxies %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(mapping, "table_proxies"));
+	metrics_family(out, "drover_config_generation", "gauge",
+		       "Pool snapshots this droverd has built; grows at every configuration or "
+		       "health change.");
+	fprintf(out, "drover_config_generation %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(mapping, "generation"));
+}
+
 char *metrics_render(json_t *stats, const char *version)
 {
 	char *text = NULL;
@@ -173,6 +205,7 @@ char *metrics_render(json_t *stats, const char *version)
 	metrics_label(out, version);
 	fputs("\"} 1\n", out);
 	metrics_global(out, json_object_get(stats, "global"));
+	metrics_mapping(out, json_object_get(stats, "mapping"));
 	metrics_proxies(out, json_object_get(stats, "proxies"));
 	if (fclose(out) != 0) {
 		free(text);

@@ -403,7 +403,7 @@ lab_down() {
 		fi
 	done
 	for ns in $( (cat "$LAB_STATE/netns" 2>/dev/null; ip netns list | cut -d' ' -f1) |
-		grep -E "^$LAB-(sw|cli|app|org|px[0-9]+)\$" | sort -u); do
+		grep -E "^$LAB-(sw|cli|app[0-9]*|org|px[0-9]+)\$" | sort -u); do
 		ip netns del "$ns" 2>/dev/null
 	done
 	if [ -e "$LAB_STATE/$LAB_STAMP" ]; then
@@ -438,4 +438,74 @@ lab_decap_counters() {
 	kill -USR1 "$pid" || return 1
 	sleep 0.2
 	grep 'received=' "$log" | tail -n 1
+}
+
+# ---- A second appliance on the same client LAN (tests of identical mapping) ----
+#
+#   $LAB-app2 lan0 198.18.1.2/24 on br0, no WAN side of its own: it wraps
+#   clients' web packets to the proxies, and forwards what it does not wrap
+#   to $LAB-app (its default route), which reaches the origin. It needs that
+#   route to accept the clients' packets at all: the kernel routes a packet
+#   (to the origin) before the rules see it. Its droverd has its own database,
+#   socket and log under $LAB_STATE (drover2.*).
+
+LAB_APPLIANCE2=198.18.1.2
+
+lab_up_appliance2() {
+	lab_add_ns app2 || return 1
+	lab_port_to_switch app2 lan0 || return 1
+	ip -n "$(lab_ns app2)" addr add "$LAB_APPLIANCE2/24" dev lan0
+	ip -n "$(lab_ns app2)" route add default via "$LAB_APPLIANCE" || return 1
+	lab_exec app2 sysctl -q -p "$LAB_ROOT/rules/99-drover.conf" >/dev/null
+}
+
+lab_droverctl2() {
+	lab_exec app2 "$DROVER_BUILD/droverctl" --socket "$LAB_STATE/drover2.sock" "$@"
+}
+
+# lab_start_droverd2: runs a second droverd in $LAB-app2, on an empty
+# database of its own (configure it, e.g. by restoring the first one's backup).
+lab_start_droverd2() {
+	local pid
+	ip netns exec "$(lab_ns app2)" "$DROVER_BUILD/droverd" --db "$LAB_STATE/drover2.db" \
+		--socket "$LAB_STATE/drover2.sock" --manage-rules --log-level info \
+		</dev/null >>"$LAB_STATE/droverd2.log" 2>&1 &
+	pid=$!
+	lab_record droverd2 "$pid" droverd
+	echo "$pid" >"$LAB_STATE/droverd2.pid"
+	lab_wait "$LAB_WAIT_S" test -S "$LAB_STATE/drover2.sock" || {
+		lab_log "second droverd did not open its socket: $(tail -n 5 "$LAB_STATE/droverd2.log")"
+		return 1
+	}
+}
+
+# lab_all_up2: every proxy the second droverd knows passes its probes.
+lab_all_up2() {
+	lab_droverctl2 --json proxy list |
+		python3 -c 'import json, sys
+p = json.load(sys.stdin)["proxies"]
+sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)'
+}
+
+# lab_proxies_accept APPLIANCE...: sets every proxy up again so that its
+# tunnel accepts IPIP from all these appliances (the generated script names
+# only the appliance that generated it).
+lab_proxies_accept() {
+	local i dir list
+	list=$(
+		IFS=,
+		echo "$*"
+	)
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		dir=$LAB_STATE/px$i
+		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" down \
+			>/dev/null 2>&1
+		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+			--appliance "$list" up >/dev/null || {
+			lab_log "proxy px$i refused appliances $list"
+			return 1
+		}
+	done
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "maglev.h"
 
 #define M	 MAGLEV_DEFAULT_SIZE
@@ -357,6 +358,158 @@ static void test_build_speed(void **state)
 		      best);
 }
 
+/* The address each slot of b[0..n) names, for maglev_digest. */
+static void slot_addresses(const struct maglev_backend *b, size_t n, uint32_t *addresses,
+			   size_t naddresses)
+{
+	memset(addresses, 0, naddresses * sizeof(*addresses));
+	for (size_t i = 0; i < n; i++) {
+		assert_true(b[i].slot < naddresses);
+		addresses[b[i].slot] = b[i].identity;
+	}
+}
+
+/*
+ * Two appliances number the same proxies differently (slots are local: the
+ * order proxies were added, slots freed by deletions) and list them in
+ * another order: every entry still names the same proxy, and the digests,
+ * taken over addresses, agree. A changed weight or key changes the digest.
+ */
+static void test_slots_do_not_matter(void **state)
+{
+	enum { N = 10, NSLOTS = 64 };
+	struct maglev_backend a[N], b[N];
+	uint32_t addr_a[NSLOTS], addr_b[NSLOTS];
+	uint8_t da[MAGLEV_DIGEST_BYTES], db[MAGLEV_DIGEST_BYTES];
+	struct maglev_table ta, tb;
+
+	(void)state;
+	make_backends(a, N);
+	for (size_t i = 0; i < N; i++) {
+		a[i].weight = 1 + (uint32_t)i % 3;
+		/* reversed order, other slot numbers */
+		b[N - 1 - i] = a[i];
+		b[N - 1 - i].slot = (uint16_t)(NSLOTS - 1 - 2 * i);
+	}
+	slot_addresses(a, N, addr_a, NSLOTS);
+	slot_addresses(b, N, addr_b, NSLOTS);
+	assert_int_equal(maglev_build(&ta, M, a, N, test_key), 0);
+	assert_int_equal(maglev_build(&tb, M, b, N, test_key), 0);
+	assert_memory_not_equal(ta.entries, tb.entries, M * sizeof(uint16_t));
+	for (uint32_t e = 0; e < M; e++)
+		assert_int_equal(addr_a[ta.entries[e]], addr_b[tb.entries[e]]);
+	maglev_digest(&ta, addr_a, NSLOTS, da);
+	maglev_digest(&tb, addr_b, NSLOTS, db);
+	assert_memory_equal(da, db, sizeof(da));
+	maglev_free(&tb);
+
+	/* one weight changed: another table, another digest */
+	b[0].weight++;
+	assert_int_equal(maglev_build(&tb, M, b, N, test_key), 0);
+	maglev_digest(&tb, addr_b, NSLOTS, db);
+	assert_memory_not_equal(da, db, sizeof(da));
+	maglev_free(&tb);
+	b[0].weight--;
+
+	/* another key: another digest */
+	{
+		uint8_t other[HASH_KEY_BYTES];
+
+		memcpy(other, test_key, sizeof(other));
+		other[HASH_KEY_BYTES - 1] ^= 0x80;
+		assert_int_equal(maglev_build(&tb, M, b, N, other), 0);
+		maglev_digest(&tb, addr_b, NSLOTS, db);
+		assert_memory_not_equal(da, db, sizeof(da));
+		maglev_free(&tb);
+	}
+	maglev_free(&ta);
+}
+
+/*
+ * How many clients a failover to a peer appliance would move: those the
+ * affinity table holds on a proxy other than the table's choice. The peer
+ * has the same table but not this appliance's affinity entries, so it sends
+ * each client to the table's choice. Simulated here over FO_CLIENTS clients
+ * spread by the real keyed hash on FO_PROXIES equal proxies, after one pool
+ * change; the affinity rule is droverd's: a client stays on its proxy while
+ * that proxy keeps clients (up, enabled or drain), else the table places it.
+ */
+#define FO_CLIENTS 100000
+#define FO_PROXIES 10
+
+enum fo_change {
+	FO_DRAIN,    /* proxy 0 drained: out of the table, keeps its clients */
+	FO_FAIL,     /* proxy 0 down: out of the table, its clients re-placed */
+	FO_ADD,	     /* an eleventh proxy joins the table */
+	FO_FAILBACK, /* proxy 0 back up after FO_FAIL: the table wants it again */
+};
+
+/* Clients whose affinity entry differs from the table after change. */
+static uint32_t fo_deviations(enum fo_change change)
+{
+	struct maglev_backend all[FO_PROXIES + 1], rest[FO_PROXIES];
+	struct maglev_table before, after;
+	uint32_t deviate = 0;
+
+	make_backends(all, FO_PROXIES + 1);
+	for (size_t i = 1; i <= FO_PROXIES; i++)
+		rest[i - 1] = all[i];
+	switch (change) {
+	case FO_DRAIN:
+	case FO_FAIL:
+		assert_int_equal(maglev_build(&before, M, all, FO_PROXIES, test_key), 0);
+		assert_int_equal(maglev_build(&after, M, rest, FO_PROXIES - 1, test_key), 0);
+		break;
+	case FO_ADD:
+		assert_int_equal(maglev_build(&before, M, all, FO_PROXIES, test_key), 0);
+		assert_int_equal(maglev_build(&after, M, all, FO_PROXIES + 1, test_key), 0);
+		break;
+	case FO_FAILBACK:
+		assert_int_equal(maglev_build(&before, M, rest, FO_PROXIES - 1, test_key), 0);
+		assert_int_equal(maglev_build(&after, M, all, FO_PROXIES, test_key), 0);
+		break;
+	}
+	for (uint32_t c = 0; c < FO_CLIENTS; c++) {
+		/* 10.0.0.0/8 clients, spread as droverd spreads them */
+		uint64_t h = hash_client(test_key, htonl(0x0a000000u + c));
+		uint16_t held = maglev_lookup(&before, h);
+
+		if (change == FO_FAIL && held == all[0].slot)
+			held = maglev_lookup(&after, h); /* its proxy died: placed anew */
+		if (held != maglev_lookup(&after, h))
+			deviate++;
+	}
+	maglev_free(&before);
+	maglev_free(&after);
+	return deviate;
+}
+
+static void test_failover_deviations(void **state)
+{
+	static const char *const names[] = {[FO_DRAIN] = "one drained",
+					    [FO_FAIL] = "one failed",
+					    [FO_ADD] = "one added",
+					    [FO_FAILBACK] = "failed one back"};
+	/* The share of clients the changed proxy holds, plus the table's churn. */
+	const double share = 1.0 / FO_PROXIES;
+
+	(void)state;
+	for (enum fo_change ch = FO_DRAIN; ch <= FO_FAILBACK; ch++) {
+		uint32_t n = fo_deviations(ch);
+		double frac = (double)n / FO_CLIENTS;
+
+		print_message("maglev: %d clients on %d proxies, %s: %u clients (%.2f%%) held "
+			      "off the table's choice, moved by a failover\n",
+			      FO_CLIENTS, FO_PROXIES, names[ch], n, frac * 100);
+		if (ch == FO_FAIL)
+			assert_true(frac <= CHURN_TOLERANCE);
+		else
+			assert_true(frac <= share + CHURN_TOLERANCE);
+		/* never none: the change moves some clients (the figure means something) */
+		assert_true(n > 0);
+	}
+}
+
 static void test_lookup(void **state)
 {
 	struct maglev_backend b[5];
@@ -374,12 +527,20 @@ static void test_lookup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_size_valid),	  cmocka_unit_test(test_bad_input),
-	    cmocka_unit_test(test_no_backends),	  cmocka_unit_test(test_single_backend),
-	    cmocka_unit_test(test_balance_10),	  cmocka_unit_test(test_balance_100),
-	    cmocka_unit_test(test_weights),	  cmocka_unit_test(test_order_independent),
-	    cmocka_unit_test(test_disruption_10), cmocka_unit_test(test_disruption_100),
-	    cmocka_unit_test(test_build_speed),	  cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_size_valid),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_no_backends),
+	    cmocka_unit_test(test_single_backend),
+	    cmocka_unit_test(test_balance_10),
+	    cmocka_unit_test(test_balance_100),
+	    cmocka_unit_test(test_weights),
+	    cmocka_unit_test(test_order_independent),
+	    cmocka_unit_test(test_disruption_10),
+	    cmocka_unit_test(test_disruption_100),
+	    cmocka_unit_test(test_build_speed),
+	    cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_slots_do_not_matter),
+	    cmocka_unit_test(test_failover_deviations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

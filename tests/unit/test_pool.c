@@ -397,6 +397,71 @@ static void test_snapshot_bad_table_size(void **state)
 	assert_non_null(strstr(err, "252"));
 }
 
+/*
+ * Two appliances with the same proxies, weights, table size and key, but
+ * their own slot numbers (proxies added in another order, slots freed by
+ * deletions): the same proxy for every entry, the same digest and key
+ * fingerprint. Another key changes both.
+ */
+static struct pool_snapshot *build_numbered(const struct proxy_config *p, const uint16_t *slots,
+					    const uint8_t *key)
+{
+	struct pool_member members[3];
+	struct settings s;
+	char err[256] = "";
+	struct pool_snapshot *snap;
+
+	for (size_t i = 0; i < 3; i++)
+		members[i] = (struct pool_member){&p[i], slots[i], true};
+	settings_defaults(&s);
+	set(&s, "maglev_table_size", "251");
+	snap = pool_snapshot_build(&(struct pool_build){.members = members,
+							.nmembers = 3,
+							.settings = &s,
+							.hash_key = key,
+							.generation = 1},
+				   err, sizeof(err));
+	if (snap == NULL)
+		fail_msg("%s", err);
+	return snap;
+}
+
+static void test_snapshot_digest_ignores_slots(void **state)
+{
+	const struct proxy_config p[] = {
+	    proxy(1, "198.51.100.1", 100, PROXY_ADMIN_ENABLED),
+	    proxy(2, "198.51.100.2", 200, PROXY_ADMIN_ENABLED),
+	    proxy(3, "198.51.100.3", 100, PROXY_ADMIN_ENABLED),
+	};
+	const uint16_t slots_a[] = {1, 2, 3}, slots_b[] = {7, 4, 12};
+	uint8_t other_key[HASH_KEY_BYTES];
+	struct pool_snapshot *a, *b;
+	static const uint8_t zero[MAGLEV_DIGEST_BYTES];
+
+	(void)state;
+	need_route("198.51.100.1");
+	a = build_numbered(p, slots_a, test_key);
+	b = build_numbered(p, slots_b, test_key);
+	assert_memory_not_equal(a->table.entries, b->table.entries,
+				a->table.size * sizeof(*a->table.entries));
+	for (uint32_t e = 0; e < a->table.size; e++)
+		assert_int_equal(a->targets[a->table.entries[e]].address,
+				 b->targets[b->table.entries[e]].address);
+	assert_memory_not_equal(a->table_digest, zero, sizeof(zero));
+	assert_memory_equal(a->table_digest, b->table_digest, MAGLEV_DIGEST_BYTES);
+	assert_memory_equal(a->key_id, b->key_id, POOL_KEY_ID_BYTES);
+	assert_int_equal(a->table_proxies, 3);
+	pool_snapshot_free(b);
+
+	memcpy(other_key, test_key, sizeof(other_key));
+	other_key[0] ^= 1;
+	b = build_numbered(p, slots_b, other_key);
+	assert_memory_not_equal(a->table_digest, b->table_digest, MAGLEV_DIGEST_BYTES);
+	assert_memory_not_equal(a->key_id, b->key_id, POOL_KEY_ID_BYTES);
+	pool_snapshot_free(b);
+	pool_snapshot_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +476,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_unrouted_proxy),
 	    cmocka_unit_test(test_snapshot_bad_table_size),
 	    cmocka_unit_test(test_snapshot_knows_who_may_be_a_client),
+	    cmocka_unit_test(test_snapshot_digest_ignores_slots),
 	};
 
 	log_init("test_pool", LOG_LEVEL_ERROR);

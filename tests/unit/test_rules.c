@@ -91,6 +91,47 @@ static void test_many_ports_split(void **state)
 	assert_non_null(strstr(buf, "--queue-balance 0:3"));
 }
 
+/*
+ * A second appliance picks up connections it never saw (a failover moves a
+ * subnet's default route mid-download): the packets that reach it first are
+ * ACKs and data, which conntrack calls INVALID, or NEW only with
+ * nf_conntrack_tcp_loose=1. So the rules queue by address, port and
+ * protocol alone: no connection state, no TCP flags, nothing conntrack
+ * decides. With several subnets, many ports and both queue modes.
+ */
+static void test_no_connection_state(void **state)
+{
+	static const char *const forbidden[] = {"state", "conntrack", "--syn",	     "tcp-flags",
+						"NEW",	 "INVALID",   "ESTABLISHED", "mark"};
+	struct settings s;
+	uint32_t proxies[1];
+	char buf[8192];
+
+	(void)state;
+	inet_pton(AF_INET, "198.18.1.11", &proxies[0]);
+	for (unsigned nq = 1; nq <= 2; nq++) {
+		const char *line;
+		unsigned queued = 0;
+
+		settings_defaults(&s);
+		set(&s, "client_subnets", "198.18.1.0/24,198.18.8.0/22");
+		set(&s, "ports", "80,443,8080");
+		assert_true(rules_render(&s, nq, proxies, 1, buf, sizeof(buf)) > 0);
+		for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+			if (strstr(buf, forbidden[i]) != NULL)
+				fail_msg("rules match on `%s':\n%s", forbidden[i], buf);
+		}
+		/* Every web-port rule queues all TCP of its subnet to those ports. */
+		for (line = buf; (line = strstr(line, "-p tcp -m multiport --dports ")) != NULL;
+		     line++) {
+			assert_non_null(strstr(line, " -j NFQUEUE"));
+			assert_true(strstr(line, " -j NFQUEUE") < strchr(line, '\n'));
+			queued++;
+		}
+		assert_int_equal(queued, 2);
+	}
+}
+
 static void test_too_small_buffer(void **state)
 {
 	struct settings s;
@@ -108,6 +149,7 @@ int main(void)
 	    cmocka_unit_test(test_one_queue_fail_closed),
 	    cmocka_unit_test(test_many_ports_split),
 	    cmocka_unit_test(test_too_small_buffer),
+	    cmocka_unit_test(test_no_connection_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

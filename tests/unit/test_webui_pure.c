@@ -248,6 +248,22 @@ static void test_metrics(void **state)
 	    strstr(text, "drover_datapath_malformed_by_reason_total{reason=\"truncated\"} 3\n"));
 	assert_non_null(strstr(text, "drover_queues 2\n"));
 	assert_null(strstr(text, "drover_datapath_queues_total"));
+	assert_null(strstr(text, "drover_maglev_table_info"));
+	free(text);
+	/* The mapping: digest and key fingerprint as labels, the generation a gauge. */
+	json_object_set_new(stats, "mapping",
+			    json_pack("{s:s, s:s, s:I, s:I, s:I}", "table_digest", "ab01",
+				      "hash_key_id", "cd02", "table_size", (json_int_t)65537,
+				      "table_proxies", (json_int_t)3, "generation",
+				      (json_int_t)17));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(
+	    strstr(text, "drover_maglev_table_info{digest=\"ab01\",hash_key=\"cd02\"} 1\n"));
+	assert_non_null(strstr(text, "drover_maglev_table_size 65537\n"));
+	assert_non_null(strstr(text, "drover_maglev_table_proxies 3\n"));
+	assert_non_null(strstr(text, "# TYPE drover_config_generation gauge\n"));
+	assert_non_null(strstr(text, "drover_config_generation 17\n"));
 	/* Every counter family ends in _total. */
 	for (const char *p = strstr(text, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
 		const char *end = strchr(p, '\n');
