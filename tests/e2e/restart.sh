@@ -7,7 +7,7 @@
 # DROVER_BPF_PIN_DIR), so that it outlives droverd as under systemd.
 #   For SIGTERM (what `systemctl restart` and a package upgrade send), then
 #   for SIGKILL (a crash, which systemd follows with a start):
-#   1. Eight clients download 4 MB each, slowly (curl --limit-rate), through
+#   1. Eight clients download 4 MB each, slowly (the origin's 1 MB/s), through
 #      drover; mid-way droverd is stopped by the signal and started again.
 #      All eight complete with the right sha256, each on the proxy that
 #      served it before (droverd's lookup before and after, and the Squid
@@ -35,8 +35,6 @@ LAB_PROXIES=3
 . "$here/../lab/tap.sh"
 
 DOWNLOADS=8
-# 4 MB at 500 kB/s: about 8 s, so the restart falls in the middle.
-RATE=500k
 PIN=$LAB_STATE/bpf
 export DROVER_BPF_PIN_DIR=$PIN/drover
 
@@ -85,6 +83,12 @@ all_logged() {
 		c=$(lab_client_address "$i")
 		[ "$(big_logged "${before[$c]#squid}" "$c")" -gt "${count0[$c]}" ] || return 1
 	done
+}
+
+# running_at T: downloads of big.bin the Squids logged as ending after T (epoch seconds).
+running_at() {
+	cat "$LAB_STATE"/px*/squid/access.log 2>/dev/null |
+		awk -v t="$1" '$7 ~ /big\.bin$/ && $1 > t { n++ } END { print n + 0 }'
 }
 
 # logged_from CLIENT: some Squid logged a request of CLIENT.
@@ -141,12 +145,13 @@ for sig in TERM KILL; do
 	downloads=()
 	for ((i = 1; i <= DOWNLOADS; i++)); do
 		c=$(lab_client_address "$i")
-		(lab_client_curl "$c" "http://$LAB_ORIGIN/big.bin" --limit-rate "$RATE" --max-time 120 |
+		# The origin sends it at 1 MB/s (/slow/): about 4 s, the signal at 1.5 s.
+		(lab_client_curl "$c" "http://$LAB_ORIGIN/slow/big.bin" --max-time 120 |
 			sha256sum | cut -d' ' -f1 >"$LAB_STATE/dl.$sig.$i") &
 		downloads+=($!)
 	done
 	# Every client is placed and its download under way.
-	sleep 2
+	sleep 1.5
 	for ((i = 1; i <= DOWNLOADS; i++)); do
 		c=$(lab_client_address "$i")
 		before[$c]=$(proxy_of "$c")
@@ -155,6 +160,7 @@ for sig in TERM KILL; do
 	done
 	pid=$(cat "$LAB_STATE/droverd.pid")
 	kept0=$(grep -c "kept on their proxies" "$LAB_STATE/droverd.log")
+	t_kill=$(date +%s.%N)
 	kill -"$sig" "$pid"
 	wait "$pid" 2>/dev/null
 	# A client droverd never saw starts asking as soon as droverd is gone.
@@ -186,12 +192,12 @@ for sig in TERM KILL; do
 		if [ "$after" = "${before[$c]}" ] && [ "$(big_logged "$n" "$c")" -eq $((${count0[$c]} + 1)) ]; then
 			same=$((same + 1))
 		else
-			moved+="$c:${before[$c]}->$after "
+			moved+="$c:${before[$c]}->$after (logged ${count0[$c]}->$(big_logged "$n" "$c")) "
 		fi
 	done
 	check $([ $same -eq $DOWNLOADS ]; echo $?) \
 		"after SIG$sig each client is on the proxy that served it before, which logged its download" \
-		"$same of $DOWNLOADS on the same proxy${moved:+; moved: $moved}"
+		"$same of $DOWNLOADS on the same proxy${moved:+; moved: $moved}; $(running_at "$t_kill") of $DOWNLOADS were still running at the signal (Squid's end times)"
 	kept=$(grep "kept on their proxies" "$LAB_STATE/droverd.log" | tail -n 1)
 	[ "$(grep -c "kept on their proxies" "$LAB_STATE/droverd.log")" -gt "$kept0" ]
 	check $? "after SIG$sig the new droverd took over the kernel's client records" "${kept#*fast path: }"
