@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "control.h"
+#include "fastpath.h"
 #include "log.h"
 #include "manager.h"
 #include "privilege.h"
@@ -32,6 +33,7 @@ struct droverd {
 	struct event *tick;
 	struct event *watchdog;
 	uint64_t last_progress;
+	bool leave; /* SIGTERM: the fast path and the rules stay for the next droverd */
 };
 
 static void droverd_usage(FILE *out)
@@ -42,6 +44,11 @@ static void droverd_usage(FILE *out)
 	    "  --db PATH          configuration database (default %s)\n"
 	    "  --socket PATH      droverctl socket (default %s)\n"
 	    "  --manage-rules     install the iptables chain and sysctls at start, remove at stop\n"
+	    "                     (SIGINT or --cleanup; SIGTERM leaves them for the next start)\n"
+	    "  --bpf-pin-dir DIR  where the fast path is pinned to outlive droverd, on a bpffs\n"
+	    "                     (default $DROVER_BPF_PIN_DIR, else %s; '' pins nothing)\n"
+	    "  --cleanup          remove what a stopped droverd left (pinned fast path, and\n"
+	    "                     with --manage-rules the chain) and exit: the end of a stop\n"
 	    "  --print-rules      print the iptables-restore ruleset for the stored config and "
 	    "exit\n"
 	    "  --admin-password-file FILE\n"
@@ -53,7 +60,7 @@ static void droverd_usage(FILE *out)
 	    "                     directories must be USER's, or are created for it)\n"
 	    "  --log-level LEVEL  error, warning, info (default) or debug\n"
 	    "  --version          print the version and exit\n",
-	    STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET);
+	    STORE_DEFAULT_PATH, CONTROL_DEFAULT_SOCKET, FASTPATH_PIN_DIR_DEFAULT);
 }
 
 /* Restarts the web UI with the settings now in force (they changed a moment ago). */
@@ -90,7 +97,15 @@ static void droverd_on_signal(evutil_socket_t sig, short what, void *arg)
 	struct droverd *d = arg;
 
 	(void)what;
-	log_info("signal %d: stopping", (int)sig);
+	/*
+	 * SIGTERM is what systemd sends for a stop and a restart alike: leave
+	 * the fast path carrying known clients, and let the unit's
+	 * ExecStopPost (droverd --cleanup) remove it when no start follows.
+	 * SIGINT (a droverd run by hand) removes everything now.
+	 */
+	d->leave = sig == SIGTERM;
+	log_info("signal %d: stopping%s", (int)sig,
+		 d->leave ? ", leaving the fast path for the next start" : "");
 	event_base_loopbreak(d->base);
 }
 
@@ -151,6 +166,19 @@ static int droverd_print_rules(const char *db)
 	return ret >= 0 ? 0 : 1;
 }
 
+/* What a stop leaves to be removed once droverd has gone (a restart keeps it). */
+static int droverd_cleanup(const char *pin_dir, bool manage_rules)
+{
+	int ret = pin_dir[0] != '\0' ? fastpath_cleanup(pin_dir) : 0;
+
+	if (ret < 0)
+		log_warnx("cannot remove the fast path pinned in %s: %s", pin_dir, strerror(-ret));
+	if (manage_rules)
+		rules_remove();
+	log_info("cleaned up: no fast path%s left", manage_rules ? " and no rules" : "");
+	return ret < 0 ? 1 : 0;
+}
+
 /* The directory part of path ("." when there is none), into buf. */
 static const char *droverd_dirname(const char *path, char *buf, size_t len)
 {
@@ -188,6 +216,8 @@ int main(int argc, char **argv)
 	    {"db", required_argument, NULL, 'd'},
 	    {"socket", required_argument, NULL, 's'},
 	    {"manage-rules", no_argument, NULL, 'r'},
+	    {"bpf-pin-dir", required_argument, NULL, 'b'},
+	    {"cleanup", no_argument, NULL, 'c'},
 	    {"print-rules", no_argument, NULL, 'p'},
 	    {"admin-password-file", required_argument, NULL, 'a'},
 	    {"log-level", required_argument, NULL, 'l'},
@@ -201,7 +231,8 @@ int main(int argc, char **argv)
 	const char *admin_password_file = NULL;
 	const char *user = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
-	bool print_rules = false;
+	bool print_rules = false, cleanup = false;
+	const char *pin_dir = getenv("DROVER_BPF_PIN_DIR");
 	struct droverd d;
 	struct manager_stats stats;
 	size_t nproxies;
@@ -223,6 +254,12 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			print_rules = true;
+			break;
+		case 'b':
+			pin_dir = optarg;
+			break;
+		case 'c':
+			cleanup = true;
 			break;
 		case 'a':
 			admin_password_file = optarg;
@@ -254,6 +291,10 @@ int main(int argc, char **argv)
 	log_init("droverd", level);
 	if (print_rules)
 		return droverd_print_rules(opt.db_path);
+	if (pin_dir == NULL)
+		pin_dir = FASTPATH_PIN_DIR_DEFAULT;
+	if (cleanup)
+		return droverd_cleanup(pin_dir, opt.manage_rules);
 	/*
 	 * Before anything is opened and before any thread exists (capabilities
 	 * are per thread): queues, sockets, the database and the rules are then
@@ -273,6 +314,7 @@ int main(int argc, char **argv)
 		fatalx("cannot initialise libcurl");
 	opt.base = d.base;
 	opt.fast_path = true;
+	opt.fast_path_pin_dir = pin_dir[0] != '\0' ? pin_dir : NULL;
 	opt.setting_hook = droverd_on_setting;
 	opt.setting_hook_arg = &d;
 	d.m = manager_start(&opt, err, sizeof(err));
@@ -332,7 +374,10 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	webui_stop(d.webui);
 	control_close(d.control);
-	manager_stop(d.m);
+	if (d.leave)
+		manager_leave(d.m);
+	else
+		manager_stop(d.m);
 	event_free(d.tick);
 	if (d.watchdog != NULL)
 		event_free(d.watchdog);

@@ -199,8 +199,14 @@ int drover_fastpath(struct __sk_buff *skb)
 	if (skb->gso_size)
 		wire_len = sizeof(*ip) + tcp->doff * 4 + skb->gso_size;
 	if (wire_len > s->mtu || tot_len < sizeof(*ip) + sizeof(*tcp) ||
-	    (__u32)tot_len + sizeof(*eth) > skb->len)
+	    (__u32)tot_len + sizeof(*eth) > skb->len) {
+		/* Without droverd the kernel would send it to the origin: held back instead. */
+		if (now > cfg->present_until_ns && tot_len >= sizeof(*ip) + sizeof(*tcp)) {
+			fp_count(FASTPATH_TOO_BIG, 1);
+			return TC_ACT_SHOT;
+		}
 		return fp_slow(FASTPATH_TOO_BIG);
+	}
 	if (!fp_forwarded(skb, ip, tcp, tot_len))
 		return fp_slow(FASTPATH_NOT_FORWARDED);
 

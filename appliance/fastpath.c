@@ -1,13 +1,20 @@
 /* fastpath.c - load, attach and feed the kernel fast path (fastpath.bpf.c). */
 #include "fastpath.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -27,9 +34,20 @@
 /* The classic filter's handle and priority: ours to find again after a crash. */
 #define FASTPATH_TC_HANDLE 0xd7
 #define FASTPATH_TC_PRIO   0xd7
-/* How long the kernel keeps going without a heartbeat (renewed every second). */
-#define FASTPATH_HEARTBEAT_NS (3ULL * 1000000000ULL)
-#define FASTPATH_BATCH	      4096
+/* droverd's own heartbeat (renewed every second): past it, droverd is away. */
+#define FASTPATH_PRESENT_NS (3ULL * 1000000000ULL)
+/* The grace before fastpath_set_grace is called (the setting's default). */
+#define FASTPATH_GRACE_DEFAULT_S 30
+#define FASTPATH_BATCH		 4096
+/* Pinned tcx links are named after the interface index they hold the program on. */
+#define FASTPATH_LINK_PREFIX "tcx-"
+#define FASTPATH_PIN_MODE    0700
+/* Longest pin directory, and room for a name in it. */
+#define FASTPATH_PIN_DIR_MAX  256
+#define FASTPATH_PIN_PATH_MAX (FASTPATH_PIN_DIR_MAX + 32)
+#define FASTPATH_WHY_MAX      (2 * FASTPATH_PIN_DIR_MAX + 128)
+/* Where systemd mounts the bpffs at boot; mounted here when it is missing. */
+#define FASTPATH_BPFFS_DEFAULT "/sys/fs/bpf"
 /*
  * The walk over the records costs about 0.3 us per record: with many
  * clients it runs less often, one second per this many records, at most
@@ -48,6 +66,23 @@ struct fastpath_iface {
 	int link_fd; /* tcx link, or -1 for a classic filter */
 };
 
+/* The maps, by the names they are pinned under. */
+enum fastpath_map {
+	FASTPATH_MAP_CLIENTS,
+	FASTPATH_MAP_SLOTS,
+	FASTPATH_MAP_CONFIG,
+	FASTPATH_MAP_STATS,
+	FASTPATH_MAP_OUTER_IDS,
+	FASTPATH_MAP_COUNTERS,
+	FASTPATH_MAP_COUNT,
+};
+
+static const char *const fastpath_map_names[FASTPATH_MAP_COUNT] = {
+    [FASTPATH_MAP_CLIENTS] = "clients",	    [FASTPATH_MAP_SLOTS] = "slots",
+    [FASTPATH_MAP_CONFIG] = "config",	    [FASTPATH_MAP_STATS] = "stats",
+    [FASTPATH_MAP_OUTER_IDS] = "outer_ids", [FASTPATH_MAP_COUNTERS] = "counters",
+};
+
 struct fastpath {
 	struct fastpath_bpf *skel;
 	int clients_fd, slots_fd, config_fd, stats_fd, counters_fd;
@@ -56,6 +91,11 @@ struct fastpath {
 	struct fastpath_iface ifaces[FASTPATH_IFACES_MAX];
 	unsigned nifaces;
 	bool attached;
+	bool adopted;	   /* the maps are a previous droverd's, pinned */
+	bool hold;	   /* health not known yet: adopted slots are not retired */
+	bool leaving;	   /* droverd is going: the heartbeat is its last */
+	uint64_t grace_ns; /* how long the kernel goes on without a heartbeat */
+	char pin_dir[FASTPATH_PIN_DIR_MAX]; /* empty: nothing is pinned */
 	struct fastpath_config config;
 	struct fastpath_slot slots[FASTPATH_SLOTS]; /* what the kernel holds */
 	uint64_t scope_digest; /* of the client subnets and proxies config.scope was set for */
@@ -101,9 +141,192 @@ static int fastpath_libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return 0;
 }
 
+static struct bpf_map *fastpath_map(const struct fastpath_bpf *skel, enum fastpath_map which)
+{
+	switch (which) {
+	case FASTPATH_MAP_CLIENTS:
+		return skel->maps.clients;
+	case FASTPATH_MAP_SLOTS:
+		return skel->maps.slots;
+	case FASTPATH_MAP_CONFIG:
+		return skel->maps.config;
+	case FASTPATH_MAP_STATS:
+		return skel->maps.stats;
+	case FASTPATH_MAP_OUTER_IDS:
+		return skel->maps.outer_ids;
+	case FASTPATH_MAP_COUNTERS:
+	case FASTPATH_MAP_COUNT:
+		break;
+	}
+	return skel->maps.counters;
+}
+
+static void fastpath_pin_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool fastpath_on_bpffs(const char *path)
+{
+	struct statfs fs;
+
+	return statfs(path, &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * Makes dir, on a bpffs. The system's usual place for one is mounted when
+ * nothing is there yet (as systemd does at boot); any other parent must
+ * already be a bpffs, since mounting over it would hide what it holds.
+ */
+static int fastpath_pin_dir_make(const char *dir, char *err, size_t errlen)
+{
+	char parent[FASTPATH_PIN_DIR_MAX];
+	char *slash;
+
+	if (strlen(dir) >= sizeof(parent)) {
+		snprintf(err, errlen, "%.64s...: longer than %d bytes", dir,
+			 FASTPATH_PIN_DIR_MAX - 1);
+		return -ENAMETOOLONG;
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent) {
+		snprintf(err, errlen, "%s: not a directory under a bpffs", dir);
+		return -EINVAL;
+	}
+	*slash = '\0';
+	if (!fastpath_on_bpffs(parent) && strcmp(parent, FASTPATH_BPFFS_DEFAULT) == 0 &&
+	    mount("bpf", parent, "bpf", 0, "mode=0700") < 0) {
+		snprintf(err, errlen, "cannot mount a bpffs on %s: %s", parent, strerror(errno));
+		return -errno;
+	}
+	if (mkdir(dir, FASTPATH_PIN_MODE) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!fastpath_on_bpffs(dir)) {
+		snprintf(err, errlen, "%s is not on a bpffs", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* Whether the pinned map fd has the shape the object about to be loaded gives map. */
+static bool fastpath_map_fits(int fd, const struct bpf_map *map)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return false;
+	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	       info.value_size == bpf_map__value_size(map) &&
+	       info.max_entries == bpf_map__max_entries(map) &&
+	       info.map_flags == bpf_map__map_flags(map);
+}
+
+/*
+ * Takes over the maps a previous droverd pinned in fp->pin_dir, when all
+ * are there with this build's layout. Otherwise says why (nothing pinned is
+ * the quiet case), and the caller starts clean.
+ */
+static bool fastpath_adopt(struct fastpath *fp, char *why, size_t whylen)
+{
+	int fds[FASTPATH_MAP_COUNT];
+	unsigned found = 0;
+	bool fits = true;
+
+	why[0] = '\0';
+	for (unsigned i = 0; i < FASTPATH_MAP_COUNT; i++) {
+		char path[FASTPATH_PIN_PATH_MAX];
+
+		fastpath_pin_path(fp->pin_dir, fastpath_map_names[i], path, sizeof(path));
+		fds[i] = bpf_obj_get(path);
+		if (fds[i] < 0)
+			continue;
+		found++;
+		if (!fastpath_map_fits(fds[i], fastpath_map(fp->skel, (enum fastpath_map)i))) {
+			snprintf(why, whylen, "its %s map has another shape",
+				 fastpath_map_names[i]);
+			fits = false;
+		}
+	}
+	if (found > 0 && found < FASTPATH_MAP_COUNT) {
+		snprintf(why, whylen, "only %u of its %u maps are there", found,
+			 (unsigned)FASTPATH_MAP_COUNT);
+		fits = false;
+	}
+	if (found == FASTPATH_MAP_COUNT && fits) {
+		struct fastpath_config have;
+		uint32_t zero = 0;
+
+		memset(&have, 0, sizeof(have));
+		if (bpf_map_lookup_elem(fds[FASTPATH_MAP_CONFIG], &zero, &have) < 0 ||
+		    have.abi != FASTPATH_ABI_VERSION) {
+			snprintf(why, whylen, "its layout is version %u, this build's %u", have.abi,
+				 (unsigned)FASTPATH_ABI_VERSION);
+			fits = false;
+		}
+	}
+	for (unsigned i = 0; i < FASTPATH_MAP_COUNT && found == FASTPATH_MAP_COUNT && fits; i++) {
+		int ret = bpf_map__reuse_fd(fastpath_map(fp->skel, (enum fastpath_map)i), fds[i]);
+		if (ret < 0) {
+			snprintf(why, whylen, "cannot reuse its %s map: %s", fastpath_map_names[i],
+				 strerror(-ret));
+			fits = false;
+		}
+	}
+	for (unsigned i = 0; i < FASTPATH_MAP_COUNT; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+	return found == FASTPATH_MAP_COUNT && fits;
+}
+
+/* Pins the freshly loaded maps; false (and the reason logged) when the kernel refuses. */
+static bool fastpath_pin_maps(struct fastpath *fp)
+{
+	for (unsigned i = 0; i < FASTPATH_MAP_COUNT; i++) {
+		char path[FASTPATH_PIN_PATH_MAX];
+		int fd = bpf_map__fd(fastpath_map(fp->skel, (enum fastpath_map)i));
+
+		fastpath_pin_path(fp->pin_dir, fastpath_map_names[i], path, sizeof(path));
+		if (bpf_obj_pin(fd, path) < 0) {
+			log_warnx("fast path: cannot pin %s: %s; it will not outlive droverd", path,
+				  strerror(errno));
+			fastpath_cleanup(fp->pin_dir);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Reads back what the adopted maps hold, so publishing goes on from it. */
+static void fastpath_adopt_state(struct fastpath *fp)
+{
+	uint32_t zero = 0;
+
+	for (uint32_t slot = 1; slot < FASTPATH_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(fp->slots_fd, &slot, &fp->slots[slot]) < 0)
+			memset(&fp->slots[slot], 0, sizeof(fp->slots[slot]));
+	}
+	if (bpf_map_lookup_elem(fp->config_fd, &zero, &fp->config) == 0) {
+		fp->scope_digest = fp->config.scope_digest;
+		fp->scope_set = true;
+	}
+}
+
 struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 {
+	return fastpath_open_pinned(max_clients, NULL, err, errlen);
+}
+
+struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir, char *err,
+				      size_t errlen)
+{
 	struct fastpath *fp = calloc(1, sizeof(*fp));
+	char why[FASTPATH_WHY_MAX];
 	int ret;
 
 	if (fp == NULL) {
@@ -114,6 +337,7 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 	/* The clsact filter can be asked for: it is what kernels before 6.6 get. */
 	const char *attach = getenv("DROVER_FAST_PATH_ATTACH");
 	fp->use_tcx = attach == NULL || strcmp(attach, "clsact") != 0;
+	fp->grace_ns = FASTPATH_GRACE_DEFAULT_S * CLOCK_NS_PER_S;
 	fp->ncpus = libbpf_num_possible_cpus();
 	fp->skel = fastpath_bpf__open();
 	if (fp->skel == NULL || fp->ncpus <= 0) {
@@ -123,6 +347,21 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 	bpf_map__set_max_entries(fp->skel->maps.clients, max_clients < AFFINITY_MIN_CLIENTS
 							     ? AFFINITY_MIN_CLIENTS
 							     : max_clients);
+	if (pin_dir != NULL && pin_dir[0] != '\0') {
+		if (fastpath_pin_dir_make(pin_dir, why, sizeof(why)) < 0) {
+			log_warnx("fast path: %s; it will not outlive droverd", why);
+		} else {
+			snprintf(fp->pin_dir, sizeof(fp->pin_dir), "%s", pin_dir);
+			fp->adopted = fastpath_adopt(fp, why, sizeof(why));
+			if (!fp->adopted && why[0] != '\0') {
+				log_warnx("fast path: not taking over what %s holds (%s): "
+					  "starting clean",
+					  pin_dir, why);
+				fastpath_cleanup(pin_dir);
+				fastpath_pin_dir_make(pin_dir, why, sizeof(why));
+			}
+		}
+	}
 	ret = fastpath_bpf__load(fp->skel);
 	if (ret < 0) {
 		snprintf(err, errlen, "the kernel refused the BPF program: %s%s", strerror(-ret),
@@ -134,11 +373,28 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen)
 	fp->config_fd = bpf_map__fd(fp->skel->maps.config);
 	fp->stats_fd = bpf_map__fd(fp->skel->maps.stats);
 	fp->counters_fd = bpf_map__fd(fp->skel->maps.counters);
+	if (fp->adopted) {
+		fastpath_adopt_state(fp);
+		log_info("fast path: took over the client records pinned in %s", fp->pin_dir);
+	} else if (fp->pin_dir[0] != '\0' && !fastpath_pin_maps(fp)) {
+		fp->pin_dir[0] = '\0';
+	}
+	fp->config.abi = FASTPATH_ABI_VERSION;
 	return fp;
 fail:
 	fastpath_bpf__destroy(fp->skel);
 	free(fp);
 	return NULL;
+}
+
+bool fastpath_adopted(const struct fastpath *fp)
+{
+	return fp != NULL && fp->adopted;
+}
+
+bool fastpath_pinned(const struct fastpath *fp)
+{
+	return fp != NULL && fp->pin_dir[0] != '\0';
 }
 
 /* Removes a classic filter left on ifindex (ours, or one a killed droverd left behind). */
@@ -151,20 +407,58 @@ static void fastpath_tc_detach(int ifindex)
 	bpf_tc_detach(&hook, &opts);
 }
 
+static void fastpath_write_config(struct fastpath *fp);
+
+static void fastpath_link_path(const struct fastpath *fp, int ifindex, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" FASTPATH_LINK_PREFIX "%d", fp->pin_dir, ifindex);
+}
+
+/*
+ * A tcx link on ifindex running the program: the one a previous droverd
+ * pinned, given this program in one step (no packet meets no program), or
+ * a new one, pinned so that it outlives droverd as a classic filter does.
+ */
+static int fastpath_tcx_attach(struct fastpath *fp, int ifindex, int prog_fd)
+{
+	char path[FASTPATH_PIN_PATH_MAX];
+	int fd = -1;
+
+	if (fp->pin_dir[0] != '\0') {
+		fastpath_link_path(fp, ifindex, path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0 && bpf_link_update(fd, prog_fd, NULL) == 0)
+			return fd;
+		/* Its interface went away (and another may have its index): a new link. */
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+	}
+	fd = bpf_link_create(prog_fd, ifindex, BPF_TCX_INGRESS, NULL);
+	if (fd < 0)
+		return -errno;
+	if (fp->pin_dir[0] != '\0' && bpf_obj_pin(fd, path) < 0)
+		log_warnx("fast path: cannot pin %s: %s; the program on interface %d goes with "
+			  "droverd",
+			  path, strerror(errno), ifindex);
+	return fd;
+}
+
 static int fastpath_attach_one(struct fastpath *fp, int ifindex, int *link_fd)
 {
 	int prog_fd = bpf_program__fd(fp->skel->progs.drover_fastpath);
 
 	if (fp->use_tcx) {
-		int fd = bpf_link_create(prog_fd, ifindex, BPF_TCX_INGRESS, NULL);
+		int fd = fastpath_tcx_attach(fp, ifindex, prog_fd);
 		if (fd >= 0) {
-			/* A filter a killed droverd left behind would run first: take it away. */
+			/* A filter an earlier droverd left behind would run first: take it away. */
 			fastpath_tc_detach(ifindex);
 			*link_fd = fd;
 			return 0;
 		}
-		if (errno != EINVAL && errno != EOPNOTSUPP && errno != FASTPATH_ENOTSUPP)
-			return -errno;
+		if (fd != -EINVAL && fd != -EOPNOTSUPP && fd != -FASTPATH_ENOTSUPP)
+			return fd;
 		log_info("fast path: this kernel has no tcx links; using a clsact filter");
 		fp->use_tcx = false;
 	}
@@ -175,19 +469,33 @@ static int fastpath_attach_one(struct fastpath *fp, int ifindex, int *link_fd)
 	int ret = bpf_tc_hook_create(&hook);
 	if (ret < 0 && ret != -EEXIST)
 		return ret;
+	/* BPF_TC_F_REPLACE: an earlier droverd's filter gets this program in one step. */
 	ret = bpf_tc_attach(&hook, &opts);
 	if (ret < 0)
 		return ret;
+	/* A link an earlier droverd pinned (tcx asked for then) goes once the filter is in. */
+	if (fp->pin_dir[0] != '\0') {
+		char path[FASTPATH_PIN_PATH_MAX];
+		fastpath_link_path(fp, ifindex, path, sizeof(path));
+		unlink(path);
+	}
 	*link_fd = -1;
 	return 0;
 }
 
-static void fastpath_detach_one(struct fastpath_iface *i)
+/* Takes the program off i's interface, and forgets its pinned link. */
+static void fastpath_detach_one(struct fastpath *fp, struct fastpath_iface *i)
 {
-	if (i->link_fd >= 0)
+	if (i->link_fd >= 0) {
+		if (fp->pin_dir[0] != '\0') {
+			char path[FASTPATH_PIN_PATH_MAX];
+			fastpath_link_path(fp, i->ifindex, path, sizeof(path));
+			unlink(path);
+		}
 		close(i->link_fd);
-	else
+	} else {
 		fastpath_tc_detach(i->ifindex);
+	}
 }
 
 unsigned fastpath_attach_all(struct fastpath *fp)
@@ -197,7 +505,7 @@ unsigned fastpath_attach_all(struct fastpath *fp)
 
 	if (names == NULL)
 		return fp->nifaces;
-	/* Interfaces that went away took their filters with them. */
+	/* Interfaces that went away took their filters and links with them. */
 	for (unsigned i = 0; i < fp->nifaces; i++) {
 		bool present = false;
 		for (struct if_nameindex *n = names; n->if_index != 0 && !present; n++)
@@ -205,7 +513,7 @@ unsigned fastpath_attach_all(struct fastpath *fp)
 		if (present)
 			fp->ifaces[kept++] = fp->ifaces[i];
 		else if (fp->ifaces[i].link_fd >= 0)
-			close(fp->ifaces[i].link_fd);
+			fastpath_detach_one(fp, &fp->ifaces[i]);
 	}
 	fp->nifaces = kept;
 	for (struct if_nameindex *n = names; n->if_index != 0; n++) {
@@ -236,7 +544,7 @@ unsigned fastpath_attach_all(struct fastpath *fp)
 void fastpath_detach_all(struct fastpath *fp)
 {
 	for (unsigned i = 0; i < fp->nifaces; i++)
-		fastpath_detach_one(&fp->ifaces[i]);
+		fastpath_detach_one(fp, &fp->ifaces[i]);
 	fp->nifaces = 0;
 	fp->attached = false;
 }
@@ -252,14 +560,68 @@ void fastpath_close(struct fastpath *fp)
 		return;
 	fastpath_detach_all(fp);
 	fastpath_bpf__destroy(fp->skel);
+	if (fp->pin_dir[0] != '\0')
+		fastpath_cleanup(fp->pin_dir);
 	free(fp);
+}
+
+void fastpath_leave(struct fastpath *fp)
+{
+	if (fp == NULL)
+		return;
+	if (fp->pin_dir[0] == '\0' || !fp->attached) {
+		fastpath_close(fp);
+		return;
+	}
+	/* The pins hold the maps and the links; the filters hold the program. */
+	fp->leaving = true;
+	fastpath_write_config(fp);
+	for (unsigned i = 0; i < fp->nifaces; i++) {
+		if (fp->ifaces[i].link_fd >= 0)
+			close(fp->ifaces[i].link_fd);
+	}
+	fastpath_bpf__destroy(fp->skel);
+	log_info("fast path: left in the kernel under %s, carrying known clients for %" PRIu64 " s",
+		 fp->pin_dir, (uint64_t)(fp->grace_ns / CLOCK_NS_PER_S));
+	free(fp);
+}
+
+int fastpath_cleanup(const char *pin_dir)
+{
+	struct if_nameindex *names = if_nameindex();
+	struct dirent *e;
+	DIR *dir;
+	int ret = 0;
+
+	/* Classic filters are found by their handle, on every interface. */
+	for (struct if_nameindex *n = names; n != NULL && n->if_index != 0; n++)
+		fastpath_tc_detach((int)n->if_index);
+	if (names != NULL)
+		if_freenameindex(names);
+	dir = opendir(pin_dir);
+	if (dir == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	/* A link whose last pin goes (and no process holds) takes the program off. */
+	while ((e = readdir(dir)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(dir), e->d_name, 0) < 0 && ret == 0)
+			ret = -errno;
+	}
+	closedir(dir);
+	if (rmdir(pin_dir) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
 }
 
 static void fastpath_write_config(struct fastpath *fp)
 {
 	uint32_t zero = 0;
 
-	fp->config.alive_until_ns = clock_now_ns() + FASTPATH_HEARTBEAT_NS;
+	uint64_t now_ns = clock_now_ns();
+
+	fp->config.alive_until_ns = now_ns + fp->grace_ns;
+	fp->config.present_until_ns = fp->leaving ? now_ns : now_ns + FASTPATH_PRESENT_NS;
 	if (bpf_map_update_elem(fp->config_fd, &zero, &fp->config, BPF_ANY) < 0)
 		log_warnx("fast path: cannot write its settings: %s", strerror(errno));
 }
@@ -294,6 +656,7 @@ static void fastpath_scope_update(struct fastpath *fp, const struct pool_snapsho
 	if (fp->scope_set && digest == fp->scope_digest)
 		return;
 	fp->scope_digest = digest;
+	fp->config.scope_digest = digest;
 	fp->scope_set = true;
 	fp->config.scope++;
 }
@@ -307,6 +670,11 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 			want.address = t->address;
 			want.source = t->source;
 			want.mtu = t->tunnel_mtu;
+		} else if (fp->hold && slot < snap->nslots && have->address != 0 &&
+			   snap->targets[slot].address == have->address &&
+			   snap->targets[slot].source == have->source) {
+			/* Not known to be down yet: its clients stay where they are. */
+			want = *have;
 		}
 		/* Clients placed on what the slot was are not clients of what it is now. */
 		if (have->address != 0 &&
@@ -331,6 +699,17 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 	fastpath_scope_update(fp, snap);
 	snap->fast_scope = fp->config.scope;
 	fastpath_write_config(fp);
+}
+
+void fastpath_set_grace(struct fastpath *fp, uint32_t seconds)
+{
+	fp->grace_ns = (uint64_t)seconds * CLOCK_NS_PER_S;
+	fastpath_write_config(fp);
+}
+
+void fastpath_hold(struct fastpath *fp, bool hold)
+{
+	fp->hold = hold;
 }
 
 void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
@@ -402,6 +781,15 @@ void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		}
 	}
 	fp->nclients = live;
+}
+
+uint16_t fastpath_slot_of(const struct fastpath *fp, uint32_t address)
+{
+	for (uint16_t slot = 1; address != 0 && slot < FASTPATH_SLOTS; slot++) {
+		if (fp->slots[slot].address == address)
+			return slot;
+	}
+	return 0;
 }
 
 void fastpath_forget(struct fastpath *fp, uint32_t client)

@@ -37,8 +37,63 @@ struct fastpath_slot_totals {
  */
 struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen);
 
-/* Detaches from every interface and frees everything. NULL is fine. */
+/* Where the packaged droverd pins its fast path. */
+#define FASTPATH_PIN_DIR_DEFAULT "/sys/fs/bpf/drover"
+
+/*
+ * fastpath_open, with the maps pinned in pin_dir (on a bpffs; the system's
+ * /sys/fs/bpf is mounted when missing), and the tcx links there too once
+ * attached, so that the fast path outlives droverd (fastpath_leave). When
+ * pin_dir holds what a previous droverd left, with this build's layout
+ * (FASTPATH_ABI_VERSION and the maps' shapes, which include max_clients),
+ * its maps are taken over with their client records, slot generations and
+ * scope; anything else there is removed, and the log says why. A pin_dir
+ * that cannot be used is logged and the fast path runs unpinned.
+ */
+struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir, char *err,
+				      size_t errlen);
+
+/* The maps are a previous droverd's (fastpath_open_pinned took them over). */
+bool fastpath_adopted(const struct fastpath *fp);
+/* The maps are pinned: the fast path can outlive droverd. */
+bool fastpath_pinned(const struct fastpath *fp);
+
+/*
+ * Detaches from every interface, removes whatever is pinned and frees
+ * everything: the kernel stops carrying clients at once. NULL is fine.
+ */
 void fastpath_close(struct fastpath *fp);
+
+/*
+ * droverd goes, its fast path stays: pinned and attached, it carries the
+ * clients it knows for the grace (fastpath_set_grace) counted from now,
+ * for the next droverd to take over. Frees fp. Without pins (or detached),
+ * the same as fastpath_close.
+ */
+void fastpath_leave(struct fastpath *fp);
+
+/*
+ * What a stop (not a restart) does after droverd has gone: takes drover's
+ * classic filter off every interface and removes everything pinned in
+ * pin_dir (links included, which takes their program off). Returns 0 or
+ * -errno of the first failure; nothing there is 0.
+ */
+int fastpath_cleanup(const char *pin_dir);
+
+/*
+ * How long the kernel goes on carrying known clients without a heartbeat
+ * from droverd (renewed every second): covers a restart. Applies at once.
+ */
+void fastpath_set_grace(struct fastpath *fp, uint32_t seconds);
+
+/*
+ * While hold is set (droverd just started and has no health verdicts yet),
+ * publishing does not retire a slot the kernel carries clients for when the
+ * snapshot only says it keeps none: its proxy is the same (address and
+ * source) and not known to be down. A proxy that changed, or left, is
+ * retired as always.
+ */
+void fastpath_hold(struct fastpath *fp, bool hold);
 
 /*
  * Attaches to every interface but loopback that has none yet, and forgets
@@ -64,7 +119,7 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap);
 
 /*
  * Every second: renews the heartbeat (the kernel falls back to NFQUEUE for
- * everything when droverd stops renewing it). Every second too, or every
+ * everything when droverd stops renewing it for the grace). Every second too, or every
  * few seconds once there are hundreds of thousands of clients (at most 10 s,
  * at least twice per affinity timeout): removes records that are idle or
  * stale (another slot generation or scope), and refreshes the affinity
@@ -77,6 +132,9 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 /* The walk over the records that fastpath_tick makes when it is due, now. */
 void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES]);
+
+/* The slot the kernel holds for the proxy at address (network byte order), or 0. */
+uint16_t fastpath_slot_of(const struct fastpath *fp, uint32_t address);
 
 /* Forgets a client (an address that became a proxy, which is never a client). */
 void fastpath_forget(struct fastpath *fp, uint32_t client);
@@ -107,10 +165,12 @@ const char *fastpath_counter_name(enum fastpath_counter c);
 uint64_t fastpath_clients(const struct fastpath *fp);
 
 /*
- * How it attaches: "tcx link" (kernel 6.6 and later; the program goes with
- * droverd's process) or "clsact filter" (older kernels, or the environment
- * variable DROVER_FAST_PATH_ATTACH=clsact; left behind by a crash, it stops
- * being used when the heartbeat runs out, and the next start replaces it).
+ * How it attaches: "tcx link" (kernel 6.6 and later; pinned next to the
+ * maps, or gone with droverd's process when nothing is pinned) or "clsact
+ * filter" (older kernels, or the environment variable
+ * DROVER_FAST_PATH_ATTACH=clsact). Either way, left behind by droverd, it
+ * carries known clients until the grace runs out, and the next start gives
+ * it its own program in one step.
  */
 const char *fastpath_attach_kind(const struct fastpath *fp);
 

@@ -11,7 +11,7 @@
  * config's (client_subnets or the proxies' addresses changing bumps it), the
  * packet came in on the interface droverd saw the client's packet arrive on,
  * it has been seen within the affinity timeout, and droverd has renewed its
- * heartbeat. Anything else (another protocol, IP options, fragments, TTL 1
+ * heartbeat (within the grace). Anything else (another protocol, IP options, fragments, TTL 1
  * or less, too big for the tunnel, not forwarded) is left to the kernel and
  * the NFQUEUE path unchanged.
  */
@@ -20,8 +20,14 @@
 
 #include <linux/types.h>
 
-#define FASTPATH_SLOTS	  4096 /* PROXY_SLOTS_MAX */
-#define FASTPATH_PORT_MAP (65536 / 8)
+#define FASTPATH_SLOTS 4096 /* PROXY_SLOTS_MAX */
+/*
+ * The maps outlive droverd (pinned under bpffs) and the next droverd, maybe
+ * a newer build, adopts them only when their layout is the one it knows:
+ * bump this with any change to the values below or to the maps' shapes.
+ */
+#define FASTPATH_ABI_VERSION 1
+#define FASTPATH_PORT_MAP    (65536 / 8)
 
 /* clients map: key = client IPv4 address (network byte order). */
 struct fastpath_client {
@@ -43,14 +49,24 @@ struct fastpath_slot {
 };
 
 struct fastpath_config {
-	__u64 alive_until_ns; /* droverd's heartbeat: past it, everything takes the NFQUEUE path */
-	__u64 idle_ns;	      /* affinity timeout */
+	/* droverd's heartbeat plus the grace: past it, everything takes the NFQUEUE path */
+	__u64 alive_until_ns;
+	/*
+	 * droverd's heartbeat alone: past it (droverd is restarting, or gone),
+	 * a known client's packet too big for the tunnel is dropped, not left
+	 * to the kernel, which would route it to the origin unproxied (and the
+	 * origin would reset the connection); the client sends it again, and
+	 * once droverd is back NFQUEUE answers it (frag-needed).
+	 */
+	__u64 present_until_ns;
+	__u64 idle_ns; /* affinity timeout */
 	/*
 	 * Who may be a client: bumped whenever client_subnets or the proxies'
 	 * addresses change, so records made before are never used again.
 	 */
 	__u32 scope;
-	__u32 reserved;
+	__u32 abi;		       /* FASTPATH_ABI_VERSION of the droverd that wrote it */
+	__u64 scope_digest;	       /* what scope was set for, so the next droverd keeps it */
 	__u8 ports[FASTPATH_PORT_MAP]; /* web ports, by destination port bit */
 };
 

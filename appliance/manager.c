@@ -74,6 +74,20 @@ static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct 
 	st->admin = p->admin;
 }
 
+/*
+ * After a restart, each proxy gets back the slot the kernel's records name
+ * it by (the previous droverd's numbering), so that they stay current.
+ */
+static void manager_slots_adopt(struct manager *m, const struct proxy_config *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint16_t slot = fastpath_slot_of(m->dp.fast, list[i].address);
+
+		if (slot != 0 && m->slots.owner[slot] == 0)
+			m->slots.owner[slot] = list[i].id;
+	}
+}
+
 /* Re-reads the proxy list from the store and gives every proxy its slot. */
 static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
 {
@@ -100,6 +114,8 @@ static int manager_load_proxies(struct manager *m, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++)
 		ids[i] = list[i].id;
 	pool_slot_release_missing(&m->slots, ids, n);
+	if (m->generation == 0 && fastpath_adopted(m->dp.fast))
+		manager_slots_adopt(m, list, n);
 	for (size_t i = 0; i < n; i++) {
 		slots[i] = pool_slot_get(&m->slots, list[i].id);
 		if (slots[i] != 0)
@@ -146,6 +162,9 @@ int manager_publish(struct manager *m, struct affinity_table *old_affinity, char
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* Until the probes speak, the kernel keeps carrying clients of the proxies it knows. */
+	if (m->dp.fast != NULL)
+		fastpath_hold(m->dp.fast, m->settling);
 	for (size_t i = 0; i < m->nproxies; i++) {
 		if (m->slot_of[i] == 0)
 			continue;
@@ -291,13 +310,17 @@ void manager_fast_path_apply(struct manager *m)
 		if (fastpath_attached(m->dp.fast)) {
 			fastpath_detach_all(m->dp.fast);
 			log_info("fast path off: every web packet goes through NFQUEUE");
+		} else if (m->dp.fast == NULL && m->fast_path_allowed && m->fast_path_pin_dir) {
+			/* Switched off while droverd was away: what it left goes too. */
+			fastpath_cleanup(m->fast_path_pin_dir);
 		}
 		m->fast_path_error[0] = '\0';
 		return;
 	}
 	if (m->dp.fast == NULL) {
-		m->dp.fast = fastpath_open(m->settings.affinity_max_clients, m->fast_path_error,
-					   sizeof(m->fast_path_error));
+		m->dp.fast =
+		    fastpath_open_pinned(m->settings.affinity_max_clients, m->fast_path_pin_dir,
+					 m->fast_path_error, sizeof(m->fast_path_error));
 		if (m->dp.fast == NULL) {
 			log_warnx(
 			    "fast path unavailable, every web packet goes through NFQUEUE: %s",
@@ -305,6 +328,7 @@ void manager_fast_path_apply(struct manager *m)
 			return;
 		}
 	}
+	fastpath_set_grace(m->dp.fast, m->settings.fast_path_grace_seconds);
 	if (!fastpath_attached(m->dp.fast)) {
 		unsigned n = fastpath_attach_all(m->dp.fast);
 		log_info("fast path on: attached to %u interface%s (%s)", n, n == 1 ? "" : "s",
@@ -338,6 +362,9 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 		return ret;
 	}
 	manager_check_stored_settings(&m->settings);
+	m->fast_path_pin_dir = opt->fast_path_pin_dir;
+	/* Before the proxies get their slots: a previous droverd's fast path names them. */
+	manager_fast_path_apply(m);
 	ret = manager_load_proxies(m, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -359,11 +386,17 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 			 m->settings.affinity_max_clients);
 		return ret;
 	}
-	manager_fast_path_apply(m);
 	/* The first snapshot is in place before any packet can arrive. */
 	ret = manager_publish(m, NULL, err, errlen);
 	if (ret < 0)
 		return ret;
+	if (fastpath_adopted(m->dp.fast)) {
+		/* The clients the kernel carries keep their proxies in droverd's table too. */
+		fastpath_walk(m->dp.fast, m->affinity, m->hash_key);
+		log_info("fast path: %" PRIu64 " client%s kept on their proxies",
+			 fastpath_clients(m->dp.fast),
+			 fastpath_clients(m->dp.fast) == 1 ? "" : "s");
+	}
 
 	if (opt->base != NULL) {
 		m->prober = prober_new(opt->base, manager_on_probe, m);
@@ -405,16 +438,19 @@ struct manager *manager_start(const struct manager_options *opt, char *err, size
 	return m;
 }
 
-void manager_stop(struct manager *m)
+static void manager_close(struct manager *m, bool leave)
 {
 	if (m == NULL)
 		return;
 	/*
-	 * The fast path first: its clients' packets go back to the queues, still
-	 * answered; then the rules: no new packet is queued, then the queues drain
-	 * and close.
+	 * A stop takes the fast path off first: its clients' packets go back to
+	 * the queues, still answered; then the rules: no new packet is queued,
+	 * then the queues drain and close. A restart leaves the fast path to the
+	 * next droverd: it runs at tc ingress, before the rules, so the clients
+	 * it knows keep their proxies while the rules are away.
 	 */
-	if (m->dp.fast != NULL)
+	leave = leave && fastpath_pinned(m->dp.fast) && fastpath_attached(m->dp.fast);
+	if (m->dp.fast != NULL && !leave)
 		fastpath_detach_all(m->dp.fast);
 	if (m->rules_installed) {
 		rules_remove();
@@ -427,7 +463,10 @@ void manager_stop(struct manager *m)
 	}
 	datapath_stop(&m->dp);
 	/* The threads are gone: nothing records clients any more. */
-	fastpath_close(m->dp.fast);
+	if (leave)
+		fastpath_leave(m->dp.fast);
+	else
+		fastpath_close(m->dp.fast);
 	m->dp.fast = NULL;
 	if (m->affinity != NULL) {
 		affinity_free(m->affinity);
@@ -444,6 +483,16 @@ void manager_stop(struct manager *m)
 		m->store = NULL;
 	}
 	free(m);
+}
+
+void manager_stop(struct manager *m)
+{
+	manager_close(m, false);
+}
+
+void manager_leave(struct manager *m)
+{
+	manager_close(m, true);
 }
 
 void manager_tick(struct manager *m)

@@ -35,6 +35,11 @@ struct manager_options {
 	struct event_base *base; /* the control loop: probes run on it */
 	bool fast_path; /* may load the kernel fast path (droverd; not the tests' harnesses) */
 	/*
+	 * Where the fast path is pinned so that it outlives droverd (and is
+	 * taken over at start, see fastpath_open_pinned); NULL: not pinned.
+	 */
+	const char *fast_path_pin_dir;
+	/*
 	 * The seam for running a manager without NFQUEUE (unit tests, fuzz
 	 * harnesses, no root needed). NULL, as droverd leaves it: queues
 	 * [base, base + count) are bound and a packet thread runs on each. Set:
@@ -57,8 +62,19 @@ struct manager_options {
  */
 struct manager *manager_start(const struct manager_options *opt, char *err, size_t errlen);
 
-/* Takes the rules off, stops the packet threads and probes, closes the store, frees m. */
+/*
+ * Takes the fast path and the rules off, stops the packet threads and
+ * probes, closes the store, frees m: the stop of `systemctl stop'.
+ */
 void manager_stop(struct manager *m);
+
+/*
+ * manager_stop, but the pinned fast path stays attached, carrying the
+ * clients it knows for the grace, for the next droverd to take over: the
+ * stop of a restart (or an upgrade). The rules go as in manager_stop.
+ * Without a pinned fast path, the same as manager_stop.
+ */
+void manager_leave(struct manager *m);
 
 /* Periodic work: affinity sweep and active-client counts, drain completion, snapshot reclaim. */
 void manager_tick(struct manager *m);

@@ -56,6 +56,7 @@ struct manager {
 
 	struct datapath dp;
 	bool fast_path_allowed;
+	const char *fast_path_pin_dir; /* NULL: the fast path is not pinned */
 	/* Why the fast path (dp.fast) is not running, when it should. */
 	char fast_path_error[MANAGER_FAST_PATH_ERR_MAX];
 	struct affinity_table *affinity;

@@ -112,6 +112,17 @@ static const struct settings_entry settings_table[] = {
 	.offset = SETTINGS_FIELD(fast_path),
     },
     {
+	.def = {.key = "fast_path_grace_seconds",
+		.type = SETTING_UINT,
+		.default_value = "30",
+		.min = 3,
+		.max = 3600,
+		.help = "seconds the kernel fast path goes on carrying the clients it knows "
+			"without droverd (a restart, an upgrade, a crash)",
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(fast_path_grace_seconds),
+    },
+    {
 	.def = {.key = "ports",
 		.type = SETTING_PORTS,
 		.default_value = "80,443",

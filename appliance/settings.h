@@ -111,6 +111,7 @@ struct settings {
 	uint32_t queue_maxlen; /* packets the kernel holds per queue */
 	bool fail_open;	       /* accept when the queue is full */
 	bool fast_path;	       /* placed clients' packets wrapped in the kernel (fastpath.h) */
+	uint32_t fast_path_grace_seconds; /* the kernel carries known clients without droverd */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
