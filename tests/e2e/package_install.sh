@@ -285,10 +285,17 @@ UNIT
 	in_root systemctl enable -q drover drover-unit-check.service
 	# nspawn brings its own /proc; this test's mount would shadow it.
 	umount "$root/proc"
+	# A host has a bpffs at /sys/fs/bpf (systemd mounts it, mode 0700), where
+	# the service pins its fast path; a container has none: give it a new
+	# one, as a host's, which vanishes with this test's mount namespace.
+	mkdir -p "$work/bpffs"
+	mount -t bpf -o mode=700 bpf "$work/bpffs"
 	t0=$(date +%s)
 	# A container gets neither CAP_BPF nor bpf(2) by default; a host has both.
-	timeout 600 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf --register=no \
+	timeout 600 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf \
+		--bind="$work/bpffs:/sys/fs/bpf" --register=no \
 		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
+	umount "$work/bpffs"
 	# nspawn leaves this behind when it cannot register with a host manager.
 	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"
 	rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
