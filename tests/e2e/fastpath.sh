@@ -22,9 +22,11 @@
 #   4. A Squid killed: its clients' records go stale at once (the slot's
 #      generation), they are re-placed by droverd and answered by the others.
 #   5. SIGKILL of droverd: the kernel stops carrying (once droverd is gone:
-#      the program goes with droverd's tcx link; 3 s later for a clsact
-#      filter, whose heartbeat runs out), nothing is carried without a
-#      decider: with fail_open the requests are answered directly.
+#      the program goes with droverd's tcx link, pinned in the bpffs of the
+#      mount namespace ip netns exec gave droverd; 3 s later for a clsact
+#      filter, once fast_path_grace_seconds, set to 3, runs out), nothing is
+#      carried without a decider: with fail_open the requests are answered
+#      directly.
 #   6. A client idle past affinity_timeout loses its record.
 # DROVER_FAST_PATH_ATTACH=clsact runs it all with the clsact filter kernels
 # before 6.6 get (tests/e2e/fastpath_clsact.sh).
@@ -270,6 +272,9 @@ check $? "a dead proxy's clients are re-placed by droverd and answered by the ot
 
 # --- 5. droverd killed: nothing is carried without it ---------------------------
 lab_droverctl settings set fail_open true >/dev/null
+# Past the grace (tests/e2e/restart.sh covers what happens within it). droverd
+# pins in the bpffs of its own mount namespace here, gone with it: so do tcx links.
+lab_droverctl settings set fast_path_grace_seconds 3 >/dev/null
 pid=$(cat "$LAB_STATE/droverd.pid")
 kill -KILL "$pid"
 # Reaped: its descriptors are closed, so a tcx link (and its program) is gone.

@@ -69,9 +69,9 @@ proxy_of() {
 		python3 -c "import json,sys; p=json.load(sys.stdin)['proxy']; print(p['name'] if p else '-')"
 }
 
-# big_logged N CLIENT: downloads of big.bin proxy N logged for CLIENT.
+# big_logged N CLIENT: whole downloads of big.bin (4 MB sent) proxy N logged for CLIENT.
 big_logged() {
-	awk -v c="$2" '$3 == c && $7 ~ /big\.bin$/ { n++ } END { print n + 0 }' \
+	awk -v c="$2" '$3 == c && $7 ~ /big\.bin$/ && $5 >= 4194304 { n++ } END { print n + 0 }' \
 		"$LAB_STATE/px$1/squid/access.log" 2>/dev/null
 }
 
@@ -196,7 +196,7 @@ for sig in TERM KILL; do
 		fi
 	done
 	check $([ $same -eq $DOWNLOADS ]; echo $?) \
-		"after SIG$sig each client is on the proxy that served it before, which logged its download" \
+		"after SIG$sig each client is on the proxy that served it before, which logged its whole download" \
 		"$same of $DOWNLOADS on the same proxy${moved:+; moved: $moved}; $(running_at "$t_kill") of $DOWNLOADS were still running at the signal (Squid's end times)"
 	kept=$(grep "kept on their proxies" "$LAB_STATE/droverd.log" | tail -n 1)
 	[ "$(grep -c "kept on their proxies" "$LAB_STATE/droverd.log")" -gt "$kept0" ]

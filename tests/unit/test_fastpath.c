@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
@@ -652,6 +654,154 @@ static void test_walk_runs_less_often_with_many_clients(void **state)
 	affinity_free(&t);
 }
 
+/*
+ * A bpffs of the test's own, in a mount namespace of its own, so nothing
+ * outlives the test. Returns the pin directory under it, or NULL (skipped).
+ */
+static const char *pin_dir_make(void)
+{
+	static char base[sizeof("/tmp/drover-fastpath-pin.XXXXXX")];
+	static char dir[sizeof(base) + 16];
+
+	snprintf(base, sizeof(base), "/tmp/drover-fastpath-pin.XXXXXX");
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mkdtemp(base) == NULL || mount("bpf", base, "bpf", 0, "mode=0700") < 0)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/drover", base);
+	return dir;
+}
+
+static void pin_dir_remove(const char *dir)
+{
+	char base[64];
+
+	snprintf(base, sizeof(base), "%.*s", (int)(strrchr(dir, '/') - dir), dir);
+	umount(base);
+	rmdir(base);
+}
+
+/*
+ * Finding: a restart broke every proxied connection, because the fast path
+ * went with droverd. Pinned, it stays: its records still carry the client
+ * after droverd left (a too-big packet is held back, not routed to the
+ * origin), the next open takes the maps over with the proxy's slot, a
+ * snapshot without health verdicts (hold) does not retire the slot, a real
+ * verdict does, and a close removes everything pinned.
+ */
+static void test_a_pinned_fast_path_outlives_droverd(void **state)
+{
+	struct fastpath *fp = need_fastpath(state), *first, *next;
+	uint8_t frame[2048];
+	struct run_result r;
+	struct fastpath_client placed, down, got;
+	char err[256], path[128];
+	uint32_t client = ip("198.18.5.30");
+	const char *dir;
+	size_t len;
+
+	(void)fp;
+	dir = pin_dir_make();
+	if (dir == NULL) {
+		fprintf(stderr, "# skipped: no bpffs of our own\n");
+		skip();
+	}
+	first = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
+	assert_non_null(first);
+	assert_true(fastpath_pinned(first));
+	assert_false(fastpath_adopted(first));
+	assert_true(fastpath_attach_all(first) > 0);
+	publish(first, true, &placed);
+	assert_int_equal(fastpath_learn(first, client, &placed), 0);
+	fastpath_set_grace(first, 30);
+	fastpath_leave(first);
+
+	snprintf(path, sizeof(path), "%s/clients", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	next = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
+	assert_non_null(next);
+	assert_true(fastpath_adopted(next));
+	assert_int_equal(fastpath_client_get(next, client, &got), 0);
+	assert_int_equal(got.slot, 1);
+	assert_int_equal(fastpath_slot_of(next, ip("10.9.0.2")), 1);
+
+	/* droverd is away: carried, but a packet too big for the tunnel is held back. */
+	len = make_frame(frame, "198.18.5.30", "203.0.113.80", 80, 100, 0, 0x10);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	len = make_frame(frame, "198.18.5.30", "203.0.113.80", 80, TUNNEL_MTU + 1, 0, 0x10);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_SHOT);
+
+	/* Back, no verdicts yet: the slot stays; a verdict of down retires it. */
+	fastpath_set_grace(next, 30);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	fastpath_hold(next, true);
+	publish(next, false, &down);
+	len = make_frame(frame, "198.18.5.30", "203.0.113.80", 80, 100, 0, 0x10);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	fastpath_hold(next, false);
+	publish(next, false, &down);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+
+	fastpath_close(next);
+	assert_int_not_equal(access(dir, F_OK), 0);
+	pin_dir_remove(dir);
+}
+
+/* Maps of another layout are not taken over: the next open starts clean. */
+static void test_pinned_maps_of_another_layout_start_clean(void **state)
+{
+	struct fastpath *fp = need_fastpath(state), *first, *next;
+	struct fastpath_client placed, got;
+	struct fastpath_config config;
+	char err[256], path[128];
+	uint32_t client = ip("198.18.5.31"), zero = 0;
+	const char *dir;
+	int fd;
+
+	(void)fp;
+	dir = pin_dir_make();
+	if (dir == NULL) {
+		fprintf(stderr, "# skipped: no bpffs of our own\n");
+		skip();
+	}
+	first = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
+	assert_non_null(first);
+	assert_true(fastpath_attach_all(first) > 0);
+	publish(first, true, &placed);
+	assert_int_equal(fastpath_learn(first, client, &placed), 0);
+	fastpath_leave(first);
+
+	/* As an older build would have left it. */
+	snprintf(path, sizeof(path), "%s/config", dir);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &zero, &config), 0);
+	config.abi = FASTPATH_ABI_VERSION + 1;
+	assert_int_equal(bpf_map_update_elem(fd, &zero, &config, BPF_ANY), 0);
+	close(fd);
+
+	next = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
+	assert_non_null(next);
+	assert_false(fastpath_adopted(next));
+	assert_true(fastpath_pinned(next));
+	assert_int_equal(fastpath_client_get(next, client, &got), -ENOENT);
+	fastpath_close(next);
+
+	/* A table of another size is another shape: the same. */
+	first = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
+	assert_true(fastpath_attach_all(first) > 0);
+	fastpath_leave(first);
+	next = fastpath_open_pinned(1U << 17, dir, err, sizeof(err));
+	assert_non_null(next);
+	assert_false(fastpath_adopted(next));
+	fastpath_close(next);
+	pin_dir_remove(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +815,8 @@ int main(void)
 	    cmocka_unit_test(test_outer_id_is_not_the_inner_one),
 	    cmocka_unit_test(test_a_changed_client_scope_makes_records_stale),
 	    cmocka_unit_test(test_walk_runs_less_often_with_many_clients),
+	    cmocka_unit_test(test_a_pinned_fast_path_outlives_droverd),
+	    cmocka_unit_test(test_pinned_maps_of_another_layout_start_clean),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
