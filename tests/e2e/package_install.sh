@@ -13,10 +13,10 @@
 #   (--private-network)           READY, user, capabilities, watchdog, stop
 #                                 reinstall keeps the db, purge removes it
 #
-# The debootstrap download is cached as a tarball in $DROVER_TEST_CACHE
-# (default /var/cache/drover-test), and the .debs apt fetches into the root
-# in a directory beside it, so reruns need the network only for
-# `apt-get update`. Measured here: first run about 15 s of download plus 10 s
+# The root comes from tests/lab/pkgroot.sh: the debootstrap download is
+# cached as a tarball in $DROVER_TEST_CACHE (default /var/cache/drover-test),
+# and the .debs apt fetches into the root in a directory beside it, so reruns
+# need the network only for `apt-get update`. Measured here: first run about 15 s of download plus 10 s
 # of unpacking; later runs about 10 s for the root, about 35 s in all.
 #
 # Names of users are looked up inside the root (stat runs there): its uids
@@ -35,12 +35,13 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${DROVER_TEST_CACHE:-/var/cache/drover-test}
 started=$(date +%s)
 failures=0
 
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
+# shellcheck source=../lab/pkgroot.sh
+. "$here/../lab/pkgroot.sh"
 bail() {
 	echo "not ok - $*"
 	exit 1
@@ -63,14 +64,12 @@ cleanup() {
 		wait "$daemon_pid" 2>/dev/null
 	fi
 	ip netns del "$netns" 2>/dev/null
-	for m in var/cache/apt/archives proc; do
-		mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m"
-	done
+	mountpoint -q "$work/bpffs" 2>/dev/null && umount -l "$work/bpffs"
 	# Never delete through a mount that is still there (the apt cache).
-	if mountpoint -q "$root/var/cache/apt/archives" 2>/dev/null; then
-		echo "# $work left in place: $root/var/cache/apt/archives is still mounted" >&2
-	else
+	if pkgroot_unmount "$root"; then
 		rm -rf "$work"
+	else
+		echo "# $work left in place: $root/var/cache/apt/archives is still mounted" >&2
 	fi
 }
 trap cleanup EXIT
@@ -98,54 +97,14 @@ drover_"$version"_"$(dpkg --print-architecture)".deb) pass "package is named $(b
 esac
 
 # --- a clean root ----------------------------------------------------------
-# The mirror and release this host uses: a one-line sources.list entry, else
-# the first deb822 URIs: field (Debian 12's default layout).
-. /etc/os-release
-suite=${VERSION_CODENAME:?/etc/os-release names no release}
-mirror=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\(http[^[:space:]]*\).*/\2/p' \
-	/etc/apt/sources.list 2>/dev/null | head -1)
-if [ -z "$mirror" ]; then
-	mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
-fi
-[ -n "$mirror" ] || bail "no Debian mirror found in /etc/apt/sources.list{,.d}"
-
-mkdir -p "$cache/apt-archives/partial"
-tarball=$cache/$suite-minbase-$(dpkg --print-architecture).tgz
 t0=$(date +%s)
-if [ ! -s "$tarball" ]; then
-	debootstrap --variant=minbase --make-tarball="$tarball.tmp" "$suite" "$work/dl" "$mirror" \
-		>"$work/debootstrap.log" 2>&1 || {
-		tail -20 "$work/debootstrap.log"
-		bail "debootstrap --make-tarball from $mirror failed"
-	}
-	mv "$tarball.tmp" "$tarball"
-	rm -rf "$work/dl"
-fi
-debootstrap --variant=minbase --unpack-tarball="$tarball" "$suite" "$root" "$mirror" \
-	>"$work/debootstrap.log" 2>&1 || {
-	tail -20 "$work/debootstrap.log"
-	bail "debootstrap from $tarball failed"
-}
-pass "clean $suite root from $mirror ($(($(date +%s) - t0)) s)"
-
-mount -t proc proc "$root/proc"
-mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-# apt in the root uses the same mirrors as this host.
-rm -f "$root/etc/apt/sources.list"
-cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null ||
-	echo "deb $mirror $suite main" >"$root/etc/apt/sources.list"
-[ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$root/etc/apt/"
-cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+pkgroot_make "$root" "$work" || bail "could not make a clean root (log above)"
+pass "clean $(. /etc/os-release && echo "$VERSION_CODENAME") root from $(pkgroot_mirror) ($(($(date +%s) - t0)) s)"
 cp "$deb" "$root/tmp/"
 pkgfile=/tmp/$(basename "$deb")
 
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-# The package cache is shared by every run on this machine (bind-mounted): one apt at a time.
-apt_get() {
-	flock "$cache/apt-archives.lock" \
-		chroot "$root" apt-get -q -y -o Dpkg::Use-Pty=0 --no-install-recommends "$@"
-}
+apt_get() { pkgroot_apt "$root" "$@"; }
 
 t0=$(date +%s)
 # systemd (for systemd-analyze and tmpfiles) and man-db come first, as on
@@ -289,10 +248,17 @@ UNIT
 	in_root systemctl enable -q drover drover-unit-check.service
 	# nspawn brings its own /proc; this test's mount would shadow it.
 	umount "$root/proc"
+	# A host has a bpffs at /sys/fs/bpf (systemd mounts it, mode 0700), where
+	# the service pins its fast path; a container has none: give it a new
+	# one, as a host's, which vanishes with this test's mount namespace.
+	mkdir -p "$work/bpffs"
+	mount -t bpf -o mode=700 bpf "$work/bpffs"
 	t0=$(date +%s)
 	# A container gets neither CAP_BPF nor bpf(2) by default; a host has both.
-	timeout 600 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf --register=no \
+	timeout 600 systemd-nspawn -q -b -D "$root" --private-network --capability=CAP_BPF --system-call-filter=bpf \
+		--bind="$work/bpffs:/sys/fs/bpf" --register=no \
 		--keep-unit --machine "drover-pkg-$$" >"$work/nspawn.log" 2>&1 || true
+	umount "$work/bpffs"
 	# nspawn leaves this behind when it cannot register with a host manager.
 	rm -rf "/run/systemd/nspawn/propagate/drover-pkg-$$"
 	rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
