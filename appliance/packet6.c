@@ -4,9 +4,6 @@
 #include <string.h>
 #include <netinet/in.h>
 
-/* The first byte of every IPv6 multicast address (RFC 4291 2.7). */
-#define PACKET6_MULTICAST 0xff
-
 /* Where the walk of one header chain ended. */
 struct packet6_chain {
 	uint8_t protocol;   /* the upper-layer next header value */
@@ -75,8 +72,7 @@ static enum packet6_error packet6_walk(const uint8_t *buf, size_t len, uint8_t n
 			c->more_fragments = (word & WIRE_IP6_MF) != 0;
 			c->frag_id = wire_get32(buf + off + 4);
 			if (c->frag_offset != 0) {
-				/* A later fragment: what follows is data, whatever it looks like.
-				 */
+				/* A later fragment: what follows is data, whatever it says. */
 				c->protocol = buf[off];
 				c->l4_offset = (uint16_t)(off + hlen);
 				return PACKET6_OK;
@@ -216,7 +212,7 @@ enum packet6_error packet6_parse(const uint8_t *buf, size_t len, struct packet6_
 	memcpy(out->src, buf + 8, WIRE_IPV6_ADDR_LEN);
 	memcpy(out->dst, buf + 24, WIRE_IPV6_ADDR_LEN);
 	/* RFC 4291 2.7: never a multicast source; a mapped one would pose as an IPv4 client. */
-	if (out->src[0] == PACKET6_MULTICAST || client_addr_is_ipv4_mapped(out->src))
+	if (out->src[0] == WIRE_IPV6_MULTICAST || client_addr_is_ipv4_mapped(out->src))
 		return PACKET6_ERR_SOURCE;
 
 	err = packet6_walk(buf, len, buf[6], WIRE_IPV6_HLEN, &c);

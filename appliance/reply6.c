@@ -4,15 +4,13 @@
 #include <string.h>
 #include <netinet/in.h>
 
-/* First bytes that mark an address as no single host (RFC 4291 2.5.2, 2.5.3, 2.7). */
-#define REPLY6_MULTICAST 0xff
-
+/* Whether addr names one host: not unspecified (RFC 4291 2.5.2), loopback (2.5.3), multicast. */
 static bool reply6_is_unicast(const uint8_t addr[WIRE_IPV6_ADDR_LEN])
 {
 	static const uint8_t zero[WIRE_IPV6_ADDR_LEN];
 	static const uint8_t loopback[WIRE_IPV6_ADDR_LEN] = {[WIRE_IPV6_ADDR_LEN - 1] = 1};
 
-	return addr[0] != REPLY6_MULTICAST && memcmp(addr, zero, sizeof(zero)) != 0 &&
+	return addr[0] != WIRE_IPV6_MULTICAST && memcmp(addr, zero, sizeof(zero)) != 0 &&
 	       memcmp(addr, loopback, sizeof(loopback)) != 0;
 }
 
@@ -20,7 +18,7 @@ bool reply6_may_answer(const struct packet6_info *pi)
 {
 	if (pi->icmp_error || pi->frag_offset != 0)
 		return false;
-	return reply6_is_unicast(pi->src) && pi->dst[0] != REPLY6_MULTICAST;
+	return reply6_is_unicast(pi->src) && pi->dst[0] != WIRE_IPV6_MULTICAST;
 }
 
 /*

@@ -70,6 +70,7 @@ enum wire_ipv6 {
 	WIRE_IPV6_PAYLOAD_MAX = 65535, /* no jumbograms: the payload length field is all we take */
 	WIRE_IPV6_MTU_MIN = 1280,      /* every IPv6 link carries 1280 bytes (RFC 8200 5) */
 	WIRE_IPV6_HOP_LIMIT = 64,      /* of the packets drover writes: outer headers, errors */
+	WIRE_IPV6_MULTICAST = 0xff,    /* first byte of every multicast address (RFC 4291 2.7) */
 	/* Hop-by-hop, routing and destination options count their length in 8-byte units. */
 	WIRE_IPV6_EXT_UNIT = 8,
 	WIRE_IPV6_EXT_MIN = 8,	 /* the smallest extension header: next header, length, 6 bytes */
