@@ -1,5 +1,5 @@
 /*
- * wire.h - IPv4, TCP and ICMP as they are on the wire: big-endian field
+ * wire.h - IPv4, IPv6, TCP, UDP, ICMP and ICMPv6 as they are on the wire: big-endian field
  * access, the header constants and the Internet checksum. Pure: no globals,
  * no I/O.
  *
@@ -62,6 +62,56 @@ enum wire_icmp_unreachable {
 	WIRE_ICMP_ADMIN_PROHIBITED = 13, /* RFC 1812 */
 };
 
+/* The IPv6 header (RFC 8200): fixed length, addresses of 16 bytes. */
+enum wire_ipv6 {
+	WIRE_IPV6_VERSION = 6,
+	WIRE_IPV6_HLEN = 40,
+	WIRE_IPV6_ADDR_LEN = 16,
+	WIRE_IPV6_PAYLOAD_MAX = 65535, /* no jumbograms: the payload length field is all we take */
+	WIRE_IPV6_MTU_MIN = 1280,      /* every IPv6 link carries 1280 bytes (RFC 8200 5) */
+	WIRE_IPV6_HOP_LIMIT = 64,      /* of the packets drover writes: outer headers, errors */
+	WIRE_IPV6_MULTICAST = 0xff,    /* first byte of every multicast address (RFC 4291 2.7) */
+	/* Hop-by-hop, routing and destination options count their length in 8-byte units. */
+	WIRE_IPV6_EXT_UNIT = 8,
+	WIRE_IPV6_EXT_MIN = 8,	 /* the smallest extension header: next header, length, 6 bytes */
+	WIRE_IPV6_FRAG_HLEN = 8, /* the fragment header has a fixed length */
+	WIRE_IPV6_AH_UNIT = 4,	 /* AH counts 4-byte units, less 2 (RFC 4302 2.2) */
+	WIRE_IPV6_AH_BIAS = 2,
+	WIRE_IPV6_FRAG_UNIT = 8, /* fragment offsets count 8-byte units */
+};
+
+/* The offset and flags word, bytes 2-3 of the fragment header (RFC 8200 4.5). */
+enum wire_ipv6_frag {
+	WIRE_IP6_MF = 1U << 0,
+	WIRE_IP6_OFFSET_MASK = 0xfff8, /* the offset in bytes: 13 bits of 8-byte units, shifted */
+};
+
+/* The first 32-bit word of the IPv6 header: version, traffic class, flow label. */
+enum wire_ipv6_word0 {
+	WIRE_IP6_VERSION_SHIFT = 28,
+	WIRE_IP6_TCLASS_SHIFT = 20,
+	WIRE_IP6_TCLASS_MASK = 0xff,
+	WIRE_IP6_FLOW_MASK = (1U << 20) - 1,
+};
+
+/* The UDP header (RFC 768). */
+enum wire_udp {
+	WIRE_UDP_HLEN = 8,
+};
+
+/* ICMPv6 (RFC 4443): the header and the types drover reads or writes. */
+enum wire_icmp6 {
+	WIRE_ICMP6_HLEN = 8, /* type, code, checksum, then 4 bytes every message has */
+};
+
+enum wire_icmp6_type {
+	WIRE_ICMP6_UNREACHABLE = 1,
+	WIRE_ICMP6_PACKET_TOO_BIG = 2, /* carries the MTU of the next hop */
+	WIRE_ICMP6_TIME_EXCEEDED = 3,
+	WIRE_ICMP6_PARAM_PROBLEM = 4,
+	WIRE_ICMP6_INFO_MIN = 128, /* types below are errors, from here informational */
+};
+
 /*
  * The functions are for user space. A BPF program has no C library (so no
  * <stdint.h>) and reads its fields through struct iphdr instead.
@@ -118,6 +168,32 @@ static inline uint16_t wire_checksum(const void *buf, size_t len)
 	uint64_t sum = 0;
 	size_t i;
 
+	for (i = 0; i + 1 < len; i += 2)
+		sum += wire_get16(p + i);
+	if (i < len)
+		sum += (uint32_t)p[i] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * The upper-layer checksum of IPv6 (RFC 8200 8.1) over msg[0..len): the
+ * Internet checksum of a pseudo-header (source, destination, the 32-bit
+ * upper-layer length, three zero bytes, the next header value) followed by
+ * the message. Host order, as wire_checksum; over a message that already
+ * holds its checksum the result is 0.
+ */
+static inline uint16_t wire_checksum6(const uint8_t src[WIRE_IPV6_ADDR_LEN],
+				      const uint8_t dst[WIRE_IPV6_ADDR_LEN], uint8_t next_header,
+				      const void *msg, size_t len)
+{
+	const uint8_t *p = msg;
+	uint64_t sum = (uint64_t)(len >> 16) + (len & 0xffff) + next_header;
+	size_t i;
+
+	for (i = 0; i < WIRE_IPV6_ADDR_LEN; i += 2)
+		sum += (uint32_t)wire_get16(src + i) + wire_get16(dst + i);
 	for (i = 0; i + 1 < len; i += 2)
 		sum += wire_get16(p + i);
 	if (i < len)

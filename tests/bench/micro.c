@@ -1,7 +1,8 @@
 /*
  * micro.c - micro-benchmarks of the packet path's pure parts, linked
  * against libdrover.a: Maglev lookup and build, affinity lookup and insert,
- * the keyed client hash, and the whole per-packet decision (parse, hash,
+ * the keyed client hash, parsing of IPv4 and of IPv6 (plain and through a
+ * chain of extension headers), and the whole per-packet decision (parse, hash,
  * affinity, Maglev, outer header) without the kernel's part; and the kernel
  * fast path: its program's time per packet (BPF_PROG_TEST_RUN, in a network
  * namespace of its own), recording a client, and droverd's once-a-second
@@ -31,6 +32,7 @@
 #include "hash.h"
 #include "maglev.h"
 #include "packet.h"
+#include "packet6.h"
 #include "pool.h"
 
 #define MICRO_KEYS    (1U << 16)
@@ -147,6 +149,88 @@ static void micro_hash(void)
 		micro_sink += acc;
 	}
 	printf("hash_client_ns %.2f ns\n", micro_median(v, micro_reps));
+}
+
+/* Times parse over n packets: the median ns per packet of micro_reps runs. */
+static double micro_parse_ns(bool v6, const uint8_t *pkt, size_t len)
+{
+	unsigned n = 1U << 21;
+	double v[16];
+
+	for (unsigned r = 0; r < micro_reps; r++) {
+		uint64_t acc = 0, t0 = micro_now_ns();
+		for (unsigned i = 0; i < n; i++) {
+			if (v6) {
+				struct packet6_info pi;
+				acc += (uint64_t)packet6_parse(pkt, len, &pi) + pi.dport;
+			} else {
+				struct packet_info pi;
+				acc += (uint64_t)packet_parse(pkt, len, &pi) + pi.dport;
+			}
+		}
+		v[r] = (double)(micro_now_ns() - t0) / n;
+		micro_sink += acc;
+	}
+	return micro_median(v, micro_reps);
+}
+
+/*
+ * A client's TCP ACK to port 80 in each family, and the IPv6 one behind
+ * hop-by-hop, destination options and a fragment header (atomic): what the
+ * extension-header walk costs. Also the hash of an IPv6 client identity.
+ */
+static void micro_parse(void)
+{
+	uint8_t v4[40] = {0x45,	      0, 0,   40, [8] = 64, [9] = 6, [12] = 198,    18,	 32, 1,
+			  [16] = 203, 0, 113, 80, [22] = 0, 80,	     [32] = 5 << 4, 0x10};
+	uint8_t v6[60] = {0x60, 0,    0,    0,		 0,	   20,	     6,
+			  64,	0x20, 0x01, 0x0d,	 0xb8,	   [23] = 1, 0x20,
+			  0x01, 0x0d, 0xb8, [39] = 0x80, [42] = 0, 80,	     [52] = 5 << 4,
+			  0x10};
+	uint8_t chain[92];
+	uint8_t key[HASH_KEY_BYTES];
+	struct client_id id = client_from_ipv6(v6 + 8);
+	double v[16];
+
+	/* the same ACK behind hop-by-hop (8), destination options (16), fragment (8) */
+	memcpy(chain, v6, 40);
+	memset(chain + 40, 0, 32);
+	chain[4] = 0;
+	chain[5] = 52;
+	chain[6] = IPPROTO_HOPOPTS;
+	chain[40] = IPPROTO_DSTOPTS;
+	chain[48] = IPPROTO_FRAGMENT;
+	chain[49] = 1;
+	chain[64] = IPPROTO_TCP;
+	memcpy(chain + 72, v6 + 40, 20);
+	{
+		struct packet_info pi4;
+		struct packet6_info pi6, pic;
+
+		/* time the packets a client sends, not the refusals */
+		if (packet_parse(v4, sizeof(v4), &pi4) != PACKET_OK ||
+		    packet6_parse(v6, sizeof(v6), &pi6) != PACKET6_OK ||
+		    packet6_parse(chain, sizeof(chain), &pic) != PACKET6_OK || pic.ext_count != 3 ||
+		    pic.dport != 80) {
+			fprintf(stderr, "micro: a parse benchmark packet does not parse\n");
+			return;
+		}
+	}
+	printf("packet_parse_ns %.2f ns\n", micro_parse_ns(false, v4, sizeof(v4)));
+	printf("packet6_parse_ns %.2f ns\n", micro_parse_ns(true, v6, sizeof(v6)));
+	printf("packet6_parse_3ext_ns %.2f ns\n", micro_parse_ns(true, chain, sizeof(chain)));
+
+	micro_key(key);
+	for (unsigned r = 0; r < micro_reps; r++) {
+		uint64_t acc = 0, t0 = micro_now_ns();
+		for (uint32_t i = 0; i < (1U << 21); i++) {
+			memcpy(id.addr + 12, &i, sizeof(i));
+			acc += hash_client_id(key, &id);
+		}
+		v[r] = (double)(micro_now_ns() - t0) / (double)(1U << 21);
+		micro_sink += acc;
+	}
+	printf("hash_client_id_v6_ns %.2f ns\n", micro_median(v, micro_reps));
 }
 
 static void micro_affinity(void)
@@ -357,6 +441,7 @@ int main(int argc, char **argv)
 	}
 	micro_maglev();
 	micro_hash();
+	micro_parse();
 	micro_affinity();
 	micro_decision();
 	micro_fastpath(); /* last: it moves the process into a network namespace of its own */

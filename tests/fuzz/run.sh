@@ -24,11 +24,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# The largest input each harness reads: a whole IPv4 packet plus the knobs;
+# The largest input each harness reads: a whole IPv4 or IPv6 packet plus the knobs;
 # for the socket protocol, more than CONTROL_LINE_MAX so the limit is reached.
 max_len() {
 	case $1 in
 	fuzz_packet) echo 65539 ;;
+	fuzz_packet6) echo 65578 ;;
 	fuzz_control | fuzz_webui) echo 70000 ;;
 	*) echo 16384 ;;
 	esac
