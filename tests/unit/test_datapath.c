@@ -258,7 +258,7 @@ static void test_malformed_by_policy(void **state)
 	struct world *w = *state;
 	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_SYN, true);
 
-	w->pkt[0] = 0x65; /* IPv6's version in an IPv4 header */
+	w->pkt[0] = 0x75; /* neither IPv4 nor IPv6 (a 6 would send it to the IPv6 parser) */
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
 	w->snap.malformed = MALFORMED_DROP;
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, 10), NF_DROP);
