@@ -29,8 +29,10 @@
 #   4. From the appliance with an inner source outside the clients: dropped
 #      by drover-decap (inner_source); malformed inner packets are counted
 #      (inner_length, inner_version) and drover-decap lives on.
-#   5. `up' again changes nothing; `down' leaves the rules, routes and
-#      devices as they were before `up'.
+#      The inner packets come out of drover0 byte for byte.
+#   5. `up' again changes nothing; `up' with IPv4 clients only removes the
+#      IPv6 rules; bad IPv6 arguments are refused; `down' leaves the rules,
+#      routes and devices as they were before `up'.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -133,6 +135,7 @@ def csum(b):
 
 mode, osrc, odst, isrc, idst, port, count = sys.argv[1:8]
 kind = sys.argv[8] if len(sys.argv) > 8 else "good"
+sport = 31000 if kind == "mark" else 30000
 s6, d6 = socket.inet_pton(socket.AF_INET6, isrc), socket.inet_pton(socket.AF_INET6, idst)
 if mode == "6in4":
     out = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41)
@@ -140,14 +143,41 @@ else:
     out = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 41)
 out.bind((osrc, 0))
 for i in range(int(count)):
-    t = struct.pack("!HHIIBBHHH", 30000 + i, int(port), 0x2000 + i, 0, 5 << 4, 0x02, 65535, 0, 0)
+    t = struct.pack("!HHIIBBHHH", sport + i, int(port), 0x2000 + i, 0, 5 << 4, 0x02, 65535, 0, 0)
     pseudo = s6 + d6 + struct.pack("!IxxxB", len(t), 6)
     t = t[:16] + struct.pack("!H", csum(pseudo + t)) + t[18:]
     plen = len(t) + (3 if kind == "length" else 0)
-    pkt = struct.pack("!IHBB", 6 << 28, plen, 6, 64) + s6 + d6 + t
+    # Traffic class 0xb8 and a flow label, which must come out as they went in.
+    pkt = struct.pack("!IHBB", 6 << 28 | 0xb8 << 20 | (0xabcde + i), plen, 6, 64) + s6 + d6 + t
     if kind == "ipv4":
         pkt = bytes([0x45]) + pkt[1:]
     out.sendto(pkt, (odst, 0))
+    if kind == "mark":
+        print(pkt.hex())
+PY
+}
+
+write_capture() {
+	# capture.py DEV COUNT TIMEOUT_S: the hex of the first COUNT IPv6 TCP
+	# packets from source port 31000.. that come out of DEV, one a line.
+	cat >"$LAB_STATE/capture.py" <<'PY'
+import socket, struct, sys, time
+
+dev, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0003))
+s.bind((dev, 0))
+s.settimeout(1.0)
+print("ready", file=sys.stderr, flush=True)
+end, seen = time.time() + timeout, 0
+while seen < count and time.time() < end:
+    try:
+        pkt = s.recv(65535)
+    except socket.timeout:
+        continue
+    if len(pkt) >= 42 and pkt[0] >> 4 == 6 and pkt[6] == 6 and \
+            31000 <= struct.unpack("!H", pkt[40:42])[0] < 32000:
+        print(pkt.hex(), flush=True)
+        seen += 1
 PY
 }
 
@@ -185,6 +215,7 @@ if ! lab_up; then
 	exit 1
 fi
 write_tools
+write_capture
 before=$(snapshot)
 lab_exec px1 "${SETUP[@]}" up >"$LAB_STATE/setup.out" 2>&1
 check $? "drover-proxy-setup.sh up (decap, appliances and clients of both families)" \
@@ -302,6 +333,27 @@ for mode in 6in4 6in6; do
 		"$mode from the appliance: a source outside the clients and malformed inner packets are counted, none reaches the proxy" \
 		"$N of each sent: inner_source $inner, inner_length $length, inner_version $version; $reached reached the proxy's stack"
 done
+# The inner packets come out of drover0 byte for byte (traffic class and flow label too).
+for mode in 6in4 6in6; do
+	if [ "$mode" = 6in4 ]; then
+		osrc=$LAB_APPLIANCE odst=$PROXY
+	else
+		osrc=$LAB_APPLIANCE6 odst=$PROXY6
+	fi
+	: >"$LAB_STATE/capture.err"
+	ip netns exec "$(lab_ns px1)" python3 "$LAB_STATE/capture.py" drover0 5 30 \
+		>"$LAB_STATE/captured.$mode" 2>"$LAB_STATE/capture.err" &
+	cpid=$!
+	lab_record capture "$cpid" python3
+	lab_wait "$LAB_WAIT_S" grep -q ready "$LAB_STATE/capture.err"
+	lab_exec app python3 "$LAB_STATE/send.py" "$mode" "$osrc" "$odst" "$CLIENT6" \
+		"$LAB_ORIGIN6" 80 5 mark >"$LAB_STATE/sent.$mode"
+	wait "$cpid"
+	check $([ -s "$LAB_STATE/sent.$mode" ] &&
+		[ "$(sort "$LAB_STATE/sent.$mode")" = "$(sort "$LAB_STATE/captured.$mode")" ]; echo $?) \
+		"$mode: the inner IPv6 packets come out of drover0 byte for byte (traffic class, flow label)" \
+		"$(wc -l <"$LAB_STATE/sent.$mode") sent, $(wc -l <"$LAB_STATE/captured.$mode") captured alike"
+done
 # A client's crafted SYN to the web port, in 6in4, does reach Squid.
 stack0=$(to_stack)
 send 6in4 app "$LAB_APPLIANCE" "$PROXY" "$CLIENT6" "$LAB_ORIGIN6" 80
@@ -320,6 +372,27 @@ rules1=$(snapshot)
 lab_exec px1 "${SETUP[@]}" up >>"$LAB_STATE/setup.out" 2>&1
 check $([ $? -eq 0 ] && [ "$(snapshot)" = "$rules1" ] && [ "$(cat "$LAB_STATE/px1/decap.pid")" = "$pid" ]; echo $?) \
 	"up a second time changes nothing (same rules, routes, same drover-decap)"
+# up again with IPv4 clients only: the IPv6 rules go, the IPv4 ones stay.
+lab_exec px1 bash "$LAB_ROOT/proxy/drover-proxy-setup.sh" "${SETUP[@]:2}" \
+	--clients "$LAB_LAN_PREFIX.0/24" up >>"$LAB_STATE/setup.out" 2>&1
+status=$?
+v4rules=$(lab_exec px1 iptables-save | grep -c -- "-j DROVER-")
+v6rules=$(lab_exec px1 ip6tables-save | grep -c DROVER)
+p41=$(lab_exec px1 iptables -S INPUT | grep -c -- "-p 41")
+check $([ $status -eq 0 ] && [ "$v6rules" -eq 0 ] && [ "$p41" -eq 0 ] && [ "$v4rules" -eq 3 ]; echo $?) \
+	"up with IPv4 clients only removes the IPv6 rules and keeps the IPv4 ones" \
+	"exit $status; ip6tables DROVER rules $v6rules, iptables -p 41 jumps $p41, iptables jumps $v4rules"
+# Bad IPv6 arguments are refused before anything changes.
+bad=0
+for args in "--clients 2001:db8:1::/129" "--clients 2001:db8::1::/64" "--appliance 2001:db8::g" \
+	"--tunnel-address6 fd00::1::2" "--mtu 1319"; do
+	# shellcheck disable=SC2086 # each case is a list of words
+	lab_exec px1 bash "$LAB_ROOT/proxy/drover-proxy-setup.sh" "${SETUP[@]:2}" $args up \
+		>/dev/null 2>&1
+	[ $? -eq 2 ] && bad=$((bad + 1))
+done
+check $([ "$bad" -eq 5 ]; echo $?) "the set-up script refuses bad IPv6 ranges, addresses and an MTU too small for IPv6 (exit 2)" \
+	"$bad of 5 refused"
 lab_exec px1 "${SETUP[@]}" down >>"$LAB_STATE/setup.out" 2>&1
 status=$?
 after=$(snapshot)
