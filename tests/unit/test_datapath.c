@@ -1037,6 +1037,117 @@ static void test_ipv6_icmp_error_follows_client(void **state)
 	assert_int_equal(count(w, DP_ICMP_NOT_SENDER), 1);
 }
 
+/*
+ * w->pkt as a fragment of len bytes from client: IPv6 header, fragment
+ * header (next header TCP, offset in 8-byte units, M as given, id 0xdrove),
+ * then for the first fragment a TCP header to port 80, else payload.
+ */
+static size_t frag6_packet(struct world *w, size_t len, const char *client, uint16_t offset8,
+			   bool more)
+{
+	uint8_t *p = w->pkt, *f = w->pkt + 40;
+
+	tcp6_packet(w, len, client, TEST_SERVER6, 80, WIRE_TCP_ACK);
+	memmove(p + 48, p + 40, len - 48);
+	p[6] = IPPROTO_FRAGMENT;
+	f[0] = IPPROTO_TCP;
+	f[1] = 0;
+	f[2] = (uint8_t)(offset8 >> 5);
+	f[3] = (uint8_t)((offset8 << 3) | (more ? 1 : 0));
+	f[4] = 0xd5;
+	f[5] = 0x0f;
+	f[6] = 0xe0;
+	f[7] = 0x01;
+	if (offset8 != 0)
+		memset(p + 48, 0xab, len - 48);
+	return len;
+}
+
+/*
+ * The fragments of one datagram go where their client goes: the first
+ * (ports, and a new client placed by it) and the later ones (no ports)
+ * alike. A later fragment too big for the tunnel earns no Packet Too Big
+ * (RFC 4443 2.4 (e)): dropped, counted.
+ */
+static void test_ipv6_fragments_follow_their_client(void **state)
+{
+	struct world *w = *state;
+	const char *client = "2001:db8:1::60";
+	uint16_t slot = table_slot6(w, client, CLIENT_PREFIX_MAX);
+	size_t len;
+
+	len = frag6_packet(w, 200, client, 0, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent6_to(w, 0, len, w->t->ip_id - 1), slot);
+	len = frag6_packet(w, 120, client, 19, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 2);
+	assert_int_equal(w->t->tx_addr[1].sin_addr.s_addr, w->targets[slot].address);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+	assert_int_equal(count(w, DP_MALFORMED), 0);
+
+	len = frag6_packet(w, TEST_MTU + 104, client, 19,
+			   true); /* a multiple of 8 past the headers */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 0);
+	assert_int_equal(w->t->ntx, 2);
+}
+
+#define TEST_COST_ROUNDS  5
+#define TEST_COST_PACKETS 100000
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median nanoseconds of one dp_handle on w->pkt (a placed client's packet), sends left out. */
+static uint64_t decision_ns(struct world *w, size_t len)
+{
+	uint64_t rounds[TEST_COST_ROUNDS];
+
+	for (unsigned r = 0; r < TEST_COST_ROUNDS; r++) {
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (unsigned i = 0; i < TEST_COST_PACKETS; i++) {
+			w->t->ntx = 0;
+			dp_handle(w->t, &w->snap, w->pkt, len);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rounds[r] = ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000000U + (uint64_t)b.tv_nsec -
+			     (uint64_t)a.tv_nsec) /
+			    TEST_COST_PACKETS;
+	}
+	qsort(rounds, TEST_COST_ROUNDS, sizeof(rounds[0]), u64_cmp);
+	return rounds[TEST_COST_ROUNDS / 2];
+}
+
+/*
+ * A figure, not a check: what one decision costs a placed client's packet
+ * (parse, hash, affinity hit, outer header) in each family.
+ */
+static void test_decision_cost_by_family(void **state)
+{
+	struct world *w = *state;
+	uint64_t v4, v6, v6_64;
+
+	tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK, true);
+	v4 = decision_ns(w, 60);
+	tcp6_packet(w, 80, "2001:db8:1::70", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	v6 = decision_ns(w, 80);
+	w->snap.ipv6_prefix = 64;
+	v6_64 = decision_ns(w, 80);
+	print_message("decision of a placed client's packet, median of %u x %u: IPv4 %" PRIu64
+		      " ns, IPv6 %" PRIu64 " ns, IPv6 widened to /64 %" PRIu64 " ns\n",
+		      TEST_COST_ROUNDS, TEST_COST_PACKETS, v4, v6, v6_64);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 3ULL * TEST_COST_ROUNDS * TEST_COST_PACKETS);
+}
+
 /* no_proxy_policy for IPv6: bypass, drop, and reject with ICMPv6 administratively prohibited. */
 static void test_ipv6_no_proxy(void **state)
 {
@@ -1371,6 +1482,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ipv6_icmp_error_follows_client, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_no_proxy, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_fragments_follow_their_client, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_decision_cost_by_family, world_setup,
+					    world_teardown),
 	    cmocka_unit_test(test_counters_outlive_threads),
 	    cmocka_unit_test(test_publish_and_reclaim),
 	    cmocka_unit_test(test_set_queues_refuses_range),
