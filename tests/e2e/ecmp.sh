@@ -19,9 +19,12 @@
 #      Squid, the one both appliances name for it.
 #   2. Failover: long rate-limited downloads and the request loops run while
 #      A's next hop is taken out of the route (its flows move to B mid-flow)
-#      and put back (some of B's flows move to A mid-flow). Every download
+#      and put back (some of B's flows move to A mid-flow). The downloads
+#      come from clients that open no other connection, so the appliance
+#      that takes one over has never seen its client. Every download
 #      complete and intact, every request answered, every client on its
 #      one proxy.
+# ECMP_FAST_PATH=false: the same with every packet through NFQUEUE.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -29,6 +32,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-dec}
 LAB_STATE=/tmp/drover-e2e-ecmp.$$
 LAB_PROXIES=3
+# 12 clients that only download, one connection each, then 48 that loop.
+DOWNLOADS=12
+LOOPERS=48
+ECMP_CLIENTS=$((DOWNLOADS + LOOPERS))
 # shellcheck source=../lab/lib.sh
 . "$here/../lab/lib.sh"
 # shellcheck source=../lab/ecmp.sh
@@ -39,7 +46,6 @@ LAB_PROXIES=3
 LOAD=$here/../lab/load.py
 SPREAD_SECONDS=6
 LOOP_PAUSE=0.2
-DOWNLOADS=12
 # 4 MB read at 150 kB/s: about 27 s, time enough to take a next hop out and
 # put it back in the middle.
 RATE=150k
@@ -120,6 +126,11 @@ if ! ecmp_up || ! firewall_first || ! lab_start_droverd || ! lab_start_droverd2;
 fi
 
 # ---- 0. one configuration, one hash key ----
+# ECMP_FAST_PATH=false runs the suite with every packet through NFQUEUE.
+if [ "${ECMP_FAST_PATH:-true}" != true ]; then
+	lab_droverctl settings set fast_path "$ECMP_FAST_PATH" >/dev/null
+	check $? "fast_path $ECMP_FAST_PATH"
+fi
 backup=$LAB_STATE/a.backup
 lab_droverctl backup "$backup" >/dev/null &&
 	lab_droverctl2 restore "$backup" >"$LAB_STATE/restore.out"
@@ -143,6 +154,7 @@ check $? "router: default route over both appliances, L4 hash" \
 	"$route; fib_multipath_hash_policy=$(lab_exec rtr sysctl -n net.ipv4.fib_multipath_hash_policy)"
 
 mapfile -t clients < <(ecmp_client_addresses)
+loopers=("${clients[@]:DOWNLOADS}")
 lab_droverctl lookup "${clients[0]}" --count "$ECMP_CLIENTS" | cut -d' ' -f1,2 >"$LAB_STATE/named.a"
 lab_droverctl2 lookup "${clients[0]}" --count "$ECMP_CLIENTS" | cut -d' ' -f1,2 >"$LAB_STATE/named.b"
 cmp -s "$LAB_STATE/named.a" "$LAB_STATE/named.b"
@@ -162,10 +174,11 @@ analyse() {
 		    named[c] = "squid%d" % (int(p.rsplit(".", 1)[1]) - 10)
 		syn = flows["syn"]
 		conns = {a: sum(v.values()) for a, v in syn.items()}
-		both = [c for c in named if syn["A"].get(c) and syn["B"].get(c)]
+		loopers = {line.split()[2] for line in open(os.path.join(state, "load.%s.out" % phase))}
+		both = [c for c in loopers if syn["A"].get(c) and syn["B"].get(c)]
 		out = {"conns_A": conns["A"], "conns_B": conns["B"],
 		       "packets_A": flows["packets"]["A"], "packets_B": flows["packets"]["B"],
-		       "clients": len(named), "clients_on_both": len(both)}
+		       "looping_clients": len(loopers), "clients_on_both": len(both)}
 		# Request loops: result per request; the Squid each client reached.
 		fails, requests, wrong, seen = [], 0, set(), {}
 		marks = [int(x) for x in events.split()] if events else []
@@ -240,11 +253,11 @@ hits_a0=$(hits lab_droverctl)
 hits_b0=$(hits lab_droverctl2)
 ecmp_flows_start spread || fail "watching the switch ports"
 lab_exec cli python3 "$LOAD" --origin "$LAB_ORIGIN" --seconds "$SPREAD_SECONDS" --timeout 20 \
-	--pause "$LOOP_PAUSE" --ports "${clients[@]}" >"$LAB_STATE/load.spread.out"
+	--pause "$LOOP_PAUSE" --ports "${loopers[@]}" >"$LAB_STATE/load.spread.out"
 ecmp_flows_stop spread
 hits_a=$(($(hits lab_droverctl) - hits_a0))
 hits_b=$(($(hits lab_droverctl2) - hits_b0))
-echo "# spread: $ECMP_CLIENTS clients, one request after another for $SPREAD_SECONDS s"
+echo "# spread: $LOOPERS clients, one request after another for $SPREAD_SECONDS s"
 analyse spread
 echo "#   droverd hits (new connections): A $hits_a, B $hits_b"
 echo "#   A: $(counters lab_droverctl)"
@@ -252,17 +265,17 @@ echo "#   B: $(counters lab_droverctl2)"
 a=$(fig spread conns_A)
 b=$(fig spread conns_B)
 on_both=$(fig spread clients_on_both)
-[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ "$on_both" -ge $((ECMP_CLIENTS * 3 / 4)) ]
+[ "$a" -gt 0 ] && [ "$b" -gt 0 ] && [ "$on_both" -ge $((LOOPERS * 3 / 4)) ]
 check $? "connections spread over both appliances, most clients seen on both" \
-	"connections A $a, B $b; clients on both $on_both of $ECMP_CLIENTS"
-[ "$(fig spread failed)" -eq 0 ] && [ "$(fig spread requests)" -ge "$((ECMP_CLIENTS * 3))" ] &&
-	[ "$(fig spread clients_answered)" -eq "$ECMP_CLIENTS" ] &&
-	[ "$(fig spread clients_one_squid)" -eq "$ECMP_CLIENTS" ] &&
+	"connections A $a, B $b; clients on both $on_both of $LOOPERS"
+[ "$(fig spread failed)" -eq 0 ] && [ "$(fig spread requests)" -ge "$((LOOPERS * 3))" ] &&
+	[ "$(fig spread clients_answered)" -eq "$LOOPERS" ] &&
+	[ "$(fig spread clients_one_squid)" -eq "$LOOPERS" ] &&
 	[ "$(fig spread clients_not_named_squid)" = "[]" ]
 check $? "every request answered, each client by the one Squid both appliances name" \
 	"$(fig spread requests) requests, $(fig spread failed) failed $(fig spread fail_sample); clients on one Squid $(fig spread clients_one_squid), not on the named one $(fig spread clients_not_named_squid)"
-[ "$(fig spread squid_clients)" -eq "$ECMP_CLIENTS" ] &&
-	[ "$(fig spread squid_clients_in_named_log)" -eq "$ECMP_CLIENTS" ]
+[ "$(fig spread squid_clients)" -eq "$LOOPERS" ] &&
+	[ "$(fig spread squid_clients_in_named_log)" -eq "$LOOPERS" ]
 check $? "every client in exactly one Squid's access log" \
 	"$(fig spread squid_clients) clients logged, $(fig spread squid_clients_in_one_log) in one log, $(fig spread squid_clients_in_named_log) in the named one's"
 
@@ -270,7 +283,7 @@ check $? "every client in exactly one Squid's access log" \
 ecmp_flows_start failover || fail "watching the switch ports"
 stop=$LAB_STATE/load.stop
 lab_exec cli python3 "$LOAD" --origin "$LAB_ORIGIN" --seconds 600 --timeout 20 \
-	--pause "$LOOP_PAUSE" --ports --stop-file "$stop" "${clients[@]}" >"$LAB_STATE/load.failover.out" &
+	--pause "$LOOP_PAUSE" --ports --stop-file "$stop" "${loopers[@]}" >"$LAB_STATE/load.failover.out" &
 load_pid=$!
 dl_pids=()
 for ((i = 0; i < DOWNLOADS; i++)); do
@@ -300,7 +313,7 @@ done
 touch "$stop"
 wait "$load_pid"
 ecmp_flows_stop failover
-echo "# failover: $DOWNLOADS downloads of 4 MB at $RATE/s and the request loops of $ECMP_CLIENTS clients"
+echo "# failover: $DOWNLOADS downloads of 4 MB at $RATE/s from as many other clients, and the request loops of $LOOPERS"
 EVENTS="$t_out $t_back" analyse failover
 echo "#   (requests_failed_per_window: [requests, failed] before the removal, while A was out, after its return)"
 echo "#   A: $(counters lab_droverctl)"
@@ -311,8 +324,8 @@ check $? "0 downloads broken: every one complete and intact" \
 [ "$(fig failover downloads_moved_a_to_b)" -gt 0 ] && [ "$(fig failover downloads_moved_b_to_a)" -gt 0 ]
 check $? "downloads moved between appliances mid-flow, both ways" \
 	"A to B (next hop out): $(fig failover downloads_moved_a_to_b), B to A (next hop back): $(fig failover downloads_moved_b_to_a); all connections moved: $(fig failover flows_moved_a_to_b) and $(fig failover flows_moved_b_to_a) of $(fig failover flows)"
-[ "$(fig failover failed)" -eq 0 ] && [ "$(fig failover clients_answered)" -eq "$ECMP_CLIENTS" ] &&
-	[ "$(fig failover clients_one_squid)" -eq "$ECMP_CLIENTS" ] &&
+[ "$(fig failover failed)" -eq 0 ] && [ "$(fig failover clients_answered)" -eq "$LOOPERS" ] &&
+	[ "$(fig failover clients_one_squid)" -eq "$LOOPERS" ] &&
 	[ "$(fig failover clients_not_named_squid)" = "[]" ]
 check $? "every request answered, every client still on its one proxy" \
 	"$(fig failover requests) requests, $(fig failover failed) failed $(fig failover fail_sample); per window $(fig failover requests_failed_per_window)"
