@@ -46,19 +46,18 @@ ECMP_CLIENTS=$((DOWNLOADS + LOOPERS))
 LOAD=$here/../lab/load.py
 SPREAD_SECONDS=6
 LOOP_PAUSE=0.2
-# 4 MB read at 150 kB/s: about 27 s, time enough to take a next hop out and
-# put it back in the middle.
-RATE=150k
-OUT_AT_BYTES=$((1 << 20))
-BACK_AT_BYTES=$((5 << 19))
-MB=$((1 << 20))
+# 4 MB sent at 160 kB/s by the origin (/crawl/): about 26 s, time enough to
+# take a next hop out and put it back in the middle.
+OUT_AT_BYTES=$((3 << 18))
+BACK_AT_BYTES=$((7 << 18))
 
 # keep_artifacts: after a failure, what it takes to see why, before lab_down.
 keep_artifacts() {
-	local dir=${DROVER_ARTIFACTS:-/tmp}/ecmp
+	local dir=${DROVER_ARTIFACTS:-/tmp}/ecmp i
 	[ "$failures" -gt 0 ] || return 0
 	rm -rf "$dir" && mkdir -p "$dir" &&
-		cp "$LAB_STATE"/flows.*.json "$LAB_STATE"/load.*.out "$LAB_STATE"/droverd*.log "$dir"/ 2>/dev/null
+		cp "$LAB_STATE"/flows.*.json "$LAB_STATE"/load.*.out "$LAB_STATE"/droverd*.log \
+			"$LAB_STATE"/dl.* "$LAB_STATE"/events "$dir"/ 2>/dev/null
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
 		cp "$LAB_STATE/px$i/squid/access.log" "$dir/access.px$i.log" 2>/dev/null
 	done
@@ -80,6 +79,15 @@ print(sum(p.get('hits', 0) for p in json.load(sys.stdin)['proxies']))"
 # received FILE BYTES: FILE holds at least BYTES.
 received() {
 	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}
+
+# progress: the downloads' bytes so far, in kB: "least .. most".
+progress() {
+	local i sizes=()
+	for ((i = 0; i < DOWNLOADS; i++)); do
+		sizes+=("$(stat -c %s "$LAB_STATE/dl.$i.bin" 2>/dev/null || echo 0)")
+	done
+	printf '%s\n' "${sizes[@]}" | sort -n | awk 'NR == 1 { a = $1 } { b = $1 } END { printf "%d .. %d kB", a / 1024, b / 1024 }'
 }
 
 # all_received BYTES: every download holds at least BYTES, or has ended.
@@ -289,8 +297,7 @@ dl_pids=()
 for ((i = 0; i < DOWNLOADS; i++)); do
 	echo "${clients[$i]}" >"$LAB_STATE/dl.$i.client"
 	(
-		lab_client_curl "${clients[$i]}" "http://$LAB_ORIGIN/slow/big.bin" --limit-rate "$RATE" \
-			--max-time 300 -o "$LAB_STATE/dl.$i.bin" -w '%{local_port} %{http_code}\n' \
+		lab_client_curl "${clients[$i]}" "http://$LAB_ORIGIN/crawl/big.bin" --max-time 300 -o "$LAB_STATE/dl.$i.bin" -w '%{local_port} %{http_code} %{time_starttransfer} %{time_total}\n' \
 			>"$LAB_STATE/dl.$i.w" 2>"$LAB_STATE/dl.$i.err"
 		echo $? >"$LAB_STATE/dl.$i.done"
 	) &
@@ -299,21 +306,24 @@ done
 lab_wait "$LAB_WAIT_S" all_received "$OUT_AT_BYTES"
 t_out=$(now_ms)
 ecmp_route "$LAB_APPLIANCE2"
-echo "# failover: A's next hop taken out at $(($(du -cb "$LAB_STATE"/dl.*.bin | tail -n 1 | cut -f1) / DOWNLOADS / 1024)) kB per download: $(ip -n "$(lab_ns rtr)" route show default)"
+echo "out $t_out" >"$LAB_STATE/events"
+echo "# failover: A's next hop taken out with $(progress) per download: $(ip -n "$(lab_ns rtr)" route show default)"
 lab_wait "$LAB_WAIT_S" all_received "$BACK_AT_BYTES"
 t_back=$(now_ms)
 ecmp_route "$LAB_APPLIANCE" "$LAB_APPLIANCE2"
-echo "# failover: A's next hop back after $(((t_back - t_out) / 1000)) s, at $(($(du -cb "$LAB_STATE"/dl.*.bin | tail -n 1 | cut -f1) / DOWNLOADS / 1024)) kB per download"
+echo "back $t_back" >>"$LAB_STATE/events"
+echo "# failover: A's next hop back after $(((t_back - t_out) / 1000)) s, with $(progress) per download"
 for pid in "${dl_pids[@]}"; do
 	wait "$pid"
 done
 for ((i = 0; i < DOWNLOADS; i++)); do
 	sha256sum <"$LAB_STATE/dl.$i.bin" | cut -d' ' -f1 >"$LAB_STATE/dl.$i.sha"
 done
+echo "# failover: download times (s): $(cut -d' ' -f4 "$LAB_STATE"/dl.*.w | sort -n | tr '\n' ' ')"
 touch "$stop"
 wait "$load_pid"
 ecmp_flows_stop failover
-echo "# failover: $DOWNLOADS downloads of 4 MB at $RATE/s from as many other clients, and the request loops of $LOOPERS"
+echo "# failover: $DOWNLOADS downloads of 4 MB at 160 kB/s from as many other clients, and the request loops of $LOOPERS"
 EVENTS="$t_out $t_back" analyse failover
 echo "#   (requests_failed_per_window: [requests, failed] before the removal, while A was out, after its return)"
 echo "#   A: $(counters lab_droverctl)"

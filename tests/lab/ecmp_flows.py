@@ -10,9 +10,13 @@ NAME) and, for every TCP packet whose source address starts with PREFIX
 FILE (JSON):
   {"syn":     {NAME: {CLIENT: SYNs}},            connections opened, per appliance
    "packets": {NAME: N},                          client packets, per appliance
-   "flows":   {"CLIENT:PORT": [NAME, NAME, ...]}} the appliances a connection
+   "flows":   {"CLIENT:PORT": [NAME, NAME, ...]}, the appliances a connection
                                                    went through, in order (a
                                                    change of path adds one)
+   "times":   {"CLIENT:PORT": [[FIRST_MS, LAST_MS, PACKETS], ...]}}
+                                                  each of those stretches: its
+                                                  first and last packet
+                                                  (wall-clock ms), and packets
 """
 import argparse
 import json
@@ -21,6 +25,7 @@ import select
 import signal
 import socket
 import struct
+import time
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
@@ -56,6 +61,7 @@ def main():
     syn = {n: {} for n in socks.values()}
     packets = {n: 0 for n in socks.values()}
     flows = {}
+    times = {}
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     with open(a.ready, "w") as f:
@@ -79,13 +85,19 @@ def main():
                 packets[name] += 1
                 if flags & SYN and not flags & ACK:
                     syn[name][client] = syn[name].get(client, 0) + 1
-                path = flows.setdefault("%s:%d" % (client, sport), [])
+                key = "%s:%d" % (client, sport)
+                path = flows.setdefault(key, [])
+                stretch = times.setdefault(key, [])
+                now = int(time.time() * 1000)
                 if not path or path[-1] != name:
                     path.append(name)
+                    stretch.append([now, now, 0])
+                stretch[-1][1] = now
+                stretch[-1][2] += 1
     except Stop:
         pass
     with open(a.out + ".tmp", "w") as f:
-        json.dump({"syn": syn, "packets": packets, "flows": flows}, f)
+        json.dump({"syn": syn, "packets": packets, "flows": flows, "times": times}, f)
     os.rename(a.out + ".tmp", a.out)
 
 

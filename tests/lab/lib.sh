@@ -227,6 +227,11 @@ lab_up_origin() {
 		            alias $dir/www/;
 		            limit_rate 1m;
 		        }
+		        # Slower still: 4 MB take about 26 s.
+		        location /crawl/ {
+		            alias $dir/www/;
+		            limit_rate 160k;
+		        }
 		    }
 		}
 	EOF
