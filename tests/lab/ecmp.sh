@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/lab/ecmp.sh - two drover appliances side by side behind a router
 # that spreads the clients' flows over both (ECMP, per-flow L4 hash).
 # Sourced after tests/lab/lib.sh, whose primitives it builds with.
