@@ -19,7 +19,8 @@
 #      Squid, the one both appliances name for it.
 #   2. Failover: long rate-limited downloads and the request loops run while
 #      A's next hop is taken out of the route (its flows move to B mid-flow)
-#      and put back (some of B's flows move to A mid-flow). The downloads
+#      and put back (the router's hash gives each flow its old next hop
+#      again: those that left A go back to it, mid-flow). The downloads
 #      come from clients that open no other connection, so the appliance
 #      that takes one over has never seen its client. Every download
 #      complete and intact, every request answered, every client on its
@@ -186,6 +187,7 @@ analyse() {
 		both = [c for c in loopers if syn["A"].get(c) and syn["B"].get(c)]
 		out = {"conns_A": conns["A"], "conns_B": conns["B"],
 		       "packets_A": flows["packets"]["A"], "packets_B": flows["packets"]["B"],
+		       "answers_through_appliances": sum(flows["to_clients"].values()),
 		       "looping_clients": len(loopers), "clients_on_both": len(both)}
 		# Request loops: result per request; the Squid each client reached.
 		fails, requests, wrong, seen = [], 0, set(), {}
@@ -286,6 +288,9 @@ check $? "every request answered, each client by the one Squid both appliances n
 	[ "$(fig spread squid_clients_in_named_log)" -eq "$LOOPERS" ]
 check $? "every client in exactly one Squid's access log" \
 	"$(fig spread squid_clients) clients logged, $(fig spread squid_clients_in_one_log) in one log, $(fig spread squid_clients_in_named_log) in the named one's"
+[ "$(fig spread answers_through_appliances)" -eq 0 ]
+check $? "the proxies answer the clients directly, never through an appliance" \
+	"$(fig spread answers_through_appliances) packets to clients sent to an appliance"
 
 # ---- 2. one next hop out, then back, under downloads and request loops ----
 ecmp_flows_start failover || fail "watching the switch ports"
@@ -343,4 +348,7 @@ check $? "every request answered, every client still on its one proxy" \
 	[ "$(fig failover squid_clients_in_named_log)" -eq "$ECMP_CLIENTS" ]
 check $? "still every client in exactly one Squid's access log" \
 	"$(fig failover squid_clients) clients logged, $(fig failover squid_clients_in_one_log) in one log, $(fig failover squid_clients_in_named_log) in the named one's"
+[ "$(fig failover answers_through_appliances)" -eq 0 ]
+check $? "still no answer through an appliance" \
+	"$(fig failover answers_through_appliances) packets to clients sent to an appliance"
 exit $((failures > 0))

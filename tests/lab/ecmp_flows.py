@@ -10,6 +10,8 @@ NAME) and, for every TCP packet whose source address starts with PREFIX
 FILE (JSON):
   {"syn":     {NAME: {CLIENT: SYNs}},            connections opened, per appliance
    "packets": {NAME: N},                          client packets, per appliance
+   "to_clients": {NAME: N},                       TCP packets to a client (answers
+                                                  that should never cross an appliance)
    "flows":   {"CLIENT:PORT": [NAME, NAME, ...]}, the appliances a connection
                                                    went through, in order (a
                                                    change of path adds one)
@@ -60,6 +62,7 @@ def main():
         socks[s] = name
     syn = {n: {} for n in socks.values()}
     packets = {n: 0 for n in socks.values()}
+    to_clients = {n: 0 for n in socks.values()}
     flows = {}
     times = {}
     signal.signal(signal.SIGTERM, stop)
@@ -76,9 +79,11 @@ def main():
                 ihl = (data[0] & 0x0F) * 4
                 if data[0] >> 4 != 4 or data[9] != TCP or len(data) < ihl + 14:
                     continue
+                name = socks[s]
+                if data[16 : 16 + len(prefix)] == prefix:
+                    to_clients[name] += 1
                 if data[12 : 12 + len(prefix)] != prefix:
                     continue
-                name = socks[s]
                 client = socket.inet_ntoa(data[12:16])
                 sport = struct.unpack("!H", data[ihl : ihl + 2])[0]
                 flags = data[ihl + 13]
@@ -97,7 +102,8 @@ def main():
     except Stop:
         pass
     with open(a.out + ".tmp", "w") as f:
-        json.dump({"syn": syn, "packets": packets, "flows": flows, "times": times}, f)
+        json.dump({"syn": syn, "packets": packets, "to_clients": to_clients, "flows": flows,
+                   "times": times}, f)
     os.rename(a.out + ".tmp", a.out)
 
 
