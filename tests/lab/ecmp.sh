@@ -7,7 +7,7 @@
 #     |  default via 198.18.2.1
 #   $LAB-rtr cli0 198.18.2.1/24, lan0 198.18.1.3/24
 #     |  default nexthop via 198.18.1.1 nexthop via 198.18.1.2
-#     |  (fib_multipath_hash_policy=1: source/destination address and port)
+#     |  (fib_multipath_hash_policy=1: per flow, L4)
 #   ---+-------------+--------------+---------------+----- LAN 198.18.1.0/24 (br0)
 #      $LAB-app      $LAB-app2      $LAB-px1..N
 #      198.18.1.1    198.18.1.2     198.18.1.11 ..
@@ -20,6 +20,14 @@
 # Both appliances route 198.18.2.0/24 back through the router; B sends what
 # it does not wrap to A, which reaches the origin.
 
+# The router's hash: 1 (L4). A packet that crossed veths keeps the hash its
+# sender's kernel gave it (the socket's, random per connection and drawn
+# again when TCP retransmits after a timeout), and with policy 1 the router
+# uses that hash when present, not the headers: per flow all the same, as
+# with a NIC's RSS hash on a real router. Policy 3 with ECMP_HASH_FIELDS
+# (0x37: addresses, protocol, ports) hashes the headers themselves.
+ECMP_HASH_POLICY=${ECMP_HASH_POLICY:-1}
+ECMP_HASH_FIELDS=${ECMP_HASH_FIELDS:-0x0037}
 ECMP_CLIENT_PREFIX=198.18.2
 ECMP_CLIENT_FIRST=10
 ECMP_CLIENTS=${ECMP_CLIENTS:-48}
@@ -70,8 +78,12 @@ ecmp_up_network() {
 	lab_add_ns rtr || return 1
 	lab_port_to_switch rtr lan0 || return 1
 	ip -n "$(lab_ns rtr)" addr add "$ECMP_ROUTER/24" dev lan0
-	lab_exec rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1 \
-		>/dev/null || return 1
+	lab_exec rtr sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.fib_multipath_hash_policy="$ECMP_HASH_POLICY" >/dev/null || return 1
+	if [ "$ECMP_HASH_POLICY" = 3 ]; then
+		lab_exec rtr sysctl -qw net.ipv4.fib_multipath_hash_fields="$ECMP_HASH_FIELDS" \
+			>/dev/null || return 1
+	fi
 	ip -n "$(lab_ns rtr)" route add default via "$LAB_APPLIANCE" || return 1
 
 	# Clients: one namespace, many addresses, behind the router.
