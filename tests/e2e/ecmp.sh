@@ -303,7 +303,9 @@ dl_pids=()
 for ((i = 0; i < DOWNLOADS; i++)); do
 	echo "${clients[$i]}" >"$LAB_STATE/dl.$i.client"
 	(
-		lab_client_curl "${clients[$i]}" "http://$LAB_ORIGIN/crawl/big.bin" --max-time 300 -o "$LAB_STATE/dl.$i.bin" -w '%{local_port} %{http_code} %{time_starttransfer} %{time_total}\n' \
+		lab_client_curl "${clients[$i]}" "http://$LAB_ORIGIN/crawl/big.bin" --max-time 300 \
+			-o "$LAB_STATE/dl.$i.bin" \
+			-w '%{local_port} %{http_code} %{time_starttransfer} %{time_total}\n' \
 			>"$LAB_STATE/dl.$i.w" 2>"$LAB_STATE/dl.$i.err"
 		echo $? >"$LAB_STATE/dl.$i.done"
 	) &
