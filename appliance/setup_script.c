@@ -24,7 +24,8 @@ static const char *const setup_script_mode_names[] = {
 #define SETUP_SCRIPT_NMODES (sizeof(setup_script_mode_names) / sizeof(setup_script_mode_names[0]))
 
 /* What may stand in the unquoted arguments: their syntax's characters, nothing a shell reads. */
-static const char setup_script_subnet_chars[] = "0123456789./,";
+/* Subnets of both families: "A.B.C.D/N" and "X:X::X/N" (hex digits, colons). */
+static const char setup_script_subnet_chars[] = "0123456789abcdefABCDEF:./,";
 static const char setup_script_port_chars[] = "0123456789:,";
 
 bool setup_script_mode_parse(const char *text, enum setup_script_mode *mode)
@@ -71,7 +72,7 @@ static bool setup_script_check(const struct setup_script_config *config, char *e
 		return false;
 	}
 	if (!setup_script_list_valid(config->client_subnets, setup_script_subnet_chars)) {
-		snprintf(err, errlen, "client_subnets: `%s' is not a list of A.B.C.D/N",
+		snprintf(err, errlen, "client_subnets: `%s' is not a list of A.B.C.D/N or X:X::X/N",
 			 config->client_subnets ? config->client_subnets : "");
 		return false;
 	}

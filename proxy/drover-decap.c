@@ -1,27 +1,38 @@
 /*
- * drover-decap.c - userspace IPIP decapsulator for proxies whose kernel has
- * no ipip module.
+ * drover-decap.c - userspace decapsulator (IPIP, 6in4, IPv6-in-IPv6, 4in6)
+ * for proxies whose kernel has no ipip, sit or ip6_tunnel module.
  *
- * The appliance wraps each client packet, untouched, in an outer IPv4 header
- * with protocol 4 and sends it to the proxy. Here a raw IPPROTO_IPIP socket
- * receives those datagrams (the kernel hands protocol-4 packets to raw
- * sockets, reassembled, and sends no protocol-unreachable when a raw socket
- * took them), the outer and inner headers are checked, and the inner packet
- * is written byte-for-byte into a TUN device. To the proxy's stack the client
- * packet then arrives on that device exactly as the client sent it, so a
- * REDIRECT rule can hand it to Squid in intercept mode.
+ * The appliance wraps each client packet, untouched, in an outer header and
+ * sends it to the proxy: an IPv4 client's packet with protocol 4 (IPIP), an
+ * IPv6 client's packet with protocol / next header 41, inside an outer IPv4
+ * header (6in4, to a proxy reached over IPv4) or an outer IPv6 header (6in6).
+ * An IPv4 packet inside IPv6 (4in6, next header 4) takes the same path. Here
+ * one raw socket per outer family and protocol receives those datagrams (the
+ * kernel hands them to raw sockets, reassembled, and sends no
+ * protocol-unreachable when a raw socket took them), the outer and inner
+ * headers are checked, and the inner packet is written byte-for-byte into a
+ * TUN device. The device carries both families (no packet information
+ * header: the kernel reads the family from the version nibble), so to the
+ * proxy's stack the client packet arrives on that device exactly as the
+ * client sent it, and a REDIRECT rule (iptables or ip6tables) hands it to
+ * Squid in intercept mode. IPv6 REDIRECT rewrites to an address of the
+ * device, hence an IPv6 --address as well when IPv6 clients are served.
  *
- *   drover-decap --dev NAME [--address A.B.C.D[/N]] [--from APPLIANCE_IP]...
+ *   drover-decap --dev NAME [--address ADDR[/N]]... [--from APPLIANCE_IP]...
  *                [--clients CIDR[,CIDR]]... [--mtu N] [--burst N] [--log-level LEVEL]
  *
  * What it accepts is the appliance's traffic and nothing else: the outer
- * source must be one of the --from addresses (otherwise any host that can
- * reach the proxy could hand Squid a request with any source it likes), and
- * the inner source must lie in one of the --clients ranges (the appliance
- * only wraps its clients' packets). drover-proxy-setup.sh gives both, and
- * installs the same two checks as iptables rules in front of this program.
+ * source must be one of the --from addresses of its family (otherwise any
+ * host that can reach the proxy could hand Squid a request with any source
+ * it likes), and the inner source must lie in one of the --clients ranges of
+ * its family (the appliance only wraps its clients' packets). Once a list is
+ * given, a family it has no entry for is refused, not open. Without --from
+ * or --clients at all, that check is off (a warning says so).
+ * drover-proxy-setup.sh gives both, and installs the same checks as
+ * iptables and ip6tables rules in front of this program.
  *
- * Counters go to stderr on SIGUSR1 and at exit; SIGTERM and SIGINT end it.
+ * Counters go to stderr on SIGUSR1 and at exit, in total and per
+ * encapsulation; SIGTERM and SIGINT end it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,9 +63,27 @@
 #define DECAP_BURST_DEFAULT 32
 #define DECAP_BURST_MAX	    256
 /* A reassembled datagram is at most 65535 bytes; one more shows truncation. */
-#define DECAP_BUF_SIZE 65536
-#define DECAP_MTU_MIN  WIRE_IPV4_MTU_MIN
-#define DECAP_MTU_MAX  (WIRE_IPV4_LEN_MAX - WIRE_IPV4_HLEN_MIN) /* less the outer header */
+#define DECAP_BUF_SIZE	  65536
+#define DECAP_MTU_MIN	  WIRE_IPV4_MTU_MIN
+#define DECAP_MTU_MAX	  (WIRE_IPV4_LEN_MAX - WIRE_IPV4_HLEN_MIN) /* less the outer header */
+#define DECAP_RCVBUF	  (4 << 20)
+#define DECAP_REPORT_SIZE 2048
+
+/* What a datagram carries, by the socket it came from: inner family in outer family. */
+enum decap_kind {
+	DECAP_KIND_4IN4, /* IPIP: IPv4 protocol 4 */
+	DECAP_KIND_6IN4, /* IPv4 protocol 41 */
+	DECAP_KIND_6IN6, /* IPv6 next header 41 */
+	DECAP_KIND_4IN6, /* IPv6 next header 4 */
+	DECAP_KIND_COUNT,
+};
+
+static const char *const decap_kind_names[DECAP_KIND_COUNT] = {
+    [DECAP_KIND_4IN4] = "ipip",
+    [DECAP_KIND_6IN4] = "6in4",
+    [DECAP_KIND_6IN6] = "6in6",
+    [DECAP_KIND_4IN6] = "4in6",
+};
 
 /* Why a received datagram was not written to the TUN device. */
 enum decap_drop {
@@ -63,14 +92,14 @@ enum decap_drop {
 	DECAP_DROP_OUTER_VERSION,  /* outer header is not IPv4 */
 	DECAP_DROP_OUTER_IHL,	   /* IHL < 5 or past the datagram */
 	DECAP_DROP_OUTER_LENGTH,   /* total length disagrees with what arrived */
-	DECAP_DROP_OUTER_PROTOCOL, /* not protocol 4 */
+	DECAP_DROP_OUTER_PROTOCOL, /* not protocol 4 or 41 */
 	DECAP_DROP_SENDER,	   /* outer source not in the --from list */
-	DECAP_DROP_INNER_SHORT,	   /* no room for an inner IPv4 header */
-	DECAP_DROP_INNER_VERSION,  /* inner header is not IPv4 */
+	DECAP_DROP_INNER_SHORT,	   /* no room for the inner header */
+	DECAP_DROP_INNER_VERSION,  /* inner version is not the one the protocol names */
 	DECAP_DROP_INNER_IHL,	   /* inner IHL < 5 or past the datagram */
-	DECAP_DROP_INNER_LENGTH,   /* inner total length != bytes remaining */
+	DECAP_DROP_INNER_LENGTH,   /* inner total (IPv6: payload) length != bytes remaining */
 	DECAP_DROP_INNER_CHECKSUM, /* inner header checksum wrong */
-	DECAP_DROP_INNER_SOURCE,   /* inner source outside the --clients ranges */
+	DECAP_DROP_INNER_SOURCE,   /* inner source outside the --clients ranges, or multicast */
 	DECAP_DROP_TUN_WRITE,	   /* the TUN device refused the packet */
 	DECAP_DROP_COUNT,
 };
@@ -98,14 +127,24 @@ struct decap_config {
 	bool has_address;
 	struct in_addr address;
 	unsigned int prefix_len;
+	bool has_address6;
+	struct in6_addr address6;
+	unsigned int prefix_len6;
 	uint32_t from[DECAP_MAX_FROM]; /* network byte order */
 	size_t from_count;
+	struct in6_addr from6[DECAP_MAX_FROM];
+	size_t from6_count;
 	struct decap_range {
 		uint32_t network; /* host byte order, masked */
 		uint32_t mask;	  /* host byte order */
 	} clients[DECAP_MAX_CLIENTS];
-	size_t client_count; /* 0: inner sources not restricted */
-	unsigned int mtu;    /* 0: leave the device default */
+	size_t client_count; /* 0 in both families: inner sources not restricted */
+	struct decap_range6 {
+		uint8_t network[WIRE_IPV6_ADDR_LEN]; /* masked */
+		unsigned int prefix_len;
+	} clients6[DECAP_MAX_CLIENTS];
+	size_t client6_count;
+	unsigned int mtu; /* 0: leave the device default */
 	unsigned int burst;
 };
 
@@ -114,14 +153,20 @@ struct decap_counters {
 	uint64_t written;
 	uint64_t written_bytes;
 	uint64_t dropped[DECAP_DROP_COUNT];
+	struct decap_kind_counters {
+		uint64_t received;
+		uint64_t written;
+		uint64_t dropped[DECAP_DROP_COUNT];
+	} kind[DECAP_KIND_COUNT];
 };
 
 static volatile sig_atomic_t decap_stop_signal;
 static volatile sig_atomic_t decap_report_pending;
 
+/* src (network byte order) is an IPv4 --from address, or no --from was given at all. */
 static bool decap_sender_allowed(const struct decap_config *cfg, uint32_t src)
 {
-	if (cfg->from_count == 0)
+	if (cfg->from_count == 0 && cfg->from6_count == 0)
 		return true;
 	for (size_t i = 0; i < cfg->from_count; i++) {
 		if (cfg->from[i] == src)
@@ -130,12 +175,24 @@ static bool decap_sender_allowed(const struct decap_config *cfg, uint32_t src)
 	return false;
 }
 
-/* src (network byte order) lies in a --clients range, or no range was given. */
+/* src is an IPv6 --from address, or no --from was given at all. */
+static bool decap_sender6_allowed(const struct decap_config *cfg, const struct in6_addr *src)
+{
+	if (cfg->from_count == 0 && cfg->from6_count == 0)
+		return true;
+	for (size_t i = 0; i < cfg->from6_count; i++) {
+		if (memcmp(&cfg->from6[i], src, sizeof(*src)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* src (network byte order) lies in an IPv4 --clients range, or no range was given. */
 static bool decap_client_allowed(const struct decap_config *cfg, uint32_t src)
 {
 	uint32_t host = ntohl(src);
 
-	if (cfg->client_count == 0)
+	if (cfg->client_count == 0 && cfg->client6_count == 0)
 		return true;
 	for (size_t i = 0; i < cfg->client_count; i++) {
 		if ((host & cfg->clients[i].mask) == cfg->clients[i].network)
@@ -144,16 +201,102 @@ static bool decap_client_allowed(const struct decap_config *cfg, uint32_t src)
 	return false;
 }
 
+/* The first prefix_len bits of a and b agree. */
+static bool decap_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned int prefix_len)
+{
+	unsigned int whole = prefix_len / CHAR_BIT, rest = prefix_len % CHAR_BIT;
+	uint8_t mask;
+
+	if (memcmp(a, b, whole) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	mask = (uint8_t)(0xffU << (CHAR_BIT - rest));
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
 /*
- * Checks buf[0..len) as an IPIP datagram as a raw socket delivers it (outer
- * header included) and finds the inner packet. Never reads outside the
- * buffer. Returns DECAP_DROP_COUNT and sets *inner_off / *inner_len when the
- * datagram is good, or the first reason to drop it.
+ * src (16 bytes) lies in an IPv6 --clients range, or no range was given. A
+ * multicast source is never a client (RFC 4291 2.7), whatever the ranges.
+ */
+static bool decap_client6_allowed(const struct decap_config *cfg, const uint8_t *src)
+{
+	if (src[0] == WIRE_IPV6_MULTICAST)
+		return false;
+	if (cfg->client_count == 0 && cfg->client6_count == 0)
+		return true;
+	for (size_t i = 0; i < cfg->client6_count; i++) {
+		if (decap_prefix_equal(src, cfg->clients6[i].network, cfg->clients6[i].prefix_len))
+			return true;
+	}
+	return false;
+}
+
+/* The inner IPv4 packet p[0..remain): a complete header whose lengths agree, a client source. */
+static enum decap_drop decap_inner4(const struct decap_config *cfg, const uint8_t *p, size_t remain)
+{
+	size_t ihl;
+	uint32_t src;
+
+	if (remain < WIRE_IPV4_HLEN_MIN)
+		return DECAP_DROP_INNER_SHORT;
+	if (wire_ip_version(p) != WIRE_IPV4_VERSION)
+		return DECAP_DROP_INNER_VERSION;
+	ihl = wire_ip_hlen(p);
+	if (ihl < WIRE_IPV4_HLEN_MIN || ihl > remain)
+		return DECAP_DROP_INNER_IHL;
+	if (wire_get16(p + 2) != remain)
+		return DECAP_DROP_INNER_LENGTH;
+	if (wire_checksum(p, ihl) != 0)
+		return DECAP_DROP_INNER_CHECKSUM;
+	memcpy(&src, p + 12, sizeof(src));
+	if (!decap_client_allowed(cfg, src))
+		return DECAP_DROP_INNER_SOURCE;
+	return DECAP_DROP_COUNT;
+}
+
+/*
+ * The inner IPv6 packet p[0..remain): a fixed header whose payload length
+ * is exactly what follows (so no jumbogram), a client source. The extension
+ * headers and the upper layer are the receiving stack's to judge, as the
+ * IPv4 inner packet's transport is.
+ */
+static enum decap_drop decap_inner6(const struct decap_config *cfg, const uint8_t *p, size_t remain)
+{
+	if (remain < WIRE_IPV6_HLEN)
+		return DECAP_DROP_INNER_SHORT;
+	if (wire_ip_version(p) != WIRE_IPV6_VERSION)
+		return DECAP_DROP_INNER_VERSION;
+	if ((size_t)wire_get16(p + 4) + WIRE_IPV6_HLEN != remain)
+		return DECAP_DROP_INNER_LENGTH;
+	if (!decap_client6_allowed(cfg, p + 8))
+		return DECAP_DROP_INNER_SOURCE;
+	return DECAP_DROP_COUNT;
+}
+
+/* The inner packet of an outer header whose protocol is proto (4 or 41). */
+static enum decap_drop decap_inner(const struct decap_config *cfg, uint8_t proto, const uint8_t *p,
+				   size_t remain)
+{
+	if (proto == IPPROTO_IPIP)
+		return decap_inner4(cfg, p, remain);
+	if (proto == IPPROTO_IPV6)
+		return decap_inner6(cfg, p, remain);
+	return DECAP_DROP_OUTER_PROTOCOL;
+}
+
+/*
+ * Checks buf[0..len) as an IPv4-outer datagram as a raw socket delivers it
+ * (outer header included): protocol 4 carrying IPv4 or protocol 41 carrying
+ * IPv6. Never reads outside the buffer. Returns DECAP_DROP_COUNT and sets
+ * *inner_off / *inner_len when the datagram is good, or the first reason to
+ * drop it.
  */
 static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t *buf, size_t len,
 				   size_t *inner_off, size_t *inner_len)
 {
-	size_t outer_ihl, inner_ihl, remain;
+	enum decap_drop why;
+	size_t outer_ihl;
 	uint32_t src;
 
 	if (len < WIRE_IPV4_HLEN_MIN)
@@ -165,49 +308,90 @@ static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t
 		return DECAP_DROP_OUTER_IHL;
 	if (wire_get16(buf + 2) != len)
 		return DECAP_DROP_OUTER_LENGTH;
-	if (buf[9] != IPPROTO_IPIP)
+	if (buf[9] != IPPROTO_IPIP && buf[9] != IPPROTO_IPV6)
 		return DECAP_DROP_OUTER_PROTOCOL;
 	memcpy(&src, buf + 12, sizeof(src));
 	if (!decap_sender_allowed(cfg, src))
 		return DECAP_DROP_SENDER;
 
-	remain = len - outer_ihl;
-	buf += outer_ihl;
-	if (remain < WIRE_IPV4_HLEN_MIN)
-		return DECAP_DROP_INNER_SHORT;
-	if (wire_ip_version(buf) != WIRE_IPV4_VERSION)
-		return DECAP_DROP_INNER_VERSION;
-	inner_ihl = wire_ip_hlen(buf);
-	if (inner_ihl < WIRE_IPV4_HLEN_MIN || inner_ihl > remain)
-		return DECAP_DROP_INNER_IHL;
-	if (wire_get16(buf + 2) != remain)
-		return DECAP_DROP_INNER_LENGTH;
-	if (wire_checksum(buf, inner_ihl) != 0)
-		return DECAP_DROP_INNER_CHECKSUM;
-	memcpy(&src, buf + 12, sizeof(src));
-	if (!decap_client_allowed(cfg, src))
-		return DECAP_DROP_INNER_SOURCE;
-
+	why = decap_inner(cfg, buf[9], buf + outer_ihl, len - outer_ihl);
+	if (why != DECAP_DROP_COUNT)
+		return why;
 	*inner_off = outer_ihl;
-	*inner_len = remain;
+	*inner_len = len - outer_ihl;
 	return DECAP_DROP_COUNT;
 }
 
+/*
+ * Checks buf[0..len) as the payload of an IPv6-outer datagram, as a raw
+ * IPv6 socket delivers it: the outer header (and its extension headers)
+ * already taken off by the kernel, src the outer source it reported, proto
+ * the socket's protocol (41: IPv6 inside, 4: IPv4 inside). Never reads
+ * outside the buffer. Returns DECAP_DROP_COUNT and sets *inner_len (the
+ * inner packet starts at buf) when good, or the first reason to drop it.
+ */
+static enum decap_drop decap_check6(const struct decap_config *cfg, const struct in6_addr *src,
+				    uint8_t proto, const uint8_t *buf, size_t len,
+				    size_t *inner_len)
+{
+	enum decap_drop why;
+
+	if (!decap_sender6_allowed(cfg, src))
+		return DECAP_DROP_SENDER;
+	why = decap_inner(cfg, proto, buf, len);
+	if (why != DECAP_DROP_COUNT)
+		return why;
+	*inner_len = len;
+	return DECAP_DROP_COUNT;
+}
+
+/* Appends " NAME=VALUE" to out (size bytes, *used of them taken); silently stops when full. */
+static void decap_report_add(char *out, size_t size, size_t *used, const char *prefix,
+			     const char *name, uint64_t value)
+{
+	int n;
+
+	if (*used >= size)
+		return;
+	n = snprintf(out + *used, size - *used, " %s%s=%llu", prefix, name,
+		     (unsigned long long)value);
+	if (n > 0 && (size_t)n < size - *used)
+		*used += (size_t)n;
+	else
+		*used = size;
+}
+
+/*
+ * One line: the totals and every reason (as ever), then per encapsulation
+ * that received anything its received, written and non-zero reasons, as
+ * "6in4_received=3 6in4_written=2 6in4_sender=1".
+ */
 static void decap_report(const struct decap_counters *c)
 {
 	uint64_t dropped = 0;
-	char reasons[512];
+	char reasons[DECAP_REPORT_SIZE];
+	char prefix[16];
 	size_t used = 0;
 
 	reasons[0] = '\0';
 	for (int i = 0; i < DECAP_DROP_COUNT; i++) {
-		int n;
-
 		dropped += c->dropped[i];
-		n = snprintf(reasons + used, sizeof(reasons) - used, " %s=%llu",
-			     decap_drop_names[i], (unsigned long long)c->dropped[i]);
-		if (n > 0 && (size_t)n < sizeof(reasons) - used)
-			used += (size_t)n;
+		decap_report_add(reasons, sizeof(reasons), &used, "", decap_drop_names[i],
+				 c->dropped[i]);
+	}
+	for (int k = 0; k < DECAP_KIND_COUNT; k++) {
+		const struct decap_kind_counters *kc = &c->kind[k];
+
+		if (kc->received == 0)
+			continue;
+		snprintf(prefix, sizeof(prefix), "%s_", decap_kind_names[k]);
+		decap_report_add(reasons, sizeof(reasons), &used, prefix, "received", kc->received);
+		decap_report_add(reasons, sizeof(reasons), &used, prefix, "written", kc->written);
+		for (int i = 0; i < DECAP_DROP_COUNT; i++) {
+			if (kc->dropped[i] != 0)
+				decap_report_add(reasons, sizeof(reasons), &used, prefix,
+						 decap_drop_names[i], kc->dropped[i]);
+		}
 	}
 	fprintf(stderr, "%s: received=%llu written=%llu written_bytes=%llu dropped=%llu%s\n",
 		DECAP_PROG, (unsigned long long)c->received, (unsigned long long)c->written,
@@ -238,15 +422,19 @@ static void __attribute__((noreturn, format(printf, 1, 2))) decap_usage_error(co
 static void decap_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: %s --dev NAME [--address A.B.C.D[/N]] [--from APPLIANCE_IP]...\n"
+		"usage: %s --dev NAME [--address ADDR[/N]]... [--from APPLIANCE_IP]...\n"
 		"                    [--clients CIDR[,CIDR]]... [--mtu N] [--burst N]\n"
 		"                    [--log-level LEVEL]\n"
 		"\n"
-		"Receives IPIP (protocol 4) datagrams on a raw socket and writes the inner\n"
-		"IPv4 packets, unchanged, into the TUN device NAME, which it creates and\n"
-		"brings up. --address gives the device an address (prefix /32 unless /N).\n"
-		"--from (repeatable) accepts outer sources from those addresses only.\n"
-		"--clients (repeatable) accepts inner sources in those ranges only.\n"
+		"Receives IPIP (protocol 4) and 6in4 (protocol 41) datagrams from IPv4,\n"
+		"IPv6-in-IPv6 (next header 41) and 4in6 (next header 4) from IPv6, on raw\n"
+		"sockets, and writes the inner packets, unchanged, into the TUN device NAME,\n"
+		"which it creates and brings up. --address (once per family) gives the\n"
+		"device an address (prefix /32 or /128 unless /N); IPv6 REDIRECT needs one.\n"
+		"--from (repeatable, IPv4 or IPv6) accepts outer sources from those\n"
+		"addresses only. --clients (repeatable, IPv4 or IPv6) accepts inner sources\n"
+		"in those ranges only. Once --from or --clients is given, a family without\n"
+		"an entry is refused.\n"
 		"SIGUSR1 prints counters to stderr; SIGTERM/SIGINT exit cleanly.\n",
 		DECAP_PROG);
 }
@@ -266,29 +454,46 @@ static bool decap_parse_uint(const char *s, unsigned long min, unsigned long max
 	return true;
 }
 
-/* Accepts "A.B.C.D" or "A.B.C.D/N" (N 0..32); prefix defaults to 32. */
-static bool decap_parse_address(const char *s, struct in_addr *addr, unsigned int *prefix_len)
+/* An address of either family, with its prefix: plain data. */
+struct decap_address {
+	int family; /* AF_INET or AF_INET6 */
+	struct in_addr v4;
+	struct in6_addr v6;
+	unsigned int prefix_len; /* the whole address (32 or 128) unless /N said less */
+};
+
+/* Accepts "A.B.C.D[/N]" (N 0..32) or "X:X::X[/N]" (N 0..128). */
+static bool decap_parse_address(const char *s, struct decap_address *addr)
 {
-	char copy[INET_ADDRSTRLEN + 4];
+	char copy[INET6_ADDRSTRLEN + 5];
 	char *slash;
+	unsigned int max;
 
 	if (strlen(s) >= sizeof(copy))
 		return false;
 	strcpy(copy, s);
-	*prefix_len = 32;
 	slash = strchr(copy, '/');
-	if (slash != NULL) {
+	if (slash != NULL)
 		*slash = '\0';
-		if (!decap_parse_uint(slash + 1, 0, 32, prefix_len))
-			return false;
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, copy, &addr->v4) == 1) {
+		addr->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, copy, &addr->v6) == 1) {
+		addr->family = AF_INET6;
+		max = 128;
+	} else {
+		return false;
 	}
-	return inet_pton(AF_INET, copy, addr) == 1;
+	addr->prefix_len = max;
+	return slash == NULL || decap_parse_uint(slash + 1, 0, max, &addr->prefix_len);
 }
 
-/* Adds each CIDR of a comma list to cfg's client ranges; a bad one is a usage error. */
+/* Adds each CIDR of a comma list (either family) to cfg's client ranges; a bad one is a usage
+ * error. */
 static void decap_parse_clients(const char *list, struct decap_config *cfg)
 {
-	char copy[DECAP_MAX_CLIENTS * (INET_ADDRSTRLEN + 4)];
+	char copy[DECAP_MAX_CLIENTS * (INET6_ADDRSTRLEN + 5)];
 	char *save = NULL;
 
 	if (list[0] == '\0' || strlen(list) >= sizeof(copy))
@@ -296,19 +501,69 @@ static void decap_parse_clients(const char *list, struct decap_config *cfg)
 	strcpy(copy, list);
 	for (char *cidr = strtok_r(copy, ",", &save); cidr != NULL;
 	     cidr = strtok_r(NULL, ",", &save)) {
-		struct in_addr addr;
-		unsigned int prefix_len;
+		struct decap_address addr;
 		uint32_t mask;
 
-		if (strchr(cidr, '/') == NULL || !decap_parse_address(cidr, &addr, &prefix_len))
-			decap_usage_error("invalid client range `%s' (want A.B.C.D/N)", cidr);
-		if (cfg->client_count == DECAP_MAX_CLIENTS)
+		if (strchr(cidr, '/') == NULL || !decap_parse_address(cidr, &addr))
+			decap_usage_error("invalid client range `%s' (want A.B.C.D/N or X::/N)",
+					  cidr);
+		if (cfg->client_count + cfg->client6_count == DECAP_MAX_CLIENTS)
 			decap_usage_error("too many client ranges (at most %d)", DECAP_MAX_CLIENTS);
-		mask = prefix_len == 0 ? 0 : ~0U << (32 - prefix_len);
-		cfg->clients[cfg->client_count].network = ntohl(addr.s_addr) & mask;
+		if (addr.family == AF_INET6) {
+			struct decap_range6 *r = &cfg->clients6[cfg->client6_count++];
+			unsigned int whole = addr.prefix_len / CHAR_BIT;
+
+			memset(r->network, 0, sizeof(r->network));
+			memcpy(r->network, &addr.v6, whole);
+			if (addr.prefix_len % CHAR_BIT != 0)
+				r->network[whole] =
+				    addr.v6.s6_addr[whole] &
+				    (uint8_t)(0xffU << (CHAR_BIT - addr.prefix_len % CHAR_BIT));
+			r->prefix_len = addr.prefix_len;
+			continue;
+		}
+		mask = addr.prefix_len == 0 ? 0 : ~0U << (32 - addr.prefix_len);
+		cfg->clients[cfg->client_count].network = ntohl(addr.v4.s_addr) & mask;
 		cfg->clients[cfg->client_count].mask = mask;
 		cfg->client_count++;
 	}
+}
+
+/* Adds one --from address (either family, no prefix); a bad one is a usage error. */
+static void decap_parse_from(const char *s, struct decap_config *cfg)
+{
+	struct decap_address addr;
+
+	if (strchr(s, '/') != NULL || !decap_parse_address(s, &addr))
+		decap_usage_error("invalid address `%s'", s);
+	if (cfg->from_count + cfg->from6_count == DECAP_MAX_FROM)
+		decap_usage_error("too many --from addresses (at most %d)", DECAP_MAX_FROM);
+	if (addr.family == AF_INET6)
+		cfg->from6[cfg->from6_count++] = addr.v6;
+	else
+		cfg->from[cfg->from_count++] = addr.v4.s_addr;
+}
+
+/* Takes one --address: at most one per family. */
+static void decap_parse_device_address(const char *s, struct decap_config *cfg)
+{
+	struct decap_address addr;
+
+	if (!decap_parse_address(s, &addr))
+		decap_usage_error("invalid address `%s'", s);
+	if (addr.family == AF_INET6) {
+		if (cfg->has_address6)
+			decap_usage_error("a second IPv6 --address `%s'", s);
+		cfg->address6 = addr.v6;
+		cfg->prefix_len6 = addr.prefix_len;
+		cfg->has_address6 = true;
+		return;
+	}
+	if (cfg->has_address)
+		decap_usage_error("a second IPv4 --address `%s'", s);
+	cfg->address = addr.v4;
+	cfg->prefix_len = addr.prefix_len;
+	cfg->has_address = true;
 }
 
 static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
@@ -326,8 +581,6 @@ static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 	    {NULL, 0, NULL, 0},
 	};
 	enum log_level level = LOG_LEVEL_INFO;
-	struct in_addr from;
-	unsigned int prefix_len;
 	int opt;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -342,17 +595,10 @@ static void decap_parse_args(int argc, char **argv, struct decap_config *cfg)
 			strcpy(cfg->dev, optarg);
 			break;
 		case 'a':
-			if (!decap_parse_address(optarg, &cfg->address, &cfg->prefix_len))
-				decap_usage_error("invalid address `%s'", optarg);
-			cfg->has_address = true;
+			decap_parse_device_address(optarg, cfg);
 			break;
 		case 'f':
-			if (!decap_parse_address(optarg, &from, &prefix_len) || prefix_len != 32)
-				decap_usage_error("invalid address `%s'", optarg);
-			if (cfg->from_count == DECAP_MAX_FROM)
-				decap_usage_error("too many --from addresses (at most %d)",
-						  DECAP_MAX_FROM);
-			cfg->from[cfg->from_count++] = from.s_addr;
+			decap_parse_from(optarg, cfg);
 			break;
 		case 'c':
 			decap_parse_clients(optarg, cfg);
@@ -409,7 +655,36 @@ static int decap_tun_open(const char *dev)
 	return fd;
 }
 
-/* Sets MTU and address (when asked) and brings the device up. Start-up only. */
+/* The kernel's struct in6_ifreq (<linux/ipv6.h> clashes with <netinet/in.h>). */
+struct decap_in6_ifreq {
+	struct in6_addr addr;
+	uint32_t prefix_len;
+	int ifindex;
+};
+
+/* Gives the device its IPv6 address. Start-up only: failures are fatal. */
+static void decap_tun_address6(const struct decap_config *cfg)
+{
+	struct decap_in6_ifreq req;
+	int s;
+
+	s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		fatal("IPv6 socket (is IPv6 disabled on this host?)");
+	memset(&req, 0, sizeof(req));
+	req.addr = cfg->address6;
+	req.prefix_len = cfg->prefix_len6;
+	req.ifindex = (int)if_nametoindex(cfg->dev);
+	if (req.ifindex == 0)
+		fatal("index of `%s'", cfg->dev);
+	/* IPv6 is off on a device whose MTU is below 1280, and so is this. */
+	if (ioctl(s, SIOCSIFADDR, &req) < 0 && errno != EEXIST)
+		fatal("set IPv6 address on `%s' (its MTU must be %d or more)", cfg->dev,
+		      WIRE_IPV6_MTU_MIN);
+	close(s);
+}
+
+/* Sets MTU and addresses (when asked) and brings the device up. Start-up only. */
 static void decap_tun_configure(const struct decap_config *cfg)
 {
 	struct sockaddr_in *sin;
@@ -448,15 +723,40 @@ static void decap_tun_configure(const struct decap_config *cfg)
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		fatal("bring `%s' up", cfg->dev);
 	close(s);
+	/* After "up": the kernel sets a device's IPv6 state up when it comes up. */
+	if (cfg->has_address6)
+		decap_tun_address6(cfg);
 }
 
-static int decap_raw_open(void)
-{
-	int s, rcvbuf = 4 << 20;
+/* The raw sockets, one per encapsulation: outer family and protocol. */
+static const struct decap_socket_kind {
+	int family;
+	int protocol;
+} decap_socket_kinds[DECAP_KIND_COUNT] = {
+    [DECAP_KIND_4IN4] = {AF_INET, IPPROTO_IPIP},
+    [DECAP_KIND_6IN4] = {AF_INET, IPPROTO_IPV6},
+    [DECAP_KIND_6IN6] = {AF_INET6, IPPROTO_IPV6},
+    [DECAP_KIND_4IN6] = {AF_INET6, IPPROTO_IPIP},
+};
 
-	s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_IPIP);
-	if (s < 0)
-		fatal("raw IPIP socket");
+/*
+ * Opens kind's raw socket; returns it, or -1 when an IPv6 one cannot be had
+ * (a host with IPv6 off still decapsulates from IPv4). Start-up only.
+ */
+static int decap_raw_open(enum decap_kind kind)
+{
+	const struct decap_socket_kind *k = &decap_socket_kinds[kind];
+	int s, rcvbuf = DECAP_RCVBUF;
+
+	s = socket(k->family, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, k->protocol);
+	if (s < 0) {
+		if (k->family == AF_INET6) {
+			log_warn("raw IPv6 socket for %s: not decapsulating it",
+				 decap_kind_names[kind]);
+			return -1;
+		}
+		fatal("raw socket for %s", decap_kind_names[kind]);
+	}
 	/* Bursts arrive faster than one loop turn; a larger queue drops fewer. */
 	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
 	    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
@@ -492,32 +792,57 @@ static void decap_signals(sigset_t *wait_mask)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Receives and forwards one burst; returns false when the socket is drained. */
-static bool decap_burst(const struct decap_config *cfg, int raw, int tun, struct mmsghdr *msgs,
-			uint8_t (*bufs)[DECAP_BUF_SIZE], struct decap_counters *c)
+/* Where one burst lands: the buffers and, for IPv6 sockets, the outer sources. */
+struct decap_rx {
+	struct mmsghdr msgs[DECAP_BURST_MAX];
+	struct iovec iovs[DECAP_BURST_MAX];
+	struct sockaddr_in6 sources[DECAP_BURST_MAX];
+	uint8_t bufs[DECAP_BURST_MAX][DECAP_BUF_SIZE];
+};
+
+/* Receives and forwards one burst of kind from raw; returns false when the socket is drained. */
+static bool decap_burst(const struct decap_config *cfg, enum decap_kind kind, int raw, int tun,
+			struct decap_rx *rx, struct decap_counters *c)
 {
 	static bool tun_error_logged;
+	struct decap_kind_counters *kc = &c->kind[kind];
+	bool outer6 = decap_socket_kinds[kind].family == AF_INET6;
+	uint8_t proto = (uint8_t)decap_socket_kinds[kind].protocol;
 	size_t inner_off, inner_len;
 	enum decap_drop why;
 	int n;
 
-	for (unsigned int i = 0; i < cfg->burst; i++)
-		msgs[i].msg_hdr.msg_flags = 0;
-	n = recvmmsg(raw, msgs, cfg->burst, MSG_DONTWAIT, NULL);
+	for (unsigned int i = 0; i < cfg->burst; i++) {
+		rx->msgs[i].msg_hdr.msg_flags = 0;
+		rx->msgs[i].msg_hdr.msg_name = &rx->sources[i];
+		rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->sources[i]);
+	}
+	n = recvmmsg(raw, rx->msgs, cfg->burst, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			log_warn("recvmmsg");
 		return false;
 	}
 	for (int i = 0; i < n; i++) {
+		const uint8_t *buf = rx->bufs[i];
+		size_t len = rx->msgs[i].msg_len;
+
 		c->received++;
-		if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+		kc->received++;
+		inner_off = 0;
+		if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
 			why = DECAP_DROP_TRUNCATED;
+		else if (!outer6)
+			why = decap_check(cfg, buf, len, &inner_off, &inner_len);
+		else if (rx->msgs[i].msg_hdr.msg_namelen < sizeof(struct sockaddr_in6))
+			why = DECAP_DROP_SENDER; /* no source to check: never taken on trust */
 		else
-			why = decap_check(cfg, bufs[i], msgs[i].msg_len, &inner_off, &inner_len);
+			why = decap_check6(cfg, &rx->sources[i].sin6_addr, proto, buf, len,
+					   &inner_len);
 		if (why == DECAP_DROP_COUNT) {
-			if (write(tun, bufs[i] + inner_off, inner_len) == (ssize_t)inner_len) {
+			if (write(tun, buf + inner_off, inner_len) == (ssize_t)inner_len) {
 				c->written++;
+				kc->written++;
 				c->written_bytes += inner_len;
 				continue;
 			}
@@ -529,6 +854,7 @@ static bool decap_burst(const struct decap_config *cfg, int raw, int tun, struct
 			why = DECAP_DROP_TUN_WRITE;
 		}
 		c->dropped[why]++;
+		kc->dropped[why]++;
 	}
 	return (unsigned int)n == cfg->burst;
 }
@@ -537,53 +863,73 @@ static bool decap_burst(const struct decap_config *cfg, int raw, int tun, struct
 #ifndef DECAP_NO_MAIN
 int main(int argc, char **argv)
 {
-	static uint8_t bufs[DECAP_BURST_MAX][DECAP_BUF_SIZE];
-	struct mmsghdr msgs[DECAP_BURST_MAX];
-	struct iovec iovs[DECAP_BURST_MAX];
+	static struct decap_rx rx;
+	struct pollfd pfds[DECAP_KIND_COUNT];
+	enum decap_kind kinds[DECAP_KIND_COUNT];
 	struct decap_counters counters;
 	struct decap_config cfg;
-	struct pollfd pfd;
 	sigset_t wait_mask;
-	int tun, raw;
+	nfds_t nfds = 0;
+	int tun;
 
 	decap_parse_args(argc, argv, &cfg);
 	decap_signals(&wait_mask);
 
 	tun = decap_tun_open(cfg.dev);
 	decap_tun_configure(&cfg);
-	raw = decap_raw_open();
+	for (int k = 0; k < DECAP_KIND_COUNT; k++) {
+		int s = decap_raw_open((enum decap_kind)k);
 
-	memset(msgs, 0, sizeof(msgs));
+		if (s < 0)
+			continue;
+		pfds[nfds].fd = s;
+		pfds[nfds].events = POLLIN;
+		kinds[nfds] = (enum decap_kind)k;
+		nfds++;
+	}
+
+	memset(rx.msgs, 0, sizeof(rx.msgs));
 	for (unsigned int i = 0; i < cfg.burst; i++) {
-		iovs[i].iov_base = bufs[i];
-		iovs[i].iov_len = sizeof(bufs[i]);
-		msgs[i].msg_hdr.msg_iov = &iovs[i];
-		msgs[i].msg_hdr.msg_iovlen = 1;
+		rx.iovs[i].iov_base = rx.bufs[i];
+		rx.iovs[i].iov_len = sizeof(rx.bufs[i]);
+		rx.msgs[i].msg_hdr.msg_iov = &rx.iovs[i];
+		rx.msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	memset(&counters, 0, sizeof(counters));
 	log_info("decapsulating into `%s'%s%s", cfg.dev,
-		 cfg.from_count ? "" : " (outer sources not restricted: give --from)",
-		 cfg.client_count ? "" : " (inner sources not restricted: give --clients)");
+		 cfg.from_count + cfg.from6_count ? ""
+						  : " (outer sources not restricted: give --from)",
+		 cfg.client_count + cfg.client6_count
+		     ? ""
+		     : " (inner sources not restricted: give --clients)");
 
-	pfd.fd = raw;
-	pfd.events = POLLIN;
 	while (!decap_stop_signal) {
+		bool more;
+
 		if (decap_report_pending) {
 			decap_report_pending = 0;
 			decap_report(&counters);
 		}
-		if (ppoll(&pfd, 1, NULL, &wait_mask) < 0) {
+		if (ppoll(pfds, nfds, NULL, &wait_mask) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal("ppoll");
 		}
-		while (!decap_stop_signal && decap_burst(&cfg, raw, tun, msgs, bufs, &counters))
-			;
+		/* A burst from each ready socket in turn, so no encapsulation starves another. */
+		do {
+			more = false;
+			for (nfds_t i = 0; i < nfds && !decap_stop_signal; i++) {
+				if ((pfds[i].revents & POLLIN) &&
+				    decap_burst(&cfg, kinds[i], pfds[i].fd, tun, &rx, &counters))
+					more = true;
+			}
+		} while (more && !decap_stop_signal);
 	}
 
 	log_info("exiting on signal %d", (int)decap_stop_signal);
 	decap_report(&counters);
-	close(raw);
+	for (nfds_t i = 0; i < nfds; i++)
+		close(pfds[i].fd);
 	close(tun);
 	return 0;
 }

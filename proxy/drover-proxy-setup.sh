@@ -27,14 +27,43 @@
 #      an MSS of MTU - 60. Squid's SYN-ACK advertises the route's advmss, so
 #      the route(s) back to the clients get advmss = (MTU - 20) - 40.
 #
+# IPv6 clients (IPv6 ranges in --clients) get the same five steps, with
+# ip6tables, and only when such ranges are given (an IPv4-only set-up is
+# exactly what it was). The appliance wraps an IPv6 client's packet with
+# protocol 41: in IPv4 (6in4) from an IPv4 --appliance address, or in IPv6
+# (IPv6-in-IPv6) from an IPv6 one.
+#   1. --mode kernel: sit0 (sit module) takes 6in4, ip6tnl0 (ip6_tunnel
+#      module) takes IPv6-in-IPv6; --mode decap: drover-decap takes both into
+#      the same TUN device as IPIP;
+#   2. the jump "INPUT -p 41 -j DROVER-IPIP" (iptables) applies the appliance
+#      list to 6in4 too; ip6tables gets its own DROVER-IPIP (INPUT -p 41 and
+#      -p 4, outer sources: the IPv6 appliance addresses) and DROVER-TUNNEL
+#      (raw PREROUTING on the tunnel device(s), inner sources: the IPv6 client
+#      ranges);
+#   3. Linux has no rp_filter for IPv6: nothing drops a packet whose source
+#      is routed through another device unless an ip6tables "rpfilter" match
+#      is installed (firewalld's IPv6_rpfilter, for one), so nothing is needed
+#      here. Against spoofing, DROVER-TUNNEL holds the inner sources to the
+#      client ranges, which is stricter than a loose reverse-path check. A host
+#      running a strict rpfilter rule must exempt the tunnel device from it;
+#   4. ip6tables nat DROVER-INTERCEPT REDIRECTs the ports to Squid, which must
+#      listen on IPv6 (`http_port [::]:PORT intercept' or just `PORT'). IPv6
+#      REDIRECT rewrites to an address of the tunnel device: --tunnel-address6
+#      (default fd64:d20f::TUNNEL-ADDRESS, a unique-local address never seen
+#      on the wire: replies leave with the client's original destination);
+#   5. the routes back to the IPv6 client ranges get advmss = MTU - outer -
+#      60, the outer header being 40 bytes when an IPv6 appliance address is
+#      given (IPv6-in-IPv6), else 20 (6in4); with MTU 1500, 1400 or 1420.
+#
 #   drover-proxy-setup.sh --appliance IP[,IP] --clients CIDR[,CIDR]
-#       [--mode kernel|decap] [--tunnel-address IP] [--intercept-port 3129]
-#       [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
+#       [--mode kernel|decap] [--tunnel-address IP] [--tunnel-address6 IP6]
+#       [--intercept-port 3129] [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
 #       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH] [up|down]
 #
 # Both "up" and "down" may be repeated: up replaces what an earlier up set,
 # down removes only what is there (the chains DROVER-INTERCEPT, DROVER-IPIP
-# and DROVER-TUNNEL and the jumps to them). The tunnel device's rp_filter is
+# and DROVER-TUNNEL and the jumps to them, in iptables and ip6tables, and
+# the advmss of the client routes). The tunnel device's rp_filter is
 # left at 2 by down (its earlier value is not known; drover-decap's device
 # goes away with it). Exit status: 0 done, 1 a step failed, 2 bad arguments.
 set -u
@@ -50,11 +79,18 @@ rp_filter_loose=2
 # Routes this script had to create (no route for exactly the client CIDR
 # existed) carry this protocol number, so "down" deletes only those.
 rtproto=201
+# The IPv6 tunnel address when none is given: unique-local, the IPv4 one inside.
+tunnel6_prefix=fd64:d20f::
+ipv4_hlen=20
+ipv6_hlen=40
+tcp_hlen=20
+ipv6_mtu_min=1280
 
 appliances=
 clients=
 mode=kernel
 tunnel_address=
+tunnel_address6=
 intercept_port=3129
 ports=80,443
 mtu=1500
@@ -96,6 +132,38 @@ valid_cidr() {
 	[[ ${1#*/} =~ ^([0-9]|[12][0-9]|3[0-2])$ ]]
 }
 
+# valid_ipv6 X:X::X: hex groups of at most 4 digits, at most one "::", 8 groups
+# without it, fewer with it; a dotted IPv4 tail counts two groups.
+valid_ipv6() {
+	local a=$1 groups=() g n=0 tail
+	[[ $a =~ ^[0-9A-Fa-f:.]+$ ]] && [[ $a == *:* ]] || return 1
+	[[ $a == *::*::* || $a == *:::* ]] && return 1
+	if [[ $a == *.* ]]; then
+		tail=${a##*:}
+		valid_ipv4 "$tail" || return 1
+		a=${a%"$tail"}0:0
+	fi
+	[[ $a == :[^:]* || $a == *[^:]: ]] && return 1
+	IFS=: read -r -a groups <<<"${a/::/:}"
+	for g in "${groups[@]}"; do
+		[ -z "$g" ] && continue
+		[[ $g =~ ^[0-9A-Fa-f]{1,4}$ ]] || return 1
+		n=$((n + 1))
+	done
+	if [[ $a == *::* ]]; then
+		[ $n -le 7 ]
+	else
+		[ $n -eq 8 ]
+	fi
+}
+
+# valid_cidr6 X:X::X/N
+valid_cidr6() {
+	[[ $1 == */* ]] || return 1
+	valid_ipv6 "${1%/*}" || return 1
+	[[ ${1#*/} =~ ^([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])$ ]]
+}
+
 valid_port() {
 	[[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && [ "$1" -le 65535 ]
 }
@@ -106,8 +174,8 @@ need_value() {
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--appliance | --clients | --mode | --tunnel-address | --intercept-port | --ports | \
-		--mtu | --dev | --decap-bin | --pidfile | --decap-log)
+	--appliance | --clients | --mode | --tunnel-address | --tunnel-address6 | --intercept-port | \
+		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log)
 		need_value "$@"
 		opt=${1#--}
 		val=$2
@@ -117,6 +185,7 @@ while [ $# -gt 0 ]; do
 		clients) clients=$val ;;
 		mode) mode=$val ;;
 		tunnel-address) tunnel_address=$val ;;
+		tunnel-address6) tunnel_address6=$val ;;
 		intercept-port) intercept_port=$val ;;
 		ports) ports=$val ;;
 		mtu) mtu=$val ;;
@@ -150,16 +219,33 @@ esac
 : "${decap_log:=/run/drover-decap-$dev.log}"
 
 [ -n "$clients" ] || die_usage "--clients CIDR[,CIDR] is required"
-IFS=, read -r -a client_list <<<"$clients"
-for c in "${client_list[@]}"; do
-	valid_cidr "$c" || die_usage "invalid client range \`$c' (want A.B.C.D/N)"
+# client_list and appliance_list hold the IPv4 entries, client6_list and
+# appliance6_list the IPv6 ones.
+IFS=, read -r -a given <<<"$clients"
+client_list=()
+client6_list=()
+for c in "${given[@]}"; do
+	if valid_cidr "$c"; then
+		client_list+=("$c")
+	elif valid_cidr6 "$c"; then
+		client6_list+=("$c")
+	else
+		die_usage "invalid client range \`$c' (want A.B.C.D/N or X:X::X/N)"
+	fi
 done
 
 appliance_list=()
+appliance6_list=()
 if [ -n "$appliances" ]; then
-	IFS=, read -r -a appliance_list <<<"$appliances"
-	for a in "${appliance_list[@]}"; do
-		valid_ipv4 "$a" || die_usage "invalid appliance address \`$a'"
+	IFS=, read -r -a given <<<"$appliances"
+	for a in "${given[@]}"; do
+		if valid_ipv4 "$a"; then
+			appliance_list+=("$a")
+		elif valid_ipv6 "$a"; then
+			appliance6_list+=("$a")
+		else
+			die_usage "invalid appliance address \`$a'"
+		fi
 	done
 fi
 
@@ -167,6 +253,14 @@ fi
 	die_usage "invalid MTU \`$mtu' (576..65535)"
 tunnel_mtu=$((mtu - 20))
 advmss=$((tunnel_mtu - 40))
+# IPv6: the outer header is 40 bytes when the appliance may send IPv6-in-IPv6.
+outer6_hlen=$ipv4_hlen
+[ ${#appliance6_list[@]} -gt 0 ] && outer6_hlen=$ipv6_hlen
+tunnel6_mtu=$((mtu - outer6_hlen))
+advmss6=$((tunnel6_mtu - ipv6_hlen - tcp_hlen))
+if [ ${#client6_list[@]} -gt 0 ] && [ $((mtu - ipv6_hlen)) -lt $ipv6_mtu_min ]; then
+	die_usage "MTU \`$mtu' too small for IPv6 clients (the tunnel must carry $ipv6_mtu_min)"
+fi
 
 valid_port "$intercept_port" || die_usage "invalid intercept port \`$intercept_port'"
 
@@ -183,10 +277,17 @@ for p in "${port_list[@]}"; do
 done
 
 if [ "$action" = up ]; then
-	[ ${#appliance_list[@]} -gt 0 ] || die_usage "--appliance IP is required"
+	[ $((${#appliance_list[@]} + ${#appliance6_list[@]})) -gt 0 ] ||
+		die_usage "--appliance IP is required"
 	[ -n "$tunnel_address" ] ||
 		die_usage "--tunnel-address IP is required (REDIRECT needs an address on $dev)"
 	valid_ipv4 "$tunnel_address" || die_usage "invalid tunnel address \`$tunnel_address'"
+fi
+if [ ${#client6_list[@]} -gt 0 ] && [ -z "$tunnel_address6" ] && [ -n "$tunnel_address" ]; then
+	tunnel_address6=$tunnel6_prefix$tunnel_address
+fi
+if [ -n "$tunnel_address6" ]; then
+	valid_ipv6 "$tunnel_address6" || die_usage "invalid IPv6 tunnel address \`$tunnel_address6'"
 fi
 
 run() {
@@ -220,7 +321,10 @@ tunnel_up_decap() {
 		die "drover-decap not found in PATH; give --decap-bin PATH"
 	[ -x "$bin" ] || die "\`$bin' is not executable"
 	local args=(--dev "$dev" --address "$tunnel_address" --mtu "$tunnel_mtu") a
-	for a in "${appliance_list[@]}"; do
+	if [ ${#client6_list[@]} -gt 0 ]; then
+		args+=(--address "$tunnel_address6/128")
+	fi
+	for a in "${appliance_list[@]}" "${appliance6_list[@]}"; do
 		args+=(--from "$a")
 	done
 	args+=(--clients "$clients")
@@ -388,27 +492,216 @@ routes_down() {
 	done
 }
 
+# ---- IPv6 clients: the same steps with ip6tables, only when IPv6 ranges are given ----
+
+# tunnel6_devs: the devices IPv6 client packets arrive on. In kernel mode sit0
+# takes 6in4 (from IPv4 appliances), ip6tnl0 IPv6-in-IPv6 (from IPv6 ones).
+tunnel6_devs() {
+	if [ "$mode" = decap ]; then
+		echo "$dev"
+		return
+	fi
+	[ ${#appliance_list[@]} -gt 0 ] && echo sit0
+	[ ${#appliance6_list[@]} -gt 0 ] && echo ip6tnl0
+	return 0
+}
+
+# ip6_chain TABLE CHAIN: creates CHAIN in ip6tables' TABLE, or empties it.
+ip6_chain() {
+	ip6tables -t "$1" -N "$2" 2>/dev/null || run ip6tables -t "$1" -F "$2"
+}
+
+# ip6_jump TABLE HOOK RULE...: the jump RULE at the top of HOOK, once.
+ip6_jump() {
+	local table=$1 hook=$2
+	shift 2
+	ip6tables -t "$table" -C "$hook" "$@" 2>/dev/null || run ip6tables -t "$table" -I "$hook" "$@"
+}
+
+# ip6_chain_down TABLE HOOK CHAIN: removes every jump from HOOK to CHAIN, then CHAIN.
+ip6_chain_down() {
+	local table=$1 hook=$2 name=$3 line
+	ip6tables -t "$table" -S "$hook" 2>/dev/null | grep -- "-j $name\$" | while read -r line; do
+		# shellcheck disable=SC2086 # the rule text is ip6tables' own words
+		ip6tables -t "$table" ${line/-A /-D }
+	done
+	ip6tables -t "$table" -F "$name" 2>/dev/null
+	ip6tables -t "$table" -X "$name" 2>/dev/null
+	return 0
+}
+
+# Kernel mode: sit0 and ip6tnl0 as tunl0 is for IPv4 (the fallback devices take
+# their protocol from any host: the ip6tables filters are what limits them).
+tunnel6_up_kernel() {
+	local d m
+	for d in $(tunnel6_devs); do
+		m=sit
+		[ "$d" = ip6tnl0 ] && m=ip6_tunnel
+		if ! ip link show "$d" >/dev/null 2>&1; then
+			modprobe "$m" 2>/dev/null
+			ip link show "$d" >/dev/null 2>&1 ||
+				die "no $d: this kernel has no $m support; use --mode decap"
+		fi
+		if [ "$d" = sit0 ]; then
+			run ip link set sit0 mtu "$((mtu - ipv4_hlen))" up
+		else
+			run ip link set ip6tnl0 mtu "$((mtu - ipv6_hlen))" up
+		fi
+		run ip -6 addr replace "$tunnel_address6/128" dev "$d" nodad
+	done
+}
+
+tunnel6_down_kernel() {
+	local d
+	for d in sit0 ip6tnl0; do
+		ip link show "$d" >/dev/null 2>&1 || continue
+		[ -n "$tunnel_address6" ] && ip -6 addr del "$tunnel_address6/128" dev "$d" 2>/dev/null
+		ip link set "$d" down
+	done
+	return 0
+}
+
+# 6in4 meets the appliance list of IPIP (one chain); IPv6-outer tunnels an
+# ip6tables chain of their own; inner IPv6 sources the client ranges.
+filters6_up() {
+	local a c d
+	filter_jump filter INPUT -p 41 -j "$ipip_chain"
+
+	ip6_chain filter "$ipip_chain"
+	for a in "${appliance6_list[@]}"; do
+		run ip6tables -t filter -A "$ipip_chain" -s "$a/128" -j RETURN
+	done
+	run ip6tables -t filter -A "$ipip_chain" -j DROP
+	ip6_jump filter INPUT -p 41 -j "$ipip_chain"
+	ip6_jump filter INPUT -p 4 -j "$ipip_chain"
+
+	ip6_chain raw "$tunnel_chain"
+	for c in "${client6_list[@]}"; do
+		run ip6tables -t raw -A "$tunnel_chain" -s "$c" -j RETURN
+	done
+	run ip6tables -t raw -A "$tunnel_chain" -j DROP
+	for d in $(tunnel6_devs); do
+		ip6_jump raw PREROUTING -i "$d" -j "$tunnel_chain"
+	done
+}
+
+filters6_down() {
+	while iptables -t filter -C INPUT -p 41 -j "$ipip_chain" 2>/dev/null; do
+		iptables -t filter -D INPUT -p 41 -j "$ipip_chain"
+	done
+	command -v ip6tables >/dev/null || return 0
+	ip6_chain_down raw PREROUTING "$tunnel_chain"
+	ip6_chain_down filter INPUT "$ipip_chain"
+}
+
+intercept6_up() {
+	local r c d
+	ip6_chain nat "$chain"
+	for c in "${client6_list[@]}"; do
+		for r in "${redirects[@]}"; do
+			run ip6tables -t nat -A "$chain" -s "$c" -p tcp --dport "${r%%:*}" \
+				-j REDIRECT --to-ports "${r#*:}"
+		done
+	done
+	for d in $(tunnel6_devs); do
+		ip6_jump nat PREROUTING -i "$d" -j "$chain"
+	done
+}
+
+intercept6_down() {
+	command -v ip6tables >/dev/null || return 0
+	ip6_chain_down nat PREROUTING "$chain"
+}
+
+# route6_args CIDR: as route_args, for an IPv6 route.
+route6_args() {
+	local words out=() i w
+	read -r -a words <<<"$(ip -6 -o route show exact "$1" table main | head -n 1)"
+	for ((i = 0; i < ${#words[@]}; i++)); do
+		w=${words[i]}
+		case $w in
+		advmss | expires) i=$((i + 1)) ;;
+		linkdown | dead | offload | trap | rt_offload | rt_trap | notify | '\') ;;
+		*) out+=("$w") ;;
+		esac
+	done
+	echo "${out[*]}"
+}
+
+routes6_up() {
+	local c args nh via devn
+	for c in "${client6_list[@]}"; do
+		args=$(route6_args "$c")
+		if [ -z "$args" ]; then
+			nh=$(ip -6 -o route get "${c%/*}" 2>/dev/null) ||
+				die "no route to the clients \`$c'"
+			via=$(sed -n 's/.* via \([0-9A-Fa-f:.]*\).*/\1/p' <<<"$nh")
+			devn=$(sed -n 's/.* dev \([^ ]*\).*/\1/p' <<<"$nh")
+			[ -n "$devn" ] || die "no route to the clients \`$c'"
+			args="$c ${via:+via $via }dev $devn proto $rtproto"
+		fi
+		# shellcheck disable=SC2086 # args are ip(8)'s own words
+		run ip -6 route replace $args advmss "$advmss6"
+	done
+}
+
+routes6_down() {
+	local c args
+	for c in "${client6_list[@]}"; do
+		args=$(route6_args "$c")
+		[ -n "$args" ] || continue
+		if [[ " $args " == *" proto $rtproto "* ]]; then
+			# shellcheck disable=SC2086
+			ip -6 route del $args 2>/dev/null
+		elif ip -6 -o route show exact "$c" table main | grep -q ' advmss '; then
+			# shellcheck disable=SC2086
+			run ip -6 route replace $args
+		fi
+	done
+}
+
+ipv6_wanted() {
+	[ ${#client6_list[@]} -gt 0 ]
+}
+
 case $action in
 up)
 	# The filters first: tunl0 takes IPIP from anyone the moment it is up.
 	filters_up
+	if ipv6_wanted; then
+		command -v ip6tables >/dev/null || die "IPv6 client ranges need ip6tables"
+		filters6_up
+	else
+		filters6_down
+	fi
 	if [ "$mode" = kernel ]; then
 		tunnel_up_kernel
+		ipv6_wanted && tunnel6_up_kernel
 	else
 		tunnel_up_decap
 	fi
 	rp_filter_tunnel
 	intercept_up
+	if ipv6_wanted; then
+		intercept6_up
+		routes6_up
+	else
+		intercept6_down
+	fi
 	routes_up
 	;;
 down)
 	intercept_down
+	intercept6_down
 	routes_down
+	routes6_down
 	if [ "$mode" = kernel ]; then
 		tunnel_down_kernel
+		tunnel6_down_kernel
 	else
 		tunnel_down_decap
 	fi
+	filters6_down
 	filters_down
 	;;
 esac

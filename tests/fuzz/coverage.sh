@@ -22,6 +22,7 @@ sources() {
 	case $1 in
 	fuzz_packet) echo appliance/packet.c appliance/encap.c appliance/reply.c appliance/datapath.c ;;
 	fuzz_packet6) echo appliance/packet6.c appliance/encap6.c appliance/reply6.c appliance/client.c appliance/hash.c ;;
+	fuzz_decap) echo proxy/drover-decap.c ;;
 	fuzz_settings) echo appliance/settings.c ;;
 	fuzz_api) echo appliance/api.c appliance/manager.c appliance/settings.c webui/webui_route.c ;;
 	fuzz_control) echo appliance/control.c appliance/api.c ;;

@@ -30,6 +30,7 @@ max_len() {
 	case $1 in
 	fuzz_packet) echo 65539 ;;
 	fuzz_packet6) echo 65578 ;;
+	fuzz_decap) echo 65537 ;;
 	fuzz_control | fuzz_webui) echo 70000 ;;
 	*) echo 16384 ;;
 	esac

@@ -32,6 +32,13 @@
 #   DROVER_WRAP    command droverd runs under, e.g. "valgrind --leak-check=full"
 #                  (empty: droverd itself); give its stop more time with LAB_KILL_WAIT_S
 #   LAB_KILL_WAIT_S seconds a process gets to exit after TERM before KILL (default 5)
+#   LAB_IPV6       1: IPv6 as well (dual stack), opt-in: clients 2001:db8:1::80..
+#                  (the I-th client 2001:db8:1::80+I in hex, as .128+I), proxies
+#                  2001:db8:1::11.. (as .11..), appliance 2001:db8:1::1 (the
+#                  clients' and proxies' IPv6 default gateway, forwarding on),
+#                  WAN 2001:db8:64::1, origin 2001:db8:64::10 (nginx listens
+#                  there too); Squid's intercept port takes both families
+#                  (default 0)
 #   LAB_WAIT_S     how long a wait for something that must happen (a daemon
 #                  listening, a proxy up) may take before the test calls it
 #                  missing (default 120). Generous on purpose: the waits end
@@ -57,6 +64,12 @@ LAB_ORIGIN=198.18.64.10
 LAB_TUNNEL_ADDRESS=198.19.255.1
 LAB_CLIENT_FIRST=128
 LAB_CLIENT_RANGE=198.18.1.128/25
+LAB_IPV6=${LAB_IPV6:-0}
+LAB_LAN6_PREFIX=2001:db8:1
+LAB_APPLIANCE6=2001:db8:1::1
+LAB_APPLIANCE_WAN6=2001:db8:64::1
+LAB_ORIGIN6=2001:db8:64::10
+LAB_CLIENT_RANGE6=2001:db8:1::/64
 LAB_MARKER=drover-origin-marker-7f3a
 # Recorded in every file the lab owns, so lab_down never removes a stranger's directory.
 LAB_STAMP=.drover-lab
@@ -76,6 +89,15 @@ lab_proxy_address() {
 # lab_client_address I: the I-th client address (0-based).
 lab_client_address() {
 	echo "$LAB_LAN_PREFIX.$((LAB_CLIENT_FIRST + $1))"
+}
+
+# lab_proxy_address6 I / lab_client_address6 I: the IPv6 twins (LAB_IPV6=1).
+lab_proxy_address6() {
+	echo "$LAB_LAN6_PREFIX::$((10 + $1))"
+}
+
+lab_client_address6() {
+	printf '%s::%x\n' "$LAB_LAN6_PREFIX" $((LAB_CLIENT_FIRST + $1))
 }
 
 lab_client_addresses() {
@@ -189,11 +211,37 @@ lab_up_network() {
 		ip -n "$(lab_ns "$ns")" addr add "$(lab_proxy_address "$i")/24" dev eth0
 		ip -n "$(lab_ns "$ns")" route add default via "$LAB_APPLIANCE"
 	done
+	if [ "$LAB_IPV6" = 1 ]; then
+		lab_up_network6 || return 1
+	fi
+}
+
+# lab_up_network6: the IPv6 addresses and routes of LAB_IPV6=1 on the links
+# lab_up_network made ("nodad": usable at once, the lab owns the prefixes).
+lab_up_network6() {
+	local i a ns
+	lab_exec app sysctl -qw net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
+	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE6/64" dev lan0 nodad || return 1
+	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE_WAN6/64" dev wan0 nodad || return 1
+	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN6/64" dev eth0 nodad || return 1
+	ip -n "$(lab_ns org)" route add "$LAB_CLIENT_RANGE6" via "$LAB_APPLIANCE_WAN6" || return 1
+	for ((i = 0; i < LAB_CLIENTS; i++)); do
+		a=$(lab_client_address6 "$i")
+		ip -n "$(lab_ns cli)" addr add "$a/64" dev eth0 nodad || return 1
+	done
+	ip -n "$(lab_ns cli)" -6 route add default via "$LAB_APPLIANCE6" || return 1
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		ns=px$i
+		ip -n "$(lab_ns "$ns")" addr add "$(lab_proxy_address6 "$i")/64" dev eth0 nodad ||
+			return 1
+		ip -n "$(lab_ns "$ns")" -6 route add default via "$LAB_APPLIANCE6" || return 1
+	done
 }
 
 lab_up_origin() {
-	local dir=$LAB_STATE/origin pid
+	local dir=$LAB_STATE/origin pid listen6=
 	mkdir -p "$dir/www/upload" "$dir/tmp" || return 1
+	[ "$LAB_IPV6" = 1 ] && listen6="listen [$LAB_ORIGIN6]:80; listen [$LAB_ORIGIN6]:8080;"
 	printf '<html><body>%s</body></html>\n' "$LAB_MARKER" >"$dir/www/index.html"
 	head -c $((4 << 20)) /dev/urandom >"$dir/www/big.bin"
 	sha256sum <"$dir/www/big.bin" | cut -d' ' -f1 >"$dir/big.sha256"
@@ -217,6 +265,7 @@ lab_up_origin() {
 		    server {
 		        listen $LAB_ORIGIN:80;
 		        listen $LAB_ORIGIN:8080;
+		        $listen6
 		        root $dir/www;
 		        location /upload/ {
 		            dav_methods PUT;
@@ -251,6 +300,7 @@ lab_up_proxy() {
 	local i=$1 ns=px$1 dir=$LAB_STATE/px$1 addr pid acl=$LAB_LAN_PREFIX.0/24
 	addr=$(lab_proxy_address "$i")
 	[ "$LAB_CLIENT_SUBNET" = "$acl" ] || acl="$acl $LAB_CLIENT_SUBNET"
+	[ "$LAB_IPV6" = 1 ] && acl="$acl $LAB_CLIENT_RANGE6"
 	mkdir -p "$dir/squid" || return 1
 	cat >"$dir/squid.conf" <<-EOF
 		http_port $addr:3128

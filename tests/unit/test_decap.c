@@ -1,5 +1,7 @@
 /* test_decap.c - drover-decap's datagram checks: every drop reason, the
- * sender allow-list, and no read past any truncation of a good datagram. */
+ * sender allow-list, and no read past any truncation of a good datagram;
+ * the same for IPv6 inside IPv4 (6in4) and inside IPv6 (6in6, 4in6), the
+ * address lists of both families, and mutated datagrams by the thousand. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,11 +192,345 @@ static void test_truncations(void **state)
 	}
 }
 
+/* ---- IPv6 ---------------------------------------------------------------- */
+
+static const uint8_t CLIENT6[WIRE_IPV6_ADDR_LEN] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 0x82};
+static const uint8_t ORIGIN6[WIRE_IPV6_ADDR_LEN] = {0x20, 0x01, 0x0d, 0xb8, 0, 0x64, [15] = 0x10};
+static const uint8_t APPLIANCE6[WIRE_IPV6_ADDR_LEN] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 1};
+
+/* An IPv6 header (next header TCP) and payload bytes at p; returns its length. */
+static size_t ip6_packet(uint8_t *p, const uint8_t *src, size_t payload)
+{
+	memset(p, 0, WIRE_IPV6_HLEN);
+	wire_put32(p, 6U << WIRE_IP6_VERSION_SHIFT | 0x2a << WIRE_IP6_TCLASS_SHIFT | 0x12345);
+	wire_put16(p + 4, (uint16_t)payload);
+	p[6] = IPPROTO_TCP;
+	p[7] = 64;
+	memcpy(p + 8, src, WIRE_IPV6_ADDR_LEN);
+	memcpy(p + 24, ORIGIN6, WIRE_IPV6_ADDR_LEN);
+	for (size_t i = 0; i < payload; i++)
+		p[WIRE_IPV6_HLEN + i] = (uint8_t)(i * 7);
+	return WIRE_IPV6_HLEN + payload;
+}
+
+/* A 6in4 datagram: outer IPv4 (outer_ihl, protocol 41) around an IPv6 packet. */
+static size_t datagram_6in4(uint8_t *buf, size_t outer_ihl, size_t payload)
+{
+	size_t inner = ip6_packet(buf + outer_ihl, CLIENT6, payload);
+
+	ip_header(buf, outer_ihl, outer_ihl + inner, IPPROTO_IPV6, APPLIANCE, PROXY);
+	return outer_ihl + inner;
+}
+
+static struct in6_addr addr6(const uint8_t *bytes)
+{
+	struct in6_addr a;
+
+	memcpy(&a, bytes, sizeof(a));
+	return a;
+}
+
+/* What the command line would give: both families of appliances and clients. */
+static struct decap_config dual_config(void)
+{
+	struct decap_config cfg = open_config();
+
+	decap_parse_from("198.18.1.1", &cfg);
+	decap_parse_from("2001:db8:1::1", &cfg);
+	decap_parse_clients("198.18.1.128/25,2001:db8:1::/64", &cfg);
+	return cfg;
+}
+
+static void test_6in4_good(void **state)
+{
+	struct decap_config cfg = dual_config();
+	uint8_t buf[300];
+	size_t off = 0, len = 0, n;
+
+	(void)state;
+	n = datagram_6in4(buf, 20, 60);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+	assert_int_equal(off, 20);
+	assert_int_equal(len, 100);
+	/* Outer options are skipped as for IPIP. */
+	n = datagram_6in4(buf, 32, 0);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+	assert_int_equal(off, 32);
+	assert_int_equal(len, WIRE_IPV6_HLEN);
+	/* And the IPv4 path is as it was. */
+	n = datagram(buf, 20, 10);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+}
+
+static void test_6in4_reasons(void **state)
+{
+	struct decap_config cfg = dual_config();
+	uint8_t good[300], buf[300];
+	size_t off, len, n;
+
+	(void)state;
+	n = datagram_6in4(good, 20, 40);
+
+	/* Outer source: 6in4 is checked against the IPv4 --from list. */
+	memcpy(buf, good, n);
+	ip_header(buf, 20, n, IPPROTO_IPV6, ORIGIN, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_SENDER);
+
+	/* Protocol 41 must carry IPv6, protocol 4 IPv4. */
+	memcpy(buf, good, n);
+	buf[20] = 0x45;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_VERSION);
+	memcpy(buf, good, n);
+	ip_header(buf, 20, n, IPPROTO_IPIP, APPLIANCE, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_VERSION);
+
+	/* Payload length: one more, one less, zero (a jumbogram) than what is there. */
+	memcpy(buf, good, n);
+	wire_put16(buf + 20 + 4, 41);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_LENGTH);
+	wire_put16(buf + 20 + 4, 39);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_LENGTH);
+	wire_put16(buf + 20 + 4, 0);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_LENGTH);
+
+	/* Short: an outer header and 39 bytes of IPv6. */
+	memcpy(buf, good, n);
+	ip_header(buf, 20, 20 + 39, IPPROTO_IPV6, APPLIANCE, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, 20 + 39, &off, &len), DECAP_DROP_INNER_SHORT);
+
+	/* Inner sources: outside 2001:db8:1::/64, and multicast. */
+	memcpy(buf, good, n);
+	memcpy(buf + 20 + 8, ORIGIN6, sizeof(ORIGIN6));
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	buf[20 + 8 + 7] = 2; /* 2001:db8:1:2::..: the next /64 */
+	memcpy(buf + 20 + 8, CLIENT6, 6);
+	buf[20 + 8 + 6] = 0;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	memcpy(buf, good, n);
+	buf[20 + 8] = WIRE_IPV6_MULTICAST;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+}
+
+static void test_6in6(void **state)
+{
+	struct decap_config cfg = dual_config();
+	struct in6_addr from = addr6(APPLIANCE6), stranger = addr6(ORIGIN6);
+	uint8_t buf[300];
+	size_t len = 0, n;
+
+	(void)state;
+	n = ip6_packet(buf, CLIENT6, 70);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPV6, buf, n, &len), DECAP_DROP_COUNT);
+	assert_int_equal(len, n);
+	assert_int_equal(decap_check6(&cfg, &stranger, IPPROTO_IPV6, buf, n, &len),
+			 DECAP_DROP_SENDER);
+	/* Next header 4 (4in6) wants IPv4 inside. */
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPIP, buf, n, &len),
+			 DECAP_DROP_INNER_VERSION);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_GRE, buf, n, &len),
+			 DECAP_DROP_OUTER_PROTOCOL);
+	/* An IPv4-mapped appliance address is not the appliance's IPv4 address. */
+	{
+		const uint8_t mapped[WIRE_IPV6_ADDR_LEN] = {[10] = 0xff, [11] = 0xff, 198,
+							    18,		 1,	      1};
+		struct in6_addr m = addr6(mapped);
+
+		assert_int_equal(decap_check6(&cfg, &m, IPPROTO_IPV6, buf, n, &len),
+				 DECAP_DROP_SENDER);
+	}
+
+	/* 4in6: the IPv4 inner checks, whole. */
+	n = datagram(buf, 20, 30) - 20;
+	memmove(buf, buf + 20, n);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPIP, buf, n, &len), DECAP_DROP_COUNT);
+	assert_int_equal(len, n);
+	buf[8]--;
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPIP, buf, n, &len),
+			 DECAP_DROP_INNER_CHECKSUM);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPV6, buf, n, &len),
+			 DECAP_DROP_INNER_VERSION);
+}
+
+/*
+ * Once a list is given, a family it names nothing of is refused, never
+ * open: a proxy set up for IPv4 clients only takes no IPv6 client, and
+ * an appliance given only as IPv4 sends no 6in6.
+ */
+static void test_family_lists(void **state)
+{
+	struct decap_config cfg = open_config();
+	struct in6_addr from = addr6(APPLIANCE6);
+	uint8_t buf[300];
+	size_t off, len, n;
+
+	(void)state;
+	/* Nothing given: open (as for IPv4 without --from / --clients). */
+	n = ip6_packet(buf, CLIENT6, 10);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPV6, buf, n, &len), DECAP_DROP_COUNT);
+
+	decap_parse_from("198.18.1.1", &cfg);
+	decap_parse_clients("198.18.1.128/25", &cfg);
+	assert_int_equal(decap_check6(&cfg, &from, IPPROTO_IPV6, buf, n, &len), DECAP_DROP_SENDER);
+	n = datagram_6in4(buf, 20, 10);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+
+	cfg = open_config();
+	decap_parse_from("2001:db8:1::1", &cfg);
+	decap_parse_clients("2001:db8:1::/64", &cfg);
+	n = datagram(buf, 20, 10);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_SENDER);
+	cfg.from_count = 1;
+	cfg.from[0] = htonl(APPLIANCE);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+}
+
+/* Parsing: both families, prefixes that end inside a byte, and what is refused. */
+static void test_parse6(void **state)
+{
+	struct decap_config cfg = open_config();
+	struct decap_address a;
+	uint8_t src[WIRE_IPV6_ADDR_LEN];
+
+	(void)state;
+	assert_true(decap_parse_address("2001:db8::7", &a));
+	assert_int_equal(a.family, AF_INET6);
+	assert_int_equal(a.prefix_len, 128);
+	assert_true(decap_parse_address("2001:db8::/61", &a));
+	assert_int_equal(a.prefix_len, 61);
+	assert_true(decap_parse_address("198.18.1.1", &a));
+	assert_int_equal(a.family, AF_INET);
+	assert_int_equal(a.prefix_len, 32);
+	assert_false(decap_parse_address("2001:db8::/129", &a));
+	assert_false(decap_parse_address("198.18.1.1/33", &a));
+	assert_false(decap_parse_address("2001:db8::1::2", &a));
+	assert_false(decap_parse_address("2001:db8::/", &a));
+	assert_false(decap_parse_address("", &a));
+
+	/* 2001:db8:1:8::/61 holds ..:8:: to ..:f::; the host bits given are masked. */
+	decap_parse_clients("2001:db8:1:9::5/61", &cfg);
+	assert_int_equal(cfg.client6_count, 1);
+	assert_int_equal(cfg.client_count, 0);
+	memcpy(src, CLIENT6, sizeof(src));
+	for (unsigned int sub = 0; sub < 0x20; sub++) {
+		src[7] = (uint8_t)sub;
+		assert_int_equal(decap_client6_allowed(&cfg, src), sub >= 8 && sub <= 0xf);
+	}
+	/* ::/0 takes every unicast source, still no multicast. */
+	decap_parse_clients("::/0", &cfg);
+	src[0] = 0xfe;
+	assert_true(decap_client6_allowed(&cfg, src));
+	src[0] = WIRE_IPV6_MULTICAST;
+	assert_false(decap_client6_allowed(&cfg, src));
+}
+
+/* Every prefix of good 6in4 and 6in6 datagrams, in a buffer of exactly that size, is refused. */
+static void test_truncations6(void **state)
+{
+	struct decap_config cfg = dual_config();
+	struct in6_addr from = addr6(APPLIANCE6);
+	uint8_t good[300];
+	size_t off, len, n;
+
+	(void)state;
+	n = datagram_6in4(good, 24, 60);
+	for (size_t cut = 0; cut < n; cut++) {
+		uint8_t *copy = malloc(cut ? cut : 1);
+
+		assert_non_null(copy);
+		memcpy(copy, good, cut);
+		assert_int_not_equal(decap_check(&cfg, copy, cut, &off, &len), DECAP_DROP_COUNT);
+		free(copy);
+	}
+	n = ip6_packet(good, CLIENT6, 60);
+	for (size_t cut = 0; cut < n; cut++) {
+		uint8_t *copy = malloc(cut ? cut : 1);
+
+		assert_non_null(copy);
+		memcpy(copy, good, cut);
+		assert_int_not_equal(decap_check6(&cfg, &from, IPPROTO_IPV6, copy, cut, &len),
+				     DECAP_DROP_COUNT);
+		free(copy);
+	}
+}
+
+/* A small deterministic generator (xorshift32): the same mutations on every run. */
+static uint32_t mutate_next(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/*
+ * Good datagrams of every kind with a few random bytes changed and a random
+ * length, in a heap block of exactly that length (ASan sees an overread):
+ * whatever is accepted lies within the buffer and has the version its
+ * protocol names, and an inner source the lists take.
+ */
+static void test_mutations(void **state)
+{
+	enum { ROUNDS = 20000, MAX_FLIPS = 4 };
+	struct decap_config cfg = dual_config();
+	struct in6_addr from = addr6(APPLIANCE6);
+	uint8_t good[4][300];
+	size_t good_len[4];
+	unsigned int accepted = 0;
+	uint32_t seed = 0x5eed6;
+
+	(void)state;
+	good_len[0] = datagram(good[0], 20, 40);
+	good_len[1] = datagram_6in4(good[1], 20, 40);
+	good_len[2] = ip6_packet(good[2], CLIENT6, 40);
+	good_len[3] = datagram(good[3], 20, 40) - 20;
+	memmove(good[3], good[3] + 20, good_len[3]);
+
+	for (unsigned int round = 0; round < ROUNDS; round++) {
+		unsigned int kind = mutate_next(&seed) % 4;
+		size_t n = good_len[kind] -
+			   (mutate_next(&seed) % 3 == 0 ? mutate_next(&seed) % good_len[kind] : 0);
+		unsigned int flips = mutate_next(&seed) % (MAX_FLIPS + 1);
+		uint8_t *copy = malloc(n ? n : 1);
+		size_t off = 0, len = 0;
+		enum decap_drop why;
+		uint8_t proto;
+
+		assert_non_null(copy);
+		memcpy(copy, good[kind], n);
+		for (unsigned int f = 0; f < flips && n > 0; f++)
+			copy[mutate_next(&seed) % n] = (uint8_t)mutate_next(&seed);
+		if (kind < 2) {
+			why = decap_check(&cfg, copy, n, &off, &len);
+			proto = n > 9 ? copy[9] : 0;
+		} else {
+			proto = kind == 2 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+			why = decap_check6(&cfg, &from, proto, copy, n, &len);
+		}
+		assert_true(why <= DECAP_DROP_COUNT);
+		if (why == DECAP_DROP_COUNT) {
+			accepted++;
+			assert_true(off + len == n);
+			assert_true(len >= WIRE_IPV4_HLEN_MIN);
+			assert_int_equal(wire_ip_version(copy + off), proto == IPPROTO_IPV6
+									  ? WIRE_IPV6_VERSION
+									  : WIRE_IPV4_VERSION);
+			if (proto == IPPROTO_IPV6)
+				assert_true(decap_client6_allowed(&cfg, copy + off + 8));
+		}
+		free(copy);
+	}
+	/* Unchanged bytes are accepted: the mutations do not refuse everything by construction. */
+	assert_true(accepted > 0);
+	print_message("# %u of %u mutated datagrams accepted\n", accepted, (unsigned int)ROUNDS);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
 	for (int i = 0; i < DECAP_DROP_COUNT; i++)
 		assert_non_null(decap_drop_names[i]);
+	for (int k = 0; k < DECAP_KIND_COUNT; k++)
+		assert_non_null(decap_kind_names[k]);
 }
 
 int main(void)
@@ -202,7 +538,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_good),	 cmocka_unit_test(test_sender),
 	    cmocka_unit_test(test_inner_source), cmocka_unit_test(test_reasons),
-	    cmocka_unit_test(test_truncations),	 cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_truncations),	 cmocka_unit_test(test_6in4_good),
+	    cmocka_unit_test(test_6in4_reasons), cmocka_unit_test(test_6in6),
+	    cmocka_unit_test(test_family_lists), cmocka_unit_test(test_parse6),
+	    cmocka_unit_test(test_truncations6), cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,6 +203,26 @@ static void test_refusals(void **state)
 	free(render(&c));
 }
 
+/* Client subnets of both families reach the script's --clients as they are. */
+static void test_ipv6_subnets(void **state)
+{
+	struct setup_script_config c = good_config();
+	char *text;
+
+	(void)state;
+	c.client_subnets = "198.18.1.0/24,2001:db8:1::/64,2001:DB8:2::/48";
+	text = render(&c);
+	assert_whole_script(text);
+	assert_non_null(
+	    strstr(text, " --clients 198.18.1.0/24,2001:db8:1::/64,2001:DB8:2::/48 --ports "));
+	free(text);
+	/* Hex digits and colons, still nothing a shell reads. */
+	c.client_subnets = "2001:db8::/64;id";
+	assert_refused(&c, "client_subnets");
+	c.client_subnets = "2001:db8::/64 fe80::/10";
+	assert_refused(&c, "client_subnets");
+}
+
 static void test_filename(void **state)
 {
 	char name[SETUP_SCRIPT_FILENAME_MAX];
@@ -227,7 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kernel_mode), cmocka_unit_test(test_decap_mode),
 	    cmocka_unit_test(test_modes),	cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_filename),
+	    cmocka_unit_test(test_filename),	cmocka_unit_test(test_ipv6_subnets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
