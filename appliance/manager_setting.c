@@ -173,6 +173,9 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 	const struct setting_def *def = settings_find(key);
 	int ret = manager_apply_setting_live(m, old, def != NULL ? def->apply : 0, err, errlen);
 
+	/* Not a step of the live apply: the pulls are the manager's cluster face's. */
+	if (ret == 0 && def != NULL && (def->apply & SETTING_APPLY_CLUSTER))
+		manager_cluster_configure(m);
 	if (ret == 0 && m->setting_hook != NULL)
 		m->setting_hook(m->setting_hook_arg, key);
 	return ret;
@@ -188,6 +191,12 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	/* Validate first: a refused value is neither stored nor applied. */
 	if (!settings_set(&next, key, value, err, errlen))
 		return -EINVAL;
+	/* A replica takes what it replicates from its primary only; its own settings stay its. */
+	if (!settings_is_node_scoped(key)) {
+		ret = manager_cluster_refuse(m, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
 	ret = settings_check(&next, why, sizeof(why));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: %s", key, why);
@@ -214,8 +223,14 @@ int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *er
 	return 0;
 }
 
-int manager_restore(struct manager *m, const char *path, const char *actor,
-		    struct manager_restore_result *res, char *err, size_t errlen)
+/*
+ * A restore (mode STORE_RESTORE_FILE) or a replica's apply of its primary's
+ * snapshot (STORE_RESTORE_REPLICA, at generation expect): the store checks
+ * and replaces, then everything changed is applied live.
+ */
+static int manager_restore_as(struct manager *m, const char *path, const char *actor,
+			      enum store_restore_mode mode, uint64_t expect,
+			      struct manager_restore_result *res, char *err, size_t errlen)
 {
 	struct store_restore_info info;
 	struct settings restored, cur;
@@ -227,12 +242,17 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	 * every row as a live change would be checked, the settings together)
 	 * before it replaces anything: a refused file leaves no trace.
 	 */
-	ret = store_restore(m->store, path, actor, &info);
+	ret = store_restore_as(m->store, path, actor, mode, expect, &info);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	res->file_version = info.file_version;
-	log_info("configuration restored from %s by %s (schema version %d)", path, actor,
-		 info.file_version);
+	if (mode == STORE_RESTORE_REPLICA)
+		log_info("cluster: took the primary's configuration, generation %" PRIu64,
+			 info.generation);
+	else
+		log_info("configuration restored from %s by %s (schema version %d, generation "
+			 "%" PRIu64 ")",
+			 path, actor, info.file_version, info.generation);
 	ret = store_settings_load(m->store, &restored);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
@@ -270,6 +290,23 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	}
 	m->settings = restored;
 
+	/*
+	 * A replica maps clients as its primary does, at once: its table is
+	 * built with the primary's key by the publish below. Clients the
+	 * affinity table or the kernel holds keep their proxies.
+	 */
+	if (info.hash_key_changed && mode == STORE_RESTORE_REPLICA) {
+		ret = store_hash_key(m->store, m->hash_key);
+		if (ret < 0 && first_err == 0) {
+			first_err = ret;
+			snprintf(err, errlen, "the primary's hash key: %s", store_error(m->store));
+		}
+		log_warnx("cluster: the primary's hash key is in force now: new clients are mapped "
+			  "as the primary maps them");
+		store_audit_add(m->store, actor, "cluster.hash_key",
+				"the primary's hash key applied live");
+		info.hash_key_changed = false;
+	}
 	ret = manager_proxies_changed(m, err, errlen);
 	if (ret < 0 && first_err == 0)
 		first_err = ret;
@@ -282,4 +319,22 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 		log_warnx("restore: %s", res->restart_reason);
 	}
 	return first_err;
+}
+
+int manager_restore(struct manager *m, const char *path, const char *actor,
+		    struct manager_restore_result *res, char *err, size_t errlen)
+{
+	int ret = manager_cluster_refuse(m, err, errlen);
+
+	memset(res, 0, sizeof(*res));
+	if (ret < 0)
+		return ret;
+	return manager_restore_as(m, path, actor, STORE_RESTORE_FILE, 0, res, err, errlen);
+}
+
+int manager_replicate(struct manager *m, const char *path, uint64_t generation,
+		      struct manager_restore_result *res, char *err, size_t errlen)
+{
+	return manager_restore_as(m, path, "cluster", STORE_RESTORE_REPLICA, generation, res, err,
+				  errlen);
 }
