@@ -507,7 +507,7 @@ static const struct settings_entry settings_table[] = {
 		.choices = settings_cluster_role_choices,
 		.help = "standalone, primary (serves its configuration to replicas) or replica "
 			"(pulls the configuration of cluster_primary and refuses changes to it)",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_role),
     },
@@ -518,7 +518,7 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_TEXT_MAX - 1,
 		.help = "a replica's primary: the URL of its web UI, e.g. "
 			"https://10.9.0.5:8443 (empty: none)",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_primary),
     },
@@ -529,7 +529,7 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "file whose first line is an API token of the primary, sent with "
 			"every pull",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_token_file),
     },
@@ -540,7 +540,7 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM certificates the primary's https certificate is checked against "
 			"(its own self-signed certificate will do); empty = the system's",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_ca_file),
     },
@@ -551,7 +551,7 @@ static const struct settings_entry settings_table[] = {
 		.min = 100,
 		.max = 60000,
 		.help = "how often a replica asks its primary for a newer configuration",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_poll_ms),
     },
@@ -561,7 +561,7 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "",
 		.max = 63, /* CLUSTER_NODE_MAX - 1 */
 		.help = "this appliance's name in the cluster view; empty = its host name",
-		.apply = SETTING_APPLY_CLUSTER,
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_node_name),
     },
@@ -1120,7 +1120,8 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		return false;
 	}
 	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME &&
-			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS)) {
+			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS &&
+			      !(e->def.type == SETTING_URL && e->def.default_value[0] == '\0'))) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
