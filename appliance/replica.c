@@ -29,6 +29,7 @@ struct replica {
 	struct replica_reply reply;
 	size_t cap;
 	bool too_big;
+	char curl_error[CURL_ERROR_SIZE]; /* curl's own words for a failure, with its figures */
 };
 
 struct replica_socket {
@@ -130,7 +131,8 @@ static void replica_collect(struct replica *r)
 		} else {
 			snprintf(reply.error, sizeof(reply.error), "%s",
 				 r->too_big ? "the snapshot is larger than a replica takes"
-					    : curl_easy_strerror(msg->data.result));
+				 : r->curl_error[0] != '\0' ? r->curl_error
+							    : curl_easy_strerror(msg->data.result));
 			free(reply.body);
 			reply.body = NULL;
 			reply.len = 0;
@@ -276,6 +278,8 @@ int replica_start(struct replica *r, const struct replica_pull *pull)
 		replica_stop(r);
 		return -ENOMEM;
 	}
+	r->curl_error[0] = '\0';
+	rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_error);
 	rc |= curl_easy_setopt(e, CURLOPT_URL, pull->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
