@@ -292,19 +292,27 @@ static int manager_restore_as(struct manager *m, const char *path, const char *a
 
 	/*
 	 * A replica maps clients as its primary does, at once: its table is
-	 * built with the primary's key by the publish below. Clients the
+	 * built with the primary's key by the publish below. So does a primary
+	 * given a new key by a restore: its replicas take that key with their
+	 * next pull, and a primary that went on with the old one until its
+	 * restart would map clients differently from all of them. Clients the
 	 * affinity table or the kernel holds keep their proxies.
 	 */
-	if (info.hash_key_changed && mode == STORE_RESTORE_REPLICA) {
+	if (info.hash_key_changed &&
+	    (mode == STORE_RESTORE_REPLICA || m->settings.cluster_role == CLUSTER_ROLE_PRIMARY)) {
 		ret = store_hash_key(m->store, m->hash_key);
 		if (ret < 0 && first_err == 0) {
 			first_err = ret;
 			snprintf(err, errlen, "the primary's hash key: %s", store_error(m->store));
 		}
-		log_warnx("cluster: the primary's hash key is in force now: new clients are mapped "
-			  "as the primary maps them");
+		log_warnx(
+		    "cluster: the %s hash key is in force now: new clients are mapped with it",
+		    mode == STORE_RESTORE_REPLICA ? "primary's" : "restored");
 		store_audit_add(m->store, actor, "cluster.hash_key",
-				"the primary's hash key applied live");
+				mode == STORE_RESTORE_REPLICA
+				    ? "the primary's hash key applied live"
+				    : "the restored hash key applied live "
+				      "(cluster primary)");
 		info.hash_key_changed = false;
 	}
 	ret = manager_proxies_changed(m, err, errlen);

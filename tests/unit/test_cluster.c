@@ -431,6 +431,33 @@ static void test_snapshot_refused(void **state)
 	assert_int_equal(manager_proxy_count(w->replica), 3);
 }
 
+/*
+ * A primary given another hash key by a restore uses it at once, as its
+ * replicas will after their next pull (a standalone appliance waits for its
+ * restart, as before: test_manager_settings).
+ */
+static void test_primary_restore_key(void **state)
+{
+	struct world *w = *state;
+	struct manager_restore_result res;
+	struct manager_stats before, after, other;
+	char err[MANAGER_ERR_MAX];
+	int64_t bytes;
+
+	/* A file with another key, whose settings keep the one restoring it a primary. */
+	set(w->replica, "cluster_role", "primary");
+	manager_stats(w->replica, &other);
+	assert_int_equal(manager_backup(w->replica, w->snapshot, &bytes, err, sizeof(err)), 0);
+	manager_stats(w->primary, &before);
+	assert_memory_not_equal(before.key_id, other.key_id, sizeof(before.key_id));
+	assert_int_equal(
+	    manager_restore(w->primary, w->snapshot, TEST_ACTOR, &res, err, sizeof(err)), 0);
+	assert_false(res.restart_needed);
+	manager_stats(w->primary, &after);
+	assert_memory_equal(after.key_id, other.key_id, sizeof(after.key_id));
+	assert_memory_equal(after.table_digest, other.table_digest, sizeof(after.table_digest));
+}
+
 /* The cluster view: VRRP state in memory, the replicas a primary heard from. */
 static void test_cluster_view(void **state)
 {
@@ -531,6 +558,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replica_applies, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_replica_refuses, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_snapshot_refused, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_primary_restore_key, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_cluster_view, world_setup, world_teardown),
 	};
 
