@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fastpath.h"
 #include "log.h"
 
@@ -224,6 +225,35 @@ int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *er
 }
 
 /*
+ * Puts the stored hash key in force at once: the affinity table is moved to
+ * it (every active client keeps its proxy and idle time, the old table
+ * retired with the publish), and the next publish builds the table with it.
+ */
+static int manager_hash_key_live(struct manager *m, char *err, size_t errlen)
+{
+	struct affinity_table *t = calloc(1, sizeof(*t)), *old = m->affinity;
+	int ret;
+
+	if (t == NULL ||
+	    affinity_init(t, m->settings.affinity_max_clients, m->settings.affinity_timeout) < 0) {
+		free(t);
+		snprintf(err, errlen, "cannot allocate the affinity table for the new hash key");
+		return -ENOMEM;
+	}
+	ret = store_hash_key(m->store, m->hash_key);
+	if (ret < 0) {
+		affinity_free(t);
+		free(t);
+		snprintf(err, errlen, "the new hash key: %s", store_error(m->store));
+		return ret;
+	}
+	log_info("hash key changed: %zu active clients keep their proxies",
+		 affinity_rekey(t, old, clock_now_s(), m->hash_key));
+	m->affinity = t;
+	return manager_publish(m, old, err, errlen);
+}
+
+/*
  * A restore (mode STORE_RESTORE_FILE) or a replica's apply of its primary's
  * snapshot (STORE_RESTORE_REPLICA, at generation expect): the store checks
  * and replaces, then everything changed is applied live.
@@ -296,15 +326,14 @@ static int manager_restore_as(struct manager *m, const char *path, const char *a
 	 * given a new key by a restore: its replicas take that key with their
 	 * next pull, and a primary that went on with the old one until its
 	 * restart would map clients differently from all of them. Clients the
-	 * affinity table or the kernel holds keep their proxies.
+	 * affinity table or the kernel holds keep their proxies
+	 * (manager_hash_key_live).
 	 */
 	if (info.hash_key_changed &&
 	    (mode == STORE_RESTORE_REPLICA || m->settings.cluster_role == CLUSTER_ROLE_PRIMARY)) {
-		ret = store_hash_key(m->store, m->hash_key);
-		if (ret < 0 && first_err == 0) {
+		ret = manager_hash_key_live(m, err, errlen);
+		if (ret < 0 && first_err == 0)
 			first_err = ret;
-			snprintf(err, errlen, "the primary's hash key: %s", store_error(m->store));
-		}
 		log_warnx(
 		    "cluster: the %s hash key is in force now: new clients are mapped with it",
 		    mode == STORE_RESTORE_REPLICA ? "primary's" : "restored");
