@@ -613,14 +613,6 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 }
 
 /*
- * The audit log is history, not configuration: the restored copy gets the
- * live log in place of its own, so a restore never erases what happened.
- * The proxies' last known health is this appliance's view, not the file's
- * (which may come from another appliance, or from long ago): the copy keeps
- * the live verdict of each of its proxies with the same id and address, and
- * none of its own.
- */
-/*
  * A replica keeps its own accounts, tokens and node-scoped settings: the
  * copy gets the live ones in place of the file's (a primary's snapshot has
  * none of them anyway). Inside keep_local's transaction, live attached.
@@ -695,6 +687,15 @@ static int store_restore_generation(struct store *s, sqlite3 *mem, enum store_re
 	return ret;
 }
 
+/*
+ * The audit log is history, not configuration: the restored copy gets the
+ * live log in place of its own, so a restore never erases what happened.
+ * The proxies' last known health is this appliance's view, not the file's
+ * (which may come from another appliance, or from long ago): the copy keeps
+ * the live verdict of each of its proxies with the same id and address, and
+ * none of its own. A replica (STORE_RESTORE_REPLICA) keeps more of its own:
+ * store_restore_keep_node.
+ */
 static int store_restore_keep_local(struct store *s, sqlite3 *mem, enum store_restore_mode mode)
 {
 	const char *live = sqlite3_db_filename(s->db, "main");
