@@ -186,6 +186,16 @@ void manager_cluster_view(struct manager *m, struct manager_cluster_view *out);
 int manager_cluster_snapshot(struct manager *m, const uint8_t **data, size_t *len,
 			     uint64_t *generation, const char **digest, char *err, size_t errlen);
 
+/*
+ * True when a replica that holds generation have, from a snapshot whose
+ * digest (hex) is digest, holds exactly what manager_cluster_snapshot would
+ * send now: the same generation and the same snapshot. A replica that does
+ * not say its digest (NULL: just restarted) is sent the snapshot again, so
+ * that two appliances that reached one generation number by different
+ * changes (a promotion gone wrong) never pass for equal.
+ */
+bool manager_cluster_current(struct manager *m, uint64_t have, const char *digest);
+
 /* Which proxy serves client (network byte order), and why. *proxy NULL when none. */
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 					  const struct proxy_config **proxy, uint32_t *idle);

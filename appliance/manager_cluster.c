@@ -157,6 +157,23 @@ int manager_cluster_snapshot(struct manager *m, const uint8_t **data, size_t *le
 	return 0;
 }
 
+bool manager_cluster_current(struct manager *m, uint64_t have, const char *digest)
+{
+	const uint8_t *data;
+	const char *now;
+	uint64_t generation;
+	char err[MANAGER_ERR_MAX];
+	size_t len;
+
+	if (digest == NULL || have != manager_config_generation(m))
+		return false;
+	if (manager_cluster_snapshot(m, &data, &len, &generation, &now, err, sizeof(err)) < 0) {
+		log_warnx("cluster: %s", err);
+		return false;
+	}
+	return generation == have && strcmp(now, digest) == 0;
+}
+
 /* The first line of the token file, into token; false with why in err. */
 static bool manager_cluster_token(const char *file, char *token, size_t len, char *err,
 				  size_t errlen)
@@ -311,6 +328,8 @@ static void manager_cluster_on_reply(void *arg, struct replica_reply *y)
 	}
 	p->applied++;
 	p->last_applied = clock_wall_s();
+	snprintf(m->cluster.applied_digest, sizeof(m->cluster.applied_digest), "%s",
+		 y->snapshot_digest);
 	p->error[0] = '\0';
 }
 
@@ -341,8 +360,9 @@ static void manager_cluster_on_poll(evutil_socket_t fd, short what, void *arg)
 	n = strlen(m->settings.cluster_primary);
 	while (n > 0 && m->settings.cluster_primary[n - 1] == '/')
 		n--;
-	snprintf(pull.url, sizeof(pull.url), "%.*s%s?have=%" PRIu64, (int)n,
-		 m->settings.cluster_primary, MANAGER_CLUSTER_SNAPSHOT_PATH, pull.self.generation);
+	snprintf(pull.url, sizeof(pull.url), "%.*s%s?have=%" PRIu64 "%s%s", (int)n,
+		 m->settings.cluster_primary, MANAGER_CLUSTER_SNAPSHOT_PATH, pull.self.generation,
+		 m->cluster.applied_digest[0] != '\0' ? "&digest=" : "", m->cluster.applied_digest);
 	snprintf(pull.ca_file, sizeof(pull.ca_file), "%s", m->settings.cluster_ca_file);
 	pull.timeout_ms = MANAGER_CLUSTER_PULL_TIMEOUT_MS;
 	ret = replica_start(m->cluster.puller, &pull);

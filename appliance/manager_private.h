@@ -44,6 +44,8 @@ struct manager_cluster {
 	size_t snapshot_len;
 	uint64_t snapshot_generation;
 	char snapshot_digest[CLUSTER_DIGEST_HEX];
+	/* A replica: the digest of the snapshot it applied last ("" since its start). */
+	char applied_digest[CLUSTER_DIGEST_HEX];
 };
 
 struct manager {

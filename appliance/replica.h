@@ -6,9 +6,10 @@
  * (manager_cluster.c); this file only moves the bytes and reads the
  * X-Drover-* headers.
  *
- * The primary's route (GET /api/v1/cluster/snapshot?have=N) answers 204 when
- * the replica already holds generation N, else 200 with the snapshot as body
- * (store_snapshot) and its generation and BLAKE2b-256 digest in headers.
+ * The primary's route (GET /api/v1/cluster/snapshot?have=N&digest=D) answers
+ * 204 when the replica already holds generation N from the snapshot of digest
+ * D, else 200 with the snapshot as body (store_snapshot) and its generation
+ * and BLAKE2b-256 digest in headers.
  */
 #ifndef DROVER_REPLICA_H
 #define DROVER_REPLICA_H

@@ -2,7 +2,8 @@
  * webui_cluster.c - the primary's side of replication: the snapshot route a
  * replica pulls (replica.h describes the exchange). Everything the reply
  * says of this appliance goes in X-Drover-* headers, so a replica that
- * already holds the generation in force gets a 204 and no body.
+ * already holds the snapshot in force (its generation and digest) gets a
+ * 204 and no body.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ static void webui_cluster_peer(struct webui_call *c)
 void webui_cluster_snapshot(struct webui_call *c)
 {
 	const char *have_text = evhttp_find_header(&c->query, "have");
+	const char *have_digest = evhttp_find_header(&c->query, "digest");
 	const struct settings *s = manager_settings(c->w->m);
 	char err[MANAGER_ERR_MAX];
 	struct cluster_node self;
@@ -80,7 +82,12 @@ void webui_cluster_snapshot(struct webui_call *c)
 	}
 	webui_cluster_peer(c);
 	manager_cluster_self(c->w->m, &self);
-	if (have_text != NULL && have == self.generation) {
+	if (have_digest != NULL && !cluster_digest_valid(have_digest)) {
+		webui_http_send_error(c, 400, "invalid", "digest",
+				      "digest: not a snapshot digest (64 hex digits)");
+		return;
+	}
+	if (have_text != NULL && manager_cluster_current(c->w->m, have, have_digest)) {
 		webui_cluster_headers(c, &self, self.generation);
 		webui_http_headers(c, NULL);
 		webui_http_send_body(c, 204, NULL);

@@ -16,7 +16,7 @@ static const char *const webui_route_lookup_params[] = {"client", NULL};
 static const char *const webui_route_audit_params[] = {"before", "limit", NULL};
 static const char *const webui_route_delete_params[] = {"version", NULL};
 static const char *const webui_route_script_params[] = {"mode", NULL};
-static const char *const webui_route_snapshot_params[] = {"have", NULL};
+static const char *const webui_route_snapshot_params[] = {"have", "digest", NULL};
 
 /*
  * Matched in order, first hit wins. Sign-in needs the same origin but no

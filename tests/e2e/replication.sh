@@ -300,13 +300,16 @@ lab_wait "$LAB_WAIT_S" all_up ctl_a && lab_wait "$LAB_WAIT_S" all_up ctl_b &&
 	lab_wait "$LAB_WAIT_S" digests_equal
 check $? "equal table digests after the changes" "A $(digest ctl_a) B $(digest ctl_b)"
 
-# What one pull costs, seen from B: a 204 (nothing new) and a whole snapshot.
-for have in "$(gen_a)" 0; do
-	lab_exec app2 curl -sS -o /dev/null --cacert "$LAB_STATE/a-cert.pem" \
+# What one pull costs, seen from B: a whole snapshot, then a 204 (B holds it).
+pull() {
+	lab_exec app2 curl -sS -o /dev/null -D "$LAB_STATE/pull.headers" --cacert "$LAB_STATE/a-cert.pem" \
 		-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" \
-		-w "#   a pull from B (have=$have): HTTP %{http_code}, %{size_download} bytes, TLS done %{time_appconnect} s, total %{time_total} s\n" \
-		"$A_URL/api/v1/cluster/snapshot?have=$have"
-done
+		-w "#   a pull from B ($1): HTTP %{http_code}, %{size_download} bytes, TLS done %{time_appconnect} s, total %{time_total} s\n" \
+		"$A_URL/api/v1/cluster/snapshot?$1"
+}
+pull have=0
+snapshot_digest=$(awk -F': ' 'tolower($1) == "x-drover-snapshot-digest" { print $2 }' "$LAB_STATE/pull.headers" | tr -d '\r')
+pull "have=$(gen_a)&digest=$snapshot_digest"
 
 # ---- 3. 10,000 lookups ----
 ctl_a lookup "$LOOKUP_FIRST" --count "$LOOKUP_COUNT" | cut -d' ' -f1,2 >"$LAB_STATE/lookup.a"

@@ -307,6 +307,23 @@ static void test_replica_applies(void **state)
 		if (a != NULL)
 			assert_int_equal(a->address, b->address);
 	}
+	/* The primary tells a replica it is current only by generation and snapshot digest. */
+	{
+		const uint8_t *data;
+		const char *digest;
+		size_t len;
+		uint64_t g;
+
+		assert_int_equal(manager_cluster_snapshot(w->primary, &data, &len, &g, &digest, err,
+							  sizeof(err)),
+				 0);
+		assert_true(manager_cluster_current(w->primary, generation, digest));
+		assert_false(manager_cluster_current(w->primary, generation, NULL));
+		assert_false(manager_cluster_current(
+		    w->primary, generation,
+		    "0000000000000000000000000000000000000000000000000000000000000000"));
+		assert_false(manager_cluster_current(w->primary, generation - 1, digest));
+	}
 	/* Restarted, it starts from what it took. */
 	manager_stop(w->replica);
 	w->replica = start(w->replica_db);
