@@ -34,7 +34,11 @@ static void webui_cluster_headers(struct webui_call *c, const struct cluster_nod
 	evhttp_add_header(out, "Cache-Control", "no-store");
 }
 
-/* The replica as its headers describe it; a name that is not one is replaced by its address. */
+/*
+ * The replica as its headers describe it. A caller that does not name
+ * itself (an operator's curl, a script taking a copy) is not a replica and
+ * is not recorded.
+ */
 static void webui_cluster_peer(struct webui_call *c)
 {
 	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
@@ -43,7 +47,9 @@ static void webui_cluster_peer(struct webui_call *c)
 	const char *digest = evhttp_find_header(in, REPLICA_HEADER_DIGEST);
 	struct cluster_node n = {.last_seen = clock_wall_s()};
 
-	snprintf(n.name, sizeof(n.name), "%s", cluster_node_name_valid(name) ? name : c->peer);
+	if (!cluster_node_name_valid(name))
+		return;
+	snprintf(n.name, sizeof(n.name), "%s", name);
 	snprintf(n.address, sizeof(n.address), "%s", c->peer);
 	if (!cluster_parse_u64(generation, &n.generation))
 		n.generation = 0;
