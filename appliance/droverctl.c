@@ -51,7 +51,11 @@ static void usage(FILE *out)
 	      "  audit [--limit N] [--before ID]\n"
 	      "  backup FILE                a consistent copy of the configuration database\n"
 	      "  restore FILE               check FILE, replace the configuration with it, apply "
-	      "it\n",
+	      "it\n"
+	      "  cluster                    this appliance's role, configuration generation and\n"
+	      "                             table digest, and its peers': do they agree?\n"
+	      "  cluster vrrp MASTER|BACKUP|FAULT|STOP\n"
+	      "                             keepalived's state (its notify hook calls this)\n",
 	      out);
 }
 
@@ -287,6 +291,8 @@ static void print_stats(json_t *resp)
 	printf("%-28s %lld\n", "maglev_table_size", num(mapping, "table_size"));
 	printf("%-28s %lld\n", "maglev_table_proxies", num(mapping, "table_proxies"));
 	printf("%-28s %lld\n", "generation", num(mapping, "generation"));
+	printf("%-28s %lld\n", "config_generation",
+	       num(json_object_get(resp, "cluster"), "config_generation"));
 	printf("\n");
 	print_proxy_table(json_object_get(resp, "proxies"));
 }
@@ -332,9 +338,79 @@ static void print_settings(json_t *resp)
 	json_array_foreach(list, i, s)
 	{
 		bool is_default = strcmp(str(s, "value"), str(s, "default")) == 0;
-		printf("%-22s %-40s %s\n", str(s, "key"), str(s, "value"),
+		printf("%-32s %-8s %-40s %s\n", str(s, "key"), str(s, "scope"), str(s, "value"),
 		       is_default ? "" : "(changed)");
 	}
+}
+
+/* "2026-12-01 11:02:03" (UTC) of a unix time, or "never". */
+static const char *format_time(json_t *v, char *buf, size_t len)
+{
+	time_t t = (time_t)json_integer_value(v);
+	struct tm tm;
+
+	if (!json_is_integer(v) || gmtime_r(&t, &tm) == NULL)
+		return "never";
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return buf;
+}
+
+/* One peer line: name, generation, digest (short), VRRP, agreement, last seen. */
+static void print_cluster_node(const char *role, json_t *n)
+{
+	char seen[64];
+
+	snprintf(seen, sizeof(seen), "%llds ago", num(n, "seen_seconds_ago"));
+	printf("%-8s %-20s %-10lld %-18.16s %-8s %-6s %s\n", role, str(n, "node"),
+	       num(n, "generation"), str(n, "table_digest"), str(n, "vrrp"),
+	       json_is_true(json_object_get(n, "agree")) ? "yes" : "NO",
+	       json_is_integer(json_object_get(n, "last_seen")) ? seen : "never");
+}
+
+static void print_cluster(json_t *resp)
+{
+	json_t *c = json_object_get(resp, "cluster");
+	json_t *p = json_object_get(c, "primary");
+	json_t *peer;
+	char when[64];
+	size_t i;
+
+	printf("%-20s %s\n", "node", str(c, "node"));
+	printf("%-20s %s\n", "role", str(c, "role"));
+	printf("%-20s %lld\n", "config_generation", num(c, "config_generation"));
+	printf("%-20s %s\n", "table_digest", str(c, "table_digest"));
+	printf("%-20s %s\n", "hash_key_id", str(c, "hash_key_id"));
+	printf("%-20s %s\n", "vrrp", str(c, "vrrp"));
+	if (json_is_object(p)) {
+		printf("%-20s %s\n", "primary", str(p, "url"));
+		if (json_is_true(json_object_get(p, "reachable")))
+			printf("%-20s %s\n", "primary_state", "reachable");
+		else
+			printf("%-20s unreachable since %s\n", "primary_state",
+			       format_time(json_object_get(p, "unreachable_since"), when,
+					   sizeof(when)));
+		if (str(p, "error")[0] != '\0')
+			printf("%-20s %s\n", "last_error", str(p, "error"));
+		printf("%-20s %lld applied, %lld refused, last %s\n", "snapshots",
+		       num(p, "applied"), num(p, "refused"),
+		       format_time(json_object_get(p, "last_applied"), when, sizeof(when)));
+	}
+	printf("\n%-8s %-20s %-10s %-18s %-8s %-6s %s\n", "ROLE", "NODE", "GENERATION",
+	       "TABLE DIGEST", "VRRP", "AGREE", "LAST SEEN");
+	if (json_is_object(p) && json_is_integer(json_object_get(p, "last_seen")))
+		print_cluster_node("primary", p);
+	json_array_foreach(json_object_get(c, "peers"), i, peer)
+	    print_cluster_node(str(peer, "role"), peer);
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+	if (argc == 0)
+		return finish(call(json_pack("{s:s}", "cmd", "cluster")), print_cluster);
+	if (argc == 2 && strcmp(argv[0], "vrrp") == 0)
+		return finish(
+		    call(json_pack("{s:s, s:s}", "cmd", "cluster.vrrp", "state", argv[1])), NULL);
+	die_usage("cluster: expected no argument or `vrrp MASTER|BACKUP|FAULT|STOP'");
 }
 
 static void print_setting(json_t *resp)
@@ -615,6 +691,8 @@ int main(int argc, char **argv)
 		ret = finish(call(json_pack("{s:s}", "cmd", "rules")), print_rules);
 	else if (strcmp(cmd, "audit") == 0)
 		ret = cmd_audit(nargs - 1, args + 1);
+	else if (strcmp(cmd, "cluster") == 0)
+		ret = cmd_cluster(nargs - 1, args + 1);
 	else if ((strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) && nargs == 2)
 		ret = cmd_backup_restore(cmd, args[1]);
 	else

@@ -24,6 +24,7 @@
 _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum cluster_role) == sizeof(unsigned int), "enum size");
 
 /* The text a caller types for "let droverd decide" (queues, tunnel_source). */
 #define SETTINGS_AUTO "auto"
@@ -39,6 +40,13 @@ static const char *const settings_metrics_access_choices[] = {
     [METRICS_ACCESS_LOCAL] = "local",
     [METRICS_ACCESS_OPEN] = "open",
     [METRICS_ACCESS_AUTH] = "auth",
+    NULL,
+};
+
+static const char *const settings_cluster_role_choices[] = {
+    [CLUSTER_ROLE_STANDALONE] = "standalone",
+    [CLUSTER_ROLE_PRIMARY] = "primary",
+    [CLUSTER_ROLE_REPLICA] = "replica",
     NULL,
 };
 
@@ -68,7 +76,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1,
 		.max = SETTINGS_QUEUES_MAX,
 		.help = "NFQUEUE queues, one thread each; \"auto\" = one per online core",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queues),
     },
     {
@@ -78,7 +87,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 0,
 		.max = 65000,
 		.help = "first NFQUEUE number; must match the firewall rules",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queue_base),
     },
     {
@@ -88,7 +98,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 64,
 		.max = 1048576,
 		.help = "packets the kernel holds per queue before fail_open applies",
-		.apply = SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queue_maxlen),
     },
     {
@@ -108,7 +119,8 @@ static const struct settings_entry settings_table[] = {
 		.help = "send the later packets of clients already placed on a proxy from the "
 			"kernel (tc BPF) instead of through NFQUEUE; off: every web packet "
 			"goes through droverd",
-		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path),
     },
     {
@@ -119,7 +131,8 @@ static const struct settings_entry settings_table[] = {
 		.max = 3600,
 		.help = "seconds the kernel fast path goes on carrying the clients it knows "
 			"without droverd (a restart, an upgrade, a crash)",
-		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path_grace_seconds),
     },
     {
@@ -172,7 +185,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1024,
 		.max = 67108864,
 		.help = "clients remembered in the affinity table (memory grows with it)",
-		.apply = SETTING_APPLY_AFFINITY_RESIZE | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_AFFINITY_RESIZE | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(affinity_max_clients),
     },
     {
@@ -191,7 +205,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = SETTINGS_AUTO,
 		.help = "outer source address of tunnelled packets; \"auto\" = the "
 			"route's source",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tunnel_source),
     },
     {
@@ -339,7 +354,8 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_LISTEN_MAX - 1,
 		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
 			"interface); applied within a second, signing everyone out",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_listen),
     },
     {
@@ -348,7 +364,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "false",
 		.help = "serve the web UI over TLS (a self-signed certificate is made when "
 			"tls_cert is empty); applied within a second",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(https),
     },
     {
@@ -358,7 +375,8 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM certificate (chain) for https; empty = generated next to the "
 			"database",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tls_cert),
     },
     {
@@ -367,7 +385,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "",
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM private key of tls_cert",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tls_key),
     },
     {
@@ -398,7 +417,8 @@ static const struct settings_entry settings_table[] = {
 		.help = "names and addresses, comma-separated, under which the web UI is "
 			"reached besides its listen address, the connection's own address and "
 			"localhost (a DNS name, a NAT address); any other Host header is refused",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(web_hosts),
     },
     {
@@ -441,7 +461,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 100,
 		.max = 10000000,
 		.help = "the audit log keeps at most this many entries; older ones are removed",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(audit_max_entries),
     },
     {
@@ -451,7 +472,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1,
 		.max = 36500,
 		.help = "audit entries older than this many days are removed",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(audit_max_age_days),
     },
     {
@@ -462,7 +484,8 @@ static const struct settings_entry settings_table[] = {
 		.max = 16384,
 		.help = "web UI connections open at once; beyond it new ones wait in the "
 			"kernel's queue until one closes",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_max_connections),
     },
     {
@@ -473,8 +496,74 @@ static const struct settings_entry settings_table[] = {
 		.max = 16384,
 		.help = "web UI connections open at once from one client address; beyond "
 			"it new ones are closed at once",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_max_connections_per_source),
+    },
+    {
+	.def = {.key = "cluster_role",
+		.type = SETTING_CHOICE,
+		.default_value = "standalone",
+		.choices = settings_cluster_role_choices,
+		.help = "standalone, primary (serves its configuration to replicas) or replica "
+			"(pulls the configuration of cluster_primary and refuses changes to it)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_role),
+    },
+    {
+	.def = {.key = "cluster_primary",
+		.type = SETTING_URL,
+		.default_value = "",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "a replica's primary: the URL of its web UI, e.g. "
+			"https://10.9.0.5:8443 (empty: none)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_primary),
+    },
+    {
+	.def = {.key = "cluster_token_file",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "file whose first line is an API token of the primary, sent with "
+			"every pull",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_token_file),
+    },
+    {
+	.def = {.key = "cluster_ca_file",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM certificates the primary's https certificate is checked against "
+			"(its own self-signed certificate will do); empty = the system's",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_ca_file),
+    },
+    {
+	.def = {.key = "cluster_poll_ms",
+		.type = SETTING_UINT,
+		.default_value = "500",
+		.min = 100,
+		.max = 60000,
+		.help = "how often a replica asks its primary for a newer configuration",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_poll_ms),
+    },
+    {
+	.def = {.key = "cluster_node_name",
+		.type = SETTING_HOSTNAME,
+		.default_value = "",
+		.max = 63, /* CLUSTER_NODE_MAX - 1 */
+		.help = "this appliance's name in the cluster view; empty = its host name",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_node_name),
     },
 };
 
@@ -858,7 +947,9 @@ static bool settings_parse_text(const struct setting_def *def, const char *value
 	switch (def->type) {
 	case SETTING_URL:
 		what = "an http:// or https:// URL";
-		if ((strncmp(value, "http://", 7) == 0 && len > 7) ||
+		/* A URL whose default is empty (none set) may be emptied again. */
+		if ((value[0] == '\0' && def->default_value[0] == '\0') ||
+		    (strncmp(value, "http://", 7) == 0 && len > 7) ||
 		    (strncmp(value, "https://", 8) == 0 && len > 8))
 			break;
 		settings_error(err, errlen, "%s: `%s' is not %s", def->key, value, what);
@@ -1029,7 +1120,8 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		return false;
 	}
 	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME &&
-			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS)) {
+			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS &&
+			      !(e->def.type == SETTING_URL && e->def.default_value[0] == '\0'))) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
@@ -1236,6 +1328,25 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
+}
+
+const char *settings_scope_name(enum setting_scope scope)
+{
+	return scope == SETTING_SCOPE_NODE ? "node" : "cluster";
+}
+
+bool settings_is_node_scoped(const char *key)
+{
+	const struct setting_def *def = settings_find(key);
+
+	return def != NULL && def->scope == SETTING_SCOPE_NODE;
+}
+
+const char *cluster_role_name(enum cluster_role role)
+{
+	if ((size_t)role >= SETTINGS_ARRAY_SIZE(settings_cluster_role_choices) - 1)
+		return "?";
+	return settings_cluster_role_choices[role];
 }
 
 const char *settings_type_name(enum setting_type type)

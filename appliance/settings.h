@@ -70,6 +70,29 @@ enum setting_apply {
 	SETTING_APPLY_RULES = 1U << 8,
 	/* Restart the web UI's listener (droverd's, through the manager's setting hook). */
 	SETTING_APPLY_WEB_LISTENER = 1U << 9,
+	/* Restart the replica's pull of the primary's configuration (cluster_*). */
+	SETTING_APPLY_CLUSTER = 1U << 10,
+};
+
+/*
+ * Where a setting belongs when appliances form a cluster (README "Cluster:
+ * configuration replication"). A cluster-scoped setting is part of the
+ * configuration a replica takes from its primary; a node-scoped one belongs
+ * to the appliance it is set on (its listener, its certificate, its queues,
+ * its role), is never sent to a replica nor replaced by a replication, and
+ * stays writable on a replica. The zero value is CLUSTER: a new setting is
+ * replicated unless its entry says otherwise.
+ */
+enum setting_scope {
+	SETTING_SCOPE_CLUSTER = 0,
+	SETTING_SCOPE_NODE,
+};
+
+/* The roles of an appliance in a cluster (cluster_role). */
+enum cluster_role {
+	CLUSTER_ROLE_STANDALONE, /* no cluster: every write is taken */
+	CLUSTER_ROLE_PRIMARY,	 /* serves its configuration to replicas */
+	CLUSTER_ROLE_REPLICA,	 /* pulls the primary's; refuses cluster-scoped writes */
 };
 
 struct setting_def {
@@ -79,7 +102,8 @@ struct setting_def {
 	uint32_t min, max;	    /* SETTING_UINT, SETTING_PRIME */
 	const char *const *choices; /* SETTING_CHOICE, NULL-terminated */
 	const char *help;
-	unsigned apply; /* enum setting_apply bits: how a change takes effect live */
+	unsigned apply;		  /* enum setting_apply bits: how a change takes effect live */
+	enum setting_scope scope; /* replicated (cluster, the default) or this node's own */
 };
 
 enum no_proxy_policy {
@@ -156,6 +180,14 @@ struct settings {
 	uint32_t audit_max_age_days;
 	uint32_t http_max_connections;		  /* open at once, from everyone */
 	uint32_t http_max_connections_per_source; /* open at once, from one address */
+
+	/* Configuration replication (cluster.h); all node-scoped. */
+	unsigned int cluster_role;		 /* enum cluster_role */
+	char cluster_primary[SETTINGS_TEXT_MAX]; /* the primary's web UI URL; "" none */
+	char cluster_token_file[SETTINGS_FILE_MAX];
+	char cluster_ca_file[SETTINGS_FILE_MAX]; /* "" : the system's CAs */
+	uint32_t cluster_poll_ms;
+	char cluster_node_name[SETTINGS_HOST_MAX]; /* "" : the host name */
 };
 
 size_t settings_count(void);
@@ -198,6 +230,11 @@ size_t settings_check_reset(struct settings *s, char *err, size_t errlen);
 bool settings_format(const struct settings *s, const char *key, char *buf, size_t len);
 
 const char *settings_type_name(enum setting_type type);
+/* "cluster" or "node". */
+const char *settings_scope_name(enum setting_scope scope);
+/* True when key is a setting whose scope is SETTING_SCOPE_NODE. */
+bool settings_is_node_scoped(const char *key);
+const char *cluster_role_name(enum cluster_role role);
 const char *no_proxy_policy_name(enum no_proxy_policy p);
 
 /* Shared parsers, also used for proxy addresses. */

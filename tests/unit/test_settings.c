@@ -415,6 +415,7 @@ enum {
 	A_PROBES = SETTING_APPLY_PROBES,
 	A_RULES = SETTING_APPLY_RULES,
 	A_WEB = SETTING_APPLY_WEB_LISTENER,
+	A_CLUSTER = SETTING_APPLY_CLUSTER,
 };
 
 /* What each key does when it changes live: the contract, one row per key. */
@@ -464,6 +465,12 @@ static const struct {
     {"audit_max_age_days", A_SNAP},
     {"http_max_connections", A_SNAP},
     {"http_max_connections_per_source", A_SNAP},
+    {"cluster_role", A_SNAP | A_CLUSTER},
+    {"cluster_primary", A_SNAP | A_CLUSTER},
+    {"cluster_token_file", A_SNAP | A_CLUSTER},
+    {"cluster_ca_file", A_SNAP | A_CLUSTER},
+    {"cluster_poll_ms", A_SNAP | A_CLUSTER},
+    {"cluster_node_name", A_SNAP | A_CLUSTER},
 };
 
 /*
@@ -498,6 +505,9 @@ static unsigned former_chain(const char *key)
 	for (size_t i = 0; i < sizeof(web_keys) / sizeof(web_keys[0]); i++)
 		if (strcmp(key, web_keys[i]) == 0)
 			steps |= A_WEB;
+	/* Added since the chain: the replica's pulls restart with their settings. */
+	if (strncmp(key, "cluster_", 8) == 0)
+		steps |= A_CLUSTER;
 	return steps;
 }
 
@@ -534,9 +544,9 @@ static void test_apply_flags_depend(void **state)
 			fail_msg("%s: no snapshot", def->key);
 		if ((def->apply & A_QUEUES) && !(def->apply & A_RULES))
 			fail_msg("%s: queues without rules", def->key);
-		assert_int_equal(def->apply &
-				     ~(unsigned)(A_RESIZE | A_TIMEOUT | A_QOPT | A_FAST | A_FORGET |
-						 A_SNAP | A_QUEUES | A_PROBES | A_RULES | A_WEB),
+		assert_int_equal(def->apply & ~(unsigned)(A_RESIZE | A_TIMEOUT | A_QOPT | A_FAST |
+							  A_FORGET | A_SNAP | A_QUEUES | A_PROBES |
+							  A_RULES | A_WEB | A_CLUSTER),
 				 0);
 	}
 }
