@@ -1,0 +1,52 @@
+/*
+ * keepalived_conf.h - the keepalived.conf that makes this appliance one node
+ * of an HA pair (droverctl ha keepalived-config): VRRPv3 over unicast, the
+ * gateway addresses, droverd's health as a priority weight, and the notify
+ * hook. Pure: no globals, no I/O; any thread.
+ */
+#ifndef DROVER_KEEPALIVED_CONF_H
+#define DROVER_KEEPALIVED_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "settings.h"
+
+/* The name of the VRRP instance and of the health script in the rendered file. */
+#define KEEPALIVED_CONF_INSTANCE "drover"
+#define KEEPALIVED_CONF_SCRIPT	 "drover_check"
+
+/* Seconds between two health checks: keepalived's smallest script interval. */
+#define KEEPALIVED_CONF_CHECK_INTERVAL_S 1
+
+/* What the file is made of; addresses in network byte order. */
+struct keepalived_conf {
+	const struct settings *settings; /* the ha_* keys of this node */
+	uint32_t source;		 /* unicast_src_ip: this node's address on ha_interface */
+	const char *droverctl;		 /* absolute path, runs the health check */
+	const char *socket;		 /* droverd's control socket, absolute */
+	const char *notify;		 /* absolute path of drover-ha-notify */
+	const char *script_user;	 /* the user the check and the hook run as */
+};
+
+/*
+ * Renders the file into *text (malloc'd, NUL-terminated; *len without the
+ * NUL). Refuses with -EINVAL, the reason naming the setting in err, what
+ * cannot make a working pair: no ha_interface or ha_peers, a source that is
+ * one of the peers or of the virtual addresses, backend vip without ha_vip,
+ * aws-route without ha_aws_route_tables or ha_aws_eni, ha_upstream_vip
+ * without ha_upstream_interface (or the reverse), a path or user name with
+ * characters keepalived or a shell would read (quotes, blanks, `$'). -ENOMEM
+ * when out of memory. *text is left NULL on failure.
+ */
+int keepalived_conf_render(const struct keepalived_conf *conf, char **text, size_t *len, char *err,
+			   size_t errlen);
+
+/*
+ * The weight the health script takes off ha_priority when droverd is
+ * broken: down to 1, below every healthy node, and level with every
+ * broken one (equal priorities never preempt).
+ */
+int keepalived_conf_weight(uint32_t priority);
+
+#endif
