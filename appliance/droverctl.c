@@ -676,7 +676,7 @@ static int cmd_ha_keepalived_config(int argc, char **argv)
 	struct keepalived_conf conf = {.notify = HA_NOTIFY_DEFAULT, .script_user = "root"};
 	struct settings s;
 	const char *source = NULL;
-	char self[PATH_MAX], err[512];
+	char self[PATH_MAX], err[512], warning[512];
 	char *text = NULL, *sock;
 	size_t len = 0;
 	ssize_t n;
@@ -724,6 +724,8 @@ static int cmd_ha_keepalived_config(int argc, char **argv)
 		free(sock);
 		return EXIT_REFUSED;
 	}
+	if (keepalived_conf_probe_warning(&s, warning, sizeof(warning)))
+		fprintf(stderr, "droverctl: warning: %s\n", warning);
 	fwrite(text, 1, len, stdout);
 	free(text);
 	free(sock);

@@ -47,6 +47,25 @@ int keepalived_conf_weight(uint32_t priority)
 	return 1 - (int)priority;
 }
 
+int keepalived_conf_probe_warning(const struct settings *s, char *buf, size_t len)
+{
+	uint64_t gap =
+	    (uint64_t)KEEPALIVED_CONF_GAP_ADVERTS * s->ha_advert_ms + KEEPALIVED_CONF_GAP_ARP_MS;
+	uint64_t fall = (uint64_t)(s->probe_fall - 1) * s->probe_interval_ms + s->probe_timeout_ms;
+
+	if (len > 0)
+		buf[0] = '\0';
+	if (fall >= gap)
+		return 0;
+	snprintf(buf, len,
+		 "probe_fall %u failed probes take %llu ms, less than the %llu ms a failover may "
+		 "leave the gateway nowhere (ha_advert_ms %u): proxies that fetch probe_url "
+		 "through this pair would be taken down by the failover itself; raise "
+		 "probe_fall or probe_interval_ms, or lower ha_advert_ms",
+		 s->probe_fall, (unsigned long long)fall, (unsigned long long)gap, s->ha_advert_ms);
+	return 1;
+}
+
 static bool keepalived_conf_word_ok(const char *word, bool absolute)
 {
 	return word != NULL && word[0] != '\0' && (!absolute || word[0] == '/') &&
@@ -147,6 +166,7 @@ static void keepalived_conf_write(FILE *out, const struct keepalived_conf *c, co
 {
 	const struct settings *s = c->settings;
 	uint32_t cs = s->ha_advert_ms / KEEPALIVED_CONF_MS_PER_CS;
+	char warning[512];
 
 	fprintf(out,
 		"# keepalived.conf of the drover appliance %s, written by `droverctl ha "
@@ -155,7 +175,17 @@ static void keepalived_conf_write(FILE *out, const struct keepalived_conf *c, co
 		"# Every appliance of the pair has its own, with the same ha_router_id and "
 		"ha_advert_ms.\n\n",
 		source, DROVER_VERSION);
-	fprintf(out, "global_defs {\n\tscript_user %s\n\tvrrp_version 3\n}\n\n", c->script_user);
+	if (keepalived_conf_probe_warning(s, warning, sizeof(warning)))
+		fprintf(out, "# WARNING: %s.\n\n", warning);
+	/*
+	 * Scripts run only from paths no other user may change; the VRRP process
+	 * runs at real-time priority, so that a busy host does not miss adverts
+	 * and give the address away for nothing.
+	 */
+	fprintf(out,
+		"global_defs {\n\tscript_user %s\n\tenable_script_security\n\tvrrp_version 3\n"
+		"\tmax_auto_priority\n}\n\n",
+		c->script_user);
 	fprintf(out,
 		"# droverd answers, its queues are bound, a proxy is up and the pool is settled.\n"
 		"# A failure lowers the priority to 1 (track_script below), never to FAULT.\n"

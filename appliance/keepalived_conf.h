@@ -49,4 +49,22 @@ int keepalived_conf_render(const struct keepalived_conf *conf, char **text, size
  */
 int keepalived_conf_weight(uint32_t priority);
 
+/*
+ * The longest the gateway may be nowhere during a failover: a silent master
+ * is replaced after 3 advertisement intervals plus a skew below one, and
+ * the clients' caches follow the gratuitous ARP.
+ */
+#define KEEPALIVED_CONF_GAP_ADVERTS 4
+#define KEEPALIVED_CONF_GAP_ARP_MS  500
+
+/*
+ * A failover must not look like dead proxies: when the proxies reach the
+ * canary URL through the pair's own gateway, every probe fails while the
+ * address moves. Writes a warning into buf and returns 1 when probe_fall
+ * failed probes ((probe_fall - 1) x probe_interval_ms + probe_timeout_ms)
+ * fit in that gap, which would take proxies down on the new master and move
+ * their clients; 0 (buf empty) otherwise.
+ */
+int keepalived_conf_probe_warning(const struct settings *s, char *buf, size_t len);
+
 #endif

@@ -73,7 +73,7 @@ static void test_vip_pair(void **state)
 	pair_settings(&s);
 	c = conf_of(&s);
 	text = render_ok(&c);
-	has(text, "\tvrrp_version 3\n");
+	has(text, "\tscript_user root\n\tenable_script_security\n\tvrrp_version 3\n");
 	has(text, "\tscript \"/usr/bin/droverctl --socket /run/drover/drover.sock ha check\"\n");
 	has(text, "\tinterval 1\n");
 	has(text, "\tinit_fail\n");
@@ -174,12 +174,41 @@ static void test_refusals(void **state)
 	refused(&c, "user");
 }
 
+/* The probes must outlast the gap a failover leaves, or the failover takes proxies down. */
+static void test_probe_warning(void **state)
+{
+	struct settings s;
+	char buf[512];
+	struct keepalived_conf c;
+	char *text;
+
+	(void)state;
+	pair_settings(&s);
+	/* Defaults: 2 x 2000 + 1000 = 5000 ms against 4 x 1000 + 500. */
+	assert_int_equal(keepalived_conf_probe_warning(&s, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	set(&s, "probe_interval_ms", "1000");
+	set(&s, "probe_timeout_ms", "500");
+	assert_int_equal(keepalived_conf_probe_warning(&s, buf, sizeof(buf)), 1);
+	has(buf, "2500 ms, less than the 4500 ms");
+	c = conf_of(&s);
+	text = render_ok(&c);
+	has(text, "\n# WARNING: probe_fall 3 failed probes take 2500 ms");
+	free(text);
+	set(&s, "probe_fall", "6");
+	assert_int_equal(keepalived_conf_probe_warning(&s, buf, sizeof(buf)), 0);
+	set(&s, "probe_fall", "3");
+	set(&s, "ha_advert_ms", "300");
+	assert_int_equal(keepalived_conf_probe_warning(&s, buf, sizeof(buf)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vip_pair),
 	    cmocka_unit_test(test_aws_route),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_probe_warning),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
