@@ -47,6 +47,13 @@ int keepalived_conf_weight(uint32_t priority)
 	return 1 - (int)priority;
 }
 
+uint32_t keepalived_conf_peer_priority(uint32_t priority)
+{
+	uint32_t half = priority / 2;
+
+	return half < KEEPALIVED_CONF_PRIORITY_MIN ? KEEPALIVED_CONF_PRIORITY_MIN : half;
+}
+
 int keepalived_conf_probe_warning(const struct settings *s, char *buf, size_t len)
 {
 	uint64_t gap =
@@ -129,6 +136,14 @@ static bool keepalived_conf_check(const struct keepalived_conf *c, char *err, si
 			 s->ha_aws_eni[0] == '\0' ? "ha_aws_eni" : "ha_aws_route_tables");
 		return false;
 	}
+	if (s->ha_backend == HA_BACKEND_AWS_ROUTE && s->ha_aws_peer_route_tables[0] != '\0' &&
+	    s->ha_aws_peer_router_id == s->ha_router_id) {
+		snprintf(err, errlen,
+			 "ha_aws_peer_router_id: %u is ha_router_id too (the peer zone's instance "
+			 "needs the peer's own ha_router_id)",
+			 s->ha_aws_peer_router_id);
+		return false;
+	}
 	if ((s->ha_upstream_vip[0] == '\0') != (s->ha_upstream_interface[0] == '\0')) {
 		snprintf(err, errlen, "ha_upstream_vip and ha_upstream_interface go together");
 		return false;
@@ -162,10 +177,85 @@ static void keepalived_conf_addresses(FILE *out, const char *list, const char *d
 	}
 }
 
-static void keepalived_conf_write(FILE *out, const struct keepalived_conf *c, const char *source)
+/* One VRRP instance of the file: this node's own, or (aws-route) the peer zone's. */
+struct keepalived_conf_vrrp {
+	const char *name;
+	uint32_t router_id;
+	uint32_t priority;
+	const char *route_tables; /* aws-route: what its notify hook moves here */
+	bool addresses;		  /* holds ha_vip and ha_upstream_vip */
+	bool report;		  /* its state is this node's state, told to droverd */
+};
+
+static void keepalived_conf_instance(FILE *out, const struct keepalived_conf *c, const char *source,
+				     const struct keepalived_conf_vrrp *v)
 {
 	const struct settings *s = c->settings;
 	uint32_t cs = s->ha_advert_ms / KEEPALIVED_CONF_MS_PER_CS;
+
+	fprintf(out,
+		"vrrp_instance %s {\n"
+		"\t# Never MASTER at start: a node takes over only from a silent or\n"
+		"\t# lower-priority peer, so equal priorities mean no failback.\n"
+		"\tstate BACKUP\n"
+		"\tinterface %s\n"
+		"\tvirtual_router_id %u\n"
+		"\tpriority %u\n"
+		"\tadvert_int %u.%02u\n"
+		"\tunicast_src_ip %s\n"
+		"\tcheck_unicast_src\n"
+		"\tunicast_peer {\n",
+		v->name, s->ha_interface, v->router_id, v->priority, cs / KEEPALIVED_CONF_CS_PER_S,
+		cs % KEEPALIVED_CONF_CS_PER_S, source);
+	for (const char *p = s->ha_peers; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		fprintf(out, "\t\t%.*s\n", (int)n, p);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	fprintf(out, "\t}\n");
+	if (v->addresses && (s->ha_vip[0] != '\0' || s->ha_upstream_vip[0] != '\0')) {
+		fprintf(out, "\tvirtual_ipaddress {\n");
+		keepalived_conf_addresses(out, s->ha_vip, s->ha_interface);
+		keepalived_conf_addresses(out, s->ha_upstream_vip, s->ha_upstream_interface);
+		fprintf(out, "\t}\n");
+	}
+	if (s->ha_upstream_interface[0] != '\0')
+		fprintf(out, "\ttrack_interface {\n\t\t%s\n\t}\n", s->ha_upstream_interface);
+	fprintf(out, "\ttrack_script {\n\t\t%s weight %d\n\t}\n", KEEPALIVED_CONF_SCRIPT,
+		keepalived_conf_weight(v->priority));
+	fprintf(out, "\tgarp_master_refresh %d\n", KEEPALIVED_CONF_GARP_REFRESH_S);
+	fprintf(out, "\tnotify \"%s --droverctl %s --socket %s --backend %s", c->notify,
+		c->droverctl, c->socket, ha_backend_name(s->ha_backend));
+	if (!v->report)
+		fprintf(out, " --no-cluster-state");
+	if (s->ha_backend == HA_BACKEND_AWS_ROUTE) {
+		fprintf(out, " --route-tables %s --eni %s", v->route_tables, s->ha_aws_eni);
+		if (s->ha_aws_region[0] != '\0')
+			fprintf(out, " --region %s", s->ha_aws_region);
+	}
+	fprintf(out, "\"\n}\n");
+}
+
+static void keepalived_conf_write(FILE *out, const struct keepalived_conf *c, const char *source)
+{
+	const struct settings *s = c->settings;
+	const struct keepalived_conf_vrrp own = {
+	    .name = KEEPALIVED_CONF_INSTANCE,
+	    .router_id = s->ha_router_id,
+	    .priority = s->ha_priority,
+	    .route_tables = s->ha_aws_route_tables,
+	    .addresses = true,
+	    .report = true,
+	};
+	const struct keepalived_conf_vrrp peer = {
+	    .name = KEEPALIVED_CONF_PEER_INSTANCE,
+	    .router_id = s->ha_aws_peer_router_id,
+	    .priority = keepalived_conf_peer_priority(s->ha_priority),
+	    .route_tables = s->ha_aws_peer_route_tables,
+	};
 	char warning[512];
 
 	fprintf(out,
@@ -195,48 +285,14 @@ static void keepalived_conf_write(FILE *out, const struct keepalived_conf *c, co
 		KEEPALIVED_CONF_SCRIPT, c->droverctl, c->socket, KEEPALIVED_CONF_CHECK_INTERVAL_S,
 		KEEPALIVED_CONF_CHECK_TIMEOUT_S, KEEPALIVED_CONF_CHECK_FALL,
 		KEEPALIVED_CONF_CHECK_RISE);
-	fprintf(out,
-		"vrrp_instance %s {\n"
-		"\t# Never MASTER at start: a node takes the address only from a silent or\n"
-		"\t# lower-priority peer, so equal priorities mean no failback.\n"
-		"\tstate BACKUP\n"
-		"\tinterface %s\n"
-		"\tvirtual_router_id %u\n"
-		"\tpriority %u\n"
-		"\tadvert_int %u.%02u\n"
-		"\tunicast_src_ip %s\n"
-		"\tcheck_unicast_src\n"
-		"\tunicast_peer {\n",
-		KEEPALIVED_CONF_INSTANCE, s->ha_interface, s->ha_router_id, s->ha_priority,
-		cs / KEEPALIVED_CONF_CS_PER_S, cs % KEEPALIVED_CONF_CS_PER_S, source);
-	for (const char *p = s->ha_peers; *p != '\0';) {
-		size_t n = strcspn(p, ",");
-
-		fprintf(out, "\t\t%.*s\n", (int)n, p);
-		p += n;
-		if (*p == ',')
-			p++;
+	keepalived_conf_instance(out, c, source, &own);
+	if (s->ha_backend == HA_BACKEND_AWS_ROUTE && s->ha_aws_peer_route_tables[0] != '\0') {
+		fprintf(out,
+			"\n# The peer's zone: its route tables come here when it fails, and go\n"
+			"# back when it is healthy again (its own instance has the higher "
+			"priority).\n");
+		keepalived_conf_instance(out, c, source, &peer);
 	}
-	fprintf(out, "\t}\n");
-	if (s->ha_vip[0] != '\0' || s->ha_upstream_vip[0] != '\0') {
-		fprintf(out, "\tvirtual_ipaddress {\n");
-		keepalived_conf_addresses(out, s->ha_vip, s->ha_interface);
-		keepalived_conf_addresses(out, s->ha_upstream_vip, s->ha_upstream_interface);
-		fprintf(out, "\t}\n");
-	}
-	if (s->ha_upstream_interface[0] != '\0')
-		fprintf(out, "\ttrack_interface {\n\t\t%s\n\t}\n", s->ha_upstream_interface);
-	fprintf(out, "\ttrack_script {\n\t\t%s weight %d\n\t}\n", KEEPALIVED_CONF_SCRIPT,
-		keepalived_conf_weight(s->ha_priority));
-	fprintf(out, "\tgarp_master_refresh %d\n", KEEPALIVED_CONF_GARP_REFRESH_S);
-	fprintf(out, "\tnotify \"%s --droverctl %s --socket %s --backend %s", c->notify,
-		c->droverctl, c->socket, ha_backend_name(s->ha_backend));
-	if (s->ha_backend == HA_BACKEND_AWS_ROUTE) {
-		fprintf(out, " --route-tables %s --eni %s", s->ha_aws_route_tables, s->ha_aws_eni);
-		if (s->ha_aws_region[0] != '\0')
-			fprintf(out, " --region %s", s->ha_aws_region);
-	}
-	fprintf(out, "\"\n}\n");
 }
 
 int keepalived_conf_render(const struct keepalived_conf *conf, char **text, size_t *len, char *err,

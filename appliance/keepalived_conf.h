@@ -15,6 +15,10 @@
 /* The name of the VRRP instance and of the health script in the rendered file. */
 #define KEEPALIVED_CONF_INSTANCE "drover"
 #define KEEPALIVED_CONF_SCRIPT	 "drover_check"
+/* aws-route with ha_aws_peer_route_tables: the instance that takes the peer zone's tables. */
+#define KEEPALIVED_CONF_PEER_INSTANCE "drover_peer_zone"
+/* The lowest priority a node may have (weight 1 - priority must not be 0: FAULT). */
+#define KEEPALIVED_CONF_PRIORITY_MIN 2
 
 /* Seconds between two health checks: keepalived's smallest script interval. */
 #define KEEPALIVED_CONF_CHECK_INTERVAL_S 1
@@ -34,7 +38,9 @@ struct keepalived_conf {
  * NUL). Refuses with -EINVAL, the reason naming the setting in err, what
  * cannot make a working pair: no ha_interface or ha_peers, a source that is
  * one of the peers or of the virtual addresses, backend vip without ha_vip,
- * aws-route without ha_aws_route_tables or ha_aws_eni, ha_upstream_vip
+ * aws-route without ha_aws_route_tables or ha_aws_eni, or with
+ * ha_aws_peer_route_tables and ha_aws_peer_router_id equal to ha_router_id,
+ * ha_upstream_vip
  * without ha_upstream_interface (or the reverse), a path or user name with
  * characters keepalived or a shell would read (quotes, blanks, `$'). -ENOMEM
  * when out of memory. *text is left NULL on failure.
@@ -48,6 +54,14 @@ int keepalived_conf_render(const struct keepalived_conf *conf, char **text, size
  * broken one (equal priorities never preempt).
  */
 int keepalived_conf_weight(uint32_t priority);
+
+/*
+ * aws-route, one appliance per zone: this node's priority in the instance
+ * of the peer's zone, half its own (at least KEEPALIVED_CONF_PRIORITY_MIN),
+ * so that the peer, at its own ha_priority there, stays master of its zone
+ * while healthy and takes its tables back when it recovers.
+ */
+uint32_t keepalived_conf_peer_priority(uint32_t priority);
 
 /*
  * The longest the gateway may be nowhere during a failover: a silent master

@@ -615,6 +615,28 @@ static const struct settings_entry settings_table[] = {
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(ha_aws_region),
     },
+    {
+	.def = {.key = "ha_aws_peer_route_tables",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = SETTINGS_HA_TABLES_MAX,
+		.help = "HA pair, aws-route, one appliance per zone: the peer zone's route "
+			"tables, which this appliance takes while the peer is down",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(ha_aws_peer_route_tables),
+    },
+    {
+	.def = {.key = "ha_aws_peer_router_id",
+		.type = SETTING_UINT,
+		.default_value = "52",
+		.min = 1,
+		.max = 255,
+		.help = "HA pair, aws-route, one appliance per zone: the peer's own "
+			"ha_router_id, the VRRP instance of the peer zone's tables",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(ha_aws_peer_router_id),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */

@@ -183,6 +183,8 @@ struct settings {
 	char ha_aws_route_tables[SETTINGS_TEXT_MAX];   /* aws-route: tables to point here */
 	char ha_aws_eni[SETTINGS_TEXT_MAX];	       /* aws-route: this appliance's ENI */
 	char ha_aws_region[SETTINGS_TEXT_MAX];	       /* aws-route: empty = the CLI's own */
+	char ha_aws_peer_route_tables[SETTINGS_TEXT_MAX]; /* aws-route: the peer zone's tables */
+	uint32_t ha_aws_peer_router_id;			  /* the peer's own ha_router_id */
 };
 
 size_t settings_count(void);

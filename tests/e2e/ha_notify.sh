@@ -11,6 +11,8 @@
 #      the other table is still moved.
 #   4. droverd down (droverctl fails): the routes still move, exit 0.
 #   5. backend vip: droverctl only.
+#   6. the instance of a peer zone's tables (--no-cluster-state): the routes
+#      move, droverd is not told (that state is not this node's).
 # Prints "ok - ..." / "not ok - ..." lines for tests/run.sh.
 set -u
 
@@ -106,6 +108,13 @@ run MASTER
 echo "droverctl --socket /run/drover/drover.sock cluster vrrp MASTER" >"$dir/want"
 diff -u "$dir/want" "$dir/got" >"$dir/diff"
 check $(( $? + rc )) "backend vip MASTER: droverd told, nothing else" "exit $rc"
+
+# ---- 6. the peer zone's instance ----
+run MASTER --backend aws-route --no-cluster-state --route-tables rtb-0ccc --eni eni-0123
+echo "aws ec2 replace-route --route-table-id rtb-0ccc --destination-cidr-block 0.0.0.0/0 --network-interface-id eni-0123" >"$dir/want"
+diff -u "$dir/want" "$dir/got" >"$dir/diff"
+check $(( $? + rc )) "peer zone's instance (--no-cluster-state) MASTER: its tables move, droverd not told" \
+	"exit $rc; $(tr '\n' ' ' <"$dir/diff")"
 
 # ---- usage ----
 run MASTER --backend aws-route --eni eni-0123

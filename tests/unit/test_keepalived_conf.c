@@ -138,6 +138,48 @@ static void refused(const struct keepalived_conf *c, const char *word)
 		fail_msg("message `%s' does not name %s", err, word);
 }
 
+/* One appliance per zone: its own zone's tables, and the peer zone's at half priority. */
+static void test_aws_zones(void **state)
+{
+	struct settings s;
+	struct keepalived_conf c;
+	char *text, *peer;
+
+	(void)state;
+	pair_settings(&s);
+	set(&s, "ha_vip", "");
+	set(&s, "ha_backend", "aws-route");
+	set(&s, "ha_aws_route_tables", "rtb-a1,rtb-a2");
+	set(&s, "ha_aws_peer_route_tables", "rtb-b1");
+	set(&s, "ha_aws_eni", "eni-a");
+	set(&s, "ha_router_id", "61");
+	set(&s, "ha_aws_peer_router_id", "62");
+	c = conf_of(&s);
+	text = render_ok(&c);
+	peer = strstr(text, "vrrp_instance drover_peer_zone {\n");
+	assert_non_null(peer);
+	*peer = '\0';
+	has(text, "vrrp_instance drover {\n");
+	has(text, "\tvirtual_router_id 61\n\tpriority 100\n");
+	has(text, "--backend aws-route --route-tables rtb-a1,rtb-a2 --eni eni-a\"\n");
+	has(text, "\t\tdrover_check weight -99\n");
+	has(peer + 1, "\tvirtual_router_id 62\n\tpriority 50\n");
+	has(peer + 1,
+	    "--backend aws-route --no-cluster-state --route-tables rtb-b1 --eni eni-a\"\n");
+	has(peer + 1, "\t\tdrover_check weight -49\n");
+	free(text);
+	assert_int_equal(keepalived_conf_peer_priority(3), 2);
+	assert_int_equal(keepalived_conf_peer_priority(254), 127);
+	set(&s, "ha_aws_peer_router_id", "61");
+	refused(&c, "ha_aws_peer_router_id");
+	/* Backend vip: no second instance, whatever the aws keys hold. */
+	pair_settings(&s);
+	set(&s, "ha_aws_peer_route_tables", "rtb-b1");
+	text = render_ok(&c);
+	assert_null(strstr(text, "drover_peer_zone"));
+	free(text);
+}
+
 static void test_refusals(void **state)
 {
 	struct settings s;
@@ -205,10 +247,9 @@ static void test_probe_warning(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vip_pair),
-	    cmocka_unit_test(test_aws_route),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_probe_warning),
+	    cmocka_unit_test(test_vip_pair),  cmocka_unit_test(test_aws_route),
+	    cmocka_unit_test(test_refusals),  cmocka_unit_test(test_probe_warning),
+	    cmocka_unit_test(test_aws_zones),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -476,6 +476,8 @@ static const struct {
     {"ha_aws_route_tables", A_SNAP},
     {"ha_aws_eni", A_SNAP},
     {"ha_aws_region", A_SNAP},
+    {"ha_aws_peer_route_tables", A_SNAP},
+    {"ha_aws_peer_router_id", A_SNAP},
 };
 
 /*
