@@ -27,6 +27,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-dfo}
 LAB_STATE=/tmp/drover-e2e-failover.$$
+# shellcheck disable=SC2034 # read by lib.sh
 LAB_CLIENTS=48
 LAB_PROXIES=3
 # shellcheck source=../lab/lib.sh
@@ -121,7 +122,7 @@ phase() {
 	echo "$(date +%s.%N) failover" >>"$dir/events"
 	# A keepalived killed by SIGKILL cannot take its addresses away.
 	pair_holds 1 && stale=yes
-	check $([ "$move" -ge 0 ]; echo $?) "$name: the VIP moves to B" \
+	check "$([ "$move" -ge 0 ]; echo $?)" "$name: the VIP moves to B" \
 		"VIP on B ${move} ms after the fault (advert ${PAIR_ADVERT_MS} ms: target $((3 * PAIR_ADVERT_MS + 1000)) ms); still configured on A: $stale; downloads in flight: $running_fail of $DOWNLOADS"
 	sleep "$HOLD_S"
 
@@ -132,7 +133,7 @@ phase() {
 	echo "$(date +%s.%N) failback" >>"$dir/events"
 	local running_back
 	running_back=$(jobs -rp | grep -cxF -f <(printf '%s\n' "${pids[@]}"))
-	check $([ "$back" -ge 0 ]; echo $?) "$name: A back, the VIP moves back to A (failback)" \
+	check "$([ "$back" -ge 0 ]; echo $?)" "$name: A back, the VIP moves back to A (failback)" \
 		"VIP on A ${back} ms after A came back (its check waits for a settled pool, then it preempts); downloads in flight: $running_back of $DOWNLOADS"
 
 	for i in "${!pids[@]}"; do
@@ -230,13 +231,13 @@ sleep 2
 t0=$(now_ms)
 pair_kill9_droverd 1
 move=$(wait_holder 2 "$t0" alone)
-check $([ "$move" -ge 0 ]; echo $?) "droverd alone killed on the master: its check fails, B takes the VIP, A drops it" \
+check "$([ "$move" -ge 0 ]; echo $?)" "droverd alone killed on the master: its check fails, B takes the VIP, A drops it" \
 	"VIP on B alone ${move} ms after the kill (target 3 x advert + check interval + 1 s = $((3 * PAIR_ADVERT_MS + 2000)) ms)"
 sleep 2
 t0=$(now_ms)
 pair_start_droverd 1
 back=$(wait_holder 1 "$t0" alone)
-check $([ "$back" -ge 0 ]; echo $?) "droverd started again: A takes the VIP back" "${back} ms after the start"
+check "$([ "$back" -ge 0 ]; echo $?)" "droverd started again: A takes the VIP back" "${back} ms after the start"
 wait "$loadpid"
 total=$(wc -l <"$out/load.out")
 fails=$(grep -c ' fail:' "$out/load.out")

@@ -60,6 +60,7 @@ run() {
 	sort "$dir/calls" 2>/dev/null >"$dir/got"
 }
 
+# shellcheck disable=SC2054 # the comma belongs to the route table list
 aws_opts=(--backend aws-route --route-tables rtb-0aaa,rtb-0bbb --eni eni-0123 --region eu-west-1)
 
 # ---- 1. MASTER ----

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/lab/pair.sh - an HA pair of appliances under keepalived, for the
 # failover tests. Sourced after tests/lab/lib.sh, whose primitives it uses
 # (namespaces, origin, Squids, process records, lab_down).
@@ -102,7 +103,8 @@ pair_up() {
 
 # pair_start_droverd NODE: droverd of node NODE on its own database and pin directory.
 pair_start_droverd() {
-	local n=$1 pid db=$LAB_STATE/drover$([ "$1" = 1 ] || echo 2).db
+	local n=$1 pid db=$LAB_STATE/drover.db
+	[ "$n" = 1 ] || db=$LAB_STATE/drover2.db
 	rm -f "$(pair_socket "$n")"
 	ip netns exec "$(lab_ns "$(pair_ns "$n")")" "$DROVER_BUILD/droverd" --db "$db" \
 		--socket "$(pair_socket "$n")" --manage-rules --log-level info \
