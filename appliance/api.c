@@ -656,7 +656,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	const char *mode = "kernel", *tunnel = "192.0.0.8";
 	int64_t id = 0, port = 3129;
 	const struct proxy_config *p;
-	char subnets[SETTINGS_VALUE_MAX], ports[SETTINGS_VALUE_MAX];
+	char subnets[SETTINGS_VALUE_MAX], ports[SETTINGS_VALUE_MAX], peers[SETTINGS_VALUE_MAX];
 	char filename[SETUP_SCRIPT_FILENAME_MAX];
 	struct setup_script_config config = {0};
 	const struct pool_target *target;
@@ -684,6 +684,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 				 p->name);
 	settings_format(manager_settings(c->m), "client_subnets", subnets, sizeof(subnets));
 	settings_format(manager_settings(c->m), "ports", ports, sizeof(ports));
+	settings_format(manager_settings(c->m), "ha_peers", peers, sizeof(peers));
 	config.proxy_name = p->name;
 	config.proxy_address = p->address;
 	config.tunnel_source = target->source;
@@ -691,6 +692,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.intercept_port = (uint16_t)port;
 	config.client_subnets = subnets;
 	config.ports = ports;
+	config.peers = peers;
 	if (setup_script_render(&config, &text, &len, c->err, sizeof(c->err)) < 0)
 		return api_error(NULL, "proxy %s: no set-up script: %s", p->name, c->err);
 	if (setup_script_filename(p->name, filename, sizeof(filename)) < 0) {

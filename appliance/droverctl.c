@@ -9,13 +9,20 @@
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <jansson.h>
 
 #include "control.h"
+#include "keepalived_conf.h"
 #include "log.h"
+#include "settings.h"
 
 enum droverctl_exit {
 	EXIT_OK = 0,
@@ -26,6 +33,16 @@ enum droverctl_exit {
 
 static const char *socket_path = CONTROL_DEFAULT_SOCKET;
 static bool json_output;
+/* Where call() says why it failed: stderr, or stdout for `ha check' (keepalived logs it). */
+static FILE *diag;
+/* 0: wait for droverd as long as it takes; else a deadline for each read and write. */
+static unsigned call_timeout_ms;
+
+/* The health check gives droverd this long to answer: a hung droverd is a broken one. */
+#define HA_CHECK_TIMEOUT_MS 1500
+/* Where the package installs the notify hook. */
+#define HA_NOTIFY_DEFAULT "/usr/lib/drover/drover-ha-notify"
+#define MS_PER_S	  1000
 
 static void usage(FILE *out)
 {
@@ -55,7 +72,11 @@ static void usage(FILE *out)
 	      "  cluster                    this appliance's role, configuration generation and\n"
 	      "                             table digest, and its peers': do they agree?\n"
 	      "  cluster vrrp MASTER|BACKUP|FAULT|STOP\n"
-	      "                             keepalived's state (its notify hook calls this)\n",
+	      "                             keepalived's state (its notify hook calls this)\n"
+	      "  ha keepalived-config [--source IP] [--notify PATH] [--script-user USER]\n"
+	      "                             this node's keepalived.conf, from its ha_* settings\n"
+	      "  ha check                   exit 0 when droverd may hold the gateway, else the\n"
+	      "                             reason on stdout (keepalived's health script)\n",
 	      out);
 }
 
@@ -106,8 +127,15 @@ static json_t *call(json_t *req)
 		die_usage("socket path `%s' is too long", socket_path);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && call_timeout_ms > 0) {
+		struct timeval tv = {.tv_sec = call_timeout_ms / MS_PER_S,
+				     .tv_usec = (call_timeout_ms % MS_PER_S) * MS_PER_S};
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "droverctl: cannot reach droverd at %s: %s\n", socket_path,
+		fprintf(diag, "droverctl: cannot reach droverd at %s: %s\n", socket_path,
 			strerror(errno));
 		exit(EXIT_NO_DAEMON);
 	}
@@ -118,8 +146,7 @@ static json_t *call(json_t *req)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "droverctl: write to %s: %s\n", socket_path,
-				strerror(errno));
+			fprintf(diag, "droverctl: write to %s: %s\n", socket_path, strerror(errno));
 			exit(EXIT_NO_DAEMON);
 		}
 		off += (size_t)n;
@@ -137,6 +164,11 @@ static json_t *call(json_t *req)
 		ssize_t n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fprintf(diag, "droverctl: droverd at %s did not answer within %u ms\n",
+				socket_path, call_timeout_ms);
+			exit(EXIT_NO_DAEMON);
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -147,7 +179,7 @@ static json_t *call(json_t *req)
 	resp = json_loadb(buf, len, 0, &jerr);
 	free(buf);
 	if (resp == NULL) {
-		fprintf(stderr, "droverctl: droverd sent no valid answer\n");
+		fprintf(diag, "droverctl: droverd sent no valid answer\n");
 		exit(EXIT_NO_DAEMON);
 	}
 	return resp;
@@ -646,11 +678,214 @@ static int cmd_audit(int argc, char **argv)
 	return finish(call(req), print_audit);
 }
 
+/* droverd's settings as this droverctl parses them: every key the reply names, checked again. */
+static int fetch_settings(struct settings *s)
+{
+	json_t *resp = call(json_pack("{s:s}", "cmd", "settings.list"));
+	json_t *item;
+	size_t i;
+	char err[256];
+
+	settings_defaults(s);
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		fprintf(diag, "droverctl: droverd refused settings.list\n");
+		json_decref(resp);
+		return -EIO;
+	}
+	json_array_foreach(json_object_get(resp, "settings"), i, item)
+	{
+		const char *key = json_string_value(json_object_get(item, "key"));
+		const char *value = json_string_value(json_object_get(item, "value"));
+
+		/* A key this droverctl does not know (a newer droverd) is not ours to judge. */
+		if (key != NULL && value != NULL && settings_find(key) != NULL &&
+		    !settings_set(s, key, value, err, sizeof(err))) {
+			fprintf(diag, "droverctl: %s\n", err);
+			json_decref(resp);
+			return -EINVAL;
+		}
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* The first IPv4 address of iface that is not one of the virtual addresses; 0 if none. */
+static uint32_t interface_address(const char *iface, const struct settings *s)
+{
+	struct ifaddrs *list, *ifa;
+	uint32_t found = 0;
+
+	if (getifaddrs(&list) < 0)
+		return 0;
+	for (ifa = list; ifa != NULL && found == 0; ifa = ifa->ifa_next) {
+		char text[INET_ADDRSTRLEN];
+		uint32_t a;
+
+		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
+		    strcmp(ifa->ifa_name, iface) != 0)
+			continue;
+		a = ((struct sockaddr_in *)(void *)ifa->ifa_addr)->sin_addr.s_addr;
+		inet_ntop(AF_INET, &a, text, sizeof(text));
+		/* Whole items only: 10.0.0.1 is not in "10.0.0.10". */
+		char vips[2 * SETTINGS_TEXT_MAX + 4], needle[INET_ADDRSTRLEN + 2];
+		snprintf(vips, sizeof(vips), ",%s,%s,", s->ha_vip, s->ha_upstream_vip);
+		snprintf(needle, sizeof(needle), ",%s,", text);
+		if (strstr(vips, needle) == NULL)
+			found = a;
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+/* An absolute form of path, from malloc; exits when it cannot be had. */
+static char *absolute_or_die(const char *path)
+{
+	char *abs = absolute_path(path);
+
+	if (abs == NULL)
+		die_usage("cannot make `%s' absolute", path);
+	return abs;
+}
+
+static int cmd_ha_keepalived_config(int argc, char **argv)
+{
+	struct keepalived_conf conf = {.notify = HA_NOTIFY_DEFAULT, .script_user = "root"};
+	struct settings s;
+	const char *source = NULL;
+	char self[PATH_MAX], err[512], warning[512];
+	char *text = NULL, *sock;
+	size_t len = 0;
+	ssize_t n;
+
+	for (int i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			die_usage("ha keepalived-config: option `%s' needs a value", argv[i]);
+		if (strcmp(argv[i], "--source") == 0)
+			source = argv[i + 1];
+		else if (strcmp(argv[i], "--notify") == 0)
+			conf.notify = argv[i + 1];
+		else if (strcmp(argv[i], "--script-user") == 0)
+			conf.script_user = argv[i + 1];
+		else
+			die_usage("ha keepalived-config: unknown option `%s'", argv[i]);
+	}
+	if (fetch_settings(&s) < 0)
+		return EXIT_REFUSED;
+	if (source != NULL) {
+		if (!settings_parse_ipv4(source, &conf.source))
+			die_usage("ha keepalived-config: invalid address `%s'", source);
+	} else if (s.ha_interface[0] != '\0') {
+		conf.source = interface_address(s.ha_interface, &s);
+		if (conf.source == 0) {
+			fprintf(stderr,
+				"droverctl: ha_interface %s has no IPv4 address of its own here "
+				"(give --source IP)\n",
+				s.ha_interface);
+			return EXIT_REFUSED;
+		}
+	}
+	/* The check runs this very program, wherever it was installed. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "droverctl: cannot tell where droverctl is: %s\n", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	self[n] = '\0';
+	sock = absolute_or_die(socket_path);
+	conf.settings = &s;
+	conf.droverctl = self;
+	conf.socket = sock;
+	if (keepalived_conf_render(&conf, &text, &len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "droverctl: no keepalived configuration: %s\n", err);
+		free(sock);
+		return EXIT_REFUSED;
+	}
+	if (keepalived_conf_probe_warning(&s, warning, sizeof(warning)))
+		fprintf(stderr, "droverctl: warning: %s\n", warning);
+	fwrite(text, 1, len, stdout);
+	free(text);
+	free(sock);
+	return EXIT_OK;
+}
+
+/*
+ * keepalived's health script: exit 0 only when droverd answers within
+ * HA_CHECK_TIMEOUT_MS, its queues are bound, at least one proxy is up and no
+ * proxy changed health for a whole rise of probes (a node whose view of the
+ * pool is still moving, after a start or a cut link, would map clients
+ * otherwise than its peer). One line on stdout either way.
+ */
+static int cmd_ha_check(void)
+{
+	struct settings s;
+	json_t *resp, *p, *proxies;
+	long long settle_s, queues, up = 0, total = 0;
+	const char *moving = NULL;
+	long long moving_s = 0;
+	size_t i;
+
+	diag = stdout;
+	call_timeout_ms = HA_CHECK_TIMEOUT_MS;
+	resp = call(json_pack("{s:s}", "cmd", "stats"));
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		printf("droverd refused stats: %s\n", str(resp, "error"));
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	queues = num(json_object_get(resp, "global"), "queues");
+	if (queues <= 0) {
+		printf("droverd has no queue bound\n");
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	if (fetch_settings(&s) < 0) {
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	settle_s = ((long long)(s.probe_rise + 1) * s.probe_interval_ms + s.probe_timeout_ms +
+		    MS_PER_S - 1) /
+		   MS_PER_S;
+	proxies = json_object_get(resp, "proxies");
+	json_array_foreach(proxies, i, p)
+	{
+		json_t *since = json_object_get(p, "since_change_s");
+
+		if (!json_is_integer(since))
+			continue; /* disabled: not probed, not in the table */
+		total++;
+		if (json_is_true(json_object_get(p, "up")))
+			up++;
+		if (json_integer_value(since) < settle_s && moving == NULL) {
+			moving = str(p, "name");
+			moving_s = json_integer_value(since);
+		}
+	}
+	if (up == 0)
+		printf("no proxy is up (%lld probed)\n", total);
+	else if (moving != NULL)
+		printf("pool settling: %s changed health %lld s ago (waits %lld s)\n", moving,
+		       moving_s, settle_s);
+	else
+		printf("ok: %lld of %lld proxies up, %lld queues\n", up, total, queues);
+	json_decref(resp);
+	return up > 0 && moving == NULL ? EXIT_OK : EXIT_REFUSED;
+}
+
+static int cmd_ha(int argc, char **argv)
+{
+	if (argc >= 1 && strcmp(argv[0], "keepalived-config") == 0)
+		return cmd_ha_keepalived_config(argc - 1, argv + 1);
+	if (argc == 1 && strcmp(argv[0], "check") == 0)
+		return cmd_ha_check();
+	die_usage("ha: expected `keepalived-config [OPTIONS]' or `check'");
+}
+
 int main(int argc, char **argv)
 {
 	char **args = calloc((size_t)argc + 1, sizeof(*args));
 	int nargs = 0;
 
+	diag = stderr;
 	if (args == NULL)
 		return EXIT_REFUSED;
 	/* Global options may stand anywhere on the line. */
@@ -693,6 +928,8 @@ int main(int argc, char **argv)
 		ret = cmd_audit(nargs - 1, args + 1);
 	else if (strcmp(cmd, "cluster") == 0)
 		ret = cmd_cluster(nargs - 1, args + 1);
+	else if (strcmp(cmd, "ha") == 0)
+		ret = cmd_ha(nargs - 1, args + 1);
 	else if ((strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) && nargs == 2)
 		ret = cmd_backup_restore(cmd, args[1]);
 	else

@@ -25,6 +25,7 @@ _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size"
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum cluster_role) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum ha_backend) == sizeof(unsigned int), "enum size");
 
 /* The text a caller types for "let droverd decide" (queues, tunnel_source). */
 #define SETTINGS_AUTO "auto"
@@ -55,6 +56,21 @@ static const char *const settings_malformed_choices[] = {
     [MALFORMED_DROP] = "drop",
     NULL,
 };
+
+static const char *const settings_ha_backend_choices[] = {
+    [HA_BACKEND_VIP] = "vip",
+    [HA_BACKEND_AWS_ROUTE] = "aws-route",
+    NULL,
+};
+
+/* Bounds of the node-scoped HA settings (droverctl ha). */
+#define SETTINGS_HA_VIPS_MAX	 8  /* addresses per virtual_ipaddress block */
+#define SETTINGS_HA_PEERS_MAX	 8  /* unicast peers */
+#define SETTINGS_HA_TABLES_MAX	 16 /* route tables one appliance takes over */
+#define SETTINGS_IFNAME_LEN	 15 /* IFNAMSIZ less its NUL */
+#define SETTINGS_AWS_ID_LEN	 64 /* rtb-..., eni-..., region names */
+#define SETTINGS_VRRP_ADVERT_MIN 100
+#define SETTINGS_VRRP_ADVERT_MAX 40950 /* VRRPv3: 4095 centiseconds */
 
 /*
  * A public definition plus where its value lives in struct settings. The
@@ -565,6 +581,165 @@ static const struct settings_entry settings_table[] = {
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(cluster_node_name),
     },
+    {
+	.def = {.key = "ha_interface",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_IFNAME_LEN,
+		.max = 1,
+		.help = "HA pair: the client-side interface, where VRRP runs and ha_vip lives",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_interface),
+    },
+    {
+	.def = {.key = "ha_vip",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_VIPS_MAX,
+		.help = "HA pair: the clients' gateway addresses the master holds on "
+			"ha_interface (backend vip)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_vip),
+    },
+    {
+	.def = {.key = "ha_upstream_interface",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_IFNAME_LEN,
+		.max = 1,
+		.help = "HA pair: the routers' side interface, for ha_upstream_vip",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_upstream_interface),
+    },
+    {
+	.def = {.key = "ha_upstream_vip",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_VIPS_MAX,
+		.help = "HA pair: the address the upstream routers send the clients' "
+			"traffic back to, moved with ha_vip",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_upstream_vip),
+    },
+    {
+	.def = {.key = "ha_peers",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_PEERS_MAX,
+		.help = "HA pair: the other appliances' addresses (unicast VRRP; the proxies' "
+			"set-up scripts accept IPIP from them too)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_peers),
+    },
+    {
+	.def = {.key = "ha_router_id",
+		.type = SETTING_UINT,
+		.default_value = "51",
+		.min = 1,
+		.max = 255,
+		.help = "HA pair: VRRP virtual router id, the same on every appliance of the pair",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_router_id),
+    },
+    {
+	.def = {.key = "ha_priority",
+		.type = SETTING_UINT,
+		.default_value = "100",
+		.min = 2,
+		.max = 254,
+		.help = "HA pair: VRRP priority while healthy; equal on both: no failback",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_priority),
+    },
+    {
+	.def = {.key = "ha_advert_ms",
+		.type = SETTING_UINT,
+		.default_value = "1000",
+		.min = SETTINGS_VRRP_ADVERT_MIN,
+		.max = SETTINGS_VRRP_ADVERT_MAX,
+		.help = "HA pair: VRRP advertisement interval (10 ms steps); a silent master "
+			"is replaced after about 3 of them",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_advert_ms),
+    },
+    {
+	.def = {.key = "ha_backend",
+		.type = SETTING_CHOICE,
+		.default_value = "vip",
+		.choices = settings_ha_backend_choices,
+		.help = "HA pair: vip (the gateway address moves) or aws-route (the route "
+			"tables' default route moves to ha_aws_eni)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_backend),
+    },
+    {
+	.def = {.key = "ha_aws_route_tables",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = SETTINGS_HA_TABLES_MAX,
+		.help = "HA pair, aws-route: the route tables (rtb-...) whose 0.0.0.0/0 this "
+			"appliance takes when it becomes master",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_route_tables),
+    },
+    {
+	.def = {.key = "ha_aws_eni",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = 1,
+		.help = "HA pair, aws-route: this appliance's network interface (eni-...)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_eni),
+    },
+    {
+	.def = {.key = "ha_aws_region",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = 1,
+		.help = "HA pair, aws-route: the region of the route tables; empty: the AWS "
+			"CLI's own configuration",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_region),
+    },
+    {
+	.def = {.key = "ha_aws_peer_route_tables",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = SETTINGS_HA_TABLES_MAX,
+		.help = "HA pair, aws-route, one appliance per zone: the peer zone's route "
+			"tables, which this appliance takes while the peer is down",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_peer_route_tables),
+    },
+    {
+	.def = {.key = "ha_aws_peer_router_id",
+		.type = SETTING_UINT,
+		.default_value = "52",
+		.min = 1,
+		.max = 255,
+		.help = "HA pair, aws-route, one appliance per zone: the peer's own "
+			"ha_router_id, the VRRP instance of the peer zone's tables",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_peer_router_id),
+    },
 };
 
 /* One parsed value, held apart from struct settings until it is known good. */
@@ -575,6 +750,8 @@ struct settings_value {
 	size_t nports;
 	struct cidr subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;
+	char canon[SETTINGS_TEXT_MAX]; /* ADDRESSES, NAMES: the canonical comma text */
+	size_t nitems;
 };
 
 size_t settings_count(void)
@@ -859,6 +1036,94 @@ static bool settings_unicast(uint32_t addr)
 	return h != 0 && h != UINT32_MAX && (h >> 24) != 127 && (h >> 28) != 0xe;
 }
 
+/* Appends item to the canonical comma text of a list; false when it is full. */
+static bool settings_canon_append(const struct setting_def *def, const char *item,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	size_t used = strlen(v->canon), len = strlen(item);
+
+	if (v->nitems == def->max) {
+		settings_error(err, errlen, "%s: too many items at `%s' (at most %u)", def->key,
+			       item, def->max);
+		return false;
+	}
+	if (used + (used ? 1 : 0) + len >= sizeof(v->canon)) {
+		settings_error(err, errlen, "%s: longer than %zu characters", def->key,
+			       sizeof(v->canon) - 1);
+		return false;
+	}
+	if (used)
+		v->canon[used++] = ',';
+	memcpy(v->canon + used, item, len + 1);
+	v->nitems++;
+	return true;
+}
+
+/* True when the list text already holds item (exact match of a whole item). */
+static bool settings_canon_has(const char *canon, const char *item)
+{
+	size_t len = strlen(item);
+
+	for (const char *p = canon; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && memcmp(p, item, len) == 0)
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static bool settings_address_item(const struct setting_def *def, const char *item,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	char text[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (!settings_parse_ipv4(item, &a.s_addr) || !settings_unicast(a.s_addr)) {
+		settings_error(err, errlen, "%s: invalid address `%s' (a unicast IPv4 address)",
+			       def->key, item);
+		return false;
+	}
+	inet_ntop(AF_INET, &a, text, sizeof(text));
+	if (settings_canon_has(v->canon, text)) {
+		settings_error(err, errlen, "%s: duplicate address `%s'", def->key, item);
+		return false;
+	}
+	return settings_canon_append(def, text, v, err, errlen);
+}
+
+/* A name goes into keepalived's configuration and a shell command line: a tight alphabet. */
+static bool settings_name_item(const struct setting_def *def, const char *item,
+			       struct settings_value *v, char *err, size_t errlen)
+{
+	size_t len = strlen(item);
+
+	for (size_t i = 0; i < len; i++) {
+		char c = item[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-')) {
+			settings_error(err, errlen, "%s: invalid character in `%s'", def->key,
+				       item);
+			return false;
+		}
+	}
+	if (len > def->min || item[0] == '-') {
+		settings_error(err, errlen,
+			       "%s: `%s' is not a name (at most %u of A-Z a-z 0-9 . _ -)", def->key,
+			       item, def->min);
+		return false;
+	}
+	if (settings_canon_has(v->canon, item)) {
+		settings_error(err, errlen, "%s: duplicate `%s'", def->key, item);
+		return false;
+	}
+	return settings_canon_append(def, item, v, err, errlen);
+}
+
 static bool settings_parse_status(const struct setting_def *def, const char *value,
 				  struct settings_value *v, char *err, size_t errlen)
 {
@@ -1048,6 +1313,14 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 		return settings_parse_list(def, value, settings_port_item, v, err, errlen);
 	case SETTING_SUBNETS:
 		return settings_parse_list(def, value, settings_subnet_item, v, err, errlen);
+	case SETTING_ADDRESSES:
+		v->text = v->canon;
+		return value[0] == '\0' ||
+		       settings_parse_list(def, value, settings_address_item, v, err, errlen);
+	case SETTING_NAMES:
+		v->text = v->canon;
+		return value[0] == '\0' ||
+		       settings_parse_list(def, value, settings_name_item, v, err, errlen);
 	case SETTING_STATUS_RANGE:
 		return settings_parse_status(def, value, v, err, errlen);
 	case SETTING_URL:
@@ -1107,6 +1380,11 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 		memset(field, 0, e->def.max + 1);
 		memcpy(field, v->text, strlen(v->text));
 		break;
+	case SETTING_ADDRESSES:
+	case SETTING_NAMES:
+		memset(field, 0, SETTINGS_TEXT_MAX);
+		memcpy(field, v->text, strlen(v->text));
+		break;
 	}
 }
 
@@ -1121,6 +1399,7 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 	}
 	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME &&
 			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS &&
+			      e->def.type != SETTING_ADDRESSES && e->def.type != SETTING_NAMES &&
 			      !(e->def.type == SETTING_URL && e->def.default_value[0] == '\0'))) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
@@ -1325,6 +1604,8 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 	case SETTING_LISTEN:
 	case SETTING_FILE:
 	case SETTING_HOSTS:
+	case SETTING_ADDRESSES:
+	case SETTING_NAMES:
 		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
@@ -1382,6 +1663,10 @@ const char *settings_type_name(enum setting_type type)
 		return "file";
 	case SETTING_HOSTS:
 		return "hosts";
+	case SETTING_ADDRESSES:
+		return "addresses";
+	case SETTING_NAMES:
+		return "names";
 	}
 	return "unknown";
 }
@@ -1391,4 +1676,11 @@ const char *no_proxy_policy_name(enum no_proxy_policy p)
 	if ((unsigned int)p >= SETTINGS_ARRAY_SIZE(settings_no_proxy_choices) - 1)
 		return "unknown";
 	return settings_no_proxy_choices[p];
+}
+
+const char *ha_backend_name(enum ha_backend b)
+{
+	if ((unsigned int)b >= SETTINGS_ARRAY_SIZE(settings_ha_backend_choices) - 1)
+		return "unknown";
+	return settings_ha_backend_choices[b];
 }

@@ -41,6 +41,9 @@ enum setting_type {
 	SETTING_LISTEN,	      /* IPv4 address:port, e.g. 127.0.0.1:8080 */
 	SETTING_FILE,	      /* absolute file path, printable, no blanks; may be empty */
 	SETTING_HOSTS,	      /* comma list of names or IPv4 addresses, no ports; may be empty */
+	SETTING_ADDRESSES,    /* comma list of unicast IPv4 addresses, at most max; may be empty */
+	SETTING_NAMES,	      /* comma list of [A-Za-z0-9._-] names of at most min characters,
+				 at most max of them; may be empty */
 };
 
 /*
@@ -124,6 +127,12 @@ enum metrics_access {
 	METRICS_ACCESS_AUTH,  /* a session or an API token, from anywhere */
 };
 
+/* What the notify hook does, besides telling droverd, when this node becomes master. */
+enum ha_backend {
+	HA_BACKEND_VIP,	      /* nothing: keepalived moves the addresses, gratuitous ARP */
+	HA_BACKEND_AWS_ROUTE, /* point the route tables' default route at this ENI */
+};
+
 struct cidr {
 	uint32_t addr; /* network byte order, host bits clear */
 	uint8_t len;
@@ -188,6 +197,25 @@ struct settings {
 	char cluster_ca_file[SETTINGS_FILE_MAX]; /* "" : the system's CAs */
 	uint32_t cluster_poll_ms;
 	char cluster_node_name[SETTINGS_HOST_MAX]; /* "" : the host name */
+	/*
+	 * This node's part in a keepalived pair (droverctl ha): read only by
+	 * the configuration generator and the set-up script, never by the
+	 * packet path. Lists are kept as their canonical comma text.
+	 */
+	char ha_interface[SETTINGS_TEXT_MAX];	       /* client-side interface, holds ha_vip */
+	char ha_vip[SETTINGS_TEXT_MAX];		       /* the clients' gateway addresses */
+	char ha_upstream_interface[SETTINGS_TEXT_MAX]; /* optional: the routers' side */
+	char ha_upstream_vip[SETTINGS_TEXT_MAX];       /* the routers' next hop for the clients */
+	char ha_peers[SETTINGS_TEXT_MAX];	       /* the other appliances (unicast VRRP) */
+	uint32_t ha_router_id;			       /* VRRP virtual router id */
+	uint32_t ha_priority;			       /* VRRP priority while healthy */
+	uint32_t ha_advert_ms;			       /* VRRP advertisement interval */
+	unsigned int ha_backend;		       /* enum ha_backend */
+	char ha_aws_route_tables[SETTINGS_TEXT_MAX];   /* aws-route: tables to point here */
+	char ha_aws_eni[SETTINGS_TEXT_MAX];	       /* aws-route: this appliance's ENI */
+	char ha_aws_region[SETTINGS_TEXT_MAX];	       /* aws-route: empty = the CLI's own */
+	char ha_aws_peer_route_tables[SETTINGS_TEXT_MAX]; /* aws-route: the peer zone's tables */
+	uint32_t ha_aws_peer_router_id;			  /* the peer's own ha_router_id */
 };
 
 size_t settings_count(void);
@@ -235,6 +263,9 @@ const char *settings_scope_name(enum setting_scope scope);
 /* True when key is a setting whose scope is SETTING_SCOPE_NODE. */
 bool settings_is_node_scoped(const char *key);
 const char *cluster_role_name(enum cluster_role role);
+
+/* "vip" or "aws-route"; "unknown" outside the enum. */
+const char *ha_backend_name(enum ha_backend b);
 const char *no_proxy_policy_name(enum no_proxy_policy p);
 
 /* Shared parsers, also used for proxy addresses. */

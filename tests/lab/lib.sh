@@ -281,6 +281,12 @@ lab_up_origin() {
 		            alias $dir/www/;
 		            limit_rate 160k;
 		        }
+		        # Paced by the origin itself (no buffer on the way fills
+		        # ahead): 4 MB take about 40 s, every segment of them late.
+		        location /paced/ {
+		            alias $dir/www/;
+		            limit_rate 100k;
+		        }
 		    }
 		}
 	EOF

@@ -231,6 +231,20 @@ static void test_every_key_applies(void **state)
 	    {"cluster_ca_file", "/etc/drover/primary-ca.pem"},
 	    {"cluster_poll_ms", "1000"},
 	    {"cluster_node_name", "drover-b"},
+	    {"ha_interface", "lan0"},
+	    {"ha_vip", "198.18.1.1"},
+	    {"ha_upstream_interface", "wan0"},
+	    {"ha_upstream_vip", "198.18.64.1"},
+	    {"ha_peers", "198.18.1.3"},
+	    {"ha_router_id", "61"},
+	    {"ha_priority", "150"},
+	    {"ha_advert_ms", "300"},
+	    {"ha_backend", "aws-route"},
+	    {"ha_aws_route_tables", "rtb-0a1,rtb-0a2"},
+	    {"ha_aws_eni", "eni-0a"},
+	    {"ha_aws_region", "eu-west-1"},
+	    {"ha_aws_peer_route_tables", "rtb-0b1"},
+	    {"ha_aws_peer_router_id", "62"},
 	};
 	struct world *w = *state;
 	char err[MANAGER_ERR_MAX];
