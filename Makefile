@@ -24,6 +24,10 @@ PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share/drover
+# Programs run by other programs (keepalived's notify hook). droverctl ha
+# keepalived-config names /usr/lib/drover/drover-ha-notify, the package's
+# path; with another PREFIX give it --notify.
+LIBEXECDIR ?= $(PREFIX)/lib/drover
 MANDIR  ?= $(PREFIX)/share/man
 # /usr installs configuration in /etc, anything else under its own prefix.
 ifeq ($(PREFIX),/usr)
@@ -270,12 +274,14 @@ demo-stop:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/proxy \
+		$(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/sysctl.d
 	install -m 0755 $(BUILD)/droverd $(BUILD)/drover-decap $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/droverctl $(DESTDIR)$(BINDIR)/
 	install -m 0644 rules/99-drover.conf $(DESTDIR)$(SYSCONFDIR)/sysctl.d/
 	install -m 0755 $(SETUP_SCRIPT) $(DESTDIR)$(DATADIR)/proxy/
+	install -m 0755 packaging/drover-ha-notify $(DESTDIR)$(LIBEXECDIR)/
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/systemd/drover.service.in >$(DESTDIR)$(UNITDIR)/drover.service

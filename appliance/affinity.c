@@ -1,6 +1,8 @@
 /* affinity.c - client -> proxy affinity table, shared lock-free by packet threads. */
 #include "affinity.h"
 
+#include "hash.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,4 +266,25 @@ void affinity_clear(struct affinity_table *t)
 
 	for (size_t i = 0; i < total; i++)
 		__atomic_store_n(&t->entries[i], 0, __ATOMIC_RELAXED);
+}
+
+size_t affinity_rekey(struct affinity_table *dst, const struct affinity_table *src, uint32_t now,
+		      const uint8_t *key)
+{
+	size_t total = (size_t)src->nbuckets * AFFINITY_WAYS, copied = 0;
+
+	for (size_t i = 0; i < total; i++) {
+		uint64_t e = __atomic_load_n(&src->entries[i], __ATOMIC_RELAXED), old;
+		uint32_t client = affinity_client(e);
+		uint64_t *b;
+		int way;
+
+		if (!affinity_live(src, e, now))
+			continue;
+		b = affinity_bucket(dst, hash_client(key, client));
+		way = affinity_choose(dst, b, client, now, &old);
+		__atomic_store_n(&b[way], e, __ATOMIC_RELAXED);
+		copied++;
+	}
+	return copied;
 }

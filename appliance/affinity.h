@@ -64,6 +64,18 @@ bool affinity_peek(const struct affinity_table *t, uint32_t client, uint64_t cli
  */
 size_t affinity_sweep(struct affinity_table *t, uint32_t now, uint32_t *active, size_t nslots);
 
+/*
+ * Copies every live entry of src into dst (a fresh table of any size), each
+ * placed by its client's hash under key (hash_client), keeping its slot and
+ * its last-seen second: a table moved to a new hash key keeps its clients'
+ * proxies and idle times. Returns the entries copied (one whose bucket in
+ * dst is full pushes out the least recently seen, as an insert does).
+ * Control thread; packet threads may still be writing src, and what they
+ * write meanwhile may be missed (the client's next packet inserts again).
+ */
+size_t affinity_rekey(struct affinity_table *dst, const struct affinity_table *src, uint32_t now,
+		      const uint8_t *key);
+
 /* Removes every entry (used when the table is resized). */
 void affinity_clear(struct affinity_table *t);
 

@@ -56,6 +56,7 @@ static json_t *api_failed(int ret, const char *msg)
 			   : ret == -ENOENT ? "not_found"
 			   : ret == -EEXIST ? "exists"
 			   : ret == -EINVAL ? "invalid"
+			   : ret == -EROFS  ? "replica"
 					    : "internal";
 	json_object_set_new(r, "kind", json_string(kind));
 	return r;
@@ -282,7 +283,8 @@ static json_t *api_proxy_set(struct api_call *c)
 	if (p.name[0] == '\0')
 		return api_error("name", "name: must not be empty");
 	ret = manager_proxy_update(c->m, &p, version, c->actor, c->err, sizeof(c->err));
-	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT || ret == -EEXIST || ret == -EINVAL))
+	if (ret < 0 &&
+	    (ret == -ESTALE || ret == -ENOENT || ret == -EEXIST || ret == -EINVAL || ret == -EROFS))
 		return api_failed(ret, c->err);
 	return api_proxy_one(c, id);
 }
@@ -298,7 +300,7 @@ static json_t *api_proxy_del(struct api_call *c)
 	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail))
 		return fail;
 	ret = manager_proxy_delete(c->m, id, version, c->actor, c->err, sizeof(c->err));
-	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT))
+	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT || ret == -EROFS))
 		return api_failed(ret, c->err);
 	return api_ok();
 }
@@ -419,6 +421,98 @@ static json_t *api_mapping(const struct manager_stats *st)
 			 (json_int_t)st->table_proxies, "generation", (json_int_t)st->generation);
 }
 
+/* One appliance of the cluster; agreement is with this appliance's generation and digest. */
+static json_t *api_cluster_node(const struct cluster_node *n, const struct cluster_node *self)
+{
+	json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:b}", "node", n->name, "generation",
+			      (json_int_t)n->generation, "table_digest", n->digest, "vrrp",
+			      cluster_vrrp_name(n->vrrp), "agree",
+			      cluster_node_agrees(n, self->generation, self->digest));
+
+	if (n->address[0] != '\0')
+		json_object_set_new(o, "address", json_string(n->address));
+	json_object_set_new(o, "last_seen",
+			    n->last_seen ? json_integer(n->last_seen) : json_null());
+	json_object_set_new(o, "seen_seconds_ago",
+			    n->last_seen ? json_integer(clock_wall_s() - n->last_seen)
+					 : json_null());
+	return o;
+}
+
+/* The cluster as this appliance sees it (droverctl cluster, GET /api/v1/cluster, /metrics). */
+static json_t *api_cluster_json(struct manager *m)
+{
+	struct manager_cluster_view *v = malloc(sizeof(*v));
+	json_t *o, *peers;
+
+	if (v == NULL)
+		return json_null();
+	manager_cluster_view(m, v);
+	o = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "role", cluster_role_name(v->role), "node",
+		      v->self.name, "config_generation", (json_int_t)v->self.generation,
+		      "table_digest", v->self.digest, "hash_key_id", v->hash_key_id, "vrrp",
+		      cluster_vrrp_name(v->self.vrrp));
+	if (v->role == CLUSTER_ROLE_REPLICA) {
+		const struct cluster_primary *p = &v->primary;
+		json_t *primary = p->node.last_seen ? api_cluster_node(&p->node, &v->self)
+						    : json_pack("{s:b}", "agree", 0);
+
+		json_object_set_new(primary, "url", json_string(v->primary_url));
+		json_object_set_new(primary, "reachable", json_boolean(p->reachable));
+		json_object_set_new(primary, "unreachable_since",
+				    p->unreachable_since ? json_integer(p->unreachable_since)
+							 : json_null());
+		json_object_set_new(primary, "error", json_string(p->error));
+		json_object_set_new(primary, "pulls", json_integer((json_int_t)p->pulls));
+		json_object_set_new(primary, "applied", json_integer((json_int_t)p->applied));
+		json_object_set_new(primary, "refused", json_integer((json_int_t)p->refused));
+		json_object_set_new(primary, "last_applied",
+				    p->last_applied ? json_integer(p->last_applied) : json_null());
+		json_object_set_new(o, "primary", primary);
+	}
+	peers = json_array();
+	for (size_t i = 0; i < v->peers.n; i++) {
+		json_t *peer = api_cluster_node(&v->peers.peer[i], &v->self);
+
+		json_object_set_new(peer, "role", json_string("replica"));
+		json_array_append_new(peers, peer);
+	}
+	json_object_set_new(o, "peers", peers);
+	free(v);
+	return o;
+}
+
+static json_t *api_cluster(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	json_t *r;
+
+	if (fail != NULL)
+		return fail;
+	r = api_ok();
+	json_object_set_new(r, "cluster", api_cluster_json(c->m));
+	return r;
+}
+
+/* keepalived's notify hook: droverctl cluster vrrp MASTER|BACKUP|FAULT|STOP. */
+static json_t *api_cluster_vrrp(struct api_call *c)
+{
+	static const char *const allowed[] = {"state", NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const char *text = NULL;
+	enum cluster_vrrp state;
+
+	if (fail != NULL || !api_get_string(c->req, "state", true, &text, &fail))
+		return fail;
+	if (!cluster_vrrp_parse(text, &state) || state == CLUSTER_VRRP_UNKNOWN)
+		return api_error("state", "state: `%s' is not MASTER, BACKUP, FAULT or STOP", text);
+	manager_cluster_vrrp_set(c->m, state, c->actor);
+	json_t *r = api_ok();
+	json_object_set_new(r, "cluster", api_cluster_json(c->m));
+	return r;
+}
+
 static json_t *api_stats(struct api_call *c)
 {
 	static const char *const allowed[] = {NULL};
@@ -452,6 +546,7 @@ static json_t *api_stats(struct api_call *c)
 	r = api_proxy_list(c);
 	json_object_set_new(r, "global", global);
 	json_object_set_new(r, "mapping", api_mapping(&st));
+	json_object_set_new(r, "cluster", api_cluster_json(c->m));
 	return r;
 }
 
@@ -461,8 +556,9 @@ static json_t *api_setting_json(const struct settings *s, const struct setting_d
 
 	if (!settings_format(s, d->key, value, sizeof(value)))
 		value[0] = '\0';
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "key", d->key, "value", value, "default",
-			 d->default_value, "type", settings_type_name(d->type), "help", d->help);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "key", d->key, "value", value, "default",
+			 d->default_value, "type", settings_type_name(d->type), "scope",
+			 settings_scope_name(d->scope), "help", d->help);
 }
 
 static json_t *api_settings_list(struct api_call *c)
@@ -582,7 +678,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	const char *mode = "kernel", *tunnel = "192.0.0.8";
 	int64_t id = 0, port = 3129;
 	const struct proxy_config *p;
-	char subnets[SETTINGS_VALUE_MAX], ports[SETTINGS_VALUE_MAX];
+	char subnets[SETTINGS_VALUE_MAX], ports[SETTINGS_VALUE_MAX], peers[SETTINGS_VALUE_MAX];
 	char filename[SETUP_SCRIPT_FILENAME_MAX];
 	struct setup_script_config config = {0};
 	const struct pool_target *target;
@@ -610,6 +706,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 				 p->name);
 	settings_format(manager_settings(c->m), "client_subnets", subnets, sizeof(subnets));
 	settings_format(manager_settings(c->m), "ports", ports, sizeof(ports));
+	settings_format(manager_settings(c->m), "ha_peers", peers, sizeof(peers));
 	config.proxy_name = p->name;
 	config.proxy_address = p->address;
 	config.tunnel_source = target->source;
@@ -617,6 +714,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.intercept_port = (uint16_t)port;
 	config.client_subnets = subnets;
 	config.ports = ports;
+	config.peers = peers;
 	if (setup_script_render(&config, &text, &len, c->err, sizeof(c->err)) < 0)
 		return api_error(NULL, "proxy %s: no set-up script: %s", p->name, c->err);
 	if (setup_script_filename(p->name, filename, sizeof(filename)) < 0) {
@@ -714,6 +812,8 @@ static const struct api_command api_commands[] = {
     {"proxy.setup_script", api_proxy_setup_script},
     {"backup", api_backup},
     {"restore", api_restore},
+    {"cluster", api_cluster},
+    {"cluster.vrrp", api_cluster_vrrp},
 };
 
 json_t *api_handle(struct manager *m, json_t *request, const char *actor)
@@ -727,8 +827,17 @@ json_t *api_handle(struct manager *m, json_t *request, const char *actor)
 	if (cmd == NULL)
 		return api_error("cmd", "missing field `cmd'");
 	for (size_t i = 0; i < sizeof(api_commands) / sizeof(api_commands[0]); i++) {
-		if (strcmp(cmd, api_commands[i].name) == 0)
-			return api_commands[i].handler(&call);
+		if (strcmp(cmd, api_commands[i].name) == 0) {
+			json_t *r = api_commands[i].handler(&call);
+			const char *kind = json_string_value(json_object_get(r, "kind"));
+
+			/* A write a replica refused names its primary, for scripts too. */
+			if (kind != NULL && strcmp(kind, "replica") == 0)
+				json_object_set_new(
+				    r, "primary",
+				    json_string(manager_settings(m)->cluster_primary));
+			return r;
+		}
 	}
 	return api_error("cmd", "unknown command `%s'", cmd);
 }

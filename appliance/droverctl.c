@@ -9,13 +9,20 @@
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <jansson.h>
 
 #include "control.h"
+#include "keepalived_conf.h"
 #include "log.h"
+#include "settings.h"
 
 enum droverctl_exit {
 	EXIT_OK = 0,
@@ -26,6 +33,16 @@ enum droverctl_exit {
 
 static const char *socket_path = CONTROL_DEFAULT_SOCKET;
 static bool json_output;
+/* Where call() says why it failed: stderr, or stdout for `ha check' (keepalived logs it). */
+static FILE *diag;
+/* 0: wait for droverd as long as it takes; else a deadline for each read and write. */
+static unsigned call_timeout_ms;
+
+/* The health check gives droverd this long to answer: a hung droverd is a broken one. */
+#define HA_CHECK_TIMEOUT_MS 1500
+/* Where the package installs the notify hook. */
+#define HA_NOTIFY_DEFAULT "/usr/lib/drover/drover-ha-notify"
+#define MS_PER_S	  1000
 
 static void usage(FILE *out)
 {
@@ -51,7 +68,15 @@ static void usage(FILE *out)
 	      "  audit [--limit N] [--before ID]\n"
 	      "  backup FILE                a consistent copy of the configuration database\n"
 	      "  restore FILE               check FILE, replace the configuration with it, apply "
-	      "it\n",
+	      "it\n"
+	      "  cluster                    this appliance's role, configuration generation and\n"
+	      "                             table digest, and its peers': do they agree?\n"
+	      "  cluster vrrp MASTER|BACKUP|FAULT|STOP\n"
+	      "                             keepalived's state (its notify hook calls this)\n"
+	      "  ha keepalived-config [--source IP] [--notify PATH] [--script-user USER]\n"
+	      "                             this node's keepalived.conf, from its ha_* settings\n"
+	      "  ha check                   exit 0 when droverd may hold the gateway, else the\n"
+	      "                             reason on stdout (keepalived's health script)\n",
 	      out);
 }
 
@@ -102,8 +127,15 @@ static json_t *call(json_t *req)
 		die_usage("socket path `%s' is too long", socket_path);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && call_timeout_ms > 0) {
+		struct timeval tv = {.tv_sec = call_timeout_ms / MS_PER_S,
+				     .tv_usec = (call_timeout_ms % MS_PER_S) * MS_PER_S};
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "droverctl: cannot reach droverd at %s: %s\n", socket_path,
+		fprintf(diag, "droverctl: cannot reach droverd at %s: %s\n", socket_path,
 			strerror(errno));
 		exit(EXIT_NO_DAEMON);
 	}
@@ -114,8 +146,7 @@ static json_t *call(json_t *req)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "droverctl: write to %s: %s\n", socket_path,
-				strerror(errno));
+			fprintf(diag, "droverctl: write to %s: %s\n", socket_path, strerror(errno));
 			exit(EXIT_NO_DAEMON);
 		}
 		off += (size_t)n;
@@ -133,6 +164,11 @@ static json_t *call(json_t *req)
 		ssize_t n = read(fd, buf + len, cap - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			fprintf(diag, "droverctl: droverd at %s did not answer within %u ms\n",
+				socket_path, call_timeout_ms);
+			exit(EXIT_NO_DAEMON);
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -143,7 +179,7 @@ static json_t *call(json_t *req)
 	resp = json_loadb(buf, len, 0, &jerr);
 	free(buf);
 	if (resp == NULL) {
-		fprintf(stderr, "droverctl: droverd sent no valid answer\n");
+		fprintf(diag, "droverctl: droverd sent no valid answer\n");
 		exit(EXIT_NO_DAEMON);
 	}
 	return resp;
@@ -287,6 +323,8 @@ static void print_stats(json_t *resp)
 	printf("%-28s %lld\n", "maglev_table_size", num(mapping, "table_size"));
 	printf("%-28s %lld\n", "maglev_table_proxies", num(mapping, "table_proxies"));
 	printf("%-28s %lld\n", "generation", num(mapping, "generation"));
+	printf("%-28s %lld\n", "config_generation",
+	       num(json_object_get(resp, "cluster"), "config_generation"));
 	printf("\n");
 	print_proxy_table(json_object_get(resp, "proxies"));
 }
@@ -332,9 +370,79 @@ static void print_settings(json_t *resp)
 	json_array_foreach(list, i, s)
 	{
 		bool is_default = strcmp(str(s, "value"), str(s, "default")) == 0;
-		printf("%-22s %-40s %s\n", str(s, "key"), str(s, "value"),
+		printf("%-32s %-8s %-40s %s\n", str(s, "key"), str(s, "scope"), str(s, "value"),
 		       is_default ? "" : "(changed)");
 	}
+}
+
+/* "2026-12-01 11:02:03" (UTC) of a unix time, or "never". */
+static const char *format_time(json_t *v, char *buf, size_t len)
+{
+	time_t t = (time_t)json_integer_value(v);
+	struct tm tm;
+
+	if (!json_is_integer(v) || gmtime_r(&t, &tm) == NULL)
+		return "never";
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return buf;
+}
+
+/* One peer line: name, generation, digest (short), VRRP, agreement, last seen. */
+static void print_cluster_node(const char *role, json_t *n)
+{
+	char seen[64];
+
+	snprintf(seen, sizeof(seen), "%llds ago", num(n, "seen_seconds_ago"));
+	printf("%-8s %-20s %-10lld %-18.16s %-8s %-6s %s\n", role, str(n, "node"),
+	       num(n, "generation"), str(n, "table_digest"), str(n, "vrrp"),
+	       json_is_true(json_object_get(n, "agree")) ? "yes" : "NO",
+	       json_is_integer(json_object_get(n, "last_seen")) ? seen : "never");
+}
+
+static void print_cluster(json_t *resp)
+{
+	json_t *c = json_object_get(resp, "cluster");
+	json_t *p = json_object_get(c, "primary");
+	json_t *peer;
+	char when[64];
+	size_t i;
+
+	printf("%-20s %s\n", "node", str(c, "node"));
+	printf("%-20s %s\n", "role", str(c, "role"));
+	printf("%-20s %lld\n", "config_generation", num(c, "config_generation"));
+	printf("%-20s %s\n", "table_digest", str(c, "table_digest"));
+	printf("%-20s %s\n", "hash_key_id", str(c, "hash_key_id"));
+	printf("%-20s %s\n", "vrrp", str(c, "vrrp"));
+	if (json_is_object(p)) {
+		printf("%-20s %s\n", "primary", str(p, "url"));
+		if (json_is_true(json_object_get(p, "reachable")))
+			printf("%-20s %s\n", "primary_state", "reachable");
+		else
+			printf("%-20s unreachable since %s\n", "primary_state",
+			       format_time(json_object_get(p, "unreachable_since"), when,
+					   sizeof(when)));
+		if (str(p, "error")[0] != '\0')
+			printf("%-20s %s\n", "last_error", str(p, "error"));
+		printf("%-20s %lld applied, %lld refused, last %s\n", "snapshots",
+		       num(p, "applied"), num(p, "refused"),
+		       format_time(json_object_get(p, "last_applied"), when, sizeof(when)));
+	}
+	printf("\n%-8s %-20s %-10s %-18s %-8s %-6s %s\n", "ROLE", "NODE", "GENERATION",
+	       "TABLE DIGEST", "VRRP", "AGREE", "LAST SEEN");
+	if (json_is_object(p) && json_is_integer(json_object_get(p, "last_seen")))
+		print_cluster_node("primary", p);
+	json_array_foreach(json_object_get(c, "peers"), i, peer)
+	    print_cluster_node(str(peer, "role"), peer);
+}
+
+static int cmd_cluster(int argc, char **argv)
+{
+	if (argc == 0)
+		return finish(call(json_pack("{s:s}", "cmd", "cluster")), print_cluster);
+	if (argc == 2 && strcmp(argv[0], "vrrp") == 0)
+		return finish(
+		    call(json_pack("{s:s, s:s}", "cmd", "cluster.vrrp", "state", argv[1])), NULL);
+	die_usage("cluster: expected no argument or `vrrp MASTER|BACKUP|FAULT|STOP'");
 }
 
 static void print_setting(json_t *resp)
@@ -570,11 +678,214 @@ static int cmd_audit(int argc, char **argv)
 	return finish(call(req), print_audit);
 }
 
+/* droverd's settings as this droverctl parses them: every key the reply names, checked again. */
+static int fetch_settings(struct settings *s)
+{
+	json_t *resp = call(json_pack("{s:s}", "cmd", "settings.list"));
+	json_t *item;
+	size_t i;
+	char err[256];
+
+	settings_defaults(s);
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		fprintf(diag, "droverctl: droverd refused settings.list\n");
+		json_decref(resp);
+		return -EIO;
+	}
+	json_array_foreach(json_object_get(resp, "settings"), i, item)
+	{
+		const char *key = json_string_value(json_object_get(item, "key"));
+		const char *value = json_string_value(json_object_get(item, "value"));
+
+		/* A key this droverctl does not know (a newer droverd) is not ours to judge. */
+		if (key != NULL && value != NULL && settings_find(key) != NULL &&
+		    !settings_set(s, key, value, err, sizeof(err))) {
+			fprintf(diag, "droverctl: %s\n", err);
+			json_decref(resp);
+			return -EINVAL;
+		}
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* The first IPv4 address of iface that is not one of the virtual addresses; 0 if none. */
+static uint32_t interface_address(const char *iface, const struct settings *s)
+{
+	struct ifaddrs *list, *ifa;
+	uint32_t found = 0;
+
+	if (getifaddrs(&list) < 0)
+		return 0;
+	for (ifa = list; ifa != NULL && found == 0; ifa = ifa->ifa_next) {
+		char text[INET_ADDRSTRLEN];
+		uint32_t a;
+
+		if (ifa->ifa_addr == NULL || ifa->ifa_addr->sa_family != AF_INET ||
+		    strcmp(ifa->ifa_name, iface) != 0)
+			continue;
+		a = ((struct sockaddr_in *)(void *)ifa->ifa_addr)->sin_addr.s_addr;
+		inet_ntop(AF_INET, &a, text, sizeof(text));
+		/* Whole items only: 10.0.0.1 is not in "10.0.0.10". */
+		char vips[2 * SETTINGS_TEXT_MAX + 4], needle[INET_ADDRSTRLEN + 2];
+		snprintf(vips, sizeof(vips), ",%s,%s,", s->ha_vip, s->ha_upstream_vip);
+		snprintf(needle, sizeof(needle), ",%s,", text);
+		if (strstr(vips, needle) == NULL)
+			found = a;
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+/* An absolute form of path, from malloc; exits when it cannot be had. */
+static char *absolute_or_die(const char *path)
+{
+	char *abs = absolute_path(path);
+
+	if (abs == NULL)
+		die_usage("cannot make `%s' absolute", path);
+	return abs;
+}
+
+static int cmd_ha_keepalived_config(int argc, char **argv)
+{
+	struct keepalived_conf conf = {.notify = HA_NOTIFY_DEFAULT, .script_user = "root"};
+	struct settings s;
+	const char *source = NULL;
+	char self[PATH_MAX], err[512], warning[512];
+	char *text = NULL, *sock;
+	size_t len = 0;
+	ssize_t n;
+
+	for (int i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			die_usage("ha keepalived-config: option `%s' needs a value", argv[i]);
+		if (strcmp(argv[i], "--source") == 0)
+			source = argv[i + 1];
+		else if (strcmp(argv[i], "--notify") == 0)
+			conf.notify = argv[i + 1];
+		else if (strcmp(argv[i], "--script-user") == 0)
+			conf.script_user = argv[i + 1];
+		else
+			die_usage("ha keepalived-config: unknown option `%s'", argv[i]);
+	}
+	if (fetch_settings(&s) < 0)
+		return EXIT_REFUSED;
+	if (source != NULL) {
+		if (!settings_parse_ipv4(source, &conf.source))
+			die_usage("ha keepalived-config: invalid address `%s'", source);
+	} else if (s.ha_interface[0] != '\0') {
+		conf.source = interface_address(s.ha_interface, &s);
+		if (conf.source == 0) {
+			fprintf(stderr,
+				"droverctl: ha_interface %s has no IPv4 address of its own here "
+				"(give --source IP)\n",
+				s.ha_interface);
+			return EXIT_REFUSED;
+		}
+	}
+	/* The check runs this very program, wherever it was installed. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "droverctl: cannot tell where droverctl is: %s\n", strerror(errno));
+		return EXIT_REFUSED;
+	}
+	self[n] = '\0';
+	sock = absolute_or_die(socket_path);
+	conf.settings = &s;
+	conf.droverctl = self;
+	conf.socket = sock;
+	if (keepalived_conf_render(&conf, &text, &len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "droverctl: no keepalived configuration: %s\n", err);
+		free(sock);
+		return EXIT_REFUSED;
+	}
+	if (keepalived_conf_probe_warning(&s, warning, sizeof(warning)))
+		fprintf(stderr, "droverctl: warning: %s\n", warning);
+	fwrite(text, 1, len, stdout);
+	free(text);
+	free(sock);
+	return EXIT_OK;
+}
+
+/*
+ * keepalived's health script: exit 0 only when droverd answers within
+ * HA_CHECK_TIMEOUT_MS, its queues are bound, at least one proxy is up and no
+ * proxy changed health for a whole rise of probes (a node whose view of the
+ * pool is still moving, after a start or a cut link, would map clients
+ * otherwise than its peer). One line on stdout either way.
+ */
+static int cmd_ha_check(void)
+{
+	struct settings s;
+	json_t *resp, *p, *proxies;
+	long long settle_s, queues, up = 0, total = 0;
+	const char *moving = NULL;
+	long long moving_s = 0;
+	size_t i;
+
+	diag = stdout;
+	call_timeout_ms = HA_CHECK_TIMEOUT_MS;
+	resp = call(json_pack("{s:s}", "cmd", "stats"));
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		printf("droverd refused stats: %s\n", str(resp, "error"));
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	queues = num(json_object_get(resp, "global"), "queues");
+	if (queues <= 0) {
+		printf("droverd has no queue bound\n");
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	if (fetch_settings(&s) < 0) {
+		json_decref(resp);
+		return EXIT_REFUSED;
+	}
+	settle_s = ((long long)(s.probe_rise + 1) * s.probe_interval_ms + s.probe_timeout_ms +
+		    MS_PER_S - 1) /
+		   MS_PER_S;
+	proxies = json_object_get(resp, "proxies");
+	json_array_foreach(proxies, i, p)
+	{
+		json_t *since = json_object_get(p, "since_change_s");
+
+		if (!json_is_integer(since))
+			continue; /* disabled: not probed, not in the table */
+		total++;
+		if (json_is_true(json_object_get(p, "up")))
+			up++;
+		if (json_integer_value(since) < settle_s && moving == NULL) {
+			moving = str(p, "name");
+			moving_s = json_integer_value(since);
+		}
+	}
+	if (up == 0)
+		printf("no proxy is up (%lld probed)\n", total);
+	else if (moving != NULL)
+		printf("pool settling: %s changed health %lld s ago (waits %lld s)\n", moving,
+		       moving_s, settle_s);
+	else
+		printf("ok: %lld of %lld proxies up, %lld queues\n", up, total, queues);
+	json_decref(resp);
+	return up > 0 && moving == NULL ? EXIT_OK : EXIT_REFUSED;
+}
+
+static int cmd_ha(int argc, char **argv)
+{
+	if (argc >= 1 && strcmp(argv[0], "keepalived-config") == 0)
+		return cmd_ha_keepalived_config(argc - 1, argv + 1);
+	if (argc == 1 && strcmp(argv[0], "check") == 0)
+		return cmd_ha_check();
+	die_usage("ha: expected `keepalived-config [OPTIONS]' or `check'");
+}
+
 int main(int argc, char **argv)
 {
 	char **args = calloc((size_t)argc + 1, sizeof(*args));
 	int nargs = 0;
 
+	diag = stderr;
 	if (args == NULL)
 		return EXIT_REFUSED;
 	/* Global options may stand anywhere on the line. */
@@ -615,6 +926,10 @@ int main(int argc, char **argv)
 		ret = finish(call(json_pack("{s:s}", "cmd", "rules")), print_rules);
 	else if (strcmp(cmd, "audit") == 0)
 		ret = cmd_audit(nargs - 1, args + 1);
+	else if (strcmp(cmd, "cluster") == 0)
+		ret = cmd_cluster(nargs - 1, args + 1);
+	else if (strcmp(cmd, "ha") == 0)
+		ret = cmd_ha(nargs - 1, args + 1);
 	else if ((strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) && nargs == 2)
 		ret = cmd_backup_restore(cmd, args[1]);
 	else

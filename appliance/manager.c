@@ -457,6 +457,7 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 	int ret;
 
 	datapath_init(&m->dp);
+	m->cluster.base = opt->base;
 	m->manage_rules = opt->manage_rules;
 	m->fast_path_allowed = opt->fast_path;
 	m->queue_binder = opt->queue_binder;
@@ -532,6 +533,9 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 		}
 	}
 
+	/* A replica serves what it last took, and asks its primary for anything newer. */
+	manager_cluster_configure(m);
+
 	qopt = manager_queue_options(&m->settings);
 	m->queues = manager_effective_queues(&m->settings);
 	ret =
@@ -587,6 +591,7 @@ static void manager_close(struct manager *m, bool leave)
 		prober_free(m->prober);
 		m->prober = NULL;
 	}
+	manager_cluster_close(m);
 	datapath_stop(&m->dp);
 	/* The threads are gone: nothing records clients any more. */
 	if (leave)
@@ -683,8 +688,11 @@ int manager_store_error(struct manager *m, int ret, char *err, size_t errlen)
 int manager_proxy_add(struct manager *m, struct proxy_config *p, const char *actor, char *err,
 		      size_t errlen)
 {
-	int ret = store_proxy_add(m->store, p, actor);
+	int ret = manager_cluster_refuse(m, err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = store_proxy_add(m->store, p, actor);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	log_info("proxy %" PRId64 " %s added by %s", p->id, p->name, actor);
@@ -694,8 +702,11 @@ int manager_proxy_add(struct manager *m, struct proxy_config *p, const char *act
 int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expected_version,
 			 const char *actor, char *err, size_t errlen)
 {
-	int ret = store_proxy_update(m->store, p, expected_version, actor);
+	int ret = manager_cluster_refuse(m, err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = store_proxy_update(m->store, p, expected_version, actor);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	log_info("proxy %" PRId64 " %s changed by %s: weight %u, %s", p->id, p->name, actor,
@@ -706,8 +717,11 @@ int manager_proxy_update(struct manager *m, struct proxy_config *p, int64_t expe
 int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version, const char *actor,
 			 char *err, size_t errlen)
 {
-	int ret = store_proxy_delete(m->store, id, expected_version, actor);
+	int ret = manager_cluster_refuse(m, err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = store_proxy_delete(m->store, id, expected_version, actor);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	log_info("proxy %" PRId64 " deleted by %s", id, actor);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "datapath.h"
 #include "health.h"
 #include "probe.h"
@@ -138,6 +139,62 @@ struct manager_restore_result {
  */
 int manager_restore(struct manager *m, const char *path, const char *actor,
 		    struct manager_restore_result *res, char *err, size_t errlen);
+
+/*
+ * A replica applies its primary's snapshot (path: a file it downloaded)
+ * through the same path as manager_restore, with three differences: the
+ * file must hold generation (else it is refused and nothing changes), this
+ * appliance keeps its node-scoped settings, accounts, tokens and audit log
+ * (store_restore_as, STORE_RESTORE_REPLICA), and a different hash key is
+ * applied at once, logged: a replica that mapped clients differently from
+ * its primary would be worse than one that moves them once.
+ */
+int manager_replicate(struct manager *m, const char *path, uint64_t generation,
+		      struct manager_restore_result *res, char *err, size_t errlen);
+
+/* ---- the cluster (manager_cluster.c) ---- */
+
+/* The replicated configuration's generation (store_generation); 0 when unreadable. */
+uint64_t manager_config_generation(struct manager *m);
+
+/* This appliance as it describes itself to its peers: name, generation, digest, VRRP state. */
+void manager_cluster_self(struct manager *m, struct cluster_node *out);
+
+/* Records keepalived's state (droverctl cluster vrrp STATE); logged and audited when it changes. */
+void manager_cluster_vrrp_set(struct manager *m, enum cluster_vrrp state, const char *actor);
+
+/* A primary heard from replica n (its pull): kept for the cluster view. */
+void manager_cluster_peer_seen(struct manager *m, const struct cluster_node *n);
+
+/* The cluster as this appliance sees it. */
+struct manager_cluster_view {
+	enum cluster_role role;
+	struct cluster_node self;
+	char hash_key_id[2 * POOL_KEY_ID_BYTES + 1];
+	char primary_url[SETTINGS_TEXT_MAX];
+	struct cluster_primary primary; /* a replica's primary */
+	struct cluster_peers peers;	/* a primary's replicas */
+};
+
+void manager_cluster_view(struct manager *m, struct manager_cluster_view *out);
+
+/*
+ * A primary's snapshot for its replicas (store_snapshot), made again only
+ * when the generation moved: *data (valid until the next call), *len, its
+ * generation and BLAKE2b-256 digest (hex). -errno with a message in err.
+ */
+int manager_cluster_snapshot(struct manager *m, const uint8_t **data, size_t *len,
+			     uint64_t *generation, const char **digest, char *err, size_t errlen);
+
+/*
+ * True when a replica that holds generation have, from a snapshot whose
+ * digest (hex) is digest, holds exactly what manager_cluster_snapshot would
+ * send now: the same generation and the same snapshot. A replica that does
+ * not say its digest (NULL: just restarted) is sent the snapshot again, so
+ * that two appliances that reached one generation number by different
+ * changes (a promotion gone wrong) never pass for equal.
+ */
+bool manager_cluster_current(struct manager *m, uint64_t have, const char *digest);
 
 /* Which proxy serves client (network byte order), and why. *proxy NULL when none. */
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,

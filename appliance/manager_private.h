@@ -8,7 +8,11 @@
 #ifndef DROVER_MANAGER_PRIVATE_H
 #define DROVER_MANAGER_PRIVATE_H
 
+#include "cluster.h"
 #include "manager.h"
+
+struct replica;
+struct event;
 
 /* What the store holds as a proxy's last known health (store_health_*). */
 enum manager_health_stored {
@@ -25,6 +29,23 @@ struct manager_slot_state {
 	bool drain_done;		   /* the drain's completion was recorded */
 	enum manager_health_stored stored; /* what the store holds, so only changes are written */
 	bool known_at_start; /* started from its stored health: it does not wait for settling */
+};
+
+/* The manager's part in a cluster (manager_cluster.c). */
+struct manager_cluster {
+	struct event_base *base;	/* NULL: no pulls (tests without a loop) */
+	struct replica *puller;		/* a replica's pulls from its primary */
+	struct event *poll;		/* the next pull */
+	enum cluster_vrrp vrrp;		/* as keepalived's notify hook last said */
+	struct cluster_peers peers;	/* a primary: the replicas that pulled */
+	struct cluster_primary primary; /* a replica: its primary, from the replies */
+	/* A primary's last snapshot, served until the generation moves. */
+	uint8_t *snapshot;
+	size_t snapshot_len;
+	uint64_t snapshot_generation;
+	char snapshot_digest[CLUSTER_DIGEST_HEX];
+	/* A replica: the digest of the snapshot it applied last ("" since its start). */
+	char applied_digest[CLUSTER_DIGEST_HEX];
 };
 
 struct manager {
@@ -78,6 +99,7 @@ struct manager {
 	struct affinity_table *affinity;
 	uint64_t generation;
 	unsigned queues; /* queues bound now */
+	struct manager_cluster cluster;
 };
 
 struct queue_options manager_queue_options(const struct settings *s);
@@ -127,6 +149,21 @@ int manager_proxies_changed(struct manager *m, char *err, size_t errlen);
 
 /* Copies the store's message for a refused write into err; returns ret. */
 int manager_store_error(struct manager *m, int ret, char *err, size_t errlen);
+
+/*
+ * A replica refuses every change to what it replicates: -EROFS with a
+ * message naming its primary. 0 on a primary or a standalone appliance.
+ */
+int manager_cluster_refuse(struct manager *m, char *err, size_t errlen);
+
+/*
+ * Starts, restarts or stops the pulls as cluster_role and the other cluster
+ * settings now say (at start and after any of them changed).
+ */
+void manager_cluster_configure(struct manager *m);
+
+/* Stops the pulls and frees what the cluster holds. */
+void manager_cluster_close(struct manager *m);
 
 /* The proxy holding slot, or NULL. */
 const struct proxy_config *manager_proxy_by_slot(const struct manager *m, uint16_t slot);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fastpath.h"
 #include "log.h"
 
@@ -173,6 +174,9 @@ static int manager_apply_setting(struct manager *m, const struct settings *old, 
 	const struct setting_def *def = settings_find(key);
 	int ret = manager_apply_setting_live(m, old, def != NULL ? def->apply : 0, err, errlen);
 
+	/* Not a step of the live apply: the pulls are the manager's cluster face's. */
+	if (ret == 0 && def != NULL && (def->apply & SETTING_APPLY_CLUSTER))
+		manager_cluster_configure(m);
 	if (ret == 0 && m->setting_hook != NULL)
 		m->setting_hook(m->setting_hook_arg, key);
 	return ret;
@@ -188,6 +192,12 @@ int manager_setting_set(struct manager *m, const char *key, const char *value, c
 	/* Validate first: a refused value is neither stored nor applied. */
 	if (!settings_set(&next, key, value, err, errlen))
 		return -EINVAL;
+	/* A replica takes what it replicates from its primary only; its own settings stay its. */
+	if (!settings_is_node_scoped(key)) {
+		ret = manager_cluster_refuse(m, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
 	ret = settings_check(&next, why, sizeof(why));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s: %s", key, why);
@@ -214,8 +224,43 @@ int manager_backup(struct manager *m, const char *path, int64_t *bytes, char *er
 	return 0;
 }
 
-int manager_restore(struct manager *m, const char *path, const char *actor,
-		    struct manager_restore_result *res, char *err, size_t errlen)
+/*
+ * Puts the stored hash key in force at once: the affinity table is moved to
+ * it (every active client keeps its proxy and idle time, the old table
+ * retired with the publish), and the next publish builds the table with it.
+ */
+static int manager_hash_key_live(struct manager *m, char *err, size_t errlen)
+{
+	struct affinity_table *t = calloc(1, sizeof(*t)), *old = m->affinity;
+	int ret;
+
+	if (t == NULL ||
+	    affinity_init(t, m->settings.affinity_max_clients, m->settings.affinity_timeout) < 0) {
+		free(t);
+		snprintf(err, errlen, "cannot allocate the affinity table for the new hash key");
+		return -ENOMEM;
+	}
+	ret = store_hash_key(m->store, m->hash_key);
+	if (ret < 0) {
+		affinity_free(t);
+		free(t);
+		snprintf(err, errlen, "the new hash key: %s", store_error(m->store));
+		return ret;
+	}
+	log_info("hash key changed: %zu active clients keep their proxies",
+		 affinity_rekey(t, old, clock_now_s(), m->hash_key));
+	m->affinity = t;
+	return manager_publish(m, old, err, errlen);
+}
+
+/*
+ * A restore (mode STORE_RESTORE_FILE) or a replica's apply of its primary's
+ * snapshot (STORE_RESTORE_REPLICA, at generation expect): the store checks
+ * and replaces, then everything changed is applied live.
+ */
+static int manager_restore_as(struct manager *m, const char *path, const char *actor,
+			      enum store_restore_mode mode, uint64_t expect,
+			      struct manager_restore_result *res, char *err, size_t errlen)
 {
 	struct store_restore_info info;
 	struct settings restored, cur;
@@ -227,12 +272,17 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	 * every row as a live change would be checked, the settings together)
 	 * before it replaces anything: a refused file leaves no trace.
 	 */
-	ret = store_restore(m->store, path, actor, &info);
+	ret = store_restore_as(m->store, path, actor, mode, expect, &info);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
 	res->file_version = info.file_version;
-	log_info("configuration restored from %s by %s (schema version %d)", path, actor,
-		 info.file_version);
+	if (mode == STORE_RESTORE_REPLICA)
+		log_info("cluster: took the primary's configuration, generation %" PRIu64,
+			 info.generation);
+	else
+		log_info("configuration restored from %s by %s (schema version %d, generation "
+			 "%" PRIu64 ")",
+			 path, actor, info.file_version, info.generation);
 	ret = store_settings_load(m->store, &restored);
 	if (ret < 0)
 		return manager_store_error(m, ret, err, errlen);
@@ -270,6 +320,30 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 	}
 	m->settings = restored;
 
+	/*
+	 * A replica maps clients as its primary does, at once: its table is
+	 * built with the primary's key by the publish below. So does a primary
+	 * given a new key by a restore: its replicas take that key with their
+	 * next pull, and a primary that went on with the old one until its
+	 * restart would map clients differently from all of them. Clients the
+	 * affinity table or the kernel holds keep their proxies
+	 * (manager_hash_key_live).
+	 */
+	if (info.hash_key_changed &&
+	    (mode == STORE_RESTORE_REPLICA || m->settings.cluster_role == CLUSTER_ROLE_PRIMARY)) {
+		ret = manager_hash_key_live(m, err, errlen);
+		if (ret < 0 && first_err == 0)
+			first_err = ret;
+		log_warnx(
+		    "cluster: the %s hash key is in force now: new clients are mapped with it",
+		    mode == STORE_RESTORE_REPLICA ? "primary's" : "restored");
+		store_audit_add(m->store, actor, "cluster.hash_key",
+				mode == STORE_RESTORE_REPLICA
+				    ? "the primary's hash key applied live"
+				    : "the restored hash key applied live "
+				      "(cluster primary)");
+		info.hash_key_changed = false;
+	}
 	ret = manager_proxies_changed(m, err, errlen);
 	if (ret < 0 && first_err == 0)
 		first_err = ret;
@@ -282,4 +356,22 @@ int manager_restore(struct manager *m, const char *path, const char *actor,
 		log_warnx("restore: %s", res->restart_reason);
 	}
 	return first_err;
+}
+
+int manager_restore(struct manager *m, const char *path, const char *actor,
+		    struct manager_restore_result *res, char *err, size_t errlen)
+{
+	int ret = manager_cluster_refuse(m, err, errlen);
+
+	memset(res, 0, sizeof(*res));
+	if (ret < 0)
+		return ret;
+	return manager_restore_as(m, path, actor, STORE_RESTORE_FILE, 0, res, err, errlen);
+}
+
+int manager_replicate(struct manager *m, const char *path, uint64_t generation,
+		      struct manager_restore_result *res, char *err, size_t errlen)
+{
+	return manager_restore_as(m, path, "cluster", STORE_RESTORE_REPLICA, generation, res, err,
+				  errlen);
 }

@@ -24,6 +24,8 @@
 _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum cluster_role) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum ha_backend) == sizeof(unsigned int), "enum size");
 
 /* The text a caller types for "let droverd decide" (queues, tunnel_source). */
 #define SETTINGS_AUTO "auto"
@@ -42,11 +44,33 @@ static const char *const settings_metrics_access_choices[] = {
     NULL,
 };
 
+static const char *const settings_cluster_role_choices[] = {
+    [CLUSTER_ROLE_STANDALONE] = "standalone",
+    [CLUSTER_ROLE_PRIMARY] = "primary",
+    [CLUSTER_ROLE_REPLICA] = "replica",
+    NULL,
+};
+
 static const char *const settings_malformed_choices[] = {
     [MALFORMED_ACCEPT] = "accept",
     [MALFORMED_DROP] = "drop",
     NULL,
 };
+
+static const char *const settings_ha_backend_choices[] = {
+    [HA_BACKEND_VIP] = "vip",
+    [HA_BACKEND_AWS_ROUTE] = "aws-route",
+    NULL,
+};
+
+/* Bounds of the node-scoped HA settings (droverctl ha). */
+#define SETTINGS_HA_VIPS_MAX	 8  /* addresses per virtual_ipaddress block */
+#define SETTINGS_HA_PEERS_MAX	 8  /* unicast peers */
+#define SETTINGS_HA_TABLES_MAX	 16 /* route tables one appliance takes over */
+#define SETTINGS_IFNAME_LEN	 15 /* IFNAMSIZ less its NUL */
+#define SETTINGS_AWS_ID_LEN	 64 /* rtb-..., eni-..., region names */
+#define SETTINGS_VRRP_ADVERT_MIN 100
+#define SETTINGS_VRRP_ADVERT_MAX 40950 /* VRRPv3: 4095 centiseconds */
 
 /*
  * A public definition plus where its value lives in struct settings. The
@@ -68,7 +92,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1,
 		.max = SETTINGS_QUEUES_MAX,
 		.help = "NFQUEUE queues, one thread each; \"auto\" = one per online core",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queues),
     },
     {
@@ -78,7 +103,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 0,
 		.max = 65000,
 		.help = "first NFQUEUE number; must match the firewall rules",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_QUEUES | SETTING_APPLY_RULES,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queue_base),
     },
     {
@@ -88,7 +114,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 64,
 		.max = 1048576,
 		.help = "packets the kernel holds per queue before fail_open applies",
-		.apply = SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_QUEUE_OPTIONS | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(queue_maxlen),
     },
     {
@@ -108,7 +135,8 @@ static const struct settings_entry settings_table[] = {
 		.help = "send the later packets of clients already placed on a proxy from the "
 			"kernel (tc BPF) instead of through NFQUEUE; off: every web packet "
 			"goes through droverd",
-		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path),
     },
     {
@@ -119,7 +147,8 @@ static const struct settings_entry settings_table[] = {
 		.max = 3600,
 		.help = "seconds the kernel fast path goes on carrying the clients it knows "
 			"without droverd (a restart, an upgrade, a crash)",
-		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path_grace_seconds),
     },
     {
@@ -184,7 +213,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1024,
 		.max = 67108864,
 		.help = "clients remembered in the affinity table (memory grows with it)",
-		.apply = SETTING_APPLY_AFFINITY_RESIZE | SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_AFFINITY_RESIZE | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(affinity_max_clients),
     },
     {
@@ -203,7 +233,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = SETTINGS_AUTO,
 		.help = "outer source address of tunnelled packets; \"auto\" = the "
 			"route's source",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tunnel_source),
     },
     {
@@ -351,7 +382,8 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_LISTEN_MAX - 1,
 		.help = "address:port of the web UI and /metrics (0.0.0.0:8080 = every "
 			"interface); applied within a second, signing everyone out",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_listen),
     },
     {
@@ -360,7 +392,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "false",
 		.help = "serve the web UI over TLS (a self-signed certificate is made when "
 			"tls_cert is empty); applied within a second",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(https),
     },
     {
@@ -370,7 +403,8 @@ static const struct settings_entry settings_table[] = {
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM certificate (chain) for https; empty = generated next to the "
 			"database",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tls_cert),
     },
     {
@@ -379,7 +413,8 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "",
 		.max = SETTINGS_FILE_MAX - 1,
 		.help = "PEM private key of tls_cert",
-		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER},
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_WEB_LISTENER,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tls_key),
     },
     {
@@ -410,7 +445,8 @@ static const struct settings_entry settings_table[] = {
 		.help = "names and addresses, comma-separated, under which the web UI is "
 			"reached besides its listen address, the connection's own address and "
 			"localhost (a DNS name, a NAT address); any other Host header is refused",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(web_hosts),
     },
     {
@@ -453,7 +489,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 100,
 		.max = 10000000,
 		.help = "the audit log keeps at most this many entries; older ones are removed",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(audit_max_entries),
     },
     {
@@ -463,7 +500,8 @@ static const struct settings_entry settings_table[] = {
 		.min = 1,
 		.max = 36500,
 		.help = "audit entries older than this many days are removed",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(audit_max_age_days),
     },
     {
@@ -474,7 +512,8 @@ static const struct settings_entry settings_table[] = {
 		.max = 16384,
 		.help = "web UI connections open at once; beyond it new ones wait in the "
 			"kernel's queue until one closes",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_max_connections),
     },
     {
@@ -485,8 +524,233 @@ static const struct settings_entry settings_table[] = {
 		.max = 16384,
 		.help = "web UI connections open at once from one client address; beyond "
 			"it new ones are closed at once",
-		.apply = SETTING_APPLY_SNAPSHOT},
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(http_max_connections_per_source),
+    },
+    {
+	.def = {.key = "cluster_role",
+		.type = SETTING_CHOICE,
+		.default_value = "standalone",
+		.choices = settings_cluster_role_choices,
+		.help = "standalone, primary (serves its configuration to replicas) or replica "
+			"(pulls the configuration of cluster_primary and refuses changes to it)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_role),
+    },
+    {
+	.def = {.key = "cluster_primary",
+		.type = SETTING_URL,
+		.default_value = "",
+		.max = SETTINGS_TEXT_MAX - 1,
+		.help = "a replica's primary: the URL of its web UI, e.g. "
+			"https://10.9.0.5:8443 (empty: none)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_primary),
+    },
+    {
+	.def = {.key = "cluster_token_file",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "file whose first line is an API token of the primary, sent with "
+			"every pull",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_token_file),
+    },
+    {
+	.def = {.key = "cluster_ca_file",
+		.type = SETTING_FILE,
+		.default_value = "",
+		.max = SETTINGS_FILE_MAX - 1,
+		.help = "PEM certificates the primary's https certificate is checked against "
+			"(its own self-signed certificate will do); empty = the system's",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_ca_file),
+    },
+    {
+	.def = {.key = "cluster_poll_ms",
+		.type = SETTING_UINT,
+		.default_value = "500",
+		.min = 100,
+		.max = 60000,
+		.help = "how often a replica asks its primary for a newer configuration",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_poll_ms),
+    },
+    {
+	.def = {.key = "cluster_node_name",
+		.type = SETTING_HOSTNAME,
+		.default_value = "",
+		.max = 63, /* CLUSTER_NODE_MAX - 1 */
+		.help = "this appliance's name in the cluster view; empty = its host name",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_CLUSTER,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(cluster_node_name),
+    },
+    {
+	.def = {.key = "ha_interface",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_IFNAME_LEN,
+		.max = 1,
+		.help = "HA pair: the client-side interface, where VRRP runs and ha_vip lives",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_interface),
+    },
+    {
+	.def = {.key = "ha_vip",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_VIPS_MAX,
+		.help = "HA pair: the clients' gateway addresses the master holds on "
+			"ha_interface (backend vip)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_vip),
+    },
+    {
+	.def = {.key = "ha_upstream_interface",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_IFNAME_LEN,
+		.max = 1,
+		.help = "HA pair: the routers' side interface, for ha_upstream_vip",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_upstream_interface),
+    },
+    {
+	.def = {.key = "ha_upstream_vip",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_VIPS_MAX,
+		.help = "HA pair: the address the upstream routers send the clients' "
+			"traffic back to, moved with ha_vip",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_upstream_vip),
+    },
+    {
+	.def = {.key = "ha_peers",
+		.type = SETTING_ADDRESSES,
+		.default_value = "",
+		.max = SETTINGS_HA_PEERS_MAX,
+		.help = "HA pair: the other appliances' addresses (unicast VRRP; the proxies' "
+			"set-up scripts accept IPIP from them too)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_peers),
+    },
+    {
+	.def = {.key = "ha_router_id",
+		.type = SETTING_UINT,
+		.default_value = "51",
+		.min = 1,
+		.max = 255,
+		.help = "HA pair: VRRP virtual router id, the same on every appliance of the pair",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_router_id),
+    },
+    {
+	.def = {.key = "ha_priority",
+		.type = SETTING_UINT,
+		.default_value = "100",
+		.min = 2,
+		.max = 254,
+		.help = "HA pair: VRRP priority while healthy; equal on both: no failback",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_priority),
+    },
+    {
+	.def = {.key = "ha_advert_ms",
+		.type = SETTING_UINT,
+		.default_value = "1000",
+		.min = SETTINGS_VRRP_ADVERT_MIN,
+		.max = SETTINGS_VRRP_ADVERT_MAX,
+		.help = "HA pair: VRRP advertisement interval (10 ms steps); a silent master "
+			"is replaced after about 3 of them",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_advert_ms),
+    },
+    {
+	.def = {.key = "ha_backend",
+		.type = SETTING_CHOICE,
+		.default_value = "vip",
+		.choices = settings_ha_backend_choices,
+		.help = "HA pair: vip (the gateway address moves) or aws-route (the route "
+			"tables' default route moves to ha_aws_eni)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_backend),
+    },
+    {
+	.def = {.key = "ha_aws_route_tables",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = SETTINGS_HA_TABLES_MAX,
+		.help = "HA pair, aws-route: the route tables (rtb-...) whose 0.0.0.0/0 this "
+			"appliance takes when it becomes master",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_route_tables),
+    },
+    {
+	.def = {.key = "ha_aws_eni",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = 1,
+		.help = "HA pair, aws-route: this appliance's network interface (eni-...)",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_eni),
+    },
+    {
+	.def = {.key = "ha_aws_region",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = 1,
+		.help = "HA pair, aws-route: the region of the route tables; empty: the AWS "
+			"CLI's own configuration",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_region),
+    },
+    {
+	.def = {.key = "ha_aws_peer_route_tables",
+		.type = SETTING_NAMES,
+		.default_value = "",
+		.min = SETTINGS_AWS_ID_LEN,
+		.max = SETTINGS_HA_TABLES_MAX,
+		.help = "HA pair, aws-route, one appliance per zone: the peer zone's route "
+			"tables, which this appliance takes while the peer is down",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_peer_route_tables),
+    },
+    {
+	.def = {.key = "ha_aws_peer_router_id",
+		.type = SETTING_UINT,
+		.default_value = "52",
+		.min = 1,
+		.max = 255,
+		.help = "HA pair, aws-route, one appliance per zone: the peer's own "
+			"ha_router_id, the VRRP instance of the peer zone's tables",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(ha_aws_peer_router_id),
     },
 };
 
@@ -500,6 +764,8 @@ struct settings_value {
 	size_t nsubnets;
 	struct cidr6 subnets6[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets6;
+	char canon[SETTINGS_TEXT_MAX]; /* ADDRESSES, NAMES: the canonical comma text */
+	size_t nitems;
 };
 
 size_t settings_count(void)
@@ -836,6 +1102,94 @@ static bool settings_unicast(uint32_t addr)
 	return h != 0 && h != UINT32_MAX && (h >> 24) != 127 && (h >> 28) != 0xe;
 }
 
+/* Appends item to the canonical comma text of a list; false when it is full. */
+static bool settings_canon_append(const struct setting_def *def, const char *item,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	size_t used = strlen(v->canon), len = strlen(item);
+
+	if (v->nitems == def->max) {
+		settings_error(err, errlen, "%s: too many items at `%s' (at most %u)", def->key,
+			       item, def->max);
+		return false;
+	}
+	if (used + (used ? 1 : 0) + len >= sizeof(v->canon)) {
+		settings_error(err, errlen, "%s: longer than %zu characters", def->key,
+			       sizeof(v->canon) - 1);
+		return false;
+	}
+	if (used)
+		v->canon[used++] = ',';
+	memcpy(v->canon + used, item, len + 1);
+	v->nitems++;
+	return true;
+}
+
+/* True when the list text already holds item (exact match of a whole item). */
+static bool settings_canon_has(const char *canon, const char *item)
+{
+	size_t len = strlen(item);
+
+	for (const char *p = canon; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && memcmp(p, item, len) == 0)
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static bool settings_address_item(const struct setting_def *def, const char *item,
+				  struct settings_value *v, char *err, size_t errlen)
+{
+	char text[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (!settings_parse_ipv4(item, &a.s_addr) || !settings_unicast(a.s_addr)) {
+		settings_error(err, errlen, "%s: invalid address `%s' (a unicast IPv4 address)",
+			       def->key, item);
+		return false;
+	}
+	inet_ntop(AF_INET, &a, text, sizeof(text));
+	if (settings_canon_has(v->canon, text)) {
+		settings_error(err, errlen, "%s: duplicate address `%s'", def->key, item);
+		return false;
+	}
+	return settings_canon_append(def, text, v, err, errlen);
+}
+
+/* A name goes into keepalived's configuration and a shell command line: a tight alphabet. */
+static bool settings_name_item(const struct setting_def *def, const char *item,
+			       struct settings_value *v, char *err, size_t errlen)
+{
+	size_t len = strlen(item);
+
+	for (size_t i = 0; i < len; i++) {
+		char c = item[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-')) {
+			settings_error(err, errlen, "%s: invalid character in `%s'", def->key,
+				       item);
+			return false;
+		}
+	}
+	if (len > def->min || item[0] == '-') {
+		settings_error(err, errlen,
+			       "%s: `%s' is not a name (at most %u of A-Z a-z 0-9 . _ -)", def->key,
+			       item, def->min);
+		return false;
+	}
+	if (settings_canon_has(v->canon, item)) {
+		settings_error(err, errlen, "%s: duplicate `%s'", def->key, item);
+		return false;
+	}
+	return settings_canon_append(def, item, v, err, errlen);
+}
+
 static bool settings_parse_status(const struct setting_def *def, const char *value,
 				  struct settings_value *v, char *err, size_t errlen)
 {
@@ -924,7 +1278,9 @@ static bool settings_parse_text(const struct setting_def *def, const char *value
 	switch (def->type) {
 	case SETTING_URL:
 		what = "an http:// or https:// URL";
-		if ((strncmp(value, "http://", 7) == 0 && len > 7) ||
+		/* A URL whose default is empty (none set) may be emptied again. */
+		if ((value[0] == '\0' && def->default_value[0] == '\0') ||
+		    (strncmp(value, "http://", 7) == 0 && len > 7) ||
 		    (strncmp(value, "https://", 8) == 0 && len > 8))
 			break;
 		settings_error(err, errlen, "%s: `%s' is not %s", def->key, value, what);
@@ -1023,6 +1379,14 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 		return settings_parse_list(def, value, settings_port_item, v, err, errlen);
 	case SETTING_SUBNETS:
 		return settings_parse_list(def, value, settings_subnet_item, v, err, errlen);
+	case SETTING_ADDRESSES:
+		v->text = v->canon;
+		return value[0] == '\0' ||
+		       settings_parse_list(def, value, settings_address_item, v, err, errlen);
+	case SETTING_NAMES:
+		v->text = v->canon;
+		return value[0] == '\0' ||
+		       settings_parse_list(def, value, settings_name_item, v, err, errlen);
 	case SETTING_STATUS_RANGE:
 		return settings_parse_status(def, value, v, err, errlen);
 	case SETTING_URL:
@@ -1084,6 +1448,11 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 		memset(field, 0, e->def.max + 1);
 		memcpy(field, v->text, strlen(v->text));
 		break;
+	case SETTING_ADDRESSES:
+	case SETTING_NAMES:
+		memset(field, 0, SETTINGS_TEXT_MAX);
+		memcpy(field, v->text, strlen(v->text));
+		break;
 	}
 }
 
@@ -1097,7 +1466,9 @@ bool settings_set(struct settings *s, const char *key, const char *value, char *
 		return false;
 	}
 	if (value == NULL || (value[0] == '\0' && e->def.type != SETTING_HOSTNAME &&
-			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS)) {
+			      e->def.type != SETTING_FILE && e->def.type != SETTING_HOSTS &&
+			      e->def.type != SETTING_ADDRESSES && e->def.type != SETTING_NAMES &&
+			      !(e->def.type == SETTING_URL && e->def.default_value[0] == '\0'))) {
 		settings_error(err, errlen, "%s: empty value", e->def.key);
 		return false;
 	}
@@ -1311,9 +1682,30 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 	case SETTING_LISTEN:
 	case SETTING_FILE:
 	case SETTING_HOSTS:
+	case SETTING_ADDRESSES:
+	case SETTING_NAMES:
 		return settings_append(buf, len, &used, "%s", field);
 	}
 	return false;
+}
+
+const char *settings_scope_name(enum setting_scope scope)
+{
+	return scope == SETTING_SCOPE_NODE ? "node" : "cluster";
+}
+
+bool settings_is_node_scoped(const char *key)
+{
+	const struct setting_def *def = settings_find(key);
+
+	return def != NULL && def->scope == SETTING_SCOPE_NODE;
+}
+
+const char *cluster_role_name(enum cluster_role role)
+{
+	if ((size_t)role >= SETTINGS_ARRAY_SIZE(settings_cluster_role_choices) - 1)
+		return "?";
+	return settings_cluster_role_choices[role];
 }
 
 const char *settings_type_name(enum setting_type type)
@@ -1349,6 +1741,10 @@ const char *settings_type_name(enum setting_type type)
 		return "file";
 	case SETTING_HOSTS:
 		return "hosts";
+	case SETTING_ADDRESSES:
+		return "addresses";
+	case SETTING_NAMES:
+		return "names";
 	}
 	return "unknown";
 }
@@ -1358,4 +1754,11 @@ const char *no_proxy_policy_name(enum no_proxy_policy p)
 	if ((unsigned int)p >= SETTINGS_ARRAY_SIZE(settings_no_proxy_choices) - 1)
 		return "unknown";
 	return settings_no_proxy_choices[p];
+}
+
+const char *ha_backend_name(enum ha_backend b)
+{
+	if ((unsigned int)b >= SETTINGS_ARRAY_SIZE(settings_ha_backend_choices) - 1)
+		return "unknown";
+	return settings_ha_backend_choices[b];
 }

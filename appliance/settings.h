@@ -43,6 +43,9 @@ enum setting_type {
 	SETTING_LISTEN,	      /* IPv4 address:port, e.g. 127.0.0.1:8080 */
 	SETTING_FILE,	      /* absolute file path, printable, no blanks; may be empty */
 	SETTING_HOSTS,	      /* comma list of names or IPv4 addresses, no ports; may be empty */
+	SETTING_ADDRESSES,    /* comma list of unicast IPv4 addresses, at most max; may be empty */
+	SETTING_NAMES,	      /* comma list of [A-Za-z0-9._-] names of at most min characters,
+				 at most max of them; may be empty */
 };
 
 /*
@@ -72,6 +75,29 @@ enum setting_apply {
 	SETTING_APPLY_RULES = 1U << 8,
 	/* Restart the web UI's listener (droverd's, through the manager's setting hook). */
 	SETTING_APPLY_WEB_LISTENER = 1U << 9,
+	/* Restart the replica's pull of the primary's configuration (cluster_*). */
+	SETTING_APPLY_CLUSTER = 1U << 10,
+};
+
+/*
+ * Where a setting belongs when appliances form a cluster (README "Cluster:
+ * configuration replication"). A cluster-scoped setting is part of the
+ * configuration a replica takes from its primary; a node-scoped one belongs
+ * to the appliance it is set on (its listener, its certificate, its queues,
+ * its role), is never sent to a replica nor replaced by a replication, and
+ * stays writable on a replica. The zero value is CLUSTER: a new setting is
+ * replicated unless its entry says otherwise.
+ */
+enum setting_scope {
+	SETTING_SCOPE_CLUSTER = 0,
+	SETTING_SCOPE_NODE,
+};
+
+/* The roles of an appliance in a cluster (cluster_role). */
+enum cluster_role {
+	CLUSTER_ROLE_STANDALONE, /* no cluster: every write is taken */
+	CLUSTER_ROLE_PRIMARY,	 /* serves its configuration to replicas */
+	CLUSTER_ROLE_REPLICA,	 /* pulls the primary's; refuses cluster-scoped writes */
 };
 
 struct setting_def {
@@ -81,7 +107,8 @@ struct setting_def {
 	uint32_t min, max;	    /* SETTING_UINT, SETTING_PRIME */
 	const char *const *choices; /* SETTING_CHOICE, NULL-terminated */
 	const char *help;
-	unsigned apply; /* enum setting_apply bits: how a change takes effect live */
+	unsigned apply;		  /* enum setting_apply bits: how a change takes effect live */
+	enum setting_scope scope; /* replicated (cluster, the default) or this node's own */
 };
 
 enum no_proxy_policy {
@@ -100,6 +127,12 @@ enum metrics_access {
 	METRICS_ACCESS_LOCAL, /* loopback clients freely, others with a session or token */
 	METRICS_ACCESS_OPEN,  /* anyone who reaches the web server */
 	METRICS_ACCESS_AUTH,  /* a session or an API token, from anywhere */
+};
+
+/* What the notify hook does, besides telling droverd, when this node becomes master. */
+enum ha_backend {
+	HA_BACKEND_VIP,	      /* nothing: keepalived moves the addresses, gratuitous ARP */
+	HA_BACKEND_AWS_ROUTE, /* point the route tables' default route at this ENI */
 };
 
 struct cidr {
@@ -169,6 +202,33 @@ struct settings {
 	uint32_t audit_max_age_days;
 	uint32_t http_max_connections;		  /* open at once, from everyone */
 	uint32_t http_max_connections_per_source; /* open at once, from one address */
+
+	/* Configuration replication (cluster.h); all node-scoped. */
+	unsigned int cluster_role;		 /* enum cluster_role */
+	char cluster_primary[SETTINGS_TEXT_MAX]; /* the primary's web UI URL; "" none */
+	char cluster_token_file[SETTINGS_FILE_MAX];
+	char cluster_ca_file[SETTINGS_FILE_MAX]; /* "" : the system's CAs */
+	uint32_t cluster_poll_ms;
+	char cluster_node_name[SETTINGS_HOST_MAX]; /* "" : the host name */
+	/*
+	 * This node's part in a keepalived pair (droverctl ha): read only by
+	 * the configuration generator and the set-up script, never by the
+	 * packet path. Lists are kept as their canonical comma text.
+	 */
+	char ha_interface[SETTINGS_TEXT_MAX];	       /* client-side interface, holds ha_vip */
+	char ha_vip[SETTINGS_TEXT_MAX];		       /* the clients' gateway addresses */
+	char ha_upstream_interface[SETTINGS_TEXT_MAX]; /* optional: the routers' side */
+	char ha_upstream_vip[SETTINGS_TEXT_MAX];       /* the routers' next hop for the clients */
+	char ha_peers[SETTINGS_TEXT_MAX];	       /* the other appliances (unicast VRRP) */
+	uint32_t ha_router_id;			       /* VRRP virtual router id */
+	uint32_t ha_priority;			       /* VRRP priority while healthy */
+	uint32_t ha_advert_ms;			       /* VRRP advertisement interval */
+	unsigned int ha_backend;		       /* enum ha_backend */
+	char ha_aws_route_tables[SETTINGS_TEXT_MAX];   /* aws-route: tables to point here */
+	char ha_aws_eni[SETTINGS_TEXT_MAX];	       /* aws-route: this appliance's ENI */
+	char ha_aws_region[SETTINGS_TEXT_MAX];	       /* aws-route: empty = the CLI's own */
+	char ha_aws_peer_route_tables[SETTINGS_TEXT_MAX]; /* aws-route: the peer zone's tables */
+	uint32_t ha_aws_peer_router_id;			  /* the peer's own ha_router_id */
 };
 
 size_t settings_count(void);
@@ -211,6 +271,14 @@ size_t settings_check_reset(struct settings *s, char *err, size_t errlen);
 bool settings_format(const struct settings *s, const char *key, char *buf, size_t len);
 
 const char *settings_type_name(enum setting_type type);
+/* "cluster" or "node". */
+const char *settings_scope_name(enum setting_scope scope);
+/* True when key is a setting whose scope is SETTING_SCOPE_NODE. */
+bool settings_is_node_scoped(const char *key);
+const char *cluster_role_name(enum cluster_role role);
+
+/* "vip" or "aws-route"; "unknown" outside the enum. */
+const char *ha_backend_name(enum ha_backend b);
 const char *no_proxy_policy_name(enum no_proxy_policy p);
 
 /* Shared parsers, also used for proxy addresses. */

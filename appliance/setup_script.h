@@ -39,7 +39,16 @@ struct setup_script_config {
 	enum setup_script_mode mode; /* the default; the command line may override it */
 	const char *client_subnets;  /* "A.B.C.D/N[,...]", as settings_format() writes it */
 	const char *ports;	     /* "PORT[,...]", as settings_format() writes it */
+	/*
+	 * The other appliances of an HA pair, "A.B.C.D[,...]" as settings_format()
+	 * writes ha_peers; NULL or "" for none. The proxy accepts IPIP from them
+	 * too, so that a failover needs no new script.
+	 */
+	const char *peers;
 };
+
+/* Room for the script's --appliance list: this appliance and its peers. */
+#define SETUP_SCRIPT_APPLIANCES_MAX 512
 
 /* Accepts "kernel" or "decap". */
 bool setup_script_mode_parse(const char *text, enum setup_script_mode *mode);
@@ -58,7 +67,8 @@ const char *setup_script_mode_name(enum setup_script_mode mode);
  * stands in a comment line and the file name), an unknown mode, intercept
  * port 0, a path MTU not larger than SETUP_SCRIPT_HEADERS_LEN, client subnets
  * or ports that are missing, empty or hold characters outside their syntax
- * (they are written into a shell command line unquoted). -ENOMEM when out of
+ * (they are written into a shell command line unquoted), peers that are not
+ * a list of IPv4 addresses or too many for SETUP_SCRIPT_APPLIANCES_MAX. -ENOMEM when out of
  * memory. *text is left NULL on failure.
  */
 int setup_script_render(const struct setup_script_config *config, char **text, size_t *len,

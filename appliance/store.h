@@ -199,6 +199,16 @@ int store_health_forget(struct store *s, int64_t proxy_id);
 /* Every stored verdict, by proxy id; *out malloc'd (NULL when none). */
 int store_health_list(struct store *s, struct store_health **out, size_t *count);
 
+/* ---- Configuration generation (store_generation.c) ---- */
+
+/*
+ * The replicated configuration's generation: one more at every change of a
+ * proxy, a cluster-scoped setting or the hash key, and at every restore,
+ * written in the change's own transaction; a replica takes its primary's.
+ * 0 on a database that never held one.
+ */
+int store_generation(struct store *s, uint64_t *generation);
+
 /* ---- Backup and restore (store_backup.c) ---- */
 
 /*
@@ -210,9 +220,36 @@ int store_health_list(struct store *s, struct store_health **out, size_t *count)
  */
 int store_backup(struct store *s, const char *path, int64_t *bytes);
 
+/*
+ * A copy of the configuration for a replica (served by the primary): a
+ * backup as store_backup makes it, then stripped of what belongs to this
+ * appliance alone: the audit log, the proxies' health, the web UI accounts
+ * and API tokens, the node-scoped settings. Sets *bytes and *generation (the
+ * generation inside the copy, so the two always go together).
+ */
+int store_snapshot(struct store *s, const char *path, int64_t *bytes, uint64_t *generation);
+
+/* What a restore takes from its file. */
+enum store_restore_mode {
+	/*
+	 * An operator's restore (droverctl restore): the whole configuration of
+	 * the file, accounts and every setting included; the generation moves
+	 * past both the live one and the file's.
+	 */
+	STORE_RESTORE_FILE,
+	/*
+	 * A replica applying its primary's snapshot: the cluster-scoped part
+	 * only (this appliance keeps its node-scoped settings, its accounts and
+	 * tokens, its audit log and health), and the file's generation, which
+	 * must be the one expected.
+	 */
+	STORE_RESTORE_REPLICA,
+};
+
 struct store_restore_info {
 	int file_version; /* schema version of the file before migration */
 	bool hash_key_changed;
+	uint64_t generation; /* the configuration generation now stored */
 };
 
 /*
@@ -236,5 +273,14 @@ struct store_restore_info {
  */
 int store_restore(struct store *s, const char *path, const char *actor,
 		  struct store_restore_info *info);
+
+/*
+ * store_restore in mode (enum store_restore_mode). In STORE_RESTORE_REPLICA
+ * a file whose generation is not expect_generation is refused (-EINVAL), as
+ * is anything store_restore refuses; nothing is changed then.
+ */
+int store_restore_as(struct store *s, const char *path, const char *actor,
+		     enum store_restore_mode mode, uint64_t expect_generation,
+		     struct store_restore_info *info);
 
 #endif

@@ -130,6 +130,63 @@ int store_backup(struct store *s, const char *path, int64_t *bytes)
 	return 0;
 }
 
+int store_snapshot(struct store *s, const char *path, int64_t *bytes, uint64_t *generation)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *del = NULL;
+	struct stat st;
+	int rc, ret;
+
+	ret = store_backup(s, path, bytes);
+	if (ret < 0)
+		return ret;
+	/* The copy is ours alone until it is served: strip it in place. */
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db,
+				  "PRAGMA foreign_keys=ON;"
+				  "BEGIN;"
+				  "DELETE FROM audit;"
+				  "DELETE FROM proxy_health;"
+				  "DELETE FROM api_tokens;"
+				  "DELETE FROM users;",
+				  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "DELETE FROM settings WHERE key = ?", -1, &del, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < settings_count(); i++) {
+		const struct setting_def *d = settings_def_at(i);
+
+		if (d->scope != SETTING_SCOPE_NODE)
+			continue;
+		sqlite3_reset(del);
+		sqlite3_bind_text(del, 1, d->key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(del);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT; VACUUM;", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = store_generation_of(db, generation) == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+	if (rc != SQLITE_OK) {
+		store_seterr(s, "snapshot: %s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		ret = store_errno(rc);
+	}
+	if (sqlite3_close(db) != SQLITE_OK && ret == 0) {
+		store_seterr(s, "snapshot: closing the copy failed");
+		ret = -EIO;
+	}
+	if (ret == 0 && stat(path, &st) < 0) {
+		ret = -errno;
+		store_seterr(s, "snapshot: %s: %s", path, strerror(errno));
+	}
+	if (ret < 0) {
+		unlink(path);
+		return ret;
+	}
+	*bytes = (int64_t)st.st_size;
+	return 0;
+}
+
 /* The first column of a one-row query on db, as an int; -1 when it fails. */
 static int store_restore_query_int(sqlite3 *db, const char *sql)
 {
@@ -556,21 +613,100 @@ static int store_restore_load(struct store *s, const char *path, sqlite3 **out, 
 }
 
 /*
+ * A replica keeps its own accounts, tokens and node-scoped settings: the
+ * copy gets the live ones in place of the file's (a primary's snapshot has
+ * none of them anyway). Inside keep_local's transaction, live attached.
+ */
+static int store_restore_keep_node(sqlite3 *mem)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	int rc;
+
+	rc = sqlite3_exec(mem,
+			  "DELETE FROM main.api_tokens;"
+			  "DELETE FROM main.users;"
+			  "INSERT INTO main.users SELECT * FROM live.users;"
+			  "INSERT INTO main.api_tokens SELECT * FROM live.api_tokens;",
+			  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(mem, "DELETE FROM main.settings WHERE key = ?", -1, &del,
+					NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(mem,
+					"INSERT INTO main.settings (key, value)"
+					" SELECT key, value FROM live.settings WHERE key = ?",
+					-1, &ins, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < settings_count(); i++) {
+		const struct setting_def *d = settings_def_at(i);
+
+		if (d->scope != SETTING_SCOPE_NODE)
+			continue;
+		sqlite3_reset(del);
+		sqlite3_reset(ins);
+		sqlite3_bind_text(del, 1, d->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 1, d->key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(del) == SQLITE_DONE && sqlite3_step(ins) == SQLITE_DONE
+			 ? SQLITE_OK
+			 : sqlite3_errcode(mem);
+	}
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	return rc;
+}
+
+/*
+ * The generation the copy carries in: the file's for a replica (checked
+ * against the one announced), else one past both the live one and the
+ * file's, so that a restore is a change like any other.
+ */
+static int store_restore_generation(struct store *s, sqlite3 *mem, enum store_restore_mode mode,
+				    uint64_t expect, uint64_t *out)
+{
+	struct store copy = {.db = mem};
+	uint64_t live = 0, file = 0;
+	int ret;
+
+	ret = store_generation_of(mem, &file);
+	if (ret == 0)
+		ret = store_generation_of(s->db, &live);
+	if (ret < 0) {
+		store_seterr(s, "restore: unreadable configuration generation");
+		return ret;
+	}
+	if (mode == STORE_RESTORE_REPLICA && file != expect) {
+		store_seterr(s,
+			     "restore: the snapshot holds generation %llu, not the %llu "
+			     "announced",
+			     (unsigned long long)file, (unsigned long long)expect);
+		return -EINVAL;
+	}
+	*out = mode == STORE_RESTORE_REPLICA ? file : (live > file ? live : file) + 1;
+	ret = store_generation_write(&copy, *out, false);
+	if (ret < 0)
+		store_seterr(s, "restore: %s", copy.error);
+	return ret;
+}
+
+/*
  * The audit log is history, not configuration: the restored copy gets the
  * live log in place of its own, so a restore never erases what happened.
  * The proxies' last known health is this appliance's view, not the file's
  * (which may come from another appliance, or from long ago): the copy keeps
  * the live verdict of each of its proxies with the same id and address, and
- * none of its own.
+ * none of its own. A replica (STORE_RESTORE_REPLICA) keeps more of its own:
+ * store_restore_keep_node.
  */
-static int store_restore_keep_local(struct store *s, sqlite3 *mem)
+static int store_restore_keep_local(struct store *s, sqlite3 *mem, enum store_restore_mode mode)
 {
 	const char *live = sqlite3_db_filename(s->db, "main");
 	sqlite3_stmt *stmt;
 	int rc;
 
 	if (live == NULL || live[0] == '\0') {
-		/* A live database in memory: nothing to keep, and nothing of the file's either. */
+		/*
+		 * A live database in memory (tests): nothing to keep, and nothing
+		 * of the file's either; no node-scoped part to keep apart.
+		 */
 		rc = sqlite3_exec(mem, "DELETE FROM main.proxy_health", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			return 0;
@@ -594,9 +730,12 @@ static int store_restore_keep_local(struct store *s, sqlite3 *mem)
 				 "INSERT INTO main.proxy_health (proxy_id, address, up, changed_at)"
 				 " SELECT h.proxy_id, h.address, h.up, h.changed_at"
 				 " FROM live.proxy_health h JOIN main.proxies p"
-				 " ON p.id = h.proxy_id AND p.address = h.address;"
-				 "COMMIT;",
+				 " ON p.id = h.proxy_id AND p.address = h.address;",
 				 NULL, NULL, NULL);
+	if (rc == SQLITE_OK && mode == STORE_RESTORE_REPLICA)
+		rc = store_restore_keep_node(mem);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(mem, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		store_seterr(s, "restore: keeping the audit log and proxy health: %s",
 			     sqlite3_errmsg(mem));
@@ -608,6 +747,13 @@ static int store_restore_keep_local(struct store *s, sqlite3 *mem)
 
 int store_restore(struct store *s, const char *path, const char *actor,
 		  struct store_restore_info *info)
+{
+	return store_restore_as(s, path, actor, STORE_RESTORE_FILE, 0, info);
+}
+
+int store_restore_as(struct store *s, const char *path, const char *actor,
+		     enum store_restore_mode mode, uint64_t expect_generation,
+		     struct store_restore_info *info)
 {
 	uint8_t before[STORE_HASH_KEY_LEN], after[STORE_HASH_KEY_LEN];
 	bool had_key = false, has_key = false;
@@ -625,7 +771,9 @@ int store_restore(struct store *s, const char *path, const char *actor,
 		store_restore_escape(s->error, sizeof(s->error));
 		return ret;
 	}
-	ret = store_restore_keep_local(s, mem);
+	ret = store_restore_keep_local(s, mem, mode);
+	if (ret == 0)
+		ret = store_restore_generation(s, mem, mode, expect_generation, &info->generation);
 	if (ret < 0) {
 		sqlite3_close(mem);
 		return ret;
@@ -649,7 +797,15 @@ int store_restore(struct store *s, const char *path, const char *actor,
 	    had_key != has_key || (had_key && sodium_memcmp(before, after, sizeof(before)) != 0);
 	sodium_memzero(before, sizeof(before));
 	sodium_memzero(after, sizeof(after));
-	snprintf(detail, sizeof(detail), "restored the configuration from %s (schema version %d)",
-		 path, info->file_version);
+	if (mode == STORE_RESTORE_REPLICA) {
+		snprintf(detail, sizeof(detail),
+			 "took the primary's configuration, generation %llu%s",
+			 (unsigned long long)info->generation,
+			 info->hash_key_changed ? ", with its hash key" : "");
+		return store_audit_write(s, actor, "cluster.replicate", detail);
+	}
+	snprintf(detail, sizeof(detail),
+		 "restored the configuration from %s (schema version %d), generation %llu", path,
+		 info->file_version, (unsigned long long)info->generation);
 	return store_audit_write(s, actor, "config.restore", detail);
 }

@@ -76,6 +76,8 @@ int store_hash_key(struct store *s, uint8_t key[STORE_HASH_KEY_LEN])
 		ret = store_step_done(s, stmt, "store hash key");
 	sqlite3_finalize(stmt);
 	if (ret == 0)
+		ret = store_generation_bump(s);
+	if (ret == 0)
 		memcpy(key, fresh, sizeof(fresh));
 done:
 	sodium_memzero(fresh, sizeof(fresh));
@@ -86,10 +88,14 @@ done:
 	return store_commit(s);
 }
 
-/* The key, when there is one, has its size; meta holds nothing else (nothing else is written). */
+/*
+ * The key, when there is one, has its size; meta holds nothing else but the
+ * configuration generation (store_generation.c), a whole number.
+ */
 int store_hash_key_verify(struct store *s)
 {
 	uint8_t key[STORE_HASH_KEY_LEN];
+	uint64_t generation;
 	sqlite3_stmt *stmt;
 	bool found;
 	int rc, ret;
@@ -101,11 +107,18 @@ int store_hash_key_verify(struct store *s)
 			ret = -EINVAL;
 		return ret;
 	}
-	ret = store_prepare(s, "SELECT key FROM meta WHERE key IS NOT ? LIMIT 1", &stmt);
+	ret = store_generation_of(s->db, &generation);
+	if (ret < 0) {
+		store_seterr(s, "meta: a configuration generation that is not a whole number");
+		return -EINVAL;
+	}
+	ret = store_prepare(s, "SELECT key FROM meta WHERE key IS NOT ? AND key IS NOT ? LIMIT 1",
+			    &stmt);
 	if (ret < 0)
 		return ret;
-	ret =
-	    store_bind_check(s, sqlite3_bind_text(stmt, 1, STORE_HASH_KEY_NAME, -1, SQLITE_STATIC));
+	ret = store_bind_check(
+	    s, sqlite3_bind_text(stmt, 1, STORE_HASH_KEY_NAME, -1, SQLITE_STATIC) |
+		   sqlite3_bind_text(stmt, 2, STORE_GENERATION_KEY, -1, SQLITE_STATIC));
 	if (ret == 0) {
 		rc = sqlite3_step(stmt);
 		if (rc == SQLITE_ROW) {

@@ -98,4 +98,14 @@ int store_audit_write(struct store *s, const char *actor, const char *action, co
 /* store_hash_key.c: reads the stored key: 0 with *found, or -errno (-EIO for a wrong size). */
 int store_hash_key_read(struct store *s, uint8_t key[STORE_HASH_KEY_LEN], bool *found);
 
+/*
+ * store_generation.c: the configuration generation, inside the caller's
+ * transaction. bump adds one; otherwise the row is set to generation.
+ */
+int store_generation_bump(struct store *s);
+int store_generation_write(struct store *s, uint64_t generation, bool bump);
+/* The generation stored in db (0 when none); -EIO when its row is not a whole number >= 0. */
+int store_generation_of(sqlite3 *db, uint64_t *generation);
+#define STORE_GENERATION_KEY "config_generation"
+
 #endif

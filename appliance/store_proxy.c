@@ -296,6 +296,8 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 	snprintf(detail, sizeof(detail), "added proxy %lld %s %s weight %u %s", (long long)p->id,
 		 p->name, address, p->weight, proxy_admin_name(p->admin));
 	ret = store_audit_write(s, actor, "proxy.add", detail);
+	if (ret == 0)
+		ret = store_generation_bump(s);
 	if (ret < 0)
 		goto fail;
 	ret = store_commit(s);
@@ -419,6 +421,8 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 	snprintf(detail, sizeof(detail), "updated proxy %lld %s: %s", (long long)p->id, p->name,
 		 changes);
 	ret = store_audit_write(s, actor, "proxy.update", detail);
+	if (ret == 0)
+		ret = store_generation_bump(s);
 	if (ret < 0)
 		goto fail;
 	ret = store_commit(s);
@@ -459,6 +463,8 @@ int store_proxy_delete(struct store *s, int64_t id, int64_t expected_version, co
 	snprintf(detail, sizeof(detail), "deleted proxy %lld %s %s", (long long)id, stored.name,
 		 store_proxy_address_text(stored.address, address));
 	ret = store_audit_write(s, actor, "proxy.delete", detail);
+	if (ret == 0)
+		ret = store_generation_bump(s);
 	if (ret < 0)
 		goto fail;
 	ret = store_commit(s);

@@ -109,6 +109,9 @@ int store_setting_set(struct store *s, const char *key, const char *value, const
 	snprintf(detail, sizeof(detail), "set %s = %s (was %s%s)", def->key, canonical, old,
 		 stored ? "" : ", the default");
 	ret = store_audit_write(s, actor, "setting.set", detail);
+	/* What a replica takes from its primary moves the generation; a node's own does not. */
+	if (ret == 0 && def->scope == SETTING_SCOPE_CLUSTER)
+		ret = store_generation_bump(s);
 	if (ret < 0)
 		goto fail;
 	ret = store_commit(s);

@@ -185,11 +185,93 @@ static void metrics_mapping(FILE *out, json_t *mapping)
 		       "Proxies in the Maglev table (taking new clients).");
 	fprintf(out, "drover_maglev_table_proxies %" JSON_INTEGER_FORMAT "\n",
 		metrics_int(mapping, "table_proxies"));
-	metrics_family(out, "drover_config_generation", "gauge",
+	metrics_family(out, "drover_snapshot_generation", "gauge",
 		       "Pool snapshots this droverd has built; grows at every configuration or "
-		       "health change.");
-	fprintf(out, "drover_config_generation %" JSON_INTEGER_FORMAT "\n",
+		       "health change (local: compare digests, not these).");
+	fprintf(out, "drover_snapshot_generation %" JSON_INTEGER_FORMAT "\n",
 		metrics_int(mapping, "generation"));
+}
+
+static const char *const metrics_vrrp_states[] = {"MASTER", "BACKUP", "FAULT", "STOP", "UNKNOWN"};
+static const char *const metrics_roles[] = {"standalone", "primary", "replica"};
+
+/* One peer's gauge: name{peer="node",role="..."} value. */
+static void metrics_peer(FILE *out, const char *name, json_t *peer, const char *role,
+			 json_int_t value)
+{
+	fprintf(out, "%s{peer=\"", name);
+	metrics_label(out, json_string_value(json_object_get(peer, "node")) ?: "");
+	fprintf(out, "\",role=\"%s\"} %" JSON_INTEGER_FORMAT "\n", role, value);
+}
+
+/*
+ * The cluster: the replicated configuration's generation, this node's role
+ * and VRRP state (one series per state, 1 for the one in force), and each
+ * peer (a replica's primary, a primary's replicas) with its generation,
+ * whether it agrees with this node (same generation and table digest) and
+ * how long ago it was heard from.
+ */
+static void metrics_cluster(FILE *out, json_t *cluster)
+{
+	const char *role = json_string_value(json_object_get(cluster, "role")) ?: "";
+	const char *vrrp = json_string_value(json_object_get(cluster, "vrrp")) ?: "";
+	json_t *primary = json_object_get(cluster, "primary"), *peers, *p;
+	size_t i;
+
+	if (!json_is_object(cluster))
+		return;
+	metrics_family(out, "drover_config_generation", "gauge",
+		       "Generation of the replicated configuration: equal on a primary and its "
+		       "replicas that hold the same configuration.");
+	fprintf(out, "drover_config_generation %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(cluster, "config_generation"));
+	metrics_family(out, "drover_cluster_role", "gauge",
+		       "1 for this appliance's cluster role (standalone, primary, replica).");
+	for (size_t r = 0; r < sizeof(metrics_roles) / sizeof(metrics_roles[0]); r++)
+		fprintf(out, "drover_cluster_role{role=\"%s\"} %d\n", metrics_roles[r],
+			strcmp(role, metrics_roles[r]) == 0);
+	metrics_family(out, "drover_vrrp_state", "gauge",
+		       "1 for the VRRP state keepalived last reported (UNKNOWN: none yet).");
+	for (size_t v = 0; v < sizeof(metrics_vrrp_states) / sizeof(metrics_vrrp_states[0]); v++)
+		fprintf(out, "drover_vrrp_state{state=\"%s\"} %d\n", metrics_vrrp_states[v],
+			strcmp(vrrp, metrics_vrrp_states[v]) == 0);
+	if (json_is_object(primary)) {
+		metrics_family(out, "drover_cluster_primary_reachable", "gauge",
+			       "1 when the last pull from the primary got an answer.");
+		fprintf(out, "drover_cluster_primary_reachable %d\n",
+			json_is_true(json_object_get(primary, "reachable")));
+		metrics_family(out, "drover_cluster_snapshots_applied_total", "counter",
+			       "Snapshots of the primary's configuration applied.");
+		fprintf(out, "drover_cluster_snapshots_applied_total %" JSON_INTEGER_FORMAT "\n",
+			metrics_int(primary, "applied"));
+		metrics_family(out, "drover_cluster_snapshots_refused_total", "counter",
+			       "Snapshots of the primary refused by the checks (nothing changed).");
+		fprintf(out, "drover_cluster_snapshots_refused_total %" JSON_INTEGER_FORMAT "\n",
+			metrics_int(primary, "refused"));
+	}
+	peers = json_object_get(cluster, "peers");
+	metrics_family(out, "drover_cluster_peer_generation", "gauge",
+		       "A peer's configuration generation, as it last said.");
+	if (json_is_object(primary) && json_object_get(primary, "node") != NULL)
+		metrics_peer(out, "drover_cluster_peer_generation", primary, "primary",
+			     metrics_int(primary, "generation"));
+	json_array_foreach(peers, i, p) metrics_peer(out, "drover_cluster_peer_generation", p,
+						     "replica", metrics_int(p, "generation"));
+	metrics_family(out, "drover_cluster_peer_agree", "gauge",
+		       "1 when the peer holds this appliance's generation and table digest.");
+	if (json_is_object(primary) && json_object_get(primary, "node") != NULL)
+		metrics_peer(out, "drover_cluster_peer_agree", primary, "primary",
+			     json_is_true(json_object_get(primary, "agree")));
+	json_array_foreach(peers, i, p) metrics_peer(out, "drover_cluster_peer_agree", p, "replica",
+						     json_is_true(json_object_get(p, "agree")));
+	metrics_family(out, "drover_cluster_peer_last_seen_seconds", "gauge",
+		       "Seconds since the peer was last heard from.");
+	if (json_is_object(primary) && json_object_get(primary, "node") != NULL)
+		metrics_peer(out, "drover_cluster_peer_last_seen_seconds", primary, "primary",
+			     metrics_int(primary, "seen_seconds_ago"));
+	json_array_foreach(peers, i, p)
+	    metrics_peer(out, "drover_cluster_peer_last_seen_seconds", p, "replica",
+			 metrics_int(p, "seen_seconds_ago"));
 }
 
 char *metrics_render(json_t *stats, const char *version)
@@ -206,6 +288,7 @@ char *metrics_render(json_t *stats, const char *version)
 	fputs("\"} 1\n", out);
 	metrics_global(out, json_object_get(stats, "global"));
 	metrics_mapping(out, json_object_get(stats, "mapping"));
+	metrics_cluster(out, json_object_get(stats, "cluster"));
 	metrics_proxies(out, json_object_get(stats, "proxies"));
 	if (fclose(out) != 0) {
 		free(text);

@@ -32,7 +32,9 @@ static int webui_api_status(json_t *reply)
 		return 400;
 	if (strcmp(kind, "not_found") == 0)
 		return 404;
-	if (strcmp(kind, "exists") == 0 || strcmp(kind, "conflict") == 0)
+	/* A replica's refusal: the write belongs on the primary the reply names. */
+	if (strcmp(kind, "exists") == 0 || strcmp(kind, "conflict") == 0 ||
+	    strcmp(kind, "replica") == 0)
 		return 409;
 	return 500;
 }
@@ -134,6 +136,14 @@ void webui_api_create(struct webui_call *c)
 
 	if (request != NULL)
 		webui_api_run(c, request, 201);
+}
+
+void webui_api_create_ok(struct webui_call *c)
+{
+	json_t *request = webui_api_request(c, true);
+
+	if (request != NULL)
+		webui_api_run(c, request, 200);
 }
 
 /*

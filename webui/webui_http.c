@@ -56,6 +56,8 @@ static const char *webui_http_reason(int status)
 		return "OK";
 	case 201:
 		return "Created";
+	case 204:
+		return "No Content";
 	case 304:
 		return "Not Modified";
 	case 400:

@@ -198,6 +198,16 @@ webui_route_handler webui_signin_password;
  * once; sessions only, never a token), a revocation.
  */
 webui_route_handler webui_token_list;
+/*
+ * GET /api/v1/cluster/snapshot?have=N&digest=HEX: a replica's pull
+ * (cluster_role primary only, else 409). Records the replica as it
+ * describes itself in its X-Drover-* headers; 204 when it holds the
+ * snapshot in force (manager_cluster_current), else 200 with the snapshot
+ * (store_snapshot) and its generation and digest.
+ */
+webui_route_handler webui_cluster_snapshot;
+/* A write whose success is a plain 200 (POST /api/v1/cluster/vrrp). */
+webui_route_handler webui_api_create_ok;
 webui_route_handler webui_token_add;
 webui_route_handler webui_token_del;
 

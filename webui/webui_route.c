@@ -16,6 +16,7 @@ static const char *const webui_route_lookup_params[] = {"client", NULL};
 static const char *const webui_route_audit_params[] = {"before", "limit", NULL};
 static const char *const webui_route_delete_params[] = {"version", NULL};
 static const char *const webui_route_script_params[] = {"mode", NULL};
+static const char *const webui_route_snapshot_params[] = {"have", "digest", NULL};
 
 /*
  * Matched in order, first hit wins. Sign-in needs the same origin but no
@@ -53,6 +54,11 @@ static const struct webui_route webui_routes[] = {
     {ROUTE_READ, "/api/v1/audit", ROUTE_API, "audit", webui_route_audit_params,
      webui_api_query_numbers},
     {ROUTE_READ, "/api/v1/rules", ROUTE_API, "rules", NULL, webui_api_query},
+    {ROUTE_READ, "/api/v1/cluster", ROUTE_API, "cluster", NULL, webui_api_query},
+    {ROUTE_POST, "/api/v1/cluster/vrrp", ROUTE_WRITE_API, "cluster.vrrp", NULL,
+     webui_api_create_ok},
+    {ROUTE_READ, "/api/v1/cluster/snapshot", ROUTE_API, NULL, webui_route_snapshot_params,
+     webui_cluster_snapshot},
     /* Last: the page itself ("/") and files of the form /name.ext, read-only. */
     {ROUTE_READ, "/{file}", ROUTE_STATIC, NULL, NULL, webui_asset_serve},
 };

@@ -110,6 +110,16 @@ await step('see their health', async () => {
   check(/ms/.test(check0), 'the last probe result and duration are shown', check0);
 });
 
+await step('the cluster panel', async () => {
+  const genCell = page.locator('#cluster-self tr[data-cluster="configuration generation"] td.value');
+  await genCell.waitFor();
+  const role = await page.locator('#cluster-role').textContent();
+  const gen = await genCell.textContent();
+  const vrrp = await page.locator('#cluster-self tr[data-cluster="VRRP"] td.value').textContent();
+  check(role.startsWith('standalone') && /^[0-9]+$/.test(gen) && Number(gen) >= 3 && vrrp === 'UNKNOWN',
+    'the cluster panel shows the role, the configuration generation and the VRRP state', { role, gen, vrrp });
+});
+
 await step('hit counts rise on the dashboard', async () => {
   const before = await sumHits(page);
   const deadline = Date.now() + WAIT_MS;

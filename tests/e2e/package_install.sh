@@ -125,7 +125,8 @@ done
 for f in /lib/systemd/system/drover.service /usr/lib/tmpfiles.d/drover.conf \
 	/etc/default/drover /etc/sysctl.d/99-drover.conf \
 	/usr/share/man/man8/droverd.8.gz /usr/share/man/man8/droverctl.8.gz \
-	/usr/share/drover/proxy/drover-proxy-setup.sh; do
+	/usr/share/drover/proxy/drover-proxy-setup.sh /usr/lib/drover/drover-ha-notify \
+	/usr/share/man/man8/drover-ha-notify.8.gz; do
 	check_cmd "$f installed" test -f "$root$f"
 done
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}' drover)

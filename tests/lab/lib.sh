@@ -26,6 +26,8 @@
 #   LAB_STATE      state directory: configs, logs, pids (default /tmp/$LAB-lab)
 #   LAB_CLIENTS    number of client addresses, from 198.18.1.128 (default 50, max 120)
 #   LAB_PROXIES    number of Squid proxies (default 3, max 9)
+#   LAB_CLIENT_SUBNET the clients' subnet: droverd's client_subnets and the
+#                  Squids' ACL (default the LAN, 198.18.1.0/24)
 #   DROVER_BUILD   directory with droverd, droverctl, drover-decap (default build)
 #   DROVER_WRAP    command droverd runs under, e.g. "valgrind --leak-check=full"
 #                  (empty: droverd itself); give its stop more time with LAB_KILL_WAIT_S
@@ -51,6 +53,7 @@ LAB_STATE=${LAB_STATE:-/tmp/$LAB-lab}
 LAB_CLIENTS=${LAB_CLIENTS:-50}
 LAB_PROXIES=${LAB_PROXIES:-3}
 LAB_WAIT_S=${LAB_WAIT_S:-120}
+LAB_CLIENT_SUBNET=${LAB_CLIENT_SUBNET:-198.18.1.0/24}
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DROVER_BUILD=${DROVER_BUILD:-$LAB_ROOT/build}
 
@@ -273,6 +276,17 @@ lab_up_origin() {
 		            alias $dir/www/;
 		            limit_rate 1m;
 		        }
+		        # Slower still: 4 MB take about 26 s.
+		        location /crawl/ {
+		            alias $dir/www/;
+		            limit_rate 160k;
+		        }
+		        # Paced by the origin itself (no buffer on the way fills
+		        # ahead): 4 MB take about 40 s, every segment of them late.
+		        location /paced/ {
+		            alias $dir/www/;
+		            limit_rate 100k;
+		        }
 		    }
 		}
 	EOF
@@ -289,14 +303,15 @@ lab_up_origin() {
 # lab_up_proxy I: Squid in $LAB-pxI. Its tunnel and intercept rules come
 # later, from the script droverd generates for it (lab_add_proxy).
 lab_up_proxy() {
-	local i=$1 ns=px$1 dir=$LAB_STATE/px$1 addr pid clients6=
+	local i=$1 ns=px$1 dir=$LAB_STATE/px$1 addr pid acl=$LAB_LAN_PREFIX.0/24
 	addr=$(lab_proxy_address "$i")
-	[ "$LAB_IPV6" = 1 ] && clients6=$LAB_CLIENT_RANGE6
+	[ "$LAB_CLIENT_SUBNET" = "$acl" ] || acl="$acl $LAB_CLIENT_SUBNET"
+	[ "$LAB_IPV6" = 1 ] && acl="$acl $LAB_CLIENT_RANGE6"
 	mkdir -p "$dir/squid" || return 1
 	cat >"$dir/squid.conf" <<-EOF
 		http_port $addr:3128
 		http_port 3129 intercept
-		acl lab_clients src $LAB_LAN_PREFIX.0/24 $clients6
+		acl lab_clients src $acl
 		http_access allow lab_clients
 		http_access allow localhost
 		http_access deny all
@@ -374,7 +389,7 @@ lab_start_droverd() {
 	}
 	# A wrapper (valgrind) runs under its own process name: record that one too.
 	[ ${#wrap[@]} -gt 0 ] && lab_record droverd "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
-	lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null || return 1
+	lab_droverctl settings set client_subnets "$LAB_CLIENT_SUBNET" >/dev/null || return 1
 	# Probes fetch the origin's page through each Squid's plain port, once a
 	# second, so the world is ready (every proxy up) within a few seconds.
 	lab_droverctl settings set probe_url "http://$LAB_ORIGIN/" >/dev/null &&
@@ -453,7 +468,7 @@ lab_down() {
 		fi
 	done
 	for ns in $( (cat "$LAB_STATE/netns" 2>/dev/null; ip netns list | cut -d' ' -f1) |
-		grep -E "^$LAB-(sw|cli|app[0-9]*|org|px[0-9]+)\$" | sort -u); do
+		grep -E "^$LAB-(sw|cli|app[0-9]*|org|px[0-9]+|rtr)\$" | sort -u); do
 		ip netns del "$ns" 2>/dev/null
 	done
 	if [ -e "$LAB_STATE/$LAB_STAMP" ]; then

@@ -22,6 +22,39 @@ static const uint8_t test_key[HASH_KEY_BYTES] = {1, 2,	3,  4,	5,  6,	7,  8,
 /* Hash values chosen by the test: equal values share a bucket. */
 #define SAME_BUCKET 0x0000002a00000000ULL
 
+/* A table moved to another key keeps each live client's slot and idle time, and no dead one. */
+static void test_rekey(void **state)
+{
+	static const uint8_t other_key[HASH_KEY_BYTES] = {16, 15, 14, 13, 12, 11, 10, 9,
+							  8,  7,  6,  5,  4,  3,  2,  1};
+	struct affinity_table a, b;
+	uint32_t age;
+	uint16_t slot;
+	size_t moved;
+
+	(void)state;
+	assert_int_equal(affinity_init(&a, 4096, 60), 0);
+	/* Larger: no bucket of it overflows with these keys (one of the small one's did). */
+	assert_int_equal(affinity_init(&b, 16384, 60), 0);
+	for (uint32_t c = 1; c <= 1000; c++)
+		affinity_insert(&a, c, hash_client(test_key, c), (uint16_t)(c % 7 + 1),
+				c <= 10 ? 10 : 100, NULL);
+	/* At 120 s the first ten have been idle 110 s: dead, not carried over. */
+	moved = affinity_rekey(&b, &a, 120, other_key);
+	assert_int_equal(moved, 990);
+	for (uint32_t c = 1; c <= 1000; c++) {
+		bool found = affinity_peek(&b, c, hash_client(other_key, c), 120, &slot, &age);
+
+		assert_int_equal(found, c > 10);
+		if (found) {
+			assert_int_equal(slot, c % 7 + 1);
+			assert_int_equal(age, 20);
+		}
+	}
+	affinity_free(&a);
+	affinity_free(&b);
+}
+
 static void test_init(void **state)
 {
 	struct affinity_table t;
@@ -314,7 +347,7 @@ int main(void)
 	    cmocka_unit_test(test_init),	cmocka_unit_test(test_insert_lookup),
 	    cmocka_unit_test(test_expiry),	cmocka_unit_test(test_eviction_lru),
 	    cmocka_unit_test(test_sweep),	cmocka_unit_test(test_clock_wrap),
-	    cmocka_unit_test(test_two_threads),
+	    cmocka_unit_test(test_two_threads), cmocka_unit_test(test_rekey),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -459,6 +459,7 @@ enum {
 	A_PROBES = SETTING_APPLY_PROBES,
 	A_RULES = SETTING_APPLY_RULES,
 	A_WEB = SETTING_APPLY_WEB_LISTENER,
+	A_CLUSTER = SETTING_APPLY_CLUSTER,
 };
 
 /* What each key does when it changes live: the contract, one row per key. */
@@ -509,6 +510,26 @@ static const struct {
     {"audit_max_age_days", A_SNAP},
     {"http_max_connections", A_SNAP},
     {"http_max_connections_per_source", A_SNAP},
+    {"cluster_role", A_SNAP | A_CLUSTER},
+    {"cluster_primary", A_SNAP | A_CLUSTER},
+    {"cluster_token_file", A_SNAP | A_CLUSTER},
+    {"cluster_ca_file", A_SNAP | A_CLUSTER},
+    {"cluster_poll_ms", A_SNAP | A_CLUSTER},
+    {"cluster_node_name", A_SNAP | A_CLUSTER},
+    {"ha_interface", A_SNAP},
+    {"ha_vip", A_SNAP},
+    {"ha_upstream_interface", A_SNAP},
+    {"ha_upstream_vip", A_SNAP},
+    {"ha_peers", A_SNAP},
+    {"ha_router_id", A_SNAP},
+    {"ha_priority", A_SNAP},
+    {"ha_advert_ms", A_SNAP},
+    {"ha_backend", A_SNAP},
+    {"ha_aws_route_tables", A_SNAP},
+    {"ha_aws_eni", A_SNAP},
+    {"ha_aws_region", A_SNAP},
+    {"ha_aws_peer_route_tables", A_SNAP},
+    {"ha_aws_peer_router_id", A_SNAP},
 };
 
 /*
@@ -543,6 +564,9 @@ static unsigned former_chain(const char *key)
 	for (size_t i = 0; i < sizeof(web_keys) / sizeof(web_keys[0]); i++)
 		if (strcmp(key, web_keys[i]) == 0)
 			steps |= A_WEB;
+	/* Added since the chain: the replica's pulls restart with their settings. */
+	if (strncmp(key, "cluster_", 8) == 0)
+		steps |= A_CLUSTER;
 	return steps;
 }
 
@@ -579,9 +603,9 @@ static void test_apply_flags_depend(void **state)
 			fail_msg("%s: no snapshot", def->key);
 		if ((def->apply & A_QUEUES) && !(def->apply & A_RULES))
 			fail_msg("%s: queues without rules", def->key);
-		assert_int_equal(def->apply &
-				     ~(unsigned)(A_RESIZE | A_TIMEOUT | A_QOPT | A_FAST | A_FORGET |
-						 A_SNAP | A_QUEUES | A_PROBES | A_RULES | A_WEB),
+		assert_int_equal(def->apply & ~(unsigned)(A_RESIZE | A_TIMEOUT | A_QOPT | A_FAST |
+							  A_FORGET | A_SNAP | A_QUEUES | A_PROBES |
+							  A_RULES | A_WEB | A_CLUSTER),
 				 0);
 	}
 }
@@ -642,6 +666,48 @@ static void test_check_reset(void **state)
 	assert_int_equal(settings_check(&s, err, sizeof(err)), 0);
 }
 
+/* The node-scoped settings of a keepalived pair: address and name lists, bounds. */
+static void test_ha_settings(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	expect_canonical("ha_vip", "198.18.1.1", "198.18.1.1");
+	expect_canonical("ha_vip", "", "");
+	expect_canonical("ha_peers", " 10.0.0.2 , 10.0.0.3", "10.0.0.2,10.0.0.3");
+	expect_canonical("ha_interface", "eth0.100", "eth0.100");
+	expect_canonical("ha_aws_route_tables", "rtb-0a1b2c,rtb-99", "rtb-0a1b2c,rtb-99");
+	expect_canonical("ha_backend", "aws-route", "aws-route");
+	expect_canonical("ha_advert_ms", "250", "250");
+	expect_refused("ha_vip", "198.18.1.1,198.18.1.1", "198.18.1.1");
+	expect_refused("ha_vip", "224.0.0.18", "224.0.0.18");
+	expect_refused("ha_peers", "10.0.0.2,,10.0.0.3", "10.0.0.2,,10.0.0.3");
+	expect_refused("ha_peers", "10.0.0.256", "10.0.0.256");
+	expect_refused("ha_peers",
+		       "1.0.0.1,1.0.0.2,1.0.0.3,1.0.0.4,1.0.0.5,1.0.0.6,1.0.0.7,"
+		       "1.0.0.8,1.0.0.9",
+		       "1.0.0.9");
+	expect_refused("ha_interface", "eth0,eth1", "eth1");
+	expect_refused("ha_interface", "averyveryverylongname", "averyveryverylongname");
+	expect_refused("ha_interface", "eth0;reboot", "eth0;reboot");
+	expect_refused("ha_interface", "-x", "-x");
+	expect_refused("ha_aws_eni", "eni-1 eni-2", "eni-1 eni-2");
+	expect_refused("ha_backend", "gre", "gre");
+	expect_refused("ha_priority", "1", "1");
+	expect_refused("ha_priority", "255", "255");
+	expect_refused("ha_router_id", "0", "0");
+	expect_refused("ha_advert_ms", "99", "99");
+	settings_defaults(&s);
+	assert_int_equal(s.ha_backend, HA_BACKEND_VIP);
+	assert_int_equal(s.ha_priority, 100);
+	assert_string_equal(s.ha_vip, "");
+	assert_true(settings_set(&s, "ha_backend", "aws-route", err, sizeof(err)));
+	assert_int_equal(s.ha_backend, HA_BACKEND_AWS_ROUTE);
+	assert_string_equal(ha_backend_name(HA_BACKEND_AWS_ROUTE), "aws-route");
+	assert_string_equal(ha_backend_name((enum ha_backend)7), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +731,7 @@ int main(void)
 	    cmocka_unit_test(test_apply_flags_depend),
 	    cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_check_reset),
+	    cmocka_unit_test(test_ha_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

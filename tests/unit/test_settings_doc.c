@@ -1,8 +1,9 @@
 /*
  * test_settings_doc.c - the settings tables of the documentation agree with
  * the settings table of the code: README.md (its tables whose columns are
- * key, default, meaning) and the SETTINGS section of man/droverctl.8 name
- * every key once, no other key, and the default the code has.
+ * key, default, scope, meaning) and the SETTINGS section of man/droverctl.8
+ * (a Default: and a Scope: line per key) name every key once, no other key,
+ * and the default and scope (cluster or node) the code has.
  *
  * A failure lists every difference, naming the file, the line and the key.
  * The files are found from the test binary (BUILD/tests/test_...), or in the
@@ -33,6 +34,7 @@
 struct doc_entry {
 	char key[DOC_KEY_MAX];
 	char value[DOC_DEFAULT_MAX]; /* the default, "" for one shown as empty */
+	char scope[DOC_KEY_MAX];     /* "cluster" or "node" as written; "" when not shown */
 	unsigned line;
 };
 
@@ -70,7 +72,8 @@ static void doc_problem(struct doc *d, unsigned line, const char *fmt, ...)
 		strcat(d->report, "\n");
 }
 
-static void doc_add(struct doc *d, unsigned line, const char *key, size_t keylen, const char *value)
+static void doc_add(struct doc *d, unsigned line, const char *key, size_t keylen, const char *value,
+		    const char *scope)
 {
 	struct doc_entry *e;
 
@@ -82,6 +85,7 @@ static void doc_add(struct doc *d, unsigned line, const char *key, size_t keylen
 	memcpy(e->key, key, keylen);
 	e->key[keylen] = '\0';
 	snprintf(e->value, sizeof(e->value), "%s", value);
+	snprintf(e->scope, sizeof(e->scope), "%s", scope);
 	e->line = line;
 }
 
@@ -129,12 +133,14 @@ static size_t doc_cells(char *row, char *cells[DOC_CELLS_MAX])
 }
 
 /*
- * One row of a key | default | meaning table. The key cell holds one or more
- * `key`s ("`probe_rise` / `probe_fall`", "`tls_cert`, `tls_key`"); the
- * default cell one default for all of them, or one per key separated by
- * " / ", each `value` or the word empty.
+ * One row of a key | default | scope | meaning table. The key cell holds one
+ * or more `key`s ("`probe_rise` / `probe_fall`", "`tls_cert`, `tls_key`");
+ * the default cell one default for all of them, or one per key separated by
+ * " / ", each `value` or the word empty; the scope cell `cluster` or `node`
+ * for all of them.
  */
-static void doc_readme_row(struct doc *d, unsigned line, char *keys, char *defaults)
+static void doc_readme_row(struct doc *d, unsigned line, char *keys, char *defaults,
+			   const char *scope)
 {
 	const char *key[DOC_CELLS_MAX];
 	size_t keylen[DOC_CELLS_MAX], nkeys = 0, ndefaults = 0;
@@ -184,7 +190,7 @@ static void doc_readme_row(struct doc *d, unsigned line, char *keys, char *defau
 		return;
 	}
 	for (size_t i = 0; i < nkeys; i++)
-		doc_add(d, line, key[i], keylen[i], value[ndefaults == 1 ? 0 : i]);
+		doc_add(d, line, key[i], keylen[i], value[ndefaults == 1 ? 0 : i], scope);
 }
 
 /* Every table of text whose header is | ... | default | meaning |. */
@@ -205,17 +211,21 @@ static void doc_parse_readme(struct doc *d, char *text)
 		}
 		n = doc_cells(line, cells);
 		if (!in_table) {
-			in_table = n == 3 && strcmp(cells[1], "default") == 0 &&
-				   strcmp(cells[2], "meaning") == 0;
+			in_table = n == 4 && strcmp(cells[1], "default") == 0 &&
+				   strcmp(cells[2], "scope") == 0 &&
+				   strcmp(cells[3], "meaning") == 0;
+			if (n == 3 && strcmp(cells[1], "default") == 0 &&
+			    strcmp(cells[2], "meaning") == 0)
+				doc_problem(d, lineno, "a settings table without a scope column");
 			continue;
 		}
 		if (strncmp(cells[0], "---", 3) == 0)
 			continue;
-		if (n != 3) {
-			doc_problem(d, lineno, "a settings row without three cells");
+		if (n != 4) {
+			doc_problem(d, lineno, "a settings row without four cells");
 			continue;
 		}
-		doc_readme_row(d, lineno, cells[0], cells[1]);
+		doc_readme_row(d, lineno, cells[0], cells[1], cells[2]);
 	}
 }
 
@@ -245,13 +255,15 @@ static void doc_parse_man(struct doc *d, char *text)
 {
 	char *p = text, *line, key[DOC_KEY_MAX] = "";
 	unsigned lineno = 0, key_line = 0;
-	bool in_section = false, want_key = false, have_default = false;
+	bool in_section = false, want_key = false, have_default = false, have_scope = false;
 
 	while ((line = doc_next_line(&p)) != NULL) {
 		lineno++;
 		if (strncmp(line, ".SH ", 4) == 0) {
 			if (in_section && key[0] != '\0' && !have_default)
 				doc_problem(d, key_line, "`%s' has no Default: line", key);
+			if (in_section && key[0] != '\0' && have_default && !have_scope)
+				doc_problem(d, key_line, "`%s' has no Scope: line", key);
 			in_section = strcmp(line, ".SH SETTINGS") == 0;
 			key[0] = '\0';
 			continue;
@@ -261,6 +273,8 @@ static void doc_parse_man(struct doc *d, char *text)
 		if (strcmp(line, ".TP") == 0) {
 			if (key[0] != '\0' && !have_default)
 				doc_problem(d, key_line, "`%s' has no Default: line", key);
+			if (key[0] != '\0' && have_default && !have_scope)
+				doc_problem(d, key_line, "`%s' has no Scope: line", key);
 			key[0] = '\0';
 			want_key = true;
 			continue;
@@ -274,6 +288,21 @@ static void doc_parse_man(struct doc *d, char *text)
 			doc_unroff(line + 3, key, sizeof(key));
 			key_line = lineno;
 			have_default = false;
+			have_scope = false;
+			continue;
+		}
+		/* "Scope: \fBnode\fR." after the Default: line, for the entry it added. */
+		if (key[0] != '\0' && have_default && strncmp(line, "Scope: \\fB", 10) == 0) {
+			const char *v = line + 10;
+			size_t len = strlen(v);
+
+			if (len > 4 && strcmp(v + len - 4, "\\fR.") == 0)
+				snprintf(d->entries[d->n - 1].scope, DOC_KEY_MAX, "%.*s",
+					 (int)(len - 4), v);
+			else
+				doc_problem(d, lineno,
+					    "cannot read `%s' (want Scope: \\fBnode\\fR.)", line);
+			have_scope = true;
 			continue;
 		}
 		if (key[0] != '\0' && strncmp(line, "Default: ", 9) == 0) {
@@ -295,7 +324,7 @@ static void doc_parse_man(struct doc *d, char *text)
 					    line);
 				continue;
 			}
-			doc_add(d, key_line, key, strlen(key), value);
+			doc_add(d, key_line, key, strlen(key), value, "");
 			have_default = true;
 		}
 	}
@@ -318,6 +347,9 @@ static void doc_compare(struct doc *d)
 		else if (strcmp(def->default_value, e->value) != 0)
 			doc_problem(d, e->line, "`%s' has the default `%s', the code `%s'", e->key,
 				    e->value, def->default_value);
+		else if (strcmp(settings_scope_name(def->scope), e->scope) != 0)
+			doc_problem(d, e->line, "`%s' has the scope `%s', the code `%s'", e->key,
+				    e->scope, settings_scope_name(def->scope));
 	}
 	for (size_t i = 0; i < settings_count(); i++) {
 		const struct setting_def *def = settings_def_at(i);
@@ -401,18 +433,22 @@ static void test_man_page(void **state)
 static void test_differences_named(void **state)
 {
 	static struct doc readme = {.name = "README.md"}, man = {.name = "droverctl.8"};
-	char readme_text[] = "| key | default | meaning |\n"
-			     "| --- | --- | --- |\n"
-			     "| `queues` | `auto` | queues |\n"
-			     "| `probe_rise` / `probe_fall` | `2` / `4` | probes |\n"
-			     "| `probe_path` / `probe_host` | `/` / empty | probes |\n"
-			     "| `probe_bogus` | `1` | no such key |\n";
-	char man_text[] = ".SH SETTINGS\n"
-			  ".TP\n.B queues\nQueues.\nDefault: \\fBauto\\fR.\n"
-			  ".TP\n.B probe_kind\nKind.\nDefault: \\fBhttp\\-proxy\\fR.\n"
-			  ".TP\n.B probe_url\nURL, no default line.\n"
-			  ".TP\n.B probe_host\nHost.\nDefault: \\fBx\\fR.\n"
-			  ".SH EXIT STATUS\n";
+	char readme_text[] = "| key | default | scope | meaning |\n"
+			     "| --- | --- | --- | --- |\n"
+			     "| `queues` | `auto` | node | queues |\n"
+			     "| `probe_rise` / `probe_fall` | `2` / `4` | cluster | probes |\n"
+			     "| `probe_path` / `probe_host` | `/` / empty | cluster | probes |\n"
+			     "| `probe_bogus` | `1` | cluster | no such key |\n"
+			     "| `https` | `false` | cluster | node-scoped in the code |\n";
+	char man_text[] =
+	    ".SH SETTINGS\n"
+	    ".TP\n.B queues\nQueues.\nDefault: \\fBauto\\fR.\nScope: \\fBnode\\fR.\n"
+	    ".TP\n.B probe_kind\nKind.\nDefault: \\fBhttp\\-proxy\\fR.\n"
+	    "Scope: \\fBcluster\\fR.\n"
+	    ".TP\n.B probe_url\nURL, no default line.\n"
+	    ".TP\n.B probe_host\nHost.\nDefault: \\fBx\\fR.\nScope: \\fBcluster\\fR.\n"
+	    ".TP\n.B probe_port\nPort.\nDefault: \\fB3128\\fR.\n"
+	    ".SH EXIT STATUS\n";
 
 	(void)state;
 	doc_parse_readme(&readme, readme_text);
@@ -424,14 +460,17 @@ static void test_differences_named(void **state)
 	    strstr(readme.report, "README.md: `fast_path' (default `true') is missing"));
 	assert_null(strstr(readme.report, "`probe_path'"));
 	assert_null(strstr(readme.report, "`probe_host'"));
-	assert_int_equal(readme.problems, 1 + 1 + (settings_count() - 5));
+	assert_non_null(
+	    strstr(readme.report, "README.md:7: `https' has the scope `cluster', the code `node'"));
+	assert_int_equal(readme.problems, 1 + 1 + 1 + (settings_count() - 6));
 
 	doc_parse_man(&man, man_text);
 	doc_compare(&man);
-	assert_non_null(strstr(man.report, "droverctl.8:11: `probe_url' has no Default: line"));
-	assert_non_null(strstr(man.report, "droverctl.8:14: `probe_host' has the default `x', "
+	assert_non_null(strstr(man.report, "droverctl.8:13: `probe_url' has no Default: line"));
+	assert_non_null(strstr(man.report, "droverctl.8:16: `probe_host' has the default `x', "
 					   "the code `'"));
 	assert_null(strstr(man.report, "`probe_kind' has"));
+	assert_non_null(strstr(man.report, "`probe_port' has no Scope: line"));
 }
 
 int main(void)

@@ -242,12 +242,43 @@ static void test_filename(void **state)
 			 -ENOSPC);
 }
 
+/* An HA pair: the proxy accepts IPIP from every appliance of it, this one first. */
+static void test_ha_peers(void **state)
+{
+	static const char *const bad[] = {
+	    "198.18.1.2;reboot", "198.18.1.2,", ",198.18.1.2",
+	    "198.18.1",		 "$(id)",	"198.18.1.2 198.18.1.3"};
+	struct setup_script_config c = good_config();
+	char *text;
+
+	(void)state;
+	c.peers = "198.18.1.2," SOURCE ",198.18.1.3";
+	text = render(&c);
+	assert_whole_script(text);
+	assert_non_null(
+	    strstr(text, "\nset -- --appliance " SOURCE ",198.18.1.2,198.18.1.3 --clients "));
+	assert_non_null(strstr(text, "\n# IPIP is accepted from the HA pair too: " SOURCE
+				     ",198.18.1.2,198.18.1.3.\n"));
+	free(text);
+	c.peers = "";
+	text = render(&c);
+	assert_non_null(strstr(text, "\nset -- --appliance " SOURCE " --clients "));
+	assert_null(strstr(text, "HA pair"));
+	free(text);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = good_config();
+		c.peers = bad[i];
+		assert_refused(&c, "ha_peers");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kernel_mode), cmocka_unit_test(test_decap_mode),
 	    cmocka_unit_test(test_modes),	cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_filename),	cmocka_unit_test(test_ipv6_subnets),
+	    cmocka_unit_test(test_filename),	cmocka_unit_test(test_ha_peers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,8 +262,33 @@ static void test_metrics(void **state)
 	    strstr(text, "drover_maglev_table_info{digest=\"ab01\",hash_key=\"cd02\"} 1\n"));
 	assert_non_null(strstr(text, "drover_maglev_table_size 65537\n"));
 	assert_non_null(strstr(text, "drover_maglev_table_proxies 3\n"));
+	assert_non_null(strstr(text, "# TYPE drover_snapshot_generation gauge\n"));
+	assert_non_null(strstr(text, "drover_snapshot_generation 17\n"));
+	free(text);
+	/* The cluster: the replicated generation, role, VRRP state, peers and agreement. */
+	json_object_set_new(
+	    stats, "cluster",
+	    json_pack("{s:s, s:s, s:I, s:s, s:o, s:[{s:s, s:I, s:b, s:I}]}", "role", "replica",
+		      "node", "b", "config_generation", (json_int_t)42, "vrrp", "BACKUP", "primary",
+		      json_pack("{s:s, s:I, s:b, s:b, s:I, s:I, s:I}", "node", "a", "generation",
+				(json_int_t)42, "agree", 1, "reachable", 1, "seen_seconds_ago",
+				(json_int_t)1, "applied", (json_int_t)3, "refused", (json_int_t)1),
+		      "peers", "node", "c\"x", "generation", (json_int_t)41, "agree", 0,
+		      "seen_seconds_ago", (json_int_t)5));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
 	assert_non_null(strstr(text, "# TYPE drover_config_generation gauge\n"));
-	assert_non_null(strstr(text, "drover_config_generation 17\n"));
+	assert_non_null(strstr(text, "drover_config_generation 42\n"));
+	assert_non_null(strstr(text, "drover_cluster_role{role=\"replica\"} 1\n"));
+	assert_non_null(strstr(text, "drover_cluster_role{role=\"primary\"} 0\n"));
+	assert_non_null(strstr(text, "drover_vrrp_state{state=\"BACKUP\"} 1\n"));
+	assert_non_null(strstr(text, "drover_vrrp_state{state=\"MASTER\"} 0\n"));
+	assert_non_null(strstr(text, "drover_cluster_primary_reachable 1\n"));
+	assert_non_null(strstr(text, "drover_cluster_snapshots_refused_total 1\n"));
+	assert_non_null(
+	    strstr(text, "drover_cluster_peer_generation{peer=\"a\",role=\"primary\"} 42\n"));
+	assert_non_null(
+	    strstr(text, "drover_cluster_peer_agree{peer=\"c\\\"x\",role=\"replica\"} 0\n"));
 	/* Every counter family ends in _total. */
 	for (const char *p = strstr(text, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
 		const char *end = strchr(p, '\n');

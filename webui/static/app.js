@@ -318,6 +318,46 @@ function renderDatapath(g) {
   $('dp-table').tBodies[0].replaceChildren(...rows);
 }
 
+// The cluster: this appliance (role, replicated generation, table digest,
+// VRRP state), and its peers, each agreeing or not.
+function renderCluster(c) {
+  if (!c) return;
+  const self = [
+    ['node', c.node],
+    ['configuration generation', String(c.config_generation)],
+    ['table digest', c.table_digest],
+    ['hash key', c.hash_key_id],
+    ['VRRP', c.vrrp],
+  ];
+  const p = c.primary;
+  if (p) {
+    self.push(['primary', p.url || '(cluster_primary not set)']);
+    self.push(['primary state', p.reachable ? 'reachable'
+      : 'unreachable' + (p.unreachable_since ? ' since ' + fmtTime(p.unreachable_since) : '')]);
+    if (p.error) self.push(['last error', p.error]);
+    self.push(['snapshots', p.applied + ' applied, ' + p.refused + ' refused']);
+  }
+  $('cluster-role').textContent = c.role + (c.role === 'replica' ? ': changes are made on the primary' : '');
+  $('cluster-self').tBodies[0].replaceChildren(...self.map(([k, v]) =>
+    el('tr', { 'data-cluster': k }, el('td', { text: k }), el('td', { class: 'value', text: v }))));
+  const peers = [];
+  if (p && p.node) peers.push(Object.assign({ role: 'primary' }, p));
+  for (const x of c.peers || []) peers.push(x);
+  const rows = peers.map((x) => el('tr', { 'data-peer': x.node },
+    el('td', { text: x.role }),
+    el('td', { class: 'name', text: x.node }),
+    el('td', { class: 'num generation', text: String(x.generation) }),
+    el('td', { class: 'digest', text: (x.table_digest || '').slice(0, 16) }),
+    el('td', { class: 'vrrp', text: x.vrrp }),
+    el('td', { class: 'agree' }, badge(x.agree ? 'yes' : 'no', x.agree ? 'up' : 'down')),
+    el('td', { text: x.seen_seconds_ago === null || x.seen_seconds_ago === undefined ? 'never' : fmtAge(x.seen_seconds_ago) + ' ago' })));
+  if (rows.length === 0) {
+    rows.push(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: c.role === 'standalone'
+      ? 'Standalone: no cluster (settings: cluster_role).' : 'No peer heard from yet.' })));
+  }
+  $('cluster-peers').tBodies[0].replaceChildren(...rows);
+}
+
 async function refreshDashboard() {
   const stats = await api('GET', '/api/v1/stats');
   if (!stats.ok) return;
@@ -351,6 +391,7 @@ async function refreshDashboard() {
   }
   $('dash-table').tBodies[0].replaceChildren(...rows);
   renderDatapath(stats.global);
+  renderCluster(stats.cluster);
   $('dash-updated').textContent = 'updated ' + new Date().toLocaleTimeString('en-GB');
 }
 
@@ -568,6 +609,7 @@ const CHOICES = {
   malformed_policy: ['accept', 'drop'],
   probe_kind: ['http-proxy', 'http', 'tcp'],
   metrics_access: ['local', 'open', 'auth'],
+  cluster_role: ['standalone', 'primary', 'replica'],
 };
 
 function settingInput(s) {
@@ -605,7 +647,8 @@ function settingRow(s) {
   return el('tr', { class: 'setting-row' },
     el('td', {}, el('label', { for: 'set-' + s.key, text: s.key })),
     el('td', {}, form, err),
-    el('td', { class: 'help', text: s.help + (s.value !== s.default ? ' (default ' + (s.default || 'empty') + ')' : '') }));
+    el('td', { class: 'help', text: s.help + (s.value !== s.default ? ' (default ' + (s.default || 'empty') + ')' : '') +
+      (s.scope === 'node' ? ' [this appliance only]' : '') }));
 }
 
 async function showSettings() {
