@@ -10,6 +10,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "client.h"
 #include "clock.h"
 #include "encap.h"
 #include "setup_script.h"
@@ -337,6 +338,9 @@ static json_t *api_lookup_range(struct api_call *c, uint32_t first, uint32_t cou
 	return r;
 }
 
+static json_t *api_lookup_answer(json_t *client, enum manager_lookup_reason why,
+				 const struct proxy_config *p, uint32_t idle);
+
 static json_t *api_lookup(struct api_call *c)
 {
 	static const char *const allowed[] = {"client", "count", NULL};
@@ -346,12 +350,23 @@ static json_t *api_lookup(struct api_call *c)
 	uint32_t client, idle;
 	int64_t count = 0;
 	enum manager_lookup_reason why;
+	struct client_id id;
+	char shown[CLIENT_TEXT_MAX];
 
 	if (fail != NULL || !api_get_string(c->req, "client", true, &text, &fail) ||
 	    !api_get_int(c->req, "count", false, 1, API_LOOKUP_COUNT_MAX, &count, &fail))
 		return fail;
-	if (!settings_parse_ipv4(text, &client))
-		return api_error("client", "client: invalid IPv4 address `%s'", text);
+	if (!client_parse(text, &id))
+		return api_error("client", "client: invalid IPv4 or IPv6 address `%s'", text);
+	if (!client_is_ipv4(&id)) {
+		if (count > 0)
+			return api_error("count",
+					 "count: ranges are for IPv4 clients only, not `%s'", text);
+		why = manager_lookup6(c->m, id.addr, &p, &idle);
+		client_format(&id, shown, sizeof(shown));
+		return api_lookup_answer(json_string(shown), why, p, idle);
+	}
+	client = client_ipv4(&id);
 	if (count > 0) {
 		if ((uint64_t)ntohl(client) + (uint64_t)count - 1 > UINT32_MAX)
 			return api_error(
@@ -360,8 +375,15 @@ static json_t *api_lookup(struct api_call *c)
 		return api_lookup_range(c, client, (uint32_t)count);
 	}
 	why = manager_lookup(c->m, client, &p, &idle);
+	return api_lookup_answer(api_address(client), why, p, idle);
+}
+
+/* One client's answer: {client, reason, proxy {id, name, address} or null, idle_seconds}. */
+static json_t *api_lookup_answer(json_t *client, enum manager_lookup_reason why,
+				 const struct proxy_config *p, uint32_t idle)
+{
 	json_t *r = api_ok();
-	json_object_set_new(r, "client", api_address(client));
+	json_object_set_new(r, "client", client);
 	json_object_set_new(r, "reason", json_string(api_lookup_reasons[why]));
 	if (p != NULL) {
 		json_object_set_new(r, "proxy",

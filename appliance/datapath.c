@@ -16,9 +16,12 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "clock.h"
+#include "client.h"
 #include "encap.h"
+#include "encap6.h"
 #include "fastpath.h"
 #include "reply.h"
+#include "reply6.h"
 #include "wire.h"
 
 #define DP_BURST   32
@@ -32,8 +35,9 @@
 
 /* The replies drover sends clients itself, each with its own budget. */
 enum dp_reply_kind {
-	DP_REPLY_FRAG_NEEDED, /* frag_needed_rate */
-	DP_REPLY_REJECT,      /* reject_rate */
+	DP_REPLY_FRAG_NEEDED,	 /* frag_needed_rate */
+	DP_REPLY_REJECT,	 /* reject_rate */
+	DP_REPLY_PACKET_TOO_BIG, /* frag_needed_rate: the IPv6 counterpart */
 	DP_REPLY_KINDS,
 };
 
@@ -50,6 +54,8 @@ struct datapath_thread {
 	bool started;
 	int raw_fd;  /* IPPROTO_RAW: we write the whole IP header (IPIP, RST) */
 	int icmp_fd; /* IPPROTO_ICMP: the kernel adds the IP header and picks our source */
+	/* IPPROTO_ICMPV6: the same for IPv6, the checksum the kernel's too; -1 without IPv6 */
+	int icmp6_fd;
 	bool stop;   /* __atomic */
 	uint64_t qs; /* __atomic: epoch seen at the last quiescent point, or DP_OFFLINE */
 	uint64_t loops;
@@ -59,6 +65,7 @@ struct datapath_thread {
 
 	uint64_t counters[DP_COUNTER_COUNT];
 	uint64_t malformed[PACKET_ERR_COUNT];
+	uint64_t malformed6[PACKET6_ERR_COUNT];
 	struct datapath_slot_counters slots[PROXY_SLOTS_MAX];
 	/*
 	 * The fast path takes a client's packets once it is recorded; packets
@@ -88,7 +95,11 @@ struct datapath_thread {
 	uint8_t tx_hdr[DP_TX_MAX][ENCAP_OUTER_LEN];
 	struct encap_frag frags[ENCAP_MAX_FRAGS];
 	uint8_t reply[REPLY_MAX_LEN];
+	uint8_t reply6[REPLY6_MAX_LEN];
 };
+
+_Static_assert(ENCAP6_6IN4_LEN == ENCAP_OUTER_LEN,
+	       "a 6in4 header takes the room of an IPIP header in the send queue");
 
 static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_PACKETS] = "packets",
@@ -121,7 +132,36 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_BURSTS] = "bursts",
     [DP_FAST_LEARNED] = "fast_learned",
     [DP_FAST_LEARN_ERRORS] = "fast_learn_errors",
+    [DP_IPV6_PACKETS] = "ipv6_packets",
+    [DP_IPV6_ENCAPSULATED] = "ipv6_encapsulated",
+    [DP_IPV6_PLACED] = "ipv6_clients_placed",
+    [DP_PACKET_TOO_BIG_SENT] = "packet_too_big_sent",
+    [DP_PACKET_TOO_BIG_LIMITED] = "packet_too_big_rate_limited",
 };
+
+static const char *const datapath_malformed6_names[PACKET6_ERR_COUNT] = {
+    [PACKET6_OK] = "ipv6_ok",
+    [PACKET6_ERR_TRUNCATED] = "ipv6_truncated",
+    [PACKET6_ERR_VERSION] = "ipv6_version",
+    [PACKET6_ERR_PAYLOAD_LENGTH] = "ipv6_payload_length",
+    [PACKET6_ERR_SOURCE] = "ipv6_source",
+    [PACKET6_ERR_EXT_TRUNCATED] = "ipv6_ext_truncated",
+    [PACKET6_ERR_EXT_COUNT] = "ipv6_ext_count",
+    [PACKET6_ERR_EXT_ORDER] = "ipv6_ext_order",
+    [PACKET6_ERR_FRAGMENT] = "ipv6_fragment",
+    [PACKET6_ERR_FIRST_FRAGMENT] = "ipv6_first_fragment",
+    [PACKET6_ERR_L4_TRUNCATED] = "ipv6_l4_truncated",
+    [PACKET6_ERR_TCP_OFFSET] = "ipv6_tcp_offset",
+    [PACKET6_ERR_ICMP_QUOTE] = "ipv6_icmp_quote",
+};
+
+_Static_assert(PACKET6_ERR_ICMP_QUOTE + 1 == PACKET6_ERR_COUNT,
+	       "every IPv6 parse failure has a name");
+
+const char *datapath_malformed6_name(enum packet6_error err)
+{
+	return (unsigned)err < PACKET6_ERR_COUNT ? datapath_malformed6_names[err] : "ipv6_unknown";
+}
 
 _Static_assert(DP_FAST_ENCAP_ERRORS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
 	       "the datapath lists every fast path counter");
@@ -187,15 +227,15 @@ static void dp_tx_queue(struct datapath_thread *t, uint32_t dst, const void *pay
  * packet answered): rate a second for its bucket of clients, on the thread's
  * clock. Counts the refusal.
  */
-static bool dp_reply_allowed(struct datapath_thread *t, const struct pool_snapshot *snap,
-			     enum dp_reply_kind kind, uint32_t client)
+static bool dp_reply_allowed_hash(struct datapath_thread *t, const struct pool_snapshot *snap,
+				  enum dp_reply_kind kind, uint64_t hash)
 {
 	static const enum datapath_counter limited[DP_REPLY_KINDS] = {
 	    [DP_REPLY_FRAG_NEEDED] = DP_FRAG_NEEDED_LIMITED,
 	    [DP_REPLY_REJECT] = DP_REJECT_LIMITED,
+	    [DP_REPLY_PACKET_TOO_BIG] = DP_PACKET_TOO_BIG_LIMITED,
 	};
-	uint32_t rate = kind == DP_REPLY_FRAG_NEEDED ? snap->frag_needed_rate : snap->reject_rate;
-	uint64_t hash = hash_client(snap->hash_key, client);
+	uint32_t rate = kind == DP_REPLY_REJECT ? snap->reject_rate : snap->frag_needed_rate;
 	struct dp_reply_budget *b = &t->replies[kind][hash & (DP_REPLY_SOURCES - 1)];
 
 	if (b->second != t->now) {
@@ -208,6 +248,12 @@ static bool dp_reply_allowed(struct datapath_thread *t, const struct pool_snapsh
 	}
 	b->used++;
 	return true;
+}
+
+static bool dp_reply_allowed(struct datapath_thread *t, const struct pool_snapshot *snap,
+			     enum dp_reply_kind kind, uint32_t client)
+{
+	return dp_reply_allowed_hash(t, snap, kind, hash_client(snap->hash_key, client));
 }
 
 static void dp_send_icmp(struct datapath_thread *t, uint32_t client, size_t len)
@@ -392,7 +438,10 @@ static void dp_learn(struct datapath_thread *t, const struct pool_snapshot *snap
 		dp_count(t, DP_FAST_LEARN_ERRORS);
 }
 
-/* Decides one packet; returns its verdict. */
+static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const uint8_t *pkt, size_t len);
+
+/* Decides one packet, IPv4 here and IPv6 in dp_handle6; returns its verdict. */
 static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
 		     const uint8_t *pkt, size_t len)
 {
@@ -401,6 +450,8 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 
 	dp_count(t, DP_PACKETS);
 	dp_add(&t->counters[DP_BYTES], len);
+	if (len > 0 && wire_ip_version(pkt) == WIRE_IPV6_VERSION)
+		return dp_handle6(t, snap, pkt, len);
 	err = packet_parse(pkt, len, &pi);
 	if (err != PACKET_OK) {
 		dp_count(t, DP_MALFORMED);
@@ -464,6 +515,190 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	encap_ipip_header(t->tx_hdr[t->ntx - 1], target->source, target->address, pkt,
 			  (uint16_t)len, t->ip_id++);
 	dp_count(t, DP_ENCAPSULATED);
+	return NF_DROP;
+}
+
+static void dp_send_icmp6(struct datapath_thread *t, const uint8_t client[WIRE_IPV6_ADDR_LEN],
+			  size_t len)
+{
+	struct sockaddr_in6 to = {.sin6_family = AF_INET6};
+
+	/* The ICMPv6 message only: the kernel writes the IPv6 header, source and checksum. */
+	memcpy(&to.sin6_addr, client, WIRE_IPV6_ADDR_LEN);
+	if (t->icmp6_fd < 0 || len <= WIRE_IPV6_HLEN ||
+	    sendto(t->icmp6_fd, t->reply6 + WIRE_IPV6_HLEN, len - WIRE_IPV6_HLEN, 0,
+		   (struct sockaddr *)&to, sizeof(to)) < 0)
+		dp_count(t, DP_TX_ERRORS);
+}
+
+/* An IPv6 client's packet does not fit the tunnel: routers never fragment IPv6, tell it. */
+static int dp_too_big6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		       const struct pool_target *target, const struct packet6_info *pi,
+		       uint64_t hash, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t any[WIRE_IPV6_ADDR_LEN];
+	size_t n;
+
+	if (!reply6_may_answer(pi)) {
+		dp_count(t, DP_NOT_ANSWERED);
+		return NF_DROP;
+	}
+	if (!dp_reply_allowed_hash(t, snap, DP_REPLY_PACKET_TOO_BIG, hash))
+		return NF_DROP;
+	/* The source and checksum written here are replaced by the kernel's (dp_send_icmp6). */
+	n = reply6_packet_too_big(t->reply6, sizeof(t->reply6), any, pkt, len, target->tunnel_mtu);
+	if (n == 0) {
+		/* A tunnel narrower than any IPv6 link: nothing true to say. */
+		dp_count(t, DP_NOT_ANSWERED);
+		return NF_DROP;
+	}
+	dp_send_icmp6(t, pi->src, n);
+	dp_count(t, DP_PACKET_TOO_BIG_SENT);
+	return NF_DROP;
+}
+
+/*
+ * no_proxy_policy reject for an IPv6 client: ICMPv6 destination
+ * unreachable, administratively prohibited (RFC 4443 3.1, code 1), within
+ * the client's budget; never to an error, a later fragment or a RST. The
+ * message is the Packet Too Big layout with another type and code and the
+ * MTU word unused (zero); the kernel computes the checksum.
+ */
+static void dp_reject6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		       const struct packet6_info *pi, uint64_t hash, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t any[WIRE_IPV6_ADDR_LEN];
+	uint8_t *icmp = t->reply6 + WIRE_IPV6_HLEN;
+	size_t n;
+
+	if (!reply6_may_answer(pi) || (pi->has_ports && (pi->tcp_flags & WIRE_TCP_RST))) {
+		dp_count(t, DP_NOT_ANSWERED);
+		return;
+	}
+	if (!dp_reply_allowed_hash(t, snap, DP_REPLY_REJECT, hash))
+		return;
+	n = reply6_packet_too_big(t->reply6, sizeof(t->reply6), any, pkt, len, WIRE_IPV6_MTU_MIN);
+	if (n == 0) {
+		dp_count(t, DP_NOT_ANSWERED);
+		return;
+	}
+	icmp[0] = WIRE_ICMP6_UNREACHABLE;
+	icmp[1] = WIRE_ICMP6_ADMIN_PROHIBITED;
+	memset(icmp + 4, 0, 4);
+	dp_send_icmp6(t, pi->src, n);
+	dp_count(t, DP_REJECT_SENT);
+}
+
+/* The proxy an IPv6 client's ICMPv6 error belongs to, as dp_icmp_error_owner for IPv4. */
+static uint16_t dp_icmp6_error_owner(struct datapath_thread *t, const struct pool_snapshot *snap,
+				     const struct packet6_info *pi, uint32_t tag, uint64_t hash)
+{
+	uint16_t slot;
+
+	if (memcmp(pi->quoted_dst, pi->src, WIRE_IPV6_ADDR_LEN) != 0) {
+		dp_count(t, DP_ICMP_NOT_SENDER);
+		return 0;
+	}
+	if (!pool_is_client6(snap, pi->src)) {
+		dp_count(t, DP_ICMP_OUTSIDE_SUBNETS);
+		return 0;
+	}
+	if (!affinity_peek(snap->affinity, tag, hash, t->now, &slot, NULL) ||
+	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		dp_count(t, DP_ICMP_UNPLACED);
+		return 0;
+	}
+	dp_count(t, DP_AFFINITY_HITS);
+	return slot;
+}
+
+/*
+ * Decides one IPv6 packet (dp_handle counted it in the totals); returns
+ * its verdict. The same decisions as for IPv4, the client being its
+ * identity widened to ipv6_client_prefix, the proxy reached over IPv4 in
+ * IPv6-in-IPv4. Not for the kernel fast path, which carries IPv4 only.
+ */
+static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const uint8_t *pkt, size_t len)
+{
+	struct packet6_info pi;
+	enum packet6_error err;
+
+	dp_count(t, DP_IPV6_PACKETS);
+	err = packet6_parse(pkt, len, &pi);
+	if (err != PACKET6_OK) {
+		dp_count(t, DP_MALFORMED);
+		dp_add(&t->malformed6[err], 1);
+		return snap->malformed == MALFORMED_DROP ? NF_DROP : NF_ACCEPT;
+	}
+	/* Only TCP and the ICMPv6 errors: neighbour discovery and the rest are the kernel's. */
+	if (pi.protocol != IPPROTO_TCP && !pi.icmp_error) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+	if (pi.has_ports && !pool_port_is_web(snap, pi.dport)) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+	if (pi.icmp_error && !(pi.quoted_protocol == IPPROTO_TCP && pi.quoted_has_ports &&
+			       pool_port_is_web(snap, pi.quoted_sport))) {
+		dp_count(t, DP_NOT_WEB);
+		return NF_ACCEPT;
+	}
+
+	const struct client_id client = packet6_client(&pi);
+	uint64_t hash = pool_client6_hash(snap, &client);
+	uint32_t tag = pool_affinity_tag6(hash);
+	uint16_t slot;
+	if (pi.icmp_error) {
+		slot = dp_icmp6_error_owner(t, snap, &pi, tag, hash);
+		if (slot == 0)
+			return NF_ACCEPT;
+	} else {
+		if (!pool_is_client6(snap, pi.src)) {
+			dp_count(t, DP_NOT_CLIENT);
+			return NF_ACCEPT;
+		}
+		uint64_t hits = t->counters[DP_AFFINITY_HITS];
+		slot = dp_choose(t, snap, tag, hash);
+		/* Not found in the table: given a proxy by Maglev, an entry made. */
+		if (slot != 0 && t->counters[DP_AFFINITY_HITS] == hits)
+			dp_count(t, DP_IPV6_PLACED);
+		if (slot == 0) {
+			switch (snap->no_proxy) {
+			case NO_PROXY_DROP:
+				dp_count(t, DP_NO_PROXY_DROPPED);
+				return NF_DROP;
+			case NO_PROXY_REJECT:
+				dp_count(t, DP_REJECTED);
+				dp_reject6(t, snap, &pi, hash, pkt, len);
+				return NF_DROP;
+			case NO_PROXY_BYPASS:
+			default:
+				dp_count(t, DP_BYPASSED);
+				return NF_ACCEPT;
+			}
+		}
+	}
+
+	const struct pool_target *target = &snap->targets[slot];
+	struct datapath_slot_counters *sc = &t->slots[slot];
+	dp_add(&sc->packets, 1);
+	dp_add(&sc->bytes, len);
+	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
+		dp_add(&sc->hits, 1);
+
+	if (len > target->tunnel_mtu)
+		return dp_too_big6(t, snap, target, &pi, hash, pkt, len);
+	dp_tx_queue(t, target->address, pkt, len);
+	if (encap6_6in4_header(t->tx_hdr[t->ntx - 1], target->source, target->address, pkt, len,
+			       t->ip_id++) < 0) {
+		t->ntx--;
+		dp_count(t, DP_TX_ERRORS);
+		return NF_DROP;
+	}
+	dp_count(t, DP_ENCAPSULATED);
+	dp_count(t, DP_IPV6_ENCAPSULATED);
 	return NF_DROP;
 }
 
@@ -579,6 +814,8 @@ static void dp_thread_free(struct datapath_thread *t)
 		close(t->raw_fd);
 	if (t->icmp_fd >= 0)
 		close(t->icmp_fd);
+	if (t->icmp6_fd >= 0)
+		close(t->icmp6_fd);
 	free(t->rx_buf);
 	free(t);
 }
@@ -594,7 +831,7 @@ static struct datapath_thread *dp_thread_new(struct datapath *dp, uint16_t num,
 		return NULL;
 	}
 	t->dp = dp;
-	t->raw_fd = t->icmp_fd = -1;
+	t->raw_fd = t->icmp_fd = t->icmp6_fd = -1;
 	t->qs = DP_OFFLINE;
 	t->ip_id = (uint16_t)(num * 7919U);
 	t->rx_buf = malloc((size_t)DP_BURST * DP_RXBUF);
@@ -613,6 +850,12 @@ static struct datapath_thread *dp_thread_new(struct datapath *dp, uint16_t num,
 	int zero = 0;
 	setsockopt(t->icmp_fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof(zero));
 	shutdown(t->icmp_fd, SHUT_RD);
+	/* A host without IPv6 has no IPv6 clients: their replies are then counted as tx errors. */
+	t->icmp6_fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	if (t->icmp6_fd >= 0) {
+		setsockopt(t->icmp6_fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof(zero));
+		shutdown(t->icmp6_fd, SHUT_RD);
+	}
 	*err = queue_open(&t->q, num, opt);
 	if (*err < 0)
 		goto fail;
@@ -644,6 +887,8 @@ static void dp_thread_remove(struct datapath *dp, unsigned i)
 		dp->gone_counters[c] += t->counters[c];
 	for (unsigned e = 0; e < PACKET_ERR_COUNT; e++)
 		dp->gone_malformed[e] += t->malformed[e];
+	for (unsigned e = 0; e < PACKET6_ERR_COUNT; e++)
+		dp->gone_malformed6[e] += t->malformed6[e];
 	for (unsigned s = 0; s < PROXY_SLOTS_MAX; s++) {
 		dp->gone_slots[s].hits += t->slots[s].hits;
 		dp->gone_slots[s].packets += t->slots[s].packets;
@@ -777,6 +1022,15 @@ void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT]
 	}
 	if (dp->fast != NULL)
 		fastpath_counters(dp->fast, out + DP_FAST_PACKETS);
+}
+
+void datapath_malformed6(const struct datapath *dp, uint64_t out[PACKET6_ERR_COUNT])
+{
+	memcpy(out, dp->gone_malformed6, sizeof(uint64_t) * PACKET6_ERR_COUNT);
+	for (unsigned i = 0; i < dp->nthreads; i++) {
+		for (unsigned e = 0; e < PACKET6_ERR_COUNT; e++)
+			out[e] += __atomic_load_n(&dp->threads[i]->malformed6[e], __ATOMIC_RELAXED);
+	}
 }
 
 void datapath_slot_counters(const struct datapath *dp, uint16_t slot,

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "packet.h"
+#include "packet6.h"
 #include "pool.h"
 #include "queue.h"
 
@@ -58,6 +59,16 @@ enum datapath_counter {
 	DP_BURSTS,
 	DP_FAST_LEARNED,      /* clients recorded for the kernel fast path */
 	DP_FAST_LEARN_ERRORS, /* ... refused by the kernel */
+	/*
+	 * IPv6 (also counted in the totals above: packets, bytes, malformed,
+	 * encapsulated, ...): clients' IPv6 packets carried to the proxies'
+	 * IPv4 addresses in IPv6-in-IPv4.
+	 */
+	DP_IPV6_PACKETS,
+	DP_IPV6_ENCAPSULATED,
+	DP_IPV6_PLACED, /* IPv6 clients given a proxy by the table (affinity entries made) */
+	DP_PACKET_TOO_BIG_SENT,	   /* ICMPv6 Packet Too Big sent to clients */
+	DP_PACKET_TOO_BIG_LIMITED, /* ... suppressed: that client's budget is spent */
 	/* The kernel fast path's own counters, in enum fastpath_counter order. */
 	DP_FAST_PACKETS,
 	DP_FAST_BYTES,
@@ -91,6 +102,7 @@ struct datapath {
 	/* What threads stopped since start had counted: counters never go back. */
 	uint64_t gone_counters[DP_COUNTER_COUNT];
 	uint64_t gone_malformed[PACKET_ERR_COUNT];
+	uint64_t gone_malformed6[PACKET6_ERR_COUNT];
 	struct datapath_slot_counters gone_slots[PROXY_SLOTS_MAX];
 	/* Snapshots waiting for every thread to move past them. */
 	struct datapath_retired {
@@ -130,6 +142,13 @@ void datapath_stop(struct datapath *dp);
 /* Sums of every thread's counters (a consistent-enough read of monotonic counters). */
 void datapath_counters(const struct datapath *dp, uint64_t out[DP_COUNTER_COUNT],
 		       uint64_t malformed[PACKET_ERR_COUNT]);
+/* IPv6 packets that failed parsing, by enum packet6_error, summed over threads. */
+void datapath_malformed6(const struct datapath *dp, uint64_t out[PACKET6_ERR_COUNT]);
+/*
+ * The name an IPv6 parse failure is shown under next to the IPv4 ones:
+ * "ipv6_" and packet6_error_name, e.g. "ipv6_ext_count".
+ */
+const char *datapath_malformed6_name(enum packet6_error err);
 void datapath_slot_counters(const struct datapath *dp, uint16_t slot,
 			    struct datapath_slot_counters *out);
 /* Kernel-side drops summed over bound queues: queue full, netlink socket full. */

@@ -57,7 +57,7 @@ static void usage(FILE *out)
 	      "  proxy del ID [--version V]\n"
 	      "  proxy setup-script ID [--mode kernel|decap] [--tunnel-address IP]\n"
 	      "            [--intercept-port PORT]   shell script that prepares that proxy\n"
-	      "  lookup CLIENT_IP [--count N]\n"
+	      "  lookup CLIENT_IP [--count N]   (IPv4 or IPv6; --count: IPv4 only)\n"
 	      "                             which proxy serves this client (N clients from it),\n"
 	      "                             and why\n"
 	      "  stats                      datapath and per-proxy counters\n"

@@ -200,6 +200,13 @@ bool manager_cluster_current(struct manager *m, uint64_t have, const char *diges
 enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 					  const struct proxy_config **proxy, uint32_t *idle);
 
+/*
+ * Which proxy serves the IPv6 client at addr (16 bytes as on the wire), and
+ * why: as manager_lookup, the client widened to ipv6_client_prefix.
+ */
+enum manager_lookup_reason manager_lookup6(struct manager *m, const uint8_t addr[16],
+					   const struct proxy_config **proxy, uint32_t *idle);
+
 /* The ruleset droverd would install, for --print-rules and for operators who manage rules
  * themselves. */
 int manager_render_rules(const struct manager *m, char *buf, size_t len);
@@ -248,8 +255,8 @@ struct manager_counter {
 	uint64_t value;
 };
 
-/* Malformed packets are counted by reason; PACKET_OK is none. */
-#define MANAGER_MALFORMED_REASONS (PACKET_ERR_COUNT - 1)
+/* Malformed packets are counted by reason, IPv4's then IPv6's; PACKET_OK is none. */
+#define MANAGER_MALFORMED_REASONS (PACKET_ERR_COUNT - 1 + PACKET6_ERR_COUNT - 1)
 #define MANAGER_FAST_PATH_ERR_MAX 160
 
 /* The appliance's own counters and state, as droverctl stats shows them. */

@@ -44,6 +44,34 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
 }
 
+enum manager_lookup_reason manager_lookup6(struct manager *m, const uint8_t addr[16],
+					   const struct proxy_config **proxy, uint32_t *idle)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+	const struct client_id client = client_from_ipv6(addr);
+	uint64_t hash;
+	uint16_t slot;
+
+	*proxy = NULL;
+	*idle = 0;
+	if (snap == NULL)
+		return MANAGER_LOOKUP_NONE;
+	hash = pool_client6_hash(snap, &client);
+	if (affinity_peek(m->affinity, pool_affinity_tag6(hash), hash, clock_now_s(), &slot,
+			  idle) &&
+	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		*proxy = manager_proxy_by_slot(m, slot);
+		if (*proxy != NULL)
+			return MANAGER_LOOKUP_AFFINITY;
+	}
+	*idle = 0;
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return MANAGER_LOOKUP_NONE;
+	*proxy = manager_proxy_by_slot(m, slot);
+	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
+}
+
 /* A proxy's own counters (hits, packets, bytes) since it got its slot. */
 static void manager_proxy_counters(const struct manager *m, uint16_t slot,
 				   struct datapath_slot_counters *out)
@@ -109,6 +137,11 @@ void manager_stats(const struct manager *m, struct manager_stats *out)
 	for (unsigned e = PACKET_OK + 1; e < PACKET_ERR_COUNT; e++)
 		out->malformed[e - 1] =
 		    (struct manager_counter){packet_error_name(e), malformed[e]};
+	uint64_t malformed6[PACKET6_ERR_COUNT];
+	datapath_malformed6(&m->dp, malformed6);
+	for (unsigned e = PACKET6_OK + 1; e < PACKET6_ERR_COUNT; e++)
+		out->malformed[PACKET_ERR_COUNT - 1 + e - 1] =
+		    (struct manager_counter){datapath_malformed6_name(e), malformed6[e]};
 	datapath_kernel_drops(&m->dp, &out->kernel_queue_full_drops,
 			      &out->kernel_socket_full_drops);
 	out->queues = m->queues;

@@ -101,6 +101,20 @@ bool pool_is_client(const struct pool_snapshot *s, uint32_t addr)
 					    pool_address_cmp) == NULL);
 }
 
+bool pool_is_client6(const struct pool_snapshot *s, const uint8_t addr[16])
+{
+	for (size_t i = 0; i < s->nsubnets6; i++) {
+		const struct cidr6 *c = &s->client_subnets6[i];
+		unsigned int whole = c->len / 8U, rest = c->len % 8U;
+
+		if (memcmp(addr, c->addr, whole) != 0)
+			continue;
+		if (rest == 0 || ((addr[whole] ^ c->addr[whole]) & (0xffU << (8 - rest))) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
 {
 	memset(snap->port_map, 0, sizeof(snap->port_map));
@@ -201,6 +215,9 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	snap->generation = in->generation;
 	memcpy(snap->client_subnets, s->client_subnets, sizeof(snap->client_subnets));
 	snap->nsubnets = s->nsubnets;
+	memcpy(snap->client_subnets6, s->client_subnets6, sizeof(snap->client_subnets6));
+	snap->nsubnets6 = s->nsubnets6;
+	snap->ipv6_prefix = (uint8_t)s->ipv6_client_prefix;
 	qsort(snap->proxies, snap->nproxies, sizeof(*snap->proxies), pool_address_cmp);
 	/* The kernel's slots last: a thread on this snapshot records clients at their generations.
 	 */

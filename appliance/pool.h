@@ -65,7 +65,11 @@ struct pool_snapshot {
 	/* Who may be a client: what the rules queue (a source in client_subnets, not a proxy). */
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;
-	uint32_t *proxies; /* every proxy's address, network byte order, ascending */
+	/* The IPv6 client subnets, and the leading bits of an IPv6 client that place it. */
+	struct cidr6 client_subnets6[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets6;
+	uint8_t ipv6_prefix; /* ipv6_client_prefix: 32..128 */
+	uint32_t *proxies;   /* every proxy's address, network byte order, ascending */
 	size_t nproxies;
 	struct fastpath *fast; /* where packet threads record placed clients; NULL: off */
 	uint32_t fast_scope;   /* the fast path's scope of who may be a client, for records */
@@ -83,6 +87,43 @@ static inline bool pool_port_is_web(const struct pool_snapshot *s, uint16_t port
  * proxy added) may not be; it is neither proxied nor recorded.
  */
 bool pool_is_client(const struct pool_snapshot *s, uint32_t addr);
+
+/*
+ * Packet threads: whether the rules of this snapshot would queue a packet
+ * from the IPv6 address addr (16 bytes as on the wire): in an IPv6 client
+ * subnet. The proxies have IPv4 addresses only here: none to leave out.
+ */
+bool pool_is_client6(const struct pool_snapshot *s, const uint8_t addr[16]);
+
+/*
+ * The keyed hash an IPv6 client is placed by: its identity widened to the
+ * snapshot's ipv6_client_prefix, hashed as hash_client_id does, on the one
+ * Maglev table both families share. client is the packet's client
+ * (packet6_client).
+ */
+static inline uint64_t pool_client6_hash(const struct pool_snapshot *s,
+					 const struct client_id *client)
+{
+	const struct client_id id = client_widen(client, s->ipv6_prefix);
+
+	return hash_client_id(s->hash_key, &id);
+}
+
+/*
+ * IPv6 clients share the IPv4 clients' affinity table. Its entries hold 32
+ * bits of client: an IPv6 client is held under 32 bits of its keyed hash
+ * (the low half; the high half picks the bucket), never 0 (an empty entry).
+ * Two clients share an entry only if 64 bits of their keyed hashes agree
+ * within one table: nobody without the key can aim at it, and the cost
+ * would be one client following another's proxy. So an IPv6 client costs
+ * what an IPv4 one does (8 bytes), within affinity_max_clients.
+ */
+static inline uint32_t pool_affinity_tag6(uint64_t client_hash)
+{
+	uint32_t tag = (uint32_t)client_hash;
+
+	return tag != 0 ? tag : 1;
+}
 
 /* ---- control side: slots and snapshot building (never called by packet threads) ---- */
 

@@ -49,6 +49,45 @@ static void rules_put_target(struct rules_buf *b, const struct settings *s, unsi
 	rules_put(b, "%s\n", s->fail_open ? " --queue-bypass" : "");
 }
 
+/*
+ * The ip6tables-restore document for the IPv6 client subnets, after
+ * RULES_IPV6_MARK. No RETURN for the proxies: their addresses are IPv4 (the
+ * IPv6 packets they send never come from an IPv4 address). ICMPv6 is queued
+ * only for the two errors a client sends about a proxy's reply (Packet Too
+ * Big for path MTU discovery, destination unreachable); neighbour and router
+ * discovery are link-local and never forwarded, and no rule names them.
+ */
+static void rules_render6(struct rules_buf *b, const struct settings *s, unsigned nqueues)
+{
+	static const char *const icmp6_errors[] = {"packet-too-big", "destination-unreachable"};
+	char addr[INET6_ADDRSTRLEN];
+
+	rules_put(b, "%s*filter\n:%s - [0:0]\n", RULES_IPV6_MARK, RULES_CHAIN);
+	for (size_t n = 0; n < s->nsubnets6; n++) {
+		char net[INET6_ADDRSTRLEN + 5];
+		inet_ntop(AF_INET6, s->client_subnets6[n].addr, addr, sizeof(addr));
+		snprintf(net, sizeof(net), "%s/%u", addr, s->client_subnets6[n].len);
+		for (size_t first = 0; first < s->nports; first += RULES_MULTIPORT_MAX) {
+			size_t last = first + RULES_MULTIPORT_MAX;
+			if (last > s->nports)
+				last = s->nports;
+			rules_put(b, "-A %s -s %s -p tcp -m multiport --dports ", RULES_CHAIN, net);
+			for (size_t p = first; p < last; p++)
+				rules_put(b, "%s%u", p == first ? "" : ",", s->ports[p]);
+			rules_put_target(b, s, nqueues);
+		}
+		/* Every fragment of TCP (a later one has no ports): any fragment header. */
+		rules_put(b, "-A %s -s %s -p tcp -m frag --fragid 0:4294967295", RULES_CHAIN, net);
+		rules_put_target(b, s, nqueues);
+		for (size_t i = 0; i < sizeof(icmp6_errors) / sizeof(icmp6_errors[0]); i++) {
+			rules_put(b, "-A %s -s %s -p ipv6-icmp --icmpv6-type %s", RULES_CHAIN, net,
+				  icmp6_errors[i]);
+			rules_put_target(b, s, nqueues);
+		}
+	}
+	rules_put(b, "COMMIT\n");
+}
+
 int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
 		 size_t nproxies, char *buf, size_t len)
 {
@@ -81,10 +120,14 @@ int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *pro
 		rules_put_target(&b, s, nqueues);
 	}
 	rules_put(&b, "COMMIT\n");
+	if (s->nsubnets6 > 0)
+		rules_render6(&b, s, nqueues);
 	if (b.overflow)
 		return -ENOSPC;
 	return (int)b.len;
 }
+
+static int rules_write_sysctl(const char *path, const char *value, char *err, size_t errlen);
 
 /* Runs argv with stdin from `input' (may be NULL); stderr captured into err. */
 static int rules_run(const char *const argv[], const char *input, char *err, size_t errlen)
@@ -159,36 +202,44 @@ fail_pipes:
 	return -errno;
 }
 
-int rules_apply(const char *doc, char *err, size_t errlen)
+/* The tools of one address family. */
+struct rules_family {
+	const char *restore; /* iptables-restore */
+	const char *tool;    /* iptables */
+};
+
+static const struct rules_family rules_ipv4 = {"iptables-restore", "iptables"};
+static const struct rules_family rules_ipv6 = {"ip6tables-restore", "ip6tables"};
+
+static int rules_apply_family(const struct rules_family *f, const char *doc, char *err,
+			      size_t errlen)
 {
-	static const char *const restore[] = {"iptables-restore", "--noflush", "--wait", NULL};
-	static const char *const check[] = {"iptables", "-w",	     "-C", "FORWARD",
-					    "-j",	RULES_CHAIN, NULL};
-	static const char *const insert[] = {"iptables", "-w", "-I",	    "FORWARD",
-					     "1",	 "-j", RULES_CHAIN, NULL};
+	const char *const restore[] = {f->restore, "--noflush", "--wait", NULL};
+	const char *const check[] = {f->tool, "-w", "-C", "FORWARD", "-j", RULES_CHAIN, NULL};
+	const char *const insert[] = {f->tool, "-w", "-I", "FORWARD", "1", "-j", RULES_CHAIN, NULL};
 	char out[512];
 	int ret;
 
 	/* Declaring the chain in the document flushes it: the swap is atomic. */
 	ret = rules_run(restore, doc, out, sizeof(out));
 	if (ret < 0) {
-		snprintf(err, errlen, "iptables-restore failed: %s", out);
+		snprintf(err, errlen, "%s failed: %s", f->restore, out);
 		return ret;
 	}
 	if (rules_run(check, NULL, out, sizeof(out)) == 0)
 		return 0;
 	ret = rules_run(insert, NULL, out, sizeof(out));
 	if (ret < 0)
-		snprintf(err, errlen, "cannot add the FORWARD jump to %s: %s", RULES_CHAIN, out);
+		snprintf(err, errlen, "cannot add the FORWARD jump to %s (%s): %s", RULES_CHAIN,
+			 f->tool, out);
 	return ret;
 }
 
-void rules_remove(void)
+static void rules_remove_family(const struct rules_family *f)
 {
-	static const char *const del[] = {"iptables", "-w",	   "-D", "FORWARD",
-					  "-j",	      RULES_CHAIN, NULL};
-	static const char *const flush[] = {"iptables", "-w", "-F", RULES_CHAIN, NULL};
-	static const char *const drop[] = {"iptables", "-w", "-X", RULES_CHAIN, NULL};
+	const char *const del[] = {f->tool, "-w", "-D", "FORWARD", "-j", RULES_CHAIN, NULL};
+	const char *const flush[] = {f->tool, "-w", "-F", RULES_CHAIN, NULL};
+	const char *const drop[] = {f->tool, "-w", "-X", RULES_CHAIN, NULL};
 	char out[256];
 
 	/* A jump inserted twice (by hand, or an earlier run) must all go. */
@@ -196,6 +247,40 @@ void rules_remove(void)
 		;
 	rules_run(flush, NULL, out, sizeof(out));
 	rules_run(drop, NULL, out, sizeof(out));
+}
+
+int rules_apply(const char *doc, char *err, size_t errlen)
+{
+	const char *mark = strstr(doc, RULES_IPV6_MARK);
+	size_t len4 = mark != NULL ? (size_t)(mark - doc) : strlen(doc);
+	char *doc4 = strndup(doc, len4);
+	int ret;
+
+	if (doc4 == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = rules_apply_family(&rules_ipv4, doc4, err, errlen);
+	free(doc4);
+	if (ret < 0)
+		return ret;
+	/* No IPv6 client subnet: no IPv6 chain, and nothing asked of a host without IPv6. */
+	if (mark == NULL) {
+		if (access(RULES_IPV6_FORWARDING, F_OK) == 0)
+			rules_remove_family(&rules_ipv6);
+		return 0;
+	}
+	ret = rules_write_sysctl(RULES_IPV6_FORWARDING, "1", err, errlen);
+	if (ret < 0)
+		return ret;
+	return rules_apply_family(&rules_ipv6, mark + strlen(RULES_IPV6_MARK), err, errlen);
+}
+
+void rules_remove(void)
+{
+	rules_remove_family(&rules_ipv4);
+	if (access(RULES_IPV6_FORWARDING, F_OK) == 0)
+		rules_remove_family(&rules_ipv6);
 }
 
 static int rules_write_sysctl(const char *path, const char *value, char *err, size_t errlen)

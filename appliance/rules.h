@@ -20,6 +20,17 @@
 #include "settings.h"
 
 #define RULES_CHAIN "DROVER"
+/*
+ * With IPv6 client subnets the document goes on, after this line, with the
+ * ip6tables-restore document of the same chain in the IPv6 filter table:
+ * TCP to the web ports from the IPv6 client subnets, every TCP fragment from
+ * them, and ICMPv6 Packet Too Big and destination unreachable from them,
+ * to the same queues. Never any other ICMPv6 (neighbour discovery stays
+ * the kernel's).
+ */
+#define RULES_IPV6_MARK "# ip6tables-restore --noflush\n"
+/* IPv6 forwarding, turned on by rules_apply when there are IPv6 client subnets. */
+#define RULES_IPV6_FORWARDING "/proc/sys/net/ipv6/conf/all/forwarding"
 
 /*
  * Writes an iptables-restore (--noflush) document for the filter table that
@@ -29,10 +40,14 @@
 int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
 		 size_t nproxies, char *buf, size_t len);
 
-/* Loads the document atomically and makes sure FORWARD jumps to the chain. 0 or -errno; err says
- * why. */
+/*
+ * Loads the document atomically and makes sure FORWARD jumps to the chain,
+ * for IPv4 and, when the document holds an IPv6 part, for IPv6 too (IPv6
+ * forwarding turned on first); without one, an IPv6 chain left from before
+ * is removed. 0 or -errno; err says why.
+ */
 int rules_apply(const char *doc, char *err, size_t errlen);
-/* Removes the jump and the chain; quiet when they are already gone. */
+/* Removes the jump and the chain of both families; quiet when they are already gone. */
 void rules_remove(void);
 /* Forwarding on, ICMP redirects off (the appliance is the clients' router). 0 or -errno. */
 int rules_sysctls(char *err, size_t errlen);

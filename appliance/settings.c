@@ -162,9 +162,21 @@ static const struct settings_entry settings_table[] = {
 	.def = {.key = "client_subnets",
 		.type = SETTING_SUBNETS,
 		.default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
-		.help = "source networks whose web traffic is proxied (CIDR list)",
+		.help = "source networks whose web traffic is proxied (CIDR list, IPv4 and IPv6)",
 		.apply =
 		    SETTING_APPLY_FAST_PATH_FORGET | SETTING_APPLY_SNAPSHOT | SETTING_APPLY_RULES},
+    },
+    {
+	.def = {.key = "ipv6_client_prefix",
+		.type = SETTING_UINT,
+		.default_value = "128",
+		.min = SETTINGS_IPV6_PREFIX_MIN,
+		.max = 128,
+		.help = "leading bits of an IPv6 client's address that place it on a proxy "
+			"(128: the whole address; 64: every address of a /64 together, for "
+			"rotating privacy addresses)",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(ipv6_client_prefix),
     },
     {
 	.def = {.key = "no_proxy_policy",
@@ -750,6 +762,8 @@ struct settings_value {
 	size_t nports;
 	struct cidr subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;
+	struct cidr6 subnets6[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets6;
 	char canon[SETTINGS_TEXT_MAX]; /* ADDRESSES, NAMES: the canonical comma text */
 	size_t nitems;
 };
@@ -869,6 +883,36 @@ static enum settings_cidr_error settings_cidr_parse(const char *text, struct cid
 bool settings_parse_cidr(const char *text, struct cidr *out)
 {
 	return text != NULL && settings_cidr_parse(text, out) == SETTINGS_CIDR_OK;
+}
+
+static enum settings_cidr_error settings_cidr6_parse(const char *text, struct cidr6 *out)
+{
+	char addr[INET6_ADDRSTRLEN];
+	struct in6_addr a;
+	const char *slash;
+	uint32_t len;
+
+	slash = strchr(text, '/');
+	if (slash == NULL || (size_t)(slash - text) >= sizeof(addr))
+		return SETTINGS_CIDR_SYNTAX;
+	memcpy(addr, text, (size_t)(slash - text));
+	addr[slash - text] = '\0';
+	if (inet_pton(AF_INET6, addr, &a) != 1)
+		return SETTINGS_CIDR_SYNTAX;
+	if (!settings_parse_u32(slash + 1, &len) || len > 128)
+		return SETTINGS_CIDR_LENGTH;
+	for (unsigned int bit = len; bit < 128; bit++) {
+		if (a.s6_addr[bit / 8] & (0x80U >> (bit % 8)))
+			return SETTINGS_CIDR_HOST_BITS;
+	}
+	memcpy(out->addr, a.s6_addr, sizeof(out->addr));
+	out->len = (uint8_t)len;
+	return SETTINGS_CIDR_OK;
+}
+
+bool settings_parse_cidr6(const char *text, struct cidr6 *out)
+{
+	return text != NULL && settings_cidr6_parse(text, out) == SETTINGS_CIDR_OK;
 }
 
 bool settings_parse_listen(const char *text, uint32_t *addr, uint16_t *port)
@@ -993,21 +1037,43 @@ static bool settings_subnet_item(const struct setting_def *def, const char *item
 				 struct settings_value *v, char *err, size_t errlen)
 {
 	struct cidr c;
+	struct cidr6 c6;
+	bool ipv6 = strchr(item, ':') != NULL;
 
-	switch (settings_cidr_parse(item, &c)) {
+	switch (ipv6 ? settings_cidr6_parse(item, &c6) : settings_cidr_parse(item, &c)) {
 	case SETTINGS_CIDR_OK:
 		break;
 	case SETTINGS_CIDR_SYNTAX:
-		settings_error(err, errlen, "%s: invalid subnet `%s' (want a.b.c.d/len)", def->key,
-			       item);
+		settings_error(err, errlen,
+			       "%s: invalid subnet `%s' (want a.b.c.d/len or an IPv6 prefix/len)",
+			       def->key, item);
 		return false;
 	case SETTINGS_CIDR_LENGTH:
-		settings_error(err, errlen, "%s: invalid prefix length in `%s' (0..32)", def->key,
-			       item);
+		settings_error(err, errlen, "%s: invalid prefix length in `%s' (%s)", def->key,
+			       item, ipv6 ? "0..128" : "0..32");
 		return false;
 	case SETTINGS_CIDR_HOST_BITS:
 		settings_error(err, errlen, "%s: `%s' has host bits set", def->key, item);
 		return false;
+	}
+	if (v->nsubnets + v->nsubnets6 == SETTINGS_SUBNETS_MAX) {
+		settings_error(err, errlen, "%s: too many subnets at `%s' (at most %d)", def->key,
+			       item, SETTINGS_SUBNETS_MAX);
+		return false;
+	}
+	if (ipv6) {
+		for (size_t i = 0; i < v->nsubnets6; i++) {
+			if (memcmp(v->subnets6[i].addr, c6.addr, sizeof(c6.addr)) == 0 &&
+			    v->subnets6[i].len == c6.len) {
+				settings_error(err, errlen, "%s: duplicate subnet `%s'", def->key,
+					       item);
+				return false;
+			}
+		}
+		memcpy(v->subnets6[v->nsubnets6].addr, c6.addr, sizeof(c6.addr));
+		v->subnets6[v->nsubnets6].len = c6.len;
+		v->nsubnets6++;
+		return true;
 	}
 	for (size_t i = 0; i < v->nsubnets; i++) {
 		if (v->subnets[i].addr == c.addr && v->subnets[i].len == c.len) {
@@ -1366,6 +1432,8 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 	case SETTING_SUBNETS:
 		memcpy(s->client_subnets, v->subnets, sizeof(s->client_subnets));
 		s->nsubnets = v->nsubnets;
+		memcpy(s->client_subnets6, v->subnets6, sizeof(s->client_subnets6));
+		s->nsubnets6 = v->nsubnets6;
 		break;
 	case SETTING_STATUS_RANGE:
 		memcpy(field, &v->number, sizeof(uint32_t));
@@ -1592,7 +1660,17 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 					     (unsigned int)s->client_subnets[i].len))
 				return false;
 		}
-		return s->nsubnets > 0;
+		for (size_t i = 0; i < s->nsubnets6; i++) {
+			char text[INET6_ADDRSTRLEN];
+
+			if (inet_ntop(AF_INET6, s->client_subnets6[i].addr, text, sizeof(text)) ==
+				NULL ||
+			    !settings_append(buf, len, &used, "%s%s/%u",
+					     i || s->nsubnets ? "," : "", text,
+					     (unsigned int)s->client_subnets6[i].len))
+				return false;
+		}
+		return s->nsubnets + s->nsubnets6 > 0;
 	case SETTING_STATUS_RANGE:
 		memcpy(&number, field, sizeof(number));
 		if ((number >> 16) == (number & 0xffff))

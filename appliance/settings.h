@@ -15,12 +15,14 @@
 
 #define SETTINGS_PORTS_MAX   16
 #define SETTINGS_SUBNETS_MAX 64
-#define SETTINGS_QUEUES_MAX  64
-#define SETTINGS_VALUE_MAX   1024
-#define SETTINGS_TEXT_MAX    512
-#define SETTINGS_HOST_MAX    256
-#define SETTINGS_LISTEN_MAX  32
-#define SETTINGS_FILE_MAX    256
+/* The widest ipv6_client_prefix: one proxy per site at most, never per provider. */
+#define SETTINGS_IPV6_PREFIX_MIN 32
+#define SETTINGS_QUEUES_MAX	 64
+#define SETTINGS_VALUE_MAX	 1024
+#define SETTINGS_TEXT_MAX	 512
+#define SETTINGS_HOST_MAX	 256
+#define SETTINGS_LISTEN_MAX	 32
+#define SETTINGS_FILE_MAX	 256
 
 /* Characters of a DNS name (RFC 1035): one item of a SETTING_HOSTS list. */
 #define SETTINGS_HOST_NAME_MAX 253
@@ -30,7 +32,7 @@ enum setting_type {
 	SETTING_BOOL,	      /* true/false (also on/off, yes/no, 1/0 on input) */
 	SETTING_CHOICE,	      /* one of choices[] */
 	SETTING_PORTS,	      /* comma list of 1..65535, at least one, no duplicates */
-	SETTING_SUBNETS,      /* comma list of IPv4 CIDRs, at least one, host bits clear */
+	SETTING_SUBNETS,      /* comma list of IPv4/IPv6 CIDRs, at least one, host bits clear */
 	SETTING_ADDRESS,      /* IPv4 address, or "auto" */
 	SETTING_PRIME,	      /* prime in [min, max] */
 	SETTING_QUEUES,	      /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
@@ -138,6 +140,12 @@ struct cidr {
 	uint8_t len;
 };
 
+/* An IPv6 client subnet. */
+struct cidr6 {
+	uint8_t addr[16]; /* as on the wire, host bits clear */
+	uint8_t len;	  /* 0..128 */
+};
+
 struct settings {
 	uint32_t queues;       /* 0 = one per online core */
 	uint32_t queue_base;   /* first NFQUEUE number */
@@ -149,6 +157,11 @@ struct settings {
 	size_t nports;
 	struct cidr client_subnets[SETTINGS_SUBNETS_MAX];
 	size_t nsubnets;
+	/* The IPv6 entries of client_subnets (both families share the SETTINGS_SUBNETS_MAX). */
+	struct cidr6 client_subnets6[SETTINGS_SUBNETS_MAX];
+	size_t nsubnets6;
+	/* IPv6 clients are scheduled by this many leading bits of their address (128: all). */
+	uint32_t ipv6_client_prefix;
 	enum no_proxy_policy no_proxy_policy;
 	enum malformed_policy malformed_policy;
 	uint32_t affinity_timeout; /* seconds */
@@ -271,6 +284,8 @@ const char *no_proxy_policy_name(enum no_proxy_policy p);
 /* Shared parsers, also used for proxy addresses. */
 bool settings_parse_ipv4(const char *text, uint32_t *out);
 bool settings_parse_cidr(const char *text, struct cidr *out);
+/* "2001:db8::/32": an IPv6 prefix of 0..128 with its host bits clear. */
+bool settings_parse_cidr6(const char *text, struct cidr6 *out);
 /* "a.b.c.d:port" with a port of 1..65535; addr in network byte order. */
 bool settings_parse_listen(const char *text, uint32_t *addr, uint16_t *port);
 

@@ -112,6 +112,11 @@ enum wire_icmp6_type {
 	WIRE_ICMP6_INFO_MIN = 128, /* types below are errors, from here informational */
 };
 
+/* ICMPv6 destination unreachable codes drover sends (RFC 4443 3.1). */
+enum wire_icmp6_unreachable_code {
+	WIRE_ICMP6_ADMIN_PROHIBITED = 1,
+};
+
 /*
  * The functions are for user space. A BPF program has no C library (so no
  * <stdint.h>) and reads its fields through struct iphdr instead.

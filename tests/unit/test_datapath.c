@@ -71,6 +71,10 @@ static void snapshot_init(struct world *w, struct pool_snapshot *s,
 	s->client_subnets[0] = (struct cidr){.addr = addr("198.18.0.0"), .len = 15};
 	s->client_subnets[1] = (struct cidr){.addr = addr("198.51.100.0"), .len = 24};
 	s->nsubnets = 2;
+	inet_pton(AF_INET6, "2001:db8::", s->client_subnets6[0].addr);
+	s->client_subnets6[0].len = 32;
+	s->nsubnets6 = 1;
+	s->ipv6_prefix = CLIENT_PREFIX_MAX;
 	s->proxies = w->proxies;
 	s->nproxies = TEST_NSLOTS - 1;
 }
@@ -86,7 +90,7 @@ static int world_setup(void **state)
 	assert_non_null(w);
 	w->t = calloc(1, sizeof(*w->t));
 	assert_non_null(w->t);
-	w->t->raw_fd = w->t->icmp_fd = -1;
+	w->t->raw_fd = w->t->icmp_fd = w->t->icmp6_fd = -1;
 	w->t->now = TEST_NOW;
 	assert_int_equal(affinity_init(&w->affinity, AFFINITY_MIN_CLIENTS, TEST_IDLE), 0);
 	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++) {
@@ -258,7 +262,7 @@ static void test_malformed_by_policy(void **state)
 	struct world *w = *state;
 	size_t len = tcp_packet(w, 60, "198.18.0.10", "203.0.113.80", 80, WIRE_TCP_SYN, true);
 
-	w->pkt[0] = 0x65; /* IPv6's version in an IPv4 header */
+	w->pkt[0] = 0x75; /* neither IPv4 nor IPv6 (a 6 would send it to the IPv6 parser) */
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
 	w->snap.malformed = MALFORMED_DROP;
 	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, 10), NF_DROP);
@@ -657,6 +661,520 @@ static void test_too_big(void **state)
 	assert_int_equal(w->t->tx_iov[0][1].iov_len + w->t->tx_iov[1][1].iov_len, len);
 }
 
+/* ---- IPv6 clients, carried to the proxies' IPv4 addresses in IPv6-in-IPv4 ---- */
+
+#define TEST_SERVER6	  "2001:db8:ffff::80"
+#define TEST_TRAFFIC	  0xb8	  /* EF: carried over as the outer TOS */
+#define TEST_FLOW	  0x12345 /* flow label */
+#define TEST_V6_CLIENTS	  200
+#define TEST_V4_CLIENTS	  200
+#define TEST_PREFIX_HOSTS 64
+#define TEST_MTU6	  1400 /* tunnel MTU for IPv6: no IPv6 link is below 1280 */
+
+static void addr6(const char *text, uint8_t out[16])
+{
+	assert_int_equal(inet_pton(AF_INET6, text, out), 1);
+}
+
+/* An IPv6 TCP packet of len bytes (at least 60) from client:40000 to dst:dport into w->pkt. */
+static size_t tcp6_packet(struct world *w, size_t len, const char *client, const char *dst,
+			  uint16_t dport, uint8_t flags)
+{
+	uint8_t *p = w->pkt;
+
+	assert_true(len >= 60 && len <= sizeof(w->pkt));
+	memset(p, 0, len);
+	p[0] = 0x60 | TEST_TRAFFIC >> 4;
+	p[1] = (uint8_t)((TEST_TRAFFIC & 0xf) << 4 | TEST_FLOW >> 16);
+	p[2] = (uint8_t)(TEST_FLOW >> 8);
+	p[3] = (uint8_t)TEST_FLOW;
+	p[4] = (uint8_t)((len - 40) >> 8);
+	p[5] = (uint8_t)(len - 40);
+	p[6] = IPPROTO_TCP;
+	p[7] = 64;
+	addr6(client, p + 8);
+	addr6(dst, p + 24);
+	p[40] = (uint8_t)(TEST_SPORT >> 8);
+	p[41] = (uint8_t)(TEST_SPORT & 0xff);
+	p[42] = (uint8_t)(dport >> 8);
+	p[43] = (uint8_t)dport;
+	p[52] = 5 << 4;
+	p[53] = flags;
+	for (size_t i = 60; i < len; i++)
+		p[i] = (uint8_t)(i * 7);
+	return len;
+}
+
+/* The slot an IPv6 client's address is placed on by the table, widened to prefix. */
+static uint16_t table_slot6(const struct world *w, const char *client, unsigned prefix)
+{
+	struct client_id id;
+	uint8_t a[16];
+
+	addr6(client, a);
+	id = client_from_ipv6(a);
+	id = client_widen(&id, prefix);
+	return maglev_lookup(&w->snap.table, hash_client_id(test_key, &id));
+}
+
+/*
+ * The slot the outer packet i goes to, checking every byte of its 6in4
+ * header (written out here, not by encap6) and that the inner packet is
+ * the client's own buffer, whole.
+ */
+static uint16_t sent6_to(const struct world *w, unsigned i, size_t inner_len, uint16_t id)
+{
+	const struct datapath_thread *t = w->t;
+	const uint8_t *hdr = t->tx_hdr[i];
+	uint8_t want[ENCAP6_6IN4_LEN] = {0x45,
+					 TEST_TRAFFIC,
+					 (uint8_t)((20 + inner_len) >> 8),
+					 (uint8_t)(20 + inner_len),
+					 (uint8_t)(id >> 8),
+					 (uint8_t)id,
+					 0x40,
+					 0x00,
+					 64,
+					 41};
+	uint16_t slot = 0;
+
+	assert_true(i < t->ntx);
+	assert_int_equal(t->tx_iov[i][0].iov_len, ENCAP6_6IN4_LEN);
+	assert_ptr_equal(t->tx_iov[i][1].iov_base, w->pkt);
+	assert_int_equal(t->tx_iov[i][1].iov_len, inner_len);
+	for (uint16_t s = 1; s < TEST_NSLOTS; s++) {
+		if (t->tx_addr[i].sin_addr.s_addr == w->targets[s].address)
+			slot = s;
+	}
+	assert_int_not_equal(slot, 0);
+	memcpy(want + 12, &w->targets[slot].source, 4);
+	memcpy(want + 16, &w->targets[slot].address, 4);
+	assert_int_equal(wire_checksum(hdr, ENCAP6_6IN4_LEN), 0);
+	memcpy(want + 10, hdr + 10, 2); /* the checksum, checked just above */
+	assert_memory_equal(hdr, want, sizeof(want));
+	return slot;
+}
+
+/* A placed IPv6 client's packet goes out in 6in4, inner byte for byte, and stays placed. */
+static void test_ipv6_wrapped_6in4(void **state)
+{
+	struct world *w = *state;
+	const char *client = "2001:db8:1::10";
+	size_t len = tcp6_packet(w, 120, client, TEST_SERVER6, 443, WIRE_TCP_SYN);
+	uint16_t slot = table_slot6(w, client, CLIENT_PREFIX_MAX);
+	uint8_t copy[120];
+
+	memcpy(copy, w->pkt, len);
+	assert_true(slot == 1 || slot == 2);
+	w->t->ip_id = 0x1234;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent6_to(w, 0, len, 0x1234), slot);
+	assert_memory_equal(w->pkt, copy, len);
+	assert_int_equal(count(w, DP_IPV6_PACKETS), 1);
+	assert_int_equal(count(w, DP_IPV6_ENCAPSULATED), 1);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(w->t->slots[slot].hits, 1);
+	assert_int_equal(w->t->slots[slot].bytes, len);
+
+	/* The next packet: an affinity hit, the same proxy, no new placement. */
+	w->t->ntx = 0;
+	w->pkt[53] = WIRE_TCP_ACK;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent6_to(w, 0, len, 0x1235), slot);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(w->t->slots[slot].packets, 2);
+	assert_int_equal(w->t->slots[slot].hits, 1);
+
+	/* A draining proxy keeps its IPv6 client too. */
+	w->t->ntx = 0;
+	tcp6_packet(w, 60, "2001:db8:1::11", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	struct client_id id = client_from_ipv6(w->pkt + 8);
+	uint64_t hash = pool_client6_hash(&w->snap, &id);
+	affinity_insert(&w->affinity, pool_affinity_tag6(hash), hash, 3, TEST_NOW, NULL);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, 60), NF_DROP);
+	assert_int_equal(sent6_to(w, 0, 60, 0x1236), 3);
+}
+
+/*
+ * IPv4 and IPv6 clients on one Maglev table and one affinity table: IPv4
+ * clients where hash_client always put them, IPv6 clients where their
+ * identity's hash says, both families on both proxies, every client one
+ * entry of the shared table, each still on its proxy at its next packet.
+ */
+static void test_mixed_families_one_table(void **state)
+{
+	struct world *w = *state;
+	unsigned per_slot[2][TEST_NSLOTS] = {{0}};
+	char client[INET6_ADDRSTRLEN];
+	uint16_t placed[TEST_V6_CLIENTS + TEST_V4_CLIENTS];
+	size_t len;
+
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < TEST_V6_CLIENTS + TEST_V4_CLIENTS; i++) {
+			bool v6 = i < TEST_V6_CLIENTS;
+			uint16_t want;
+
+			w->t->ntx = 0;
+			if (v6) {
+				snprintf(client, sizeof(client), "2001:db8:%x::%x", i / 16, i + 1);
+				len = tcp6_packet(w, 60, client, TEST_SERVER6, 80, WIRE_TCP_SYN);
+				want = table_slot6(w, client, CLIENT_PREFIX_MAX);
+			} else {
+				snprintf(client, sizeof(client), "198.18.1.%u",
+					 i - TEST_V6_CLIENTS);
+				len =
+				    tcp_packet(w, 60, client, TEST_SERVER, 80, WIRE_TCP_SYN, true);
+				want = maglev_lookup(&w->snap.table,
+						     hash_client(test_key, addr(client)));
+			}
+			assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+			uint16_t slot =
+			    v6 ? sent6_to(w, 0, len, w->t->ip_id - 1) : sent_to(w, 0, len);
+			assert_int_equal(slot, want);
+			if (round == 0) {
+				placed[i] = slot;
+				per_slot[v6][slot]++;
+			} else {
+				assert_int_equal(slot, placed[i]);
+			}
+		}
+	}
+	uint32_t active[TEST_NSLOTS];
+	size_t live = affinity_sweep(&w->affinity, TEST_NOW, active, TEST_NSLOTS);
+	print_message("one table: IPv6 clients %u/%u on proxies 1/2, IPv4 %u/%u; %zu affinity "
+		      "entries for %u clients, %" PRIu64 " hits at the second packet\n",
+		      per_slot[1][1], per_slot[1][2], per_slot[0][1], per_slot[0][2], live,
+		      TEST_V6_CLIENTS + TEST_V4_CLIENTS, count(w, DP_AFFINITY_HITS));
+	for (unsigned f = 0; f < 2; f++)
+		assert_true(per_slot[f][1] > 0 && per_slot[f][2] > 0);
+	assert_int_equal(live, TEST_V6_CLIENTS + TEST_V4_CLIENTS);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), TEST_V6_CLIENTS + TEST_V4_CLIENTS);
+	assert_int_equal(count(w, DP_IPV6_PLACED), TEST_V6_CLIENTS);
+	assert_int_equal(count(w, DP_AFFINITY_EVICTIONS), 0);
+}
+
+/* ipv6_client_prefix 64: every address of a /64 on one proxy; 128: spread. */
+static void test_ipv6_prefix_places_a_64_together(void **state)
+{
+	struct world *w = *state;
+	char client[INET6_ADDRSTRLEN];
+	unsigned per_slot[TEST_NSLOTS] = {0};
+	uint16_t first = 0;
+
+	w->snap.ipv6_prefix = 64;
+	for (unsigned i = 0; i < TEST_PREFIX_HOSTS; i++) {
+		/* Privacy addresses: random-looking interface identifiers. */
+		snprintf(client, sizeof(client), "2001:db8:0:64:%x:%x:%x:%x", (i * 40503U) & 0xffff,
+			 (i * 7919U + 3) & 0xffff, i * 31, i + 1);
+		w->t->ntx = 0;
+		size_t len = tcp6_packet(w, 60, client, TEST_SERVER6, 80, WIRE_TCP_SYN);
+		assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+		uint16_t slot = sent6_to(w, 0, len, w->t->ip_id - 1);
+		if (i == 0)
+			first = slot;
+		assert_int_equal(slot, first);
+		assert_int_equal(slot, table_slot6(w, client, 64));
+	}
+	/* One identity: placed once, then found in the affinity table. */
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), TEST_PREFIX_HOSTS - 1);
+
+	/* The whole address: the same hosts spread over both proxies. */
+	w->snap.ipv6_prefix = CLIENT_PREFIX_MAX;
+	for (unsigned i = 0; i < TEST_PREFIX_HOSTS; i++) {
+		snprintf(client, sizeof(client), "2001:db8:0:64:%x:%x:%x:%x", (i * 40503U) & 0xffff,
+			 (i * 7919U + 3) & 0xffff, i * 31, i + 1);
+		per_slot[table_slot6(w, client, CLIENT_PREFIX_MAX)]++;
+	}
+	print_message("ipv6_client_prefix 64: %u addresses of one /64 on proxy %u; at 128: "
+		      "%u/%u\n",
+		      TEST_PREFIX_HOSTS, first, per_slot[1], per_slot[2]);
+	assert_true(per_slot[1] > 0 && per_slot[2] > 0);
+}
+
+/*
+ * Too big for the tunnel: IPv6 is never fragmented on the way; the client
+ * gets a Packet Too Big with the tunnel MTU, within its budget a second.
+ */
+static void test_ipv6_packet_too_big(void **state)
+{
+	struct world *w = *state;
+	size_t len =
+	    tcp6_packet(w, TEST_MTU6 + 100, "2001:db8:1::20", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	const uint8_t *icmp = w->t->reply6 + 40;
+
+	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++)
+		w->targets[slot].tunnel_mtu = TEST_MTU6;
+	w->snap.frag_needed_rate = 1;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 1);
+	/* The socket is -1 here: the message built is checked where it waits. */
+	assert_int_equal(count(w, DP_TX_ERRORS), 1);
+	assert_int_equal(w->t->reply6[0] >> 4, 6);
+	assert_int_equal(w->t->reply6[6], IPPROTO_ICMPV6);
+	assert_memory_equal(w->t->reply6 + 24, w->pkt + 8, 16); /* to the client */
+	assert_int_equal(icmp[0], WIRE_ICMP6_PACKET_TOO_BIG);
+	assert_int_equal(icmp[1], 0);
+	assert_int_equal((uint32_t)icmp[4] << 24 | (uint32_t)icmp[5] << 16 |
+			     (uint32_t)icmp[6] << 8 | icmp[7],
+			 TEST_MTU6);
+	assert_memory_equal(icmp + 8, w->pkt, 40 + 20); /* quoting the client's packet */
+	/* Rate limited per client: the second in the same second is not answered. */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 1);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_LIMITED), 1);
+	/* Another client is answered in the same second; the first in the next one. */
+	len = tcp6_packet(w, TEST_MTU6 + 100, "2001:db8:1::21", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 2);
+	w->t->now++;
+	len = tcp6_packet(w, TEST_MTU6 + 100, "2001:db8:1::20", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 3);
+	/* Exactly the tunnel MTU fits. */
+	len = tcp6_packet(w, TEST_MTU6, "2001:db8:1::20", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 1);
+	assert_int_equal(count(w, DP_IPV6_ENCAPSULATED), 1);
+	assert_int_equal(count(w, DP_OUTER_FRAGMENTS), 0);
+	/* A tunnel narrower than any IPv6 link has nothing true to say: dropped, counted. */
+	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++)
+		w->targets[slot].tunnel_mtu = TEST_MTU;
+	len = tcp6_packet(w, TEST_MTU + 100, "2001:db8:1::22", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 3);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+}
+
+/*
+ * What is not a client's web packet goes its way: neighbour discovery (were
+ * it ever queued), another port, a source outside the IPv6 subnets; and the
+ * malformed are counted by reason.
+ */
+static void test_ipv6_not_ours_and_malformed(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp6_packet(w, 64, "fe80::1", "ff02::1:ff00:2", 80, 0);
+
+	/* A neighbour solicitation. */
+	w->pkt[6] = IPPROTO_ICMPV6;
+	w->pkt[7] = 255;
+	w->pkt[40] = 135;
+	w->pkt[41] = 0;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	len = tcp6_packet(w, 60, "2001:db8:1::30", TEST_SERVER6, 22, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_WEB), 2);
+	len = tcp6_packet(w, 60, "2001:db9::30", TEST_SERVER6, 80, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_CLIENT), 1);
+
+	len = tcp6_packet(w, 60, "2001:db8:1::30", TEST_SERVER6, 80, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, 30), NF_ACCEPT);
+	w->pkt[5] = 99; /* payload length past the packet */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	w->snap.malformed = MALFORMED_DROP;
+	w->pkt[5] = 20;
+	w->pkt[52] = 2 << 4; /* TCP data offset 2 */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_MALFORMED), 3);
+	assert_int_equal(w->t->malformed6[PACKET6_ERR_TRUNCATED], 1);
+	assert_int_equal(w->t->malformed6[PACKET6_ERR_PAYLOAD_LENGTH], 1);
+	assert_int_equal(w->t->malformed6[PACKET6_ERR_TCP_OFFSET], 1);
+	assert_int_equal(w->t->malformed[PACKET_ERR_TRUNCATED], 0);
+	assert_string_equal(datapath_malformed6_name(PACKET6_ERR_EXT_COUNT), "ipv6_ext_count");
+	assert_int_equal(count(w, DP_IPV6_PACKETS), 6);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+	assert_int_equal(w->t->ntx, 0);
+}
+
+/*
+ * A client's ICMPv6 error about a proxied flow (Packet Too Big quoting
+ * server:80 -> client) goes to that client's proxy; one quoting somebody
+ * else's flow, or from a client nobody placed, is routed.
+ */
+static void test_ipv6_icmp_error_follows_client(void **state)
+{
+	struct world *w = *state;
+	uint8_t *p = w->pkt, *q = w->pkt + 48;
+	const size_t len = 48 + 40 + 20;
+	struct client_id id;
+	uint64_t hash;
+
+	memset(p, 0, len);
+	p[0] = 0x60;
+	p[5] = (uint8_t)(len - 40);
+	p[6] = IPPROTO_ICMPV6;
+	p[7] = 64;
+	addr6("2001:db8:1::40", p + 8);
+	addr6(TEST_SERVER6, p + 24);
+	p[40] = WIRE_ICMP6_PACKET_TOO_BIG;
+	p[46] = 0x05; /* MTU 1280 */
+	q[0] = 0x60;
+	q[5] = 20;
+	q[6] = IPPROTO_TCP;
+	q[7] = 64;
+	addr6(TEST_SERVER6, q + 8);
+	addr6("2001:db8:1::40", q + 24);
+	q[40] = 0;
+	q[41] = 80;
+	q[52] = 5 << 4;
+	/* Unplaced: routed. */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_UNPLACED), 1);
+	/* Placed on the draining proxy 3: it goes there. */
+	id = client_from_ipv6(p + 8);
+	hash = pool_client6_hash(&w->snap, &id);
+	affinity_insert(&w->affinity, pool_affinity_tag6(hash), hash, 3, TEST_NOW, NULL);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 1);
+	assert_int_equal(w->t->tx_addr[0].sin_addr.s_addr, w->targets[3].address);
+	/* About another client's flow: routed. */
+	addr6("2001:db8:1::41", q + 24);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_ICMP_NOT_SENDER), 1);
+}
+
+/*
+ * w->pkt as a fragment of len bytes from client: IPv6 header, fragment
+ * header (next header TCP, offset in 8-byte units, M as given, id 0xdrove),
+ * then for the first fragment a TCP header to port 80, else payload.
+ */
+static size_t frag6_packet(struct world *w, size_t len, const char *client, uint16_t offset8,
+			   bool more)
+{
+	uint8_t *p = w->pkt, *f = w->pkt + 40;
+
+	tcp6_packet(w, len, client, TEST_SERVER6, 80, WIRE_TCP_ACK);
+	memmove(p + 48, p + 40, len - 48);
+	p[6] = IPPROTO_FRAGMENT;
+	f[0] = IPPROTO_TCP;
+	f[1] = 0;
+	f[2] = (uint8_t)(offset8 >> 5);
+	f[3] = (uint8_t)((offset8 << 3) | (more ? 1 : 0));
+	f[4] = 0xd5;
+	f[5] = 0x0f;
+	f[6] = 0xe0;
+	f[7] = 0x01;
+	if (offset8 != 0)
+		memset(p + 48, 0xab, len - 48);
+	return len;
+}
+
+/*
+ * The fragments of one datagram go where their client goes: the first
+ * (ports, and a new client placed by it) and the later ones (no ports)
+ * alike. A later fragment too big for the tunnel earns no Packet Too Big
+ * (RFC 4443 2.4 (e)): dropped, counted.
+ */
+static void test_ipv6_fragments_follow_their_client(void **state)
+{
+	struct world *w = *state;
+	const char *client = "2001:db8:1::60";
+	uint16_t slot = table_slot6(w, client, CLIENT_PREFIX_MAX);
+	size_t len;
+
+	len = frag6_packet(w, 200, client, 0, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(sent6_to(w, 0, len, w->t->ip_id - 1), slot);
+	len = frag6_packet(w, 120, client, 19, false);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 2);
+	assert_int_equal(w->t->tx_addr[1].sin_addr.s_addr, w->targets[slot].address);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+	assert_int_equal(count(w, DP_MALFORMED), 0);
+
+	len = frag6_packet(w, TEST_MTU + 104, client, 19,
+			   true); /* a multiple of 8 past the headers */
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 0);
+	assert_int_equal(w->t->ntx, 2);
+}
+
+#define TEST_COST_ROUNDS  5
+#define TEST_COST_PACKETS 100000
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median nanoseconds of one dp_handle on w->pkt (a placed client's packet), sends left out. */
+static uint64_t decision_ns(struct world *w, size_t len)
+{
+	uint64_t rounds[TEST_COST_ROUNDS];
+
+	for (unsigned r = 0; r < TEST_COST_ROUNDS; r++) {
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (unsigned i = 0; i < TEST_COST_PACKETS; i++) {
+			w->t->ntx = 0;
+			dp_handle(w->t, &w->snap, w->pkt, len);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		rounds[r] = ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000000U + (uint64_t)b.tv_nsec -
+			     (uint64_t)a.tv_nsec) /
+			    TEST_COST_PACKETS;
+	}
+	qsort(rounds, TEST_COST_ROUNDS, sizeof(rounds[0]), u64_cmp);
+	return rounds[TEST_COST_ROUNDS / 2];
+}
+
+/*
+ * A figure, not a check: what one decision costs a placed client's packet
+ * (parse, hash, affinity hit, outer header) in each family.
+ */
+static void test_decision_cost_by_family(void **state)
+{
+	struct world *w = *state;
+	uint64_t v4, v6, v6_64;
+
+	tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, 80, WIRE_TCP_ACK, true);
+	v4 = decision_ns(w, 60);
+	tcp6_packet(w, 80, "2001:db8:1::70", TEST_SERVER6, 80, WIRE_TCP_ACK);
+	v6 = decision_ns(w, 80);
+	w->snap.ipv6_prefix = 64;
+	v6_64 = decision_ns(w, 80);
+	print_message("decision of a placed client's packet, median of %u x %u: IPv4 %" PRIu64
+		      " ns, IPv6 %" PRIu64 " ns, IPv6 widened to /64 %" PRIu64 " ns\n",
+		      TEST_COST_ROUNDS, TEST_COST_PACKETS, v4, v6, v6_64);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 3ULL * TEST_COST_ROUNDS * TEST_COST_PACKETS);
+}
+
+/* no_proxy_policy for IPv6: bypass, drop, and reject with ICMPv6 administratively prohibited. */
+static void test_ipv6_no_proxy(void **state)
+{
+	struct world *w = *state;
+	size_t len = tcp6_packet(w, 60, "2001:db8:1::50", TEST_SERVER6, 80, WIRE_TCP_SYN);
+
+	w->empty.no_proxy = NO_PROXY_BYPASS;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_ACCEPT);
+	w->empty.no_proxy = NO_PROXY_DROP;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	w->empty.no_proxy = NO_PROXY_REJECT;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_BYPASSED), 1);
+	assert_int_equal(count(w, DP_NO_PROXY_DROPPED), 1);
+	assert_int_equal(count(w, DP_REJECTED), 1);
+	assert_int_equal(count(w, DP_REJECT_SENT), 1);
+	assert_int_equal(w->t->reply6[40], WIRE_ICMP6_UNREACHABLE);
+	assert_int_equal(w->t->reply6[41], WIRE_ICMP6_ADMIN_PROHIBITED);
+	assert_memory_equal(w->t->reply6 + 48, w->pkt, len);
+	/* Never to a RST. */
+	w->pkt[53] = WIRE_TCP_RST;
+	w->t->now++;
+	assert_int_equal(dp_handle(w->t, &w->empty, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_REJECT_SENT), 1);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+}
+
 /* A thread with no queue, as datapath_set_queues would have made it, for the bookkeeping. */
 static struct datapath_thread *fake_thread(struct datapath *dp, unsigned i)
 {
@@ -664,7 +1182,7 @@ static struct datapath_thread *fake_thread(struct datapath *dp, unsigned i)
 
 	assert_non_null(t);
 	t->dp = dp;
-	t->raw_fd = t->icmp_fd = -1;
+	t->raw_fd = t->icmp_fd = t->icmp6_fd = -1;
 	t->qs = DP_OFFLINE;
 	dp->threads[i] = t;
 	dp->nthreads = i + 1;
@@ -952,6 +1470,21 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_proxy_or_outsider_is_never_recorded, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_a_removed_subnet_keeps_no_record, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_wrapped_6in4, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_mixed_families_one_table, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_prefix_places_a_64_together, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_packet_too_big, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_not_ours_and_malformed, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_icmp_error_follows_client, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_no_proxy, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_fragments_follow_their_client, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_decision_cost_by_family, world_setup,
 					    world_teardown),
 	    cmocka_unit_test(test_counters_outlive_threads),
 	    cmocka_unit_test(test_publish_and_reclaim),

@@ -296,6 +296,45 @@ static void test_known_client_is_wrapped_and_redirected(void **state)
 	assert_int_equal(after.hits - before.hits, 1); /* a SYN */
 }
 
+/*
+ * IPv6 is NFQUEUE's (the kernel carries IPv4 only): an IPv6 web packet goes
+ * on untouched, even one whose bytes where an IPv4 source would be spell a
+ * placed client's address (2001:db8:c612:508:: holds 198.18.5.8 there).
+ */
+static void test_ipv6_passes_untouched(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048];
+	struct run_result r;
+	struct fastpath_client placed;
+	uint64_t sent = counter(fp, FASTPATH_SENT);
+	uint8_t *ip6 = frame + ETH_LEN;
+	const size_t len = ETH_LEN + 40 + TCP_LEN;
+
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn(fp, ip("198.18.5.8"), &placed), 0);
+	memset(frame, 0, sizeof(frame));
+	memcpy(frame, dev_mac, 6);
+	memcpy(frame + 6, "\x02\x00\x00\x00\x00\x09", 6);
+	frame[12] = 0x86;
+	frame[13] = 0xdd;
+	ip6[0] = 0x60;
+	ip6[5] = TCP_LEN;
+	ip6[6] = 6;
+	ip6[7] = 64;
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:c612:508::1", ip6 + 8), 1);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:ffff::80", ip6 + 24), 1);
+	wire_put16(ip6 + 40, 0xc350);
+	wire_put16(ip6 + 42, 80);
+	ip6[52] = 5 << 4;
+	ip6[53] = 0x10;
+	run(fp, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_SENT), sent);
+}
+
 static void test_what_the_kernel_leaves_to_nfqueue(void **state)
 {
 	struct fastpath *fp = need_fastpath(state);
@@ -807,6 +846,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_known_client_is_wrapped_and_redirected),
 	    cmocka_unit_test(test_what_the_kernel_leaves_to_nfqueue),
+	    cmocka_unit_test(test_ipv6_passes_untouched),
 	    cmocka_unit_test(test_merged_packets_are_measured_by_their_segments),
 	    cmocka_unit_test(test_a_proxy_going_down_makes_its_records_stale),
 	    cmocka_unit_test(test_tick_refreshes_affinity_and_drops_stale_records),

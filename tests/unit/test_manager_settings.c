@@ -198,6 +198,7 @@ static void test_every_key_applies(void **state)
 	    {"maglev_table_size", "257"},
 	    {"tunnel_source", "198.18.0.1"},
 	    {"frag_needed_rate", "5"},
+	    {"ipv6_client_prefix", "64"},
 	    {"reject_rate", "7"},
 	    {"probe_kind", "tcp"},
 	    {"probe_interval_ms", "3000"},

@@ -142,6 +142,70 @@ static void test_too_small_buffer(void **state)
 	assert_int_equal(rules_render(&s, 1, NULL, 0, buf, sizeof(buf)), -ENOSPC);
 }
 
+/*
+ * IPv6 client subnets: the IPv4 document, then after the mark the IPv6 one
+ * for ip6tables-restore, the same chain, ports and queues; proxies' IPv4
+ * addresses only in the IPv4 part. ICMPv6 only as Packet Too Big and
+ * destination unreachable: nothing that could catch neighbour or router
+ * discovery (types 133-137) or echo.
+ */
+static void test_ipv6_subnets(void **state)
+{
+	struct settings s;
+	uint32_t proxy;
+	char buf[4096];
+
+	(void)state;
+	settings_defaults(&s);
+	set(&s, "client_subnets", "198.18.1.0/24,2001:db8:10::/48");
+	inet_pton(AF_INET, "198.18.1.11", &proxy);
+	assert_true(rules_render(&s, 2, &proxy, 1, buf, sizeof(buf)) > 0);
+	assert_string_equal(
+	    buf,
+	    "*filter\n"
+	    ":DROVER - [0:0]\n"
+	    "-A DROVER -s 198.18.1.11/32 -j RETURN\n"
+	    "-A DROVER -s 198.18.1.0/24 -p tcp -m multiport --dports 80,443 -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "-A DROVER -s 198.18.1.0/24 -p tcp -f -j NFQUEUE --queue-balance 0:1 "
+	    "--queue-bypass\n"
+	    "-A DROVER -s 198.18.1.0/24 -p icmp --icmp-type destination-unreachable -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "COMMIT\n"
+	    "# ip6tables-restore --noflush\n"
+	    "*filter\n"
+	    ":DROVER - [0:0]\n"
+	    "-A DROVER -s 2001:db8:10::/48 -p tcp -m multiport --dports 80,443 -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "-A DROVER -s 2001:db8:10::/48 -p tcp -m frag --fragid 0:4294967295 -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "-A DROVER -s 2001:db8:10::/48 -p ipv6-icmp --icmpv6-type packet-too-big -j NFQUEUE "
+	    "--queue-balance 0:1 --queue-bypass\n"
+	    "-A DROVER -s 2001:db8:10::/48 -p ipv6-icmp --icmpv6-type destination-unreachable -j "
+	    "NFQUEUE --queue-balance 0:1 --queue-bypass\n"
+	    "COMMIT\n");
+	/* Every ICMPv6 rule names one of the two errors: never neighbour discovery. */
+	const char *v6 = strstr(buf, RULES_IPV6_MARK);
+	assert_non_null(v6);
+	for (const char *p = strstr(v6, "ipv6-icmp"); p != NULL; p = strstr(p + 1, "ipv6-icmp"))
+		assert_true(strncmp(p, "ipv6-icmp --icmpv6-type packet-too-big ", 39) == 0 ||
+			    strncmp(p, "ipv6-icmp --icmpv6-type destination-unreachable ", 48) ==
+				0);
+	assert_null(strstr(buf, "neighbo"));
+	assert_null(strstr(buf, "router-"));
+	assert_null(strstr(v6, "198.18.1.11"));
+
+	/* Without IPv6 subnets, no IPv6 part (and nothing asked of a host without IPv6). */
+	set(&s, "client_subnets", "198.18.1.0/24");
+	assert_true(rules_render(&s, 2, &proxy, 1, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, RULES_IPV6_MARK));
+	/* IPv6 only: an IPv4 chain with nothing but the proxies' returns. */
+	set(&s, "client_subnets", "2001:db8::/32");
+	assert_true(rules_render(&s, 1, &proxy, 1, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "-A DROVER -s 2001:db8::/32 -p tcp -m multiport"));
+	assert_null(strstr(buf, "-p icmp "));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +214,7 @@ int main(void)
 	    cmocka_unit_test(test_many_ports_split),
 	    cmocka_unit_test(test_too_small_buffer),
 	    cmocka_unit_test(test_no_connection_state),
+	    cmocka_unit_test(test_ipv6_subnets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

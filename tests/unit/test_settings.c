@@ -200,6 +200,50 @@ static void test_bad_subnets(void **state)
 	assert_string_equal(err, "client_subnets: `10.0.0.1/8' has host bits set");
 }
 
+/* IPv6 prefixes next to IPv4 ones: checked alike, written back IPv4 first, then IPv6. */
+static void test_ipv6_subnets(void **state)
+{
+	struct settings s;
+	char err[256];
+
+	(void)state;
+	expect_canonical("client_subnets", "2001:db8::/32", "2001:db8::/32");
+	expect_canonical("client_subnets", "2001:DB8:0:10:0:0:0:0/64, 10.0.0.0/8",
+			 "10.0.0.0/8,2001:db8:0:10::/64");
+	expect_canonical("client_subnets", "::/0,0.0.0.0/0", "0.0.0.0/0,::/0");
+	expect_canonical("client_subnets", "2001:db8::7/128", "2001:db8::7/128");
+	expect_refused("client_subnets", "2001:db8::1/64", "2001:db8::1/64");
+	expect_refused("client_subnets", "2001:db8::/129", "2001:db8::/129");
+	expect_refused("client_subnets", "2001:db8::", "2001:db8::");
+	expect_refused("client_subnets", "2001:db8:::/48", "2001:db8:::/48");
+	expect_refused("client_subnets", "2001:db8::/48,2001:db8:0::/48", "2001:db8:0::/48");
+	expect_refused("client_subnets", "2001:db8:8000::/32", "2001:db8:8000::/32");
+
+	settings_defaults(&s);
+	assert_true(
+	    settings_set(&s, "client_subnets", "10.0.0.0/8,2001:db8:10::/48", err, sizeof(err)));
+	assert_int_equal(s.nsubnets, 1);
+	assert_int_equal(s.nsubnets6, 1);
+	assert_int_equal(s.client_subnets6[0].len, 48);
+	assert_int_equal(s.client_subnets6[0].addr[5], 0x10);
+	assert_false(settings_set(&s, "client_subnets", "2001:db8::1/64", err, sizeof(err)));
+	assert_string_equal(err, "client_subnets: `2001:db8::1/64' has host bits set");
+	assert_false(settings_set(&s, "client_subnets", "2001:db8::/200", err, sizeof(err)));
+	assert_string_equal(err, "client_subnets: invalid prefix length in `2001:db8::/200' "
+				 "(0..128)");
+	/* Refused: the value held is the one before. */
+	assert_int_equal(s.nsubnets6, 1);
+
+	expect_canonical("ipv6_client_prefix", "64", "64");
+	expect_canonical("ipv6_client_prefix", "128", "128");
+	expect_canonical("ipv6_client_prefix", "32", "32");
+	expect_refused("ipv6_client_prefix", "31", "31");
+	expect_refused("ipv6_client_prefix", "129", "129");
+	settings_defaults(&s);
+	assert_int_equal(s.ipv6_client_prefix, 128);
+	assert_int_equal(s.nsubnets6, 0);
+}
+
 static void test_bad_numbers(void **state)
 {
 	(void)state;
@@ -438,6 +482,7 @@ static const struct {
     {"maglev_table_size", A_SNAP},
     {"tunnel_source", A_SNAP},
     {"frag_needed_rate", A_SNAP},
+    {"ipv6_client_prefix", A_SNAP},
     {"reject_rate", A_SNAP},
     {"probe_kind", A_SNAP | A_PROBES},
     {"probe_interval_ms", A_SNAP | A_PROBES},
@@ -666,16 +711,27 @@ static void test_ha_settings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_round_trip), cmocka_unit_test(test_default_values),
-	    cmocka_unit_test(test_accepted_values),	cmocka_unit_test(test_unknown_key),
-	    cmocka_unit_test(test_bad_ports),		cmocka_unit_test(test_port_message),
-	    cmocka_unit_test(test_bad_subnets),		cmocka_unit_test(test_bad_numbers),
-	    cmocka_unit_test(test_bad_words),		cmocka_unit_test(test_empty_and_too_long),
-	    cmocka_unit_test(test_format_small_buffer), cmocka_unit_test(test_parsers),
-	    cmocka_unit_test(test_probe_settings),	cmocka_unit_test(test_web_settings),
-	    cmocka_unit_test(test_web_hosts),		cmocka_unit_test(test_apply_flags),
-	    cmocka_unit_test(test_apply_flags_depend),	cmocka_unit_test(test_check),
-	    cmocka_unit_test(test_check_reset),		cmocka_unit_test(test_ha_settings),
+	    cmocka_unit_test(test_defaults_round_trip),
+	    cmocka_unit_test(test_default_values),
+	    cmocka_unit_test(test_accepted_values),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_bad_ports),
+	    cmocka_unit_test(test_port_message),
+	    cmocka_unit_test(test_bad_subnets),
+	    cmocka_unit_test(test_bad_numbers),
+	    cmocka_unit_test(test_bad_words),
+	    cmocka_unit_test(test_empty_and_too_long),
+	    cmocka_unit_test(test_format_small_buffer),
+	    cmocka_unit_test(test_parsers),
+	    cmocka_unit_test(test_probe_settings),
+	    cmocka_unit_test(test_web_settings),
+	    cmocka_unit_test(test_web_hosts),
+	    cmocka_unit_test(test_apply_flags),
+	    cmocka_unit_test(test_ipv6_subnets),
+	    cmocka_unit_test(test_apply_flags_depend),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_check_reset),
+	    cmocka_unit_test(test_ha_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

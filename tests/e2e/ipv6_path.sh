@@ -1,0 +1,232 @@
+#!/bin/bash
+# tests/e2e/ipv6_path.sh - dual-stack clients' IPv6 web traffic steered to the
+# IPv4-addressed proxies in IPv6-in-IPv4 (protocol 41), seen on the proxies'
+# wires.
+#
+#              client LAN 198.18.1.0/24 + 2001:db8:1::/64 (br0)
+#   +----------------+------------------+------------------+
+#   $LAB-cli         $LAB-app           $LAB-px1, $LAB-px2
+#   50 IPv4 .128..   198.18.1.1         198.18.1.11, .12: Squid, drover-decap
+#   50 IPv6 ::100..  2001:db8:1::1      (IPv4 only; a recorder of the 6in4
+#   default via .1   droverd            packets they receive on eth0)
+#   and ::1          route MTU 1300 to the proxies (tunnel MTU 1280)
+#                    wan0 -> nginx 198.18.64.10 / 2001:db8:64::10
+#
+#   1. client_subnets takes the IPv6 prefix: ip6tables chain DROVER with the
+#      FORWARD jump, IPv6 forwarding on, no rule naming neighbour discovery.
+#   2. Every IPv4 client address fetches a page through Squid: each in
+#      exactly one Squid log.
+#   3. Every IPv6 client address opens a web connection: its SYNs arrive at
+#      a proxy in 6in4 from the appliance, the inner packet the client's own
+#      byte for byte (hop limit one less, as any router leaves it), each
+#      address at exactly one proxy, the one `droverctl lookup` names; both
+#      proxies get clients.
+#   4. ipv6_client_prefix 64: the same addresses' new connections all at one
+#      proxy.
+#   5. An IPv6 packet too big for the tunnel: the client gets a Packet Too
+#      Big carrying the tunnel MTU, from the appliance's address on its LAN.
+#   6. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
+# The proxies do not decapsulate IPv6 here (that is the proxy side's work):
+# the connections are never answered; what is checked is what reaches them.
+# Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+LAB=${LAB:-d6p}
+LAB_STATE=/tmp/drover-e2e-ipv6-path.$$
+LAB_CLIENTS=50
+LAB_PROXIES=2
+# shellcheck source=../lab/lib.sh
+. "$here/../lab/lib.sh"
+# shellcheck source=../lab/tap.sh
+. "$here/../lab/tap.sh"
+
+NET6=2001:db8:1
+APPLIANCE6=$NET6::1
+WAN6=2001:db8:64::1
+ORIGIN6=2001:db8:64::10
+CLIENTS6=50
+PATH_MTU=1300
+TUNNEL_MTU=$((PATH_MTU - 20))
+BIG=1400
+
+trap lab_down EXIT
+trap 'exit 1' INT TERM
+
+client6() {
+	printf '%s::%x' "$NET6" $((0x100 + $1))
+}
+
+# The IPv6 half of the world, and a narrower path to the proxies.
+lab_up_ipv6() {
+	local i
+	ip -n "$(lab_ns app)" addr add "$APPLIANCE6/64" dev lan0 nodad || return 1
+	ip -n "$(lab_ns app)" addr add "$WAN6/64" dev wan0 nodad || return 1
+	ip -n "$(lab_ns org)" addr add "$ORIGIN6/64" dev eth0 nodad || return 1
+	ip -n "$(lab_ns org)" route add "$NET6::/64" via "$WAN6" || return 1
+	for ((i = 0; i < CLIENTS6; i++)); do
+		ip -n "$(lab_ns cli)" addr add "$(client6 "$i")/64" dev eth0 nodad || return 1
+	done
+	ip -n "$(lab_ns cli)" -6 route add default via "$APPLIANCE6" || return 1
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		ip -n "$(lab_ns app)" route add "$(lab_proxy_address "$i")/32" dev lan0 \
+			mtu "$PATH_MTU" || return 1
+	done
+}
+
+# capture NS MODE IFACE FILE: tests/lab/cap6.py in NS, recorded for lab_down.
+capture() {
+	ip netns exec "$(lab_ns "$1")" python3 "$LAB_ROOT/tests/lab/cap6.py" "$2" "$3" "$4" \
+		</dev/null >>"$LAB_STATE/cap.log" 2>&1 &
+	lab_record "cap-$1" "$!" python3
+}
+
+# syns FIRST COUNT: every IPv6 client address opens a connection to the
+# origin (never answered: it gives up after its SYN and two retries).
+syns() {
+	local i pids=()
+	for ((i = 0; i < CLIENTS6; i++)); do
+		lab_exec cli curl -6 -g -sS -o /dev/null --interface "$(client6 "$i")" \
+			--connect-timeout 4 --max-time 5 "http://[$ORIGIN6]/" 2>/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}" 2>/dev/null
+}
+
+global() {
+	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global'].get('$1', 'none'))"
+}
+
+if ! lab_up || ! lab_up_ipv6 || ! lab_start_droverd; then
+	fail "lab setup" "$(tail -n 5 "$LAB_STATE/droverd.log" 2>/dev/null)"
+	exit 1
+fi
+
+# ---- 1. steering ----
+lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$NET6::/64" >/dev/null
+chain=$(lab_exec app ip6tables -S DROVER 2>&1)
+jump=$(lab_exec app ip6tables -S FORWARD 2>&1 | grep -c -- '-j DROVER')
+forwarding=$(lab_exec app cat /proc/sys/net/ipv6/conf/all/forwarding)
+echo "$chain" | grep -q -- "-s $NET6::/64 -p tcp -m multiport --dports 80,443 -j NFQUEUE" &&
+	[ "$jump" = 1 ] && [ "$forwarding" = 1 ] &&
+	! echo "$chain" | grep -Eq 'icmpv6-type (13[3-7]|neighbo|router)'
+check $? "IPv6 client subnet: ip6tables chain and FORWARD jump, IPv6 forwarding on" \
+	"jumps $jump, forwarding $forwarding, $(echo "$chain" | grep -c -- '-A DROVER') rules"
+
+# ---- 2. IPv4 clients as before ----
+answered=0
+for a in $(lab_client_addresses); do
+	lab_client_curl "$a" "http://$LAB_ORIGIN/" | grep -q "$LAB_MARKER" && answered=$((answered + 1))
+done
+in_logs=$( (lab_squid_clients 1; lab_squid_clients 2) | sort | uniq -c | awk '$1 == 1' | wc -l)
+[ "$answered" = "$LAB_CLIENTS" ] && [ "$in_logs" = "$LAB_CLIENTS" ]
+check $? "IPv4 clients next to IPv6 ones: every request answered, each client in one Squid log" \
+	"$answered/$LAB_CLIENTS answered, $in_logs in exactly one log"
+
+# ---- 3. IPv6 clients in 6in4 ----
+for ((i = 1; i <= LAB_PROXIES; i++)); do
+	capture "px$i" 6in4 eth0 "$LAB_STATE/px$i.6in4"
+done
+capture cli sent eth0 "$LAB_STATE/cli.sent"
+lab_wait "$LAB_WAIT_S" test -e "$LAB_STATE/cli.sent"
+for ((i = 1; i <= LAB_PROXIES; i++)); do
+	lab_wait "$LAB_WAIT_S" test -e "$LAB_STATE/px$i.6in4"
+done
+sleep 0.5
+syns
+sleep 1
+# Where droverctl says each client goes.
+for ((i = 0; i < CLIENTS6; i++)); do
+	lab_droverctl --json lookup "$(client6 "$i")" |
+		python3 -c 'import json, sys
+r = json.load(sys.stdin); print(r["client"], (r.get("proxy") or {}).get("address"), r["reason"])'
+done >"$LAB_STATE/lookup"
+for ((i = 1; i <= LAB_PROXIES; i++)); do
+	wc -l <"$LAB_STATE/px$i.6in4" >"$LAB_STATE/px$i.mark"
+done
+
+# analyse PHASE: checks the 6in4 packets the proxies received (after their
+# .mark line for phase 2) against what the client sent; prints one line of
+# figures, exits 0 when every check holds.
+analyse() {
+	python3 - "$LAB_STATE" "$LAB_PROXIES" "$CLIENTS6" "$LAB_APPLIANCE" "$1" <<-'EOF'
+		import ipaddress, sys
+		state, nproxies, nclients, appliance, phase = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+		sent = set(l.strip() for l in open(state + "/cli.sent") if l.strip())
+		where, packets, bad, diff = {}, [0] * (nproxies + 1), 0, ""
+
+		for p in range(1, nproxies + 1):
+		    lines = open("%s/px%d.6in4" % (state, p)).read().splitlines()
+		    mark = int(open("%s/px%d.mark" % (state, p)).read())
+		    lines = lines[:mark] if phase == "1" else lines[mark:]
+		    for line in lines:
+		        src, dst, inner = line.split()
+		        b = bytearray.fromhex(inner)
+		        if src != appliance or dst != "198.18.1.%d" % (10 + p):
+		            bad += 1
+		            continue
+		        b[7] += 1  # the appliance forwarded it: one hop less
+		        if b.hex() not in sent:
+		            if bad == 0:
+		                # The sent packet of the same length and ports closest to it: where they differ.
+		                near = [bytes.fromhex(x) for x in sent if len(x) == len(b.hex())]
+		                if near:
+		                    best = min(near, key=lambda x: sum(1 for i in range(len(x)) if x[i] != b[i]))
+		                    diff = "bytes differing from the nearest sent packet: %s" % [i for i in range(len(b)) if best[i] != b[i]]
+		            bad += 1
+		            continue
+		        client = str(ipaddress.IPv6Address(bytes(b[8:24])))
+		        where.setdefault(client, set()).add(p)
+		        packets[p] += 1
+		lookup = {}
+		for line in open(state + "/lookup"):
+		    c, proxy, reason = line.split()
+		    lookup[c] = proxy
+		one = sum(1 for c in where if len(where[c]) == 1)
+		agree = sum(1 for c in where if len(where[c]) == 1 and lookup.get(c) == "198.18.1.%d" % (10 + next(iter(where[c]))))
+		per_proxy = [sum(1 for c in where if where[c] == {p}) for p in range(1, nproxies + 1)]
+		print("%d client addresses seen, %d at exactly one proxy, clients per proxy %s, 6in4 "
+		      "packets per proxy %s, %d not the client's packet byte for byte, lookup agrees "
+		      "for %d%s" % (len(where), one, per_proxy, packets[1:], bad, agree, diff and "; " + diff))
+		if phase == "1":
+		    ok = len(where) == nclients and one == nclients and bad == 0 and agree == nclients and min(per_proxy) > 0
+		else:
+		    ok = len(where) == nclients and one == nclients and bad == 0 and max(per_proxy) == nclients
+		sys.exit(0 if ok else 1)
+	EOF
+}
+figures=$(analyse 1)
+check $? "$CLIENTS6 IPv6 clients: 6in4 to the proxies, inner packet byte for byte, each address at one proxy, the one lookup names" "$figures"
+encap6=$(global ipv6_encapsulated)
+placed=$(global ipv6_clients_placed)
+[ "$placed" = "$CLIENTS6" ]
+check $? "each IPv6 client placed once, then kept by affinity" \
+	"ipv6_clients_placed $placed, ipv6_encapsulated $encap6"
+
+# ---- 4. a /64 on one proxy ----
+lab_droverctl settings set ipv6_client_prefix 64 >/dev/null
+syns
+sleep 1
+figures=$(analyse 2)
+check $? "ipv6_client_prefix 64: the /64's addresses all at one proxy" "$figures"
+
+# ---- 5. Packet Too Big ----
+before=$(global packet_too_big_sent)
+answer=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/big6.py" "$(client6 0)" "$ORIGIN6" 80 "$BIG" 30)
+after=$(global packet_too_big_sent)
+[ "$answer" = "mtu $TUNNEL_MTU from $APPLIANCE6" ] && [ "$after" -gt "$before" ]
+check $? "a $BIG-byte IPv6 packet, tunnel MTU $TUNNEL_MTU: Packet Too Big from the appliance" \
+	"client got: $answer; packet_too_big_sent $before -> $after"
+
+# ---- 6. the IPv6 chain follows the setting ----
+lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null
+left=$(lab_exec app ip6tables -S 2>/dev/null | grep -c DROVER)
+[ "$left" = 0 ]
+check $? "IPv6 prefixes removed from client_subnets: no IPv6 chain left" "$left lines name it"
+
+malformed=$(lab_droverctl --json stats | python3 -c "import json,sys
+r = json.load(sys.stdin)['global']['malformed_by_reason']; print(sum(1 for k in r if k.startswith('ipv6_')))")
+[ "$malformed" -gt 0 ]
+check $? "IPv6 parse failures reported by reason" "$malformed ipv6_* reasons in stats"
+
+exit $((failures > 0))
