@@ -1,6 +1,10 @@
 /* deviation.c - an appliance's deviations from the Maglev table, exported and merged. */
 #include "deviation.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #define DEVIATION_FNV_OFFSET 0xcbf29ce484222325ULL
@@ -94,4 +98,77 @@ void deviation_merge(struct affinity_table *t, const uint8_t key[HASH_KEY_BYTES]
 			break;
 		}
 	}
+}
+
+int deviation_format(const struct deviation *list, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len == 0)
+		return -ENOSPC;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char addr[INET_ADDRSTRLEN];
+		struct in_addr a = {.s_addr = list[i].client};
+		int w;
+
+		inet_ntop(AF_INET, &a, addr, sizeof(addr));
+		w = snprintf(buf + used, len - used, "%s%s,%" PRId64 ",%" PRIu32, i ? ";" : "",
+			     addr, list[i].proxy_id, list[i].age);
+		if (w < 0 || (size_t)w >= len - used) {
+			buf[0] = '\0';
+			return -ENOSPC;
+		}
+		used += (size_t)w;
+	}
+	return (int)used;
+}
+
+/* A whole decimal number of 1..digits digits at *p, up to max; advances *p. */
+static bool deviation_number(const char **p, const char *end, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *s = *p;
+
+	if (s == end || *s < '0' || *s > '9')
+		return false;
+	for (; s < end && *s >= '0' && *s <= '9'; s++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return true;
+}
+
+bool deviation_parse(const char *text, size_t len, struct deviation *out, size_t cap, size_t *n)
+{
+	const char *p = text, *end = text + len;
+
+	*n = 0;
+	while (p < end) {
+		char addr[INET_ADDRSTRLEN];
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		struct in_addr a;
+		uint64_t id, age;
+
+		if (comma == NULL || comma - p >= (ptrdiff_t)sizeof(addr) || *n >= cap)
+			return false;
+		memcpy(addr, p, (size_t)(comma - p));
+		addr[comma - p] = '\0';
+		if (inet_pton(AF_INET, addr, &a) != 1 || a.s_addr == 0)
+			return false;
+		p = comma + 1;
+		if (!deviation_number(&p, end, INT64_MAX, &id) || id == 0 || p == end || *p != ',')
+			return false;
+		p++;
+		if (!deviation_number(&p, end, UINT32_MAX, &age))
+			return false;
+		if (p < end && *p++ != ';')
+			return false;
+		out[(*n)++] = (struct deviation){
+		    .client = a.s_addr, .age = (uint32_t)age, .proxy_id = (int64_t)id};
+	}
+	return true;
 }

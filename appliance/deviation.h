@@ -82,4 +82,25 @@ void deviation_merge(struct affinity_table *t, const uint8_t key[HASH_KEY_BYTES]
 		     const struct deviation *list, size_t n, deviation_slot_fn *slot_of, void *arg,
 		     struct deviation_merge_stats *st);
 
+/*
+ * The text form peers exchange: "A.B.C.D,ID,AGE" per deviation, joined by
+ * ';' (nothing a JSON string must escape). DEVIATION_TEXT_MAX bytes hold a
+ * whole list of DEVIATION_MAX.
+ */
+#define DEVIATION_TEXT_ENTRY_MAX (15 + 1 + 20 + 1 + 10 + 1)
+#define DEVIATION_TEXT_MAX	 (DEVIATION_MAX * DEVIATION_TEXT_ENTRY_MAX + 1)
+
+/*
+ * Writes list in text form into buf (len bytes, NUL-terminated). Returns
+ * the length written, or -ENOSPC when it does not fit (buf then holds "").
+ */
+int deviation_format(const struct deviation *list, size_t n, char *buf, size_t len);
+
+/*
+ * Parses the text form (len bytes, no NUL needed) into out (cap entries).
+ * False when an entry is malformed (a bad address, an id or age that is not
+ * a whole number) or there are more than cap; *n then says how many parsed.
+ */
+bool deviation_parse(const char *text, size_t len, struct deviation *out, size_t cap, size_t *n);
+
 #endif

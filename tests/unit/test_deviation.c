@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 
 #include "deviation.h"
@@ -254,6 +255,37 @@ static void test_merge_full(void **state)
 	affinity_free(&t);
 }
 
+/* The text form goes both ways; malformed input is refused, saying how far it got. */
+static void test_text(void **state)
+{
+	struct deviation in[] =
+	    {
+		{.client = client_n(1), .age = 0, .proxy_id = 7},
+		{.client = client_n(300), .age = 4294967295U, .proxy_id = INT64_MAX},
+	    },
+			 out[2];
+	char buf[2 * DEVIATION_TEXT_ENTRY_MAX + 1];
+	size_t n;
+	int len;
+
+	(void)state;
+	len = deviation_format(in, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "198.18.0.2,7,0;198.18.1.45,9223372036854775807,4294967295");
+	assert_true(deviation_parse(buf, (size_t)len, out, 2, &n));
+	assert_int_equal(n, 2);
+	assert_memory_equal(in, out, sizeof(in));
+	assert_false(deviation_parse(buf, (size_t)len, out, 1, &n)); /* more than cap */
+	assert_true(deviation_parse("", 0, out, 2, &n));
+	assert_int_equal(n, 0);
+	assert_false(deviation_parse("1.2.3,7,0", 9, out, 2, &n));
+	assert_false(deviation_parse("1.2.3.4,0,0", 11, out, 2, &n));
+	assert_false(deviation_parse("1.2.3.4,7,-1", 12, out, 2, &n));
+	assert_false(deviation_parse("1.2.3.4,7,4294967296", 20, out, 2, &n));
+	assert_false(deviation_parse("1.2.3.4,7,1;x", 13, out, 2, &n));
+	assert_int_equal(n, 1);
+	assert_int_equal(deviation_format(in, 2, buf, 10), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +295,7 @@ int main(void)
 	    cmocka_unit_test(test_merge_present_kept),
 	    cmocka_unit_test(test_merge_refused),
 	    cmocka_unit_test(test_merge_full),
+	    cmocka_unit_test(test_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
