@@ -100,14 +100,12 @@ void deviation_merge(struct affinity_table *t, const uint8_t key[HASH_KEY_BYTES]
 	}
 }
 
-int deviation_format(const struct deviation *list, size_t n, char *buf, size_t len)
+size_t deviation_format(const struct deviation *list, size_t n, char *buf, size_t len)
 {
-	size_t used = 0;
+	size_t used = 0, i;
 
-	if (len == 0)
-		return -ENOSPC;
 	buf[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		char addr[INET_ADDRSTRLEN];
 		struct in_addr a = {.s_addr = list[i].client};
 		int w;
@@ -116,12 +114,12 @@ int deviation_format(const struct deviation *list, size_t n, char *buf, size_t l
 		w = snprintf(buf + used, len - used, "%s%s,%" PRId64 ",%" PRIu32, i ? ";" : "",
 			     addr, list[i].proxy_id, list[i].age);
 		if (w < 0 || (size_t)w >= len - used) {
-			buf[0] = '\0';
-			return -ENOSPC;
+			buf[used] = '\0';
+			break;
 		}
 		used += (size_t)w;
 	}
-	return (int)used;
+	return i;
 }
 
 /* A whole decimal number of 1..digits digits at *p, up to max; advances *p. */

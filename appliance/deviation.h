@@ -91,10 +91,10 @@ void deviation_merge(struct affinity_table *t, const uint8_t key[HASH_KEY_BYTES]
 #define DEVIATION_TEXT_MAX	 (DEVIATION_MAX * DEVIATION_TEXT_ENTRY_MAX + 1)
 
 /*
- * Writes list in text form into buf (len bytes, NUL-terminated). Returns
- * the length written, or -ENOSPC when it does not fit (buf then holds "").
+ * Writes the first entries of list that fit whole into buf (len bytes, at
+ * least 1, NUL-terminated) in text form. Returns how many it wrote.
  */
-int deviation_format(const struct deviation *list, size_t n, char *buf, size_t len);
+size_t deviation_format(const struct deviation *list, size_t n, char *buf, size_t len);
 
 /*
  * Parses the text form (len bytes, no NUL needed) into out (cap entries).

@@ -170,7 +170,7 @@ void manager_cluster_peer_seen(struct manager *m, const struct cluster_node *n);
 /* What this appliance told its peers of its deviations and learnt of theirs. */
 struct manager_deviation_view {
 	size_t exported;       /* deviations in the last export (what peers are told) */
-	uint64_t not_exported; /* deviations past the cap in the last export */
+	uint64_t not_exported; /* past the cap in the last export, or the last request's room */
 	uint64_t sent;	       /* deviations sent to peers, in all */
 	uint64_t exchanges;    /* lists exchanged with a peer */
 	struct deviation_merge_stats merged;

@@ -40,8 +40,9 @@
 #define MANAGER_CLUSTER_DEVIATION_REFRESH_MAX_S 10
 #define MANAGER_CLUSTER_DEVIATION_REFRESHES	4
 #define MANAGER_CLUSTER_MS_PER_S		1000
-/* {"deviations":"..."} around the text form. */
-#define MANAGER_CLUSTER_DEVIATION_BODY_EXTRA 32
+/* The exchange's JSON body around the text form (which needs no escaping). */
+#define MANAGER_CLUSTER_DEVIATION_BODY_HEAD "{\"deviations\":\""
+#define MANAGER_CLUSTER_DEVIATION_BODY_TAIL "\"}"
 /* Bytes of a refusal's text kept to say why the primary refused. */
 #define MANAGER_CLUSTER_REFUSAL_MAX 160
 
@@ -126,7 +127,7 @@ void manager_cluster_view(struct manager *m, struct manager_cluster_view *out)
 	out->primary = m->cluster.primary;
 	out->peers = m->cluster.peers;
 	out->deviations.exported = m->cluster.dev.ex.n;
-	out->deviations.not_exported = m->cluster.dev.ex.overflow;
+	out->deviations.not_exported = m->cluster.dev.ex.overflow + m->cluster.dev.unsent;
 	out->deviations.sent = m->cluster.dev.sent;
 	out->deviations.exchanges = m->cluster.dev.exchanges;
 	out->deviations.merged = m->cluster.dev.merged;
@@ -174,8 +175,7 @@ void manager_cluster_tick(struct manager *m)
 	}
 	deviation_export(m->affinity, clock_now_s(), m->hash_key, &snap->table, d->id_of_slot,
 			 PROXY_SLOTS_MAX, d->list, DEVIATION_MAX, &d->ex);
-	if (deviation_format(d->list, d->ex.n, d->text, DEVIATION_TEXT_MAX) < 0)
-		d->text[0] = '\0'; /* cannot happen: the buffer holds DEVIATION_MAX */
+	deviation_format(d->list, d->ex.n, d->text, DEVIATION_TEXT_MAX); /* room for all */
 }
 
 void manager_cluster_deviations_tag(struct manager *m, char *out, size_t len)
@@ -496,7 +496,7 @@ static void manager_cluster_exchange_maybe(struct manager *m, const char *primar
 	char own[REPLICA_DEVIATIONS_TAG_MAX], err[MANAGER_ERR_MAX];
 	struct replica_pull pull;
 	char *body;
-	size_t n;
+	size_t n, len, sent;
 	int ret;
 
 	if (timeout > MANAGER_CLUSTER_DEVIATION_REFRESH_MAX_S)
@@ -519,10 +519,19 @@ static void manager_cluster_exchange_maybe(struct manager *m, const char *primar
 	if (!manager_cluster_token(m->settings.cluster_token_file, pull.token, sizeof(pull.token),
 				   err, sizeof(err)))
 		return;
-	body = malloc(strlen(d->text) + MANAGER_CLUSTER_DEVIATION_BODY_EXTRA);
+	body = malloc(REPLICA_REQUEST_BODY_MAX);
 	if (body == NULL)
 		return;
-	pull.body_len = (size_t)sprintf(body, "{\"deviations\":\"%s\"}", d->text);
+	/* The primary takes a body of REPLICA_REQUEST_BODY_MAX: what does not fit waits. */
+	len = strlen(MANAGER_CLUSTER_DEVIATION_BODY_HEAD);
+	memcpy(body, MANAGER_CLUSTER_DEVIATION_BODY_HEAD, len);
+	sent = deviation_format(d->list, d->ex.n, body + len,
+				REPLICA_REQUEST_BODY_MAX - len -
+				    strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL));
+	len += strlen(body + len);
+	memcpy(body + len, MANAGER_CLUSTER_DEVIATION_BODY_TAIL,
+	       strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL) + 1);
+	pull.body_len = len + strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL);
 	pull.body = body;
 	manager_cluster_self(m, &pull.self);
 	n = strlen(m->settings.cluster_primary);
@@ -539,7 +548,8 @@ static void manager_cluster_exchange_maybe(struct manager *m, const char *primar
 		return;
 	snprintf(d->sent_tag, sizeof(d->sent_tag), "%s", own);
 	d->last_exchange_ms = now_ms;
-	d->sent += d->ex.n;
+	d->sent += sent;
+	d->unsent = d->ex.n - sent;
 }
 
 /* A pull's answer, then the deviations' exchange when one is due. */

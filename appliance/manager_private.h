@@ -41,6 +41,7 @@ struct manager_deviations {
 	struct deviation *incoming; /* DEVIATION_MAX: a peer's list while it merges */
 	struct deviation_export ex;
 	uint64_t sent;	    /* deviations sent to peers */
+	size_t unsent;	    /* a replica: exported, but past what its last request could carry */
 	uint64_t exchanges; /* lists exchanged with a peer */
 	struct deviation_merge_stats merged;
 	struct replica *exchanger;		   /* a replica: its exchanges with the primary */

@@ -28,6 +28,8 @@ struct replica;
 #define REPLICA_URL_MAX	  1024
 #define REPLICA_TOKEN_MAX 256
 #define REPLICA_FILE_MAX  256
+/* The largest body a primary's web server takes in a request (WEBUI_MAX_BODY). */
+#define REPLICA_REQUEST_BODY_MAX (64U << 10)
 
 /* Headers of the protocol, both ways. */
 #define REPLICA_HEADER_NODE	  "X-Drover-Node"
