@@ -18,6 +18,7 @@
 #      places on another proxy. Then the deviation exchange runs: every one
 #      of A's active clients looks up to the same proxy on B as on A
 #      (droverctl lookup answers affinity first); the counters on both.
+#      A's /metrics carries the counters.
 #   3. The route moves to B, under the loops and the downloads: B takes
 #      every flow over (mid-flow for the downloads): 0 requests failed, 0
 #      downloads broken, every client in exactly one Squid's log.
@@ -200,6 +201,12 @@ check $? "every active client of A on the same proxy on B after the exchange" \
 echo "#   A: $(lab_droverctl cluster | grep deviations | tr -s ' ' | tr '\n' ';')"
 echo "#   B: $(lab_droverctl2 cluster | grep deviations | tr -s ' ' | tr '\n' ';')"
 lab_droverctl2 lookup "${clients[0]}" --count "$ECMP_CLIENTS" >"$LAB_STATE/lookup.b1"
+lab_exec app curl -sS --cacert "$LAB_STATE/a-cert.pem" \
+	-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" "$A_URL/metrics" >"$LAB_STATE/metrics.a"
+grep -Eq "^drover_cluster_deviations [1-9]" "$LAB_STATE/metrics.a" &&
+	grep -q '^drover_cluster_peer_deviations_total{result="imported"} ' "$LAB_STATE/metrics.a"
+check $? "A's /metrics: its deviations and what became of B's" \
+	"$(grep '^drover_cluster_.*deviations' "$LAB_STATE/metrics.a" | tr '\n' ' ')"
 
 # ---- 3. every flow to B ----
 ecmp_route "$LAB_APPLIANCE2"
