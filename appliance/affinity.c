@@ -288,3 +288,70 @@ size_t affinity_rekey(struct affinity_table *dst, const struct affinity_table *s
 	}
 	return copied;
 }
+
+size_t affinity_walk(const struct affinity_table *t, uint32_t now, affinity_walk_fn *fn, void *arg)
+{
+	size_t total = (size_t)t->nbuckets * AFFINITY_WAYS, live = 0;
+
+	for (size_t i = 0; i < total; i++) {
+		uint64_t e = __atomic_load_n(&t->entries[i], __ATOMIC_RELAXED);
+
+		if (!affinity_live(t, e, now))
+			continue;
+		live++;
+		fn(arg, affinity_client(e), affinity_slot(e), affinity_age(e, now));
+	}
+	return live;
+}
+
+/*
+ * One pass over the bucket: the client's own live entry (refreshed or
+ * kept), else the first empty or expired way, taken with a CAS. A CAS lost
+ * to a packet thread means the bucket changed: the pass is tried again.
+ */
+enum affinity_import_result affinity_import(struct affinity_table *t, uint32_t client,
+					    uint64_t client_hash, uint16_t slot, uint32_t now,
+					    uint32_t age, uint32_t slack)
+{
+	uint64_t *b = affinity_bucket(t, client_hash);
+	uint32_t seen = now - age;
+	uint64_t fresh = affinity_pack(client, slot, seen);
+
+	if (age >= t->timeout)
+		return AFFINITY_IMPORT_EXPIRED;
+	if (client == 0 || slot == 0 || slot > AFFINITY_SLOT_MASK)
+		return AFFINITY_IMPORT_KEPT;
+	for (int attempt = 0; attempt < AFFINITY_CAS_RETRIES; attempt++) {
+		int free_way = -1, own = -1;
+		uint64_t free_word = 0, own_word = 0;
+
+		for (int i = 0; i < AFFINITY_WAYS; i++) {
+			uint64_t e = __atomic_load_n(&b[i], __ATOMIC_RELAXED);
+
+			if (affinity_client(e) == client && affinity_live(t, e, now)) {
+				own = i;
+				own_word = e;
+				break;
+			}
+			if (free_way < 0 && !affinity_live(t, e, now)) {
+				free_way = i;
+				free_word = e;
+			}
+		}
+		if (own >= 0) {
+			if (affinity_slot(own_word) != slot ||
+			    affinity_age(own_word, now) <= age + slack)
+				return AFFINITY_IMPORT_KEPT;
+			if (__atomic_compare_exchange_n(&b[own], &own_word, fresh, false,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				return AFFINITY_IMPORT_REFRESHED;
+			continue;
+		}
+		if (free_way < 0)
+			return AFFINITY_IMPORT_FULL;
+		if (__atomic_compare_exchange_n(&b[free_way], &free_word, fresh, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return AFFINITY_IMPORT_ADDED;
+	}
+	return AFFINITY_IMPORT_KEPT;
+}

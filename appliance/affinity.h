@@ -76,6 +76,40 @@ size_t affinity_sweep(struct affinity_table *t, uint32_t now, uint32_t *active, 
 size_t affinity_rekey(struct affinity_table *dst, const struct affinity_table *src, uint32_t now,
 		      const uint8_t *key);
 
+/* Called by affinity_walk for each live entry: client, slot and idle seconds. */
+typedef void affinity_walk_fn(void *arg, uint32_t client, uint16_t slot, uint32_t age);
+
+/*
+ * Calls fn for every live entry, in table order, without changing any.
+ * Control thread; packet threads may be writing meanwhile, so an entry
+ * changed during the walk may be seen before or after its change. Returns
+ * the live entries seen.
+ */
+size_t affinity_walk(const struct affinity_table *t, uint32_t now, affinity_walk_fn *fn, void *arg);
+
+/* What affinity_import did with an entry. */
+enum affinity_import_result {
+	AFFINITY_IMPORT_ADDED,	   /* the client had no live entry: it has this one now */
+	AFFINITY_IMPORT_REFRESHED, /* same slot, seen later elsewhere: its last-seen moved on */
+	AFFINITY_IMPORT_KEPT,	   /* the client's own entry is left as it is */
+	AFFINITY_IMPORT_FULL,	   /* its bucket holds only live entries: none is pushed out */
+	AFFINITY_IMPORT_EXPIRED,   /* age is at or past the timeout: nothing to import */
+};
+
+/*
+ * Records an entry learnt from another appliance: client -> slot, last seen
+ * age seconds ago. Unlike affinity_insert it never overwrites what this
+ * table knows: a client with a live entry keeps it, except that an entry
+ * naming the same slot has its last-seen second moved to the peer's when
+ * the peer saw the client more than slack seconds later (so a copy lives as
+ * long as the original, and two appliances echoing an entry to each other
+ * never keep it alive by their rounding). It takes only an empty or expired
+ * way, never a live one. Safe beside packet threads (CAS, as they do).
+ */
+enum affinity_import_result affinity_import(struct affinity_table *t, uint32_t client,
+					    uint64_t client_hash, uint16_t slot, uint32_t now,
+					    uint32_t age, uint32_t slack);
+
 /* Removes every entry (used when the table is resized). */
 void affinity_clear(struct affinity_table *t);
 

@@ -478,6 +478,20 @@ static json_t *api_cluster_json(struct manager *m)
 		json_array_append_new(peers, peer);
 	}
 	json_object_set_new(o, "peers", peers);
+	if (v->role != CLUSTER_ROLE_STANDALONE) {
+		const struct manager_deviation_view *d = &v->deviations;
+
+		json_object_set_new(
+		    o, "deviations",
+		    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "exported",
+			      (json_int_t)d->exported, "not_exported", (json_int_t)d->not_exported,
+			      "sent", (json_int_t)d->sent, "exchanges", (json_int_t)d->exchanges,
+			      "imported", (json_int_t)d->merged.imported, "refreshed",
+			      (json_int_t)d->merged.refreshed, "kept", (json_int_t)d->merged.kept,
+			      "refused_unknown", (json_int_t)d->merged.refused_unknown,
+			      "refused_full", (json_int_t)d->merged.refused_full, "expired",
+			      (json_int_t)d->merged.expired));
+	}
 	free(v);
 	return o;
 }

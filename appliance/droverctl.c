@@ -427,6 +427,17 @@ static void print_cluster(json_t *resp)
 		       num(p, "applied"), num(p, "refused"),
 		       format_time(json_object_get(p, "last_applied"), when, sizeof(when)));
 	}
+	if (json_is_object(json_object_get(c, "deviations"))) {
+		json_t *d = json_object_get(c, "deviations");
+
+		printf("%-20s %lld exported (%lld past the cap), %lld sent in %lld exchanges\n",
+		       "deviations", num(d, "exported"), num(d, "not_exported"), num(d, "sent"),
+		       num(d, "exchanges"));
+		printf("%-20s %lld imported, %lld refreshed, %lld kept, refused: %lld unknown or "
+		       "unusable proxy, %lld table full; %lld expired\n",
+		       "peer_deviations", num(d, "imported"), num(d, "refreshed"), num(d, "kept"),
+		       num(d, "refused_unknown"), num(d, "refused_full"), num(d, "expired"));
+	}
 	printf("\n%-8s %-20s %-10s %-18s %-8s %-6s %s\n", "ROLE", "NODE", "GENERATION",
 	       "TABLE DIGEST", "VRRP", "AGREE", "LAST SEEN");
 	if (json_is_object(p) && json_is_integer(json_object_get(p, "last_seen")))

@@ -635,6 +635,7 @@ void manager_tick(struct manager *m)
 		fastpath_tick(m->dp.fast, m->affinity, m->hash_key);
 	}
 	affinity_sweep(m->affinity, clock_now_s(), m->slots.active, PROXY_SLOTS_MAX);
+	manager_cluster_tick(m);
 	/* The audit log stays within its bounds, whatever writes to it. */
 	if (store_audit_prune(m->store, m->settings.audit_max_entries,
 			      clock_wall_s() -

@@ -17,6 +17,7 @@
 
 #include "cluster.h"
 #include "datapath.h"
+#include "deviation.h"
 #include "health.h"
 #include "probe.h"
 #include "pool.h"
@@ -166,6 +167,15 @@ void manager_cluster_vrrp_set(struct manager *m, enum cluster_vrrp state, const 
 /* A primary heard from replica n (its pull): kept for the cluster view. */
 void manager_cluster_peer_seen(struct manager *m, const struct cluster_node *n);
 
+/* What this appliance told its peers of its deviations and learnt of theirs. */
+struct manager_deviation_view {
+	size_t exported;       /* deviations in the last export (what peers are told) */
+	uint64_t not_exported; /* past the cap in the last export, or the last request's room */
+	uint64_t sent;	       /* deviations sent to peers, in all */
+	uint64_t exchanges;    /* lists exchanged with a peer */
+	struct deviation_merge_stats merged;
+};
+
 /* The cluster as this appliance sees it. */
 struct manager_cluster_view {
 	enum cluster_role role;
@@ -174,9 +184,23 @@ struct manager_cluster_view {
 	char primary_url[SETTINGS_TEXT_MAX];
 	struct cluster_primary primary; /* a replica's primary */
 	struct cluster_peers peers;	/* a primary's replicas */
+	struct manager_deviation_view deviations;
 };
 
 void manager_cluster_view(struct manager *m, struct manager_cluster_view *out);
+
+/* "COUNT-DIGEST" of this appliance's deviations now, for the X-Drover-Deviations header. */
+void manager_cluster_deviations_tag(struct manager *m, char *out, size_t len);
+
+/*
+ * A peer's deviations in text form (deviation_format; len bytes) merged into
+ * this appliance's affinity table; *reply (valid until the next tick) and
+ * *reply_len get this appliance's own. -EINVAL with why in err when the text
+ * does not parse (nothing merged); -EROFS on a standalone appliance.
+ */
+int manager_cluster_deviations_exchange(struct manager *m, const char *text, size_t len,
+					const char **reply, size_t *reply_len, char *err,
+					size_t errlen);
 
 /*
  * A primary's snapshot for its replicas (store_snapshot), made again only

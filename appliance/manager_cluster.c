@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "deviation.h"
 #include "log.h"
 #include "replica.h"
 
@@ -30,6 +31,18 @@
 #define MANAGER_CLUSTER_PULL_TIMEOUT_MS 10000
 /* The API path a replica pulls from, after cluster_primary. */
 #define MANAGER_CLUSTER_SNAPSHOT_PATH "/api/v1/cluster/snapshot"
+/* The API path a replica exchanges deviations on, after cluster_primary. */
+#define MANAGER_CLUSTER_DEVIATIONS_PATH "/api/v1/cluster/deviations"
+/*
+ * A non-empty list is sent again at least this often (and at least four
+ * times per affinity_timeout), so a peer's copies age with the originals.
+ */
+#define MANAGER_CLUSTER_DEVIATION_REFRESH_MAX_S 10
+#define MANAGER_CLUSTER_DEVIATION_REFRESHES	4
+#define MANAGER_CLUSTER_MS_PER_S		1000
+/* The exchange's JSON body around the text form (which needs no escaping). */
+#define MANAGER_CLUSTER_DEVIATION_BODY_HEAD "{\"deviations\":\""
+#define MANAGER_CLUSTER_DEVIATION_BODY_TAIL "\"}"
 /* Bytes of a refusal's text kept to say why the primary refused. */
 #define MANAGER_CLUSTER_REFUSAL_MAX 160
 
@@ -113,6 +126,121 @@ void manager_cluster_view(struct manager *m, struct manager_cluster_view *out)
 	snprintf(out->primary_url, sizeof(out->primary_url), "%s", m->settings.cluster_primary);
 	out->primary = m->cluster.primary;
 	out->peers = m->cluster.peers;
+	out->deviations.exported = m->cluster.dev.ex.n;
+	out->deviations.not_exported = m->cluster.dev.ex.overflow + m->cluster.dev.unsent;
+	out->deviations.sent = m->cluster.dev.sent;
+	out->deviations.exchanges = m->cluster.dev.exchanges;
+	out->deviations.merged = m->cluster.dev.merged;
+}
+
+/* The buffers deviations need, once; false when out of memory. */
+static bool manager_cluster_dev_alloc(struct manager_deviations *d)
+{
+	if (d->list == NULL)
+		d->list = calloc(DEVIATION_MAX, sizeof(*d->list));
+	if (d->incoming == NULL)
+		d->incoming = calloc(DEVIATION_MAX, sizeof(*d->incoming));
+	if (d->id_of_slot == NULL)
+		d->id_of_slot = calloc(PROXY_SLOTS_MAX, sizeof(*d->id_of_slot));
+	if (d->text == NULL)
+		d->text = calloc(1, DEVIATION_TEXT_MAX);
+	return d->list != NULL && d->incoming != NULL && d->id_of_slot != NULL && d->text != NULL;
+}
+
+static void manager_cluster_dev_free(struct manager_deviations *d)
+{
+	replica_free(d->exchanger);
+	free(d->list);
+	free(d->incoming);
+	free(d->id_of_slot);
+	free(d->text);
+	memset(d, 0, sizeof(*d));
+}
+
+void manager_cluster_tick(struct manager *m)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+	struct manager_deviations *d = &m->cluster.dev;
+
+	if (m->settings.cluster_role == CLUSTER_ROLE_STANDALONE || snap == NULL ||
+	    !manager_cluster_dev_alloc(d))
+		return;
+	memset(d->id_of_slot, 0, PROXY_SLOTS_MAX * sizeof(*d->id_of_slot));
+	for (size_t i = 0; i < m->nproxies; i++) {
+		uint16_t slot = m->slot_of[i];
+
+		if (slot != 0 && slot < snap->nslots &&
+		    (snap->targets[slot].flags & POOL_TARGET_KEEPS))
+			d->id_of_slot[slot] = m->proxies[i].id;
+	}
+	deviation_export(m->affinity, clock_now_s(), m->hash_key, &snap->table, d->id_of_slot,
+			 PROXY_SLOTS_MAX, d->list, DEVIATION_MAX, &d->ex);
+	deviation_format(d->list, d->ex.n, d->text, DEVIATION_TEXT_MAX); /* room for all */
+}
+
+void manager_cluster_deviations_tag(struct manager *m, char *out, size_t len)
+{
+	const struct deviation_export *ex = &m->cluster.dev.ex;
+
+	snprintf(out, len, "%zu-%016" PRIx64, ex->n, ex->digest);
+}
+
+/* The local slot of a proxy that takes clients now (deviation_slot_fn), or 0. */
+static uint16_t manager_cluster_slot_of(void *arg, int64_t proxy_id)
+{
+	struct manager *m = arg;
+	const struct pool_snapshot *snap = m->dp.current;
+	uint16_t slot = 0;
+
+	if (snap == NULL || manager_proxy_find(m, proxy_id, &slot) == NULL || slot == 0 ||
+	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS))
+		return 0;
+	return slot;
+}
+
+/* Parses and merges a peer's list; -EINVAL with why in err. */
+static int manager_cluster_dev_merge(struct manager *m, const char *text, size_t len, char *err,
+				     size_t errlen)
+{
+	struct manager_deviations *d = &m->cluster.dev;
+	size_t n = 0;
+
+	if (!manager_cluster_dev_alloc(d)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!deviation_parse(text, len, d->incoming, DEVIATION_MAX, &n)) {
+		snprintf(err, errlen,
+			 "deviations: entry %zu is not ADDRESS,PROXY_ID,AGE (or more than %u)",
+			 n + 1, DEVIATION_MAX);
+		return -EINVAL;
+	}
+	deviation_merge(m->affinity, m->hash_key, clock_now_s(), d->incoming, n,
+			manager_cluster_slot_of, m, &d->merged);
+	d->exchanges++;
+	return 0;
+}
+
+int manager_cluster_deviations_exchange(struct manager *m, const char *text, size_t len,
+					const char **reply, size_t *reply_len, char *err,
+					size_t errlen)
+{
+	struct manager_deviations *d = &m->cluster.dev;
+	int ret;
+
+	if (m->settings.cluster_role == CLUSTER_ROLE_STANDALONE) {
+		snprintf(err, errlen, "this appliance is standalone (cluster_role)");
+		return -EROFS;
+	}
+	if (d->text == NULL)
+		manager_cluster_tick(m);
+	ret = manager_cluster_dev_merge(m, text, len, err, errlen);
+	if (ret < 0)
+		return ret;
+	*reply = d->text != NULL ? d->text : "";
+	*reply_len = strlen(*reply);
+	d->sent += d->ex.n;
+	return 0;
 }
 
 int manager_cluster_snapshot(struct manager *m, const uint8_t **data, size_t *len,
@@ -279,9 +407,8 @@ static int manager_cluster_apply(struct manager *m, struct replica_reply *y, cha
 	return ret;
 }
 
-static void manager_cluster_on_reply(void *arg, struct replica_reply *y)
+static void manager_cluster_on_pull(struct manager *m, struct replica_reply *y)
 {
-	struct manager *m = arg;
 	struct cluster_primary *p = &m->cluster.primary;
 	char err[MANAGER_ERR_MAX];
 	enum cluster_vrrp vrrp = CLUSTER_VRRP_UNKNOWN;
@@ -333,6 +460,108 @@ static void manager_cluster_on_reply(void *arg, struct replica_reply *y)
 	p->error[0] = '\0';
 }
 
+/* The primary's answer to an exchange: its own deviations, merged here. */
+static void manager_cluster_on_exchange(void *arg, struct replica_reply *y)
+{
+	struct manager *m = arg;
+	struct manager_deviations *d = &m->cluster.dev;
+	char err[MANAGER_ERR_MAX];
+
+	if (!y->answered) {
+		manager_cluster_fail(m, false, "deviation exchange with %s failed: %s",
+				     m->settings.cluster_primary, y->error);
+		d->sent_tag[0] = '\0';
+		return;
+	}
+	if (y->status != 200 ||
+	    manager_cluster_dev_merge(m, (const char *)y->body, y->len, err, sizeof(err)) < 0) {
+		manager_cluster_fail(m, true, "deviation exchange refused (HTTP %ld)", y->status);
+		d->sent_tag[0] = '\0';
+		return;
+	}
+	snprintf(d->primary_tag, sizeof(d->primary_tag), "%s", y->deviations);
+}
+
+/*
+ * After a pull: sends this replica's deviations and takes the primary's
+ * when either list changed since the last exchange (the primary's tag came
+ * with the pull), or a non-empty one is due for a refresh. Most pulls:
+ * nothing changed, nothing sent.
+ */
+static void manager_cluster_exchange_maybe(struct manager *m, const char *primary_tag)
+{
+	struct manager_deviations *d = &m->cluster.dev;
+	uint32_t timeout = m->settings.affinity_timeout / MANAGER_CLUSTER_DEVIATION_REFRESHES;
+	uint64_t now_ms = clock_now_ms(), every_ms;
+	char own[REPLICA_DEVIATIONS_TAG_MAX], err[MANAGER_ERR_MAX];
+	struct replica_pull pull;
+	char *body;
+	size_t n, len, sent;
+	int ret;
+
+	if (timeout > MANAGER_CLUSTER_DEVIATION_REFRESH_MAX_S)
+		timeout = MANAGER_CLUSTER_DEVIATION_REFRESH_MAX_S;
+	every_ms = (uint64_t)(timeout ? timeout : 1) * MANAGER_CLUSTER_MS_PER_S;
+	if (d->text == NULL)
+		manager_cluster_tick(m);
+	if (d->text == NULL || replica_busy(d->exchanger))
+		return;
+	manager_cluster_deviations_tag(m, own, sizeof(own));
+	if (strcmp(own, d->sent_tag) == 0 && strcmp(primary_tag, d->primary_tag) == 0 &&
+	    ((d->ex.n == 0 && strncmp(d->primary_tag, "0-", 2) == 0) ||
+	     now_ms - d->last_exchange_ms < every_ms))
+		return;
+	if (d->exchanger == NULL)
+		d->exchanger = replica_new(m->cluster.base, manager_cluster_on_exchange, m);
+	if (d->exchanger == NULL)
+		return;
+	memset(&pull, 0, sizeof(pull));
+	if (!manager_cluster_token(m->settings.cluster_token_file, pull.token, sizeof(pull.token),
+				   err, sizeof(err)))
+		return;
+	body = malloc(REPLICA_REQUEST_BODY_MAX);
+	if (body == NULL)
+		return;
+	/* The primary takes a body of REPLICA_REQUEST_BODY_MAX: what does not fit waits. */
+	len = strlen(MANAGER_CLUSTER_DEVIATION_BODY_HEAD);
+	memcpy(body, MANAGER_CLUSTER_DEVIATION_BODY_HEAD, len);
+	sent = deviation_format(d->list, d->ex.n, body + len,
+				REPLICA_REQUEST_BODY_MAX - len -
+				    strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL));
+	len += strlen(body + len);
+	memcpy(body + len, MANAGER_CLUSTER_DEVIATION_BODY_TAIL,
+	       strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL) + 1);
+	pull.body_len = len + strlen(MANAGER_CLUSTER_DEVIATION_BODY_TAIL);
+	pull.body = body;
+	manager_cluster_self(m, &pull.self);
+	n = strlen(m->settings.cluster_primary);
+	while (n > 0 && m->settings.cluster_primary[n - 1] == '/')
+		n--;
+	snprintf(pull.url, sizeof(pull.url), "%.*s%s", (int)n, m->settings.cluster_primary,
+		 MANAGER_CLUSTER_DEVIATIONS_PATH);
+	snprintf(pull.ca_file, sizeof(pull.ca_file), "%s", m->settings.cluster_ca_file);
+	pull.timeout_ms = MANAGER_CLUSTER_PULL_TIMEOUT_MS;
+	ret = replica_start(d->exchanger, &pull);
+	sodium_memzero(pull.token, sizeof(pull.token));
+	free(body);
+	if (ret < 0)
+		return;
+	snprintf(d->sent_tag, sizeof(d->sent_tag), "%s", own);
+	d->last_exchange_ms = now_ms;
+	d->sent += sent;
+	d->unsent = d->ex.n - sent;
+}
+
+/* A pull's answer, then the deviations' exchange when one is due. */
+static void manager_cluster_on_reply(void *arg, struct replica_reply *y)
+{
+	struct manager *m = arg;
+
+	manager_cluster_on_pull(m, y);
+	if (y->answered && (y->status == 200 || y->status == 204))
+		manager_cluster_exchange_maybe(m, y->deviations);
+}
+
 /* The next pull, if none is under way; re-armed every cluster_poll_ms. */
 static void manager_cluster_on_poll(evutil_socket_t fd, short what, void *arg)
 {
@@ -379,6 +608,10 @@ static void manager_cluster_stop_pulls(struct manager *m)
 	}
 	replica_free(m->cluster.puller);
 	m->cluster.puller = NULL;
+	replica_free(m->cluster.dev.exchanger);
+	m->cluster.dev.exchanger = NULL;
+	m->cluster.dev.sent_tag[0] = '\0';
+	m->cluster.dev.primary_tag[0] = '\0';
 }
 
 void manager_cluster_configure(struct manager *m)
@@ -410,6 +643,7 @@ void manager_cluster_configure(struct manager *m)
 void manager_cluster_close(struct manager *m)
 {
 	manager_cluster_stop_pulls(m);
+	manager_cluster_dev_free(&m->cluster.dev);
 	free(m->cluster.snapshot);
 	m->cluster.snapshot = NULL;
 }

@@ -9,7 +9,9 @@
 #define DROVER_MANAGER_PRIVATE_H
 
 #include "cluster.h"
+#include "deviation.h"
 #include "manager.h"
+#include "replica.h"
 
 struct replica;
 struct event;
@@ -31,6 +33,23 @@ struct manager_slot_state {
 	bool known_at_start; /* started from its stored health: it does not wait for settling */
 };
 
+/* The deviations an appliance tells its peers and learns from them (manager_cluster.c). */
+struct manager_deviations {
+	struct deviation *list;	    /* DEVIATION_MAX: the last export */
+	int64_t *id_of_slot;	    /* PROXY_SLOTS_MAX: proxies that keep clients, by slot */
+	char *text;		    /* DEVIATION_TEXT_MAX: the last export, in text form */
+	struct deviation *incoming; /* DEVIATION_MAX: a peer's list while it merges */
+	struct deviation_export ex;
+	uint64_t sent;	    /* deviations sent to peers */
+	size_t unsent;	    /* a replica: exported, but past what its last request could carry */
+	uint64_t exchanges; /* lists exchanged with a peer */
+	struct deviation_merge_stats merged;
+	struct replica *exchanger;		   /* a replica: its exchanges with the primary */
+	char sent_tag[REPLICA_DEVIATIONS_TAG_MAX]; /* a replica: its list at the last exchange */
+	char primary_tag[REPLICA_DEVIATIONS_TAG_MAX]; /* the primary's list then */
+	uint64_t last_exchange_ms;
+};
+
 /* The manager's part in a cluster (manager_cluster.c). */
 struct manager_cluster {
 	struct event_base *base;	/* NULL: no pulls (tests without a loop) */
@@ -46,6 +65,7 @@ struct manager_cluster {
 	char snapshot_digest[CLUSTER_DIGEST_HEX];
 	/* A replica: the digest of the snapshot it applied last ("" since its start). */
 	char applied_digest[CLUSTER_DIGEST_HEX];
+	struct manager_deviations dev;
 };
 
 struct manager {
@@ -161,6 +181,12 @@ int manager_cluster_refuse(struct manager *m, char *err, size_t errlen);
  * settings now say (at start and after any of them changed).
  */
 void manager_cluster_configure(struct manager *m);
+
+/*
+ * Once a tick, on a primary or a replica: lists the deviations (deviation.h)
+ * peers are told of. Off the packet path; a walk of the affinity table.
+ */
+void manager_cluster_tick(struct manager *m);
 
 /* Stops the pulls and frees what the cluster holds. */
 void manager_cluster_close(struct manager *m);

@@ -94,6 +94,8 @@ static size_t replica_on_header(char *line, size_t size, size_t nmemb, void *arg
 			    sizeof(y->generation));
 	replica_header_take(line, n, REPLICA_HEADER_DIGEST, y->digest, sizeof(y->digest));
 	replica_header_take(line, n, REPLICA_HEADER_VRRP, y->vrrp, sizeof(y->vrrp));
+	replica_header_take(line, n, REPLICA_HEADER_DEVIATIONS, y->deviations,
+			    sizeof(y->deviations));
 	replica_header_take(line, n, REPLICA_HEADER_SNAPSHOT, y->snapshot_digest,
 			    sizeof(y->snapshot_digest));
 	return n;
@@ -273,7 +275,8 @@ int replica_start(struct replica *r, const struct replica_pull *pull)
 	    !replica_header_add(r, REPLICA_HEADER_NODE, pull->self.name) ||
 	    !replica_header_add(r, REPLICA_HEADER_GENERATION, generation) ||
 	    !replica_header_add(r, REPLICA_HEADER_DIGEST, pull->self.digest) ||
-	    !replica_header_add(r, REPLICA_HEADER_VRRP, cluster_vrrp_name(pull->self.vrrp))) {
+	    !replica_header_add(r, REPLICA_HEADER_VRRP, cluster_vrrp_name(pull->self.vrrp)) ||
+	    (pull->body != NULL && !replica_header_add(r, "Content-Type", "application/json"))) {
 		curl_easy_cleanup(e);
 		replica_stop(r);
 		return -ENOMEM;
@@ -287,6 +290,10 @@ int replica_start(struct replica *r, const struct replica_pull *pull)
 	rc |= curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	rc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+	if (pull->body != NULL) {
+		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)pull->body_len);
+		rc |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, pull->body);
+	}
 	rc |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)pull->timeout_ms);
 	rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)pull->timeout_ms);
 	rc |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

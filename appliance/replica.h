@@ -28,6 +28,8 @@ struct replica;
 #define REPLICA_URL_MAX	  1024
 #define REPLICA_TOKEN_MAX 256
 #define REPLICA_FILE_MAX  256
+/* The largest body a primary's web server takes in a request (WEBUI_MAX_BODY). */
+#define REPLICA_REQUEST_BODY_MAX (64U << 10)
 
 /* Headers of the protocol, both ways. */
 #define REPLICA_HEADER_NODE	  "X-Drover-Node"
@@ -35,6 +37,9 @@ struct replica;
 #define REPLICA_HEADER_DIGEST	  "X-Drover-Table-Digest"
 #define REPLICA_HEADER_VRRP	  "X-Drover-Vrrp"
 #define REPLICA_HEADER_SNAPSHOT	  "X-Drover-Snapshot-Digest"
+/* "COUNT-DIGEST" of the sender's deviations (deviation.h): a changed list, a new value. */
+#define REPLICA_HEADER_DEVIATIONS  "X-Drover-Deviations"
+#define REPLICA_DEVIATIONS_TAG_MAX 48
 
 /* One pull: where, with what credentials, and how this replica describes itself. */
 struct replica_pull {
@@ -43,6 +48,9 @@ struct replica_pull {
 	char ca_file[REPLICA_FILE_MAX]; /* "" : the system's CAs */
 	uint32_t timeout_ms;
 	struct cluster_node self;
+	/* Not NULL: POSTed (copied at the start) as application/json, else a GET. */
+	const char *body;
+	size_t body_len;
 };
 
 /* The answer, as it arrived. */
@@ -58,6 +66,7 @@ struct replica_reply {
 	char digest[CLUSTER_DIGEST_HEX];
 	char vrrp[16];
 	char snapshot_digest[CLUSTER_DIGEST_HEX];
+	char deviations[REPLICA_DEVIATIONS_TAG_MAX];
 	/* The error document of a refusal (4xx/5xx), cut short; "" none. */
 };
 

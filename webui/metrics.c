@@ -205,6 +205,38 @@ static void metrics_peer(FILE *out, const char *name, json_t *peer, const char *
 }
 
 /*
+ * Deviations (clients kept off the table's choice) told to peers and learnt
+ * from them: what was exported, what did not fit, and what each merge did.
+ */
+static void metrics_deviations(FILE *out, json_t *d)
+{
+	static const char *const results[] = {"imported",	 "refreshed",	 "kept",
+					      "refused_unknown", "refused_full", "expired"};
+
+	if (!json_is_object(d))
+		return;
+	metrics_family(out, "drover_cluster_deviations", "gauge",
+		       "Active clients kept off the Maglev table's choice, told to peers.");
+	fprintf(out, "drover_cluster_deviations %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(d, "exported"));
+	metrics_family(out, "drover_cluster_deviations_not_exported", "gauge",
+		       "Deviations past the export cap at the last export (peers not told).");
+	fprintf(out, "drover_cluster_deviations_not_exported %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(d, "not_exported"));
+	metrics_family(out, "drover_cluster_deviations_sent_total", "counter",
+		       "Deviations sent to peers.");
+	fprintf(out, "drover_cluster_deviations_sent_total %" JSON_INTEGER_FORMAT "\n",
+		metrics_int(d, "sent"));
+	metrics_family(out, "drover_cluster_peer_deviations_total", "counter",
+		       "Peers' deviations merged here, by what the merge did.");
+	for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++)
+		fprintf(out,
+			"drover_cluster_peer_deviations_total{result=\"%s\"} %" JSON_INTEGER_FORMAT
+			"\n",
+			results[r], metrics_int(d, results[r]));
+}
+
+/*
  * The cluster: the replicated configuration's generation, this node's role
  * and VRRP state (one series per state, 1 for the one in force), and each
  * peer (a replica's primary, a primary's replicas) with its generation,
@@ -272,6 +304,7 @@ static void metrics_cluster(FILE *out, json_t *cluster)
 	json_array_foreach(peers, i, p)
 	    metrics_peer(out, "drover_cluster_peer_last_seen_seconds", p, "replica",
 			 metrics_int(p, "seen_seconds_ago"));
+	metrics_deviations(out, json_object_get(cluster, "deviations"));
 }
 
 char *metrics_render(json_t *stats, const char *version)

@@ -5,6 +5,7 @@
  * already holds the snapshot in force (its generation and digest) gets a
  * 204 and no body.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,13 +25,15 @@ static void webui_cluster_headers(struct webui_call *c, const struct cluster_nod
 				  uint64_t generation)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
-	char text[32];
+	char text[32], tag[REPLICA_DEVIATIONS_TAG_MAX];
 
 	snprintf(text, sizeof(text), "%" PRIu64, generation);
 	evhttp_add_header(out, REPLICA_HEADER_NODE, self->name);
 	evhttp_add_header(out, REPLICA_HEADER_GENERATION, text);
 	evhttp_add_header(out, REPLICA_HEADER_DIGEST, self->digest);
 	evhttp_add_header(out, REPLICA_HEADER_VRRP, cluster_vrrp_name(self->vrrp));
+	manager_cluster_deviations_tag(c->w->m, tag, sizeof(tag));
+	evhttp_add_header(out, REPLICA_HEADER_DEVIATIONS, tag);
 	evhttp_add_header(out, "Cache-Control", "no-store");
 }
 
@@ -115,6 +118,53 @@ void webui_cluster_snapshot(struct webui_call *c)
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), REPLICA_HEADER_SNAPSHOT,
 			  digest);
 	webui_http_headers(c, WEBUI_CLUSTER_SNAPSHOT_TYPE);
+	webui_http_send_body(c, 200, buf);
+	evbuffer_free(buf);
+}
+
+/*
+ * POST /api/v1/cluster/deviations {"deviations": "TEXT"}: a replica's
+ * deviations (deviation_format) merged here; the answer is this appliance's
+ * own, in the same text form (text/plain), with its tag in a header.
+ */
+void webui_cluster_deviations(struct webui_call *c)
+{
+	static const char *const allowed[] = {"deviations", NULL};
+	const struct settings *s = manager_settings(c->w->m);
+	char err[MANAGER_ERR_MAX], tag[REPLICA_DEVIATIONS_TAG_MAX];
+	const char *text, *reply;
+	struct evbuffer *buf;
+	size_t len;
+	int ret;
+
+	if (s->cluster_role != CLUSTER_ROLE_PRIMARY) {
+		webui_http_send_error(c, 409, "not_primary", NULL,
+				      "this appliance is not a cluster primary (cluster_role %s)",
+				      cluster_role_name((enum cluster_role)s->cluster_role));
+		return;
+	}
+	if (!webui_http_body_only(c, allowed) || !webui_http_body_string(c, "deviations", &text))
+		return;
+	webui_cluster_peer(c);
+	ret = manager_cluster_deviations_exchange(c->w->m, text, strlen(text), &reply, &len, err,
+						  sizeof(err));
+	if (ret < 0) {
+		webui_http_send_error(c, ret == -EINVAL ? 400 : 409, "invalid", "deviations", "%s",
+				      err);
+		return;
+	}
+	buf = evbuffer_new();
+	if (buf == NULL || evbuffer_add(buf, reply, len) < 0) {
+		if (buf != NULL)
+			evbuffer_free(buf);
+		webui_http_send_error(c, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	manager_cluster_deviations_tag(c->w->m, tag, sizeof(tag));
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), REPLICA_HEADER_DEVIATIONS,
+			  tag);
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Cache-Control", "no-store");
+	webui_http_headers(c, "text/plain");
 	webui_http_send_body(c, 200, buf);
 	evbuffer_free(buf);
 }

@@ -206,6 +206,12 @@ webui_route_handler webui_token_list;
  * (store_snapshot) and its generation and digest.
  */
 webui_route_handler webui_cluster_snapshot;
+/*
+ * POST /api/v1/cluster/deviations {"deviations": TEXT}: a replica's
+ * deviations merged here (cluster_role primary only, else 409); answers
+ * this appliance's own, text/plain (manager_cluster_deviations_exchange).
+ */
+webui_route_handler webui_cluster_deviations;
 /* A write whose success is a plain 200 (POST /api/v1/cluster/vrrp). */
 webui_route_handler webui_api_create_ok;
 webui_route_handler webui_token_add;

@@ -59,6 +59,8 @@ static const struct webui_route webui_routes[] = {
      webui_api_create_ok},
     {ROUTE_READ, "/api/v1/cluster/snapshot", ROUTE_API, NULL, webui_route_snapshot_params,
      webui_cluster_snapshot},
+    {ROUTE_POST, "/api/v1/cluster/deviations", ROUTE_WRITE_API, NULL, NULL,
+     webui_cluster_deviations},
     /* Last: the page itself ("/") and files of the form /name.ext, read-only. */
     {ROUTE_READ, "/{file}", ROUTE_STATIC, NULL, NULL, webui_asset_serve},
 };

@@ -319,7 +319,7 @@ function renderDatapath(g) {
 }
 
 // The cluster: this appliance (role, replicated generation, table digest,
-// VRRP state), and its peers, each agreeing or not.
+// VRRP state, the deviations told and learnt), and its peers, each agreeing or not.
 function renderCluster(c) {
   if (!c) return;
   const self = [
@@ -336,6 +336,14 @@ function renderCluster(c) {
       : 'unreachable' + (p.unreachable_since ? ' since ' + fmtTime(p.unreachable_since) : '')]);
     if (p.error) self.push(['last error', p.error]);
     self.push(['snapshots', p.applied + ' applied, ' + p.refused + ' refused']);
+  }
+  const d = c.deviations;
+  if (d) {
+    self.push(['deviations', d.exported + ' exported (' + d.not_exported + ' past the cap), '
+      + d.sent + ' sent in ' + d.exchanges + ' exchanges']);
+    self.push(['peer deviations', d.imported + ' imported, ' + d.refreshed + ' refreshed, '
+      + d.kept + ' kept; refused: ' + d.refused_unknown + ' unknown or unusable proxy, '
+      + d.refused_full + ' table full; ' + d.expired + ' expired']);
   }
   $('cluster-role').textContent = c.role + (c.role === 'replica' ? ': changes are made on the primary' : '');
   $('cluster-self').tBodies[0].replaceChildren(...self.map(([k, v]) =>
