@@ -7,16 +7,22 @@
  * IPv6 client's packet with protocol / next header 41, inside an outer IPv4
  * header (6in4, to a proxy reached over IPv4) or an outer IPv6 header (6in6).
  * An IPv4 packet inside IPv6 (4in6, next header 4) takes the same path. Here
- * one raw socket per outer family and protocol receives those datagrams (the
- * kernel hands them to raw sockets, reassembled, and sends no
- * protocol-unreachable when a raw socket took them), the outer and inner
- * headers are checked, and the inner packet is written byte-for-byte into a
- * TUN device. The device carries both families (no packet information
- * header: the kernel reads the family from the version nibble), so to the
- * proxy's stack the client packet arrives on that device exactly as the
- * client sent it, and a REDIRECT rule (iptables or ip6tables) hands it to
- * Squid in intercept mode. IPv6 REDIRECT rewrites to an address of the
- * device, hence an IPv6 --address as well when IPv6 clients are served.
+ * a packet socket per outer family receives the datagrams that arrive whole,
+ * with the kernel's offload header beside each, and one raw socket per outer
+ * family and protocol those the kernel reassembled from fragments (the raw
+ * sockets also keep the kernel from answering protocol-unreachable); the
+ * outer and inner headers are checked, and the inner packet is written into
+ * a TUN device byte-for-byte, except for one thing: when the offload header
+ * says the inner transport checksum was left to offload (a sender on the
+ * same host, a veth or virtio peer, wrapped by the appliance's kernel fast
+ * path; or packets the receiving NIC merged), that checksum is completed
+ * first, since the TUN device hands the proxy's stack a packet whose
+ * checksum it verifies. Complete checksums, good or bad, are never touched:
+ * a corrupt one is still the stack's to drop. The device carries both families (no packet
+ * information header: the kernel reads the family from the version nibble), so to the proxy's stack
+ * the client packet arrives on that device exactly as the client sent it, and a REDIRECT rule
+ * (iptables or ip6tables) hands it to Squid in intercept mode. IPv6 REDIRECT rewrites to an address
+ * of the device, hence an IPv6 --address as well when IPv6 clients are served.
  *
  *   drover-decap --dev NAME [--address ADDR[/N]]... [--from APPLIANCE_IP]...
  *                [--clients CIDR[,CIDR]]... [--mtu N] [--burst N] [--log-level LEVEL]
@@ -31,8 +37,14 @@
  * drover-proxy-setup.sh gives both, and installs the same checks as
  * iptables and ip6tables rules in front of this program.
  *
+ * The packet socket sees a datagram before the proxy's firewall does, so the
+ * --from and --clients checks here are what stands in front of the TUN
+ * device for it; the set-up script's iptables rules still guard the
+ * reassembled ones and the device itself.
+ *
  * Counters go to stderr on SIGUSR1 and at exit, in total and per
- * encapsulation; SIGTERM and SIGINT end it.
+ * encapsulation (csum_completed: checksums completed; merged: datagrams that
+ * arrived as one merged packet); SIGTERM and SIGINT end it.
  */
 #include <arpa/inet.h>
 #include <endian.h>
