@@ -17,7 +17,9 @@
 # (Squid's sockets, REDIRECTed or not) from the tunnel.
 #   1. A client's request through the appliance still reaches Squid.
 #   2. An Internet host sends IPIP carrying SYNs from a client address to
-#      the web port: dropped by DROVER-IPIP; drover-decap never sees them.
+#      the web port: dropped by DROVER-IPIP on the kernel's path, and by
+#      drover-decap (sender), whose packet socket sees whole datagrams
+#      before the firewall (it reads their checksum state there).
 #   3. The same with the DROVER-IPIP jump removed (defence in depth):
 #      drover-decap drops them (sender), none reaches the proxy's stack.
 #   4. A LAN host spoofs the appliance as outer source, inner source an
@@ -125,16 +127,18 @@ check $? "a client's request through the appliance reaches Squid and comes back"
 	"IPIP accepted from the appliance: $(px_count filter DROVER-IPIP RETURN), client sources accepted from drover0: $(px_count raw DROVER-TUNNEL RETURN)"
 
 # --- 2. an Internet host sends IPIP -------------------------------------------
-received0=$(decap_field received)
+written0=$(decap_field written)
+sender0=$(decap_field sender)
 stack0=$(to_stack)
 send org "$LAB_ORIGIN" "$SPOOFED_CLIENT" "$LAB_ORIGIN" 80
 settle
 dropped=$(px_count filter DROVER-IPIP DROP)
-received=$(($(decap_field received) - received0))
+written=$(($(decap_field written) - written0))
+sender=$(($(decap_field sender) - sender0))
 reached=$(($(to_stack) - stack0))
-check $([ "$reached" -eq 0 ] && [ "$received" -eq 0 ] && [ "$dropped" -eq $N ]; echo $?) \
-	"IPIP from an Internet host is dropped before drover-decap; none reaches the proxy" \
-	"$N sent from $LAB_ORIGIN: $dropped dropped by DROVER-IPIP, $received reached drover-decap, $reached reached the proxy's stack"
+check $([ "$reached" -eq 0 ] && [ "$written" -eq 0 ] && [ "$sender" -eq $N ] && [ "$dropped" -eq $N ]; echo $?) \
+	"IPIP from an Internet host is dropped by DROVER-IPIP and by drover-decap; none reaches the proxy" \
+	"$N sent from $LAB_ORIGIN: $dropped dropped by DROVER-IPIP, $sender dropped by drover-decap (sender), $written written, $reached reached the proxy's stack"
 
 # --- 3. the same without the iptables rule: drover-decap's own check -----------
 lab_exec px1 iptables -D INPUT -p 4 -j DROVER-IPIP
