@@ -18,11 +18,13 @@
  * path; or packets the receiving NIC merged), that checksum is completed
  * first, since the TUN device hands the proxy's stack a packet whose
  * checksum it verifies. Complete checksums, good or bad, are never touched:
- * a corrupt one is still the stack's to drop. The device carries both families (no packet
- * information header: the kernel reads the family from the version nibble), so to the proxy's stack
- * the client packet arrives on that device exactly as the client sent it, and a REDIRECT rule
- * (iptables or ip6tables) hands it to Squid in intercept mode. IPv6 REDIRECT rewrites to an address
- * of the device, hence an IPv6 --address as well when IPv6 clients are served.
+ * a corrupt one is still the stack's to drop. The device carries both
+ * families (no packet information header: the kernel reads the family from
+ * the version nibble), so to the proxy's stack the client packet arrives on
+ * that device as the client sent it, and a REDIRECT rule (iptables or
+ * ip6tables) hands it to Squid in intercept mode. IPv6 REDIRECT rewrites to
+ * an address of the device, hence an IPv6 --address as well when IPv6
+ * clients are served.
  *
  *   drover-decap --dev NAME [--address ADDR[/N]]... [--from APPLIANCE_IP]...
  *                [--clients CIDR[,CIDR]]... [--mtu N] [--burst N] [--log-level LEVEL]
@@ -35,12 +37,10 @@
  * given, a family it has no entry for is refused, not open. Without --from
  * or --clients at all, that check is off (a warning says so).
  * drover-proxy-setup.sh gives both, and installs the same checks as
- * iptables and ip6tables rules in front of this program.
- *
- * The packet socket sees a datagram before the proxy's firewall does, so the
- * --from and --clients checks here are what stands in front of the TUN
- * device for it; the set-up script's iptables rules still guard the
- * reassembled ones and the device itself.
+ * iptables and ip6tables rules. The packet socket sees a datagram before the
+ * proxy's firewall does, so for whole datagrams the outer check here is the
+ * one that counts; the rules still guard the reassembled ones, and the inner
+ * check on the device guards every packet.
  *
  * Counters go to stderr on SIGUSR1 and at exit, in total and per
  * encapsulation (csum_completed: checksums completed; merged: datagrams that
@@ -390,7 +390,7 @@ static bool decap_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t o
 	return true;
 }
 
-/* IPv6 next header / IPv4 protocol of a 6in6 or 4in6 datagram, by the outer family. */
+/* The encapsulation of an outer family and protocol (4 or 41: checked by the caller). */
 static enum decap_kind decap_kind_of(bool outer6, uint8_t proto)
 {
 	if (outer6)
