@@ -7,16 +7,24 @@
  * IPv6 client's packet with protocol / next header 41, inside an outer IPv4
  * header (6in4, to a proxy reached over IPv4) or an outer IPv6 header (6in6).
  * An IPv4 packet inside IPv6 (4in6, next header 4) takes the same path. Here
- * one raw socket per outer family and protocol receives those datagrams (the
- * kernel hands them to raw sockets, reassembled, and sends no
- * protocol-unreachable when a raw socket took them), the outer and inner
- * headers are checked, and the inner packet is written byte-for-byte into a
- * TUN device. The device carries both families (no packet information
- * header: the kernel reads the family from the version nibble), so to the
- * proxy's stack the client packet arrives on that device exactly as the
- * client sent it, and a REDIRECT rule (iptables or ip6tables) hands it to
- * Squid in intercept mode. IPv6 REDIRECT rewrites to an address of the
- * device, hence an IPv6 --address as well when IPv6 clients are served.
+ * a packet socket per outer family receives the datagrams that arrive whole,
+ * with the kernel's offload header beside each, and one raw socket per outer
+ * family and protocol those the kernel reassembled from fragments (the raw
+ * sockets also keep the kernel from answering protocol-unreachable); the
+ * outer and inner headers are checked, and the inner packet is written into
+ * a TUN device byte-for-byte, except for one thing: when the offload header
+ * says the inner transport checksum was left to offload (a sender on the
+ * same host, a veth or virtio peer, wrapped by the appliance's kernel fast
+ * path; or packets the receiving NIC merged), that checksum is completed
+ * first, since the TUN device hands the proxy's stack a packet whose
+ * checksum it verifies. Complete checksums, good or bad, are never touched:
+ * a corrupt one is still the stack's to drop. The device carries both
+ * families (no packet information header: the kernel reads the family from
+ * the version nibble), so to the proxy's stack the client packet arrives on
+ * that device as the client sent it, and a REDIRECT rule (iptables or
+ * ip6tables) hands it to Squid in intercept mode. IPv6 REDIRECT rewrites to
+ * an address of the device, hence an IPv6 --address as well when IPv6
+ * clients are served.
  *
  *   drover-decap --dev NAME [--address ADDR[/N]]... [--from APPLIANCE_IP]...
  *                [--clients CIDR[,CIDR]]... [--mtu N] [--burst N] [--log-level LEVEL]
@@ -29,17 +37,26 @@
  * given, a family it has no entry for is refused, not open. Without --from
  * or --clients at all, that check is off (a warning says so).
  * drover-proxy-setup.sh gives both, and installs the same checks as
- * iptables and ip6tables rules in front of this program.
+ * iptables and ip6tables rules. The packet socket sees a datagram before the
+ * proxy's firewall does, so for whole datagrams the outer check here is the
+ * one that counts; the rules still guard the reassembled ones, and the inner
+ * check on the device guards every packet.
  *
  * Counters go to stderr on SIGUSR1 and at exit, in total and per
- * encapsulation; SIGTERM and SIGINT end it.
+ * encapsulation (csum_completed: checksums completed; merged: datagrams that
+ * arrived as one merged packet); SIGTERM and SIGINT end it.
  */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -100,6 +117,7 @@ enum decap_drop {
 	DECAP_DROP_INNER_LENGTH,   /* inner total (IPv6: payload) length != bytes remaining */
 	DECAP_DROP_INNER_CHECKSUM, /* inner header checksum wrong */
 	DECAP_DROP_INNER_SOURCE,   /* inner source outside the --clients ranges, or multicast */
+	DECAP_DROP_CSUM_OFFSET,	   /* a checksum to complete that lies outside the inner packet */
 	DECAP_DROP_TUN_WRITE,	   /* the TUN device refused the packet */
 	DECAP_DROP_COUNT,
 };
@@ -118,6 +136,7 @@ static const char *const decap_drop_names[DECAP_DROP_COUNT] = {
     [DECAP_DROP_INNER_LENGTH] = "inner_length",
     [DECAP_DROP_INNER_CHECKSUM] = "inner_checksum",
     [DECAP_DROP_INNER_SOURCE] = "inner_source",
+    [DECAP_DROP_CSUM_OFFSET] = "csum_offset",
     [DECAP_DROP_TUN_WRITE] = "tun_write",
 };
 
@@ -152,10 +171,13 @@ struct decap_counters {
 	uint64_t received;
 	uint64_t written;
 	uint64_t written_bytes;
+	uint64_t csum_completed; /* transport checksums left to offload, completed here */
+	uint64_t merged;	 /* received as one merged (GRO/GSO) packet */
 	uint64_t dropped[DECAP_DROP_COUNT];
 	struct decap_kind_counters {
 		uint64_t received;
 		uint64_t written;
+		uint64_t csum_completed;
 		uint64_t dropped[DECAP_DROP_COUNT];
 	} kind[DECAP_KIND_COUNT];
 };
@@ -345,6 +367,90 @@ static enum decap_drop decap_check6(const struct decap_config *cfg, const struct
 	return DECAP_DROP_COUNT;
 }
 
+/*
+ * Completes a transport checksum the sender left to offload (a partial
+ * checksum: the field at start + offset holds only the pseudo-header sum) in
+ * the inner packet pkt[0..len): the Internet checksum of pkt[start..len),
+ * that field included, goes into the field. A result of 0 is stored as
+ * 0xffff, as the kernel does (UDP reserves 0 for "no checksum"; to TCP both
+ * are the same). start and offset come from the receiving kernel, which
+ * knows the packet is partial; a complete packet must never come here, or a
+ * corrupt checksum would be made good. Returns false, and changes nothing,
+ * when the field does not lie within pkt past a minimal IP header.
+ */
+static bool decap_csum_complete(uint8_t *pkt, size_t len, size_t start, size_t offset)
+{
+	uint16_t sum;
+
+	if (start < WIRE_IPV4_HLEN_MIN || start > len || offset > len - start ||
+	    len - start - offset < sizeof(uint16_t))
+		return false;
+	sum = wire_checksum(pkt + start, len - start);
+	wire_put16(pkt + start + offset, sum == 0 ? 0xffff : sum);
+	return true;
+}
+
+/* The encapsulation of an outer family and protocol (4 or 41: checked by the caller). */
+static enum decap_kind decap_kind_of(bool outer6, uint8_t proto)
+{
+	if (outer6)
+		return proto == IPPROTO_IPIP ? DECAP_KIND_4IN6 : DECAP_KIND_6IN6;
+	return proto == IPPROTO_IPIP ? DECAP_KIND_4IN4 : DECAP_KIND_6IN4;
+}
+
+/*
+ * Checks buf[0..len) as a packet socket delivers it: the outer IPv4 or IPv6
+ * header first (no link header), possibly followed by link-layer padding, and
+ * hdr the kernel's view of its offload state. Sets *kind as soon as the outer
+ * header names one. When the datagram is good, completes the inner transport
+ * checksum if hdr says it was left to offload (setting *completed), sets
+ * *inner_off / *inner_len and returns DECAP_DROP_COUNT; otherwise the first
+ * reason to drop it. Never reads or writes outside the buffer.
+ */
+static enum decap_drop decap_packet_check(const struct decap_config *cfg, uint8_t *buf, size_t len,
+					  const struct virtio_net_hdr *hdr, enum decap_kind *kind,
+					  size_t *inner_off, size_t *inner_len, bool *completed)
+{
+	struct in6_addr src;
+	enum decap_drop why;
+	size_t start, offset;
+
+	*completed = false;
+	if (len < WIRE_IPV4_HLEN_MIN)
+		return DECAP_DROP_OUTER_SHORT;
+	if (wire_ip_version(buf) == WIRE_IPV4_VERSION) {
+		/* Frames shorter than the link's minimum arrive padded. */
+		if (wire_get16(buf + 2) >= WIRE_IPV4_HLEN_MIN && wire_get16(buf + 2) < len)
+			len = wire_get16(buf + 2);
+		*kind = decap_kind_of(false, buf[9]);
+		why = decap_check(cfg, buf, len, inner_off, inner_len);
+	} else if (wire_ip_version(buf) == WIRE_IPV6_VERSION) {
+		if (len < WIRE_IPV6_HLEN)
+			return DECAP_DROP_OUTER_SHORT;
+		if ((size_t)wire_get16(buf + 4) + WIRE_IPV6_HLEN > len)
+			return DECAP_DROP_OUTER_LENGTH;
+		len = (size_t)wire_get16(buf + 4) + WIRE_IPV6_HLEN;
+		if (buf[6] != IPPROTO_IPIP && buf[6] != IPPROTO_IPV6)
+			return DECAP_DROP_OUTER_PROTOCOL;
+		*kind = decap_kind_of(true, buf[6]);
+		memcpy(&src, buf + 8, sizeof(src));
+		*inner_off = WIRE_IPV6_HLEN;
+		why = decap_check6(cfg, &src, buf[6], buf + WIRE_IPV6_HLEN, len - WIRE_IPV6_HLEN,
+				   inner_len);
+	} else {
+		return DECAP_DROP_OUTER_VERSION;
+	}
+	if (why != DECAP_DROP_COUNT || !(hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return why;
+	start = le16toh(hdr->csum_start);
+	offset = le16toh(hdr->csum_offset);
+	if (start < *inner_off ||
+	    !decap_csum_complete(buf + *inner_off, *inner_len, start - *inner_off, offset))
+		return DECAP_DROP_CSUM_OFFSET;
+	*completed = true;
+	return DECAP_DROP_COUNT;
+}
+
 /* Appends " NAME=VALUE" to out (size bytes, *used of them taken); silently stops when full. */
 static void decap_report_add(char *out, size_t size, size_t *used, const char *prefix,
 			     const char *name, uint64_t value)
@@ -362,8 +468,9 @@ static void decap_report_add(char *out, size_t size, size_t *used, const char *p
 }
 
 /*
- * One line: the totals and every reason (as ever), then per encapsulation
- * that received anything its received, written and non-zero reasons, as
+ * One line: the totals, the checksums completed, the merged packets and
+ * every reason, then per encapsulation that received anything its received,
+ * written, completed (when any) and non-zero reasons, as
  * "6in4_received=3 6in4_written=2 6in4_sender=1".
  */
 static void decap_report(const struct decap_counters *c)
@@ -387,15 +494,22 @@ static void decap_report(const struct decap_counters *c)
 		snprintf(prefix, sizeof(prefix), "%s_", decap_kind_names[k]);
 		decap_report_add(reasons, sizeof(reasons), &used, prefix, "received", kc->received);
 		decap_report_add(reasons, sizeof(reasons), &used, prefix, "written", kc->written);
+		if (kc->csum_completed != 0)
+			decap_report_add(reasons, sizeof(reasons), &used, prefix, "csum_completed",
+					 kc->csum_completed);
 		for (int i = 0; i < DECAP_DROP_COUNT; i++) {
 			if (kc->dropped[i] != 0)
 				decap_report_add(reasons, sizeof(reasons), &used, prefix,
 						 decap_drop_names[i], kc->dropped[i]);
 		}
 	}
-	fprintf(stderr, "%s: received=%llu written=%llu written_bytes=%llu dropped=%llu%s\n",
-		DECAP_PROG, (unsigned long long)c->received, (unsigned long long)c->written,
-		(unsigned long long)c->written_bytes, (unsigned long long)dropped, reasons);
+	fprintf(
+	    stderr,
+	    "%s: received=%llu written=%llu written_bytes=%llu dropped=%llu csum_completed=%llu "
+	    "merged=%llu%s\n",
+	    DECAP_PROG, (unsigned long long)c->received, (unsigned long long)c->written,
+	    (unsigned long long)c->written_bytes, (unsigned long long)dropped,
+	    (unsigned long long)c->csum_completed, (unsigned long long)c->merged, reasons);
 }
 
 static void decap_on_signal(int sig)
@@ -740,13 +854,46 @@ static const struct decap_socket_kind {
 };
 
 /*
+ * Where a socket's datagrams come from. A raw socket says nothing of a
+ * packet's checksum state, so every datagram that arrived whole is taken
+ * from a packet socket, whose per-packet header says when the inner
+ * transport checksum was left to offload (a sender on the same host: a veth
+ * or virtio peer; or the receiving NIC's merging, GRO). The raw sockets stay
+ * open: they keep the kernel from answering "protocol unreachable", and they
+ * alone see what the kernel reassembled from fragments (complete checksums:
+ * a sender completes them before it fragments).
+ */
+enum decap_source {
+	DECAP_SOURCE_RAW,    /* raw IP socket: only the datagrams reassembled from fragments */
+	DECAP_SOURCE_PACKET, /* packet socket: datagrams that arrived whole, with offload state */
+};
+
+struct decap_socket {
+	int fd;
+	enum decap_source source;
+	enum decap_kind kind; /* raw: the only encapsulation it receives */
+	bool outer6;
+};
+
+/* Bursts arrive faster than one loop turn; a larger queue drops fewer. */
+static void decap_socket_rcvbuf(int s)
+{
+	int rcvbuf = DECAP_RCVBUF;
+
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		log_warn("cannot enlarge the receive buffer");
+}
+
+/*
  * Opens kind's raw socket; returns it, or -1 when an IPv6 one cannot be had
- * (a host with IPv6 off still decapsulates from IPv4). Start-up only.
+ * (a host with IPv6 off still decapsulates from IPv4). It reports, with each
+ * datagram, whether the kernel reassembled it. Start-up only.
  */
 static int decap_raw_open(enum decap_kind kind)
 {
 	const struct decap_socket_kind *k = &decap_socket_kinds[kind];
-	int s, rcvbuf = DECAP_RCVBUF;
+	int s, on = 1;
 
 	s = socket(k->family, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, k->protocol);
 	if (s < 0) {
@@ -757,10 +904,79 @@ static int decap_raw_open(enum decap_kind kind)
 		}
 		fatal("raw socket for %s", decap_kind_names[kind]);
 	}
-	/* Bursts arrive faster than one loop turn; a larger queue drops fewer. */
-	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
-	    setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
-		log_warn("cannot enlarge the receive buffer");
+	if (k->family == AF_INET6
+		? setsockopt(s, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &on, sizeof(on)) < 0
+		: setsockopt(s, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) < 0)
+		fatal("fragment size reports on the raw socket for %s (kernel 4.12 or later)",
+		      decap_kind_names[kind]);
+	decap_socket_rcvbuf(s);
+	return s;
+}
+
+#define DECAP_FILTER_ACCEPT 0x40000U /* more than any datagram: the whole packet */
+
+/*
+ * The packet socket's filter for IPv4: addressed to this host at the link
+ * layer, protocol 4 or 41, not a fragment (those go to the raw sockets,
+ * reassembled).
+ */
+static const struct sock_filter decap_filter4[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 6),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + 9),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPIP, 1, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPV6, 0, 3),
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_NET_OFF + 6),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, WIRE_IP_MF | WIRE_IP_OFFSET_MASK, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, DECAP_FILTER_ACCEPT),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/*
+ * For IPv6: addressed to this host, next header 4 or 41 straight after the
+ * fixed header (a fragment header goes to the raw sockets, reassembled).
+ */
+static const struct sock_filter decap_filter6[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 4),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + 6),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPIP, 1, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_IPV6, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, DECAP_FILTER_ACCEPT),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+};
+
+/*
+ * Opens the packet socket of one outer family: each frame from its link
+ * header, preceded by the kernel's offload header (struct virtio_net_hdr,
+ * which the kernel gives to SOCK_RAW packet sockets only) and followed by
+ * auxiliary data that says where the network header starts. Start-up only:
+ * failures are fatal.
+ */
+static int decap_packet_open(bool outer6)
+{
+	struct sock_fprog prog = {
+	    .len = outer6 ? sizeof(decap_filter6) / sizeof(decap_filter6[0])
+			  : sizeof(decap_filter4) / sizeof(decap_filter4[0]),
+	    .filter = (struct sock_filter *)(outer6 ? decap_filter6 : decap_filter4),
+	};
+	uint8_t scratch[1];
+	int s, on = 1;
+
+	s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		   htons(outer6 ? ETH_P_IPV6 : ETH_P_IP));
+	if (s < 0)
+		fatal("packet socket");
+	if (setsockopt(s, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		fatal("filter on the packet socket");
+	/* What queued before the filter was on is not ours to judge. */
+	while (recv(s, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		;
+	if (setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(on)) < 0)
+		fatal("offload headers on the packet socket");
+	if (setsockopt(s, SOL_PACKET, PACKET_AUXDATA, &on, sizeof(on)) < 0)
+		fatal("auxiliary data on the packet socket");
+	decap_socket_rcvbuf(s);
 	return s;
 }
 
@@ -792,58 +1008,151 @@ static void decap_signals(sigset_t *wait_mask)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Where one burst lands: the buffers and, for IPv6 sockets, the outer sources. */
+/* Where one burst lands: the buffers, the outer sources, offload headers, ancillary data. */
 struct decap_rx {
 	struct mmsghdr msgs[DECAP_BURST_MAX];
-	struct iovec iovs[DECAP_BURST_MAX];
+	struct iovec iovs[DECAP_BURST_MAX][2]; /* [0]: offload header, [1]: the datagram */
+	struct virtio_net_hdr vnet[DECAP_BURST_MAX];
 	struct sockaddr_in6 sources[DECAP_BURST_MAX];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+	} controls[DECAP_BURST_MAX];
 	uint8_t bufs[DECAP_BURST_MAX][DECAP_BUF_SIZE];
 };
 
-/* Receives and forwards one burst of kind from raw; returns false when the socket is drained. */
-static bool decap_burst(const struct decap_config *cfg, enum decap_kind kind, int raw, int tun,
+/* The datagram of msg is one the kernel reassembled from fragments. */
+static bool decap_reassembled(struct msghdr *msg)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVFRAGSIZE) ||
+		    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVFRAGSIZE))
+			return true;
+	}
+	return false;
+}
+
+/* Where the network header starts in a packet socket's frame, or -1 when the kernel did not say. */
+static long decap_network_offset(struct msghdr *msg)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		struct tpacket_auxdata aux;
+
+		if (cm->cmsg_level != SOL_PACKET || cm->cmsg_type != PACKET_AUXDATA ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(aux)))
+			continue;
+		memcpy(&aux, CMSG_DATA(cm), sizeof(aux));
+		return aux.tp_net;
+	}
+	return -1;
+}
+
+/*
+ * Checks one received datagram (rx slot i, from sock); returns the first
+ * reason to drop it or DECAP_DROP_COUNT with the inner packet's place (its
+ * transport checksum completed when it was left to offload). *kind is set
+ * once known; raw sockets skip (returning false) what arrived whole.
+ */
+static bool decap_one(const struct decap_config *cfg, const struct decap_socket *sock,
+		      struct decap_rx *rx, int i, enum decap_kind *kind, enum decap_drop *why,
+		      size_t *inner_off, size_t *inner_len, bool *completed)
+{
+	struct msghdr *msg = &rx->msgs[i].msg_hdr;
+	uint8_t *buf = rx->bufs[i];
+	size_t len = rx->msgs[i].msg_len, start;
+	struct virtio_net_hdr hdr;
+	long net;
+
+	*inner_off = 0;
+	*completed = false;
+	*kind = sock->kind;
+	if (sock->source == DECAP_SOURCE_RAW) {
+		/* Whole datagrams come through the packet socket. */
+		if (!decap_reassembled(msg))
+			return false;
+		if (msg->msg_flags & MSG_TRUNC)
+			*why = DECAP_DROP_TRUNCATED;
+		else if (!sock->outer6)
+			*why = decap_check(cfg, buf, len, inner_off, inner_len);
+		else if (msg->msg_namelen < sizeof(struct sockaddr_in6))
+			*why = DECAP_DROP_SENDER; /* no source to check: never taken on trust */
+		else
+			*why = decap_check6(cfg, &rx->sources[i].sin6_addr,
+					    (uint8_t)decap_socket_kinds[sock->kind].protocol, buf,
+					    len, inner_len);
+		return true;
+	}
+	*kind = DECAP_KIND_COUNT;
+	net = decap_network_offset(msg);
+	if (msg->msg_flags & MSG_TRUNC) {
+		*why = DECAP_DROP_TRUNCATED;
+		return true;
+	}
+	if (len < sizeof(rx->vnet[i]) || net < 0 || (size_t)net > len - sizeof(rx->vnet[i])) {
+		*why = DECAP_DROP_OUTER_SHORT;
+		return true;
+	}
+	/* The offload header counts from the link header; the checks from the network header. */
+	hdr = rx->vnet[i];
+	start = le16toh(hdr.csum_start);
+	hdr.csum_start = htole16(start >= (size_t)net ? (uint16_t)(start - (size_t)net) : 0);
+	*why = decap_packet_check(cfg, buf + net, len - sizeof(rx->vnet[i]) - (size_t)net, &hdr,
+				  kind, inner_off, inner_len, completed);
+	*inner_off += (size_t)net;
+	return true;
+}
+
+/* Receives and forwards one burst from sock; returns false when the socket is drained. */
+static bool decap_burst(const struct decap_config *cfg, const struct decap_socket *sock, int tun,
 			struct decap_rx *rx, struct decap_counters *c)
 {
 	static bool tun_error_logged;
-	struct decap_kind_counters *kc = &c->kind[kind];
-	bool outer6 = decap_socket_kinds[kind].family == AF_INET6;
-	uint8_t proto = (uint8_t)decap_socket_kinds[kind].protocol;
+	bool packet = sock->source == DECAP_SOURCE_PACKET;
 	size_t inner_off, inner_len;
+	enum decap_kind kind;
 	enum decap_drop why;
+	bool completed;
 	int n;
 
 	for (unsigned int i = 0; i < cfg->burst; i++) {
-		rx->msgs[i].msg_hdr.msg_flags = 0;
-		rx->msgs[i].msg_hdr.msg_name = &rx->sources[i];
-		rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->sources[i]);
+		struct msghdr *msg = &rx->msgs[i].msg_hdr;
+
+		msg->msg_flags = 0;
+		msg->msg_iov = packet ? &rx->iovs[i][0] : &rx->iovs[i][1];
+		msg->msg_iovlen = packet ? 2 : 1;
+		msg->msg_name = packet ? NULL : &rx->sources[i];
+		msg->msg_namelen = packet ? 0 : sizeof(rx->sources[i]);
+		msg->msg_control = rx->controls[i].buf;
+		msg->msg_controllen = sizeof(rx->controls[i].buf);
 	}
-	n = recvmmsg(raw, rx->msgs, cfg->burst, MSG_DONTWAIT, NULL);
+	n = recvmmsg(sock->fd, rx->msgs, cfg->burst, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			log_warn("recvmmsg");
 		return false;
 	}
 	for (int i = 0; i < n; i++) {
-		const uint8_t *buf = rx->bufs[i];
-		size_t len = rx->msgs[i].msg_len;
+		struct decap_kind_counters *kc;
 
+		if (!decap_one(cfg, sock, rx, i, &kind, &why, &inner_off, &inner_len, &completed))
+			continue;
+		kc = kind < DECAP_KIND_COUNT ? &c->kind[kind] : NULL;
 		c->received++;
-		kc->received++;
-		inner_off = 0;
-		if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-			why = DECAP_DROP_TRUNCATED;
-		else if (!outer6)
-			why = decap_check(cfg, buf, len, &inner_off, &inner_len);
-		else if (rx->msgs[i].msg_hdr.msg_namelen < sizeof(struct sockaddr_in6))
-			why = DECAP_DROP_SENDER; /* no source to check: never taken on trust */
-		else
-			why = decap_check6(cfg, &rx->sources[i].sin6_addr, proto, buf, len,
-					   &inner_len);
+		if (kc != NULL)
+			kc->received++;
+		if (packet && rx->vnet[i].gso_type != VIRTIO_NET_HDR_GSO_NONE)
+			c->merged++;
 		if (why == DECAP_DROP_COUNT) {
-			if (write(tun, buf + inner_off, inner_len) == (ssize_t)inner_len) {
+			if (write(tun, rx->bufs[i] + inner_off, inner_len) == (ssize_t)inner_len) {
 				c->written++;
-				kc->written++;
 				c->written_bytes += inner_len;
+				if (completed)
+					c->csum_completed++;
+				if (kc != NULL) {
+					kc->written++;
+					if (completed)
+						kc->csum_completed++;
+				}
 				continue;
 			}
 			/* Once is enough to explain the counter; the path itself only counts. */
@@ -854,20 +1163,25 @@ static bool decap_burst(const struct decap_config *cfg, enum decap_kind kind, in
 			why = DECAP_DROP_TUN_WRITE;
 		}
 		c->dropped[why]++;
-		kc->dropped[why]++;
+		if (kc != NULL)
+			kc->dropped[why]++;
 	}
 	return (unsigned int)n == cfg->burst;
 }
 
 /* Unit tests include this file for decap_check and build their own main. */
 #ifndef DECAP_NO_MAIN
+/* Every socket to read: one raw socket per encapsulation, one packet socket per outer family. */
+#define DECAP_SOCKETS_MAX (DECAP_KIND_COUNT + 2)
+
 int main(int argc, char **argv)
 {
 	static struct decap_rx rx;
-	struct pollfd pfds[DECAP_KIND_COUNT];
-	enum decap_kind kinds[DECAP_KIND_COUNT];
+	struct pollfd pfds[DECAP_SOCKETS_MAX];
+	struct decap_socket socks[DECAP_SOCKETS_MAX];
 	struct decap_counters counters;
 	struct decap_config cfg;
+	bool family_open[2] = {false, false}; /* [outer6] */
 	sigset_t wait_mask;
 	nfds_t nfds = 0;
 	int tun;
@@ -879,21 +1193,33 @@ int main(int argc, char **argv)
 	decap_tun_configure(&cfg);
 	for (int k = 0; k < DECAP_KIND_COUNT; k++) {
 		int s = decap_raw_open((enum decap_kind)k);
+		bool outer6 = decap_socket_kinds[k].family == AF_INET6;
 
 		if (s < 0)
 			continue;
-		pfds[nfds].fd = s;
-		pfds[nfds].events = POLLIN;
-		kinds[nfds] = (enum decap_kind)k;
+		socks[nfds] =
+		    (struct decap_socket){s, DECAP_SOURCE_RAW, (enum decap_kind)k, outer6};
+		family_open[outer6] = true;
 		nfds++;
+	}
+	for (int outer6 = 0; outer6 < 2; outer6++) {
+		if (!family_open[outer6])
+			continue;
+		socks[nfds] = (struct decap_socket){decap_packet_open(outer6), DECAP_SOURCE_PACKET,
+						    DECAP_KIND_COUNT, outer6};
+		nfds++;
+	}
+	for (nfds_t i = 0; i < nfds; i++) {
+		pfds[i].fd = socks[i].fd;
+		pfds[i].events = POLLIN;
 	}
 
 	memset(rx.msgs, 0, sizeof(rx.msgs));
 	for (unsigned int i = 0; i < cfg.burst; i++) {
-		rx.iovs[i].iov_base = rx.bufs[i];
-		rx.iovs[i].iov_len = sizeof(rx.bufs[i]);
-		rx.msgs[i].msg_hdr.msg_iov = &rx.iovs[i];
-		rx.msgs[i].msg_hdr.msg_iovlen = 1;
+		rx.iovs[i][0].iov_base = &rx.vnet[i];
+		rx.iovs[i][0].iov_len = sizeof(rx.vnet[i]);
+		rx.iovs[i][1].iov_base = rx.bufs[i];
+		rx.iovs[i][1].iov_len = sizeof(rx.bufs[i]);
 	}
 	memset(&counters, 0, sizeof(counters));
 	log_info("decapsulating into `%s'%s%s", cfg.dev,
@@ -920,7 +1246,7 @@ int main(int argc, char **argv)
 			more = false;
 			for (nfds_t i = 0; i < nfds && !decap_stop_signal; i++) {
 				if ((pfds[i].revents & POLLIN) &&
-				    decap_burst(&cfg, kinds[i], pfds[i].fd, tun, &rx, &counters))
+				    decap_burst(&cfg, &socks[i], tun, &rx, &counters))
 					more = true;
 			}
 		} while (more && !decap_stop_signal);

@@ -15,9 +15,13 @@
 # checked here as installed). A counting rule at the end of px1's INPUT
 # (-i drover0 -p tcp --syn) shows what reached the proxy's own stack
 # (Squid's sockets, REDIRECTed or not) from the tunnel.
-#   1. A client's request through the appliance still reaches Squid.
+#   1. A client's request through the appliance still reaches Squid. An
+#      IPIP datagram the appliance's kernel fragmented is taken once,
+#      reassembled (raw socket), and a whole one once (packet socket).
 #   2. An Internet host sends IPIP carrying SYNs from a client address to
-#      the web port: dropped by DROVER-IPIP; drover-decap never sees them.
+#      the web port: dropped by DROVER-IPIP on the kernel's path, and by
+#      drover-decap (sender), whose packet socket sees whole datagrams
+#      before the firewall (it reads their checksum state there).
 #   3. The same with the DROVER-IPIP jump removed (defence in depth):
 #      drover-decap drops them (sender), none reaches the proxy's stack.
 #   4. A LAN host spoofs the appliance as outer source, inner source an
@@ -124,17 +128,51 @@ lab_client_curl "$client" "$URL" 2>/dev/null | grep -q "$LAB_MARKER"
 check $? "a client's request through the appliance reaches Squid and comes back" \
 	"IPIP accepted from the appliance: $(px_count filter DROVER-IPIP RETURN), client sources accepted from drover0: $(px_count raw DROVER-TUNNEL RETURN)"
 
-# --- 2. an Internet host sends IPIP -------------------------------------------
+# A 3000-byte inner UDP datagram (outer fragmented: the raw socket's path) and
+# a 100-byte one (whole: the packet socket's), from the appliance's address.
 received0=$(decap_field received)
+written0=$(decap_field written)
+bytes0=$(decap_field written_bytes)
+lab_exec app python3 - "$LAB_APPLIANCE" "$PROXY" "$(lab_client_address 1)" "$LAB_TUNNEL_ADDRESS" <<'PY'
+import socket, struct, sys
+
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+osrc, odst, isrc, idst = sys.argv[1:5]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+s.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT, so it fragments
+s.bind((osrc, 0))
+for size in (3000, 100):
+    udp = struct.pack("!HHHH", 20999, 9, size - 20, 0) + b"f" * (size - 28)
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size, 0x4242, 0, 64, 17, 0,
+                    socket.inet_aton(isrc), socket.inet_aton(idst))
+    s.sendto(h[:10] + struct.pack("!H", csum(h)) + h[12:] + udp, (odst, 0))
+PY
+settle
+received=$(($(decap_field received) - received0))
+written=$(($(decap_field written) - written0))
+bytes=$(($(decap_field written_bytes) - bytes0))
+check $([ "$received" -eq 2 ] && [ "$written" -eq 2 ] && [ "$bytes" -eq 3100 ]; echo $?) \
+	"a fragmented IPIP datagram is taken once, reassembled, and a whole one once" \
+	"received +$received, written +$written, bytes +$bytes (want 2, 2, 3100)"
+
+# --- 2. an Internet host sends IPIP -------------------------------------------
+written0=$(decap_field written)
+sender0=$(decap_field sender)
 stack0=$(to_stack)
 send org "$LAB_ORIGIN" "$SPOOFED_CLIENT" "$LAB_ORIGIN" 80
 settle
 dropped=$(px_count filter DROVER-IPIP DROP)
-received=$(($(decap_field received) - received0))
+written=$(($(decap_field written) - written0))
+sender=$(($(decap_field sender) - sender0))
 reached=$(($(to_stack) - stack0))
-check $([ "$reached" -eq 0 ] && [ "$received" -eq 0 ] && [ "$dropped" -eq $N ]; echo $?) \
-	"IPIP from an Internet host is dropped before drover-decap; none reaches the proxy" \
-	"$N sent from $LAB_ORIGIN: $dropped dropped by DROVER-IPIP, $received reached drover-decap, $reached reached the proxy's stack"
+check $([ "$reached" -eq 0 ] && [ "$written" -eq 0 ] && [ "$sender" -eq $N ] && [ "$dropped" -eq $N ]; echo $?) \
+	"IPIP from an Internet host is dropped by DROVER-IPIP and by drover-decap; none reaches the proxy" \
+	"$N sent from $LAB_ORIGIN: $dropped dropped by DROVER-IPIP, $sender dropped by drover-decap (sender), $written written, $reached reached the proxy's stack"
 
 # --- 3. the same without the iptables rule: drover-decap's own check -----------
 lab_exec px1 iptables -D INPUT -p 4 -j DROVER-IPIP

@@ -25,7 +25,8 @@
 #      its IPv6 address) and the page comes back; a 4 MB download intact; no
 #      reply crosses the appliance.
 #   3. 6in4 and 6in6 from an Internet host: dropped by DROVER-IPIP (iptables,
-#      ip6tables); without those rules, by drover-decap (sender).
+#      ip6tables) and by drover-decap (sender), whose packet socket sees
+#      them first; without those rules, by drover-decap alone.
 #   4. From the appliance with an inner source outside the clients: dropped
 #      by drover-decap (inner_source); malformed inner packets are counted
 #      (inner_length, inner_version) and drover-decap lives on.
@@ -94,6 +95,10 @@ write_tools() {
 	# origin (IPv6, TCP port 80): each one, byte for byte, inside an outer
 	# IPv4 (6in4) or IPv6 (6in6) header to px1. The kernel adds the outer
 	# header (raw socket of protocol 41), from the appliance's address.
+	# The client keeps its checksum offload on; a raw socket's packet carries
+	# no checksum state, so, as the appliance's NFQUEUE path has the kernel
+	# do, the relay completes the TCP checksums the capture says are not
+	# ready (TP_STATUS_CSUMNOTREADY) before it sends them.
 	cat >"$LAB_STATE/relay.py" <<'PY'
 import socket, struct, sys
 
@@ -101,6 +106,23 @@ mode, dev, origin, src4, dst4, src6, dst6 = sys.argv[1:8]
 origin = socket.inet_pton(socket.AF_INET6, origin)
 cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x86DD))
 cap.bind((dev, 0x86DD))
+SOL_PACKET, PACKET_AUXDATA, TP_STATUS_CSUMNOTREADY = 263, 8, 1 << 3
+cap.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+def complete(pkt):
+    t = pkt[40:40 + struct.unpack("!H", pkt[4:6])[0]]
+    t = t[:16] + b"\0\0" + t[18:]
+    pseudo = pkt[8:40] + struct.pack("!IxxxB", len(t), 6)
+    return pkt[:40] + t[:16] + struct.pack("!H", csum(pseudo + t)) + t[18:]
+
 if mode == "6in4":
     out = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41)
     out.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT
@@ -112,11 +134,15 @@ else:
     to = (dst6, 0)
 print("ready", flush=True)
 while True:
-    pkt, addr = cap.recvfrom(65535)
+    pkt, anc, _, addr = cap.recvmsg(65535, 64)
     if addr[2] != socket.PACKET_HOST or len(pkt) < 44:
         continue
     if pkt[6] != 6 or pkt[24:40] != origin or struct.unpack("!H", pkt[42:44])[0] != 80:
         continue
+    for level, kind, data in anc:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and \
+                struct.unpack_from("I", data)[0] & TP_STATUS_CSUMNOTREADY:
+            pkt = complete(pkt)
     out.sendto(pkt, to)
 PY
 	# send.py MODE OUTER_SRC OUTER_DST INNER_SRC INNER_DST PORT COUNT [KIND]:
@@ -284,17 +310,21 @@ for mode in 6in4 6in6; do
 	else
 		cmd=ip6tables osrc=$LAB_ORIGIN6 odst=$PROXY6
 	fi
-	received0=$(decap_field "${mode}_received")
+	# drover-decap's packet socket sees whole datagrams before the firewall:
+	# both drop them.
+	sender0=$(decap_field "${mode}_sender")
+	written0=$(decap_field "${mode}_written")
 	dropped0=$(count "$cmd" filter DROVER-IPIP DROP)
 	stack0=$(to_stack)
 	send "$mode" org "$osrc" "$odst" "$SPOOFED6" "$LAB_ORIGIN6" 80
 	settle
 	dropped=$(($(count "$cmd" filter DROVER-IPIP DROP) - dropped0))
-	received=$(($(decap_field "${mode}_received") - received0))
+	sender=$(($(decap_field "${mode}_sender") - sender0))
+	written=$(($(decap_field "${mode}_written") - written0))
 	reached=$(($(to_stack) - stack0))
-	check $([ "$dropped" -eq $N ] && [ "$received" -eq 0 ] && [ "$reached" -eq 0 ]; echo $?) \
-		"$mode from an Internet host is dropped by $cmd DROVER-IPIP before drover-decap" \
-		"$N sent from $osrc: $dropped dropped by DROVER-IPIP, $received reached drover-decap, $reached reached the proxy's stack"
+	check $([ "$dropped" -eq $N ] && [ "$sender" -eq $N ] && [ "$written" -eq 0 ] && [ "$reached" -eq 0 ]; echo $?) \
+		"$mode from an Internet host is dropped by $cmd DROVER-IPIP and by drover-decap" \
+		"$N sent from $osrc: $dropped dropped by DROVER-IPIP, $sender by drover-decap (sender), $written written, $reached reached the proxy's stack"
 
 	lab_exec px1 "$cmd" -D INPUT -p 41 -j DROVER-IPIP
 	sender0=$(decap_field "${mode}_sender")

@@ -6,7 +6,9 @@
 #   1. Three requests from each client: every one answered by the origin
 #      through a Squid; only the clients' first packets reach NFQUEUE, the
 #      rest are sent by the kernel (fast_packets), and per-proxy hits still
-#      equal the connections Squid logged.
+#      equal the connections Squid logged. The clients keep their transmit
+#      checksum offload on (the lab's default), so the kernel wraps packets
+#      whose checksums are partial: drover-decap counts those it completed.
 #   2. A known client talking to the appliance's own address on a web port
 #      is answered by the appliance, not sent to a proxy.
 #   2b. A host on the WAN side sends web packets with a known client's
@@ -118,6 +120,22 @@ done
 [ "$hits_ok" -eq 1 ]
 check $? "per-proxy hits count the connections the kernel sent too (= Squid's log)" "$detail"
 
+# The clients keep their veth's transmit checksum offload (the default): the
+# kernel wraps their packets with the TCP checksum still partial, and each
+# proxy's drover-decap completes it (csum_completed) before its stack sees it.
+# Not zero, or the answers above would prove nothing about it.
+offload=$(lab_exec cli ethtool -k eth0 | awk '$1 == "tx-checksumming:" { print $2 }')
+completed=0
+detail=
+for i in 1 2 3; do
+	n=$(lab_decap_counters "$i" | tr ' ' '\n' | awk -F= '$1 == "csum_completed" { v = $2 } END { print v + 0 }')
+	detail="$detail squid$i csum_completed=$n;"
+	completed=$((completed + n))
+done
+[ "$offload" = on ] && [ "$completed" -gt 0 ]
+check $? "with the clients' checksum offload on, drover-decap completed partial checksums" \
+	"client tx-checksumming $offload;$detail total $completed"
+
 # Counters are kept when a packet thread goes away (fewer queues).
 p0=$(stat packets)
 l0=$(stat fast_learned)
@@ -226,10 +244,10 @@ check $? "fast_path on again: the kernel carries the clients again" \
 # --- 3b. merged (GRO/TSO) packets ---------------------------------------------
 # A real NIC merges a client's upload segments (GRO) before tc sees them: the
 # kernel must wrap the merged packet and cut it again on the way out. Here the
-# client's own TSO makes the same kind of packet (64 KB, segment size set,
-# checksum left to offload); with no checksum offload on lan0 the segments'
-# checksums are completed in software, as a real NIC completes them in
-# hardware.
+# client's own TSO (on by default) makes the same kind of packet (64 KB,
+# segment size set, checksum left to offload); with no checksum offload on
+# lan0 the segments' checksums are completed in software, as a real NIC
+# completes them in hardware.
 lab_exec cli ethtool -K eth0 tx on tso on >/dev/null 2>&1
 lab_exec app ethtool -K lan0 tx off >/dev/null 2>&1
 client=$(lab_client_address 3)
@@ -250,7 +268,6 @@ b1=$(stat fast_bytes)
 	[ "$((f1 - f0))" -gt "$((m1 - m0))" ]
 check $? "the kernel wraps merged (GSO) upload packets whole and the 2 MB upload arrives intact" \
 	"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); by the kernel: +$((m1 - m0)) merged packets, +$((f1 - f0)) packets counted as segments, +$((b1 - b0)) bytes"
-lab_exec cli ethtool -K eth0 tx off >/dev/null 2>&1
 lab_exec app ethtool -K lan0 tx on >/dev/null 2>&1
 
 # --- 4. a proxy dies: its clients are re-placed --------------------------------

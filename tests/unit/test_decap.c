@@ -524,6 +524,249 @@ static void test_mutations(void **state)
 	print_message("# %u of %u mutated datagrams accepted\n", accepted, (unsigned int)ROUNDS);
 }
 
+/*
+ * Checksums left to offload. Golden packets: a TCP segment and a UDP
+ * datagram of 16 payload bytes from the client to the origin, over IPv4
+ * and over IPv6, with the checksums an independent computation gave
+ * (complete) and the pseudo-header sums a sender leaves in the field
+ * (partial), as the kernel hands them to a packet socket: outer header
+ * first, an offload header beside it.
+ */
+static const uint8_t GOLDEN_PAYLOAD[] = "GET / HTTP/1.1\r\n";
+#define GOLDEN_PAYLOAD_LEN (sizeof(GOLDEN_PAYLOAD) - 1)
+
+struct golden {
+	uint8_t proto;
+	bool inner6;
+	uint16_t complete;
+	uint16_t partial;
+};
+
+static const struct golden goldens[] = {
+    {IPPROTO_TCP, false, 0x68df, 0xcddb},
+    {IPPROTO_UDP, false, 0x49d2, 0xcdda},
+    {IPPROTO_TCP, true, 0xda27, 0x5c93},
+    {IPPROTO_UDP, true, 0xbb1a, 0x5c92},
+};
+
+/* The transport header and payload at p, checksum field zero; returns its length. */
+static size_t golden_segment(uint8_t *p, uint8_t proto)
+{
+	size_t hlen = proto == IPPROTO_TCP ? 20 : 8;
+
+	memset(p, 0, hlen);
+	if (proto == IPPROTO_TCP) {
+		wire_put16(p, 40000);
+		wire_put16(p + 2, 80);
+		wire_put32(p + 4, 0x01020304);
+		wire_put32(p + 8, 0x05060708);
+		p[12] = 0x50;
+		p[13] = 0x18;
+		wire_put16(p + 14, 0xfaf0);
+	} else {
+		wire_put16(p, 5353);
+		wire_put16(p + 2, 443);
+		wire_put16(p + 4, (uint16_t)(hlen + GOLDEN_PAYLOAD_LEN));
+	}
+	memcpy(p + hlen, GOLDEN_PAYLOAD, GOLDEN_PAYLOAD_LEN);
+	return hlen + GOLDEN_PAYLOAD_LEN;
+}
+
+/* Where the checksum field sits in the transport header. */
+static size_t golden_field(uint8_t proto)
+{
+	return proto == IPPROTO_TCP ? 16 : 6;
+}
+
+/* The inner packet of g at p with checksum field value sum; *l4 its transport offset. */
+static size_t golden_inner(uint8_t *p, const struct golden *g, uint16_t sum, size_t *l4)
+{
+	size_t seg;
+
+	if (g->inner6) {
+		*l4 = WIRE_IPV6_HLEN;
+		seg = golden_segment(p + *l4, g->proto);
+		memset(p, 0, WIRE_IPV6_HLEN);
+		p[0] = 0x60;
+		wire_put16(p + 4, (uint16_t)seg);
+		p[6] = g->proto;
+		p[7] = 64;
+		memcpy(p + 8, CLIENT6, WIRE_IPV6_ADDR_LEN);
+		memcpy(p + 24, ORIGIN6, WIRE_IPV6_ADDR_LEN);
+	} else {
+		*l4 = WIRE_IPV4_HLEN_MIN;
+		seg = golden_segment(p + *l4, g->proto);
+		ip_header(p, *l4, *l4 + seg, g->proto, CLIENT, ORIGIN);
+	}
+	wire_put16(p + *l4 + golden_field(g->proto), sum);
+	return *l4 + seg;
+}
+
+/* Wraps inner[0..len) (IPv6 when inner6) in an outer header of outer6's family; returns the total.
+ */
+static size_t golden_outer(uint8_t *buf, bool outer6, bool inner6, const uint8_t *inner, size_t len)
+{
+	uint8_t proto = inner6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+	size_t hlen = outer6 ? WIRE_IPV6_HLEN : WIRE_IPV4_HLEN_MIN;
+
+	memcpy(buf + hlen, inner, len);
+	if (!outer6) {
+		ip_header(buf, hlen, hlen + len, proto, APPLIANCE, PROXY);
+		return hlen + len;
+	}
+	memset(buf, 0, hlen);
+	buf[0] = 0x60;
+	wire_put16(buf + 4, (uint16_t)len);
+	buf[6] = proto;
+	buf[7] = 64;
+	memcpy(buf + 8, APPLIANCE6, WIRE_IPV6_ADDR_LEN);
+	memcpy(buf + 24, ORIGIN6, WIRE_IPV6_ADDR_LEN);
+	return hlen + len;
+}
+
+/* An offload header: partial from start (from the outer header) with the field at offset. */
+static struct virtio_net_hdr vnet_partial(size_t start, size_t offset)
+{
+	struct virtio_net_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h.csum_start = htole16((uint16_t)start);
+	h.csum_offset = htole16((uint16_t)offset);
+	return h;
+}
+
+/* Partial in, complete out: the golden checksum, the rest byte for byte, in all four wrappings. */
+static void test_csum_partial(void **state)
+{
+	struct decap_config cfg = dual_config();
+	uint8_t inner[128], want[128], buf[256];
+	struct virtio_net_hdr none, h;
+	size_t l4, n, len, off, ilen;
+	enum decap_kind kind;
+	bool completed;
+
+	(void)state;
+	memset(&none, 0, sizeof(none));
+	for (size_t i = 0; i < sizeof(goldens) / sizeof(goldens[0]); i++) {
+		const struct golden *g = &goldens[i];
+
+		for (int outer6 = 0; outer6 < 2; outer6++) {
+			size_t ohl = outer6 ? WIRE_IPV6_HLEN : WIRE_IPV4_HLEN_MIN;
+
+			n = golden_inner(want, g, g->complete, &l4);
+			golden_inner(inner, g, g->partial, &l4);
+			/* The golden figure is a correct checksum: it verifies. */
+			if (g->inner6)
+				assert_int_equal(wire_checksum6(want + 8, want + 24, g->proto,
+								want + l4, n - l4),
+						 0);
+			len = golden_outer(buf, outer6, g->inner6, inner, n);
+			h = vnet_partial(ohl + l4, golden_field(g->proto));
+			assert_int_equal(
+			    decap_packet_check(&cfg, buf, len, &h, &kind, &off, &ilen, &completed),
+			    DECAP_DROP_COUNT);
+			assert_true(completed);
+			assert_int_equal(
+			    kind, decap_kind_of(outer6, g->inner6 ? IPPROTO_IPV6 : IPPROTO_IPIP));
+			assert_int_equal(off, ohl);
+			assert_int_equal(ilen, n);
+			assert_memory_equal(buf + off, want, n);
+
+			/* Complete in (no offload flag): unchanged, byte for byte, not counted. */
+			len = golden_outer(buf, outer6, g->inner6, want, n);
+			assert_int_equal(decap_packet_check(&cfg, buf, len, &none, &kind, &off,
+							    &ilen, &completed),
+					 DECAP_DROP_COUNT);
+			assert_false(completed);
+			assert_memory_equal(buf + off, want, n);
+
+			/* A corrupt checksum with no offload flag stays corrupt: the stack drops
+			 * it. */
+			len = golden_outer(buf, outer6, g->inner6, want, n);
+			buf[len - 1] ^= 0x40;
+			assert_int_equal(decap_packet_check(&cfg, buf, len, &none, &kind, &off,
+							    &ilen, &completed),
+					 DECAP_DROP_COUNT);
+			assert_false(completed);
+			assert_int_equal(wire_get16(buf + off + l4 + golden_field(g->proto)),
+					 g->complete);
+		}
+	}
+}
+
+/* Checksum positions outside the inner packet are refused, not written. */
+static void test_csum_offsets(void **state)
+{
+	struct decap_config cfg = dual_config();
+	uint8_t inner[128], buf[256], copy[256];
+	struct virtio_net_hdr h;
+	size_t l4, n, len, off, ilen;
+	enum decap_kind kind;
+	bool completed;
+
+	(void)state;
+	n = golden_inner(inner, &goldens[0], goldens[0].partial, &l4);
+	len = golden_outer(buf, false, false, inner, n);
+	memcpy(copy, buf, len);
+	/* Inside the outer header. */
+	h = vnet_partial(10, 0);
+	assert_int_equal(decap_packet_check(&cfg, buf, len, &h, &kind, &off, &ilen, &completed),
+			 DECAP_DROP_CSUM_OFFSET);
+	/* The field past the end, or its last byte past it. */
+	h = vnet_partial(WIRE_IPV4_HLEN_MIN + l4, n - l4);
+	assert_int_equal(decap_packet_check(&cfg, buf, len, &h, &kind, &off, &ilen, &completed),
+			 DECAP_DROP_CSUM_OFFSET);
+	h = vnet_partial(WIRE_IPV4_HLEN_MIN + l4, n - l4 - 1);
+	assert_int_equal(decap_packet_check(&cfg, buf, len, &h, &kind, &off, &ilen, &completed),
+			 DECAP_DROP_CSUM_OFFSET);
+	h = vnet_partial(0xffff, 0xffff);
+	assert_int_equal(decap_packet_check(&cfg, buf, len, &h, &kind, &off, &ilen, &completed),
+			 DECAP_DROP_CSUM_OFFSET);
+	assert_false(completed);
+	assert_memory_equal(buf, copy, len);
+	/* Within the inner IP header (a minimal one) is refused too. */
+	assert_false(decap_csum_complete(buf + WIRE_IPV4_HLEN_MIN, n, 4, 0));
+	assert_memory_equal(buf, copy, len);
+}
+
+/* A sum of 0 is written as 0xffff (UDP's "no checksum" is 0); link padding is not summed. */
+static void test_csum_edges(void **state)
+{
+	struct decap_config cfg = dual_config();
+	uint8_t inner[128], buf[256];
+	struct virtio_net_hdr h;
+	size_t l4, n, len, off, ilen;
+	enum decap_kind kind;
+	bool completed;
+	uint16_t field;
+
+	(void)state;
+	/* Payload bytes chosen so the segment sums to 0xffff: the checksum comes out 0. */
+	n = golden_inner(inner, &goldens[1], goldens[1].partial, &l4);
+	field = wire_checksum(inner + l4, n - l4);
+	/* Add the complement of the sum so far to the last payload word (end-around carry). */
+	{
+		uint32_t w = (uint32_t)wire_get16(inner + n - 2) + field;
+
+		wire_put16(inner + n - 2, (uint16_t)((w & 0xffff) + (w >> 16)));
+	}
+	assert_int_equal(wire_checksum(inner + l4, n - l4), 0);
+	assert_true(decap_csum_complete(inner, n, l4, golden_field(IPPROTO_UDP)));
+	assert_int_equal(wire_get16(inner + l4 + golden_field(IPPROTO_UDP)), 0xffff);
+	/* Two bytes of link padding after a TCP golden packet in IPIP. */
+	n = golden_inner(inner, &goldens[0], goldens[0].partial, &l4);
+	len = golden_outer(buf, false, false, inner, n);
+	buf[len] = 0xaa;
+	buf[len + 1] = 0x55;
+	h = vnet_partial(WIRE_IPV4_HLEN_MIN + l4, golden_field(IPPROTO_TCP));
+	assert_int_equal(decap_packet_check(&cfg, buf, len + 2, &h, &kind, &off, &ilen, &completed),
+			 DECAP_DROP_COUNT);
+	assert_int_equal(ilen, n);
+	assert_int_equal(wire_get16(buf + off + l4 + golden_field(IPPROTO_TCP)),
+			 goldens[0].complete);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -542,7 +785,8 @@ int main(void)
 	    cmocka_unit_test(test_6in4_reasons), cmocka_unit_test(test_6in6),
 	    cmocka_unit_test(test_family_lists), cmocka_unit_test(test_parse6),
 	    cmocka_unit_test(test_truncations6), cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_names),	 cmocka_unit_test(test_csum_partial),
+	    cmocka_unit_test(test_csum_offsets), cmocka_unit_test(test_csum_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

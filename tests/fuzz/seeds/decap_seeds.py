@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the decapsulator harness's seed corpus: good IPIP, 6in4, 6in6 and
-4in6 datagrams from the lab's appliance, one per drop reason, and a few
---address / --clients texts, each behind the harness's knob byte.
+4in6 datagrams from the lab's appliance, one per drop reason, a few
+--address / --clients texts, and datagrams as the packet socket hands them
+with a checksum left to offload, each behind the harness's knob byte.
 
     tests/fuzz/seeds/decap_seeds.py tests/fuzz/corpus/fuzz_decap
 """
@@ -10,7 +11,7 @@ import os
 import struct
 import sys
 
-IPV4_OUTER, SIX_IN_SIX, FOUR_IN_SIX, TEXT, STRANGER = 0, 1, 2, 3, 4
+IPV4_OUTER, SIX_IN_SIX, FOUR_IN_SIX, TEXT, STRANGER, PACKET = 0, 1, 2, 3, 4, 8
 APPLIANCE, PROXY = "198.18.1.1", "198.18.1.11"
 CLIENT, ORIGIN = "198.18.1.130", "198.18.64.10"
 CLIENT6, ORIGIN6 = "2001:db8:1::80", "2001:db8:64::10"
@@ -42,6 +43,19 @@ SYN = struct.pack("!HHIIBBHHH", 40000, 80, 0x01020304, 0, 0x50, 0x02, 0xfaf0, 0,
 INNER4 = ipv4(CLIENT, ORIGIN, 6, SYN)
 INNER6 = ipv6(CLIENT6, ORIGIN6, SYN)
 
+APPLIANCE6 = "2001:db8:1::1"
+
+
+def outer6(nh, payload):
+    return struct.pack("!IHBB", 6 << 28, len(payload), nh, 64) + \
+        ipaddress.IPv6Address(APPLIANCE6).packed + ipaddress.IPv6Address(ORIGIN6).packed + payload
+
+
+def place(start, offset):
+    """A partial checksum's start (from the outer header) and offset, little-endian."""
+    return struct.pack("<HH", start, offset)
+
+
 SEEDS = {
     "ipip": (IPV4_OUTER, ipv4(APPLIANCE, PROXY, 4, INNER4)),
     "ipip-options": (IPV4_OUTER, ipv4(APPLIANCE, PROXY, 4, INNER4, b"\x01" * 8)),
@@ -61,6 +75,12 @@ SEEDS = {
     "text-ipv4": (TEXT, b"198.18.1.128/25"),
     "text-mapped": (TEXT, b"::ffff:198.18.1.1/128"),
     "text-bad": (TEXT, b"2001:db8::1::2/129"),
+    "packet-ipip-partial": (PACKET, place(40, 16) + ipv4(APPLIANCE, PROXY, 4, INNER4)),
+    "packet-ipip-padded": (PACKET, place(40, 16) + ipv4(APPLIANCE, PROXY, 4, INNER4) + b"\0\0"),
+    "packet-6in4-partial": (PACKET, place(80, 16) + ipv4(APPLIANCE, PROXY, 41, INNER6)),
+    "packet-6in6-partial": (PACKET, place(80, 16) + outer6(41, INNER6)),
+    "packet-4in6-partial": (PACKET, place(60, 16) + outer6(4, INNER4)),
+    "packet-bad-place": (PACKET, place(10, 0) + ipv4(APPLIANCE, PROXY, 4, INNER4)),
 }
 
 
