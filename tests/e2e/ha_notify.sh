@@ -54,7 +54,7 @@ run() {
 	local state=$1
 	shift
 	rm -f "$dir/calls"
-	PATH="$dir/bin:$PATH" bash "$hook" --socket $dir/drover.sock --log "$dir/hook.log" \
+	PATH="$dir/bin:$PATH" bash "$hook" --socket "$dir/drover.sock" --log "$dir/hook.log" \
 		"$@" INSTANCE drover "$state" 100 2>>"$dir/hook.err"
 	rc=$?
 	sort "$dir/calls" 2>/dev/null >"$dir/got"
