@@ -227,7 +227,7 @@ static void droverd_vrrp_restore(struct manager *m, const char *socket_path)
 			log_info("cluster: VRRP state %s, as keepalived's notify hook last "
 				 "reported it (%s)",
 				 cluster_vrrp_name(state), path);
-			manager_cluster_vrrp_set(m, state, "keepalived");
+			manager_cluster_vrrp_set(m, state, "droverd");
 		} else {
 			log_warnx("cluster: %s does not hold a VRRP state: ignored", path);
 		}

@@ -165,8 +165,9 @@ phase() {
 	running_back=$(jobs -rp | grep -cxF -f <(printf '%s\n' "${pids[@]}"))
 	check "$([ "$back" -ge 0 ]; echo $?)" "$name: A back, the VIP moves back to A (failback)" \
 		"VIP on A ${back} ms after A came back (its check waits for a settled pool, then it preempts); downloads in flight: $running_back of $DOWNLOADS"
-	lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP
-	check $? "$name: after the failback, droverctl cluster: A MASTER, B BACKUP" \
+	lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP &&
+		lab_wait "$LAB_WAIT_S" vrrp_by_hook 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_by_hook 2 BACKUP
+	check $? "$name: after the failback, droverctl cluster: A MASTER, B BACKUP, each told by its notify hook" \
 		"A: $(cluster_line 1); B: $(cluster_line 2)"
 	lab_wait "$LAB_WAIT_S" b_follows
 	check $? "$name: A back: B follows it again (A reachable, same generation and digest, agreeing)" \
@@ -237,6 +238,14 @@ check $? "a write to B is refused, naming A" "exit $rc: $out"
 # vrrp_is NODE STATE: node NODE's droverd was told STATE by keepalived's notify hook.
 vrrp_is() {
 	[ "$(pair_vrrp "$1")" = "$2" ]
+}
+
+# vrrp_by_hook NODE STATE: the newest VRRP entry of node NODE's audit is
+# STATE, told through droverctl (the notify hook), not read at start.
+vrrp_by_hook() {
+	pair_ctl "$1" --json audit --limit 100 | python3 -c "import json, sys
+e = [x for x in json.load(sys.stdin)['entries'] if x['action'] == 'cluster.vrrp']
+sys.exit(0 if e and e[0]['actor'] == 'droverctl' and e[0]['detail'].startswith('VRRP state $2 ') else 1)"
 }
 
 # b_follows: B's primary is A, reachable, agreeing; the same generation and table digest.
@@ -326,7 +335,7 @@ pair_start_droverd 1
 back=$(wait_holder 1 "$t0" alone)
 check "$([ "$back" -ge 0 ]; echo $?)" "droverd started again: A takes the VIP back" "${back} ms after the start"
 lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP &&
-	lab_wait "$LAB_WAIT_S" b_follows
+	lab_wait "$LAB_WAIT_S" vrrp_by_hook 1 MASTER && lab_wait "$LAB_WAIT_S" b_follows
 check $? "droverd started again: droverctl cluster: A MASTER, B BACKUP; B follows A" \
 	"A: $(cluster_line 1); B: $(cluster_line 2)"
 wait "$loadpid"
