@@ -60,6 +60,13 @@ struct cluster_primary {
 	int64_t last_applied;	       /* unix seconds; 0 */
 };
 
+/*
+ * keepalived's notify hook also leaves the state it reported in a file named
+ * after droverd's control socket with this suffix (drover-ha-notify), so that
+ * a droverd started while keepalived stays in one state knows that state.
+ */
+#define CLUSTER_VRRP_STATE_SUFFIX ".vrrp-state"
+
 /* "MASTER", "BACKUP", "FAULT", "STOP" (keepalived's words, any case), or "UNKNOWN". */
 bool cluster_vrrp_parse(const char *text, enum cluster_vrrp *out);
 const char *cluster_vrrp_name(enum cluster_vrrp v);

@@ -1,5 +1,6 @@
 /* droverd.c - the drover daemon: NFQUEUE packet threads plus a libevent control loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
@@ -22,6 +23,8 @@
 
 /* How often the affinity table is swept and retired snapshots reclaimed. */
 #define DROVERD_TICK_MS 1000
+/* The notify hook's state file holds one word: MASTER, BACKUP, FAULT or STOP. */
+#define DROVERD_VRRP_LINE_MAX 32
 
 struct droverd {
 	struct manager *m;
@@ -193,6 +196,45 @@ static const char *droverd_dirname(const char *path, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * keepalived tells its state only when it changes: a droverd (re)started
+ * while keepalived stays MASTER or BACKUP takes the last state the notify
+ * hook reported from the file it keeps beside the control socket
+ * (CLUSTER_VRRP_STATE_SUFFIX). No file, or a word that is not a state:
+ * UNKNOWN until the next change, as before.
+ */
+static void droverd_vrrp_restore(struct manager *m, const char *socket_path)
+{
+	char path[PATH_MAX], line[DROVERD_VRRP_LINE_MAX];
+	enum cluster_vrrp state;
+	FILE *f;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s%s", socket_path, CLUSTER_VRRP_STATE_SUFFIX) >=
+	    (int)sizeof(path))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		close(fd);
+		return;
+	}
+	if (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (cluster_vrrp_parse(line, &state) && state != CLUSTER_VRRP_UNKNOWN) {
+			log_info("cluster: VRRP state %s, as keepalived's notify hook last "
+				 "reported it (%s)",
+				 cluster_vrrp_name(state), path);
+			manager_cluster_vrrp_set(m, state, "droverd");
+		} else {
+			log_warnx("cluster: %s does not hold a VRRP state: ignored", path);
+		}
+	}
+	fclose(f);
+}
+
 static int droverd_drop_privileges(const char *user, const char *db_path, const char *socket_path)
 {
 	char db_dir[PATH_MAX], socket_dir[PATH_MAX], err[MANAGER_ERR_MAX];
@@ -323,6 +365,7 @@ int main(int argc, char **argv)
 		event_base_free(d.base);
 		return 1;
 	}
+	droverd_vrrp_restore(d.m, socket_path);
 	d.control = control_open(d.base, d.m, socket_path, err, sizeof(err));
 	if (d.control == NULL) {
 		log_warnx("%s", err);

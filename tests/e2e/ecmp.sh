@@ -8,8 +8,9 @@
 # has one next hop per appliance (per-flow L4 hash), three Squids answering
 # the clients through the router, nginx behind appliance A.
 #
-#   0. B is configured from A's backup (restore, then a restart so that it
-#      uses A's hash key): equal table digests. Both appliances drop what
+#   0. A is the configuration primary (web API over HTTPS), B its replica:
+#      B takes A's configuration, hash key included, by replication (no
+#      restart): the same generation, equal table digests. Both appliances drop what
 #      conntrack calls INVALID (behind drover's jump) and have conntrack's
 #      loose pick-up off, as a firewall would.
 #   1. Spread: every client makes one request after another (a new
@@ -40,6 +41,8 @@ LOOPERS=48
 ECMP_CLIENTS=$((DOWNLOADS + LOOPERS))
 # shellcheck source=../lab/lib.sh
 . "$here/../lab/lib.sh"
+# shellcheck source=../lab/cluster.sh
+. "$here/../lab/cluster.sh"
 # shellcheck source=../lab/ecmp.sh
 . "$here/../lab/ecmp.sh"
 # shellcheck source=../lab/tap.sh
@@ -130,25 +133,33 @@ g = json.load(sys.stdin)['global']
 print(' '.join('%s=%s' % (k, v) for k, v in sorted(g.items()) if isinstance(v, int) and v and k != 'queues'))"
 }
 
-if ! ecmp_up || ! firewall_first || ! lab_start_droverd || ! lab_start_droverd2; then
+# A's first web password, kept before B's droverd writes its own beside it.
+keep_password() {
+	cp "$LAB_STATE/initial-admin-password" "$LAB_STATE/password"
+}
+
+if ! ecmp_up || ! firewall_first || ! lab_start_droverd || ! keep_password ||
+	! lab_start_droverd2; then
 	fail "lab setup" "$(tail -n 5 "$LAB_STATE/droverd.log" "$LAB_STATE/droverd2.log" 2>/dev/null)"
 	exit 1
 fi
 
 # ---- 0. one configuration, one hash key ----
-# ECMP_FAST_PATH=false runs the suite with every packet through NFQUEUE.
+# ECMP_FAST_PATH=false runs the suite with every packet through NFQUEUE
+# (a node setting: set on each).
 if [ "${ECMP_FAST_PATH:-true}" != true ]; then
-	lab_droverctl settings set fast_path "$ECMP_FAST_PATH" >/dev/null
+	lab_droverctl settings set fast_path "$ECMP_FAST_PATH" >/dev/null &&
+		lab_droverctl2 settings set fast_path "$ECMP_FAST_PATH" >/dev/null
 	check $? "fast_path $ECMP_FAST_PATH"
 fi
-backup=$LAB_STATE/a.backup
-lab_droverctl backup "$backup" >/dev/null &&
-	lab_droverctl2 restore "$backup" >"$LAB_STATE/restore.out"
-check $? "B configured from A's backup" "$(tr '\n' ' ' <"$LAB_STATE/restore.out")"
-lab_kill "$(cat "$LAB_STATE/droverd2.pid")" droverd
-rm -f "$LAB_STATE/drover2.sock"
-lab_start_droverd2 && lab_wait "$LAB_WAIT_S" lab_all_up2
-check $? "B restarted with A's hash key, every proxy up" "$(lab_droverctl2 proxy list 2>&1 | tail -n 3)"
+t0=$(now_ms)
+cluster_primary lab_droverctl app "$LAB_APPLIANCE" "$LAB_STATE/password" "$LAB_STATE" &&
+	cluster_replica lab_droverctl2 "$LAB_APPLIANCE" "$LAB_STATE"
+check $? "A the configuration primary (HTTPS, API token), B its replica" \
+	"$(tail -n 3 "$LAB_STATE/droverd2.log" | tr '\n' ' ')"
+lab_wait "$LAB_WAIT_S" lab_all_up2 && lab_wait "$LAB_WAIT_S" cluster_same lab_droverctl lab_droverctl2
+check $? "B took A's configuration by replication (no restart), every proxy up" \
+	"$(($(now_ms) - t0)) ms from making A primary to B agreeing; generation A $(cluster_field lab_droverctl "c['config_generation']") B $(cluster_field lab_droverctl2 "c['config_generation']"); hash key A $(cluster_field lab_droverctl "c['hash_key_id']") B $(cluster_field lab_droverctl2 "c['hash_key_id']")"
 digest_a=$(mapping lab_droverctl table_digest)
 digest_b=$(mapping lab_droverctl2 table_digest)
 [ -n "$digest_a" ] && [ "$digest_a" = "$digest_b" ] && [ "$(mapping lab_droverctl table_proxies)" = 3 ]

@@ -3,11 +3,14 @@
 # the clients' gateway moves between two appliances, and no connection
 # breaks and no client changes proxy, at failover or failback.
 #
-#   A (priority 150) and B (100) run droverd with the same configuration (A's
-#   backup restored into B, B restarted for the hash key, then each its own
-#   ha_* settings) and keepalived on `droverctl ha keepalived-config'. The
-#   clients' and proxies' gateway is the VIP 198.18.1.1, the origin's way
-#   back the VIP 198.18.64.1; A holds both.
+#   A (priority 150) and B (100) run droverd and keepalived on `droverctl ha
+#   keepalived-config'. A is the configuration primary (web API over HTTPS),
+#   B its replica: B takes A's configuration by replication (its generation
+#   and table digest equal A's before any traffic), and each sets its own
+#   ha_* settings. The clients' and proxies' gateway is the VIP 198.18.1.1,
+#   the origin's way back the VIP 198.18.64.1; A holds both.
+#   After every VRRP transition, `droverctl cluster' on each node running
+#   shows the state keepalived gave it (its notify hook tells droverd).
 #
 #   For each way of losing A:
 #     (a) SIGKILL to A's droverd and keepalived (both its processes),
@@ -20,6 +23,8 @@
 #   moves back, A having the higher priority: time printed). Asserted: 8
 #   downloads intact (sha256), 0 requests failed or unproxied, and across
 #   the whole run every client address in exactly one Squid's log.
+#   While A, the primary, is dead, B keeps serving its last configuration
+#   (same generation, same lookups); once A is back B follows it again.
 #   No assertion on time: the move times are printed as figures.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run.sh.
 set -u
@@ -32,6 +37,8 @@ LAB_CLIENTS=48
 LAB_PROXIES=3
 # shellcheck source=../lab/lib.sh
 . "$here/../lab/lib.sh"
+# shellcheck source=../lab/cluster.sh
+. "$here/../lab/cluster.sh"
 # shellcheck source=../lab/pair.sh
 . "$here/../lab/pair.sh"
 # shellcheck source=../lab/tap.sh
@@ -112,6 +119,9 @@ phase() {
 		--timeout 30 --pause 0.2 "${addrs[@]}" >"$load_out" 2>"$dir/load.err" &
 	local loadpid=$!
 	sleep 4
+	local gen_b0
+	gen_b0=$(pair_generation 2)
+	pair_ctl 2 lookup "$(lab_client_address 0)" --count "$LAB_CLIENTS" | cut -d' ' -f1,2 >"$dir/lookup.before"
 
 	t0=$(now_ms)
 	echo "$(date +%s.%N) fault" >>"$dir/events"
@@ -124,7 +134,27 @@ phase() {
 	pair_holds 1 && stale=yes
 	check "$([ "$move" -ge 0 ]; echo $?)" "$name: the VIP moves to B" \
 		"VIP on B ${move} ms after the fault (advert ${PAIR_ADVERT_MS} ms: target $((3 * PAIR_ADVERT_MS + 1000)) ms); still configured on A: $stale; downloads in flight: $running_fail of $DOWNLOADS"
+	# keepalived told B's droverd; A's, when it runs, has the state its keepalived logged.
+	local state_a=killed
+	lab_wait "$LAB_WAIT_S" vrrp_is 2 MASTER
+	local ok=$?
+	if [ "$name" != kill ]; then
+		a_as_logged() { [ "$(pair_state 1)" != MASTER ] && vrrp_is 1 "$(pair_state 1)"; }
+		lab_wait "$LAB_WAIT_S" a_as_logged || ok=1
+		state_a="$(pair_vrrp 1) (keepalived: $(pair_state 1))"
+	fi
+	check $ok "$name: after the failover, droverctl cluster: B MASTER, A as its keepalived says" \
+		"B: $(cluster_line 2); A: $state_a"
 	sleep "$HOLD_S"
+	# A, the primary, is gone from B's view: B serves its last configuration.
+	b_alone() { [ "$(cluster_field pair_ctl2 "c['primary']['reachable']")" = False ]; }
+	lab_wait "$LAB_WAIT_S" b_alone
+	ok=$?
+	pair_ctl 2 lookup "$(lab_client_address 0)" --count "$LAB_CLIENTS" | cut -d' ' -f1,2 >"$dir/lookup.during"
+	[ $ok -eq 0 ] && [ "$(pair_generation 2)" = "$gen_b0" ] && [ -s "$dir/lookup.before" ] &&
+		cmp -s "$dir/lookup.before" "$dir/lookup.during"
+	check $? "$name: A (the primary) unreachable: B keeps generation $gen_b0 and answers every lookup as before" \
+		"B: $(cluster_line 2), $(cluster_field pair_ctl2 "c['primary'].get('error', '')")"
 
 	t0=$(now_ms)
 	echo "$(date +%s.%N) restore" >>"$dir/events"
@@ -135,6 +165,13 @@ phase() {
 	running_back=$(jobs -rp | grep -cxF -f <(printf '%s\n' "${pids[@]}"))
 	check "$([ "$back" -ge 0 ]; echo $?)" "$name: A back, the VIP moves back to A (failback)" \
 		"VIP on A ${back} ms after A came back (its check waits for a settled pool, then it preempts); downloads in flight: $running_back of $DOWNLOADS"
+	lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP &&
+		lab_wait "$LAB_WAIT_S" vrrp_by_hook 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_by_hook 2 BACKUP
+	check $? "$name: after the failback, droverctl cluster: A MASTER, B BACKUP, each told by its notify hook" \
+		"A: $(cluster_line 1); B: $(cluster_line 2)"
+	lab_wait "$LAB_WAIT_S" b_follows
+	check $? "$name: A back: B follows it again (A reachable, same generation and digest, agreeing)" \
+		"A: $(cluster_line 1); B: $(cluster_line 2)"
 
 	for i in "${!pids[@]}"; do
 		wait "${pids[$i]}"
@@ -179,10 +216,48 @@ fi
 grep -q -- "--appliance ${LAB_PAIR_LAN[1]},${LAB_PAIR_LAN[2]} " "$LAB_STATE/px1/setup.sh"
 check $? "the generated set-up script accepts IPIP from both appliances (ha_peers)" \
 	"$(grep -o -m 1 -- '--appliance [0-9.,]* ' "$LAB_STATE/px1/setup.sh" | head -n 1)"
-digest_a=$(pair_ctl 1 --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["mapping"]["table_digest"])')
-digest_b=$(pair_ctl 2 --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["mapping"]["table_digest"])')
-[ -n "$digest_a" ] && [ "$digest_a" = "$digest_b" ]
-check $? "A and B map clients alike (equal table digests)" "A ${digest_a:0:16}.. B ${digest_b:0:16}.."
+# B is a replica of A: the same configuration generation and hash key,
+# taken over HTTPS, before any traffic.
+same_generation() { [ "$(pair_generation 1)" = "$(pair_generation 2)" ]; }
+lab_wait "$LAB_WAIT_S" same_generation
+gen_a=$(pair_generation 1)
+gen_b=$(pair_generation 2)
+key_a=$(cluster_field pair_ctl1 "c['hash_key_id']")
+key_b=$(cluster_field pair_ctl2 "c['hash_key_id']")
+[ -n "$gen_a" ] && [ "$gen_a" = "$gen_b" ] && [ -n "$key_a" ] && [ "$key_a" = "$key_b" ] &&
+	[ "$(cluster_field pair_ctl1 "c['role']")" = primary ] &&
+	[ "$(cluster_field pair_ctl2 "c['role']")" = replica ] &&
+	[ "$(pair_ctl 2 settings get ha_priority)" = 100 ] && [ "$(pair_ctl 2 settings get https)" = false ]
+check $? "B, A's replica, took A's configuration by replication, kept its own node settings" \
+	"generation A $gen_a B $gen_b; hash key A $key_a B $key_b; ha_priority B $(pair_ctl 2 settings get ha_priority)"
+out=$(pair_ctl 2 proxy disable 1 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "replica of https://${LAB_PAIR_LAN[1]}:8443" <<<"$out"
+check $? "a write to B is refused, naming A" "exit $rc: $out"
+
+# vrrp_is NODE STATE: node NODE's droverd was told STATE by keepalived's notify hook.
+vrrp_is() {
+	[ "$(pair_vrrp "$1")" = "$2" ]
+}
+
+# vrrp_by_hook NODE STATE: the newest VRRP entry of node NODE's audit is
+# STATE, told through droverctl (the notify hook), not read at start.
+vrrp_by_hook() {
+	pair_ctl "$1" --json audit --limit 100 | python3 -c "import json, sys
+e = [x for x in json.load(sys.stdin)['entries'] if x['action'] == 'cluster.vrrp']
+sys.exit(0 if e and e[0]['actor'] == 'droverctl' and e[0]['detail'].startswith('VRRP state $2 ') else 1)"
+}
+
+# b_follows: B's primary is A, reachable, agreeing; the same generation and table digest.
+b_follows() {
+	[ "$(cluster_field pair_ctl2 "c['primary']['node'], c['primary']['reachable'], c['primary']['agree']")" = 'drover-a True True' ] &&
+		cluster_same pair_ctl1 pair_ctl2
+}
+
+# cluster_line NODE: node NODE's role, generation, digest and VRRP state, for the figures.
+cluster_line() {
+	cluster_field pair_ctl"$1" "'%s gen %s digest %s vrrp %s' % (c['role'], c['config_generation'], c['table_digest'][:12], c['vrrp'])" 2>/dev/null
+}
 
 # The proxies reach the origin through the VIP: they come up once A holds it.
 pair_start_keepalived 1 || fail "keepalived starts on A" "$(tail -n 5 "$LAB_STATE/keepalived1.log")"
@@ -196,6 +271,9 @@ check $? "droverctl ha keepalived-config: both configurations generated, no warn
 	"$(cat "$LAB_STATE"/keepalived?.conf.err 2>/dev/null)"
 lab_wait "$LAB_WAIT_S" pair_all_up 1 && lab_wait "$LAB_WAIT_S" pair_all_up 2
 check $? "both appliances see every proxy up" "$(pair_ctl 2 proxy list | awk 'NR > 1 { printf "%s %s; ", $2, $6 }')"
+lab_wait "$LAB_WAIT_S" b_follows
+check $? "before traffic: B at A's generation, equal table digests; B's view: primary drover-a, agreeing" \
+	"A: $(cluster_line 1); B: $(cluster_line 2)"
 # Both checks pass (the pool settled): A, the higher priority, keeps the VIP.
 lab_wait "$LAB_WAIT_S" pair_ctl 1 ha check && lab_wait "$LAB_WAIT_S" pair_ctl 2 ha check
 sleep 3
@@ -207,9 +285,25 @@ rc_b=$?
 [ "$state_b" = BACKUP ] && pair_holds 1 && ! pair_holds 2 && [ $rc_a -eq 0 ] && [ $rc_b -eq 0 ]
 check $? "B starts as BACKUP and leaves the VIP to A; both pass droverctl ha check" \
 	"B $state_b; A: $out_a; B: $out_b"
+lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP
+check $? "droverctl cluster: A MASTER, B BACKUP (keepalived's notify hook told each droverd)" \
+	"A: $(cluster_line 1); B: $(cluster_line 2)"
+# keepalived says nothing while its state stays: B's droverd restarted
+# (stopped, started) takes BACKUP from what the notify hook left beside its socket.
+lab_kill "$(cat "$LAB_STATE/droverd2.pid")" droverd
+pair_start_droverd 2 && vrrp_is 2 BACKUP
+check $? "B's droverd restarted while its keepalived stays BACKUP: droverctl cluster says BACKUP at once" \
+	"B: $(cluster_line 2); $(grep -h 'as keepalived' "$LAB_STATE/droverd2.log" | tail -n 1)"
+lab_wait "$LAB_WAIT_S" b_follows && lab_wait "$LAB_WAIT_S" pair_ctl 2 ha check >/dev/null
+check $? "B back: it follows A and passes its check" "B: $(cluster_line 2)"
 
 # ---- (a) SIGKILL ----
 phase kill "pair_kill9 1" "pair_start_droverd 1 && pair_start_keepalived 1"
+
+# A change on A after its restart reaches B (a name: no client moves).
+pair_ctl 1 proxy set 1 --name squid1-renamed >/dev/null
+lab_wait "$LAB_WAIT_S" b_follows && [ "$(pair_ctl 2 --json proxy list | grep -c squid1-renamed)" -ge 1 ]
+check $? "a change on the restarted primary reaches B" "A: $(cluster_line 1); B: $(cluster_line 2)"
 
 # ---- (b) link cut ----
 phase link "ip -n $(lab_ns app) link set lan0 down" "ip -n $(lab_ns app) link set lan0 up"
@@ -233,11 +327,17 @@ pair_kill9_droverd 1
 move=$(wait_holder 2 "$t0" alone)
 check "$([ "$move" -ge 0 ]; echo $?)" "droverd alone killed on the master: its check fails, B takes the VIP, A drops it" \
 	"VIP on B alone ${move} ms after the kill (target 3 x advert + check interval + 1 s = $((3 * PAIR_ADVERT_MS + 2000)) ms)"
+lab_wait "$LAB_WAIT_S" vrrp_is 2 MASTER
+check $? "droverd alone killed: droverctl cluster on B: MASTER" "B: $(cluster_line 2)"
 sleep 2
 t0=$(now_ms)
 pair_start_droverd 1
 back=$(wait_holder 1 "$t0" alone)
 check "$([ "$back" -ge 0 ]; echo $?)" "droverd started again: A takes the VIP back" "${back} ms after the start"
+lab_wait "$LAB_WAIT_S" vrrp_is 1 MASTER && lab_wait "$LAB_WAIT_S" vrrp_is 2 BACKUP &&
+	lab_wait "$LAB_WAIT_S" vrrp_by_hook 1 MASTER && lab_wait "$LAB_WAIT_S" b_follows
+check $? "droverd started again: droverctl cluster: A MASTER, B BACKUP; B follows A" \
+	"A: $(cluster_line 1); B: $(cluster_line 2)"
 wait "$loadpid"
 total=$(wc -l <"$out/load.out")
 fails=$(grep -c ' fail:' "$out/load.out")
@@ -252,13 +352,14 @@ echo "# figures droverd-only: failover ${move} ms, failback ${back} ms"
 # Every proxy disabled on both: both checks fail ("no proxy is up"), both
 # drop to priority 1, and equal priorities never preempt: A keeps the VIP
 # (traffic goes where no_proxy_policy says) instead of neither holding it.
-for n in 1 2; do
-	for id in $(pair_ctl "$n" --json proxy list | python3 -c 'import json,sys
+# Disabled on A, the primary: B takes it by replication.
+for id in $(pair_ctl 1 --json proxy list | python3 -c 'import json,sys
 print(" ".join(str(p["id"]) for p in json.load(sys.stdin)["proxies"]))'); do
-		pair_ctl "$n" proxy disable "$id" >/dev/null
-	done
+	pair_ctl 1 proxy disable "$id" >/dev/null
 done
-lab_wait "$LAB_WAIT_S" sh -c "! $DROVER_BUILD/droverctl --socket $(pair_socket 1) ha check >/dev/null" 2>/dev/null
+for n in 1 2; do
+	lab_wait "$LAB_WAIT_S" sh -c "! $DROVER_BUILD/droverctl --socket $(pair_socket "$n") ha check >/dev/null" 2>/dev/null
+done
 why_a=$(pair_ctl 1 ha check)
 rc_a=$?
 why_b=$(pair_ctl 2 ha check)

@@ -54,7 +54,7 @@ run() {
 	local state=$1
 	shift
 	rm -f "$dir/calls"
-	PATH="$dir/bin:$PATH" bash "$hook" --socket /run/drover/drover.sock --log "$dir/hook.log" \
+	PATH="$dir/bin:$PATH" bash "$hook" --socket "$dir/drover.sock" --log "$dir/hook.log" \
 		"$@" INSTANCE drover "$state" 100 2>>"$dir/hook.err"
 	rc=$?
 	sort "$dir/calls" 2>/dev/null >"$dir/got"
@@ -68,7 +68,7 @@ run MASTER "${aws_opts[@]}"
 cat >"$dir/want" <<EOF2
 aws ec2 replace-route --route-table-id rtb-0aaa --destination-cidr-block 0.0.0.0/0 --network-interface-id eni-0123 --region eu-west-1
 aws ec2 replace-route --route-table-id rtb-0bbb --destination-cidr-block 0.0.0.0/0 --network-interface-id eni-0123 --region eu-west-1
-droverctl --socket /run/drover/drover.sock cluster vrrp MASTER
+droverctl --socket $dir/drover.sock cluster vrrp MASTER
 EOF2
 diff -u "$dir/want" "$dir/got" >"$dir/diff"
 check $(( $? + rc )) "aws-route MASTER: droverd told, one replace-route per table to the ENI" \
@@ -77,10 +77,12 @@ check $(( $? + rc )) "aws-route MASTER: droverd told, one replace-route per tabl
 # ---- 2. BACKUP, FAULT, STOP ----
 for state in BACKUP FAULT STOP; do
 	run "$state" "${aws_opts[@]}"
-	echo "droverctl --socket /run/drover/drover.sock cluster vrrp $state" >"$dir/want"
+	echo "droverctl --socket $dir/drover.sock cluster vrrp $state" >"$dir/want"
 	diff -u "$dir/want" "$dir/got" >"$dir/diff"
 	check $(( $? + rc )) "aws-route $state: droverd told, no aws call" \
 		"exit $rc; $(tr '\n' ' ' <"$dir/diff")"
+	[ "$(cat "$dir/drover.sock.vrrp-state")" = "$state" ]
+	check $? "$state left in the socket's .vrrp-state file" "$(cat "$dir/drover.sock.vrrp-state")"
 done
 
 # ---- 3. retries ----
@@ -100,21 +102,24 @@ rm -f "$dir"/aws-fail-*
 touch "$dir/droverd-down"
 run MASTER "${aws_opts[@]}"
 [ "$rc" -eq 0 ] && [ "$(grep -c '^aws ' "$dir/got")" -eq 2 ] &&
-	grep -q 'droverd did not take the state' "$dir/hook.log"
-check $? "droverd down: the routes still move, exit 0" "exit $rc"
+	grep -q 'droverd did not take the state' "$dir/hook.log" &&
+	[ "$(cat "$dir/drover.sock.vrrp-state")" = MASTER ]
+check $? "droverd down: the routes still move, the state is left for its start, exit 0" "exit $rc"
 rm -f "$dir/droverd-down"
 
 # ---- 5. vip ----
 run MASTER
-echo "droverctl --socket /run/drover/drover.sock cluster vrrp MASTER" >"$dir/want"
+echo "droverctl --socket $dir/drover.sock cluster vrrp MASTER" >"$dir/want"
 diff -u "$dir/want" "$dir/got" >"$dir/diff"
 check $(( $? + rc )) "backend vip MASTER: droverd told, nothing else" "exit $rc"
 
 # ---- 6. the peer zone's instance ----
+echo BACKUP >"$dir/drover.sock.vrrp-state"
 run MASTER --backend aws-route --no-cluster-state --route-tables rtb-0ccc --eni eni-0123
 echo "aws ec2 replace-route --route-table-id rtb-0ccc --destination-cidr-block 0.0.0.0/0 --network-interface-id eni-0123" >"$dir/want"
 diff -u "$dir/want" "$dir/got" >"$dir/diff"
-check $(( $? + rc )) "peer zone's instance (--no-cluster-state) MASTER: its tables move, droverd not told" \
+[ "$(cat "$dir/drover.sock.vrrp-state")" = BACKUP ]
+check $(( $? + rc )) "peer zone's instance (--no-cluster-state) MASTER: its tables move, droverd not told, the state file untouched" \
 	"exit $rc; $(tr '\n' ' ' <"$dir/diff")"
 
 # ---- usage ----

@@ -17,6 +17,8 @@
 # and proxies' gateway) and 198.18.64.1 on wan0 (the origin's way back).
 # Each droverd pins its fast path in its own directory of a bpffs mounted
 # under $LAB_STATE, so a killed droverd leaves it working, as under systemd.
+# A is the configuration primary (its web API on https://198.18.1.2:8443),
+# B its replica (tests/lab/cluster.sh); each sets its own ha_* settings.
 
 LAB_PAIR_VIP=$LAB_APPLIANCE
 LAB_PAIR_WAN_VIP=$LAB_APPLIANCE_WAN
@@ -94,6 +96,8 @@ pair_up() {
 	mkdir -p "$LAB_STATE" && touch "$LAB_STATE/$LAB_STAMP" && chmod 0755 "$LAB_STATE" ||
 		return 1
 	mkdir -p "$LAB_PAIR_PIN" && mount -t bpf bpf "$LAB_PAIR_PIN" || return 1
+	head -c 18 /dev/urandom | base64 >"$LAB_STATE/password" && chmod 0600 "$LAB_STATE/password" ||
+		return 1
 	pair_up_network || return 1
 	lab_up_origin || return 1
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
@@ -108,7 +112,7 @@ pair_start_droverd() {
 	rm -f "$(pair_socket "$n")"
 	ip netns exec "$(lab_ns "$(pair_ns "$n")")" "$DROVER_BUILD/droverd" --db "$db" \
 		--socket "$(pair_socket "$n")" --manage-rules --log-level info \
-		--bpf-pin-dir "$LAB_PAIR_PIN/node$n" </dev/null >>"$LAB_STATE/droverd$n.log" 2>&1 &
+		--admin-password-file "$LAB_STATE/password" --bpf-pin-dir "$LAB_PAIR_PIN/node$n" </dev/null >>"$LAB_STATE/droverd$n.log" 2>&1 &
 	pid=$!
 	disown "$pid" # killed on purpose: no job notice
 	lab_record "droverd$n" "$pid" droverd
@@ -147,11 +151,16 @@ pair_node_settings() {
 		"ha_priority=$2" "ha_advert_ms=${PAIR_ADVERT_MS:-1000}" ha_router_id=51
 }
 
-# pair_start_droverds PRIORITY_A PRIORITY_B: A configured and its proxies set
-# up with the scripts it generates (which accept IPIP from both, through
-# ha_peers); B given A's configuration (backup, restore, restart for the hash
-# key), then its own node settings. The proxies reach the origin through the
-# VIP, so they come up only once keepalived runs (pair_start_keepalived).
+# pair_ctl1, pair_ctl2: droverctl of A, of B (for tests/lab/cluster.sh).
+pair_ctl1() { pair_ctl 1 "$@"; }
+pair_ctl2() { pair_ctl 2 "$@"; }
+
+# pair_start_droverds PRIORITY_A PRIORITY_B: A configured, made the
+# configuration primary, and its proxies set up with the scripts it generates
+# (which accept IPIP from both, through ha_peers); B made its replica: it
+# takes A's configuration (hash key included, live) by replication, and sets
+# only its own node settings. The proxies reach the origin through the VIP,
+# so they come up only once keepalived runs (pair_start_keepalived).
 pair_start_droverds() {
 	local i dir id
 	pair_start_droverd 1 || return 1
@@ -161,6 +170,10 @@ pair_start_droverds() {
 	pair_settings 1 "client_subnets=$LAB_LAN_PREFIX.0/24" "probe_url=http://$LAB_ORIGIN/" \
 		probe_port=3128 probe_timeout_ms=500 probe_interval_ms=1000 probe_fall=6 || return 1
 	pair_node_settings 1 "$1" || return 1
+	cluster_primary pair_ctl1 app "${LAB_PAIR_LAN[1]}" "$LAB_STATE/password" "$LAB_STATE" || {
+		lab_log "A did not become the primary"
+		return 1
+	}
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
 		dir=$LAB_STATE/px$i
 		id=$(pair_ctl 1 --json proxy add "$(lab_proxy_address "$i")" --name "squid$i" |
@@ -174,12 +187,19 @@ pair_start_droverds() {
 			return 1
 		}
 	done
-	pair_ctl 1 backup "$LAB_STATE/a.backup" >/dev/null || return 1
 	pair_start_droverd 2 || return 1
-	pair_ctl 2 restore "$LAB_STATE/a.backup" >/dev/null || return 1
-	lab_kill "$(cat "$LAB_STATE/droverd2.pid")" droverd
-	pair_start_droverd 2 || return 1
+	cluster_replica pair_ctl2 "${LAB_PAIR_LAN[1]}" "$LAB_STATE" || return 1
 	pair_node_settings 2 "$2"
+}
+
+# pair_generation NODE: node NODE's configuration generation.
+pair_generation() {
+	cluster_field pair_ctl"$1" "c['config_generation']"
+}
+
+# pair_vrrp NODE: the VRRP state node NODE's droverd was told (droverctl cluster).
+pair_vrrp() {
+	cluster_field pair_ctl"$1" "c['vrrp']"
 }
 
 # pair_start_keepalived NODE: keepalived (VRRP only) in node NODE's namespace,
