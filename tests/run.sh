@@ -120,7 +120,7 @@ run_suite() {
 }
 
 run_e2e() {
-	local script name log rc p f
+	local script name log rc p f start
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "e2e: needs root (network namespaces); skipped" >&2
 		failed=$((failed + 1))
@@ -132,6 +132,7 @@ run_e2e() {
 		name=$(basename "$script" .sh)
 		selected "$name" || continue
 		echo "=== e2e: $prefix$name"
+		start=$SECONDS
 		log=$artifacts/${prefix/:/-}$name.log
 		# The leak check runs inside the pipe: a process left holding the
 		# suite's output would keep tee waiting otherwise.
@@ -146,6 +147,8 @@ run_e2e() {
 		passed=$((passed + p))
 		failed=$((failed + f))
 		[ "$f" -gt 0 ] && failed_names+=("$prefix$name")
+		# A figure for keeping the whole run short, never a check.
+		echo "# $prefix$name: $((SECONDS - start)) s"
 	done
 }
 
