@@ -730,6 +730,8 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.proxy_name = p->name;
 	config.proxy_address = p->address;
 	config.tunnel_source = target->source;
+	if (target->flags & POOL_TARGET_IPV6)
+		config.tunnel_source6 = target->source6;
 	config.path_mtu = (uint16_t)(target->tunnel_mtu + ENCAP_OUTER_LEN);
 	config.intercept_port = (uint16_t)port;
 	config.client_subnets = subnets;
