@@ -188,12 +188,14 @@ static void pool_set_mapping_id(struct pool_snapshot *snap, const uint8_t *key)
 
 /*
  * A proxy with an IPv6 address: left out of the IPv6 clients like the IPv4
- * ones, and reached in IPv6-in-IPv6 from the route's source when there is a
- * route to it; without one its IPv6 clients keep going in 6in4.
+ * ones, and reached in IPv6-in-IPv6 (from tunnel_source6, or the route's
+ * source on auto) when there is a route to it; without one its IPv6 clients
+ * keep going in 6in4.
  */
 static void pool_target_set6(struct pool_target *t, const struct proxy_config *p,
-			     struct pool_snapshot *snap)
+			     const struct settings *s, struct pool_snapshot *snap)
 {
+	static const uint8_t auto6[WIRE_IPV6_ADDR_LEN];
 	char text[INET6_ADDRSTRLEN];
 	uint16_t mtu = 0;
 
@@ -204,6 +206,9 @@ static void pool_target_set6(struct pool_target *t, const struct proxy_config *p
 			  p->name, proxy_address6_text(p, text, sizeof(text)));
 		return;
 	}
+	/* tunnel_source6 set: this node's own choice; the route still gives the MTU. */
+	if (memcmp(s->tunnel_source6, auto6, sizeof(auto6)) != 0)
+		memcpy(t->source6, s->tunnel_source6, WIRE_IPV6_ADDR_LEN);
 	t->tunnel_mtu6 = (uint16_t)(mtu - ENCAP6_IP6IP6_LEN);
 	t->flags |= POOL_TARGET_IPV6;
 }
@@ -249,7 +254,7 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 		t->source = s->tunnel_source != 0 ? s->tunnel_source : source;
 		t->tunnel_mtu = routed ? (uint16_t)(mtu - ENCAP_OUTER_LEN) : 0;
 		if (proxy_has_address6(p))
-			pool_target_set6(t, p, snap);
+			pool_target_set6(t, p, s, snap);
 		if (!routed || !members[i].healthy || p->admin == PROXY_ADMIN_DISABLED)
 			continue;
 		t->flags |= POOL_TARGET_KEEPS;

@@ -602,7 +602,7 @@ async function onLookup(ev) {
 const SETTING_GROUPS = [
   ['Health probes', (k) => k.startsWith('probe_') || k === 'assume_up_at_start'],
   ['Policy', (k) => ['no_proxy_policy', 'malformed_policy', 'fail_open'].includes(k)],
-  ['Traffic', (k) => ['ports', 'client_subnets', 'ipv6_client_prefix', 'tunnel_source', 'frag_needed_rate'].includes(k)],
+  ['Traffic', (k) => ['ports', 'client_subnets', 'ipv6_client_prefix', 'tunnel_source', 'tunnel_source6', 'frag_needed_rate'].includes(k)],
   ['Affinity and table', (k) => k.startsWith('affinity_') || k === 'maglev_table_size'],
   ['Queues', (k) => k === 'queues' || k.startsWith('queue_')],
   ['Web UI and metrics', () => true],
