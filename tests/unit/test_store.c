@@ -1143,6 +1143,31 @@ static void test_proxy_address6(void **state)
 		assert_non_null(strstr(why, bad[i].why));
 		assert_int_equal(out[0], 1); /* untouched */
 	}
+
+	/* A backup carries it back; a v6 file (before address6) restores, migrated, without. */
+	struct store_restore_info info;
+	char backup[192], older[192];
+	int64_t bytes = 0;
+	sqlite3 *db;
+
+	snprintf(backup, sizeof(backup), "%s/backup6.db", w->dir);
+	snprintf(older, sizeof(older), "%s/v6.db", w->dir);
+	assert_int_equal(store_backup(w->store, backup, &bytes), 0);
+	assert_int_equal(store_backup(w->store, older, &bytes), 0);
+	memset(a.address6, 0, sizeof(a.address6));
+	assert_int_equal(store_proxy_update(w->store, &a, 0, "test"), 0);
+	assert_int_equal(store_restore(w->store, backup, "test", &info), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_string_equal(proxy_address6_text(&got, text, sizeof(text)), "2001:db8:1::11");
+	db = raw_open(older);
+	raw_exec(db, "DROP INDEX proxies_address6; ALTER TABLE proxies DROP COLUMN address6;"
+		     "PRAGMA user_version = 6;");
+	sqlite3_close(db);
+	assert_int_equal(store_restore(w->store, older, "test", &info), 0);
+	assert_int_equal(info.file_version, 6);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_false(proxy_has_address6(&got));
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
