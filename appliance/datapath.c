@@ -230,7 +230,7 @@ static void dp_tx6_queue(struct datapath_thread *t, const uint8_t dst[WIRE_IPV6_
 	if (t->ntx6 == DP_TX_MAX)
 		dp_tx_flush(t);
 	i = t->ntx6++;
-	/* The port must be 0 on an IPPROTO_RAW socket: the kernel reads it as the protocol. */
+	/* sin6_port stays 0: on a raw socket a port would name the protocol (the header does). */
 	t->tx6_addr[i] = (struct sockaddr_in6){.sin6_family = AF_INET6};
 	memcpy(&t->tx6_addr[i].sin6_addr, dst, WIRE_IPV6_ADDR_LEN);
 	t->tx6_iov[i][0] = (struct iovec){.iov_base = t->tx6_hdr[i], .iov_len = ENCAP6_IP6IP6_LEN};

@@ -77,12 +77,12 @@ fi
 
 # ---- 1. proxy 1 gets its IPv6 address ----
 P6=$(lab_proxy_address6 1)
-lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null &&
-	lab_droverctl proxy set "$(proxy_id 1)" --address6 "$P6" >/dev/null &&
-	proxies_take_ipv6 || {
+if ! lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null ||
+	! lab_droverctl proxy set "$(proxy_id 1)" --address6 "$P6" >/dev/null ||
+	! proxies_take_ipv6; then
 	fail "IPv6 client subnet, proxy 1's IPv6 address, proxies prepared for them"
 	exit 1
-}
+fi
 shown=$(lab_droverctl --json proxy list | python3 -c 'import json, sys
 print(" ".join("%s=%s" % (p["name"], p.get("address6")) for p in json.load(sys.stdin)["proxies"]))')
 grep -q -- "--appliance $LAB_APPLIANCE,$LAB_APPLIANCE6 " "$LAB_STATE/px1/setup.sh" &&
