@@ -19,6 +19,9 @@
 #      each address in exactly one Squid log, the one `droverctl lookup`
 #      names; both proxies used; packets wrapped in both encapsulations.
 #   3. A 4 MB download over IPv6 through each proxy (6in6 and 6in4) intact.
+#   4. The appliance's route to proxy 1's IPv6 address has MTU 1400: a
+#      1400-byte IPv6 packet of a client on it earns a Packet Too Big with
+#      1360 (the 6in6 tunnel MTU: path MTU - 40) from the appliance.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -77,6 +80,13 @@ fi
 
 # ---- 1. proxy 1 gets its IPv6 address ----
 P6=$(lab_proxy_address6 1)
+PATH_MTU6=1400
+TUNNEL_MTU6=$((PATH_MTU6 - 40))
+# A narrower IPv6 path to proxy 1, in place before droverd builds its 6in6 target.
+ip -n "$(lab_ns app)" -6 route add "$P6/128" dev lan0 mtu "$PATH_MTU6" || {
+	fail "route with MTU $PATH_MTU6 to proxy 1's IPv6 address"
+	exit 1
+}
 if ! lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null ||
 	! lab_droverctl proxy set "$(proxy_id 1)" --address6 "$P6" >/dev/null ||
 	! proxies_take_ipv6; then
@@ -157,5 +167,14 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 	check $? "4 MB download over IPv6 through px$i ($([ "$i" = 1 ] && echo 6in6 || echo 6in4)) intact" \
 		"client $a, sha256 ${sum:0:16}, ${took} s"
 done
+
+# ---- 4. Packet Too Big at the 6in6 tunnel's MTU ----
+a=$(awk -v p="$(lab_proxy_address 1)" '$2 == p { print $1; exit }' "$LAB_STATE/lookup")
+before=$(counter packet_too_big_sent)
+answer=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/big6.py" "$a" "$LAB_ORIGIN6" 80 "$PATH_MTU6" 30)
+after=$(counter packet_too_big_sent)
+[ "$answer" = "mtu $TUNNEL_MTU6 from $LAB_APPLIANCE6" ] && [ "$after" -gt "$before" ]
+check $? "a $PATH_MTU6-byte IPv6 packet to proxy 1, path MTU $PATH_MTU6: Packet Too Big with $TUNNEL_MTU6" \
+	"client $a got: $answer; packet_too_big_sent $before -> $after"
 
 exit $((failures > 0))
