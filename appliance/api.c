@@ -143,6 +143,13 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 	    "bytes", (json_int_t)v->counters.bytes, "active_clients", (int)v->active_clients);
 	json_object_set_new(o, "probe", json_string(probe_kind_name(v->probe)));
 	json_object_set_new(o, "probe_override", json_boolean(p->probe_override));
+	{
+		char text6[INET6_ADDRSTRLEN];
+
+		/* null: no IPv6 address, its IPv6 clients go in IPv6-in-IPv4. */
+		proxy_address6_text(p, text6, sizeof(text6));
+		json_object_set_new(o, "address6", text6[0] ? json_string(text6) : json_null());
+	}
 	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
 		/* Disabled proxies are not probed: their last result would be stale. */
 		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
@@ -210,7 +217,9 @@ static json_t *api_proxy_get(struct api_call *c)
 static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t **fail)
 {
 	const char *address = NULL, *name = NULL, *admin = NULL, *probe = NULL;
+	const char *address6 = NULL, *why6 = NULL;
 	int64_t weight = p->weight;
+	json_t *v6 = json_object_get(c->req, "address6");
 
 	if (!api_get_string(c->req, "probe", false, &probe, fail) ||
 	    !api_get_string(c->req, "address", false, &address, fail) ||
@@ -220,6 +229,16 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 		return false;
 	if (address != NULL && !settings_parse_ipv4(address, &p->address)) {
 		*fail = api_error("address", "address: invalid IPv4 address `%s'", address);
+		return false;
+	}
+	/* null, "" or "none" clears it. */
+	if (v6 != NULL && !json_is_null(v6) &&
+	    !api_get_string(c->req, "address6", false, &address6, fail))
+		return false;
+	if (json_is_null(v6))
+		address6 = "";
+	if (address6 != NULL && !proxy_address6_parse(address6, p->address6, &why6)) {
+		*fail = api_error("address6", "address6: `%s' %s", address6, why6);
 		return false;
 	}
 	if (name != NULL) {
@@ -246,7 +265,8 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 
 static json_t *api_proxy_add(struct api_call *c)
 {
-	static const char *const allowed[] = {"address", "name", "weight", "admin", "probe", NULL};
+	static const char *const allowed[] = {"address", "address6", "name", "weight",
+					      "admin",	 "probe",    NULL};
 	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const char *address = NULL;
@@ -263,8 +283,8 @@ static json_t *api_proxy_add(struct api_call *c)
 
 static json_t *api_proxy_set(struct api_call *c)
 {
-	static const char *const allowed[] = {"id",    "address", "name",    "weight",
-					      "admin", "probe",	  "version", NULL};
+	static const char *const allowed[] = {"id",    "address", "address6", "name", "weight",
+					      "admin", "probe",	  "version",  NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *cur;
 	struct proxy_config p;
@@ -724,6 +744,8 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.proxy_name = p->name;
 	config.proxy_address = p->address;
 	config.tunnel_source = target->source;
+	if (target->flags & POOL_TARGET_IPV6)
+		config.tunnel_source6 = target->source6;
 	config.path_mtu = (uint16_t)(target->tunnel_mtu + ENCAP_OUTER_LEN);
 	config.intercept_port = (uint16_t)port;
 	config.client_subnets = subnets;

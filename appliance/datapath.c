@@ -52,7 +52,9 @@ struct datapath_thread {
 	struct queue_socket q;
 	pthread_t tid;
 	bool started;
-	int raw_fd;  /* IPPROTO_RAW: we write the whole IP header (IPIP, RST) */
+	int raw_fd; /* IPPROTO_RAW: we write the whole IP header (IPIP, RST) */
+	/* AF_INET6 IPPROTO_RAW: we write the whole IPv6 header (6in6); -1 without IPv6 */
+	int raw6_fd;
 	int icmp_fd; /* IPPROTO_ICMP: the kernel adds the IP header and picks our source */
 	/* IPPROTO_ICMPV6: the same for IPv6, the checksum the kernel's too; -1 without IPv6 */
 	int icmp6_fd;
@@ -93,6 +95,12 @@ struct datapath_thread {
 	struct iovec tx_iov[DP_TX_MAX][2];
 	struct sockaddr_in tx_addr[DP_TX_MAX];
 	uint8_t tx_hdr[DP_TX_MAX][ENCAP_OUTER_LEN];
+	/* IPv6-in-IPv6 copies, sent on raw6_fd in their own batch, flushed with the rest. */
+	unsigned ntx6;
+	struct mmsghdr tx6_msgs[DP_TX_MAX];
+	struct iovec tx6_iov[DP_TX_MAX][2];
+	struct sockaddr_in6 tx6_addr[DP_TX_MAX];
+	uint8_t tx6_hdr[DP_TX_MAX][ENCAP6_IP6IP6_LEN];
 	struct encap_frag frags[ENCAP_MAX_FRAGS];
 	uint8_t reply[REPLY_MAX_LEN];
 	uint8_t reply6[REPLY6_MAX_LEN];
@@ -135,6 +143,7 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_IPV6_PACKETS] = "ipv6_packets",
     [DP_IPV6_ENCAPSULATED] = "ipv6_encapsulated",
     [DP_IPV6_PLACED] = "ipv6_clients_placed",
+    [DP_IPV6_IN_IPV6] = "ipv6_in_ipv6",
     [DP_PACKET_TOO_BIG_SENT] = "packet_too_big_sent",
     [DP_PACKET_TOO_BIG_LIMITED] = "packet_too_big_rate_limited",
 };
@@ -184,13 +193,13 @@ static inline void dp_count(struct datapath_thread *t, enum datapath_counter c)
 	dp_add(&t->counters[c], 1);
 }
 
-/* Sends every queued outer packet; a refused one is counted and skipped. */
-static void dp_tx_flush(struct datapath_thread *t)
+/* Sends count queued messages on fd; a refused one is counted and skipped. */
+static void dp_tx_send(struct datapath_thread *t, int fd, struct mmsghdr *msgs, unsigned count)
 {
 	unsigned done = 0;
 
-	while (done < t->ntx) {
-		int n = sendmmsg(t->raw_fd, t->tx_msgs + done, t->ntx - done, 0);
+	while (done < count) {
+		int n = sendmmsg(fd, msgs + done, count - done, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -201,7 +210,37 @@ static void dp_tx_flush(struct datapath_thread *t)
 		}
 		done += (unsigned)n;
 	}
+}
+
+/* Sends every queued outer packet, both families. */
+static void dp_tx_flush(struct datapath_thread *t)
+{
+	dp_tx_send(t, t->raw_fd, t->tx_msgs, t->ntx);
 	t->ntx = 0;
+	dp_tx_send(t, t->raw6_fd, t->tx6_msgs, t->ntx6);
+	t->ntx6 = 0;
+}
+
+/* Queues an IPv6-in-IPv6 copy to dst; its 40-byte header goes in t->tx6_hdr[t->ntx6 - 1]. */
+static void dp_tx6_queue(struct datapath_thread *t, const uint8_t dst[WIRE_IPV6_ADDR_LEN],
+			 const void *payload, size_t len)
+{
+	unsigned i;
+
+	if (t->ntx6 == DP_TX_MAX)
+		dp_tx_flush(t);
+	i = t->ntx6++;
+	/* sin6_port stays 0: on a raw socket a port would name the protocol (the header does). */
+	t->tx6_addr[i] = (struct sockaddr_in6){.sin6_family = AF_INET6};
+	memcpy(&t->tx6_addr[i].sin6_addr, dst, WIRE_IPV6_ADDR_LEN);
+	t->tx6_iov[i][0] = (struct iovec){.iov_base = t->tx6_hdr[i], .iov_len = ENCAP6_IP6IP6_LEN};
+	t->tx6_iov[i][1] = (struct iovec){.iov_base = (void *)payload, .iov_len = len};
+	t->tx6_msgs[i].msg_hdr = (struct msghdr){
+	    .msg_name = &t->tx6_addr[i],
+	    .msg_namelen = sizeof(t->tx6_addr[i]),
+	    .msg_iov = t->tx6_iov[i],
+	    .msg_iovlen = 2,
+	};
 }
 
 static void dp_tx_queue(struct datapath_thread *t, uint32_t dst, const void *payload, size_t len)
@@ -532,9 +571,8 @@ static void dp_send_icmp6(struct datapath_thread *t, const uint8_t client[WIRE_I
 }
 
 /* An IPv6 client's packet does not fit the tunnel: routers never fragment IPv6, tell it. */
-static int dp_too_big6(struct datapath_thread *t, const struct pool_snapshot *snap,
-		       const struct pool_target *target, const struct packet6_info *pi,
-		       uint64_t hash, const uint8_t *pkt, size_t len)
+static int dp_too_big6(struct datapath_thread *t, const struct pool_snapshot *snap, uint16_t mtu,
+		       const struct packet6_info *pi, uint64_t hash, const uint8_t *pkt, size_t len)
 {
 	static const uint8_t any[WIRE_IPV6_ADDR_LEN];
 	size_t n;
@@ -546,7 +584,7 @@ static int dp_too_big6(struct datapath_thread *t, const struct pool_snapshot *sn
 	if (!dp_reply_allowed_hash(t, snap, DP_REPLY_PACKET_TOO_BIG, hash))
 		return NF_DROP;
 	/* The source and checksum written here are replaced by the kernel's (dp_send_icmp6). */
-	n = reply6_packet_too_big(t->reply6, sizeof(t->reply6), any, pkt, len, target->tunnel_mtu);
+	n = reply6_packet_too_big(t->reply6, sizeof(t->reply6), any, pkt, len, mtu);
 	if (n == 0) {
 		/* A tunnel narrower than any IPv6 link: nothing true to say. */
 		dp_count(t, DP_NOT_ANSWERED);
@@ -615,8 +653,10 @@ static uint16_t dp_icmp6_error_owner(struct datapath_thread *t, const struct poo
 /*
  * Decides one IPv6 packet (dp_handle counted it in the totals); returns
  * its verdict. The same decisions as for IPv4, the client being its
- * identity widened to ipv6_client_prefix, the proxy reached over IPv4 in
- * IPv6-in-IPv4. Not for the kernel fast path, which carries IPv4 only.
+ * identity widened to ipv6_client_prefix, the proxy reached at its IPv6
+ * address in IPv6-in-IPv6 when it has one (POOL_TARGET_IPV6), else at its
+ * IPv4 address in IPv6-in-IPv4. Not for the kernel fast path, which
+ * carries IPv4 only.
  */
 static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		      const uint8_t *pkt, size_t len)
@@ -688,8 +728,24 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
 		dp_add(&sc->hits, 1);
 
+	if (target->flags & POOL_TARGET_IPV6) {
+		/* The proxy's IPv6 address: IPv6-in-IPv6, 40 bytes of the path's MTU. */
+		if (len > target->tunnel_mtu6)
+			return dp_too_big6(t, snap, target->tunnel_mtu6, &pi, hash, pkt, len);
+		dp_tx6_queue(t, target->address6, pkt, len);
+		if (encap6_ip6ip6_header(t->tx6_hdr[t->ntx6 - 1], target->source6, target->address6,
+					 pkt, len) < 0) {
+			t->ntx6--;
+			dp_count(t, DP_TX_ERRORS);
+			return NF_DROP;
+		}
+		dp_count(t, DP_ENCAPSULATED);
+		dp_count(t, DP_IPV6_ENCAPSULATED);
+		dp_count(t, DP_IPV6_IN_IPV6);
+		return NF_DROP;
+	}
 	if (len > target->tunnel_mtu)
-		return dp_too_big6(t, snap, target, &pi, hash, pkt, len);
+		return dp_too_big6(t, snap, target->tunnel_mtu, &pi, hash, pkt, len);
 	dp_tx_queue(t, target->address, pkt, len);
 	if (encap6_6in4_header(t->tx_hdr[t->ntx - 1], target->source, target->address, pkt, len,
 			       t->ip_id++) < 0) {
@@ -816,6 +872,8 @@ static void dp_thread_free(struct datapath_thread *t)
 		close(t->icmp_fd);
 	if (t->icmp6_fd >= 0)
 		close(t->icmp6_fd);
+	if (t->raw6_fd >= 0)
+		close(t->raw6_fd);
 	free(t->rx_buf);
 	free(t);
 }
@@ -831,7 +889,7 @@ static struct datapath_thread *dp_thread_new(struct datapath *dp, uint16_t num,
 		return NULL;
 	}
 	t->dp = dp;
-	t->raw_fd = t->icmp_fd = t->icmp6_fd = -1;
+	t->raw_fd = t->raw6_fd = t->icmp_fd = t->icmp6_fd = -1;
 	t->qs = DP_OFFLINE;
 	t->ip_id = (uint16_t)(num * 7919U);
 	t->rx_buf = malloc((size_t)DP_BURST * DP_RXBUF);
@@ -856,6 +914,10 @@ static struct datapath_thread *dp_thread_new(struct datapath *dp, uint16_t num,
 		setsockopt(t->icmp6_fd, SOL_SOCKET, SO_RCVBUF, &zero, sizeof(zero));
 		shutdown(t->icmp6_fd, SHUT_RD);
 	}
+	/* IPPROTO_RAW implies that we write the IPv6 header (the kernel's IPV6_HDRINCL). */
+	t->raw6_fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (t->raw6_fd >= 0)
+		setsockopt(t->raw6_fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf));
 	*err = queue_open(&t->q, num, opt);
 	if (*err < 0)
 		goto fail;

@@ -61,12 +61,13 @@ enum datapath_counter {
 	DP_FAST_LEARN_ERRORS, /* ... refused by the kernel */
 	/*
 	 * IPv6 (also counted in the totals above: packets, bytes, malformed,
-	 * encapsulated, ...): clients' IPv6 packets carried to the proxies'
-	 * IPv4 addresses in IPv6-in-IPv4.
+	 * encapsulated, ...): clients' IPv6 packets carried to the proxies,
+	 * in IPv6-in-IPv6 to those with an IPv6 address, else in IPv6-in-IPv4.
 	 */
 	DP_IPV6_PACKETS,
-	DP_IPV6_ENCAPSULATED,
-	DP_IPV6_PLACED, /* IPv6 clients given a proxy by the table (affinity entries made) */
+	DP_IPV6_ENCAPSULATED, /* both encapsulations */
+	DP_IPV6_PLACED,	      /* IPv6 clients given a proxy by the table (affinity entries made) */
+	DP_IPV6_IN_IPV6,      /* ... of DP_IPV6_ENCAPSULATED: in IPv6-in-IPv6 */
 	DP_PACKET_TOO_BIG_SENT,	   /* ICMPv6 Packet Too Big sent to clients */
 	DP_PACKET_TOO_BIG_LIMITED, /* ... suppressed: that client's budget is spent */
 	/* The kernel fast path's own counters, in enum fastpath_counter order. */

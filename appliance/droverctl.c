@@ -50,9 +50,9 @@ static void usage(FILE *out)
 	      "  proxy list\n"
 	      "  proxy show ID\n"
 	      "  proxy add ADDRESS [--name NAME] [--weight W] [--admin enabled|drain|disabled]\n"
-	      "            [--probe default|http-proxy|http|tcp]\n"
-	      "  proxy set ID [--name NAME] [--address ADDRESS] [--weight W] [--probe KIND]\n"
-	      "            [--version V]\n"
+	      "            [--probe default|http-proxy|http|tcp] [--address6 ADDRESS6]\n"
+	      "  proxy set ID [--name NAME] [--address ADDRESS] [--address6 ADDRESS6|none]\n"
+	      "            [--weight W] [--probe KIND] [--version V]\n"
 	      "  proxy enable|drain|disable ID\n"
 	      "  proxy del ID [--version V]\n"
 	      "  proxy setup-script ID [--mode kernel|decap] [--tunnel-address IP]\n"
@@ -255,9 +255,10 @@ static void print_proxy_table(json_t *proxies)
 	size_t i;
 	json_t *p;
 
-	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s\n", "ID", "NAME",
-	       "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS", "ACTIVE",
-	       "HITS", "PACKETS", "BYTES");
+	/* ADDRESS6 last, so that the columns before it keep their places. */
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %s\n", "ID",
+	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
+	       "ACTIVE", "HITS", "PACKETS", "BYTES", "ADDRESS6");
 	json_array_foreach(proxies, i, p)
 	{
 		char check[96] = "-", since[32] = "-";
@@ -266,12 +267,14 @@ static void print_proxy_table(json_t *proxies)
 				 str(p, "last_check"), num(p, "last_check_ms"));
 		if (json_object_get(p, "since_change_s") != NULL)
 			format_duration(since, sizeof(since), num(p, "since_change_s"));
+		const char *address6 =
+		    json_is_string(json_object_get(p, "address6")) ? str(p, "address6") : "-";
 		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
-		       "%14lld\n",
+		       "%14lld %s\n",
 		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
 		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
-		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"),
-		       num(p, "bytes"));
+		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"), num(p, "bytes"),
+		       address6);
 	}
 }
 
@@ -292,6 +295,8 @@ static void print_proxy(json_t *resp)
 			printf("%-15s %s\n", shown(key), shown(json_string_value(v)));
 		else if (json_is_boolean(v))
 			printf("%-15s %s\n", shown(key), json_is_true(v) ? "yes" : "no");
+		else if (json_is_null(v))
+			printf("%-15s -\n", shown(key));
 		else
 			printf("%-15s %lld\n", shown(key), (long long)json_integer_value(v));
 	}
@@ -572,6 +577,9 @@ static void proxy_options(json_t *req, int argc, char **argv, bool allow_address
 			json_object_set_new(req, "admin", json_string(val));
 		else if (strcmp(opt, "--address") == 0 && allow_address)
 			json_object_set_new(req, "address", json_string(val));
+		else if (strcmp(opt, "--address6") == 0)
+			/* "none" clears it (proxy set). */
+			json_object_set_new(req, "address6", json_string(val));
 		else if (strcmp(opt, "--version") == 0)
 			json_object_set_new(req, "version",
 					    json_integer(parse_int("version", val, 1, INT64_MAX)));
@@ -609,7 +617,8 @@ static int cmd_proxy(int argc, char **argv)
 		req = json_pack("{s:s, s:I}", "cmd", "proxy.set", "id", parse_id(argv[1]));
 		proxy_options(req, argc - 2, argv + 2, true);
 		if (json_object_size(req) == 2)
-			die_usage("proxy set: nothing to change (--name, --address, --weight)");
+			die_usage("proxy set: nothing to change (--name, --address, --address6, "
+				  "--weight)");
 		return finish(call(req), print_proxy);
 	}
 	if ((strcmp(sub, "enable") == 0 || strcmp(sub, "drain") == 0 ||

@@ -141,7 +141,6 @@ static int droverd_print_rules(const char *db)
 	struct store *store;
 	struct settings s;
 	struct proxy_config *proxies = NULL;
-	uint32_t *addrs;
 	size_t n = 0;
 	char err[MANAGER_ERR_MAX], doc[16384];
 	int ret;
@@ -156,14 +155,9 @@ static int droverd_print_rules(const char *db)
 		store_close(store);
 		return 1;
 	}
-	addrs = calloc(n ? n : 1, sizeof(*addrs));
-	for (size_t i = 0; addrs != NULL && i < n; i++)
-		addrs[i] = proxies[i].address;
-	ret = addrs ? rules_render(&s, manager_effective_queues(&s), addrs, n, doc, sizeof(doc))
-		    : -ENOMEM;
+	ret = rules_render_pool(&s, manager_effective_queues(&s), proxies, n, doc, sizeof(doc));
 	if (ret >= 0)
 		fputs(doc, stdout);
-	free(addrs);
 	free(proxies);
 	store_close(store);
 	return ret >= 0 ? 0 : 1;

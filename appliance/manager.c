@@ -436,17 +436,8 @@ void manager_check_stored_settings(struct settings *s)
 
 int manager_render_rules(const struct manager *m, char *buf, size_t len)
 {
-	uint32_t *addrs = calloc(m->nproxies ? m->nproxies : 1, sizeof(*addrs));
-	int ret;
-
-	if (addrs == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->nproxies; i++)
-		addrs[i] = m->proxies[i].address;
-	ret = rules_render(&m->settings, manager_effective_queues(&m->settings), addrs, m->nproxies,
-			   buf, len);
-	free(addrs);
-	return ret;
+	return rules_render_pool(&m->settings, manager_effective_queues(&m->settings), m->proxies,
+				 m->nproxies, buf, len);
 }
 
 /* manager_start's work on a zeroed m; on failure manager_stop undoes what was done. */

@@ -12,11 +12,14 @@
 #include <sys/socket.h>
 
 #include "encap.h"
+#include "encap6.h"
 #include "fastpath.h"
 #include "log.h"
 #include "wire.h"
 
 #define POOL_IPV4_BITS 32 /* an IPv4 address, for prefix masks */
+/* The path MTU assumed when the kernel does not say: Ethernet's. */
+#define POOL_MTU_DEFAULT 1500
 /* Keeps the key's fingerprint apart from every other use of the key. */
 #define POOL_KEY_ID_CONTEXT "drover hash key fingerprint"
 
@@ -73,7 +76,35 @@ int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu)
 	len = sizeof(val);
 	if (getsockopt(fd, IPPROTO_IP, IP_MTU, &val, &len) < 0 || val < WIRE_IPV4_MTU_MIN ||
 	    val > WIRE_IPV4_LEN_MAX)
-		val = 1500;
+		val = POOL_MTU_DEFAULT;
+	*mtu = (uint16_t)val;
+out:
+	close(fd);
+	return ret;
+}
+
+int pool_route6(const uint8_t dst[WIRE_IPV6_ADDR_LEN], uint8_t source[WIRE_IPV6_ADDR_LEN],
+		uint16_t *mtu)
+{
+	struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_port = htons(9)};
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	int fd, ret = 0, val;
+
+	memcpy(&to.sin6_addr, dst, WIRE_IPV6_ADDR_LEN);
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&me, &len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	memcpy(source, &me.sin6_addr, WIRE_IPV6_ADDR_LEN);
+	len = sizeof(val);
+	if (getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &val, &len) < 0 || val < WIRE_IPV6_MTU_MIN ||
+	    val > WIRE_IPV4_LEN_MAX)
+		val = POOL_MTU_DEFAULT;
 	*mtu = (uint16_t)val;
 out:
 	close(fd);
@@ -101,18 +132,27 @@ bool pool_is_client(const struct pool_snapshot *s, uint32_t addr)
 					    pool_address_cmp) == NULL);
 }
 
+static int pool_address6_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, WIRE_IPV6_ADDR_LEN);
+}
+
 bool pool_is_client6(const struct pool_snapshot *s, const uint8_t addr[16])
 {
-	for (size_t i = 0; i < s->nsubnets6; i++) {
+	bool in_subnet = false;
+
+	for (size_t i = 0; i < s->nsubnets6 && !in_subnet; i++) {
 		const struct cidr6 *c = &s->client_subnets6[i];
 		unsigned int whole = c->len / 8U, rest = c->len % 8U;
 
 		if (memcmp(addr, c->addr, whole) != 0)
 			continue;
-		if (rest == 0 || ((addr[whole] ^ c->addr[whole]) & (0xffU << (8 - rest))) == 0)
-			return true;
+		in_subnet =
+		    rest == 0 || ((addr[whole] ^ c->addr[whole]) & (0xffU << (8 - rest))) == 0;
 	}
-	return false;
+	return in_subnet &&
+	       (s->nproxies6 == 0 || bsearch(addr, s->proxies6, s->nproxies6, sizeof(*s->proxies6),
+					     pool_address6_cmp) == NULL);
 }
 
 static void pool_set_ports(struct pool_snapshot *snap, const struct settings *s)
@@ -146,6 +186,33 @@ static void pool_set_mapping_id(struct pool_snapshot *snap, const uint8_t *key)
 	pool_key_id(key, snap->key_id);
 }
 
+/*
+ * A proxy with an IPv6 address: left out of the IPv6 clients like the IPv4
+ * ones, and reached in IPv6-in-IPv6 (from tunnel_source6, or the route's
+ * source on auto) when there is a route to it; without one its IPv6 clients
+ * keep going in 6in4.
+ */
+static void pool_target_set6(struct pool_target *t, const struct proxy_config *p,
+			     const struct settings *s, struct pool_snapshot *snap)
+{
+	static const uint8_t auto6[WIRE_IPV6_ADDR_LEN];
+	char text[INET6_ADDRSTRLEN];
+	uint16_t mtu = 0;
+
+	memcpy(snap->proxies6[snap->nproxies6++], p->address6, WIRE_IPV6_ADDR_LEN);
+	memcpy(t->address6, p->address6, WIRE_IPV6_ADDR_LEN);
+	if (pool_route6(p->address6, t->source6, &mtu) < 0) {
+		log_warnx("proxy %s (%s): no IPv6 route to it; its IPv6 clients go in IPv6-in-IPv4",
+			  p->name, proxy_address6_text(p, text, sizeof(text)));
+		return;
+	}
+	/* tunnel_source6 set: this node's own choice; the route still gives the MTU. */
+	if (memcmp(s->tunnel_source6, auto6, sizeof(auto6)) != 0)
+		memcpy(t->source6, s->tunnel_source6, WIRE_IPV6_ADDR_LEN);
+	t->tunnel_mtu6 = (uint16_t)(mtu - ENCAP6_IP6IP6_LEN);
+	t->flags |= POOL_TARGET_IPV6;
+}
+
 struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err, size_t errlen)
 {
 	struct pool_snapshot *snap = calloc(1, sizeof(*snap));
@@ -166,7 +233,8 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	snap->nslots = (uint16_t)(maxslot + 1);
 	snap->targets = calloc(snap->nslots, sizeof(*snap->targets));
 	snap->proxies = calloc(in->nmembers ? in->nmembers : 1, sizeof(*snap->proxies));
-	if (snap->targets == NULL || snap->proxies == NULL)
+	snap->proxies6 = calloc(in->nmembers ? in->nmembers : 1, sizeof(*snap->proxies6));
+	if (snap->targets == NULL || snap->proxies == NULL || snap->proxies6 == NULL)
 		goto nomem;
 
 	for (size_t i = 0; i < in->nmembers; i++) {
@@ -185,6 +253,8 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 				  inet_ntoa((struct in_addr){p->address}));
 		t->source = s->tunnel_source != 0 ? s->tunnel_source : source;
 		t->tunnel_mtu = routed ? (uint16_t)(mtu - ENCAP_OUTER_LEN) : 0;
+		if (proxy_has_address6(p))
+			pool_target_set6(t, p, s, snap);
 		if (!routed || !members[i].healthy || p->admin == PROXY_ADMIN_DISABLED)
 			continue;
 		t->flags |= POOL_TARGET_KEEPS;
@@ -219,6 +289,7 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	snap->nsubnets6 = s->nsubnets6;
 	snap->ipv6_prefix = (uint8_t)s->ipv6_client_prefix;
 	qsort(snap->proxies, snap->nproxies, sizeof(*snap->proxies), pool_address_cmp);
+	qsort(snap->proxies6, snap->nproxies6, sizeof(*snap->proxies6), pool_address6_cmp);
 	/* The kernel's slots last: a thread on this snapshot records clients at their generations.
 	 */
 	if (in->fast != NULL) {
@@ -243,5 +314,6 @@ void pool_snapshot_free(struct pool_snapshot *s)
 	maglev_free(&s->table);
 	free(s->targets);
 	free(s->proxies);
+	free(s->proxies6);
 	free(s);
 }

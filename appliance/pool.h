@@ -19,6 +19,7 @@
 #include "maglev.h"
 #include "proxy.h"
 #include "settings.h"
+#include "wire.h"
 
 struct fastpath;
 
@@ -27,6 +28,11 @@ enum pool_target_flags {
 	POOL_TARGET_KEEPS = 1U << 0,
 	/* New clients may be given this proxy (in the Maglev table). */
 	POOL_TARGET_TAKES = 1U << 1,
+	/*
+	 * It has an IPv6 address with a route to it: IPv6 clients go in
+	 * IPv6-in-IPv6 to address6 from source6 (else in 6in4 to address).
+	 */
+	POOL_TARGET_IPV6 = 1U << 2,
 };
 
 struct pool_target {
@@ -36,6 +42,11 @@ struct pool_target {
 	uint16_t flags;	     /* enum pool_target_flags */
 	uint32_t fast_gen;   /* the slot's generation in the kernel fast path */
 	int64_t id;	     /* proxy id in the store */
+	/* With POOL_TARGET_IPV6: its IPv6 address, the outer source towards it, and the
+	 * largest inner packet a 6in6 tunnel to it carries (path MTU - 40). */
+	uint8_t address6[WIRE_IPV6_ADDR_LEN];
+	uint8_t source6[WIRE_IPV6_ADDR_LEN];
+	uint16_t tunnel_mtu6;
 };
 
 /* Bytes of the hash key's fingerprint (BLAKE2b, personalised: says nothing of the key). */
@@ -71,6 +82,9 @@ struct pool_snapshot {
 	uint8_t ipv6_prefix; /* ipv6_client_prefix: 32..128 */
 	uint32_t *proxies;   /* every proxy's address, network byte order, ascending */
 	size_t nproxies;
+	/* every proxy's IPv6 address (those that have one), ascending by memcmp */
+	uint8_t (*proxies6)[WIRE_IPV6_ADDR_LEN];
+	size_t nproxies6;
 	struct fastpath *fast; /* where packet threads record placed clients; NULL: off */
 	uint32_t fast_scope;   /* the fast path's scope of who may be a client, for records */
 };
@@ -91,7 +105,7 @@ bool pool_is_client(const struct pool_snapshot *s, uint32_t addr);
 /*
  * Packet threads: whether the rules of this snapshot would queue a packet
  * from the IPv6 address addr (16 bytes as on the wire): in an IPv6 client
- * subnet. The proxies have IPv4 addresses only here: none to leave out.
+ * subnet, and not a proxy's own IPv6 address.
  */
 bool pool_is_client6(const struct pool_snapshot *s, const uint8_t addr[16]);
 
@@ -184,6 +198,14 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
  * Returns 0, or -errno (-ENETUNREACH when there is no route).
  */
 int pool_route(uint32_t dst, uint32_t *source, uint16_t *mtu);
+
+/*
+ * The same for an IPv6 destination (16 bytes as on the wire): the source
+ * address the kernel's route lookup picks, and the path MTU it knows (the
+ * route's, or the device's). Returns 0 or -errno (-ENETUNREACH: no route).
+ */
+int pool_route6(const uint8_t dst[WIRE_IPV6_ADDR_LEN], uint8_t source[WIRE_IPV6_ADDR_LEN],
+		uint16_t *mtu);
 
 void pool_snapshot_free(struct pool_snapshot *s);
 

@@ -51,18 +51,26 @@ static void rules_put_target(struct rules_buf *b, const struct settings *s, unsi
 
 /*
  * The ip6tables-restore document for the IPv6 client subnets, after
- * RULES_IPV6_MARK. No RETURN for the proxies: their addresses are IPv4 (the
- * IPv6 packets they send never come from an IPv4 address). ICMPv6 is queued
+ * RULES_IPV6_MARK. The proxies' own IPv6 addresses return first, as their
+ * IPv4 ones do in the IPv4 chain (a proxy with only an IPv4 address sends
+ * no IPv6 packet from it: nothing to return). ICMPv6 is queued
  * only for the two errors a client sends about a proxy's reply (Packet Too
  * Big for path MTU discovery, destination unreachable); neighbour and router
  * discovery are link-local and never forwarded, and no rule names them.
  */
-static void rules_render6(struct rules_buf *b, const struct settings *s, unsigned nqueues)
+static void rules_render6(struct rules_buf *b, const struct settings *s, unsigned nqueues,
+			  const struct proxy_config *pool, size_t npool)
 {
 	static const char *const icmp6_errors[] = {"packet-too-big", "destination-unreachable"};
 	char addr[INET6_ADDRSTRLEN];
 
 	rules_put(b, "%s*filter\n:%s - [0:0]\n", RULES_IPV6_MARK, RULES_CHAIN);
+	for (size_t i = 0; i < npool; i++) {
+		if (!proxy_has_address6(&pool[i]))
+			continue;
+		inet_ntop(AF_INET6, pool[i].address6, addr, sizeof(addr));
+		rules_put(b, "-A %s -s %s/128 -j RETURN\n", RULES_CHAIN, addr);
+	}
 	for (size_t n = 0; n < s->nsubnets6; n++) {
 		char net[INET6_ADDRSTRLEN + 5];
 		inet_ntop(AF_INET6, s->client_subnets6[n].addr, addr, sizeof(addr));
@@ -88,15 +96,19 @@ static void rules_render6(struct rules_buf *b, const struct settings *s, unsigne
 	rules_put(b, "COMMIT\n");
 }
 
-int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
-		 size_t nproxies, char *buf, size_t len)
+/* Both documents: the proxies to return are the addresses in proxies and those of pool. */
+static int rules_render_with(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
+			     size_t nproxies, const struct proxy_config *pool, size_t npool,
+			     char *buf, size_t len)
 {
 	struct rules_buf b = {.p = buf, .cap = len};
 	char addr[INET_ADDRSTRLEN];
 
 	rules_put(&b, "*filter\n:%s - [0:0]\n", RULES_CHAIN);
-	for (size_t i = 0; i < nproxies; i++) {
-		inet_ntop(AF_INET, &proxies[i], addr, sizeof(addr));
+	for (size_t i = 0; i < nproxies + npool; i++) {
+		uint32_t a = i < nproxies ? proxies[i] : pool[i - nproxies].address;
+
+		inet_ntop(AF_INET, &a, addr, sizeof(addr));
 		rules_put(&b, "-A %s -s %s/32 -j RETURN\n", RULES_CHAIN, addr);
 	}
 	for (size_t n = 0; n < s->nsubnets; n++) {
@@ -121,10 +133,22 @@ int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *pro
 	}
 	rules_put(&b, "COMMIT\n");
 	if (s->nsubnets6 > 0)
-		rules_render6(&b, s, nqueues);
+		rules_render6(&b, s, nqueues, pool, npool);
 	if (b.overflow)
 		return -ENOSPC;
 	return (int)b.len;
+}
+
+int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
+		 size_t nproxies, char *buf, size_t len)
+{
+	return rules_render_with(s, nqueues, proxies, nproxies, NULL, 0, buf, len);
+}
+
+int rules_render_pool(const struct settings *s, unsigned nqueues, const struct proxy_config *pool,
+		      size_t npool, char *buf, size_t len)
+{
+	return rules_render_with(s, nqueues, NULL, 0, pool, npool, buf, len);
 }
 
 static int rules_write_sysctl(const char *path, const char *value, char *err, size_t errlen);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy.h"
 #include "settings.h"
 
 #define RULES_CHAIN "DROVER"
@@ -39,6 +40,13 @@
  */
 int rules_render(const struct settings *s, unsigned nqueues, const uint32_t *proxies,
 		 size_t nproxies, char *buf, size_t len);
+/*
+ * As rules_render for the pool's proxies: each one's IPv4 address returns
+ * in the IPv4 chain, and its IPv6 address, when it has one, in the IPv6
+ * chain (never queued, as a proxy's IPv4 traffic never is).
+ */
+int rules_render_pool(const struct settings *s, unsigned nqueues, const struct proxy_config *pool,
+		      size_t npool, char *buf, size_t len);
 
 /*
  * Loads the document atomically and makes sure FORWARD jumps to the chain,

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "probe_kind.h"
+#include "proxy.h"
 
 #define SETTINGS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -236,6 +237,16 @@ static const struct settings_entry settings_table[] = {
 		.apply = SETTING_APPLY_SNAPSHOT,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(tunnel_source),
+    },
+    {
+	.def = {.key = "tunnel_source6",
+		.type = SETTING_ADDRESS6,
+		.default_value = SETTINGS_AUTO,
+		.help = "outer source address of IPv6-in-IPv6 to proxies with an IPv6 "
+			"address; \"auto\" = the route's source",
+		.apply = SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(tunnel_source6),
     },
     {
 	.def = {.key = "frag_needed_rate",
@@ -756,7 +767,8 @@ static const struct settings_entry settings_table[] = {
 
 /* One parsed value, held apart from struct settings until it is known good. */
 struct settings_value {
-	uint32_t number;  /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
+	uint32_t number; /* UINT, BOOL, CHOICE, ADDRESS, PRIME, QUEUES, STATUS_RANGE */
+	uint8_t address6[PROXY_ADDRESS6_LEN]; /* ADDRESS6; all zero for auto */
 	const char *text; /* URL, PATH, HOSTNAME: the caller's string, checked */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;
@@ -1363,6 +1375,22 @@ static bool settings_parse_value(const struct setting_def *def, const char *valu
 		}
 		settings_error(err, errlen, "%s: invalid choice `%s'", def->key, value);
 		return false;
+	case SETTING_ADDRESS6: {
+		const char *why = "is not an IPv6 address";
+
+		memset(v->address6, 0, sizeof(v->address6));
+		if (strcmp(value, SETTINGS_AUTO) == 0)
+			return true;
+		/* proxy_address6_parse reads "" and "none" as no address: not a value here. */
+		if (strcmp(value, "none") == 0 || !proxy_address6_parse(value, v->address6, &why)) {
+			settings_error(
+			    err, errlen,
+			    "%s: invalid address `%s' %s (a unicast IPv6 address or auto)",
+			    def->key, value, why);
+			return false;
+		}
+		return true;
+	}
 	case SETTING_ADDRESS:
 		if (strcmp(value, SETTINGS_AUTO) == 0) {
 			v->number = 0;
@@ -1412,6 +1440,9 @@ static void settings_store_value(struct settings *s, const struct settings_entry
 	case SETTING_QUEUES:
 	case SETTING_ADDRESS:
 		memcpy(field, &v->number, sizeof(uint32_t));
+		break;
+	case SETTING_ADDRESS6:
+		memcpy(field, v->address6, sizeof(v->address6));
 		break;
 	case SETTING_BOOL: {
 		bool b = v->number != 0;
@@ -1635,6 +1666,14 @@ bool settings_format(const struct settings *s, const char *key, char *buf, size_
 		if (number == 0)
 			return settings_append(buf, len, &used, "%s", SETTINGS_AUTO);
 		return settings_append_ipv4(buf, len, &used, number);
+	case SETTING_ADDRESS6: {
+		struct proxy_config p;
+		char text[INET6_ADDRSTRLEN];
+
+		memcpy(p.address6, field, sizeof(p.address6));
+		proxy_address6_text(&p, text, sizeof(text));
+		return settings_append(buf, len, &used, "%s", text[0] ? text : SETTINGS_AUTO);
+	}
 	case SETTING_BOOL:
 		memcpy(&b, field, sizeof(b));
 		return settings_append(buf, len, &used, "%s", b ? "true" : "false");
@@ -1723,6 +1762,8 @@ const char *settings_type_name(enum setting_type type)
 		return "subnets";
 	case SETTING_ADDRESS:
 		return "address";
+	case SETTING_ADDRESS6:
+		return "address6";
 	case SETTING_PRIME:
 		return "prime";
 	case SETTING_QUEUES:

@@ -34,6 +34,7 @@ enum setting_type {
 	SETTING_PORTS,	      /* comma list of 1..65535, at least one, no duplicates */
 	SETTING_SUBNETS,      /* comma list of IPv4/IPv6 CIDRs, at least one, host bits clear */
 	SETTING_ADDRESS,      /* IPv4 address, or "auto" */
+	SETTING_ADDRESS6,     /* IPv6 unicast host address, or "auto" (16 bytes, all zero) */
 	SETTING_PRIME,	      /* prime in [min, max] */
 	SETTING_QUEUES,	      /* 1..SETTINGS_QUEUES_MAX, or "auto" (one per core) */
 	SETTING_STATUS_RANGE, /* HTTP status "200" or "200-399", 100..599 */
@@ -167,7 +168,9 @@ struct settings {
 	uint32_t affinity_timeout; /* seconds */
 	uint32_t affinity_max_clients;
 	uint32_t maglev_table_size;
-	uint32_t tunnel_source;	   /* network byte order; 0 = the route's source */
+	uint32_t tunnel_source; /* network byte order; 0 = the route's source */
+	/* IPv6-in-IPv6 outer source, 16 bytes as on the wire; all zero = the route's source */
+	uint8_t tunnel_source6[16];
 	uint32_t frag_needed_rate; /* ICMP frag-needed per second to one client, per queue */
 	uint32_t reject_rate;	   /* no_proxy_policy reject: replies per second to one client */
 

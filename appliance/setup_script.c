@@ -53,9 +53,9 @@ static bool setup_script_list_valid(const char *list, const char *chars)
 }
 
 /*
- * The --appliance list: this appliance's tunnel source, then each peer that
- * is not that same address. False when a peer is no IPv4 address or the
- * list does not fit.
+ * The --appliance list: this appliance's tunnel source, its IPv6 one when
+ * it has one towards the proxy, then each peer that is not that same
+ * address. False when a peer is no IPv4 address or the list does not fit.
  */
 static bool setup_script_appliances(const struct setup_script_config *config, char *buf,
 				    size_t size)
@@ -66,6 +66,16 @@ static bool setup_script_appliances(const struct setup_script_config *config, ch
 
 	inet_ntop(AF_INET, &config->tunnel_source, source, sizeof(source));
 	used = (size_t)snprintf(buf, size, "%s", source);
+	if (config->tunnel_source6 != NULL) {
+		char source6[INET6_ADDRSTRLEN];
+		int w;
+
+		inet_ntop(AF_INET6, config->tunnel_source6, source6, sizeof(source6));
+		w = snprintf(buf + used, size - used, ",%s", source6);
+		if (w < 0 || (size_t)w >= size - used)
+			return false;
+		used += (size_t)w;
+	}
 	while (*p != '\0') {
 		size_t n = strcspn(p, ",");
 		char item[INET_ADDRSTRLEN];
@@ -147,7 +157,8 @@ struct setup_script_addresses {
 	char proxy[INET_ADDRSTRLEN];
 	char source[INET_ADDRSTRLEN];
 	char tunnel[INET_ADDRSTRLEN];
-	char appliances[SETUP_SCRIPT_APPLIANCES_MAX]; /* source, then the HA peers */
+	char appliances[SETUP_SCRIPT_APPLIANCES_MAX]; /* source, source6, then the HA peers */
+	char source6[INET6_ADDRSTRLEN];		      /* "" when none */
 };
 
 /*
@@ -162,6 +173,9 @@ static int setup_script_head(char *buf, size_t size, const struct setup_script_c
 			     const struct setup_script_addresses *a)
 {
 	unsigned int mtu = config->path_mtu, port = config->intercept_port;
+	/* The HA pair's addresses follow this appliance's own one or two. */
+	size_t own = strlen(a->source) + (a->source6[0] ? 1 + strlen(a->source6) : 0);
+	bool pair = strlen(a->appliances) > own;
 
 	return snprintf(
 	    buf, size,
@@ -170,16 +184,18 @@ static int setup_script_head(char *buf, size_t size, const struct setup_script_c
 	    "# Run it as root on that proxy: `bash THIS up' to set up, `bash THIS down' to undo.\n"
 	    "# The appliance sends IPIP from %s; path MTU %u, so clients get advmss %u.\n"
 	    "%s%s%s"
+	    "%s%s%s"
 	    "# Squid must listen with `http_port %u intercept'. Options given on the\n"
 	    "# command line (e.g. --mode decap, --decap-bin PATH) override the ones below.\n"
 	    "set -- --appliance %s --clients %s --ports %s --mtu %u --intercept-port %u \\\n"
 	    "\t--tunnel-address %s --mode %s \"$@\"\n",
 	    config->proxy_name, a->proxy, DROVER_VERSION, a->source, mtu,
 	    mtu - SETUP_SCRIPT_HEADERS_LEN,
-	    strchr(a->appliances, ',') ? "# IPIP is accepted from the HA pair too: " : "",
-	    strchr(a->appliances, ',') ? a->appliances : "",
-	    strchr(a->appliances, ',') ? ".\n" : "", port, a->appliances, config->client_subnets,
-	    config->ports, mtu, port, a->tunnel, setup_script_mode_name(config->mode));
+	    a->source6[0] ? "# IPv6 clients come in IPv6-in-IPv6 from " : "", a->source6,
+	    a->source6[0] ? ".\n" : "", pair ? "# IPIP is accepted from the HA pair too: " : "",
+	    pair ? a->appliances : "", pair ? ".\n" : "", port, a->appliances,
+	    config->client_subnets, config->ports, mtu, port, a->tunnel,
+	    setup_script_mode_name(config->mode));
 }
 
 int setup_script_render(const struct setup_script_config *config, char **text, size_t *len,
@@ -196,6 +212,9 @@ int setup_script_render(const struct setup_script_config *config, char **text, s
 	inet_ntop(AF_INET, &config->proxy_address, a.proxy, sizeof(a.proxy));
 	inet_ntop(AF_INET, &config->tunnel_source, a.source, sizeof(a.source));
 	inet_ntop(AF_INET, &config->tunnel_address, a.tunnel, sizeof(a.tunnel));
+	a.source6[0] = '\0';
+	if (config->tunnel_source6 != NULL)
+		inet_ntop(AF_INET6, config->tunnel_source6, a.source6, sizeof(a.source6));
 	setup_script_appliances(config, a.appliances, sizeof(a.appliances));
 	n = setup_script_head(NULL, 0, config, &a);
 	if (n < 0) {

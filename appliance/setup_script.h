@@ -30,9 +30,15 @@ enum setup_script_mode {
 
 /* What the script needs to know; addresses in network byte order. */
 struct setup_script_config {
-	const char *proxy_name;	     /* as proxy_name_valid() accepts */
-	uint32_t proxy_address;	     /* named in the script's header */
-	uint32_t tunnel_source;	     /* this appliance's IPIP source towards the proxy */
+	const char *proxy_name; /* as proxy_name_valid() accepts */
+	uint32_t proxy_address; /* named in the script's header */
+	uint32_t tunnel_source; /* this appliance's IPIP source towards the proxy */
+	/*
+	 * For a proxy with an IPv6 address: this appliance's IPv6-in-IPv6 source
+	 * towards it (16 bytes as on the wire), listed in --appliance after
+	 * tunnel_source so that the proxy accepts 6in6 from it; NULL for none.
+	 */
+	const uint8_t *tunnel_source6;
 	uint32_t tunnel_address;     /* the address the proxy gives its tunnel device */
 	uint16_t path_mtu;	     /* towards the proxy, outer header included */
 	uint16_t intercept_port;     /* Squid's `http_port PORT intercept' */

@@ -100,6 +100,14 @@ static const char *const store_migrations[] = {
     " address TEXT NOT NULL,"
     " up INTEGER NOT NULL CHECK(up IN (0, 1)),"
     " changed_at INTEGER NOT NULL);",
+
+    /*
+     * v7: a proxy may have an IPv6 address beside its IPv4 one (IPv6 clients
+     * then reach it in IPv6-in-IPv6). NULL: none, as every proxy before it.
+     * Unique as the IPv4 address is; SQLite's UNIQUE lets NULLs repeat.
+     */
+    "ALTER TABLE proxies ADD COLUMN address6 TEXT;"
+    "CREATE UNIQUE INDEX proxies_address6 ON proxies(address6);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

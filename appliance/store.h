@@ -27,7 +27,7 @@
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;
@@ -95,13 +95,13 @@ int store_proxy_list(struct store *s, struct proxy_config **out, size_t *count);
 /* Reads proxy id into *out; -ENOENT when there is none. */
 int store_proxy_get(struct store *s, int64_t id, struct proxy_config *out);
 /*
- * Adds p (name, address, weight, admin); sets p->id and p->version = 1.
- * An empty name becomes "proxy-<id>". -EEXIST when the name or address is
- * taken, -EINVAL for a bad field.
+ * Adds p (name, address, address6, weight, admin); sets p->id and
+ * p->version = 1. An empty name becomes "proxy-<id>". -EEXIST when the
+ * name, address or address6 is taken, -EINVAL for a bad field.
  */
 int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor);
 /*
- * Replaces name, address, weight and admin of proxy p->id. expected_version 0
+ * Replaces name, address, address6, weight and admin of proxy p->id. expected_version 0
  * skips the check; otherwise a different stored version gives -ESTALE.
  * On success p->version is the new version. -ENOENT, -EEXIST, -EINVAL.
  */

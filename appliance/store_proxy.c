@@ -68,6 +68,18 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 			     problem);
 		return -EINVAL;
 	}
+	if (proxy_has_address6(p)) {
+		char text6[INET6_ADDRSTRLEN];
+		uint8_t again[PROXY_ADDRESS6_LEN];
+		const char *why6 = NULL;
+
+		/* What the API parses is checked again: a file to restore was parsed by nobody. */
+		proxy_address6_text(p, text6, sizeof(text6));
+		if (!proxy_address6_parse(text6, again, &why6)) {
+			store_seterr(s, "address6: `%s' %s", text6, why6);
+			return -EINVAL;
+		}
+	}
 	if (p->weight > PROXY_WEIGHT_MAX) {
 		store_seterr(s, "weight: `%u' is above the maximum %d", p->weight,
 			     PROXY_WEIGHT_MAX);
@@ -85,7 +97,7 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 	return 0;
 }
 
-#define STORE_PROXY_COLUMNS "id, name, address, weight, admin, version, probe"
+#define STORE_PROXY_COLUMNS "id, name, address, weight, admin, version, probe, address6"
 
 /* Reads one row selected with STORE_PROXY_COLUMNS; a row that does not parse is -EIO. */
 static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_config *p)
@@ -95,8 +107,17 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	const char *admin = (const char *)sqlite3_column_text(stmt, 4);
 	sqlite3_int64 weight = sqlite3_column_int64(stmt, 3);
 	const char *probe = (const char *)sqlite3_column_text(stmt, 6);
+	const char *address6 = (const char *)sqlite3_column_text(stmt, 7);
 
 	memset(p, 0, sizeof(*p));
+	/* NULL: no IPv6 address; a stored one is never "" or "none". */
+	if (address6 != NULL &&
+	    (address6[0] == '\0' || !proxy_address6_parse(address6, p->address6, NULL) ||
+	     !proxy_has_address6(p))) {
+		store_seterr(s, "database: stored proxy %lld has a damaged address6",
+			     (long long)sqlite3_column_int64(stmt, 0));
+		return -EIO;
+	}
 	/* NULL follows the pool's kind; a stored override is always a kind's name. */
 	if (probe != NULL && (!proxy_probe_parse(probe, p) || !p->probe_override)) {
 		store_seterr(s, "database: stored proxy %lld has an unknown probe kind",
@@ -122,6 +143,17 @@ static int store_proxy_bind_probe(sqlite3_stmt *stmt, int col, const struct prox
 	if (!p->probe_override)
 		return sqlite3_bind_null(stmt, col);
 	return sqlite3_bind_text(stmt, col, proxy_probe_name(p), -1, SQLITE_STATIC);
+}
+
+/* The address6 column: NULL when the proxy has no IPv6 address. */
+static int store_proxy_bind_address6(sqlite3_stmt *stmt, int col, const struct proxy_config *p)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (!proxy_has_address6(p))
+		return sqlite3_bind_null(stmt, col);
+	return sqlite3_bind_text(stmt, col, proxy_address6_text(p, text, sizeof(text)), -1,
+				 SQLITE_TRANSIENT);
 }
 
 int store_proxy_get(struct store *s, int64_t id, struct proxy_config *p)
@@ -189,8 +221,10 @@ int store_proxy_list(struct store *s, struct proxy_config **out, size_t *count)
 static int store_proxy_unique(struct store *s, const struct proxy_config *p, const char *address,
 			      int64_t except_id)
 {
-	static const char *const columns[] = {"name", "address"};
-	const char *values[] = {p->name, address};
+	static const char *const columns[] = {"name", "address", "address6"};
+	char address6[INET6_ADDRSTRLEN];
+	const char *values[] = {p->name, address,
+				proxy_address6_text(p, address6, sizeof(address6))};
 
 	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
 		char sql[96];
@@ -271,7 +305,7 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 	ret =
 	    store_prepare(s,
 			  "INSERT INTO proxies (name, address, weight, admin, version, created_at,"
-			  " updated_at, probe) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+			  " updated_at, probe, address6) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
 			  &stmt);
 	if (ret < 0)
 		goto fail;
@@ -281,7 +315,7 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, now) | sqlite3_bind_int64(stmt, 6, now) |
-		   store_proxy_bind_probe(stmt, 7, p));
+		   store_proxy_bind_probe(stmt, 7, p) | store_proxy_bind_address6(stmt, 8, p));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add proxy");
 	sqlite3_finalize(stmt);
@@ -293,8 +327,14 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		if (ret < 0)
 			goto fail;
 	}
-	snprintf(detail, sizeof(detail), "added proxy %lld %s %s weight %u %s", (long long)p->id,
-		 p->name, address, p->weight, proxy_admin_name(p->admin));
+	{
+		char address6[INET6_ADDRSTRLEN];
+
+		proxy_address6_text(p, address6, sizeof(address6));
+		snprintf(detail, sizeof(detail), "added proxy %lld %s %s%s%s weight %u %s",
+			 (long long)p->id, p->name, address, address6[0] ? " address6 " : "",
+			 address6, p->weight, proxy_admin_name(p->admin));
+	}
 	ret = store_audit_write(s, actor, "proxy.add", detail);
 	if (ret == 0)
 		ret = store_generation_bump(s);
@@ -363,6 +403,14 @@ static void store_proxy_diff(const struct proxy_config *old, const struct proxy_
 		store_proxy_diff_add(buf, len, &used, "address %s -> %s",
 				     store_proxy_address_text(old->address, a),
 				     store_proxy_address_text(new->address, b));
+	if (memcmp(old->address6, new->address6, sizeof(old->address6)) != 0) {
+		char a6[INET6_ADDRSTRLEN], b6[INET6_ADDRSTRLEN];
+
+		proxy_address6_text(old, a6, sizeof(a6));
+		proxy_address6_text(new, b6, sizeof(b6));
+		store_proxy_diff_add(buf, len, &used, "address6 %s -> %s", a6[0] ? a6 : "none",
+				     b6[0] ? b6 : "none");
+	}
 	if (old->weight != new->weight)
 		store_proxy_diff_add(buf, len, &used, "weight %u -> %u", old->weight, new->weight);
 	if (old->admin != new->admin)
@@ -401,7 +449,8 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		goto fail;
 	ret = store_prepare(s,
 			    "UPDATE proxies SET name = ?, address = ?, weight = ?, admin = ?,"
-			    " version = version + 1, updated_at = ?, probe = ? WHERE id = ?",
+			    " version = version + 1, updated_at = ?, probe = ?, address6 = ?"
+			    " WHERE id = ?",
 			    &stmt);
 	if (ret < 0)
 		goto fail;
@@ -411,7 +460,8 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)clock_wall_s()) |
-		   store_proxy_bind_probe(stmt, 6, p) | sqlite3_bind_int64(stmt, 7, p->id));
+		   store_proxy_bind_probe(stmt, 6, p) | store_proxy_bind_address6(stmt, 7, p) |
+		   sqlite3_bind_int64(stmt, 8, p->id));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "update proxy");
 	sqlite3_finalize(stmt);
@@ -497,7 +547,9 @@ int store_proxy_verify(struct store *s)
 		bool typed =
 		    sqlite3_column_type(stmt, 3) == SQLITE_INTEGER &&
 		    sqlite3_column_type(stmt, 5) == SQLITE_INTEGER &&
-		    (sqlite3_column_type(stmt, 6) == SQLITE_NULL || store_column_is_text(stmt, 6));
+		    (sqlite3_column_type(stmt, 6) == SQLITE_NULL ||
+		     store_column_is_text(stmt, 6)) &&
+		    (sqlite3_column_type(stmt, 7) == SQLITE_NULL || store_column_is_text(stmt, 7));
 
 		for (size_t i = 0; i < sizeof(text_columns) / sizeof(text_columns[0]); i++)
 			typed = typed && store_column_is_text(stmt, text_columns[i]);
@@ -509,7 +561,8 @@ int store_proxy_verify(struct store *s)
 		ret = store_proxy_row(s, stmt, &p);
 		/* A value out of its range does not even read: say which fields to look at. */
 		if (ret < 0)
-			store_seterr(s, "name, address, weight, admin or probe out of its range");
+			store_seterr(
+			    s, "name, address, address6, weight, admin or probe out of its range");
 		else
 			ret = store_proxy_check(s, &p, false);
 		if (ret < 0) {

@@ -75,7 +75,8 @@ await step('first login with password change', async () => {
   check(true, 'after the change the dashboard shows');
 });
 
-const proxies = [['squid-a', '198.18.1.11'], ['squid-b', '198.18.1.12'], ['squid-c', '198.18.1.13']];
+// squid-c has an IPv6 address too (its IPv6 clients would go in IPv6-in-IPv6).
+const proxies = [['squid-a', '198.18.1.11'], ['squid-b', '198.18.1.12'], ['squid-c', '198.18.1.13', '2001:db8:1::13']];
 await step('add three proxies', async () => {
   await page.click('#nav a[data-view=pool]');
   await page.locator('#view-pool').waitFor();
@@ -90,14 +91,19 @@ await step('add three proxies', async () => {
     'a bad address is reported at the address field');
   allowResourceErrors = false;
   await page.click('#pf-cancel');
-  for (const [name, address] of proxies) {
+  for (const [name, address, address6] of proxies) {
     await page.click('#pool-add');
     await page.fill('#pf-name', name);
     await page.fill('#pf-address', address);
+    if (address6) await page.fill('#pf-address6', address6);
     await page.click('#pf-save');
     await page.locator(`#pool-table tr[data-proxy="${name}"]`).waitFor();
   }
   check(await page.locator('#pool-table tbody tr').count() === 3, 'three proxies added and listed');
+  const shown6 = await page.locator('#pool-table tr[data-proxy="squid-c"] .address6').textContent();
+  check(shown6 === '2001:db8:1::13' &&
+    await page.locator('#pool-table tr[data-proxy="squid-a"] .address6').count() === 0,
+  'the pool lists an IPv6 address under the IPv4 one, for the proxy that has one', shown6);
 });
 
 await step('see their health', async () => {

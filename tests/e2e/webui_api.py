@@ -684,6 +684,20 @@ def main():
     check(r.status == 200, "delete with the current version", r)
     r = s.call("GET", "/api/v1/proxies/%d" % a["id"])
     check(r.status == 404, "deleted proxy is gone", r)
+    # An IPv6 address beside the IPv4 one: shown, refused naming address6, cleared with null.
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.16", "name": "squid-6",
+                                           "address6": "2001:db8:1::16"})
+    check(r.status == 201 and r.json["proxy"]["address6"] == "2001:db8:1::16",
+          "create a proxy with an IPv6 address", r)
+    p6 = r.json["proxy"]
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.17", "address6": "fe80::17"})
+    check(r.status == 400 and r.json["field"] == "address6" and "link-local" in r.json["error"],
+          "a link-local address6 is 400 naming address6", r)
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.17", "address6": "2001:db8:1::16"})
+    check(r.status == 409 and r.json["kind"] == "exists", "a taken address6 is 409 exists", r)
+    r = s.call("PUT", "/api/v1/proxies/%d" % p6["id"], {"address6": None, "version": p6["version"]})
+    check(r.status == 200 and r.json["proxy"]["address6"] is None, "address6 null removes it", r)
+    s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (p6["id"], p6["version"] + 1))
 
     # --- bad bodies, limits, no crash
     r = s.call("POST", "/api/v1/proxies", raw=b'{"address": ')

@@ -270,8 +270,16 @@ static void test_replica_applies(void **state)
 	char err[MANAGER_ERR_MAX];
 	uint64_t generation;
 
-	add_proxy(w->primary, "198.51.100.30", 100);
+	int64_t with6 = add_proxy(w->primary, "198.51.100.30", 100);
 	add_proxy(w->primary, "198.51.100.31", 200);
+	{
+		/* Schema v7: a proxy's IPv6 address travels in the snapshot. */
+		struct proxy_config p = *manager_proxy_find(w->primary, with6, NULL);
+
+		assert_true(proxy_address6_parse("2001:db8:30::1", p.address6, NULL));
+		assert_int_equal(
+		    manager_proxy_update(w->primary, &p, 0, TEST_ACTOR, err, sizeof(err)), 0);
+	}
 	set(w->primary, "probe_rise", "4");
 	set(w->primary, "queue_maxlen", "1000");
 	set(w->replica, "queue_maxlen", "2048");
@@ -286,6 +294,13 @@ static void test_replica_applies(void **state)
 		fail_msg("replicate: %s", err);
 	assert_int_equal(manager_config_generation(w->replica), generation);
 	assert_int_equal(manager_proxy_count(w->replica), 2);
+	{
+		const struct proxy_config *r = manager_proxy_find(w->replica, with6, NULL);
+		char text[INET6_ADDRSTRLEN];
+
+		assert_non_null(r);
+		assert_string_equal(proxy_address6_text(r, text, sizeof(text)), "2001:db8:30::1");
+	}
 	assert_int_equal(manager_settings(w->replica)->probe_rise, 4);
 	/* Its own: node-scoped settings, its role and primary, its accounts. */
 	assert_int_equal(manager_settings(w->replica)->queue_maxlen, 2048);

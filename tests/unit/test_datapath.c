@@ -90,7 +90,7 @@ static int world_setup(void **state)
 	assert_non_null(w);
 	w->t = calloc(1, sizeof(*w->t));
 	assert_non_null(w->t);
-	w->t->raw_fd = w->t->icmp_fd = w->t->icmp6_fd = -1;
+	w->t->raw_fd = w->t->raw6_fd = w->t->icmp_fd = w->t->icmp6_fd = -1;
 	w->t->now = TEST_NOW;
 	assert_int_equal(affinity_init(&w->affinity, AFFINITY_MIN_CLIENTS, TEST_IDLE), 0);
 	for (uint16_t slot = 1; slot < TEST_NSLOTS; slot++) {
@@ -797,6 +797,145 @@ static void test_ipv6_wrapped_6in4(void **state)
 	assert_int_equal(sent6_to(w, 0, 60, 0x1236), 3);
 }
 
+#define TEST_PROXY6  "2001:db8:100::"  /* + slot: the proxies' IPv6 addresses */
+#define TEST_SOURCE6 "2001:db8:200::2" /* the appliance's, towards them */
+
+/* Gives slot an IPv6 address (TEST_PROXY6 + slot) reached in 6in6 with TEST_MTU6. */
+static void give_address6(struct world *w, uint16_t slot)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	snprintf(text, sizeof(text), TEST_PROXY6 "%u", slot);
+	addr6(text, w->targets[slot].address6);
+	addr6(TEST_SOURCE6, w->targets[slot].source6);
+	w->targets[slot].tunnel_mtu6 = TEST_MTU6;
+	w->targets[slot].flags |= POOL_TARGET_IPV6;
+}
+
+/* The first client of 2001:db8:6::/64 the table places on slot. */
+static size_t client_on_slot(const struct world *w, uint16_t slot, char *client, size_t len)
+{
+	for (unsigned i = 1; i < 1000; i++) {
+		snprintf(client, len, "2001:db8:6::%x", i);
+		if (table_slot6(w, client, CLIENT_PREFIX_MAX) == slot)
+			return i;
+	}
+	fail_msg("no client on slot %u", slot);
+	return 0;
+}
+
+/*
+ * The outer IPv6 header of 6in6 copy i, every byte written out here (not by
+ * encap6): version 6, the inner traffic class and flow label, payload
+ * length the inner packet, next header 41, hop limit 64, the appliance's
+ * IPv6 source, the proxy's IPv6 address; the inner packet the client's own
+ * buffer, whole.
+ */
+static void sent6in6_to(const struct world *w, unsigned i, size_t inner_len, uint16_t slot)
+{
+	const struct datapath_thread *t = w->t;
+	uint8_t want[ENCAP6_IP6IP6_LEN] = {
+	    0x60 | TEST_TRAFFIC >> 4,
+	    (uint8_t)((TEST_TRAFFIC & 0xf) << 4 | TEST_FLOW >> 16),
+	    (uint8_t)(TEST_FLOW >> 8),
+	    (uint8_t)TEST_FLOW,
+	    (uint8_t)(inner_len >> 8),
+	    (uint8_t)inner_len,
+	    41,
+	    64,
+	};
+
+	assert_true(i < t->ntx6);
+	addr6(TEST_SOURCE6, want + 8);
+	memcpy(want + 24, w->targets[slot].address6, 16);
+	assert_memory_equal(t->tx6_hdr[i], want, sizeof(want));
+	assert_int_equal(t->tx6_iov[i][0].iov_len, ENCAP6_IP6IP6_LEN);
+	assert_ptr_equal(t->tx6_iov[i][1].iov_base, w->pkt);
+	assert_int_equal(t->tx6_iov[i][1].iov_len, inner_len);
+	assert_int_equal(t->tx6_addr[i].sin6_family, AF_INET6);
+	assert_int_equal(t->tx6_addr[i].sin6_port, 0);
+	assert_memory_equal(&t->tx6_addr[i].sin6_addr, w->targets[slot].address6, 16);
+}
+
+/*
+ * A proxy with an IPv6 address gets its IPv6 clients in IPv6-in-IPv6, with
+ * its own tunnel MTU (path MTU - 40) and Packet Too Big at it; a proxy
+ * without one keeps getting 6in4; the per-proxy counters count both; the
+ * proxy's own IPv6 address is never a client.
+ */
+static void test_ipv6_wrapped_6in6(void **state)
+{
+	struct world *w = *state;
+	char on6[INET6_ADDRSTRLEN], on4[INET6_ADDRSTRLEN];
+	uint8_t copy[TEST_MTU6];
+	size_t len;
+
+	give_address6(w, 1);
+	client_on_slot(w, 1, on6, sizeof(on6));
+	client_on_slot(w, 2, on4, sizeof(on4));
+
+	len = tcp6_packet(w, 120, on6, TEST_SERVER6, 443, WIRE_TCP_SYN);
+	memcpy(copy, w->pkt, len);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 0);
+	assert_int_equal(w->t->ntx6, 1);
+	sent6in6_to(w, 0, len, 1);
+	assert_memory_equal(w->pkt, copy, len);
+	assert_int_equal(count(w, DP_IPV6_IN_IPV6), 1);
+	assert_int_equal(count(w, DP_IPV6_ENCAPSULATED), 1);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+	assert_int_equal(w->t->slots[1].hits, 1);
+	assert_int_equal(w->t->slots[1].packets, 1);
+	assert_int_equal(w->t->slots[1].bytes, len);
+
+	/* The other proxy has IPv4 only: 6in4, as before. */
+	w->t->ip_id = 0x4242;
+	len = tcp6_packet(w, 100, on4, TEST_SERVER6, 80, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 1);
+	assert_int_equal(sent6_to(w, 0, len, 0x4242), 2);
+	assert_int_equal(count(w, DP_IPV6_IN_IPV6), 1);
+	assert_int_equal(count(w, DP_IPV6_ENCAPSULATED), 2);
+	assert_int_equal(w->t->slots[2].hits, 1);
+
+	/* 6in6 takes packets up to path MTU - 40, beyond the 6in4 tunnel's MTU. */
+	w->t->ntx = w->t->ntx6 = 0;
+	len = tcp6_packet(w, TEST_MTU6, on6, TEST_SERVER6, 443, WIRE_TCP_ACK);
+	assert_true(len > TEST_MTU);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx6, 1);
+	sent6in6_to(w, 0, len, 1);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 0);
+
+	/* One byte more: Packet Too Big with the 6in6 tunnel's MTU, nothing sent. */
+	w->t->ntx6 = 0;
+	len = tcp6_packet(w, TEST_MTU6 + 1, on6, TEST_SERVER6, 443, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx6, 0);
+	assert_int_equal(count(w, DP_PACKET_TOO_BIG_SENT), 1);
+	{
+		const uint8_t *icmp = w->t->reply6 + 40;
+
+		assert_int_equal(icmp[0], WIRE_ICMP6_PACKET_TOO_BIG);
+		assert_int_equal((uint32_t)icmp[4] << 24 | (uint32_t)icmp[5] << 16 |
+				     (uint32_t)icmp[6] << 8 | icmp[7],
+				 TEST_MTU6);
+	}
+	assert_int_equal(w->t->slots[1].packets, 3);
+	assert_int_equal(count(w, DP_IPV6_IN_IPV6), 2);
+
+	/* The proxy's own IPv6 address, inside the client subnets, is no client. */
+	uint8_t proxies6[1][16];
+	memcpy(proxies6[0], w->targets[1].address6, 16);
+	w->snap.proxies6 = proxies6;
+	w->snap.nproxies6 = 1;
+	len = tcp6_packet(w, 60, TEST_PROXY6 "1", TEST_SERVER6, 80, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_CLIENT), 1);
+	w->snap.proxies6 = NULL;
+	w->snap.nproxies6 = 0;
+}
+
 /*
  * IPv4 and IPv6 clients on one Maglev table and one affinity table: IPv4
  * clients where hash_client always put them, IPv6 clients where their
@@ -1472,6 +1611,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_a_removed_subnet_keeps_no_record, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_wrapped_6in4, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_wrapped_6in6, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_mixed_families_one_table, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_prefix_places_a_64_together, world_setup,

@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "api.h"
 #include "log.h"
 #include "manager.h"
 
@@ -262,6 +263,82 @@ static void test_proxy_add_view(void **state)
 	assert_int_equal(audit_count(w, action, sizeof(action)), 3);
 	assert_string_equal(action, "proxy.add");
 	assert_int_equal(manager_proxy_view(w->m, id + 1, &v), -ENOENT);
+}
+
+/* One API request; the reply (decref it). */
+static json_t *api_call_json(struct world *w, json_t *req)
+{
+	json_t *reply = api_handle(w->m, req, TEST_ACTOR);
+
+	json_decref(req);
+	assert_non_null(reply);
+	return reply;
+}
+
+/* A refusal naming field, whose message holds want. */
+static void assert_api_refused(json_t *reply, const char *field, const char *want)
+{
+	const char *error = json_string_value(json_object_get(reply, "error"));
+
+	assert_false(json_is_true(json_object_get(reply, "ok")));
+	assert_string_equal(json_string_value(json_object_get(reply, "field")), field);
+	if (error == NULL || strstr(error, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", error ? error : "(none)", want);
+	json_decref(reply);
+}
+
+/* The API's address6: added, shown, refused when bad (naming the field), cleared. */
+static void test_api_proxy_address6(void **state)
+{
+	struct world *w = *state;
+	json_t *reply, *p;
+	json_int_t id;
+
+	reply = api_call_json(w, json_pack("{s:s, s:s, s:s}", "cmd", "proxy.add", "address",
+					   "198.51.100.11", "address6", "2001:db8:5::11"));
+	assert_true(json_is_true(json_object_get(reply, "ok")));
+	p = json_object_get(reply, "proxy");
+	assert_string_equal(json_string_value(json_object_get(p, "address6")), "2001:db8:5::11");
+	id = json_integer_value(json_object_get(p, "id"));
+	json_decref(reply);
+
+	/* Without one: null. */
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:s}", "cmd", "proxy.add", "address", "198.51.100.12"));
+	assert_true(json_is_null(json_object_get(json_object_get(reply, "proxy"), "address6")));
+	json_decref(reply);
+
+	assert_api_refused(
+	    api_call_json(w, json_pack("{s:s, s:s, s:s}", "cmd", "proxy.add", "address",
+				       "198.51.100.13", "address6", "2001:db8::zz")),
+	    "address6", "address6: `2001:db8::zz' is not an IPv6 address");
+	assert_api_refused(
+	    api_call_json(w, json_pack("{s:s, s:s, s:s}", "cmd", "proxy.add", "address",
+				       "198.51.100.13", "address6", "fe80::1")),
+	    "address6", "is a link-local address");
+	assert_api_refused(api_call_json(w, json_pack("{s:s, s:s, s:i}", "cmd", "proxy.add",
+						      "address", "198.51.100.13", "address6", 6)),
+			   "address6", "address6: expected a string");
+	/* Taken by another proxy. */
+	reply = api_call_json(w, json_pack("{s:s, s:s, s:s}", "cmd", "proxy.add", "address",
+					   "198.51.100.13", "address6", "2001:db8:5::11"));
+	assert_false(json_is_true(json_object_get(reply, "ok")));
+	assert_non_null(strstr(json_string_value(json_object_get(reply, "error")),
+			       "address6: `2001:db8:5::11' is already used by proxy"));
+	json_decref(reply);
+	assert_int_equal(manager_proxy_count(w->m), 2);
+
+	/* Changed, then cleared with null. */
+	reply = api_call_json(w, json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id", id,
+					   "address6", "2001:db8:5::21"));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(reply, "proxy"), "address6")),
+	    "2001:db8:5::21");
+	json_decref(reply);
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:I, s:n}", "cmd", "proxy.set", "id", id, "address6"));
+	assert_true(json_is_null(json_object_get(json_object_get(reply, "proxy"), "address6")));
+	json_decref(reply);
 }
 
 static void test_proxy_add_refused_leaves_no_trace(void **state)
@@ -826,6 +903,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_start_empty, world_setup, world_teardown),
 	    cmocka_unit_test(test_start_refused_without_database),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_view, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_api_proxy_address6, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_refused_leaves_no_trace, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_update_and_stale_version, world_setup,

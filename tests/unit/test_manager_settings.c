@@ -197,6 +197,7 @@ static void test_every_key_applies(void **state)
 	    {"affinity_max_clients", "2048"},
 	    {"maglev_table_size", "257"},
 	    {"tunnel_source", "198.18.0.1"},
+	    {"tunnel_source6", "2001:db8::1"},
 	    {"frag_needed_rate", "5"},
 	    {"ipv6_client_prefix", "64"},
 	    {"reject_rate", "7"},

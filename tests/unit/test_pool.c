@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "encap.h"
+#include "encap6.h"
 #include "log.h"
 #include "pool.h"
 
@@ -294,6 +295,80 @@ static void test_snapshot_source_and_mtu(void **state)
 	pool_snapshot_free(snap);
 }
 
+/*
+ * A proxy with an IPv6 address: reached in 6in6 from the route's source (or
+ * tunnel_source6), tunnel MTU the route's MTU - 40, and its IPv6 address is
+ * never a client. ::1 stands for it here (the store would refuse it; the
+ * snapshot only asks the kernel for a route, and lo always has one).
+ */
+static void test_snapshot_address6(void **state)
+{
+	struct proxy_config p = proxy(1, "198.51.100.1", 100, PROXY_ADMIN_ENABLED);
+	const struct pool_member m = {&p, 1, true};
+	uint8_t source6[16], want[16];
+	struct pool_snapshot *snap;
+	struct settings s;
+	uint16_t mtu6;
+	char err[256];
+
+	(void)state;
+	need_route("198.51.100.1");
+	assert_int_equal(inet_pton(AF_INET6, "::1", p.address6), 1);
+	if (pool_route6(p.address6, source6, &mtu6) != 0) {
+		print_message("no IPv6 on this host\n");
+		skip();
+	}
+	settings_defaults(&s);
+	set(&s, "maglev_table_size", "251");
+	set(&s, "client_subnets", "::/0");
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 1},
+				   err, sizeof(err));
+	assert_non_null(snap);
+	assert_true(snap->targets[1].flags & POOL_TARGET_IPV6);
+	assert_memory_equal(snap->targets[1].address6, p.address6, 16);
+	assert_memory_equal(snap->targets[1].source6, source6, 16);
+	assert_int_equal(snap->targets[1].tunnel_mtu6, mtu6 - ENCAP6_IP6IP6_LEN);
+	assert_int_equal(snap->nproxies6, 1);
+	assert_false(pool_is_client6(snap, p.address6));
+	want[0] = 0x20;
+	memset(want + 1, 0, 15);
+	assert_true(pool_is_client6(snap, want));
+	pool_snapshot_free(snap);
+
+	set(&s, "tunnel_source6", "2001:db8::77");
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 2},
+				   err, sizeof(err));
+	assert_non_null(snap);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::77", want), 1);
+	assert_memory_equal(snap->targets[1].source6, want, 16);
+	assert_int_equal(snap->targets[1].tunnel_mtu6, mtu6 - ENCAP6_IP6IP6_LEN);
+	pool_snapshot_free(snap);
+
+	/* Without an IPv6 address: 6in4 as before. */
+	memset(p.address6, 0, sizeof(p.address6));
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 3},
+				   err, sizeof(err));
+	assert_non_null(snap);
+	assert_false(snap->targets[1].flags & POOL_TARGET_IPV6);
+	assert_int_equal(snap->nproxies6, 0);
+	pool_snapshot_free(snap);
+}
+
 /* A proxy the kernel will not route to is in the snapshot, but takes and keeps no one. */
 static void test_snapshot_unrouted_proxy(void **state)
 {
@@ -474,6 +549,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_copies_settings),
 	    cmocka_unit_test(test_snapshot_source_and_mtu),
 	    cmocka_unit_test(test_snapshot_unrouted_proxy),
+	    cmocka_unit_test(test_snapshot_address6),
 	    cmocka_unit_test(test_snapshot_bad_table_size),
 	    cmocka_unit_test(test_snapshot_knows_who_may_be_a_client),
 	    cmocka_unit_test(test_snapshot_digest_ignores_slots),

@@ -206,6 +206,48 @@ static void test_ipv6_subnets(void **state)
 	assert_null(strstr(buf, "-p icmp "));
 }
 
+/*
+ * The pool's proxies: every IPv4 address returns in the IPv4 chain, and the
+ * IPv6 address of a proxy that has one returns first in the IPv6 chain,
+ * before any rule that queues; a proxy with IPv4 only adds nothing there.
+ */
+static void test_proxies_ipv6_return(void **state)
+{
+	struct proxy_config pool[2];
+	struct settings s;
+	char buf[4096];
+	const char *v6, *ret6, *queued6;
+
+	(void)state;
+	memset(pool, 0, sizeof(pool));
+	settings_defaults(&s);
+	set(&s, "client_subnets", "198.18.1.0/24,2001:db8:10::/48");
+	inet_pton(AF_INET, "198.18.1.11", &pool[0].address);
+	assert_true(proxy_address6_parse("2001:db8:10::11", pool[0].address6, NULL));
+	inet_pton(AF_INET, "198.18.1.12", &pool[1].address);
+	assert_true(rules_render_pool(&s, 2, pool, 2, buf, sizeof(buf)) > 0);
+	v6 = strstr(buf, RULES_IPV6_MARK);
+	assert_non_null(v6);
+	assert_non_null(strstr(buf, "-A DROVER -s 198.18.1.11/32 -j RETURN\n"));
+	assert_non_null(strstr(buf, "-A DROVER -s 198.18.1.12/32 -j RETURN\n"));
+	assert_true(strstr(buf, "198.18.1.12/32") < v6);
+	ret6 = strstr(v6, "*filter\n:DROVER - [0:0]\n-A DROVER -s 2001:db8:10::11/128 -j RETURN\n");
+	queued6 = strstr(v6, "NFQUEUE");
+	assert_non_null(ret6);
+	assert_true(ret6 < queued6);
+	/* One IPv6 return: the IPv4-only proxy has none. */
+	assert_null(strstr(strstr(ret6, "-j RETURN") + 1, "-j RETURN"));
+	assert_null(strstr(v6, "198.18.1."));
+	/* rules_render with the same IPv4 addresses gives the same IPv4 part. */
+	{
+		uint32_t addrs[2] = {pool[0].address, pool[1].address};
+		char plain[4096];
+
+		assert_true(rules_render(&s, 2, addrs, 2, plain, sizeof(plain)) > 0);
+		assert_memory_equal(plain, buf, (size_t)(v6 - buf));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +257,7 @@ int main(void)
 	    cmocka_unit_test(test_too_small_buffer),
 	    cmocka_unit_test(test_no_connection_state),
 	    cmocka_unit_test(test_ipv6_subnets),
+	    cmocka_unit_test(test_proxies_ipv6_return),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

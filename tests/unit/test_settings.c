@@ -121,6 +121,8 @@ static void test_accepted_values(void **state)
 	expect_canonical("maglev_table_size", "251", "251");
 	expect_canonical("maglev_table_size", "1000003", "1000003");
 	expect_canonical("tunnel_source", "198.18.0.1", "198.18.0.1");
+	expect_canonical("tunnel_source6", "2001:DB8:0::2", "2001:db8::2");
+	expect_canonical("tunnel_source6", "auto", "auto");
 	expect_canonical("frag_needed_rate", "0", "0");
 
 	settings_defaults(&s);
@@ -282,6 +284,11 @@ static void test_bad_words(void **state)
 	expect_refused("tunnel_source", "127.0.0.1", "127.0.0.1");
 	expect_refused("tunnel_source", "224.0.0.1", "224.0.0.1");
 	expect_refused("tunnel_source", "255.255.255.255", "255.255.255.255");
+	expect_refused("tunnel_source6", "198.18.0.1", "198.18.0.1");
+	expect_refused("tunnel_source6", "::1", "::1");
+	expect_refused("tunnel_source6", "fe80::1", "fe80::1");
+	expect_refused("tunnel_source6", "none", "none");
+	expect_refused("tunnel_source6", "::", "::");
 }
 
 static void test_empty_and_too_long(void **state)
@@ -481,6 +488,7 @@ static const struct {
     {"affinity_max_clients", A_RESIZE | A_SNAP},
     {"maglev_table_size", A_SNAP},
     {"tunnel_source", A_SNAP},
+    {"tunnel_source6", A_SNAP},
     {"frag_needed_rate", A_SNAP},
     {"ipv6_client_prefix", A_SNAP},
     {"reject_rate", A_SNAP},

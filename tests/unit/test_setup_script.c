@@ -272,13 +272,48 @@ static void test_ha_peers(void **state)
 	}
 }
 
+/*
+ * A proxy with an IPv6 address: this appliance's IPv6 tunnel source follows
+ * its IPv4 one in --appliance (the script's filter then takes 6in6 from it),
+ * a comment names it, and the HA pair's addresses still follow.
+ */
+static void test_tunnel_source6(void **state)
+{
+	struct setup_script_config c = good_config();
+	uint8_t source6[16];
+	char *text;
+
+	(void)state;
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:200::2", source6), 1);
+	c.tunnel_source6 = source6;
+	text = render(&c);
+	assert_whole_script(text);
+	assert_non_null(strstr(text, "\nset -- --appliance " SOURCE ",2001:db8:200::2 --clients "));
+	assert_non_null(
+	    strstr(text, "\n# IPv6 clients come in IPv6-in-IPv6 from 2001:db8:200::2.\n"));
+	assert_null(strstr(text, "HA pair"));
+	free(text);
+	c.peers = "198.18.1.2";
+	text = render(&c);
+	assert_non_null(
+	    strstr(text, "\nset -- --appliance " SOURCE ",2001:db8:200::2,198.18.1.2 --clients "));
+	assert_non_null(strstr(text, "HA pair"));
+	free(text);
+	/* Without one, nothing of it. */
+	c = good_config();
+	text = render(&c);
+	assert_null(strstr(text, "IPv6-in-IPv6 from"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_kernel_mode), cmocka_unit_test(test_decap_mode),
-	    cmocka_unit_test(test_modes),	cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_filename),	cmocka_unit_test(test_ipv6_subnets),
-	    cmocka_unit_test(test_filename),	cmocka_unit_test(test_ha_peers),
+	    cmocka_unit_test(test_kernel_mode),	   cmocka_unit_test(test_decap_mode),
+	    cmocka_unit_test(test_modes),	   cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_filename),	   cmocka_unit_test(test_ipv6_subnets),
+	    cmocka_unit_test(test_filename),	   cmocka_unit_test(test_ha_peers),
+	    cmocka_unit_test(test_tunnel_source6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

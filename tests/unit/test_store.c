@@ -509,7 +509,11 @@ static void test_migrate_from_v1(void **state)
 	assert_string_equal(list[1].name, "squid-b");
 	assert_int_equal(list[1].admin, PROXY_ADMIN_DRAIN);
 	assert_int_equal(list[1].version, 1);
+	/* v7: proxies from before it have no IPv6 address. */
+	assert_false(proxy_has_address6(&list[0]));
+	assert_false(proxy_has_address6(&list[1]));
 	free(list);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM proxies WHERE address6 IS NULL"), 2);
 
 	assert_int_equal(store_settings_load(st, &s), 0);
 	assert_int_equal(s.nports, 1);
@@ -764,8 +768,10 @@ static void test_migrate_v4_tokens(void **state)
 	store_close(w->store);
 	w->store = NULL;
 	db = raw_open(w->path);
-	/* Back to v4 by hand: what v5 and v6 added goes, a token is made as v4 made them. */
-	raw_exec(db, "DROP TABLE proxy_health;"
+	/* Back to v4 by hand: what v5, v6 and v7 added goes, a token is made as v4 made them. */
+	raw_exec(db, "DROP INDEX proxies_address6;"
+		     "ALTER TABLE proxies DROP COLUMN address6;"
+		     "DROP TABLE proxy_health;"
 		     "ALTER TABLE api_tokens DROP COLUMN expires_at;"
 		     "INSERT INTO users (id, name, password_hash, must_change, created_at, "
 		     "updated_at) VALUES (1, 'admin', '$argon2id$x', 0, 1, 1);"
@@ -941,7 +947,11 @@ static void test_restore_refuses_bad_rows(void **state)
 	} cases[] = {
 	    {"UPDATE proxies SET address = '127.0.0.1'", "proxy 1: address: `127.0.0.1' is a"},
 	    {"UPDATE proxies SET weight = 5000",
-	     "proxy 1: name, address, weight, admin or probe out of"},
+	     "proxy 1: name, address, address6, weight, admin or probe out of"},
+	    {"UPDATE proxies SET address6 = 'fe80::1'",
+	     "proxy 1: name, address, address6, weight, admin or probe out of"},
+	    {"UPDATE proxies SET address6 = '2001:db8::zz'",
+	     "proxy 1: name, address, address6, weight, admin or probe out of"},
 	    {"UPDATE proxies SET weight = '7; id'", "proxy 1: a column holds a value of the wrong"},
 	    {"UPDATE proxies SET name = CAST('squid' || char(0) || 'x' AS TEXT)",
 	     "proxy 1: a column holds a value of the wrong type"},
@@ -1067,6 +1077,99 @@ static void test_restore_keeps_own_health(void **state)
 	free(list);
 }
 
+/* Schema v7: a proxy's IPv6 address, stored, changed, cleared, unique, validated. */
+static void test_proxy_address6(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config got;
+	char text[64], detail[512];
+	const char *why = NULL;
+
+	assert_true(proxy_address6_parse("2001:db8:1::11", a.address6, &why));
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_true(proxy_has_address6(&got));
+	assert_string_equal(proxy_address6_text(&got, text, sizeof(text)), "2001:db8:1::11");
+	raw_text(w->path, "SELECT address6 FROM proxies WHERE name = 'squid-a'", text,
+		 sizeof(text));
+	assert_string_equal(text, "2001:db8:1::11");
+	raw_text(w->path, "SELECT detail FROM audit ORDER BY id DESC LIMIT 1", detail,
+		 sizeof(detail));
+	assert_non_null(strstr(detail, "address6 2001:db8:1::11"));
+
+	/* Without one: NULL, and IPv6 clients go in 6in4. */
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+	assert_int_equal(raw_int(w->path, "SELECT count(*) FROM proxies WHERE address6 IS NULL"),
+			 1);
+
+	/* Another proxy's IPv6 address is refused, naming the field. */
+	assert_true(proxy_address6_parse("2001:db8:1::11", b.address6, NULL));
+	assert_int_equal(store_proxy_update(w->store, &b, 0, "test"), -EEXIST);
+	assert_error_contains(w->store, "address6: `2001:db8:1::11' is already used by proxy");
+
+	/* Set, audited as a change, then cleared. */
+	assert_true(proxy_address6_parse("2001:db8:1::12", b.address6, NULL));
+	assert_int_equal(store_proxy_update(w->store, &b, 0, "test"), 0);
+	raw_text(w->path, "SELECT detail FROM audit ORDER BY id DESC LIMIT 1", detail,
+		 sizeof(detail));
+	assert_non_null(strstr(detail, "address6 none -> 2001:db8:1::12"));
+	assert_true(proxy_address6_parse("none", b.address6, NULL));
+	assert_false(proxy_has_address6(&b));
+	assert_int_equal(store_proxy_update(w->store, &b, 0, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, b.id, &got), 0);
+	assert_false(proxy_has_address6(&got));
+
+	/* What is no IPv6 host address is refused by the parser, saying why. */
+	static const struct {
+		const char *text;
+		const char *why;
+	} bad[] = {
+	    {"198.18.1.11", "is not an IPv6 address"},
+	    {"2001:db8::zz", "is not an IPv6 address"},
+	    {"::", "is not a host address"},
+	    {"::1", "is a loopback address"},
+	    {"ff02::1", "is a multicast address"},
+	    {"fe80::1", "is a link-local address"},
+	    {"::ffff:198.18.1.11", "is an IPv4 address in IPv6 form"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t out[PROXY_ADDRESS6_LEN] = {1};
+
+		why = NULL;
+		assert_false(proxy_address6_parse(bad[i].text, out, &why));
+		assert_non_null(why);
+		assert_non_null(strstr(why, bad[i].why));
+		assert_int_equal(out[0], 1); /* untouched */
+	}
+
+	/* A backup carries it back; a v6 file (before address6) restores, migrated, without. */
+	struct store_restore_info info;
+	char backup[192], older[192];
+	int64_t bytes = 0;
+	sqlite3 *db;
+
+	snprintf(backup, sizeof(backup), "%s/backup6.db", w->dir);
+	snprintf(older, sizeof(older), "%s/v6.db", w->dir);
+	assert_int_equal(store_backup(w->store, backup, &bytes), 0);
+	assert_int_equal(store_backup(w->store, older, &bytes), 0);
+	memset(a.address6, 0, sizeof(a.address6));
+	assert_int_equal(store_proxy_update(w->store, &a, 0, "test"), 0);
+	assert_int_equal(store_restore(w->store, backup, "test", &info), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_string_equal(proxy_address6_text(&got, text, sizeof(text)), "2001:db8:1::11");
+	db = raw_open(older);
+	raw_exec(db, "DROP INDEX proxies_address6; ALTER TABLE proxies DROP COLUMN address6;"
+		     "PRAGMA user_version = 6;");
+	sqlite3_close(db);
+	assert_int_equal(store_restore(w->store, older, "test", &info), 0);
+	assert_int_equal(info.file_version, 6);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_false(proxy_has_address6(&got));
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
 
 int main(void)
@@ -1099,6 +1202,7 @@ int main(void)
 	    WORLD_TEST(test_restore_old_schema),
 	    WORLD_TEST(test_health_round_trip),
 	    WORLD_TEST(test_restore_keeps_own_health),
+	    WORLD_TEST(test_proxy_address6),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */

@@ -492,7 +492,8 @@ function poolRow(p) {
   });
   return el('tr', { 'data-proxy': p.name },
     el('td', { class: 'name', text: p.name }),
-    el('td', { text: p.address }),
+    el('td', { class: 'address' }, p.address,
+      p.address6 ? el('div', { class: 'address6 muted', text: p.address6 }) : null),
     el('td', { class: 'num', text: p.weight }),
     el('td', { class: 'admin' }, badge(p.admin)),
     healthCell(p),
@@ -524,6 +525,7 @@ function openEditor(p) {
   $('proxy-editor-title').textContent = p ? 'Edit ' + p.name : 'Add proxy';
   $('pf-name').value = p ? p.name : '';
   $('pf-address').value = p ? p.address : '';
+  $('pf-address6').value = p && p.address6 ? p.address6 : '';
   $('pf-weight').value = p ? p.weight : 100;
   $('pf-admin').value = p ? p.admin : 'enabled';
   $('pf-probe').value = p && p.probe_override ? p.probe : 'default';
@@ -543,6 +545,8 @@ async function onProxySave(ev) {
   const body = {
     name: $('pf-name').value.trim(),
     address: $('pf-address').value.trim(),
+    // Empty clears it: the proxy's IPv6 clients then go in IPv6-in-IPv4.
+    address6: $('pf-address6').value.trim(),
     weight: Number(weightText),
     admin: $('pf-admin').value,
     probe: $('pf-probe').value,
@@ -606,7 +610,7 @@ async function onLookup(ev) {
 const SETTING_GROUPS = [
   ['Health probes', (k) => k.startsWith('probe_') || k === 'assume_up_at_start'],
   ['Policy', (k) => ['no_proxy_policy', 'malformed_policy', 'fail_open'].includes(k)],
-  ['Traffic', (k) => ['ports', 'client_subnets', 'ipv6_client_prefix', 'tunnel_source', 'frag_needed_rate'].includes(k)],
+  ['Traffic', (k) => ['ports', 'client_subnets', 'ipv6_client_prefix', 'tunnel_source', 'tunnel_source6', 'frag_needed_rate'].includes(k)],
   ['Affinity and table', (k) => k.startsWith('affinity_') || k === 'maglev_table_size'],
   ['Queues', (k) => k === 'queues' || k.startsWith('queue_')],
   ['Web UI and metrics', () => true],
