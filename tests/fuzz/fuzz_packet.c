@@ -71,6 +71,7 @@ static struct fuzz_world *fuzz_world_new(void)
 	if (w == NULL || (w->thread = calloc(1, sizeof(*w->thread))) == NULL)
 		abort();
 	w->thread->raw_fd = w->thread->icmp_fd = -1;
+	w->thread->raw6_fd = w->thread->icmp6_fd = -1;
 	if (affinity_init(&w->affinity, AFFINITY_MIN_CLIENTS, FUZZ_AFFINITY_IDLE) < 0)
 		abort();
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++) {
