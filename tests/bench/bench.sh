@@ -889,8 +889,8 @@ zl_text() {
 				}
 			}' "$state/family.txt"
 		echo
-		echo "Loss is a fraction of the packets sent. The IPv6 trials' fast_packets (wrapped by the"
-		echo "fast path) summed: $(awk '$2 == 6 { s += $11 } END { print s + 0 }' "$state/family.txt")."
+		echo "Loss: the share of the packets sent that no proxy counted. The IPv6 trials'"
+		echo "fast_packets (packets wrapped by the fast path) summed: $(awk '$2 == 6 { s += $11 } END { print s + 0 }' "$state/family.txt")."
 		echo
 	fi
 	for size in $sizes; do
