@@ -6,10 +6,12 @@
 # frames straight onto the client's link (the sending kernel checks nothing):
 # extension headers (hop-by-hop, destination options, a chain longer than
 # droverd walks), a TCP header with a bad data offset, both fragments of a
-# datagram, an ICMPv6 error about the sender's own web flow, a hop limit of 1
-# and a payload length longer than the packet. Every one is counted, by the
+# datagram, an ICMPv6 error about the sender's own web flow, a full-size
+# packet with no room for the tunnel header, a hop limit of 1 and a payload
+# length longer than the packet. Every one is counted, by the
 # kernel's IPv6 input (it never reaches the queue) or by droverd (carried to
-# a proxy in 6in4, or malformed by reason); the storm is sent twice, the
+# a proxy in 6in4, answered with a Packet Too Big or its rate limit, or
+# malformed by reason); the storm is sent twice, the
 # second time fast; droverd survives with the same pid. Counts are asserted,
 # never times.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run.sh.
@@ -53,11 +55,12 @@ storm_once() { # storm_once COUNT RATE -> per-class "CLASS SENT" lines
 	lab_exec cli python3 "$STORM6" --dev eth0 --dst-mac "$mac" --src-prefix "$pfx" \
 		--origin "$LAB_ORIGIN6" --count "$1" --rate "$2"
 }
-# The classes' outcomes: 2 stop in the kernel (hlim1, plen_long); 7 reach
-# droverd: 2 malformed (ext_count, tcp_doff) and 5 carried to a proxy
-# (ext_hbh, ext_dst, frag_first, frag_tail, icmp_own). New clients are placed
+# The classes' outcomes: 2 stop in the kernel (hlim1, plen_long); 8 reach
+# droverd: 2 malformed (ext_count, tcp_doff), 5 carried to a proxy (ext_hbh,
+# ext_dst, frag_first, frag_tail, icmp_own) and 1 too big for the tunnel
+# (too_big: a Packet Too Big to its client, or rate limited per client). New clients are placed
 # by the first three only (100 each, the first time): a datagram's later
-# fragment and an ICMPv6 error about a client's own flow follow the client
+# fragment, a packet too big and an ICMPv6 error about a client's own flow follow the client
 # its earlier packets placed.
 placed_first=1
 storm_check() { # storm_check COUNT RATE LABEL
@@ -68,7 +71,7 @@ storm_check() { # storm_check COUNT RATE LABEL
 	sent=$(storm_once "$n" "$rate" | awk '{ t += $2 } END { print t + 0 }')
 	storm_counted() {
 		[ $(($(kernel_errs) - k0)) -ge $((2 * n)) ] &&
-			[ $(($(jget .ipv6_packets "$(dstats)") - $(jget .ipv6_packets "$s0"))) -ge $((7 * n)) ]
+			[ $(($(jget .ipv6_packets "$(dstats)") - $(jget .ipv6_packets "$s0"))) -ge $((8 * n)) ]
 	}
 	lab_wait "$LAB_WAIT_S" storm_counted
 	s1=$(dstats)
@@ -78,15 +81,19 @@ storm_check() { # storm_check COUNT RATE LABEL
 	enc=$(($(jget .encapsulated "$s1") - $(jget .encapsulated "$s0")))
 	reasons=$(jq -nc --argjson a "$s0" --argjson b "$s1" '$b.malformed_by_reason | with_entries(.value -= ($a.malformed_by_reason[.key] // 0)) | with_entries(select(.value != 0))')
 	deltas=$(jq -nc --argjson a "$s0" --argjson b "$s1" '$b | with_entries(select((.value | type) == "number")) | with_entries(.value -= ($a[.key] // 0)) | with_entries(select(.value != 0))')
+	local ptb ptbl
+	ptb=$(($(jget .packet_too_big_sent "$s1") - $(jget .packet_too_big_sent "$s0")))
+	ptbl=$(($(jget .packet_too_big_rate_limited "$s1") - $(jget .packet_too_big_rate_limited "$s0")))
 	local exp_r="{\"ipv6_ext_count\":$n,\"ipv6_tcp_offset\":$n}" placed exp_placed=0
 	placed=$(($(jget .ipv6_clients_placed "$s1") - $(jget .ipv6_clients_placed "$s0")))
 	[ "$placed_first" -eq 1 ] && exp_placed=300
 	placed_first=0
-	check "$( [ "$sent" -eq $((9 * n)) ] && [ "$kern" -eq $((2 * n)) ] && [ "$dp" -eq $((7 * n)) ] &&
+	check "$( [ "$sent" -eq $((10 * n)) ] && [ "$kern" -eq $((2 * n)) ] && [ "$dp" -eq $((8 * n)) ] &&
+		[ "$ptb" -ge 1 ] && [ $((ptb + ptbl)) -eq "$n" ] &&
 		[ "$reasons" = "$exp_r" ] && [ "$enc6" -eq $((5 * n)) ] && [ "$enc" -ge $((5 * n)) ] && [ "$placed" -eq "$exp_placed" ] &&
 		[ "$(jget .icmp_error_unplaced "$deltas")" -eq 0 ]; echo $?)" \
 		"IPv6 storm $label: every packet counted, by the kernel's IPv6 input or by droverd" \
-		"sent=$sent (9 classes x $n at ${rate}/s); kernel Ip6InHdrErrors+Ip6InTruncatedPkts +$kern (expected $((2 * n))); droverd ipv6_packets +$dp (expected $((7 * n))): malformed $reasons (expected $exp_r), ipv6_encapsulated +$enc6 (expected $((5 * n))), encapsulated +$enc, IPv6 clients placed +$placed (expected $exp_placed: fragments and ICMPv6 errors followed their client); droverd's counters: $deltas"
+		"sent=$sent (10 classes x $n at ${rate}/s); kernel Ip6InHdrErrors+Ip6InTruncatedPkts +$kern (expected $((2 * n))); droverd ipv6_packets +$dp (expected $((8 * n))): malformed $reasons (expected $exp_r), ipv6_encapsulated +$enc6 (expected $((5 * n))), encapsulated +$enc, Packet Too Big sent +$ptb and rate limited +$ptbl (expected $n together, at least one sent), IPv6 clients placed +$placed (expected $exp_placed: fragments, packets too big and ICMPv6 errors followed their client); droverd's counters: $deltas"
 	check "$( [ "$(cat "$LAB_STATE/droverd.pid")" = "$pid0" ] && kill -0 "$pid0"; echo $?)" \
 		"droverd survives the IPv6 storm $label (same pid $pid0)"
 }

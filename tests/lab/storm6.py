@@ -16,6 +16,8 @@ mod 100): 100 clients per class; frag_tail comes from frag_first's clients
   frag_tail   the later fragment of the same datagram    (follows its client)
   icmp_own    ICMPv6 destination unreachable quoting origin:80 -> the sender (its
               own flow: follows its client)
+  too_big     a 1500-byte TCP segment to :80 from ext_dst's clients: no room for the
+              tunnel header (droverd: Packet Too Big, or rate limited)
   hlim1       TCP SYN to :80 with hop limit 1            (kernel: not forwarded)
   plen_long   payload length 1000 in a 20-byte payload   (kernel: truncated packet)
 """
@@ -27,13 +29,14 @@ import sys
 import time
 
 CLASSES = ["ext_hbh", "ext_dst", "ext_count", "tcp_doff", "frag_first", "frag_tail", "icmp_own",
-           "hlim1", "plen_long"]
+           "too_big", "hlim1", "plen_long"]
 NH_HBH, NH_TCP, NH_ROUTING, NH_FRAG, NH_ICMP6, NH_DSTOPT = 0, 6, 43, 44, 58, 60
 EXT_DST_COUNT = 9
 # A class whose frames come from another class's clients.
-SOURCE_CLASS = {"frag_tail": "frag_first", "icmp_own": "ext_hbh"}
+SOURCE_CLASS = {"frag_tail": "frag_first", "icmp_own": "ext_hbh", "too_big": "ext_dst"}
 CLIENTS_PER_CLASS = 100
-FRAG_TAIL_OFFSET = 8  # bytes: the tail starts after the first fragment's 8-byte multiple
+FRAG_TAIL_OFFSET = 8
+LINK_MTU = 1500  # the lab's links: the biggest packet the appliance can receive  # bytes: the tail starts after the first fragment's 8-byte multiple
 
 
 def ip6(src, dst, nxt, payload, hlim=64, plen=None):
@@ -75,6 +78,9 @@ def build(cls, src, origin, n):
         inner = ip6(origin, src, NH_TCP, inner_l4)
         msg = struct.pack("!BBHI", 1, 4, 0, 0) + inner
         return ip6(src, origin, NH_ICMP6, msg)
+    if cls == "too_big":
+        ack = tcp(sport, 80, flags=0x10)
+        return ip6(src, origin, NH_TCP, ack + b"z" * (LINK_MTU - 40 - len(ack)))
     if cls == "hlim1":
         return ip6(src, origin, NH_TCP, syn, hlim=1)
     if cls == "plen_long":
