@@ -12,8 +12,10 @@
 # kernel's IPv6 input (it never reaches the queue) or by droverd (carried to
 # a proxy in 6in4, answered with a Packet Too Big or its rate limit, or
 # malformed by reason); the storm is sent twice, the
-# second time fast; droverd survives with the same pid. Counts are asserted,
-# never times.
+# second time fast; droverd survives with the same pid. Then droverd is
+# stopped with fail_open on and a short queue: IPv6 packets the full queue
+# cannot hold pass directly, the held ones are handled after SIGCONT, none is
+# lost. Counts are asserted, never times.
 # Prints "ok - ..." / "not ok - ..." lines for tests/run.sh.
 set -u
 
@@ -99,3 +101,40 @@ storm_check() { # storm_check COUNT RATE LABEL
 }
 storm_check "$N" 2000 "paced"
 [ -n "${STORM6_ONE:-}" ] || storm_check "$N" 10000 "fast"
+
+# --- a full queue with fail_open on ---------------------------------------------
+# droverd stopped (SIGSTOP), queue_maxlen 64: well-formed IPv6 web packets
+# fill its queues, the rest pass them directly (--queue-bypass) and reach the
+# origin. After SIGCONT droverd handles what the queues held. Every packet is
+# accounted for: held and handled by droverd, or passed directly; the kernel
+# drops none.
+lab_droverctl settings set queue_maxlen 64 >/dev/null
+qstat() { # "HELD QUEUE_DROPPED USER_DROPPED" over droverd's queues
+	lab_exec app cat /proc/net/netfilter/nfnetlink_queue | awk '{ h += $3; q += $6; u += $7 } END { printf "%d %d %d\n", h, q, u }'
+}
+direct6() { lab_exec org ip6tables -L INPUT -v -n -x | awk '/direct6/ { print $1 + 0 }'; }
+lab_exec org ip6tables -I INPUT -s "$LAB_CLIENT_RANGE6" -p tcp --dport 80 -m comment --comment direct6
+pid0=$(cat "$LAB_STATE/droverd.pid")
+M=2000
+s0=$(dstats)
+read -r _ q0 u0 < <(qstat)
+kill -STOP "$pid0"
+sent=$(lab_exec cli python3 "$STORM6" --dev eth0 --dst-mac "$mac" --src-prefix "$pfx" \
+	--origin "$LAB_ORIGIN6" --count "$M" --rate 0 ext_hbh | awk '{ print $2 }')
+all_seen() { read -r h _ _ < <(qstat); [ $((h + $(direct6))) -ge "$sent" ]; }
+lab_wait "$LAB_WAIT_S" all_seen
+read -r held q1 u1 < <(qstat)
+direct=$(direct6)
+kill -CONT "$pid0"
+handled() { [ $(($(jget .ipv6_packets "$(dstats)") - $(jget .ipv6_packets "$s0"))) -ge "$held" ]; }
+lab_wait "$LAB_WAIT_S" handled
+s1=$(dstats)
+dp=$(($(jget .ipv6_packets "$s1") - $(jget .ipv6_packets "$s0")))
+enc6=$(($(jget .ipv6_encapsulated "$s1") - $(jget .ipv6_encapsulated "$s0")))
+check "$( [ "$sent" -eq "$M" ] && [ "$direct" -gt 0 ] && [ "$held" -gt 0 ] && [ "$dp" -eq "$held" ] &&
+	[ "$enc6" -eq "$held" ] && [ $((dp + direct)) -eq "$sent" ] && [ "$q1" -eq "$q0" ] &&
+	[ "$u1" -eq "$u0" ]; echo $?)" \
+	"IPv6 with droverd stopped and fail_open on: a full queue lets packets pass directly, none lost; the held ones handled after SIGCONT" \
+	"sent $sent flat out; held in the queues $held, passed directly to the origin $direct; after SIGCONT droverd ipv6_packets +$dp, ipv6_encapsulated +$enc6; kernel queue_dropped +$((q1 - q0)), user_dropped +$((u1 - u0))"
+check "$( [ "$(cat "$LAB_STATE/droverd.pid")" = "$pid0" ] && kill -0 "$pid0"; echo $?)" \
+	"droverd runs on after SIGSTOP/SIGCONT under IPv6 load (same pid $pid0)"
