@@ -26,7 +26,18 @@
 #
 #   tests/bench/bench.sh [--build DIR] [--out DIR] [--quick] [--sizes "64 1400"]
 #                        [--duration S] [--reps N] [--proxies N] [--queues N]
-#                        [--profile RATE]
+#                        [--profile RATE] [--no-ipv6]
+#
+# IPv6 next to IPv4: the generator also sends IPv6 packets (TCP to port 80
+# from 4,094 clients in 2001:db8:32::/116 to 2001:db8:ff::/112); droverd
+# wraps them in IPv4 (6in4, protocol 41) to the proxies' IPv4 addresses, the
+# proxies count protocol 41 (N) and the routed IPv6 destinations (B). The fast
+# path carries IPv4 only, so IPv6 has no path A. After the IPv4 measurements,
+# for each size: IPv4 A, N, B and IPv6 N, B alternating, flat out and at half
+# IPv4 N's zero-loss rate, --reps times; medians in a second table. An IPv6
+# packet of "size S" is the IPv4 packet of size S with the IPv6 header's 20
+# more bytes: the same TCP segment (64 -> 84, 1400 -> 1420 bytes IP length).
+# --no-ipv6 leaves it out.
 #
 # Writes OUT/results.md (the table), OUT/delivered.png (delivered vs offered
 # load, when gnuplot is installed), OUT/sweep-SIZE.dat, OUT/runs.log (every
@@ -48,6 +59,7 @@ reps=3
 proxies=2
 queues=2
 profile_rate=
+ipv6=1
 search_steps=7
 # A trial "passes" (RFC 2544) when at most this fraction of packets is lost and
 # the generator offered at least gen_keepup of the load asked for.
@@ -65,8 +77,9 @@ while [ $# -gt 0 ]; do
 	--proxies) proxies=$2; shift 2 ;;
 	--queues) queues=$2; shift 2 ;;
 	--profile) profile_rate=$2; shift 2 ;;
+	--no-ipv6) ipv6=0; shift ;;
 	*) echo "usage: $0 [--build DIR] [--out DIR] [--quick] [--sizes LIST] [--duration S]" \
-		"[--reps N] [--proxies N] [--queues N] [--profile RATE]" >&2; exit 2 ;;
+		"[--reps N] [--proxies N] [--queues N] [--profile RATE] [--no-ipv6]" >&2; exit 2 ;;
 	esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
@@ -85,7 +98,7 @@ micro=$build/bench/drover-bench-micro
 for f in "$build/droverd" "$build/droverctl" "$gen" "$sink" "$micro"; do
 	[ -x "$f" ] || { echo "bench: no $f (make bench builds it)" >&2; exit 1; }
 done
-for t in ip iptables python3 awk; do
+for t in ip iptables ip6tables python3 awk; do
 	command -v "$t" >/dev/null || { echo "bench: missing tool $t" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
@@ -150,8 +163,14 @@ median() {
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 # ---- the world ----
+NET6=2001:db8
+# An IPv6 header is 20 bytes longer than an IPv4 one without options: IPv6
+# packets of "size S" carry the TCP segment of S-byte IPv4 packets.
+IP6_EXTRA=20
+SRC6=$NET6:32::/116
+DST6=$NET6:ff::/112
 build_world() {
-	local i ecmp=
+	local i ecmp= ecmp6=
 	add_ns gen && add_ns app || return 1
 	ip link add eth0 netns "$P-gen" type veth peer name gen0 netns "$P-app" || return 1
 	ip -n "$P-gen" addr add 198.18.30.2/24 dev eth0
@@ -161,6 +180,13 @@ build_world() {
 	ip -n "$P-app" link set gen0 up
 	ip -n "$P-app" route add 198.18.32.0/20 via 198.18.30.2
 	in_ns app sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0
+	# IPv6 beside it: the same link, sources and destinations of the
+	# documentation prefix (addresses without duplicate detection: up at once).
+	ip -n "$P-gen" addr add "$NET6:30::2/64" dev eth0 nodad
+	ip -n "$P-gen" route add "$DST6" via "$NET6:30::1"
+	ip -n "$P-app" addr add "$NET6:30::1/64" dev gen0 nodad
+	ip -n "$P-app" route add "$SRC6" via "$NET6:30::2"
+	in_ns app sysctl -qw net.ipv6.conf.all.forwarding=1
 	for ((i = 1; i <= proxies; i++)); do
 		add_ns "px$i" || return 1
 		ip link add eth0 netns "$P-px$i" type veth peer name "px$i" netns "$P-app" || return 1
@@ -172,6 +198,11 @@ build_world() {
 		# Count, then drop before routing: nothing answers, nothing comes back.
 		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -p 4 -j DROP || return 1
 		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -d 198.19.0.0/16 -j DROP
+		# IPv6: 6in4 from droverd (N), the routed IPv6 packets (B).
+		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -p 41 -j DROP || return 1
+		ip -n "$P-app" addr add "$NET6:$((60 + i))::1/64" dev "px$i" nodad
+		ip -n "$P-px$i" addr add "$NET6:$((60 + i))::2/64" dev eth0 nodad
+		in_ns "px$i" ip6tables -t raw -A PREROUTING -i eth0 -d "$DST6" -j DROP || return 1
 		# Backgrounded as "ip netns exec", not through in_ns: $! must be the
 		# process itself (ip execs it), not a subshell around it.
 		ip netns exec "$P-px$i" python3 -c 'import socket
@@ -184,9 +215,11 @@ while True:
     c.close()' &
 		pids+=($!)
 		ecmp="$ecmp nexthop via 198.18.$((60 + i)).2"
+		ecmp6="$ecmp6 nexthop via $NET6:$((60 + i))::2 dev px$i"
 	done
 	# B: the kernel spreads the destinations over the proxies (L3 hash).
 	ip -n "$P-app" route add 198.19.0.0/16 $ecmp || return 1
+	ip -n "$P-app" -6 route add "$DST6" $ecmp6 || return 1
 }
 
 ctl() { in_ns app "$build/droverctl" --socket "$state/drover.sock" "$@"; }
@@ -209,7 +242,7 @@ start_droverd() {
 		[ -S "$state/drover.sock" ] && break
 		sleep 0.1
 	done
-	ctl settings set client_subnets 198.18.32.0/20 >/dev/null &&
+	ctl settings set client_subnets "198.18.32.0/20,$SRC6" >/dev/null &&
 		ctl settings set ports 80 >/dev/null &&
 		ctl settings set assume_up_at_start true >/dev/null &&
 		ctl settings set probe_kind tcp >/dev/null &&
@@ -244,6 +277,7 @@ set_mode() { # set_mode A|N|B [QUEUES]
 	if [ "$rule" != "$want_rule" ]; then
 		rule=
 		in_ns app iptables -F FORWARD || return 1
+		in_ns app ip6tables -F FORWARD || return 1
 		if [ "$want_rule" != none ]; then
 			if [ "$q" -eq 1 ]; then
 				target="--queue-num 0"
@@ -251,6 +285,8 @@ set_mode() { # set_mode A|N|B [QUEUES]
 				target="--queue-balance 0:$((q - 1))"
 			fi
 			in_ns app iptables -A FORWARD -s 198.18.32.0/20 -p tcp --dport 80 \
+				-j NFQUEUE $target --queue-bypass || return 1
+			in_ns app ip6tables -A FORWARD -s "$SRC6" -p tcp --dport 80 \
 				-j NFQUEUE $target --queue-bypass || return 1
 		fi
 		rule=$want_rule
@@ -281,8 +317,19 @@ queue_drops() {
 px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the counters
 	local i
 	for ((i = 1; i <= proxies; i++)); do
+		in_ns "px$i" ip6tables -t raw -Z PREROUTING
 		in_ns "px$i" iptables -t raw -L PREROUTING -v -x -n -Z
 	done | awk '$3 == "DROP" && $4 == "4" { a += $1 } $3 == "DROP" && $4 == "0" { b += $1 }
+		END { printf "%.0f %.0f\n", a, b }'
+}
+
+px_counts6() { # prints "6in4 plain6" summed over the proxies, and zeroes the counters
+	local i
+	for ((i = 1; i <= proxies; i++)); do
+		in_ns "px$i" iptables -t raw -L PREROUTING -v -x -n -Z | sed 's/^/4 /'
+		in_ns "px$i" ip6tables -t raw -L PREROUTING -v -x -n -Z | sed 's/^/6 /'
+	done | awk '$1 == 4 && $4 == "DROP" && $5 == "41" { a += $2 }
+		$1 == 6 && $4 == "DROP" { b += $2 }
 		END { printf "%.0f %.0f\n", a, b }'
 }
 
@@ -291,6 +338,9 @@ px_counts() { # prints "ipip plain" summed over the proxies, and zeroes the coun
 # trial, R_NFQ: packets droverd received from its queues (droverd's counters,
 # read after each trial; stats_fast and stats_nfq hold the last reading).
 run_id=0
+# The family of the trials run() makes: 4, or 6 (IPv6, mode logged as A6, N6, B6).
+fam=4
+fam_tag=
 stats_fast=0
 stats_nfq=0
 fast_leaks=0
@@ -310,6 +360,8 @@ run() {
 	run_id=$((run_id + 1))
 	set_mode "$m" "$q" || return 1
 	px_counts >/dev/null
+	local famarg=()
+	[ "$fam" -eq 6 ] && famarg=(--ipv6)
 	if [ -n "$lat" ]; then
 		for ((i = 1; i <= proxies; i++)); do
 			ip netns exec "$P-px$i" "$sink" --dev eth0 --run "$run_id" --max-seconds 60 \
@@ -328,12 +380,12 @@ run() {
 	s0=$(droverd_switches)
 	q0=$(queue_drops)
 	line=$(in_ns gen "$gen" --rate "$rate" --duration "$duration" --size "$size" \
-		--burst "$burst" --run "$run_id")
+		--burst "$burst" --run "$run_id" "${famarg[@]}")
 	sleep 0.15 # the queues and the veths drain
 	c1=$(droverd_cpu_ns)
 	s1=$(droverd_switches)
 	q1=$(queue_drops)
-	counts=$(px_counts)
+	if [ "$fam" -eq 6 ]; then counts=$(px_counts6); else counts=$(px_counts); fi
 	for i in "${sinks[@]}"; do
 		kill -TERM "$i" 2>/dev/null
 		wait "$i" 2>/dev/null
@@ -371,7 +423,7 @@ run() {
 		R_PASS=1
 	fi
 	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s fast_packets=%s nfq_packets=%s\n' \
-		"$run_id" "$size" "$m" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
+		"$run_id" "$size" "$m$fam_tag" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
 		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$((s1 - s0))" \
 		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" "$R_FAST" "$R_NFQ" >>"$runs"
 }
@@ -486,6 +538,40 @@ queue_compare() {
 	stats_baseline
 	QC_1=$(median "${d1[@]}")
 	QC_2=$(median "${d2[@]}")
+}
+
+# family_compare SIZE ZL_N: IPv4 A, N, B and IPv6 N, B alternating, --reps
+# times, flat out (the generator's ceiling) and at half of ZL_N (IPv4 N's
+# zero-loss rate, where the NFQUEUE path delivers everything and its CPU per
+# packet compares). One line per trial to $state/family.rows:
+# "SIZE FAMILY MODE LOAD_KIND OFFERED DELIVERED_PPS LOSS DROVERD_US GEN_US FAST".
+family_compare() {
+	local size=$1 zln=$2 half kind rate r m f spec
+	half=$(calc "int($zln / 2)")
+	ge "$half" 1000 || half=1000
+	for kind in max half; do
+		if [ "$kind" = max ]; then rate=$gen_max; else rate=$half; fi
+		for ((r = 0; r < reps; r++)); do
+			for spec in A4 N4 N6 B4 B6; do
+				m=${spec%?}
+				f=${spec#?}
+				fam=$f
+				fam_tag=
+				[ "$f" -eq 6 ] && fam_tag=6
+				if [ "$f" -eq 6 ]; then
+					run "$m" "$((size + IP6_EXTRA))" "$rate"
+				else
+					run "$m" "$size" "$rate"
+				fi
+				echo "$size $f $m $kind $R_OFFERED $R_RATE $R_LOSS" \
+					"$(calc "$R_DELIVERED > 0 ? $R_CPU_NS / 1000 / $R_DELIVERED : 0")" \
+					"$(calc "$R_SENT > 0 ? $R_GENCPU * 1e6 / $R_SENT : 0")" "$R_FAST" >>"$state/family.rows"
+			done
+		done
+	done
+	fam=4
+	fam_tag=
+	log "size $size IPv4/IPv6 alternated: flat out at $gen_max pps, half at $half pps"
 }
 
 # ---- main ----
@@ -603,6 +689,34 @@ for i in "${!fast_keys[@]}"; do
 	fast_text="$fast_text ${fast_keys[$i]}=${fast_end[$i]:-?}"
 done
 log "droverd's counters at the end of the measurements:$fast_text"
+
+if [ "$ipv6" -eq 1 ]; then
+	: >"$state/family.rows"
+	# Every IPv6 client's first packets, and the neighbours, before anything is measured.
+	fam=6
+	fam_tag=6
+	run N 84 20000
+	run B 84 20000
+	fam=4
+	fam_tag=
+	while read -r size _ zln _ gmax _; do
+		gen_max=$gmax
+		family_compare "$size" "$zln"
+	done <"$results"
+	# Medians per size, family, path and load.
+	python3 - "$state/family.rows" >"$state/family.txt" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    size, fam, mode, kind, offered, rate, loss, cpu, gcpu, fast = line.split()
+    rows.setdefault((int(size), fam, mode, kind), []).append(
+        (float(offered), float(rate), float(loss), float(cpu), float(gcpu), int(fast)))
+for (size, fam, mode, kind), v in sorted(rows.items()):
+    med = [statistics.median(x[i] for x in v) for i in range(5)]
+    print(size, fam, mode, kind, len(v), "%.0f %.0f %.6f %.4f %.4f" % tuple(med),
+          sum(x[5] for x in v))
+PY
+fi
 
 if [ "$queues" -eq 2 ]; then
 	first=${sizes%% *}
@@ -735,6 +849,50 @@ zl_text() {
 	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 	awk '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$state/paths.txt"
 	echo
+	if [ "$ipv6" -eq 1 ]; then
+		echo "IPv6 next to IPv4 (IPv6 clients wrapped in IPv4, 6in4, to the proxies' IPv4 addresses;"
+		echo "IPv4 A, N, B and IPv6 N, B alternating at each load, $reps repetition(s), medians). The"
+		echo "fast path carries IPv4 only: an IPv6 client's every packet goes through NFQUEUE whatever"
+		echo "\`fast_path\` says, so IPv6 has no path A. IPv6 sizes carry the IPv4 size's TCP segment"
+		echo "behind a 40-byte header: \"64\" is 84 bytes of IPv6 (the smallest packet that carries the"
+		echo "bench's stamp), \"1400\" is 1420 (1440 with the 6in4 header). Flat out: the generator's"
+		echo "ceiling; half: half of IPv4 N's zero-loss rate (the load for the CPU figures)."
+		echo
+		echo "| size IPv4 / IPv6 (bytes) | path | delivered flat out IPv4 / IPv6 (pps) | delivered at half IPv4 / IPv6 (pps) | loss at half IPv4 / IPv6 | droverd CPU µs/pkt IPv4 / IPv6 | sender CPU µs/pkt IPv4 / IPv6 |"
+		echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+		awk -v extra="$IP6_EXTRA" -v a_label="$a_label" '
+			{ k = $1 " " $2 " " $3 " " $4; off[k] = $6; rate[k] = $7; loss[k] = $8 * 100; cpu[k] = $9
+			  gcpu[k] = $10; sizes[$1] = 1 }
+			function v(arr, s, f, m, kind, fmt) {
+				k = s " " f " " m " " kind
+				return (k in arr) ? sprintf(fmt, arr[k]) : "?"
+			}
+			END {
+				n = 0; for (s in sizes) order[++n] = s + 0
+				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+					if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
+				for (i = 1; i <= n; i++) { s = order[i]
+					printf "| %d / %d | %s | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only |\n",
+						s, s + extra, a_label, v(rate, s, 4, "A", "max", "%.0f"),
+						v(rate, s, 4, "A", "half", "%.0f"),
+						v(loss, s, 4, "A", "half", "%.2f%%"), v(cpu, s, 4, "A", "half", "%.3f"),
+						v(gcpu, s, 4, "A", "half", "%.2f")
+					split("N B", ms, " ")
+					for (x = 1; x <= 2; x++) { m = ms[x]
+						printf "| %d / %d | %s | %s / %s | %s / %s | %s / %s | %s | %s / %s |\n",
+							s, s + extra, (m == "N" ? "N drover, NFQUEUE" : "B kernel"),
+							v(rate, s, 4, m, "max", "%.0f"), v(rate, s, 6, m, "max", "%.0f"),
+							v(rate, s, 4, m, "half", "%.0f"), v(rate, s, 6, m, "half", "%.0f"),
+							v(loss, s, 4, m, "half", "%.2f%%"), v(loss, s, 6, m, "half", "%.2f%%"),
+							(m == "N" ? v(cpu, s, 4, m, "half", "%.3f") " / " v(cpu, s, 6, m, "half", "%.3f") : ""),
+							v(gcpu, s, 4, m, "half", "%.2f"), v(gcpu, s, 6, m, "half", "%.2f") }
+				}
+			}' "$state/family.txt"
+		echo
+		echo "Loss: the share of the packets sent that no proxy counted. The IPv6 trials'"
+		echo "fast_packets (packets wrapped by the fast path) summed: $(awk '$2 == 6 { s += $11 } END { print s + 0 }' "$state/family.txt")."
+		echo
+	fi
 	for size in $sizes; do
 		echo "Delivered vs offered, $size-byte packets (medians; sweep-$size.dat):"
 		echo
