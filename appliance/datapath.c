@@ -373,22 +373,39 @@ static void dp_reject(struct datapath_thread *t, const struct pool_snapshot *sna
 	}
 }
 
-static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *snap,
-		       const struct packet_info *pi, const uint8_t *pkt, size_t len)
+/*
+ * Counts a client's packet that has no proxy by no_proxy_policy and returns
+ * its verdict; *reject says whether the policy answers the client (the
+ * caller sends the answer of its IP version).
+ */
+static int dp_no_proxy_verdict(struct datapath_thread *t, const struct pool_snapshot *snap,
+			       bool *reject)
 {
+	*reject = false;
 	switch (snap->no_proxy) {
 	case NO_PROXY_DROP:
 		dp_count(t, DP_NO_PROXY_DROPPED);
 		return NF_DROP;
 	case NO_PROXY_REJECT:
 		dp_count(t, DP_REJECTED);
-		dp_reject(t, snap, pi, pkt, len);
+		*reject = true;
 		return NF_DROP;
 	case NO_PROXY_BYPASS:
 	default:
 		dp_count(t, DP_BYPASSED);
 		return NF_ACCEPT;
 	}
+}
+
+static int dp_no_proxy(struct datapath_thread *t, const struct pool_snapshot *snap,
+		       const struct packet_info *pi, const uint8_t *pkt, size_t len)
+{
+	bool reject;
+	int verdict = dp_no_proxy_verdict(t, snap, &reject);
+
+	if (reject)
+		dp_reject(t, snap, pi, pkt, len);
+	return verdict;
 }
 
 /*
@@ -421,6 +438,24 @@ static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot 
 }
 
 /*
+ * The proxy that keeps the client of affinity key (hash its hash), found
+ * without placing or refreshing anything; 0 (counted) when there is none.
+ */
+static uint16_t dp_icmp_error_placed(struct datapath_thread *t, const struct pool_snapshot *snap,
+				     uint32_t key, uint64_t hash)
+{
+	uint16_t slot;
+
+	if (!affinity_peek(snap->affinity, key, hash, t->now, &slot, NULL) ||
+	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
+		dp_count(t, DP_ICMP_UNPLACED);
+		return 0;
+	}
+	dp_count(t, DP_AFFINITY_HITS);
+	return slot;
+}
+
+/*
  * The proxy an ICMP error belongs to: that of the client it speaks for, or 0
  * when it goes on unproxied (counted by why). Only a client may speak of its
  * own flows: the quoted packet must be addressed to the error's sender, a
@@ -432,8 +467,6 @@ static uint16_t dp_choose(struct datapath_thread *t, const struct pool_snapshot 
 static uint16_t dp_icmp_error_owner(struct datapath_thread *t, const struct pool_snapshot *snap,
 				    const struct packet_info *pi, uint64_t hash)
 {
-	uint16_t slot;
-
 	if (pi->quoted_dst != pi->src) {
 		dp_count(t, DP_ICMP_NOT_SENDER);
 		return 0;
@@ -442,13 +475,7 @@ static uint16_t dp_icmp_error_owner(struct datapath_thread *t, const struct pool
 		dp_count(t, DP_ICMP_OUTSIDE_SUBNETS);
 		return 0;
 	}
-	if (!affinity_peek(snap->affinity, pi->src, hash, t->now, &slot, NULL) ||
-	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
-		dp_count(t, DP_ICMP_UNPLACED);
-		return 0;
-	}
-	dp_count(t, DP_AFFINITY_HITS);
-	return slot;
+	return dp_icmp_error_placed(t, snap, pi->src, hash);
 }
 
 /*
@@ -477,6 +504,47 @@ static void dp_learn(struct datapath_thread *t, const struct pool_snapshot *snap
 		dp_count(t, DP_FAST_LEARN_ERRORS);
 }
 
+/* Counts a packet that did not parse (reason its per-reason counter); returns its verdict. */
+static int dp_malformed(struct datapath_thread *t, const struct pool_snapshot *snap,
+			uint64_t *reason)
+{
+	dp_count(t, DP_MALFORMED);
+	dp_add(reason, 1);
+	return snap->malformed == MALFORMED_DROP ? NF_DROP : NF_ACCEPT;
+}
+
+/*
+ * Whether a parsed packet (of either IP version) is web traffic of the
+ * pool: TCP to a web port, or an ICMP error quoting TCP from a web port.
+ * A non-first fragment has no ports: it follows its client, like the rest.
+ * A client's ICMP error about a proxied connection (it quotes web-port ->
+ * client) belongs to the proxy that really sent the packet, not to the
+ * server whose address that proxy answered with: PMTU discovery needs it.
+ */
+static bool dp_is_web(const struct pool_snapshot *snap, uint8_t protocol, bool has_ports,
+		      uint16_t dport, bool icmp_error, uint8_t quoted_protocol,
+		      bool quoted_has_ports, uint16_t quoted_sport)
+{
+	if (protocol != IPPROTO_TCP && !icmp_error)
+		return false;
+	if (has_ports && !pool_port_is_web(snap, dport))
+		return false;
+	return !icmp_error || (quoted_protocol == IPPROTO_TCP && quoted_has_ports &&
+			       pool_port_is_web(snap, quoted_sport));
+}
+
+/* Counts a packet going to slot's proxy; a SYN alone is a new connection (a hit). */
+static void dp_count_slot(struct datapath_thread *t, uint16_t slot, size_t len, bool has_ports,
+			  uint8_t tcp_flags)
+{
+	struct datapath_slot_counters *sc = &t->slots[slot];
+
+	dp_add(&sc->packets, 1);
+	dp_add(&sc->bytes, len);
+	if (has_ports && (tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
+		dp_add(&sc->hits, 1);
+}
+
 static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		      const uint8_t *pkt, size_t len);
 
@@ -493,26 +561,10 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 		return dp_handle6(t, snap, pkt, len);
 	err = packet_parse(pkt, len, &pi);
 	if (err != PACKET_OK) {
-		dp_count(t, DP_MALFORMED);
-		dp_add(&t->malformed[err], 1);
-		return snap->malformed == MALFORMED_DROP ? NF_DROP : NF_ACCEPT;
+		return dp_malformed(t, snap, &t->malformed[err]);
 	}
-	if (pi.protocol != IPPROTO_TCP && !pi.icmp_error) {
-		dp_count(t, DP_NOT_WEB);
-		return NF_ACCEPT;
-	}
-	/* A non-first fragment has no ports: it follows its client, like the rest. */
-	if (pi.has_ports && !pool_port_is_web(snap, pi.dport)) {
-		dp_count(t, DP_NOT_WEB);
-		return NF_ACCEPT;
-	}
-	/*
-	 * A client's ICMP error about a proxied connection (it quotes web-port ->
-	 * client) belongs to the proxy that really sent the packet, not to the
-	 * server whose address that proxy answered with: PMTU discovery needs it.
-	 */
-	if (pi.icmp_error && !(pi.quoted_protocol == IPPROTO_TCP && pi.quoted_has_ports &&
-			       pool_port_is_web(snap, pi.quoted_sport))) {
+	if (!dp_is_web(snap, pi.protocol, pi.has_ports, pi.dport, pi.icmp_error, pi.quoted_protocol,
+		       pi.quoted_has_ports, pi.quoted_sport)) {
 		dp_count(t, DP_NOT_WEB);
 		return NF_ACCEPT;
 	}
@@ -537,11 +589,7 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	}
 
 	const struct pool_target *target = &snap->targets[slot];
-	struct datapath_slot_counters *sc = &t->slots[slot];
-	dp_add(&sc->packets, 1);
-	dp_add(&sc->bytes, len);
-	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
-		dp_add(&sc->hits, 1);
+	dp_count_slot(t, slot, len, pi.has_ports, pi.tcp_flags);
 
 	if (len > target->tunnel_mtu)
 		return dp_too_big(t, snap, target, &pi, pkt, len);
@@ -631,8 +679,6 @@ static void dp_reject6(struct datapath_thread *t, const struct pool_snapshot *sn
 static uint16_t dp_icmp6_error_owner(struct datapath_thread *t, const struct pool_snapshot *snap,
 				     const struct packet6_info *pi, uint32_t tag, uint64_t hash)
 {
-	uint16_t slot;
-
 	if (memcmp(pi->quoted_dst, pi->src, WIRE_IPV6_ADDR_LEN) != 0) {
 		dp_count(t, DP_ICMP_NOT_SENDER);
 		return 0;
@@ -641,13 +687,7 @@ static uint16_t dp_icmp6_error_owner(struct datapath_thread *t, const struct poo
 		dp_count(t, DP_ICMP_OUTSIDE_SUBNETS);
 		return 0;
 	}
-	if (!affinity_peek(snap->affinity, tag, hash, t->now, &slot, NULL) ||
-	    slot >= snap->nslots || !(snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
-		dp_count(t, DP_ICMP_UNPLACED);
-		return 0;
-	}
-	dp_count(t, DP_AFFINITY_HITS);
-	return slot;
+	return dp_icmp_error_placed(t, snap, tag, hash);
 }
 
 /*
@@ -667,21 +707,11 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 	dp_count(t, DP_IPV6_PACKETS);
 	err = packet6_parse(pkt, len, &pi);
 	if (err != PACKET6_OK) {
-		dp_count(t, DP_MALFORMED);
-		dp_add(&t->malformed6[err], 1);
-		return snap->malformed == MALFORMED_DROP ? NF_DROP : NF_ACCEPT;
+		return dp_malformed(t, snap, &t->malformed6[err]);
 	}
 	/* Only TCP and the ICMPv6 errors: neighbour discovery and the rest are the kernel's. */
-	if (pi.protocol != IPPROTO_TCP && !pi.icmp_error) {
-		dp_count(t, DP_NOT_WEB);
-		return NF_ACCEPT;
-	}
-	if (pi.has_ports && !pool_port_is_web(snap, pi.dport)) {
-		dp_count(t, DP_NOT_WEB);
-		return NF_ACCEPT;
-	}
-	if (pi.icmp_error && !(pi.quoted_protocol == IPPROTO_TCP && pi.quoted_has_ports &&
-			       pool_port_is_web(snap, pi.quoted_sport))) {
+	if (!dp_is_web(snap, pi.protocol, pi.has_ports, pi.dport, pi.icmp_error, pi.quoted_protocol,
+		       pi.quoted_has_ports, pi.quoted_sport)) {
 		dp_count(t, DP_NOT_WEB);
 		return NF_ACCEPT;
 	}
@@ -705,28 +735,17 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 		if (slot != 0 && t->counters[DP_AFFINITY_HITS] == hits)
 			dp_count(t, DP_IPV6_PLACED);
 		if (slot == 0) {
-			switch (snap->no_proxy) {
-			case NO_PROXY_DROP:
-				dp_count(t, DP_NO_PROXY_DROPPED);
-				return NF_DROP;
-			case NO_PROXY_REJECT:
-				dp_count(t, DP_REJECTED);
+			bool reject;
+			int verdict = dp_no_proxy_verdict(t, snap, &reject);
+
+			if (reject)
 				dp_reject6(t, snap, &pi, hash, pkt, len);
-				return NF_DROP;
-			case NO_PROXY_BYPASS:
-			default:
-				dp_count(t, DP_BYPASSED);
-				return NF_ACCEPT;
-			}
+			return verdict;
 		}
 	}
 
 	const struct pool_target *target = &snap->targets[slot];
-	struct datapath_slot_counters *sc = &t->slots[slot];
-	dp_add(&sc->packets, 1);
-	dp_add(&sc->bytes, len);
-	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
-		dp_add(&sc->hits, 1);
+	dp_count_slot(t, slot, len, pi.has_ports, pi.tcp_flags);
 
 	if (target->flags & POOL_TARGET_IPV6) {
 		/* The proxy's IPv6 address: IPv6-in-IPv6, 40 bytes of the path's MTU. */

@@ -19,18 +19,18 @@ const struct pool_target *manager_proxy_target(const struct manager *m, uint16_t
 	return &snap->targets[slot];
 }
 
-enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
-					  const struct proxy_config **proxy, uint32_t *idle)
+/*
+ * The proxy of affinity key (hash its hash) in snap, as the packet path
+ * would choose it without placing anything: the affinity entry while its
+ * proxy keeps clients, else the Maglev table's choice (*idle 0).
+ */
+static enum manager_lookup_reason
+manager_lookup_key(struct manager *m, const struct pool_snapshot *snap, uint32_t key, uint64_t hash,
+		   const struct proxy_config **proxy, uint32_t *idle)
 {
-	const struct pool_snapshot *snap = m->dp.current;
-	uint64_t hash = hash_client(m->hash_key, client);
 	uint16_t slot;
 
-	*proxy = NULL;
-	*idle = 0;
-	if (snap == NULL)
-		return MANAGER_LOOKUP_NONE;
-	if (affinity_peek(m->affinity, client, hash, clock_now_s(), &slot, idle) &&
+	if (affinity_peek(m->affinity, key, hash, clock_now_s(), &slot, idle) &&
 	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
 		*proxy = manager_proxy_by_slot(m, slot);
 		if (*proxy != NULL)
@@ -44,32 +44,32 @@ enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
 	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
 }
 
+enum manager_lookup_reason manager_lookup(struct manager *m, uint32_t client,
+					  const struct proxy_config **proxy, uint32_t *idle)
+{
+	const struct pool_snapshot *snap = m->dp.current;
+	uint64_t hash = hash_client(m->hash_key, client);
+
+	*proxy = NULL;
+	*idle = 0;
+	if (snap == NULL)
+		return MANAGER_LOOKUP_NONE;
+	return manager_lookup_key(m, snap, client, hash, proxy, idle);
+}
+
 enum manager_lookup_reason manager_lookup6(struct manager *m, const uint8_t addr[16],
 					   const struct proxy_config **proxy, uint32_t *idle)
 {
 	const struct pool_snapshot *snap = m->dp.current;
 	const struct client_id client = client_from_ipv6(addr);
 	uint64_t hash;
-	uint16_t slot;
 
 	*proxy = NULL;
 	*idle = 0;
 	if (snap == NULL)
 		return MANAGER_LOOKUP_NONE;
 	hash = pool_client6_hash(snap, &client);
-	if (affinity_peek(m->affinity, pool_affinity_tag6(hash), hash, clock_now_s(), &slot,
-			  idle) &&
-	    slot < snap->nslots && (snap->targets[slot].flags & POOL_TARGET_KEEPS)) {
-		*proxy = manager_proxy_by_slot(m, slot);
-		if (*proxy != NULL)
-			return MANAGER_LOOKUP_AFFINITY;
-	}
-	*idle = 0;
-	slot = maglev_lookup(&snap->table, hash);
-	if (slot == MAGLEV_EMPTY)
-		return MANAGER_LOOKUP_NONE;
-	*proxy = manager_proxy_by_slot(m, slot);
-	return *proxy != NULL ? MANAGER_LOOKUP_TABLE : MANAGER_LOOKUP_NONE;
+	return manager_lookup_key(m, snap, pool_affinity_tag6(hash), hash, proxy, idle);
 }
 
 /* A proxy's own counters (hits, packets, bytes) since it got its slot. */

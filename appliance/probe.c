@@ -10,13 +10,14 @@
  * max_in_flight transfers run at once (each holds a socket); a fire beyond
  * that waits in line and starts when a running probe ends.
  *
- * curl tells us which sockets to watch (prober_socket_cb: one libevent
- * event per curl socket) and when to call it back (prober_timer_cb: one
- * libevent timer); we hand readiness back with curl_multi_socket_action and
- * collect finished transfers with curl_multi_info_read.
+ * transfer_loop.c runs the multi handle on the loop: it watches the sockets
+ * curl asks for and keeps curl's timer, and after each hand-back to curl
+ * calls prober_collect, which reads the finished transfers with
+ * curl_multi_info_read.
  */
 #include "clock.h"
 #include "probe.h"
+#include "transfer_loop.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -44,7 +45,7 @@
 struct prober {
 	struct event_base *base;
 	CURLM *multi;
-	struct event *timeout; /* curl's own timeout (CURLMOPT_TIMERFUNCTION) */
+	struct transfer_loop *loop; /* runs multi on base */
 	probe_result_fn fn;
 	void *arg;
 	struct prober_target **targets;
@@ -70,11 +71,6 @@ struct prober_target {
 	bool waiting;	 /* in the prober's waiting line */
 	TAILQ_ENTRY(prober_target) wait_entry;
 	bool keep; /* scratch for prober_set_targets */
-};
-
-/* One socket curl asked us to watch. */
-struct prober_socket {
-	struct event *ev;
 };
 
 int probe_global_init(void)
@@ -194,8 +190,6 @@ static enum check_result probe_classify(const struct prober_target *t, CURLcode 
 	}
 }
 
-static void prober_timeout_cb(evutil_socket_t fd, short what, void *arg);
-static void prober_event_cb(evutil_socket_t fd, short what, void *arg);
 static void prober_start_waiting(struct prober *p);
 
 /* Drops the transfer in flight, if any, without reporting it. */
@@ -212,8 +206,9 @@ static void prober_target_stop(struct prober_target *t)
 }
 
 /* Reports every finished transfer. The callback may replace the target list. */
-static void prober_collect(struct prober *p)
+static void prober_collect(void *arg)
 {
+	struct prober *p = arg;
 	CURLMsg *msg;
 	int left;
 
@@ -240,87 +235,6 @@ static void prober_collect(struct prober *p)
 		p->fn(p->arg, id, result, elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
 	}
 	prober_start_waiting(p);
-}
-
-static void prober_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct prober *p = arg;
-	int mask = 0, running;
-
-	if (what & EV_READ)
-		mask |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		mask |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(p->multi, fd, mask, &running);
-	prober_collect(p);
-}
-
-static void prober_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct prober *p = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	prober_collect(p);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: keeps one persistent libevent event per socket curl watches. */
-static int prober_socket_cb(CURL *easy, curl_socket_t fd, int action, void *arg, void *sockp)
-{
-	struct prober *p = arg;
-	struct prober_socket *s = sockp;
-	short what = EV_PERSIST;
-
-	(void)easy;
-	if (action == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			event_free(s->ev);
-			free(s);
-		}
-		return 0;
-	}
-	if (action & CURL_POLL_IN)
-		what |= EV_READ;
-	if (action & CURL_POLL_OUT)
-		what |= EV_WRITE;
-	if (s == NULL) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL)
-			return -1;
-		curl_multi_assign(p->multi, fd, s);
-	} else {
-		event_free(s->ev);
-	}
-	/* Recreated rather than modified: libevent cannot change a pending event's flags. */
-	s->ev = event_new(p->base, fd, what, prober_event_cb, p);
-	if (s->ev == NULL || event_add(s->ev, NULL) < 0) {
-		if (s->ev != NULL)
-			event_free(s->ev);
-		curl_multi_assign(p->multi, fd, NULL);
-		free(s);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * CURLMOPT_TIMERFUNCTION: curl wants prober_timeout_cb in timeout_ms (-1:
- * never). curl must not be re-entered from here, so even 0 goes through the
- * loop.
- */
-static int prober_timer_cb(CURLM *multi, long timeout_ms, void *arg)
-{
-	struct prober *p = arg;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0)
-		return event_del(p->timeout) < 0 ? -1 : 0;
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	return event_add(p->timeout, &tv) < 0 ? -1 : 0;
 }
 
 static int probe_easy_setup(struct prober_target *t)
@@ -555,18 +469,13 @@ struct prober *prober_new(struct event_base *base, probe_result_fn fn, void *arg
 	p->max_in_flight = PROBE_MAX_IN_FLIGHT_DEFAULT;
 	TAILQ_INIT(&p->waiting);
 	p->multi = curl_multi_init();
-	p->timeout = evtimer_new(base, prober_timeout_cb, p);
-	if (p->multi == NULL || p->timeout == NULL)
+	if (p->multi == NULL)
 		goto fail;
-	if (curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, prober_socket_cb) != CURLM_OK ||
-	    curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p) != CURLM_OK ||
-	    curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, prober_timer_cb) != CURLM_OK ||
-	    curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p) != CURLM_OK)
+	p->loop = transfer_loop_new(base, p->multi, prober_collect, p);
+	if (p->loop == NULL)
 		goto fail;
 	return p;
 fail:
-	if (p->timeout != NULL)
-		event_free(p->timeout);
 	if (p->multi != NULL)
 		curl_multi_cleanup(p->multi);
 	free(p);
@@ -676,6 +585,6 @@ void prober_free(struct prober *p)
 	free(p->targets);
 	/* After every handle is removed, so no socket event outlives the multi handle. */
 	curl_multi_cleanup(p->multi);
-	event_free(p->timeout);
+	transfer_loop_free(p->loop);
 	free(p);
 }

@@ -1,10 +1,10 @@
 /*
  * replica.c - one pull at a time from the primary, on libcurl's multi
- * interface driven by the control loop: curl tells us which sockets to
- * watch (CURLMOPT_SOCKETFUNCTION, one libevent event each) and when to call
- * it back (CURLMOPT_TIMERFUNCTION), as the prober does (probe.c).
+ * interface driven by the control loop through transfer_loop.c, as the
+ * prober's probes are (probe.c).
  */
 #include "replica.h"
+#include "transfer_loop.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,6 @@
 #include <strings.h>
 
 #include <curl/curl.h>
-#include <event2/event.h>
 
 #define REPLICA_USER_AGENT	"drover-replica/" DROVER_VERSION
 #define REPLICA_HEADER_LINE_MAX 512
@@ -21,7 +20,7 @@
 struct replica {
 	struct event_base *base;
 	CURLM *multi;
-	struct event *timeout;
+	struct transfer_loop *loop; /* runs multi on base */
 	replica_done_fn *fn;
 	void *arg;
 	CURL *easy; /* the pull under way, or NULL */
@@ -30,10 +29,6 @@ struct replica {
 	size_t cap;
 	bool too_big;
 	char curl_error[CURL_ERROR_SIZE]; /* curl's own words for a failure, with its figures */
-};
-
-struct replica_socket {
-	struct event *ev;
 };
 
 static size_t replica_on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -116,8 +111,9 @@ static void replica_stop(struct replica *r)
 	r->too_big = false;
 }
 
-static void replica_collect(struct replica *r)
+static void replica_collect(void *arg)
 {
+	struct replica *r = arg;
 	CURLMsg *msg;
 	int left;
 
@@ -148,80 +144,6 @@ static void replica_collect(struct replica *r)
 	}
 }
 
-static void replica_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct replica *r = arg;
-	int mask = 0, running;
-
-	if (what & EV_READ)
-		mask |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		mask |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(r->multi, fd, mask, &running);
-	replica_collect(r);
-}
-
-static void replica_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct replica *r = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	replica_collect(r);
-}
-
-static int replica_socket_cb(CURL *easy, curl_socket_t fd, int action, void *arg, void *sockp)
-{
-	struct replica *r = arg;
-	struct replica_socket *s = sockp;
-	short what = EV_PERSIST;
-
-	(void)easy;
-	if (action == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			event_free(s->ev);
-			free(s);
-		}
-		return 0;
-	}
-	if (action & CURL_POLL_IN)
-		what |= EV_READ;
-	if (action & CURL_POLL_OUT)
-		what |= EV_WRITE;
-	if (s == NULL) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL)
-			return -1;
-		curl_multi_assign(r->multi, fd, s);
-	} else {
-		event_free(s->ev);
-	}
-	s->ev = event_new(r->base, fd, what, replica_event_cb, r);
-	if (s->ev == NULL || event_add(s->ev, NULL) < 0) {
-		if (s->ev != NULL)
-			event_free(s->ev);
-		curl_multi_assign(r->multi, fd, NULL);
-		free(s);
-		return -1;
-	}
-	return 0;
-}
-
-static int replica_timer_cb(CURLM *multi, long timeout_ms, void *arg)
-{
-	struct replica *r = arg;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0)
-		return event_del(r->timeout) < 0 ? -1 : 0;
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	return event_add(r->timeout, &tv) < 0 ? -1 : 0;
-}
-
 struct replica *replica_new(struct event_base *base, replica_done_fn *fn, void *arg)
 {
 	struct replica *r = calloc(1, sizeof(*r));
@@ -232,12 +154,9 @@ struct replica *replica_new(struct event_base *base, replica_done_fn *fn, void *
 	r->fn = fn;
 	r->arg = arg;
 	r->multi = curl_multi_init();
-	r->timeout = event_new(base, -1, 0, replica_timeout_cb, r);
-	if (r->multi == NULL || r->timeout == NULL ||
-	    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, replica_socket_cb) != CURLM_OK ||
-	    curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r) != CURLM_OK ||
-	    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, replica_timer_cb) != CURLM_OK ||
-	    curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r) != CURLM_OK) {
+	if (r->multi != NULL)
+		r->loop = transfer_loop_new(base, r->multi, replica_collect, r);
+	if (r->loop == NULL) {
 		replica_free(r);
 		return NULL;
 	}
@@ -334,7 +253,6 @@ void replica_free(struct replica *r)
 	replica_stop(r);
 	if (r->multi != NULL)
 		curl_multi_cleanup(r->multi);
-	if (r->timeout != NULL)
-		event_free(r->timeout);
+	transfer_loop_free(r->loop);
 	free(r);
 }

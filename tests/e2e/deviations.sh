@@ -36,6 +36,8 @@ ECMP_CLIENTS=$((DOWNLOADS + LOOPERS))
 . "$here/../lab/lib.sh"
 # shellcheck source=../lab/ecmp.sh
 . "$here/../lab/ecmp.sh"
+# shellcheck source=../lab/cluster.sh
+. "$here/../lab/cluster.sh"
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
 
@@ -59,70 +61,15 @@ finish() {
 trap finish EXIT
 trap 'exit 1' INT TERM
 
-# cluster CTL EXPR: a value of `CTL --json cluster', by a Python expression on c.
-cluster() {
-	"$1" --json cluster 2>/dev/null | python3 -c "import json,sys
-c = json.load(sys.stdin)['cluster']
-print($2)"
-}
-gen() { cluster "$1" "c['config_generation']"; }
-same_config() {
-	[ "$(gen lab_droverctl)" = "$(gen lab_droverctl2)" ] &&
-		[ "$(cluster lab_droverctl "c['table_digest']")" = "$(cluster lab_droverctl2 "c['table_digest']")" ]
-}
-
-# token: signs in to A's API as admin with the password droverd generated on
-# its first start (changing it, as asked), prints a new API token.
-token() {
-	lab_exec app python3 - "$A_URL" "$LAB_STATE/a-cert.pem" "$(head -n 1 "$LAB_STATE/initial-admin-password")" <<'EOF'
-import http.client, json, ssl, sys, urllib.parse
-url, ca, password = sys.argv[1:4]
-u = urllib.parse.urlsplit(url)
-cookie, csrf = None, None
-def call(method, path, body):
-    global cookie, csrf
-    conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=30,
-                                       context=ssl.create_default_context(cafile=ca))
-    h = {"Origin": "%s://%s" % (u.scheme, u.netloc), "Content-Type": "application/json"}
-    if cookie:
-        h["Cookie"] = cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    conn.request(method, path, json.dumps(body), h)
-    r = conn.getresponse()
-    data = json.loads(r.read() or b"{}")
-    if r.getheader("Set-Cookie"):
-        cookie = r.getheader("Set-Cookie").split(";")[0]
-    csrf = data.get("csrf", csrf)
-    if r.status >= 300:
-        sys.exit("%s %s: HTTP %d %s" % (method, path, r.status, data))
-    return data
-call("POST", "/api/v1/login", {"username": "admin", "password": password})
-call("POST", "/api/v1/account/password", {"current": password, "new": password + "-changed"})
-print(call("POST", "/api/v1/tokens", {"name": "replicas"})["token"])
-EOF
-}
+gen() { cluster_field "$1" "c['config_generation']"; }
+same_config() { cluster_same lab_droverctl lab_droverctl2; }
 
 setup() {
 	ecmp_up && lab_start_droverd || return 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj "/CN=drover-a" -addext "subjectAltName=IP:$LAB_APPLIANCE" \
-		-keyout "$LAB_STATE/a-key.pem" -out "$LAB_STATE/a-cert.pem" >/dev/null 2>&1 || return 1
-	lab_droverctl settings set cluster_node_name drover-a >/dev/null &&
-		lab_droverctl settings set tls_cert "$LAB_STATE/a-cert.pem" >/dev/null &&
-		lab_droverctl settings set tls_key "$LAB_STATE/a-key.pem" >/dev/null &&
-		lab_droverctl settings set https true >/dev/null &&
-		lab_droverctl settings set http_listen "$LAB_APPLIANCE:8443" >/dev/null &&
-		lab_droverctl settings set cluster_role primary >/dev/null || return 1
-	lab_wait "$LAB_WAIT_S" lab_exec app bash -c "echo >/dev/tcp/$LAB_APPLIANCE/8443" || return 1
-	token >"$LAB_STATE/a.token" || return 1
-	chmod 0600 "$LAB_STATE/a.token"
+	cluster_primary lab_droverctl app "$LAB_APPLIANCE" "$LAB_STATE/initial-admin-password" \
+		"$LAB_STATE" || return 1
 	lab_start_droverd2 || return 1
-	lab_droverctl2 settings set cluster_node_name drover-b >/dev/null &&
-		lab_droverctl2 settings set cluster_token_file "$LAB_STATE/a.token" >/dev/null &&
-		lab_droverctl2 settings set cluster_ca_file "$LAB_STATE/a-cert.pem" >/dev/null &&
-		lab_droverctl2 settings set cluster_primary "$A_URL" >/dev/null &&
-		lab_droverctl2 settings set cluster_role replica >/dev/null || return 1
+	cluster_replica lab_droverctl2 "$LAB_APPLIANCE" "$LAB_STATE" || return 1
 	lab_proxies_accept "$LAB_APPLIANCE" "$LAB_APPLIANCE2"
 }
 
@@ -193,16 +140,16 @@ t0=$(date +%s%3N)
 lab_wait "$LAB_WAIT_S" agree
 t1=$(date +%s%3N)
 after=$(differ)
-ex_a=$(cluster lab_droverctl "c['deviations']['exported']")
-imp_b=$(cluster lab_droverctl2 "c['deviations']['imported']")
+ex_a=$(cluster_field lab_droverctl "c['deviations']['exported']")
+imp_b=$(cluster_field lab_droverctl2 "c['deviations']['imported']")
 [ "$before" -gt 0 ] && [ "$after" -eq 0 ] && [ "$ex_a" -ge "$before" ] && [ "$imp_b" -ge "$before" ]
 check $? "every active client of A on the same proxy on B after the exchange" \
 	"before the exchange B placed $before of A's $ECMP_CLIENTS active clients elsewhere (those kept on the drained $drained_name), after it $after; A exported $ex_a, B imported $imp_b; agreement $((t1 - t0)) ms after B took the drain"
 echo "#   A: $(lab_droverctl cluster | grep deviations | tr -s ' ' | tr '\n' ';')"
 echo "#   B: $(lab_droverctl2 cluster | grep deviations | tr -s ' ' | tr '\n' ';')"
 lab_droverctl2 lookup "${clients[0]}" --count "$ECMP_CLIENTS" >"$LAB_STATE/lookup.b1"
-lab_exec app curl -sS --cacert "$LAB_STATE/a-cert.pem" \
-	-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" "$A_URL/metrics" >"$LAB_STATE/metrics.a"
+lab_exec app curl -sS --cacert "$LAB_STATE/primary-cert.pem" \
+	-H "Authorization: Bearer $(cat "$LAB_STATE/primary.token")" "$A_URL/metrics" >"$LAB_STATE/metrics.a"
 grep -Eq "^drover_cluster_deviations [1-9]" "$LAB_STATE/metrics.a" &&
 	grep -q '^drover_cluster_peer_deviations_total{result="imported"} ' "$LAB_STATE/metrics.a"
 check $? "A's /metrics: its deviations and what became of B's" \

@@ -38,6 +38,8 @@ LAB_STATE=/tmp/drover-e2e-replication.$$
 LAB_PROXIES=1
 # shellcheck source=../lab/lib.sh
 . "$here/../lab/lib.sh"
+# shellcheck source=../lab/cluster.sh
+. "$here/../lab/cluster.sh"
 # shellcheck source=../lab/tap.sh
 . "$here/../lab/tap.sh"
 
@@ -72,15 +74,9 @@ trap 'exit 1' INT TERM
 ctl_a() { lab_exec app "$DROVER_BUILD/droverctl" --socket "$LAB_STATE/a.sock" "$@"; }
 ctl_b() { lab_exec app2 "$DROVER_BUILD/droverctl" --socket "$LAB_STATE/b.sock" "$@"; }
 
-# field CTL EXPR: a value of `CTL --json cluster', by a Python expression on c.
-field() {
-	"$1" --json cluster 2>/dev/null | python3 -c "import json,sys
-c = json.load(sys.stdin)['cluster']
-print($2)"
-}
-gen_a() { field ctl_a "c['config_generation']"; }
-gen_b() { field ctl_b "c['config_generation']"; }
-digest() { field "$1" "c['table_digest']"; }
+gen_a() { cluster_field ctl_a "c['config_generation']"; }
+gen_b() { cluster_field ctl_b "c['config_generation']"; }
+digest() { cluster_field "$1" "c['table_digest']"; }
 
 now_ms() { date +%s%3N; }
 
@@ -108,48 +104,6 @@ all_up() {
 	"$1" --json proxy list | python3 -c 'import json, sys
 p = json.load(sys.stdin)["proxies"]
 sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)'
-}
-
-digests_equal() {
-	local a b
-	a=$(digest ctl_a) && b=$(digest ctl_b) && [ -n "$a" ] && [ "$a" = "$b" ]
-}
-
-# token NS URL CA: signs in as admin (changing the first password), makes an API token, prints it.
-token() {
-	lab_exec "$1" python3 - "$2" "${3:-}" "$(cat "$LAB_STATE/password")" <<'EOF'
-import http.client, json, ssl, sys, urllib.parse
-url, ca, password = sys.argv[1], sys.argv[2], sys.argv[3]
-u = urllib.parse.urlsplit(url)
-origin = "%s://%s" % (u.scheme, u.netloc)
-cookie, csrf = None, None
-def call(method, path, body):
-    global cookie, csrf
-    if u.scheme == "https":
-        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=30,
-                                           context=ssl.create_default_context(cafile=ca))
-    else:
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    h = {"Origin": origin, "Content-Type": "application/json"}
-    if cookie:
-        h["Cookie"] = cookie
-    if csrf:
-        h["X-CSRF-Token"] = csrf
-    conn.request(method, path, json.dumps(body), h)
-    r = conn.getresponse()
-    data = json.loads(r.read() or b"{}")
-    if r.getheader("Set-Cookie"):
-        cookie = r.getheader("Set-Cookie").split(";")[0]
-    if data.get("csrf"):
-        csrf = data["csrf"]
-    if r.status >= 300:
-        sys.exit("%s %s: HTTP %d %s" % (method, path, r.status, data))
-    return data
-call("POST", "/api/v1/login", {"username": "admin", "password": password})
-new = password + "-changed"
-call("POST", "/api/v1/account/password", {"current": password, "new": new})
-print(call("POST", "/api/v1/tokens", {"name": "replicas"})["token"])
-EOF
 }
 
 # median FILE: the median of the numbers in FILE, one a line.
@@ -183,21 +137,13 @@ while True:
 	pid=$!
 	lab_record listener "$pid" python3
 	lab_wait "$LAB_WAIT_S" lab_listening px1 3128 || return 1
-	# The primary's certificate names its address, so the replica checks it whole.
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-subj "/CN=drover-a" -addext "subjectAltName=IP:$A" \
-		-keyout "$LAB_STATE/a-key.pem" -out "$LAB_STATE/a-cert.pem" >/dev/null 2>&1 || return 1
 	head -c 18 /dev/urandom | base64 >"$LAB_STATE/password"
 	chmod 0600 "$LAB_STATE/password"
 
 	start_droverd a app || return 1
+	# The primary's certificate names its address, so the replica checks it whole.
 	ctl_a settings set queues 1 >/dev/null &&
-		ctl_a settings set cluster_node_name drover-a >/dev/null &&
-		ctl_a settings set tls_cert "$LAB_STATE/a-cert.pem" >/dev/null &&
-		ctl_a settings set tls_key "$LAB_STATE/a-key.pem" >/dev/null &&
-		ctl_a settings set https true >/dev/null &&
-		ctl_a settings set http_listen "$A:8443" >/dev/null &&
-		ctl_a settings set cluster_role primary >/dev/null &&
+		cluster_primary ctl_a app "$A" "$LAB_STATE/password" "$LAB_STATE" &&
 		ctl_a settings set probe_kind tcp >/dev/null &&
 		ctl_a settings set probe_port 3128 >/dev/null &&
 		ctl_a settings set probe_timeout_ms 500 >/dev/null &&
@@ -205,20 +151,13 @@ while True:
 	for ((i = 0; i < PROXIES; i++)); do
 		ctl_a proxy add "$NET.$((PROXY_FIRST + i))" --name "px$i" >/dev/null || return 1
 	done
-	lab_wait "$LAB_WAIT_S" lab_exec app bash -c "echo >/dev/tcp/$A/8443" || return 1
-	token app "$A_URL" "$LAB_STATE/a-cert.pem" >"$LAB_STATE/a.token" || return 1
-	chmod 0600 "$LAB_STATE/a.token"
 
 	start_droverd b app2 || return 1
 	ctl_b settings set queues 1 >/dev/null &&
-		ctl_b settings set cluster_node_name drover-b >/dev/null &&
 		ctl_b settings set http_listen "$B:8080" >/dev/null &&
-		ctl_b settings set cluster_token_file "$LAB_STATE/a.token" >/dev/null &&
-		ctl_b settings set cluster_ca_file "$LAB_STATE/a-cert.pem" >/dev/null &&
-		ctl_b settings set cluster_primary "$A_URL" >/dev/null &&
-		ctl_b settings set cluster_role replica >/dev/null || return 1
+		cluster_replica ctl_b "$A" "$LAB_STATE" || return 1
 	lab_wait "$LAB_WAIT_S" lab_exec app2 bash -c "echo >/dev/tcp/$B/8080" || return 1
-	token app2 "$B_URL" >"$LAB_STATE/b.token"
+	cluster_token app2 "$B_URL" "" "$LAB_STATE/password" >"$LAB_STATE/b.token"
 }
 
 if ! setup; then
@@ -233,14 +172,14 @@ ga=$(gen_a)
 gb=$(gen_b)
 pa=$(ctl_a --json proxy list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["proxies"]))')
 pb=$(ctl_b --json proxy list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["proxies"]))')
-ka=$(field ctl_a "c['hash_key_id']")
-kb=$(field ctl_b "c['hash_key_id']")
+ka=$(cluster_field ctl_a "c['hash_key_id']")
+kb=$(cluster_field ctl_b "c['hash_key_id']")
 [ "$ga" = "$gb" ] && [ "$pa" = "$PROXIES" ] && [ "$pb" = "$PROXIES" ] && [ "$ka" = "$kb" ] &&
 	[ "$(ctl_b settings get probe_kind)" = tcp ] && [ "$(ctl_b settings get https)" = false ]
 check $? "B took A's configuration: generation, proxies, probe settings, hash key; kept its own web settings" \
 	"generation A $ga B $gb; proxies A $pa B $pb; hash key A $ka B $kb"
 lab_wait "$LAB_WAIT_S" all_up ctl_a && lab_wait "$LAB_WAIT_S" all_up ctl_b &&
-	lab_wait "$LAB_WAIT_S" digests_equal
+	lab_wait "$LAB_WAIT_S" cluster_same ctl_a ctl_b
 check $? "equal table digests once both see every proxy up" "A $(digest ctl_a) B $(digest ctl_b)"
 
 # ---- 2. changes on A, B follows ----
@@ -297,13 +236,13 @@ times_max=$(sort -n "$LAB_STATE/times" | tail -n 1)
 check $? "B reached A's generation after each of $CHANGES changes (weights, added proxies)" \
 	"change on A to the same generation on B: median $times_median ms, max $times_max ms (cluster_poll_ms 500, the default)"
 lab_wait "$LAB_WAIT_S" all_up ctl_a && lab_wait "$LAB_WAIT_S" all_up ctl_b &&
-	lab_wait "$LAB_WAIT_S" digests_equal
+	lab_wait "$LAB_WAIT_S" cluster_same ctl_a ctl_b
 check $? "equal table digests after the changes" "A $(digest ctl_a) B $(digest ctl_b)"
 
 # What one pull costs, seen from B: a whole snapshot, then a 204 (B holds it).
 pull() {
-	lab_exec app2 curl -sS -o /dev/null -D "$LAB_STATE/pull.headers" --cacert "$LAB_STATE/a-cert.pem" \
-		-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" \
+	lab_exec app2 curl -sS -o /dev/null -D "$LAB_STATE/pull.headers" --cacert "$LAB_STATE/primary-cert.pem" \
+		-H "Authorization: Bearer $(cat "$LAB_STATE/primary.token")" \
 		-w "#   a pull from B ($1): HTTP %{http_code}, %{size_download} bytes, TLS done %{time_appconnect} s, total %{time_total} s\n" \
 		"$A_URL/api/v1/cluster/snapshot?$1"
 }
@@ -347,16 +286,16 @@ check $? "a node-scoped setting still changes on B; nothing refused moved B's ge
 # ---- 5. the cluster view ----
 ctl_a cluster vrrp MASTER >/dev/null && ctl_b cluster vrrp backup >/dev/null
 peer_seen() {
-	[ "$(field ctl_a "[p['vrrp'] + str(p['agree']) for p in c['peers'] if p['node'] == 'drover-b'][0]")" = BACKUPTrue ]
+	[ "$(cluster_field ctl_a "[p['vrrp'] + str(p['agree']) for p in c['peers'] if p['node'] == 'drover-b'][0]")" = BACKUPTrue ]
 }
 lab_wait "$LAB_WAIT_S" peer_seen
 check $? "A's view: replica drover-b, VRRP BACKUP, agreeing" \
 	"$(ctl_a cluster | tail -n 2 | tr -s ' ' | tr '\n' '|')"
-pv=$(field ctl_b "'%s %s %s %s %s' % (c['role'], c['vrrp'], c['primary']['node'], c['primary']['vrrp'], c['primary']['agree'])")
+pv=$(cluster_field ctl_b "'%s %s %s %s %s' % (c['role'], c['vrrp'], c['primary']['node'], c['primary']['vrrp'], c['primary']['agree'])")
 [ "$pv" = "replica BACKUP drover-a MASTER True" ]
 check $? "B's view: replica, BACKUP; primary drover-a MASTER, agreeing" "$pv"
-metrics=$(lab_exec app curl -sS --cacert "$LAB_STATE/a-cert.pem" \
-	-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" "$A_URL/metrics")
+metrics=$(lab_exec app curl -sS --cacert "$LAB_STATE/primary-cert.pem" \
+	-H "Authorization: Bearer $(cat "$LAB_STATE/primary.token")" "$A_URL/metrics")
 grep -q '^drover_vrrp_state{state="MASTER"} 1$' <<<"$metrics" &&
 	grep -q "^drover_config_generation $(gen_a)\$" <<<"$metrics" &&
 	grep -q '^drover_cluster_role{role="primary"} 1$' <<<"$metrics" &&
@@ -368,8 +307,8 @@ check $? "A's /metrics: VRRP state, config generation, role, the replica agreein
 # B asks more often, so that its pulls start soon after each change; A's link
 # slowed so that a snapshot's transfer lasts about three seconds.
 ctl_b settings set cluster_poll_ms 200 >/dev/null
-size=$(lab_exec app curl -sS --cacert "$LAB_STATE/a-cert.pem" -o /dev/null -w '%{size_download}' \
-	-H "Authorization: Bearer $(cat "$LAB_STATE/a.token")" "$A_URL/api/v1/cluster/snapshot")
+size=$(lab_exec app curl -sS --cacert "$LAB_STATE/primary-cert.pem" -o /dev/null -w '%{size_download}' \
+	-H "Authorization: Bearer $(cat "$LAB_STATE/primary.token")" "$A_URL/api/v1/cluster/snapshot")
 rate=$((size * 8 / 1000 / TRANSFER_S))
 [ "$rate" -lt 16 ] && rate=16
 # A short queue: what A's kernel holds to send stays in its socket, where a dead machine keeps it.
@@ -436,7 +375,7 @@ ctl_b lookup "$LOOKUP_FIRST" --count "$LOOKUP_COUNT" | cut -d' ' -f1,2 >"$LAB_ST
 stop_droverd b
 start_droverd b app2
 check $? "B restarts while A is down"
-unreachable() { [ "$(field ctl_b "c['primary']['reachable']")" = False ]; }
+unreachable() { [ "$(cluster_field ctl_b "c['primary']['reachable']")" = False ]; }
 lab_wait "$LAB_WAIT_S" unreachable
 lab_wait "$LAB_WAIT_S" all_up ctl_b
 ctl_b lookup "$LOOKUP_FIRST" --count "$LOOKUP_COUNT" | cut -d' ' -f1,2 >"$LAB_STATE/lookup.b2"

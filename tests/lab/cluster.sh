@@ -14,7 +14,7 @@ cluster_cert() {
 
 # cluster_token NS URL CA PASSWORD_FILE: signs in to URL as admin with the
 # first password (changing it, as the web UI requires), makes an API token
-# for the replicas and prints it.
+# for the replicas and prints it. An http:// URL needs no CA (pass '').
 cluster_token() {
 	lab_exec "$1" python3 - "$2" "$3" "$(head -n 1 "$4")" <<'EOF'
 import http.client, json, ssl, sys, urllib.parse
@@ -24,8 +24,11 @@ origin = "%s://%s" % (u.scheme, u.netloc)
 cookie, csrf = None, None
 def call(method, path, body):
     global cookie, csrf
-    conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=30,
-                                       context=ssl.create_default_context(cafile=ca))
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=30,
+                                           context=ssl.create_default_context(cafile=ca))
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     h = {"Origin": origin, "Content-Type": "application/json"}
     if cookie:
         h["Cookie"] = cookie

@@ -49,23 +49,8 @@ ecmp_client_addresses() {
 
 ecmp_up_network() {
 	local i ns a
-	lab_add_ns sw || return 1
-	ip -n "$(lab_ns sw)" link add br0 type bridge || return 1
-	ip -n "$(lab_ns sw)" link set br0 up
-
 	# Appliance A, with the origin behind its WAN side.
-	lab_add_ns app || return 1
-	lab_port_to_switch app lan0 || return 1
-	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE/24" dev lan0
-	lab_exec app sysctl -q -p "$LAB_ROOT/rules/99-drover.conf" >/dev/null || return 1
-	lab_add_ns org || return 1
-	ip link add wan0 netns "$(lab_ns app)" type veth peer name eth0 netns "$(lab_ns org)" ||
-		return 1
-	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE_WAN/24" dev wan0
-	ip -n "$(lab_ns app)" link set wan0 up
-	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN/24" dev eth0
-	ip -n "$(lab_ns org)" link set eth0 up
-	ip -n "$(lab_ns org)" route add "$LAB_LAN_PREFIX.0/24" via "$LAB_APPLIANCE_WAN"
+	lab_up_lan_origin || return 1
 	ip -n "$(lab_ns org)" route add "$LAB_CLIENT_SUBNET" via "$LAB_APPLIANCE_WAN"
 
 	# Appliance B (default route via A).

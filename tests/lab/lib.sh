@@ -169,8 +169,9 @@ lab_check_tools() {
 		[ "$LAB_PROXIES" -ge 1 ] && [ "$LAB_PROXIES" -le 9 ]
 }
 
-lab_up_network() {
-	local i ns a
+# lab_up_lan_origin: the switch, the appliance on it (lan0), and the origin
+# behind the appliance's WAN side (wan0), routing the LAN back through it.
+lab_up_lan_origin() {
 	lab_add_ns sw || return 1
 	ip -n "$(lab_ns sw)" link add br0 type bridge || return 1
 	ip -n "$(lab_ns sw)" link set br0 up
@@ -190,6 +191,11 @@ lab_up_network() {
 	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN/24" dev eth0
 	ip -n "$(lab_ns org)" link set eth0 up
 	ip -n "$(lab_ns org)" route add "$LAB_LAN_PREFIX.0/24" via "$LAB_APPLIANCE_WAN"
+}
+
+lab_up_network() {
+	local i ns a
+	lab_up_lan_origin || return 1
 
 	# Clients: one namespace, many addresses (curl --interface picks one).
 	lab_add_ns cli || return 1
