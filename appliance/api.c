@@ -129,6 +129,23 @@ static json_t *api_address(uint32_t addr)
 	return json_string(text);
 }
 
+/*
+ * The IPv6 address's own probes, or null when it has none. "up": false means
+ * its IPv6 clients go in IPv6-in-IPv4 to its IPv4 address meanwhile.
+ */
+static json_t *api_health6_json(const struct manager_proxy_view *v)
+{
+	const struct health *h = &v->health6;
+
+	if (!proxy_has_address6(&v->config))
+		return json_null();
+	return json_pack("{s:s, s:b, s:s, s:i, s:I, s:I, s:I}", "state",
+			 health_state_name(h->state), "up", health_is_up(h), "last_check",
+			 check_result_name(h->last_result), "last_check_ms",
+			 (int)h->last_duration_ms, "checks", (json_int_t)h->checks, "failed_checks",
+			 (json_int_t)h->failed_checks, "state_changes", (json_int_t)h->changes);
+}
+
 static json_t *api_proxy_json(const struct manager_proxy_view *v)
 {
 	const struct proxy_config *p = &v->config;
@@ -166,6 +183,7 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 	json_object_set_new(o, "failed_checks", json_integer((json_int_t)h->failed_checks));
 	json_object_set_new(o, "local_checks", json_integer((json_int_t)h->local_checks));
 	json_object_set_new(o, "state_changes", json_integer((json_int_t)h->changes));
+	json_object_set_new(o, "health6", api_health6_json(v));
 	return o;
 }
 

@@ -255,10 +255,10 @@ static void print_proxy_table(json_t *proxies)
 	size_t i;
 	json_t *p;
 
-	/* ADDRESS6 last, so that the columns before it keep their places. */
-	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %s\n", "ID",
+	/* ADDRESS6 and HEALTH6 last, so that the columns before them keep their places. */
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %-25s %s\n", "ID",
 	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
-	       "ACTIVE", "HITS", "PACKETS", "BYTES", "ADDRESS6");
+	       "ACTIVE", "HITS", "PACKETS", "BYTES", "ADDRESS6", "HEALTH6");
 	json_array_foreach(proxies, i, p)
 	{
 		char check[96] = "-", since[32] = "-";
@@ -269,12 +269,14 @@ static void print_proxy_table(json_t *proxies)
 			format_duration(since, sizeof(since), num(p, "since_change_s"));
 		const char *address6 =
 		    json_is_string(json_object_get(p, "address6")) ? str(p, "address6") : "-";
+		json_t *h6 = json_object_get(p, "health6");
+		const char *health6 = json_is_object(h6) ? str(h6, "state") : "-";
 		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
-		       "%14lld %s\n",
+		       "%14lld %-25s %s\n",
 		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
 		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
 		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"), num(p, "bytes"),
-		       address6);
+		       address6, health6);
 	}
 }
 
@@ -297,6 +299,13 @@ static void print_proxy(json_t *resp)
 			printf("%-15s %s\n", shown(key), json_is_true(v) ? "yes" : "no");
 		else if (json_is_null(v))
 			printf("%-15s -\n", shown(key));
+		else if (json_is_object(v))
+			/* health6: its IPv6 address's probes; down = its IPv6 clients in 6in4 */
+			printf("%-15s %s %s %lldms checks %lld failed %lld changes %lld\n",
+			       shown(key), str(v, "state"),
+			       str(v, "last_check")[0] ? str(v, "last_check") : "-",
+			       num(v, "last_check_ms"), num(v, "checks"), num(v, "failed_checks"),
+			       num(v, "state_changes"));
 		else
 			printf("%-15s %lld\n", shown(key), (long long)json_integer_value(v));
 	}

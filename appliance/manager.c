@@ -107,10 +107,20 @@ static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct 
 		m->baseline_owner[slot] = p->id;
 		datapath_slot_counters(&m->dp, slot, &m->baseline[slot]);
 	}
-	if (fresh || st->address != p->address ||
-	    (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED)) {
+	bool revived = st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED;
+
+	if (fresh || st->address != p->address || revived) {
 		manager_health_start(m, st, p, fresh);
 		st->address = p->address;
+	}
+	/*
+	 * The IPv6 path starts as the proxy does (up when it starts up), so a
+	 * restart or a new address does not switch its IPv6 clients to
+	 * IPv6-in-IPv4 before any IPv6 probe failed. It is never stored.
+	 */
+	if (fresh || revived || memcmp(st->address6, p->address6, sizeof(st->address6)) != 0) {
+		health_init(&st->health6, health_is_up(&st->health), clock_now_ms());
+		memcpy(st->address6, p->address6, sizeof(st->address6));
 	}
 	if (p->admin != PROXY_ADMIN_DRAIN)
 		st->drain_done = false;
@@ -221,6 +231,8 @@ int manager_publish(struct manager *m, struct affinity_table *old_affinity, char
 		    .config = &m->proxies[i],
 		    .slot = m->slot_of[i],
 		    .healthy = manager_takes_clients(m, &m->state[m->slot_of[i]]),
+		    .down6 = proxy_has_address6(&m->proxies[i]) &&
+			     !health_is_up(&m->state[m->slot_of[i]].health6),
 		};
 	}
 	snap = pool_snapshot_build(
@@ -251,7 +263,8 @@ enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_c
 
 int manager_update_probes(struct manager *m)
 {
-	struct probe_target *targets = calloc(m->nproxies ? m->nproxies : 1, sizeof(*targets));
+	/* Two targets a proxy at most: its IPv4 address, and its IPv6 address if it has one. */
+	struct probe_target *targets = calloc(m->nproxies ? 2 * m->nproxies : 1, sizeof(*targets));
 	const struct settings *s = &m->settings;
 	size_t n = 0;
 	int ret;
@@ -279,7 +292,15 @@ int manager_update_probes(struct manager *m)
 		snprintf(t->config.url, sizeof(t->config.url), "%s",
 			 t->config.kind == PROBE_HTTP ? s->probe_path : s->probe_url);
 		snprintf(t->config.host, sizeof(t->config.host), "%s", s->probe_host);
+		t->family = PROBE_FAMILY_IPV4;
 		n++;
+		if (proxy_has_address6(p)) {
+			targets[n] = *t;
+			targets[n].family = PROBE_FAMILY_IPV6;
+			targets[n].address = 0;
+			memcpy(targets[n].address6, p->address6, sizeof(targets[n].address6));
+			n++;
+		}
 	}
 	ret = prober_set_targets(m->prober, targets, n);
 	free(targets);
@@ -352,9 +373,44 @@ static void manager_health_store(struct manager *m, const struct proxy_config *p
 	st->stored = verdict;
 }
 
-static void manager_on_probe(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
+static void manager_on_probe(void *arg, int64_t id, enum probe_family family,
+			     enum check_result result, uint32_t duration_ms)
 {
-	manager_probe_done(arg, id, result, duration_ms);
+	if (family == PROBE_FAMILY_IPV6)
+		manager_probe6_done(arg, id, result, duration_ms);
+	else
+		manager_probe_done(arg, id, result, duration_ms);
+}
+
+void manager_probe6_done(struct manager *m, int64_t id, enum check_result result,
+			 uint32_t duration_ms)
+{
+	const struct proxy_config *p;
+	struct manager_slot_state *st;
+	uint16_t slot = 0;
+	char detail[256], text6[INET6_ADDRSTRLEN], err[MANAGER_ERR_MAX];
+
+	p = manager_proxy_find(m, id, &slot);
+	if (p == NULL || slot == 0 || !proxy_has_address6(p))
+		return;
+	st = &m->state[slot];
+	if (!health_record(&st->health6, result, duration_ms, m->settings.probe_rise,
+			   m->settings.probe_fall, clock_now_ms()))
+		return;
+	bool up = health_is_up(&st->health6);
+	snprintf(detail, sizeof(detail),
+		 "proxy %" PRId64 " %s IPv6 address %s is %s: %s %s in %u ms%s", p->id, p->name,
+		 proxy_address6_text(p, text6, sizeof(text6)), up ? "up" : "down",
+		 probe_kind_name(manager_probe_kind(m, p)), check_result_name(result), duration_ms,
+		 up ? ", its IPv6 clients go in IPv6-in-IPv6 again"
+		    : ", its IPv6 clients go in IPv6-in-IPv4 meanwhile");
+	if (up)
+		log_info("%s", detail);
+	else
+		log_warnx("%s", detail);
+	store_audit_add(m->store, "droverd", up ? "proxy.ipv6-up" : "proxy.ipv6-down", detail);
+	if (manager_publish(m, NULL, err, sizeof(err)) < 0)
+		log_warnx("cannot apply the IPv6 health change: %s", err);
 }
 
 void manager_probe_done(struct manager *m, int64_t id, enum check_result result,

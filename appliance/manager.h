@@ -81,6 +81,17 @@ void manager_probe_done(struct manager *m, int64_t id, enum check_result result,
 			uint32_t duration_ms);
 
 /*
+ * The same for a probe of proxy id's IPv6 address: counts it in the proxy's
+ * IPv6 health; when that flips, logs, audits (proxy.ipv6-down / -up) and
+ * publishes once: while down, the proxy's IPv6 clients go in IPv6-in-IPv4
+ * to its IPv4 address (the same proxy, no client moves); the proxy's own
+ * up/down (its IPv4 probes) is untouched. Not stored. An id not in the pool,
+ * or without an IPv6 address, is ignored. Control loop only.
+ */
+void manager_probe6_done(struct manager *m, int64_t id, enum check_result result,
+			 uint32_t duration_ms);
+
+/*
  * manager_stop, but the pinned fast path stays attached, carrying the
  * clients it knows for the grace, for the next droverd to take over: the
  * stop of a restart (or an upgrade). The rules go as in manager_stop.
@@ -260,6 +271,7 @@ struct manager_proxy_view {
 	uint16_t slot;		 /* 0: it has no slot and takes no clients */
 	enum probe_kind probe;	 /* the probe kind in force: its own, or the pool's */
 	struct health health;	 /* valid with a slot; stale while disabled (not probed) */
+	struct health health6;	 /* its IPv6 address's, with address6 and a slot */
 	uint32_t active_clients; /* live affinity entries at the last sweep */
 	struct datapath_slot_counters counters; /* hits, packets, bytes since it got its slot */
 };

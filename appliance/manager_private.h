@@ -26,9 +26,16 @@ enum manager_health_stored {
 /* Runtime state of a slot's proxy (only the last verdict is stored, on change). */
 struct manager_slot_state {
 	struct health health;
-	uint32_t address;		   /* the address the health belongs to */
-	enum proxy_admin admin;		   /* admin state at the last reload */
-	bool drain_done;		   /* the drain's completion was recorded */
+	uint32_t address; /* the address the health belongs to */
+	/*
+	 * The IPv6 address's own probes (with address6 set): while they fail,
+	 * the proxy's IPv6 clients reach it in IPv6-in-IPv4 instead of
+	 * IPv6-in-IPv6; the proxy stays up for everyone as health says.
+	 */
+	struct health health6;
+	uint8_t address6[PROXY_ADDRESS6_LEN]; /* the address health6 belongs to */
+	enum proxy_admin admin;		      /* admin state at the last reload */
+	bool drain_done;		      /* the drain's completion was recorded */
 	enum manager_health_stored stored; /* what the store holds, so only changes are written */
 	bool known_at_start; /* started from its stored health: it does not wait for settling */
 };

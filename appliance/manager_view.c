@@ -111,6 +111,7 @@ void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_pro
 	if (slot == 0)
 		return;
 	out->health = m->state[slot].health;
+	out->health6 = m->state[slot].health6;
 	out->active_clients = m->slots.active[slot];
 	manager_proxy_counters(m, slot, &out->counters);
 }

@@ -193,7 +193,7 @@ static void pool_set_mapping_id(struct pool_snapshot *snap, const uint8_t *key)
  * keep going in 6in4.
  */
 static void pool_target_set6(struct pool_target *t, const struct proxy_config *p,
-			     const struct settings *s, struct pool_snapshot *snap)
+			     const struct settings *s, struct pool_snapshot *snap, bool down6)
 {
 	static const uint8_t auto6[WIRE_IPV6_ADDR_LEN];
 	char text[INET6_ADDRSTRLEN];
@@ -210,7 +210,9 @@ static void pool_target_set6(struct pool_target *t, const struct proxy_config *p
 	if (memcmp(s->tunnel_source6, auto6, sizeof(auto6)) != 0)
 		memcpy(t->source6, s->tunnel_source6, WIRE_IPV6_ADDR_LEN);
 	t->tunnel_mtu6 = (uint16_t)(mtu - ENCAP6_IP6IP6_LEN);
-	t->flags |= POOL_TARGET_IPV6;
+	/* Its IPv6 address fails its probes: 6in4 to the same proxy, no client moves. */
+	if (!down6)
+		t->flags |= POOL_TARGET_IPV6;
 }
 
 struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err, size_t errlen)
@@ -254,7 +256,7 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 		t->source = s->tunnel_source != 0 ? s->tunnel_source : source;
 		t->tunnel_mtu = routed ? (uint16_t)(mtu - ENCAP_OUTER_LEN) : 0;
 		if (proxy_has_address6(p))
-			pool_target_set6(t, p, s, snap);
+			pool_target_set6(t, p, s, snap, members[i].down6);
 		if (!routed || !members[i].healthy || p->admin == PROXY_ADMIN_DISABLED)
 			continue;
 		t->flags |= POOL_TARGET_KEEPS;

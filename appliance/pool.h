@@ -163,6 +163,11 @@ struct pool_member {
 	const struct proxy_config *config;
 	uint16_t slot;
 	bool healthy;
+	/*
+	 * Its IPv6 address fails its probes: its IPv6 clients go in 6in4 to
+	 * its IPv4 address meanwhile (no POOL_TARGET_IPV6); nothing else changes.
+	 */
+	bool down6;
 };
 
 /* Everything a snapshot is made of. */

@@ -217,6 +217,7 @@ static void prober_collect(void *arg)
 		enum check_result result;
 		uint64_t elapsed;
 		int64_t id;
+		enum probe_family family;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -226,13 +227,15 @@ static void prober_collect(void *arg)
 		result = probe_classify(t, msg->data.result);
 		elapsed = clock_now_ms() - t->started_ms;
 		id = t->target.id;
+		family = t->target.family;
 		prober_target_stop(t);
 		/*
 		 * Last, since the callback may call prober_set_targets and free
 		 * t; curl drops the queued messages of removed handles, so the
 		 * loop never sees a freed target.
 		 */
-		p->fn(p->arg, id, result, elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
+		p->fn(p->arg, id, family, result,
+		      elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t)elapsed);
 	}
 	prober_start_waiting(p);
 }
@@ -240,15 +243,23 @@ static void prober_collect(void *arg)
 static int probe_easy_setup(struct prober_target *t)
 {
 	const struct probe_config *c = &t->target.config;
-	char addr[INET_ADDRSTRLEN];
-	char url[PROBE_URL_MAX + sizeof("http://255.255.255.255:65535/")];
-	char proxy[sizeof("http://255.255.255.255:65535")];
+	/* An IPv6 literal goes in brackets wherever a URL holds it (RFC 3986). */
+	char addr[INET6_ADDRSTRLEN + sizeof("[]")];
+	char url[PROBE_URL_MAX + sizeof("http://[]:65535/") + INET6_ADDRSTRLEN];
+	char proxy[sizeof("http://[]:65535") + INET6_ADDRSTRLEN];
 	long timeout_ms =
 	    c->timeout_ms < PROBE_TIMEOUT_MIN_MS ? PROBE_TIMEOUT_MIN_MS : c->timeout_ms;
 	CURL *e = t->easy;
 	CURLcode rc = CURLE_OK;
 
-	inet_ntop(AF_INET, &t->target.address, addr, sizeof(addr));
+	if (t->target.family == PROBE_FAMILY_IPV6) {
+		char text6[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, t->target.address6, text6, sizeof(text6));
+		snprintf(addr, sizeof(addr), "[%s]", text6);
+	} else {
+		inet_ntop(AF_INET, &t->target.address, addr, sizeof(addr));
+	}
 	switch (c->kind) {
 	case PROBE_TCP:
 		snprintf(url, sizeof(url), "http://%s:%u/", addr, c->port);
@@ -340,7 +351,8 @@ static void prober_target_launch(struct prober_target *t)
 	int err = prober_target_start(t);
 
 	if (err < 0)
-		p->fn(p->arg, t->target.id, err == -ENOMEM ? CHECK_LOCAL : CHECK_SOCKERR, 0);
+		p->fn(p->arg, t->target.id, t->target.family,
+		      err == -ENOMEM ? CHECK_LOCAL : CHECK_SOCKERR, 0);
 }
 
 /* Takes t out of the waiting line, if it is in it. */
@@ -450,7 +462,8 @@ static bool probe_target_same(const struct probe_target *a, const struct probe_t
 {
 	const struct probe_config *x = &a->config, *y = &b->config;
 
-	return a->id == b->id && a->address == b->address && x->kind == y->kind &&
+	return a->id == b->id && a->family == b->family && a->address == b->address &&
+	       memcmp(a->address6, b->address6, sizeof(a->address6)) == 0 && x->kind == y->kind &&
 	       x->interval_ms == y->interval_ms && x->timeout_ms == y->timeout_ms &&
 	       x->port == y->port && x->status_min == y->status_min &&
 	       x->status_max == y->status_max && strncmp(x->url, y->url, PROBE_URL_MAX) == 0 &&

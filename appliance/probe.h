@@ -41,14 +41,27 @@ struct probe_config {
 	char host[PROBE_HOST_MAX];	 /* optional Host header; empty = curl's default */
 };
 
+/* Which of a proxy's addresses a probe goes to. */
+enum probe_family {
+	PROBE_FAMILY_IPV4,
+	PROBE_FAMILY_IPV6,
+};
+
+/*
+ * One probe target: a proxy id and one of its addresses. A proxy with both
+ * families is two targets with the same id, one per family, probed alike
+ * (kind, port, URL, Host); each reports its own results.
+ */
 struct probe_target {
 	int64_t id;
-	uint32_t address; /* network byte order */
+	enum probe_family family;
+	uint32_t address;     /* PROBE_FAMILY_IPV4: network byte order */
+	uint8_t address6[16]; /* PROBE_FAMILY_IPV6: as on the wire */
 	struct probe_config config;
 };
 
-typedef void (*probe_result_fn)(void *arg, int64_t id, enum check_result result,
-				uint32_t duration_ms);
+typedef void (*probe_result_fn)(void *arg, int64_t id, enum probe_family family,
+				enum check_result result, uint32_t duration_ms);
 
 /*
  * curl_global_init for the probes: call it once at start-up, before any

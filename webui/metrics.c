@@ -90,6 +90,20 @@ static void metrics_proxies(FILE *out, json_t *proxies)
 		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
 		fprintf(out, "\"} %d\n", json_is_true(json_object_get(p, "up")) ? 1 : 0);
 	}
+	metrics_family(out, "drover_proxy_ipv6_up", "gauge",
+		       "1 when the proxy's IPv6 address passes its health checks (its IPv6 clients "
+		       "go in IPv6-in-IPv6); 0: in IPv6-in-IPv4 meanwhile. Proxies with an IPv6 "
+		       "address only.");
+	json_array_foreach(proxies, i, p)
+	{
+		json_t *h6 = json_object_get(p, "health6");
+
+		if (!json_is_object(h6))
+			continue;
+		fputs("drover_proxy_ipv6_up{proxy=\"", out);
+		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+		fprintf(out, "\"} %d\n", json_is_true(json_object_get(h6, "up")) ? 1 : 0);
+	}
 	metrics_family(out, "drover_proxy_admin_state", "gauge",
 		       "1 for the proxy's admin state (enabled, drain, disabled).");
 	json_array_foreach(proxies, i, p)

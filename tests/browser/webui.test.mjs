@@ -104,6 +104,10 @@ await step('add three proxies', async () => {
   check(shown6 === '2001:db8:1::13' &&
     await page.locator('#pool-table tr[data-proxy="squid-a"] .address6').count() === 0,
   'the pool lists an IPv6 address under the IPv4 one, for the proxy that has one', shown6);
+  const health6 = await page.locator('#pool-table tr[data-proxy="squid-c"] .health6').textContent();
+  check(/^IPv6 (up|down|going-up|going-down)/.test(health6) &&
+    await page.locator('#pool-table tr[data-proxy="squid-a"] .health6').count() === 0,
+  'the pool shows the IPv6 address\'s own health, for the proxy that has one', health6);
 });
 
 await step('see their health', async () => {

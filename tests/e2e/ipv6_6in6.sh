@@ -22,6 +22,11 @@
 #   4. The appliance's route to proxy 1's IPv6 address has MTU 1400: a
 #      1400-byte IPv6 packet of a client on it earns a Packet Too Big with
 #      1360 (the 6in6 tunnel MTU: path MTU - 40) from the appliance.
+#   5. Proxy 1's IPv6 address is probed too: up beside IPv4. Its Squid
+#      drops the appliance's IPv6 probes (ip6tables): shown IPv6-down while
+#      up over IPv4; its IPv6 clients are still answered by it, now in 6in4
+#      (drover-decap's counters), nobody moves; the drop lifted, IPv6 is up
+#      again and 6in6 resumes.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -118,8 +123,9 @@ print((json.load(sys.stdin).get("proxy") or {}).get("address"))')
 	echo "$a $p"
 done >"$LAB_STATE/lookup"
 for ((i = 1; i <= LAB_PROXIES; i++)); do
-	awk -v p="$(lab_proxy_address "$i")" '$3 ~ /:/ { print $3, p }' \
-		"$LAB_STATE/px$i/squid/access.log"
+	# The appliance's own IPv6 health probes are logged too: no client.
+	awk -v p="$(lab_proxy_address "$i")" -v app="$LAB_APPLIANCE6" \
+		'$3 ~ /:/ && $3 != app { print $3, p }' "$LAB_STATE/px$i/squid/access.log"
 done | sort -u >"$LAB_STATE/logged"
 in6=$(($(counter ipv6_in_ipv6) - in6_before))
 in4=$(($(counter ipv6_encapsulated) - all6_before - in6))
@@ -176,5 +182,75 @@ after=$(counter packet_too_big_sent)
 [ "$answer" = "mtu $TUNNEL_MTU6 from $LAB_APPLIANCE6" ] && [ "$after" -gt "$before" ]
 check $? "a $PATH_MTU6-byte IPv6 packet to proxy 1, path MTU $PATH_MTU6: Packet Too Big with $TUNNEL_MTU6" \
 	"client $a got: $answer; packet_too_big_sent $before -> $after"
+
+# ---- 5. proxy 1's IPv6 address fails its probes, then answers again ----
+ID1=$(proxy_id 1)
+# health_pair: proxy 1's health over IPv4 and IPv6 ("up up", "up down", ...).
+health_pair() {
+	lab_droverctl --json proxy show "$ID1" | python3 -c 'import json, sys
+p = json.load(sys.stdin)["proxy"]
+print(p["health"], (p.get("health6") or {}).get("state"))'
+}
+health_is() {
+	[ "$(health_pair)" = "$1" ]
+}
+# fetch_on_px1 N: N pages for proxy 1's IPv6 client a; prints how many were answered.
+fetch_on_px1() {
+	local n=0 k
+	for ((k = 0; k < $1; k++)); do
+		lab_exec cli curl -6 -g -sS --interface "$a" --connect-timeout 10 --max-time 60 \
+			"$URL6/" 2>/dev/null | grep -q "$LAB_MARKER" && n=$((n + 1))
+	done
+	echo "$n"
+}
+lookup_of() {
+	lab_droverctl --json lookup "$1" | python3 -c 'import json, sys
+print((json.load(sys.stdin).get("proxy") or {}).get("address"))'
+}
+DROP6=(INPUT -p tcp -s "$LAB_APPLIANCE6" --dport 3128 -j DROP)
+lab_wait 120 health_is "up up"
+listed=$(lab_droverctl proxy list | awk 'NR > 1 { print $2 "=" $NF }' | tr '\n' ' ')
+[ "$(health_pair)" = "up up" ] && [ "$listed" = "squid1=up squid2=- " ]
+check $? "proxy 1 probed over IPv6 too: up over both; proxy list shows HEALTH6 up, '-' for the IPv4-only proxy" \
+	"$(health_pair); list: $listed"
+
+lab_exec px1 ip6tables -I "${DROP6[@]}"
+start=$(date +%s.%N)
+lab_wait 120 health_is "up down"
+took=$(echo "$(date +%s.%N) - $start" | bc | xargs printf "%.1f")
+shown=$(lab_droverctl proxy show "$ID1" | awk '$1 == "health6" { print $2, $3 }')
+check "$([ "$(health_pair)" = "up down" ]; echo $?)" \
+	"proxy 1's IPv6 probes dropped: IPv6 down, still up over IPv4" \
+	"$(health_pair) after ${took} s; proxy show: health6 $shown"
+in6_before=$(counter ipv6_in_ipv6)
+w64_before=$(decap_counter 1 6in4_written)
+w66_before=$(decap_counter 1 6in6_written)
+answered=$(fetch_on_px1 5)
+in6=$(($(counter ipv6_in_ipv6) - in6_before))
+w64=$(($(decap_counter 1 6in4_written) - w64_before))
+w66=$(($(decap_counter 1 6in6_written) - w66_before))
+placed=$(lookup_of "$a")
+[ "$answered" = 5 ] && [ "$in6" = 0 ] && [ "$w64" -gt 0 ] && [ "$w66" = 0 ] &&
+	[ "$placed" = "$(lab_proxy_address 1)" ]
+check $? "its IPv6 client still answered by proxy 1, now in 6in4: none in 6in6, nobody moved" \
+	"$answered/5 answered; droverd 6in6 +$in6; px1 drover-decap 6in4 +$w64, 6in6 +$w66; lookup $a -> $placed"
+
+lab_exec px1 ip6tables -D "${DROP6[@]}"
+start=$(date +%s.%N)
+lab_wait 120 health_is "up up"
+took=$(echo "$(date +%s.%N) - $start" | bc | xargs printf "%.1f")
+w66_before=$(decap_counter 1 6in6_written)
+w64_before=$(decap_counter 1 6in4_written)
+answered=$(fetch_on_px1 5)
+w66=$(($(decap_counter 1 6in6_written) - w66_before))
+w64=$(($(decap_counter 1 6in4_written) - w64_before))
+changes=$(lab_droverctl --json proxy show "$ID1" | python3 -c 'import json, sys
+print(json.load(sys.stdin)["proxy"]["health6"]["state_changes"])')
+[ "$(health_pair)" = "up up" ] && [ "$answered" = 5 ] && [ "$w66" -gt 0 ] && [ "$w64" = 0 ]
+check $? "the drop lifted: IPv6 up again, its client back in 6in6" \
+	"$(health_pair) after ${took} s; $answered/5 answered; px1 drover-decap 6in6 +$w66, 6in4 +$w64; IPv6 state changes $changes"
+audit=$(lab_droverctl audit --limit 50 | grep -o 'proxy\.ipv6-[a-z]*' | tac | tr '\n' ' ')
+[ "$audit" = "proxy.ipv6-down proxy.ipv6-up " ]
+check $? "the audit log holds proxy 1's IPv6 down and up, once each" "$audit"
 
 exit $((failures > 0))

@@ -311,9 +311,14 @@ lab_up_proxy() {
 	addr=$(lab_proxy_address "$i")
 	[ "$LAB_CLIENT_SUBNET" = "$acl" ] || acl="$acl $LAB_CLIENT_SUBNET"
 	[ "$LAB_IPV6" = 1 ] && acl="$acl $LAB_CLIENT_RANGE6"
+	# With IPv6, the plain port on the IPv6 address too: droverd probes a
+	# proxy given its IPv6 address over IPv6 as well.
+	local port6=
+	[ "$LAB_IPV6" = 1 ] && port6="http_port [$(lab_proxy_address6 "$i")]:3128"
 	mkdir -p "$dir/squid" || return 1
 	cat >"$dir/squid.conf" <<-EOF
 		http_port $addr:3128
+		$port6
 		http_port 3129 intercept
 		acl lab_clients src $acl
 		http_access allow lab_clients

@@ -937,6 +937,52 @@ static void test_ipv6_wrapped_6in6(void **state)
 }
 
 /*
+ * A proxy whose IPv6 address fails its probes is published without
+ * POOL_TARGET_IPV6 (pool_snapshot_build's down6): its placed IPv6 client's
+ * next packets go in 6in4 to the same proxy (an affinity hit, nobody moves,
+ * nothing dropped), and back in 6in6 once the address is up again.
+ */
+static void test_ipv6_down_falls_back_to_6in4(void **state)
+{
+	struct world *w = *state;
+	char on6[INET6_ADDRSTRLEN];
+	size_t len;
+
+	give_address6(w, 1);
+	client_on_slot(w, 1, on6, sizeof(on6));
+	len = tcp6_packet(w, 120, on6, TEST_SERVER6, 443, WIRE_TCP_SYN);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx6, 1);
+	sent6in6_to(w, 0, len, 1);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+
+	/* IPv6 address down: 6in4 to the same proxy's IPv4 address. */
+	w->targets[1].flags &= (uint16_t)~POOL_TARGET_IPV6;
+	w->t->ntx = w->t->ntx6 = 0;
+	w->t->ip_id = 0x5151;
+	len = tcp6_packet(w, 120, on6, TEST_SERVER6, 443, WIRE_TCP_ACK);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx6, 0);
+	assert_int_equal(w->t->ntx, 1);
+	assert_int_equal(sent6_to(w, 0, len, 0x5151), 1);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 1);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 1);
+	assert_int_equal(count(w, DP_IPV6_IN_IPV6), 1);
+	assert_int_equal(count(w, DP_IPV6_ENCAPSULATED), 2);
+
+	/* Up again: 6in6, still the same proxy. */
+	w->targets[1].flags |= POOL_TARGET_IPV6;
+	w->t->ntx = w->t->ntx6 = 0;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(w->t->ntx, 0);
+	assert_int_equal(w->t->ntx6, 1);
+	sent6in6_to(w, 0, len, 1);
+	assert_int_equal(count(w, DP_IPV6_IN_IPV6), 2);
+	assert_int_equal(w->t->slots[1].packets, 3);
+	assert_int_equal(w->t->slots[1].hits, 1);
+}
+
+/*
  * IPv4 and IPv6 clients on one Maglev table and one affinity table: IPv4
  * clients where hash_client always put them, IPv6 clients where their
  * identity's hash says, both families on both proxies, every client one
@@ -1612,6 +1658,8 @@ int main(void)
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_wrapped_6in4, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_wrapped_6in6, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_down_falls_back_to_6in4, world_setup,
+					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_mixed_families_one_table, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_prefix_places_a_64_together, world_setup,

@@ -615,6 +615,90 @@ static void test_health_stored_on_change_only(void **state)
 	assert_int_equal(db_int(w, "SELECT count(*) FROM health_writes"), 3);
 }
 
+/*
+ * Each family has its own rise/fall. A failing IPv6 address while IPv4 passes:
+ * the proxy stays up and keeps its clients, its IPv6 health is down (shown in
+ * the API, audited once), and, with a route to it, the snapshot sends its
+ * IPv6 clients in 6in4 (no POOL_TARGET_IPV6); IPv6 up again: 6in6 again.
+ * IPv4 failing takes the proxy down as before, whatever IPv6 says.
+ */
+static void test_health6_per_family(void **state)
+{
+	struct world *w = *state;
+	struct manager_proxy_view v;
+	uint8_t source6[16];
+	uint16_t mtu6;
+	char action[64];
+	json_t *reply, *h6;
+	int64_t a;
+	bool routed6;
+
+	need_route("198.51.100.11");
+	set(w, "probe_rise", "2");
+	set(w, "probe_fall", "3");
+	reply =
+	    api_call_json(w, json_pack("{s:s, s:s, s:s, s:s}", "cmd", "proxy.add", "name", "alpha",
+				       "address", "198.51.100.11", "address6", "2001:db8:5::11"));
+	assert_true(json_is_true(json_object_get(reply, "ok")));
+	a = json_integer_value(json_object_get(json_object_get(reply, "proxy"), "id"));
+	json_decref(reply);
+	v = view(w, a);
+	routed6 = pool_route6(v.config.address6, source6, &mtu6) == 0;
+
+	probes(w, a, CHECK_L7OK, 2);
+	for (int i = 0; i < 2; i++)
+		manager_probe6_done(w->m, a, CHECK_L7OK, 1);
+	v = view(w, a);
+	assert_true(health_is_up(&v.health));
+	assert_true(health_is_up(&v.health6));
+	assert_int_equal(chosen(w), 1U << a);
+	if (routed6)
+		assert_true(manager_snapshot(w->m)->targets[v.slot].flags & POOL_TARGET_IPV6);
+
+	/* IPv6 fails, IPv4 passes: down after fall, the proxy stays up for everyone. */
+	for (int i = 0; i < 2; i++)
+		manager_probe6_done(w->m, a, CHECK_L4CON, 1);
+	v = view(w, a);
+	assert_true(health_is_up(&v.health6)); /* going down */
+	manager_probe6_done(w->m, a, CHECK_L4CON, 1);
+	probes(w, a, CHECK_L7OK, 3);
+	v = view(w, a);
+	assert_false(health_is_up(&v.health6));
+	assert_true(health_is_up(&v.health));
+	assert_int_equal(v.health6.changes, 2); /* up from its start, then down */
+	assert_int_equal(chosen(w), 1U << a);
+	assert_true(manager_snapshot(w->m)->targets[v.slot].flags & POOL_TARGET_TAKES);
+	assert_false(manager_snapshot(w->m)->targets[v.slot].flags & POOL_TARGET_IPV6);
+	audit_count(w, action, sizeof(action));
+	assert_string_equal(action, "proxy.ipv6-down");
+	reply = api_call_json(w, json_pack("{s:s, s:I}", "cmd", "proxy.get", "id", (json_int_t)a));
+	h6 = json_object_get(json_object_get(reply, "proxy"), "health6");
+	assert_true(json_is_object(h6));
+	assert_string_equal(json_string_value(json_object_get(h6, "state")), "down");
+	assert_true(json_is_false(json_object_get(h6, "up")));
+	assert_true(json_is_true(json_object_get(json_object_get(reply, "proxy"), "up")));
+	json_decref(reply);
+
+	/* Back after rise: 6in6 again, the same proxy all along. */
+	for (int i = 0; i < 2; i++)
+		manager_probe6_done(w->m, a, CHECK_L7OK, 1);
+	v = view(w, a);
+	assert_true(health_is_up(&v.health6));
+	assert_int_equal(v.health6.changes, 3);
+	if (routed6)
+		assert_true(manager_snapshot(w->m)->targets[v.slot].flags & POOL_TARGET_IPV6);
+	audit_count(w, action, sizeof(action));
+	assert_string_equal(action, "proxy.ipv6-up");
+
+	/* IPv4 fails: the proxy is down, IPv6 passing or not. */
+	probes(w, a, CHECK_L4CON, 3);
+	manager_probe6_done(w->m, a, CHECK_L7OK, 1);
+	v = view(w, a);
+	assert_false(health_is_up(&v.health));
+	assert_true(health_is_up(&v.health6));
+	assert_int_equal(chosen(w), 0);
+}
+
 /* Up only by assume_up_at_start is no verdict: nothing is stored before a good probe. */
 static void test_health_assumed_up_not_stored(void **state)
 {
@@ -904,6 +988,7 @@ int main(void)
 	    cmocka_unit_test(test_start_refused_without_database),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_view, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_api_proxy_address6, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_health6_per_family, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_refused_leaves_no_trace, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_update_and_stale_version, world_setup,

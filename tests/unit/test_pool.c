@@ -155,8 +155,8 @@ static void test_snapshot_flags_and_table(void **state)
 	    proxy(6, "198.51.100.6", 100, PROXY_ADMIN_DISABLED),
 	};
 	const struct pool_member members[] = {
-	    {&p[0], 3, true}, {&p[1], 9, true},	 {&p[2], 4, true},
-	    {&p[3], 5, true}, {&p[4], 6, false}, {&p[5], 7, true},
+	    {&p[0], 3, true, false}, {&p[1], 9, true, false},  {&p[2], 4, true, false},
+	    {&p[3], 5, true, false}, {&p[4], 6, false, false}, {&p[5], 7, true, false},
 	};
 	size_t hits[10] = {0};
 	struct settings s;
@@ -258,7 +258,7 @@ static void test_snapshot_copies_settings(void **state)
 static void test_snapshot_source_and_mtu(void **state)
 {
 	struct proxy_config p = proxy(1, "198.51.100.1", 100, PROXY_ADMIN_ENABLED);
-	const struct pool_member m = {&p, 1, true};
+	const struct pool_member m = {&p, 1, true, false};
 	struct settings s;
 	struct pool_snapshot *snap;
 	uint32_t source;
@@ -304,7 +304,7 @@ static void test_snapshot_source_and_mtu(void **state)
 static void test_snapshot_address6(void **state)
 {
 	struct proxy_config p = proxy(1, "198.51.100.1", 100, PROXY_ADMIN_ENABLED);
-	const struct pool_member m = {&p, 1, true};
+	const struct pool_member m = {&p, 1, true, false};
 	uint8_t source6[16], want[16];
 	struct pool_snapshot *snap;
 	struct settings s;
@@ -369,11 +369,69 @@ static void test_snapshot_address6(void **state)
 	pool_snapshot_free(snap);
 }
 
+/*
+ * A proxy whose IPv6 address fails its probes (down6) while its IPv4 passes:
+ * it still keeps and takes clients (one Maglev table, nobody moves), its IPv6
+ * address is still never a client, but its IPv6 clients go in 6in4 (no
+ * POOL_TARGET_IPV6) until the IPv6 address is up again.
+ */
+static void test_snapshot_address6_down(void **state)
+{
+	struct proxy_config p = proxy(1, "198.51.100.1", 100, PROXY_ADMIN_ENABLED);
+	struct pool_member m = {&p, 1, true, true};
+	struct pool_snapshot *snap, *up;
+	struct settings s;
+	uint8_t source6[16];
+	uint16_t mtu6;
+	char err[256];
+
+	(void)state;
+	need_route("198.51.100.1");
+	assert_int_equal(inet_pton(AF_INET6, "::1", p.address6), 1);
+	if (pool_route6(p.address6, source6, &mtu6) != 0) {
+		print_message("no IPv6 on this host\n");
+		skip();
+	}
+	settings_defaults(&s);
+	set(&s, "maglev_table_size", "251");
+	set(&s, "client_subnets", "::/0");
+	snap = pool_snapshot_build(&(struct pool_build){.members = &m,
+							.nmembers = 1,
+							.settings = &s,
+							.hash_key = test_key,
+							.affinity = NULL,
+							.generation = 1},
+				   err, sizeof(err));
+	assert_non_null(snap);
+	assert_false(snap->targets[1].flags & POOL_TARGET_IPV6);
+	assert_true(snap->targets[1].flags & POOL_TARGET_KEEPS);
+	assert_true(snap->targets[1].flags & POOL_TARGET_TAKES);
+	assert_int_equal(snap->table_proxies, 1);
+	assert_int_equal(snap->nproxies6, 1);
+	assert_false(pool_is_client6(snap, p.address6));
+
+	/* Up again: 6in6, and the Maglev table is the very same. */
+	m.down6 = false;
+	up = pool_snapshot_build(&(struct pool_build){.members = &m,
+						      .nmembers = 1,
+						      .settings = &s,
+						      .hash_key = test_key,
+						      .affinity = NULL,
+						      .generation = 2},
+				 err, sizeof(err));
+	assert_non_null(up);
+	assert_true(up->targets[1].flags & POOL_TARGET_IPV6);
+	assert_int_equal(up->targets[1].flags & ~POOL_TARGET_IPV6, snap->targets[1].flags);
+	assert_memory_equal(up->table_digest, snap->table_digest, sizeof(up->table_digest));
+	pool_snapshot_free(up);
+	pool_snapshot_free(snap);
+}
+
 /* A proxy the kernel will not route to is in the snapshot, but takes and keeps no one. */
 static void test_snapshot_unrouted_proxy(void **state)
 {
 	struct proxy_config p = proxy(1, "255.255.255.255", 100, PROXY_ADMIN_ENABLED);
-	const struct pool_member m = {&p, 1, true};
+	const struct pool_member m = {&p, 1, true, false};
 	struct settings s;
 	struct pool_snapshot *snap;
 	uint32_t source;
@@ -414,7 +472,7 @@ static void test_snapshot_knows_who_may_be_a_client(void **state)
 	    proxy(3, "192.168.7.7", 100, PROXY_ADMIN_ENABLED),
 	};
 	const struct pool_member members[] = {
-	    {&p[0], 1, true}, {&p[1], 2, false}, {&p[2], 3, true}};
+	    {&p[0], 1, true, false}, {&p[1], 2, false, false}, {&p[2], 3, true, false}};
 	struct settings s;
 	struct pool_snapshot *snap;
 	char err[256] = "";
@@ -487,7 +545,7 @@ static struct pool_snapshot *build_numbered(const struct proxy_config *p, const 
 	struct pool_snapshot *snap;
 
 	for (size_t i = 0; i < 3; i++)
-		members[i] = (struct pool_member){&p[i], slots[i], true};
+		members[i] = (struct pool_member){&p[i], slots[i], true, false};
 	settings_defaults(&s);
 	set(&s, "maglev_table_size", "251");
 	snap = pool_snapshot_build(&(struct pool_build){.members = members,
@@ -550,6 +608,7 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_source_and_mtu),
 	    cmocka_unit_test(test_snapshot_unrouted_proxy),
 	    cmocka_unit_test(test_snapshot_address6),
+	    cmocka_unit_test(test_snapshot_address6_down),
 	    cmocka_unit_test(test_snapshot_bad_table_size),
 	    cmocka_unit_test(test_snapshot_knows_who_may_be_a_client),
 	    cmocka_unit_test(test_snapshot_digest_ignores_slots),

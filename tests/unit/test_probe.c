@@ -42,7 +42,7 @@
 #define MAX_RESULTS	  64
 #define MAX_CONNS	  32
 #define MAX_RESPONDERS	  4
-#define MAX_SOLO	  4
+#define MAX_SOLO	  5
 #define REQUEST_MAX	  1024
 #define SPREAD_TARGETS	  10
 #define SPREAD_INTERVAL	  1000
@@ -80,6 +80,7 @@ struct responder {
 
 struct result {
 	int64_t id;
+	enum probe_family family;
 	enum check_result result;
 	uint32_t duration_ms;
 	uint64_t at_ms;
@@ -271,13 +272,15 @@ static uint16_t full_listener(struct world *w)
 	return ntohs(sin.sin_port);
 }
 
-static void on_result(void *arg, int64_t id, enum check_result result, uint32_t duration_ms)
+static void on_result(void *arg, int64_t id, enum probe_family family, enum check_result result,
+		      uint32_t duration_ms)
 {
 	struct world *w = arg;
 
 	assert_true(w->n_results < MAX_RESULTS);
 	w->results[w->n_results++] = (struct result){
 	    .id = id,
+	    .family = family,
 	    .result = result,
 	    .duration_ms = duration_ms,
 	    .at_ms = now_ms(),
@@ -476,6 +479,87 @@ static void test_http_status(void **state)
 	assert_non_null(strstr(ok->request, "GET /healthz HTTP/1.1\r\n"));
 	assert_non_null(strstr(ok->request, "\r\nHost: proxy-a.drover.test"));
 	assert_non_null(strstr(unavailable->request, "GET / HTTP/1.1\r\n"));
+}
+
+/* A responder on ::1 only, or NULL when this host has no IPv6 loopback. */
+static struct responder *responder_start6(struct world *w, int status)
+{
+	struct responder *r;
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	socklen_t len = sizeof(sin6);
+
+	assert_true(w->n_responders < MAX_RESPONDERS);
+	r = &w->responders[w->n_responders];
+	r->base = w->base;
+	r->mode = RESPOND_STATUS;
+	r->status = status;
+	r->listener = evconnlistener_new_bind(w->base, responder_accept, r,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+					      (struct sockaddr *)&sin6, sizeof(sin6));
+	if (r->listener == NULL)
+		return NULL;
+	w->n_responders++;
+	assert_int_equal(
+	    getsockname(evconnlistener_get_fd(r->listener), (struct sockaddr *)&sin6, &len), 0);
+	r->port = ntohs(sin6.sin6_port);
+	return r;
+}
+
+static struct probe_target make_target6(int64_t id, enum probe_kind kind, uint16_t port,
+					const char *url)
+{
+	struct probe_target t = make_target(id, kind, port, url);
+
+	t.family = PROBE_FAMILY_IPV6;
+	t.address = 0;
+	memcpy(t.address6, &in6addr_loopback, sizeof(t.address6));
+	return t;
+}
+
+/*
+ * IPv6 targets: every kind reaches the IPv6 literal (in brackets in the URL
+ * and the explicit-proxy address) and reports its family with its result.
+ * A proxy's two families are two targets with one id, each with its own
+ * result: here its IPv4 address answers and its IPv6 address refuses.
+ */
+static void test_ipv6_targets(void **state)
+{
+	struct world *w = *state;
+	struct responder *v6 = responder_start6(w, 200);
+	struct responder *v4only = responder_start(w, RESPOND_STATUS, 200);
+	struct probe_target t[5];
+
+	if (v6 == NULL) {
+		print_message("no IPv6 loopback on this host\n");
+		skip();
+	}
+	t[0] = make_target6(1, PROBE_HTTP, v6->port, "/healthz");
+	t[1] = make_target6(2, PROBE_TCP, v6->port, "");
+	t[2] = make_target6(3, PROBE_HTTP_PROXY, v6->port, "http://canary.drover.test/");
+	t[3] = make_target(4, PROBE_HTTP, v4only->port, "/");
+	t[4] = make_target6(4, PROBE_HTTP, v4only->port, "/");
+	probe_once(w, t, 5);
+	for (size_t i = 0; i < w->n_results; i++) {
+		const struct result *r = &w->results[i];
+		bool ipv6 = r->family == PROBE_FAMILY_IPV6;
+
+		printf("    target %lld %s: %s\n", (long long)r->id, ipv6 ? "IPv6" : "IPv4",
+		       check_result_name(r->result));
+		if (r->id == 4 && !ipv6)
+			assert_int_equal(r->result, CHECK_L7OK);
+		else if (r->id == 4)
+			assert_int_equal(r->result, CHECK_L4CON);
+		else if (r->id == 2)
+			assert_int_equal(r->result, CHECK_L4OK);
+		else
+			assert_int_equal(r->result, CHECK_L7OK);
+		assert_true(ipv6 || r->id == 4);
+	}
+	/* Whichever request came last: the http probe's named the bracketed literal. */
+	assert_int_equal(v6->accepted, 3);
+	assert_true(strstr(v6->request, "GET http://canary.drover.test/ HTTP/1.1\r\n") != NULL ||
+		    (strstr(v6->request, "GET /healthz HTTP/1.1\r\n") != NULL &&
+		     strstr(v6->request, "\r\nHost: [::1]:") != NULL));
 }
 
 static void test_silent_listener(void **state)
@@ -821,6 +905,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kind_names),
 	    cmocka_unit_test_setup_teardown(test_http_status, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_ipv6_targets, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_silent_listener, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_closed_port, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_timeout, world_setup, world_teardown),

@@ -249,7 +249,19 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(text, "drover_queues 2\n"));
 	assert_null(strstr(text, "drover_datapath_queues_total"));
 	assert_null(strstr(text, "drover_maglev_table_info"));
+	/* No IPv6 address (no health6): no IPv6 series for it. */
+	assert_non_null(strstr(text, "# TYPE drover_proxy_ipv6_up gauge\n"));
+	assert_null(strstr(text, "drover_proxy_ipv6_up{"));
 	free(text);
+	/* Its IPv6 address down while it is up: a gauge of its own, drover_proxy_up unchanged. */
+	json_object_set_new(json_array_get(json_object_get(stats, "proxies"), 0), "health6",
+			    json_pack("{s:s, s:b}", "state", "down", "up", 0));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "drover_proxy_ipv6_up{proxy=\"squid-\\\"a\\\"\"} 0\n"));
+	assert_non_null(strstr(text, "drover_proxy_up{proxy=\"squid-\\\"a\\\"\"} 1\n"));
+	free(text);
+	json_object_del(json_array_get(json_object_get(stats, "proxies"), 0), "health6");
 	/* The mapping: digest and key fingerprint as labels, the generation a gauge. */
 	json_object_set_new(stats, "mapping",
 			    json_pack("{s:s, s:s, s:I, s:I, s:I}", "table_digest", "ab01",

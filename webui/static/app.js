@@ -493,7 +493,10 @@ function poolRow(p) {
   return el('tr', { 'data-proxy': p.name },
     el('td', { class: 'name', text: p.name }),
     el('td', { class: 'address' }, p.address,
-      p.address6 ? el('div', { class: 'address6 muted', text: p.address6 }) : null),
+      p.address6 ? el('div', { class: 'address6 muted', text: p.address6 }) : null,
+      // Its IPv6 address's own probes: while down, its IPv6 clients go in 6in4.
+      p.health6 ? el('div', { class: 'health6 muted', text: 'IPv6 ' + p.health6.state +
+        (p.health6.up ? '' : ' (IPv6 clients in 6in4)') }) : null),
     el('td', { class: 'num', text: p.weight }),
     el('td', { class: 'admin' }, badge(p.admin)),
     healthCell(p),
