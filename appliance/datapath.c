@@ -172,12 +172,12 @@ const char *datapath_malformed6_name(enum packet6_error err)
 	return (unsigned)err < PACKET6_ERR_COUNT ? datapath_malformed6_names[err] : "ipv6_unknown";
 }
 
-_Static_assert(DP_FAST_ENCAP_ERRORS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
+_Static_assert(DP_FAST_DECLINED_IPV6_6IN4 - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
 	       "the datapath lists every fast path counter");
 
 const char *datapath_counter_name(enum datapath_counter c)
 {
-	if (c >= DP_FAST_PACKETS && c <= DP_FAST_ENCAP_ERRORS)
+	if (c >= DP_FAST_PACKETS && c <= DP_FAST_DECLINED_IPV6_6IN4)
 		return fastpath_counter_name(c - DP_FAST_PACKETS);
 	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
 }
@@ -480,6 +480,33 @@ static void dp_learn(struct datapath_thread *t, const struct pool_snapshot *snap
 static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		      const uint8_t *pkt, size_t len);
 
+/*
+ * dp_learn for an IPv6 client on a proxy with an IPv6 address, recorded
+ * under its identity widened to the prefix (the kernel's key), at most once
+ * a second per affinity tag.
+ */
+static void dp_learn6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const struct client_id *client, uint32_t tag, uint16_t slot)
+{
+	struct dp_learned *l = &t->learned[tag & (DP_LEARN_CACHE - 1)];
+	const struct client_id id = client_widen(client, snap->ipv6_prefix);
+	const struct fastpath_client placed = {
+	    .slot = slot,
+	    .gen = snap->targets[slot].fast_gen,
+	    .ifindex = t->indev,
+	    .scope = snap->fast_scope,
+	};
+
+	if (t->indev == 0 || (l->client == tag && l->second == t->now))
+		return;
+	l->client = tag;
+	l->second = t->now;
+	if (fastpath_learn6(snap->fast, id.addr, &placed) == 0)
+		dp_count(t, DP_FAST_LEARNED);
+	else
+		dp_count(t, DP_FAST_LEARN_ERRORS);
+}
+
 /* Decides one packet, IPv4 here and IPv6 in dp_handle6; returns its verdict. */
 static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
 		     const uint8_t *pkt, size_t len)
@@ -732,6 +759,11 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 		/* The proxy's IPv6 address: IPv6-in-IPv6, 40 bytes of the path's MTU. */
 		if (len > target->tunnel_mtu6)
 			return dp_too_big6(t, snap, target->tunnel_mtu6, &pi, hash, pkt, len);
+		/* What the kernel can carry itself: a whole TCP packet without extension headers.
+		 */
+		if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports &&
+		    pi.ext_count == 0 && !pi.icmp_error)
+			dp_learn6(t, snap, &client, tag, slot);
 		dp_tx6_queue(t, target->address6, pkt, len);
 		if (encap6_ip6ip6_header(t->tx6_hdr[t->ntx6 - 1], target->source6, target->address6,
 					 pkt, len) < 0) {
