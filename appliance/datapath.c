@@ -754,16 +754,19 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 	dp_add(&sc->bytes, len);
 	if (pi.has_ports && (pi.tcp_flags & (WIRE_TCP_SYN | WIRE_TCP_ACK)) == WIRE_TCP_SYN)
 		dp_add(&sc->hits, 1);
+	/*
+	 * What the kernel can carry itself: a whole TCP packet without extension
+	 * headers, in 6in6. A 6in4 proxy's clients are recorded too: the kernel
+	 * leaves them here, counted (fast_declined_ipv6_6in4).
+	 */
+	if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports && pi.ext_count == 0 &&
+	    !pi.icmp_error)
+		dp_learn6(t, snap, &client, tag, slot);
 
 	if (target->flags & POOL_TARGET_IPV6) {
 		/* The proxy's IPv6 address: IPv6-in-IPv6, 40 bytes of the path's MTU. */
 		if (len > target->tunnel_mtu6)
 			return dp_too_big6(t, snap, target->tunnel_mtu6, &pi, hash, pkt, len);
-		/* What the kernel can carry itself: a whole TCP packet without extension headers.
-		 */
-		if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports &&
-		    pi.ext_count == 0 && !pi.icmp_error)
-			dp_learn6(t, snap, &client, tag, slot);
 		dp_tx6_queue(t, target->address6, pkt, len);
 		if (encap6_ip6ip6_header(t->tx6_hdr[t->ntx6 - 1], target->source6, target->address6,
 					 pkt, len) < 0) {
