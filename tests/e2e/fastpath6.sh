@@ -18,6 +18,9 @@
 #   2. A 4 MB download over IPv6 through proxy 1 intact, its client's packets
 #      carried by the kernel. The clients keep their offloads on (the lab's
 #      default): drover-decap completes the partial checksums.
+#   3. A 2 MB upload over IPv6 through proxy 1 intact: the client's TSO makes
+#      merged (GSO) packets, which the kernel wraps whole in IPv6-in-IPv6 and
+#      cuts on the way out (as fastpath.sh does for IPv4).
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -144,6 +147,25 @@ else
 	[ "$sum" = "$(cat "$LAB_STATE/origin/big.sha256")" ] && [ "$fast6" -gt 0 ]
 	check $? "4 MB download over IPv6 through px1 (6in6) intact, the client's packets sent by the kernel" \
 		"client $a, sha256 ${sum:0:16}, ${took} s; fast_ipv6_packets +$fast6; client tx-checksumming ${offload:-?}; drover-decap completed $completed checksums"
+fi
+
+# ---- 3. 2 MB up through proxy 1 (6in6): merged packets wrapped whole ----
+if [ -n "$a" ]; then
+	lab_exec cli ethtool -K eth0 tx on tso on >/dev/null 2>&1
+	lab_exec app ethtool -K lan0 tx off >/dev/null 2>&1
+	m0=$(counter fast_merged)
+	f6_0=$(counter fast_ipv6_packets)
+	head -c $((2 << 20)) /dev/urandom >"$LAB_STATE/upload.bin"
+	want=$(sha256sum <"$LAB_STATE/upload.bin" | cut -d' ' -f1)
+	code=$(lab_exec cli curl -6 -g -sS --interface "$a" --connect-timeout 10 --max-time 120 \
+		"$URL6/upload/gro6.bin" -T "$LAB_STATE/upload.bin" -o /dev/null -w '%{http_code}')
+	got=$(sha256sum <"$LAB_STATE/origin/www/upload/gro6.bin" 2>/dev/null | cut -d' ' -f1)
+	merged=$(($(counter fast_merged) - m0))
+	fast6=$(($(counter fast_ipv6_packets) - f6_0))
+	lab_exec app ethtool -K lan0 tx on >/dev/null 2>&1
+	[ "$got" = "$want" ] && [[ $code == 20[14] ]] && [ "$merged" -gt 0 ] && [ "$fast6" -gt "$merged" ]
+	check $? "the kernel wraps merged (GSO) IPv6 upload packets whole in 6in6 and the 2 MB upload arrives intact" \
+		"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); by the kernel: +$merged merged packets, +$fast6 IPv6 packets counted as segments"
 fi
 
 exit $((failures > 0))
