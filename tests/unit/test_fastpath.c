@@ -594,6 +594,46 @@ static void test_ipv6_a_prefix_shares_one_record(void **state)
 	assert_int_equal(fastpath_client6_get(fp, a, &got), -ENOENT);
 }
 
+/*
+ * The walk over the IPv6 records: a live one refreshes droverd's affinity
+ * entry under the tag NFQUEUE places the client by (the widened identity's
+ * keyed hash), a stale one leaves the kernel and names nothing.
+ */
+static void test_tick_refreshes_ipv6_affinity_and_drops_stale_records(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	struct affinity_table t;
+	uint8_t key[HASH_KEY_BYTES] = {4, 5, 6};
+	struct fastpath_client placed, stale, got;
+	struct client_id live_id, stale_id;
+	struct timespec now;
+	uint16_t slot;
+	uint32_t age;
+
+	assert_int_equal(affinity_init(&t, 4096, 300), 0);
+	fastpath_forget_all(fp);
+	publish(fp, true, &placed);
+	ip6("2001:db8:c612:540::", live_id.addr);
+	ip6("2001:db8:c612:541::", stale_id.addr);
+	assert_int_equal(fastpath_learn6(fp, live_id.addr, &placed), 0);
+	stale = placed;
+	stale.gen += 100;
+	assert_int_equal(fastpath_learn6(fp, stale_id.addr, &stale), 0);
+	fastpath_walk(fp, &t, key);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t hash = hash_client_id(key, &live_id);
+	assert_true(
+	    affinity_peek(&t, pool_affinity_tag6(hash), hash, (uint32_t)now.tv_sec, &slot, &age));
+	assert_int_equal(slot, 1);
+	hash = hash_client_id(key, &stale_id);
+	assert_false(
+	    affinity_peek(&t, pool_affinity_tag6(hash), hash, (uint32_t)now.tv_sec, &slot, &age));
+	assert_int_equal(fastpath_client6_get(fp, stale_id.addr, &got), -ENOENT);
+	assert_int_equal(fastpath_clients(fp), 1);
+	fastpath_forget_all(fp);
+	affinity_free(&t);
+}
+
 static void test_what_the_kernel_leaves_to_nfqueue(void **state)
 {
 	struct fastpath *fp = need_fastpath(state);
@@ -1119,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(test_ipv6_known_client_is_wrapped_in_6in6),
 	    cmocka_unit_test(test_ipv6_what_the_kernel_leaves_to_nfqueue),
 	    cmocka_unit_test(test_ipv6_a_prefix_shares_one_record),
+	    cmocka_unit_test(test_tick_refreshes_ipv6_affinity_and_drops_stale_records),
 	    cmocka_unit_test(test_merged_packets_are_measured_by_their_segments),
 	    cmocka_unit_test(test_a_proxy_going_down_makes_its_records_stale),
 	    cmocka_unit_test(test_tick_refreshes_affinity_and_drops_stale_records),
