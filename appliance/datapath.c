@@ -481,9 +481,9 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 		      const uint8_t *pkt, size_t len);
 
 /*
- * dp_learn for an IPv6 client on a proxy with an IPv6 address, recorded
- * under its identity widened to the prefix (the kernel's key), at most once
- * a second per affinity tag.
+ * dp_learn for an IPv6 client, recorded under its identity widened to the
+ * prefix (the kernel's key), at most once a second per affinity tag (the
+ * cache is shared with IPv4 clients: a collision only delays a record).
  */
 static void dp_learn6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		      const struct client_id *client, uint32_t tag, uint16_t slot)
