@@ -25,7 +25,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-LAB=${LAB:-df6}
+LAB=${LAB:-dp6}
 LAB_STATE=/tmp/drover-e2e-fastpath6.$$
 LAB_CLIENTS=12
 LAB_PROXIES=2
