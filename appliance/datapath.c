@@ -172,12 +172,12 @@ const char *datapath_malformed6_name(enum packet6_error err)
 	return (unsigned)err < PACKET6_ERR_COUNT ? datapath_malformed6_names[err] : "ipv6_unknown";
 }
 
-_Static_assert(DP_FAST_ENCAP_ERRORS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
+_Static_assert(DP_FAST_DECLINED_IPV6_6IN4 - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
 	       "the datapath lists every fast path counter");
 
 const char *datapath_counter_name(enum datapath_counter c)
 {
-	if (c >= DP_FAST_PACKETS && c <= DP_FAST_ENCAP_ERRORS)
+	if (c >= DP_FAST_PACKETS && c <= DP_FAST_DECLINED_IPV6_6IN4)
 		return fastpath_counter_name(c - DP_FAST_PACKETS);
 	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
 }
@@ -548,6 +548,33 @@ static void dp_count_slot(struct datapath_thread *t, uint16_t slot, size_t len, 
 static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		      const uint8_t *pkt, size_t len);
 
+/*
+ * dp_learn for an IPv6 client, recorded under its identity widened to the
+ * prefix (the kernel's key), at most once a second per affinity tag (the
+ * cache is shared with IPv4 clients: a collision only delays a record).
+ */
+static void dp_learn6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		      const struct client_id *client, uint32_t tag, uint16_t slot)
+{
+	struct dp_learned *l = &t->learned[tag & (DP_LEARN_CACHE - 1)];
+	const struct client_id id = client_widen(client, snap->ipv6_prefix);
+	const struct fastpath_client placed = {
+	    .slot = slot,
+	    .gen = snap->targets[slot].fast_gen,
+	    .ifindex = t->indev,
+	    .scope = snap->fast_scope,
+	};
+
+	if (t->indev == 0 || (l->client == tag && l->second == t->now))
+		return;
+	l->client = tag;
+	l->second = t->now;
+	if (fastpath_learn6(snap->fast, id.addr, &placed) == 0)
+		dp_count(t, DP_FAST_LEARNED);
+	else
+		dp_count(t, DP_FAST_LEARN_ERRORS);
+}
+
 /* Decides one packet, IPv4 here and IPv6 in dp_handle6; returns its verdict. */
 static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
 		     const uint8_t *pkt, size_t len)
@@ -746,6 +773,14 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 
 	const struct pool_target *target = &snap->targets[slot];
 	dp_count_slot(t, slot, len, pi.has_ports, pi.tcp_flags);
+	/*
+	 * What the kernel can carry itself: a whole TCP packet without extension
+	 * headers, in 6in6. A 6in4 proxy's clients are recorded too: the kernel
+	 * leaves them here, counted (fast_declined_ipv6_6in4).
+	 */
+	if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports && pi.ext_count == 0 &&
+	    !pi.icmp_error)
+		dp_learn6(t, snap, &client, tag, slot);
 
 	if (target->flags & POOL_TARGET_IPV6) {
 		/* The proxy's IPv6 address: IPv6-in-IPv6, 40 bytes of the path's MTU. */

@@ -74,6 +74,7 @@ enum fastpath_map {
 	FASTPATH_MAP_STATS,
 	FASTPATH_MAP_OUTER_IDS,
 	FASTPATH_MAP_COUNTERS,
+	FASTPATH_MAP_CLIENTS6,
 	FASTPATH_MAP_COUNT,
 };
 
@@ -81,11 +82,12 @@ static const char *const fastpath_map_names[FASTPATH_MAP_COUNT] = {
     [FASTPATH_MAP_CLIENTS] = "clients",	    [FASTPATH_MAP_SLOTS] = "slots",
     [FASTPATH_MAP_CONFIG] = "config",	    [FASTPATH_MAP_STATS] = "stats",
     [FASTPATH_MAP_OUTER_IDS] = "outer_ids", [FASTPATH_MAP_COUNTERS] = "counters",
+    [FASTPATH_MAP_CLIENTS6] = "clients6",
 };
 
 struct fastpath {
 	struct fastpath_bpf *skel;
-	int clients_fd, slots_fd, config_fd, stats_fd, counters_fd;
+	int clients_fd, slots_fd, config_fd, stats_fd, counters_fd, clients6_fd;
 	int ncpus;
 	bool use_tcx; /* cleared when the kernel refuses tcx links */
 	struct fastpath_iface ifaces[FASTPATH_IFACES_MAX];
@@ -106,6 +108,8 @@ struct fastpath {
 	uint32_t keys[FASTPATH_BATCH];
 	struct fastpath_client values[FASTPATH_BATCH];
 	uint32_t doomed[FASTPATH_BATCH];
+	struct fastpath_client6_key keys6[FASTPATH_BATCH];
+	struct fastpath_client6_key doomed6[FASTPATH_BATCH];
 };
 
 static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
@@ -120,6 +124,8 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_INTERFACE] = "fast_declined_interface",
     [FASTPATH_TTL] = "fast_declined_ttl",
     [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
+    [FASTPATH_IPV6_SENT] = "fast_ipv6_packets",
+    [FASTPATH_IPV6_6IN4] = "fast_declined_ipv6_6in4",
 };
 
 const char *fastpath_counter_name(enum fastpath_counter c)
@@ -154,6 +160,8 @@ static struct bpf_map *fastpath_map(const struct fastpath_bpf *skel, enum fastpa
 		return skel->maps.stats;
 	case FASTPATH_MAP_OUTER_IDS:
 		return skel->maps.outer_ids;
+	case FASTPATH_MAP_CLIENTS6:
+		return skel->maps.clients6;
 	case FASTPATH_MAP_COUNTERS:
 	case FASTPATH_MAP_COUNT:
 		break;
@@ -344,9 +352,10 @@ struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir,
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
 		goto fail;
 	}
-	bpf_map__set_max_entries(fp->skel->maps.clients, max_clients < AFFINITY_MIN_CLIENTS
-							     ? AFFINITY_MIN_CLIENTS
-							     : max_clients);
+	/* Both families share droverd's affinity table, and its bound. */
+	uint32_t records = max_clients < AFFINITY_MIN_CLIENTS ? AFFINITY_MIN_CLIENTS : max_clients;
+	bpf_map__set_max_entries(fp->skel->maps.clients, records);
+	bpf_map__set_max_entries(fp->skel->maps.clients6, records);
 	if (pin_dir != NULL && pin_dir[0] != '\0') {
 		if (fastpath_pin_dir_make(pin_dir, why, sizeof(why)) < 0) {
 			log_warnx("fast path: %s; it will not outlive droverd", why);
@@ -373,6 +382,7 @@ struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir,
 	fp->config_fd = bpf_map__fd(fp->skel->maps.config);
 	fp->stats_fd = bpf_map__fd(fp->skel->maps.stats);
 	fp->counters_fd = bpf_map__fd(fp->skel->maps.counters);
+	fp->clients6_fd = bpf_map__fd(fp->skel->maps.clients6);
 	if (fp->adopted) {
 		fastpath_adopt_state(fp);
 		log_info("fast path: took over the client records pinned in %s", fp->pin_dir);
@@ -641,6 +651,15 @@ static uint64_t fastpath_digest_add(uint64_t digest, uint32_t word)
 	return digest;
 }
 
+static uint64_t fastpath_digest_add6(uint64_t digest, const uint8_t addr[WIRE_IPV6_ADDR_LEN])
+{
+	for (unsigned i = 0; i < WIRE_IPV6_ADDR_LEN; i++) {
+		digest ^= addr[i];
+		digest *= FASTPATH_FNV_PRIME;
+	}
+	return digest;
+}
+
 /* A new scope when the snapshot's client subnets or proxy addresses differ from the last. */
 static void fastpath_scope_update(struct fastpath *fp, const struct pool_snapshot *snap)
 {
@@ -653,6 +672,16 @@ static void fastpath_scope_update(struct fastpath *fp, const struct pool_snapsho
 	digest = fastpath_digest_add(digest, FASTPATH_DIGEST_SEPARATOR);
 	for (size_t i = 0; i < snap->nproxies; i++)
 		digest = fastpath_digest_add(digest, snap->proxies[i]);
+	/* IPv6 records are keyed by the prefix: another prefix, other keys. */
+	digest = fastpath_digest_add(digest, FASTPATH_DIGEST_SEPARATOR);
+	digest = fastpath_digest_add(digest, snap->ipv6_prefix);
+	for (size_t i = 0; i < snap->nsubnets6; i++) {
+		digest = fastpath_digest_add6(digest, snap->client_subnets6[i].addr);
+		digest = fastpath_digest_add(digest, snap->client_subnets6[i].len);
+	}
+	digest = fastpath_digest_add(digest, FASTPATH_DIGEST_SEPARATOR);
+	for (size_t i = 0; i < snap->nproxies6; i++)
+		digest = fastpath_digest_add6(digest, snap->proxies6[i]);
 	if (fp->scope_set && digest == fp->scope_digest)
 		return;
 	fp->scope_digest = digest;
@@ -670,6 +699,11 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 			want.address = t->address;
 			want.source = t->source;
 			want.mtu = t->tunnel_mtu;
+			if (t->flags & POOL_TARGET_IPV6) {
+				want.mtu6 = t->tunnel_mtu6;
+				memcpy(want.address6, t->address6, sizeof(want.address6));
+				memcpy(want.source6, t->source6, sizeof(want.source6));
+			}
 		} else if (fp->hold && slot < snap->nslots && have->address != 0 &&
 			   snap->targets[slot].address == have->address &&
 			   snap->targets[slot].source == have->source) {
@@ -694,6 +728,7 @@ void fastpath_publish(struct fastpath *fp, struct pool_snapshot *snap)
 			snap->targets[slot].fast_gen = have->gen;
 	}
 	memcpy(fp->config.ports, snap->port_map, sizeof(fp->config.ports));
+	fp->config.ipv6_prefix = snap->ipv6_prefix;
 	fp->config.idle_ns =
 	    (uint64_t)__atomic_load_n(&snap->affinity->timeout, __ATOMIC_RELAXED) * CLOCK_NS_PER_S;
 	fastpath_scope_update(fp, snap);
@@ -730,6 +765,71 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 	fastpath_walk(fp, affinity, key);
 }
 
+/* Whether the kernel may still use record c (its slot and scope current, not idle). */
+static bool fastpath_record_live(const struct fastpath *fp, const struct fastpath_client *c,
+				 uint64_t now_ns)
+{
+	bool current = c->slot < FASTPATH_SLOTS && fp->slots[c->slot].address != 0 &&
+		       fp->slots[c->slot].gen == c->gen && c->scope == fp->config.scope;
+
+	return current && now_ns - c->seen_ns <= fp->config.idle_ns;
+}
+
+/*
+ * The IPv6 records: expired ones removed, live ones refreshed in droverd's
+ * affinity table under their tag (pool_affinity_tag6 of the identity's
+ * keyed hash, as the NFQUEUE path places them). Returns the live ones.
+ */
+static uint64_t fastpath_walk6(struct fastpath *fp, struct affinity_table *affinity,
+			       const uint8_t key[HASH_KEY_BYTES], uint64_t now_ns)
+{
+	uint32_t now_s = (uint32_t)(now_ns / CLOCK_NS_PER_S);
+	uint32_t batch = 0;
+	uint64_t live = 0;
+	bool more = true, first = true;
+
+	while (more) {
+		uint32_t count = FASTPATH_BATCH, ndoomed = 0;
+		int ret = bpf_map_lookup_batch(fp->clients6_fd, first ? NULL : &batch, &batch,
+					       fp->keys6, fp->values, &count, NULL);
+		first = false;
+		if (ret < 0 && errno != ENOENT) {
+			log_warnx("fast path: cannot read its IPv6 clients: %s", strerror(errno));
+			break;
+		}
+		more = ret == 0;
+		for (uint32_t i = 0; i < count; i++) {
+			const struct fastpath_client *c = &fp->values[i];
+			if (!fastpath_record_live(fp, c, now_ns)) {
+				fp->doomed6[ndoomed++] = fp->keys6[i];
+				continue;
+			}
+			live++;
+			/* The key is the identity already widened: the hash NFQUEUE placed it by.
+			 */
+			struct client_id id;
+			memcpy(id.addr, fp->keys6[i].addr, sizeof(id.addr));
+			uint64_t hash = hash_client_id(key, &id);
+			uint32_t tag = pool_affinity_tag6(hash),
+				 seen_s = c->seen_ns / CLOCK_NS_PER_S;
+			uint16_t slot;
+			uint32_t age;
+			if (affinity_peek(affinity, tag, hash, now_s, &slot, &age) &&
+			    slot == c->slot && now_s - age >= seen_s)
+				continue;
+			affinity_insert(affinity, tag, hash, c->slot, seen_s, NULL);
+		}
+		if (ndoomed > 0) {
+			uint32_t n = ndoomed;
+			if (bpf_map_delete_batch(fp->clients6_fd, fp->doomed6, &n, NULL) < 0) {
+				for (uint32_t i = 0; i < ndoomed; i++)
+					bpf_map_delete_elem(fp->clients6_fd, &fp->doomed6[i]);
+			}
+		}
+	}
+	return live;
+}
+
 void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		   const uint8_t key[HASH_KEY_BYTES])
 {
@@ -754,10 +854,7 @@ void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 		for (uint32_t i = 0; i < count; i++) {
 			const struct fastpath_client *c = &fp->values[i];
 			uint64_t seen_s = c->seen_ns / CLOCK_NS_PER_S;
-			bool current =
-			    c->slot < FASTPATH_SLOTS && fp->slots[c->slot].address != 0 &&
-			    fp->slots[c->slot].gen == c->gen && c->scope == fp->config.scope;
-			if (!current || now_ns - c->seen_ns > fp->config.idle_ns) {
+			if (!fastpath_record_live(fp, c, now_ns)) {
 				fp->doomed[ndoomed++] = fp->keys[i];
 				continue;
 			}
@@ -780,7 +877,7 @@ void fastpath_walk(struct fastpath *fp, struct affinity_table *affinity,
 			}
 		}
 	}
-	fp->nclients = live;
+	fp->nclients = live + fastpath_walk6(fp, affinity, key, now_ns);
 }
 
 uint16_t fastpath_slot_of(const struct fastpath *fp, uint32_t address)
@@ -812,6 +909,12 @@ void fastpath_forget_all(struct fastpath *fp)
 	}
 	if (have_prev)
 		bpf_map_delete_elem(fp->clients_fd, &prev);
+	/* Asked for the key after none, the kernel gives the first: delete until empty. */
+	struct fastpath_client6_key key6;
+	while (bpf_map_get_next_key(fp->clients6_fd, NULL, &key6) == 0) {
+		if (bpf_map_delete_elem(fp->clients6_fd, &key6) < 0)
+			break;
+	}
 	fp->nclients = 0;
 }
 
@@ -823,6 +926,29 @@ int fastpath_learn(struct fastpath *fp, uint32_t client, const struct fastpath_c
 		return -EINVAL;
 	c.seen_ns = clock_now_ns();
 	return bpf_map_update_elem(fp->clients_fd, &client, &c, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int fastpath_learn6(struct fastpath *fp, const uint8_t client[FASTPATH_IPV6_ADDR_LEN],
+		    const struct fastpath_client *placed)
+{
+	struct fastpath_client c = *placed;
+	struct fastpath_client6_key key;
+
+	if (c.ifindex == 0)
+		return -EINVAL;
+	memcpy(key.addr, client, sizeof(key.addr));
+	c.seen_ns = clock_now_ns();
+	return bpf_map_update_elem(fp->clients6_fd, &key, &c, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int fastpath_client6_get(const struct fastpath *fp, const uint8_t client[FASTPATH_IPV6_ADDR_LEN],
+			 struct fastpath_client *out)
+{
+	struct fastpath_client6_key key;
+
+	memcpy(key.addr, client, sizeof(key.addr));
+	memset(out, 0, sizeof(*out));
+	return bpf_map_lookup_elem(fp->clients6_fd, &key, out) < 0 ? -errno : 0;
 }
 
 int fastpath_client_get(const struct fastpath *fp, uint32_t client, struct fastpath_client *out)

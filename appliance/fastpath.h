@@ -106,8 +106,8 @@ bool fastpath_attached(const struct fastpath *fp);
 
 /*
  * Writes the slots of snap (address, tunnel source and MTU of every slot
- * that keeps clients) into the kernel and stamps each target's fast_gen.
- * A slot that stops keeping clients, or whose proxy address or source
+ * that keeps clients, and the IPv6 ones of those with an IPv6 address) into the kernel and stamps
+ * each target's fast_gen. A slot that stops keeping clients, or whose proxy address or source
  * changes, gets a new generation: the kernel stops using its clients' records
  * at once and their next packets go to droverd for a new decision. Likewise
  * every record made before snap's client subnets or proxy addresses changed
@@ -154,6 +154,20 @@ void fastpath_forget_all(struct fastpath *fp);
  */
 int fastpath_learn(struct fastpath *fp, uint32_t client, const struct fastpath_client *placed);
 
+/*
+ * Packet threads: fastpath_learn for an IPv6 client placed on a proxy with
+ * an IPv6 address (IPv6-in-IPv6; 6in4 stays on the NFQUEUE path). client is
+ * its identity widened to the snapshot's ipv6_client_prefix (client_widen),
+ * the key the kernel makes of every packet's source with the prefix
+ * publishing gave it, so one record serves the whole prefix.
+ */
+int fastpath_learn6(struct fastpath *fp, const uint8_t client[FASTPATH_IPV6_ADDR_LEN],
+		    const struct fastpath_client *placed);
+
+/* Control thread and tests: the kernel's record of the widened IPv6 identity, or -ENOENT. */
+int fastpath_client6_get(const struct fastpath *fp, const uint8_t client[FASTPATH_IPV6_ADDR_LEN],
+			 struct fastpath_client *out);
+
 /* Control thread and tests: the kernel's record of client, or -ENOENT. */
 int fastpath_client_get(const struct fastpath *fp, uint32_t client, struct fastpath_client *out);
 
@@ -161,7 +175,7 @@ void fastpath_slot_totals(const struct fastpath *fp, uint16_t slot,
 			  struct fastpath_slot_totals *out);
 void fastpath_counters(const struct fastpath *fp, uint64_t out[FASTPATH_COUNTER_COUNT]);
 const char *fastpath_counter_name(enum fastpath_counter c);
-/* Client records in the kernel at the last tick. */
+/* Client records in the kernel at the last tick, both families. */
 uint64_t fastpath_clients(const struct fastpath *fp);
 
 /*

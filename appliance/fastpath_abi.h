@@ -13,7 +13,9 @@
  * it has been seen within the affinity timeout, and droverd has renewed its
  * heartbeat (within the grace). Anything else (another protocol, IP options, fragments, TTL 1
  * or less, too big for the tunnel, not forwarded) is left to the kernel and
- * the NFQUEUE path unchanged.
+ * the NFQUEUE path unchanged. IPv6 clients alike (no extension headers, hop
+ * limit above 1), in IPv6-in-IPv6 to proxies with an IPv6 address; IPv6
+ * clients of IPv4-only proxies (6in4) stay on the NFQUEUE path.
  */
 #ifndef DROVER_FASTPATH_ABI_H
 #define DROVER_FASTPATH_ABI_H
@@ -26,10 +28,13 @@
  * a newer build, adopts them only when their layout is the one it knows:
  * bump this with any change to the values below or to the maps' shapes.
  */
-#define FASTPATH_ABI_VERSION 1
+#define FASTPATH_ABI_VERSION 2
 #define FASTPATH_PORT_MAP    (65536 / 8)
 
-/* clients map: key = client IPv4 address (network byte order). */
+/*
+ * clients map: key = client IPv4 address (network byte order).
+ * clients6 map: key = struct fastpath_client6_key, the same value.
+ */
 struct fastpath_client {
 	__u16 slot;
 	__u16 reserved;
@@ -39,13 +44,30 @@ struct fastpath_client {
 	__u64 seen_ns; /* CLOCK_MONOTONIC; refreshed at most once a second */
 };
 
+/*
+ * An IPv6 client's identity: its address with the bits past
+ * fastpath_config.ipv6_prefix cleared, so that every address of a /64 (say)
+ * shares one record, as it shares one affinity entry in droverd.
+ */
+#define FASTPATH_IPV6_ADDR_LEN 16
+struct fastpath_client6_key {
+	__u8 addr[FASTPATH_IPV6_ADDR_LEN];
+};
+
 /* slots map: index = slot. address 0: the slot keeps no clients. */
 struct fastpath_slot {
 	__u32 address; /* proxy, network byte order */
 	__u32 source;  /* outer source, network byte order */
 	__u32 gen;
 	__u16 mtu; /* largest inner packet that fits the tunnel */
-	__u16 reserved;
+	/*
+	 * Largest inner IPv6 packet that fits an IPv6-in-IPv6 tunnel to
+	 * address6 from source6; 0: the proxy has no IPv6 address, its IPv6
+	 * clients go in 6in4, which stays on the NFQUEUE path.
+	 */
+	__u16 mtu6;
+	__u8 address6[FASTPATH_IPV6_ADDR_LEN];
+	__u8 source6[FASTPATH_IPV6_ADDR_LEN];
 };
 
 struct fastpath_config {
@@ -68,6 +90,8 @@ struct fastpath_config {
 	__u32 abi;		       /* FASTPATH_ABI_VERSION of the droverd that wrote it */
 	__u64 scope_digest;	       /* what scope was set for, so the next droverd keeps it */
 	__u8 ports[FASTPATH_PORT_MAP]; /* web ports, by destination port bit */
+	__u32 ipv6_prefix; /* ipv6_client_prefix: leading bits of an IPv6 client's key */
+	__u32 reserved;
 };
 
 /* stats map (per CPU): index = slot. */
@@ -91,6 +115,8 @@ enum fastpath_counter {
 	FASTPATH_INTERFACE,	/* came in on another interface than the client's */
 	FASTPATH_TTL,		/* TTL 1 or less: the kernel answers time-exceeded */
 	FASTPATH_ENCAP_ERROR,	/* the kernel refused to grow the packet */
+	FASTPATH_IPV6_SENT,	/* IPv6 among FASTPATH_SENT (as segments) */
+	FASTPATH_IPV6_6IN4,	/* an IPv6 client's proxy has no IPv6 address: 6in4 by NFQUEUE */
 	FASTPATH_COUNTER_COUNT,
 };
 

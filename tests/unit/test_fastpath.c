@@ -33,12 +33,14 @@
 #include "pool.h"
 #include "wire.h"
 
-#define ETH_LEN	   14
-#define IP_LEN	   20
-#define TCP_LEN	   20
-#define DEV_MAC	   "02:00:00:00:00:01"
-#define PROXY_MAC  "02:00:00:00:00:02"
-#define TUNNEL_MTU 1480
+#define ETH_LEN	    14
+#define IP_LEN	    20
+#define TCP_LEN	    20
+#define DEV_MAC	    "02:00:00:00:00:01"
+#define PROXY_MAC   "02:00:00:00:00:02"
+#define TUNNEL_MTU  1480
+#define IP6_LEN	    40
+#define TUNNEL_MTU6 1440 /* an IPv6-in-IPv6 tunnel over a 1,480-byte path */
 /* fastpath.c walks 100,000 records once a second: a tick less than 0.9 s
  * after the walk began is not due. */
 #define WALK_NOT_DUE_NS 900000000LL
@@ -54,6 +56,13 @@ static uint32_t ip(const char *text)
 
 	assert_int_equal(inet_pton(AF_INET, text, &a), 1);
 	return a.s_addr;
+}
+
+/* 16 bytes of an IPv6 address, as on the wire, in a buffer of the caller's. */
+static const uint8_t *ip6(const char *text, uint8_t out[16])
+{
+	assert_int_equal(inet_pton(AF_INET6, text, out), 1);
+	return out;
 }
 
 /*
@@ -87,6 +96,37 @@ static size_t make_frame_ttl(uint8_t *buf, const char *client, const char *dst, 
 	for (size_t i = IP_LEN + TCP_LEN; i < ip_len; i++)
 		iph[i] = (uint8_t)(i * 13);
 	return (size_t)ETH_LEN + ip_len;
+}
+
+/*
+ * An Ethernet frame to the device's MAC carrying an IPv6 packet of
+ * 40 + payload_len bytes from client to dst:dport: next header next (6: TCP
+ * straight after the header), traffic class 0x28, flow label 0x5a5a5,
+ * hop_limit as given.
+ */
+static size_t make_frame6(uint8_t *buf, const char *client, const char *dst, uint16_t dport,
+			  uint16_t payload_len, uint8_t next, uint8_t hop_limit)
+{
+	uint8_t *h = buf + ETH_LEN, *tcp = h + IP6_LEN;
+
+	memset(buf, 0, (size_t)ETH_LEN + IP6_LEN + payload_len);
+	memcpy(buf, dev_mac, 6);
+	memcpy(buf + 6, "\x02\x00\x00\x00\x00\x09", 6);
+	buf[12] = 0x86;
+	buf[13] = 0xdd;
+	wire_put32(h, 6U << 28 | 0x28U << 20 | 0x5a5a5U);
+	wire_put16(h + 4, payload_len);
+	h[6] = next;
+	h[7] = hop_limit;
+	ip6(client, h + 8);
+	ip6(dst, h + 24);
+	wire_put16(tcp, 0xc350);
+	wire_put16(tcp + 2, dport);
+	tcp[12] = 5 << 4;
+	tcp[13] = WIRE_TCP_ACK;
+	for (size_t i = TCP_LEN; i < payload_len; i++)
+		tcp[i] = (uint8_t)(i * 7);
+	return (size_t)ETH_LEN + IP6_LEN + payload_len;
 }
 
 /* The same with TTL 61. */
@@ -168,6 +208,16 @@ static int group_setup(void **state)
 		snprintf(setup_error, sizeof(setup_error), "cannot set up the namespace's network");
 		return 0;
 	}
+	/* IPv6 alike: the proxy 2001:db8:9::2 on d0, a default router, forwarding on. */
+	if (sh("sysctl -qw net.ipv6.conf.all.forwarding=1 && "
+	       "ip addr add 2001:db8:9::1/64 dev d0 nodad && "
+	       "ip addr add 2001:db8:8::1/64 dev e0 nodad && "
+	       "ip neigh add 2001:db8:9::2 lladdr " PROXY_MAC " dev d0 nud permanent && "
+	       "ip neigh add 2001:db8:9::fe lladdr 02:00:00:00:00:fe dev d0 nud permanent && "
+	       "ip -6 route add default via 2001:db8:9::fe dev d0") != 0) {
+		snprintf(setup_error, sizeof(setup_error), "cannot set up the namespace's IPv6");
+		return 0;
+	}
 	dev_ifindex = (int)if_nametoindex("d0");
 	other_ifindex = (int)if_nametoindex("e0");
 	*fp = fastpath_open(1U << 18, err, sizeof(err));
@@ -202,6 +252,10 @@ static struct fastpath *need_fastpath(void **state)
 /* The length of the client subnet 198.18.0.0/N publish() gives: changing it changes who may be a
  * client. */
 static uint8_t client_subnet_len = 15;
+/* The slot's proxy has an IPv6 address (else its IPv6 clients go in 6in4). */
+static bool proxy_has_ipv6 = true;
+/* ipv6_client_prefix publish() gives. */
+static uint8_t ipv6_prefix = 128;
 
 /*
  * Publishes slot 1 -> 10.9.0.2 (source 10.9.0.1), keeping clients or not,
@@ -226,6 +280,14 @@ static void publish(struct fastpath *fp, bool keeps, struct fastpath_client *pla
 	snap.nsubnets = 1;
 	snap.proxies = proxies;
 	snap.nproxies = 1;
+	uint8_t proxies6[1][WIRE_IPV6_ADDR_LEN];
+	ip6("2001:db8:9::2", proxies6[0]);
+	snap.client_subnets6[0].len = 32;
+	ip6("2001:db8::", snap.client_subnets6[0].addr);
+	snap.nsubnets6 = 1;
+	snap.proxies6 = proxies6;
+	snap.nproxies6 = proxy_has_ipv6 ? 1 : 0;
+	snap.ipv6_prefix = ipv6_prefix;
 
 	targets[1] = (struct pool_target){
 	    .address = ip("10.9.0.2"),
@@ -233,6 +295,12 @@ static void publish(struct fastpath *fp, bool keeps, struct fastpath_client *pla
 	    .tunnel_mtu = TUNNEL_MTU,
 	    .flags = keeps ? POOL_TARGET_KEEPS | POOL_TARGET_TAKES : 0,
 	};
+	if (proxy_has_ipv6) {
+		targets[1].flags |= POOL_TARGET_IPV6;
+		targets[1].tunnel_mtu6 = TUNNEL_MTU6;
+		ip6("2001:db8:9::2", targets[1].address6);
+		ip6("2001:db8:9::1", targets[1].source6);
+	}
 	fastpath_publish(fp, &snap);
 	*placed = (struct fastpath_client){
 	    .slot = 1,
@@ -297,9 +365,9 @@ static void test_known_client_is_wrapped_and_redirected(void **state)
 }
 
 /*
- * IPv6 is NFQUEUE's (the kernel carries IPv4 only): an IPv6 web packet goes
- * on untouched, even one whose bytes where an IPv4 source would be spell a
- * placed client's address (2001:db8:c612:508:: holds 198.18.5.8 there).
+ * The families' records are apart: an IPv6 web packet goes on untouched,
+ * even one whose bytes where an IPv4 source would be spell a placed IPv4
+ * client's address (2001:db8:c612:508:: holds 198.18.5.8 there).
  */
 static void test_ipv6_passes_untouched(void **state)
 {
@@ -333,6 +401,237 @@ static void test_ipv6_passes_untouched(void **state)
 	assert_int_equal(r.out_len, len);
 	assert_memory_equal(r.out, frame, len);
 	assert_int_equal(counter(fp, FASTPATH_SENT), sent);
+}
+
+/*
+ * A placed IPv6 client's packet goes in IPv6-in-IPv6 to the proxy's IPv6
+ * address: the outer header carries the inner traffic class and flow label,
+ * next header 41, hop limit 64, from the slot's IPv6 tunnel source; the
+ * inner packet is byte for byte the client's but for the hop forwarding
+ * takes off its hop limit.
+ */
+static void test_ipv6_known_client_is_wrapped_in_6in6(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct run_result r;
+	struct fastpath_slot_totals before, after;
+	struct fastpath_client placed, got;
+
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn6(fp, ip6("2001:db8:c612:507::1", a), &placed), 0);
+	size_t len = make_frame6(frame, "2001:db8:c612:507::1", "2001:db8:ffff::80", 80, 100,
+				 IPPROTO_TCP, 64);
+	uint64_t sent = counter(fp, FASTPATH_SENT), sent6 = counter(fp, FASTPATH_IPV6_SENT);
+	fastpath_slot_totals(fp, 1, &before);
+	run(fp, frame, len, &r);
+
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, len + IP6_LEN);
+	assert_memory_equal(r.out, proxy_mac, 6);
+	assert_memory_equal(r.out + 6, dev_mac, 6);
+	assert_int_equal(r.out[12], 0x86);
+	assert_int_equal(r.out[13], 0xdd);
+	const uint8_t *outer = r.out + ETH_LEN, *inner = outer + IP6_LEN;
+	const uint8_t expect[8] = {
+	    0x62, 0x85, 0xa5, 0xa5, /* version 6, traffic class 0x28, flow label 0x5a5a5 */
+	    0x00, 140,		    /* payload: the inner packet, 40 + 100 bytes */
+	    41,	  64,		    /* next header IPv6, hop limit 64 */
+	};
+	assert_memory_equal(outer, expect, sizeof(expect));
+	assert_memory_equal(outer + 8, ip6("2001:db8:9::1", a), 16);
+	assert_memory_equal(outer + 24, ip6("2001:db8:9::2", a), 16);
+	assert_memory_equal(inner, frame + ETH_LEN, 7);
+	assert_int_equal(inner[7], 63);
+	assert_memory_equal(inner + 8, frame + ETH_LEN + 8, len - ETH_LEN - 8);
+
+	assert_int_equal(counter(fp, FASTPATH_SENT), sent + 1);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_SENT), sent6 + 1);
+	fastpath_slot_totals(fp, 1, &after);
+	assert_int_equal(after.packets - before.packets, 1);
+	assert_int_equal(after.bytes - before.bytes, 140);
+	assert_int_equal(fastpath_client6_get(fp, ip6("2001:db8:c612:507::1", a), &got), 0);
+	assert_int_equal(got.slot, 1);
+}
+
+/* Runs frame on ifindex and checks it went on to the stack unchanged. */
+static void assert_passed(const struct fastpath *fp, int ifindex, const uint8_t *frame, size_t len)
+{
+	struct run_result r;
+
+	run_on(fp, ifindex, frame, len, 0, 0, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, frame, len);
+}
+
+/*
+ * What the kernel leaves to the stack (and NFQUEUE) for IPv6, untouched and
+ * counted: a client not recorded, a packet from another interface, a stale
+ * generation, a hop limit that runs out, extension headers, too big for the
+ * tunnel, a local destination, and a proxy without an IPv6 address (6in4).
+ */
+static void test_ipv6_what_the_kernel_leaves_to_nfqueue(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct run_result r;
+	struct fastpath_client placed, down, up;
+	const char *client = "2001:db8:c612:508::1";
+	size_t len;
+	uint64_t n;
+
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn6(fp, ip6(client, a), &placed), 0);
+	uint64_t sent = counter(fp, FASTPATH_SENT);
+
+	/* Not recorded. */
+	len = make_frame6(frame, "2001:db8:c612:508::2", "2001:db8:ffff::80", 80, 100, IPPROTO_TCP,
+			  64);
+	assert_passed(fp, dev_ifindex, frame, len);
+	/* Not a web port. */
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 22, 100, IPPROTO_TCP, 64);
+	assert_passed(fp, dev_ifindex, frame, len);
+	/* From another interface. */
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, 100, IPPROTO_TCP, 64);
+	n = counter(fp, FASTPATH_INTERFACE);
+	assert_passed(fp, other_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_INTERFACE), n + 1);
+	/* An extension header (hop-by-hop) first: NFQUEUE walks those. */
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, 100, 0, 64);
+	assert_passed(fp, dev_ifindex, frame, len);
+	/* The hop limit runs out: the kernel answers time-exceeded. */
+	n = counter(fp, FASTPATH_TTL);
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, 100, IPPROTO_TCP, 1);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_TTL), n + 1);
+	/* Longer than the 6in6 tunnel takes: NFQUEUE answers Packet Too Big. */
+	n = counter(fp, FASTPATH_TOO_BIG);
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, TUNNEL_MTU6 - IP6_LEN + 1,
+			  IPPROTO_TCP, 64);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_TOO_BIG), n + 1);
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, TUNNEL_MTU6 - IP6_LEN,
+			  IPPROTO_TCP, 64);
+	run(fp, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	/* To the appliance's own address: delivered locally. */
+	n = counter(fp, FASTPATH_NOT_FORWARDED);
+	len = make_frame6(frame, client, "2001:db8:9::1", 80, 100, IPPROTO_TCP, 64);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_NOT_FORWARDED), n + 1);
+	assert_int_equal(counter(fp, FASTPATH_SENT), sent + 1);
+
+	/* The proxy goes down: a stale generation. */
+	len = make_frame6(frame, client, "2001:db8:ffff::80", 80, 100, IPPROTO_TCP, 64);
+	n = counter(fp, FASTPATH_STALE);
+	publish(fp, false, &down);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_STALE), n + 1);
+	publish(fp, true, &up);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(fastpath_learn6(fp, a, &up), 0);
+	run(fp, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+
+	/* A proxy with IPv4 only: its IPv6 clients go in 6in4, by NFQUEUE. */
+	proxy_has_ipv6 = false;
+	publish(fp, true, &placed);
+	proxy_has_ipv6 = true;
+	assert_int_equal(fastpath_learn6(fp, a, &placed), 0);
+	n = counter(fp, FASTPATH_IPV6_6IN4);
+	sent = counter(fp, FASTPATH_SENT);
+	assert_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_6IN4), n + 1);
+	assert_int_equal(counter(fp, FASTPATH_SENT), sent);
+	fastpath_forget_all(fp);
+}
+
+/*
+ * ipv6_client_prefix widens an IPv6 client to its prefix: droverd records
+ * the widened identity once, and the kernel finds it for every address of
+ * the prefix (a /64, and a prefix that ends inside a 32-bit word), not for
+ * the next prefix. forget_all empties the IPv6 records too.
+ */
+static void test_ipv6_a_prefix_shares_one_record(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct run_result r;
+	struct fastpath_client placed, got;
+	static const struct {
+		uint8_t prefix;
+		const char *key, *same[2], *other;
+	} cases[] = {
+	    {64,
+	     "2001:db8:c612:508::",
+	     {"2001:db8:c612:508::1", "2001:db8:c612:508:abcd:1234:5678:9abc"},
+	     "2001:db8:c612:509::1"},
+	    {60,
+	     "2001:db8:c612:500::",
+	     {"2001:db8:c612:508::1", "2001:db8:c612:50f:ffff::7"},
+	     "2001:db8:c612:510::1"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ipv6_prefix = cases[i].prefix;
+		publish(fp, true, &placed);
+		ipv6_prefix = 128;
+		assert_int_equal(fastpath_learn6(fp, ip6(cases[i].key, a), &placed), 0);
+		for (size_t j = 0; j < 2; j++) {
+			size_t len = make_frame6(frame, cases[i].same[j], "2001:db8:ffff::80", 443,
+						 60, IPPROTO_TCP, 64);
+			run(fp, frame, len, &r);
+			assert_int_equal(r.retval, TC_ACT_REDIRECT);
+			/* The inner source is the client's own address, not its prefix. */
+			assert_memory_equal(r.out + ETH_LEN + IP6_LEN + 8, frame + ETH_LEN + 8, 16);
+		}
+		size_t len = make_frame6(frame, cases[i].other, "2001:db8:ffff::80", 443, 60,
+					 IPPROTO_TCP, 64);
+		assert_passed(fp, dev_ifindex, frame, len);
+	}
+	fastpath_forget_all(fp);
+	assert_int_equal(fastpath_client6_get(fp, a, &got), -ENOENT);
+}
+
+/*
+ * The walk over the IPv6 records: a live one refreshes droverd's affinity
+ * entry under the tag NFQUEUE places the client by (the widened identity's
+ * keyed hash), a stale one leaves the kernel and names nothing.
+ */
+static void test_tick_refreshes_ipv6_affinity_and_drops_stale_records(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	struct affinity_table t;
+	uint8_t key[HASH_KEY_BYTES] = {4, 5, 6};
+	struct fastpath_client placed, stale, got;
+	struct client_id live_id, stale_id;
+	struct timespec now;
+	uint16_t slot;
+	uint32_t age;
+
+	assert_int_equal(affinity_init(&t, 4096, 300), 0);
+	fastpath_forget_all(fp);
+	publish(fp, true, &placed);
+	ip6("2001:db8:c612:540::", live_id.addr);
+	ip6("2001:db8:c612:541::", stale_id.addr);
+	assert_int_equal(fastpath_learn6(fp, live_id.addr, &placed), 0);
+	stale = placed;
+	stale.gen += 100;
+	assert_int_equal(fastpath_learn6(fp, stale_id.addr, &stale), 0);
+	fastpath_walk(fp, &t, key);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t hash = hash_client_id(key, &live_id);
+	assert_true(
+	    affinity_peek(&t, pool_affinity_tag6(hash), hash, (uint32_t)now.tv_sec, &slot, &age));
+	assert_int_equal(slot, 1);
+	hash = hash_client_id(key, &stale_id);
+	assert_false(
+	    affinity_peek(&t, pool_affinity_tag6(hash), hash, (uint32_t)now.tv_sec, &slot, &age));
+	assert_int_equal(fastpath_client6_get(fp, stale_id.addr, &got), -ENOENT);
+	assert_int_equal(fastpath_clients(fp), 1);
+	fastpath_forget_all(fp);
+	affinity_free(&t);
 }
 
 static void test_what_the_kernel_leaves_to_nfqueue(void **state)
@@ -734,6 +1033,7 @@ static void test_a_pinned_fast_path_outlives_droverd(void **state)
 	struct run_result r;
 	struct fastpath_client placed, down, got;
 	char err[256], path[128];
+	uint8_t a6[16];
 	uint32_t client = ip("198.18.5.30");
 	const char *dir;
 	size_t len;
@@ -751,16 +1051,25 @@ static void test_a_pinned_fast_path_outlives_droverd(void **state)
 	assert_true(fastpath_attach_all(first) > 0);
 	publish(first, true, &placed);
 	assert_int_equal(fastpath_learn(first, client, &placed), 0);
+	assert_int_equal(fastpath_learn6(first, ip6("2001:db8:c612:530::1", a6), &placed), 0);
 	fastpath_set_grace(first, 30);
 	fastpath_leave(first);
 
 	snprintf(path, sizeof(path), "%s/clients", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/clients6", dir);
 	assert_int_equal(access(path, F_OK), 0);
 	next = fastpath_open_pinned(1U << 16, dir, err, sizeof(err));
 	assert_non_null(next);
 	assert_true(fastpath_adopted(next));
 	assert_int_equal(fastpath_client_get(next, client, &got), 0);
 	assert_int_equal(got.slot, 1);
+	assert_int_equal(fastpath_client6_get(next, a6, &got), 0);
+	assert_int_equal(got.slot, 1);
+	len = make_frame6(frame, "2001:db8:c612:530::1", "2001:db8:ffff::80", 80, 100, IPPROTO_TCP,
+			  64);
+	run(next, frame, len, &r);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
 	assert_int_equal(fastpath_slot_of(next, ip("10.9.0.2")), 1);
 
 	/* droverd is away: carried, but a packet too big for the tunnel is held back. */
@@ -847,6 +1156,10 @@ int main(void)
 	    cmocka_unit_test(test_known_client_is_wrapped_and_redirected),
 	    cmocka_unit_test(test_what_the_kernel_leaves_to_nfqueue),
 	    cmocka_unit_test(test_ipv6_passes_untouched),
+	    cmocka_unit_test(test_ipv6_known_client_is_wrapped_in_6in6),
+	    cmocka_unit_test(test_ipv6_what_the_kernel_leaves_to_nfqueue),
+	    cmocka_unit_test(test_ipv6_a_prefix_shares_one_record),
+	    cmocka_unit_test(test_tick_refreshes_ipv6_affinity_and_drops_stale_records),
 	    cmocka_unit_test(test_merged_packets_are_measured_by_their_segments),
 	    cmocka_unit_test(test_a_proxy_going_down_makes_its_records_stale),
 	    cmocka_unit_test(test_tick_refreshes_affinity_and_drops_stale_records),
