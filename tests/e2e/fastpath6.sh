@@ -106,8 +106,9 @@ print((json.load(sys.stdin).get("proxy") or {}).get("address"))')
 	echo "$a $p"
 done >"$LAB_STATE/lookup"
 for ((i = 1; i <= LAB_PROXIES; i++)); do
-	awk -v p="$(lab_proxy_address "$i")" '$3 ~ /:/ { print $3, p }' \
-		"$LAB_STATE/px$i/squid/access.log"
+	# The appliance's own IPv6 health probes are logged too: no client.
+	awk -v p="$(lab_proxy_address "$i")" -v app="$LAB_APPLIANCE6" \
+		'$3 ~ /:/ && $3 != app { print $3, p }' "$LAB_STATE/px$i/squid/access.log"
 done | sort -u >"$LAB_STATE/logged"
 fast6=$(($(counter fast_ipv6_packets) - f6_0))
 declined6in4=$(($(counter fast_declined_ipv6_6in4) - d6_0))

@@ -501,7 +501,10 @@ lab_squid_clients() {
 
 # lab_squid_requests N [CLIENT]: client requests proxy N logged (from CLIENT only).
 lab_squid_requests() {
-	awk -v c="${2:-}" -v a="$LAB_APPLIANCE" '$3 != a && (c == "" || $3 == c) { n++ }
+	# The appliance's own health probes (over IPv4, and IPv6 where a proxy has
+	# an IPv6 address) are no client's requests.
+	awk -v c="${2:-}" -v a="$LAB_APPLIANCE" -v a6="$LAB_APPLIANCE6" \
+		'$3 != a && $3 != a6 && (c == "" || $3 == c) { n++ }
 		END { print n + 0 }' "$LAB_STATE/px$1/squid/access.log" 2>/dev/null
 }
 
