@@ -172,12 +172,12 @@ const char *datapath_malformed6_name(enum packet6_error err)
 	return (unsigned)err < PACKET6_ERR_COUNT ? datapath_malformed6_names[err] : "ipv6_unknown";
 }
 
-_Static_assert(DP_FAST_DECLINED_IPV6_6IN4 - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
+_Static_assert(DP_FAST_IPV6_6IN4_PACKETS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
 	       "the datapath lists every fast path counter");
 
 const char *datapath_counter_name(enum datapath_counter c)
 {
-	if (c >= DP_FAST_PACKETS && c <= DP_FAST_DECLINED_IPV6_6IN4)
+	if (c >= DP_FAST_PACKETS && c <= DP_FAST_IPV6_6IN4_PACKETS)
 		return fastpath_counter_name(c - DP_FAST_PACKETS);
 	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
 }
@@ -775,8 +775,7 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 	dp_count_slot(t, slot, len, pi.has_ports, pi.tcp_flags);
 	/*
 	 * What the kernel can carry itself: a whole TCP packet without extension
-	 * headers, in 6in6. A 6in4 proxy's clients are recorded too: the kernel
-	 * leaves them here, counted (fast_declined_ipv6_6in4).
+	 * headers, in 6in6, or in 6in4 to a proxy without a usable IPv6 address.
 	 */
 	if (snap->fast != NULL && pi.protocol == IPPROTO_TCP && pi.has_ports && pi.ext_count == 0 &&
 	    !pi.icmp_error)

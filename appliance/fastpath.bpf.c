@@ -35,11 +35,12 @@
 #include "fastpath_abi.h"
 #include "wire.h"
 
-#define FP_AF_INET	   2
-#define FP_AF_INET6	   10
-#define FP_IP6_TCLASS_FLOW 0x0fffffffU /* traffic class and flow label, of word 0 */
-#define FP_WORD_BITS	   32
-#define FP_SEEN_GRANULE	   1000000000ULL /* refresh seen_ns at most once a second */
+#define FP_AF_INET	    2
+#define FP_AF_INET6	    10
+#define FP_IP6_TCLASS_FLOW  0x0fffffffU /* traffic class and flow label, of word 0 */
+#define FP_IP6_TCLASS_SHIFT 20		/* the traffic class in word 0, host order */
+#define FP_WORD_BITS	    32
+#define FP_SEEN_GRANULE	    1000000000ULL /* refresh seen_ns at most once a second */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -396,6 +397,46 @@ static __always_inline bool fp_forwarded6(struct __sk_buff *skb, const struct ip
 	return fp_would_forward(bpf_fib_lookup(skb, &fib, sizeof(fib), 0));
 }
 
+/*
+ * An IPv6 packet into IPv4 (6in4): the kernel makes the outer header's room,
+ * turns the packet's protocol to IPv4 and marks a GSO one for its sit
+ * offload (SKB_GSO_IPXIP4), which cuts it into 6in4 segments on the way out.
+ */
+static __always_inline int fp_wrap6in4(struct __sk_buff *skb, struct fastpath_client *c, __u64 now,
+				       __u32 slot, __u32 segments, __u32 tot_len, __u8 flags,
+				       bool gso, const struct bpf_fib_lookup *out, int rc,
+				       __u8 tclass, __be32 source, __be32 address)
+{
+	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+		return fp_slow(FASTPATH_ENCAP_ERROR);
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *outer = (void *)(eth + 1);
+	struct ipv6hdr *inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > end)
+		return TC_ACT_SHOT; /* cannot happen: the room was just made */
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	/* The hop the kernel's forwarding takes off before NFQUEUE sees a packet. */
+	inner->hop_limit--;
+	outer->version = WIRE_IPV4_VERSION;
+	outer->ihl = sizeof(*outer) / 4;
+	outer->tos = tclass;
+	outer->tot_len = bpf_htons((__u16)(tot_len + sizeof(*outer)));
+	outer->id = bpf_htons(fp_outer_id(segments));
+	outer->frag_off = bpf_htons(WIRE_IP_DF);
+	outer->ttl = WIRE_IPV4_TTL;
+	outer->protocol = IPPROTO_IPV6;
+	outer->check = 0;
+	outer->saddr = source;
+	outer->daddr = address;
+	outer->check = fp_csum_fold(bpf_csum_diff(0, 0, (__be32 *)outer, sizeof(*outer), 0));
+	fp_count(FASTPATH_IPV6_SENT, segments);
+	fp_count(FASTPATH_IPV6_6IN4_SENT, segments);
+	return fp_sent(skb, c, now, slot, segments, tot_len, flags, gso, out, rc);
+}
+
 static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpath_config *cfg)
 {
 	void *data = (void *)(long)skb->data;
@@ -421,9 +462,8 @@ static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpa
 	struct fastpath_slot *s = fp_usable(skb, cfg, c, now);
 	if (!s)
 		return TC_ACT_OK;
-	/* 6in4 would change the packet's family under GSO: NFQUEUE wraps those. */
-	if (s->mtu6 == 0)
-		return fp_slow(FASTPATH_IPV6_6IN4);
+	/* No IPv6 address to reach the proxy at (or its IPv6 probes fail): 6in4, within mtu. */
+	bool in4 = s->mtu6 == 0;
 	/* The kernel's forwarding drops it and answers time-exceeded, before NFQUEUE. */
 	if (ip6->hop_limit <= 1)
 		return fp_slow(FASTPATH_TTL);
@@ -433,18 +473,26 @@ static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpa
 	if (skb->gso_size)
 		wire_len = sizeof(*ip6) + tcp->doff * 4 + skb->gso_size;
 	bool sane = tot_len >= sizeof(*ip6) + sizeof(*tcp);
-	if (wire_len > s->mtu6 || !sane || tot_len + sizeof(*eth) > skb->len)
+	if (wire_len > (in4 ? s->mtu : s->mtu6) || !sane || tot_len + sizeof(*eth) > skb->len)
 		return fp_oversize(cfg, now, sane);
 	if (!fp_forwarded6(skb, ip6, tcp, (__u16)tot_len))
 		return fp_slow(FASTPATH_NOT_FORWARDED);
 
+	/* Where the outer packet goes: the route to the proxy in the outer family. */
 	struct bpf_fib_lookup out;
 	__builtin_memset(&out, 0, sizeof(out));
-	out.family = FP_AF_INET6;
 	out.l4_protocol = IPPROTO_IPV6;
-	out.tot_len = wire_len + sizeof(struct ipv6hdr);
-	__builtin_memcpy(out.ipv6_src, s->source6, sizeof(out.ipv6_src));
-	__builtin_memcpy(out.ipv6_dst, s->address6, sizeof(out.ipv6_dst));
+	if (in4) {
+		out.family = FP_AF_INET;
+		out.tot_len = wire_len + sizeof(struct iphdr);
+		out.ipv4_src = s->source;
+		out.ipv4_dst = s->address;
+	} else {
+		out.family = FP_AF_INET6;
+		out.tot_len = wire_len + sizeof(struct ipv6hdr);
+		__builtin_memcpy(out.ipv6_src, s->source6, sizeof(out.ipv6_src));
+		__builtin_memcpy(out.ipv6_dst, s->address6, sizeof(out.ipv6_dst));
+	}
 	out.ifindex = skb->ifindex;
 	int rc = fp_outer_route(skb, &out);
 	if (rc < 0)
@@ -460,6 +508,9 @@ static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpa
 	__u32 segments = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	bool gso = skb->gso_size != 0;
 
+	if (in4)
+		return fp_wrap6in4(skb, c, now, slot, segments, tot_len, flags, gso, &out, rc,
+				   bpf_ntohl(word0) >> FP_IP6_TCLASS_SHIFT, s->source, s->address);
 	if (bpf_skb_adjust_room(skb, sizeof(struct ipv6hdr), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 		return fp_slow(FASTPATH_ENCAP_ERROR);

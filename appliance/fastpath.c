@@ -125,7 +125,7 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_TTL] = "fast_declined_ttl",
     [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
     [FASTPATH_IPV6_SENT] = "fast_ipv6_packets",
-    [FASTPATH_IPV6_6IN4] = "fast_declined_ipv6_6in4",
+    [FASTPATH_IPV6_6IN4_SENT] = "fast_ipv6_6in4_packets",
 };
 
 const char *fastpath_counter_name(enum fastpath_counter c)

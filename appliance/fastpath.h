@@ -155,8 +155,9 @@ void fastpath_forget_all(struct fastpath *fp);
 int fastpath_learn(struct fastpath *fp, uint32_t client, const struct fastpath_client *placed);
 
 /*
- * Packet threads: fastpath_learn for an IPv6 client placed on a proxy with
- * an IPv6 address (IPv6-in-IPv6; 6in4 stays on the NFQUEUE path). client is
+ * Packet threads: fastpath_learn for an IPv6 client (the kernel wraps its
+ * packets in IPv6-in-IPv6, or in 6in4 to a proxy without a usable IPv6
+ * address). client is
  * its identity widened to the snapshot's ipv6_client_prefix (client_widen),
  * the key the kernel makes of every packet's source with the prefix
  * publishing gave it, so one record serves the whole prefix.

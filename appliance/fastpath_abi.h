@@ -14,8 +14,8 @@
  * heartbeat (within the grace). Anything else (another protocol, IP options, fragments, TTL 1
  * or less, too big for the tunnel, not forwarded) is left to the kernel and
  * the NFQUEUE path unchanged. IPv6 clients alike (no extension headers, hop
- * limit above 1), in IPv6-in-IPv6 to proxies with an IPv6 address; IPv6
- * clients of IPv4-only proxies (6in4) stay on the NFQUEUE path.
+ * limit above 1), in IPv6-in-IPv6 to proxies with an IPv6 address, in
+ * IPv6-in-IPv4 (6in4) to the others.
  */
 #ifndef DROVER_FASTPATH_ABI_H
 #define DROVER_FASTPATH_ABI_H
@@ -28,7 +28,7 @@
  * a newer build, adopts them only when their layout is the one it knows:
  * bump this with any change to the values below or to the maps' shapes.
  */
-#define FASTPATH_ABI_VERSION 2
+#define FASTPATH_ABI_VERSION 3
 #define FASTPATH_PORT_MAP    (65536 / 8)
 
 /*
@@ -62,8 +62,9 @@ struct fastpath_slot {
 	__u16 mtu; /* largest inner packet that fits the tunnel */
 	/*
 	 * Largest inner IPv6 packet that fits an IPv6-in-IPv6 tunnel to
-	 * address6 from source6; 0: the proxy has no IPv6 address, its IPv6
-	 * clients go in 6in4, which stays on the NFQUEUE path.
+	 * address6 from source6; 0: the proxy has no IPv6 address (or its IPv6
+	 * probes fail), its IPv6 clients go in 6in4 to address from source,
+	 * within mtu.
 	 */
 	__u16 mtu6;
 	__u8 address6[FASTPATH_IPV6_ADDR_LEN];
@@ -109,14 +110,15 @@ enum fastpath_counter {
 	FASTPATH_STALE,	     /* the client's slot changed generation or keeps no clients,
 				or client_subnets or the proxies changed since it was placed */
 	FASTPATH_IDLE,	     /* not seen within the affinity timeout */
-	FASTPATH_NO_HEARTBEAT,	/* droverd stopped renewing the heartbeat */
-	FASTPATH_TOO_BIG,	/* longer than the tunnel takes */
-	FASTPATH_NOT_FORWARDED, /* local, unroutable, or forwarding off: not ours */
-	FASTPATH_INTERFACE,	/* came in on another interface than the client's */
-	FASTPATH_TTL,		/* TTL 1 or less: the kernel answers time-exceeded */
-	FASTPATH_ENCAP_ERROR,	/* the kernel refused to grow the packet */
-	FASTPATH_IPV6_SENT,	/* IPv6 among FASTPATH_SENT (as segments) */
-	FASTPATH_IPV6_6IN4,	/* an IPv6 client's proxy has no IPv6 address: 6in4 by NFQUEUE */
+	FASTPATH_NO_HEARTBEAT,	 /* droverd stopped renewing the heartbeat */
+	FASTPATH_TOO_BIG,	 /* longer than the tunnel takes */
+	FASTPATH_NOT_FORWARDED,	 /* local, unroutable, or forwarding off: not ours */
+	FASTPATH_INTERFACE,	 /* came in on another interface than the client's */
+	FASTPATH_TTL,		 /* TTL 1 or less: the kernel answers time-exceeded */
+	FASTPATH_ENCAP_ERROR,	 /* the kernel refused to grow the packet */
+	FASTPATH_IPV6_SENT,	 /* IPv6 among FASTPATH_SENT (as segments) */
+	FASTPATH_IPV6_6IN4_SENT, /* among FASTPATH_IPV6_SENT: in 6in4, the proxy reached over IPv4
+				  */
 	FASTPATH_COUNTER_COUNT,
 };
 

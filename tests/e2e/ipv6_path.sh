@@ -154,7 +154,9 @@ analyse() {
 		state, nproxies, nclients, appliance, phase = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 		def completed(text):
 		    # The client's capture holds its TCP checksum as its offload left it
-		    # (partial); what reaches the proxy must carry the complete one.
+		    # (partial); what droverd sends the proxy carries the complete one,
+		    # what the kernel fast path sends keeps the partial one (the proxy's
+		    # decapsulator completes it): either is the client's packet.
 		    b = bytearray.fromhex(text)
 		    if len(b) < 60 or b[6] != 6:
 		        return text
@@ -168,7 +170,8 @@ analyse() {
 		    total = ~total & 0xFFFF or 0xFFFF
 		    b[56], b[57] = total >> 8, total & 0xFF
 		    return b.hex()
-		sent = set(completed(l.strip()) for l in open(state + "/cli.sent") if l.strip())
+		raw = [l.strip() for l in open(state + "/cli.sent") if l.strip()]
+		sent = set(completed(x) for x in raw) | set(raw)
 		where, packets, bad, diff = {}, [0] * (nproxies + 1), 0, ""
 
 		for p in range(1, nproxies + 1):

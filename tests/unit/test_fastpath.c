@@ -469,7 +469,7 @@ static void assert_passed(const struct fastpath *fp, int ifindex, const uint8_t 
  * What the kernel leaves to the stack (and NFQUEUE) for IPv6, untouched and
  * counted: a client not recorded, a packet from another interface, a stale
  * generation, a hop limit that runs out, extension headers, too big for the
- * tunnel, a local destination, and a proxy without an IPv6 address (6in4).
+ * tunnel, a local destination.
  */
 static void test_ipv6_what_the_kernel_leaves_to_nfqueue(void **state)
 {
@@ -533,16 +533,76 @@ static void test_ipv6_what_the_kernel_leaves_to_nfqueue(void **state)
 	assert_int_equal(fastpath_learn6(fp, a, &up), 0);
 	run(fp, frame, len, &r);
 	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	fastpath_forget_all(fp);
+}
 
-	/* A proxy with IPv4 only: its IPv6 clients go in 6in4, by NFQUEUE. */
+/*
+ * A placed IPv6 client of a proxy with IPv4 only goes in 6in4: an outer
+ * IPv4 header (the inner traffic class as TOS, DF, TTL 64, protocol 41, a
+ * valid checksum) from the slot's IPv4 source to the proxy's IPv4 address,
+ * the inner packet the client's but for its hop limit. The IPv4 tunnel's
+ * MTU bounds it: one byte more goes on to the stack (and NFQUEUE).
+ */
+static void test_ipv6_client_of_ipv4_proxy_is_wrapped_in_6in4(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct run_result r;
+	struct fastpath_slot_totals before, after;
+	struct fastpath_client placed;
+
 	proxy_has_ipv6 = false;
 	publish(fp, true, &placed);
 	proxy_has_ipv6 = true;
-	assert_int_equal(fastpath_learn6(fp, a, &placed), 0);
-	n = counter(fp, FASTPATH_IPV6_6IN4);
+	assert_int_equal(fastpath_learn6(fp, ip6("2001:db8:c612:509::1", a), &placed), 0);
+	size_t len = make_frame6(frame, "2001:db8:c612:509::1", "2001:db8:ffff::80", 80,
+				 TUNNEL_MTU - IP6_LEN, IPPROTO_TCP, 64);
+	uint64_t sent = counter(fp, FASTPATH_SENT), sent6 = counter(fp, FASTPATH_IPV6_SENT);
+	uint64_t sent4 = counter(fp, FASTPATH_IPV6_6IN4_SENT);
+	fastpath_slot_totals(fp, 1, &before);
+	run(fp, frame, len, &r);
+
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, len + IP_LEN);
+	assert_memory_equal(r.out, proxy_mac, 6);
+	assert_memory_equal(r.out + 6, dev_mac, 6);
+	assert_int_equal(r.out[12], 0x08);
+	assert_int_equal(r.out[13], 0x00);
+	const uint8_t *outer = r.out + ETH_LEN, *inner = outer + IP_LEN;
+	const uint8_t expect[4] = {
+	    0x45,
+	    0x28,			/* version 4, 5 words; TOS: the inner traffic class 0x28 */
+	    (TUNNEL_MTU + IP_LEN) >> 8, /* total length: the inner packet and 20 */
+	    (TUNNEL_MTU + IP_LEN) & 0xff,
+	};
+	assert_memory_equal(outer, expect, sizeof(expect));
+	assert_int_equal(wire_get16(outer + 6), WIRE_IP_DF);
+	assert_int_equal(outer[8], 64);
+	assert_int_equal(outer[9], 41);
+	assert_int_equal(wire_checksum(outer, IP_LEN), 0);
+	uint32_t src, dst;
+	memcpy(&src, outer + 12, 4);
+	memcpy(&dst, outer + 16, 4);
+	assert_int_equal(src, ip("10.9.0.1"));
+	assert_int_equal(dst, ip("10.9.0.2"));
+	assert_memory_equal(inner, frame + ETH_LEN, 7);
+	assert_int_equal(inner[7], 63);
+	assert_memory_equal(inner + 8, frame + ETH_LEN + 8, len - ETH_LEN - 8);
+
+	assert_int_equal(counter(fp, FASTPATH_SENT), sent + 1);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_SENT), sent6 + 1);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_6IN4_SENT), sent4 + 1);
+	fastpath_slot_totals(fp, 1, &after);
+	assert_int_equal(after.packets - before.packets, 1);
+	assert_int_equal(after.bytes - before.bytes, TUNNEL_MTU);
+
+	/* One byte past the IPv4 tunnel: the stack's, NFQUEUE answers Packet Too Big. */
+	len = make_frame6(frame, "2001:db8:c612:509::1", "2001:db8:ffff::80", 80,
+			  TUNNEL_MTU - IP6_LEN + 1, IPPROTO_TCP, 64);
+	uint64_t big = counter(fp, FASTPATH_TOO_BIG);
 	sent = counter(fp, FASTPATH_SENT);
 	assert_passed(fp, dev_ifindex, frame, len);
-	assert_int_equal(counter(fp, FASTPATH_IPV6_6IN4), n + 1);
+	assert_int_equal(counter(fp, FASTPATH_TOO_BIG), big + 1);
 	assert_int_equal(counter(fp, FASTPATH_SENT), sent);
 	fastpath_forget_all(fp);
 }
@@ -1157,6 +1217,7 @@ int main(void)
 	    cmocka_unit_test(test_what_the_kernel_leaves_to_nfqueue),
 	    cmocka_unit_test(test_ipv6_passes_untouched),
 	    cmocka_unit_test(test_ipv6_known_client_is_wrapped_in_6in6),
+	    cmocka_unit_test(test_ipv6_client_of_ipv4_proxy_is_wrapped_in_6in4),
 	    cmocka_unit_test(test_ipv6_what_the_kernel_leaves_to_nfqueue),
 	    cmocka_unit_test(test_ipv6_a_prefix_shares_one_record),
 	    cmocka_unit_test(test_tick_refreshes_ipv6_affinity_and_drops_stale_records),
