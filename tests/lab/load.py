@@ -22,13 +22,16 @@ MARKER = b"drover-origin-marker-7f3a"
 
 
 def one(addr, origin, timeout, port):
-    s = socket.socket()
+    # An IPv6 client address fetches from an IPv6 origin.
+    six = ":" in addr
+    s = socket.socket(socket.AF_INET6 if six else socket.AF_INET)
     s.settimeout(timeout)
     try:
         s.bind((addr, 0))
         port[0] = s.getsockname()[1]
         s.connect((origin, 80))
-        s.sendall(b"GET / HTTP/1.0\r\nHost: " + origin.encode() + b"\r\n\r\n")
+        host = "[%s]" % origin if six else origin
+        s.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
         data = b""
         while True:
             chunk = s.recv(65536)
