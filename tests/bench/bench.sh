@@ -31,9 +31,10 @@
 # IPv6 next to IPv4: the generator also sends IPv6 packets (TCP to port 80
 # from 4,094 clients in 2001:db8:32::/116 to 2001:db8:ff::/112); droverd
 # wraps them in IPv4 (6in4, protocol 41) to the proxies' IPv4 addresses, the
-# proxies count protocol 41 (N) and the routed IPv6 destinations (B). The fast
-# path carries IPv4 only, so IPv6 has no path A. After the IPv4 measurements,
-# for each size: IPv4 A, N, B and IPv6 N, B alternating, flat out and at half
+# proxies count protocol 41 (A, N) and the routed IPv6 destinations (B). On
+# path A an IPv6 client's first packets go through NFQUEUE, then the kernel fast
+# path wraps the rest in 6in4 itself (the proxies are IPv4-only). After the IPv4
+# measurements, for each size: IPv4 and IPv6 A, N, B alternating, flat out and at half
 # IPv4 N's zero-loss rate, --reps times; medians in a second table. An IPv6
 # packet of "size S" is the IPv4 packet of size S with the IPv6 header's 20
 # more bytes: the same TCP segment (64 -> 84, 1400 -> 1420 bytes IP length).
@@ -540,7 +541,7 @@ queue_compare() {
 	QC_2=$(median "${d2[@]}")
 }
 
-# family_compare SIZE ZL_N: IPv4 A, N, B and IPv6 N, B alternating, --reps
+# family_compare SIZE ZL_N: IPv4 and IPv6 A, N, B alternating, --reps
 # times, flat out (the generator's ceiling) and at half of ZL_N (IPv4 N's
 # zero-loss rate, where the NFQUEUE path delivers everything and its CPU per
 # packet compares). One line per trial to $state/family.rows:
@@ -552,7 +553,7 @@ family_compare() {
 	for kind in max half; do
 		if [ "$kind" = max ]; then rate=$gen_max; else rate=$half; fi
 		for ((r = 0; r < reps; r++)); do
-			for spec in A4 N4 N6 B4 B6; do
+			for spec in A4 A6 N4 N6 B4 B6; do
 				m=${spec%?}
 				f=${spec#?}
 				fam=$f
@@ -692,9 +693,13 @@ log "droverd's counters at the end of the measurements:$fast_text"
 
 if [ "$ipv6" -eq 1 ]; then
 	: >"$state/family.rows"
-	# Every IPv6 client's first packets, and the neighbours, before anything is measured.
+	# Every IPv6 client's first packets, and the neighbours, before anything is
+	# measured: A first with at least two packets per client, so that droverd
+	# records each client and the fast path knows them all.
 	fam=6
 	fam_tag=6
+	read -r v6_fast0 v6_6in40 < <(global_stats fast_ipv6_packets fast_ipv6_6in4_packets)
+	run A 84 "$warm"
 	run N 84 20000
 	run B 84 20000
 	fam=4
@@ -703,6 +708,10 @@ if [ "$ipv6" -eq 1 ]; then
 		gen_max=$gmax
 		family_compare "$size" "$zln"
 	done <"$results"
+	read -r v6_fast1 v6_6in41 < <(global_stats fast_ipv6_packets fast_ipv6_6in4_packets)
+	v6_fast=$((${v6_fast1:-0} - ${v6_fast0:-0}))
+	v6_6in4=$((${v6_6in41:-0} - ${v6_6in40:-0}))
+	log "IPv6 wrapped by the fast path: fast_ipv6_packets $v6_fast, of them 6in4 $v6_6in4"
 	# Medians per size, family, path and load.
 	python3 - "$state/family.rows" >"$state/family.txt" <<'PY'
 import statistics, sys
@@ -851,9 +860,9 @@ zl_text() {
 	echo
 	if [ "$ipv6" -eq 1 ]; then
 		echo "IPv6 next to IPv4 (IPv6 clients wrapped in IPv4, 6in4, to the proxies' IPv4 addresses;"
-		echo "IPv4 A, N, B and IPv6 N, B alternating at each load, $reps repetition(s), medians). The"
-		echo "fast path carries IPv4 only: an IPv6 client's every packet goes through NFQUEUE whatever"
-		echo "\`fast_path\` says, so IPv6 has no path A. IPv6 sizes carry the IPv4 size's TCP segment"
+		echo "IPv4 and IPv6 A, N, B alternating at each load, $reps repetition(s), medians). On A an"
+		echo "IPv6 client's first packets go through NFQUEUE, then the kernel fast path wraps the rest"
+		echo "in 6in4 itself (the proxies are IPv4-only). IPv6 sizes carry the IPv4 size's TCP segment"
 		echo "behind a 40-byte header: \"64\" is 84 bytes of IPv6 (the smallest packet that carries the"
 		echo "bench's stamp), \"1400\" is 1420 (1440 with the 6in4 header). Flat out: the generator's"
 		echo "ceiling; half: half of IPv4 N's zero-loss rate (the load for the CPU figures)."
@@ -872,25 +881,21 @@ zl_text() {
 				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
 					if (order[j] < order[i]) { t = order[i]; order[i] = order[j]; order[j] = t }
 				for (i = 1; i <= n; i++) { s = order[i]
-					printf "| %d / %d | %s | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only | %s / IPv4 only |\n",
-						s, s + extra, a_label, v(rate, s, 4, "A", "max", "%.0f"),
-						v(rate, s, 4, "A", "half", "%.0f"),
-						v(loss, s, 4, "A", "half", "%.2f%%"), v(cpu, s, 4, "A", "half", "%.3f"),
-						v(gcpu, s, 4, "A", "half", "%.2f")
-					split("N B", ms, " ")
-					for (x = 1; x <= 2; x++) { m = ms[x]
+					split("A N B", ms, " ")
+					for (x = 1; x <= 3; x++) { m = ms[x]
 						printf "| %d / %d | %s | %s / %s | %s / %s | %s / %s | %s | %s / %s |\n",
-							s, s + extra, (m == "N" ? "N drover, NFQUEUE" : "B kernel"),
+							s, s + extra, (m == "A" ? a_label : m == "N" ? "N drover, NFQUEUE" : "B kernel"),
 							v(rate, s, 4, m, "max", "%.0f"), v(rate, s, 6, m, "max", "%.0f"),
 							v(rate, s, 4, m, "half", "%.0f"), v(rate, s, 6, m, "half", "%.0f"),
 							v(loss, s, 4, m, "half", "%.2f%%"), v(loss, s, 6, m, "half", "%.2f%%"),
-							(m == "N" ? v(cpu, s, 4, m, "half", "%.3f") " / " v(cpu, s, 6, m, "half", "%.3f") : ""),
+							(m != "B" ? v(cpu, s, 4, m, "half", "%.3f") " / " v(cpu, s, 6, m, "half", "%.3f") : ""),
 							v(gcpu, s, 4, m, "half", "%.2f"), v(gcpu, s, 6, m, "half", "%.2f") }
 				}
 			}' "$state/family.txt"
 		echo
 		echo "Loss: the share of the packets sent that no proxy counted. The IPv6 trials'"
-		echo "fast_packets (packets wrapped by the fast path) summed: $(awk '$2 == 6 { s += $11 } END { print s + 0 }' "$state/family.txt")."
+		echo "fast_packets (packets wrapped by the fast path) summed: A $(awk '$2 == 6 && $3 == "A" { s += $11 } END { print s + 0 }' "$state/family.txt"), N and B $(awk '$2 == 6 && $3 != "A" { s += $11 } END { print s + 0 }' "$state/family.txt")."
+		echo "droverd's fast_ipv6_packets over the IPv6 trials and their warm-up: $v6_fast, of them 6in4 $v6_6in4."
 		echo
 	fi
 	for size in $sizes; do
