@@ -462,8 +462,16 @@ static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpa
 	struct fastpath_slot *s = fp_usable(skb, cfg, c, now);
 	if (!s)
 		return TC_ACT_OK;
-	/* No IPv6 address to reach the proxy at (or its IPv6 probes fail): 6in4, within mtu. */
-	bool in4 = s->mtu6 == 0;
+	/*
+	 * No IPv6 address to reach the proxy at (or its IPv6 probes fail): 6in4,
+	 * within mtu. Both limits are read as values before one is chosen: a
+	 * choice between two fields of s would be compiled as a variable offset
+	 * into the map value, which the verifier refuses without CAP_PERFMON.
+	 */
+	__u16 mtu4 = *(volatile __u16 *)&s->mtu;
+	__u16 mtu6 = *(volatile __u16 *)&s->mtu6;
+	bool in4 = mtu6 == 0;
+	__u16 limit = in4 ? mtu4 : mtu6;
 	/* The kernel's forwarding drops it and answers time-exceeded, before NFQUEUE. */
 	if (ip6->hop_limit <= 1)
 		return fp_slow(FASTPATH_TTL);
@@ -473,7 +481,7 @@ static __always_inline int fp_handle6(struct __sk_buff *skb, const struct fastpa
 	if (skb->gso_size)
 		wire_len = sizeof(*ip6) + tcp->doff * 4 + skb->gso_size;
 	bool sane = tot_len >= sizeof(*ip6) + sizeof(*tcp);
-	if (wire_len > (in4 ? s->mtu : s->mtu6) || !sane || tot_len + sizeof(*eth) > skb->len)
+	if (wire_len > limit || !sane || tot_len + sizeof(*eth) > skb->len)
 		return fp_oversize(cfg, now, sane);
 	if (!fp_forwarded6(skb, ip6, tcp, (__u16)tot_len))
 		return fp_slow(FASTPATH_NOT_FORWARDED);
