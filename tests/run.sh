@@ -119,18 +119,64 @@ run_suite() {
 	return $rc
 }
 
+# The suites that share nothing with the labs run in a second lane, beside
+# the others: each package test builds the package in its own tree and boots
+# it in its own mount and network namespaces, and they are the longest. Only
+# the first pass has the lane (the sanitizer pass selects its own suites).
+# DROVER_E2E_LANE=0 runs everything one after the other.
+LANE_SUITES=" package_install package_restart "
+
+# count_suite NAME LOG RC SECONDS: adds a suite's ok / not ok lines to the totals.
+count_suite() {
+	local name=$1 log=$2 rc=$3 took=$4 p f
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited with status $rc"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" -gt 0 ] && failed_names+=("$name")
+	# A figure for keeping the whole run short, never a check.
+	echo "# $name: $took s"
+}
+
+# run_lane SCRIPT...: the lane's suites one after the other, each into its
+# log, its status and duration beside it.
+run_lane() {
+	local script name start
+	for script in "$@"; do
+		name=$(basename "$script" .sh)
+		start=$SECONDS
+		run_suite "$name" "$script" >"$artifacts/$name.log" 2>&1
+		echo "$? $((SECONDS - start))" >"$artifacts/$name.status"
+	done
+}
+
 run_e2e() {
-	local script name log rc p f start
+	local script name log rc start lane=() lane_pid='' took
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "e2e: needs root (network namespaces); skipped" >&2
 		failed=$((failed + 1))
 		failed_names+=("e2e-needs-root")
 		return
 	fi
+	if [ -z "$prefix" ] && [ "${DROVER_E2E_LANE:-1}" = 1 ]; then
+		for script in "$here"/e2e/*.sh; do
+			name=$(basename "$script" .sh)
+			[[ $LANE_SUITES == *" $name "* ]] && selected "$name" && lane+=("$script")
+		done
+		if [ ${#lane[@]} -gt 0 ]; then
+			run_lane "${lane[@]}" &
+			lane_pid=$!
+		fi
+	fi
 	for script in "$here"/e2e/*.sh; do
 		[ -f "$script" ] || continue
 		name=$(basename "$script" .sh)
 		selected "$name" || continue
+		[ -n "$lane_pid" ] && [[ $LANE_SUITES == *" $name "* ]] && continue
 		echo "=== e2e: $prefix$name"
 		start=$SECONDS
 		log=$artifacts/${prefix/:/-}$name.log
@@ -138,17 +184,17 @@ run_e2e() {
 		# suite's output would keep tee waiting otherwise.
 		run_suite "$prefix$name" "$script" | tee "$log"
 		rc=${PIPESTATUS[0]}
-		p=$(grep -c '^ok ' "$log")
-		f=$(grep -c '^not ok ' "$log")
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			echo "not ok - $name exited with status $rc"
-			f=1
-		fi
-		passed=$((passed + p))
-		failed=$((failed + f))
-		[ "$f" -gt 0 ] && failed_names+=("$prefix$name")
-		# A figure for keeping the whole run short, never a check.
-		echo "# $prefix$name: $((SECONDS - start)) s"
+		count_suite "$prefix$name" "$log" "$rc" $((SECONDS - start))
+	done
+	[ -n "$lane_pid" ] || return 0
+	wait "$lane_pid"
+	for script in "${lane[@]}"; do
+		name=$(basename "$script" .sh)
+		echo "=== e2e: $name (second lane)"
+		cat "$artifacts/$name.log"
+		read -r rc took <"$artifacts/$name.status" 2>/dev/null || { rc=1 took=0; }
+		rm -f "$artifacts/$name.status"
+		count_suite "$name" "$artifacts/$name.log" "$rc" "$took"
 	done
 }
 
