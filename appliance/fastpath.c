@@ -909,9 +909,14 @@ void fastpath_forget_all(struct fastpath *fp)
 	}
 	if (have_prev)
 		bpf_map_delete_elem(fp->clients_fd, &prev);
-	/* Asked for the key after none, the kernel gives the first: delete until empty. */
-	struct fastpath_client6_key key6;
-	while (bpf_map_get_next_key(fp->clients6_fd, NULL, &key6) == 0) {
+	/*
+	 * Asked for the key after one it does not hold (the all-zero key: no
+	 * client has the unspecified address), the kernel gives the first:
+	 * delete until empty. A real key rather than NULL keeps memory checkers
+	 * able to follow the call.
+	 */
+	struct fastpath_client6_key key6 = {0};
+	while (bpf_map_get_next_key(fp->clients6_fd, &key6, &key6) == 0) {
 		if (bpf_map_delete_elem(fp->clients6_fd, &key6) < 0)
 			break;
 	}
