@@ -34,11 +34,15 @@ cleanup() {
 trap cleanup EXIT
 
 start_droverd() {
+	# The log is appended to across restarts: wait for one more "web UI on"
+	# line than it held before, not for any.
+	local before
+	before=$(grep -c "web UI on" "$tmp/droverd.log" 2>/dev/null)
 	ip netns exec "$ns" "$build/droverd" --db "$tmp/drover.db" --socket "$tmp/drover.sock" \
 		--admin-password-file "$tmp/first-password" >>"$tmp/droverd.log" 2>&1 &
 	pid=$!
 	for ((i = 0; i < START_WAIT_S * 10; i++)); do
-		grep -q "web UI on" "$tmp/droverd.log" && return 0
+		(($(grep -c "web UI on" "$tmp/droverd.log") > before)) && return 0
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
