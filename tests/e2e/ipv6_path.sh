@@ -93,10 +93,6 @@ syns() {
 	wait "${pids[@]}" 2>/dev/null
 }
 
-global() {
-	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global'].get('$1', 'none'))"
-}
-
 if ! lab_up || ! lab_up_ipv6 || ! lab_start_droverd; then
 	fail "lab setup" "$(tail -n 5 "$LAB_STATE/droverd.log" 2>/dev/null)"
 	exit 1
@@ -216,8 +212,8 @@ analyse() {
 }
 figures=$(analyse 1)
 check $? "$CLIENTS6 IPv6 clients: 6in4 to the proxies, inner packet byte for byte, each address at one proxy, the one lookup names" "$figures"
-encap6=$(global ipv6_encapsulated)
-placed=$(global ipv6_clients_placed)
+encap6=$(lab_counter ipv6_encapsulated)
+placed=$(lab_counter ipv6_clients_placed)
 [ "$placed" = "$CLIENTS6" ]
 check $? "each IPv6 client placed once, then kept by affinity" \
 	"ipv6_clients_placed $placed, ipv6_encapsulated $encap6"
@@ -230,9 +226,9 @@ figures=$(analyse 2)
 check $? "ipv6_client_prefix 64: the /64's addresses all at one proxy" "$figures"
 
 # ---- 5. Packet Too Big ----
-before=$(global packet_too_big_sent)
+before=$(lab_counter packet_too_big_sent)
 answer=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/big6.py" "$(client6 0)" "$ORIGIN6" 80 "$BIG" 30)
-after=$(global packet_too_big_sent)
+after=$(lab_counter packet_too_big_sent)
 [ "$answer" = "mtu $TUNNEL_MTU from $APPLIANCE6" ] && [ "$after" -gt "$before" ]
 check $? "a $BIG-byte IPv6 packet, tunnel MTU $TUNNEL_MTU: Packet Too Big from the appliance" \
 	"client got: $answer; packet_too_big_sent $before -> $after"
