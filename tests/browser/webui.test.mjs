@@ -186,25 +186,6 @@ await step('hit counts rise on the dashboard', async () => {
   const up = await page.locator('[data-tile="Proxies up"] .value').textContent();
   check(up === '3 / 3' && await page.locator('[data-tile="Proxies up"] .down-list').count() === 0,
     'the proxies-up tile reads 3 / 3 and names none down', up);
-  // A line per proxy that had hits (at least two: eight clients over three
-  // proxies), each in its own colour and in the legend, and the total.
-  const t0 = Date.now();
-  await page.waitForFunction(() =>
-    [...document.querySelectorAll('#chart polyline[data-proxy]')].filter((l) => Number(l.dataset.max) > 0).length >= 2 &&
-    document.querySelectorAll('#chart polyline[data-total]').length === 1, null, { timeout: WAIT_MS });
-  const lines = await page.evaluate(() => [...document.querySelectorAll('#chart polyline')].map((l) => ({
-    proxy: l.dataset.proxy || null, total: !!l.dataset.total, max: Number(l.dataset.max),
-    stroke: getComputedStyle(l).stroke })));
-  const proxyLines = lines.filter((l) => l.proxy);
-  const total = lines.find((l) => l.total);
-  const strokes = new Set(lines.map((l) => l.stroke));
-  check(proxyLines.filter((l) => l.max > 0).length >= 2 && strokes.size === lines.length &&
-    total.max >= Math.max(...proxyLines.map((l) => l.max)),
-  'the chart has a line per proxy with hits, each its own colour, and the total above them', lines);
-  const legend = await page.locator('#chart-legend li').allTextContents();
-  check(proxies.every(([n]) => legend.some((t) => t.startsWith(n))) && legend.some((t) => t.startsWith('total')),
-    'the legend names each proxy and the total', legend);
-  console.log('# per-proxy chart lines drawn ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s after hits rose');
 });
 
 // Squid's own figures, when a proxy reports them (its "squid" object): the
@@ -236,37 +217,6 @@ await step('Squid figures per proxy', async () => {
   check(c === '', 'a proxy without figures (null) shows nothing', c);
   await page.screenshot({ path: path.join(artifacts, 'webui-dashboard-squid.png'), fullPage: true });
   await page.unroute('**/api/v1/stats');
-  await page.locator('#dash-table th.squid-col').waitFor({ state: 'hidden' });
-});
-
-await step('drain one proxy', async () => {
-  await page.click('#nav a[data-view=pool]');
-  await page.click('#pool-table tr[data-proxy="squid-a"] button[data-action=drain]');
-  await page.locator('#pool-table tr[data-proxy="squid-a"] td.admin .badge.drain').waitFor();
-  check(true, 'draining shows at once in the pool');
-  await page.click('#nav a[data-view=dashboard]');
-  await page.locator('#dash-table tr[data-proxy="squid-a"] td.admin .badge.drain').waitFor();
-  check(true, 'the dashboard shows the drain');
-});
-
-await step('look up a client', async () => {
-  await page.click('#nav a[data-view=lookup]');
-  await page.fill('#lookup-client', '198.18.0.2');
-  await page.click('#lookup-form button[type=submit]');
-  const who = await page.locator('#lookup-proxy').textContent();
-  const why = await page.locator('#lookup-reason').textContent();
-  check(/squid-[abc]/.test(who) && /affinity|table/.test(why), 'lookup shows the proxy and why', { who, why });
-});
-
-await step('delete a proxy', async () => {
-  await page.click('#nav a[data-view=pool]');
-  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=delete]');
-  await page.locator('#confirm[open]').waitFor();
-  check(true, 'delete asks for confirmation');
-  await page.click('#confirm-ok');
-  await page.locator('#pool-table tr[data-proxy="squid-c"]').waitFor({ state: 'detached' });
-  check(await page.locator('#pool-table tbody tr').count() === 2, 'the deleted proxy is gone');
-  await page.screenshot({ path: path.join(artifacts, 'webui-pool.png'), fullPage: true });
 });
 
 await step('settings, audit and tokens', async () => {
@@ -294,16 +244,65 @@ await step('settings, audit and tokens', async () => {
   check(/^drv_[0-9a-f]{64}$/.test(token), 'a new API token is shown once');
 });
 
+// squid-c, drained then deleted: squid-a and squid-b take new clients all along.
+await step('drain one proxy', async () => {
+  await page.click('#nav a[data-view=pool]');
+  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=drain]');
+  await page.locator('#pool-table tr[data-proxy="squid-c"] td.admin .badge.drain').waitFor();
+  check(true, 'draining shows at once in the pool');
+  await page.click('#nav a[data-view=dashboard]');
+  await page.locator('#dash-table tr[data-proxy="squid-c"] td.admin .badge.drain').waitFor();
+  check(true, 'the dashboard shows the drain');
+});
+
+await step('look up a client', async () => {
+  await page.click('#nav a[data-view=lookup]');
+  await page.fill('#lookup-client', '198.18.0.2');
+  await page.click('#lookup-form button[type=submit]');
+  const who = await page.locator('#lookup-proxy').textContent();
+  const why = await page.locator('#lookup-reason').textContent();
+  check(/squid-[abc]/.test(who) && /affinity|table/.test(why), 'lookup shows the proxy and why', { who, why });
+});
+
+await step('delete a proxy', async () => {
+  await page.click('#nav a[data-view=pool]');
+  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=delete]');
+  await page.locator('#confirm[open]').waitFor();
+  check(true, 'delete asks for confirmation');
+  await page.click('#confirm-ok');
+  await page.locator('#pool-table tr[data-proxy="squid-c"]').waitFor({ state: 'detached' });
+  check(await page.locator('#pool-table tbody tr').count() === 2, 'the deleted proxy is gone');
+  await page.screenshot({ path: path.join(artifacts, 'webui-pool.png'), fullPage: true });
+});
+
 // Every proxy has been up for a while: nothing goes around them any more. The
 // window starts when the dashboard opens, so a fresh dashboard must be calm.
-await step('no bypass, no banner', async () => {
+// The history is sampled every 10 s: by now squid-a and squid-b, which took
+// new clients all along, have points in it.
+await step('the main view: no bypass, a chart line per proxy', async () => {
   await page.click('#nav a[data-view=dashboard]');
   await page.locator('#bypass[data-state="calm"]').waitFor();
   const text = await page.locator('#bypass').textContent();
   check(/No bypassed traffic/.test(text) && await page.locator('#bypass .why').count() === 0 &&
     await page.locator('[data-tile="Bypassed"].bad').count() === 0,
   'with no bypass in the window the banner is calm and the tile unmarked', text);
-  await page.waitForFunction(() => document.querySelectorAll('#chart polyline[data-total]').length === 1);
+  // A line per proxy that had hits (at least two: new clients keep coming and
+  // spread over the proxies), each in its own colour and in the legend, and the total.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('#chart polyline[data-proxy]')].filter((l) => Number(l.dataset.max) > 0).length >= 2 &&
+    document.querySelectorAll('#chart polyline[data-total]').length === 1, null, { timeout: WAIT_MS });
+  const lines = await page.evaluate(() => [...document.querySelectorAll('#chart polyline')].map((l) => ({
+    proxy: l.dataset.proxy || null, total: !!l.dataset.total, max: Number(l.dataset.max),
+    stroke: getComputedStyle(l).stroke })));
+  const proxyLines = lines.filter((l) => l.proxy);
+  const total = lines.find((l) => l.total);
+  const strokes = new Set(lines.map((l) => l.stroke));
+  check(proxyLines.filter((l) => l.max > 0).length >= 2 && strokes.size === lines.length &&
+    total.max >= Math.max(...proxyLines.map((l) => l.max)),
+  'the chart has a line per proxy with hits, each its own colour, and the total above them', lines);
+  const legend = await page.locator('#chart-legend li').allTextContents();
+  check(['squid-a', 'squid-b'].every((n) => legend.some((t) => t.startsWith(n))) && legend.some((t) => t.startsWith('total')),
+    'the legend names each proxy and the total', legend);
   await page.screenshot({ path: path.join(artifacts, 'webui-dashboard.png'), fullPage: true });
 });
 

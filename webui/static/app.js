@@ -11,7 +11,6 @@ const state = {
   auditBefore: 0,
   proxies: [],
   window: [], // the dashboard's readings of the last WINDOW_S seconds
-  rates: null, // hits per second by proxy name, from the last two readings
 };
 
 const VIEWS = ['login', 'password', 'dashboard', 'pool', 'lookup', 'settings', 'audit', 'account'];
@@ -548,7 +547,6 @@ async function refreshDashboard() {
     }
   }
   state.prevStats = { time: now, hits: Object.fromEntries(stats.proxies.map((p) => [p.id, p.hits])) };
-  state.rates = Object.fromEntries(stats.proxies.map((p) => [p.name, rates[p.id]]));
   const g = stats.global || {};
   const groups = groupCounters(g);
   const reading = {};
@@ -598,6 +596,10 @@ function totalSeries(series) {
   return [...at.entries()].sort((a, b) => a[0] - b[0]);
 }
 
+// The chart's span: the last hour, or less while droverd has not held an hour
+// of samples, so a fresh start is not a thin line at the right edge.
+const CHART_SPANS_MIN = [5, 10, 15, 30, 60];
+
 async function refreshChart() {
   const h = await api('GET', '/api/v1/history');
   if (!h.ok) return;
@@ -606,21 +608,26 @@ async function refreshChart() {
   const height = 240;
   const pad = { l: 48, r: 12, t: 10, b: 24 };
   const now = Date.now() / 1000;
-  const t0 = now - 3600;
+  const held = (h.samples || 0) * (h.interval || 10) / 60;
+  const spanMin = CHART_SPANS_MIN.find((m) => m >= held) || 60;
+  const span = spanMin * 60;
+  const t0 = now - span;
+  $('chart-title').textContent = spanMin === 60 ? 'Hit rate, last hour' : 'Hit rate, last ' + spanMin + ' minutes';
   const total = totalSeries(h.series);
   let max = 0;
   for (const [, v] of total) max = Math.max(max, v);
   max = niceMax(max);
-  const x = (t) => pad.l + ((t - t0) / 3600) * (width - pad.l - pad.r);
+  const x = (t) => pad.l + ((t - t0) / span) * (width - pad.l - pad.r);
   const y = (v) => height - pad.b - (v / max) * (height - pad.t - pad.b);
-  const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'hits per second per proxy and in total over the last hour' });
+  const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'hits per second per proxy and in total, last ' + spanMin + ' minutes' });
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     root.append(svg('line', { class: 'gridline', x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v) }));
     root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', text: v % 1 ? String(+v.toFixed(2)) : v }));
   }
-  for (let m = 60; m >= 0; m -= 15) {
-    root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + m + 'm' : 'now' }));
+  for (let i = 4; i >= 0; i--) {
+    const m = (spanMin * i) / 4;
+    root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + (+m.toFixed(1)) + 'm' : 'now' }));
   }
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b }));
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b }));
@@ -631,19 +638,22 @@ async function refreshChart() {
       points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' '),
       'data-max': Math.max(...pts.map(([, v]) => v)) }, attrs)));
   };
-  const rate = (name) => (state.rates && state.rates[name] !== undefined ? ' ' + state.rates[name].toFixed(1) + '/s' : '');
+  // The legend gives each line's newest figure (none for a proxy without one at the newest sample).
+  const newest = total.length ? total[total.length - 1][0] : null;
+  const last = (points) => {
+    const p = points.length ? points[points.length - 1] : null;
+    return p && p[0] === newest ? ' ' + p[1].toFixed(1) + '/s' : '';
+  };
   const legend = [];
   h.series.forEach((s, i) => {
     // Eight colours, then the same eight dashed: no two proxies look alike up to sixteen.
     const cls = 'c' + (i % 8) + (i >= 8 ? ' dashed' : '');
     line(s.points, cls, { 'data-proxy': s.name });
-    legend.push(el('li', { 'data-proxy': s.name }, el('span', { class: 'swatch ' + cls }), s.name + rate(s.name)));
+    legend.push(el('li', { 'data-proxy': s.name }, el('span', { class: 'swatch ' + cls }), s.name + last(s.points)));
   });
   if (h.series.length > 1) {
     line(total, 'total', { 'data-total': 'true' });
-    const sum = state.rates ? Object.values(state.rates).reduce((a, b) => a + b, 0) : null;
-    legend.push(el('li', { 'data-total': 'true' }, el('span', { class: 'swatch total' }),
-      'total' + (sum === null ? '' : ' ' + sum.toFixed(1) + '/s')));
+    legend.push(el('li', { 'data-total': 'true' }, el('span', { class: 'swatch total' }), 'total' + last(total)));
   }
   if (h.samples < 2) {
     root.append(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', text: 'collecting samples (one every ' + h.interval + ' s)' }));
@@ -658,7 +668,8 @@ function showDashboard() {
   // The window starts when the dashboard opens: it tells only what it saw.
   state.window = [];
   every(2000, refreshDashboard);
-  every(10000, refreshChart);
+  // Half the sampling interval: a new sample shows within 5 s.
+  every(5000, refreshChart);
 }
 
 // ---- pool ----
