@@ -289,15 +289,16 @@ await step('the main view: no bypass, a chart line per proxy', async () => {
   // A line per proxy that had hits (at least two: new clients keep coming and
   // spread over the proxies), each in its own colour and in the legend, and the total.
   await page.waitForFunction(() =>
-    [...document.querySelectorAll('#chart polyline[data-proxy]')].filter((l) => Number(l.dataset.max) > 0).length >= 2 &&
+    [...document.querySelectorAll('#chart polyline[data-proxy]')].filter((l) =>
+      Number(l.dataset.max) > 0 && Number(l.dataset.points) >= 2).length >= 2 &&
     document.querySelectorAll('#chart polyline[data-total]').length === 1, null, { timeout: WAIT_MS });
   const lines = await page.evaluate(() => [...document.querySelectorAll('#chart polyline')].map((l) => ({
     proxy: l.dataset.proxy || null, total: !!l.dataset.total, max: Number(l.dataset.max),
-    stroke: getComputedStyle(l).stroke })));
+    points: Number(l.dataset.points), stroke: getComputedStyle(l).stroke })));
   const proxyLines = lines.filter((l) => l.proxy);
   const total = lines.find((l) => l.total);
   const strokes = new Set(lines.map((l) => l.stroke));
-  check(proxyLines.filter((l) => l.max > 0).length >= 2 && strokes.size === lines.length &&
+  check(proxyLines.filter((l) => l.max > 0 && l.points >= 2).length >= 2 && strokes.size === lines.length &&
     total.max >= Math.max(...proxyLines.map((l) => l.max)),
   'the chart has a line per proxy with hits, each its own colour, and the total above them', lines);
   const legend = await page.locator('#chart-legend li').allTextContents();

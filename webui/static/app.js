@@ -11,6 +11,8 @@ const state = {
   auditBefore: 0,
   proxies: [],
   window: [], // the dashboard's readings of the last WINDOW_S seconds
+  live: null, // {time, rates: {proxy name: hits per second}} of its last two readings
+  history: null, // the last /api/v1/history reply
 };
 
 const VIEWS = ['login', 'password', 'dashboard', 'pool', 'lookup', 'settings', 'audit', 'account'];
@@ -546,6 +548,7 @@ async function refreshDashboard() {
       rates[p.id] = 0;
     }
   }
+  if (prev) state.live = { time: now, rates: Object.fromEntries(stats.proxies.map((p) => [p.name, rates[p.id]])) };
   state.prevStats = { time: now, hits: Object.fromEntries(stats.proxies.map((p) => [p.id, p.hits])) };
   const g = stats.global || {};
   const groups = groupCounters(g);
@@ -579,6 +582,7 @@ async function refreshDashboard() {
   renderDatapath(groups);
   renderCluster(stats.cluster);
   $('dash-updated').textContent = 'updated ' + new Date().toLocaleTimeString('en-GB');
+  drawChart();
 }
 
 function niceMax(v) {
@@ -598,22 +602,43 @@ function totalSeries(series) {
 
 // The chart's span: the last hour, or less while droverd has not held an hour
 // of samples, so a fresh start is not a thin line at the right edge.
-const CHART_SPANS_MIN = [5, 10, 15, 30, 60];
+// Spans in minutes, each with its tick step.
+const CHART_SPANS_MIN = [[5, 1], [10, 2], [15, 5], [30, 10], [60, 15]];
 
 async function refreshChart() {
   const h = await api('GET', '/api/v1/history');
   if (!h.ok) return;
+  state.history = h;
+  drawChart();
+}
+
+// The history's series, each extended to now by the dashboard's own last
+// reading (hits per second between its last two readings, every 2 s), so the
+// right edge is live and a proxy shows a line from its first history point.
+function liveSeries(h) {
+  const live = state.live;
+  return h.series.map((s) => {
+    const last = s.points.length ? s.points[s.points.length - 1][0] : 0;
+    if (!live || live.rates[s.name] === undefined || live.time <= last) return s;
+    return Object.assign({}, s, { points: [...s.points, [live.time, live.rates[s.name]]] });
+  });
+}
+
+function drawChart() {
+  const h = state.history;
+  if (!h) return;
+  const series = liveSeries(h);
   const box = $('chart');
   const width = Math.max(300, box.clientWidth || 800);
   const height = 240;
   const pad = { l: 48, r: 12, t: 10, b: 24 };
   const now = Date.now() / 1000;
   const held = (h.samples || 0) * (h.interval || 10) / 60;
-  const spanMin = CHART_SPANS_MIN.find((m) => m >= held) || 60;
+  const [spanMin, tickMin] = CHART_SPANS_MIN.find(([m]) => m >= held) || CHART_SPANS_MIN[CHART_SPANS_MIN.length - 1];
   const span = spanMin * 60;
   const t0 = now - span;
   $('chart-title').textContent = spanMin === 60 ? 'Hit rate, last hour' : 'Hit rate, last ' + spanMin + ' minutes';
-  const total = totalSeries(h.series);
+  const total = totalSeries(series);
   let max = 0;
   for (const [, v] of total) max = Math.max(max, v);
   max = niceMax(max);
@@ -625,9 +650,8 @@ async function refreshChart() {
     root.append(svg('line', { class: 'gridline', x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v) }));
     root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', text: v % 1 ? String(+v.toFixed(2)) : v }));
   }
-  for (let i = 4; i >= 0; i--) {
-    const m = (spanMin * i) / 4;
-    root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + (+m.toFixed(1)) + 'm' : 'now' }));
+  for (let m = spanMin; m >= 0; m -= tickMin) {
+    root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + m + 'm' : 'now' }));
   }
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b }));
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b }));
@@ -636,7 +660,7 @@ async function refreshChart() {
     if (pts.length === 0) return;
     root.append(svg('polyline', Object.assign({ class: 'line ' + cls,
       points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' '),
-      'data-max': Math.max(...pts.map(([, v]) => v)) }, attrs)));
+      'data-max': Math.max(...pts.map(([, v]) => v)), 'data-points': pts.length }, attrs)));
   };
   // The legend gives each line's newest figure (none for a proxy without one at the newest sample).
   const newest = total.length ? total[total.length - 1][0] : null;
@@ -645,13 +669,13 @@ async function refreshChart() {
     return p && p[0] === newest ? ' ' + p[1].toFixed(1) + '/s' : '';
   };
   const legend = [];
-  h.series.forEach((s, i) => {
+  series.forEach((s, i) => {
     // Eight colours, then the same eight dashed: no two proxies look alike up to sixteen.
     const cls = 'c' + (i % 8) + (i >= 8 ? ' dashed' : '');
     line(s.points, cls, { 'data-proxy': s.name });
     legend.push(el('li', { 'data-proxy': s.name }, el('span', { class: 'swatch ' + cls }), s.name + last(s.points)));
   });
-  if (h.series.length > 1) {
+  if (series.length > 1) {
     line(total, 'total', { 'data-total': 'true' });
     legend.push(el('li', { 'data-total': 'true' }, el('span', { class: 'swatch total' }), 'total' + last(total)));
   }
@@ -667,6 +691,8 @@ function showDashboard() {
   state.prevStats = null;
   // The window starts when the dashboard opens: it tells only what it saw.
   state.window = [];
+  state.live = null;
+  state.history = null;
   every(2000, refreshDashboard);
   // Half the sampling interval: a new sample shows within 5 s.
   every(5000, refreshChart);
