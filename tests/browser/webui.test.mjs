@@ -190,12 +190,17 @@ await step('hit counts rise on the dashboard', async () => {
 
 // Squid's own figures, when a proxy reports them (its "squid" object): the
 // stats reply is given one proxy with figures, one with an error and one
-// without, as a droverd with the per-proxy cache manager flag would send.
-await step('Squid figures per proxy', async () => {
+// without, as a droverd with the per-proxy cache manager flag would send; and
+// QUIC counters (quic_passed rising, as under quic_policy pass) and a counter
+// the page does not know.
+await step('Squid figures per proxy, QUIC and unknown counters', async () => {
   check(await page.locator('#dash-table th.squid-col').isHidden(), 'no Squid column while no proxy reports figures');
+  let replies = 0;
   await page.route('**/api/v1/stats', async (route) => {
     const res = await route.fetch();
     const body = await res.json();
+    replies++;
+    Object.assign(body.global, { quic_passed: 40 + 5 * replies, quic_rejected: 3, quic_dropped: 0, widgets_frobbed: 9 });
     for (const p of body.proxies) {
       if (p.name === 'squid-a') {
         p.squid = { ok: true, error: null, requests_per_second: 12.5, hit_ratio: 0.42, clients: 7,
@@ -215,6 +220,13 @@ await step('Squid figures per proxy', async () => {
     'a proxy\'s Squid figures are shown: requests/s, hit ratio, clients, median service time', a);
   check(/connection refused/.test(b), 'a proxy whose cache manager failed shows the error', b);
   check(c === '', 'a proxy without figures (null) shows nothing', c);
+  await page.locator('#bypass[data-state="alert"] .why[data-counter="quic_passed"]').waitFor();
+  check(true, 'QUIC let through (quic_passed rising) counts as bypassed traffic in the banner');
+  const where = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('#dp-groups tr[data-counter]')].map((tr) =>
+      [tr.dataset.counter, tr.closest('[data-group]').dataset.group])));
+  check(where.quic_passed === 'policy' && where.quic_rejected === 'policy' && where.quic_dropped === 'policy' &&
+    where.widgets_frobbed === 'other', 'QUIC counters go under policy, an unknown counter under other', where);
   await page.screenshot({ path: path.join(artifacts, 'webui-dashboard-squid.png'), fullPage: true });
   await page.unroute('**/api/v1/stats');
 });

@@ -114,9 +114,11 @@ echo "ok - lab with droverd, a client and three proxy addresses"
 ) &
 traffic=$!
 
+t0=$SECONDS
 ip netns exec "$nsa" node "$root/tests/browser/webui.test.mjs" http://127.0.0.1:8080/ \
 	"$(cat "$tmp/initial-admin-password")" "$artifacts"
 rc=$?
+echo "# browser: $((SECONDS - t0)) s of $SECONDS s"
 for f in webui-dashboard.png webui-dashboard-bypass.png webui-dashboard-details.png \
 	webui-dashboard-squid.png webui-pool.png; do
 	if [ -s "$artifacts/$f" ]; then echo "ok - screenshot $f saved"; else echo "not ok - screenshot $f missing"; rc=1; fi

@@ -359,14 +359,26 @@ function windowAdd(now, c) {
 }
 
 // How much counter k grew over the window; null until there are two readings.
-// A counter that went back (droverd restarted) counts from zero.
+// A counter that went back (droverd restarted) or is new counts from zero; one
+// the newest reading lacks counts nothing.
 function windowDelta(k) {
   const w = state.window;
   if (w.length < 2) return null;
+  const b = w[w.length - 1].c[k];
+  if (b === undefined) return 0;
   const a = w[0].c[k] || 0;
-  const b = w[w.length - 1].c[k] || 0;
   return b >= a ? b - a : b;
 }
+
+// windowDelta summed over counters; null until there are two readings.
+function windowSum(keys) {
+  if (state.window.length < 2) return null;
+  return keys.reduce((a, k) => a + windowDelta(k), 0);
+}
+
+// The numeric top-level counters of the groups named (the malformed split is in malformed).
+const groupKeys = (groups, ...ids) => groups.filter((x) => ids.includes(x.id))
+  .flatMap((x) => x.rows.filter(([k, v]) => typeof v === 'number' && !k.startsWith('malformed: ')).map(([k]) => k));
 
 // The banner at the top: red while traffic went around the proxies in the
 // window, calm when none did.
@@ -431,10 +443,10 @@ function renderTiles(stats, rates, groups) {
   const totalRate = Object.values(rates).reduce((a, b) => a + b, 0);
   const active = proxies.reduce((a, p) => a + (p.active_clients || 0), 0);
   const errors = groupSum(groups, 'errors') + groupSum(groups, 'kernel');
-  const errorsRecent = windowDelta('.errors');
+  const errorsRecent = windowSum(groupKeys(groups, 'errors', 'kernel'));
   const bypassTotal = Object.keys(g).filter((k) => typeof g[k] === 'number' && isUnfiltered(k))
     .reduce((a, k) => a + g[k], 0);
-  const bypassRecent = windowDelta('.bypass');
+  const bypassRecent = windowSum(Object.keys(g).filter((k) => typeof g[k] === 'number' && isUnfiltered(k)));
   const link = (text, group) => el('a', { href: '#/dashboard', class: 'note', text,
     onclick: (ev) => { ev.preventDefault(); openDetails(group); } });
   $('tiles').replaceChildren(
@@ -554,8 +566,6 @@ async function refreshDashboard() {
   const groups = groupCounters(g);
   const reading = {};
   for (const [k, v] of Object.entries(g)) if (typeof v === 'number') reading[k] = v;
-  reading['.errors'] = groupSum(groups, 'errors') + groupSum(groups, 'kernel');
-  reading['.bypass'] = Object.keys(reading).filter(isUnfiltered).reduce((a, k) => a + reading[k], 0);
   windowAdd(now, reading);
   renderBypass(g);
   renderTiles(stats, rates, groups);
