@@ -120,6 +120,7 @@ async function api(method, path, body) {
 }
 
 function stopTimers() {
+  // clearInterval clears a setTimeout too (one pool of ids).
   for (const t of state.timers) clearInterval(t);
   state.timers = [];
 }
@@ -310,6 +311,8 @@ const isUnfiltered = (k) => k in UNFILTERED || /bypass/.test(k);
 
 // How far back the bypass warning and the error trend look, in seconds.
 const WINDOW_S = 60;
+// When the dashboard takes its second reading after opening, in milliseconds.
+const FIRST_VERDICT_MS = 500;
 
 // Sorts the numeric counters of g into the groups, in each group's own order
 // first, then in the reply's order. Returns [{id, title, rows: [[name, value]]}].
@@ -704,6 +707,8 @@ function showDashboard() {
   state.live = null;
   state.history = null;
   every(2000, refreshDashboard);
+  // A second reading soon after the first: the bypass verdict needs two.
+  state.timers.push(setTimeout(refreshDashboard, FIRST_VERDICT_MS));
   // Half the sampling interval: a new sample shows within 5 s.
   every(5000, refreshChart);
 }
