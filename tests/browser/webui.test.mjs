@@ -4,6 +4,9 @@
 // Prints "ok - ..." / "not ok - ..." lines.
 //
 //   node webui.test.mjs URL INITIAL_PASSWORD ARTIFACTS_DIR
+//
+// DROVER_BROWSER_HOLD_S=N waits N seconds more before the main view's
+// screenshot, so its chart holds more samples (0, the default, in the suite).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -314,6 +317,8 @@ await step('the main view: no bypass, a chart line per proxy', async () => {
   const legend = await page.locator('#chart-legend li').allTextContents();
   check(['squid-a', 'squid-b'].every((n) => legend.some((t) => t.startsWith(n))) && legend.some((t) => t.startsWith('total')),
     'the legend names each proxy and the total', legend);
+  const hold = Number(process.env.DROVER_BROWSER_HOLD_S || 0);
+  if (hold > 0) await page.waitForTimeout(hold * 1000);
   await page.screenshot({ path: path.join(artifacts, 'webui-dashboard.png'), fullPage: true });
 });
 

@@ -616,7 +616,7 @@ function totalSeries(series) {
 // The chart's span: the last hour, or less while droverd has not held an hour
 // of samples, so a fresh start is not a thin line at the right edge.
 // Spans in minutes, each with its tick step.
-const CHART_SPANS_MIN = [[5, 1], [10, 2], [15, 5], [30, 10], [60, 15]];
+const CHART_SPANS_MIN = [[2, 1], [5, 1], [10, 2], [15, 5], [30, 10], [60, 15]];
 
 async function refreshChart() {
   const h = await api('GET', '/api/v1/history');
