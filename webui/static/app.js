@@ -314,7 +314,7 @@ const WINDOW_S = 60;
 // When the dashboard takes its second reading after opening, in milliseconds.
 const FIRST_VERDICT_MS = 500;
 
-// Sorts the numeric counters of g into the groups, in each group's own order
+// Sorts the counters of g (numbers, and text such as fast_path) into the groups, in each group's own order
 // first, then in the reply's order. Returns [{id, title, rows: [[name, value]]}].
 function groupCounters(g) {
   const groups = COUNTER_GROUPS.map(([id, title, names, test]) => ({ id, title, names, test, rows: [] }));
