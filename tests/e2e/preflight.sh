@@ -13,10 +13,12 @@
 # upper half of the LAN, so the appliance's own address is no client and
 # the probe's inner source must pass drover-decap and DROVER-TUNNEL as the
 # appliance's echo, not as a client.
-#   1. preflight: the lab's lan0 still sends ICMP redirects (made before the
-#      sysctl file was applied): reported, fixed as told; then every check
-#      ok (the AWS one skipped: no metadata service), exit 0, the same in
-#      --json; every proxy answers through the tunnel.
+#   1. preflight: every check ok (the AWS one skipped: no metadata service),
+#      exit 0, the same in --json; every proxy answers through the tunnel.
+#      (droverd has turned ICMP redirects off on lan0, made before the
+#      sysctl file was applied.)
+#      Without CAP_NET_ADMIN and CAP_NET_RAW the rules and the probes are
+#      skipped, each saying which capability it needs.
 #   2. Forwarding off: reported with its sysctl, exit 1; back on: exit 0.
 #   3. A rule taken out of the DROVER chain: reported with the command that
 #      restores it; that command run: exit 0.
@@ -105,6 +107,7 @@ if ! lab_up; then
 	fail "lab world builds"
 	exit 1
 fi
+redirects_before=$(lab_exec app sysctl -n net.ipv4.conf.lan0.send_redirects)
 if ! lab_start_droverd; then
 	fail "droverd starts" "$(tail -n 3 "$LAB_STATE/droverd.log" | tr '\n' ' ')"
 	exit 1
@@ -112,13 +115,12 @@ fi
 mkdir -p "$LAB_STATE/bin"
 
 # --- 1. all ok --------------------------------------------------------------------
-# The lab's lan0 exists before 99-drover.conf is applied, so it keeps the
-# kernel's send_redirects=1 ("default" covers only devices made later, and
-# the kernel ORs "all" with the device): the first finding, fixed as told.
-preflight
-expect_fix "lan0 made before the sysctl file: its send_redirects reported, exit 1" \
-	'send_redirects lan0 .*sysctl -w net.ipv4.conf.lan0.send_redirects=0'
-lab_exec app sysctl -qw net.ipv4.conf.lan0.send_redirects=0
+# lan0 was made before 99-drover.conf was applied, so it kept the kernel's
+# send_redirects=1 ("default" reaches only devices made later, and the
+# kernel ORs "all" with the device); droverd --manage-rules turned it off.
+[ "$redirects_before" = 1 ] && [ "$(lab_exec app sysctl -n net.ipv4.conf.lan0.send_redirects)" = 0 ]
+check $? "droverd --manage-rules turns ICMP redirects off on lan0 too" \
+	"before droverd: $redirects_before"
 started=$(date +%s%N)
 preflight
 took_ms=$((($(date +%s%N) - started) / 1000000))
@@ -140,6 +142,16 @@ d = json.loads(sys.argv[1])
 assert d["ok"] is True and d["summary"]["fix"] == 0 and d["summary"]["ok"] >= 10
 assert all(c["verdict"] in ("ok", "skip") for c in d["checks"])' "$OUT" && [ "$RC" -eq 0 ]
 check $? "preflight --json: ok true, every check ok or skip"
+
+# Without CAP_NET_ADMIN and CAP_NET_RAW (root all the same, so the socket serves
+# it): the rules and the probes are skipped, and say why; nothing to fix.
+OUT=$(lab_exec app capsh --drop=cap_net_admin,cap_net_raw -- -c \
+	"$DROVER_BUILD/droverctl --socket $LAB_STATE/drover.sock preflight" 2>&1)
+RC=$?
+[ "$RC" -eq 0 ] && line '^skip +rules ipv4 +reading the firewall needs CAP_NET_ADMIN' >/dev/null &&
+	[ "$(grep -cE '^skip +proxy squid[12] tunnel +the IPIP probe needs CAP_NET_RAW' <<<"$OUT")" -eq 2 ]
+check $? "without CAP_NET_ADMIN and CAP_NET_RAW: rules and probes skipped with the reason, exit 0" \
+	"$(grep -c '^skip' <<<"$OUT") skipped"
 
 # --- 2. forwarding off -------------------------------------------------------------
 lab_exec app sysctl -qw net.ipv4.ip_forward=0
