@@ -22,6 +22,9 @@
 #   2. Forwarding off: reported with its sysctl, exit 1; back on: exit 0.
 #   3. A rule taken out of the DROVER chain: reported with the command that
 #      restores it; that command run: exit 0.
+#      The same for the IPv6 chain once client_subnets holds an IPv6 prefix.
+#      Interfaces made after droverd started: the fast path not attached
+#      there, until fast_path is set false and true, as the report says.
 #   4. px2's drover-decap stopped: "answered without the tunnel", exit 1;
 #      the set-up script's check on px2 says decapsulation is not running;
 #      `up' again: both ok.
@@ -190,6 +193,36 @@ preflight
 expect_fix "the FORWARD jump not first: reported, exit 1" \
 	"jump ipv4 +FORWARD's first rule is \`-A FORWARD -j ACCEPT'"
 lab_exec app iptables -D FORWARD -j ACCEPT
+
+# IPv6 clients: the IPv6 chain and forwarding are checked too.
+lab_droverctl settings set client_subnets "$LAB_CLIENT_SUBNET,$LAB_CLIENT_RANGE6" >/dev/null
+preflight
+line '^ok +forwarding ipv6 ' >/dev/null && line '^ok +rules ipv6 ' >/dev/null &&
+	line '^ok +jump ipv6 ' >/dev/null && [ "$RC" -eq 0 ]
+check $? "IPv6 client subnets: IPv6 forwarding, chain and jump checked, exit 0" \
+	"$(line '^ok +rules ipv6 ')"
+rule=$(lab_exec app ip6tables -S DROVER | grep -m1 -- '--dports')
+# shellcheck disable=SC2086 # ip6tables' own words
+lab_exec app ip6tables -D ${rule#-A }
+preflight
+expect_fix "a rule removed from the IPv6 DROVER chain: reported, exit 1" \
+	'rules ipv6 +1 of [0-9]+ rules missing from chain DROVER'
+fix_cmd=$(line '^fix +rules ipv6' | sed -n 's/.*; now: //p')
+lab_exec app bash -c "PATH=$DROVER_BUILD:\$PATH; ${fix_cmd//droverctl/droverctl --socket $LAB_STATE/drover.sock}"
+preflight
+expect_clean "the IPv6 fix it names puts the rule back: exit 0"
+lab_droverctl settings set client_subnets "$LAB_CLIENT_SUBNET" >/dev/null
+
+# An interface made after droverd started has no fast path until it is turned off and on.
+lab_exec app ip link add late0 type veth peer name late1
+preflight
+expect_fix "interfaces added after droverd started: the fast path not on them, exit 1" \
+	'fast path +not attached to late[01] late[01] '
+lab_droverctl settings set fast_path false >/dev/null &&
+	lab_droverctl settings set fast_path true >/dev/null
+preflight
+expect_clean "fast_path set false and true, as told: attached everywhere, exit 0"
+lab_exec app ip link del late0
 
 # --- 4. drover-decap stopped ------------------------------------------------------------
 read -r decap_pid <"$LAB_STATE/px2/decap.pid"
