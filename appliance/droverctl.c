@@ -920,8 +920,8 @@ static int cmd_ha(int argc, char **argv)
 }
 
 /* The proxies' side of preflight: route, MTU and the tunnel probe of each. */
-static void preflight_proxies(struct preflight_report *r, json_t *proxies, bool ipv6_clients,
-			      unsigned timeout_ms)
+static void cmd_preflight_proxies(struct preflight_report *r, json_t *proxies, bool ipv6_clients,
+				  unsigned timeout_ms)
 {
 	struct preflight_probe_target *targets;
 	size_t n = json_array_size(proxies), i, k = 0;
@@ -1016,7 +1016,7 @@ out:
 	free(index);
 }
 
-static void preflight_print(const struct preflight_report *r)
+static void print_preflight(const struct preflight_report *r)
 {
 	size_t width = 0;
 
@@ -1033,7 +1033,7 @@ static void preflight_print(const struct preflight_report *r)
 	       r->by_verdict[PREFLIGHT_FIX], r->by_verdict[PREFLIGHT_SKIP]);
 }
 
-static void preflight_print_json(const struct preflight_report *r)
+static void print_preflight_json(const struct preflight_report *r)
 {
 	json_t *out = json_object(), *list = json_array();
 	char *text;
@@ -1069,7 +1069,7 @@ static int cmd_preflight(int argc, char **argv)
 	struct preflight_report *r = calloc(1, sizeof(*r));
 	struct preflight_devs clients = {0}, proxies_devs = {0};
 	char subnets[SETTINGS_VALUE_MAX], dev[IF_NAMESIZE];
-	const char *attached[PREFLIGHT_DEVS_MAX * 8];
+	const char *attached[PREFLIGHT_ATTACHED_MAX];
 	size_t nattached = 0, i;
 	json_t *facts, *rules, *p;
 	struct settings s;
@@ -1120,13 +1120,13 @@ static int cmd_preflight(int argc, char **argv)
 	preflight_host_fast_path(r, str(facts, "fast_path"),
 				 json_is_true(json_object_get(facts, "fast_path_setting")),
 				 attached, nattached);
-	preflight_proxies(r, json_object_get(facts, "proxies"),
-			  json_is_true(json_object_get(facts, "ipv6_clients")), timeout_ms);
+	cmd_preflight_proxies(r, json_object_get(facts, "proxies"),
+			      json_is_true(json_object_get(facts, "ipv6_clients")), timeout_ms);
 	preflight_host_aws(r, imds, timeout_ms);
 	if (json_output)
-		preflight_print_json(r);
+		print_preflight_json(r);
 	else
-		preflight_print(r);
+		print_preflight(r);
 	ret = preflight_exit_status(r) == 0 ? EXIT_OK : EXIT_REFUSED;
 	json_decref(facts);
 	json_decref(rules);

@@ -67,6 +67,9 @@ void preflight_host_sysctls(struct preflight_report *r, const struct preflight_d
  */
 void preflight_host_rules(struct preflight_report *r, const char *doc, bool managed);
 
+/* Interfaces droverd may report the fast path attached to, at most (as fastpath.h). */
+#define PREFLIGHT_ATTACHED_MAX 256
+
 /* The fast path on every interface but loopback: attached names the ones droverd reports. */
 void preflight_host_fast_path(struct preflight_report *r, const char *state, bool wanted,
 			      const char *const *attached, size_t nattached);
