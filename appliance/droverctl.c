@@ -989,6 +989,11 @@ static void cmd_preflight_proxies(struct preflight_report *r, json_t *proxies, b
 				      "the IPIP probe needs CAP_NET_RAW: run as root");
 		else if (ret < 0)
 			preflight_add(r, PREFLIGHT_SKIP, name, "cannot probe: %s", strerror(-ret));
+		else if (t->send_error == -EADDRNOTAVAIL)
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "the tunnel source %s is no address of this host: set "
+				      "tunnel_source to one (or auto)",
+				      srctext);
 		else if (t->send_error < 0)
 			preflight_add(r, PREFLIGHT_FIX, name,
 				      "cannot send IPIP to %s from %s: %s (a local firewall?)",
