@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <sys/wait.h>
 
 #include "log.h"
@@ -332,10 +333,26 @@ int rules_sysctls(char *err, size_t errlen)
 	    {"/proc/sys/net/ipv4/conf/all/send_redirects", "0"},
 	    {"/proc/sys/net/ipv4/conf/default/send_redirects", "0"},
 	};
+	struct if_nameindex *names;
+	char path[96], ignored[128];
+
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		int ret = rules_write_sysctl(settings[i][0], settings[i][1], err, errlen);
 		if (ret < 0)
 			return ret;
 	}
+	/*
+	 * The kernel ORs "all" with each device's own value, and "default" only
+	 * reaches devices made later: every device there now is turned off too.
+	 * One that goes away meanwhile is no failure.
+	 */
+	names = if_nameindex();
+	for (struct if_nameindex *n = names; n != NULL && n->if_index != 0; n++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/send_redirects",
+			 n->if_name);
+		rules_write_sysctl(path, "0", ignored, sizeof(ignored));
+	}
+	if (names != NULL)
+		if_freenameindex(names);
 	return 0;
 }

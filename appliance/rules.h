@@ -57,7 +57,11 @@ int rules_render_pool(const struct settings *s, unsigned nqueues, const struct p
 int rules_apply(const char *doc, char *err, size_t errlen);
 /* Removes the jump and the chain of both families; quiet when they are already gone. */
 void rules_remove(void);
-/* Forwarding on, ICMP redirects off (the appliance is the clients' router). 0 or -errno. */
+/*
+ * Forwarding on, ICMP redirects off ("all", "default" and every device there
+ * now: the kernel ORs "all" with the device's own value), as the appliance is
+ * the clients' router. 0 or -errno.
+ */
 int rules_sysctls(char *err, size_t errlen);
 
 #endif

@@ -197,8 +197,9 @@ check $([ "$reached" -eq 0 ] && [ "$inner" -eq $N ]; echo $?) \
 rules=$(lab_exec px1 iptables -S DROVER-IPIP; lab_exec px1 iptables -t raw -S DROVER-TUNNEL)
 want=$(printf '%s\n' "-N DROVER-IPIP" "-A DROVER-IPIP -s $LAB_APPLIANCE/32 -j RETURN" \
 	"-A DROVER-IPIP -j DROP" "-N DROVER-TUNNEL" \
+	"-A DROVER-TUNNEL -s $LAB_APPLIANCE/32 -p icmp -m icmp --icmp-type 8 -j RETURN" \
 	"-A DROVER-TUNNEL -s $LAB_LAN_PREFIX.0/24 -j RETURN" "-A DROVER-TUNNEL -j DROP")
-check $([ "$rules" = "$want" ]; echo $?) "the set-up script accepts IPIP from the appliance and client sources from the tunnel only" \
+check $([ "$rules" = "$want" ]; echo $?) "the set-up script accepts IPIP from the appliance and client sources (and the appliance's echo request) from the tunnel only" \
 	"$(echo "$rules" | tr '\n' ';')"
 lab_exec px1 iptables -t raw -C PREROUTING -i drover0 -j DROVER-TUNNEL
 check $? "the tunnel's source check is jumped to from raw PREROUTING for drover0"
