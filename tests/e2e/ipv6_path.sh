@@ -25,7 +25,14 @@
 #      proxy.
 #   5. An IPv6 packet too big for the tunnel: the client gets a Packet Too
 #      Big carrying the tunnel MTU, from the appliance's address on its LAN.
-#   6. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
+#   6. QUIC (UDP to port 443) from an IPv4 and an IPv6 client, quic_policy
+#      switched live with droverctl: reject (the default) sends an ICMP /
+#      ICMPv6 port unreachable from the appliance quoting each datagram,
+#      seen on the client's wire, and the client's socket gets ECONNREFUSED;
+#      drop: nothing comes back, nothing reaches the origin; pass: every
+#      datagram reaches a UDP listener on the origin (and its echo returns).
+#      quic_rejected / quic_dropped / quic_passed move by the datagrams sent.
+#   7. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
 # The proxies do not decapsulate IPv6 here (that is the proxy side's work):
 # the connections are never answered; what is checked is what reaches them.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
@@ -237,7 +244,78 @@ after=$(global packet_too_big_sent)
 check $? "a $BIG-byte IPv6 packet, tunnel MTU $TUNNEL_MTU: Packet Too Big from the appliance" \
 	"client got: $answer; packet_too_big_sent $before -> $after"
 
-# ---- 6. the IPv6 chain follows the setting ----
+# ---- 6. the QUIC policy ----
+QUIC_DATAGRAMS=10
+QUIC_PORT=443
+ip netns exec "$(lab_ns org)" python3 "$LAB_ROOT/tests/lab/quic.py" listen "$LAB_ORIGIN" "$ORIGIN6" "$QUIC_PORT" \
+	"$LAB_STATE/quic.rx" </dev/null >>"$LAB_STATE/quic.log" 2>&1 &
+lab_record quic-listener "$!" python3
+lab_wait "$LAB_WAIT_S" test -e "$LAB_STATE/quic.rx"
+rules4=$(lab_exec app iptables -S DROVER | grep -c -- "-p udp -m udp --dport $QUIC_PORT -j NFQUEUE")
+rules6=$(lab_exec app ip6tables -S DROVER | grep -c -- "-p udp -m udp --dport $QUIC_PORT -j NFQUEUE")
+default=$(lab_droverctl settings get quic_policy)
+[ "$rules4" = 1 ] && [ "$rules6" = 1 ] && [ "$default" = reject ]
+check $? "QUIC from the client subnets queued in both families; quic_policy reject by default" \
+	"IPv4 rules $rules4, IPv6 rules $rules6, quic_policy $default"
+
+# quic_counters: quic_rejected quic_reject_sent quic_dropped quic_passed, on one line.
+quic_counters() {
+	lab_droverctl --json stats | python3 -c "import json,sys
+g = json.load(sys.stdin)['global']
+print(*(g[k] for k in ('quic_rejected', 'quic_reject_sent', 'quic_dropped', 'quic_passed')))"
+}
+
+for policy in reject drop pass; do
+	lab_droverctl settings set quic_policy "$policy" >/dev/null
+	for family in 4 6; do
+		if [ "$family" = 4 ]; then
+			src=$(lab_client_address 0) dst=$LAB_ORIGIN from=$LAB_APPLIANCE
+		else
+			src=$(client6 0) dst=$ORIGIN6 from=$APPLIANCE6
+		fi
+		before=$(quic_counters)
+		rx_before=$(wc -l <"$LAB_STATE/quic.rx")
+		seen=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/quic.py" send "$src" "$dst" "$QUIC_PORT" \
+			"$QUIC_DATAGRAMS" eth0)
+		after=$(quic_counters)
+		rx=$(($(wc -l <"$LAB_STATE/quic.rx") - rx_before))
+		figures=$(python3 - "$policy" "$family" "$QUIC_DATAGRAMS" "$from" "$before" "$after" "$rx" "$seen" <<-'EOF'
+			import json, sys
+			policy, family, n, source = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+			before, after = [list(map(int, a.split())) for a in sys.argv[5:7]]
+			rx, seen = int(sys.argv[7]), json.loads(sys.argv[8])
+			rejected, sent_icmp, dropped, passed = (a - b for a, b in zip(after, before))
+			icmp, refused, echoes = seen["icmp"], seen["refused"], seen["echoes"]
+			from_appliance = sum(1 for a in seen["icmp_from"] if a == source)
+			print("IPv%s %s: %d datagrams sent; quic_rejected +%d (port unreachables sent +%d), "
+			      "quic_dropped +%d, quic_passed +%d; ICMP port unreachables on the client's wire %d "
+			      "(%d from %s, %d quoting the datagram whole%s), ECONNREFUSED on the socket %d; "
+			      "datagrams at the origin's listener %d, echoes back %d"
+			      % (family, policy, seen["sent"], rejected, sent_icmp, dropped, passed, icmp,
+			         from_appliance, source, seen["quote_whole"],
+			         ", %d with a good checksum" % seen["icmp_checksum_ok"] if family == "4" else "",
+			         refused, rx, echoes))
+			ok = seen["sent"] == n
+			if policy == "reject":
+			    ok = ok and rejected == n and sent_icmp == n and dropped == passed == 0 and icmp == n \
+			        and from_appliance == n and seen["quote_whole"] == n and refused >= 1 \
+			        and rx == 0 and echoes == 0 and (family == "6" or seen["icmp_checksum_ok"] == n)
+			elif policy == "drop":
+			    ok = ok and dropped == n and rejected == passed == 0 and icmp == 0 and refused == 0 \
+			        and rx == 0 and echoes == 0
+			else:
+			    ok = ok and passed == n and rejected == dropped == 0 and icmp == 0 and refused == 0 \
+			        and rx == n and echoes == n
+			sys.exit(0 if ok else 1)
+		EOF
+		)
+		check $? "quic_policy $policy, IPv$family: the configured outcome, counted per datagram" \
+			"$figures"
+	done
+done
+lab_droverctl settings set quic_policy reject >/dev/null
+
+# ---- 7. the IPv6 chain follows the setting ----
 lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null
 left=$(lab_exec app ip6tables -S 2>/dev/null | grep -c DROVER)
 [ "$left" = 0 ]
