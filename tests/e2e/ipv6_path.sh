@@ -31,7 +31,8 @@
 #      seen on the client's wire, and the client's socket gets ECONNREFUSED;
 #      drop: nothing comes back, nothing reaches the origin; pass: every
 #      datagram reaches a UDP listener on the origin (and its echo returns).
-#      quic_rejected / quic_dropped / quic_passed move by the datagrams sent.
+#      quic_rejected / quic_dropped / quic_passed move by the datagrams sent,
+#      in droverctl stats and in /metrics.
 #   7. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
 # The proxies do not decapsulate IPv6 here (that is the proxy side's work):
 # the connections are never answered; what is checked is what reaches them.
@@ -314,6 +315,15 @@ for policy in reject drop pass; do
 	done
 done
 lab_droverctl settings set quic_policy reject >/dev/null
+# The same counters in /metrics (loopback may scrape by default).
+ctl=$(quic_counters)
+metrics=$(lab_exec app curl -sS --max-time 10 http://127.0.0.1:8080/metrics |
+	awk '$1 ~ /^drover_datapath_quic_(rejected|reject_sent|dropped|passed)_total$/ {v[$1] = $2}
+	END {print v["drover_datapath_quic_rejected_total"], v["drover_datapath_quic_reject_sent_total"],
+	           v["drover_datapath_quic_dropped_total"], v["drover_datapath_quic_passed_total"]}')
+[ "$metrics" = "$ctl" ] && [ "$ctl" = "$((2 * QUIC_DATAGRAMS)) $((2 * QUIC_DATAGRAMS)) $((2 * QUIC_DATAGRAMS)) $((2 * QUIC_DATAGRAMS))" ]
+check $? "/metrics: the QUIC counters as droverctl stats shows them" \
+	"rejected, reject_sent, dropped, passed: droverctl $ctl, /metrics $metrics"
 
 # ---- 7. the IPv6 chain follows the setting ----
 lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null
