@@ -6,11 +6,11 @@
       PORT, writes one line per datagram to OUT ("SOURCE LENGTH", flushed) and
       echoes each back. Runs until SIGTERM.
 
-  quic.py send SRC DST PORT COUNT IFACE
+  quic.py send SRC DST PORT COUNT IFACE [burst]
       In the client's namespace: COUNT datagrams of 1200 bytes (the size of a
       QUIC Initial) from SRC to DST:PORT on one connected UDP socket, one at a
       time, each waited for up to 0.3 s (an echo, or an error on the socket),
-      then 0.5 s more. Meanwhile it records on IFACE, as received from the
+      then 0.5 s more; with burst, all at once (a flood), then 0.5 s. Meanwhile it records on IFACE, as received from the
       wire, every ICMP destination unreachable / port unreachable (ICMPv6
       type 1 code 4) whose quote is one of its own datagrams. Prints one JSON
       object: sent, icmp (seen on the wire), icmp_from (their sources),
@@ -75,7 +75,7 @@ def icmp_quote(pkt, v6):
     return icmp[8:]
 
 
-def send(src, dst, port, count, iface):
+def send(src, dst, port, count, iface, burst):
     v6 = ":" in dst
     family = socket.AF_INET6 if v6 else socket.AF_INET
     cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -148,7 +148,8 @@ def send(src, dst, port, count, iface):
             result["refused"] += 1
             sock.send(payload)
             result["sent"] += 1
-        take_socket(time.monotonic() + WAIT_EACH_S)
+        if not burst:
+            take_socket(time.monotonic() + WAIT_EACH_S)
     end = time.monotonic() + WAIT_END_S
     while time.monotonic() < end:
         take_socket(end)
@@ -160,7 +161,8 @@ def main():
     if sys.argv[1] == "listen":
         listen(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
-        send(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
+        send(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
+             len(sys.argv) > 7 and sys.argv[7] == "burst")
 
 
 if __name__ == "__main__":
