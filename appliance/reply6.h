@@ -1,7 +1,7 @@
 /*
  * reply6.h - packets drover itself sends back to an IPv6 client: ICMPv6
- * Packet Too Big and destination unreachable. The IPv6 counterpart of reply.h. Pure: no globals, no
- * I/O.
+ * Packet Too Big and destination unreachable. The IPv6 counterpart of
+ * reply.h. Pure: no globals, no I/O.
  */
 #ifndef DROVER_REPLY6_H
 #define DROVER_REPLY6_H
