@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "log.h"
+#include "quic.h"
 
 /* iptables' multiport match takes at most 15 ports per rule. */
 #define RULES_MULTIPORT_MAX 15
@@ -85,6 +86,9 @@ static void rules_render6(struct rules_buf *b, const struct settings *s, unsigne
 				rules_put(b, "%s%u", p == first ? "" : ",", s->ports[p]);
 			rules_put_target(b, s, nqueues);
 		}
+		/* QUIC: quic_policy is droverd's, whichever it is (see rules.h). */
+		rules_put(b, "-A %s -s %s -p udp --dport %u", RULES_CHAIN, net, QUIC_PORT);
+		rules_put_target(b, s, nqueues);
 		/* Every fragment of TCP (a later one has no ports): any fragment header. */
 		rules_put(b, "-A %s -s %s -p tcp -m frag --fragid 0:4294967295", RULES_CHAIN, net);
 		rules_put_target(b, s, nqueues);
@@ -126,6 +130,8 @@ static int rules_render_with(const struct settings *s, unsigned nqueues, const u
 				rules_put(&b, "%s%u", p == first ? "" : ",", s->ports[p]);
 			rules_put_target(&b, s, nqueues);
 		}
+		rules_put(&b, "-A %s -s %s -p udp --dport %u", RULES_CHAIN, net, QUIC_PORT);
+		rules_put_target(&b, s, nqueues);
 		rules_put(&b, "-A %s -s %s -p tcp -f", RULES_CHAIN, net);
 		rules_put_target(&b, s, nqueues);
 		rules_put(&b, "-A %s -s %s -p icmp --icmp-type destination-unreachable",
