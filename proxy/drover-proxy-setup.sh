@@ -852,18 +852,27 @@ squid_include_ours() {
 	[ "$first" = "$squid_include_mark" ]
 }
 
-# squid_reload: a running Squid rereads its configuration; with WAIT_PORT,
-# until that port listens again.
+# listener_inode PORT: the inode of the socket listening on TCP PORT, or nothing.
+listener_inode() {
+	ss -Hltne "sport = :$1" 2>/dev/null | grep -o -m 1 'ino:[0-9]*'
+}
+
+# squid_reload [PORT]: a running Squid rereads its configuration; with PORT,
+# until that port listens again. Squid closes its listening sockets when it
+# rereads and opens new ones once done: a new socket (inode) on PORT says it
+# has finished, and takes connections again.
 squid_reload() {
-	local port=${1:-} i
+	local port=${1:-} i before now
 	squid_running || {
 		echo "$prog: Squid is not running: it reads $squid_include when it starts"
 		return 0
 	}
+	[ -n "$port" ] && before=$(listener_inode "$port")
 	run "$squid_bin" -f "$squid_conf" -k reconfigure
 	[ -n "$port" ] || return 0
 	for ((i = 0; i < squid_reload_wait_s * 10; i++)); do
-		ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+		now=$(listener_inode "$port")
+		[ -n "$now" ] && [ "$now" != "$before" ] && return 0
 		sleep 0.1
 	done
 	die "Squid did not open its https_port $port within ${squid_reload_wait_s} s: see its cache.log"

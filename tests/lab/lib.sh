@@ -381,6 +381,8 @@ lab_up_proxy() {
 	if [ "$LAB_HTTPS" = 1 ]; then
 		log=boot.log
 		mkdir -p "$dir/squid.d" || return 1
+		# Squid refuses an include that matches no file (Debian's conf.d has debian.conf).
+		echo "# the lab's own; the set-up script adds drover.conf" >"$dir/squid.d/lab.conf"
 		for name in $LAB_TLS_NAMES; do
 			echo "$LAB_ORIGIN $name"
 		done >"$dir/hosts"
