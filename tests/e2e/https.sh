@@ -56,6 +56,22 @@ if ! lab_up; then
 fi
 pass "lab world builds ($LAB_CLIENTS client addresses, $LAB_PROXIES Squids, nginx with TLS for $NAME_A and $NAME_B)"
 
+# 0. A Squid without ssl-bump (Debian's plain squid: GnuTLS) stops the set-up
+# script before it changes anything, with the package to install. A stand-in
+# answers `squid -v' as that build does.
+mkdir -p "$LAB_STATE/plain-squid"
+printf '#!/bin/sh\necho "Squid Cache: Version 5.7"\necho "configure options: --with-gnutls"\n' \
+	>"$LAB_STATE/plain-squid/squid"
+chmod 0755 "$LAB_STATE/plain-squid/squid"
+msg=$(lab_exec cli env PATH="$LAB_STATE/plain-squid:$PATH" bash "$LAB_ROOT/proxy/drover-proxy-setup.sh" \
+	--appliance "$LAB_APPLIANCE" --clients "$LAB_CLIENT_SUBNET" --tunnel-address "$LAB_TUNNEL_ADDRESS" \
+	--mode decap --decap-bin "$DROVER_BUILD/drover-decap" --pidfile "$LAB_STATE/plain-squid/decap.pid" up 2>&1)
+rc=$?
+changed=$(lab_exec cli iptables-save 2>/dev/null | grep -c DROVER)
+check "$([ $rc -eq 1 ] && [[ $msg == *"no ssl-bump support"*squid-openssl* ]] && [ "$changed" -eq 0 ]; echo $?)" \
+	"a Squid without ssl-bump stops the set-up script before any change, naming squid-openssl" \
+	"exit=$rc rules=$changed: $msg"
+
 if ! lab_start_droverd; then
 	fail "droverd starts and the set-up script prepares each Squid for HTTPS" \
 		"$(tail -n 5 "$LAB_STATE/droverd.log" 2>/dev/null | tr '\n' ' ')"
@@ -159,7 +175,7 @@ for addr in $(lab_client_addresses); do
 done
 check $((sni_bad != 0 || sni_lines != requests)) \
 	"each client's Squid logged each of its connections as TCP_TUNNEL with the SNI" \
-	"SNI lines=$sni_lines of $requests connections${sni_fig:+;$sni_fig}; e.g. $(grep -m 1 "$NAME_A\$" "$LAB_STATE/px1/squid/access.log" 2>/dev/null | tr -s ' ')"
+	"SNI lines=$sni_lines of $requests connections${sni_fig:+;$sni_fig}; e.g. $(grep -h -m 1 "TCP_TUNNEL.* $NAME_A\$" "$LAB_STATE"/px*/squid/access.log 2>/dev/null | tr -s ' ')"
 
 # 5. droverd's hits per proxy = connections its Squid logged. Squid writes
 # two lines per spliced connection: NONE_NONE/000 when it has peeked at the
