@@ -175,7 +175,7 @@ for addr in $(lab_client_addresses); do
 done
 check $((sni_bad != 0 || sni_lines != requests)) \
 	"each client's Squid logged each of its connections as TCP_TUNNEL with the SNI" \
-	"SNI lines=$sni_lines of $requests connections${sni_fig:+;$sni_fig}; e.g. $(grep -h -m 1 "TCP_TUNNEL.* $NAME_A\$" "$LAB_STATE"/px*/squid/access.log 2>/dev/null | tr -s ' ')"
+	"SNI lines=$sni_lines of $requests connections${sni_fig:+;$sni_fig}; e.g. $(grep -h -m 1 "TCP_TUNNEL.* $NAME_A\$" "$LAB_STATE"/px*/squid/access.log 2>/dev/null | head -n 1 | tr -s ' ')"
 
 # 5. droverd's hits per proxy = connections its Squid logged. Squid writes
 # two lines per spliced connection: NONE_NONE/000 when it has peeked at the
