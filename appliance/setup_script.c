@@ -186,6 +186,8 @@ static int setup_script_head(char *buf, size_t size, const struct setup_script_c
 	    "# The appliance sends IPIP from %s; path MTU %u, so clients get advmss %u.\n"
 	    "%s%s%s"
 	    "%s%s%s"
+	    "# Port 443 goes to the https_port (ssl-bump: peek at the SNI, then splice) that\n"
+	    "# the script adds to Squid's configuration; --tls bump|off: see --help.\n"
 	    "# Squid must listen with `http_port %u intercept'. Options given on the\n"
 	    "# command line (e.g. --mode decap, --decap-bin PATH) override the ones below.\n"
 	    "set -- --appliance %s --clients %s --ports %s --mtu %u --intercept-port %u \\\n"

@@ -57,10 +57,55 @@
 #      60, the outer header being 40 bytes when an IPv6 appliance address is
 #      given (IPv6-in-IPv6), else 20 (6in4); with MTU 1500, 1400 or 1420.
 #
+# HTTPS (port 443) is intercepted by Squid's `https_port' with ssl-bump, which
+# this script writes into a configuration file of Squid's own (--squid-include,
+# read through the `include /etc/squid/conf.d/*.conf' of Debian's squid.conf):
+#   6. --tls splice (the default): Squid peeks at the TLS client hello (the
+#      server name, SNI), logs it, and splices: the client's TLS session runs
+#      through to the server untouched, so clients need no certificate;
+#      --tls bump: Squid decrypts (bumps) the connection, sees and logs the
+#      full URL, and re-encrypts it with a certificate it makes for each site,
+#      signed by a CA this script generates (openssl) in --tls-dir: clients
+#      must trust TLS-DIR/ca.crt. The certificate helper's database
+#      (security_file_certgen) is made there too, in bump mode only;
+#      --tls off: Squid's configuration is left alone, and 443 goes to the
+#      intercept port like any other port (for a squid.conf of your own).
+#      Port 443 (given in --ports without a target) is REDIRECTed to the
+#      https_port (--https-port, default the intercept port + 1); the access
+#      log (--access-log) gets format `drover': Squid's native one followed
+#      by the SNI (`-' when none). Squid needs ssl-bump support: Debian's
+#      package squid-openssl (plain `squid' is built without OpenSSL). The CA
+#      is made once and kept (also by down): clients that trust it go on
+#      trusting it. A running Squid is told to reload (squid -k reconfigure).
+#
 #   drover-proxy-setup.sh --appliance IP[,IP] --clients CIDR[,CIDR]
 #       [--mode kernel|decap] [--tunnel-address IP] [--tunnel-address6 IP6]
 #       [--intercept-port 3129] [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
-#       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH] [up|down|check]
+#       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH]
+#       [--tls splice|bump|off] [--https-port PORT] [--squid-conf FILE]
+#       [--squid-include FILE] [--tls-dir DIR] [--access-log FILE|none]
+#       [--squid-user USER] [--certgen PATH] [up|down|check]
+#
+#   --tls MODE         splice (default), bump or off (see 6. above)
+#   --https-port PORT  Squid's `https_port PORT intercept ssl-bump' (default
+#                      the intercept port + 1, 3130)
+#   --squid-conf FILE  Squid's main configuration, for `squid -f FILE -k ...'
+#                      (default /etc/squid/squid.conf); it must include
+#                      --squid-include
+#   --squid-include FILE  the file this script writes and removes (default
+#                      /etc/squid/conf.d/drover.conf)
+#   --tls-dir DIR      the CA (ca.pem: certificate and key; ca.crt: the
+#                      certificate for clients) and the helper's database
+#                      ssl_db (default /var/lib/drover-proxy)
+#   --access-log FILE  where Squid logs with format `drover' (default
+#                      /var/log/squid/access.log); `none': no access_log line
+#                      (name the format in a line of your own). A squid.conf
+#                      without access_log lines logs there in format `squid';
+#                      this line takes its place
+#   --squid-user USER  owner of --tls-dir (default proxy, Squid's
+#                      cache_effective_user on Debian)
+#   --certgen PATH     the certificate helper (default
+#                      /usr/lib/squid/security_file_certgen), bump mode only
 #
 # "check" changes nothing: it prints, one line each, `ok' or what to fix for
 # every step above (decapsulation running, the filters, the intercept rules
@@ -72,10 +117,11 @@
 # Both "up" and "down" may be repeated: up replaces what an earlier up set,
 # down removes only what is there (the chains DROVER-INTERCEPT, DROVER-IPIP
 # and DROVER-TUNNEL and the jumps to them, in iptables and ip6tables, and
-# the advmss of the client routes). The tunnel device's rp_filter is
-# left at 2 by down (its earlier value is not known; drover-decap's device
-# goes away with it). Exit status: 0 done, 1 a step failed (check: something
-# to fix), 2 bad arguments.
+# the advmss of the client routes, and --squid-include when this script
+# wrote it). The tunnel device's rp_filter is left at 2 by down (its earlier
+# value is not known; drover-decap's device goes away with it); --tls-dir
+# stays. Exit status: 0 done, 1 a step failed (check: something to fix), 2
+# bad arguments.
 set -u
 
 prog=drover-proxy-setup.sh
@@ -95,6 +141,19 @@ ipv4_hlen=20
 ipv6_hlen=40
 tcp_hlen=20
 ipv6_mtu_min=1280
+# The HTTPS port REDIRECTed to Squid's https_port when --ports names no target.
+https_dport=443
+# First line of the file this script writes into Squid's configuration: down
+# removes --squid-include only when it starts so.
+squid_include_mark="# drover-proxy-setup.sh: intercepted HTTPS."
+# The generated CA: lifetime, and the in-memory and on-disk certificate caches.
+ca_days=3650
+ca_bits=2048
+certgen_db_size=4MB
+certgen_children=5
+cert_mem_cache=4MB
+# How long a reloading Squid may take to open its https_port.
+squid_reload_wait_s=30
 
 appliances=
 clients=
@@ -108,10 +167,18 @@ dev=
 decap_bin=
 pidfile=
 decap_log=
+tls=splice
+https_port=
+squid_conf=/etc/squid/squid.conf
+squid_include=/etc/squid/conf.d/drover.conf
+tls_dir=/var/lib/drover-proxy
+access_log=/var/log/squid/access.log
+squid_user=proxy
+certgen=/usr/lib/squid/security_file_certgen
 action=up
 
 usage() {
-	sed -n '/^#   drover-proxy-setup.sh/,/\[up|down|check\]/p' "$0" | sed 's/^#//'
+	sed -n '/^#   drover-proxy-setup.sh --appliance/,/^# fixed\.$/p' "$0" | sed 's/^#//'
 }
 
 die_usage() {
@@ -185,7 +252,8 @@ need_value() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	--appliance | --clients | --mode | --tunnel-address | --tunnel-address6 | --intercept-port | \
-		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log)
+		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log | --tls | --https-port | \
+		--squid-conf | --squid-include | --tls-dir | --access-log | --squid-user | --certgen)
 		need_value "$@"
 		opt=${1#--}
 		val=$2
@@ -203,6 +271,14 @@ while [ $# -gt 0 ]; do
 		decap-bin) decap_bin=$val ;;
 		pidfile) pidfile=$val ;;
 		decap-log) decap_log=$val ;;
+		tls) tls=$val ;;
+		https-port) https_port=$val ;;
+		squid-conf) squid_conf=$val ;;
+		squid-include) squid_include=$val ;;
+		tls-dir) tls_dir=$val ;;
+		access-log) access_log=$val ;;
+		squid-user) squid_user=$val ;;
+		certgen) certgen=$val ;;
 		esac
 		;;
 	-h | --help)
@@ -274,6 +350,26 @@ fi
 
 valid_port "$intercept_port" || die_usage "invalid intercept port \`$intercept_port'"
 
+case $tls in
+splice | bump | off) ;;
+*) die_usage "invalid TLS mode \`$tls' (splice, bump or off)" ;;
+esac
+: "${https_port:=$((intercept_port + 1))}"
+valid_port "$https_port" || die_usage "invalid HTTPS port \`$https_port'"
+[ "$tls" = off ] || [ "$https_port" != "$intercept_port" ] ||
+	die_usage "--https-port and --intercept-port are both $https_port"
+# Squid's configuration splits words at blanks and reads quotes: paths without them.
+valid_path() {
+	[[ $1 =~ ^/[^[:space:]\"\'\\]+$ ]]
+}
+for p in "squid-conf:$squid_conf" "squid-include:$squid_include" "tls-dir:$tls_dir" \
+	"certgen:$certgen"; do
+	valid_path "${p#*:}" || die_usage "--${p%%:*}: \`${p#*:}' is not an absolute path without blanks or quotes"
+done
+[ "$access_log" = none ] || valid_path "$access_log" ||
+	die_usage "--access-log: \`$access_log' is not \`none' or an absolute path without blanks or quotes"
+[[ $squid_user =~ ^[a-z_][a-z0-9_-]*$ ]] || die_usage "invalid user name \`$squid_user'"
+
 # --ports: comma list of PORT or PORT:TARGET (TARGET defaults to the intercept port).
 redirects=()
 IFS=, read -r -a port_list <<<"$ports"
@@ -281,6 +377,8 @@ IFS=, read -r -a port_list <<<"$ports"
 for p in "${port_list[@]}"; do
 	src=${p%%:*}
 	dst=$intercept_port
+	# HTTPS goes to Squid's https_port, unless Squid is left alone.
+	[ "$src" = "$https_dport" ] && [ "$tls" != off ] && dst=$https_port
 	[[ $p == *:* ]] && dst=${p#*:}
 	valid_port "$src" && valid_port "$dst" || die_usage "invalid port \`$p' in \`$ports'"
 	redirects+=("$src:$dst")
@@ -874,12 +972,169 @@ check_all() {
 	[ "$check_fix" -eq 0 ]
 }
 
+# ---- HTTPS: Squid's https_port with ssl-bump (--tls splice|bump) ----
+
+squid_bin=
+
+# squid_find: the Squid binary, and whether it can ssl-bump at all.
+squid_find() {
+	squid_bin=$(command -v squid) ||
+		die "no squid in PATH: install Debian's squid-openssl (or give --tls off)"
+	"$squid_bin" -v 2>/dev/null | grep -q -- '--with-openssl' ||
+		die "$squid_bin has no ssl-bump support (built without OpenSSL; Debian's package \`squid' is): install the package squid-openssl, which replaces it, or give --tls off and intercept HTTPS with a squid.conf of your own"
+	[ -r "$squid_conf" ] || die "cannot read Squid's configuration \`$squid_conf' (give --squid-conf FILE)"
+}
+
+# squid_running: Squid (of --squid-conf) runs: it answers a signal 0.
+squid_running() {
+	"$squid_bin" -f "$squid_conf" -k check >/dev/null 2>&1
+}
+
+# tls_ca_up: the CA Squid presents and, in bump mode, signs with. Made once,
+# then kept: the clients that trust it keep trusting it.
+tls_ca_up() {
+	local key crt
+	id "$squid_user" >/dev/null 2>&1 || die "no user \`$squid_user' (give --squid-user, Squid's cache_effective_user)"
+	run mkdir -p "$tls_dir"
+	if [ ! -s "$tls_dir/ca.pem" ]; then
+		command -v openssl >/dev/null || die "openssl is needed to make the CA (package openssl)"
+		key=$tls_dir/ca.key.new
+		crt=$tls_dir/ca.crt.new
+		(
+			umask 077
+			openssl req -x509 -new -newkey "rsa:$ca_bits" -sha256 -nodes -days "$ca_days" \
+				-subj "/CN=drover proxy CA $(hostname)" \
+				-addext "basicConstraints=critical,CA:TRUE" \
+				-addext "keyUsage=critical,keyCertSign,cRLSign" \
+				-keyout "$key" -out "$crt" >/dev/null 2>&1 &&
+				cat "$crt" "$key" >"$tls_dir/ca.pem.new"
+		) || {
+			rm -f "$key" "$crt" "$tls_dir/ca.pem.new"
+			die "openssl could not make the CA in \`$tls_dir'"
+		}
+		run chown "$squid_user" "$tls_dir/ca.pem.new"
+		run chmod 0644 "$crt"
+		run mv "$crt" "$tls_dir/ca.crt"
+		run mv "$tls_dir/ca.pem.new" "$tls_dir/ca.pem"
+		rm -f "$key"
+		echo "$prog: made the CA $tls_dir/ca.crt (clients of --tls bump must trust it)"
+	fi
+	if [ "$tls" = bump ] && [ ! -d "$tls_dir/ssl_db" ]; then
+		[ -x "$certgen" ] ||
+			die "no certificate helper \`$certgen' (package squid-openssl; or give --certgen PATH)"
+		"$certgen" -c -s "$tls_dir/ssl_db" -M "$certgen_db_size" >/dev/null 2>&1 || {
+			rm -rf "$tls_dir/ssl_db"
+			die "$certgen could not make its database \`$tls_dir/ssl_db'"
+		}
+		run chown -R "$squid_user" "$tls_dir/ssl_db"
+	fi
+}
+
+# squid_include_text: the lines Squid reads for intercepted HTTPS.
+squid_include_text() {
+	local certs=generate-host-certificates=off
+	[ "$tls" = bump ] &&
+		certs="generate-host-certificates=on dynamic_cert_mem_cache_size=$cert_mem_cache"
+	echo "$squid_include_mark"
+	echo "# Written by \`$prog up' (--tls $tls) and removed by \`down'; edits here are lost."
+	echo "https_port $https_port intercept ssl-bump tls-cert=$tls_dir/ca.pem $certs"
+	if [ "$tls" = bump ]; then
+		echo "sslcrtd_program $certgen -s $tls_dir/ssl_db -M $certgen_db_size"
+		echo "sslcrtd_children $certgen_children"
+	fi
+	echo "# Step 1 reads the client's hello (the server name, SNI) without answering it."
+	echo "acl drover_tls_step1 at_step SslBump1"
+	echo "ssl_bump peek drover_tls_step1"
+	if [ "$tls" = bump ]; then
+		echo "ssl_bump bump all"
+	else
+		echo "ssl_bump splice all"
+	fi
+	echo "# Squid's native format, then the server name the client asked for."
+	echo "logformat drover %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt %ssl::>sni"
+	[ "$access_log" = none ] || echo "access_log stdio:$access_log drover"
+}
+
+# squid_include_ours: --squid-include is absent or was written by this script.
+squid_include_ours() {
+	local first
+	[ -e "$squid_include" ] || return 0
+	read -r first <"$squid_include"
+	[ "$first" = "$squid_include_mark" ]
+}
+
+# listener_inode PORT: the inode of the socket listening on TCP PORT, or nothing.
+listener_inode() {
+	ss -Hltne "sport = :$1" 2>/dev/null | grep -o -m 1 'ino:[0-9]*'
+}
+
+# squid_reload [PORT]: a running Squid rereads its configuration; with PORT,
+# until that port listens again. Squid closes its listening sockets when it
+# rereads and opens new ones once done: a new socket (inode) on PORT says it
+# has finished, and takes connections again.
+squid_reload() {
+	local port=${1:-} i before now
+	squid_running || {
+		echo "$prog: Squid is not running: it reads $squid_include when it starts"
+		return 0
+	}
+	[ -n "$port" ] && before=$(listener_inode "$port")
+	run "$squid_bin" -f "$squid_conf" -k reconfigure
+	[ -n "$port" ] || return 0
+	for ((i = 0; i < squid_reload_wait_s * 10; i++)); do
+		now=$(listener_inode "$port")
+		[ -n "$now" ] && [ "$now" != "$before" ] && return 0
+		sleep 0.1
+	done
+	die "Squid did not open its https_port $port within ${squid_reload_wait_s} s: see its cache.log"
+}
+
+squid_tls_up() {
+	local new=$squid_include.new old=$squid_include.old out rc
+	squid_include_ours || die "\`$squid_include' exists and was not written by $prog"
+	tls_ca_up
+	run mkdir -p "$(dirname "$squid_include")"
+	squid_include_text >"$new" || die "cannot write \`$new'"
+	if [ -e "$squid_include" ] && cmp -s "$new" "$squid_include"; then
+		rm -f "$new"
+		return 0
+	fi
+	[ -e "$squid_include" ] && run cp -p "$squid_include" "$old"
+	run chmod 0644 "$new"
+	run mv "$new" "$squid_include"
+	# Check before a running Squid reads it: a reload with a bad line stops Squid.
+	out=$("$squid_bin" -f "$squid_conf" -k parse 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] || ! grep -q "Processing Configuration File: $squid_include " <<<"$out"; then
+		if [ -e "$old" ]; then
+			mv "$old" "$squid_include"
+		else
+			rm -f "$squid_include"
+		fi
+		grep -q "Processing Configuration File: $squid_include " <<<"$out" ||
+			die "$squid_conf does not include $squid_include: add \`include $(dirname "$squid_include")/*.conf' to it (Debian's squid.conf has it), or give --squid-include"
+		die "Squid refuses the HTTPS lines: $(grep -E 'FATAL|ERROR' <<<"$out" | head -n 3)"
+	fi
+	rm -f "$old"
+	squid_reload "$https_port"
+}
+
+squid_tls_down() {
+	[ -e "$squid_include" ] || return 0
+	squid_include_ours || return 0
+	run rm -f "$squid_include"
+	squid_bin=$(command -v squid) || return 0
+	squid_reload
+}
+
 case $action in
 check)
 	check_all
 	exit
 	;;
 up)
+	# Before anything changes: a Squid that cannot ssl-bump stops the set-up.
+	[ "$tls" = off ] || squid_find
 	# The filters first: tunl0 takes IPIP from anyone the moment it is up.
 	filters_up
 	if ipv6_wanted; then
@@ -903,8 +1158,11 @@ up)
 		intercept6_down
 	fi
 	routes_up
+	# Squid last: the https_port it opens gets traffic at once.
+	[ "$tls" = off ] || squid_tls_up
 	;;
 down)
+	[ "$tls" = off ] || squid_tls_down
 	intercept_down
 	intercept6_down
 	routes_down

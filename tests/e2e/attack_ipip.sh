@@ -214,7 +214,7 @@ check $([ "$rp_after" = "$rp_before" ] && [ "$rp_dev" = 2 ]; echo $?) \
 lab_exec px1 iptables -D INPUT -i drover0 -p tcp --syn
 lab_exec px1 bash "$LAB_STATE/px1/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
 	--dev drover0 --pidfile "$LAB_STATE/px1/decap.pid" --decap-log "$LAB_STATE/px1/decap.log" \
-	down
+	--tls off down
 left=$( (lab_exec px1 iptables -S; lab_exec px1 iptables -t raw -S; lab_exec px1 iptables -t nat -S) |
 	grep -c DROVER)
 check $([ "$left" -eq 0 ]; echo $?) "down removes the chains and the jumps to them" "$left rules left"

@@ -59,7 +59,8 @@ N=40
 SETUP=(bash "$LAB_ROOT/proxy/drover-proxy-setup.sh" --appliance "$LAB_APPLIANCE,$LAB_APPLIANCE6"
 	--clients "$LAB_LAN_PREFIX.0/24,$LAB_CLIENT_RANGE6" --mode decap
 	--tunnel-address "$LAB_TUNNEL_ADDRESS" --decap-bin "$DROVER_BUILD/drover-decap"
-	--dev drover0 --pidfile "$LAB_STATE/px1/decap.pid" --decap-log "$LAB_STATE/px1/decap.log")
+	--dev drover0 --pidfile "$LAB_STATE/px1/decap.pid" --decap-log "$LAB_STATE/px1/decap.log"
+	--tls off)
 
 # count CMD TABLE CHAIN MATCH: packets counted by the rules of CHAIN matching MATCH.
 count() {

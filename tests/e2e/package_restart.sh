@@ -232,7 +232,7 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 		>"$LAB_STATE/px$i/setup.sh" || bail "droverctl proxy setup-script failed"
 	lab_exec "px$i" bash "$LAB_STATE/px$i/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
 		--dev drover0 --pidfile "$LAB_STATE/px$i/decap.pid" \
-		--decap-log "$LAB_STATE/px$i/decap.log" up >/dev/null || bail "set-up script failed on px$i"
+		--decap-log "$LAB_STATE/px$i/decap.log" --tls off up >/dev/null || bail "set-up script failed on px$i"
 done
 all_up() {
 	cctl --json proxy list | python3 -c 'import json, sys

@@ -68,7 +68,7 @@ proxies_take_ipv6() {
 		lab_droverctl proxy setup-script "$id" --mode decap \
 			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
 		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up \
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" --tls off up \
 			>/dev/null || return 1
 	done
 }

@@ -39,6 +39,15 @@
 #                  WAN 2001:db8:64::1, origin 2001:db8:64::10 (nginx listens
 #                  there too); Squid's intercept port takes both families
 #                  (default 0)
+#   LAB_HTTPS      1: HTTPS as well, opt-in: the origin serves TLS on :443 for
+#                  two names (LAB_TLS_NAMES, each its own self-signed
+#                  certificate, made here, in $LAB_STATE/origin/tls-NAME.crt;
+#                  both in origin/tls-ca.pem), and the set-up script prepares
+#                  each Squid for intercepted HTTPS (ssl-bump, mode LAB_TLS:
+#                  splice, the default, or bump) in files of the lab's own
+#                  (pxN/squid.d/drover.conf, CA in pxN/tls); Squid then needs
+#                  OpenSSL (Debian's squid-openssl). Without it the set-up
+#                  script runs with --tls off and leaves Squid alone (default 0)
 #   LAB_WAIT_S     how long a wait for something that must happen (a daemon
 #                  listening, a proxy up) may take before the test calls it
 #                  missing (default 120). Generous on purpose: the waits end
@@ -71,6 +80,9 @@ LAB_APPLIANCE_WAN6=2001:db8:64::1
 LAB_ORIGIN6=2001:db8:64::10
 LAB_CLIENT_RANGE6=2001:db8:1::/64
 LAB_MARKER=drover-origin-marker-7f3a
+LAB_HTTPS=${LAB_HTTPS:-0}
+LAB_TLS=${LAB_TLS:-splice}
+LAB_TLS_NAMES="a.drover.test b.drover.test"
 # Recorded in every file the lab owns, so lab_down never removes a stranger's directory.
 LAB_STAMP=.drover-lab
 
@@ -246,6 +258,10 @@ lab_up_origin() {
 	local dir=$LAB_STATE/origin pid listen6=
 	mkdir -p "$dir/www/upload" "$dir/tmp" || return 1
 	[ "$LAB_IPV6" = 1 ] && listen6="listen [$LAB_ORIGIN6]:80; listen [$LAB_ORIGIN6]:8080;"
+	local tls_servers=
+	if [ "$LAB_HTTPS" = 1 ]; then
+		tls_servers=$(lab_origin_tls "$dir") || return 1
+	fi
 	printf '<html><body>%s</body></html>\n' "$LAB_MARKER" >"$dir/www/index.html"
 	head -c $((4 << 20)) /dev/urandom >"$dir/www/big.bin"
 	sha256sum <"$dir/www/big.bin" | cut -d' ' -f1 >"$dir/big.sha256"
@@ -292,6 +308,7 @@ lab_up_origin() {
 		            limit_rate 100k;
 		        }
 		    }
+		    $tls_servers
 		}
 	EOF
 	ip netns exec "$(lab_ns org)" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
@@ -302,6 +319,46 @@ lab_up_origin() {
 		lab_log "nginx did not start: $(tail -n 5 "$dir/error.log" "$dir/nginx.out" 2>/dev/null)"
 		return 1
 	}
+}
+
+# lab_origin_tls DIR: for LAB_HTTPS=1, a self-signed certificate and a
+# document root per name in LAB_TLS_NAMES (a page naming it, and a 1 MB file
+# with its sha256 in DIR/NAME.sha256); prints nginx's server blocks, one per
+# name on the same address (the client's SNI picks the block).
+lab_origin_tls() {
+	local dir=$1 name
+	: >"$dir/tls-ca.pem"
+	for name in $LAB_TLS_NAMES; do
+		openssl req -x509 -new -newkey rsa:2048 -sha256 -nodes -days 30 -subj "/CN=$name" \
+			-addext "subjectAltName=DNS:$name" -keyout "$dir/tls-$name.key" \
+			-out "$dir/tls-$name.crt" >/dev/null 2>&1 || {
+			lab_log "openssl could not make a certificate for $name"
+			return 1
+		}
+		cat "$dir/tls-$name.crt" >>"$dir/tls-ca.pem"
+		mkdir -p "$dir/tls-www/$name" || return 1
+		printf '<html><body>%s %s</body></html>\n' "$LAB_MARKER" "$name" \
+			>"$dir/tls-www/$name/index.html"
+		head -c $((1 << 20)) /dev/urandom >"$dir/tls-www/$name/mid.bin"
+		sha256sum <"$dir/tls-www/$name/mid.bin" | cut -d' ' -f1 >"$dir/$name.sha256"
+		echo "server { listen $LAB_ORIGIN:443 ssl; server_name $name;" \
+			"ssl_certificate $dir/tls-$name.crt; ssl_certificate_key $dir/tls-$name.key;" \
+			"root $dir/tls-www/$name; }"
+	done
+}
+
+# lab_proxy_tls_args I [MODE]: the set-up script's options for proxy I's
+# Squid: HTTPS in mode MODE (default LAB_TLS) in the lab's own files with
+# LAB_HTTPS=1, else --tls off.
+lab_proxy_tls_args() {
+	local dir=$LAB_STATE/px$1
+	if [ "$LAB_HTTPS" != 1 ]; then
+		echo --tls off
+		return
+	fi
+	echo --tls "${2:-$LAB_TLS}" --squid-conf "$dir/squid.conf" \
+		--squid-include "$dir/squid.d/drover.conf" --tls-dir "$dir/tls" \
+		--access-log "$dir/squid/access.log"
 }
 
 # lab_up_proxy I: Squid in $LAB-pxI. Its tunnel and intercept rules come
@@ -316,6 +373,23 @@ lab_up_proxy() {
 	local port6=
 	[ "$LAB_IPV6" = 1 ] && port6="http_port [$(lab_proxy_address6 "$i")]:3128"
 	mkdir -p "$dir/squid" || return 1
+	# LAB_HTTPS=1: the set-up script adds its lines (and its access.log in
+	# format drover, with the SNI); until then Squid logs to boot.log, and
+	# both after. Squid checks the origin's certificates when it bumps, and
+	# finds the names in a hosts file of the lab's own.
+	local log=access.log https= name
+	if [ "$LAB_HTTPS" = 1 ]; then
+		log=boot.log
+		mkdir -p "$dir/squid.d" || return 1
+		# Squid refuses an include that matches no file (Debian's conf.d has debian.conf).
+		echo "# the lab's own; the set-up script adds drover.conf" >"$dir/squid.d/lab.conf"
+		for name in $LAB_TLS_NAMES; do
+			echo "$LAB_ORIGIN $name"
+		done >"$dir/hosts"
+		https="include $dir/squid.d/*.conf
+hosts_file $dir/hosts
+tls_outgoing_options cafile=$LAB_STATE/origin/tls-ca.pem"
+	fi
 	cat >"$dir/squid.conf" <<-EOF
 		http_port $addr:3128
 		$port6
@@ -328,7 +402,8 @@ lab_up_proxy() {
 		cache_mem 8 MB
 		dns_nameservers 127.0.0.1
 		visible_hostname squid$i
-		access_log stdio:$dir/squid/access.log squid
+		access_log stdio:$dir/squid/$log squid
+		$https
 		cache_log $dir/squid/cache.log
 		cache_store_log none
 		pid_filename $dir/squid/squid.pid
@@ -423,8 +498,10 @@ lab_add_proxy() {
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["proxy"]["id"])') || return 1
 	lab_droverctl proxy setup-script "$id" --mode decap --tunnel-address "$LAB_TUNNEL_ADDRESS" \
 		>"$dir/setup.sh" || return 1
+	# shellcheck disable=SC2046 # words of our own, no blanks in them
 	lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up || {
+		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+		$(lab_proxy_tls_args "$i") up || {
 		lab_log "the generated set-up script failed on px$i"
 		return 1
 	}
@@ -545,8 +622,8 @@ lab_proxies_setup_again() {
 		lab_droverctl proxy setup-script "$id" --mode decap \
 			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
 		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up \
-			>/dev/null || return 1
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+			--tls off up >/dev/null || return 1
 	done
 }
 
@@ -608,12 +685,14 @@ lab_proxies_accept() {
 	)
 	for ((i = 1; i <= LAB_PROXIES; i++)); do
 		dir=$LAB_STATE/px$i
-		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" down \
-			>/dev/null 2>&1
+		# shellcheck disable=SC2046 # words of our own, no blanks in them
 		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
 			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
-			--appliance "$list" up >/dev/null || {
+			$(lab_proxy_tls_args "$i") down >/dev/null 2>&1
+		# shellcheck disable=SC2046
+		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+			--appliance "$list" $(lab_proxy_tls_args "$i") up >/dev/null || {
 			lab_log "proxy px$i refused appliances $list"
 			return 1
 		}

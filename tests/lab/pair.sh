@@ -182,7 +182,7 @@ pair_start_droverds() {
 		pair_ctl 1 proxy setup-script "$id" --mode decap --tunnel-address "$LAB_TUNNEL_ADDRESS" \
 			>"$dir/setup.sh" || return 1
 		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up >/dev/null || {
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" --tls off up >/dev/null || {
 			lab_log "the generated set-up script failed on px$i"
 			return 1
 		}

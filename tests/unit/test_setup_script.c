@@ -87,6 +87,9 @@ static void test_kernel_mode(void **state)
 	assert_non_null(strstr(text, "\n# The appliance sends IPIP from " SOURCE
 				     "; path MTU 1500, so clients get advmss 1440.\n"));
 	assert_non_null(strstr(text, "\n# Squid must listen with `http_port 3129 intercept'."));
+	assert_non_null(strstr(text,
+			       "\n# Port 443 goes to the https_port (ssl-bump: peek at the SNI, "
+			       "then splice) that\n"));
 	assert_non_null(strstr(text, "\nset -- --appliance " SOURCE " --clients " SUBNETS
 				     " --ports " PORTS " --mtu 1500 --intercept-port 3129 \\\n"
 				     "\t--tunnel-address " TUNNEL " --mode kernel \"$@\"\n"));
