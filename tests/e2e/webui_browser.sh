@@ -112,7 +112,7 @@ traffic=$!
 ip netns exec "$nsa" node "$root/tests/browser/webui.test.mjs" http://127.0.0.1:8080/ \
 	"$(cat "$tmp/initial-admin-password")" "$artifacts"
 rc=$?
-for f in webui-dashboard.png webui-pool.png; do
+for f in webui-dashboard.png webui-pool.png webui-preview.png; do
 	if [ -s "$artifacts/$f" ]; then echo "ok - screenshot $f saved"; else echo "not ok - screenshot $f missing"; rc=1; fi
 done
 if grep -qi "AddressSanitizer\|runtime error" "$tmp/droverd.log"; then
