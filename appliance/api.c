@@ -283,18 +283,80 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 	return true;
 }
 
+/*
+ * The optional "dry_run" of a proxy change: true asks for a preview
+ * (manager_preview_*), which changes nothing. False with *fail set when it
+ * is not a boolean.
+ */
+static bool api_dry_run(struct api_call *c, bool *dry_run, json_t **fail)
+{
+	json_t *v = json_object_get(c->req, "dry_run");
+
+	*dry_run = false;
+	if (v == NULL)
+		return true;
+	if (!json_is_boolean(v)) {
+		*fail = api_error("dry_run", "dry_run: expected true or false");
+		return false;
+	}
+	*dry_run = json_is_true(v);
+	return true;
+}
+
+/* A preview's figures: {"ok", "dry_run": true, "preview": {...}}; pv is freed. */
+static json_t *api_preview_json(struct manager_preview *pv)
+{
+	json_t *proxies = json_array();
+	json_t *r = api_ok();
+
+	for (size_t i = 0; i < pv->nproxies; i++) {
+		const struct manager_preview_proxy *x = &pv->proxies[i];
+		json_t *o = json_pack(
+		    "{s:I, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)x->id,
+		    "name", x->name, "address", api_address(x->address), "slots_before",
+		    (json_int_t)x->slots_before, "slots_after", (json_int_t)x->slots_after,
+		    "slots_gained", (json_int_t)x->slots_gained, "slots_lost",
+		    (json_int_t)x->slots_lost, "clients_from", (json_int_t)x->clients_from,
+		    "clients_to", (json_int_t)x->clients_to);
+
+		if (x->id == 0)
+			json_object_set_new(o, "id", json_null());
+		json_array_append_new(proxies, o);
+	}
+	json_t *p = json_pack(
+	    "{s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "table_size",
+	    (json_int_t)pv->table_size, "entries_moved", (json_int_t)pv->entries_moved,
+	    "table_share_moved", pv->table_size ? (double)pv->entries_moved / pv->table_size : 0.0,
+	    "table_proxies", (json_int_t)pv->table_proxies, "active_clients",
+	    (json_int_t)pv->active_clients, "clients_moved", (json_int_t)pv->clients_moved,
+	    "clients_to_none", (json_int_t)pv->clients_to_none, "clients_to_unknown",
+	    (json_int_t)pv->clients_to_unknown, "assumes_up", pv->assumes_up, "proxies", proxies);
+
+	manager_preview_free(pv);
+	json_object_set_new(r, "dry_run", json_true());
+	json_object_set_new(r, "preview", p);
+	return r;
+}
+
 static json_t *api_proxy_add(struct api_call *c)
 {
-	static const char *const allowed[] = {"address", "address6", "name", "weight",
-					      "admin",	 "probe",    NULL};
+	static const char *const allowed[] = {"address", "address6", "name",	"weight",
+					      "admin",	 "probe",    "dry_run", NULL};
 	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const char *address = NULL;
+	bool dry_run = false;
 	int ret;
 
 	if (fail != NULL || !api_get_string(c->req, "address", true, &address, &fail) ||
-	    !api_proxy_fields(c, &p, &fail))
+	    !api_proxy_fields(c, &p, &fail) || !api_dry_run(c, &dry_run, &fail))
 		return fail;
+	if (dry_run) {
+		struct manager_preview pv;
+
+		ret = manager_preview_add(c->m, &p, &pv, c->err, sizeof(c->err));
+		return ret < 0 ? api_failed(ret, c->err) : api_preview_json(&pv);
+	}
 	ret = manager_proxy_add(c->m, &p, c->actor, c->err, sizeof(c->err));
 	if (ret < 0 && p.id == 0)
 		return api_failed(ret, c->err);
@@ -303,16 +365,18 @@ static json_t *api_proxy_add(struct api_call *c)
 
 static json_t *api_proxy_set(struct api_call *c)
 {
-	static const char *const allowed[] = {"id",    "address", "address6", "name", "weight",
-					      "admin", "probe",	  "version",  NULL};
+	static const char *const allowed[] = {"id",    "address", "address6", "name",	 "weight",
+					      "admin", "probe",	  "version",  "dry_run", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *cur;
 	struct proxy_config p;
 	int64_t id = 0, version = 0;
+	bool dry_run = false;
 	int ret;
 
 	if (fail != NULL || !api_get_int(c->req, "id", true, 1, INT64_MAX, &id, &fail) ||
-	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail))
+	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail) ||
+	    !api_dry_run(c, &dry_run, &fail))
 		return fail;
 	cur = manager_proxy_find(c->m, id, NULL);
 	if (cur == NULL)
@@ -322,6 +386,12 @@ static json_t *api_proxy_set(struct api_call *c)
 		return fail;
 	if (p.name[0] == '\0')
 		return api_error("name", "name: must not be empty");
+	if (dry_run) {
+		struct manager_preview pv;
+
+		ret = manager_preview_update(c->m, &p, version, &pv, c->err, sizeof(c->err));
+		return ret < 0 ? api_failed(ret, c->err) : api_preview_json(&pv);
+	}
 	ret = manager_proxy_update(c->m, &p, version, c->actor, c->err, sizeof(c->err));
 	if (ret < 0 &&
 	    (ret == -ESTALE || ret == -ENOENT || ret == -EEXIST || ret == -EINVAL || ret == -EROFS))
@@ -331,14 +401,22 @@ static json_t *api_proxy_set(struct api_call *c)
 
 static json_t *api_proxy_del(struct api_call *c)
 {
-	static const char *const allowed[] = {"id", "version", NULL};
+	static const char *const allowed[] = {"id", "version", "dry_run", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	int64_t id = 0, version = 0;
+	bool dry_run = false;
 	int ret;
 
 	if (fail != NULL || !api_get_int(c->req, "id", true, 1, INT64_MAX, &id, &fail) ||
-	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail))
+	    !api_get_int(c->req, "version", false, 1, INT64_MAX, &version, &fail) ||
+	    !api_dry_run(c, &dry_run, &fail))
 		return fail;
+	if (dry_run) {
+		struct manager_preview pv;
+
+		ret = manager_preview_delete(c->m, id, version, &pv, c->err, sizeof(c->err));
+		return ret < 0 ? api_failed(ret, c->err) : api_preview_json(&pv);
+	}
 	ret = manager_proxy_delete(c->m, id, version, c->actor, c->err, sizeof(c->err));
 	if (ret < 0 && (ret == -ESTALE || ret == -ENOENT || ret == -EROFS))
 		return api_failed(ret, c->err);

@@ -62,6 +62,9 @@ static void usage(FILE *out)
 	      "            [--weight W] [--probe KIND] [--version V]\n"
 	      "  proxy enable|drain|disable ID\n"
 	      "  proxy del ID [--version V]\n"
+	      "  proxy add|set|enable|drain|disable|del ... --dry-run\n"
+	      "                             what the change would move (table share, active\n"
+	      "                             clients that change proxy); changes nothing\n"
 	      "  proxy setup-script ID [--mode kernel|decap] [--tunnel-address IP]\n"
 	      "            [--intercept-port PORT]   shell script that prepares that proxy\n"
 	      "  lookup CLIENT_IP [--count N]   (IPv4 or IPv6; --count: IPv4 only)\n"
@@ -607,15 +610,84 @@ static void proxy_options(json_t *req, int argc, char **argv, bool allow_address
 	}
 }
 
+/* A preview (--dry-run): what the change would move; nothing was changed. */
+static void print_preview(json_t *resp)
+{
+	json_t *pv = json_object_get(resp, "preview");
+	json_t *proxies = json_object_get(pv, "proxies");
+	long long size = num(pv, "table_size"), moved = num(pv, "entries_moved");
+	long long active = num(pv, "active_clients"), clients = num(pv, "clients_moved");
+	size_t i;
+	json_t *p;
+
+	printf("dry run: nothing changed\n");
+	printf("table:   %lld of %lld entries change proxy (%.1f %%); %lld prox%s in the table "
+	       "after\n",
+	       moved, size, size ? 100.0 * (double)moved / (double)size : 0.0,
+	       num(pv, "table_proxies"), num(pv, "table_proxies") == 1 ? "y" : "ies");
+	printf("clients: %lld of %lld active clients change proxy", clients, active);
+	if (num(pv, "clients_to_none") > 0)
+		printf(", %lld to no proxy (no_proxy_policy)", num(pv, "clients_to_none"));
+	if (num(pv, "clients_to_unknown") > 0)
+		printf(", %lld IPv6 to the table's choice", num(pv, "clients_to_unknown"));
+	printf("\n");
+	if (json_is_true(json_object_get(pv, "assumes_up")))
+		printf("(the proxy counted as up, as it is once it passes its probes)\n");
+	printf("%-4s %-16s %-15s %8s %8s %7s %7s %8s %8s\n", "ID", "NAME", "ADDRESS", "ENTRIES",
+	       "AFTER", "GAINED", "LOST", "CLI-OUT", "CLI-IN");
+	json_array_foreach(proxies, i, p)
+	{
+		char id[24] = "new";
+
+		if (json_is_integer(json_object_get(p, "id")))
+			snprintf(id, sizeof(id), "%lld", num(p, "id"));
+		printf("%-4s %-16s %-15s %8lld %8lld %7lld %7lld %8lld %8lld\n", id,
+		       str(p, "name")[0] ? str(p, "name") : "-", str(p, "address"),
+		       num(p, "slots_before"), num(p, "slots_after"), num(p, "slots_gained"),
+		       num(p, "slots_lost"), num(p, "clients_from"), num(p, "clients_to"));
+	}
+}
+
+/* Takes --dry-run out of argv[0..*argc) wherever it stands; true when it was there. */
+static bool take_dry_run(int *argc, char **argv)
+{
+	bool found = false;
+	int n = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "--dry-run") == 0)
+			found = true;
+		else
+			argv[n++] = argv[i];
+	}
+	*argc = n;
+	return found;
+}
+
+/* Sends a proxy change, or its preview with --dry-run. */
+static int proxy_change(json_t *req, bool dry_run, void (*print)(json_t *resp))
+{
+	if (!dry_run)
+		return finish(call(req), print);
+	json_object_set_new(req, "dry_run", json_true());
+	return finish(call(req), print_preview);
+}
+
 static int cmd_proxy(int argc, char **argv)
 {
 	json_t *req;
 	const char *sub;
+	bool dry_run = take_dry_run(&argc, argv);
 
 	if (argc < 1)
 		die_usage("proxy: missing subcommand (list, show, add, set, enable, drain, "
 			  "disable, del)");
 	sub = argv[0];
+	if (dry_run && strcmp(sub, "add") != 0 && strcmp(sub, "set") != 0 &&
+	    strcmp(sub, "enable") != 0 && strcmp(sub, "drain") != 0 &&
+	    strcmp(sub, "disable") != 0 && strcmp(sub, "del") != 0 && strcmp(sub, "delete") != 0)
+		die_usage("proxy %s: --dry-run is for add, set, enable, drain, disable and del",
+			  sub);
 	if (strcmp(sub, "list") == 0) {
 		if (argc != 1)
 			die_usage("proxy list takes no arguments");
@@ -630,7 +702,7 @@ static int cmd_proxy(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		req = json_pack("{s:s, s:s}", "cmd", "proxy.add", "address", argv[1]);
 		proxy_options(req, argc - 2, argv + 2, false);
-		return finish(call(req), print_proxy);
+		return proxy_change(req, dry_run, print_proxy);
 	}
 	if (strcmp(sub, "set") == 0) {
 		req = json_pack("{s:s, s:I}", "cmd", "proxy.set", "id", parse_id(argv[1]));
@@ -638,7 +710,7 @@ static int cmd_proxy(int argc, char **argv)
 		if (json_object_size(req) == 2)
 			die_usage("proxy set: nothing to change (--name, --address, --address6, "
 				  "--weight)");
-		return finish(call(req), print_proxy);
+		return proxy_change(req, dry_run, print_proxy);
 	}
 	if ((strcmp(sub, "enable") == 0 || strcmp(sub, "drain") == 0 ||
 	     strcmp(sub, "disable") == 0) &&
@@ -646,9 +718,9 @@ static int cmd_proxy(int argc, char **argv)
 		const char *admin = strcmp(sub, "enable") == 0	? "enabled"
 				    : strcmp(sub, "drain") == 0 ? "drain"
 								: "disabled";
-		return finish(call(json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id",
-					     parse_id(argv[1]), "admin", admin)),
-			      print_proxy);
+		return proxy_change(json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id",
+					      parse_id(argv[1]), "admin", admin),
+				    dry_run, print_proxy);
 	}
 	if (strcmp(sub, "setup-script") == 0) {
 		req = json_pack("{s:s, s:I}", "cmd", "proxy.setup_script", "id", parse_id(argv[1]));
@@ -669,7 +741,7 @@ static int cmd_proxy(int argc, char **argv)
 		}
 		return finish(call(req), print_script);
 	}
-	if (strcmp(sub, "del") == 0) {
+	if (strcmp(sub, "del") == 0 || strcmp(sub, "delete") == 0) {
 		req = json_pack("{s:s, s:I}", "cmd", "proxy.del", "id", parse_id(argv[1]));
 		for (int i = 2; i < argc; i += 2) {
 			if (strcmp(argv[i], "--version") != 0 || i + 1 >= argc)
@@ -678,7 +750,7 @@ static int cmd_proxy(int argc, char **argv)
 			    req, "version",
 			    json_integer(parse_int("version", argv[i + 1], 1, INT64_MAX)));
 		}
-		return finish(call(req), NULL);
+		return proxy_change(req, dry_run, NULL);
 	}
 	die_usage("proxy: unknown subcommand or arguments `%s'", sub);
 }

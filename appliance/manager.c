@@ -92,6 +92,14 @@ static void manager_health_start(struct manager *m, struct manager_slot_state *s
 	st->stored = MANAGER_HEALTH_STORED_NONE;
 }
 
+bool manager_health_restarts(const struct manager *m, uint16_t slot, const struct proxy_config *p)
+{
+	const struct manager_slot_state *st = &m->state[slot];
+
+	return m->baseline_owner[slot] != p->id || st->address != p->address ||
+	       (st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED);
+}
+
 /*
  * Keeps a slot's runtime state in step with its proxy: a new owner starts
  * its counters from here and its health afresh (manager_health_start); so
@@ -102,14 +110,14 @@ static void manager_slot_refresh(struct manager *m, uint16_t slot, const struct 
 {
 	struct manager_slot_state *st = &m->state[slot];
 	bool fresh = m->baseline_owner[slot] != p->id;
+	bool revived = st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED;
+	bool restarts = manager_health_restarts(m, slot, p);
 
 	if (fresh) {
 		m->baseline_owner[slot] = p->id;
 		datapath_slot_counters(&m->dp, slot, &m->baseline[slot]);
 	}
-	bool revived = st->admin == PROXY_ADMIN_DISABLED && p->admin != PROXY_ADMIN_DISABLED;
-
-	if (fresh || st->address != p->address || revived) {
+	if (restarts) {
 		manager_health_start(m, st, p, fresh);
 		st->address = p->address;
 	}
@@ -210,12 +218,31 @@ static bool manager_takes_clients(const struct manager *m, const struct manager_
 	return health_is_up(&st->health) && (!m->settling || st->known_at_start);
 }
 
+size_t manager_pool_members(const struct manager *m, const struct proxy_config *proxies,
+			    const uint16_t *slot_of, size_t count, struct pool_member *members)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		if (slot_of[i] == 0)
+			continue;
+		members[n++] = (struct pool_member){
+		    .config = &proxies[i],
+		    .slot = slot_of[i],
+		    .healthy = manager_takes_clients(m, &m->state[slot_of[i]]),
+		    .down6 = proxy_has_address6(&proxies[i]) &&
+			     !health_is_up(&m->state[slot_of[i]].health6),
+		};
+	}
+	return n;
+}
+
 int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
 		    size_t errlen)
 {
 	struct pool_member *members = calloc(m->nproxies ? m->nproxies : 1, sizeof(*members));
 	struct pool_snapshot *snap;
-	size_t n = 0;
+	size_t n;
 
 	if (members == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -224,17 +251,7 @@ int manager_publish(struct manager *m, struct affinity_table *old_affinity, char
 	/* Until the probes speak, the kernel keeps carrying clients of the proxies it knows. */
 	if (m->dp.fast != NULL)
 		fastpath_hold(m->dp.fast, m->settling);
-	for (size_t i = 0; i < m->nproxies; i++) {
-		if (m->slot_of[i] == 0)
-			continue;
-		members[n++] = (struct pool_member){
-		    .config = &m->proxies[i],
-		    .slot = m->slot_of[i],
-		    .healthy = manager_takes_clients(m, &m->state[m->slot_of[i]]),
-		    .down6 = proxy_has_address6(&m->proxies[i]) &&
-			     !health_is_up(&m->state[m->slot_of[i]].health6),
-		};
-	}
+	n = manager_pool_members(m, m->proxies, m->slot_of, m->nproxies, members);
 	snap = pool_snapshot_build(
 	    &(struct pool_build){
 		.members = members,

@@ -111,6 +111,75 @@ int manager_proxy_delete(struct manager *m, int64_t id, int64_t expected_version
 			 char *err, size_t errlen);
 const struct proxy_config *manager_proxy_find(const struct manager *m, int64_t id, uint16_t *slot);
 
+/* ---- a preview of a proxy change (manager_preview.c) ---- */
+
+/* What a change does to one proxy: the table entries it owns, the active clients it loses and
+ * gains. */
+struct manager_preview_proxy {
+	int64_t id; /* 0: the proxy an add would create */
+	char name[PROXY_NAME_MAX + 1];
+	uint32_t address;      /* network byte order */
+	uint32_t slots_before; /* Maglev entries it owns now */
+	uint32_t slots_after;  /* ... after the change */
+	uint32_t slots_gained; /* entries it would own that another owns now */
+	uint32_t slots_lost;   /* entries it owns now that another (or none) would own */
+	uint64_t clients_from; /* active clients that would leave it */
+	uint64_t clients_to;   /* active clients that would come to it */
+};
+
+/*
+ * What a proxy change would move, computed off the packet path from the
+ * same snapshot build the change runs (pool_snapshot_build over the members
+ * manager_publish gives it), against the snapshot in force and the
+ * affinity table as it is now.
+ */
+struct manager_preview {
+	uint32_t table_size;	  /* Maglev entries */
+	uint32_t entries_moved;	  /* entries whose proxy changes */
+	uint32_t table_proxies;	  /* proxies in the table after the change */
+	uint64_t active_clients;  /* live affinity entries walked */
+	uint64_t clients_moved;	  /* active clients whose proxy would change */
+	uint64_t clients_to_none; /* ... of which no proxy would take (no_proxy_policy) */
+	/*
+	 * ... of which the new proxy cannot be told: IPv6 clients are held
+	 * under a tag of their hash, not their address.
+	 */
+	uint64_t clients_to_unknown;
+	/*
+	 * The proxy the change concerns starts its health afresh (added,
+	 * re-addressed, back from disabled): counted as up, as it is once it
+	 * passes probe_rise probes.
+	 */
+	bool assumes_up;
+	struct manager_preview_proxy *proxies; /* every proxy before or after, by id (new last) */
+	size_t nproxies;
+};
+
+/*
+ * What manager_proxy_add(m, p, ...) would move, changing nothing (no store
+ * write, no audit entry, no generation, no snapshot published). Refuses
+ * what the change would refuse for the same reasons it can know without
+ * writing: a replica (-EROFS), an address or name in use (-EEXIST).
+ * Returns 0 with *out filled (free it with manager_preview_free), or -errno
+ * with a message in err. Control thread.
+ */
+int manager_preview_add(struct manager *m, const struct proxy_config *p,
+			struct manager_preview *out, char *err, size_t errlen);
+
+/*
+ * The same for manager_proxy_update (p->id names the proxy; -ENOENT, -ESTALE
+ * when expected_version is not 0 and not the proxy's version, -EEXIST).
+ */
+int manager_preview_update(struct manager *m, const struct proxy_config *p,
+			   int64_t expected_version, struct manager_preview *out, char *err,
+			   size_t errlen);
+
+/* The same for manager_proxy_delete (-ENOENT, -ESTALE). */
+int manager_preview_delete(struct manager *m, int64_t id, int64_t expected_version,
+			   struct manager_preview *out, char *err, size_t errlen);
+
+void manager_preview_free(struct manager_preview *pv);
+
 /* The steps of a live setting apply (enum setting_apply, all but WEB_LISTENER). */
 #define MANAGER_APPLY_STEPS 9
 

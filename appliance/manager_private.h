@@ -138,6 +138,22 @@ int manager_set_queues(struct manager *m, uint16_t base, unsigned count,
 /* Installs the ruleset for the settings and proxies in force (--manage-rules only). */
 int manager_apply_rules(struct manager *m, char *err, size_t errlen);
 
+/*
+ * The members a snapshot of proxies[0..count) (in slots slot_of, 0: none)
+ * is built from, with the health in force for each slot: what
+ * manager_publish builds from, and a preview (manager_preview.c) too.
+ * members has room for count. Returns how many it wrote.
+ */
+size_t manager_pool_members(const struct manager *m, const struct proxy_config *proxies,
+			    const uint16_t *slot_of, size_t count, struct pool_member *members);
+
+/*
+ * True when giving slot to p (as the proxy list being loaded says) starts
+ * its health afresh: a new owner, a new address, or back from disabled
+ * (it was not probed meanwhile).
+ */
+bool manager_health_restarts(const struct manager *m, uint16_t slot, const struct proxy_config *p);
+
 /* Builds and publishes a snapshot of the current proxies and settings. */
 int manager_publish(struct manager *m, struct affinity_table *old_affinity, char *err,
 		    size_t errlen);

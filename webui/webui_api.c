@@ -47,8 +47,8 @@ static void webui_api_send(struct webui_call *c, json_t *reply, int ok_status)
 	if (status != 200) {
 		if (json_object_get(reply, "kind") == NULL)
 			json_object_set_new(reply, "kind", json_string("invalid"));
-	} else {
-		status = ok_status;
+	} else if (!json_is_true(json_object_get(reply, "dry_run"))) {
+		status = ok_status; /* a preview creates nothing: 200, not 201 */
 	}
 	webui_http_send_json(c, status, reply);
 }

@@ -140,6 +140,12 @@ await step('add three proxies', async () => {
     await page.fill('#pf-address', address);
     if (address6) await page.fill('#pf-address6', address6);
     await page.click('#pf-save');
+    // The confirmation shows what the add would move before anything is stored.
+    await page.locator('#confirm[open] #confirm-preview strong').waitFor();
+    const addPreview = await page.locator('#confirm-preview strong').textContent();
+    check(/^moves [0-9.]+ % of the table, [0-9,]+ of [0-9,]+ active clients change proxy/.test(addPreview),
+      'adding ' + name + ' is previewed in the confirmation', addPreview);
+    await page.click('#confirm-ok');
     await page.locator(`#pool-table tr[data-proxy="${name}"]`).waitFor();
   }
   check(await page.locator('#pool-table tbody tr').count() === 3, 'three proxies added and listed');
@@ -261,6 +267,16 @@ await step('settings, audit and tokens', async () => {
 await step('drain one proxy', async () => {
   await page.click('#nav a[data-view=pool]');
   await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=drain]');
+  // The confirmation previews the drain: the table share squid-c gives up, no client moving.
+  await page.locator('#confirm[open] #confirm-preview strong').waitFor();
+  const preview = await page.locator('#confirm-preview strong').textContent();
+  const m = /^moves ([0-9.]+) % of the table, ([0-9,]+) of ([0-9,]+) active clients change proxy/.exec(preview);
+  check(m !== null && Number(m[1]) > 0 && m[2] === '0',
+    'the drain is previewed: a share of the table moves, no active client changes proxy', preview);
+  check(await page.locator('#confirm-preview tr[data-proxy="squid-c"]').count() === 1,
+    'the preview lists what squid-c gives up');
+  await page.screenshot({ path: path.join(artifacts, 'webui-preview.png') });
+  await page.click('#confirm-ok');
   await page.locator('#pool-table tr[data-proxy="squid-c"] td.admin .badge.drain').waitFor();
   check(true, 'draining shows at once in the pool');
   await page.click('#nav a[data-view=dashboard]');
@@ -280,8 +296,10 @@ await step('look up a client', async () => {
 await step('delete a proxy', async () => {
   await page.click('#nav a[data-view=pool]');
   await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=delete]');
-  await page.locator('#confirm[open]').waitFor();
-  check(true, 'delete asks for confirmation');
+  await page.locator('#confirm[open] #confirm-preview strong').waitFor();
+  const preview = await page.locator('#confirm-preview strong').textContent();
+  check(/^moves [0-9.]+ % of the table, [0-9,]+ of [0-9,]+ active clients change proxy/.test(preview),
+    'delete asks for confirmation, with what it would move', preview);
   await page.click('#confirm-ok');
   await page.locator('#pool-table tr[data-proxy="squid-c"]').waitFor({ state: 'detached' });
   check(await page.locator('#pool-table tbody tr').count() === 2, 'the deleted proxy is gone');

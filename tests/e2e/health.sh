@@ -12,6 +12,11 @@
 #      downloads run: all ten complete intact; new clients reach the new proxy.
 #   4. Drain a proxy while a download runs through it: it completes; no new
 #      client is sent to it; the drain's completion is audited.
+#   4b. Before each of a weight change, a drain, a disable, a delete and an
+#      add: the preview (droverctl --dry-run) changes nothing (audit log,
+#      generations), and its figures are what the change then did: the
+#      active clients that changed proxy (all 100 active), and the share of
+#      the Maglev table that changed owner (sampled with lookup --count).
 #   5. A proxy that accepts TCP but never answers HTTP: down with L7TOUT for
 #      http-proxy and http probes, up for tcp probes.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
@@ -245,6 +250,124 @@ drained=0
 lab_wait "$LAB_WAIT_S" drain_audited && drained=1
 check $([ $drained -eq 1 ]; echo $?) "the audit log records when the drain completed" \
 	"$(lab_droverctl audit --limit 20 | grep -m1 'drain of proxy' | cut -c1-100)"
+
+# --- 4b. a preview before each pool change --------------------------------------
+# Every client makes a request (all 100 active), then for each change: its
+# preview (droverctl --dry-run), the change, a request from every client
+# again. The clients whose proxy changed (droverctl lookup of each, after its
+# request) must be exactly the preview's count; the share of the table that
+# changed owner, sampled by looking up 16,384 addresses no client holds before
+# and after, must be the preview's within sampling error (2 points; the
+# standard error is at most 0.4), and so must each proxy's share after.
+lab_droverctl settings set affinity_timeout 300 >/dev/null
+SAMPLE_FIRST=10.250.0.0
+SAMPLE_COUNT=16384
+SHARE_TOLERANCE=0.02
+
+# all_fetch: every client makes one request, fifty at a time (waiting for
+# those only: droverd and the Squids are this shell's children too).
+all_fetch() {
+	local i batch=()
+	for ((i = 0; i < LAB_CLIENTS; i++)); do
+		fetch "$(lab_client_address $i)" &
+		batch+=($!)
+		if [ ${#batch[@]} -eq 50 ]; then
+			wait "${batch[@]}"
+			batch=()
+		fi
+	done
+	[ ${#batch[@]} -gt 0 ] && wait "${batch[@]}"
+}
+
+# state_tag: the newest audit entry's id, the snapshot generation, the configuration generation.
+state_tag() {
+	{
+		lab_droverctl --json audit --limit 1
+		lab_droverctl --json stats
+		lab_droverctl --json cluster
+	} | python3 -c 'import json, sys
+text, docs, at = sys.stdin.read(), [], 0
+while text[at:].strip():
+    at = len(text) - len(text[at:].lstrip())
+    doc, at = json.JSONDecoder().raw_decode(text, at)
+    docs.append(doc)
+def find(o, key):
+    if isinstance(o, dict):
+        if key in o:
+            return o[key]
+        o = list(o.values())
+    if isinstance(o, list):
+        for v in o:
+            r = find(v, key)
+            if r is not None:
+                return r
+    return None
+print(docs[0]["entries"][0]["id"], docs[1]["mapping"]["generation"], find(docs[2], "config_generation"))'
+}
+
+# preview_step NAME [WAIT_ID] -- DROVERCTL ARGS: preview, apply, compare.
+# The clients' proxies and the table sample after one step are those before
+# the next: every client has just made its request, and nothing changed since.
+preview_step() {
+	local name=$1 wait_id=$2 f=$LAB_STATE/preview.${1// /_}
+	shift 3
+	cp "$LAB_STATE/preview.clients" "$f.clients0"
+	cp "$LAB_STATE/preview.table" "$f.table0"
+	local tag0 tag1 t0 took
+	tag0=$(state_tag)
+	t0=$(now_ms)
+	lab_droverctl --json "$@" --dry-run >"$f.preview"
+	took=$(($(now_ms) - t0))
+	tag1=$(state_tag)
+	check $([ "$tag0" = "$tag1" ]; echo $?) "the preview of '$name' changes nothing" \
+		"answered in $took ms; newest audit entry, snapshot and configuration generations: $tag0 / $tag1"
+	lab_droverctl "$@" --dry-run | sed 's/^/#     /'
+	lab_droverctl "$@" >/dev/null
+	[ -n "$wait_id" ] && wait_health "$wait_id" up "$LAB_WAIT_S" >/dev/null
+	preview_observe
+	cp "$LAB_STATE/preview.clients" "$f.clients1"
+	cp "$LAB_STATE/preview.table" "$f.table1"
+	local out
+	out=$(python3 - "$f" $SHARE_TOLERANCE <<'PY'
+import json, sys
+f, tol = sys.argv[1], float(sys.argv[2])
+def owners(name):
+    return [r["proxy"] for r in json.load(open(f + "." + name))["results"]]
+pv = json.load(open(f + ".preview"))["preview"]
+c0, c1, t0, t1 = owners("clients0"), owners("clients1"), owners("table0"), owners("table1")
+moved = sum(a != b for a, b in zip(c0, c1))
+share = sum(a != b for a, b in zip(t0, t1)) / len(t0)
+ok = moved == pv["clients_moved"] and abs(share - pv["table_share_moved"]) <= tol
+# Each proxy's share of the table after the change, as previewed and sampled.
+for x in pv["proxies"]:
+    sampled = t1.count(x["address"]) / len(t1)
+    ok = ok and abs(sampled - x["slots_after"] / pv["table_size"]) <= tol
+print("%s preview: %.2f %% of the table, %d of %d active clients; did: %.2f %% (sampled), %d clients"
+      % ("ok" if ok else "bad", 100 * pv["table_share_moved"], pv["clients_moved"],
+         pv["active_clients"], 100 * share, moved))
+PY
+)
+	check $([ "${out%% *}" = ok ]; echo $?) "the preview of '$name' matches what it did" "${out#* }"
+}
+
+# preview_observe: every client makes a request, then where each client is and
+# where the table sends the sample addresses.
+preview_observe() {
+	all_fetch
+	lab_droverctl --json lookup "$(lab_client_address 0)" --count "$LAB_CLIENTS" \
+		>"$LAB_STATE/preview.clients"
+	lab_droverctl --json lookup $SAMPLE_FIRST --count $SAMPLE_COUNT >"$LAB_STATE/preview.table"
+}
+
+section_ms=$(now_ms)
+preview_observe
+preview_step "proxy set 4 --weight 200" "" -- proxy set 4 --weight 200
+preview_step "proxy drain 2" "" -- proxy drain 2
+preview_step "proxy disable 4" "" -- proxy disable 4
+preview_step "proxy del 2 (draining)" "" -- proxy del 2
+# Its decapsulator still runs on px2: adding its address back needs nothing there.
+preview_step "proxy add (squid2 again)" 5 -- proxy add "$(lab_proxy_address 2)" --name squid2
+echo "#   previews, changes and checks of section 4b: $(($(now_ms) - section_ms)) ms"
 
 # --- 5. accepts TCP, never answers HTTP ----------------------------------------
 mute=3

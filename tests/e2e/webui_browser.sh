@@ -120,7 +120,7 @@ ip netns exec "$nsa" node "$root/tests/browser/webui.test.mjs" http://127.0.0.1:
 rc=$?
 echo "# browser: $((SECONDS - t0)) s of $SECONDS s"
 for f in webui-dashboard.png webui-dashboard-bypass.png webui-dashboard-details.png \
-	webui-dashboard-squid.png webui-pool.png; do
+	webui-dashboard-squid.png webui-pool.png webui-preview.png; do
 	if [ -s "$artifacts/$f" ]; then echo "ok - screenshot $f saved"; else echo "not ok - screenshot $f missing"; rc=1; fi
 done
 if grep -qi "AddressSanitizer\|runtime error" "$tmp/droverd.log"; then

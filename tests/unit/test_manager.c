@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #include <event2/event.h>
 
 #include "api.h"
+#include "client.h"
+#include "clock.h"
 #include "log.h"
 #include "manager.h"
 
@@ -981,6 +984,294 @@ static void test_audit_pages(void **state)
 	free(next);
 }
 
+/* ---- previews of a proxy change ---- */
+
+#define PREVIEW_CLIENTS	 600
+#define PREVIEW_CLIENTS6 60
+#define PREVIEW_ALL	 (PREVIEW_CLIENTS + PREVIEW_CLIENTS6)
+
+/* What a packet thread does with a client's packet (dp_choose): the proxy id it goes to. */
+static int64_t place(const struct pool_snapshot *snap, uint32_t client)
+{
+	uint64_t hash = hash_client(snap->hash_key, client);
+	uint32_t now = clock_now_s();
+	uint16_t slot;
+
+	if (affinity_lookup(snap->affinity, client, hash, now, &slot) && slot < snap->nslots &&
+	    (snap->targets[slot].flags & POOL_TARGET_KEEPS))
+		return snap->targets[slot].id;
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return 0;
+	affinity_insert(snap->affinity, client, hash, slot, now, NULL);
+	return snap->targets[slot].id;
+}
+
+/* The same for an IPv6 client (dp_handle6): held under a tag of its keyed hash. */
+static int64_t place6(const struct pool_snapshot *snap, unsigned i)
+{
+	uint8_t a[WIRE_IPV6_ADDR_LEN];
+	char text[INET6_ADDRSTRLEN];
+	uint32_t now = clock_now_s();
+	uint16_t slot;
+
+	snprintf(text, sizeof(text), "2001:db8:5::%x", i + 1);
+	assert_int_equal(inet_pton(AF_INET6, text, a), 1);
+	const struct client_id id = client_from_ipv6(a);
+	uint64_t hash = pool_client6_hash(snap, &id);
+	uint32_t tag = pool_affinity_tag6(hash);
+
+	if (affinity_lookup(snap->affinity, tag, hash, now, &slot) && slot < snap->nslots &&
+	    (snap->targets[slot].flags & POOL_TARGET_KEEPS))
+		return snap->targets[slot].id;
+	slot = maglev_lookup(&snap->table, hash);
+	if (slot == MAGLEV_EMPTY)
+		return 0;
+	affinity_insert(snap->affinity, tag, hash, slot, now, NULL);
+	return snap->targets[slot].id;
+}
+
+static uint32_t preview_client(unsigned i)
+{
+	return htonl(ntohl(addr("198.18.0.0")) + 1 + i);
+}
+
+/*
+ * Every client sends a packet; owners[i] gets the proxy id client i went
+ * to: the IPv4 clients first, then PREVIEW_CLIENTS6 IPv6 ones.
+ */
+static void place_all(struct world *w, int64_t *owners)
+{
+	const struct pool_snapshot *snap = manager_snapshot(w->m);
+
+	for (unsigned i = 0; i < PREVIEW_CLIENTS; i++)
+		owners[i] = place(snap, preview_client(i));
+	for (unsigned i = 0; i < PREVIEW_CLIENTS6; i++)
+		owners[PREVIEW_CLIENTS + i] = place6(snap, i);
+}
+
+/* The proxy id owning each table entry now. */
+static int64_t *table_owners(struct world *w)
+{
+	const struct pool_snapshot *snap = manager_snapshot(w->m);
+	int64_t *ids = calloc(snap->table.size, sizeof(*ids));
+
+	assert_non_null(ids);
+	for (uint32_t e = 0; e < snap->table.size; e++)
+		ids[e] = snap->table.entries[e] ? snap->targets[snap->table.entries[e]].id : 0;
+	return ids;
+}
+
+enum preview_kind { PREVIEW_ADD, PREVIEW_UPDATE, PREVIEW_DELETE };
+
+/*
+ * Previews a change, checks that the preview changed nothing, applies the
+ * change, then checks the preview's figures against what it did: the table
+ * entries that changed owner (in all and per proxy) and the clients whose
+ * next packet went to another proxy. Returns the id the change concerned.
+ */
+static int64_t preview_then_apply(struct world *w, enum preview_kind kind, struct proxy_config *p,
+				  const char *what)
+{
+	int64_t before[PREVIEW_ALL], after[PREVIEW_ALL];
+	struct manager_preview pv;
+	struct manager_stats st0, st1;
+	char err[MANAGER_ERR_MAX];
+	size_t audit0 = audit_count(w, NULL, 0);
+	uint64_t moved = 0, moved6 = 0, entries = 0;
+	int ret;
+
+	place_all(w, before);
+	int64_t *table0 = table_owners(w);
+	uint32_t size = manager_snapshot(w->m)->table.size;
+
+	manager_stats(w->m, &st0);
+	ret = kind == PREVIEW_ADD ? manager_preview_add(w->m, p, &pv, err, sizeof(err))
+	      : kind == PREVIEW_UPDATE
+		  ? manager_preview_update(w->m, p, 0, &pv, err, sizeof(err))
+		  : manager_preview_delete(w->m, p->id, 0, &pv, err, sizeof(err));
+	if (ret != 0)
+		fail_msg("preview of %s: %s", what, err);
+	manager_stats(w->m, &st1);
+	assert_int_equal(st1.generation, st0.generation);
+	assert_int_equal(audit_count(w, NULL, 0), audit0);
+
+	ret = kind == PREVIEW_ADD ? manager_proxy_add(w->m, p, TEST_ACTOR, err, sizeof(err))
+	      : kind == PREVIEW_UPDATE
+		  ? manager_proxy_update(w->m, p, 0, TEST_ACTOR, err, sizeof(err))
+		  : manager_proxy_delete(w->m, p->id, 0, TEST_ACTOR, err, sizeof(err));
+	if (ret != 0)
+		fail_msg("%s: %s", what, err);
+	int64_t *table1 = table_owners(w);
+	place_all(w, after);
+
+	for (uint32_t e = 0; e < size; e++)
+		entries += table0[e] != table1[e];
+	for (unsigned i = 0; i < PREVIEW_ALL; i++) {
+		moved += before[i] != after[i];
+		moved6 += i >= PREVIEW_CLIENTS && before[i] != after[i];
+	}
+	print_message(
+	    "%-28s preview: %5u of %u entries (%5.1f %%), %3" PRIu64 " of %" PRIu64
+	    " clients (%" PRIu64 " IPv6); after: %5" PRIu64 " entries, %3" PRIu64 " clients\n",
+	    what, pv.entries_moved, pv.table_size, 100.0 * pv.entries_moved / pv.table_size,
+	    pv.clients_moved, pv.active_clients, pv.clients_to_unknown, entries, moved);
+	assert_int_equal(pv.table_size, size);
+	assert_int_equal(pv.entries_moved, entries);
+	assert_int_equal(pv.active_clients, PREVIEW_ALL);
+	assert_int_equal(pv.clients_moved, moved);
+	/* An IPv6 client is held under a tag: it is counted, its new proxy is not told. */
+	assert_int_equal(pv.clients_to_unknown, moved6);
+
+	/* Per proxy: the entries it owns after, and the clients it gains and loses. */
+	for (size_t i = 0; i < pv.nproxies; i++) {
+		const struct manager_preview_proxy *x = &pv.proxies[i];
+		int64_t id = x->id != 0 ? x->id : p->id;
+		uint32_t owned0 = 0, owned1 = 0;
+		uint64_t from = 0, to = 0;
+
+		for (uint32_t e = 0; e < size; e++) {
+			owned0 += table0[e] == id;
+			owned1 += table1[e] == id;
+		}
+		for (unsigned c = 0; c < PREVIEW_ALL; c++) {
+			from += before[c] == id && after[c] != id;
+			to += c < PREVIEW_CLIENTS && after[c] == id && before[c] != id;
+		}
+		assert_int_equal(x->slots_before, owned0);
+		assert_int_equal(x->slots_after, owned1);
+		assert_int_equal((int64_t)x->slots_after - x->slots_before,
+				 (int64_t)x->slots_gained - x->slots_lost);
+		assert_int_equal(x->clients_from, from);
+		assert_int_equal(x->clients_to, to);
+	}
+	manager_preview_free(&pv);
+	free(table0);
+	free(table1);
+	return p->id;
+}
+
+/*
+ * Each kind of change, with an affinity table of 600 active IPv4 clients
+ * and 60 IPv6 ones, some of them held off the table's choice by an earlier
+ * change: the preview equals what the change then did.
+ */
+static void test_preview_matches_apply(void **state)
+{
+	struct world *w = *state;
+	static const char *const addresses[] = {"198.51.100.11", "198.51.100.12", "198.51.100.13",
+						"198.51.100.14", "198.51.100.15"};
+	int64_t ids[5];
+	struct proxy_config p;
+
+	for (size_t i = 0; i < 5; i++)
+		need_route(addresses[i]);
+	set(w, "assume_up_at_start", "true");
+	/* Room for every client: none is pushed out of a full bucket meanwhile. */
+	set(w, "affinity_max_clients", "65536");
+	set(w, "client_subnets", "198.18.0.0/16");
+	ids[0] = add(w, "alpha", addresses[0], 100);
+	ids[1] = add(w, "beta", addresses[1], 100);
+	ids[2] = add(w, "gamma", addresses[2], 100);
+	ids[3] = add(w, "delta", addresses[3], 100);
+
+	/* add: the table gives the new proxy about a fifth; no active client moves. */
+	p = (struct proxy_config){.weight = 100, .admin = PROXY_ADMIN_ENABLED};
+	snprintf(p.name, sizeof(p.name), "epsilon");
+	p.address = addr(addresses[4]);
+	ids[4] = preview_then_apply(w, PREVIEW_ADD, &p, "add epsilon");
+	assert_true(ids[4] > 0);
+
+	/* weight: alpha takes more of the table; its active clients and the others' stay. */
+	p = view(w, ids[0]).config;
+	p.weight = 300;
+	preview_then_apply(w, PREVIEW_UPDATE, &p, "alpha weight 100 -> 300");
+
+	/* drain: beta leaves the table, its clients stay on it. */
+	p = view(w, ids[1]).config;
+	p.admin = PROXY_ADMIN_DRAIN;
+	preview_then_apply(w, PREVIEW_UPDATE, &p, "drain beta");
+
+	/* disable: gamma's clients move at their next packet. */
+	p = view(w, ids[2]).config;
+	p.admin = PROXY_ADMIN_DISABLED;
+	preview_then_apply(w, PREVIEW_UPDATE, &p, "disable gamma");
+
+	/* weight 0: delta keeps its clients and takes no new ones. */
+	p = view(w, ids[3]).config;
+	p.weight = 0;
+	preview_then_apply(w, PREVIEW_UPDATE, &p, "delta weight 100 -> 0");
+
+	/* delete: epsilon's clients move. */
+	p = view(w, ids[4]).config;
+	preview_then_apply(w, PREVIEW_DELETE, &p, "delete epsilon");
+
+	/* delete the draining one too: its kept clients move now. */
+	p = view(w, ids[1]).config;
+	preview_then_apply(w, PREVIEW_DELETE, &p, "delete beta (draining)");
+}
+
+/* The API's dry run answers the figures and changes nothing: no version, audit or generation. */
+static void test_api_dry_run_changes_nothing(void **state)
+{
+	struct world *w = *state;
+	struct manager_stats st0, st1;
+	int64_t id;
+
+	need_route("198.51.100.11");
+	need_route("198.51.100.12");
+	set(w, "assume_up_at_start", "true");
+	id = add(w, "alpha", "198.51.100.11", 100);
+	add(w, "beta", "198.51.100.12", 100);
+	size_t audit0 = audit_count(w, NULL, 0);
+	int64_t version = view(w, id).config.version;
+
+	manager_stats(w->m, &st0);
+	json_t *reqs[] = {
+	    json_pack("{s:s, s:I, s:i, s:b}", "cmd", "proxy.set", "id", (json_int_t)id, "weight",
+		      50, "dry_run", 1),
+	    json_pack("{s:s, s:I, s:s, s:b}", "cmd", "proxy.set", "id", (json_int_t)id, "admin",
+		      "disabled", "dry_run", 1),
+	    json_pack("{s:s, s:I, s:b}", "cmd", "proxy.del", "id", (json_int_t)id, "dry_run", 1),
+	    json_pack("{s:s, s:s, s:b}", "cmd", "proxy.add", "address", "198.51.100.13", "dry_run",
+		      1),
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		json_t *r = api_handle(w->m, reqs[i], TEST_ACTOR);
+		json_t *pv = json_object_get(r, "preview");
+
+		assert_true(json_is_true(json_object_get(r, "ok")));
+		assert_true(json_is_true(json_object_get(r, "dry_run")));
+		assert_non_null(pv);
+		assert_int_equal(json_integer_value(json_object_get(pv, "table_size")), 251);
+		assert_true(json_integer_value(json_object_get(pv, "entries_moved")) > 0);
+		assert_int_equal(json_array_size(json_object_get(pv, "proxies")), i == 3 ? 3 : 2);
+		json_decref(r);
+		json_decref(reqs[i]);
+	}
+	/* A stale version and a bad dry_run are refused as the change would be. */
+	json_t *req =
+	    json_pack("{s:s, s:I, s:I, s:i, s:b}", "cmd", "proxy.set", "id", (json_int_t)id,
+		      "version", (json_int_t)(version + 5), "weight", 5, "dry_run", 1);
+	json_t *r = api_handle(w->m, req, TEST_ACTOR);
+	assert_string_equal(json_string_value(json_object_get(r, "kind")), "conflict");
+	json_decref(r);
+	json_decref(req);
+	req = json_pack("{s:s, s:I, s:s}", "cmd", "proxy.del", "id", (json_int_t)id, "dry_run",
+			"yes");
+	r = api_handle(w->m, req, TEST_ACTOR);
+	assert_string_equal(json_string_value(json_object_get(r, "field")), "dry_run");
+	json_decref(r);
+	json_decref(req);
+
+	manager_stats(w->m, &st1);
+	assert_int_equal(st1.generation, st0.generation);
+	assert_int_equal(audit_count(w, NULL, 0), audit0);
+	assert_int_equal(view(w, id).config.version, version);
+	assert_int_equal(view(w, id).config.weight, 100);
+	assert_int_equal(manager_proxy_count(w->m), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,6 +1307,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_restore_refuses_tampered_backup, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_audit_pages, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_preview_matches_apply, world_setup,
+					    world_teardown),
+	    cmocka_unit_test_setup_teardown(test_api_dry_run_changes_nothing, world_setup,
+					    world_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

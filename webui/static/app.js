@@ -715,7 +715,64 @@ function showDashboard() {
 
 // ---- pool ----
 
+// What a change would move, asked of the API with "dry_run": nothing changes.
+function previewSummary(pv) {
+  const share = pv.table_size ? (100 * pv.entries_moved / pv.table_size) : 0;
+  let text = 'moves ' + share.toFixed(1) + ' % of the table, ' + fmtNum(pv.clients_moved) +
+    ' of ' + fmtNum(pv.active_clients) + ' active clients change proxy';
+  if (pv.clients_to_none > 0) text += ' (' + fmtNum(pv.clients_to_none) + ' to no proxy)';
+  if (pv.assumes_up) text += ' (once it passes its probes)';
+  return text;
+}
+
+function previewTable(pv) {
+  const rows = pv.proxies.filter((x) => x.slots_gained || x.slots_lost || x.clients_from || x.clients_to)
+    .map((x) => el('tr', { 'data-proxy': x.name || 'new' },
+      el('td', { class: 'name', text: x.name || '(new)' }),
+      el('td', { class: 'num', text: fmtNum(x.slots_before) + ' → ' + fmtNum(x.slots_after) }),
+      el('td', { class: 'num', text: (x.slots_after >= x.slots_before ? '+' : '−') + fmtNum(Math.abs(x.slots_after - x.slots_before)) }),
+      el('td', { class: 'num', text: fmtNum(x.clients_from) }),
+      el('td', { class: 'num', text: fmtNum(x.clients_to) })));
+  if (rows.length === 0) return null;
+  return el('table', { class: 'grid preview-table' },
+    el('thead', {}, el('tr', {},
+      el('th', { text: 'proxy' }), el('th', { class: 'num', text: 'table entries' }),
+      el('th', { class: 'num', text: 'change' }), el('th', { class: 'num', text: 'clients out' }),
+      el('th', { class: 'num', text: 'clients in' }))),
+    el('tbody', {}, ...rows));
+}
+
+// Asks for the preview of a change and shows it in the confirmation: true when confirmed,
+// false when cancelled, the API's refusal (a bad field, a stale version) when there is nothing
+// to confirm.
+async function confirmChange(text, okText, method, path, body) {
+  const r = await api(method, path, Object.assign({}, body || {}, { dry_run: true }));
+  if (!r.ok && r.status >= 400 && r.status < 500) return r;
+  const out = $('confirm-preview');
+  if (r.ok && r.preview) {
+    out.replaceChildren(el('strong', { text: previewSummary(r.preview) }), previewTable(r.preview) || '');
+  } else {
+    out.replaceChildren(el('span', { class: 'field-error', text: 'No preview: ' + (r.error || 'unknown error') }));
+  }
+  out.hidden = false;
+  const ok = await confirmDialog(text, okText);
+  out.replaceChildren();
+  out.hidden = true;
+  return ok;
+}
+
 async function setAdmin(p, admin) {
+  const why = { drain: 'Its clients stay until idle; new clients go to the other proxies.',
+    disabled: 'Its clients move to the other proxies now.' };
+  if (why[admin]) {
+    const c = await confirmChange((admin === 'drain' ? 'Drain' : 'Disable') + ' proxy ' +
+      p.name + ' (' + p.address + ')? ' + why[admin], admin === 'drain' ? 'Drain' : 'Disable',
+    'PUT', '/api/v1/proxies/' + p.id, { admin, version: p.version });
+    if (c !== true) {
+      if (c) { banner(p.name + ': ' + c.error, true); loadPool(); }
+      return;
+    }
+  }
   const r = await api('PUT', '/api/v1/proxies/' + p.id, { admin, version: p.version });
   if (!r.ok) banner(p.name + ': ' + r.error + (r.status === 409 ? ' – reloaded, try again' : ''), true);
   else banner(p.name + ' is now ' + admin + '.');
@@ -735,7 +792,12 @@ function confirmDialog(text, okText) {
 }
 
 async function deleteProxy(p) {
-  if (!(await confirmDialog('Delete proxy ' + p.name + ' (' + p.address + ')? Its clients move to the other proxies.', 'Delete'))) return;
+  const c = await confirmChange('Delete proxy ' + p.name + ' (' + p.address + ')? Its clients move to the other proxies.', 'Delete',
+    'DELETE', '/api/v1/proxies/' + p.id + '?version=' + p.version);
+  if (c !== true) {
+    if (c) { banner(p.name + ': ' + c.error, true); loadPool(); }
+    return;
+  }
   const r = await api('DELETE', '/api/v1/proxies/' + p.id + '?version=' + p.version);
   if (!r.ok) banner(p.name + ': ' + r.error, true);
   else banner(p.name + ' deleted.');
@@ -814,11 +876,16 @@ async function onProxySave(ev) {
   let r;
   if (editing) {
     body.version = editing.version;
-    r = await api('PUT', '/api/v1/proxies/' + editing.id, body);
+    // What moves clients (weight, state, address) is previewed before it is saved.
+    const moves = body.weight !== editing.weight || body.admin !== editing.admin || body.address !== editing.address;
+    const c = moves ? await confirmChange('Save proxy ' + editing.name + '?', 'Save', 'PUT', '/api/v1/proxies/' + editing.id, body) : true;
+    r = c === true ? await api('PUT', '/api/v1/proxies/' + editing.id, body) : c;
   } else {
     if (body.name === '') delete body.name;
-    r = await api('POST', '/api/v1/proxies', body);
+    const c = await confirmChange('Add proxy ' + (body.name || body.address) + '?', 'Add', 'POST', '/api/v1/proxies', body);
+    r = c === true ? await api('POST', '/api/v1/proxies', body) : c;
   }
+  if (r === false) return; // cancelled
   if (!r.ok) {
     showError(form, r);
     if (r.status === 409 && r.kind === 'conflict') loadPool();
