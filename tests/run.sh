@@ -105,17 +105,39 @@ leak_check() {
 	return 0
 }
 
-# run_suite NAME SCRIPT: the suite's output, then its leak check; the suite's status.
+# What the proxy set-up script writes on a real proxy by default. The labs
+# share this host's file system, so a suite must point the script at files of
+# its own lab (or give --tls off); one of these appearing during a suite is a
+# test writing outside its world.
+HOST_PROXY_FILES=(/etc/squid/conf.d/drover.conf /var/lib/drover-proxy)
+
+# host_files_present: those of HOST_PROXY_FILES that exist, one per line.
+host_files_present() {
+	local f
+	for f in "${HOST_PROXY_FILES[@]}"; do
+		[ -e "$f" ] && echo "$f"
+	done
+	grep -l "drover-proxy-setup" /etc/squid/squid.conf 2>/dev/null
+}
+
+# run_suite NAME SCRIPT: the suite's output, then its leak checks (processes,
+# and the host's own proxy files); the suite's status.
 run_suite() {
-	local name=$1 script=$2 marker orphans rc
+	local name=$1 script=$2 marker orphans rc before after
 	marker=$name.$$.$RANDOM$RANDOM
 	orphans=$(mktemp /tmp/drover-test-orphans.XXXXXX)
+	before=$(host_files_present)
 	DROVER_TEST_RUN=$marker DROVER_BUILD="$root/$build" DROVER_ARTIFACTS="$artifacts" \
 		python3 "$here/lab/reaper.py" run "$orphans" \
 		timeout --kill-after=10 900 bash "$script" 2>&1
 	rc=$?
 	leak_check "$name" "$marker" "$orphans"
 	rm -f "$orphans"
+	after=$(host_files_present)
+	if [ "$after" != "$before" ]; then
+		echo "not ok - $name changed the host's own proxy files: $(echo $after)"
+		rc=1
+	fi
 	return $rc
 }
 

@@ -68,7 +68,8 @@ preflight() {
 px_check() {
 	local dir=$LAB_STATE/px$1
 	OUT=$(lab_exec "px$1" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" check 2>&1)
+		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+		$(lab_proxy_tls_args "$1") check 2>&1)
 	RC=$?
 }
 
@@ -76,7 +77,8 @@ px_check() {
 px_up() {
 	local dir=$LAB_STATE/px$1
 	lab_exec "px$1" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up >/dev/null
+		--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
+		$(lab_proxy_tls_args "$1") up >/dev/null
 }
 
 # line PATTERN: the first line of OUT that matches PATTERN (grep -E).

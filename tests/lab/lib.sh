@@ -623,7 +623,7 @@ lab_proxies_setup_again() {
 			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
 		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
 			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" \
-			--tls off up >/dev/null || return 1
+			$(lab_proxy_tls_args "$i") up >/dev/null || return 1
 	done
 }
 
