@@ -121,6 +121,21 @@ static bool api_get_string(json_t *req, const char *key, bool required, const ch
 	return true;
 }
 
+/* An optional boolean: true or false (JSON's own, not 0/1 or a string). */
+static bool api_get_bool(json_t *req, const char *key, bool *out, json_t **fail)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL)
+		return true;
+	if (!json_is_boolean(v)) {
+		*fail = api_error(key, "%s: expected true or false", key);
+		return false;
+	}
+	*out = json_is_true(v);
+	return true;
+}
+
 static json_t *api_address(uint32_t addr)
 {
 	char text[INET_ADDRSTRLEN];
@@ -243,7 +258,8 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 	    !api_get_string(c->req, "address", false, &address, fail) ||
 	    !api_get_string(c->req, "name", false, &name, fail) ||
 	    !api_get_string(c->req, "admin", false, &admin, fail) ||
-	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail))
+	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail) ||
+	    !api_get_bool(c->req, "squid_stats", &p->squid_stats, fail))
 		return false;
 	if (address != NULL && !settings_parse_ipv4(address, &p->address)) {
 		*fail = api_error("address", "address: invalid IPv4 address `%s'", address);
@@ -283,8 +299,8 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 
 static json_t *api_proxy_add(struct api_call *c)
 {
-	static const char *const allowed[] = {"address", "address6", "name", "weight",
-					      "admin",	 "probe",    NULL};
+	static const char *const allowed[] = {"address", "address6", "name",	    "weight",
+					      "admin",	 "probe",    "squid_stats", NULL};
 	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const char *address = NULL;
@@ -301,8 +317,9 @@ static json_t *api_proxy_add(struct api_call *c)
 
 static json_t *api_proxy_set(struct api_call *c)
 {
-	static const char *const allowed[] = {"id",    "address", "address6", "name", "weight",
-					      "admin", "probe",	  "version",  NULL};
+	static const char *const allowed[] = {"id",	     "address", "address6", "name",
+					      "weight",	     "admin",	"probe",    "version",
+					      "squid_stats", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *cur;
 	struct proxy_config p;
