@@ -161,6 +161,30 @@ static json_t *api_health6_json(const struct manager_proxy_view *v)
 			 (json_int_t)h->failed_checks, "state_changes", (json_int_t)h->changes);
 }
 
+/*
+ * Squid's own figures of the proxy (the contract the dashboard reads): null
+ * while its squid_stats is off; else ok, error (null when ok), the figures
+ * of the last good read (zero before any) and their age_s (since the last
+ * good read, or since reading began when none was), and beside them
+ * requests, state, reads and failures.
+ */
+static json_t *api_squid_json(const struct manager_proxy_view *v)
+{
+	const struct squid_stats_view *q = &v->squid;
+	const struct squid_figures *f = &q->figures;
+	bool ok = q->state == SQUID_STATS_OK;
+
+	if (!v->config.squid_stats)
+		return json_null();
+	return json_pack("{s:b, s:o, s:f, s:f, s:I, s:f, s:I, s:I, s:s, s:I, s:I}", "ok", ok,
+			 "error", ok ? json_null() : json_string(q->error), "requests_per_second",
+			 f->requests_per_second, "hit_ratio", f->hit_ratio, "clients",
+			 (json_int_t)f->clients, "median_service_ms", f->median_service_ms, "age_s",
+			 (json_int_t)(q->age_ms / SQUID_INFO_MS_PER_S), "requests",
+			 (json_int_t)f->requests, "state", squid_stats_state_name(q->state),
+			 "reads", (json_int_t)q->reads, "failures", (json_int_t)q->failures);
+}
+
 static json_t *api_proxy_json(const struct manager_proxy_view *v)
 {
 	const struct proxy_config *p = &v->config;
@@ -182,6 +206,8 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 		proxy_address6_text(p, text6, sizeof(text6));
 		json_object_set_new(o, "address6", text6[0] ? json_string(text6) : json_null());
 	}
+	json_object_set_new(o, "squid_stats", json_boolean(p->squid_stats));
+	json_object_set_new(o, "squid", api_squid_json(v));
 	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
 		/* Disabled proxies are not probed: their last result would be stale. */
 		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
@@ -786,6 +812,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.client_subnets = subnets;
 	config.ports = ports;
 	config.peers = peers;
+	config.squid_manager = p->squid_stats;
 	if (setup_script_render(&config, &text, &len, c->err, sizeof(c->err)) < 0)
 		return api_error(NULL, "proxy %s: no set-up script: %s", p->name, c->err);
 	if (setup_script_filename(p->name, filename, sizeof(filename)) < 0) {
