@@ -55,10 +55,22 @@
 #      60, the outer header being 40 bytes when an IPv6 appliance address is
 #      given (IPv6-in-IPv6), else 20 (6in4); with MTU 1500, 1400 or 1420.
 #
+# With --squid-manager FILE, Squid's cache manager is opened to the appliances
+# (and to them only), so that droverd may read Squid's own figures from it
+# (a proxy's squid_stats): "up" writes a marked block into FILE, Squid's
+# configuration, just before its first http_access line (so before Debian's
+# `http_access deny manager'):
+#     acl drover_appliances src APPLIANCE...
+#     http_access allow drover_appliances manager
+# checks FILE with `squid -k parse' (refused: FILE is put back as it was) and
+# asks a running Squid to reconfigure; "down" takes the block out again.
+# Without the option, Squid's configuration is not touched.
+#
 #   drover-proxy-setup.sh --appliance IP[,IP] --clients CIDR[,CIDR]
 #       [--mode kernel|decap] [--tunnel-address IP] [--tunnel-address6 IP6]
 #       [--intercept-port 3129] [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
-#       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH] [up|down]
+#       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH]
+#       [--squid-manager FILE] [up|down]
 #
 # Both "up" and "down" may be repeated: up replaces what an earlier up set,
 # down removes only what is there (the chains DROVER-INTERCEPT, DROVER-IPIP
@@ -98,10 +110,14 @@ dev=
 decap_bin=
 pidfile=
 decap_log=
+squid_conf=
 action=up
+# The block --squid-manager keeps in Squid's configuration, between these lines.
+squid_begin='# BEGIN drover-proxy-setup.sh: the appliances may read the cache manager'
+squid_end='# END drover-proxy-setup.sh'
 
 usage() {
-	sed -n '/^#   drover-proxy-setup.sh/,/\[up|down\]/p' "$0" | sed 's/^#//'
+	sed -n '/^#   drover-proxy-setup.sh/,/ \[up|down\]/p' "$0" | sed 's/^#//'
 }
 
 die_usage() {
@@ -175,7 +191,7 @@ need_value() {
 while [ $# -gt 0 ]; do
 	case $1 in
 	--appliance | --clients | --mode | --tunnel-address | --tunnel-address6 | --intercept-port | \
-		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log)
+		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log | --squid-manager)
 		need_value "$@"
 		opt=${1#--}
 		val=$2
@@ -193,6 +209,7 @@ while [ $# -gt 0 ]; do
 		decap-bin) decap_bin=$val ;;
 		pidfile) pidfile=$val ;;
 		decap-log) decap_log=$val ;;
+		squid-manager) squid_conf=$val ;;
 		esac
 		;;
 	-h | --help)
@@ -664,6 +681,66 @@ ipv6_wanted() {
 	[ ${#client6_list[@]} -gt 0 ]
 }
 
+# ---- Squid's cache manager for the appliances (--squid-manager FILE) ----
+
+# squid_block_strip: FILE without our block, on stdout.
+squid_block_strip() {
+	awk -v b="$squid_begin" -v e="$squid_end" '
+		$0 == b { skip = 1; next }
+		skip && $0 == e { skip = 0; next }
+		!skip { print }' "$squid_conf"
+}
+
+# squid_block_insert: FILE without our block, then with the new one before
+# the first http_access line (at the end when there is none), on stdout.
+squid_block_insert() {
+	local sources=("${appliance_list[@]}" "${appliance6_list[@]}")
+	squid_block_strip | awk -v b="$squid_begin" -v e="$squid_end" -v src="${sources[*]}" '
+		function block() {
+			print b
+			print "acl drover_appliances src " src
+			print "http_access allow drover_appliances manager"
+			print e
+			done = 1
+		}
+		!done && /^[ \t]*http_access[ \t]/ { block() }
+		{ print }
+		END { if (!done) block() }'
+}
+
+# squid_conf_write CMD: FILE replaced by what CMD prints (owner and mode kept);
+# refused by `squid -k parse', FILE is put back and the script fails.
+squid_conf_write() {
+	local tmp keep
+	[ -f "$squid_conf" ] || die "no Squid configuration \`$squid_conf'"
+	tmp=$(mktemp "$squid_conf.drover.XXXXXX") || die "cannot write beside \`$squid_conf'"
+	keep=$(mktemp "$squid_conf.drover.XXXXXX") || die "cannot write beside \`$squid_conf'"
+	cp -p "$squid_conf" "$keep" && "$1" >"$tmp" && chmod --reference="$squid_conf" "$tmp" &&
+		chown --reference="$squid_conf" "$tmp" && mv "$tmp" "$squid_conf" || {
+		rm -f "$tmp" "$keep"
+		die "cannot rewrite \`$squid_conf'"
+	}
+	if command -v squid >/dev/null && ! squid -k parse -f "$squid_conf" >/dev/null 2>&1; then
+		mv "$keep" "$squid_conf"
+		die "Squid refuses \`$squid_conf' with the cache manager block; left as it was"
+	fi
+	rm -f "$keep"
+	# A Squid that is not running takes it at its start.
+	command -v squid >/dev/null && squid -k reconfigure -f "$squid_conf" >/dev/null 2>&1
+	return 0
+}
+
+squid_manager_up() {
+	[ -n "$squid_conf" ] || return 0
+	squid_conf_write squid_block_insert
+}
+
+squid_manager_down() {
+	[ -n "$squid_conf" ] || return 0
+	grep -qxF "$squid_begin" "$squid_conf" 2>/dev/null || return 0
+	squid_conf_write squid_block_strip
+}
+
 case $action in
 up)
 	# The filters first: tunl0 takes IPIP from anyone the moment it is up.
@@ -689,8 +766,10 @@ up)
 		intercept6_down
 	fi
 	routes_up
+	squid_manager_up
 	;;
 down)
+	squid_manager_down
 	intercept_down
 	intercept6_down
 	routes_down
