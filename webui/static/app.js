@@ -485,6 +485,19 @@ async function deleteProxy(p) {
   loadPool();
 }
 
+// Squid's own figures of a proxy (null: its squid_stats is off). A failed read
+// shows its error; the figures beside it are those of the last good read.
+function squidCell(q) {
+  if (!q) return el('td', { class: 'squid muted', text: '-' });
+  const figures = q.ok || q.reads > q.failures
+    ? q.requests_per_second.toFixed(1) + ' req/s, ' + (100 * q.hit_ratio).toFixed(1) + '% hits, ' +
+      q.clients + ' clients, median ' + q.median_service_ms.toFixed(1) + ' ms'
+    : '';
+  return el('td', { class: 'squid' },
+    figures ? el('div', { class: 'squid-figures', text: figures }) : null,
+    q.ok ? null : el('div', { class: 'squid-error', text: q.error || 'not read' }));
+}
+
 function poolRow(p) {
   const act = (label, admin) => el('button', {
     type: 'button', class: 'small', text: label, disabled: p.admin === admin,
@@ -501,6 +514,7 @@ function poolRow(p) {
     el('td', { class: 'admin' }, badge(p.admin)),
     healthCell(p),
     el('td', { text: p.probe + (p.probe_override ? '' : ' (pool)') }),
+    squidCell(p.squid),
     el('td', {}, el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'small', text: 'Edit', 'data-action': 'edit', onclick: () => openEditor(p) }),
       act('Enable', 'enabled'), act('Drain', 'drain'), act('Disable', 'disabled'),
@@ -532,6 +546,7 @@ function openEditor(p) {
   $('pf-weight').value = p ? p.weight : 100;
   $('pf-admin').value = p ? p.admin : 'enabled';
   $('pf-probe').value = p && p.probe_override ? p.probe : 'default';
+  $('pf-squid-stats').value = p && p.squid_stats ? 'on' : 'off';
   $('proxy-editor').hidden = false;
   (p ? $('pf-name') : $('pf-address')).focus();
 }
@@ -553,6 +568,8 @@ async function onProxySave(ev) {
     weight: Number(weightText),
     admin: $('pf-admin').value,
     probe: $('pf-probe').value,
+    // Off unless the proxy's Squid allows this appliance its cache manager.
+    squid_stats: $('pf-squid-stats').value === 'on',
   };
   let r;
   if (editing) {
