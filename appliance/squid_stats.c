@@ -134,8 +134,6 @@ static void squid_stats_finish(struct squid_stats_reader *r, CURLcode code)
 	curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	r->view.reads++;
-	if (status > 0)
-		squid_series_answered(&r->series); /* Squid counted it, whatever it said */
 	if (code == CURLE_OPERATION_TIMEDOUT) {
 		squid_stats_failed(r, SQUID_STATS_TIMEOUT, "no answer within %u ms (%s)",
 				   (unsigned)SQUID_STATS_TIMEOUT_MS,
@@ -165,12 +163,17 @@ static void squid_stats_finish(struct squid_stats_reader *r, CURLcode code)
 	} else {
 		uint64_t now_ms = clock_now_ms();
 
+		/* Counts this read itself too. */
 		squid_series_update(&r->series, &info, now_ms, &r->view.figures);
 		r->view.have_figures = true;
 		r->view.state = SQUID_STATS_OK;
 		r->view.error[0] = '\0';
 		r->since_ms = now_ms;
+		return;
 	}
+	/* No figures, but an answer: Squid counted the request, whatever it said. */
+	if (status > 0)
+		squid_series_answered(&r->series);
 }
 
 /* Reads every finished transfer. */
