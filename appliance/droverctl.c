@@ -259,17 +259,25 @@ static double real(json_t *o, const char *key)
 
 /*
  * Squid's own figures of a proxy ("squid" in the API): "-" when not read
- * (the proxy's squid_stats is off); the figures, then the error when the
- * last read failed (the figures are then those of the last good read, as
- * old as age_s says). long: the words of `proxy show', else the list's.
+ * (the proxy's squid_stats is off). long (`proxy show'): the figures in
+ * words, then the error when the last read failed (the figures are then
+ * those of the last good read, as old as age_s says). Else (the list's
+ * column, one word): "REQ/s,HIT%,CLIENTS,MEDIANms", the last read's state
+ * in brackets after them when it failed, or that state alone before any
+ * good read.
  */
 static void format_squid(char *buf, size_t len, json_t *sq, bool long_form)
 {
+	bool ok = json_is_true(json_object_get(sq, "ok"));
 	char age[32];
 	int n;
 
 	if (!json_is_object(sq)) {
 		snprintf(buf, len, "-");
+		return;
+	}
+	if (!long_form && num(sq, "reads") <= num(sq, "failures")) {
+		snprintf(buf, len, "%s", str(sq, "state"));
 		return;
 	}
 	format_duration(age, sizeof(age), num(sq, "age_s"));
@@ -281,13 +289,15 @@ static void format_squid(char *buf, size_t len, json_t *sq, bool long_form)
 			     num(sq, "clients"), real(sq, "median_service_ms"), num(sq, "requests"),
 			     age);
 	else
-		n = snprintf(buf, len, "%.1f %.0f%% %lld %.1fms", real(sq, "requests_per_second"),
+		n = snprintf(buf, len, "%.1f/s,%.0f%%,%lld,%.1fms", real(sq, "requests_per_second"),
 			     100.0 * real(sq, "hit_ratio"), num(sq, "clients"),
 			     real(sq, "median_service_ms"));
-	if (n < 0 || (size_t)n >= len || json_is_true(json_object_get(sq, "ok")))
+	if (n < 0 || (size_t)n >= len || ok)
 		return;
-	snprintf(buf + n, len - (size_t)n, "%s error: %s", long_form ? ";" : "",
-		 shown(str(sq, "error")));
+	if (long_form)
+		snprintf(buf + n, len - (size_t)n, "; error: %s", str(sq, "error"));
+	else
+		snprintf(buf + n, len - (size_t)n, "(%s)", str(sq, "state"));
 }
 
 static void print_proxy_table(json_t *proxies)
@@ -296,13 +306,12 @@ static void print_proxy_table(json_t *proxies)
 	json_t *p;
 
 	/*
-	 * ADDRESS6, HEALTH6 and SQUID last, so that the columns before them keep
-	 * their places.
+	 * SQUID (one word), ADDRESS6 and HEALTH6 last, so that the columns before
+	 * them keep their places and HEALTH6 stays the last.
 	 */
-	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %-25s %-10s %s\n",
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %-24s %-25s %s\n",
 	       "ID", "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED",
-	       "FAILS", "ACTIVE", "HITS", "PACKETS", "BYTES", "ADDRESS6", "HEALTH6",
-	       "SQUID (REQ/S HIT CLIENTS MEDIAN)");
+	       "FAILS", "ACTIVE", "HITS", "PACKETS", "BYTES", "SQUID", "ADDRESS6", "HEALTH6");
 	json_array_foreach(proxies, i, p)
 	{
 		char check[96] = "-", since[32] = "-";
@@ -319,11 +328,11 @@ static void print_proxy_table(json_t *proxies)
 
 		format_squid(squid, sizeof(squid), json_object_get(p, "squid"), false);
 		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
-		       "%14lld %-25s %-10s %s\n",
+		       "%14lld %-24s %-25s %s\n",
 		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
 		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
 		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"), num(p, "bytes"),
-		       address6, health6, squid);
+		       squid, address6, health6);
 	}
 }
 
