@@ -71,6 +71,13 @@ struct squid_stats_reader {
 	bool keep;	   /* scratch for squid_stats_set_targets */
 };
 
+/* A read's whole time: SQUID_STATS_TIMEOUT_MS, or the interval when that is shorter. */
+static long squid_stats_timeout_ms(const struct squid_stats *s)
+{
+	return s->interval_ms < SQUID_STATS_TIMEOUT_MS ? (long)s->interval_ms
+						       : SQUID_STATS_TIMEOUT_MS;
+}
+
 const char *squid_stats_state_name(enum squid_stats_state state)
 {
 	if ((unsigned)state >= SQUID_STATS_STATE_COUNT)
@@ -135,8 +142,8 @@ static void squid_stats_finish(struct squid_stats_reader *r, CURLcode code)
 	curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	r->view.reads++;
 	if (code == CURLE_OPERATION_TIMEDOUT) {
-		squid_stats_failed(r, SQUID_STATS_TIMEOUT, "no answer within %u ms (%s)",
-				   (unsigned)SQUID_STATS_TIMEOUT_MS,
+		squid_stats_failed(r, SQUID_STATS_TIMEOUT, "no answer within %ld ms (%s)",
+				   squid_stats_timeout_ms(r->owner),
 				   connect_us > 0 ? "connected" : "connecting");
 	} else if (code == CURLE_OUT_OF_MEMORY || os_errno == EMFILE || os_errno == ENFILE ||
 		   os_errno == ENOMEM || os_errno == ENOBUFS) {
@@ -201,9 +208,7 @@ static int squid_stats_reader_start(struct squid_stats_reader *r)
 {
 	char addr[INET_ADDRSTRLEN],
 	    url[sizeof("http://:65535") + INET_ADDRSTRLEN + sizeof(SQUID_STATS_PATH)];
-	long timeout_ms = r->owner->interval_ms < SQUID_STATS_TIMEOUT_MS
-			      ? (long)r->owner->interval_ms
-			      : SQUID_STATS_TIMEOUT_MS;
+	long timeout_ms = squid_stats_timeout_ms(r->owner);
 	CURLcode rc = CURLE_OK;
 
 	r->body = malloc(SQUID_STATS_BODY_MAX + 1);
