@@ -352,7 +352,7 @@ log0=$(lab_squid_requests $sq)
 hits0=$(proxy_field $sq hits)
 burst=0
 burst_start=$(now_ms)
-for round in 1 2 3; do
+for _ in 1 2 3; do
 	for c in "${sq_clients[@]}"; do
 		fetch "$c" && burst=$((burst + 1))
 	done
