@@ -9,10 +9,12 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include "client.h"
 #include "clock.h"
 #include "encap.h"
+#include "fastpath.h"
 #include "setup_script.h"
 
 #define API_AUDIT_PAGE_MAX 500
@@ -826,6 +828,65 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	return r;
 }
 
+/*
+ * What `droverctl preflight' compares with the host: whether droverd manages
+ * the rules, the fast path's state and the interfaces it is attached to, and
+ * per proxy the tunnel source and MTU the packet threads use (0 when there is
+ * no route to it). droverctl makes the checks itself, with its own
+ * privileges: droverd may lack what some of them need, and a probe that waits
+ * for an answer has no place on the control loop.
+ */
+static json_t *api_preflight(struct api_call *c)
+{
+	static const char *const allowed[] = {NULL};
+	json_t *fail = api_check_fields(c->req, allowed);
+	const struct settings *s = manager_settings(c->m);
+	int ifindex[FASTPATH_IFACES_MAX];
+	char name[IF_NAMESIZE], text6[INET6_ADDRSTRLEN];
+	struct manager_proxy_view v;
+	struct manager_stats st;
+	json_t *r, *ifaces, *proxies;
+	unsigned n;
+
+	if (fail != NULL)
+		return fail;
+	manager_stats(c->m, &st);
+	r = api_ok();
+	json_object_set_new(r, "rules_managed", json_boolean(manager_rules_managed(c->m)));
+	json_object_set_new(r, "fast_path_setting", json_boolean(s->fast_path));
+	json_object_set_new(r, "fast_path",
+			    json_string(st.fast_path_on			? "on"
+					: st.fast_path_error[0] != '\0' ? st.fast_path_error
+									: "off"));
+	ifaces = json_array();
+	n = manager_fast_path_interfaces(c->m, ifindex, FASTPATH_IFACES_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		if (if_indextoname((unsigned)ifindex[i], name) != NULL)
+			json_array_append_new(ifaces, json_string(name));
+	}
+	json_object_set_new(r, "fast_path_interfaces", ifaces);
+	json_object_set_new(r, "ipv6_clients", json_boolean(s->nsubnets6 > 0));
+	proxies = json_array();
+	for (size_t i = 0; i < manager_proxy_count(c->m); i++) {
+		const struct pool_target *t;
+		json_t *o;
+
+		manager_proxy_view_at(c->m, i, &v);
+		t = v.slot != 0 ? manager_proxy_target(c->m, v.slot) : NULL;
+		proxy_address6_text(&v.config, text6, sizeof(text6));
+		o = json_pack("{s:I, s:s, s:o, s:s, s:o, s:i}", "id", (json_int_t)v.config.id,
+			      "name", v.config.name, "address", api_address(v.config.address),
+			      "admin", proxy_admin_name(v.config.admin), "tunnel_source",
+			      t != NULL && t->tunnel_mtu != 0 ? api_address(t->source)
+							      : json_null(),
+			      "tunnel_mtu", t != NULL ? (int)t->tunnel_mtu : 0);
+		json_object_set_new(o, "address6", text6[0] ? json_string(text6) : json_null());
+		json_array_append_new(proxies, o);
+	}
+	json_object_set_new(r, "proxies", proxies);
+	return r;
+}
+
 /* The request's only field, "path": an absolute file path. NULL with *fail set otherwise. */
 static const char *api_path_only(struct api_call *c, json_t **fail)
 {
@@ -908,6 +969,7 @@ static const struct api_command api_commands[] = {
     {"rules", api_rules},
     {"audit", api_audit},
     {"proxy.setup_script", api_proxy_setup_script},
+    {"preflight", api_preflight},
     {"backup", api_backup},
     {"restore", api_restore},
     {"cluster", api_cluster},

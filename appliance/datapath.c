@@ -20,6 +20,8 @@
 #include "encap.h"
 #include "encap6.h"
 #include "fastpath.h"
+#include "quic.h"
+#include "ratelimit.h"
 #include "reply.h"
 #include "reply6.h"
 #include "wire.h"
@@ -63,7 +65,8 @@ struct datapath_thread {
 	uint64_t loops;
 	uint16_t ip_id;
 	uint32_t now;
-	uint32_t indev; /* the interface the packet being decided came in on (0: unknown) */
+	uint64_t now_ms; /* the same clock in milliseconds, for token buckets */
+	uint32_t indev;	 /* the interface the packet being decided came in on (0: unknown) */
 
 	uint64_t counters[DP_COUNTER_COUNT];
 	uint64_t malformed[PACKET_ERR_COUNT];
@@ -84,6 +87,12 @@ struct datapath_thread {
 	 * keyed hash, which nobody can aim at another client's bucket.
 	 */
 	struct dp_reply_budget replies[DP_REPLY_KINDS][DP_REPLY_SOURCES];
+	/*
+	 * QUIC port unreachables of this queue, all clients together: a flood of
+	 * datagrams with forged client sources must not turn the appliance into
+	 * a reflector, whatever the sources.
+	 */
+	struct ratelimit quic_replies;
 
 	struct queue_verdicts verdicts;
 	struct mmsghdr rx_msgs[DP_BURST];
@@ -146,6 +155,11 @@ static const char *const datapath_counter_names[DP_COUNTER_COUNT] = {
     [DP_IPV6_IN_IPV6] = "ipv6_in_ipv6",
     [DP_PACKET_TOO_BIG_SENT] = "packet_too_big_sent",
     [DP_PACKET_TOO_BIG_LIMITED] = "packet_too_big_rate_limited",
+    [DP_QUIC_REJECTED] = "quic_rejected",
+    [DP_QUIC_DROPPED] = "quic_dropped",
+    [DP_QUIC_PASSED] = "quic_passed",
+    [DP_QUIC_REJECT_SENT] = "quic_reject_sent",
+    [DP_QUIC_REJECT_LIMITED] = "quic_reject_rate_limited",
 };
 
 static const char *const datapath_malformed6_names[PACKET6_ERR_COUNT] = {
@@ -575,6 +589,57 @@ static void dp_learn6(struct datapath_thread *t, const struct pool_snapshot *sna
 		dp_count(t, DP_FAST_LEARN_ERRORS);
 }
 
+/*
+ * Counts a client's QUIC datagram by quic_policy's action and returns its
+ * verdict; *reply says whether the caller sends the port unreachable of its
+ * IP version (the token for it is taken).
+ */
+static int dp_quic_verdict(struct datapath_thread *t, const struct pool_snapshot *snap,
+			   bool may_answer, bool *reply)
+{
+	enum quic_action action = quic_decide(snap->quic, may_answer, &t->quic_replies, t->now_ms,
+					      snap->quic_reject_rate);
+
+	*reply = false;
+	switch (action) {
+	case QUIC_ACTION_PASS:
+		dp_count(t, DP_QUIC_PASSED);
+		return NF_ACCEPT;
+	case QUIC_ACTION_DROP:
+		dp_count(t, DP_QUIC_DROPPED);
+		return NF_DROP;
+	case QUIC_ACTION_REJECT_UNANSWERED:
+		dp_count(t, DP_NOT_ANSWERED);
+		break;
+	case QUIC_ACTION_REJECT_LIMITED:
+		dp_count(t, DP_QUIC_REJECT_LIMITED);
+		break;
+	case QUIC_ACTION_REJECT:
+		*reply = true;
+		break;
+	}
+	dp_count(t, DP_QUIC_REJECTED);
+	return NF_DROP;
+}
+
+/* A client's IPv4 QUIC datagram: quic_policy, the reply a port unreachable quoting it. */
+static int dp_quic(struct datapath_thread *t, const struct pool_snapshot *snap,
+		   const struct packet_info *pi, const uint8_t *pkt, size_t len)
+{
+	bool reply;
+	int verdict = dp_quic_verdict(t, snap, reply_may_answer(pi), &reply);
+	size_t n;
+
+	if (!reply)
+		return verdict;
+	n = reply_port_unreachable(t->reply, sizeof(t->reply), pkt, len);
+	if (n > 0) {
+		dp_send_icmp(t, pi->src, n);
+		dp_count(t, DP_QUIC_REJECT_SENT);
+	}
+	return verdict;
+}
+
 /* Decides one packet, IPv4 here and IPv6 in dp_handle6; returns its verdict. */
 static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap,
 		     const uint8_t *pkt, size_t len)
@@ -589,6 +654,13 @@ static int dp_handle(struct datapath_thread *t, const struct pool_snapshot *snap
 	err = packet_parse(pkt, len, &pi);
 	if (err != PACKET_OK) {
 		return dp_malformed(t, snap, &t->malformed[err]);
+	}
+	if (quic_is_datagram(pi.protocol, pi.has_ports, pi.dport)) {
+		if (!pool_is_client(snap, pi.src)) {
+			dp_count(t, DP_NOT_CLIENT);
+			return NF_ACCEPT;
+		}
+		return dp_quic(t, snap, &pi, pkt, len);
 	}
 	if (!dp_is_web(snap, pi.protocol, pi.has_ports, pi.dport, pi.icmp_error, pi.quoted_protocol,
 		       pi.quoted_has_ports, pi.quoted_sport)) {
@@ -674,14 +746,12 @@ static int dp_too_big6(struct datapath_thread *t, const struct pool_snapshot *sn
  * no_proxy_policy reject for an IPv6 client: ICMPv6 destination
  * unreachable, administratively prohibited (RFC 4443 3.1, code 1), within
  * the client's budget; never to an error, a later fragment or a RST. The
- * message is the Packet Too Big layout with another type and code and the
- * MTU word unused (zero); the kernel computes the checksum.
+ * kernel replaces the source and the checksum (dp_send_icmp6).
  */
 static void dp_reject6(struct datapath_thread *t, const struct pool_snapshot *snap,
 		       const struct packet6_info *pi, uint64_t hash, const uint8_t *pkt, size_t len)
 {
 	static const uint8_t any[WIRE_IPV6_ADDR_LEN];
-	uint8_t *icmp = t->reply6 + WIRE_IPV6_HLEN;
 	size_t n;
 
 	if (!reply6_may_answer(pi) || (pi->has_ports && (pi->tcp_flags & WIRE_TCP_RST))) {
@@ -690,16 +760,35 @@ static void dp_reject6(struct datapath_thread *t, const struct pool_snapshot *sn
 	}
 	if (!dp_reply_allowed_hash(t, snap, DP_REPLY_REJECT, hash))
 		return;
-	n = reply6_packet_too_big(t->reply6, sizeof(t->reply6), any, pkt, len, WIRE_IPV6_MTU_MIN);
+	n = reply6_unreachable(t->reply6, sizeof(t->reply6), any, pkt, len,
+			       WIRE_ICMP6_ADMIN_PROHIBITED);
 	if (n == 0) {
 		dp_count(t, DP_NOT_ANSWERED);
 		return;
 	}
-	icmp[0] = WIRE_ICMP6_UNREACHABLE;
-	icmp[1] = WIRE_ICMP6_ADMIN_PROHIBITED;
-	memset(icmp + 4, 0, 4);
 	dp_send_icmp6(t, pi->src, n);
 	dp_count(t, DP_REJECT_SENT);
+}
+
+/* A client's IPv6 QUIC datagram: as dp_quic, the reply an ICMPv6 port unreachable. */
+static int dp_quic6(struct datapath_thread *t, const struct pool_snapshot *snap,
+		    const struct packet6_info *pi, const uint8_t *pkt, size_t len)
+{
+	static const uint8_t any[WIRE_IPV6_ADDR_LEN];
+	bool reply;
+	int verdict = dp_quic_verdict(t, snap, reply6_may_answer(pi), &reply);
+	size_t n;
+
+	if (!reply)
+		return verdict;
+	/* The source and checksum written here are replaced by the kernel's (dp_send_icmp6). */
+	n = reply6_unreachable(t->reply6, sizeof(t->reply6), any, pkt, len,
+			       WIRE_ICMP6_PORT_UNREACHABLE);
+	if (n > 0) {
+		dp_send_icmp6(t, pi->src, n);
+		dp_count(t, DP_QUIC_REJECT_SENT);
+	}
+	return verdict;
 }
 
 /* The proxy an IPv6 client's ICMPv6 error belongs to, as dp_icmp_error_owner for IPv4. */
@@ -735,6 +824,13 @@ static int dp_handle6(struct datapath_thread *t, const struct pool_snapshot *sna
 	err = packet6_parse(pkt, len, &pi);
 	if (err != PACKET6_OK) {
 		return dp_malformed(t, snap, &t->malformed6[err]);
+	}
+	if (quic_is_datagram(pi.protocol, pi.has_ports, pi.dport)) {
+		if (!pool_is_client6(snap, pi.src)) {
+			dp_count(t, DP_NOT_CLIENT);
+			return NF_ACCEPT;
+		}
+		return dp_quic6(t, snap, &pi, pkt, len);
 	}
 	/* Only TCP and the ICMPv6 errors: neighbour discovery and the rest are the kernel's. */
 	if (!dp_is_web(snap, pi.protocol, pi.has_ports, pi.dport, pi.icmp_error, pi.quoted_protocol,
@@ -896,6 +992,7 @@ static void *dp_thread_main(void *arg)
 		}
 		burst.snap = __atomic_load_n(&dp->current, __ATOMIC_SEQ_CST);
 		t->now = clock_now_s();
+		t->now_ms = clock_now_ms();
 		dp_count(t, DP_BURSTS);
 		for (int i = 0; i < n; i++) {
 			if (mnl_cb_run(t->rx_buf + (size_t)i * DP_RXBUF, t->rx_msgs[i].msg_len, 0,

@@ -70,6 +70,17 @@ enum datapath_counter {
 	DP_IPV6_IN_IPV6,      /* ... of DP_IPV6_ENCAPSULATED: in IPv6-in-IPv6 */
 	DP_PACKET_TOO_BIG_SENT,	   /* ICMPv6 Packet Too Big sent to clients */
 	DP_PACKET_TOO_BIG_LIMITED, /* ... suppressed: that client's budget is spent */
+	/*
+	 * The clients' QUIC (UDP to port 443, both IP versions; quic.h), by
+	 * quic_policy: every such datagram is counted once in one of the first
+	 * three. A rejected one that may not be answered (RFC 1122) also counts
+	 * as not_answered.
+	 */
+	DP_QUIC_REJECTED,	/* reject: dropped (answered or not) */
+	DP_QUIC_DROPPED,	/* drop: dropped silently */
+	DP_QUIC_PASSED,		/* pass: forwarded unfiltered */
+	DP_QUIC_REJECT_SENT,	/* ... port unreachable sent */
+	DP_QUIC_REJECT_LIMITED, /* ... not answered: the queue's quic_reject_rate is spent */
 	/* The kernel fast path's own counters, in enum fastpath_counter order. */
 	DP_FAST_PACKETS,
 	DP_FAST_BYTES,

@@ -22,6 +22,9 @@
 #include "control.h"
 #include "keepalived_conf.h"
 #include "log.h"
+#include "preflight.h"
+#include "preflight_host.h"
+#include "preflight_probe.h"
 #include "settings.h"
 
 enum droverctl_exit {
@@ -43,6 +46,10 @@ static unsigned call_timeout_ms;
 /* Where the package installs the notify hook. */
 #define HA_NOTIFY_DEFAULT "/usr/lib/drover/drover-ha-notify"
 #define MS_PER_S	  1000
+/* preflight: how long the tunnel probes and the instance metadata service get. */
+#define PREFLIGHT_TIMEOUT_MS_DEFAULT 1000
+#define PREFLIGHT_TIMEOUT_MS_MAX     60000
+#define PREFLIGHT_IMDS_DEFAULT	     "http://169.254.169.254"
 
 static void usage(FILE *out)
 {
@@ -77,7 +84,10 @@ static void usage(FILE *out)
 	      "  ha keepalived-config [--source IP] [--notify PATH] [--script-user USER]\n"
 	      "                             this node's keepalived.conf, from its ha_* settings\n"
 	      "  ha check                   exit 0 when droverd may hold the gateway, else the\n"
-	      "                             reason on stdout (keepalived's health script)\n",
+	      "                             reason on stdout (keepalived's health script)\n"
+	      "  preflight [--timeout-ms N] [--imds URL]\n"
+	      "                             check this appliance's set-up: ok or what to fix,\n"
+	      "                             one line each; exit 1 when something must be fixed\n",
 	      out);
 }
 
@@ -984,6 +994,226 @@ static int cmd_ha(int argc, char **argv)
 	die_usage("ha: expected `keepalived-config [OPTIONS]' or `check'");
 }
 
+/* The proxies' side of preflight: route, MTU and the tunnel probe of each. */
+static void cmd_preflight_proxies(struct preflight_report *r, json_t *proxies, bool ipv6_clients,
+				  unsigned timeout_ms)
+{
+	struct preflight_probe_target *targets;
+	size_t n = json_array_size(proxies), i, k = 0;
+	size_t *index = calloc(n ? n : 1, sizeof(*index));
+	char name[PREFLIGHT_NAME_MAX], text[PREFLIGHT_TEXT_MAX];
+	json_t *p;
+	int ret;
+
+	targets = calloc(n ? n : 1, sizeof(*targets));
+	if (targets == NULL || index == NULL) {
+		preflight_add(r, PREFLIGHT_SKIP, "proxies", "out of memory");
+		goto out;
+	}
+	json_array_foreach(proxies, i, p)
+	{
+		const char *pname = str(p, "name");
+		const char *src = json_string_value(json_object_get(p, "tunnel_source"));
+		uint32_t addr = 0, source = 0;
+		char dev[IF_NAMESIZE], srctext[INET_ADDRSTRLEN];
+		unsigned path_mtu = 0;
+		int dev_mtu = 0;
+
+		settings_parse_ipv4(json_string_value(json_object_get(p, "address")), &addr);
+		snprintf(name, sizeof(name), "proxy %s route", pname);
+		ret = preflight_host_route(addr, dev, &source, &path_mtu);
+		if (ret < 0) {
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "no route to %s (%s): add one; droverd gives it no clients",
+				      str(p, "address"), strerror(-ret));
+			continue;
+		}
+		dev_mtu = preflight_host_dev_mtu(dev);
+		inet_ntop(AF_INET, &source, srctext, sizeof(srctext));
+		preflight_add(r, PREFLIGHT_OK, name, "%s via %s (device MTU %d), from %s",
+			      str(p, "address"), dev, dev_mtu, srctext);
+		snprintf(name, sizeof(name), "proxy %s mtu", pname);
+		preflight_add(r,
+			      preflight_mtu_judge(path_mtu, (unsigned)num(p, "tunnel_mtu"),
+						  ipv6_clients, text, sizeof(text)),
+			      name, "%s", text);
+		snprintf(name, sizeof(name), "proxy %s tunnel", pname);
+		if (strcmp(str(p, "admin"), "disabled") == 0) {
+			preflight_add(r, PREFLIGHT_SKIP, name, "disabled: not probed");
+			continue;
+		}
+		/* droverd's own source towards it (tunnel_source), else the route's. */
+		if (src != NULL)
+			settings_parse_ipv4(src, &source);
+		targets[k].proxy = addr;
+		targets[k].source = source;
+		index[k++] = i;
+	}
+	if (k == 0)
+		goto out;
+	ret = preflight_probe_run(targets, k, timeout_ms);
+	for (i = 0; i < k; i++) {
+		const struct preflight_probe_target *t = &targets[i];
+		char srctext[INET_ADDRSTRLEN];
+
+		p = json_array_get(proxies, index[i]);
+		snprintf(name, sizeof(name), "proxy %s tunnel", str(p, "name"));
+		inet_ntop(AF_INET, &t->source, srctext, sizeof(srctext));
+		if (ret == -EPERM)
+			preflight_add(r, PREFLIGHT_SKIP, name,
+				      "the IPIP probe needs CAP_NET_RAW: run as root");
+		else if (ret < 0)
+			preflight_add(r, PREFLIGHT_SKIP, name, "cannot probe: %s", strerror(-ret));
+		else if (t->send_error == -EADDRNOTAVAIL)
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "the tunnel source %s is no address of this host: set "
+				      "tunnel_source to one (or auto)",
+				      srctext);
+		else if (t->send_error < 0)
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "cannot send IPIP to %s from %s: %s (a local firewall?)",
+				      str(p, "address"), srctext, strerror(-t->send_error));
+		else if (t->answers & PREFLIGHT_PROBE_TUNNEL)
+			preflight_add(r, PREFLIGHT_OK, name,
+				      "an echo in IPIP from %s was answered in %u ms", srctext,
+				      t->tunnel_ms);
+		else if (t->answers & PREFLIGHT_PROBE_PLAIN)
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "answered without the tunnel, not through it: the proxy has "
+				      "no decapsulation running (drover-decap or tunl0), or drops "
+				      "IPIP from %s (DROVER-IPIP, drover-decap --from); run its "
+				      "set-up script there (`check' says which)",
+				      srctext);
+		else
+			preflight_add(r, PREFLIGHT_FIX, name,
+				      "no answer within %u ms, through the tunnel or plain: the "
+				      "proxy is down or unreachable, or drops ICMP echo (allow it "
+				      "from %s)",
+				      timeout_ms, srctext);
+	}
+out:
+	free(targets);
+	free(index);
+}
+
+static void print_preflight(const struct preflight_report *r)
+{
+	size_t width = 0;
+
+	for (size_t i = 0; i < r->count; i++) {
+		if (strlen(r->checks[i].name) > width)
+			width = strlen(r->checks[i].name);
+	}
+	for (size_t i = 0; i < r->count; i++)
+		printf("%-4s %-*s  %s\n", preflight_verdict_name(r->checks[i].verdict), (int)width,
+		       shown(r->checks[i].name), shown(r->checks[i].text));
+	if (r->dropped > 0)
+		printf("(%zu more checks not shown)\n", r->dropped);
+	printf("preflight: %zu ok, %zu to fix, %zu skipped\n", r->by_verdict[PREFLIGHT_OK],
+	       r->by_verdict[PREFLIGHT_FIX], r->by_verdict[PREFLIGHT_SKIP]);
+}
+
+static void print_preflight_json(const struct preflight_report *r)
+{
+	json_t *out = json_object(), *list = json_array();
+	char *text;
+
+	for (size_t i = 0; i < r->count; i++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", r->checks[i].name,
+						      "verdict",
+						      preflight_verdict_name(r->checks[i].verdict),
+						      "text", r->checks[i].text));
+	json_object_set_new(out, "ok", json_boolean(preflight_exit_status(r) == 0));
+	json_object_set_new(out, "checks", list);
+	json_object_set_new(out, "summary",
+			    json_pack("{s:I, s:I, s:I}", "ok",
+				      (json_int_t)r->by_verdict[PREFLIGHT_OK], "fix",
+				      (json_int_t)r->by_verdict[PREFLIGHT_FIX], "skip",
+				      (json_int_t)r->by_verdict[PREFLIGHT_SKIP]));
+	text = json_dumps(out, JSON_INDENT(2));
+	if (text != NULL)
+		puts(text);
+	free(text);
+	json_decref(out);
+}
+
+/*
+ * The appliance's own set-up, checked from here with this process's
+ * privileges (droverd may run without the ones some checks need, and a probe
+ * that waits has no place on its control loop); droverd says what it uses.
+ */
+static int cmd_preflight(int argc, char **argv)
+{
+	unsigned timeout_ms = PREFLIGHT_TIMEOUT_MS_DEFAULT;
+	const char *imds = PREFLIGHT_IMDS_DEFAULT;
+	struct preflight_report *r = calloc(1, sizeof(*r));
+	struct preflight_devs clients = {0}, proxies_devs = {0};
+	char subnets[SETTINGS_VALUE_MAX], dev[IF_NAMESIZE];
+	const char *attached[PREFLIGHT_ATTACHED_MAX];
+	size_t nattached = 0, i;
+	json_t *facts, *rules, *p;
+	struct settings s;
+	int ret;
+
+	for (int a = 0; a < argc; a++) {
+		if (strcmp(argv[a], "--timeout-ms") == 0 && a + 1 < argc)
+			timeout_ms =
+			    (unsigned)parse_int("timeout", argv[++a], 1, PREFLIGHT_TIMEOUT_MS_MAX);
+		else if (strcmp(argv[a], "--imds") == 0 && a + 1 < argc)
+			imds = argv[++a];
+		else
+			die_usage("preflight: unknown option `%s'", argv[a]);
+	}
+	if (r == NULL)
+		return EXIT_REFUSED;
+	facts = call(json_pack("{s:s}", "cmd", "preflight"));
+	rules = call(json_pack("{s:s}", "cmd", "rules"));
+	if (!json_is_true(json_object_get(facts, "ok")) ||
+	    !json_is_true(json_object_get(rules, "ok")) || fetch_settings(&s) < 0) {
+		fprintf(stderr, "droverctl: droverd refused to describe its set-up: %s\n",
+			str(facts, "error"));
+		json_decref(facts);
+		json_decref(rules);
+		free(r);
+		return EXIT_REFUSED;
+	}
+	settings_format(&s, "client_subnets", subnets, sizeof(subnets));
+	preflight_host_client_devs(subnets, &clients);
+	json_array_foreach(json_object_get(facts, "proxies"), i, p)
+	{
+		uint32_t addr = 0, source;
+		unsigned mtu;
+
+		if (settings_parse_ipv4(json_string_value(json_object_get(p, "address")), &addr) &&
+		    preflight_host_route(addr, dev, &source, &mtu) == 0)
+			preflight_devs_add(&proxies_devs, dev, false);
+	}
+	preflight_host_sysctls(r, &clients, &proxies_devs,
+			       json_is_true(json_object_get(facts, "ipv6_clients")));
+	preflight_host_rules(r, json_string_value(json_object_get(rules, "rules")),
+			     json_is_true(json_object_get(facts, "rules_managed")));
+	json_array_foreach(json_object_get(facts, "fast_path_interfaces"), i, p)
+	{
+		if (nattached < sizeof(attached) / sizeof(attached[0]) && json_is_string(p))
+			attached[nattached++] = json_string_value(p);
+	}
+	preflight_host_fast_path(r, str(facts, "fast_path"),
+				 json_is_true(json_object_get(facts, "fast_path_setting")),
+				 attached, nattached);
+	cmd_preflight_proxies(r, json_object_get(facts, "proxies"),
+			      json_is_true(json_object_get(facts, "ipv6_clients")), timeout_ms);
+	preflight_host_aws(r, imds, timeout_ms);
+	if (json_output)
+		print_preflight_json(r);
+	else
+		print_preflight(r);
+	ret = preflight_exit_status(r) == 0 ? EXIT_OK : EXIT_REFUSED;
+	json_decref(facts);
+	json_decref(rules);
+	free(r);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	char **args = calloc((size_t)argc + 1, sizeof(*args));
@@ -1034,6 +1264,8 @@ int main(int argc, char **argv)
 		ret = cmd_cluster(nargs - 1, args + 1);
 	else if (strcmp(cmd, "ha") == 0)
 		ret = cmd_ha(nargs - 1, args + 1);
+	else if (strcmp(cmd, "preflight") == 0)
+		ret = cmd_preflight(nargs - 1, args + 1);
 	else if ((strcmp(cmd, "backup") == 0 || strcmp(cmd, "restore") == 0) && nargs == 2)
 		ret = cmd_backup_restore(cmd, args[1]);
 	else

@@ -29,8 +29,7 @@
 #define BPF_TCX_INGRESS 46
 #endif
 /* The kernel's own "not supported" (ENOTSUPP), which some link types return. */
-#define FASTPATH_ENOTSUPP   524
-#define FASTPATH_IFACES_MAX 256
+#define FASTPATH_ENOTSUPP 524
 /* The classic filter's handle and priority: ours to find again after a crash. */
 #define FASTPATH_TC_HANDLE 0xd7
 #define FASTPATH_TC_PRIO   0xd7
@@ -562,6 +561,17 @@ void fastpath_detach_all(struct fastpath *fp)
 bool fastpath_attached(const struct fastpath *fp)
 {
 	return fp != NULL && fp->attached;
+}
+
+unsigned fastpath_interfaces(const struct fastpath *fp, int *ifindex, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!fastpath_attached(fp))
+		return 0;
+	for (; n < fp->nifaces && n < max; n++)
+		ifindex[n] = fp->ifaces[n].ifindex;
+	return n;
 }
 
 void fastpath_close(struct fastpath *fp)

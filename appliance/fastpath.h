@@ -95,6 +95,9 @@ void fastpath_set_grace(struct fastpath *fp, uint32_t seconds);
  */
 void fastpath_hold(struct fastpath *fp, bool hold);
 
+/* Interfaces the program is attached to, at most. */
+#define FASTPATH_IFACES_MAX 256
+
 /*
  * Attaches to every interface but loopback that has none yet, and forgets
  * interfaces that went away. Returns the number attached now. Detaching is
@@ -103,6 +106,13 @@ void fastpath_hold(struct fastpath *fp, bool hold);
 unsigned fastpath_attach_all(struct fastpath *fp);
 void fastpath_detach_all(struct fastpath *fp);
 bool fastpath_attached(const struct fastpath *fp);
+
+/*
+ * The interfaces the program is attached to: their indexes into ifindex[0..max),
+ * in the order they were attached. Returns how many there are (at most max);
+ * 0 for NULL or a detached fast path.
+ */
+unsigned fastpath_interfaces(const struct fastpath *fp, int *ifindex, unsigned max);
 
 /*
  * Writes the slots of snap (address, tunnel source and MTU of every slot

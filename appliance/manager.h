@@ -332,6 +332,12 @@ int manager_audit_page(struct manager *m, int64_t before, size_t limit,
 bool manager_rules_managed(const struct manager *m);
 
 /*
+ * The interfaces the fast path is attached to (fastpath_interfaces): at most
+ * max indexes into ifindex, their number returned; 0 when it is off or failed.
+ */
+unsigned manager_fast_path_interfaces(const struct manager *m, int *ifindex, unsigned max);
+
+/*
  * The snapshot the packet threads read now; NULL before the first publish.
  * Valid until the next change on the control thread.
  */

@@ -197,6 +197,11 @@ bool manager_rules_managed(const struct manager *m)
 	return m->manage_rules;
 }
 
+unsigned manager_fast_path_interfaces(const struct manager *m, int *ifindex, unsigned max)
+{
+	return fastpath_interfaces(m->dp.fast, ifindex, max);
+}
+
 const struct pool_snapshot *manager_snapshot(const struct manager *m)
 {
 	/* Only the control thread replaces or frees snapshots: reading it here is safe. */

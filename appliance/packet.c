@@ -45,6 +45,21 @@ static enum packet_error packet_parse_tcp(const uint8_t *l4, size_t l4len, struc
 }
 
 /*
+ * UDP header of an unfragmented packet or a first fragment: only its ports
+ * are read (the QUIC policy looks at the destination port). As for TCP, a
+ * first fragment too short for it leaves the ports unknown.
+ */
+static enum packet_error packet_parse_udp(const uint8_t *l4, size_t l4len, struct packet_info *out)
+{
+	if (l4len < WIRE_UDP_HLEN)
+		return out->is_fragment ? PACKET_OK : PACKET_ERR_L4_TRUNCATED;
+	out->has_ports = true;
+	out->sport = wire_get16(l4);
+	out->dport = wire_get16(l4 + 2);
+	return PACKET_OK;
+}
+
+/*
  * ICMP errors are about somebody's flow: the quoted header tells whose. A
  * quote that cannot hold a sane IPv4 header is rejected rather than trusted,
  * because the datapath would otherwise steer the error by garbage.
@@ -127,6 +142,8 @@ enum packet_error packet_parse(const uint8_t *buf, size_t len, struct packet_inf
 	switch (out->protocol) {
 	case IPPROTO_TCP:
 		return packet_parse_tcp(buf + out->ihl, payload, out);
+	case IPPROTO_UDP:
+		return packet_parse_udp(buf + out->ihl, payload, out);
 	case IPPROTO_ICMP:
 		return packet_parse_icmp(buf + out->ihl, payload, out);
 	default:

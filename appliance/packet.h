@@ -16,7 +16,7 @@ enum packet_error {
 	PACKET_ERR_IHL,		 /* IHL < 5, or the header runs past the buffer */
 	PACKET_ERR_TOTAL_LENGTH, /* total length < IHL or disagrees with the buffer */
 	PACKET_ERR_FRAGMENT,	 /* fragment offset/length impossible (offset+len > 65535) */
-	PACKET_ERR_L4_TRUNCATED, /* TCP or ICMP header (or ICMP quote) cut short */
+	PACKET_ERR_L4_TRUNCATED, /* TCP, UDP or ICMP header (or ICMP quote) cut short */
 	PACKET_ERR_TCP_OFFSET,	 /* TCP data offset < 5 or past the end of the packet */
 	PACKET_ERR_COUNT,
 };
@@ -33,12 +33,13 @@ struct packet_info {
 	bool df;
 	bool more_fragments;
 	bool is_fragment; /* MF set or offset != 0 */
-	bool has_ports;	  /* a TCP header is present: whole packet or first fragment */
-	uint16_t sport;	  /* host order, valid when has_ports */
+	/* A TCP or UDP header is present (whole packet or first fragment); protocol says which. */
+	bool has_ports;
+	uint16_t sport; /* host order, valid when has_ports */
 	uint16_t dport;
-	uint8_t tcp_flags; /* enum wire_tcp_flag bits */
-	uint8_t tcp_hlen;  /* TCP header length in bytes, valid when has_ports */
-	uint32_t tcp_seq;  /* host order */
+	uint8_t tcp_flags; /* enum wire_tcp_flag bits; TCP only */
+	uint8_t tcp_hlen;  /* TCP header length in bytes; TCP only */
+	uint32_t tcp_seq;  /* host order; TCP only */
 	uint32_t tcp_ack;
 	/* ICMP errors (types 3, 4, 11, 12) quoting a packet: the quoted addresses. */
 	bool icmp_error;
@@ -56,7 +57,7 @@ struct packet_info {
  * Parses buf[0..len) as an IPv4 packet. Never reads outside the buffer.
  * Returns PACKET_OK and fills *out, or the first problem found (out is then
  * partially filled and must not be used). A first fragment too short to hold
- * the TCP header is not an error: has_ports is false.
+ * the TCP or UDP header is not an error: has_ports is false.
  */
 enum packet_error packet_parse(const uint8_t *buf, size_t len, struct packet_info *out);
 

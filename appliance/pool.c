@@ -284,6 +284,8 @@ struct pool_snapshot *pool_snapshot_build(const struct pool_build *in, char *err
 	snap->malformed = s->malformed_policy;
 	snap->frag_needed_rate = s->frag_needed_rate;
 	snap->reject_rate = s->reject_rate;
+	snap->quic = s->quic_policy;
+	snap->quic_reject_rate = s->quic_reject_rate;
 	snap->generation = in->generation;
 	memcpy(snap->client_subnets, s->client_subnets, sizeof(snap->client_subnets));
 	snap->nsubnets = s->nsubnets;

@@ -63,6 +63,8 @@ struct pool_snapshot {
 	enum malformed_policy malformed;
 	uint32_t frag_needed_rate; /* per client, per thread, per second */
 	uint32_t reject_rate;	   /* RST / ICMP unreachable, per client, per thread, per second */
+	enum quic_policy quic;
+	uint32_t quic_reject_rate; /* port unreachables per thread per second, all clients */
 	uint64_t generation;
 	/*
 	 * What another appliance compares to know it maps clients the same

@@ -72,6 +72,11 @@ size_t reply_icmp_unreachable(uint8_t *out, size_t cap, const uint8_t *pkt, size
 	return reply_icmp(out, cap, pkt, pkt_len, code, 0);
 }
 
+size_t reply_port_unreachable(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pkt_len)
+{
+	return reply_icmp(out, cap, pkt, pkt_len, WIRE_ICMP_PORT_UNREACHABLE, 0);
+}
+
 /*
  * Follows RFC 793 "reset generation": the answer must be acceptable to the
  * client's TCP, so it either carries the sequence number the client expects

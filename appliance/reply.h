@@ -40,6 +40,15 @@ size_t reply_icmp_unreachable(uint8_t *out, size_t cap, const uint8_t *pkt, size
 			      uint8_t code);
 
 /*
+ * ICMP type 3 code 3 (port unreachable) for the UDP datagram pkt, same
+ * layout as reply_frag_needed: what a host sends when nobody listens on the
+ * datagram's port (RFC 792, RFC 1122 3.2.2.1). The client's stack matches it
+ * to its socket by the quoted IP and UDP headers and fails the socket with
+ * ECONNREFUSED; that is what makes a browser give up QUIC at once.
+ */
+size_t reply_port_unreachable(uint8_t *out, size_t cap, const uint8_t *pkt, size_t pkt_len);
+
+/*
  * A complete IPv4 + TCP RST answering the TCP packet described by pi (as if
  * from its destination): if the packet had ACK, seq = its ack; otherwise
  * seq 0 and ACK of its seq + segment length (+1 for SYN, +1 for FIN).

@@ -22,19 +22,21 @@ bool reply6_may_answer(const struct packet6_info *pi)
 }
 
 /*
- * Quotes as much of the offending packet as the minimum MTU leaves, as RFC
- * 4443 asks: the client's stack matches the error to its connection by the
- * quote, and records the smaller MTU for the quoted destination.
+ * An ICMPv6 error of type and code whose 4-byte word after the checksum is
+ * word, quoting as much of the offending packet as the minimum MTU leaves,
+ * as RFC 4443 asks: the client's stack matches the error to its connection
+ * or socket by the quote.
  */
-size_t reply6_packet_too_big(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
-			     const uint8_t *pkt, size_t pkt_len, uint32_t mtu)
+static size_t reply6_error(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
+			   const uint8_t *pkt, size_t pkt_len, uint8_t type, uint8_t code,
+			   uint32_t word)
 {
 	size_t quote = pkt_len < REPLY6_QUOTE_MAX ? pkt_len : REPLY6_QUOTE_MAX;
 	size_t icmp_len = WIRE_ICMP6_HLEN + quote;
 	size_t len = WIRE_IPV6_HLEN + icmp_len;
 	uint8_t *icmp = out + WIRE_IPV6_HLEN;
 
-	if (cap < len || pkt_len < WIRE_IPV6_HLEN || mtu < WIRE_IPV6_MTU_MIN)
+	if (cap < len || pkt_len < WIRE_IPV6_HLEN)
 		return 0;
 	wire_put32(out, (uint32_t)WIRE_IPV6_VERSION << WIRE_IP6_VERSION_SHIFT);
 	wire_put16(out + 4, (uint16_t)icmp_len);
@@ -43,11 +45,26 @@ size_t reply6_packet_too_big(uint8_t *out, size_t cap, const uint8_t src[WIRE_IP
 	memcpy(out + 8, src, WIRE_IPV6_ADDR_LEN);
 	memcpy(out + 24, pkt + 8, WIRE_IPV6_ADDR_LEN); /* back to the offending packet's source */
 
-	icmp[0] = WIRE_ICMP6_PACKET_TOO_BIG;
-	icmp[1] = 0;
+	icmp[0] = type;
+	icmp[1] = code;
 	wire_put16(icmp + 2, 0);
-	wire_put32(icmp + 4, mtu);
+	wire_put32(icmp + 4, word);
 	memcpy(icmp + WIRE_ICMP6_HLEN, pkt, quote);
 	wire_put16(icmp + 2, wire_checksum6(out + 8, out + 24, IPPROTO_ICMPV6, icmp, icmp_len));
 	return len;
+}
+
+/* The smaller MTU is recorded by the client for the quoted destination. */
+size_t reply6_packet_too_big(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
+			     const uint8_t *pkt, size_t pkt_len, uint32_t mtu)
+{
+	if (mtu < WIRE_IPV6_MTU_MIN)
+		return 0;
+	return reply6_error(out, cap, src, pkt, pkt_len, WIRE_ICMP6_PACKET_TOO_BIG, 0, mtu);
+}
+
+size_t reply6_unreachable(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
+			  const uint8_t *pkt, size_t pkt_len, uint8_t code)
+{
+	return reply6_error(out, cap, src, pkt, pkt_len, WIRE_ICMP6_UNREACHABLE, code, 0);
 }

@@ -1,6 +1,7 @@
 /*
  * reply6.h - packets drover itself sends back to an IPv6 client: ICMPv6
- * Packet Too Big. The IPv6 counterpart of reply.h. Pure: no globals, no I/O.
+ * Packet Too Big and destination unreachable. The IPv6 counterpart of
+ * reply.h. Pure: no globals, no I/O.
  */
 #ifndef DROVER_REPLY6_H
 #define DROVER_REPLY6_H
@@ -39,5 +40,18 @@ bool reply6_may_answer(const struct packet6_info *pi);
  */
 size_t reply6_packet_too_big(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
 			     const uint8_t *pkt, size_t pkt_len, uint32_t mtu);
+
+/*
+ * A complete IPv6 + ICMPv6 destination unreachable (type 1) with code (enum
+ * wire_icmp6_unreachable_code: WIRE_ICMP6_PORT_UNREACHABLE for a UDP
+ * datagram nobody takes, WIRE_ICMP6_ADMIN_PROHIBITED for a refused
+ * connection) for pkt, laid out as reply6_packet_too_big: from src to pkt's
+ * source, the 4 bytes after the checksum unused (zero, RFC 4443 3.1), as
+ * much of pkt quoted as fits REPLY6_MAX_LEN bytes, the checksum filled.
+ * Returns the length written; 0 when cap is too small or pkt is shorter
+ * than an IPv6 header.
+ */
+size_t reply6_unreachable(uint8_t *out, size_t cap, const uint8_t src[WIRE_IPV6_ADDR_LEN],
+			  const uint8_t *pkt, size_t pkt_len, uint8_t code);
 
 #endif

@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <sys/wait.h>
 
 #include "log.h"
+#include "quic.h"
 
 /* iptables' multiport match takes at most 15 ports per rule. */
 #define RULES_MULTIPORT_MAX 15
@@ -84,6 +86,9 @@ static void rules_render6(struct rules_buf *b, const struct settings *s, unsigne
 				rules_put(b, "%s%u", p == first ? "" : ",", s->ports[p]);
 			rules_put_target(b, s, nqueues);
 		}
+		/* QUIC: quic_policy is droverd's, whichever it is (see rules.h). */
+		rules_put(b, "-A %s -s %s -p udp --dport %u", RULES_CHAIN, net, QUIC_PORT);
+		rules_put_target(b, s, nqueues);
 		/* Every fragment of TCP (a later one has no ports): any fragment header. */
 		rules_put(b, "-A %s -s %s -p tcp -m frag --fragid 0:4294967295", RULES_CHAIN, net);
 		rules_put_target(b, s, nqueues);
@@ -125,6 +130,8 @@ static int rules_render_with(const struct settings *s, unsigned nqueues, const u
 				rules_put(&b, "%s%u", p == first ? "" : ",", s->ports[p]);
 			rules_put_target(&b, s, nqueues);
 		}
+		rules_put(&b, "-A %s -s %s -p udp --dport %u", RULES_CHAIN, net, QUIC_PORT);
+		rules_put_target(&b, s, nqueues);
 		rules_put(&b, "-A %s -s %s -p tcp -f", RULES_CHAIN, net);
 		rules_put_target(&b, s, nqueues);
 		rules_put(&b, "-A %s -s %s -p icmp --icmp-type destination-unreachable",
@@ -332,10 +339,26 @@ int rules_sysctls(char *err, size_t errlen)
 	    {"/proc/sys/net/ipv4/conf/all/send_redirects", "0"},
 	    {"/proc/sys/net/ipv4/conf/default/send_redirects", "0"},
 	};
+	struct if_nameindex *names;
+	char path[96], ignored[128];
+
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
 		int ret = rules_write_sysctl(settings[i][0], settings[i][1], err, errlen);
 		if (ret < 0)
 			return ret;
 	}
+	/*
+	 * The kernel ORs "all" with each device's own value, and "default" only
+	 * reaches devices made later: every device there now is turned off too.
+	 * One that goes away meanwhile is no failure.
+	 */
+	names = if_nameindex();
+	for (struct if_nameindex *n = names; n != NULL && n->if_index != 0; n++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/send_redirects",
+			 n->if_name);
+		rules_write_sysctl(path, "0", ignored, sizeof(ignored));
+	}
+	if (names != NULL)
+		if_freenameindex(names);
 	return 0;
 }

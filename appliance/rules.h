@@ -3,10 +3,13 @@
  *
  * Everything lives in one chain, DROVER, jumped to from the top of FORWARD.
  * Proxies' own traffic returns first (it must be routed, never queued); then
- * TCP to the web ports from the client subnets, and TCP fragments from them
- * (non-first fragments carry no ports), and ICMP unreachable errors from
- * them (a client's frag-needed about a proxy's reply), go to queues base..base+n-1 with
- * --queue-balance. --queue-bypass (when fail_open) lets traffic flow when no
+ * TCP to the web ports from the client subnets, their QUIC (UDP to port
+ * 443), TCP fragments from them (non-first fragments carry no ports), and
+ * ICMP unreachable errors from them (a client's frag-needed about a proxy's
+ * reply), go to queues base..base+n-1 with --queue-balance. QUIC is queued
+ * under every quic_policy, pass included: the decision and its counters are
+ * droverd's, and a policy change applies with the next datagram, the rules
+ * untouched. --queue-bypass (when fail_open) lets traffic flow when no
  * droverd is listening. Only forwarded packets pass FORWARD, so the
  * appliance's own traffic is never queued.
  */
@@ -24,7 +27,7 @@
 /*
  * With IPv6 client subnets the document goes on, after this line, with the
  * ip6tables-restore document of the same chain in the IPv6 filter table:
- * TCP to the web ports from the IPv6 client subnets, every TCP fragment from
+ * TCP to the web ports from the IPv6 client subnets, their QUIC, every TCP fragment from
  * them, and ICMPv6 Packet Too Big and destination unreachable from them,
  * to the same queues. Never any other ICMPv6 (neighbour discovery stays
  * the kernel's).
@@ -57,7 +60,11 @@ int rules_render_pool(const struct settings *s, unsigned nqueues, const struct p
 int rules_apply(const char *doc, char *err, size_t errlen);
 /* Removes the jump and the chain of both families; quiet when they are already gone. */
 void rules_remove(void);
-/* Forwarding on, ICMP redirects off (the appliance is the clients' router). 0 or -errno. */
+/*
+ * Forwarding on, ICMP redirects off ("all", "default" and every device there
+ * now: the kernel ORs "all" with the device's own value), as the appliance is
+ * the clients' router. 0 or -errno.
+ */
 int rules_sysctls(char *err, size_t errlen);
 
 #endif

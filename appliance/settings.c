@@ -24,6 +24,7 @@
 /* CHOICE fields are stored through an unsigned int; every such enum must fit. */
 _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum quic_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum cluster_role) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum ha_backend) == sizeof(unsigned int), "enum size");
@@ -35,6 +36,13 @@ static const char *const settings_no_proxy_choices[] = {
     [NO_PROXY_BYPASS] = "bypass",
     [NO_PROXY_DROP] = "drop",
     [NO_PROXY_REJECT] = "reject",
+    NULL,
+};
+
+static const char *const settings_quic_choices[] = {
+    [QUIC_POLICY_REJECT] = "reject",
+    [QUIC_POLICY_DROP] = "drop",
+    [QUIC_POLICY_PASS] = "pass",
     NULL,
 };
 
@@ -269,6 +277,28 @@ static const struct settings_entry settings_table[] = {
 			"second to one client, per queue (0 = none: reject drops silently)",
 		.apply = SETTING_APPLY_SNAPSHOT},
 	.offset = SETTINGS_FIELD(reject_rate),
+    },
+    {
+	.def = {.key = "quic_policy",
+		.type = SETTING_CHOICE,
+		.default_value = "reject",
+		.choices = settings_quic_choices,
+		.help = "clients' QUIC (UDP to port 443), which the proxies never see: reject "
+			"(ICMP port unreachable, browsers fall back to TCP at once), drop, or "
+			"pass (unfiltered)",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(quic_policy),
+    },
+    {
+	.def = {.key = "quic_reject_rate",
+		.type = SETTING_UINT,
+		.default_value = "1000",
+		.min = 0,
+		.max = 100000,
+		.help = "with quic_policy reject: ICMP port unreachables per second, all "
+			"clients together, per queue (0 = none: reject drops silently)",
+		.apply = SETTING_APPLY_SNAPSHOT},
+	.offset = SETTINGS_FIELD(quic_reject_rate),
     },
     {
 	.def = {.key = "probe_kind",

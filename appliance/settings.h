@@ -118,6 +118,13 @@ enum no_proxy_policy {
 	NO_PROXY_REJECT, /* TCP RST (or ICMP unreachable) to the client */
 };
 
+/* What becomes of the clients' QUIC (UDP to port 443), the filters' blind spot (quic.h). */
+enum quic_policy {
+	QUIC_POLICY_REJECT, /* dropped, ICMP port unreachable to the client: it falls back to TCP */
+	QUIC_POLICY_DROP,   /* dropped silently: the client falls back after a timeout */
+	QUIC_POLICY_PASS,   /* forwarded unfiltered, counted */
+};
+
 enum malformed_policy {
 	MALFORMED_ACCEPT,
 	MALFORMED_DROP,
@@ -173,6 +180,8 @@ struct settings {
 	uint8_t tunnel_source6[16];
 	uint32_t frag_needed_rate; /* ICMP frag-needed per second to one client, per queue */
 	uint32_t reject_rate;	   /* no_proxy_policy reject: replies per second to one client */
+	enum quic_policy quic_policy;
+	uint32_t quic_reject_rate; /* quic_policy reject: port unreachables per second, per queue */
 
 	/* Health probes (see probe.h). */
 	unsigned int probe_kind; /* enum probe_kind */

@@ -50,14 +50,17 @@ enum wire_icmp {
 };
 
 enum wire_icmp_type {
+	WIRE_ICMP_ECHO_REPLY = 0,
 	WIRE_ICMP_UNREACHABLE = 3,
 	WIRE_ICMP_SOURCE_QUENCH = 4,
+	WIRE_ICMP_ECHO_REQUEST = 8,
 	WIRE_ICMP_TIME_EXCEEDED = 11,
 	WIRE_ICMP_PARAM_PROBLEM = 12,
 };
 
 /* Codes of WIRE_ICMP_UNREACHABLE. */
 enum wire_icmp_unreachable {
+	WIRE_ICMP_PORT_UNREACHABLE = 3,	 /* RFC 792: no one listens on the quoted port */
 	WIRE_ICMP_FRAG_NEEDED = 4,	 /* RFC 1191: carries the next-hop MTU */
 	WIRE_ICMP_ADMIN_PROHIBITED = 13, /* RFC 1812 */
 };
@@ -115,6 +118,7 @@ enum wire_icmp6_type {
 /* ICMPv6 destination unreachable codes drover sends (RFC 4443 3.1). */
 enum wire_icmp6_unreachable_code {
 	WIRE_ICMP6_ADMIN_PROHIBITED = 1,
+	WIRE_ICMP6_PORT_UNREACHABLE = 4,
 };
 
 /*

@@ -3,13 +3,15 @@
 # lab, and to build and test its Debian package (debhelper, lintian,
 # debootstrap for the install test, systemd for systemd-analyze, gnuplot for
 # the bench's plot; valgrind and clang with libFuzzer for the memory tests and
-# make fuzz; keepalived for the failover test), when any is missing. Quiet and quick when everything is there.
+# make fuzz; keepalived for the failover test; squid-openssl, Debian's Squid
+# built with OpenSSL, for HTTPS interception with ssl_bump: it replaces the
+# plain squid package), when any is missing. Quiet and quick when everything is there.
 set -eu
 
 PACKAGES="build-essential pkg-config
 libnetfilter-queue-dev libmnl-dev libevent-dev libcurl4-openssl-dev libsqlite3-dev
 libjansson-dev libsodium-dev libsystemd-dev libcmocka-dev libssl-dev
-iptables iproute2 ethtool curl jq sqlite3 squid nginx-light procps psmisc bc keepalived
+iptables iproute2 ethtool curl jq sqlite3 squid-openssl nginx-light procps psmisc bc keepalived
 debhelper dpkg-dev fakeroot lintian devscripts debootstrap systemd systemd-container
 man-db util-linux python3 chromium gnuplot-nox
 valgrind clang libclang-rt-dev libbpf-dev bpftool"

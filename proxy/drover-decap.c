@@ -254,8 +254,29 @@ static bool decap_client6_allowed(const struct decap_config *cfg, const uint8_t 
 	return false;
 }
 
-/* The inner IPv4 packet p[0..remain): a complete header whose lengths agree, a client source. */
-static enum decap_drop decap_inner4(const struct decap_config *cfg, const uint8_t *p, size_t remain)
+/*
+ * The appliance's own tunnel probe (droverctl preflight): an ICMP echo
+ * request whose inner source is the outer one, an appliance named with
+ * --from. The proxy answers it directly, which tells the appliance that
+ * the tunnel works end to end. Nothing else from the appliance's own
+ * address passes: it is no client.
+ */
+static bool decap_appliance_echo(const struct decap_config *cfg, const uint8_t *p, size_t ihl,
+				 size_t remain, uint32_t src, uint32_t outer_src)
+{
+	if (cfg->from_count == 0 || src != outer_src || p[9] != IPPROTO_ICMP ||
+	    remain < ihl + WIRE_ICMP_HLEN || p[ihl] != WIRE_ICMP_ECHO_REQUEST)
+		return false;
+	return decap_sender_allowed(cfg, outer_src);
+}
+
+/*
+ * The inner IPv4 packet p[0..remain): a complete header whose lengths agree,
+ * a client source (or the appliance's echo, from outer_src: 0 for an IPv6
+ * outer header).
+ */
+static enum decap_drop decap_inner4(const struct decap_config *cfg, const uint8_t *p, size_t remain,
+				    uint32_t outer_src)
 {
 	size_t ihl;
 	uint32_t src;
@@ -272,7 +293,8 @@ static enum decap_drop decap_inner4(const struct decap_config *cfg, const uint8_
 	if (wire_checksum(p, ihl) != 0)
 		return DECAP_DROP_INNER_CHECKSUM;
 	memcpy(&src, p + 12, sizeof(src));
-	if (!decap_client_allowed(cfg, src))
+	if (!decap_client_allowed(cfg, src) &&
+	    !decap_appliance_echo(cfg, p, ihl, remain, src, outer_src))
 		return DECAP_DROP_INNER_SOURCE;
 	return DECAP_DROP_COUNT;
 }
@@ -296,12 +318,12 @@ static enum decap_drop decap_inner6(const struct decap_config *cfg, const uint8_
 	return DECAP_DROP_COUNT;
 }
 
-/* The inner packet of an outer header whose protocol is proto (4 or 41). */
+/* The inner packet of an outer header whose protocol is proto (4 or 41), from outer_src. */
 static enum decap_drop decap_inner(const struct decap_config *cfg, uint8_t proto, const uint8_t *p,
-				   size_t remain)
+				   size_t remain, uint32_t outer_src)
 {
 	if (proto == IPPROTO_IPIP)
-		return decap_inner4(cfg, p, remain);
+		return decap_inner4(cfg, p, remain, outer_src);
 	if (proto == IPPROTO_IPV6)
 		return decap_inner6(cfg, p, remain);
 	return DECAP_DROP_OUTER_PROTOCOL;
@@ -336,7 +358,7 @@ static enum decap_drop decap_check(const struct decap_config *cfg, const uint8_t
 	if (!decap_sender_allowed(cfg, src))
 		return DECAP_DROP_SENDER;
 
-	why = decap_inner(cfg, buf[9], buf + outer_ihl, len - outer_ihl);
+	why = decap_inner(cfg, buf[9], buf + outer_ihl, len - outer_ihl, src);
 	if (why != DECAP_DROP_COUNT)
 		return why;
 	*inner_off = outer_ihl;
@@ -360,7 +382,7 @@ static enum decap_drop decap_check6(const struct decap_config *cfg, const struct
 
 	if (!decap_sender6_allowed(cfg, src))
 		return DECAP_DROP_SENDER;
-	why = decap_inner(cfg, proto, buf, len);
+	why = decap_inner(cfg, proto, buf, len, 0);
 	if (why != DECAP_DROP_COUNT)
 		return why;
 	*inner_len = len;

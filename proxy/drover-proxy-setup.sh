@@ -11,7 +11,9 @@
 #      outer source is not an appliance (tunl0 would otherwise take IPIP from
 #      any host on the Internet and deliver whatever source it carries); a raw
 #      chain DROVER-TUNNEL, jumped to from PREROUTING for packets arriving on
-#      the tunnel device, drops inner sources outside the --clients ranges.
+#      the tunnel device, drops inner sources outside the --clients ranges
+#      (but for an ICMP echo request from an appliance: `droverctl
+#      preflight' sends one through the tunnel, and this host answers it).
 #      drover-decap makes the same two checks itself (--from, --clients);
 #   3. accept a client packet although the route back to the client is not the
 #      tunnel device: rp_filter 2 (loose) on the tunnel device only. The kernel
@@ -70,14 +72,22 @@
 #       [--mode kernel|decap] [--tunnel-address IP] [--tunnel-address6 IP6]
 #       [--intercept-port 3129] [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
 #       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH]
-#       [--squid-manager FILE] [up|down]
+#       [--squid-manager FILE] [up|down|check]
+#
+# "check" changes nothing: it prints, one line each, `ok' or what to fix for
+# every step above (decapsulation running, the filters, the intercept rules
+# and Squid listening on the intercept ports, rp_filter on the tunnel device,
+# the routes back to the clients not through an appliance, their advmss),
+# then a summary; exit status 0 when all is well, 1 when something must be
+# fixed.
 #
 # Both "up" and "down" may be repeated: up replaces what an earlier up set,
 # down removes only what is there (the chains DROVER-INTERCEPT, DROVER-IPIP
 # and DROVER-TUNNEL and the jumps to them, in iptables and ip6tables, and
 # the advmss of the client routes). The tunnel device's rp_filter is
 # left at 2 by down (its earlier value is not known; drover-decap's device
-# goes away with it). Exit status: 0 done, 1 a step failed, 2 bad arguments.
+# goes away with it). Exit status: 0 done, 1 a step failed (check: something
+# to fix), 2 bad arguments.
 set -u
 
 prog=drover-proxy-setup.sh
@@ -117,7 +127,7 @@ squid_begin='# BEGIN drover-proxy-setup.sh: the appliances may read the cache ma
 squid_end='# END drover-proxy-setup.sh'
 
 usage() {
-	sed -n '/^#   drover-proxy-setup.sh/,/ \[up|down\]/p' "$0" | sed 's/^#//'
+	sed -n '/^#   drover-proxy-setup.sh/,/\[up|down|check\]/p' "$0" | sed 's/^#//'
 }
 
 die_usage() {
@@ -216,7 +226,7 @@ while [ $# -gt 0 ]; do
 		usage
 		exit 0
 		;;
-	up | down)
+	up | down | check)
 		action=$1
 		shift
 		;;
@@ -418,6 +428,11 @@ filters_up() {
 	filter_jump filter INPUT -p 4 -j "$ipip_chain"
 
 	filter_chain raw "$tunnel_chain"
+	# The appliances' tunnel probe (droverctl preflight): an echo request to this host.
+	for a in "${appliance_list[@]}"; do
+		run iptables -t raw -A "$tunnel_chain" -s "$a/32" -p icmp --icmp-type echo-request \
+			-j RETURN
+	done
 	for c in "${client_list[@]}"; do
 		run iptables -t raw -A "$tunnel_chain" -s "$c" -j RETURN
 	done
@@ -741,7 +756,206 @@ squid_manager_down() {
 	squid_conf_write squid_block_strip
 }
 
+# ---- check: what is in place, one line per step, nothing changed ----
+
+check_ok=0
+check_fix=0
+check_skip=0
+
+# report ok|fix|skip NAME TEXT: one line, counted for the summary.
+report() {
+	printf '%-4s %-26s %s\n' "$1" "$2" "$3"
+	case $1 in
+	ok) check_ok=$((check_ok + 1)) ;;
+	fix) check_fix=$((check_fix + 1)) ;;
+	*) check_skip=$((check_skip + 1)) ;;
+	esac
+}
+
+# The fix for anything this script sets up.
+fix_up="run this script with \`up'"
+
+check_decap() {
+	local pid args a missing=
+	if [ "$mode" = kernel ]; then
+		if ip link show tunl0 2>/dev/null | grep -q ',UP'; then
+			report ok decapsulation "tunl0 (kernel ipip) is up"
+		else
+			report fix decapsulation "tunl0 is missing or down: $fix_up"
+		fi
+		return
+	fi
+	if ! pid=$(decap_pid); then
+		report fix decapsulation "drover-decap is not running (pidfile $pidfile): $fix_up"
+		return
+	fi
+	if ! ip link show "$dev" 2>/dev/null | grep -q ',UP'; then
+		report fix decapsulation "drover-decap (pid $pid) runs but $dev is not up: $fix_up"
+		return
+	fi
+	args=" $(tr '\0' ' ' <"/proc/$pid/cmdline") "
+	for a in "${appliance_list[@]}" "${appliance6_list[@]}"; do
+		[[ $args == *" --from $a "* ]] || missing="$missing $a"
+	done
+	if [ -n "$missing" ]; then
+		report fix decapsulation \
+			"drover-decap (pid $pid) does not accept the appliance(s)$missing: $fix_up"
+	else
+		a="${appliance_list[*]} ${appliance6_list[*]}"
+		report ok decapsulation "drover-decap (pid $pid) into $dev, IPIP from ${a% }"
+	fi
+}
+
+check_tunnel_address() {
+	[ -n "$tunnel_address" ] || {
+		report skip "tunnel address" "no --tunnel-address given: not checked"
+		return
+	}
+	if ip -4 -o addr show dev "$dev" 2>/dev/null | grep -q " $tunnel_address/"; then
+		report ok "tunnel address" "$tunnel_address on $dev (REDIRECT needs it)"
+	else
+		report fix "tunnel address" "$dev has no address $tunnel_address (REDIRECT needs one): $fix_up"
+	fi
+}
+
+# check_rules NAME TEXT RULE...: every RULE is "TABLE CHAIN SPEC..." joined by "|".
+check_rules() {
+	local name=$1 text=$2 rule words missing=
+	shift 2
+	for rule in "$@"; do
+		read -r -a words <<<"$rule"
+		iptables -w -t "${words[0]}" -C "${words[@]:1}" 2>/dev/null || {
+			missing="${words[*]:1}"
+			break
+		}
+	done
+	if [ -n "$missing" ]; then
+		report fix "$name" "missing \`$missing': $fix_up"
+	else
+		report ok "$name" "$text"
+	fi
+}
+
+check_filters() {
+	local rules=() a c r
+	for a in "${appliance_list[@]}"; do
+		rules+=("filter $ipip_chain -s $a/32 -j RETURN")
+	done
+	rules+=("filter $ipip_chain -j DROP" "filter INPUT -p 4 -j $ipip_chain")
+	check_rules "ipip filter" "IPIP accepted from ${appliance_list[*]} only ($ipip_chain)" \
+		"${rules[@]}"
+	rules=()
+	for a in "${appliance_list[@]}"; do
+		rules+=("raw $tunnel_chain -s $a/32 -p icmp --icmp-type echo-request -j RETURN")
+	done
+	for c in "${client_list[@]}"; do
+		rules+=("raw $tunnel_chain -s $c -j RETURN")
+	done
+	rules+=("raw $tunnel_chain -j DROP" "raw PREROUTING -i $dev -j $tunnel_chain")
+	check_rules "tunnel filter" \
+		"from $dev only the clients ${client_list[*]} and the appliances' echo ($tunnel_chain)" \
+		"${rules[@]}"
+	rules=()
+	for c in "${client_list[@]}"; do
+		for r in "${redirects[@]}"; do
+			rules+=("nat $chain -s $c -p tcp --dport ${r%%:*} -j REDIRECT --to-ports ${r#*:}")
+		done
+	done
+	rules+=("nat PREROUTING -i $dev -j $chain")
+	check_rules redirect "ports ${ports} from $dev redirected to Squid ($chain)" "${rules[@]}"
+}
+
+check_squid() {
+	local r port seen=" "
+	for r in "${redirects[@]}"; do
+		port=${r#*:}
+		[[ $seen == *" $port "* ]] && continue
+		seen="$seen$port "
+		if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+			report ok "squid :$port" "listening (intercept port)"
+		else
+			report fix "squid :$port" "nothing listens on the intercept port $port: start Squid with \`http_port $port intercept'"
+		fi
+	done
+}
+
+check_rp_filter() {
+	local all devv eff
+	all=$(sysctl -n net.ipv4.conf.all.rp_filter 2>/dev/null) || all=0
+	devv=$(sysctl -n "net.ipv4.conf.$dev.rp_filter" 2>/dev/null) || {
+		report fix "rp_filter $dev" "no device $dev: $fix_up"
+		return
+	}
+	eff=$((all > devv ? all : devv))
+	if [ "$eff" = 1 ]; then
+		report fix "rp_filter $dev" "1 (strict; all=$all, $dev=$devv): the clients are not routed through $dev, so strict drops every decapsulated packet; sysctl -w net.ipv4.conf.$dev.rp_filter=2 and net.ipv4.conf.all.rp_filter at most 2"
+	else
+		report ok "rp_filter $dev" "$eff (all=$all, $dev=$devv): decapsulated client packets accepted"
+	fi
+}
+
+# The replies go to the clients directly: never through an appliance or the tunnel.
+check_routes() {
+	local c nh via devn a i words mss
+	for c in "${client_list[@]}"; do
+		nh=$(ip -4 -o route get "${c%/*}" 2>/dev/null) || {
+			report fix "route $c" "no route back to the clients $c: add one (not via the appliance)"
+			continue
+		}
+		via=$(sed -n 's/.* via \([0-9.]*\).*/\1/p' <<<"$nh")
+		devn=$(sed -n 's/.* dev \([^ ]*\).*/\1/p' <<<"$nh")
+		for a in "${appliance_list[@]}"; do
+			if [ "$via" = "$a" ]; then
+				report fix "route $c" "the replies to $c go via the appliance $a: route the clients through their own router, so that replies return directly"
+				continue 2
+			fi
+		done
+		if [ "$devn" = "$dev" ]; then
+			report fix "route $c" "the replies to $c would go into the tunnel device $dev: route them out of the LAN interface"
+			continue
+		fi
+		read -r -a words <<<"$(ip -4 -o route show exact "$c" table main | head -n 1)"
+		mss=
+		for ((i = 0; i < ${#words[@]}; i++)); do
+			[ "${words[i]}" = advmss ] && mss=${words[i + 1]}
+		done
+		if [ "$mss" != "$advmss" ]; then
+			report fix "route $c" "via ${via:-the link} dev $devn, but advmss is ${mss:-unset}, not $advmss (tunnel MTU $tunnel_mtu - 40): $fix_up"
+		else
+			report ok "route $c" "via ${via:-the link} dev $devn, not through the appliance; advmss $advmss"
+		fi
+	done
+}
+
+check_ipv6() {
+	local t
+	ipv6_wanted || return 0
+	for t in "filter $ipip_chain" "raw $tunnel_chain" "nat $chain"; do
+		if ip6tables -w -t "${t% *}" -S "${t#* }" >/dev/null 2>&1; then
+			report ok "ip6tables ${t#* }" "chain in the ${t% *} table"
+		else
+			report fix "ip6tables ${t#* }" "no ip6tables chain ${t#* } (${t% *}): $fix_up"
+		fi
+	done
+}
+
+check_all() {
+	check_decap
+	check_tunnel_address
+	check_filters
+	check_squid
+	check_rp_filter
+	check_routes
+	check_ipv6
+	echo "check: $check_ok ok, $check_fix to fix, $check_skip skipped"
+	[ "$check_fix" -eq 0 ]
+}
+
 case $action in
+check)
+	check_all
+	exit
+	;;
 up)
 	# The filters first: tunl0 takes IPIP from anyone the moment it is up.
 	filters_up

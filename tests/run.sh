@@ -121,10 +121,12 @@ run_suite() {
 
 # The suites that share nothing with the labs run in a second lane, beside
 # the others: each package test builds the package in its own tree and boots
-# it in its own mount and network namespaces, and they are the longest. Only
-# the first pass has the lane (the sanitizer pass selects its own suites).
+# it in its own mount and network namespaces, and they are the longest; the
+# configuration crash loop has a bare namespace of its own, carries no
+# traffic and waits on nothing timed. Only the first pass has the lane (the
+# sanitizer pass selects its own suites).
 # DROVER_E2E_LANE=0 runs everything one after the other.
-LANE_SUITES=" package_install package_restart "
+LANE_SUITES=" package_install package_restart config_crash "
 
 # count_suite NAME LOG RC SECONDS: adds a suite's ok / not ok lines to the totals.
 count_suite() {

@@ -31,6 +31,14 @@ static json_int_t metrics_int(json_t *o, const char *key)
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
+/* A family of one unlabelled series: its HELP and TYPE lines, then its value. */
+static void metrics_one(FILE *out, const char *name, const char *type, const char *help,
+			json_int_t value)
+{
+	metrics_family(out, name, type, help);
+	fprintf(out, "%s %" JSON_INTEGER_FORMAT "\n", name, value);
+}
+
 /* Metric names take [a-zA-Z0-9_]; the counter names already do, this keeps it so. */
 static bool metrics_name_ok(const char *name)
 {
@@ -233,16 +241,15 @@ static void metrics_global(FILE *out, json_t *global)
 		fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n",
 			json_is_integer(v) ? json_integer_value(v) : 0);
 	}
-	metrics_family(out, "drover_queues", "gauge", "NFQUEUE queues bound now.");
-	fprintf(out, "drover_queues %" JSON_INTEGER_FORMAT "\n", metrics_int(global, "queues"));
+	metrics_one(out, "drover_queues", "gauge", "NFQUEUE queues bound now.",
+		    metrics_int(global, "queues"));
 	const char *fast = json_string_value(json_object_get(global, "fast_path"));
-	metrics_family(out, "drover_fast_path_up", "gauge",
-		       "1 while the kernel fast path is attached, else 0.");
-	fprintf(out, "drover_fast_path_up %d\n", fast != NULL && strcmp(fast, "on") == 0);
-	metrics_family(out, "drover_fast_path_clients", "gauge",
-		       "Clients the kernel fast path held records for at the last tick.");
-	fprintf(out, "drover_fast_path_clients %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(global, "fast_clients"));
+	metrics_one(out, "drover_fast_path_up", "gauge",
+		    "1 while the kernel fast path is attached, else 0.",
+		    fast != NULL && strcmp(fast, "on") == 0);
+	metrics_one(out, "drover_fast_path_clients", "gauge",
+		    "Clients the kernel fast path held records for at the last tick.",
+		    metrics_int(global, "fast_clients"));
 }
 
 /*
@@ -263,18 +270,15 @@ static void metrics_mapping(FILE *out, json_t *mapping)
 	fputs("\",hash_key=\"", out);
 	metrics_label(out, json_string_value(json_object_get(mapping, "hash_key_id")) ?: "");
 	fputs("\"} 1\n", out);
-	metrics_family(out, "drover_maglev_table_size", "gauge", "Entries of the Maglev table.");
-	fprintf(out, "drover_maglev_table_size %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(mapping, "table_size"));
-	metrics_family(out, "drover_maglev_table_proxies", "gauge",
-		       "Proxies in the Maglev table (taking new clients).");
-	fprintf(out, "drover_maglev_table_proxies %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(mapping, "table_proxies"));
-	metrics_family(out, "drover_snapshot_generation", "gauge",
-		       "Pool snapshots this droverd has built; grows at every configuration or "
-		       "health change (local: compare digests, not these).");
-	fprintf(out, "drover_snapshot_generation %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(mapping, "generation"));
+	metrics_one(out, "drover_maglev_table_size", "gauge", "Entries of the Maglev table.",
+		    metrics_int(mapping, "table_size"));
+	metrics_one(out, "drover_maglev_table_proxies", "gauge",
+		    "Proxies in the Maglev table (taking new clients).",
+		    metrics_int(mapping, "table_proxies"));
+	metrics_one(out, "drover_snapshot_generation", "gauge",
+		    "Pool snapshots this droverd has built; grows at every configuration or "
+		    "health change (local: compare digests, not these).",
+		    metrics_int(mapping, "generation"));
 }
 
 static const char *const metrics_vrrp_states[] = {"MASTER", "BACKUP", "FAULT", "STOP", "UNKNOWN"};
@@ -300,18 +304,14 @@ static void metrics_deviations(FILE *out, json_t *d)
 
 	if (!json_is_object(d))
 		return;
-	metrics_family(out, "drover_cluster_deviations", "gauge",
-		       "Active clients kept off the Maglev table's choice, told to peers.");
-	fprintf(out, "drover_cluster_deviations %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(d, "exported"));
-	metrics_family(out, "drover_cluster_deviations_not_exported", "gauge",
-		       "Deviations past the export cap at the last export (peers not told).");
-	fprintf(out, "drover_cluster_deviations_not_exported %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(d, "not_exported"));
-	metrics_family(out, "drover_cluster_deviations_sent_total", "counter",
-		       "Deviations sent to peers.");
-	fprintf(out, "drover_cluster_deviations_sent_total %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(d, "sent"));
+	metrics_one(out, "drover_cluster_deviations", "gauge",
+		    "Active clients kept off the Maglev table's choice, told to peers.",
+		    metrics_int(d, "exported"));
+	metrics_one(out, "drover_cluster_deviations_not_exported", "gauge",
+		    "Deviations past the export cap at the last export (peers not told).",
+		    metrics_int(d, "not_exported"));
+	metrics_one(out, "drover_cluster_deviations_sent_total", "counter",
+		    "Deviations sent to peers.", metrics_int(d, "sent"));
 	metrics_family(out, "drover_cluster_peer_deviations_total", "counter",
 		       "Peers' deviations merged here, by what the merge did.");
 	for (size_t r = 0; r < sizeof(results) / sizeof(results[0]); r++)
@@ -337,11 +337,10 @@ static void metrics_cluster(FILE *out, json_t *cluster)
 
 	if (!json_is_object(cluster))
 		return;
-	metrics_family(out, "drover_config_generation", "gauge",
-		       "Generation of the replicated configuration: equal on a primary and its "
-		       "replicas that hold the same configuration.");
-	fprintf(out, "drover_config_generation %" JSON_INTEGER_FORMAT "\n",
-		metrics_int(cluster, "config_generation"));
+	metrics_one(out, "drover_config_generation", "gauge",
+		    "Generation of the replicated configuration: equal on a primary and its "
+		    "replicas that hold the same configuration.",
+		    metrics_int(cluster, "config_generation"));
 	metrics_family(out, "drover_cluster_role", "gauge",
 		       "1 for this appliance's cluster role (standalone, primary, replica).");
 	for (size_t r = 0; r < sizeof(metrics_roles) / sizeof(metrics_roles[0]); r++)
@@ -353,18 +352,15 @@ static void metrics_cluster(FILE *out, json_t *cluster)
 		fprintf(out, "drover_vrrp_state{state=\"%s\"} %d\n", metrics_vrrp_states[v],
 			strcmp(vrrp, metrics_vrrp_states[v]) == 0);
 	if (json_is_object(primary)) {
-		metrics_family(out, "drover_cluster_primary_reachable", "gauge",
-			       "1 when the last pull from the primary got an answer.");
-		fprintf(out, "drover_cluster_primary_reachable %d\n",
-			json_is_true(json_object_get(primary, "reachable")));
-		metrics_family(out, "drover_cluster_snapshots_applied_total", "counter",
-			       "Snapshots of the primary's configuration applied.");
-		fprintf(out, "drover_cluster_snapshots_applied_total %" JSON_INTEGER_FORMAT "\n",
-			metrics_int(primary, "applied"));
-		metrics_family(out, "drover_cluster_snapshots_refused_total", "counter",
-			       "Snapshots of the primary refused by the checks (nothing changed).");
-		fprintf(out, "drover_cluster_snapshots_refused_total %" JSON_INTEGER_FORMAT "\n",
-			metrics_int(primary, "refused"));
+		metrics_one(out, "drover_cluster_primary_reachable", "gauge",
+			    "1 when the last pull from the primary got an answer.",
+			    json_is_true(json_object_get(primary, "reachable")));
+		metrics_one(out, "drover_cluster_snapshots_applied_total", "counter",
+			    "Snapshots of the primary's configuration applied.",
+			    metrics_int(primary, "applied"));
+		metrics_one(out, "drover_cluster_snapshots_refused_total", "counter",
+			    "Snapshots of the primary refused by the checks (nothing changed).",
+			    metrics_int(primary, "refused"));
 	}
 	peers = json_object_get(cluster, "peers");
 	metrics_family(out, "drover_cluster_peer_generation", "gauge",

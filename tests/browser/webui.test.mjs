@@ -4,6 +4,9 @@
 // Prints "ok - ..." / "not ok - ..." lines.
 //
 //   node webui.test.mjs URL INITIAL_PASSWORD ARTIFACTS_DIR
+//
+// DROVER_BROWSER_HOLD_S=N waits N seconds more before the main view's
+// screenshot, so its chart holds more samples (0, the default, in the suite).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,12 +27,15 @@ function check(cond, name, detail) {
   return cond;
 }
 
+// Runs one step; prints how long it took, as a figure (never asserted).
 async function step(name, fn) {
+  const t0 = Date.now();
   try {
     await fn();
   } catch (e) {
     check(false, name, String(e.message || e).split('\n')[0]);
   }
+  console.log('# ' + name + ': ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s');
 }
 
 async function sumHits(page) {
@@ -73,6 +79,43 @@ await step('first login with password change', async () => {
   await page.click('#password-form button[type=submit]');
   await page.locator('#view-dashboard').waitFor();
   check(true, 'after the change the dashboard shows');
+});
+
+// Nothing is up yet while the client makes requests: its packets go around
+// the proxies (no_proxy_policy bypass), unfiltered, and the dashboard says so.
+await step('bypassed traffic stands out', async () => {
+  await page.locator('#bypass[data-state="alert"]').waitFor();
+  const text = await page.locator('#bypass').textContent();
+  check(/went around the proxies/.test(text) &&
+    await page.locator('#bypass .why[data-counter="bypassed"]').count() === 1,
+  'a red banner names the bypass counter that rose while no proxy is up', text);
+  check(await page.locator('[data-tile="Bypassed"].bad').count() === 1, 'the Bypassed tile is marked');
+  const upTile = await page.locator('[data-tile="Proxies up"] .value').textContent();
+  check(upTile === '0 / 0', 'the proxies-up tile reads 0 / 0 with an empty pool', upTile);
+  await page.screenshot({ path: path.join(artifacts, 'webui-dashboard-bypass.png'), fullPage: true });
+});
+
+await step('the raw counters are grouped behind details', async () => {
+  const details = page.locator('#dp-details');
+  check(await details.evaluate((d) => d.tagName === 'DETAILS' && !d.open), 'the datapath details are collapsed');
+  await page.locator('#dp-groups tr[data-counter="packets"]').waitFor({ state: 'attached' });
+  check(!(await page.locator('#dp-groups tr[data-counter="packets"]').isVisible()),
+    'no raw counter shows on the main view');
+  const where = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('#dp-groups tr[data-counter]')].map((tr) =>
+      [tr.dataset.counter, tr.closest('[data-group]').dataset.group])));
+  const want = { packets: 'traffic', encapsulated: 'traffic', bypassed: 'policy', tx_errors: 'errors',
+    malformed: 'errors', kernel_queue_full_drops: 'kernel', fast_packets: 'fast' };
+  const wrong = Object.entries(want).filter(([k, g]) => where[k] !== g);
+  check(wrong.length === 0, 'counters sit in their groups: traffic, policy, errors, kernel drops, fast path', wrong);
+  const quic = Object.keys(where).filter((k) => k.startsWith('quic_'));
+  check(quic.every((k) => where[k] === 'policy'), 'QUIC counters, where present, sit under policy', quic);
+  // Every counter of the stats reply is in the details: nothing hidden.
+  const g = await page.evaluate(async () => (await (await fetch('/api/v1/stats')).json()).global);
+  const missing = Object.keys(g).filter((k) => k !== 'malformed_by_reason' && !(k in where));
+  const reasons = Object.keys(g.malformed_by_reason || {}).filter((k) => !(('malformed: ' + k) in where));
+  check(missing.length === 0 && reasons.length === 0 && Object.keys(g).length > 40,
+    'every counter of the stats reply is in the details (' + Object.keys(g).length + ' keys)', { missing, reasons });
 });
 
 // squid-c has an IPv6 address too (its IPv6 clients would go in IPv6-in-IPv6).
@@ -135,48 +178,61 @@ await step('the cluster panel', async () => {
 
 await step('hit counts rise on the dashboard', async () => {
   const before = await sumHits(page);
-  const deadline = Date.now() + WAIT_MS;
-  let after = before;
-  while (Date.now() < deadline && after <= before) {
-    await page.waitForTimeout(2100);
-    after = await sumHits(page);
-  }
+  await page.waitForFunction((b) => [...document.querySelectorAll('#dash-table tbody td.hits')]
+    .reduce((a, td) => a + Number(td.textContent.replace(/,/g, '') || 0), 0) > b, before, { timeout: WAIT_MS })
+    .catch(() => {});
+  const after = await sumHits(page);
   check(after > before, 'hit counts rise live while a client makes requests', { before, after });
   const rate = await page.locator('[data-tile="Hits/s"] .value').textContent();
   check(rate !== null, 'total hits per second tile is shown', rate);
   await page.waitForFunction(() => document.querySelectorAll('#chart svg').length === 1);
   check(true, 'the hit-rate chart is drawn');
-  await page.screenshot({ path: path.join(artifacts, 'webui-dashboard.png'), fullPage: true });
+  const up = await page.locator('[data-tile="Proxies up"] .value').textContent();
+  check(up === '3 / 3' && await page.locator('[data-tile="Proxies up"] .down-list').count() === 0,
+    'the proxies-up tile reads 3 / 3 and names none down', up);
 });
 
-await step('drain one proxy', async () => {
-  await page.click('#nav a[data-view=pool]');
-  await page.click('#pool-table tr[data-proxy="squid-a"] button[data-action=drain]');
-  await page.locator('#pool-table tr[data-proxy="squid-a"] td.admin .badge.drain').waitFor();
-  check(true, 'draining shows at once in the pool');
-  await page.click('#nav a[data-view=dashboard]');
-  await page.locator('#dash-table tr[data-proxy="squid-a"] td.admin .badge.drain').waitFor();
-  check(true, 'the dashboard shows the drain');
-});
-
-await step('look up a client', async () => {
-  await page.click('#nav a[data-view=lookup]');
-  await page.fill('#lookup-client', '198.18.0.2');
-  await page.click('#lookup-form button[type=submit]');
-  const who = await page.locator('#lookup-proxy').textContent();
-  const why = await page.locator('#lookup-reason').textContent();
-  check(/squid-[abc]/.test(who) && /affinity|table/.test(why), 'lookup shows the proxy and why', { who, why });
-});
-
-await step('delete a proxy', async () => {
-  await page.click('#nav a[data-view=pool]');
-  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=delete]');
-  await page.locator('#confirm[open]').waitFor();
-  check(true, 'delete asks for confirmation');
-  await page.click('#confirm-ok');
-  await page.locator('#pool-table tr[data-proxy="squid-c"]').waitFor({ state: 'detached' });
-  check(await page.locator('#pool-table tbody tr').count() === 2, 'the deleted proxy is gone');
-  await page.screenshot({ path: path.join(artifacts, 'webui-pool.png'), fullPage: true });
+// Squid's own figures, when a proxy reports them (its "squid" object): the
+// stats reply is given one proxy with figures, one with an error and one
+// without, as a droverd with the per-proxy cache manager flag would send; and
+// QUIC counters (quic_passed rising, as under quic_policy pass) and a counter
+// the page does not know.
+await step('Squid figures per proxy, QUIC and unknown counters', async () => {
+  check(await page.locator('#dash-table th.squid-col').isHidden(), 'no Squid column while no proxy reports figures');
+  let replies = 0;
+  await page.route('**/api/v1/stats', async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    replies++;
+    Object.assign(body.global, { quic_passed: 40 + 5 * replies, quic_rejected: 3, quic_dropped: 0, widgets_frobbed: 9 });
+    for (const p of body.proxies) {
+      if (p.name === 'squid-a') {
+        p.squid = { ok: true, error: null, requests_per_second: 12.5, hit_ratio: 0.42, clients: 7,
+          median_service_ms: 23, age_s: 4 };
+      } else if (p.name === 'squid-b') {
+        p.squid = { ok: false, error: 'connection refused', requests_per_second: 0, hit_ratio: 0,
+          clients: 0, median_service_ms: 0, age_s: 9 };
+      } else p.squid = null;
+    }
+    await route.fulfill({ response: res, json: body });
+  });
+  await page.locator('#dash-table tr[data-proxy="squid-a"] .squid-figures').waitFor();
+  const a = await page.locator('#dash-table tr[data-proxy="squid-a"] td.squid').textContent();
+  const b = await page.locator('#dash-table tr[data-proxy="squid-b"] td.squid').textContent();
+  const c = await page.locator('#dash-table tr[data-proxy="squid-c"] td.squid').textContent();
+  check(/12\.5 req\/s/.test(a) && /42% cache hits/.test(a) && /7 clients/.test(a) && /23 ms median/.test(a),
+    'a proxy\'s Squid figures are shown: requests/s, hit ratio, clients, median service time', a);
+  check(/connection refused/.test(b), 'a proxy whose cache manager failed shows the error', b);
+  check(c === '', 'a proxy without figures (null) shows nothing', c);
+  await page.locator('#bypass[data-state="alert"] .why[data-counter="quic_passed"]').waitFor();
+  check(true, 'QUIC let through (quic_passed rising) counts as bypassed traffic in the banner');
+  const where = await page.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll('#dp-groups tr[data-counter]')].map((tr) =>
+      [tr.dataset.counter, tr.closest('[data-group]').dataset.group])));
+  check(where.quic_passed === 'policy' && where.quic_rejected === 'policy' && where.quic_dropped === 'policy' &&
+    where.widgets_frobbed === 'other', 'QUIC counters go under policy, an unknown counter under other', where);
+  await page.screenshot({ path: path.join(artifacts, 'webui-dashboard-squid.png'), fullPage: true });
+  await page.unroute('**/api/v1/stats');
 });
 
 await step('settings, audit and tokens', async () => {
@@ -202,6 +258,90 @@ await step('settings, audit and tokens', async () => {
   await page.click('#token-form button[type=submit]');
   const token = await page.locator('#token-value').textContent();
   check(/^drv_[0-9a-f]{64}$/.test(token), 'a new API token is shown once');
+});
+
+// squid-c, drained then deleted: squid-a and squid-b take new clients all along.
+await step('drain one proxy', async () => {
+  await page.click('#nav a[data-view=pool]');
+  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=drain]');
+  await page.locator('#pool-table tr[data-proxy="squid-c"] td.admin .badge.drain').waitFor();
+  check(true, 'draining shows at once in the pool');
+  await page.click('#nav a[data-view=dashboard]');
+  await page.locator('#dash-table tr[data-proxy="squid-c"] td.admin .badge.drain').waitFor();
+  check(true, 'the dashboard shows the drain');
+});
+
+await step('look up a client', async () => {
+  await page.click('#nav a[data-view=lookup]');
+  await page.fill('#lookup-client', '198.18.0.2');
+  await page.click('#lookup-form button[type=submit]');
+  const who = await page.locator('#lookup-proxy').textContent();
+  const why = await page.locator('#lookup-reason').textContent();
+  check(/squid-[abc]/.test(who) && /affinity|table/.test(why), 'lookup shows the proxy and why', { who, why });
+});
+
+await step('delete a proxy', async () => {
+  await page.click('#nav a[data-view=pool]');
+  await page.click('#pool-table tr[data-proxy="squid-c"] button[data-action=delete]');
+  await page.locator('#confirm[open]').waitFor();
+  check(true, 'delete asks for confirmation');
+  await page.click('#confirm-ok');
+  await page.locator('#pool-table tr[data-proxy="squid-c"]').waitFor({ state: 'detached' });
+  check(await page.locator('#pool-table tbody tr').count() === 2, 'the deleted proxy is gone');
+  await page.screenshot({ path: path.join(artifacts, 'webui-pool.png'), fullPage: true });
+});
+
+// Every proxy has been up for a while: nothing goes around them any more. The
+// window starts when the dashboard opens, so a fresh dashboard must be calm.
+// The history is sampled every 10 s: by now squid-a and squid-b, which took
+// new clients all along, have points in it.
+await step('the main view: no bypass, a chart line per proxy', async () => {
+  await page.click('#nav a[data-view=dashboard]');
+  await page.locator('#bypass[data-state="calm"]').waitFor();
+  const text = await page.locator('#bypass').textContent();
+  check(/No bypassed traffic/.test(text) && await page.locator('#bypass .why').count() === 0 &&
+    await page.locator('[data-tile="Bypassed"].bad').count() === 0,
+  'with no bypass in the window the banner is calm and the tile unmarked', text);
+  // A line per proxy that had hits (at least two: new clients keep coming and
+  // spread over the proxies), each in its own colour and in the legend, and the total.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('#chart polyline[data-proxy]')].filter((l) =>
+      Number(l.dataset.max) > 0 && Number(l.dataset.points) >= 2).length >= 2 &&
+    document.querySelectorAll('#chart polyline[data-total]').length === 1, null, { timeout: WAIT_MS });
+  const lines = await page.evaluate(() => [...document.querySelectorAll('#chart polyline')].map((l) => ({
+    proxy: l.dataset.proxy || null, total: !!l.dataset.total, max: Number(l.dataset.max),
+    points: Number(l.dataset.points), stroke: getComputedStyle(l).stroke })));
+  const proxyLines = lines.filter((l) => l.proxy);
+  const total = lines.find((l) => l.total);
+  const strokes = new Set(lines.map((l) => l.stroke));
+  check(proxyLines.filter((l) => l.max > 0 && l.points >= 2).length >= 2 && strokes.size === lines.length &&
+    total.max >= Math.max(...proxyLines.map((l) => l.max)),
+  'the chart has a line per proxy with hits, each its own colour, and the total above them', lines);
+  const legend = await page.locator('#chart-legend li').allTextContents();
+  check(['squid-a', 'squid-b'].every((n) => legend.some((t) => t.startsWith(n))) && legend.some((t) => t.startsWith('total')),
+    'the legend names each proxy and the total', legend);
+  const hold = Number(process.env.DROVER_BROWSER_HOLD_S || 0);
+  if (hold > 0) await page.waitForTimeout(hold * 1000);
+  await page.screenshot({ path: path.join(artifacts, 'webui-dashboard.png'), fullPage: true });
+});
+
+await step('the details view', async () => {
+  const errors = await page.locator('[data-tile="Errors"] .value').textContent();
+  const sum = await page.evaluate(() => [...document.querySelectorAll(
+    '#dp-groups [data-group="errors"] tr[data-counter], #dp-groups [data-group="kernel"] tr[data-counter]')]
+    .filter((tr) => !tr.dataset.counter.startsWith('malformed: '))
+    .reduce((a, tr) => a + Number(tr.querySelector('td.num').textContent.replace(/,/g, '')), 0));
+  check(Number(errors.replace(/,/g, '')) === sum, 'the Errors tile is the sum of the error and kernel drop counters', { errors, sum });
+  await page.click('[data-tile="Errors"] a');
+  await page.waitForFunction(() => document.getElementById('dp-details').open);
+  check(await page.locator('#dp-groups [data-group="errors"] tr[data-counter="tx_errors"]').isVisible(),
+    'the Errors tile links to the details, opened at the error counters');
+  const groups = await page.locator('#dp-groups [data-group] h3').allTextContents();
+  check(['Traffic', 'Policy', 'Errors', 'Kernel drops', 'Fast path'].every((t) => groups.includes(t)),
+    'the details hold the groups', groups);
+  await page.screenshot({ path: path.join(artifacts, 'webui-dashboard-details.png'), fullPage: true });
+  await page.click('#dp-details > summary');
+  await page.waitForFunction(() => !document.getElementById('dp-details').open);
 });
 
 await step('usable on a phone', async () => {

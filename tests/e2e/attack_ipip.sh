@@ -62,11 +62,6 @@ to_stack() {
 		END { print n + 0 }'
 }
 
-# decap_field NAME: one counter of drover-decap's report.
-decap_field() {
-	lab_decap_counters 1 | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
-}
-
 # send NS OUTER_SRC INNER_SRC INNER_DST PORT: N IPIP datagrams to px1, each one SYN.
 send() {
 	lab_exec "$1" python3 "$LAB_STATE/ipip.py" "$2" "$PROXY" "$3" "$4" "$5" "$N"
@@ -130,9 +125,9 @@ check $? "a client's request through the appliance reaches Squid and comes back"
 
 # A 3000-byte inner UDP datagram (outer fragmented: the raw socket's path) and
 # a 100-byte one (whole: the packet socket's), from the appliance's address.
-received0=$(decap_field received)
-written0=$(decap_field written)
-bytes0=$(decap_field written_bytes)
+received0=$(lab_decap_counter 1 received)
+written0=$(lab_decap_counter 1 written)
+bytes0=$(lab_decap_counter 1 written_bytes)
 lab_exec app python3 - "$LAB_APPLIANCE" "$PROXY" "$(lab_client_address 1)" "$LAB_TUNNEL_ADDRESS" <<'PY'
 import socket, struct, sys
 
@@ -153,22 +148,22 @@ for size in (3000, 100):
     s.sendto(h[:10] + struct.pack("!H", csum(h)) + h[12:] + udp, (odst, 0))
 PY
 settle
-received=$(($(decap_field received) - received0))
-written=$(($(decap_field written) - written0))
-bytes=$(($(decap_field written_bytes) - bytes0))
+received=$(($(lab_decap_counter 1 received) - received0))
+written=$(($(lab_decap_counter 1 written) - written0))
+bytes=$(($(lab_decap_counter 1 written_bytes) - bytes0))
 check $([ "$received" -eq 2 ] && [ "$written" -eq 2 ] && [ "$bytes" -eq 3100 ]; echo $?) \
 	"a fragmented IPIP datagram is taken once, reassembled, and a whole one once" \
 	"received +$received, written +$written, bytes +$bytes (want 2, 2, 3100)"
 
 # --- 2. an Internet host sends IPIP -------------------------------------------
-written0=$(decap_field written)
-sender0=$(decap_field sender)
+written0=$(lab_decap_counter 1 written)
+sender0=$(lab_decap_counter 1 sender)
 stack0=$(to_stack)
 send org "$LAB_ORIGIN" "$SPOOFED_CLIENT" "$LAB_ORIGIN" 80
 settle
 dropped=$(px_count filter DROVER-IPIP DROP)
-written=$(($(decap_field written) - written0))
-sender=$(($(decap_field sender) - sender0))
+written=$(($(lab_decap_counter 1 written) - written0))
+sender=$(($(lab_decap_counter 1 sender) - sender0))
 reached=$(($(to_stack) - stack0))
 check $([ "$reached" -eq 0 ] && [ "$written" -eq 0 ] && [ "$sender" -eq $N ] && [ "$dropped" -eq $N ]; echo $?) \
 	"IPIP from an Internet host is dropped by DROVER-IPIP and by drover-decap; none reaches the proxy" \
@@ -176,11 +171,11 @@ check $([ "$reached" -eq 0 ] && [ "$written" -eq 0 ] && [ "$sender" -eq $N ] && 
 
 # --- 3. the same without the iptables rule: drover-decap's own check -----------
 lab_exec px1 iptables -D INPUT -p 4 -j DROVER-IPIP
-sender0=$(decap_field sender)
+sender0=$(lab_decap_counter 1 sender)
 stack0=$(to_stack)
 send org "$LAB_ORIGIN" "$SPOOFED_CLIENT" "$LAB_ORIGIN" 80
 settle
-sender=$(($(decap_field sender) - sender0))
+sender=$(($(lab_decap_counter 1 sender) - sender0))
 reached=$(($(to_stack) - stack0))
 check $([ "$reached" -eq 0 ] && [ "$sender" -eq $N ]; echo $?) \
 	"without the iptables rule, drover-decap drops IPIP from a host that is not the appliance" \
@@ -188,11 +183,11 @@ check $([ "$reached" -eq 0 ] && [ "$sender" -eq $N ]; echo $?) \
 lab_exec px1 iptables -I INPUT -p 4 -j DROVER-IPIP
 
 # --- 4. the appliance's address spoofed, an Internet source inside -------------
-inner0=$(decap_field inner_source)
+inner0=$(lab_decap_counter 1 inner_source)
 stack0=$(to_stack)
 send cli "$LAB_APPLIANCE" "$LAB_ORIGIN" "$LAB_TUNNEL_ADDRESS" 3129
 settle
-inner=$(($(decap_field inner_source) - inner0))
+inner=$(($(lab_decap_counter 1 inner_source) - inner0))
 reached=$(($(to_stack) - stack0))
 check $([ "$reached" -eq 0 ] && [ "$inner" -eq $N ]; echo $?) \
 	"IPIP from the appliance's address with an inner source outside the clients never reaches Squid" \
@@ -202,8 +197,9 @@ check $([ "$reached" -eq 0 ] && [ "$inner" -eq $N ]; echo $?) \
 rules=$(lab_exec px1 iptables -S DROVER-IPIP; lab_exec px1 iptables -t raw -S DROVER-TUNNEL)
 want=$(printf '%s\n' "-N DROVER-IPIP" "-A DROVER-IPIP -s $LAB_APPLIANCE/32 -j RETURN" \
 	"-A DROVER-IPIP -j DROP" "-N DROVER-TUNNEL" \
+	"-A DROVER-TUNNEL -s $LAB_APPLIANCE/32 -p icmp -m icmp --icmp-type 8 -j RETURN" \
 	"-A DROVER-TUNNEL -s $LAB_LAN_PREFIX.0/24 -j RETURN" "-A DROVER-TUNNEL -j DROP")
-check $([ "$rules" = "$want" ]; echo $?) "the set-up script accepts IPIP from the appliance and client sources from the tunnel only" \
+check $([ "$rules" = "$want" ]; echo $?) "the set-up script accepts IPIP from the appliance and client sources (and the appliance's echo request) from the tunnel only" \
 	"$(echo "$rules" | tr '\n' ';')"
 lab_exec px1 iptables -t raw -C PREROUTING -i drover0 -j DROVER-TUNNEL
 check $? "the tunnel's source check is jumped to from raw PREROUTING for drover0"

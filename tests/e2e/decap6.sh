@@ -61,11 +61,6 @@ SETUP=(bash "$LAB_ROOT/proxy/drover-proxy-setup.sh" --appliance "$LAB_APPLIANCE,
 	--tunnel-address "$LAB_TUNNEL_ADDRESS" --decap-bin "$DROVER_BUILD/drover-decap"
 	--dev drover0 --pidfile "$LAB_STATE/px1/decap.pid" --decap-log "$LAB_STATE/px1/decap.log")
 
-# decap_field NAME: one counter of drover-decap's report.
-decap_field() {
-	lab_decap_counters 1 | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'
-}
-
 # count CMD TABLE CHAIN MATCH: packets counted by the rules of CHAIN matching MATCH.
 count() {
 	lab_exec px1 "$1" -t "$2" -L "$3" -v -x -n 2>/dev/null |
@@ -282,12 +277,12 @@ for mode in 6in4 6in6; do
 		fail "the $mode relay starts" "$(tail -n 3 "$LAB_STATE/relay.out")"
 		continue
 	fi
-	written0=$(decap_field "${mode}_written")
+	written0=$(lab_decap_counter 1 "${mode}_written")
 	logged0=$(lab_squid_requests 1 "$CLIENT6")
 	body=$(lab_exec cli curl -6 --interface "$CLIENT6" -sS --connect-timeout 10 --max-time 60 \
 		"$URL6" 2>&1)
 	logged=$(($(lab_squid_requests 1 "$CLIENT6") - logged0))
-	written=$(($(decap_field "${mode}_written") - written0))
+	written=$(($(lab_decap_counter 1 "${mode}_written") - written0))
 	check $([[ $body == *"$LAB_MARKER"* ]] && [ "$logged" -eq 1 ] && [ "$written" -gt 0 ]; echo $?) \
 		"an IPv6 client's request in $mode reaches Squid, logged with the client's IPv6 address, and comes back" \
 		"$written packets written to drover0, Squid logged $logged requests from $CLIENT6; reply: ${body:0:80}"
@@ -312,26 +307,26 @@ for mode in 6in4 6in6; do
 	fi
 	# drover-decap's packet socket sees whole datagrams before the firewall:
 	# both drop them.
-	sender0=$(decap_field "${mode}_sender")
-	written0=$(decap_field "${mode}_written")
+	sender0=$(lab_decap_counter 1 "${mode}_sender")
+	written0=$(lab_decap_counter 1 "${mode}_written")
 	dropped0=$(count "$cmd" filter DROVER-IPIP DROP)
 	stack0=$(to_stack)
 	send "$mode" org "$osrc" "$odst" "$SPOOFED6" "$LAB_ORIGIN6" 80
 	settle
 	dropped=$(($(count "$cmd" filter DROVER-IPIP DROP) - dropped0))
-	sender=$(($(decap_field "${mode}_sender") - sender0))
-	written=$(($(decap_field "${mode}_written") - written0))
+	sender=$(($(lab_decap_counter 1 "${mode}_sender") - sender0))
+	written=$(($(lab_decap_counter 1 "${mode}_written") - written0))
 	reached=$(($(to_stack) - stack0))
 	check $([ "$dropped" -eq $N ] && [ "$sender" -eq $N ] && [ "$written" -eq 0 ] && [ "$reached" -eq 0 ]; echo $?) \
 		"$mode from an Internet host is dropped by $cmd DROVER-IPIP and by drover-decap" \
 		"$N sent from $osrc: $dropped dropped by DROVER-IPIP, $sender by drover-decap (sender), $written written, $reached reached the proxy's stack"
 
 	lab_exec px1 "$cmd" -D INPUT -p 41 -j DROVER-IPIP
-	sender0=$(decap_field "${mode}_sender")
+	sender0=$(lab_decap_counter 1 "${mode}_sender")
 	stack0=$(to_stack)
 	send "$mode" org "$osrc" "$odst" "$SPOOFED6" "$LAB_ORIGIN6" 80
 	settle
-	sender=$(($(decap_field "${mode}_sender") - sender0))
+	sender=$(($(lab_decap_counter 1 "${mode}_sender") - sender0))
 	reached=$(($(to_stack) - stack0))
 	check $([ "$sender" -eq $N ] && [ "$reached" -eq 0 ]; echo $?) \
 		"without the $cmd rule, drover-decap drops $mode from a host that is not the appliance" \
@@ -346,17 +341,17 @@ for mode in 6in4 6in6; do
 	else
 		osrc=$LAB_APPLIANCE6 odst=$PROXY6
 	fi
-	inner0=$(decap_field "${mode}_inner_source")
-	length0=$(decap_field "${mode}_inner_length")
-	version0=$(decap_field "${mode}_inner_version")
+	inner0=$(lab_decap_counter 1 "${mode}_inner_source")
+	length0=$(lab_decap_counter 1 "${mode}_inner_length")
+	version0=$(lab_decap_counter 1 "${mode}_inner_version")
 	stack0=$(to_stack)
 	send "$mode" app "$osrc" "$odst" "$LAB_ORIGIN6" "$LAB_ORIGIN6" 3129
 	send "$mode" app "$osrc" "$odst" "$CLIENT6" "$LAB_ORIGIN6" 80 length
 	send "$mode" app "$osrc" "$odst" "$CLIENT6" "$LAB_ORIGIN6" 80 ipv4
 	settle
-	inner=$(($(decap_field "${mode}_inner_source") - inner0))
-	length=$(($(decap_field "${mode}_inner_length") - length0))
-	version=$(($(decap_field "${mode}_inner_version") - version0))
+	inner=$(($(lab_decap_counter 1 "${mode}_inner_source") - inner0))
+	length=$(($(lab_decap_counter 1 "${mode}_inner_length") - length0))
+	version=$(($(lab_decap_counter 1 "${mode}_inner_version") - version0))
 	reached=$(($(to_stack) - stack0))
 	check $([ "$inner" -eq $N ] && [ "$length" -eq $N ] && [ "$version" -eq $N ] &&
 		[ "$reached" -eq 0 ]; echo $?) \

@@ -43,44 +43,13 @@ ROUNDS=3
 trap lab_down EXIT
 trap 'exit 1' INT TERM
 
-# proxy_id I: droverd's id of proxy I.
-proxy_id() {
-	lab_droverctl --json proxy list | python3 -c "import json,sys
-print([p['id'] for p in json.load(sys.stdin)['proxies'] if p['address'] == '$(lab_proxy_address "$1")'][0])"
-}
-
-# counter NAME: one of droverd's global counters.
-counter() {
-	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['$1'])"
-}
-
-# decap_counter I NAME: one of proxy I's drover-decap counters.
-decap_counter() {
-	lab_decap_counters "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
-}
-
-# The proxies prepared again by the scripts droverd generates now (IPv6
-# clients, and proxy 1's IPv6 address).
-proxies_take_ipv6() {
-	local i id dir
-	for ((i = 1; i <= LAB_PROXIES; i++)); do
-		dir=$LAB_STATE/px$i
-		id=$(proxy_id "$i") || return 1
-		lab_droverctl proxy setup-script "$id" --mode decap \
-			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
-		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up \
-			>/dev/null || return 1
-	done
-}
-
 if ! lab_up || ! lab_start_droverd; then
 	fail "lab setup" "$(tail -n 5 "$LAB_STATE/droverd.log" 2>/dev/null)"
 	exit 1
 fi
 if ! lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null ||
-	! lab_droverctl proxy set "$(proxy_id 1)" --address6 "$(lab_proxy_address6 1)" >/dev/null ||
-	! proxies_take_ipv6; then
+	! lab_droverctl proxy set "$(lab_proxy_id 1)" --address6 "$(lab_proxy_address6 1)" >/dev/null ||
+	! lab_proxies_setup_again; then
 	fail "IPv6 client subnet, proxy 1's IPv6 address, proxies prepared for them"
 	exit 1
 fi
@@ -89,9 +58,9 @@ check $? "droverd loads the fast path and attaches it" \
 	"$(grep -m1 'fast path' "$LAB_STATE/droverd.log")"
 
 # ---- 1. every IPv6 client address, three pages each ----
-f6_0=$(counter fast_ipv6_packets)
-d6_0=$(counter fast_ipv6_6in4_packets)
-q_0=$(counter ipv6_packets)
+f6_0=$(lab_counter fast_ipv6_packets)
+d6_0=$(lab_counter fast_ipv6_6in4_packets)
+q_0=$(lab_counter ipv6_packets)
 answered=0
 for ((r = 0; r < ROUNDS; r++)); do
 	for ((i = 0; i < LAB_CLIENTS; i++)); do
@@ -111,9 +80,9 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 	awk -v p="$(lab_proxy_address "$i")" -v app="$LAB_APPLIANCE6" \
 		'$3 ~ /:/ && $3 != app { print $3, p }' "$LAB_STATE/px$i/squid/access.log"
 done | sort -u >"$LAB_STATE/logged"
-fast6=$(($(counter fast_ipv6_packets) - f6_0))
-in4=$(($(counter fast_ipv6_6in4_packets) - d6_0))
-queued6=$(($(counter ipv6_packets) - q_0))
+fast6=$(($(lab_counter fast_ipv6_packets) - f6_0))
+in4=$(($(lab_counter fast_ipv6_6in4_packets) - d6_0))
+queued6=$(($(lab_counter ipv6_packets) - q_0))
 on_px1=$(awk -v p="$(lab_proxy_address 1)" '$2 == p' "$LAB_STATE/lookup" | wc -l)
 on_px2=$(awk -v p="$(lab_proxy_address 2)" '$2 == p' "$LAB_STATE/lookup" | wc -l)
 one=$(awk '{ n[$1]++ } END { for (c in n) if (n[c] == 1) k++; print k + 0 }' "$LAB_STATE/logged")
@@ -127,7 +96,7 @@ check $? "the kernel wrapped the later IPv6 packets of proxy 1's clients in IPv6
 [ "$on_px2" -gt 0 ] && [ "$in4" -gt $((on_px2 * ROUNDS * 3)) ]
 check $? "the kernel wrapped the later IPv6 packets of proxy 2's clients (IPv4 only) in 6in4" \
 	"fast_ipv6_6in4_packets +$in4 for $on_px2 clients x $ROUNDS requests"
-h=$(lab_droverctl --json proxy show "$(proxy_id 1)" | python3 -c "import json,sys; print(json.load(sys.stdin)['proxy']['hits'])")
+h=$(lab_droverctl --json proxy show "$(lab_proxy_id 1)" | python3 -c "import json,sys; print(json.load(sys.stdin)['proxy']['hits'])")
 # Squid's log without the appliance's probes, of either family.
 s=$(awk -v a="$LAB_APPLIANCE" -v a6="$LAB_APPLIANCE6" '$3 != a && $3 != a6 { n++ }
 	END { print n + 0 }' "$LAB_STATE/px1/squid/access.log")
@@ -142,16 +111,16 @@ download() {
 		fail "4 MB download over IPv6 through px$i ($kind)" "no client on it"
 		return
 	fi
-	f6_0=$(counter fast_ipv6_packets)
-	k_0=$(counter fast_ipv6_6in4_packets)
-	c_0=$(decap_counter "$i" csum_completed)
+	f6_0=$(lab_counter fast_ipv6_packets)
+	k_0=$(lab_counter fast_ipv6_6in4_packets)
+	c_0=$(lab_decap_counter "$i" csum_completed)
 	start=$(date +%s.%N)
 	sum=$(lab_exec cli curl -6 -g -sS --interface "$a" --connect-timeout 10 --max-time 120 \
 		"$URL6/big.bin" | sha256sum | cut -d' ' -f1)
 	took=$(echo "$(date +%s.%N) - $start" | bc | xargs printf "%.3f")
-	fast6=$(($(counter fast_ipv6_packets) - f6_0))
-	in4=$(($(counter fast_ipv6_6in4_packets) - k_0))
-	completed=$(($(decap_counter "$i" csum_completed) - c_0))
+	fast6=$(($(lab_counter fast_ipv6_packets) - f6_0))
+	in4=$(($(lab_counter fast_ipv6_6in4_packets) - k_0))
+	completed=$(($(lab_decap_counter "$i" csum_completed) - c_0))
 	offload=$(lab_exec cli ethtool -k eth0 2>/dev/null | awk '/^tx-checksumming:/ { print $2 }')
 	# Every IPv6 packet the kernel sent meanwhile went in the encapsulation of px$i.
 	local want_in4=0
@@ -170,17 +139,17 @@ upload() {
 	[ -n "$a" ] || return
 	lab_exec cli ethtool -K eth0 tx on tso on >/dev/null 2>&1
 	lab_exec app ethtool -K lan0 tx off >/dev/null 2>&1
-	m0=$(counter fast_merged)
-	f6_0=$(counter fast_ipv6_packets)
-	k_0=$(counter fast_ipv6_6in4_packets)
+	m0=$(lab_counter fast_merged)
+	f6_0=$(lab_counter fast_ipv6_packets)
+	k_0=$(lab_counter fast_ipv6_6in4_packets)
 	head -c $((2 << 20)) /dev/urandom >"$LAB_STATE/upload.bin"
 	want=$(sha256sum <"$LAB_STATE/upload.bin" | cut -d' ' -f1)
 	code=$(lab_exec cli curl -6 -g -sS --interface "$a" --connect-timeout 10 --max-time 120 \
 		"$URL6/upload/gro6-$kind.bin" -T "$LAB_STATE/upload.bin" -o /dev/null -w '%{http_code}')
 	got=$(sha256sum <"$LAB_STATE/origin/www/upload/gro6-$kind.bin" 2>/dev/null | cut -d' ' -f1)
-	merged=$(($(counter fast_merged) - m0))
-	fast6=$(($(counter fast_ipv6_packets) - f6_0))
-	in4=$(($(counter fast_ipv6_6in4_packets) - k_0))
+	merged=$(($(lab_counter fast_merged) - m0))
+	fast6=$(($(lab_counter fast_ipv6_packets) - f6_0))
+	in4=$(($(lab_counter fast_ipv6_6in4_packets) - k_0))
 	lab_exec app ethtool -K lan0 tx on >/dev/null 2>&1
 	local want_in4=0
 	[ "$kind" = 6in4 ] && want_in4=$fast6

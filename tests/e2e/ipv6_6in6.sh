@@ -47,37 +47,6 @@ URL6="http://[$LAB_ORIGIN6]"
 trap lab_down EXIT
 trap 'exit 1' INT TERM
 
-# proxy_id I: droverd's id of proxy I.
-proxy_id() {
-	lab_droverctl --json proxy list | python3 -c "import json,sys
-print([p['id'] for p in json.load(sys.stdin)['proxies'] if p['address'] == '$(lab_proxy_address "$1")'][0])"
-}
-
-# counter NAME: one of droverd's global counters.
-counter() {
-	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global']['$1'])"
-}
-
-# decap_counter I NAME: one of proxy I's drover-decap counters.
-decap_counter() {
-	lab_decap_counters "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
-}
-
-# The proxies prepared again by the scripts droverd generates now (IPv6
-# clients, and proxy 1's IPv6 address): "up" again only adds what is new.
-proxies_take_ipv6() {
-	local i id dir
-	for ((i = 1; i <= LAB_PROXIES; i++)); do
-		dir=$LAB_STATE/px$i
-		id=$(proxy_id "$i") || return 1
-		lab_droverctl proxy setup-script "$id" --mode decap \
-			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
-		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up \
-			>/dev/null || return 1
-	done
-}
-
 if ! lab_up || ! lab_start_droverd; then
 	fail "lab setup" "$(tail -n 5 "$LAB_STATE/droverd.log" 2>/dev/null)"
 	exit 1
@@ -93,8 +62,8 @@ ip -n "$(lab_ns app)" -6 route add "$P6/128" dev lan0 mtu "$PATH_MTU6" || {
 	exit 1
 }
 if ! lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null ||
-	! lab_droverctl proxy set "$(proxy_id 1)" --address6 "$P6" >/dev/null ||
-	! proxies_take_ipv6; then
+	! lab_droverctl proxy set "$(lab_proxy_id 1)" --address6 "$P6" >/dev/null ||
+	! lab_proxies_setup_again; then
 	fail "IPv6 client subnet, proxy 1's IPv6 address, proxies prepared for them"
 	exit 1
 fi
@@ -110,8 +79,8 @@ check $? "the IPv6 chain returns proxy 1's IPv6 address first" \
 	"$(lab_exec app ip6tables -S DROVER | sed -n 2p)"
 
 # ---- 2. every IPv6 client address, one page each ----
-in6_before=$(counter ipv6_in_ipv6)
-all6_before=$(counter ipv6_encapsulated)
+in6_before=$(lab_counter ipv6_in_ipv6)
+all6_before=$(lab_counter ipv6_encapsulated)
 answered=0
 for ((i = 0; i < LAB_CLIENTS; i++)); do
 	a=$(lab_client_address6 "$i")
@@ -127,8 +96,8 @@ for ((i = 1; i <= LAB_PROXIES; i++)); do
 	awk -v p="$(lab_proxy_address "$i")" -v app="$LAB_APPLIANCE6" \
 		'$3 ~ /:/ && $3 != app { print $3, p }' "$LAB_STATE/px$i/squid/access.log"
 done | sort -u >"$LAB_STATE/logged"
-in6=$(($(counter ipv6_in_ipv6) - in6_before))
-in4=$(($(counter ipv6_encapsulated) - all6_before - in6))
+in6=$(($(lab_counter ipv6_in_ipv6) - in6_before))
+in4=$(($(lab_counter ipv6_encapsulated) - all6_before - in6))
 figures=$(python3 - "$LAB_STATE" "$LAB_CLIENTS" "$LAB_PROXIES" <<-'EOF'
 	import collections, sys
 	state, n, nproxies = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -150,9 +119,9 @@ status=$?
 [ "$answered" = "$LAB_CLIENTS" ] && [ $status = 0 ]
 check $? "$LAB_CLIENTS IPv6 clients through Squid in 6in6 and 6in4: every request answered, each address in one Squid log, the one lookup names" \
 	"$answered/$LAB_CLIENTS answered; $figures"
-px1_6in6=$(decap_counter 1 6in6_written)
-px2_6in4=$(decap_counter 2 6in4_written)
-px2_6in6=$(decap_counter 2 6in6_received)
+px1_6in6=$(lab_decap_counter 1 6in6_written)
+px2_6in4=$(lab_decap_counter 2 6in4_written)
+px2_6in6=$(lab_decap_counter 2 6in6_received)
 [ "$in6" -gt 0 ] && [ "$in4" -gt 0 ] && [ "$px1_6in6" -gt 0 ] && [ "$px2_6in4" -gt 0 ] &&
 	[ "$px2_6in6" = 0 ]
 check $? "client packets wrapped in both: IPv6-in-IPv6 to proxy 1, IPv6-in-IPv4 to proxy 2" \
@@ -176,15 +145,15 @@ done
 
 # ---- 4. Packet Too Big at the 6in6 tunnel's MTU ----
 a=$(awk -v p="$(lab_proxy_address 1)" '$2 == p { print $1; exit }' "$LAB_STATE/lookup")
-before=$(counter packet_too_big_sent)
+before=$(lab_counter packet_too_big_sent)
 answer=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/big6.py" "$a" "$LAB_ORIGIN6" 80 "$PATH_MTU6" 30)
-after=$(counter packet_too_big_sent)
+after=$(lab_counter packet_too_big_sent)
 [ "$answer" = "mtu $TUNNEL_MTU6 from $LAB_APPLIANCE6" ] && [ "$after" -gt "$before" ]
 check $? "a $PATH_MTU6-byte IPv6 packet to proxy 1, path MTU $PATH_MTU6: Packet Too Big with $TUNNEL_MTU6" \
 	"client $a got: $answer; packet_too_big_sent $before -> $after"
 
 # ---- 5. proxy 1's IPv6 address fails its probes, then answers again ----
-ID1=$(proxy_id 1)
+ID1=$(lab_proxy_id 1)
 # health_pair: proxy 1's health over IPv4 and IPv6 ("up up", "up down", ...).
 health_pair() {
 	lab_droverctl --json proxy show "$ID1" | python3 -c 'import json, sys
@@ -222,13 +191,13 @@ shown=$(lab_droverctl proxy show "$ID1" | awk '$1 == "health6" { print $2, $3 }'
 check "$([ "$(health_pair)" = "up down" ]; echo $?)" \
 	"proxy 1's IPv6 probes dropped: IPv6 down, still up over IPv4" \
 	"$(health_pair) after ${took} s; proxy show: health6 $shown"
-in6_before=$(counter ipv6_in_ipv6)
-w64_before=$(decap_counter 1 6in4_written)
-w66_before=$(decap_counter 1 6in6_written)
+in6_before=$(lab_counter ipv6_in_ipv6)
+w64_before=$(lab_decap_counter 1 6in4_written)
+w66_before=$(lab_decap_counter 1 6in6_written)
 answered=$(fetch_on_px1 5)
-in6=$(($(counter ipv6_in_ipv6) - in6_before))
-w64=$(($(decap_counter 1 6in4_written) - w64_before))
-w66=$(($(decap_counter 1 6in6_written) - w66_before))
+in6=$(($(lab_counter ipv6_in_ipv6) - in6_before))
+w64=$(($(lab_decap_counter 1 6in4_written) - w64_before))
+w66=$(($(lab_decap_counter 1 6in6_written) - w66_before))
 placed=$(lookup_of "$a")
 [ "$answered" = 5 ] && [ "$in6" = 0 ] && [ "$w64" -gt 0 ] && [ "$w66" = 0 ] &&
 	[ "$placed" = "$(lab_proxy_address 1)" ]
@@ -239,11 +208,11 @@ lab_exec px1 ip6tables -D "${DROP6[@]}"
 start=$(date +%s.%N)
 lab_wait 120 health_is "up up"
 took=$(echo "$(date +%s.%N) - $start" | bc | xargs printf "%.1f")
-w66_before=$(decap_counter 1 6in6_written)
-w64_before=$(decap_counter 1 6in4_written)
+w66_before=$(lab_decap_counter 1 6in6_written)
+w64_before=$(lab_decap_counter 1 6in4_written)
 answered=$(fetch_on_px1 5)
-w66=$(($(decap_counter 1 6in6_written) - w66_before))
-w64=$(($(decap_counter 1 6in4_written) - w64_before))
+w66=$(($(lab_decap_counter 1 6in6_written) - w66_before))
+w64=$(($(lab_decap_counter 1 6in4_written) - w64_before))
 changes=$(lab_droverctl --json proxy show "$ID1" | python3 -c 'import json, sys
 print(json.load(sys.stdin)["proxy"]["health6"]["state_changes"])')
 [ "$(health_pair)" = "up up" ] && [ "$answered" = 5 ] && [ "$w66" -gt 0 ] && [ "$w64" = 0 ]

@@ -25,7 +25,17 @@
 #      proxy.
 #   5. An IPv6 packet too big for the tunnel: the client gets a Packet Too
 #      Big carrying the tunnel MTU, from the appliance's address on its LAN.
-#   6. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
+#   6. QUIC (UDP to port 443) from an IPv4 and an IPv6 client, quic_policy
+#      switched live with droverctl: reject (the default) sends an ICMP /
+#      ICMPv6 port unreachable from the appliance quoting each datagram,
+#      seen on the client's wire, and the client's socket gets ECONNREFUSED;
+#      drop: nothing comes back, nothing reaches the origin; pass: every
+#      datagram reaches a UDP listener on the origin (and its echo returns).
+#      quic_rejected / quic_dropped / quic_passed move by the datagrams sent,
+#      in droverctl stats and in /metrics. A burst of 40 against
+#      quic_reject_rate 1: every datagram rejected, the replies bounded by
+#      the token bucket, the rest counted as quic_reject_rate_limited.
+#   7. IPv6 prefixes removed from client_subnets: the IPv6 chain goes.
 # The proxies do not decapsulate IPv6 here (that is the proxy side's work):
 # the connections are never answered; what is checked is what reaches them.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
@@ -91,10 +101,6 @@ syns() {
 		pids+=($!)
 	done
 	wait "${pids[@]}" 2>/dev/null
-}
-
-global() {
-	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global'].get('$1', 'none'))"
 }
 
 if ! lab_up || ! lab_up_ipv6 || ! lab_start_droverd; then
@@ -216,8 +222,8 @@ analyse() {
 }
 figures=$(analyse 1)
 check $? "$CLIENTS6 IPv6 clients: 6in4 to the proxies, inner packet byte for byte, each address at one proxy, the one lookup names" "$figures"
-encap6=$(global ipv6_encapsulated)
-placed=$(global ipv6_clients_placed)
+encap6=$(lab_counter ipv6_encapsulated)
+placed=$(lab_counter ipv6_clients_placed)
 [ "$placed" = "$CLIENTS6" ]
 check $? "each IPv6 client placed once, then kept by affinity" \
 	"ipv6_clients_placed $placed, ipv6_encapsulated $encap6"
@@ -230,14 +236,115 @@ figures=$(analyse 2)
 check $? "ipv6_client_prefix 64: the /64's addresses all at one proxy" "$figures"
 
 # ---- 5. Packet Too Big ----
-before=$(global packet_too_big_sent)
+before=$(lab_counter packet_too_big_sent)
 answer=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/big6.py" "$(client6 0)" "$ORIGIN6" 80 "$BIG" 30)
-after=$(global packet_too_big_sent)
+after=$(lab_counter packet_too_big_sent)
 [ "$answer" = "mtu $TUNNEL_MTU from $APPLIANCE6" ] && [ "$after" -gt "$before" ]
 check $? "a $BIG-byte IPv6 packet, tunnel MTU $TUNNEL_MTU: Packet Too Big from the appliance" \
 	"client got: $answer; packet_too_big_sent $before -> $after"
 
-# ---- 6. the IPv6 chain follows the setting ----
+# ---- 6. the QUIC policy ----
+QUIC_DATAGRAMS=10
+QUIC_PORT=443
+ip netns exec "$(lab_ns org)" python3 "$LAB_ROOT/tests/lab/quic.py" listen "$LAB_ORIGIN" "$ORIGIN6" "$QUIC_PORT" \
+	"$LAB_STATE/quic.rx" </dev/null >>"$LAB_STATE/quic.log" 2>&1 &
+lab_record quic-listener "$!" python3
+lab_wait "$LAB_WAIT_S" test -e "$LAB_STATE/quic.rx"
+rules4=$(lab_exec app iptables -S DROVER | grep -c -- "-p udp -m udp --dport $QUIC_PORT -j NFQUEUE")
+rules6=$(lab_exec app ip6tables -S DROVER | grep -c -- "-p udp -m udp --dport $QUIC_PORT -j NFQUEUE")
+default=$(lab_droverctl settings get quic_policy)
+[ "$rules4" = 1 ] && [ "$rules6" = 1 ] && [ "$default" = reject ]
+check $? "QUIC from the client subnets queued in both families; quic_policy reject by default" \
+	"IPv4 rules $rules4, IPv6 rules $rules6, quic_policy $default"
+
+# quic_counters: quic_rejected quic_reject_sent quic_dropped quic_passed, on one line.
+quic_counters() {
+	lab_droverctl --json stats | python3 -c "import json,sys
+g = json.load(sys.stdin)['global']
+print(*(g[k] for k in ('quic_rejected', 'quic_reject_sent', 'quic_dropped', 'quic_passed')))"
+}
+
+for policy in reject drop pass; do
+	lab_droverctl settings set quic_policy "$policy" >/dev/null
+	for family in 4 6; do
+		if [ "$family" = 4 ]; then
+			src=$(lab_client_address 0) dst=$LAB_ORIGIN from=$LAB_APPLIANCE
+		else
+			src=$(client6 0) dst=$ORIGIN6 from=$APPLIANCE6
+		fi
+		before=$(quic_counters)
+		rx_before=$(wc -l <"$LAB_STATE/quic.rx")
+		seen=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/quic.py" send "$src" "$dst" "$QUIC_PORT" \
+			"$QUIC_DATAGRAMS" eth0)
+		after=$(quic_counters)
+		rx=$(($(wc -l <"$LAB_STATE/quic.rx") - rx_before))
+		figures=$(python3 - "$policy" "$family" "$QUIC_DATAGRAMS" "$from" "$before" "$after" "$rx" "$seen" <<-'EOF'
+			import json, sys
+			policy, family, n, source = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+			before, after = [list(map(int, a.split())) for a in sys.argv[5:7]]
+			rx, seen = int(sys.argv[7]), json.loads(sys.argv[8])
+			rejected, sent_icmp, dropped, passed = (a - b for a, b in zip(after, before))
+			icmp, refused, echoes = seen["icmp"], seen["refused"], seen["echoes"]
+			from_appliance = sum(1 for a in seen["icmp_from"] if a == source)
+			print("IPv%s %s: %d datagrams sent; quic_rejected +%d (port unreachables sent +%d), "
+			      "quic_dropped +%d, quic_passed +%d; ICMP port unreachables on the client's wire %d "
+			      "(%d from %s, %d quoting the datagram whole%s), ECONNREFUSED on the socket %d; "
+			      "datagrams at the origin's listener %d, echoes back %d"
+			      % (family, policy, seen["sent"], rejected, sent_icmp, dropped, passed, icmp,
+			         from_appliance, source, seen["quote_whole"],
+			         ", %d with a good checksum" % seen["icmp_checksum_ok"] if family == "4" else "",
+			         refused, rx, echoes))
+			ok = seen["sent"] == n
+			if policy == "reject":
+			    ok = ok and rejected == n and sent_icmp == n and dropped == passed == 0 and icmp == n \
+			        and from_appliance == n and seen["quote_whole"] == n and refused >= 1 \
+			        and rx == 0 and echoes == 0 and (family == "6" or seen["icmp_checksum_ok"] == n)
+			elif policy == "drop":
+			    ok = ok and dropped == n and rejected == passed == 0 and icmp == 0 and refused == 0 \
+			        and rx == 0 and echoes == 0
+			else:
+			    ok = ok and passed == n and rejected == dropped == 0 and icmp == 0 and refused == 0 \
+			        and rx == n and echoes == n
+			sys.exit(0 if ok else 1)
+		EOF
+		)
+		check $? "quic_policy $policy, IPv$family: the configured outcome, counted per datagram" \
+			"$figures"
+	done
+done
+lab_droverctl settings set quic_policy reject >/dev/null
+
+# A flood against quic_reject_rate 1: each datagram rejected, the replies
+# bounded by the token bucket, what is over it counted and unanswered.
+QUIC_FLOOD=40
+lab_droverctl settings set quic_reject_rate 1 >/dev/null
+flood_counters() {
+	lab_droverctl --json stats | python3 -c "import json,sys
+g = json.load(sys.stdin)['global']
+print(*(g[k] for k in ('quic_rejected', 'quic_reject_sent', 'quic_reject_rate_limited')))"
+}
+read -r r0 s0 l0 <<<"$(flood_counters)"
+seen=$(lab_exec cli python3 "$LAB_ROOT/tests/lab/quic.py" send "$(lab_client_address 1)" \
+	"$LAB_ORIGIN" "$QUIC_PORT" "$QUIC_FLOOD" eth0 burst)
+read -r r1 s1 l1 <<<"$(flood_counters)"
+icmp=$(echo "$seen" | python3 -c 'import json, sys; print(json.load(sys.stdin)["icmp"])')
+rejected=$((r1 - r0)) replied=$((s1 - s0)) limited=$((l1 - l0))
+[ "$rejected" = "$QUIC_FLOOD" ] && [ $((replied + limited)) = "$QUIC_FLOOD" ] &&
+	[ "$replied" -ge 1 ] && [ "$limited" -ge 1 ] && [ "$icmp" = "$replied" ]
+check $? "a QUIC flood against quic_reject_rate 1: replies bounded by the bucket, the rest dropped and counted" \
+	"$QUIC_FLOOD datagrams at once: quic_rejected +$rejected, port unreachables sent +$replied (on the client's wire $icmp), quic_reject_rate_limited +$limited"
+lab_droverctl settings set quic_reject_rate 1000 >/dev/null
+# The same counters in /metrics (loopback may scrape by default).
+ctl=$(quic_counters)
+metrics=$(lab_exec app curl -sS --max-time 10 http://127.0.0.1:8080/metrics |
+	awk '$1 ~ /^drover_datapath_quic_(rejected|reject_sent|dropped|passed)_total$/ {v[$1] = $2}
+	END {print v["drover_datapath_quic_rejected_total"], v["drover_datapath_quic_reject_sent_total"],
+	           v["drover_datapath_quic_dropped_total"], v["drover_datapath_quic_passed_total"]}')
+[ "$metrics" = "$ctl" ] && [ "${ctl#* * }" = "$((2 * QUIC_DATAGRAMS)) $((2 * QUIC_DATAGRAMS))" ]
+check $? "/metrics: the QUIC counters as droverctl stats shows them" \
+	"rejected, reject_sent, dropped, passed: droverctl $ctl, /metrics $metrics"
+
+# ---- 7. the IPv6 chain follows the setting ----
 lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24" >/dev/null
 left=$(lab_exec app ip6tables -S 2>/dev/null | grep -c DROVER)
 [ "$left" = 0 ]

@@ -23,7 +23,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-LAB=${LAB:-dp6}
+LAB=${LAB:-pd6}
 LAB_STATE=/tmp/drover-e2e-proxy-down6.$$
 LAB_CLIENTS=24
 LAB_PROXIES=3

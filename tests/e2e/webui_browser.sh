@@ -3,7 +3,7 @@
 # a client makes web requests through droverd:
 #
 #   ns C (client)            ns A (appliance)                  ns P (proxies)
-#   198.18.0.2-5 ── veth ── 198.18.0.1  droverd  198.18.1.1 ── veth ── 198.18.1.11-13
+#   198.18.0.2-201 ─ veth ── 198.18.0.1  droverd  198.18.1.1 ── veth ── 198.18.1.11-13
 #   curl to 198.18.2.10:80   NFQUEUE → IPIP copies             TCP 3128 listener
 #                            web UI 127.0.0.1:8080             (health probes: tcp)
 #                            chromium runs here
@@ -61,7 +61,11 @@ done
 ip link add c0 netns "$nsc" type veth peer name a0 netns "$nsa"
 ip link add a1 netns "$nsa" type veth peer name p0 netns "$nsp"
 ip -n "$nsc" addr add 198.18.0.2/24 dev c0
-for i in 3 4 5; do ip -n "$nsc" addr add 198.18.0.$i/24 dev c0; done
+# Client addresses: each round of requests comes from new ones, so clients
+# placed after every proxy is up spread over all of them (those that arrived
+# while only the first was up stay on it: affinity).
+CLIENTS=200
+for ((i = 3; i < 2 + CLIENTS; i++)); do echo "addr add 198.18.0.$i/24 dev c0"; done | ip -n "$nsc" -batch -
 ip -n "$nsa" addr add 198.18.0.1/24 dev a0
 ip -n "$nsa" addr add 198.18.1.1/24 dev a1
 for i in 11 12 13; do ip -n "$nsp" addr add 198.18.1.$i/24 dev p0; done
@@ -99,20 +103,24 @@ echo "ok - lab with droverd, a client and three proxy addresses"
 # that droverd tunnels. The loop is not killed (its curls would outlive it):
 # it stops at the end of a round once the stop file is there.
 (
+	n=0
 	while [ ! -e "$tmp/stop" ]; do
-		for i in 2 3 4 5; do
+		for ((k = 0; k < 4; k++, n = (n + 1) % CLIENTS)); do
 			ip netns exec "$nsc" curl -s -o /dev/null --connect-timeout 1 --max-time 5 \
-				--interface 198.18.0.$i http://198.18.2.10/ &
+				--interface 198.18.0.$((2 + n)) http://198.18.2.10/ &
 		done
 		wait
 	done
 ) &
 traffic=$!
 
+t0=$SECONDS
 ip netns exec "$nsa" node "$root/tests/browser/webui.test.mjs" http://127.0.0.1:8080/ \
 	"$(cat "$tmp/initial-admin-password")" "$artifacts"
 rc=$?
-for f in webui-dashboard.png webui-pool.png; do
+echo "# browser: $((SECONDS - t0)) s of $SECONDS s"
+for f in webui-dashboard.png webui-dashboard-bypass.png webui-dashboard-details.png \
+	webui-dashboard-squid.png webui-pool.png; do
 	if [ -s "$artifacts/$f" ]; then echo "ok - screenshot $f saved"; else echo "not ok - screenshot $f missing"; rc=1; fi
 done
 if grep -qi "AddressSanitizer\|runtime error" "$tmp/droverd.log"; then

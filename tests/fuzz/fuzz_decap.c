@@ -9,7 +9,8 @@
  * hand them a heap block of the input's exact size, so ASan sees an
  * overread), and what they accept must agree with the bytes: the inner
  * packet fills the datagram from where they say, its version is the one the
- * protocol names, and its source lies in the client ranges.
+ * protocol names, and its source lies in the client ranges (or it is the
+ * appliance's own echo request, droverctl preflight's tunnel probe).
  *
  * Input: 1 knob byte, then the datagram (or, for the parser, the text).
  *   knob bits 0-1  0: IPv4 outer (IPIP or 6in4, by its protocol byte),
@@ -65,10 +66,16 @@ static const struct decap_config *fuzz_decap_config(void)
 }
 
 /* An accepted inner packet at p[0..len) under protocol proto, checked against the bytes. */
+/*
+ * What drover-decap accepted: outer_src is the IPv4 outer source (0 for an
+ * IPv6 outer header); an IPv4 inner source outside the clients is only the
+ * appliance's own echo request (droverctl preflight's tunnel probe).
+ */
 static void fuzz_decap_accepted(const struct decap_config *cfg, uint8_t proto, const uint8_t *p,
-				size_t len)
+				size_t len, uint32_t outer_src)
 {
 	uint32_t src;
+	size_t ihl;
 
 	if (proto == IPPROTO_IPV6) {
 		assert(len >= WIRE_IPV6_HLEN);
@@ -84,7 +91,12 @@ static void fuzz_decap_accepted(const struct decap_config *cfg, uint8_t proto, c
 	assert(wire_get16(p + 2) == len);
 	assert(wire_ip_hlen(p) <= len && wire_checksum(p, wire_ip_hlen(p)) == 0);
 	memcpy(&src, p + 12, sizeof(src));
-	assert(decap_client_allowed(cfg, src));
+	if (decap_client_allowed(cfg, src))
+		return;
+	ihl = wire_ip_hlen(p);
+	assert(src == outer_src && decap_sender_allowed(cfg, outer_src) && cfg->from_count > 0);
+	assert(p[9] == IPPROTO_ICMP && len >= ihl + WIRE_ICMP_HLEN);
+	assert(p[ihl] == WIRE_ICMP_ECHO_REQUEST);
 }
 
 static void fuzz_decap_text(const uint8_t *data, size_t size)
@@ -131,8 +143,9 @@ static void fuzz_decap_packet(const struct decap_config *cfg, const uint8_t *dat
 		assert(kind < DECAP_KIND_COUNT);
 		assert(off + len <= n);
 		assert(completed);
-		fuzz_decap_accepted(cfg, buf[0] >> 4 == WIRE_IPV6_VERSION ? buf[6] : buf[9],
-				    buf + off, len);
+		bool outer6 = buf[0] >> 4 == WIRE_IPV6_VERSION;
+		fuzz_decap_accepted(cfg, outer6 ? buf[6] : buf[9], buf + off, len,
+				    outer6 ? 0 : *(const uint32_t *)(const void *)(buf + 12));
 		/* The completed field and the pseudo-header sum it stood for verify. */
 		assert(start > off && start < off + len);
 		sum = (uint16_t)~wire_checksum(buf + start, off + len - start);
@@ -175,7 +188,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(off >= WIRE_IPV4_HLEN_MIN && off + len == n);
 			assert(
 			    decap_sender_allowed(cfg, *(const uint32_t *)(const void *)(buf + 12)));
-			fuzz_decap_accepted(cfg, buf[9], buf + off, len);
+			fuzz_decap_accepted(cfg, buf[9], buf + off, len,
+					    *(const uint32_t *)(const void *)(buf + 12));
 		}
 	} else {
 		proto =
@@ -184,7 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (decap_check6(cfg, &src6, proto, buf, n, &len) == DECAP_DROP_COUNT) {
 			assert(!(knob & FUZZ_DECAP_STRANGER));
 			assert(len == n);
-			fuzz_decap_accepted(cfg, proto, buf, len);
+			fuzz_decap_accepted(cfg, proto, buf, len, 0);
 		}
 	}
 	free(buf);

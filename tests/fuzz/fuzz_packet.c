@@ -179,6 +179,8 @@ static void fuzz_builders(struct fuzz_world *w, const uint8_t *pkt, size_t len, 
 	fuzz_check_icmp(out, n, pkt, len);
 	n = reply_icmp_unreachable(out, sizeof(out), pkt, len, WIRE_ICMP_ADMIN_PROHIBITED);
 	fuzz_check_icmp(out, n, pkt, len);
+	n = reply_port_unreachable(out, sizeof(out), pkt, len);
+	fuzz_check_icmp(out, n, pkt, len);
 	/* Too small a buffer is refused, never overrun. */
 	assert(reply_frag_needed(out, 8, pkt, len, mtu) == 0);
 	n = reply_tcp_reset(out, sizeof(out), &pi);
@@ -216,6 +218,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s->no_proxy = (enum no_proxy_policy)(data[0] & 0x03);
 	s->malformed = (data[0] & 0x04) ? MALFORMED_DROP : MALFORMED_ACCEPT;
 	s->frag_needed_rate = s->reject_rate = data[3] >> 4;
+	/* QUIC: reject, drop or pass (bit 7 and the low bit of the rates' byte), its bucket. */
+	s->quic = (enum quic_policy)((data[0] >> 7) + (data[3] & 0x01));
+	s->quic_reject_rate = data[3] >> 4;
 	uint16_t mtu =
 	    (uint16_t)(FUZZ_MTU_MIN + wire_get16(data + 1) % (FUZZ_MTU_MAX - FUZZ_MTU_MIN + 1));
 	for (uint16_t slot = 1; slot < FUZZ_NSLOTS; slot++)
@@ -225,6 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	affinity_clear(&w->affinity);
 	t->now = FUZZ_NOW;
 	memset(t->replies, 0, sizeof(t->replies));
+	memset(&t->quic_replies, 0, sizeof(t->quic_replies));
+	t->now_ms = (uint64_t)FUZZ_NOW * 1000U;
 	t->ntx = 0;
 	uint16_t planted = (data[0] >> 4) & 0x07;
 	if (planted != 0) {
@@ -242,6 +249,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		verdict = dp_handle(t, snap, pkt, len);
 		assert(verdict == NF_ACCEPT || verdict == NF_DROP);
 		assert(t->counters[DP_PACKETS] == before[DP_PACKETS] + 1);
+		/* A QUIC datagram is counted once, by its policy, and passes only under pass. */
+		uint64_t quic = t->counters[DP_QUIC_REJECTED] + t->counters[DP_QUIC_DROPPED] +
+				t->counters[DP_QUIC_PASSED] - before[DP_QUIC_REJECTED] -
+				before[DP_QUIC_DROPPED] - before[DP_QUIC_PASSED];
+		assert(quic <= 1);
+		if (quic == 1)
+			assert((verdict == NF_ACCEPT) ==
+			       (t->counters[DP_QUIC_PASSED] != before[DP_QUIC_PASSED]));
 		if (t->counters[DP_ENCAPSULATED] != before[DP_ENCAPSULATED]) {
 			struct packet_info pi;
 			uint16_t slot = 0;

@@ -517,6 +517,39 @@ lab_decap_counters() {
 	grep 'received=' "$log" | tail -n 1
 }
 
+# lab_decap_counter N NAME: one of proxy N's drover-decap counters (0 if absent).
+lab_decap_counter() {
+	lab_decap_counters "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
+}
+
+# lab_proxy_id N: droverd's id of proxy N.
+lab_proxy_id() {
+	lab_droverctl --json proxy list | python3 -c "import json,sys
+print([p['id'] for p in json.load(sys.stdin)['proxies'] if p['address'] == '$(lab_proxy_address "$1")'][0])"
+}
+
+# lab_counter NAME: one of droverd's global counters ("none" if it has none
+# of that name).
+lab_counter() {
+	lab_droverctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['global'].get('$1', 'none'))"
+}
+
+# lab_proxies_setup_again: every proxy prepared again by the script droverd
+# generates for it now (after a change it carries, such as IPv6 clients or a
+# proxy's IPv6 address); "up" again only adds what is new.
+lab_proxies_setup_again() {
+	local i id dir
+	for ((i = 1; i <= LAB_PROXIES; i++)); do
+		dir=$LAB_STATE/px$i
+		id=$(lab_proxy_id "$i") || return 1
+		lab_droverctl proxy setup-script "$id" --mode decap \
+			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
+		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" up \
+			>/dev/null || return 1
+	done
+}
+
 # ---- A second appliance on the same client LAN (tests of identical mapping) ----
 #
 #   $LAB-app2 lan0 198.18.1.2/24 on br0, no WAN side of its own: it wraps

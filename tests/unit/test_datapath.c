@@ -1333,6 +1333,180 @@ static void test_decision_cost_by_family(void **state)
 	assert_int_equal(count(w, DP_ENCAPSULATED), 3ULL * TEST_COST_ROUNDS * TEST_COST_PACKETS);
 }
 
+#define TEST_QUIC_RATE 3   /* quic_reject_rate of the QUIC tests */
+#define TEST_QUIC_SENT 5   /* datagrams each QUIC test sends in one millisecond */
+#define TEST_QUIC_LEN  120 /* a datagram shorter than a real Initial: quoted whole */
+
+/* A UDP datagram of len bytes from client:40000 to dst:dport into w->pkt, IPv4 or IPv6. */
+static size_t udp_packet(struct world *w, size_t len, const char *client, const char *dst,
+			 uint16_t dport)
+{
+	uint8_t *p = w->pkt;
+	bool v6 = strchr(client, ':') != NULL;
+	size_t ip = v6 ? 40 : 20;
+
+	assert_true(len >= ip + 8 && len <= sizeof(w->pkt));
+	memset(p, 0, len);
+	if (v6) {
+		p[0] = 0x60;
+		p[4] = (uint8_t)((len - 40) >> 8);
+		p[5] = (uint8_t)(len - 40);
+		p[6] = IPPROTO_UDP;
+		p[7] = 64;
+		addr6(client, p + 8);
+		addr6(dst, p + 24);
+	} else {
+		p[0] = 0x45;
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+		p[6] = 0x40;
+		p[8] = 64;
+		p[9] = IPPROTO_UDP;
+		*(uint32_t *)(void *)(p + 12) = addr(client);
+		*(uint32_t *)(void *)(p + 16) = addr(dst);
+	}
+	wire_put16(p + ip, TEST_SPORT);
+	wire_put16(p + ip + 2, dport);
+	wire_put16(p + ip + 4, (uint16_t)(len - ip));
+	for (size_t i = ip + 8; i < len; i++)
+		p[i] = (uint8_t)(i * 11);
+	return len;
+}
+
+/* The counters a QUIC datagram moves, in one line for the assertions below. */
+static void assert_quic(const struct world *w, uint64_t rejected, uint64_t dropped, uint64_t passed,
+			uint64_t sent, uint64_t limited)
+{
+	assert_int_equal(count(w, DP_QUIC_REJECTED), rejected);
+	assert_int_equal(count(w, DP_QUIC_DROPPED), dropped);
+	assert_int_equal(count(w, DP_QUIC_PASSED), passed);
+	assert_int_equal(count(w, DP_QUIC_REJECT_SENT), sent);
+	assert_int_equal(count(w, DP_QUIC_REJECT_LIMITED), limited);
+}
+
+/*
+ * quic_policy, IPv4, switched between datagrams as a live change does: each
+ * datagram counted once by its policy, never placed on a proxy nor sent to
+ * one, with or without proxies. reject answers with a port unreachable
+ * quoting the datagram (built in the thread's own buffer), at most
+ * quic_reject_rate a second for the queue, the rest dropped and counted.
+ */
+static void test_quic_policies(void **state)
+{
+	struct world *w = *state;
+	size_t len = udp_packet(w, TEST_QUIC_LEN, "198.18.0.10", TEST_SERVER, QUIC_PORT);
+	struct pool_snapshot *snaps[] = {&w->snap, &w->empty};
+
+	w->t->now_ms = TEST_NOW * 1000ULL;
+	for (unsigned i = 0; i < 2; i++) {
+		snaps[i]->quic = QUIC_POLICY_REJECT;
+		snaps[i]->quic_reject_rate = TEST_QUIC_RATE;
+	}
+	for (unsigned i = 0; i < TEST_QUIC_SENT; i++)
+		assert_int_equal(dp_handle(w->t, snaps[i % 2], w->pkt, len), NF_DROP);
+	assert_quic(w, TEST_QUIC_SENT, 0, 0, TEST_QUIC_RATE, TEST_QUIC_SENT - TEST_QUIC_RATE);
+	/* The reply: type 3 code 3, checksum good, the datagram quoted whole. */
+	assert_int_equal(w->t->reply[0], WIRE_ICMP_UNREACHABLE);
+	assert_int_equal(w->t->reply[1], WIRE_ICMP_PORT_UNREACHABLE);
+	assert_int_equal(wire_checksum(w->t->reply, 8 + len), 0);
+	assert_memory_equal(w->t->reply + 8, w->pkt, len);
+	/* The sockets are -1 here: every reply handed over failed, and counted. */
+	assert_int_equal(count(w, DP_TX_ERRORS), TEST_QUIC_RATE);
+
+	/* A second later the bucket has refilled. */
+	w->t->now_ms += 1000;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_quic(w, TEST_QUIC_SENT + 1, 0, 0, TEST_QUIC_RATE + 1,
+		    TEST_QUIC_SENT - TEST_QUIC_RATE);
+
+	w->snap.quic = QUIC_POLICY_DROP;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	w->snap.quic = QUIC_POLICY_PASS;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_quic(w, TEST_QUIC_SENT + 1, 1, 1, TEST_QUIC_RATE + 1,
+		    TEST_QUIC_SENT - TEST_QUIC_RATE);
+
+	/* Nothing went to a proxy, nobody was placed, no other policy moved. */
+	assert_int_equal(count(w, DP_ENCAPSULATED), 0);
+	assert_int_equal(w->t->ntx, 0);
+	assert_int_equal(count(w, DP_AFFINITY_HITS), 0);
+	assert_int_equal(count(w, DP_BYPASSED) + count(w, DP_REJECTED), 0);
+	assert_int_equal(count(w, DP_NOT_WEB), 0);
+	assert_int_equal(count(w, DP_PACKETS), TEST_QUIC_SENT + 3);
+}
+
+/*
+ * What is not a client's QUIC: UDP to another port, a source outside
+ * client_subnets (queued while the rules changed), TCP to 443 (web
+ * traffic). And a datagram reject may not answer (RFC 1122: a broadcast
+ * destination) is dropped, counted, unanswered, its token kept.
+ */
+static void test_quic_not_quic(void **state)
+{
+	struct world *w = *state;
+	size_t len;
+
+	w->t->now_ms = TEST_NOW * 1000ULL;
+	w->snap.quic = QUIC_POLICY_REJECT;
+	w->snap.quic_reject_rate = 1;
+	len = udp_packet(w, TEST_QUIC_LEN, "198.18.0.10", TEST_SERVER, 53);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_WEB), 1);
+	len = udp_packet(w, TEST_QUIC_LEN, "100.64.0.9", TEST_SERVER, QUIC_PORT);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_CLIENT), 1);
+	len = udp_packet(w, TEST_QUIC_LEN, "2001:db9::9", TEST_SERVER6, QUIC_PORT);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_int_equal(count(w, DP_NOT_CLIENT), 2);
+	len = tcp_packet(w, 60, "198.18.0.10", TEST_SERVER, QUIC_PORT, WIRE_TCP_SYN, true);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_ENCAPSULATED), 1);
+	assert_quic(w, 0, 0, 0, 0, 0);
+
+	len = udp_packet(w, TEST_QUIC_LEN, "198.18.0.10", "255.255.255.255", QUIC_PORT);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_int_equal(count(w, DP_NOT_ANSWERED), 1);
+	assert_quic(w, 1, 0, 0, 0, 0);
+	/* The token is still there for a datagram that may be answered. */
+	len = udp_packet(w, TEST_QUIC_LEN, "198.18.0.10", TEST_SERVER, QUIC_PORT);
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_quic(w, 2, 0, 0, 1, 0);
+}
+
+/*
+ * quic_policy for IPv6 clients: the same counters; reject answers with an
+ * ICMPv6 destination unreachable, port unreachable (type 1 code 4), that
+ * quotes the datagram and carries its checksum (the kernel writes its own).
+ */
+static void test_quic_ipv6(void **state)
+{
+	struct world *w = *state;
+	size_t len = udp_packet(w, TEST_QUIC_LEN, "2001:db8:1::50", TEST_SERVER6, QUIC_PORT);
+
+	w->t->now_ms = TEST_NOW * 1000ULL;
+	w->snap.quic = QUIC_POLICY_REJECT;
+	w->snap.quic_reject_rate = TEST_QUIC_RATE;
+	for (unsigned i = 0; i < TEST_QUIC_SENT; i++)
+		assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	assert_quic(w, TEST_QUIC_SENT, 0, 0, TEST_QUIC_RATE, TEST_QUIC_SENT - TEST_QUIC_RATE);
+	assert_int_equal(w->t->reply6[40], WIRE_ICMP6_UNREACHABLE);
+	assert_int_equal(w->t->reply6[41], WIRE_ICMP6_PORT_UNREACHABLE);
+	assert_int_equal(wire_get32(w->t->reply6 + 44), 0);
+	assert_memory_equal(w->t->reply6 + 24, w->pkt + 8, 16); /* back to the client */
+	assert_memory_equal(w->t->reply6 + 48, w->pkt, len);
+	assert_int_equal(wire_checksum6(w->t->reply6 + 8, w->t->reply6 + 24, IPPROTO_ICMPV6,
+					w->t->reply6 + 40, 8 + len),
+			 0);
+	w->snap.quic = QUIC_POLICY_DROP;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_DROP);
+	w->snap.quic = QUIC_POLICY_PASS;
+	assert_int_equal(dp_handle(w->t, &w->snap, w->pkt, len), NF_ACCEPT);
+	assert_quic(w, TEST_QUIC_SENT, 1, 1, TEST_QUIC_RATE, TEST_QUIC_SENT - TEST_QUIC_RATE);
+	assert_int_equal(count(w, DP_IPV6_PACKETS), TEST_QUIC_SENT + 2);
+	assert_int_equal(count(w, DP_ENCAPSULATED) + w->t->ntx6 + w->t->ntx, 0);
+	assert_int_equal(count(w, DP_IPV6_PLACED), 0);
+}
+
 /* no_proxy_policy for IPv6: bypass, drop, and reject with ICMPv6 administratively prohibited. */
 static void test_ipv6_no_proxy(void **state)
 {
@@ -1670,6 +1844,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ipv6_icmp_error_follows_client, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_no_proxy, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_quic_policies, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_quic_not_quic, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_quic_ipv6, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_fragments_follow_their_client, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_cost_by_family, world_setup,

@@ -124,6 +124,52 @@ static void test_inner_source(void **state)
 	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_SENDER);
 }
 
+/*
+ * The appliance's tunnel probe (droverctl preflight): an ICMP echo request
+ * whose inner source is its own outer source, a --from address, passes
+ * although that address is no client; nothing else from it does.
+ */
+static void test_appliance_echo(void **state)
+{
+	struct decap_config cfg = open_config();
+	const uint32_t other = 0xc6120102U; /* 198.18.1.2: a second appliance */
+	uint8_t buf[200];
+	size_t off, len, n = 20 + 20 + 8 + 4;
+
+	(void)state;
+	cfg.from[0] = htonl(APPLIANCE);
+	cfg.from[1] = htonl(other);
+	cfg.from_count = 2;
+	decap_parse_clients("198.18.1.128/25", &cfg);
+	ip_header(buf, 20, n, IPPROTO_IPIP, APPLIANCE, PROXY);
+	ip_header(buf + 20, 20, n - 20, IPPROTO_ICMP, APPLIANCE, PROXY);
+	memset(buf + 40, 0, 12);
+	buf[40] = WIRE_ICMP_ECHO_REQUEST;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_COUNT);
+	assert_int_equal(off, 20);
+	/* An echo reply, or any other ICMP, is no probe. */
+	buf[40] = WIRE_ICMP_ECHO_REPLY;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	buf[40] = WIRE_ICMP_UNREACHABLE;
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	buf[40] = WIRE_ICMP_ECHO_REQUEST;
+	/* TCP from the appliance's address: never handed to Squid. */
+	ip_header(buf + 20, 20, n - 20, IPPROTO_TCP, APPLIANCE, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	/* The inner source must be the outer one: one appliance cannot speak for another. */
+	ip_header(buf + 20, 20, n - 20, IPPROTO_ICMP, other, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+	/* An ICMP header cut short. */
+	ip_header(buf, 20, 20 + 20 + 4, IPPROTO_IPIP, APPLIANCE, PROXY);
+	ip_header(buf + 20, 20, 24, IPPROTO_ICMP, APPLIANCE, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, 44, &off, &len), DECAP_DROP_INNER_SOURCE);
+	/* Without --from nothing is an appliance: the clients alone. */
+	cfg.from_count = 0;
+	ip_header(buf, 20, n, IPPROTO_IPIP, APPLIANCE, PROXY);
+	ip_header(buf + 20, 20, n - 20, IPPROTO_ICMP, APPLIANCE, PROXY);
+	assert_int_equal(decap_check(&cfg, buf, n, &off, &len), DECAP_DROP_INNER_SOURCE);
+}
+
 static void test_reasons(void **state)
 {
 	struct decap_config cfg = open_config();
@@ -785,8 +831,9 @@ int main(void)
 	    cmocka_unit_test(test_6in4_reasons), cmocka_unit_test(test_6in6),
 	    cmocka_unit_test(test_family_lists), cmocka_unit_test(test_parse6),
 	    cmocka_unit_test(test_truncations6), cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_names),	 cmocka_unit_test(test_csum_partial),
-	    cmocka_unit_test(test_csum_offsets), cmocka_unit_test(test_csum_edges),
+	    cmocka_unit_test(test_names),	 cmocka_unit_test(test_appliance_echo),
+	    cmocka_unit_test(test_csum_partial), cmocka_unit_test(test_csum_offsets),
+	    cmocka_unit_test(test_csum_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,6 +201,8 @@ static void test_every_key_applies(void **state)
 	    {"frag_needed_rate", "5"},
 	    {"ipv6_client_prefix", "64"},
 	    {"reject_rate", "7"},
+	    {"quic_policy", "pass"},
+	    {"quic_reject_rate", "50"},
 	    {"probe_kind", "tcp"},
 	    {"probe_interval_ms", "3000"},
 	    {"probe_timeout_ms", "1500"},

@@ -372,10 +372,32 @@ static void test_udp(void **state)
 	(void)state;
 	assert_int_equal(parse_copy(udp, sizeof(udp), &pi), PACKET_OK);
 	assert_int_equal(pi.protocol, 17);
-	assert_false(pi.has_ports);
+	/* Its ports are read (the QUIC policy needs the destination port), nothing else. */
+	assert_true(pi.has_ports);
+	assert_int_equal(pi.sport, 50000);
+	assert_int_equal(pi.dport, 53);
+	assert_int_equal(pi.tcp_flags, 0);
 	assert_false(pi.icmp_error);
 	assert_false(pi.is_fragment);
 	assert_int_equal(packet_client(&pi), htonl(CLIENT_ADDR));
+}
+
+/*
+ * A UDP header cut short: corruption in a whole datagram, unknown ports in
+ * a first fragment (as for TCP).
+ */
+static void test_udp_truncated(void **state)
+{
+	uint8_t p[24] = {
+	    0x45, 0x00, 0x00, 0x18, 0xab, 0xcd, 0x00, 0x00, 0x40, 0x11, 0x00, 0x00,
+	    198,  18,	0,    10,   203,  0,	113,  53,   0xc3, 0x50, 0x01, 0xbb,
+	};
+	struct packet_info pi;
+
+	(void)state;
+	assert_int_equal(parse_copy(p, sizeof(p), &pi), PACKET_ERR_L4_TRUNCATED);
+	p[6] = 0x20; /* MF: a first fragment of 4 bytes of payload is impossible (RFC 791) */
+	assert_int_equal(parse_copy(p, sizeof(p), &pi), PACKET_ERR_FRAGMENT);
 }
 
 /*
@@ -659,6 +681,7 @@ int main(void)
 	    cmocka_unit_test(test_first_fragment),
 	    cmocka_unit_test(test_later_fragment),
 	    cmocka_unit_test(test_udp),
+	    cmocka_unit_test(test_udp_truncated),
 	    cmocka_unit_test(test_icmp_error),
 	    cmocka_unit_test(test_icmp_error_bad_quote),
 	    cmocka_unit_test(test_error_names),

@@ -1,5 +1,5 @@
 /*
- * test_reply6.c - ICMPv6 Packet Too Big, byte for byte, its checksum
+ * test_reply6.c - ICMPv6 Packet Too Big and port unreachable, byte for byte, their checksums
  * verified by a sum written here; which packets may be answered.
  */
 #include <setjmp.h>
@@ -148,6 +148,69 @@ static void test_may_answer(void **state)
 	assert_false(reply6_may_answer(&pi));
 }
 
+/* 2001:db8:1::10 port 50000 -> 2001:db8:ff::80 port 443, UDP: the start of a QUIC Initial */
+static const uint8_t quic6_datagram[56] = {
+    0x60,    0x00,    0x00, 0x00,			  /* version 6, class 0, flow 0 */
+    0x00,    0x10,    0x11, 0x40,			  /* payload length 16, UDP, hop limit 64 */
+    CLIENT6, SERVER6,					  /* source, destination */
+    0xc3,    0x50,    0x01, 0xbb, 0x00, 0x10, 0xcb, 0x62, /* ports, length 16, checksum */
+    0xc0,    0x00,    0x00, 0x00, 0x01, 0x08, 0x51, 0x55,
+};
+
+/*
+ * The QUIC policy's reply for IPv6, RFC 4443 3.1: destination unreachable,
+ * code 4 (port unreachable), the checksum 0x31c4 (a separate script's, and
+ * independent_checksum's), 4 unused bytes, the datagram whole.
+ */
+static void test_port_unreachable_golden(void **state)
+{
+	static const uint8_t expected_head[48] = {
+	    0x60,	0x00, 0x00, 0x00, /* version 6, class 0, flow 0 */
+	    0x00,	0x40, 0x3a, 0x40, /* payload length 64, ICMPv6, hop limit 64 */
+	    APPLIANCE6,			  /* source: the appliance */
+	    CLIENT6,			  /* destination: the datagram's source */
+	    0x01,	0x04, 0x31, 0xc4, /* destination unreachable, port unreachable */
+	    0x00,	0x00, 0x00, 0x00, /* unused */
+	};
+	uint8_t out[REPLY6_MAX_LEN];
+	struct packet6_info pi;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(packet6_parse(quic6_datagram, sizeof(quic6_datagram), &pi), PACKET6_OK);
+	assert_int_equal(pi.protocol, IPPROTO_UDP);
+	assert_true(pi.has_ports);
+	assert_int_equal(pi.dport, 443);
+	assert_true(reply6_may_answer(&pi));
+	n = reply6_unreachable(out, sizeof(out), appliance6, quic6_datagram, sizeof(quic6_datagram),
+			       WIRE_ICMP6_PORT_UNREACHABLE);
+	assert_int_equal(n, 40 + 8 + sizeof(quic6_datagram));
+	assert_memory_equal(out, expected_head, sizeof(expected_head));
+	assert_memory_equal(out + 48, quic6_datagram, sizeof(quic6_datagram));
+	assert_int_equal(independent_checksum(out, n), 0);
+
+	/* A 1350-byte Initial: quoted up to the minimum MTU, the checksum still right. */
+	uint8_t *big = malloc(1350);
+	assert_non_null(big);
+	for (int i = 0; i < 1350; i++)
+		big[i] = (uint8_t)(i * 13);
+	memcpy(big, quic6_datagram, 48);
+	wire_put16(big + 4, 1350 - 40);
+	n = reply6_unreachable(out, sizeof(out), appliance6, big, 1350,
+			       WIRE_ICMP6_PORT_UNREACHABLE);
+	assert_int_equal(n, REPLY6_MAX_LEN);
+	assert_int_equal(wire_get16(out + 4), REPLY6_MAX_LEN - 40);
+	assert_memory_equal(out + 48, big, REPLY6_QUOTE_MAX);
+	assert_int_equal(independent_checksum(out, n), 0);
+	/* refused: no room, or no IPv6 header to quote */
+	assert_int_equal(
+	    reply6_unreachable(out, n - 1, appliance6, big, 1350, WIRE_ICMP6_PORT_UNREACHABLE), 0);
+	assert_int_equal(
+	    reply6_unreachable(out, sizeof(out), appliance6, big, 39, WIRE_ICMP6_PORT_UNREACHABLE),
+	    0);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(test_packet_too_big_quote_limit),
 	    cmocka_unit_test(test_packet_too_big_refusals),
 	    cmocka_unit_test(test_may_answer),
+	    cmocka_unit_test(test_port_unreachable_golden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

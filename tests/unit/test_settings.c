@@ -492,6 +492,8 @@ static const struct {
     {"frag_needed_rate", A_SNAP},
     {"ipv6_client_prefix", A_SNAP},
     {"reject_rate", A_SNAP},
+    {"quic_policy", A_SNAP},
+    {"quic_reject_rate", A_SNAP},
     {"probe_kind", A_SNAP | A_PROBES},
     {"probe_interval_ms", A_SNAP | A_PROBES},
     {"probe_timeout_ms", A_SNAP | A_PROBES},

@@ -10,6 +10,9 @@ const state = {
   auditPages: [], // "before" ids of the pages behind us
   auditBefore: 0,
   proxies: [],
+  window: [], // the dashboard's readings of the last WINDOW_S seconds
+  live: null, // {time, rates: {proxy name: hits per second}} of its last two readings
+  history: null, // the last /api/v1/history reply
 };
 
 const VIEWS = ['login', 'password', 'dashboard', 'pool', 'lookup', 'settings', 'audit', 'account'];
@@ -117,6 +120,7 @@ async function api(method, path, body) {
 }
 
 function stopTimers() {
+  // clearInterval clears a setTimeout too (one pool of ids).
   for (const t of state.timers) clearInterval(t);
   state.timers = [];
 }
@@ -279,43 +283,223 @@ function checkText(p) {
   return p.last_check + ' ' + p.last_check_ms + ' ms';
 }
 
-function renderTiles(stats, rates) {
-  const g = stats.global || {};
-  const proxies = stats.proxies || [];
-  const up = proxies.filter((p) => p.up).length;
-  const totalRate = Object.values(rates).reduce((a, b) => a + b, 0);
-  const active = proxies.reduce((a, p) => a + (p.active_clients || 0), 0);
-  const drops = (g.kernel_queue_full_drops || 0) + (g.kernel_socket_full_drops || 0);
-  const tiles = [
-    ['Proxies up', up + ' / ' + proxies.length, up === 0 && proxies.length > 0],
-    ['Hits/s', totalRate.toFixed(1)],
-    ['Active clients', fmtNum(active)],
-    ['Packets', fmtNum(g.packets)],
-    // The kernel fast path: packets it sent, or why it is not running.
-    ['Fast path', g.fast_path === 'on' ? fmtNum(g.fast_packets) : (g.fast_path || 'off'),
-      g.fast_path !== undefined && g.fast_path !== 'on' && g.fast_path !== 'off'],
-    ['Bytes', fmtBytes(g.bytes)],
-    ['Tunnelled', fmtNum(g.encapsulated)],
-    ['Bypassed', fmtNum(g.bypassed)],
-    ['Malformed', fmtNum(g.malformed), g.malformed > 0],
-    ['ENOBUFS', fmtNum(g.enobufs), g.enobufs > 0],
-    ['Kernel drops', fmtNum(drops), drops > 0],
-  ];
-  $('tiles').replaceChildren(...tiles.map(([label, value, bad]) =>
-    el('div', { class: 'tile' + (bad ? ' bad' : ''), 'data-tile': label },
-      el('div', { class: 'value', text: value }), el('div', { class: 'label', text: label }))));
+// The datapath counters of a stats reply, grouped by what an operator reads them
+// for. A counter no group names (one a newer droverd adds) goes to "Other", so
+// nothing the reply carries is ever hidden. Each group: [id, title, names, test].
+const COUNTER_GROUPS = [
+  ['traffic', 'Traffic', ['packets', 'bytes', 'encapsulated', 'outer_fragments', 'not_web', 'not_client',
+    'ipv6_packets', 'ipv6_encapsulated', 'ipv6_clients_placed', 'ipv6_in_ipv6', 'affinity_hits',
+    'affinity_moves', 'affinity_evictions', 'bursts', 'verdict_batches', 'verdict_singles', 'queues']],
+  ['policy', 'Policy', ['bypassed', 'no_proxy_dropped', 'rejected', 'reject_sent', 'reject_rate_limited',
+    'not_answered', 'quic_passed', 'quic_rejected', 'quic_dropped'], (k) => k.startsWith('quic_')],
+  ['icmp', 'ICMP to clients', ['icmp_error_not_sender', 'icmp_error_outside_subnets', 'icmp_error_unplaced',
+    'frag_needed_sent', 'frag_needed_rate_limited', 'packet_too_big_sent', 'packet_too_big_rate_limited']],
+  ['errors', 'Errors', ['malformed', 'tx_errors', 'recv_errors', 'enobufs', 'verdict_errors',
+    'fast_learn_errors', 'fast_encap_errors'], (k) => /errors?$/.test(k)],
+  ['kernel', 'Kernel drops', ['kernel_queue_full_drops', 'kernel_socket_full_drops'], (k) => k.startsWith('kernel_')],
+  ['fast', 'Fast path', ['fast_path', 'fast_clients', 'fast_learned', 'fast_packets', 'fast_bytes', 'fast_merged'],
+    (k) => k.startsWith('fast_')],
+];
+
+// Counters of traffic that went around the proxies, unfiltered, and why.
+// Any other counter whose name says "bypass" counts too.
+const UNFILTERED = {
+  bypassed: 'no proxy was up (no_proxy_policy bypass)',
+  quic_passed: 'QUIC (UDP 443) let through (quic_policy pass)',
+};
+const isUnfiltered = (k) => k in UNFILTERED || /bypass/.test(k);
+
+// How far back the bypass warning and the error trend look, in seconds.
+const WINDOW_S = 60;
+// When the dashboard takes its second reading after opening, in milliseconds.
+const FIRST_VERDICT_MS = 500;
+
+// Sorts the counters of g (numbers, and text such as fast_path) into the groups, in each group's own order
+// first, then in the reply's order. Returns [{id, title, rows: [[name, value]]}].
+function groupCounters(g) {
+  const groups = COUNTER_GROUPS.map(([id, title, names, test]) => ({ id, title, names, test, rows: [] }));
+  const other = { id: 'other', title: 'Other', rows: [] };
+  const keys = Object.keys(g || {}).filter((k) => typeof g[k] === 'number' || typeof g[k] === 'string');
+  const placed = new Set();
+  for (const grp of groups) {
+    for (const k of grp.names) {
+      if (keys.includes(k) && !placed.has(k)) {
+        grp.rows.push([k, g[k]]);
+        placed.add(k);
+      }
+    }
+  }
+  for (const k of keys) {
+    if (placed.has(k)) continue;
+    const grp = groups.find((x) => x.test && x.test(k)) || other;
+    grp.rows.push([k, g[k]]);
+    placed.add(k);
+  }
+  // The per-reason split of "malformed" sits in the errors group, under it.
+  const errors = groups.find((x) => x.id === 'errors');
+  for (const [k, v] of Object.entries((g && g.malformed_by_reason) || {})) {
+    errors.rows.push(['malformed: ' + k, v]);
+  }
+  for (const [k, v] of Object.entries(g || {})) {
+    if (k !== 'malformed_by_reason' && typeof v === 'object' && v !== null) other.rows.push([k, JSON.stringify(v)]);
+  }
+  return [...groups, other].filter((x) => x.rows.length > 0);
 }
 
-function renderDatapath(g) {
-  const rows = [];
-  for (const [k, v] of Object.entries(g || {})) {
-    if (typeof v !== 'number') continue;
-    rows.push(el('tr', {}, el('td', { text: k.replace(/_/g, ' ') }), el('td', { class: 'num', text: fmtNum(v) })));
+// Sum of the numeric counters of one group (malformed's split excluded: it is in malformed).
+function groupSum(groups, id) {
+  const grp = groups.find((x) => x.id === id);
+  if (!grp) return 0;
+  return grp.rows.reduce((a, [k, v]) => a + (typeof v === 'number' && !k.startsWith('malformed: ') ? v : 0), 0);
+}
+
+// The readings of the last WINDOW_S seconds: [{time, c: {counter: value}}], oldest
+// first, plus the last one before the window as its base.
+function windowAdd(now, c) {
+  const w = state.window;
+  w.push({ time: now, c });
+  while (w.length > 2 && w[1].time <= now - WINDOW_S) w.shift();
+}
+
+// How much counter k grew over the window; null until there are two readings.
+// A counter that went back (droverd restarted) or is new counts from zero; one
+// the newest reading lacks counts nothing.
+function windowDelta(k) {
+  const w = state.window;
+  if (w.length < 2) return null;
+  const b = w[w.length - 1].c[k];
+  if (b === undefined) return 0;
+  const a = w[0].c[k] || 0;
+  return b >= a ? b - a : b;
+}
+
+// windowDelta summed over counters; null until there are two readings.
+function windowSum(keys) {
+  if (state.window.length < 2) return null;
+  return keys.reduce((a, k) => a + windowDelta(k), 0);
+}
+
+// The numeric top-level counters of the groups named (the malformed split is in malformed).
+const groupKeys = (groups, ...ids) => groups.filter((x) => ids.includes(x.id))
+  .flatMap((x) => x.rows.filter(([k, v]) => typeof v === 'number' && !k.startsWith('malformed: ')).map(([k]) => k));
+
+// The banner at the top: red while traffic went around the proxies in the
+// window, calm when none did.
+function renderBypass(g) {
+  const keys = Object.keys(g).filter((k) => typeof g[k] === 'number' && isUnfiltered(k));
+  const total = keys.reduce((a, k) => a + g[k], 0);
+  const box = $('bypass');
+  const deltas = keys.map((k) => [k, windowDelta(k)]);
+  if (deltas.some(([, d]) => d === null) || state.window.length < 2) {
+    box.dataset.state = 'unknown';
+    $('bypass-title').textContent = 'Bypassed traffic:';
+    $('bypass-text').textContent = fmtNum(total) + ' packets since droverd started; the last minute shows after the next reading.';
+    return total;
   }
-  for (const [k, v] of Object.entries((g && g.malformed_by_reason) || {})) {
-    rows.push(el('tr', {}, el('td', { text: 'malformed: ' + k.replace(/_/g, ' ') }), el('td', { class: 'num', text: fmtNum(v) })));
+  const recent = deltas.filter(([, d]) => d > 0);
+  const sum = recent.reduce((a, [, d]) => a + d, 0);
+  if (sum > 0) {
+    box.dataset.state = 'alert';
+    box.setAttribute('role', 'alert');
+    $('bypass-title').textContent = 'Unfiltered traffic:';
+    $('bypass-text').replaceChildren(fmtNum(sum) + ' packets went around the proxies in the last minute — ',
+      ...recent.map(([k, d], i) => el('span', { class: 'why', 'data-counter': k },
+        (i ? '; ' : '') + k + ' +' + fmtNum(d) + (UNFILTERED[k] ? ' (' + UNFILTERED[k] + ')' : ''))),
+      '. ' + fmtNum(total) + ' since droverd started.');
+  } else {
+    box.dataset.state = 'calm';
+    box.setAttribute('role', 'status');
+    $('bypass-title').textContent = 'No bypassed traffic';
+    $('bypass-text').textContent = 'in the last minute: every web packet went to a proxy (' + fmtNum(total) + ' bypassed since droverd started).';
   }
-  $('dp-table').tBodies[0].replaceChildren(...rows);
+  return total;
+}
+
+// The proxies-up tile: "n / m", and the ones not up, named.
+function proxiesUpTile(proxies) {
+  const up = proxies.filter((p) => p.up);
+  const disabled = proxies.filter((p) => !p.up && p.admin === 'disabled');
+  const down = proxies.filter((p) => !p.up && p.admin !== 'disabled');
+  const notes = [];
+  if (down.length) notes.push(el('div', { class: 'note down-list', text: 'down: ' + down.map((p) => p.name).join(', ') }));
+  if (disabled.length) notes.push(el('div', { class: 'note', text: 'disabled: ' + disabled.map((p) => p.name).join(', ') }));
+  return el('div', { class: 'tile' + (down.length || (proxies.length && !up.length) ? ' bad' : ''), 'data-tile': 'Proxies up' },
+    el('div', { class: 'value', text: up.length + ' / ' + proxies.length }),
+    el('div', { class: 'label', text: 'Proxies up' }), ...notes);
+}
+
+function tile(label, value, bad, ...notes) {
+  return el('div', { class: 'tile' + (bad ? ' bad' : ''), 'data-tile': label },
+    el('div', { class: 'value', text: value }), el('div', { class: 'label', text: label }), ...notes);
+}
+
+// Opens the details and shows one of its groups.
+function openDetails(group) {
+  $('dp-details').open = true;
+  const target = document.querySelector('#dp-groups [data-group="' + group + '"]') || $('dp-details');
+  target.scrollIntoView({ block: 'start' });
+}
+
+function renderTiles(stats, rates, groups) {
+  const g = stats.global || {};
+  const proxies = stats.proxies || [];
+  const totalRate = Object.values(rates).reduce((a, b) => a + b, 0);
+  const active = proxies.reduce((a, p) => a + (p.active_clients || 0), 0);
+  const errors = groupSum(groups, 'errors') + groupSum(groups, 'kernel');
+  const errorsRecent = windowSum(groupKeys(groups, 'errors', 'kernel'));
+  const bypassTotal = Object.keys(g).filter((k) => typeof g[k] === 'number' && isUnfiltered(k))
+    .reduce((a, k) => a + g[k], 0);
+  const bypassRecent = windowSum(Object.keys(g).filter((k) => typeof g[k] === 'number' && isUnfiltered(k)));
+  const link = (text, group) => el('a', { href: '#/dashboard', class: 'note', text,
+    onclick: (ev) => { ev.preventDefault(); openDetails(group); } });
+  $('tiles').replaceChildren(
+    proxiesUpTile(proxies),
+    tile('Hits/s', totalRate.toFixed(1)),
+    tile('Active clients', fmtNum(active)),
+    tile('Bypassed', fmtNum(bypassTotal), bypassRecent > 0,
+      el('div', { class: 'note', text: bypassRecent === null ? 'since start' : '+' + fmtNum(bypassRecent) + ' last minute' })),
+    tile('Errors', fmtNum(errors), errorsRecent > 0,
+      el('div', { class: 'note', text: errorsRecent === null ? 'since start' : '+' + fmtNum(errorsRecent) + ' last minute' }),
+      link('details', 'errors')),
+    // The kernel fast path: packets it sent, or why it is not running.
+    tile('Fast path', g.fast_path === 'on' ? fmtNum(g.fast_packets) : (g.fast_path || 'off'),
+      g.fast_path !== undefined && g.fast_path !== 'on' && g.fast_path !== 'off'),
+  );
+}
+
+// The details: every counter of the reply, a table per group.
+function renderDatapath(groups) {
+  let n = 0;
+  const cards = groups.map((grp) => {
+    n += grp.rows.length;
+    return el('div', { class: 'dp-group', 'data-group': grp.id },
+      el('h3', { id: 'dp-h-' + grp.id, text: grp.title }),
+      el('div', { class: 'scroll' }, el('table', { class: 'grid compact', 'aria-labelledby': 'dp-h-' + grp.id },
+        el('tbody', {}, ...grp.rows.map(([k, v]) => el('tr', { 'data-counter': k },
+          el('td', { text: k.replace(/_/g, ' ') }),
+          el('td', { class: 'num', text: typeof v === 'number' ? fmtNum(v) : v })))))));
+  });
+  $('dp-groups').replaceChildren(...cards);
+  $('dp-summary').textContent = n + ' counters in ' + groups.length + ' groups';
+}
+
+// Squid's own figures for a proxy (its "squid" object), or nothing when the
+// proxy does not report them.
+function squidCell(p) {
+  const td = el('td', { class: 'squid' });
+  const s = p.squid;
+  if (!s || typeof s !== 'object') return td;
+  const age = typeof s.age_s === 'number' ? 'read ' + fmtAge(s.age_s) + ' ago' : '';
+  if (!s.ok) {
+    td.append(el('span', { class: 'squid-error', title: age, text: 'cache manager: ' + (s.error || 'no answer') }));
+    return td;
+  }
+  const num = (v, d) => (typeof v === 'number' ? v.toFixed(d) : '–');
+  td.append(el('span', { class: 'squid-figures', title: age },
+    num(s.requests_per_second, 1) + ' req/s · ' +
+    (typeof s.hit_ratio === 'number' ? (s.hit_ratio * 100).toFixed(0) + '%' : '–') + ' cache hits · ' +
+    fmtNum(s.clients) + ' clients · ' + num(s.median_service_ms, 0) + ' ms median'));
+  return td;
 }
 
 // The cluster: this appliance (role, replicated generation, table digest,
@@ -379,8 +563,17 @@ async function refreshDashboard() {
       rates[p.id] = 0;
     }
   }
+  if (prev) state.live = { time: now, rates: Object.fromEntries(stats.proxies.map((p) => [p.name, rates[p.id]])) };
   state.prevStats = { time: now, hits: Object.fromEntries(stats.proxies.map((p) => [p.id, p.hits])) };
-  renderTiles(stats, rates);
+  const g = stats.global || {};
+  const groups = groupCounters(g);
+  const reading = {};
+  for (const [k, v] of Object.entries(g)) if (typeof v === 'number') reading[k] = v;
+  windowAdd(now, reading);
+  renderBypass(g);
+  renderTiles(stats, rates, groups);
+  const withSquid = stats.proxies.some((p) => p.squid && typeof p.squid === 'object');
+  for (const th of document.querySelectorAll('#dash-table .squid-col')) th.hidden = !withSquid;
   const rows = stats.proxies.map((p) => el('tr', { 'data-proxy': p.name },
     el('td', { class: 'name', text: p.name }),
     el('td', { class: 'address', text: p.address }),
@@ -393,14 +586,16 @@ async function refreshDashboard() {
     el('td', { class: 'num rate', text: rates[p.id].toFixed(1) }),
     el('td', { class: 'num packets', text: fmtNum(p.packets) }),
     el('td', { class: 'num bytes', text: fmtBytes(p.bytes) }),
-    el('td', { class: 'num active', text: fmtNum(p.active_clients) })));
+    el('td', { class: 'num active', text: fmtNum(p.active_clients) }),
+    withSquid ? squidCell(p) : null));
   if (rows.length === 0) {
     rows.push(el('tr', {}, el('td', { colspan: 12, class: 'muted' }, 'No proxies yet. ', el('a', { href: '#/pool', text: 'Add one in Pool.' }))));
   }
   $('dash-table').tBodies[0].replaceChildren(...rows);
-  renderDatapath(stats.global);
+  renderDatapath(groups);
   renderCluster(stats.cluster);
   $('dash-updated').textContent = 'updated ' + new Date().toLocaleTimeString('en-GB');
+  drawChart();
 }
 
 function niceMax(v) {
@@ -410,38 +605,93 @@ function niceMax(v) {
   return 10 * p;
 }
 
+// The total of the per-proxy series: at each sample time, the sum of the proxies
+// that have a point there.
+function totalSeries(series) {
+  const at = new Map();
+  for (const s of series) for (const [t, v] of s.points) at.set(t, (at.get(t) || 0) + v);
+  return [...at.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+// The chart's span: the last hour, or less while droverd has not held an hour
+// of samples, so a fresh start is not a thin line at the right edge.
+// Spans in minutes, each with its tick step.
+const CHART_SPANS_MIN = [[2, 1], [5, 1], [10, 2], [15, 5], [30, 10], [60, 15]];
+
 async function refreshChart() {
   const h = await api('GET', '/api/v1/history');
   if (!h.ok) return;
+  state.history = h;
+  drawChart();
+}
+
+// The history's series, each extended to now by the dashboard's own last
+// reading (hits per second between its last two readings, every 2 s), so the
+// right edge is live and a proxy shows a line from its first history point.
+function liveSeries(h) {
+  const live = state.live;
+  return h.series.map((s) => {
+    const last = s.points.length ? s.points[s.points.length - 1][0] : 0;
+    if (!live || live.rates[s.name] === undefined || live.time <= last) return s;
+    return Object.assign({}, s, { points: [...s.points, [live.time, live.rates[s.name]]] });
+  });
+}
+
+function drawChart() {
+  const h = state.history;
+  if (!h) return;
+  const series = liveSeries(h);
   const box = $('chart');
   const width = Math.max(300, box.clientWidth || 800);
   const height = 240;
   const pad = { l: 48, r: 12, t: 10, b: 24 };
   const now = Date.now() / 1000;
-  const t0 = now - 3600;
+  const held = (h.samples || 0) * (h.interval || 10) / 60;
+  const [spanMin, tickMin] = CHART_SPANS_MIN.find(([m]) => m >= held) || CHART_SPANS_MIN[CHART_SPANS_MIN.length - 1];
+  const span = spanMin * 60;
+  const t0 = now - span;
+  $('chart-title').textContent = spanMin === 60 ? 'Hit rate, last hour' : 'Hit rate, last ' + spanMin + ' minutes';
+  const total = totalSeries(series);
   let max = 0;
-  for (const s of h.series) for (const [, v] of s.points) max = Math.max(max, v);
+  for (const [, v] of total) max = Math.max(max, v);
   max = niceMax(max);
-  const x = (t) => pad.l + ((t - t0) / 3600) * (width - pad.l - pad.r);
+  const x = (t) => pad.l + ((t - t0) / span) * (width - pad.l - pad.r);
   const y = (v) => height - pad.b - (v / max) * (height - pad.t - pad.b);
-  const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'hits per second per proxy over the last hour' });
+  const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'hits per second per proxy and in total, last ' + spanMin + ' minutes' });
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     root.append(svg('line', { class: 'gridline', x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v) }));
     root.append(svg('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', text: v % 1 ? String(+v.toFixed(2)) : v }));
   }
-  for (let m = 60; m >= 0; m -= 15) {
+  for (let m = spanMin; m >= 0; m -= tickMin) {
     root.append(svg('text', { x: x(now - m * 60), y: height - 6, 'text-anchor': 'middle', text: m ? '-' + m + 'm' : 'now' }));
   }
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b }));
   root.append(svg('line', { class: 'axis', x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b }));
+  const line = (points, cls, attrs) => {
+    const pts = points.filter(([t]) => t >= t0);
+    if (pts.length === 0) return;
+    root.append(svg('polyline', Object.assign({ class: 'line ' + cls,
+      points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' '),
+      'data-max': Math.max(...pts.map(([, v]) => v)), 'data-points': pts.length }, attrs)));
+  };
+  // The legend gives each line's newest figure (none for a proxy without one at the newest sample).
+  const newest = total.length ? total[total.length - 1][0] : null;
+  const last = (points) => {
+    const p = points.length ? points[points.length - 1] : null;
+    return p && p[0] === newest ? ' ' + p[1].toFixed(1) + '/s' : '';
+  };
   const legend = [];
-  h.series.forEach((s, i) => {
-    const cls = 'c' + (i % 8);
-    const pts = s.points.filter(([t]) => t >= t0).map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1));
-    if (pts.length > 0) root.append(svg('polyline', { class: 'line ' + cls, points: pts.join(' ') }));
-    legend.push(el('li', {}, el('span', { class: 'swatch ' + cls }), s.name));
+  series.forEach((s, i) => {
+    // Eight colours, then the same eight dashed: no two proxies look alike up to sixteen.
+    const cls = 'c' + (i % 8) + (i >= 8 ? ' dashed' : '');
+    line(s.points, cls, { 'data-proxy': s.name });
+    legend.push(el('li', { 'data-proxy': s.name }, el('span', { class: 'swatch ' + cls }), s.name + last(s.points)));
   });
+  if (series.length > 1) {
+    line(total, 'total', { 'data-total': 'true' });
+    legend.push(el('li', { 'data-total': 'true' }, el('span', { class: 'swatch total' }), 'total' + last(total)));
+  }
   if (h.samples < 2) {
     root.append(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', text: 'collecting samples (one every ' + h.interval + ' s)' }));
   }
@@ -452,8 +702,15 @@ async function refreshChart() {
 function showDashboard() {
   show('dashboard');
   state.prevStats = null;
+  // The window starts when the dashboard opens: it tells only what it saw.
+  state.window = [];
+  state.live = null;
+  state.history = null;
   every(2000, refreshDashboard);
-  every(10000, refreshChart);
+  // A second reading soon after the first: the bypass verdict needs two.
+  state.timers.push(setTimeout(refreshDashboard, FIRST_VERDICT_MS));
+  // Half the sampling interval: a new sample shows within 5 s.
+  every(5000, refreshChart);
 }
 
 // ---- pool ----
@@ -485,19 +742,6 @@ async function deleteProxy(p) {
   loadPool();
 }
 
-// Squid's own figures of a proxy (null: its squid_stats is off). A failed read
-// shows its error; the figures beside it are those of the last good read.
-function squidCell(q) {
-  if (!q) return el('td', { class: 'squid muted', text: '-' });
-  const figures = q.ok || q.reads > q.failures
-    ? q.requests_per_second.toFixed(1) + ' req/s, ' + (100 * q.hit_ratio).toFixed(1) + '% hits, ' +
-      q.clients + ' clients, median ' + q.median_service_ms.toFixed(1) + ' ms'
-    : '';
-  return el('td', { class: 'squid' },
-    figures ? el('div', { class: 'squid-figures', text: figures }) : null,
-    q.ok ? null : el('div', { class: 'squid-error', text: q.error || 'not read' }));
-}
-
 function poolRow(p) {
   const act = (label, admin) => el('button', {
     type: 'button', class: 'small', text: label, disabled: p.admin === admin,
@@ -514,7 +758,8 @@ function poolRow(p) {
     el('td', { class: 'admin' }, badge(p.admin)),
     healthCell(p),
     el('td', { text: p.probe + (p.probe_override ? '' : ' (pool)') }),
-    squidCell(p.squid),
+    // Squid's own figures as the dashboard shows them; "-" while squid_stats is off.
+    p.squid ? squidCell(p) : el('td', { class: 'squid muted', text: '-' }),
     el('td', {}, el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'small', text: 'Edit', 'data-action': 'edit', onclick: () => openEditor(p) }),
       act('Enable', 'enabled'), act('Drain', 'drain'), act('Disable', 'disabled'),

@@ -53,10 +53,19 @@ ICMP_ERROR = bytes([0x45, 0x00, 0x00, 0x38, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01, 
 BIG = tcp(flags=0x18, data=bytes(range(256)) * 5)
 
 
-def knobs(policy=0, malformed_drop=False, empty=False, planted=0, mtu=1480, age=0, rate=15):
+def knobs(policy=0, malformed_drop=False, empty=False, planted=0, mtu=1480, age=0, rate=15,
+          quic="reject"):
+    """quic: the QUIC policy, bit 7 of the first byte plus the age's low bit."""
     b0 = (policy & 3) | (4 if malformed_drop else 0) | (8 if empty else 0) | ((planted & 7) << 4)
     m = (mtu - 48) & 0xffff
+    if quic != "reject":
+        b0 |= 0x80
+        age = (age & 14) | (1 if quic == "pass" else 0)
     return bytes([b0, m >> 8, m & 0xff, (age & 15) | ((rate & 15) << 4)])
+
+
+# A client's QUIC datagram: UDP to port 443, DF, the first bytes of an Initial.
+QUIC = ipv4(17, struct.pack("!HHHH", 50000, 443, 8 + 56, 0) + b"\xc0\x00\x00\x00\x01" + bytes(51))
 
 
 SEEDS = {
@@ -88,6 +97,11 @@ SEEDS = {
     "malformed-total-length": knobs() + SYN[:2] + b"\x00\x40" + SYN[4:],
     "malformed-tcp-offset": knobs(malformed_drop=True) + SYN[:32] + b"\x20" + SYN[33:],
     "truncated": knobs() + SYN[:12],
+    "quic-reject": knobs() + QUIC,
+    "quic-reject-rate-limited": knobs(rate=0) + QUIC,
+    "quic-drop": knobs(quic="drop") + QUIC,
+    "quic-pass": knobs(quic="pass", empty=True) + QUIC,
+    "quic-not-client": knobs() + ipv4(17, QUIC[20:], src=bytes([100, 64, 0, 9])),
 }
 
 
