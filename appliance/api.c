@@ -123,6 +123,21 @@ static bool api_get_string(json_t *req, const char *key, bool required, const ch
 	return true;
 }
 
+/* An optional boolean: true or false (JSON's own, not 0/1 or a string). */
+static bool api_get_bool(json_t *req, const char *key, bool *out, json_t **fail)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (v == NULL)
+		return true;
+	if (!json_is_boolean(v)) {
+		*fail = api_error(key, "%s: expected true or false", key);
+		return false;
+	}
+	*out = json_is_true(v);
+	return true;
+}
+
 static json_t *api_address(uint32_t addr)
 {
 	char text[INET_ADDRSTRLEN];
@@ -148,6 +163,30 @@ static json_t *api_health6_json(const struct manager_proxy_view *v)
 			 (json_int_t)h->failed_checks, "state_changes", (json_int_t)h->changes);
 }
 
+/*
+ * Squid's own figures of the proxy (the contract the dashboard reads): null
+ * while its squid_stats is off; else ok, error (null when ok), the figures
+ * of the last good read (zero before any) and their age_s (since the last
+ * good read, or since reading began when none was), and beside them
+ * requests, state, reads and failures.
+ */
+static json_t *api_squid_json(const struct manager_proxy_view *v)
+{
+	const struct squid_stats_view *q = &v->squid;
+	const struct squid_figures *f = &q->figures;
+	bool ok = q->state == SQUID_STATS_OK;
+
+	if (!v->config.squid_stats)
+		return json_null();
+	return json_pack("{s:b, s:o, s:f, s:f, s:I, s:f, s:I, s:I, s:s, s:I, s:I}", "ok", ok,
+			 "error", ok ? json_null() : json_string(q->error), "requests_per_second",
+			 f->requests_per_second, "hit_ratio", f->hit_ratio, "clients",
+			 (json_int_t)f->clients, "median_service_ms", f->median_service_ms, "age_s",
+			 (json_int_t)(q->age_ms / SQUID_INFO_MS_PER_S), "requests",
+			 (json_int_t)f->requests, "state", squid_stats_state_name(q->state),
+			 "reads", (json_int_t)q->reads, "failures", (json_int_t)q->failures);
+}
+
 static json_t *api_proxy_json(const struct manager_proxy_view *v)
 {
 	const struct proxy_config *p = &v->config;
@@ -169,6 +208,8 @@ static json_t *api_proxy_json(const struct manager_proxy_view *v)
 		proxy_address6_text(p, text6, sizeof(text6));
 		json_object_set_new(o, "address6", text6[0] ? json_string(text6) : json_null());
 	}
+	json_object_set_new(o, "squid_stats", json_boolean(p->squid_stats));
+	json_object_set_new(o, "squid", api_squid_json(v));
 	if (h == NULL || p->admin == PROXY_ADMIN_DISABLED) {
 		/* Disabled proxies are not probed: their last result would be stale. */
 		json_object_set_new(o, "health", json_string(h ? "unchecked" : "no-slot"));
@@ -245,7 +286,8 @@ static bool api_proxy_fields(struct api_call *c, struct proxy_config *p, json_t 
 	    !api_get_string(c->req, "address", false, &address, fail) ||
 	    !api_get_string(c->req, "name", false, &name, fail) ||
 	    !api_get_string(c->req, "admin", false, &admin, fail) ||
-	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail))
+	    !api_get_int(c->req, "weight", false, 0, PROXY_WEIGHT_MAX, &weight, fail) ||
+	    !api_get_bool(c->req, "squid_stats", &p->squid_stats, fail))
 		return false;
 	if (address != NULL && !settings_parse_ipv4(address, &p->address)) {
 		*fail = api_error("address", "address: invalid IPv4 address `%s'", address);
@@ -340,8 +382,9 @@ static json_t *api_preview_json(struct manager_preview *pv)
 
 static json_t *api_proxy_add(struct api_call *c)
 {
-	static const char *const allowed[] = {"address", "address6", "name",	"weight",
-					      "admin",	 "probe",    "dry_run", NULL};
+	static const char *const allowed[] = {"address",     "address6", "name",
+					      "weight",	     "admin",	 "probe",
+					      "squid_stats", "dry_run",	 NULL};
 	struct proxy_config p = {.weight = 100, .admin = PROXY_ADMIN_ENABLED};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const char *address = NULL;
@@ -365,8 +408,9 @@ static json_t *api_proxy_add(struct api_call *c)
 
 static json_t *api_proxy_set(struct api_call *c)
 {
-	static const char *const allowed[] = {"id",    "address", "address6", "name",	 "weight",
-					      "admin", "probe",	  "version",  "dry_run", NULL};
+	static const char *const allowed[] = {"id",	     "address", "address6", "name",
+					      "weight",	     "admin",	"probe",    "version",
+					      "squid_stats", "dry_run", NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
 	const struct proxy_config *cur;
 	struct proxy_config p;
@@ -849,6 +893,7 @@ static json_t *api_proxy_setup_script(struct api_call *c)
 	config.client_subnets = subnets;
 	config.ports = ports;
 	config.peers = peers;
+	config.squid_manager = p->squid_stats;
 	if (setup_script_render(&config, &text, &len, c->err, sizeof(c->err)) < 0)
 		return api_error(NULL, "proxy %s: no set-up script: %s", p->name, c->err);
 	if (setup_script_filename(p->name, filename, sizeof(filename)) < 0) {

@@ -58,8 +58,9 @@ static void usage(FILE *out)
 	      "  proxy show ID\n"
 	      "  proxy add ADDRESS [--name NAME] [--weight W] [--admin enabled|drain|disabled]\n"
 	      "            [--probe default|http-proxy|http|tcp] [--address6 ADDRESS6]\n"
+	      "            [--squid-stats on|off]\n"
 	      "  proxy set ID [--name NAME] [--address ADDRESS] [--address6 ADDRESS6|none]\n"
-	      "            [--weight W] [--probe KIND] [--version V]\n"
+	      "            [--weight W] [--probe KIND] [--squid-stats on|off] [--version V]\n"
 	      "  proxy enable|drain|disable ID\n"
 	      "  proxy del ID [--version V]\n"
 	      "  proxy add|set|enable|drain|disable|del ... --dry-run\n"
@@ -263,15 +264,67 @@ static void format_duration(char *buf, size_t len, long long s)
 		snprintf(buf, len, "%lldd", s / 86400);
 }
 
+/* A JSON number, integer or real, as a double; 0 when absent. */
+static double real(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+/*
+ * Squid's own figures of a proxy ("squid" in the API): "-" when not read
+ * (the proxy's squid_stats is off). long (`proxy show'): the figures in
+ * words, then the error when the last read failed (the figures are then
+ * those of the last good read, as old as age_s says). Else (the list's
+ * column, one word): "REQ/s,HIT%,CLIENTS,MEDIANms", the last read's state
+ * in brackets after them when it failed, or that state alone before any
+ * good read.
+ */
+static void format_squid(char *buf, size_t len, json_t *sq, bool long_form)
+{
+	bool ok = json_is_true(json_object_get(sq, "ok"));
+	char age[32];
+	int n;
+
+	if (!json_is_object(sq)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	if (!long_form && num(sq, "reads") <= num(sq, "failures")) {
+		snprintf(buf, len, "%s", str(sq, "state"));
+		return;
+	}
+	format_duration(age, sizeof(age), num(sq, "age_s"));
+	if (long_form)
+		n = snprintf(buf, len,
+			     "%.1f req/s, hit ratio %.1f%%, %lld clients, median %.1f ms, "
+			     "%lld requests, read %s ago",
+			     real(sq, "requests_per_second"), 100.0 * real(sq, "hit_ratio"),
+			     num(sq, "clients"), real(sq, "median_service_ms"), num(sq, "requests"),
+			     age);
+	else
+		n = snprintf(buf, len, "%.1f/s,%.0f%%,%lld,%.1fms", real(sq, "requests_per_second"),
+			     100.0 * real(sq, "hit_ratio"), num(sq, "clients"),
+			     real(sq, "median_service_ms"));
+	if (n < 0 || (size_t)n >= len || ok)
+		return;
+	if (long_form)
+		snprintf(buf + n, len - (size_t)n, "; error: %s", str(sq, "error"));
+	else
+		snprintf(buf + n, len - (size_t)n, "(%s)", str(sq, "state"));
+}
+
 static void print_proxy_table(json_t *proxies)
 {
 	size_t i;
 	json_t *p;
 
-	/* ADDRESS6 and HEALTH6 last, so that the columns before them keep their places. */
-	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %-25s %s\n", "ID",
-	       "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED", "FAILS",
-	       "ACTIVE", "HITS", "PACKETS", "BYTES", "ADDRESS6", "HEALTH6");
+	/*
+	 * SQUID (one word), ADDRESS6 and HEALTH6 last, so that the columns before
+	 * them keep their places and HEALTH6 stays the last.
+	 */
+	printf("%-4s %-16s %-15s %6s %-8s %-10s %-16s %7s %6s %8s %10s %12s %14s %-24s %-25s %s\n",
+	       "ID", "NAME", "ADDRESS", "WEIGHT", "ADMIN", "HEALTH", "LAST CHECK", "CHANGED",
+	       "FAILS", "ACTIVE", "HITS", "PACKETS", "BYTES", "SQUID", "ADDRESS6", "HEALTH6");
 	json_array_foreach(proxies, i, p)
 	{
 		char check[96] = "-", since[32] = "-";
@@ -284,12 +337,15 @@ static void print_proxy_table(json_t *proxies)
 		    json_is_string(json_object_get(p, "address6")) ? str(p, "address6") : "-";
 		json_t *h6 = json_object_get(p, "health6");
 		const char *health6 = json_is_object(h6) ? str(h6, "state") : "-";
+		char squid[128];
+
+		format_squid(squid, sizeof(squid), json_object_get(p, "squid"), false);
 		printf("%-4lld %-16s %-15s %6lld %-8s %-10s %-16s %7s %6lld %8lld %10lld %12lld "
-		       "%14lld %-25s %s\n",
+		       "%14lld %-24s %-25s %s\n",
 		       num(p, "id"), str(p, "name"), str(p, "address"), num(p, "weight"),
 		       str(p, "admin"), str(p, "health"), check, since, num(p, "failed_checks"),
 		       num(p, "active_clients"), num(p, "hits"), num(p, "packets"), num(p, "bytes"),
-		       address6, health6);
+		       squid, address6, health6);
 	}
 }
 
@@ -312,7 +368,12 @@ static void print_proxy(json_t *resp)
 			printf("%-15s %s\n", shown(key), json_is_true(v) ? "yes" : "no");
 		else if (json_is_null(v))
 			printf("%-15s -\n", shown(key));
-		else if (json_is_object(v))
+		else if (strcmp(key, "squid") == 0) {
+			char squid[512];
+
+			format_squid(squid, sizeof(squid), v, true);
+			printf("%-15s %s\n", shown(key), squid);
+		} else if (json_is_object(v))
 			/* health6: its IPv6 address's probes; down = its IPv6 clients in 6in4 */
 			printf("%-15s %s %s %lldms checks %lld failed %lld changes %lld\n",
 			       shown(key), str(v, "state"),
@@ -580,6 +641,17 @@ static json_int_t parse_id(const char *text)
 	return parse_int("proxy id", text, 1, INT64_MAX);
 }
 
+/* "on" or "off" (also yes/no, true/false); anything else is a usage error naming opt. */
+static bool parse_on_off(const char *opt, const char *val)
+{
+	if (strcmp(val, "on") == 0 || strcmp(val, "yes") == 0 || strcmp(val, "true") == 0)
+		return true;
+	if (strcmp(val, "off") == 0 || strcmp(val, "no") == 0 || strcmp(val, "false") == 0)
+		return false;
+	die_usage("%s: `%s' is not on or off", opt, val);
+	return false;
+}
+
 /* Parses "--opt VALUE" pairs of proxy add/set into req. */
 static void proxy_options(json_t *req, int argc, char **argv, bool allow_address)
 {
@@ -602,6 +674,9 @@ static void proxy_options(json_t *req, int argc, char **argv, bool allow_address
 		else if (strcmp(opt, "--address6") == 0)
 			/* "none" clears it (proxy set). */
 			json_object_set_new(req, "address6", json_string(val));
+		else if (strcmp(opt, "--squid-stats") == 0)
+			json_object_set_new(req, "squid_stats",
+					    json_boolean(parse_on_off("--squid-stats", val)));
 		else if (strcmp(opt, "--version") == 0)
 			json_object_set_new(req, "version",
 					    json_integer(parse_int("version", val, 1, INT64_MAX)));
@@ -709,7 +784,7 @@ static int cmd_proxy(int argc, char **argv)
 		proxy_options(req, argc - 2, argv + 2, true);
 		if (json_object_size(req) == 2)
 			die_usage("proxy set: nothing to change (--name, --address, --address6, "
-				  "--weight)");
+				  "--weight, --probe, --squid-stats)");
 		return proxy_change(req, dry_run, print_proxy);
 	}
 	if ((strcmp(sub, "enable") == 0 || strcmp(sub, "drain") == 0 ||

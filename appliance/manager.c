@@ -278,6 +278,34 @@ enum probe_kind manager_probe_kind(const struct manager *m, const struct proxy_c
 	return (enum probe_kind)m->settings.probe_kind;
 }
 
+/*
+ * Gives the cache manager reads every proxy with squid_stats that is probed
+ * (not disabled, with a slot), at its IPv4 address and the probe port.
+ */
+static int manager_update_squid_stats(struct manager *m)
+{
+	struct squid_stats_target *targets;
+	size_t n = 0;
+	int ret;
+
+	if (m->squid == NULL)
+		return 0;
+	targets = calloc(m->nproxies ? m->nproxies : 1, sizeof(*targets));
+	if (targets == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nproxies; i++) {
+		const struct proxy_config *p = &m->proxies[i];
+
+		if (!p->squid_stats || p->admin == PROXY_ADMIN_DISABLED || m->slot_of[i] == 0)
+			continue;
+		targets[n++] = (struct squid_stats_target){
+		    .id = p->id, .address = p->address, .port = (uint16_t)m->settings.probe_port};
+	}
+	ret = squid_stats_set_targets(m->squid, targets, n, m->settings.squid_stats_interval_ms);
+	free(targets);
+	return ret;
+}
+
 int manager_update_probes(struct manager *m)
 {
 	/* Two targets a proxy at most: its IPv4 address, and its IPv6 address if it has one. */
@@ -322,6 +350,8 @@ int manager_update_probes(struct manager *m)
 	ret = prober_set_targets(m->prober, targets, n);
 	free(targets);
 	prober_set_max_in_flight(m->prober, s->probe_max_in_flight);
+	if (ret == 0)
+		ret = manager_update_squid_stats(m);
 	return ret;
 }
 
@@ -591,7 +621,8 @@ static int manager_open(struct manager *m, const struct manager_options *opt, ch
 
 	if (opt->base != NULL) {
 		m->prober = prober_new(opt->base, manager_on_probe, m);
-		if (m->prober == NULL || manager_update_probes(m) < 0) {
+		m->squid = squid_stats_new(opt->base);
+		if (m->prober == NULL || m->squid == NULL || manager_update_probes(m) < 0) {
 			snprintf(err, errlen, "cannot start the health probes");
 			return -ENOMEM;
 		}
@@ -655,6 +686,8 @@ static void manager_close(struct manager *m, bool leave)
 		prober_free(m->prober);
 		m->prober = NULL;
 	}
+	squid_stats_free(m->squid);
+	m->squid = NULL;
 	manager_cluster_close(m);
 	datapath_stop(&m->dp);
 	/* The threads are gone: nothing records clients any more. */

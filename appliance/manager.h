@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "settings.h"
+#include "squid_stats.h"
 #include "store.h"
 
 #define MANAGER_ERR_MAX 512
@@ -343,6 +344,8 @@ struct manager_proxy_view {
 	struct health health6;	 /* its IPv6 address's, with address6 and a slot */
 	uint32_t active_clients; /* live affinity entries at the last sweep */
 	struct datapath_slot_counters counters; /* hits, packets, bytes since it got its slot */
+	/* Squid's own figures, with config.squid_stats only (squid_stats.h). */
+	struct squid_stats_view squid;
 };
 
 /* Number of proxies in force; views 0..count-1 are in id order. */

@@ -12,6 +12,7 @@
 #include "deviation.h"
 #include "manager.h"
 #include "replica.h"
+#include "squid_stats.h"
 
 struct replica;
 struct event;
@@ -100,6 +101,8 @@ struct manager {
 
 	struct manager_slot_state state[PROXY_SLOTS_MAX];
 	struct prober *prober;
+	/* Reads of Squid's cache manager, for proxies with squid_stats; apart from health. */
+	struct squid_stats *squid;
 
 	/*
 	 * Start-up: a proxy with a stored verdict (store_health_*) starts from

@@ -99,6 +99,27 @@ size_t manager_proxy_count(const struct manager *m)
 	return m->nproxies;
 }
 
+/*
+ * What the cache manager reads know of p (with squid_stats): a disabled
+ * proxy is not read; a proxy not read yet (or a manager without a control
+ * loop) is pending.
+ */
+static void manager_squid_view(const struct manager *m, const struct proxy_config *p,
+			       struct squid_stats_view *out)
+{
+	if (!p->squid_stats)
+		return;
+	if (m->squid != NULL && squid_stats_get(m->squid, p->id, out))
+		return;
+	if (p->admin == PROXY_ADMIN_DISABLED) {
+		out->state = SQUID_STATS_DISABLED;
+		snprintf(out->error, sizeof(out->error), "not read while the proxy is disabled");
+	} else {
+		out->state = SQUID_STATS_PENDING;
+		snprintf(out->error, sizeof(out->error), "not read yet");
+	}
+}
+
 void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_proxy_view *out)
 {
 	const struct proxy_config *p = &m->proxies[i];
@@ -108,6 +129,7 @@ void manager_proxy_view_at(const struct manager *m, size_t i, struct manager_pro
 	out->config = *p;
 	out->slot = slot;
 	out->probe = manager_probe_kind(m, p);
+	manager_squid_view(m, p, &out->squid);
 	if (slot == 0)
 		return;
 	out->health = m->state[slot].health;

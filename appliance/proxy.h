@@ -35,6 +35,12 @@ struct proxy_config {
 	int64_t version;       /* bumped on every stored change; stale writes are refused */
 	bool probe_override;   /* probe with its own kind instead of the pool's probe_kind */
 	enum probe_kind probe; /* that kind, when probe_override */
+	/*
+	 * Read Squid's own figures from its cache manager on the probe port
+	 * (squid_stats.h). Off by default: the proxy's Squid must allow the
+	 * appliance's manager requests first. Never touches health.
+	 */
+	bool squid_stats;
 };
 
 /* Whether p has an IPv6 address (address6 is not ::). */

@@ -408,6 +408,17 @@ static const struct settings_entry settings_table[] = {
 	.offset = SETTINGS_FIELD(probe_max_in_flight),
     },
     {
+	.def = {.key = "squid_stats_interval_ms",
+		.type = SETTING_UINT,
+		.default_value = "10000",
+		.min = 1000,
+		.max = 3600000,
+		.help = "milliseconds between two reads of a proxy's Squid cache manager (for "
+			"proxies with squid_stats on)",
+		.apply = SETTING_APPLY_SNAPSHOT | SETTING_APPLY_PROBES},
+	.offset = SETTINGS_FIELD(squid_stats_interval_ms),
+    },
+    {
 	.def = {.key = "assume_up_at_start",
 		.type = SETTING_BOOL,
 		.default_value = "false",

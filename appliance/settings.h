@@ -195,6 +195,8 @@ struct settings {
 	char probe_path[SETTINGS_TEXT_MAX];
 	char probe_host[SETTINGS_HOST_MAX];
 	uint32_t probe_max_in_flight; /* probes (one socket each) running at once */
+	/* Reads of Squid's cache manager, for proxies with squid_stats (squid_stats.h). */
+	uint32_t squid_stats_interval_ms;
 	bool assume_up_at_start;
 
 	/* Web UI and /metrics (webui/). Listener and TLS changes restart the listener. */

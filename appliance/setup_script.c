@@ -190,15 +190,21 @@ static int setup_script_head(char *buf, size_t size, const struct setup_script_c
 	    "# the script adds to Squid's configuration; --tls bump|off: see --help.\n"
 	    "# Squid must listen with `http_port %u intercept'. Options given on the\n"
 	    "# command line (e.g. --mode decap, --decap-bin PATH) override the ones below.\n"
+	    "%s"
 	    "set -- --appliance %s --clients %s --ports %s --mtu %u --intercept-port %u \\\n"
-	    "\t--tunnel-address %s --mode %s \"$@\"\n",
+	    "\t--tunnel-address %s --mode %s%s \"$@\"\n",
 	    config->proxy_name, a->proxy, DROVER_VERSION, a->source, mtu,
 	    mtu - SETUP_SCRIPT_HEADERS_LEN,
 	    a->source6[0] ? "# IPv6 clients come in IPv6-in-IPv6 from " : "", a->source6,
 	    a->source6[0] ? ".\n" : "", pair ? "# IPIP is accepted from the HA pair too: " : "",
-	    pair ? a->appliances : "", pair ? ".\n" : "", port, a->appliances,
-	    config->client_subnets, config->ports, mtu, port, a->tunnel,
-	    setup_script_mode_name(config->mode));
+	    pair ? a->appliances : "", pair ? ".\n" : "", port,
+	    config->squid_manager ? "# squid_stats is on: Squid's cache manager is opened to the "
+				    "appliances in\n# " SETUP_SCRIPT_SQUID_CONF
+				    " (--squid-manager FILE names another).\n"
+				  : "",
+	    a->appliances, config->client_subnets, config->ports, mtu, port, a->tunnel,
+	    setup_script_mode_name(config->mode),
+	    config->squid_manager ? " --squid-manager " SETUP_SCRIPT_SQUID_CONF : "");
 }
 
 int setup_script_render(const struct setup_script_config *config, char **text, size_t *len,

@@ -51,7 +51,15 @@ struct setup_script_config {
 	 * too, so that a failover needs no new script.
 	 */
 	const char *peers;
+	/*
+	 * The proxy's squid_stats is on: the script opens Squid's cache manager
+	 * to the appliances (--squid-manager SETUP_SCRIPT_SQUID_CONF).
+	 */
+	bool squid_manager;
 };
+
+/* The Squid configuration the script edits for squid_manager (Debian's). */
+#define SETUP_SCRIPT_SQUID_CONF "/etc/squid/squid.conf"
 
 /* Room for the script's --appliance list: this appliance and its peers. */
 #define SETUP_SCRIPT_APPLIANCES_MAX 512

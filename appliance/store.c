@@ -108,6 +108,14 @@ static const char *const store_migrations[] = {
      */
     "ALTER TABLE proxies ADD COLUMN address6 TEXT;"
     "CREATE UNIQUE INDEX proxies_address6 ON proxies(address6);",
+
+    /*
+     * v8: whether droverd reads the proxy's Squid cache manager for its own
+     * figures. Off for every proxy before it: a Squid allows the manager only
+     * once its operator said so.
+     */
+    "ALTER TABLE proxies ADD COLUMN squid_stats INTEGER NOT NULL DEFAULT 0"
+    " CHECK(squid_stats IN (0, 1));",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

@@ -27,7 +27,7 @@
 #include "proxy.h"
 #include "settings.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_DEFAULT_PATH   "/var/lib/drover/drover.db"
 
 struct store;

@@ -97,7 +97,8 @@ static int store_proxy_check(struct store *s, const struct proxy_config *p, bool
 	return 0;
 }
 
-#define STORE_PROXY_COLUMNS "id, name, address, weight, admin, version, probe, address6"
+#define STORE_PROXY_COLUMNS                                                                        \
+	"id, name, address, weight, admin, version, probe, address6, squid_stats"
 
 /* Reads one row selected with STORE_PROXY_COLUMNS; a row that does not parse is -EIO. */
 static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_config *p)
@@ -108,6 +109,7 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	sqlite3_int64 weight = sqlite3_column_int64(stmt, 3);
 	const char *probe = (const char *)sqlite3_column_text(stmt, 6);
 	const char *address6 = (const char *)sqlite3_column_text(stmt, 7);
+	sqlite3_int64 squid_stats = sqlite3_column_int64(stmt, 8);
 
 	memset(p, 0, sizeof(*p));
 	/* NULL: no IPv6 address; a stored one is never "" or "none". */
@@ -128,12 +130,14 @@ static int store_proxy_row(struct store *s, sqlite3_stmt *stmt, struct proxy_con
 	p->version = sqlite3_column_int64(stmt, 5);
 	if (name == NULL || strlen(name) > PROXY_NAME_MAX || address == NULL ||
 	    !settings_parse_ipv4(address, &p->address) || admin == NULL ||
-	    !proxy_admin_parse(admin, &p->admin) || weight < 0 || weight > PROXY_WEIGHT_MAX) {
+	    !proxy_admin_parse(admin, &p->admin) || weight < 0 || weight > PROXY_WEIGHT_MAX ||
+	    (squid_stats != 0 && squid_stats != 1)) {
 		store_seterr(s, "database: stored proxy %lld is damaged", (long long)p->id);
 		return -EIO;
 	}
 	memcpy(p->name, name, strlen(name) + 1);
 	p->weight = (uint32_t)weight;
+	p->squid_stats = squid_stats == 1;
 	return 0;
 }
 
@@ -305,7 +309,8 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 	ret =
 	    store_prepare(s,
 			  "INSERT INTO proxies (name, address, weight, admin, version, created_at,"
-			  " updated_at, probe, address6) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+			  " updated_at, probe, address6, squid_stats)"
+			  " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
 			  &stmt);
 	if (ret < 0)
 		goto fail;
@@ -315,7 +320,8 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		   sqlite3_bind_int64(stmt, 3, p->weight) |
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, now) | sqlite3_bind_int64(stmt, 6, now) |
-		   store_proxy_bind_probe(stmt, 7, p) | store_proxy_bind_address6(stmt, 8, p));
+		   store_proxy_bind_probe(stmt, 7, p) | store_proxy_bind_address6(stmt, 8, p) |
+		   sqlite3_bind_int(stmt, 9, p->squid_stats ? 1 : 0));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "add proxy");
 	sqlite3_finalize(stmt);
@@ -331,9 +337,10 @@ int store_proxy_add(struct store *s, struct proxy_config *p, const char *actor)
 		char address6[INET6_ADDRSTRLEN];
 
 		proxy_address6_text(p, address6, sizeof(address6));
-		snprintf(detail, sizeof(detail), "added proxy %lld %s %s%s%s weight %u %s",
+		snprintf(detail, sizeof(detail), "added proxy %lld %s %s%s%s weight %u %s%s",
 			 (long long)p->id, p->name, address, address6[0] ? " address6 " : "",
-			 address6, p->weight, proxy_admin_name(p->admin));
+			 address6, p->weight, proxy_admin_name(p->admin),
+			 p->squid_stats ? " squid_stats on" : "");
 	}
 	ret = store_audit_write(s, actor, "proxy.add", detail);
 	if (ret == 0)
@@ -419,6 +426,10 @@ static void store_proxy_diff(const struct proxy_config *old, const struct proxy_
 	if (strcmp(proxy_probe_name(old), proxy_probe_name(new)) != 0)
 		store_proxy_diff_add(buf, len, &used, "probe %s -> %s", proxy_probe_name(old),
 				     proxy_probe_name(new));
+	if (old->squid_stats != new->squid_stats)
+		store_proxy_diff_add(buf, len, &used, "squid_stats %s -> %s",
+				     old->squid_stats ? "on" : "off",
+				     new->squid_stats ? "on" : "off");
 	if (used == 0)
 		snprintf(buf, len, "no field changed");
 }
@@ -449,8 +460,8 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		goto fail;
 	ret = store_prepare(s,
 			    "UPDATE proxies SET name = ?, address = ?, weight = ?, admin = ?,"
-			    " version = version + 1, updated_at = ?, probe = ?, address6 = ?"
-			    " WHERE id = ?",
+			    " version = version + 1, updated_at = ?, probe = ?, address6 = ?,"
+			    " squid_stats = ? WHERE id = ?",
 			    &stmt);
 	if (ret < 0)
 		goto fail;
@@ -461,7 +472,8 @@ int store_proxy_update(struct store *s, struct proxy_config *p, int64_t expected
 		   sqlite3_bind_text(stmt, 4, proxy_admin_name(p->admin), -1, SQLITE_STATIC) |
 		   sqlite3_bind_int64(stmt, 5, (sqlite3_int64)clock_wall_s()) |
 		   store_proxy_bind_probe(stmt, 6, p) | store_proxy_bind_address6(stmt, 7, p) |
-		   sqlite3_bind_int64(stmt, 8, p->id));
+		   sqlite3_bind_int(stmt, 8, p->squid_stats ? 1 : 0) |
+		   sqlite3_bind_int64(stmt, 9, p->id));
 	if (ret == 0)
 		ret = store_step_done(s, stmt, "update proxy");
 	sqlite3_finalize(stmt);
@@ -544,12 +556,13 @@ int store_proxy_verify(struct store *s)
 		long long id = (long long)sqlite3_column_int64(stmt, 0);
 		struct proxy_config p;
 		char why[STORE_ERROR_MAX];
-		bool typed =
-		    sqlite3_column_type(stmt, 3) == SQLITE_INTEGER &&
-		    sqlite3_column_type(stmt, 5) == SQLITE_INTEGER &&
-		    (sqlite3_column_type(stmt, 6) == SQLITE_NULL ||
-		     store_column_is_text(stmt, 6)) &&
-		    (sqlite3_column_type(stmt, 7) == SQLITE_NULL || store_column_is_text(stmt, 7));
+		bool typed = sqlite3_column_type(stmt, 3) == SQLITE_INTEGER &&
+			     sqlite3_column_type(stmt, 5) == SQLITE_INTEGER &&
+			     (sqlite3_column_type(stmt, 6) == SQLITE_NULL ||
+			      store_column_is_text(stmt, 6)) &&
+			     (sqlite3_column_type(stmt, 7) == SQLITE_NULL ||
+			      store_column_is_text(stmt, 7)) &&
+			     sqlite3_column_type(stmt, 8) == SQLITE_INTEGER;
 
 		for (size_t i = 0; i < sizeof(text_columns) / sizeof(text_columns[0]); i++)
 			typed = typed && store_column_is_text(stmt, text_columns[i]);
@@ -561,8 +574,9 @@ int store_proxy_verify(struct store *s)
 		ret = store_proxy_row(s, stmt, &p);
 		/* A value out of its range does not even read: say which fields to look at. */
 		if (ret < 0)
-			store_seterr(
-			    s, "name, address, address6, weight, admin or probe out of its range");
+			store_seterr(s, "name, address, address6, weight, admin, probe or "
+					"squid_stats out of its "
+					"range");
 		else
 			ret = store_proxy_check(s, &p, false);
 		if (ret < 0) {

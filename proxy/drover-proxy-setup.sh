@@ -78,13 +78,25 @@
 #      is made once and kept (also by down): clients that trust it go on
 #      trusting it. A running Squid is told to reload (squid -k reconfigure).
 #
+# With --squid-manager FILE, Squid's cache manager is opened to the appliances
+# (and to them only), so that droverd may read Squid's own figures from it
+# (a proxy's squid_stats): "up" writes a marked block into FILE, Squid's
+# configuration, just before its first http_access line (so before Debian's
+# `http_access deny manager'):
+#     acl drover_appliances src APPLIANCE...
+#     http_access allow drover_appliances manager
+# checks FILE with `squid -k parse' (refused: FILE is put back as it was) and
+# asks a running Squid to reconfigure; "down" takes the block out again.
+# Without the option, Squid's configuration is not touched.
+#
 #   drover-proxy-setup.sh --appliance IP[,IP] --clients CIDR[,CIDR]
 #       [--mode kernel|decap] [--tunnel-address IP] [--tunnel-address6 IP6]
 #       [--intercept-port 3129] [--ports 80,443[:PORT]] [--mtu 1500] [--dev NAME]
 #       [--decap-bin PATH] [--pidfile PATH] [--decap-log PATH]
 #       [--tls splice|bump|off] [--https-port PORT] [--squid-conf FILE]
 #       [--squid-include FILE] [--tls-dir DIR] [--access-log FILE|none]
-#       [--squid-user USER] [--certgen PATH] [up|down|check]
+#       [--squid-user USER] [--certgen PATH] [--squid-manager FILE]
+#       [up|down|check]
 #
 #   --tls MODE         splice (default), bump or off (see 6. above)
 #   --https-port PORT  Squid's `https_port PORT intercept ssl-bump' (default
@@ -175,7 +187,11 @@ tls_dir=/var/lib/drover-proxy
 access_log=/var/log/squid/access.log
 squid_user=proxy
 certgen=/usr/lib/squid/security_file_certgen
+squid_manager_conf=
 action=up
+# The block --squid-manager keeps in Squid's configuration, between these lines.
+squid_begin='# BEGIN drover-proxy-setup.sh: the appliances may read the cache manager'
+squid_end='# END drover-proxy-setup.sh'
 
 usage() {
 	sed -n '/^#   drover-proxy-setup.sh --appliance/,/^# fixed\.$/p' "$0" | sed 's/^#//'
@@ -253,7 +269,8 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--appliance | --clients | --mode | --tunnel-address | --tunnel-address6 | --intercept-port | \
 		--ports | --mtu | --dev | --decap-bin | --pidfile | --decap-log | --tls | --https-port | \
-		--squid-conf | --squid-include | --tls-dir | --access-log | --squid-user | --certgen)
+		--squid-conf | --squid-include | --tls-dir | --access-log | --squid-user | --certgen | \
+		--squid-manager)
 		need_value "$@"
 		opt=${1#--}
 		val=$2
@@ -279,6 +296,7 @@ while [ $# -gt 0 ]; do
 		access-log) access_log=$val ;;
 		squid-user) squid_user=$val ;;
 		certgen) certgen=$val ;;
+		squid-manager) squid_manager_conf=$val ;;
 		esac
 		;;
 	-h | --help)
@@ -777,6 +795,66 @@ ipv6_wanted() {
 	[ ${#client6_list[@]} -gt 0 ]
 }
 
+# ---- Squid's cache manager for the appliances (--squid-manager FILE) ----
+
+# squid_block_strip: FILE without our block, on stdout.
+squid_block_strip() {
+	awk -v b="$squid_begin" -v e="$squid_end" '
+		$0 == b { skip = 1; next }
+		skip && $0 == e { skip = 0; next }
+		!skip { print }' "$squid_manager_conf"
+}
+
+# squid_block_insert: FILE without our block, then with the new one before
+# the first http_access line (at the end when there is none), on stdout.
+squid_block_insert() {
+	local sources=("${appliance_list[@]}" "${appliance6_list[@]}")
+	squid_block_strip | awk -v b="$squid_begin" -v e="$squid_end" -v src="${sources[*]}" '
+		function block() {
+			print b
+			print "acl drover_appliances src " src
+			print "http_access allow drover_appliances manager"
+			print e
+			done = 1
+		}
+		!done && /^[ \t]*http_access[ \t]/ { block() }
+		{ print }
+		END { if (!done) block() }'
+}
+
+# squid_conf_write CMD: FILE replaced by what CMD prints (owner and mode kept);
+# refused by `squid -k parse', FILE is put back and the script fails.
+squid_conf_write() {
+	local tmp keep
+	[ -f "$squid_manager_conf" ] || die "no Squid configuration \`$squid_manager_conf'"
+	tmp=$(mktemp "$squid_manager_conf.drover.XXXXXX") || die "cannot write beside \`$squid_manager_conf'"
+	keep=$(mktemp "$squid_manager_conf.drover.XXXXXX") || die "cannot write beside \`$squid_manager_conf'"
+	cp -p "$squid_manager_conf" "$keep" && "$1" >"$tmp" && chmod --reference="$squid_manager_conf" "$tmp" &&
+		chown --reference="$squid_manager_conf" "$tmp" && mv "$tmp" "$squid_manager_conf" || {
+		rm -f "$tmp" "$keep"
+		die "cannot rewrite \`$squid_manager_conf'"
+	}
+	if command -v squid >/dev/null && ! squid -k parse -f "$squid_manager_conf" >/dev/null 2>&1; then
+		mv "$keep" "$squid_manager_conf"
+		die "Squid refuses \`$squid_manager_conf' with the cache manager block; left as it was"
+	fi
+	rm -f "$keep"
+	# A Squid that is not running takes it at its start.
+	command -v squid >/dev/null && squid -k reconfigure -f "$squid_manager_conf" >/dev/null 2>&1
+	return 0
+}
+
+squid_manager_up() {
+	[ -n "$squid_manager_conf" ] || return 0
+	squid_conf_write squid_block_insert
+}
+
+squid_manager_down() {
+	[ -n "$squid_manager_conf" ] || return 0
+	grep -qxF "$squid_begin" "$squid_manager_conf" 2>/dev/null || return 0
+	squid_conf_write squid_block_strip
+}
+
 # ---- check: what is in place, one line per step, nothing changed ----
 
 check_ok=0
@@ -1160,8 +1238,10 @@ up)
 	routes_up
 	# Squid last: the https_port it opens gets traffic at once.
 	[ "$tls" = off ] || squid_tls_up
+	squid_manager_up
 	;;
 down)
+	squid_manager_down
 	[ "$tls" = off ] || squid_tls_down
 	intercept_down
 	intercept6_down

@@ -74,6 +74,76 @@ static const struct metrics_proxy_metric metrics_proxy_table[] = {
      "Health probes that failed for want of the appliance's own resources (LOCAL)."},
 };
 
+/* Squid's own figures (the API's "squid"), one gauge each; the scale turns them into base units. */
+static const struct {
+	const char *name;
+	const char *type;
+	const char *key;
+	double scale;
+	const char *help;
+} metrics_squid_table[] = {
+    {"drover_proxy_squid_requests_per_second", "gauge", "requests_per_second", 1.0,
+     "Requests Squid finished per second between drover's last two reads of its cache manager "
+     "(drover's reads left out)."},
+    {"drover_proxy_squid_hit_ratio", "gauge", "hit_ratio", 1.0,
+     "Squid's cache hit ratio over 5 minutes, 0 to 1."},
+    {"drover_proxy_squid_clients", "gauge", "clients", 1.0, "Clients in Squid's client table."},
+    {"drover_proxy_squid_median_service_seconds", "gauge", "median_service_ms", 0.001,
+     "Squid's median service time of all HTTP requests over 5 minutes."},
+    {"drover_proxy_squid_requests_total", "counter", "requests", 1.0,
+     "Requests Squid counted since it started, drover's reads of its cache manager left out."},
+    {"drover_proxy_squid_age_seconds", "gauge", "age_s", 1.0,
+     "Seconds since Squid's figures were read."},
+};
+
+/* The proxy's name as a label value, and the closing of the label set. */
+static void metrics_proxy_label(FILE *out, const char *name, json_t *p)
+{
+	fprintf(out, "%s{proxy=\"", name);
+	metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
+	fputs("\"} ", out);
+}
+
+/*
+ * Proxies with squid_stats on only: whether the last read of the cache
+ * manager gave figures, then the figures once a read ever did.
+ */
+static void metrics_squid(FILE *out, json_t *proxies)
+{
+	json_t *p;
+	size_t i;
+
+	metrics_family(out, "drover_proxy_squid_read_ok", "gauge",
+		       "1 when drover's last read of the proxy's Squid cache manager gave its "
+		       "figures; 0: refused, timed out or unreadable (never a health matter). "
+		       "Proxies with squid_stats on only.");
+	json_array_foreach(proxies, i, p)
+	{
+		json_t *sq = json_object_get(p, "squid");
+
+		if (!json_is_object(sq))
+			continue;
+		metrics_proxy_label(out, "drover_proxy_squid_read_ok", p);
+		fprintf(out, "%d\n", json_is_true(json_object_get(sq, "ok")) ? 1 : 0);
+	}
+	for (size_t m = 0; m < sizeof(metrics_squid_table) / sizeof(metrics_squid_table[0]); m++) {
+		metrics_family(out, metrics_squid_table[m].name, metrics_squid_table[m].type,
+			       metrics_squid_table[m].help);
+		json_array_foreach(proxies, i, p)
+		{
+			json_t *sq = json_object_get(p, "squid");
+
+			if (!json_is_object(sq) ||
+			    metrics_int(sq, "reads") <= metrics_int(sq, "failures"))
+				continue; /* never read: no figures to report */
+			metrics_proxy_label(out, metrics_squid_table[m].name, p);
+			fprintf(out, "%.15g\n",
+				json_number_value(json_object_get(sq, metrics_squid_table[m].key)) *
+				    metrics_squid_table[m].scale);
+		}
+	}
+}
+
 static void metrics_proxies(FILE *out, json_t *proxies)
 {
 	json_t *p;
@@ -136,6 +206,7 @@ static void metrics_proxies(FILE *out, json_t *proxies)
 		metrics_label(out, json_string_value(json_object_get(p, "name")) ?: "");
 		fprintf(out, "\"} %.3f\n", (double)metrics_int(p, "last_check_ms") / 1000.0);
 	}
+	metrics_squid(out, proxies);
 }
 
 static void metrics_global(FILE *out, json_t *global)

@@ -157,6 +157,9 @@ await step('add three proxies', async () => {
   check(/^IPv6 (up|down|going-up|going-down)/.test(health6) &&
     await page.locator('#pool-table tr[data-proxy="squid-a"] .health6').count() === 0,
   'the pool shows the IPv6 address\'s own health, for the proxy that has one', health6);
+  const squid = await page.locator('#pool-table tr[data-proxy="squid-a"] td.squid').textContent();
+  check(squid === '-' && await page.locator('#pf-squid-stats').inputValue() === 'off',
+    'Squid\'s figures are off by default: the pool shows "-", the form offers them off', squid);
 });
 
 await step('see their health', async () => {

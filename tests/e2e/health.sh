@@ -19,6 +19,14 @@
 #      the Maglev table that changed owner (sampled with lookup --count).
 #   5. A proxy that accepts TCP but never answers HTTP: down with L7TOUT for
 #      http-proxy and http probes, up for tcp probes.
+#   6. Squid's own figures (squid_stats) of the fourth proxy, read every
+#      second, its probes tcp (no request of their own in Squid's count): its
+#      Squid's manager ACL refuses the appliance: the 403 is shown as the
+#      proxy's error, the proxy stays up and keeps taking clients; the set-up
+#      script droverd renders with squid_stats on opens the manager to the
+#      appliance (--squid-manager): the figures appear, and the requests
+#      Squid counted across a burst equal the requests made, its access log
+#      and droverd's hits; squid_stats off: "squid" is null.
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -402,4 +410,98 @@ for kind in http-proxy http tcp; do
 	fi
 done
 lab_kill "$mutepid" python3
+
+# --- 6. Squid's own figures ------------------------------------------------------
+sq=4
+sqdir=$LAB_STATE/px$sq
+# squid_field KEY: one field of proxy sq's "squid" object (None when null).
+squid_field() {
+	ctl_json proxy show $sq | python3 -c "import json,sys
+q = json.load(sys.stdin)['proxy'].get('squid')
+print(q if q is None else q.get('$1'))"
+}
+squid_reads() { squid_field reads; }
+# wait_reads N: until N more reads of sq's manager have finished.
+wait_reads() {
+	local want=$(($(squid_reads) + $1))
+	reads_done() { [ "$(squid_reads)" -ge "$want" ]; }
+	lab_wait "$LAB_WAIT_S" reads_done
+}
+lab_droverctl proxy set $sq --probe tcp >/dev/null
+lab_droverctl settings set squid_stats_interval_ms 1000 >/dev/null
+# Its Squid refuses the manager to everyone, as Debian's own configuration does.
+sed -i '0,/^http_access/s//http_access deny manager\n&/' "$sqdir/squid.conf"
+lab_exec px$sq squid -k reconfigure -f "$sqdir/squid.conf"
+lab_droverctl proxy set $sq --squid-stats on >/dev/null
+refused() { [ "$(squid_field state)" = http-status ]; }
+lab_wait "$LAB_WAIT_S" refused
+err=$(squid_field error)
+hits0=$(proxy_field $sq hits)
+sq_clients=()
+for ((i = 0; i < LAB_CLIENTS && ${#sq_clients[@]} < 10; i++)); do
+	c=$(lab_client_address $i)
+	[ "$(served_by "$c")" = "squid$sq" ] && sq_clients+=("$c")
+done
+served=0
+for c in "${sq_clients[@]}"; do
+	fetch "$c" && served=$((served + 1))
+done
+wait_reads 2
+check $([ "$(squid_field ok)" = False ] && [[ $err == *403* ]] &&
+	[ "$(proxy_field $sq health)" = up ] && [ ${#sq_clients[@]} -ge 1 ] &&
+	[ $served -eq ${#sq_clients[@]} ] && [ "$(proxy_field $sq hits)" -ge $((hits0 + served)) ]
+	echo $?) "a Squid whose manager ACL refuses the appliance: its error shown, the proxy stays up and keeps its clients" \
+	"error: $err; health $(proxy_field $sq health); $served of ${#sq_clients[@]} requests answered, hits $hits0 -> $(proxy_field $sq hits)"
+
+# The set-up script droverd renders with squid_stats on opens the manager to the appliance.
+lab_droverctl proxy setup-script $sq --mode decap --tunnel-address "$LAB_TUNNEL_ADDRESS" \
+	>"$sqdir/setup.sh"
+rendered=$(grep -c -- '--squid-manager /etc/squid/squid.conf' "$sqdir/setup.sh")
+lab_exec px$sq bash "$sqdir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
+	--dev drover0 --pidfile "$sqdir/decap.pid" --decap-log "$sqdir/decap.log" \
+	$(lab_proxy_tls_args $sq) --squid-manager "$sqdir/squid.conf" up >/dev/null 2>&1
+opened() { [ "$(squid_field ok)" = True ]; }
+lab_wait "$LAB_WAIT_S" opened
+check $([ "$rendered" -ge 1 ] && [ "$(squid_field ok)" = True ] &&
+	grep -q "^acl drover_appliances src $LAB_APPLIANCE\$" "$sqdir/squid.conf"; echo $?) \
+	"the set-up script opens Squid's manager to the appliance: the figures are read" \
+	"$(lab_droverctl proxy show $sq | grep '^squid ')"
+
+# A burst of requests: Squid's count (drover's own reads left out) rises by
+# exactly as many, as do its access log and droverd's hits for it.
+wait_reads 2
+req0=$(squid_field requests)
+log0=$(lab_squid_requests $sq)
+hits0=$(proxy_field $sq hits)
+burst=0
+burst_start=$(now_ms)
+for _ in 1 2 3; do
+	for c in "${sq_clients[@]}"; do
+		fetch "$c" && burst=$((burst + 1))
+	done
+done
+burst_ms=$(($(now_ms) - burst_start))
+wait_reads 1
+peak=$(squid_field requests_per_second)
+wait_reads 2
+req1=$(squid_field requests)
+log1=$(lab_squid_requests $sq)
+hits1=$(proxy_field $sq hits)
+check $([ $burst -ge 1 ] && [ $((req1 - req0)) -eq $burst ] && [ $((log1 - log0)) -eq $burst ] &&
+	[ $((hits1 - hits0)) -eq $burst ]; echo $?) \
+	"Squid's request count across a burst equals the requests made, its log and droverd's hits" \
+	"$burst requests in $burst_ms ms; Squid counted $((req1 - req0)), logged $((log1 - log0)), hits $((hits1 - hits0)); read after it: $peak req/s; now: $(lab_droverctl proxy show $sq | grep '^squid ' | cut -c17-)"
+
+# /metrics (loopback may read it): per-proxy gauges, labelled as the other per-proxy series.
+metrics=$(lab_exec app curl -s --max-time 10 http://127.0.0.1:8080/metrics | grep '^drover_proxy_squid_')
+check $(grep -q "^drover_proxy_squid_read_ok{proxy=\"squid$sq\"} 1\$" <<<"$metrics" &&
+	grep -q "^drover_proxy_squid_requests_total{proxy=\"squid$sq\"} [0-9]" <<<"$metrics" &&
+	! grep -q "{proxy=\"squid1\"}" <<<"$metrics"; echo $?) \
+	"/metrics has Squid's figures of the proxy with squid_stats on, and only of it" \
+	"$(tr '\n' ' ' <<<"$metrics")"
+lab_droverctl proxy list | awk -v n="squid$sq" 'NR == 1 || $2 == n' | sed 's/^/#   /'
+
+lab_droverctl proxy set $sq --squid-stats off >/dev/null
+check $([ "$(squid_field ok)" = None ]; echo $?) "squid_stats off: the proxy's \"squid\" is null" \
+	"$(ctl_json proxy show $sq | grep '"squid"')"
 lab_droverctl proxy list | sed 's/^/#   /'

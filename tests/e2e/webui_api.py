@@ -698,6 +698,21 @@ def main():
     r = s.call("PUT", "/api/v1/proxies/%d" % p6["id"], {"address6": None, "version": p6["version"]})
     check(r.status == 200 and r.json["proxy"]["address6"] is None, "address6 null removes it", r)
     s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (p6["id"], p6["version"] + 1))
+    # Squid's own figures: off by default ("squid": null), on with a boolean, refused otherwise.
+    r = s.call("POST", "/api/v1/proxies", {"address": "198.18.1.18", "name": "squid-q"})
+    check(r.status == 201 and r.json["proxy"]["squid_stats"] is False and
+          r.json["proxy"]["squid"] is None, "squid_stats is off by default: squid is null", r)
+    pq = r.json["proxy"]
+    r = s.call("PUT", "/api/v1/proxies/%d" % pq["id"], {"squid_stats": "on", "version": pq["version"]})
+    check(r.status == 400 and r.json["field"] == "squid_stats", "squid_stats must be a boolean", r)
+    r = s.call("PUT", "/api/v1/proxies/%d" % pq["id"], {"squid_stats": True, "version": pq["version"]})
+    q = r.json.get("proxy", {}).get("squid") if r.json else None
+    check(r.status == 200 and isinstance(q, dict) and q["ok"] is False and
+          isinstance(q["error"], str) and
+          all(k in q for k in ("requests_per_second", "hit_ratio", "clients",
+                               "median_service_ms", "age_s")),
+          "squid_stats on: squid is an object with the figures and the read's error", r)
+    s.call("DELETE", "/api/v1/proxies/%d?version=%d" % (pq["id"], pq["version"] + 1))
 
     # --- bad bodies, limits, no crash
     r = s.call("POST", "/api/v1/proxies", raw=b'{"address": ')

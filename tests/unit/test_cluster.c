@@ -277,6 +277,7 @@ static void test_replica_applies(void **state)
 		struct proxy_config p = *manager_proxy_find(w->primary, with6, NULL);
 
 		assert_true(proxy_address6_parse("2001:db8:30::1", p.address6, NULL));
+		p.squid_stats = true; /* schema v8: so does its squid_stats */
 		assert_int_equal(
 		    manager_proxy_update(w->primary, &p, 0, TEST_ACTOR, err, sizeof(err)), 0);
 	}
@@ -300,6 +301,7 @@ static void test_replica_applies(void **state)
 
 		assert_non_null(r);
 		assert_string_equal(proxy_address6_text(r, text, sizeof(text)), "2001:db8:30::1");
+		assert_true(r->squid_stats);
 	}
 	assert_int_equal(manager_settings(w->replica)->probe_rise, 4);
 	/* Its own: node-scoped settings, its role and primary, its accounts. */

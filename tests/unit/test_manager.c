@@ -344,6 +344,57 @@ static void test_api_proxy_address6(void **state)
 	json_decref(reply);
 }
 
+/*
+ * The API's "squid": null while squid_stats is off; on, the contract's
+ * fields (not read yet here: no control loop, so ok false and why);
+ * disabled, not read; squid_stats must be a boolean.
+ */
+static void test_api_proxy_squid(void **state)
+{
+	static const char *const fields[] = {"requests_per_second", "hit_ratio", "clients",
+					     "median_service_ms", "age_s"};
+	struct world *w = *state;
+	json_t *reply, *p, *q;
+	json_int_t id;
+
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:s}", "cmd", "proxy.add", "address", "198.51.100.31"));
+	p = json_object_get(reply, "proxy");
+	assert_true(json_is_false(json_object_get(p, "squid_stats")));
+	assert_true(json_is_null(json_object_get(p, "squid")));
+	id = json_integer_value(json_object_get(p, "id"));
+	json_decref(reply);
+
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:I, s:b}", "cmd", "proxy.set", "id", id, "squid_stats", 1));
+	p = json_object_get(reply, "proxy");
+	q = json_object_get(p, "squid");
+	assert_true(json_is_true(json_object_get(p, "squid_stats")));
+	assert_true(json_is_object(q));
+	assert_true(json_is_false(json_object_get(q, "ok")));
+	assert_string_equal(json_string_value(json_object_get(q, "error")), "not read yet");
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		assert_true(json_is_number(json_object_get(q, fields[i])));
+	assert_true(json_is_integer(json_object_get(q, "clients")));
+	assert_true(json_is_integer(json_object_get(q, "age_s")));
+	json_decref(reply);
+
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:I, s:s}", "cmd", "proxy.set", "id", id, "admin", "disabled"));
+	q = json_object_get(json_object_get(reply, "proxy"), "squid");
+	assert_string_equal(json_string_value(json_object_get(q, "state")), "disabled");
+	json_decref(reply);
+
+	assert_api_refused(api_call_json(w, json_pack("{s:s, s:I, s:i}", "cmd", "proxy.set", "id",
+						      id, "squid_stats", 1)),
+			   "squid_stats", "squid_stats: expected true or false");
+	/* Off again: null, and no health, no weight, nothing else moved. */
+	reply = api_call_json(
+	    w, json_pack("{s:s, s:I, s:b}", "cmd", "proxy.set", "id", id, "squid_stats", 0));
+	assert_true(json_is_null(json_object_get(json_object_get(reply, "proxy"), "squid")));
+	json_decref(reply);
+}
+
 static void test_proxy_add_refused_leaves_no_trace(void **state)
 {
 	struct world *w = *state;
@@ -1279,6 +1330,7 @@ int main(void)
 	    cmocka_unit_test(test_start_refused_without_database),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_view, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_api_proxy_address6, world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(test_api_proxy_squid, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_health6_per_family, world_setup, world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_add_refused_leaves_no_trace, world_setup,
 					    world_teardown),

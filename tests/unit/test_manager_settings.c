@@ -214,6 +214,7 @@ static void test_every_key_applies(void **state)
 	    {"probe_path", "/health"},
 	    {"probe_host", "example.org"},
 	    {"probe_max_in_flight", "8"},
+	    {"squid_stats_interval_ms", "5000"},
 	    {"assume_up_at_start", "true"},
 	    {"http_listen", "127.0.0.1:8081"},
 	    {"https", "true"},

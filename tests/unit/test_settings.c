@@ -505,6 +505,7 @@ static const struct {
     {"probe_path", A_SNAP | A_PROBES},
     {"probe_host", A_SNAP | A_PROBES},
     {"probe_max_in_flight", A_SNAP | A_PROBES},
+    {"squid_stats_interval_ms", A_SNAP | A_PROBES},
     {"assume_up_at_start", A_SNAP},
     {"http_listen", A_SNAP | A_WEB},
     {"https", A_SNAP | A_WEB},
@@ -577,6 +578,9 @@ static unsigned former_chain(const char *key)
 	/* Added since the chain: the replica's pulls restart with their settings. */
 	if (strncmp(key, "cluster_", 8) == 0)
 		steps |= A_CLUSTER;
+	/* Added since the chain: the reads of Squid's cache manager run beside the probes. */
+	if (strcmp(key, "squid_stats_interval_ms") == 0)
+		steps |= A_PROBES;
 	return steps;
 }
 

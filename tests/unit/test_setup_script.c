@@ -309,6 +309,33 @@ static void test_tunnel_source6(void **state)
 	free(text);
 }
 
+/*
+ * A proxy with squid_stats on: the script opens Squid's cache manager to the
+ * appliances in Debian's squid.conf; off, it leaves Squid alone.
+ */
+static void test_squid_manager(void **state)
+{
+	struct setup_script_config c = good_config();
+	char *text;
+
+	(void)state;
+	c.squid_manager = true;
+	text = render(&c);
+	assert_whole_script(text);
+	assert_non_null(strstr(text,
+			       "\t--tunnel-address " TUNNEL
+			       " --mode kernel --squid-manager /etc/squid/squid.conf \"$@\"\n"));
+	assert_non_null(strstr(text, "\n# squid_stats is on: Squid's cache manager is opened"));
+	/* The embedded script has the option. */
+	assert_non_null(strstr(text, "squid-manager) squid_conf=$val ;;"));
+	free(text);
+	c.squid_manager = false;
+	text = render(&c);
+	assert_null(strstr(text, "--squid-manager /etc"));
+	assert_null(strstr(text, "squid_stats is on"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,7 +343,7 @@ int main(void)
 	    cmocka_unit_test(test_modes),	   cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_filename),	   cmocka_unit_test(test_ipv6_subnets),
 	    cmocka_unit_test(test_filename),	   cmocka_unit_test(test_ha_peers),
-	    cmocka_unit_test(test_tunnel_source6),
+	    cmocka_unit_test(test_tunnel_source6), cmocka_unit_test(test_squid_manager),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -768,8 +768,9 @@ static void test_migrate_v4_tokens(void **state)
 	store_close(w->store);
 	w->store = NULL;
 	db = raw_open(w->path);
-	/* Back to v4 by hand: what v5, v6 and v7 added goes, a token is made as v4 made them. */
-	raw_exec(db, "DROP INDEX proxies_address6;"
+	/* Back to v4 by hand: what v5 to v8 added goes, a token is made as v4 made them. */
+	raw_exec(db, "ALTER TABLE proxies DROP COLUMN squid_stats;"
+		     "DROP INDEX proxies_address6;"
 		     "ALTER TABLE proxies DROP COLUMN address6;"
 		     "DROP TABLE proxy_health;"
 		     "ALTER TABLE api_tokens DROP COLUMN expires_at;"
@@ -947,11 +948,11 @@ static void test_restore_refuses_bad_rows(void **state)
 	} cases[] = {
 	    {"UPDATE proxies SET address = '127.0.0.1'", "proxy 1: address: `127.0.0.1' is a"},
 	    {"UPDATE proxies SET weight = 5000",
-	     "proxy 1: name, address, address6, weight, admin or probe out of"},
+	     "proxy 1: name, address, address6, weight, admin, probe or squid_stats out of"},
 	    {"UPDATE proxies SET address6 = 'fe80::1'",
-	     "proxy 1: name, address, address6, weight, admin or probe out of"},
+	     "proxy 1: name, address, address6, weight, admin, probe or squid_stats out of"},
 	    {"UPDATE proxies SET address6 = '2001:db8::zz'",
-	     "proxy 1: name, address, address6, weight, admin or probe out of"},
+	     "proxy 1: name, address, address6, weight, admin, probe or squid_stats out of"},
 	    {"UPDATE proxies SET weight = '7; id'", "proxy 1: a column holds a value of the wrong"},
 	    {"UPDATE proxies SET name = CAST('squid' || char(0) || 'x' AS TEXT)",
 	     "proxy 1: a column holds a value of the wrong type"},
@@ -1160,7 +1161,8 @@ static void test_proxy_address6(void **state)
 	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
 	assert_string_equal(proxy_address6_text(&got, text, sizeof(text)), "2001:db8:1::11");
 	db = raw_open(older);
-	raw_exec(db, "DROP INDEX proxies_address6; ALTER TABLE proxies DROP COLUMN address6;"
+	raw_exec(db, "ALTER TABLE proxies DROP COLUMN squid_stats;"
+		     "DROP INDEX proxies_address6; ALTER TABLE proxies DROP COLUMN address6;"
 		     "PRAGMA user_version = 6;");
 	sqlite3_close(db);
 	assert_int_equal(store_restore(w->store, older, "test", &info), 0);
@@ -1168,6 +1170,69 @@ static void test_proxy_address6(void **state)
 	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
 	assert_false(proxy_has_address6(&got));
 	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
+/*
+ * Schema v8: a proxy's squid_stats flag, off unless set; stored, audited,
+ * carried by a backup; a v7 file (before it) restores, migrated, with it off.
+ */
+static void test_proxy_squid_stats(void **state)
+{
+	struct world *w = *state;
+	struct proxy_config a = make_proxy("squid-a", "198.18.1.11", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config b = make_proxy("squid-b", "198.18.1.12", 10, PROXY_ADMIN_ENABLED);
+	struct proxy_config got;
+	struct store_restore_info info;
+	char detail[512], backup[192], older[192];
+	int64_t bytes = 0;
+	sqlite3 *db;
+
+	a.squid_stats = true;
+	assert_int_equal(store_proxy_add(w->store, &a, "test"), 0);
+	raw_text(w->path, "SELECT detail FROM audit ORDER BY id DESC LIMIT 1", detail,
+		 sizeof(detail));
+	assert_non_null(strstr(detail, "squid_stats on"));
+	assert_int_equal(store_proxy_add(w->store, &b, "test"), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_true(got.squid_stats);
+	assert_int_equal(store_proxy_get(w->store, b.id, &got), 0);
+	assert_false(got.squid_stats);
+	assert_int_equal(raw_int(w->path, "SELECT squid_stats FROM proxies WHERE name = 'squid-b'"),
+			 0);
+
+	b.squid_stats = true;
+	assert_int_equal(store_proxy_update(w->store, &b, 0, "test"), 0);
+	raw_text(w->path, "SELECT detail FROM audit ORDER BY id DESC LIMIT 1", detail,
+		 sizeof(detail));
+	assert_non_null(strstr(detail, "squid_stats off -> on"));
+
+	snprintf(backup, sizeof(backup), "%s/backup8.db", w->dir);
+	snprintf(older, sizeof(older), "%s/v7.db", w->dir);
+	assert_int_equal(store_backup(w->store, backup, &bytes), 0);
+	assert_int_equal(store_backup(w->store, older, &bytes), 0);
+	a.squid_stats = false;
+	assert_int_equal(store_proxy_update(w->store, &a, 0, "test"), 0);
+	assert_int_equal(store_restore(w->store, backup, "test", &info), 0);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_true(got.squid_stats);
+
+	/* Back to v7 by hand: the column goes; the restore migrates it in, off. */
+	db = raw_open(older);
+	raw_exec(db, "ALTER TABLE proxies DROP COLUMN squid_stats; PRAGMA user_version = 7;");
+	sqlite3_close(db);
+	assert_int_equal(store_restore(w->store, older, "test", &info), 0);
+	assert_int_equal(info.file_version, 7);
+	assert_int_equal(store_proxy_get(w->store, a.id, &got), 0);
+	assert_false(got.squid_stats);
+	assert_int_equal(store_proxy_get(w->store, b.id, &got), 0);
+	assert_false(got.squid_stats);
+	assert_int_equal(raw_int(w->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+
+	/* A value the column's CHECK refuses cannot be stored at all. */
+	db = raw_open(w->path);
+	assert_int_not_equal(
+	    sqlite3_exec(db, "UPDATE proxies SET squid_stats = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
 }
 
 #define WORLD_TEST(fn) cmocka_unit_test_setup_teardown(fn, world_setup, world_teardown)
@@ -1203,6 +1268,7 @@ int main(void)
 	    WORLD_TEST(test_health_round_trip),
 	    WORLD_TEST(test_restore_keeps_own_health),
 	    WORLD_TEST(test_proxy_address6),
+	    WORLD_TEST(test_proxy_squid_stats),
 	};
 
 	/* The directory mode test expects exactly 0750; a stricter umask would only narrow it. */

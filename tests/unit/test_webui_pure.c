@@ -262,6 +262,50 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(text, "drover_proxy_up{proxy=\"squid-\\\"a\\\"\"} 1\n"));
 	free(text);
 	json_object_del(json_array_get(json_object_get(stats, "proxies"), 0), "health6");
+	/* squid_stats off ("squid": null): no Squid series for it. */
+	json_object_set_new(json_array_get(json_object_get(stats, "proxies"), 0), "squid",
+			    json_null());
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "# TYPE drover_proxy_squid_read_ok gauge\n"));
+	assert_null(strstr(text, "drover_proxy_squid_read_ok{"));
+	assert_null(strstr(text, "drover_proxy_squid_hit_ratio{"));
+	free(text);
+	/* On, never read yet: read_ok 0 and no figures. */
+	json_object_set_new(json_array_get(json_object_get(stats, "proxies"), 0), "squid",
+			    json_pack("{s:b, s:s, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:I}", "ok", 0,
+				      "error", "HTTP 403", "requests_per_second", 0.0, "hit_ratio",
+				      0.0, "clients", (json_int_t)0, "median_service_ms", 0.0,
+				      "age_s", (json_int_t)3, "requests", (json_int_t)0, "reads",
+				      (json_int_t)2, "failures", (json_int_t)2));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "drover_proxy_squid_read_ok{proxy=\"squid-\\\"a\\\"\"} 0\n"));
+	assert_null(strstr(text, "drover_proxy_squid_hit_ratio{"));
+	free(text);
+	/* Read: the figures in base units (the median in seconds). */
+	json_object_set_new(json_array_get(json_object_get(stats, "proxies"), 0), "squid",
+			    json_pack("{s:b, s:n, s:f, s:f, s:I, s:f, s:I, s:I, s:I, s:I}", "ok", 1,
+				      "error", "requests_per_second", 4.5, "hit_ratio", 0.25,
+				      "clients", (json_int_t)12, "median_service_ms", 3.07, "age_s",
+				      (json_int_t)1, "requests", (json_int_t)8123, "reads",
+				      (json_int_t)5, "failures", (json_int_t)2));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "drover_proxy_squid_read_ok{proxy=\"squid-\\\"a\\\"\"} 1\n"));
+	assert_non_null(strstr(
+	    text, "drover_proxy_squid_requests_per_second{proxy=\"squid-\\\"a\\\"\"} 4.5\n"));
+	assert_non_null(
+	    strstr(text, "drover_proxy_squid_hit_ratio{proxy=\"squid-\\\"a\\\"\"} 0.25\n"));
+	assert_non_null(strstr(text, "drover_proxy_squid_clients{proxy=\"squid-\\\"a\\\"\"} 12\n"));
+	assert_non_null(strstr(
+	    text,
+	    "drover_proxy_squid_median_service_seconds{proxy=\"squid-\\\"a\\\"\"} 0.00307\n"));
+	assert_non_null(strstr(text, "# TYPE drover_proxy_squid_requests_total counter\n"));
+	assert_non_null(
+	    strstr(text, "drover_proxy_squid_requests_total{proxy=\"squid-\\\"a\\\"\"} 8123\n"));
+	free(text);
+	json_object_del(json_array_get(json_object_get(stats, "proxies"), 0), "squid");
 	/* The mapping: digest and key fingerprint as labels, the generation a gauge. */
 	json_object_set_new(stats, "mapping",
 			    json_pack("{s:s, s:s, s:I, s:I, s:I}", "table_digest", "ab01",

@@ -820,6 +820,8 @@ function poolRow(p) {
     el('td', { class: 'admin' }, badge(p.admin)),
     healthCell(p),
     el('td', { text: p.probe + (p.probe_override ? '' : ' (pool)') }),
+    // Squid's own figures as the dashboard shows them; "-" while squid_stats is off.
+    p.squid ? squidCell(p) : el('td', { class: 'squid muted', text: '-' }),
     el('td', {}, el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'small', text: 'Edit', 'data-action': 'edit', onclick: () => openEditor(p) }),
       act('Enable', 'enabled'), act('Drain', 'drain'), act('Disable', 'disabled'),
@@ -851,6 +853,7 @@ function openEditor(p) {
   $('pf-weight').value = p ? p.weight : 100;
   $('pf-admin').value = p ? p.admin : 'enabled';
   $('pf-probe').value = p && p.probe_override ? p.probe : 'default';
+  $('pf-squid-stats').value = p && p.squid_stats ? 'on' : 'off';
   $('proxy-editor').hidden = false;
   (p ? $('pf-name') : $('pf-address')).focus();
 }
@@ -872,6 +875,8 @@ async function onProxySave(ev) {
     weight: Number(weightText),
     admin: $('pf-admin').value,
     probe: $('pf-probe').value,
+    // Off unless the proxy's Squid allows this appliance its cache manager.
+    squid_stats: $('pf-squid-stats').value === 'on',
   };
   let r;
   if (editing) {
