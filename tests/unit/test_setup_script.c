@@ -327,7 +327,7 @@ static void test_squid_manager(void **state)
 			       " --mode kernel --squid-manager /etc/squid/squid.conf \"$@\"\n"));
 	assert_non_null(strstr(text, "\n# squid_stats is on: Squid's cache manager is opened"));
 	/* The embedded script has the option. */
-	assert_non_null(strstr(text, "squid-manager) squid_conf=$val ;;"));
+	assert_non_null(strstr(text, "squid-manager) squid_manager_conf=$val ;;"));
 	free(text);
 	c.squid_manager = false;
 	text = render(&c);
