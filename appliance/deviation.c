@@ -11,6 +11,8 @@
 #define DEVIATION_FNV_PRIME  0x100000001b3ULL
 
 struct deviation_walk {
+	const struct affinity_table *affinity;
+	uint32_t now;
 	const uint8_t *key;
 	const struct maglev_table *table;
 	const int64_t *id_of_slot;
@@ -33,11 +35,21 @@ static void deviation_walk_one(void *arg, uint32_t client, uint16_t slot, uint32
 {
 	struct deviation_walk *w = arg;
 	struct deviation_export *ex = w->ex;
+	uint64_t hash = hash_client(w->key, client);
+	uint16_t held = 0;
 	int64_t id;
 
 	if (slot >= w->nslots || (id = w->id_of_slot[slot]) == 0)
 		return;
-	if (maglev_lookup(w->table, hash_client(w->key, client)) == slot)
+	/*
+	 * An IPv4 client's entry sits where its address hashes to. An IPv6
+	 * client's holds a tag of its hash, not an address, and sits where
+	 * that hash led: told to a peer, it would read as an IPv4 address
+	 * nobody has (and could pin one that has it). Those stay here.
+	 */
+	if (!affinity_peek(w->affinity, client, hash, w->now, &held, NULL) || held != slot)
+		return;
+	if (maglev_lookup(w->table, hash) == slot)
 		return;
 	if (ex->n >= w->cap) {
 		ex->overflow++;
@@ -53,7 +65,7 @@ void deviation_export(const struct affinity_table *t, uint32_t now,
 		      const int64_t *id_of_slot, size_t nslots, struct deviation *out, size_t cap,
 		      struct deviation_export *ex)
 {
-	struct deviation_walk w = {key, table, id_of_slot, nslots, out, cap, ex};
+	struct deviation_walk w = {t, now, key, table, id_of_slot, nslots, out, cap, ex};
 
 	memset(ex, 0, sizeof(*ex));
 	ex->digest = DEVIATION_FNV_OFFSET;

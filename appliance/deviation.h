@@ -62,7 +62,9 @@ struct deviation_merge_stats {
  * Lists into out (cap entries at most) every live entry of t whose slot
  * differs from table's choice for its client (hashed with key) and whose
  * slot has a proxy id in id_of_slot (nslots entries, 0: no proxy, or one
- * that takes no clients: its clients move anyway). Sets *ex. Control thread.
+ * that takes no clients: its clients move anyway). IPv4 clients only: an
+ * IPv6 client's entry holds a tag of its hash, no address a peer could use.
+ * Sets *ex. Control thread.
  */
 void deviation_export(const struct affinity_table *t, uint32_t now,
 		      const uint8_t key[HASH_KEY_BYTES], const struct maglev_table *table,
