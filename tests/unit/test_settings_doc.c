@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "settings.h"
+#include "source_file.h"
 
 #define DOC_KEY_MAX	64
 #define DOC_DEFAULT_MAX 256
@@ -363,42 +364,6 @@ static void doc_compare(struct doc *d)
 	}
 }
 
-/* The source tree: two levels above the directory of this binary, else here. */
-static char *doc_read(const char *relative)
-{
-	char exe[PATH_MAX], path[PATH_MAX + 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	FILE *f = NULL;
-	char *text;
-	long len;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 3; up++) {
-			char *slash = strrchr(exe, '/');
-
-			if (slash != NULL)
-				*slash = '\0';
-		}
-		snprintf(path, sizeof(path), "%s/%s", exe, relative);
-		f = fopen(path, "r");
-	}
-	if (f == NULL)
-		f = fopen(relative, "r");
-	if (f == NULL)
-		fail_msg("cannot find %s (run from the source tree)", relative);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	assert_true(len > 0);
-	rewind(f);
-	text = malloc((size_t)len + 1);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
-	text[len] = '\0';
-	fclose(f);
-	return text;
-}
-
 static void doc_check(struct doc *d)
 {
 	doc_compare(d);
@@ -410,7 +375,7 @@ static void doc_check(struct doc *d)
 static void test_readme(void **state)
 {
 	static struct doc d = {.name = "README.md"};
-	char *text = doc_read("README.md");
+	char *text = source_file_read("README.md", NULL);
 
 	(void)state;
 	doc_parse_readme(&d, text);
@@ -421,7 +386,7 @@ static void test_readme(void **state)
 static void test_man_page(void **state)
 {
 	static struct doc d = {.name = "man/droverctl.8"};
-	char *text = doc_read("man/droverctl.8");
+	char *text = source_file_read("man/droverctl.8", NULL);
 
 	(void)state;
 	doc_parse_man(&d, text);

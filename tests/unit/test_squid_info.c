@@ -16,54 +16,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "source_file.h"
 #include "squid_info.h"
 
 #define FIXTURES "tests/unit/fixtures/"
-
-/* A fixture's text, found from the test binary (build/tests/) or the current directory. */
-static char *fixture(const char *name, size_t *len)
-{
-	char exe[1024], path[1024 + 256 + 2], relative[256];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	FILE *f = NULL;
-	char *text;
-	long size;
-
-	snprintf(relative, sizeof(relative), FIXTURES "%s", name);
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 3; up++) {
-			char *slash = strrchr(exe, '/');
-
-			if (slash != NULL)
-				*slash = '\0';
-		}
-		snprintf(path, sizeof(path), "%s/%s", exe, relative);
-		f = fopen(path, "r");
-	}
-	if (f == NULL)
-		f = fopen(relative, "r");
-	if (f == NULL)
-		fail_msg("cannot find %s (run from the source tree)", relative);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	assert_true(size > 0);
-	rewind(f);
-	text = malloc((size_t)size + 1);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-	text[size] = '\0';
-	fclose(f);
-	*len = (size_t)size;
-	return text;
-}
 
 static void test_parse_fresh(void **state)
 {
 	struct squid_info info;
 	char why[SQUID_INFO_WHY_MAX] = "";
 	size_t len;
-	char *text = fixture("squid-5.7-info-fresh.txt", &len);
+	char *text = source_file_read(FIXTURES "squid-5.7-info-fresh.txt", &len);
 
 	(void)state;
 	assert_true(squid_info_parse(text, len, &info, why, sizeof(why)));
@@ -81,7 +44,7 @@ static void test_parse_busy(void **state)
 	struct squid_info info;
 	char why[SQUID_INFO_WHY_MAX] = "";
 	size_t len;
-	char *text = fixture("squid-5.7-info-busy.txt", &len);
+	char *text = source_file_read(FIXTURES "squid-5.7-info-busy.txt", &len);
 
 	(void)state;
 	assert_true(squid_info_parse(text, len, &info, why, sizeof(why)));
@@ -102,7 +65,7 @@ static void test_refuses_error_page(void **state)
 	struct squid_info info;
 	char why[SQUID_INFO_WHY_MAX] = "";
 	size_t len;
-	char *text = fixture("squid-5.7-manager-denied.html", &len);
+	char *text = source_file_read(FIXTURES "squid-5.7-manager-denied.html", &len);
 
 	(void)state;
 	assert_false(squid_info_parse(text, len, &info, why, sizeof(why)));
@@ -118,7 +81,7 @@ static void test_refuses_damaged(void **state)
 	struct squid_info info;
 	char why[SQUID_INFO_WHY_MAX] = "";
 	size_t len;
-	char *text = fixture("squid-5.7-info-busy.txt", &len);
+	char *text = source_file_read(FIXTURES "squid-5.7-info-busy.txt", &len);
 	char *cut = strstr(text, "Median Service Times");
 	char *copy;
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "source_file.h"
 #include "squid_stats.h"
 
 #define INTERVAL_MS 1000
@@ -45,40 +46,6 @@ struct world {
 	unsigned requests;
 	struct squid_stats *stats;
 };
-
-static char *read_fixture(size_t *len)
-{
-	char exe[1024], path[1024 + sizeof(FIXTURE) + 2];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	FILE *f = NULL;
-	char *text;
-	long size;
-
-	if (n > 0) {
-		exe[n] = '\0';
-		for (int up = 0; up < 3; up++) {
-			char *slash = strrchr(exe, '/');
-
-			if (slash != NULL)
-				*slash = '\0';
-		}
-		snprintf(path, sizeof(path), "%s/%s", exe, FIXTURE);
-		f = fopen(path, "r");
-	}
-	if (f == NULL)
-		f = fopen(FIXTURE, "r");
-	if (f == NULL)
-		fail_msg("cannot find %s (run from the source tree)", FIXTURE);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	rewind(f);
-	text = malloc((size_t)size);
-	assert_non_null(text);
-	assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
-	*len = (size_t)size;
-	return text;
-}
 
 /*
  * The server: every request's Host decides the answer, as each target is a
@@ -118,7 +85,7 @@ static int world_setup(void **state)
 
 	assert_non_null(w);
 	assert_int_equal(probe_global_init(), 0);
-	w->info = read_fixture(&w->info_len);
+	w->info = source_file_read(FIXTURE, &w->info_len);
 	w->base = event_base_new();
 	assert_non_null(w->base);
 	w->http = evhttp_new(w->base);
