@@ -427,7 +427,10 @@ wait_reads() {
 	reads_done() { [ "$(squid_reads)" -ge "$want" ]; }
 	lab_wait "$LAB_WAIT_S" reads_done
 }
+# Section 4b left it disabled: taking clients again first.
 lab_droverctl proxy set $sq --probe tcp >/dev/null
+lab_droverctl proxy enable $sq >/dev/null
+wait_health $sq up "$LAB_WAIT_S" >/dev/null
 lab_droverctl settings set squid_stats_interval_ms 1000 >/dev/null
 # Its Squid refuses the manager to everyone, as Debian's own configuration does.
 sed -i '0,/^http_access/s//http_access deny manager\n&/' "$sqdir/squid.conf"
