@@ -145,10 +145,11 @@ run_suite() {
 # the others: each package test builds the package in its own tree and boots
 # it in its own mount and network namespaces, and they are the longest; the
 # configuration crash loop has a bare namespace of its own, carries no
-# traffic and waits on nothing timed. Only the first pass has the lane (the
-# sanitizer pass selects its own suites).
-# DROVER_E2E_LANE=0 runs everything one after the other.
-LANE_SUITES=" package_install package_restart config_crash "
+# traffic and waits on nothing timed; the descriptor attacks and the memcheck
+# run build labs of their own names, and wait on their events with generous
+# limits. Only the first pass has the lane (the sanitizer pass selects its own
+# suites). DROVER_E2E_LANE=0 runs everything one after the other.
+LANE_SUITES=" package_install package_restart config_crash attack_fd valgrind "
 
 # count_suite NAME LOG RC SECONDS: adds a suite's ok / not ok lines to the totals.
 count_suite() {
