@@ -74,6 +74,8 @@ enum fastpath_map {
 	FASTPATH_MAP_OUTER_IDS,
 	FASTPATH_MAP_COUNTERS,
 	FASTPATH_MAP_CLIENTS6,
+	FASTPATH_MAP_XDP_PORTS,
+	FASTPATH_MAP_XDP_TX,
 	FASTPATH_MAP_COUNT,
 };
 
@@ -81,7 +83,8 @@ static const char *const fastpath_map_names[FASTPATH_MAP_COUNT] = {
     [FASTPATH_MAP_CLIENTS] = "clients",	    [FASTPATH_MAP_SLOTS] = "slots",
     [FASTPATH_MAP_CONFIG] = "config",	    [FASTPATH_MAP_STATS] = "stats",
     [FASTPATH_MAP_OUTER_IDS] = "outer_ids", [FASTPATH_MAP_COUNTERS] = "counters",
-    [FASTPATH_MAP_CLIENTS6] = "clients6",
+    [FASTPATH_MAP_CLIENTS6] = "clients6",   [FASTPATH_MAP_XDP_PORTS] = "xdp_ports",
+    [FASTPATH_MAP_XDP_TX] = "xdp_tx",
 };
 
 struct fastpath {
@@ -125,6 +128,10 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
     [FASTPATH_IPV6_SENT] = "fast_ipv6_packets",
     [FASTPATH_IPV6_6IN4_SENT] = "fast_ipv6_6in4_packets",
+    [FASTPATH_XDP_SENT] = "fast_xdp_packets",
+    [FASTPATH_XDP_CHECKSUM_FINISHED] = "fast_xdp_checksums_finished",
+    [FASTPATH_XDP_DECLINED_CHECKSUM] = "fast_xdp_declined_checksum",
+    [FASTPATH_XDP_DECLINED_EGRESS] = "fast_xdp_declined_egress",
 };
 
 const char *fastpath_counter_name(enum fastpath_counter c)
@@ -161,6 +168,10 @@ static struct bpf_map *fastpath_map(const struct fastpath_bpf *skel, enum fastpa
 		return skel->maps.outer_ids;
 	case FASTPATH_MAP_CLIENTS6:
 		return skel->maps.clients6;
+	case FASTPATH_MAP_XDP_PORTS:
+		return skel->maps.xdp_ports;
+	case FASTPATH_MAP_XDP_TX:
+		return skel->maps.xdp_tx;
 	case FASTPATH_MAP_COUNTERS:
 	case FASTPATH_MAP_COUNT:
 		break;
@@ -227,10 +238,11 @@ static bool fastpath_map_fits(int fd, const struct bpf_map *map)
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
 		return false;
+	/* The kernel makes every device map read-only for programs, and says so. */
 	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
 	       info.value_size == bpf_map__value_size(map) &&
 	       info.max_entries == bpf_map__max_entries(map) &&
-	       info.map_flags == bpf_map__map_flags(map);
+	       (info.map_flags & ~BPF_F_RDONLY_PROG) == bpf_map__map_flags(map);
 }
 
 /*
