@@ -169,6 +169,7 @@ struct fp_view {
 	__u32 gso_size;
 	__u32 gso_segs;
 	bool quiet;
+	__u16 port_flags; /* XDP: the receiving interface's enum fastpath_xdp_port_flag */
 };
 
 /* What the checks decided for a packet the kernel takes: everything its wrapping needs. */
@@ -675,6 +676,7 @@ int drover_fastpath(struct __sk_buff *skb)
 	    .gso_size = skb->gso_size,
 	    .gso_segs = skb->gso_segs,
 	    .quiet = false,
+	    .port_flags = 0,
 	};
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		return fp_tc_handle4(skb, &v, cfg);
@@ -837,7 +839,7 @@ static __always_inline int fp_xdp_send(const struct fp_view *v, const struct fp_
 {
 	fp_account(p);
 	fp_count(FASTPATH_XDP_SENT, 1);
-	if (p->out.ifindex == v->ifindex)
+	if (p->out.ifindex == v->ifindex && !(v->port_flags & FASTPATH_XDP_PORT_TX_BY_REDIRECT))
 		return XDP_TX;
 	return bpf_redirect_map(&xdp_tx, p->out.ifindex, 0);
 }
@@ -958,6 +960,7 @@ int drover_fastpath_xdp(struct xdp_md *ctx)
 	    .gso_size = 0,
 	    .gso_segs = 1,
 	    .quiet = true,
+	    .port_flags = port->flags,
 	};
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		return fp_xdp_handle4(ctx, &v, cfg);

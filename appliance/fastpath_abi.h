@@ -103,7 +103,16 @@ struct fastpath_config {
 #define FASTPATH_MAC_LEN   6
 struct fastpath_xdp_port {
 	__u8 mac[FASTPATH_MAC_LEN]; /* frames to this address are the host's */
-	__u16 reserved;
+	__u16 flags;		    /* enum fastpath_xdp_port_flag */
+};
+
+enum fastpath_xdp_port_flag {
+	/*
+	 * Frames back out of this interface go by XDP_REDIRECT, not XDP_TX: a
+	 * veth wakes its peer for redirected frames, but for XDP_TX only when
+	 * the peer runs an XDP program itself.
+	 */
+	FASTPATH_XDP_PORT_TX_BY_REDIRECT = 1U << 0,
 };
 
 /* stats map (per CPU): index = slot. */
