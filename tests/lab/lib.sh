@@ -159,14 +159,16 @@ lab_listening() {
 # lab_port_to_switch NS: veth eth0 (or $2) in $LAB-NS, its peer p-NS on br0.
 # The switch's port has GRO on, as a NIC takes frames whatever sent them: a
 # veth hands frames sent by XDP (the appliance's fast path) only to a peer
-# with GRO on or an XDP program of its own.
+# with GRO on or an XDP program of its own, and learns that the peer has it
+# only when GRO comes on while the peer is up.
 lab_port_to_switch() {
 	local ns=$1 dev=${2:-eth0}
 	ip link add "$dev" netns "$(lab_ns "$ns")" type veth peer name "p-$ns" netns "$(lab_ns sw)" ||
 		return 1
-	lab_exec sw ethtool -K "p-$ns" gro on >/dev/null 2>&1
 	ip -n "$(lab_ns sw)" link set "p-$ns" master br0 up &&
-		ip -n "$(lab_ns "$ns")" link set "$dev" up
+		ip -n "$(lab_ns "$ns")" link set "$dev" up || return 1
+	lab_exec sw ethtool -K "p-$ns" gro on >/dev/null 2>&1
+	return 0
 }
 
 lab_check_tools() {
@@ -202,11 +204,11 @@ lab_up_lan_origin() {
 	lab_add_ns org || return 1
 	ip link add wan0 netns "$(lab_ns app)" type veth peer name eth0 netns "$(lab_ns org)" ||
 		return 1
-	lab_exec org ethtool -K eth0 gro on >/dev/null 2>&1
 	ip -n "$(lab_ns app)" addr add "$LAB_APPLIANCE_WAN/24" dev wan0
 	ip -n "$(lab_ns app)" link set wan0 up
 	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN/24" dev eth0
 	ip -n "$(lab_ns org)" link set eth0 up
+	lab_exec org ethtool -K eth0 gro on >/dev/null 2>&1
 	ip -n "$(lab_ns org)" route add "$LAB_LAN_PREFIX.0/24" via "$LAB_APPLIANCE_WAN"
 }
 
