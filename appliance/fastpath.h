@@ -101,14 +101,13 @@ void fastpath_hold(struct fastpath *fp, bool hold);
  * every mode: it carries what XDP leaves (XDP_PASS), as it always has.
  */
 enum fastpath_mode {
-	FASTPATH_MODE_AUTO, /* XDP in the driver (native) where it has it, beside tc */
-	FASTPATH_MODE_XDP,  /* the same, and a driver without native XDP is a warning */
+	FASTPATH_MODE_AUTO, /* XDP in the driver (native) where it has it and gains, beside tc:
+			       not on a veth, whose XDP copies each frame from the stack */
+	FASTPATH_MODE_XDP,  /* native XDP wherever the driver has it, veths too; a driver
+			       without it is a warning */
 	FASTPATH_MODE_TC,   /* tc alone */
 	FASTPATH_MODE_COUNT,
 };
-
-/* "auto", "xdp" or "tc" into *mode; false for anything else. */
-bool fastpath_mode_parse(const char *text, enum fastpath_mode *mode);
 
 /*
  * Applies at once to the interfaces attached (XDP put on or taken off;

@@ -163,9 +163,10 @@ static const struct settings_entry settings_table[] = {
 		.default_value = "auto",
 		.choices = settings_fast_path_mode_choices,
 		.help = "which kernel program carries placed clients (with fast_path on): auto "
-			"(XDP in the driver where it has native XDP, tc elsewhere and behind "
-			"it), xdp (the same, a driver without native XDP is a warning), tc (tc "
-			"alone), off (as fast_path false)",
+			"(XDP in the driver where it has native XDP, but not on veths, whose XDP "
+			"copies every frame; tc elsewhere and behind it), xdp (native XDP on "
+			"every driver that has it, veths too; one without it is a warning), tc "
+			"(tc alone), off (as fast_path false)",
 		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path_mode),

@@ -127,10 +127,10 @@ enum quic_policy {
 
 /* Which kernel program carries placed clients' packets (fastpath.h), with fast_path on. */
 enum fast_path_mode {
-	FAST_PATH_MODE_AUTO, /* native XDP where the driver has it, tc everywhere behind it */
-	FAST_PATH_MODE_XDP,  /* the same, a driver without native XDP logged as a warning */
-	FAST_PATH_MODE_TC,   /* the tc program alone */
-	FAST_PATH_MODE_OFF,  /* neither: the same as fast_path false */
+	FAST_PATH_MODE_AUTO, /* native XDP where the driver has it (not veth), tc behind it */
+	FAST_PATH_MODE_XDP, /* native XDP on every driver that has it, veth too; without: warning */
+	FAST_PATH_MODE_TC,  /* the tc program alone */
+	FAST_PATH_MODE_OFF, /* neither: the same as fast_path false */
 };
 
 enum malformed_policy {

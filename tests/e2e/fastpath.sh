@@ -30,8 +30,8 @@
 #      carried without a decider: with fail_open the requests are answered
 #      directly.
 #   6. A client idle past affinity_timeout loses its record.
-# fast_path_mode is droverd's default (auto): the veth lan0 has native XDP, so
-# the XDP program carries the clients and finishes their partial checksums
+# fast_path_mode xdp (auto leaves veths to tc): the veth lan0 has native XDP,
+# so the XDP program carries the clients and finishes their partial checksums
 # itself; FAST_PATH_MODE=tc runs it all with the tc program alone, whose
 # merged packets and partial checksums (finished by drover-decap) are checked
 # then. DROVER_FAST_PATH_ATTACH=clsact runs it all with the clsact filter
@@ -87,6 +87,8 @@ squid_pid() {
 	awk -v l="squid$1" '$1 == l { p = $2 } END { print p }' "$LAB_STATE/pids"
 }
 
+mode=${FAST_PATH_MODE:-xdp}
+export LAB_FAST_PATH_MODE=$mode
 if ! lab_up || ! lab_start_droverd; then
 	fail "lab world with droverd builds"
 	exit 1
@@ -96,8 +98,6 @@ if [ "${DROVER_FAST_PATH_ATTACH:-}" = clsact ]; then kind="clsact filter"; else 
 grep -q "fast path on: attached to .* ($kind)" "$LAB_STATE/droverd.log"
 check $? "droverd loads the fast path and attaches it ($kind)" \
 	"$(grep -m1 'fast path' "$LAB_STATE/droverd.log")"
-mode=${FAST_PATH_MODE:-auto}
-[ "$mode" = auto ] || lab_droverctl settings set fast_path_mode "$mode" >/dev/null
 paths=$(stat fast_path_interfaces)
 if [ "$mode" = tc ]; then
 	[[ $paths == *"lan0 tc"* ]] && [[ $paths != *xdp* ]]

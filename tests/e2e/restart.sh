@@ -26,6 +26,9 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-drs}
+# The XDP program on the veths beside tc (fast_path_mode xdp): its pinned links
+# must carry known clients through a restart as the tcx links do.
+export LAB_FAST_PATH_MODE=${LAB_FAST_PATH_MODE:-xdp}
 LAB_STATE=/tmp/drover-e2e-restart.$$
 LAB_CLIENTS=12
 LAB_PROXIES=3

@@ -481,6 +481,10 @@ lab_start_droverd() {
 	# A wrapper (valgrind) runs under its own process name: record that one too.
 	[ ${#wrap[@]} -gt 0 ] && lab_record droverd "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
 	lab_droverctl settings set client_subnets "$LAB_CLIENT_SUBNET" >/dev/null || return 1
+	# LAB_FAST_PATH_MODE: the suite's fast_path_mode (xdp puts XDP on the veths).
+	if [ -n "${LAB_FAST_PATH_MODE:-}" ]; then
+		lab_droverctl settings set fast_path_mode "$LAB_FAST_PATH_MODE" >/dev/null || return 1
+	fi
 	# Probes fetch the origin's page through each Squid's plain port, once a
 	# second, so the world is ready (every proxy up) within a few seconds.
 	lab_droverctl settings set probe_url "http://$LAB_ORIGIN/" >/dev/null &&

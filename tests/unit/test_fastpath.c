@@ -1310,13 +1310,41 @@ static void assert_xdp_passed(const struct fastpath *fp, int ifindex, const uint
 	assert_memory_equal(r.out, frame, len);
 }
 
-/* The XDP program takes frames of the interfaces it is attached to: d0 and e0, natively. */
+/*
+ * The XDP program takes frames of the interfaces it is attached to: d0 and
+ * e0, natively (veths: fast_path_mode xdp, since auto leaves veths to tc).
+ */
 static void xdp_attach(struct fastpath *fp)
 {
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
 	if (!fastpath_attached(fp))
 		assert_true(fastpath_attach_all(fp) >= 2);
 	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_XDP);
 	assert_int_equal(fastpath_interface_path(fp, other_ifindex, NULL), FASTPATH_PATH_XDP);
+}
+
+/*
+ * The modes, applied at once to the interfaces attached: auto leaves veths
+ * to tc (their XDP copies each frame), xdp puts XDP on them beside tc, tc
+ * takes it off again; the tc program stays throughout.
+ */
+static void test_xdp_modes(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	int why = -1;
+
+	fastpath_set_mode(fp, FASTPATH_MODE_AUTO);
+	if (!fastpath_attached(fp))
+		assert_true(fastpath_attach_all(fp) >= 2);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, &why), FASTPATH_PATH_TC);
+	assert_int_equal(why, 0);
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_XDP);
+	assert_int_equal(fastpath_interface_path(fp, other_ifindex, NULL), FASTPATH_PATH_XDP);
+	fastpath_set_mode(fp, FASTPATH_MODE_TC);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_TC);
+	assert_string_equal(fastpath_path_name(FASTPATH_PATH_XDP), "xdp");
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
 }
 
 /*
@@ -1563,6 +1591,7 @@ int main(void)
 	    cmocka_unit_test(test_walk_runs_less_often_with_many_clients),
 	    cmocka_unit_test(test_a_pinned_fast_path_outlives_droverd),
 	    cmocka_unit_test(test_pinned_maps_of_another_layout_start_clean),
+	    cmocka_unit_test(test_xdp_modes),
 	    cmocka_unit_test(test_xdp_wraps_as_tc_does),
 	    cmocka_unit_test(test_xdp_redirects_to_another_interface),
 	    cmocka_unit_test(test_xdp_finishes_partial_checksums),
