@@ -9,9 +9,9 @@
 #   N  drover with fast_path false: every packet through NFQUEUE and droverd.
 #   B  plain kernel forwarding: no NFQUEUE rule, fast_path false.
 #   X  drover with the XDP fast path: A's rule and fast_path true with
-#      fast_path_mode auto (native XDP on gen0, a veth: the client's later
-#      packets are wrapped in the driver, before any socket buffer exists).
-#      A runs fast_path_mode tc, the tc program alone.
+#      fast_path_mode xdp (native XDP on gen0, a veth, which auto leaves to
+#      tc: the client's later packets are wrapped in the driver, before the
+#      stack sees them). A runs fast_path_mode tc, the tc program alone.
 #
 # X, A, N and B alternate in one more comparison (paths.md, and the end of
 # results.md): flat out and at half of B's flat-out delivery, --reps times,
@@ -287,7 +287,7 @@ xmode=
 set_mode() { # set_mode X|A|N|B [QUEUES]
 	local q=${2:-$queues} want_rule want_fast want_xmode=$xmode target
 	case $1 in
-	X) want_rule=$q want_fast=true want_xmode=auto ;;
+	X) want_rule=$q want_fast=true want_xmode=xdp ;;
 	A) want_rule=$q want_fast=true want_xmode=tc ;;
 	N) want_rule=$q want_fast=false ;;
 	B) want_rule=none want_fast=false ;;
