@@ -539,9 +539,14 @@ void manager_fast_path_apply(struct manager *m)
 	fastpath_set_grace(m->dp.fast, m->settings.fast_path_grace_seconds);
 	fastpath_set_mode(m->dp.fast, manager_fast_path_mode(m->settings.fast_path_mode));
 	if (!fastpath_attached(m->dp.fast)) {
-		unsigned n = fastpath_attach_all(m->dp.fast);
-		log_info("fast path on: attached to %u interface%s (%s)", n, n == 1 ? "" : "s",
-			 fastpath_attach_kind(m->dp.fast));
+		unsigned n = fastpath_attach_all(m->dp.fast), nxdp = 0;
+		int ifindex[FASTPATH_IFACES_MAX];
+		unsigned k = fastpath_interfaces(m->dp.fast, ifindex, FASTPATH_IFACES_MAX);
+		for (unsigned i = 0; i < k; i++)
+			nxdp += fastpath_interface_path(m->dp.fast, ifindex[i], NULL) ==
+				FASTPATH_PATH_XDP;
+		log_info("fast path on: attached to %u interface%s (%s), native XDP in front on %u",
+			 n, n == 1 ? "" : "s", fastpath_attach_kind(m->dp.fast), nxdp);
 	}
 	m->fast_path_error[0] = '\0';
 }
