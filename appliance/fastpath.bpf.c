@@ -43,7 +43,8 @@
 #define FP_SEEN_GRANULE	    1000000000ULL /* refresh seen_ns at most once a second */
 #define FP_CSUM_GOOD	    0xffff /* a segment's sum with its pseudo header, checksum right */
 #define FP_CSUM_BLOCK	    256	   /* bytes summed by one call (the kernel takes up to 512) */
-#define FP_CSUM_BLOCKS	    36	   /* blocks summed at most: 9,216 bytes, a jumbo frame */
+#define FP_CSUM_BLOCKS	    6	   /* blocks summed at most: 1,536 bytes; longer goes to tc */
+#define FP_CSUM_PIECES	    3	   /* pieces of each smaller size after the blocks */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -723,6 +724,27 @@ static __always_inline __u16 fp_fold(__u64 sum)
 	return (__u16)sum;
 }
 
+/* Up to three pieces of step bytes at *q (within end) into *s; false when they do not fit. */
+static __always_inline bool fp_sum_pieces(const __u8 **q, const void *end, __u32 *left, __u64 *s,
+					  __u32 step)
+{
+	for (int k = 0; k < FP_CSUM_PIECES; k++) {
+		if (*left < step)
+			break;
+		const __u8 *at = *q;
+		asm volatile("" : "+r"(at));
+		if ((const void *)(at + step) > end)
+			return false;
+		long part = bpf_csum_diff(NULL, 0, (__be32 *)at, step, 0);
+		if (part < 0)
+			return false;
+		*s += (__u32)part;
+		*q = at + step;
+		*left -= step;
+	}
+	return true;
+}
+
 /*
  * The one's complement sum (unfolded) of the len bytes at p, which must lie
  * before end; false when they do not, or are more than the sum covers
@@ -730,36 +752,36 @@ static __always_inline __u16 fp_fold(__u64 sum)
  */
 static __always_inline bool fp_sum(const __u8 *p, const void *end, __u32 len, __u64 *sum)
 {
+	/*
+	 * The pointer only ever moves by constants, never by a variable offset:
+	 * without CAP_PERFMON the verifier refuses a packet pointer plus a
+	 * variable. The barriers keep the compiler from rebuilding it as one.
+	 */
+	const __u8 *q = p;
+	__u32 left = len;
 	__u64 s = 0;
-	__u32 off = 0;
 
 	for (int i = 0; i < FP_CSUM_BLOCKS; i++) {
-		if (len - off < FP_CSUM_BLOCK)
+		if (left < FP_CSUM_BLOCK)
 			break;
-		if ((const void *)(p + off + FP_CSUM_BLOCK) > end)
+		asm volatile("" : "+r"(q));
+		if ((const void *)(q + FP_CSUM_BLOCK) > end)
 			return false;
-		long part = bpf_csum_diff(NULL, 0, (__be32 *)(p + off), FP_CSUM_BLOCK, 0);
+		long part = bpf_csum_diff(NULL, 0, (__be32 *)q, FP_CSUM_BLOCK, 0);
 		if (part < 0)
 			return false;
 		s += (__u32)part;
-		off += FP_CSUM_BLOCK;
+		q += FP_CSUM_BLOCK;
+		left -= FP_CSUM_BLOCK;
 	}
-	if (len - off >= FP_CSUM_BLOCK)
+	if (left >= FP_CSUM_BLOCK)
 		return false;
-	const __u8 *q = p + off;
-	__u32 left = len - off;
-	for (int i = 0; i < FP_CSUM_BLOCK / 4; i++) {
-		if (left < 4)
-			break;
-		/* Kept as a packet pointer: compared as the compiler likes, the verifier refuses
-		 * it. */
-		asm volatile("" : "+r"(q));
-		if ((const void *)(q + 4) > end)
-			return false;
-		s += *(const __u32 *)q;
-		q += 4;
-		left -= 4;
-	}
+	/* The rest, under a block, in pieces of a quarter, a sixteenth, ... (three each at most).
+	 */
+	if (!fp_sum_pieces(&q, end, &left, &s, FP_CSUM_BLOCK / 4) ||
+	    !fp_sum_pieces(&q, end, &left, &s, FP_CSUM_BLOCK / 16) ||
+	    !fp_sum_pieces(&q, end, &left, &s, FP_CSUM_BLOCK / 64))
+		return false;
 	asm volatile("" : "+r"(q));
 	if (left >= 2) {
 		if ((const void *)(q + 2) > end)
@@ -956,7 +978,8 @@ int drover_fastpath_xdp(struct xdp_md *ctx)
 	    .data = data,
 	    .end = end,
 	    .ifindex = ifindex,
-	    .len = (__u32)(end - data),
+	    /* Not end - data: without CAP_PERFMON the verifier refuses pointer differences. */
+	    .len = (__u32)bpf_xdp_get_buff_len(ctx),
 	    .gso_size = 0,
 	    .gso_segs = 1,
 	    .quiet = true,
