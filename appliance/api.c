@@ -689,10 +689,65 @@ static json_t *api_cluster_vrrp(struct api_call *c)
 	return r;
 }
 
+/* Room for "NAME tc (XDP: REASON), " per interface, for a handful of them. */
+#define API_FAST_PATHS_TEXT_MAX 1024
+
+/*
+ * The fast path's interfaces with the program that sees their clients
+ * first: [{"interface", "path": "xdp"|"tc", "xdp_error": why XDP is not
+ * there (the driver has no native XDP, or its device failed to send from
+ * it), or null}].
+ */
+static json_t *api_fast_path_paths(struct api_call *c)
+{
+	int ifindex[FASTPATH_IFACES_MAX];
+	char name[IF_NAMESIZE];
+	json_t *paths = json_array();
+	unsigned n = manager_fast_path_interfaces(c->m, ifindex, FASTPATH_IFACES_MAX);
+
+	for (unsigned i = 0; i < n; i++) {
+		int why = 0;
+		enum fastpath_path path = manager_fast_path_interface_path(c->m, ifindex[i], &why);
+		if (if_indextoname((unsigned)ifindex[i], name) == NULL)
+			continue;
+		json_array_append_new(
+		    paths,
+		    json_pack("{s:s, s:s, s:o}", "interface", name, "path",
+			      fastpath_path_name(path), "xdp_error",
+			      why == 0	     ? json_null()
+			      : why == EPIPE ? json_string("its device failed to send from XDP")
+					     : json_string(strerror(why))));
+	}
+	return paths;
+}
+
+/* The same as one line: "lan0 xdp, wan0 tc (XDP: REASON)", or "none". */
+static const char *api_fast_path_paths_text(json_t *paths, char *buf, size_t len)
+{
+	size_t used = 0, i;
+	json_t *p;
+
+	buf[0] = '\0';
+	json_array_foreach(paths, i, p)
+	{
+		const char *why = json_string_value(json_object_get(p, "xdp_error"));
+		int w = snprintf(buf + used, len - used, "%s%s %s%s%s%s", used > 0 ? ", " : "",
+				 json_string_value(json_object_get(p, "interface")),
+				 json_string_value(json_object_get(p, "path")),
+				 why != NULL ? " (XDP: " : "", why != NULL ? why : "",
+				 why != NULL ? ")" : "");
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+	return used > 0 ? buf : "none";
+}
+
 static json_t *api_stats(struct api_call *c)
 {
 	static const char *const allowed[] = {NULL};
 	json_t *fail = api_check_fields(c->req, allowed);
+	char text[API_FAST_PATHS_TEXT_MAX];
 	struct manager_stats st;
 	json_t *global, *reasons, *r;
 
@@ -719,7 +774,11 @@ static json_t *api_stats(struct api_call *c)
 							   : "off";
 	json_object_set_new(global, "fast_path", json_string(fast));
 	json_object_set_new(global, "fast_clients", json_integer((json_int_t)st.fast_clients));
+	json_t *paths = api_fast_path_paths(c);
+	json_object_set_new(global, "fast_path_interfaces",
+			    json_string(api_fast_path_paths_text(paths, text, sizeof(text))));
 	r = api_proxy_list(c);
+	json_object_set_new(r, "fast_path_paths", paths);
 	json_object_set_new(r, "global", global);
 	json_object_set_new(r, "mapping", api_mapping(&st));
 	json_object_set_new(r, "cluster", api_cluster_json(c->m));

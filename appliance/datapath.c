@@ -186,12 +186,12 @@ const char *datapath_malformed6_name(enum packet6_error err)
 	return (unsigned)err < PACKET6_ERR_COUNT ? datapath_malformed6_names[err] : "ipv6_unknown";
 }
 
-_Static_assert(DP_FAST_IPV6_6IN4_PACKETS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
+_Static_assert(DP_FAST_XDP_DECLINED_EGRESS - DP_FAST_PACKETS + 1 == FASTPATH_COUNTER_COUNT,
 	       "the datapath lists every fast path counter");
 
 const char *datapath_counter_name(enum datapath_counter c)
 {
-	if (c >= DP_FAST_PACKETS && c <= DP_FAST_IPV6_6IN4_PACKETS)
+	if (c >= DP_FAST_PACKETS && c <= DP_FAST_XDP_DECLINED_EGRESS)
 		return fastpath_counter_name(c - DP_FAST_PACKETS);
 	return (unsigned)c < DP_COUNTER_COUNT ? datapath_counter_names[c] : "unknown";
 }

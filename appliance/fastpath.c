@@ -11,7 +11,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/magic.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -40,7 +46,9 @@
 #define FASTPATH_BATCH		 4096
 /* Pinned tcx links are named after the interface index they hold the program on. */
 #define FASTPATH_LINK_PREFIX "tcx-"
-#define FASTPATH_PIN_MODE    0700
+/* Pinned XDP links alike. */
+#define FASTPATH_XDP_LINK_PREFIX "xdp-"
+#define FASTPATH_PIN_MODE	 0700
 /* Longest pin directory, and room for a name in it. */
 #define FASTPATH_PIN_DIR_MAX  256
 #define FASTPATH_PIN_PATH_MAX (FASTPATH_PIN_DIR_MAX + 32)
@@ -62,7 +70,10 @@
 
 struct fastpath_iface {
 	int ifindex;
-	int link_fd; /* tcx link, or -1 for a classic filter */
+	int link_fd;	       /* tcx link, or -1 for a classic filter */
+	int xdp_link_fd;       /* native XDP link, or -1: tc alone */
+	int xdp_error;	       /* why XDP is not there (errno), 0 when it is or was not tried */
+	uint64_t xdp_failures; /* the device's count of frames it failed to send, at attach */
 };
 
 /* The maps, by the names they are pinned under. */
@@ -74,6 +85,8 @@ enum fastpath_map {
 	FASTPATH_MAP_OUTER_IDS,
 	FASTPATH_MAP_COUNTERS,
 	FASTPATH_MAP_CLIENTS6,
+	FASTPATH_MAP_XDP_PORTS,
+	FASTPATH_MAP_XDP_TX,
 	FASTPATH_MAP_COUNT,
 };
 
@@ -81,14 +94,17 @@ static const char *const fastpath_map_names[FASTPATH_MAP_COUNT] = {
     [FASTPATH_MAP_CLIENTS] = "clients",	    [FASTPATH_MAP_SLOTS] = "slots",
     [FASTPATH_MAP_CONFIG] = "config",	    [FASTPATH_MAP_STATS] = "stats",
     [FASTPATH_MAP_OUTER_IDS] = "outer_ids", [FASTPATH_MAP_COUNTERS] = "counters",
-    [FASTPATH_MAP_CLIENTS6] = "clients6",
+    [FASTPATH_MAP_CLIENTS6] = "clients6",   [FASTPATH_MAP_XDP_PORTS] = "xdp_ports",
+    [FASTPATH_MAP_XDP_TX] = "xdp_tx",
 };
 
 struct fastpath {
 	struct fastpath_bpf *skel;
 	int clients_fd, slots_fd, config_fd, stats_fd, counters_fd, clients6_fd;
+	int xdp_ports_fd, xdp_tx_fd;
 	int ncpus;
-	bool use_tcx; /* cleared when the kernel refuses tcx links */
+	bool use_tcx;		 /* cleared when the kernel refuses tcx links */
+	enum fastpath_mode mode; /* whether XDP is tried beside tc */
 	struct fastpath_iface ifaces[FASTPATH_IFACES_MAX];
 	unsigned nifaces;
 	bool attached;
@@ -125,6 +141,10 @@ static const char *const fastpath_counter_names[FASTPATH_COUNTER_COUNT] = {
     [FASTPATH_ENCAP_ERROR] = "fast_encap_errors",
     [FASTPATH_IPV6_SENT] = "fast_ipv6_packets",
     [FASTPATH_IPV6_6IN4_SENT] = "fast_ipv6_6in4_packets",
+    [FASTPATH_XDP_SENT] = "fast_xdp_packets",
+    [FASTPATH_XDP_CHECKSUM_FINISHED] = "fast_xdp_checksums_finished",
+    [FASTPATH_XDP_DECLINED_CHECKSUM] = "fast_xdp_declined_checksum",
+    [FASTPATH_XDP_DECLINED_EGRESS] = "fast_xdp_declined_egress",
 };
 
 const char *fastpath_counter_name(enum fastpath_counter c)
@@ -161,6 +181,10 @@ static struct bpf_map *fastpath_map(const struct fastpath_bpf *skel, enum fastpa
 		return skel->maps.outer_ids;
 	case FASTPATH_MAP_CLIENTS6:
 		return skel->maps.clients6;
+	case FASTPATH_MAP_XDP_PORTS:
+		return skel->maps.xdp_ports;
+	case FASTPATH_MAP_XDP_TX:
+		return skel->maps.xdp_tx;
 	case FASTPATH_MAP_COUNTERS:
 	case FASTPATH_MAP_COUNT:
 		break;
@@ -227,10 +251,11 @@ static bool fastpath_map_fits(int fd, const struct bpf_map *map)
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
 		return false;
+	/* The kernel makes every device map read-only for programs, and says so. */
 	return info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
 	       info.value_size == bpf_map__value_size(map) &&
 	       info.max_entries == bpf_map__max_entries(map) &&
-	       info.map_flags == bpf_map__map_flags(map);
+	       (info.map_flags & ~BPF_F_RDONLY_PROG) == bpf_map__map_flags(map);
 }
 
 /*
@@ -344,6 +369,7 @@ struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir,
 	/* The clsact filter can be asked for: it is what kernels before 6.6 get. */
 	const char *attach = getenv("DROVER_FAST_PATH_ATTACH");
 	fp->use_tcx = attach == NULL || strcmp(attach, "clsact") != 0;
+	fp->mode = FASTPATH_MODE_AUTO;
 	fp->grace_ns = FASTPATH_GRACE_DEFAULT_S * CLOCK_NS_PER_S;
 	fp->ncpus = libbpf_num_possible_cpus();
 	fp->skel = fastpath_bpf__open();
@@ -382,6 +408,8 @@ struct fastpath *fastpath_open_pinned(uint32_t max_clients, const char *pin_dir,
 	fp->stats_fd = bpf_map__fd(fp->skel->maps.stats);
 	fp->counters_fd = bpf_map__fd(fp->skel->maps.counters);
 	fp->clients6_fd = bpf_map__fd(fp->skel->maps.clients6);
+	fp->xdp_ports_fd = bpf_map__fd(fp->skel->maps.xdp_ports);
+	fp->xdp_tx_fd = bpf_map__fd(fp->skel->maps.xdp_tx);
 	if (fp->adopted) {
 		fastpath_adopt_state(fp);
 		log_info("fast path: took over the client records pinned in %s", fp->pin_dir);
@@ -454,6 +482,249 @@ static int fastpath_tcx_attach(struct fastpath *fp, int ifindex, int prog_fd)
 	return fd;
 }
 
+static void fastpath_xdp_link_path(const struct fastpath *fp, int ifindex, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" FASTPATH_XDP_LINK_PREFIX "%d", fp->pin_dir, ifindex);
+}
+
+/* ifindex's Ethernet address, or -errno (-EOPNOTSUPP: not Ethernet). */
+static int fastpath_mac(int ifindex, uint8_t mac[FASTPATH_MAC_LEN])
+{
+	struct ifreq ifr;
+	int sock, ret = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+		return -errno;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0)
+		ret = -errno;
+	else if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
+		ret = -EOPNOTSUPP;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, FASTPATH_MAC_LEN);
+	close(sock);
+	return ret;
+}
+
+/* Whether ifindex is a veth (its driver's name). */
+static bool fastpath_is_veth(int ifindex)
+{
+	struct ethtool_drvinfo info;
+	struct ifreq ifr;
+	bool veth = false;
+	int sock;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memset(&info, 0, sizeof(info));
+	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+		return false;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return false;
+	info.cmd = ETHTOOL_GDRVINFO;
+	ifr.ifr_data = (void *)&info;
+	if (ioctl(sock, SIOCETHTOOL, &ifr) == 0)
+		veth = strcmp(info.driver, "veth") == 0;
+	close(sock);
+	return veth;
+}
+
+/* ifindex leaves the XDP program's interfaces: neither taken from nor sent to. */
+static void fastpath_xdp_forget(struct fastpath *fp, int ifindex)
+{
+	uint32_t key = (uint32_t)ifindex;
+
+	bpf_map_delete_elem(fp->xdp_ports_fd, &key);
+	bpf_map_delete_elem(fp->xdp_tx_fd, &key);
+}
+
+/*
+ * The XDP program on ifindex in its driver (native mode), as a link: the
+ * one a previous droverd pinned, given this program in one step, or a new
+ * one, pinned so that it outlives droverd as the tc link does. The
+ * interface joins the program's own (taken from, sent to) first. Returns
+ * the link or -errno: no native XDP in the driver (generic XDP would gain
+ * nothing over tc), not Ethernet, or another XDP program there.
+ */
+static int fastpath_xdp_attach(struct fastpath *fp, int ifindex)
+{
+	int prog_fd = bpf_program__fd(fp->skel->progs.drover_fastpath_xdp);
+	struct fastpath_xdp_port port;
+	char path[FASTPATH_PIN_PATH_MAX];
+	uint32_t key = (uint32_t)ifindex;
+	int fd = -1, ret;
+
+	memset(&port, 0, sizeof(port));
+	ret = fastpath_mac(ifindex, port.mac);
+	if (ret < 0)
+		return ret;
+	if (fastpath_is_veth(ifindex))
+		port.flags |= FASTPATH_XDP_PORT_TX_BY_REDIRECT;
+	if (bpf_map_update_elem(fp->xdp_ports_fd, &key, &port, BPF_ANY) < 0 ||
+	    bpf_map_update_elem(fp->xdp_tx_fd, &key, &key, BPF_ANY) < 0) {
+		ret = -errno;
+		fastpath_xdp_forget(fp, ifindex);
+		return ret;
+	}
+	if (fp->pin_dir[0] != '\0') {
+		fastpath_xdp_link_path(fp, ifindex, path, sizeof(path));
+		fd = bpf_obj_get(path);
+		if (fd >= 0 && bpf_link_update(fd, prog_fd, NULL) == 0)
+			return fd;
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+	}
+	DECLARE_LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	if (fd < 0) {
+		ret = -errno;
+		fastpath_xdp_forget(fp, ifindex);
+		return ret;
+	}
+	if (fp->pin_dir[0] != '\0' && bpf_obj_pin(fd, path) < 0)
+		log_warnx("fast path: cannot pin %s: %s; the XDP program on interface %d goes "
+			  "with droverd",
+			  path, strerror(errno), ifindex);
+	return fd;
+}
+
+/* Takes the XDP program off i's interface (tc goes on alone), and forgets its pinned link. */
+static void fastpath_xdp_detach(struct fastpath *fp, struct fastpath_iface *i)
+{
+	if (fp->pin_dir[0] != '\0') {
+		char path[FASTPATH_PIN_PATH_MAX];
+		fastpath_xdp_link_path(fp, i->ifindex, path, sizeof(path));
+		unlink(path);
+	}
+	if (i->xdp_link_fd >= 0)
+		close(i->xdp_link_fd);
+	i->xdp_link_fd = -1;
+	fastpath_xdp_forget(fp, i->ifindex);
+}
+
+/*
+ * Words in the name of a driver's statistic that counts frames XDP failed to
+ * send. A veth counts a redirect its target refused among its receive
+ * drops, which hold nothing else once XDP runs there (the program never
+ * drops): those too, on a veth only.
+ */
+static bool fastpath_xdp_failure_stat(const char *name, bool veth)
+{
+	bool drop = strstr(name, "drop") != NULL;
+
+	return (strstr(name, "xdp") != NULL && (strstr(name, "err") != NULL || drop)) ||
+	       (veth && drop);
+}
+
+/*
+ * What ifindex's device counts of frames it could not send: its tx_dropped
+ * (a veth whose peer cannot take frames from XDP drops what is redirected
+ * to it there) and the driver's own XDP error and drop statistics (an
+ * XDP_TX that failed). Control thread only; 0 when nothing can be read.
+ */
+static uint64_t fastpath_xdp_failures(int ifindex)
+{
+	char name[IF_NAMESIZE], path[FASTPATH_PIN_PATH_MAX];
+	uint64_t sum = 0, value;
+	struct ethtool_sset_info *info = NULL;
+	struct ethtool_gstrings *strings = NULL;
+	struct ethtool_stats *stats = NULL;
+	struct ifreq ifr;
+	bool veth = fastpath_is_veth(ifindex);
+	FILE *f;
+	int sock;
+
+	if (if_indextoname((unsigned)ifindex, name) == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/tx_dropped", name);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%" SCNu64, &value) == 1)
+			sum += value;
+		fclose(f);
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return sum;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	info = calloc(1, sizeof(*info) + sizeof(uint32_t));
+	if (info == NULL)
+		goto done;
+	info->cmd = ETHTOOL_GSSET_INFO;
+	info->sset_mask = 1ULL << ETH_SS_STATS;
+	ifr.ifr_data = (void *)info;
+	if (ioctl(sock, SIOCETHTOOL, &ifr) < 0 || info->sset_mask == 0)
+		goto done;
+	uint32_t n = info->data[0];
+	strings = calloc(1, sizeof(*strings) + (size_t)n * ETH_GSTRING_LEN);
+	stats = calloc(1, sizeof(*stats) + (size_t)n * sizeof(uint64_t));
+	if (strings == NULL || stats == NULL)
+		goto done;
+	strings->cmd = ETHTOOL_GSTRINGS;
+	strings->string_set = ETH_SS_STATS;
+	strings->len = n;
+	ifr.ifr_data = (void *)strings;
+	if (ioctl(sock, SIOCETHTOOL, &ifr) < 0)
+		goto done;
+	stats->cmd = ETHTOOL_GSTATS;
+	stats->n_stats = n;
+	ifr.ifr_data = (void *)stats;
+	if (ioctl(sock, SIOCETHTOOL, &ifr) < 0)
+		goto done;
+	for (uint32_t i = 0; i < n && i < stats->n_stats; i++) {
+		char stat[ETH_GSTRING_LEN + 1];
+		memcpy(stat, strings->data + (size_t)i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+		stat[ETH_GSTRING_LEN] = '\0';
+		if (fastpath_xdp_failure_stat(stat, veth))
+			sum += stats->data[i];
+	}
+done:
+	free(info);
+	free(strings);
+	free(stats);
+	close(sock);
+	return sum;
+}
+
+/* XDP beside tc on i's interface when the mode asks for it, or off it when not. */
+static void fastpath_xdp_apply(struct fastpath *fp, struct fastpath_iface *i, const char *name)
+{
+	/*
+	 * A veth's XDP copies every frame the stack sent it into a page of its
+	 * own before the program runs: measured, that costs more per packet
+	 * than tc. auto leaves veths to tc; xdp puts XDP on them too.
+	 */
+	if (fp->mode == FASTPATH_MODE_TC ||
+	    (fp->mode == FASTPATH_MODE_AUTO && fastpath_is_veth(i->ifindex))) {
+		fastpath_xdp_detach(fp, i);
+		i->xdp_error = 0;
+		return;
+	}
+	if (i->xdp_link_fd >= 0)
+		return;
+	int fd = fastpath_xdp_attach(fp, i->ifindex);
+	if (fd < 0) {
+		i->xdp_error = -fd;
+		if (fp->mode == FASTPATH_MODE_XDP)
+			log_warnx("fast path: no native XDP on %s (%s): tc carries its clients",
+				  name, strerror(-fd));
+		else
+			log_info("fast path: no native XDP on %s (%s): tc carries its clients",
+				 name, strerror(-fd));
+		return;
+	}
+	i->xdp_link_fd = fd;
+	i->xdp_error = 0;
+	i->xdp_failures = fastpath_xdp_failures(i->ifindex);
+	log_debug("fast path: XDP on %s", name);
+}
+
 static int fastpath_attach_one(struct fastpath *fp, int ifindex, int *link_fd)
 {
 	int prog_fd = bpf_program__fd(fp->skel->progs.drover_fastpath);
@@ -492,9 +763,10 @@ static int fastpath_attach_one(struct fastpath *fp, int ifindex, int *link_fd)
 	return 0;
 }
 
-/* Takes the program off i's interface, and forgets its pinned link. */
+/* Takes the programs off i's interface, and forgets their pinned links. */
 static void fastpath_detach_one(struct fastpath *fp, struct fastpath_iface *i)
 {
+	fastpath_xdp_detach(fp, i);
 	if (i->link_fd >= 0) {
 		if (fp->pin_dir[0] != '\0') {
 			char path[FASTPATH_PIN_PATH_MAX];
@@ -523,6 +795,8 @@ unsigned fastpath_attach_all(struct fastpath *fp)
 			fp->ifaces[kept++] = fp->ifaces[i];
 		else if (fp->ifaces[i].link_fd >= 0)
 			fastpath_detach_one(fp, &fp->ifaces[i]);
+		else
+			fastpath_xdp_detach(fp, &fp->ifaces[i]);
 	}
 	fp->nifaces = kept;
 	for (struct if_nameindex *n = names; n->if_index != 0; n++) {
@@ -543,7 +817,9 @@ unsigned fastpath_attach_all(struct fastpath *fp)
 			continue;
 		}
 		log_debug("fast path: attached to %s", n->if_name);
-		fp->ifaces[fp->nifaces++] = (struct fastpath_iface){(int)n->if_index, link_fd};
+		struct fastpath_iface *i = &fp->ifaces[fp->nifaces++];
+		*i = (struct fastpath_iface){(int)n->if_index, link_fd, -1, 0, 0};
+		fastpath_xdp_apply(fp, i, n->if_name);
 	}
 	if_freenameindex(names);
 	fp->attached = true;
@@ -556,6 +832,76 @@ void fastpath_detach_all(struct fastpath *fp)
 		fastpath_detach_one(fp, &fp->ifaces[i]);
 	fp->nifaces = 0;
 	fp->attached = false;
+}
+
+/*
+ * An interface whose device failed to send frames since XDP came on is
+ * left to tc alone: a veth whose peer takes no frames from XDP (its GRO
+ * off and no XDP program of its own) drops every one, and so may a driver
+ * short of XDP transmit queues. tc carries those clients as it always has.
+ */
+static void fastpath_xdp_watch(struct fastpath *fp)
+{
+	char name[IF_NAMESIZE];
+
+	for (unsigned i = 0; i < fp->nifaces; i++) {
+		struct fastpath_iface *f = &fp->ifaces[i];
+		if (f->xdp_link_fd < 0)
+			continue;
+		uint64_t failures = fastpath_xdp_failures(f->ifindex);
+		if (failures <= f->xdp_failures)
+			continue;
+		if (if_indextoname((unsigned)f->ifindex, name) == NULL)
+			snprintf(name, sizeof(name), "%d", f->ifindex);
+		log_warnx("fast path: %s failed to send %" PRIu64 " frames from XDP; tc carries "
+			  "its clients from now on",
+			  name, failures - f->xdp_failures);
+		fastpath_xdp_detach(fp, f);
+		f->xdp_error = EPIPE;
+	}
+}
+
+void fastpath_set_mode(struct fastpath *fp, enum fastpath_mode mode)
+{
+	char name[IF_NAMESIZE];
+
+	if (mode == fp->mode)
+		return;
+	fp->mode = mode;
+	for (unsigned i = 0; i < fp->nifaces; i++) {
+		if (if_indextoname((unsigned)fp->ifaces[i].ifindex, name) == NULL)
+			snprintf(name, sizeof(name), "%d", fp->ifaces[i].ifindex);
+		fastpath_xdp_apply(fp, &fp->ifaces[i], name);
+	}
+}
+
+enum fastpath_path fastpath_interface_path(const struct fastpath *fp, int ifindex, int *why)
+{
+	if (why != NULL)
+		*why = 0;
+	if (!fastpath_attached(fp))
+		return FASTPATH_PATH_NONE;
+	for (unsigned i = 0; i < fp->nifaces; i++) {
+		if (fp->ifaces[i].ifindex != ifindex)
+			continue;
+		if (why != NULL)
+			*why = fp->ifaces[i].xdp_error;
+		return fp->ifaces[i].xdp_link_fd >= 0 ? FASTPATH_PATH_XDP : FASTPATH_PATH_TC;
+	}
+	return FASTPATH_PATH_NONE;
+}
+
+const char *fastpath_path_name(enum fastpath_path path)
+{
+	switch (path) {
+	case FASTPATH_PATH_XDP:
+		return "xdp";
+	case FASTPATH_PATH_TC:
+		return "tc";
+	case FASTPATH_PATH_NONE:
+		break;
+	}
+	return "none";
 }
 
 bool fastpath_attached(const struct fastpath *fp)
@@ -599,6 +945,8 @@ void fastpath_leave(struct fastpath *fp)
 	for (unsigned i = 0; i < fp->nifaces; i++) {
 		if (fp->ifaces[i].link_fd >= 0)
 			close(fp->ifaces[i].link_fd);
+		if (fp->ifaces[i].xdp_link_fd >= 0)
+			close(fp->ifaces[i].xdp_link_fd);
 	}
 	fastpath_bpf__destroy(fp->skel);
 	log_info("fast path: left in the kernel under %s, carrying known clients for %" PRIu64 " s",
@@ -647,6 +995,7 @@ static void fastpath_write_config(struct fastpath *fp)
 }
 
 _Static_assert(FASTPATH_SLOTS == PROXY_SLOTS_MAX, "the kernel has a slot for every proxy slot");
+_Static_assert(FASTPATH_XDP_PORTS == FASTPATH_IFACES_MAX, "the XDP program knows every interface");
 _Static_assert(sizeof(((struct fastpath_config *)0)->ports) ==
 		   sizeof(((struct pool_snapshot *)0)->port_map),
 	       "the kernel's web-port map is the snapshot's");
@@ -763,6 +1112,7 @@ void fastpath_tick(struct fastpath *fp, struct affinity_table *affinity,
 	uint64_t now_ns = clock_now_ns();
 
 	fastpath_write_config(fp);
+	fastpath_xdp_watch(fp);
 	uint64_t every_s = fp->nclients / FASTPATH_WALK_PER_S;
 	uint64_t half_idle_s = fp->config.idle_ns / CLOCK_NS_PER_S / 2;
 	if (every_s > FASTPATH_WALK_MAX_S)
@@ -1012,6 +1362,11 @@ uint64_t fastpath_clients(const struct fastpath *fp)
 int fastpath_program_fd(const struct fastpath *fp)
 {
 	return bpf_program__fd(fp->skel->progs.drover_fastpath);
+}
+
+int fastpath_xdp_program_fd(const struct fastpath *fp)
+{
+	return bpf_program__fd(fp->skel->progs.drover_fastpath_xdp);
 }
 
 const char *fastpath_attach_kind(const struct fastpath *fp)

@@ -42,8 +42,8 @@ struct fastpath *fastpath_open(uint32_t max_clients, char *err, size_t errlen);
 
 /*
  * fastpath_open, with the maps pinned in pin_dir (on a bpffs; the system's
- * /sys/fs/bpf is mounted when missing), and the tcx links there too once
- * attached, so that the fast path outlives droverd (fastpath_leave). When
+ * /sys/fs/bpf is mounted when missing), and the tcx and XDP links there too
+ * once attached, so that the fast path outlives droverd (fastpath_leave). When
  * pin_dir holds what a previous droverd left, with this build's layout
  * (FASTPATH_ABI_VERSION and the maps' shapes, which include max_clients),
  * its maps are taken over with their client records, slot generations and
@@ -94,6 +94,40 @@ void fastpath_set_grace(struct fastpath *fp, uint32_t seconds);
  * retired as always.
  */
 void fastpath_hold(struct fastpath *fp, bool hold);
+
+/*
+ * Which programs carry clients (the setting fast_path_mode; "off" is the
+ * manager's, which detaches both). The tc program is on every interface in
+ * every mode: it carries what XDP leaves (XDP_PASS), as it always has.
+ */
+enum fastpath_mode {
+	FASTPATH_MODE_AUTO, /* XDP in the driver (native) where it has it and gains, beside tc:
+			       not on a veth, whose XDP copies each frame from the stack */
+	FASTPATH_MODE_XDP,  /* native XDP wherever the driver has it, veths too; a driver
+			       without it is a warning */
+	FASTPATH_MODE_TC,   /* tc alone */
+	FASTPATH_MODE_COUNT,
+};
+
+/*
+ * Applies at once to the interfaces attached (XDP put on or taken off;
+ * tc stays), and to those attached later. The default is FASTPATH_MODE_AUTO.
+ */
+void fastpath_set_mode(struct fastpath *fp, enum fastpath_mode mode);
+
+/* Which program is first to see an interface's clients. */
+enum fastpath_path {
+	FASTPATH_PATH_NONE, /* not attached there */
+	FASTPATH_PATH_TC,   /* tc alone (the mode, or no native XDP in the driver) */
+	FASTPATH_PATH_XDP,  /* native XDP, tc behind it */
+};
+
+/*
+ * The path of ifindex; why (when not NULL): the errno of the failed native
+ * XDP attach (FASTPATH_PATH_TC in a mode that wants XDP), else 0.
+ */
+enum fastpath_path fastpath_interface_path(const struct fastpath *fp, int ifindex, int *why);
+const char *fastpath_path_name(enum fastpath_path path);
 
 /* Interfaces the program is attached to, at most. */
 #define FASTPATH_IFACES_MAX 256
@@ -199,7 +233,8 @@ uint64_t fastpath_clients(const struct fastpath *fp);
  */
 const char *fastpath_attach_kind(const struct fastpath *fp);
 
-/* The loaded program, for BPF_PROG_TEST_RUN in the unit tests. */
+/* The loaded programs, for BPF_PROG_TEST_RUN in the unit tests: tc, and XDP. */
 int fastpath_program_fd(const struct fastpath *fp);
+int fastpath_xdp_program_fd(const struct fastpath *fp);
 
 #endif

@@ -28,7 +28,7 @@
  * a newer build, adopts them only when their layout is the one it knows:
  * bump this with any change to the values below or to the maps' shapes.
  */
-#define FASTPATH_ABI_VERSION 3
+#define FASTPATH_ABI_VERSION 4
 #define FASTPATH_PORT_MAP    (65536 / 8)
 
 /*
@@ -95,6 +95,26 @@ struct fastpath_config {
 	__u32 reserved;
 };
 
+/*
+ * xdp_ports map: key = interface index of an interface the XDP program is
+ * attached to natively; the same keys in the xdp_tx device map.
+ */
+#define FASTPATH_XDP_PORTS 256 /* FASTPATH_IFACES_MAX */
+#define FASTPATH_MAC_LEN   6
+struct fastpath_xdp_port {
+	__u8 mac[FASTPATH_MAC_LEN]; /* frames to this address are the host's */
+	__u16 flags;		    /* enum fastpath_xdp_port_flag */
+};
+
+enum fastpath_xdp_port_flag {
+	/*
+	 * Frames back out of this interface go by XDP_REDIRECT, not XDP_TX: a
+	 * veth wakes its peer for redirected frames, but for XDP_TX only when
+	 * the peer runs an XDP program itself.
+	 */
+	FASTPATH_XDP_PORT_TX_BY_REDIRECT = 1U << 0,
+};
+
 /* stats map (per CPU): index = slot. */
 struct fastpath_slot_stats {
 	__u64 hits; /* SYN without ACK */
@@ -119,6 +139,12 @@ enum fastpath_counter {
 	FASTPATH_IPV6_SENT,	 /* IPv6 among FASTPATH_SENT (as segments) */
 	FASTPATH_IPV6_6IN4_SENT, /* among FASTPATH_IPV6_SENT: in 6in4, the proxy reached over IPv4
 				  */
+	FASTPATH_XDP_SENT,	 /* among FASTPATH_SENT: carried by the XDP program */
+	FASTPATH_XDP_CHECKSUM_FINISHED, /* among FASTPATH_XDP_SENT: TCP checksum left to the
+					   device by a sender on the same host, finished */
+	FASTPATH_XDP_DECLINED_CHECKSUM, /* left by XDP to tc: TCP checksum wrong, or too long */
+	FASTPATH_XDP_DECLINED_EGRESS,	/* left by XDP to tc: next hop unresolved, or its
+					   interface without native XDP */
 	FASTPATH_COUNTER_COUNT,
 };
 

@@ -494,9 +494,27 @@ void manager_probe_done(struct manager *m, int64_t id, enum check_result result,
 	manager_settle_check(m);
 }
 
+/* The fast path's own mode for the setting (off is the manager's, not the fast path's). */
+static enum fastpath_mode manager_fast_path_mode(enum fast_path_mode mode)
+{
+	switch (mode) {
+	case FAST_PATH_MODE_XDP:
+		return FASTPATH_MODE_XDP;
+	case FAST_PATH_MODE_TC:
+		return FASTPATH_MODE_TC;
+	case FAST_PATH_MODE_AUTO:
+	case FAST_PATH_MODE_OFF:
+		break;
+	}
+	return FASTPATH_MODE_AUTO;
+}
+
 void manager_fast_path_apply(struct manager *m)
 {
-	if (!m->settings.fast_path || !m->fast_path_allowed) {
+	/* fast_path stays the switch it always was; fast_path_mode off is the same switch. */
+	bool on = m->settings.fast_path && m->settings.fast_path_mode != FAST_PATH_MODE_OFF;
+
+	if (!on || !m->fast_path_allowed) {
 		if (fastpath_attached(m->dp.fast)) {
 			fastpath_detach_all(m->dp.fast);
 			log_info("fast path off: every web packet goes through NFQUEUE");
@@ -519,10 +537,16 @@ void manager_fast_path_apply(struct manager *m)
 		}
 	}
 	fastpath_set_grace(m->dp.fast, m->settings.fast_path_grace_seconds);
+	fastpath_set_mode(m->dp.fast, manager_fast_path_mode(m->settings.fast_path_mode));
 	if (!fastpath_attached(m->dp.fast)) {
-		unsigned n = fastpath_attach_all(m->dp.fast);
-		log_info("fast path on: attached to %u interface%s (%s)", n, n == 1 ? "" : "s",
-			 fastpath_attach_kind(m->dp.fast));
+		unsigned n = fastpath_attach_all(m->dp.fast), nxdp = 0;
+		int ifindex[FASTPATH_IFACES_MAX];
+		unsigned k = fastpath_interfaces(m->dp.fast, ifindex, FASTPATH_IFACES_MAX);
+		for (unsigned i = 0; i < k; i++)
+			nxdp += fastpath_interface_path(m->dp.fast, ifindex[i], NULL) ==
+				FASTPATH_PATH_XDP;
+		log_info("fast path on: attached to %u interface%s (%s), native XDP in front on %u",
+			 n, n == 1 ? "" : "s", fastpath_attach_kind(m->dp.fast), nxdp);
 	}
 	m->fast_path_error[0] = '\0';
 }

@@ -405,6 +405,8 @@ bool manager_rules_managed(const struct manager *m);
  * max indexes into ifindex, their number returned; 0 when it is off or failed.
  */
 unsigned manager_fast_path_interfaces(const struct manager *m, int *ifindex, unsigned max);
+/* Which program sees ifindex's clients first; why: errno of a failed native XDP attach, or 0. */
+enum fastpath_path manager_fast_path_interface_path(const struct manager *m, int ifindex, int *why);
 
 /*
  * The snapshot the packet threads read now; NULL before the first publish.

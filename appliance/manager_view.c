@@ -202,6 +202,11 @@ unsigned manager_fast_path_interfaces(const struct manager *m, int *ifindex, uns
 	return fastpath_interfaces(m->dp.fast, ifindex, max);
 }
 
+enum fastpath_path manager_fast_path_interface_path(const struct manager *m, int ifindex, int *why)
+{
+	return fastpath_interface_path(m->dp.fast, ifindex, why);
+}
+
 const struct pool_snapshot *manager_snapshot(const struct manager *m)
 {
 	/* Only the control thread replaces or frees snapshots: reading it here is safe. */

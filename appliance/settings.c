@@ -25,6 +25,7 @@
 _Static_assert(sizeof(enum no_proxy_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum malformed_policy) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum quic_policy) == sizeof(unsigned int), "enum size");
+_Static_assert(sizeof(enum fast_path_mode) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum metrics_access) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum cluster_role) == sizeof(unsigned int), "enum size");
 _Static_assert(sizeof(enum ha_backend) == sizeof(unsigned int), "enum size");
@@ -36,6 +37,14 @@ static const char *const settings_no_proxy_choices[] = {
     [NO_PROXY_BYPASS] = "bypass",
     [NO_PROXY_DROP] = "drop",
     [NO_PROXY_REJECT] = "reject",
+    NULL,
+};
+
+static const char *const settings_fast_path_mode_choices[] = {
+    [FAST_PATH_MODE_AUTO] = "auto",
+    [FAST_PATH_MODE_XDP] = "xdp",
+    [FAST_PATH_MODE_TC] = "tc",
+    [FAST_PATH_MODE_OFF] = "off",
     NULL,
 };
 
@@ -147,6 +156,20 @@ static const struct settings_entry settings_table[] = {
 		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
 		.scope = SETTING_SCOPE_NODE},
 	.offset = SETTINGS_FIELD(fast_path),
+    },
+    {
+	.def = {.key = "fast_path_mode",
+		.type = SETTING_CHOICE,
+		.default_value = "auto",
+		.choices = settings_fast_path_mode_choices,
+		.help = "which kernel program carries placed clients (with fast_path on): auto "
+			"(XDP in the driver where it has native XDP, but not on veths, whose XDP "
+			"copies every frame; tc elsewhere and behind it), xdp (native XDP on "
+			"every driver that has it, veths too; one without it is a warning), tc "
+			"(tc alone), off (as fast_path false)",
+		.apply = SETTING_APPLY_FAST_PATH | SETTING_APPLY_SNAPSHOT,
+		.scope = SETTING_SCOPE_NODE},
+	.offset = SETTINGS_FIELD(fast_path_mode),
     },
     {
 	.def = {.key = "fast_path_grace_seconds",

@@ -125,6 +125,14 @@ enum quic_policy {
 	QUIC_POLICY_PASS,   /* forwarded unfiltered, counted */
 };
 
+/* Which kernel program carries placed clients' packets (fastpath.h), with fast_path on. */
+enum fast_path_mode {
+	FAST_PATH_MODE_AUTO, /* native XDP where the driver has it (not veth), tc behind it */
+	FAST_PATH_MODE_XDP, /* native XDP on every driver that has it, veth too; without: warning */
+	FAST_PATH_MODE_TC,  /* the tc program alone */
+	FAST_PATH_MODE_OFF, /* neither: the same as fast_path false */
+};
+
 enum malformed_policy {
 	MALFORMED_ACCEPT,
 	MALFORMED_DROP,
@@ -159,7 +167,8 @@ struct settings {
 	uint32_t queue_base;   /* first NFQUEUE number */
 	uint32_t queue_maxlen; /* packets the kernel holds per queue */
 	bool fail_open;	       /* accept when the queue is full */
-	bool fast_path;	       /* placed clients' packets wrapped in the kernel (fastpath.h) */
+	enum fast_path_mode fast_path_mode;
+	bool fast_path; /* placed clients' packets wrapped in the kernel (fastpath.h) */
 	uint32_t fast_path_grace_seconds; /* the kernel carries known clients without droverd */
 	uint16_t ports[SETTINGS_PORTS_MAX];
 	size_t nports;

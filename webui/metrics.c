@@ -252,6 +252,27 @@ static void metrics_global(FILE *out, json_t *global)
 		    metrics_int(global, "fast_clients"));
 }
 
+/* Which program sees each interface's clients first: an info gauge per interface. */
+static void metrics_fast_paths(FILE *out, json_t *paths)
+{
+	size_t i;
+	json_t *p;
+
+	if (!json_is_array(paths))
+		return;
+	metrics_family(out, "drover_fast_path_interface_info", "gauge",
+		       "1 per interface the fast path is attached to, labelled with the program "
+		       "that sees its clients' packets first: xdp (native, tc behind it) or tc.");
+	json_array_foreach(paths, i, p)
+	{
+		fputs("drover_fast_path_interface_info{interface=\"", out);
+		metrics_label(out, json_string_value(json_object_get(p, "interface")) ?: "");
+		fputs("\",path=\"", out);
+		metrics_label(out, json_string_value(json_object_get(p, "path")) ?: "");
+		fputs("\"} 1\n", out);
+	}
+}
+
 /*
  * The mapping two appliances compare: the table's digest and the hash key's
  * fingerprint as labels of an info gauge (equal labels on two appliances:
@@ -401,6 +422,7 @@ char *metrics_render(json_t *stats, const char *version)
 	metrics_label(out, version);
 	fputs("\"} 1\n", out);
 	metrics_global(out, json_object_get(stats, "global"));
+	metrics_fast_paths(out, json_object_get(stats, "fast_path_paths"));
 	metrics_mapping(out, json_object_get(stats, "mapping"));
 	metrics_cluster(out, json_object_get(stats, "cluster"));
 	metrics_proxies(out, json_object_get(stats, "proxies"));

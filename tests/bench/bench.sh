@@ -8,6 +8,16 @@
 #      gen0's ingress) and sent to the proxy.
 #   N  drover with fast_path false: every packet through NFQUEUE and droverd.
 #   B  plain kernel forwarding: no NFQUEUE rule, fast_path false.
+#   X  drover with the XDP fast path: A's rule and fast_path true with
+#      fast_path_mode xdp (native XDP on gen0, a veth, which auto leaves to
+#      tc: the client's later packets are wrapped in the driver, before the
+#      stack sees them). A runs fast_path_mode tc, the tc program alone.
+#
+# X, A, N and B alternate in one more comparison (paths.md, and the end of
+# results.md): flat out and at half of B's flat-out delivery, --reps times,
+# delivered pps and the whole machine's busy CPU (every core, softirq
+# included, from /proc/stat) per delivered packet. --paths-only measures
+# that comparison alone (a few minutes).
 #
 #   $P-gen                      $P-app                         $P-px1 .. $P-pxN
 #   eth0 198.18.30.2 ──veth── gen0 198.18.30.1                eth0 198.18.(60+i).2
@@ -26,7 +36,7 @@
 #
 #   tests/bench/bench.sh [--build DIR] [--out DIR] [--quick] [--sizes "64 1400"]
 #                        [--duration S] [--reps N] [--proxies N] [--queues N]
-#                        [--profile RATE] [--no-ipv6]
+#                        [--profile RATE] [--no-ipv6] [--paths-only]
 #
 # IPv6 next to IPv4: the generator also sends IPv6 packets (TCP to port 80
 # from 4,094 clients in 2001:db8:32::/116 to 2001:db8:ff::/112); droverd
@@ -61,6 +71,7 @@ proxies=2
 queues=2
 profile_rate=
 ipv6=1
+paths_only=0
 search_steps=7
 # A trial "passes" (RFC 2544) when at most this fraction of packets is lost and
 # the generator offered at least gen_keepup of the load asked for.
@@ -79,8 +90,9 @@ while [ $# -gt 0 ]; do
 	--queues) queues=$2; shift 2 ;;
 	--profile) profile_rate=$2; shift 2 ;;
 	--no-ipv6) ipv6=0; shift ;;
+	--paths-only) paths_only=1; shift ;;
 	*) echo "usage: $0 [--build DIR] [--out DIR] [--quick] [--sizes LIST] [--duration S]" \
-		"[--reps N] [--proxies N] [--queues N] [--profile RATE] [--no-ipv6]" >&2; exit 2 ;;
+		"[--reps N] [--proxies N] [--queues N] [--profile RATE] [--no-ipv6] [--paths-only]" >&2; exit 2 ;;
 	esac
 done
 case $build in /*) ;; *) build=$root/$build ;; esac
@@ -195,6 +207,10 @@ build_world() {
 		ip -n "$P-app" link set "px$i" up
 		ip -n "$P-px$i" addr add "198.18.$((60 + i)).2/24" dev eth0
 		ip -n "$P-px$i" link set eth0 up
+		# GRO on: a veth takes frames the appliance's XDP redirects to it only
+		# then (or with an XDP program of its own), as a NIC takes any frame.
+		# Switched on while up: only then does its peer learn that it may.
+		in_ns "px$i" ethtool -K eth0 gro on >/dev/null 2>&1
 		ip -n "$P-px$i" route add default via "198.18.$((60 + i)).1"
 		# Count, then drop before routing: nothing answers, nothing comes back.
 		in_ns "px$i" iptables -t raw -A PREROUTING -i eth0 -p 4 -j DROP || return 1
@@ -267,14 +283,22 @@ sys.exit(0 if p and all(x.get("health") == "up" for x in p) else 1)' && return 0
 # droverd's fast_path setting; empty until first set.
 rule=
 fast=
-set_mode() { # set_mode A|N|B [QUEUES]
-	local q=${2:-$queues} want_rule want_fast target
+xmode=
+set_mode() { # set_mode X|A|N|B [QUEUES]
+	local q=${2:-$queues} want_rule want_fast want_xmode=$xmode target
 	case $1 in
-	A) want_rule=$q want_fast=true ;;
+	X) want_rule=$q want_fast=true want_xmode=xdp ;;
+	A) want_rule=$q want_fast=true want_xmode=tc ;;
 	N) want_rule=$q want_fast=false ;;
 	B) want_rule=none want_fast=false ;;
 	*) log "no path $1"; return 1 ;;
 	esac
+	if [ "$xmode" != "$want_xmode" ]; then
+		xmode=
+		ctl settings set fast_path_mode "$want_xmode" >/dev/null || return 1
+		sleep 0.2 # XDP attached to (or detached from) the interfaces
+		xmode=$want_xmode
+	fi
 	if [ "$rule" != "$want_rule" ]; then
 		rule=
 		in_ns app iptables -F FORWARD || return 1
@@ -298,6 +322,12 @@ set_mode() { # set_mode A|N|B [QUEUES]
 		sleep 0.2 # the program attached to (or detached from) the interfaces
 		fast=$want_fast
 	fi
+}
+
+# The whole machine's busy time, every core (user, nice, system, irq, softirq,
+# steal), in ns.
+machine_cpu_ns() {
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / hz }' /proc/stat
 }
 
 droverd_cpu_ns() {
@@ -344,19 +374,22 @@ fam=4
 fam_tag=
 stats_fast=0
 stats_nfq=0
+stats_xdp=0
 fast_leaks=0
 # stats_baseline: takes droverd's counters as they are now for the next
 # trial's deltas (droverd drops a queue thread's counters with the thread
 # when the queue count shrinks).
 stats_baseline() {
 	local f n
-	read -r f n < <(global_stats fast_packets packets)
+	local x
+	read -r f n x < <(global_stats fast_packets packets fast_xdp_packets)
 	stats_fast=${f:-$stats_fast}
 	stats_nfq=${n:-$stats_nfq}
+	stats_xdp=${x:-$stats_xdp}
 }
 run() {
 	local m=$1 size=$2 rate=$3 burst=${4:-32} q=${5:-$queues} lat=${6:-} line c0 c1 s0 s1 q0 q1 counts i c
-	local f1 n1
+	local f1 n1 x1 m0 m1
 	local sinks=()
 	run_id=$((run_id + 1))
 	set_mode "$m" "$q" || return 1
@@ -380,9 +413,11 @@ run() {
 	c0=$(droverd_cpu_ns)
 	s0=$(droverd_switches)
 	q0=$(queue_drops)
+	m0=$(machine_cpu_ns)
 	line=$(in_ns gen "$gen" --rate "$rate" --duration "$duration" --size "$size" \
 		--burst "$burst" --run "$run_id" "${famarg[@]}")
 	sleep 0.15 # the queues and the veths drain
+	m1=$(machine_cpu_ns)
 	c1=$(droverd_cpu_ns)
 	s1=$(droverd_switches)
 	q1=$(queue_drops)
@@ -391,14 +426,18 @@ run() {
 		kill -TERM "$i" 2>/dev/null
 		wait "$i" 2>/dev/null
 	done
-	read -r f1 n1 < <(global_stats fast_packets packets)
+	read -r f1 n1 x1 < <(global_stats fast_packets packets fast_xdp_packets)
 	f1=${f1:-$stats_fast}
 	n1=${n1:-$stats_nfq}
+	x1=${x1:-$stats_xdp}
 	R_FAST=$((f1 - stats_fast))
 	R_NFQ=$((n1 - stats_nfq))
+	R_XDP=$((x1 - stats_xdp))
+	R_MCPU_NS=$((m1 - m0))
 	stats_fast=$f1
 	stats_nfq=$n1
-	if [ "$m" != A ] && [ "$R_FAST" -ne 0 ]; then
+	stats_xdp=$x1
+	if [ "$m" != A ] && [ "$m" != X ] && [ "$R_FAST" -ne 0 ]; then
 		fast_leaks=$((fast_leaks + 1))
 		log "WARNING: the fast path wrapped $R_FAST packets during a $m trial (run $run_id):" \
 			"that trial did not measure path $m"
@@ -423,10 +462,11 @@ run() {
 	if ge "$loss_tol" "$R_LOSS" && ge "$R_OFFERED" "$(calc "$rate * $gen_keepup")"; then
 		R_PASS=1
 	fi
-	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s fast_packets=%s nfq_packets=%s\n' \
+	printf '%s size=%s mode=%s queues=%s target=%s burst=%s sent=%s elapsed=%s offered=%s delivered=%s ipip_plain="%s" rate=%s loss=%s pass=%s droverd_cpu_ns=%s droverd_switches=%s queue_full/socket_full=%s gen_cpu_s=%s fast_packets=%s nfq_packets=%s xdp_packets=%s machine_cpu_ns=%s\n' \
 		"$run_id" "$size" "$m$fam_tag" "$q" "$rate" "$burst" "$R_SENT" "$R_ELAPSED" "$R_OFFERED" \
 		"$R_DELIVERED" "$counts" "$R_RATE" "$R_LOSS" "$R_PASS" "$R_CPU_NS" "$((s1 - s0))" \
-		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" "$R_FAST" "$R_NFQ" >>"$runs"
+		"$((${q1% *} - ${q0% *}))/$((${q1#* } - ${q0#* }))" "$R_GENCPU" "$R_FAST" "$R_NFQ" \
+		"$R_XDP" "$R_MCPU_NS" >>"$runs"
 }
 
 # ---- the measurements of one packet size ----
@@ -577,6 +617,72 @@ family_compare() {
 
 # ---- main ----
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# paths_compare: X, A, N and B alternating, for each size flat out (the
+# generator's ceiling) and at half of B's median flat-out delivery (a load
+# every path carries, so CPU per packet compares), --reps times. One row per
+# trial to $state/paths.rows; medians to $out/paths.md.
+paths_compare() {
+	local size kind rate r m rows=$state/paths.rows bmax
+	: >"$rows"
+	for size in $sizes; do
+		bmax=()
+		for kind in max half; do
+			if [ "$kind" = max ]; then
+				if [ "$size" -ge 1000 ]; then rate=$gen_max1400; else rate=$gen_max64; fi
+			else
+				rate=$(calc "int($(median "${bmax[@]}") / 2)")
+				ge "$rate" 1000 || rate=1000
+			fi
+			for ((r = 0; r < reps; r++)); do
+				for m in X A N B; do
+					run "$m" "$size" "$rate"
+					[ "$kind" = max ] && [ "$m" = B ] && bmax+=("$R_RATE")
+					echo "$size $kind $m $rate $R_OFFERED $R_RATE $R_LOSS $R_MCPU_NS $R_DELIVERED" \
+						"$R_XDP $R_FAST" >>"$rows"
+					log "size $size $kind $m: offered $R_OFFERED delivered $R_RATE pps," \
+						"machine $(calc "$R_DELIVERED > 0 ? $R_MCPU_NS / $R_DELIVERED : 0") ns/pkt," \
+						"XDP $R_XDP of fast $R_FAST"
+				done
+			done
+		done
+	done
+	python3 - "$rows" "$reps" "$duration" >"$out/paths.md" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    size, kind, mode, rate, offered, pps, loss, mcpu, delivered, xdp, fast = line.split()
+    d = float(delivered)
+    rows.setdefault((int(size), kind, mode), []).append(
+        (float(offered), float(pps), float(loss), float(mcpu) / d if d > 0 else float("nan"),
+         float(xdp) / d if d > 0 else 0.0, float(rate)))
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+print("## X (XDP) beside A (tc), N (NFQUEUE) and B (forwarding)")
+print()
+print("X, A, N, B alternating in one run, %s trials of %s s each per cell; medians. Machine CPU:" % (sys.argv[2], sys.argv[3]))
+print("every core's busy time (user, system, irq, softirq) from /proc/stat during the trial,")
+print("per delivered packet: the generator's sending, the appliance's forwarding or wrapping")
+print("and the proxies' counting all included, and anything else the machine ran meanwhile.")
+print()
+print("| size | load | path | asked pps | offered pps | delivered pps | vs B | loss | machine ns/pkt | vs B | by XDP |")
+print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+names = {"X": "X XDP", "A": "A tc", "N": "N NFQUEUE", "B": "B kernel"}
+for size in sorted({k[0] for k in rows}):
+    for kind in ("max", "half"):
+        b = rows.get((size, kind, "B"), [])
+        bp, bc = med([r[1] for r in b]), med([r[3] for r in b])
+        for mode in "XANB":
+            rs = rows.get((size, kind, mode), [])
+            if not rs:
+                continue
+            pps, cpu = med([r[1] for r in rs]), med([r[3] for r in rs])
+            print("| %d | %s | %s | %.0f | %.0f | %.0f | %.2f | %.4f | %.0f | %.2f | %.0f%% |" % (
+                size, "flat out" if kind == "max" else "half of B", names[mode], med([r[5] for r in rs]),
+                med([r[0] for r in rs]), pps, pps / bp if bp else 0, med([r[2] for r in rs]), cpu,
+                cpu / bc if bc else 0, 100 * med([r[4] for r in rs])))
+print()
+PY
+}
+
 log "load before: $load_before"
 ps -eo pid,ni,pcpu,comm --sort=-pcpu | head -n 6 >"$state/load-before.txt"
 build_world || { log "cannot build the namespaces"; exit 1; }
@@ -647,6 +753,17 @@ gen_max64=$(calc "int($R_OFFERED * 0.98)")
 run B 1400 3000000
 gen_max1400=$(calc "int($R_OFFERED * 0.98)")
 log "generator ceiling: 64 B $gen_max64 pps, 1400 B $gen_max1400 pps"
+# X beside A, N and B: first, so that --paths-only is a short run.
+set_mode X && run X 64 "$warm"
+paths_compare
+{
+	cat "$out/paths.md"
+	echo "Generator ceiling (B flat out, one sender): 64 B $gen_max64 pps, 1400 B $gen_max1400 pps."
+} >"$state/paths.md" && mv "$state/paths.md" "$out/paths.md"
+if [ "$paths_only" -eq 1 ]; then
+	cat "$out/paths.md"
+	exit 0
+fi
 
 results=$state/results.rows
 : >"$results"
@@ -927,5 +1044,6 @@ zl_text() {
 	echo '```'
 	cat "$state/load-before.txt"
 	echo '```'
+	cat "$out/paths.md"
 } >"$out/results.md"
 cat "$out/results.md"

@@ -75,6 +75,13 @@ all_paths() {
 		grep -q ' mode=B ' "$out/runs.log"
 }
 check_cmd "all three paths ran" all_paths
+xdp_ran() { # path X: at least one trial, its packets carried by the XDP program
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		v["mode"] == "X" { n++; x += v["xdp_packets"] }
+		v["mode"] != "X" && v["xdp_packets"] + 0 != 0 { bad = 1 }
+		END { exit bad || n < 1 || x <= 0 }' "$out/runs.log"
+}
+check_cmd "path X ran, carried by the XDP program (and no other path by it)" xdp_ran
 check_cmd "latency percentiles measured for all three paths" \
 	awk -F'|' '$3 ~ /drover|kernel/ && $9 ~ /[0-9.]+ \/ [0-9.]+ \(n=[1-9]/ { n++ } END { exit n < 6 }' \
 	"$out/results.md"

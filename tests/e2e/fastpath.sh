@@ -30,8 +30,13 @@
 #      carried without a decider: with fail_open the requests are answered
 #      directly.
 #   6. A client idle past affinity_timeout loses its record.
-# DROVER_FAST_PATH_ATTACH=clsact runs it all with the clsact filter kernels
-# before 6.6 get (tests/e2e/fastpath_clsact.sh).
+# fast_path_mode xdp (auto leaves veths to tc): the veth lan0 has native XDP,
+# so the XDP program carries the clients and finishes their partial checksums
+# itself; FAST_PATH_MODE=tc runs it all with the tc program alone, whose
+# merged packets and partial checksums (finished by drover-decap) are checked
+# then. DROVER_FAST_PATH_ATTACH=clsact runs it all with the clsact filter
+# kernels before 6.6 get, with the tc program alone
+# (tests/e2e/fastpath_clsact.sh).
 # Prints "ok - ..." / "not ok - ... (figures)" lines for tests/run.sh.
 set -u
 
@@ -82,6 +87,8 @@ squid_pid() {
 	awk -v l="squid$1" '$1 == l { p = $2 } END { print p }' "$LAB_STATE/pids"
 }
 
+mode=${FAST_PATH_MODE:-xdp}
+export LAB_FAST_PATH_MODE=$mode
 if ! lab_up || ! lab_start_droverd; then
 	fail "lab world with droverd builds"
 	exit 1
@@ -91,6 +98,15 @@ if [ "${DROVER_FAST_PATH_ATTACH:-}" = clsact ]; then kind="clsact filter"; else 
 grep -q "fast path on: attached to .* ($kind)" "$LAB_STATE/droverd.log"
 check $? "droverd loads the fast path and attaches it ($kind)" \
 	"$(grep -m1 'fast path' "$LAB_STATE/droverd.log")"
+paths=$(stat fast_path_interfaces)
+if [ "$mode" = tc ]; then
+	[[ $paths == *"lan0 tc"* ]] && [[ $paths != *xdp* ]]
+else
+	[[ $paths == *"lan0 xdp"* ]]
+fi
+check $? "fast_path_mode $mode: the program per interface in stats" "$paths"
+xdp=0
+[[ $paths == *"lan0 xdp"* ]] && xdp=1
 
 # --- 1. first packets through NFQUEUE, the rest through the kernel -----------
 q0=$(stat packets)
@@ -121,9 +137,11 @@ done
 check $? "per-proxy hits count the connections the kernel sent too (= Squid's log)" "$detail"
 
 # The clients keep their veth's transmit checksum offload (the default): the
-# kernel wraps their packets with the TCP checksum still partial, and each
+# tc program wraps their packets with the TCP checksum still partial, and each
 # proxy's drover-decap completes it (csum_completed) before its stack sees it.
-# Not zero, or the answers above would prove nothing about it.
+# The XDP program's frames lose the mark that says so: it finishes them itself
+# (fast_xdp_checksums_finished). Not zero, or the answers above would prove
+# nothing about it.
 offload=$(lab_exec cli ethtool -k eth0 | awk '$1 == "tx-checksumming:" { print $2 }')
 completed=0
 detail=
@@ -132,9 +150,16 @@ for i in 1 2 3; do
 	detail="$detail squid$i csum_completed=$n;"
 	completed=$((completed + n))
 done
-[ "$offload" = on ] && [ "$completed" -gt 0 ]
-check $? "with the clients' checksum offload on, drover-decap completed partial checksums" \
-	"client tx-checksumming $offload;$detail total $completed"
+finished=$(stat fast_xdp_checksums_finished)
+if [ "$xdp" = 1 ]; then
+	[ "$offload" = on ] && [ "$finished" -gt 0 ] && [ "$(stat fast_xdp_packets)" -gt $((total * 4)) ]
+	check $? "with the clients' checksum offload on, the XDP program finished partial checksums" \
+		"client tx-checksumming $offload; XDP sent $(stat fast_xdp_packets), checksums finished $finished;$detail"
+else
+	[ "$offload" = on ] && [ "$completed" -gt 0 ] && [ "$finished" -eq 0 ]
+	check $? "with the clients' checksum offload on, drover-decap completed partial checksums" \
+		"client tx-checksumming $offload;$detail total $completed"
+fi
 
 # Counters are kept when a packet thread goes away (fewer queues).
 p0=$(stat packets)
@@ -263,11 +288,19 @@ got=$(sha256sum <"$LAB_STATE/origin/www/upload/gro.bin" 2>/dev/null | cut -d' ' 
 m1=$(stat fast_merged)
 f1=$(stat fast_packets)
 b1=$(stat fast_bytes)
-# Merged packets carried whole, counted as the segments they become.
-[ "$got" = "$want" ] && [[ $code == 20[14] ]] && [ "$((m1 - m0))" -gt 0 ] &&
-	[ "$((f1 - f0))" -gt "$((m1 - m0))" ]
-check $? "the kernel wraps merged (GSO) upload packets whole and the 2 MB upload arrives intact" \
-	"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); by the kernel: +$((m1 - m0)) merged packets, +$((f1 - f0)) packets counted as segments, +$((b1 - b0)) bytes"
+# Merged packets carried whole, counted as the segments they become. XDP sees
+# frames before any merging (and a veth whose peer runs XDP gets no TSO
+# packets): it carries the segments one by one.
+if [ "$xdp" = 1 ]; then
+	[ "$got" = "$want" ] && [[ $code == 20[14] ]] && [ "$((f1 - f0))" -gt 1000 ]
+	check $? "XDP carries the upload's segments and the 2 MB upload arrives intact" \
+		"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); by the kernel: +$((m1 - m0)) merged packets, +$((f1 - f0)) packets, +$((b1 - b0)) bytes"
+else
+	[ "$got" = "$want" ] && [[ $code == 20[14] ]] && [ "$((m1 - m0))" -gt 0 ] &&
+		[ "$((f1 - f0))" -gt "$((m1 - m0))" ]
+	check $? "the kernel wraps merged (GSO) upload packets whole and the 2 MB upload arrives intact" \
+		"status=$code sha256 ok=$([ "$got" = "$want" ] && echo yes || echo no); by the kernel: +$((m1 - m0)) merged packets, +$((f1 - f0)) packets counted as segments, +$((b1 - b0)) bytes"
+fi
 lab_exec app ethtool -K lan0 tx on >/dev/null 2>&1
 
 # --- 4. a proxy dies: its clients are re-placed --------------------------------

@@ -26,6 +26,10 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 LAB=${LAB:-drs}
+# The XDP program on the veths beside tc (fast_path_mode xdp): its pinned links
+# must carry known clients through a restart as the tcx links do
+# (restart_clsact.sh runs tc alone).
+export LAB_FAST_PATH_MODE=${LAB_FAST_PATH_MODE:-xdp}
 LAB_STATE=/tmp/drover-e2e-restart.$$
 LAB_CLIENTS=12
 LAB_PROXIES=3
@@ -160,6 +164,7 @@ for sig in TERM KILL; do
 	done
 	pid=$(cat "$LAB_STATE/droverd.pid")
 	kept0=$(grep -c "kept on their proxies" "$LAB_STATE/droverd.log")
+	xdp0=$(lab_counter fast_xdp_packets)
 	t_kill=$(date +%s.%N)
 	kill -"$sig" "$pid"
 	wait "$pid" 2>/dev/null
@@ -201,6 +206,14 @@ for sig in TERM KILL; do
 	kept=$(grep "kept on their proxies" "$LAB_STATE/droverd.log" | tail -n 1)
 	[ "$(grep -c "kept on their proxies" "$LAB_STATE/droverd.log")" -gt "$kept0" ]
 	check $? "after SIG$sig the new droverd took over the kernel's client records" "${kept#*fast path: }"
+	if [ "$LAB_FAST_PATH_MODE" = xdp ]; then
+		# The pinned XDP link was given the new program; its counts are in the maps kept.
+		paths=$(lab_counter fast_path_interfaces)
+		xdp1=$(lab_counter fast_xdp_packets)
+		[[ $paths == *"lan0 xdp"* ]] && [ "$xdp0" -gt 0 ] && [ "$xdp1" -gt "$xdp0" ]
+		check $? "after SIG$sig XDP carries in front of tc again, its counters kept" \
+			"$paths; fast_xdp_packets $xdp0 before the signal, $xdp1 now"
+	fi
 	# Long enough for the new client to be proxied, however slow the machine.
 	lab_wait "$LAB_WAIT_S" logged_from "$newc"
 	touch "$LAB_STATE/stop"

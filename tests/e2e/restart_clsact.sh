@@ -4,4 +4,5 @@
 # droverd as a pinned tcx link does, and the next start takes it over.
 export DROVER_FAST_PATH_ATTACH=clsact
 export LAB=${LAB:-drc}
+export LAB_FAST_PATH_MODE=tc
 exec bash "$(dirname "$0")/restart.sh"

@@ -156,13 +156,25 @@ lab_listening() {
 	lab_exec "$1" ss -Hltn "sport = :$2" | grep -q .
 }
 
+# lab_xdp_peer NS DEV: with LAB_FAST_PATH_MODE=xdp, GRO on for DEV in NS, a
+# veth the appliance's XDP sends frames to, as a NIC takes frames whatever
+# sent them: a veth hands frames from XDP only to a peer with GRO on (or an
+# XDP program of its own), and learns that the peer has it only when GRO
+# comes on while the peer is up.
+lab_xdp_peer() {
+	[ "${LAB_FAST_PATH_MODE:-}" = xdp ] || return 0
+	lab_exec "$1" ethtool -K "$2" gro on >/dev/null 2>&1
+	return 0
+}
+
 # lab_port_to_switch NS: veth eth0 (or $2) in $LAB-NS, its peer p-NS on br0.
 lab_port_to_switch() {
 	local ns=$1 dev=${2:-eth0}
 	ip link add "$dev" netns "$(lab_ns "$ns")" type veth peer name "p-$ns" netns "$(lab_ns sw)" ||
 		return 1
 	ip -n "$(lab_ns sw)" link set "p-$ns" master br0 up &&
-		ip -n "$(lab_ns "$ns")" link set "$dev" up
+		ip -n "$(lab_ns "$ns")" link set "$dev" up || return 1
+	lab_xdp_peer sw "p-$ns"
 }
 
 lab_check_tools() {
@@ -202,6 +214,7 @@ lab_up_lan_origin() {
 	ip -n "$(lab_ns app)" link set wan0 up
 	ip -n "$(lab_ns org)" addr add "$LAB_ORIGIN/24" dev eth0
 	ip -n "$(lab_ns org)" link set eth0 up
+	lab_xdp_peer org eth0
 	ip -n "$(lab_ns org)" route add "$LAB_LAN_PREFIX.0/24" via "$LAB_APPLIANCE_WAN"
 }
 
@@ -474,6 +487,10 @@ lab_start_droverd() {
 	# A wrapper (valgrind) runs under its own process name: record that one too.
 	[ ${#wrap[@]} -gt 0 ] && lab_record droverd "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
 	lab_droverctl settings set client_subnets "$LAB_CLIENT_SUBNET" >/dev/null || return 1
+	# LAB_FAST_PATH_MODE: the suite's fast_path_mode (xdp puts XDP on the veths).
+	if [ -n "${LAB_FAST_PATH_MODE:-}" ]; then
+		lab_droverctl settings set fast_path_mode "$LAB_FAST_PATH_MODE" >/dev/null || return 1
+	fi
 	# Probes fetch the origin's page through each Squid's plain port, once a
 	# second, so the world is ready (every proxy up) within a few seconds.
 	lab_droverctl settings set probe_url "http://$LAB_ORIGIN/" >/dev/null &&

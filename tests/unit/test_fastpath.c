@@ -1210,6 +1210,366 @@ static void test_pinned_maps_of_another_layout_start_clean(void **state)
 	pin_dir_remove(dir);
 }
 
+/* ---- The XDP program: the same decisions, on the driver's frame. ---- */
+
+/*
+ * The TCP checksum of the IPv4 frame: right, or as a sender on the same host
+ * leaves it for the device to finish (the pseudo header's sum alone).
+ */
+static void tcp_checksum4(uint8_t *frame, bool partial)
+{
+	uint8_t *iph = frame + ETH_LEN, *tcp = iph + IP_LEN, sum[2048];
+	uint16_t tcp_len = (uint16_t)(wire_get16(iph + 2) - IP_LEN);
+
+	memcpy(sum, iph + 12, 8);
+	sum[8] = 0;
+	sum[9] = IPPROTO_TCP;
+	wire_put16(sum + 10, tcp_len);
+	wire_put16(tcp + 16, 0);
+	memcpy(sum + 12, tcp, tcp_len);
+	if (partial)
+		wire_put16(tcp + 16, (uint16_t)~wire_checksum(sum, 12));
+	else
+		wire_put16(tcp + 16, wire_checksum(sum, 12 + (size_t)tcp_len));
+}
+
+/* Whether the TCP checksum of the IPv4 packet at iph holds. */
+static bool tcp_checksum4_holds(const uint8_t *iph)
+{
+	uint8_t sum[2048];
+	uint16_t tcp_len = (uint16_t)(wire_get16(iph + 2) - IP_LEN);
+
+	memcpy(sum, iph + 12, 8);
+	sum[8] = 0;
+	sum[9] = IPPROTO_TCP;
+	wire_put16(sum + 10, tcp_len);
+	memcpy(sum + 12, iph + IP_LEN, tcp_len);
+	return wire_checksum(sum, 12 + (size_t)tcp_len) == 0;
+}
+
+/* The same for IPv6. */
+static void tcp_checksum6(uint8_t *frame, bool partial)
+{
+	uint8_t *h = frame + ETH_LEN, *tcp = h + IP6_LEN, pseudo[IP6_LEN];
+	uint16_t tcp_len = wire_get16(h + 4);
+
+	wire_put16(tcp + 16, 0);
+	if (!partial) {
+		wire_put16(tcp + 16, wire_checksum6(h + 8, h + 24, IPPROTO_TCP, tcp, tcp_len));
+		return;
+	}
+	memset(pseudo, 0, sizeof(pseudo));
+	memcpy(pseudo, h + 8, 32);
+	wire_put32(pseudo + 32, tcp_len);
+	pseudo[39] = IPPROTO_TCP;
+	wire_put16(tcp + 16, (uint16_t)~wire_checksum(pseudo, sizeof(pseudo)));
+}
+
+static bool tcp_checksum6_holds(const uint8_t *h)
+{
+	return wire_checksum6(h + 8, h + 24, IPPROTO_TCP, h + IP6_LEN, wire_get16(h + 4)) == 0;
+}
+
+/*
+ * Back out of the device it came in on: d0 is a veth, which wakes its peer
+ * for redirected frames but for XDP_TX only when the peer runs XDP itself,
+ * so the program redirects there (a NIC's driver gets XDP_TX).
+ */
+#define XDP_BACK_OUT XDP_REDIRECT
+
+/* Runs the XDP program once on frame as received on ifindex. */
+static void run_xdp_on(const struct fastpath *fp, int ifindex, const uint8_t *frame, size_t len,
+		       struct run_result *r)
+{
+	struct xdp_md ctx = {.data_end = (uint32_t)len, .ingress_ifindex = (uint32_t)ifindex};
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame,
+			    .data_size_in = (uint32_t)len, .data_out = r->out,
+			    .data_size_out = sizeof(r->out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(fastpath_xdp_program_fd(fp), &opts), 0);
+	r->retval = opts.retval;
+	r->out_len = opts.data_size_out;
+}
+
+static void run_xdp(const struct fastpath *fp, const uint8_t *frame, size_t len,
+		    struct run_result *r)
+{
+	run_xdp_on(fp, dev_ifindex, frame, len, r);
+}
+
+/* XDP passes it on untouched: to the tc program and the stack, as if it were not there. */
+static void assert_xdp_passed(const struct fastpath *fp, int ifindex, const uint8_t *frame,
+			      size_t len)
+{
+	struct run_result r;
+
+	run_xdp_on(fp, ifindex, frame, len, &r);
+	assert_int_equal(r.retval, XDP_PASS);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, frame, len);
+}
+
+/*
+ * The XDP program takes frames of the interfaces it is attached to: d0 and
+ * e0, natively (veths: fast_path_mode xdp, since auto leaves veths to tc).
+ */
+static void xdp_attach(struct fastpath *fp)
+{
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
+	if (!fastpath_attached(fp))
+		assert_true(fastpath_attach_all(fp) >= 2);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_XDP);
+	assert_int_equal(fastpath_interface_path(fp, other_ifindex, NULL), FASTPATH_PATH_XDP);
+}
+
+/*
+ * The modes, applied at once to the interfaces attached: auto leaves veths
+ * to tc (their XDP copies each frame), xdp puts XDP on them beside tc, tc
+ * takes it off again; the tc program stays throughout.
+ */
+static void test_xdp_modes(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	int why = -1;
+
+	fastpath_set_mode(fp, FASTPATH_MODE_AUTO);
+	if (!fastpath_attached(fp))
+		assert_true(fastpath_attach_all(fp) >= 2);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, &why), FASTPATH_PATH_TC);
+	assert_int_equal(why, 0);
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_XDP);
+	assert_int_equal(fastpath_interface_path(fp, other_ifindex, NULL), FASTPATH_PATH_XDP);
+	fastpath_set_mode(fp, FASTPATH_MODE_TC);
+	assert_int_equal(fastpath_interface_path(fp, dev_ifindex, NULL), FASTPATH_PATH_TC);
+	assert_string_equal(fastpath_path_name(FASTPATH_PATH_XDP), "xdp");
+	fastpath_set_mode(fp, FASTPATH_MODE_XDP);
+}
+
+/*
+ * The XDP program wraps a placed client's packet as the tc program does,
+ * byte for byte but for the outer ID (each counts its own) and so the outer
+ * checksum: IPv4 in IPv4 (even, odd and block-long lengths, to sum them
+ * all), IPv6 in IPv6, IPv6 in IPv4; back out of d0, the route to the
+ * proxy. Counted as the tc program counts, and as XDP's.
+ */
+static void test_xdp_wraps_as_tc_does(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	const uint16_t lengths[] = {100, 101, 1400, TUNNEL_MTU};
+	uint8_t frame[2048], a[16];
+	struct run_result tc, xdp;
+	struct fastpath_client placed;
+	struct fastpath_slot_totals before, after;
+	size_t len;
+
+	xdp_attach(fp);
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn(fp, ip("198.18.5.40"), &placed), 0);
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		len = make_frame(frame, "198.18.5.40", "203.0.113.80", 80, lengths[i], WIRE_IP_DF,
+				 WIRE_TCP_SYN);
+		tcp_checksum4(frame, false);
+		run(fp, frame, len, &tc);
+		assert_int_equal(tc.retval, TC_ACT_REDIRECT);
+		uint64_t sent = counter(fp, FASTPATH_SENT), xsent = counter(fp, FASTPATH_XDP_SENT);
+		fastpath_slot_totals(fp, 1, &before);
+		run_xdp(fp, frame, len, &xdp);
+		assert_int_equal(xdp.retval, XDP_BACK_OUT);
+		assert_int_equal(xdp.out_len, tc.out_len);
+		assert_memory_equal(xdp.out, tc.out, ETH_LEN + 4);
+		assert_memory_equal(xdp.out + ETH_LEN + 6, tc.out + ETH_LEN + 6, 4);
+		assert_memory_equal(xdp.out + ETH_LEN + 12, tc.out + ETH_LEN + 12,
+				    tc.out_len - ETH_LEN - 12);
+		assert_int_equal(wire_checksum(xdp.out + ETH_LEN, IP_LEN), 0);
+		assert_true(tcp_checksum4_holds(xdp.out + ETH_LEN + IP_LEN));
+		assert_int_equal(counter(fp, FASTPATH_SENT), sent + 1);
+		assert_int_equal(counter(fp, FASTPATH_XDP_SENT), xsent + 1);
+		fastpath_slot_totals(fp, 1, &after);
+		assert_int_equal(after.packets - before.packets, 1);
+		assert_int_equal(after.bytes - before.bytes, lengths[i]);
+		assert_int_equal(after.hits - before.hits, 1);
+	}
+
+	/* IPv6 in IPv6: no ID, so every byte is the tc program's. */
+	assert_int_equal(fastpath_learn6(fp, ip6("2001:db8:c612:540::1", a), &placed), 0);
+	len = make_frame6(frame, "2001:db8:c612:540::1", "2001:db8:ffff::80", 80, 301, IPPROTO_TCP,
+			  64);
+	tcp_checksum6(frame, false);
+	run(fp, frame, len, &tc);
+	assert_int_equal(tc.retval, TC_ACT_REDIRECT);
+	uint64_t sent6 = counter(fp, FASTPATH_IPV6_SENT);
+	run_xdp(fp, frame, len, &xdp);
+	assert_int_equal(xdp.retval, XDP_BACK_OUT);
+	assert_int_equal(xdp.out_len, tc.out_len);
+	assert_memory_equal(xdp.out, tc.out, tc.out_len);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_SENT), sent6 + 1);
+
+	/* IPv6 in IPv4, to a proxy without IPv6. */
+	proxy_has_ipv6 = false;
+	publish(fp, true, &placed);
+	proxy_has_ipv6 = true;
+	assert_int_equal(fastpath_learn6(fp, ip6("2001:db8:c612:541::1", a), &placed), 0);
+	len = make_frame6(frame, "2001:db8:c612:541::1", "2001:db8:ffff::80", 80, 300, IPPROTO_TCP,
+			  64);
+	tcp_checksum6(frame, false);
+	run(fp, frame, len, &tc);
+	assert_int_equal(tc.retval, TC_ACT_REDIRECT);
+	uint64_t sent4 = counter(fp, FASTPATH_IPV6_6IN4_SENT);
+	run_xdp(fp, frame, len, &xdp);
+	assert_int_equal(xdp.retval, XDP_BACK_OUT);
+	assert_int_equal(xdp.out_len, tc.out_len);
+	assert_memory_equal(xdp.out, tc.out, ETH_LEN + 4);
+	assert_memory_equal(xdp.out + ETH_LEN + 6, tc.out + ETH_LEN + 6, 4);
+	assert_memory_equal(xdp.out + ETH_LEN + 12, tc.out + ETH_LEN + 12,
+			    tc.out_len - ETH_LEN - 12);
+	assert_int_equal(wire_checksum(xdp.out + ETH_LEN, IP_LEN), 0);
+	assert_int_equal(counter(fp, FASTPATH_IPV6_6IN4_SENT), sent4 + 1);
+	fastpath_forget_all(fp);
+}
+
+/* A client seen on e0 whose proxy is reached through d0: XDP_REDIRECT, through the device map. */
+static void test_xdp_redirects_to_another_interface(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048];
+	struct run_result r;
+	struct fastpath_client placed;
+
+	xdp_attach(fp);
+	publish(fp, true, &placed);
+	placed.ifindex = (uint32_t)other_ifindex;
+	assert_int_equal(fastpath_learn(fp, ip("198.18.5.41"), &placed), 0);
+	size_t len = make_frame(frame, "198.18.5.41", "203.0.113.80", 80, 200, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	run_xdp_on(fp, other_ifindex, frame, len, &r);
+	assert_int_equal(r.retval, XDP_REDIRECT);
+	assert_int_equal(r.out_len, len + IP_LEN);
+	assert_memory_equal(r.out, proxy_mac, 6);
+	fastpath_forget_all(fp);
+}
+
+/*
+ * A checksum the sender left to the device (veth, virtio-net on one host):
+ * finished by XDP, since the frame it sends loses the mark that tells the
+ * receiver; a checksum simply wrong: left to tc as it is, counted.
+ */
+static void test_xdp_finishes_partial_checksums(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct run_result r;
+	struct fastpath_client placed;
+	size_t len;
+
+	xdp_attach(fp);
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn(fp, ip("198.18.5.42"), &placed), 0);
+	uint64_t finished = counter(fp, FASTPATH_XDP_CHECKSUM_FINISHED);
+	len = make_frame(frame, "198.18.5.42", "203.0.113.80", 80, 1001, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, true);
+	assert_false(tcp_checksum4_holds(frame + ETH_LEN));
+	run_xdp(fp, frame, len, &r);
+	assert_int_equal(r.retval, XDP_BACK_OUT);
+	assert_true(tcp_checksum4_holds(r.out + ETH_LEN + IP_LEN));
+	assert_int_equal(counter(fp, FASTPATH_XDP_CHECKSUM_FINISHED), finished + 1);
+
+	assert_int_equal(fastpath_learn6(fp, ip6("2001:db8:c612:542::1", a), &placed), 0);
+	len = make_frame6(frame, "2001:db8:c612:542::1", "2001:db8:ffff::80", 80, 777, IPPROTO_TCP,
+			  64);
+	tcp_checksum6(frame, true);
+	assert_false(tcp_checksum6_holds(frame + ETH_LEN));
+	run_xdp(fp, frame, len, &r);
+	assert_int_equal(r.retval, XDP_BACK_OUT);
+	assert_true(tcp_checksum6_holds(r.out + ETH_LEN + IP6_LEN));
+	assert_int_equal(counter(fp, FASTPATH_XDP_CHECKSUM_FINISHED), finished + 2);
+
+	uint64_t declined = counter(fp, FASTPATH_XDP_DECLINED_CHECKSUM);
+	len = make_frame(frame, "198.18.5.42", "203.0.113.80", 80, 300, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	frame[len - 1] ^= 0x5a; /* a byte changed on the way */
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	assert_int_equal(counter(fp, FASTPATH_XDP_DECLINED_CHECKSUM), declined + 1);
+	fastpath_forget_all(fp);
+}
+
+/*
+ * What the tc program leaves to NFQUEUE, XDP leaves to the tc program,
+ * untouched and uncounted (the tc program counts it when it sees it): not
+ * placed, not a web port, a fragment, IP options, too big, local, from
+ * another interface, TTL 1, a stale generation; IPv6 alike; and a frame not
+ * to the device's own address.
+ */
+static void test_xdp_leaves_to_tc_what_tc_leaves(void **state)
+{
+	struct fastpath *fp = need_fastpath(state);
+	uint8_t frame[2048], a[16];
+	struct fastpath_client placed, down;
+	uint64_t before[FASTPATH_COUNTER_COUNT], after[FASTPATH_COUNTER_COUNT];
+	const char *c = "198.18.5.43", *c6 = "2001:db8:c612:543::1";
+	size_t len;
+
+	xdp_attach(fp);
+	publish(fp, true, &placed);
+	assert_int_equal(fastpath_learn(fp, ip(c), &placed), 0);
+	assert_int_equal(fastpath_learn6(fp, ip6(c6, a), &placed), 0);
+	fastpath_counters(fp, before);
+
+	len = make_frame(frame, "198.18.5.44", "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "203.0.113.80", 22, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "203.0.113.80", 80, 100, WIRE_IP_MF, WIRE_TCP_ACK);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "203.0.113.80", 80, TUNNEL_MTU + 1, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "10.9.0.1", 80, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, other_ifindex, frame, len);
+	len = make_frame_ttl(frame, c, "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK, 1);
+	tcp_checksum4(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame(frame, c, "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK);
+	frame[ETH_LEN] = 0x46;
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	/* To another host's MAC (a promiscuous device), and to a group address. */
+	len = make_frame(frame, c, "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	frame[5] ^= 1;
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	frame[5] ^= 1;
+	frame[0] |= 1;
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	frame[0] &= (uint8_t)~1U;
+	/* IPv6: an extension header, a hop limit that runs out, too big for the tunnel. */
+	len = make_frame6(frame, c6, "2001:db8:ffff::80", 80, 100, 0, 64);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame6(frame, c6, "2001:db8:ffff::80", 80, 100, IPPROTO_TCP, 1);
+	tcp_checksum6(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	len = make_frame6(frame, c6, "2001:db8:ffff::80", 80, TUNNEL_MTU6 - IP6_LEN + 1,
+			  IPPROTO_TCP, 64);
+	tcp_checksum6(frame, false);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	/* Nothing counted but by the tc program, later. */
+	fastpath_counters(fp, after);
+	assert_memory_equal(after, before, sizeof(before));
+
+	/* The proxy goes down: its clients' records are stale for XDP too. */
+	len = make_frame(frame, c, "203.0.113.80", 80, 100, 0, WIRE_TCP_ACK);
+	tcp_checksum4(frame, false);
+	publish(fp, false, &down);
+	assert_xdp_passed(fp, dev_ifindex, frame, len);
+	fastpath_forget_all(fp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1231,6 +1591,11 @@ int main(void)
 	    cmocka_unit_test(test_walk_runs_less_often_with_many_clients),
 	    cmocka_unit_test(test_a_pinned_fast_path_outlives_droverd),
 	    cmocka_unit_test(test_pinned_maps_of_another_layout_start_clean),
+	    cmocka_unit_test(test_xdp_modes),
+	    cmocka_unit_test(test_xdp_wraps_as_tc_does),
+	    cmocka_unit_test(test_xdp_redirects_to_another_interface),
+	    cmocka_unit_test(test_xdp_finishes_partial_checksums),
+	    cmocka_unit_test(test_xdp_leaves_to_tc_what_tc_leaves),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -188,6 +188,7 @@ static void test_every_key_applies(void **state)
 	    {"queue_maxlen", "128"},
 	    {"fail_open", "false"},
 	    {"fast_path", "false"},
+	    {"fast_path_mode", "tc"},
 	    {"fast_path_grace_seconds", "60"},
 	    {"ports", "80"},
 	    {"client_subnets", "10.0.0.0/8"},

@@ -479,6 +479,7 @@ static const struct {
     {"queue_maxlen", A_QOPT | A_SNAP},
     {"fail_open", A_QOPT | A_SNAP | A_RULES},
     {"fast_path", A_FAST | A_SNAP},
+    {"fast_path_mode", A_FAST | A_SNAP},
     {"fast_path_grace_seconds", A_FAST | A_SNAP},
     {"ports", A_SNAP | A_RULES},
     {"client_subnets", A_FORGET | A_SNAP | A_RULES},
@@ -560,7 +561,8 @@ static unsigned former_chain(const char *key)
 		steps |= A_TIMEOUT;
 	else if (strcmp(key, "queue_maxlen") == 0 || strcmp(key, "fail_open") == 0)
 		steps |= A_QOPT;
-	else if (strcmp(key, "fast_path") == 0 || strcmp(key, "fast_path_grace_seconds") == 0)
+	else if (strcmp(key, "fast_path") == 0 || strcmp(key, "fast_path_grace_seconds") == 0 ||
+		 strcmp(key, "fast_path_mode") == 0)
 		steps |= A_FAST;
 	else if (strcmp(key, "client_subnets") == 0) /* when the fast path is attached */
 		steps |= A_FORGET;

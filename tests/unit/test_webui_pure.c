@@ -252,7 +252,22 @@ static void test_metrics(void **state)
 	/* No IPv6 address (no health6): no IPv6 series for it. */
 	assert_non_null(strstr(text, "# TYPE drover_proxy_ipv6_up gauge\n"));
 	assert_null(strstr(text, "drover_proxy_ipv6_up{"));
+	assert_null(strstr(text, "drover_fast_path_interface_info"));
 	free(text);
+	/* The fast path's program per interface: an info gauge each. */
+	json_object_set_new(stats, "fast_path_paths",
+			    json_pack("[{s:s, s:s, s:n}, {s:s, s:s, s:s}]", "interface", "lan0",
+				      "path", "xdp", "xdp_error", "interface", "wan0", "path", "tc",
+				      "xdp_error", "Operation not supported"));
+	text = metrics_render(stats, "1.2.3");
+	assert_non_null(text);
+	assert_non_null(strstr(text, "# TYPE drover_fast_path_interface_info gauge\n"));
+	assert_non_null(
+	    strstr(text, "drover_fast_path_interface_info{interface=\"lan0\",path=\"xdp\"} 1\n"));
+	assert_non_null(
+	    strstr(text, "drover_fast_path_interface_info{interface=\"wan0\",path=\"tc\"} 1\n"));
+	free(text);
+	json_object_del(stats, "fast_path_paths");
 	/* Its IPv6 address down while it is up: a gauge of its own, drover_proxy_up unchanged. */
 	json_object_set_new(json_array_get(json_object_get(stats, "proxies"), 0), "health6",
 			    json_pack("{s:s, s:b}", "state", "down", "up", 0));
