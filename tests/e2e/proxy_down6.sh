@@ -57,28 +57,12 @@ lookup() { # lookup ADDR: the address of the proxy droverd names for ADDR
 	lab_droverctl --json lookup "$1" | jq -r '.proxy.address // "none"'
 }
 
-# The proxies prepared again by the script droverd generates now that
-# client_subnets holds the IPv6 clients ("up" again only adds what is new).
-proxies_take_ipv6() {
-	local i id dir
-	for ((i = 1; i <= LAB_PROXIES; i++)); do
-		dir=$LAB_STATE/px$i
-		id=$(lab_droverctl --json proxy list | jq -r --arg a "$(lab_proxy_address "$i")" \
-			'.proxies[] | select(.address == $a) | .id') || return 1
-		lab_droverctl proxy setup-script "$id" --mode decap \
-			--tunnel-address "$LAB_TUNNEL_ADDRESS" >"$dir/setup.sh" || return 1
-		lab_exec "px$i" bash "$dir/setup.sh" --decap-bin "$DROVER_BUILD/drover-decap" \
-			--dev drover0 --pidfile "$dir/decap.pid" --decap-log "$dir/decap.log" --tls off up \
-			>/dev/null || return 1
-	done
-}
-
 if ! lab_up || ! lab_start_droverd; then
 	fail "lab world with droverd builds" "$(tail -n 3 "$LAB_STATE/droverd.log" 2>/dev/null | tr '\n' ' ')"
 	exit 1
 fi
 lab_droverctl settings set client_subnets "$LAB_LAN_PREFIX.0/24,$CLIENTS6" >/dev/null &&
-	proxies_take_ipv6 || {
+	lab_proxies_setup_again || {
 	fail "IPv6 client subnet and proxies prepared for it"
 	exit 1
 }
